@@ -1,0 +1,147 @@
+#pragma once
+
+/// The values that flow between tutti's actors and out to its users: a
+/// question (`chat_request`), a member's reply (`completion`) or its failure
+/// (`failure`), one member's result (`member_outcome`) and the combined
+/// `ensemble_answer`. Plain structs with no CAF include; their `inspect`
+/// overloads and CAF type IDs live in `tutti/caf_types.hpp`.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tutti {
+
+/// Microseconds since the epoch of the steady clock; absolute deadlines and
+/// timestamps are carried in this form so that every message serializes.
+using steady_us = int64_t;
+
+/// Now, in microseconds of the steady clock.
+steady_us steady_now_us();
+
+/// One turn of a conversation.
+struct chat_message {
+  std::string role; ///< "system", "user" or "assistant"
+  std::string content;
+};
+
+/// Sampling parameters; an unset value means "the provider's default".
+struct chat_params {
+  std::optional<double> temperature;
+  std::optional<double> top_p;
+  std::optional<int64_t> max_tokens;
+  std::optional<int64_t> seed;
+  std::vector<std::string> stop;
+};
+
+/// One question to one model.
+struct chat_request {
+  std::string id; ///< unique per request; used to cancel it
+  std::vector<chat_message> messages;
+  chat_params params;
+  bool stream = false; ///< ask the upstream for a token stream
+  steady_us deadline = 0; ///< absolute; 0 means none was set
+};
+
+/// Tokens counted by the upstream (or 0 where it did not say).
+struct usage {
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
+};
+
+/// Where a request's time went, in microseconds; -1 when it did not happen.
+struct timing {
+  int64_t queued_us = 0; ///< waiting for a permit from the rate limiter
+  int64_t first_token_us = -1; ///< from sending to the first content byte
+  int64_t total_us = 0; ///< from the query to the outcome
+};
+
+/// A successful reply.
+struct completion {
+  std::string text;
+  std::string finish_reason; ///< "stop", "length", "content_filter", ...
+  tutti::usage usage;
+  tutti::timing timing;
+};
+
+/// What went wrong; users switch on this.
+enum class failure_kind : uint8_t {
+  auth,           ///< 401/403: key missing or refused
+  bad_request,    ///< 400/404/422: the request itself is wrong
+  context_length, ///< the prompt does not fit the model's context
+  content_filter, ///< the vendor refused or cut the content
+  rate_limited,   ///< 429
+  overloaded,     ///< 503/529 or a full local queue
+  server,         ///< other 5xx
+  network,        ///< connection refused, reset, DNS, TLS
+  protocol,       ///< the reply is not what the wire format promises
+  timeout_connect,
+  timeout_first_token,
+  timeout_idle,
+  timeout_total,
+  queue_timeout, ///< no permit could arrive before the deadline
+  cancelled,
+  config, ///< the provider is misconfigured (unknown codec, missing key)
+};
+
+/// The stable lowercase name of a kind ("rate_limited", "timeout_total"...).
+std::string_view to_string(failure_kind kind);
+
+/// Parses a name produced by `to_string`; false if unknown.
+bool from_string(std::string_view name, failure_kind& kind);
+
+/// A failed reply. Partial text and usage are kept when some arrived.
+struct failure {
+  failure_kind kind = failure_kind::protocol;
+  std::string message; ///< plain words, vendor's own message kept
+  int http_status = 0; ///< 0 when no HTTP status was received
+  int attempts = 1;
+  std::string partial_text;
+  tutti::usage usage;
+  tutti::timing timing;
+};
+
+/// One ensemble member's result: either a completion or a failure.
+struct member_outcome {
+  std::string member; ///< the member's label in the ensemble
+  std::string provider; ///< the provider it ran on
+  std::string model;
+  bool ok = false;
+  completion reply; ///< meaningful when `ok`
+  failure error; ///< meaningful when `!ok`
+
+  /// Time from query to outcome, whichever it was.
+  int64_t total_us() const {
+    return ok ? reply.timing.total_us : error.timing.total_us;
+  }
+};
+
+/// A token (or a few) of one member's streamed reply.
+struct member_delta {
+  std::string member;
+  std::string text;
+};
+
+/// Whether the ensemble produced an answer.
+enum class answer_status : uint8_t {
+  ok,      ///< every member succeeded
+  partial, ///< some members failed; the answer uses the others
+  failed,  ///< no usable answer; `members` says why
+};
+
+std::string_view to_string(answer_status status);
+
+/// The combined answer to one ensemble question. Lists every member's
+/// outcome, in member order, failures included.
+struct ensemble_answer {
+  std::string ensemble;
+  answer_status status = answer_status::failed;
+  std::string text; ///< the combined answer
+  std::string combine; ///< the strategy that produced `text`
+  std::vector<member_outcome> members;
+  int64_t total_us = 0;
+};
+
+} // namespace tutti

@@ -1,0 +1,45 @@
+#pragma once
+
+/// Plugins found by name: the word after `kind:` names a codec, the word after
+/// `combine:` names a combine strategy. `plugins/builtin.cpp` registers every
+/// built-in one in a single list.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tutti/codec.hpp"
+#include "tutti/combine.hpp"
+
+namespace tutti {
+
+class registry {
+public:
+  using codec_factory = std::function<std::unique_ptr<codec>()>;
+  using combine_factory = std::function<std::unique_ptr<combine_strategy>()>;
+
+  /// The registry with every built-in plugin.
+  static const registry& builtin();
+
+  void add_codec(std::string name, codec_factory make);
+  void add_combine(std::string name, combine_factory make);
+
+  /// nullptr when no codec has that name.
+  std::unique_ptr<codec> make_codec(const std::string& name) const;
+  std::unique_ptr<combine_strategy>
+  make_combine(const std::string& name) const;
+
+  std::vector<std::string> codec_names() const;
+  std::vector<std::string> combine_names() const;
+
+private:
+  std::map<std::string, codec_factory> codecs_;
+  std::map<std::string, combine_factory> combines_;
+};
+
+/// Adds every built-in plugin to `reg` (defined in plugins/builtin.cpp).
+void register_builtin_plugins(registry& reg);
+
+} // namespace tutti

@@ -1,0 +1,78 @@
+#include "tutti/messages.hpp"
+
+#include <array>
+#include <chrono>
+
+#include "tutti/codec.hpp"
+
+namespace tutti {
+
+steady_us steady_now_us() {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(steady_clock::now().time_since_epoch())
+    .count();
+}
+
+namespace {
+
+constexpr std::array<std::string_view, 16> failure_kind_names = {
+  "auth",           "bad_request",         "context_length",
+  "content_filter", "rate_limited",        "overloaded",
+  "server",         "network",             "protocol",
+  "timeout_connect", "timeout_first_token", "timeout_idle",
+  "timeout_total",  "queue_timeout",       "cancelled",
+  "config",
+};
+
+static_assert(failure_kind_names.size()
+              == static_cast<size_t>(failure_kind::config) + 1);
+
+} // namespace
+
+std::string_view to_string(failure_kind kind) {
+  return failure_kind_names.at(static_cast<size_t>(kind));
+}
+
+bool from_string(std::string_view name, failure_kind& kind) {
+  for (size_t i = 0; i < failure_kind_names.size(); ++i) {
+    if (failure_kind_names[i] == name) {
+      kind = static_cast<failure_kind>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string_view to_string(answer_status status) {
+  switch (status) {
+    case answer_status::ok:
+      return "ok";
+    case answer_status::partial:
+      return "partial";
+    case answer_status::failed:
+      break;
+  }
+  return "failed";
+}
+
+const std::string* find_header(const header_list& headers,
+                               std::string_view name) {
+  auto equal_ci = [](std::string_view a, std::string_view b) {
+    if (a.size() != b.size())
+      return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      auto lower = [](char c) {
+        return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+      };
+      if (lower(a[i]) != lower(b[i]))
+        return false;
+    }
+    return true;
+  };
+  for (auto& [key, value] : headers)
+    if (equal_ci(key, name))
+      return &value;
+  return nullptr;
+}
+
+} // namespace tutti
