@@ -1,1 +1,190 @@
-int main() { return 0; }
+// The `tutti` command: ask an ensemble from the shell, validate a config.
+//
+// Exit codes: 0 an answer, 1 every member failed, 2 usage or config error.
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <mutex>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "tutti/config.hpp"
+#include "tutti/engine.hpp"
+#include "tutti/json.hpp"
+
+namespace {
+
+constexpr int exit_answer = 0;
+constexpr int exit_all_failed = 1;
+constexpr int exit_usage = 2;
+
+/// `--config` when given, else $TUTTI_CONFIG, else ./tutti.yaml.
+std::string config_path(const std::string& flag) {
+  if (!flag.empty())
+    return flag;
+  if (auto* env = std::getenv("TUTTI_CONFIG"); env != nullptr && *env != 0)
+    return env;
+  return "tutti.yaml";
+}
+
+/// The first line of `text`, at most `width` characters (UTF-8 aware).
+std::string preview(const std::string& text, size_t width) {
+  std::string line = text.substr(0, text.find('\n'));
+  size_t chars = 0;
+  for (size_t i = 0; i < line.size(); ++i) {
+    if ((static_cast<unsigned char>(line[i]) & 0xC0) != 0x80 && ++chars > width)
+      return line.substr(0, i) + "…";
+  }
+  return line;
+}
+
+std::string pad(std::string text, size_t width) {
+  size_t chars = 0;
+  for (unsigned char c : text)
+    if ((c & 0xC0) != 0x80)
+      ++chars;
+  if (chars < width)
+    text.append(width - chars, ' ');
+  return text;
+}
+
+std::string format_ms(int64_t us) {
+  return std::to_string((us + 500) / 1000) + " ms";
+}
+
+void print_table(const tutti::ensemble_answer& answer) {
+  std::cout << pad("member", 14) << pad("status", 24) << pad("latency", 10)
+            << pad("tokens in/out", 15) << "answer\n";
+  for (auto& m : answer.members) {
+    std::string status = "ok";
+    std::string tokens = "-";
+    std::string text;
+    if (m.ok) {
+      tokens = std::to_string(m.reply.usage.input_tokens) + "/" +
+               std::to_string(m.reply.usage.output_tokens);
+      text = preview(m.reply.text, 50);
+    } else {
+      status = "failed: " + std::string{to_string(m.error.kind)};
+      if (m.error.http_status != 0)
+        status += " " + std::to_string(m.error.http_status);
+      text = preview(m.error.message, 50);
+    }
+    std::cout << pad(m.member, 14) << pad(status, 24)
+              << pad(format_ms(m.total_us()), 10) << pad(tokens, 15) << text
+              << '\n';
+  }
+  size_t ok = 0;
+  for (auto& m : answer.members)
+    ok += m.ok ? 1 : 0;
+  std::cout << "\nanswer (" << answer.combine << ", "
+            << to_string(answer.status) << ": " << ok << " of "
+            << answer.members.size() << " members answered, "
+            << format_ms(answer.total_us) << "):\n"
+            << answer.text << '\n';
+}
+
+struct ask_args {
+  std::string config;
+  std::string ensemble;
+  std::string prompt;
+  bool json = false;
+  bool stream = false;
+};
+
+int run_ask(const ask_args& args) {
+  auto cfg = tutti::load_config(config_path(args.config));
+  tutti::engine engine{std::move(cfg)};
+  tutti::ask_options options;
+  options.stream = args.stream;
+  std::string last_member;
+  if (args.stream && !args.json) {
+    options.on_delta = [&](const tutti::member_delta& delta) {
+      if (delta.member != last_member) {
+        std::cout << (last_member.empty() ? "" : "\n") << "[" << delta.member
+                  << "] ";
+        last_member = delta.member;
+      }
+      std::cout << delta.text << std::flush;
+    };
+    options.on_member_done = [&](const tutti::member_outcome& outcome) {
+      std::cout << (last_member.empty() ? "" : "\n") << "[" << outcome.member
+                << " done: "
+                << (outcome.ok ? std::string{"ok"}
+                               : std::string{to_string(outcome.error.kind)})
+                << "]" << std::endl;
+      last_member.clear();
+    };
+  }
+  auto answer = engine.ask(args.ensemble, args.prompt, options);
+  if (args.json) {
+    std::cout << tutti::to_json(answer, true) << '\n';
+  } else {
+    if (args.stream)
+      std::cout << '\n';
+    print_table(answer);
+  }
+  return answer.status == tutti::answer_status::failed ? exit_all_failed
+                                                       : exit_answer;
+}
+
+int run_validate(const std::string& file) {
+  auto cfg = tutti::load_config(config_path(file));
+  std::cout << cfg.file << ": ok (" << cfg.providers.size() << " providers, "
+            << cfg.ensembles.size() << " ensembles)\n";
+  return exit_answer;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tutti: ask several language models at once and combine their "
+               "replies, failures included, into one answer."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "tutti 0.1.0");
+
+  ask_args ask;
+  auto* ask_cmd = app.add_subcommand(
+      "ask",
+      "Ask an ensemble one question; print each member's outcome and the "
+      "combined answer.");
+  ask_cmd->add_option(
+      "--config,-c", ask.config,
+      "Config file (default: $TUTTI_CONFIG, then ./tutti.yaml)");
+  ask_cmd->add_option("--ensemble,-e", ask.ensemble, "Ensemble to ask")
+      ->required();
+  ask_cmd->add_flag("--json", ask.json,
+                    "Print the full ensemble answer as JSON");
+  ask_cmd->add_flag("--stream", ask.stream,
+                    "Print each member's tokens as they arrive");
+  ask_cmd->add_option("prompt", ask.prompt, "The question")->required();
+
+  std::string validate_file;
+  auto* validate_cmd = app.add_subcommand(
+      "validate", "Check a config file; report the first error with its "
+                  "file:line:column.");
+  validate_cmd->add_option("file", validate_file,
+                           "Config file (default: $TUTTI_CONFIG, then "
+                           "./tutti.yaml)");
+  validate_cmd->add_option("--config,-c", validate_file,
+                           "Config file, as the other subcommands spell it");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    auto code = app.exit(e);
+    return code == 0 ? exit_answer : exit_usage;
+  }
+  try {
+    if (*ask_cmd)
+      return run_ask(ask);
+    return run_validate(validate_file);
+  } catch (const tutti::config_error& e) {
+    std::cerr << "tutti: " << e.what() << '\n';
+    return exit_usage;
+  } catch (const std::exception& e) {
+    std::cerr << "tutti: " << e.what() << '\n';
+    return exit_usage;
+  }
+}

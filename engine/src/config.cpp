@@ -1,1 +1,847 @@
-// placeholder: being written
+#include "tutti/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include <yaml-cpp/yaml.h>
+
+#include "tutti/registry.hpp"
+
+namespace tutti {
+
+std::string to_string(const source_location& loc) {
+  if (loc.line <= 0) {
+    return loc.file;
+  }
+  return loc.file + ":" + std::to_string(loc.line) + ":" +
+         std::to_string(loc.column);
+}
+
+config_error::config_error(const source_location& where,
+                           const std::string& message)
+    : std::runtime_error(to_string(where) + ": " + message), where_(where),
+      message_(message) {}
+
+namespace {
+
+// --- words -----------------------------------------------------------------
+
+using word_list = std::vector<std::string>;
+
+std::string join(const word_list& words) {
+  std::string result;
+  for (const auto& word : words) {
+    if (!result.empty()) {
+      result += ", ";
+    }
+    result += word;
+  }
+  return result;
+}
+
+/// Optimal string alignment distance: Levenshtein plus adjacent swaps, so
+/// "gtp" is one edit from "gpt".
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1,
+                                     std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) {
+    d[i][0] = i;
+  }
+  for (size_t j = 0; j <= b.size(); ++j) {
+    d[0][j] = j;
+  }
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] =
+          std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+/// The candidate closest to `word` if it is close enough to be a typo.
+std::string closest(std::string_view word, const word_list& candidates) {
+  std::string best;
+  size_t best_distance = 0;
+  for (const auto& candidate : candidates) {
+    size_t limit = std::max<size_t>(1, candidate.size() / 4);
+    size_t distance = edit_distance(word, candidate);
+    if (distance <= limit && (best.empty() || distance < best_distance)) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+/// "expected one of: a, b, c" and, for a near miss, "; did you mean 'b'?".
+std::string expected_one_of(std::string_view word,
+                            const word_list& candidates) {
+  std::string result = "expected one of: " + join(candidates);
+  if (auto guess = closest(word, candidates); !guess.empty()) {
+    result += "; did you mean '" + guess + "'?";
+  }
+  return result;
+}
+
+/// Letters, digits, '_', '-' and '.', starting with a letter, digit or '_':
+/// names appear on command lines and in URLs, and '#' is kept for labels.
+bool is_valid_name(std::string_view name) {
+  if (name.empty()) {
+    return false;
+  }
+  auto word_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  };
+  if (!word_char(name.front())) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [&](char c) {
+    return word_char(c) || c == '-' || c == '.';
+  });
+}
+
+bool is_http_url(std::string_view url) {
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (url.size() > scheme.size() && url.substr(0, scheme.size()) == scheme) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void strip_trailing_slashes(std::string& url) {
+  while (!url.empty() && url.back() == '/') {
+    url.pop_back();
+  }
+}
+
+// --- ${VAR} references -------------------------------------------------------
+
+struct env_reference {
+  size_t begin = 0; ///< offset of "${"
+  size_t end = 0;   ///< one past "}"
+  std::string name;
+};
+
+bool is_env_name(std::string_view name) {
+  if (name.empty()) {
+    return false;
+  }
+  auto alpha = [](char c) {
+    return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+  };
+  if (!alpha(name.front())) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [&](char c) {
+    return alpha(c) || std::isdigit(static_cast<unsigned char>(c));
+  });
+}
+
+std::string prefixed(const std::string& what, const std::string& message) {
+  return what.empty() ? message : what + ": " + message;
+}
+
+/// Every `${NAME}` in `text`. The text may be a secret, so errors never
+/// quote it.
+std::vector<env_reference> find_env_references(const std::string& text,
+                                               const source_location& where,
+                                               const std::string& what) {
+  std::vector<env_reference> result;
+  size_t pos = 0;
+  while ((pos = text.find("${", pos)) != std::string::npos) {
+    auto close = text.find('}', pos + 2);
+    if (close == std::string::npos) {
+      throw config_error(where, prefixed(what, "'${' without a closing '}'"));
+    }
+    auto name = text.substr(pos + 2, close - pos - 2);
+    if (!is_env_name(name)) {
+      throw config_error(
+          where, prefixed(what, "invalid environment variable reference; "
+                                "expected ${NAME} where NAME is letters, "
+                                "digits and '_', not starting with a digit"));
+    }
+    result.push_back({pos, close + 1, std::move(name)});
+    pos = close + 1;
+  }
+  return result;
+}
+
+// --- YAML ------------------------------------------------------------------
+
+const word_list top_level_keys = {"providers", "ensembles"};
+
+const word_list provider_keys = {
+    "kind",        "model", "base_url",   "api_key", "concurrency",
+    "temperature", "top_p", "max_tokens", "seed",    "stop",
+};
+
+const word_list ensemble_keys = {"members", "until", "combine", "deadline"};
+
+const word_list member_keys = {"provider", "label"};
+
+const word_list supported_until = {"all"};
+
+constexpr int max_concurrency = 10000;
+
+constexpr int64_t max_deadline_ms = 24LL * 60 * 60 * 1000;
+
+/// One key-value pair of a YAML map.
+struct map_entry {
+  std::string key;
+  YAML::Node key_node;
+  YAML::Node value;
+};
+
+/// Reads the YAML tree into a `config`, throwing at the first problem.
+class config_reader {
+public:
+  config_reader(const std::string& text, std::string file,
+                const registry& plugins)
+      : text_(text), file_(std::move(file)), plugins_(plugins) {}
+
+  config read(const YAML::Node& root) {
+    config result;
+    result.file = file_;
+    if (root.IsNull()) {
+      throw config_error({file_, 0, 0}, "the file is empty; expected a "
+                                        "'providers' or 'ensembles' section");
+    }
+    if (!root.IsMap()) {
+      fail(root, "",
+           "expected a map with 'providers' and/or 'ensembles' at "
+           "the top level, got " +
+               describe(root));
+    }
+    YAML::Node providers;
+    YAML::Node ensembles;
+    for (auto& entry : entries(root, "", top_level_keys)) {
+      (entry.key == "providers" ? providers : ensembles) = entry.value;
+      if (!entry.value.IsNull() && !entry.value.IsMap()) {
+        fail(entry.value, entry.key,
+             "expected a map of " + entry.key + " by name, got " +
+                 describe(entry.value));
+      }
+    }
+    if (providers.IsMap()) {
+      for (auto& entry : entries(providers, "providers", {})) {
+        result.providers.emplace(entry.key, read_provider(entry));
+      }
+    }
+    if (ensembles.IsMap()) {
+      for (auto& entry : entries(ensembles, "ensembles", {})) {
+        result.ensembles.emplace(entry.key,
+                                 read_ensemble(entry, result.providers));
+      }
+    }
+    if (result.providers.empty() && result.ensembles.empty()) {
+      fail(root, "", "no providers and no ensembles are defined");
+    }
+    return result;
+  }
+
+private:
+  // -- locations and errors
+
+  /// yaml-cpp's marks are 0-based and count bytes; editors count characters
+  /// from 1.
+  source_location at(const YAML::Node& node) const { return at(node.Mark()); }
+
+  source_location at(const YAML::Mark& mark) const {
+    if (mark.is_null()) {
+      return {file_, 0, 0};
+    }
+    return {file_, mark.line + 1, character_column(mark) + 1};
+  }
+
+  int character_column(const YAML::Mark& mark) const {
+    size_t begin = 0;
+    if (text_.rfind("\xEF\xBB\xBF", 0) == 0) {
+      begin = 3; // yaml-cpp does not count a byte order mark
+    }
+    for (int line = 0; line < mark.line; ++line) {
+      begin = text_.find('\n', begin);
+      if (begin == std::string::npos) {
+        return mark.column;
+      }
+      ++begin;
+    }
+    auto end = std::min(text_.size(), begin + mark.column);
+    int column = 0;
+    for (auto i = begin; i < end; ++i) {
+      if ((static_cast<unsigned char>(text_[i]) & 0xC0) != 0x80) {
+        ++column;
+      }
+    }
+    return column;
+  }
+
+  [[noreturn]] void fail(const source_location& where, const std::string& path,
+                         const std::string& message) const {
+    throw config_error(where, prefixed(path, message));
+  }
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& path,
+                         const std::string& message) const {
+    fail(at(node), path, message);
+  }
+
+  /// The location of `entry`'s value, or of its key when the value is
+  /// empty: yaml-cpp marks an empty value at whatever token follows it.
+  source_location value_at(const map_entry& entry) const {
+    return at(entry.value.IsNull() ? entry.key_node : entry.value);
+  }
+
+  /// What a node is, for "expected X, got Y". Never used on secrets.
+  static std::string describe(const YAML::Node& node) {
+    if (node.IsMap()) {
+      return "a map";
+    }
+    if (node.IsSequence()) {
+      return "a list";
+    }
+    if (node.IsNull()) {
+      return "nothing";
+    }
+    auto text = node.Scalar();
+    if (text.size() > 40) {
+      text = text.substr(0, 37) + "...";
+    }
+    return "'" + text + "'";
+  }
+
+  // -- maps
+
+  /// The entries of `map` in YAML order, each key a unique scalar; with a
+  /// non-empty `allowed`, every key must be one of those words.
+  std::vector<map_entry> entries(const YAML::Node& map, const std::string& path,
+                                 const word_list& allowed) const {
+    std::vector<map_entry> result;
+    std::map<std::string, YAML::Node> seen;
+    for (auto pair : map) {
+      const YAML::Node& key_node = pair.first;
+      if (!key_node.IsScalar()) {
+        fail(key_node, path,
+             "expected a plain word as a key, got " + describe(key_node));
+      }
+      auto key = key_node.Scalar();
+      if (!allowed.empty() &&
+          std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        auto what = path.empty() ? "unknown top-level key '" + key + "'"
+                                 : "unknown key '" + key + "'";
+        fail(key_node, path, what + "; " + expected_one_of(key, allowed));
+      }
+      if (auto first = seen.find(key); first != seen.end()) {
+        fail(key_node, path,
+             "duplicate key '" + key + "' (first defined at line " +
+                 std::to_string(at(first->second).line) + ")");
+      }
+      seen.emplace(key, key_node);
+      result.push_back({key, key_node, pair.second});
+    }
+    return result;
+  }
+
+  // -- scalars
+
+  /// The text of a scalar value; `expected` names what was wanted.
+  std::string scalar_text(const map_entry& entry, const std::string& path,
+                          const std::string& expected) const {
+    if (!entry.value.IsScalar()) {
+      fail(value_at(entry), path,
+           "expected " + expected + ", got " + describe(entry.value));
+    }
+    return entry.value.Scalar();
+  }
+
+  std::string read_string(const map_entry& entry,
+                          const std::string& path) const {
+    auto text = scalar_text(entry, path, "a string");
+    if (text.empty()) {
+      fail(entry.value, path, "expected a non-empty string");
+    }
+    return text;
+  }
+
+  static bool parse_int(const std::string& text, int64_t& value) {
+    auto first = text.data();
+    auto last = text.data() + text.size();
+    auto [end, ec] = std::from_chars(first, last, value);
+    return ec == std::errc{} && end == last && !text.empty();
+  }
+
+  /// Plain decimal numbers only: no "inf", "nan", hex or exponent.
+  static bool parse_number(const std::string& text, double& value) {
+    auto first = text.data();
+    auto last = text.data() + text.size();
+    auto [end, ec] =
+        std::from_chars(first, last, value, std::chars_format::fixed);
+    return ec == std::errc{} && end == last && !text.empty() &&
+           std::isfinite(value);
+  }
+
+  int64_t read_int(const map_entry& entry, const std::string& path, int64_t min,
+                   int64_t max, const std::string& expected) const {
+    auto text = scalar_text(entry, path, expected);
+    int64_t value = 0;
+    if (!parse_int(text, value) || value < min || value > max) {
+      fail(entry.value, path,
+           "expected " + expected + ", got " + describe(entry.value));
+    }
+    return value;
+  }
+
+  double read_number(const map_entry& entry, const std::string& path,
+                     double min, double max) const {
+    auto expected = "a number from " + std::to_string(int(min)) + " to " +
+                    std::to_string(int(max));
+    auto text = scalar_text(entry, path, expected);
+    double value = 0;
+    if (!parse_number(text, value) || value < min || value > max) {
+      fail(entry.value, path,
+           "expected " + expected + ", got " + describe(entry.value));
+    }
+    return value;
+  }
+
+  /// "250ms", "1.5s", "30s", "2m", "1h" or a bare number of seconds.
+  int64_t read_duration_ms(const map_entry& entry,
+                           const std::string& path) const {
+    const std::string expected =
+        "a duration such as 250ms, 1.5s, 30s or 2m (a bare number is seconds)";
+    auto text = scalar_text(entry, path, expected);
+    auto unit_at = text.find_first_not_of("0123456789.");
+    auto number = text.substr(0, unit_at);
+    auto unit = unit_at == std::string::npos ? "" : text.substr(unit_at);
+    double value = 0;
+    double scale = 0;
+    if (unit.empty() || unit == "s") {
+      scale = 1000;
+    } else if (unit == "ms") {
+      scale = 1;
+    } else if (unit == "m") {
+      scale = 60 * 1000;
+    } else if (unit == "h") {
+      scale = 60 * 60 * 1000;
+    }
+    if (scale == 0 || !parse_number(number, value)) {
+      fail(entry.value, path,
+           "expected " + expected + ", got " + describe(entry.value));
+    }
+    auto ms = value * scale;
+    if (ms > double(max_deadline_ms)) {
+      fail(entry.value, path, "must be at most 24h");
+    }
+    auto rounded = std::llround(ms);
+    if (rounded <= 0) {
+      fail(entry.value, path, "must be at least 1ms");
+    }
+    return rounded;
+  }
+
+  /// A string or a list of strings.
+  std::vector<std::string> read_stop(const map_entry& entry,
+                                     const std::string& path) const {
+    const std::string expected = "a string or a list of strings";
+    if (entry.value.IsScalar()) {
+      return {read_string(entry, path)};
+    }
+    if (!entry.value.IsSequence()) {
+      fail(value_at(entry), path,
+           "expected " + expected + ", got " + describe(entry.value));
+    }
+    std::vector<std::string> result;
+    for (size_t i = 0; i < entry.value.size(); ++i) {
+      auto item = entry.value[i];
+      auto item_path = path + "[" + std::to_string(i) + "]";
+      if (!item.IsScalar() || item.Scalar().empty()) {
+        fail(item.IsNull() ? entry.value : item, item_path,
+             "expected a non-empty string, got " + describe(item));
+      }
+      result.push_back(item.Scalar());
+    }
+    return result;
+  }
+
+  // -- providers
+
+  provider_config read_provider(const map_entry& entry) const {
+    auto path = "providers." + entry.key;
+    if (!is_valid_name(entry.key)) {
+      fail(entry.key_node, path,
+           "invalid provider name; use letters, digits, '_', '-' and '.', "
+           "starting with a letter, digit or '_'");
+    }
+    if (!entry.value.IsMap()) {
+      fail(value_at(entry), path,
+           "expected a map with at least 'kind' and 'model', got " +
+               describe(entry.value));
+    }
+    provider_config p;
+    p.name = entry.key;
+    p.where = at(entry.key_node);
+    p.api_key_where = p.where;
+    p.base_url_where = p.where;
+    bool has_base_url = false;
+    for (auto& field : entries(entry.value, path, provider_keys)) {
+      auto field_path = path + "." + field.key;
+      if (field.key == "kind") {
+        p.kind = read_string(field, field_path);
+        auto kinds = plugins_.codec_names();
+        if (std::find(kinds.begin(), kinds.end(), p.kind) == kinds.end()) {
+          fail(field.value, field_path,
+               "unknown kind '" + p.kind + "'; " +
+                   expected_one_of(p.kind, kinds));
+        }
+      } else if (field.key == "model") {
+        p.model = read_string(field, field_path);
+      } else if (field.key == "base_url") {
+        p.base_url = read_string(field, field_path);
+        p.base_url_where = at(field.value);
+        has_base_url = true;
+        strip_trailing_slashes(p.base_url);
+        auto refs =
+            find_env_references(p.base_url, p.base_url_where, field_path);
+        if (refs.empty() && !is_http_url(p.base_url)) {
+          fail(field.value, field_path,
+               "expected an http:// or https:// URL, got " +
+                   describe(field.value));
+        }
+      } else if (field.key == "api_key") {
+        // A literal key is a secret: never quote it in a message.
+        if (!field.value.IsNull()) {
+          if (!field.value.IsScalar()) {
+            fail(field.value, field_path,
+                 "expected a string such as ${OPENAI_API_KEY}");
+          }
+          p.api_key = field.value.Scalar();
+        }
+        p.api_key_where = value_at(field);
+        find_env_references(p.api_key, p.api_key_where, field_path);
+      } else if (field.key == "concurrency") {
+        p.concurrency = static_cast<int>(read_int(
+            field, field_path, 1, max_concurrency,
+            "a positive integer up to " + std::to_string(max_concurrency)));
+      } else if (field.key == "temperature") {
+        p.defaults.temperature = read_number(field, field_path, 0, 2);
+      } else if (field.key == "top_p") {
+        p.defaults.top_p = read_number(field, field_path, 0, 1);
+      } else if (field.key == "max_tokens") {
+        p.defaults.max_tokens =
+            read_int(field, field_path, 1, INT64_MAX, "a positive integer");
+      } else if (field.key == "seed") {
+        p.defaults.seed =
+            read_int(field, field_path, INT64_MIN, INT64_MAX, "an integer");
+      } else if (field.key == "stop") {
+        p.defaults.stop = read_stop(field, field_path);
+      }
+    }
+    if (p.kind.empty()) {
+      fail(p.where, path,
+           "missing required key 'kind' (one of: " +
+               join(plugins_.codec_names()) + ")");
+    }
+    if (p.model.empty()) {
+      fail(p.where, path, "missing required key 'model'");
+    }
+    if (!has_base_url) {
+      auto codec = plugins_.make_codec(p.kind);
+      p.base_url = codec ? codec->default_base_url() : std::string{};
+      strip_trailing_slashes(p.base_url);
+      if (p.base_url.empty()) {
+        fail(p.where, path,
+             "missing required key 'base_url'; kind '" + p.kind +
+                 "' has no default URL");
+      }
+    }
+    return p;
+  }
+
+  // -- ensembles
+
+  ensemble_config
+  read_ensemble(const map_entry& entry,
+                const std::map<std::string, provider_config>& providers) const {
+    auto path = "ensembles." + entry.key;
+    if (!is_valid_name(entry.key)) {
+      fail(entry.key_node, path,
+           "invalid ensemble name; use letters, digits, '_', '-' and '.', "
+           "starting with a letter, digit or '_'");
+    }
+    if (!entry.value.IsMap()) {
+      fail(value_at(entry), path,
+           "expected a map with at least 'members', got " +
+               describe(entry.value));
+    }
+    ensemble_config e;
+    e.name = entry.key;
+    e.where = at(entry.key_node);
+    bool has_members = false;
+    for (auto& field : entries(entry.value, path, ensemble_keys)) {
+      auto field_path = path + "." + field.key;
+      if (field.key == "members") {
+        has_members = true;
+        e.members = read_members(field, field_path, providers);
+      } else if (field.key == "until") {
+        e.until =
+            scalar_text(field, field_path, "one of: " + join(supported_until));
+        if (std::find(supported_until.begin(), supported_until.end(),
+                      e.until) == supported_until.end()) {
+          fail(field.value, field_path,
+               "unsupported value '" + e.until +
+                   "'; expected one of: " + join(supported_until));
+        }
+      } else if (field.key == "combine") {
+        e.combine = read_string(field, field_path);
+        auto names = plugins_.combine_names();
+        if (std::find(names.begin(), names.end(), e.combine) == names.end()) {
+          fail(field.value, field_path,
+               "unknown combine strategy '" + e.combine + "'; " +
+                   expected_one_of(e.combine, names));
+        }
+      } else if (field.key == "deadline") {
+        e.deadline_ms = read_duration_ms(field, field_path);
+      }
+    }
+    if (!has_members) {
+      fail(e.where, path, "missing required key 'members'");
+    }
+    return e;
+  }
+
+  std::vector<member_config>
+  read_members(const map_entry& entry, const std::string& path,
+               const std::map<std::string, provider_config>& providers) const {
+    if (entry.value.IsNull() ||
+        (entry.value.IsSequence() && entry.value.size() == 0)) {
+      fail(value_at(entry), path, "an ensemble needs at least one member");
+    }
+    if (!entry.value.IsSequence()) {
+      fail(entry.value, path,
+           "expected a list of provider names, got " + describe(entry.value));
+    }
+    word_list provider_names;
+    for (const auto& [name, provider] : providers) {
+      provider_names.push_back(name);
+    }
+    std::vector<member_config> members;
+    std::vector<YAML::Node> label_nodes; // the explicit label, if any
+    for (size_t i = 0; i < entry.value.size(); ++i) {
+      auto item = entry.value[i];
+      auto item_path = path + "[" + std::to_string(i) + "]";
+      member_config m;
+      m.where = at(item.IsNull() ? entry.value : item);
+      YAML::Node provider_node;
+      YAML::Node label_node; // stays undefined without an explicit label
+      bool has_provider = false;
+      if (item.IsScalar()) {
+        provider_node = item;
+        has_provider = true;
+      } else if (item.IsMap()) {
+        for (auto& field : entries(item, item_path, member_keys)) {
+          auto field_path = item_path + "." + field.key;
+          if (field.key == "provider") {
+            provider_node = field.value;
+            has_provider = true;
+            if (!field.value.IsScalar()) {
+              fail(value_at(field), field_path,
+                   "expected a provider name, got " + describe(field.value));
+            }
+          } else {
+            m.label = read_string(field, field_path);
+            label_node = field.value;
+          }
+        }
+        if (!has_provider) {
+          fail(item, item_path, "missing required key 'provider'");
+        }
+        item_path += ".provider";
+      } else {
+        fail(m.where, item_path,
+             "expected a provider name or a map {provider: NAME, label: "
+             "LABEL}, got " +
+                 describe(item));
+      }
+      m.provider = provider_node.Scalar();
+      if (providers.find(m.provider) == providers.end()) {
+        fail(provider_node, item_path,
+             "unknown provider '" + m.provider + "'; " +
+                 (provider_names.empty()
+                      ? std::string{"no providers are defined"}
+                      : expected_one_of(m.provider, provider_names)));
+      }
+      members.push_back(std::move(m));
+      label_nodes.push_back(label_node);
+    }
+    assign_labels(members, label_nodes, path);
+    return members;
+  }
+
+  /// Members without a label get their provider's name, then NAME#2, NAME#3
+  /// for the same provider again; explicit labels must not clash with any
+  /// other label.
+  void assign_labels(std::vector<member_config>& members,
+                     const std::vector<YAML::Node>& label_nodes,
+                     const std::string& path) const {
+    std::map<std::string, size_t> owner; // label -> member index
+    std::map<std::string, int> occurrences;
+    for (size_t i = 0; i < members.size(); ++i) {
+      auto& m = members[i];
+      if (m.label.empty()) {
+        int n = ++occurrences[m.provider];
+        m.label = n == 1 ? m.provider : m.provider + "#" + std::to_string(n);
+        owner.emplace(m.label, i);
+      }
+    }
+    for (size_t i = 0; i < members.size(); ++i) {
+      if (!label_nodes[i].IsScalar()) {
+        continue;
+      }
+      auto& m = members[i];
+      auto [it, inserted] = owner.emplace(m.label, i);
+      if (!inserted) {
+        fail(label_nodes[i], path + "[" + std::to_string(i) + "].label",
+             "duplicate label '" + m.label + "'; " + path + "[" +
+                 std::to_string(it->second) +
+                 "] already has it (labels must be unique in an ensemble)");
+      }
+    }
+  }
+
+  const std::string& text_;
+  std::string file_;
+  const registry& plugins_;
+};
+
+} // namespace
+
+// --- public functions --------------------------------------------------------
+
+config parse_config(const std::string& yaml_text, const std::string& file,
+                    const registry& plugins) {
+  config_reader reader{yaml_text, file, plugins};
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(yaml_text);
+  } catch (const YAML::Exception& e) {
+    source_location where{file, 0, 0};
+    if (!e.mark.is_null()) {
+      where.line = e.mark.line + 1;
+      where.column = e.mark.column + 1;
+    }
+    throw config_error(where, "invalid YAML: " + e.msg);
+  }
+  if (documents.size() > 1) {
+    auto mark = documents[1].Mark();
+    throw config_error({file, mark.is_null() ? 0 : mark.line + 1,
+                        mark.is_null() ? 0 : mark.column + 1},
+                       "expected one YAML document, found " +
+                           std::to_string(documents.size()));
+  }
+  return reader.read(documents.empty() ? YAML::Node{} : documents.front());
+}
+
+config parse_config(const std::string& yaml_text, const std::string& file) {
+  return parse_config(yaml_text, file, registry::builtin());
+}
+
+config load_config(const std::string& path, const registry& plugins) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    throw config_error({path, 0, 0},
+                       std::string{"cannot read: "} + std::strerror(errno));
+  }
+  std::string text;
+  char buffer[8192];
+  size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) {
+    text.append(buffer, n);
+  }
+  bool failed = std::ferror(f) != 0;
+  int error = errno;
+  std::fclose(f);
+  if (failed) {
+    throw config_error({path, 0, 0},
+                       std::string{"cannot read: "} + std::strerror(error));
+  }
+  return parse_config(text, path, plugins);
+}
+
+config load_config(const std::string& path) {
+  return load_config(path, registry::builtin());
+}
+
+std::string expand_env(const std::string& text, const source_location& where,
+                       const std::string& what) {
+  std::string result;
+  size_t copied = 0;
+  for (const auto& ref : find_env_references(text, where, what)) {
+    const char* value = std::getenv(ref.name.c_str());
+    if (value == nullptr) {
+      throw config_error(where, prefixed(what, "environment variable " +
+                                                   ref.name + " is not set"));
+    }
+    if (*value == '\0') {
+      throw config_error(where,
+                         prefixed(what, "environment variable " + ref.name +
+                                            " is set but empty"));
+    }
+    result.append(text, copied, ref.begin - copied);
+    result += value;
+    copied = ref.end;
+  }
+  result.append(text, copied, std::string::npos);
+  return result;
+}
+
+void resolve_env(config& cfg, const std::vector<std::string>& used) {
+  for (const auto& name : used) {
+    auto i = cfg.providers.find(name);
+    if (i == cfg.providers.end()) {
+      word_list names;
+      for (const auto& entry : cfg.providers) {
+        names.push_back(entry.first);
+      }
+      throw config_error({cfg.file, 0, 0},
+                         "unknown provider '" + name + "'; " +
+                             (names.empty() ? "no providers are defined"
+                                            : expected_one_of(name, names)));
+    }
+    auto& p = i->second;
+    if (p.env_resolved) {
+      continue;
+    }
+    auto path = "providers." + p.name;
+    auto api_key = expand_env(p.api_key, p.api_key_where, path + ".api_key");
+    auto base_url =
+        expand_env(p.base_url, p.base_url_where, path + ".base_url");
+    if (base_url != p.base_url) {
+      strip_trailing_slashes(base_url);
+      if (!is_http_url(base_url)) {
+        throw config_error(p.base_url_where,
+                           path + ".base_url: expected an http:// or "
+                                  "https:// URL after expanding ${...}");
+      }
+    }
+    p.api_key = std::move(api_key);
+    p.base_url = std::move(base_url);
+    p.env_resolved = true;
+  }
+}
+
+} // namespace tutti

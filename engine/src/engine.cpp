@@ -1,1 +1,189 @@
-// placeholder: being written
+#include "tutti/engine.hpp"
+
+#include <atomic>
+#include <map>
+#include <mutex>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/after.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include "actors/aggregator.hpp"
+#include "actors/protocol.hpp"
+#include "actors/provider.hpp"
+#include "actors/rate_limiter.hpp"
+#include "actors/transport.hpp"
+#include "tutti/registry.hpp"
+
+namespace tutti {
+
+namespace {
+
+std::string join(const std::vector<std::string>& names) {
+  std::string result;
+  for (auto& name : names)
+    result += (result.empty() ? "" : ", ") + name;
+  return result;
+}
+
+template <class Map>
+std::vector<std::string> names_of(const Map& map) {
+  std::vector<std::string> result;
+  for (auto& entry : map)
+    result.push_back(entry.first);
+  return result;
+}
+
+/// How long `ask` waits past the deadline before it stops listening; the
+/// aggregator answers well before that unless the engine is broken.
+constexpr int64_t ask_backstop_us = 10'000'000;
+
+} // namespace
+
+struct engine::impl {
+  tutti::config cfg;
+  caf::actor_system_config system_config;
+  std::unique_ptr<caf::actor_system> system;
+  std::shared_ptr<transport> net;
+  std::mutex mtx;
+  std::map<std::string, caf::actor> providers; // guarded by mtx
+  std::vector<caf::actor> long_lived;          // guarded by mtx
+  std::atomic<uint64_t> next_question{1};
+
+  explicit impl(tutti::config c) : cfg(std::move(c)) {
+    system_config.add_message_types<caf::id_block::tutti>();
+    system_config.set("logger.verbosity", caf::atom("quiet"));
+    system = std::make_unique<caf::actor_system>(system_config);
+    net = std::make_shared<transport>();
+  }
+
+  ~impl() {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      for (auto& actor : long_lived)
+        caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+      long_lived.clear();
+      providers.clear();
+    }
+    system.reset(); // waits for every actor to finish
+    net.reset();    // then joins the transport thread
+  }
+
+  /// The provider actor for `name`, started on first use.
+  caf::actor provider_for(const std::string& name,
+                          const source_location& used_at) {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (auto i = providers.find(name); i != providers.end())
+      return i->second;
+    auto p = cfg.providers.find(name);
+    if (p == cfg.providers.end())
+      throw config_error(
+          used_at, "unknown provider '" + name +
+                       "'; expected one of: " + join(names_of(cfg.providers)));
+    auto resolved = cfg;
+    resolve_env(resolved, {name});
+    auto& pc = resolved.providers.at(name);
+    std::shared_ptr<const codec> wire = registry::builtin().make_codec(pc.kind);
+    if (!wire)
+      throw config_error(pc.where, "unknown provider kind '" + pc.kind + "'");
+    limiter_settings limits;
+    limits.group = name;
+    limits.concurrency = pc.concurrency;
+    auto limiter = system->spawn(rate_limiter, limits);
+    provider_deps deps;
+    deps.settings.name = name;
+    deps.settings.kind = pc.kind;
+    deps.settings.model = pc.model;
+    deps.settings.base_url = pc.base_url;
+    deps.settings.api_key = pc.api_key;
+    deps.settings.defaults = pc.defaults;
+    deps.wire = std::move(wire);
+    deps.limiter = limiter;
+    deps.net = net;
+    auto actor = system->spawn(provider, std::move(deps));
+    long_lived.push_back(limiter);
+    long_lived.push_back(actor);
+    providers.emplace(name, actor);
+    return actor;
+  }
+
+  ensemble_plan plan_for(const std::string& name) {
+    auto e = cfg.ensembles.find(name);
+    if (e == cfg.ensembles.end())
+      throw config_error(source_location{cfg.file, 0, 0},
+                         "unknown ensemble '" + name + "'; expected one of: " +
+                             join(names_of(cfg.ensembles)));
+    auto& ec = e->second;
+    ensemble_plan plan;
+    plan.name = name;
+    plan.combine_name = ec.combine;
+    plan.strategy = registry::builtin().make_combine(ec.combine);
+    if (!plan.strategy)
+      throw config_error(ec.where,
+                         "unknown combine strategy '" + ec.combine + "'");
+    plan.deadline_us = ec.deadline_ms * 1000;
+    for (auto& member : ec.members) {
+      auto actor = provider_for(member.provider, member.where);
+      plan.members.push_back(
+          ensemble_member{member.label, member.provider,
+                          cfg.providers.at(member.provider).model, actor});
+    }
+    return plan;
+  }
+};
+
+engine::engine(tutti::config cfg)
+    : impl_(std::make_unique<impl>(std::move(cfg))) {
+  // nop
+}
+
+engine::~engine() = default;
+
+const config& engine::loaded_config() const {
+  return impl_->cfg;
+}
+
+ensemble_answer engine::ask(const std::string& name, const std::string& prompt,
+                            const ask_options& options) {
+  auto plan = impl_->plan_for(name);
+  auto deadline_us = plan.deadline_us;
+  auto agg = impl_->system->spawn(aggregator, plan);
+  caf::scoped_actor self{*impl_->system};
+  ensemble_question question;
+  question.prompt_id = "q" + std::to_string(impl_->next_question++);
+  question.request.id = question.prompt_id;
+  question.request.messages.push_back(chat_message{"user", prompt});
+  question.request.stream = options.stream;
+  question.request.deadline = steady_now_us() + deadline_us;
+  question.listener = caf::actor_cast<caf::actor>(self);
+  self->send(agg, ask_atom::value, std::move(question));
+  ensemble_answer answer;
+  bool answered = false;
+  auto backstop = std::chrono::microseconds{deadline_us + ask_backstop_us};
+  self->receive_while([&] { return !answered; })(
+      [&](member_delta& delta) {
+        if (options.on_delta)
+          options.on_delta(delta);
+      },
+      [&](member_outcome& outcome) {
+        if (options.on_member_done)
+          options.on_member_done(outcome);
+      },
+      [&](ensemble_answer& result) {
+        answer = std::move(result);
+        answered = true;
+      },
+      caf::after(backstop) >>
+          [&] {
+            self->send(agg, cancel_atom::value);
+            answer.ensemble = name;
+            answer.status = answer_status::failed;
+            answer.text = "the engine got no answer from its aggregator";
+            answered = true;
+          });
+  return answer;
+}
+
+} // namespace tutti

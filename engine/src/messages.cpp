@@ -2,6 +2,7 @@
 
 #include <array>
 #include <chrono>
+#include <ostream>
 
 #include "tutti/codec.hpp"
 
@@ -10,22 +11,32 @@ namespace tutti {
 steady_us steady_now_us() {
   using namespace std::chrono;
   return duration_cast<microseconds>(steady_clock::now().time_since_epoch())
-    .count();
+      .count();
 }
 
 namespace {
 
 constexpr std::array<std::string_view, 16> failure_kind_names = {
-  "auth",           "bad_request",         "context_length",
-  "content_filter", "rate_limited",        "overloaded",
-  "server",         "network",             "protocol",
-  "timeout_connect", "timeout_first_token", "timeout_idle",
-  "timeout_total",  "queue_timeout",       "cancelled",
-  "config",
+    "auth",
+    "bad_request",
+    "context_length",
+    "content_filter",
+    "rate_limited",
+    "overloaded",
+    "server",
+    "network",
+    "protocol",
+    "timeout_connect",
+    "timeout_first_token",
+    "timeout_idle",
+    "timeout_total",
+    "queue_timeout",
+    "cancelled",
+    "config",
 };
 
-static_assert(failure_kind_names.size()
-              == static_cast<size_t>(failure_kind::config) + 1);
+static_assert(failure_kind_names.size() ==
+              static_cast<size_t>(failure_kind::config) + 1);
 
 } // namespace
 
@@ -45,14 +56,22 @@ bool from_string(std::string_view name, failure_kind& kind) {
 
 std::string_view to_string(answer_status status) {
   switch (status) {
-    case answer_status::ok:
-      return "ok";
-    case answer_status::partial:
-      return "partial";
-    case answer_status::failed:
-      break;
+  case answer_status::ok:
+    return "ok";
+  case answer_status::partial:
+    return "partial";
+  case answer_status::failed:
+    break;
   }
   return "failed";
+}
+
+std::ostream& operator<<(std::ostream& out, failure_kind kind) {
+  return out << to_string(kind);
+}
+
+std::ostream& operator<<(std::ostream& out, answer_status status) {
+  return out << to_string(status);
 }
 
 const std::string* find_header(const header_list& headers,

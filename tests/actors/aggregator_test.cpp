@@ -1,2 +1,249 @@
+// The aggregator on CAF's deterministic scheduler, with scripted provider
+// actors: every member is listed, failures included, in member order, and
+// the answer comes even when a member never reports.
+
 #include <boost/test/unit_test.hpp>
-BOOST_AUTO_TEST_CASE(placeholder) { BOOST_TEST(true); }
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+
+#include "actors/aggregator.hpp"
+#include "plugins/combine/collect/collect.hpp"
+#include "tests/actors/actor_fixture.hpp"
+
+using namespace tutti;
+using namespace std::chrono_literals;
+
+namespace {
+
+member_outcome success(std::string text) {
+  member_outcome outcome;
+  outcome.ok = true;
+  outcome.reply.text = std::move(text);
+  outcome.reply.finish_reason = "stop";
+  outcome.reply.usage = usage{10, 5};
+  return outcome;
+}
+
+member_outcome failed(failure_kind kind, int status, std::string message) {
+  member_outcome outcome;
+  outcome.ok = false;
+  outcome.error.kind = kind;
+  outcome.error.http_status = status;
+  outcome.error.message = std::move(message);
+  return outcome;
+}
+
+/// What the scripted providers saw.
+struct provider_log {
+  std::vector<member_query> queries;
+  std::vector<std::string> cancelled;
+};
+
+/// A provider that answers every query with `outcome` after streaming one
+/// delta to the query's listener.
+caf::behavior scripted_provider(caf::event_based_actor* self,
+                                member_outcome outcome,
+                                std::shared_ptr<provider_log> log) {
+  return {
+      [=](query_atom, member_query& query) {
+        log->queries.push_back(query);
+        if (query.listener && outcome.ok)
+          self->send(query.listener,
+                     member_delta{query.member, outcome.reply.text});
+        auto result = outcome;
+        result.member = query.member;
+        return result;
+      },
+      [=](cancel_atom, const std::string& id) { log->cancelled.push_back(id); },
+  };
+}
+
+/// A provider that never answers (its promise stays open) but notes cancels.
+caf::behavior silent_provider(caf::event_based_actor* self,
+                              std::shared_ptr<provider_log> log) {
+  return {
+      [=](query_atom, member_query& query) -> caf::result<member_outcome> {
+        log->queries.push_back(query);
+        return self->make_response_promise();
+      },
+      [=](cancel_atom, const std::string& id) { log->cancelled.push_back(id); },
+  };
+}
+
+/// Records what a listener receives, in order.
+struct listener_log {
+  std::vector<std::string> events; ///< "delta:member", "done:member", "answer"
+  std::vector<ensemble_answer> answers;
+};
+
+caf::behavior listener(caf::event_based_actor*,
+                       std::shared_ptr<listener_log> log) {
+  return {
+      [=](const member_delta& d) {
+        log->events.push_back("delta:" + d.member);
+      },
+      [=](const member_outcome& o) {
+        log->events.push_back("done:" + o.member);
+      },
+      [=](const ensemble_answer& a) {
+        log->events.push_back("answer");
+        log->answers.push_back(a);
+      },
+  };
+}
+
+struct aggregator_fixture : testing::actor_fixture {
+  std::shared_ptr<provider_log> plog = std::make_shared<provider_log>();
+  std::shared_ptr<listener_log> llog = std::make_shared<listener_log>();
+  ensemble_plan plan;
+
+  aggregator_fixture() {
+    plan.name = "trio";
+    plan.combine_name = "collect";
+    plan.strategy = make_collect();
+    plan.deadline_us = 5'000'000;
+    plan.grace_us = 1'000'000;
+  }
+
+  void add_member(std::string label, caf::actor provider) {
+    plan.members.push_back(ensemble_member{label, label + "-provider",
+                                           label + "-model", provider});
+  }
+
+  void add_scripted(std::string label, member_outcome outcome) {
+    add_member(label, spawn_owned(scripted_provider, outcome, plog));
+  }
+
+  /// Asks the ensemble; the answer lands in `answer` once delivered.
+  std::shared_ptr<std::optional<ensemble_answer>> ask(bool with_listener) {
+    auto result = std::make_shared<std::optional<ensemble_answer>>();
+    auto agg = sys.spawn(aggregator, plan);
+    ensemble_question question;
+    question.prompt_id = "q1";
+    question.request.id = "q1";
+    question.request.messages.push_back(chat_message{"user", "2+2?"});
+    if (with_listener)
+      question.listener = spawn_owned(listener, llog);
+    sys.spawn([=](caf::event_based_actor* self) {
+      self->request(agg, caf::infinite, ask_atom::value, question)
+          .then([=](ensemble_answer& a) { *result = std::move(a); });
+    });
+    run();
+    return result;
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(aggregator_tests, aggregator_fixture)
+
+BOOST_AUTO_TEST_CASE(failed_member_is_listed_with_its_kind_and_status) {
+  add_scripted("gpt", success("4"));
+  add_scripted("broken", failed(failure_kind::overloaded, 503,
+                                "The server is overloaded"));
+  add_scripted("llama", success("four"));
+  auto answer = ask(false);
+  BOOST_REQUIRE(answer->has_value());
+  auto& a = **answer;
+  BOOST_TEST(a.ensemble == "trio");
+  BOOST_TEST(a.status == answer_status::partial);
+  BOOST_REQUIRE(a.members.size() == 3u);
+  BOOST_TEST(a.members[0].member == "gpt");
+  BOOST_TEST(a.members[0].ok);
+  BOOST_TEST(a.members[1].member == "broken");
+  BOOST_TEST(!a.members[1].ok);
+  BOOST_TEST(a.members[1].error.kind == failure_kind::overloaded);
+  BOOST_TEST(a.members[1].error.http_status == 503);
+  BOOST_TEST(a.members[1].error.message == "The server is overloaded");
+  BOOST_TEST(a.members[2].member == "llama");
+  // The combined answer keeps the others' answers intact.
+  BOOST_TEST(a.text.find("4") != std::string::npos);
+  BOOST_TEST(a.text.find("four") != std::string::npos);
+  BOOST_TEST(a.combine == "collect");
+}
+
+BOOST_AUTO_TEST_CASE(every_member_is_queried_at_once_with_its_own_request) {
+  add_scripted("a", success("x"));
+  add_scripted("b", success("y"));
+  add_scripted("c", success("z"));
+  auto answer = ask(false);
+  BOOST_REQUIRE(answer->has_value());
+  BOOST_TEST((*answer)->status == answer_status::ok);
+  BOOST_REQUIRE(plog->queries.size() == 3u);
+  std::vector<std::string> ids;
+  for (auto& q : plog->queries) {
+    ids.push_back(q.request.id);
+    BOOST_TEST(q.request.deadline > 0);
+    BOOST_TEST(q.request.messages.size() == 1u);
+  }
+  BOOST_TEST(ids == (std::vector<std::string>{"q1/a", "q1/b", "q1/c"}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(all_members_failing_gives_a_failed_answer_listing_them) {
+  add_scripted("a", failed(failure_kind::auth, 401, "bad key"));
+  add_scripted("b", failed(failure_kind::server, 500, "oops"));
+  auto answer = ask(false);
+  BOOST_REQUIRE(answer->has_value());
+  auto& a = **answer;
+  BOOST_TEST(a.status == answer_status::failed);
+  BOOST_REQUIRE(a.members.size() == 2u);
+  BOOST_TEST(a.members[0].error.kind == failure_kind::auth);
+  BOOST_TEST(a.members[1].error.kind == failure_kind::server);
+}
+
+BOOST_AUTO_TEST_CASE(listener_sees_deltas_outcomes_then_the_answer) {
+  add_scripted("a", success("x"));
+  add_scripted("b", failed(failure_kind::server, 500, "oops"));
+  auto answer = ask(true);
+  BOOST_REQUIRE(answer->has_value());
+  BOOST_REQUIRE(llog->answers.size() == 1u);
+  BOOST_TEST(llog->answers[0].members.size() == 2u);
+  auto& ev = llog->events;
+  BOOST_REQUIRE(!ev.empty());
+  BOOST_TEST(ev.back() == "answer");
+  auto pos = [&](const std::string& e) {
+    return std::find(ev.begin(), ev.end(), e) - ev.begin();
+  };
+  BOOST_TEST(pos("delta:a") < pos("done:a"));
+  BOOST_TEST(pos("done:b") < pos("answer"));
+  BOOST_TEST(std::count(ev.begin(), ev.end(), "answer") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_member_that_never_reports_times_out_at_the_deadline) {
+  add_scripted("fast", success("here"));
+  add_member("stuck", spawn_owned(silent_provider, plog));
+  auto answer = ask(false);
+  BOOST_TEST(!answer->has_value());
+  advance(5'999ms); // deadline 5 s plus 1 s grace, not yet
+  BOOST_TEST(!answer->has_value());
+  advance(2ms);
+  BOOST_REQUIRE(answer->has_value());
+  auto& a = **answer;
+  BOOST_TEST(a.status == answer_status::partial);
+  BOOST_TEST(a.members[0].ok);
+  BOOST_TEST(!a.members[1].ok);
+  BOOST_TEST(a.members[1].member == "stuck");
+  BOOST_TEST(a.members[1].error.kind == failure_kind::timeout_total);
+  BOOST_TEST(a.members[1].provider == "stuck-provider");
+  // The running member was told to stop.
+  BOOST_TEST(plog->cancelled == (std::vector<std::string>{"q1/stuck"}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(labels_come_from_the_plan_whatever_providers_say) {
+  auto outcome = success("x");
+  add_scripted("first", outcome);
+  add_scripted("second", outcome);
+  auto answer = ask(false);
+  BOOST_REQUIRE(answer->has_value());
+  BOOST_TEST((*answer)->members[0].member == "first");
+  BOOST_TEST((*answer)->members[1].member == "second");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,2 +1,700 @@
 #include <boost/test/unit_test.hpp>
-BOOST_AUTO_TEST_CASE(placeholder) { BOOST_TEST(true); }
+
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "plugins/codecs/openai/openai_codec.hpp"
+#include "tutti/sse_decoder.hpp"
+
+using namespace tutti;
+
+namespace {
+
+std::string read_fixture(const std::string& name) {
+  std::ifstream in{std::string{TUTTI_FIXTURES_DIR} + "/openai/" + name,
+                   std::ios::binary};
+  BOOST_REQUIRE_MESSAGE(in, "cannot open fixture openai/" << name);
+  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+}
+
+/// The codec under test, shared by every case.
+const codec& openai() {
+  static auto instance = make_openai_codec();
+  return *instance;
+}
+
+provider_settings settings() {
+  provider_settings p;
+  p.name = "oa";
+  p.kind = "openai";
+  p.model = "gpt-4o-mini";
+  p.base_url = "https://api.openai.com/v1";
+  p.api_key = "sk-test-123";
+  return p;
+}
+
+chat_request question(std::string text = "What is the capital of France?") {
+  chat_request req;
+  req.id = "r1";
+  req.messages = {{"system", "Answer briefly."}, {"user", std::move(text)}};
+  return req;
+}
+
+rapidjson::Document parse(std::string_view body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  BOOST_REQUIRE_MESSAGE(!doc.HasParseError(), "body is not JSON: " << body);
+  BOOST_REQUIRE(doc.IsObject());
+  return doc;
+}
+
+std::string str(const rapidjson::Value& v) {
+  return {v.GetString(), v.GetStringLength()};
+}
+
+std::string header(const http_request& req, std::string_view name) {
+  auto* value = find_header(req.headers, name);
+  return value == nullptr ? std::string{"<absent>"} : *value;
+}
+
+const completion& as_completion(const body_result& result) {
+  if (auto* error = std::get_if<failure>(&result)) {
+    BOOST_FAIL("expected a completion, got failure: " << error->message);
+  }
+  return std::get<completion>(result);
+}
+
+const failure& as_failure(const body_result& result) {
+  BOOST_REQUIRE_MESSAGE(std::holds_alternative<failure>(result),
+                        "expected a failure, got a completion");
+  return std::get<failure>(result);
+}
+
+sse_event data_event(std::string data) {
+  return sse_event{{}, std::move(data), {}};
+}
+
+/// What a provider would assemble from a streamed reply.
+struct streamed_reply {
+  std::string text;
+  std::string finish_reason;
+  std::optional<usage> tokens;
+  bool terminal = false;
+  std::optional<failure> error;
+  int updates_after_terminal = 0;
+};
+
+/// Feeds `bytes` through an sse_decoder in chunks of `chunk` bytes and
+/// decodes every event, the way the provider actor does.
+streamed_reply stream_through(std::string_view bytes, std::size_t chunk) {
+  sse_decoder decoder;
+  streamed_reply reply;
+  auto apply = [&](const std::vector<sse_event>& events) {
+    for (const auto& event : events) {
+      auto update = openai().decode_event(event);
+      if (reply.terminal) {
+        ++reply.updates_after_terminal;
+      }
+      reply.text += update.text;
+      if (!update.finish_reason.empty()) {
+        reply.finish_reason = update.finish_reason;
+      }
+      if (update.usage) {
+        reply.tokens = update.usage;
+      }
+      if (update.error && !reply.error) {
+        reply.error = update.error;
+      }
+      reply.terminal = reply.terminal || update.terminal;
+    }
+  };
+  for (std::size_t pos = 0; pos < bytes.size(); pos += chunk) {
+    apply(decoder.feed(bytes.substr(pos, chunk)));
+  }
+  apply(decoder.finish());
+  return reply;
+}
+
+const std::string expected_stream_text =
+    "Paris is the capital of France.\nIt\xE2\x80\x99s called \xC2\xAB"
+    "la Ville Lumi\xC3\xA8re\xC2\xBB \xF0\x9F\x97\xBC \xE2\x80\x94 \"City of "
+    "Light\".";
+
+bool is_valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80           ? 1
+                    : (c >> 5) == 0x6  ? 2
+                    : (c >> 4) == 0xE  ? 3
+                    : (c >> 3) == 0x1E ? 4
+                                       : 0;
+    if (n == 0 || i + n > s.size()) {
+      return false;
+    }
+    for (std::size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) {
+        return false;
+      }
+    }
+    i += n;
+  }
+  return true;
+}
+
+} // namespace
+
+// --- encode ---------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(default_base_url_is_openai_v1) {
+  BOOST_TEST(openai().default_base_url() == "https://api.openai.com/v1");
+}
+
+BOOST_AUTO_TEST_CASE(encode_posts_to_chat_completions_under_base_url) {
+  auto req = openai().encode(question(), settings());
+  BOOST_TEST(req.method == "POST");
+  BOOST_TEST(req.url == "https://api.openai.com/v1/chat/completions");
+
+  auto local = settings();
+  local.base_url = "http://127.0.0.1:8089/v1/";
+  BOOST_TEST(openai().encode(question(), local).url ==
+             "http://127.0.0.1:8089/v1/chat/completions");
+}
+
+BOOST_AUTO_TEST_CASE(encode_sends_json_content_type_and_bearer_key) {
+  auto req = openai().encode(question(), settings());
+  BOOST_TEST(header(req, "content-type") == "application/json");
+  BOOST_TEST(header(req, "authorization") == "Bearer sk-test-123");
+  BOOST_TEST(header(req, "accept") == "<absent>");
+}
+
+BOOST_AUTO_TEST_CASE(encode_omits_authorization_when_key_is_empty) {
+  auto keyless = settings();
+  keyless.api_key.clear();
+  auto req = openai().encode(question(), keyless);
+  BOOST_TEST(header(req, "authorization") == "<absent>");
+  BOOST_TEST(req.headers.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(encode_body_carries_model_and_messages_in_order) {
+  auto doc = parse(openai().encode(question(), settings()).body);
+  BOOST_TEST(str(doc["model"]) == "gpt-4o-mini");
+  const auto& messages = doc["messages"];
+  BOOST_REQUIRE(messages.IsArray());
+  BOOST_REQUIRE(messages.Size() == 2u);
+  BOOST_TEST(str(messages[0]["role"]) == "system");
+  BOOST_TEST(str(messages[0]["content"]) == "Answer briefly.");
+  BOOST_TEST(str(messages[1]["role"]) == "user");
+  BOOST_TEST(str(messages[1]["content"]) == "What is the capital of France?");
+}
+
+BOOST_AUTO_TEST_CASE(encode_omits_params_set_nowhere_and_stream_fields) {
+  auto doc = parse(openai().encode(question(), settings()).body);
+  for (auto* name : {"temperature", "top_p", "max_tokens", "seed", "stop",
+                     "stream", "stream_options"}) {
+    BOOST_TEST_CONTEXT(name) {
+      BOOST_TEST(!doc.HasMember(name));
+    }
+  }
+  BOOST_TEST(doc.MemberCount() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(encode_takes_request_params_over_provider_defaults) {
+  auto req = question();
+  req.params.temperature = 0.2;
+  req.params.max_tokens = 64;
+  req.params.stop = {"\n\n"};
+  auto provider = settings();
+  provider.defaults.temperature = 0.9;
+  provider.defaults.top_p = 0.5;
+  provider.defaults.max_tokens = 1024;
+  provider.defaults.seed = 42;
+  provider.defaults.stop = {"END", "STOP"};
+
+  auto doc = parse(openai().encode(req, provider).body);
+  BOOST_TEST(doc["temperature"].GetDouble() == 0.2);
+  BOOST_TEST(doc["top_p"].GetDouble() == 0.5);
+  BOOST_TEST(doc["max_tokens"].GetInt64() == 64);
+  BOOST_TEST(doc["seed"].GetInt64() == 42);
+  BOOST_REQUIRE(doc["stop"].IsArray());
+  BOOST_REQUIRE(doc["stop"].Size() == 1u);
+  BOOST_TEST(str(doc["stop"][0]) == "\n\n");
+}
+
+BOOST_AUTO_TEST_CASE(encode_fills_unset_params_from_provider_defaults) {
+  auto provider = settings();
+  provider.defaults.temperature = 0.7;
+  provider.defaults.stop = {"END", "STOP"};
+  auto doc = parse(openai().encode(question(), provider).body);
+  BOOST_TEST(doc["temperature"].GetDouble() == 0.7);
+  BOOST_REQUIRE(doc["stop"].Size() == 2u);
+  BOOST_TEST(str(doc["stop"][0]) == "END");
+  BOOST_TEST(str(doc["stop"][1]) == "STOP");
+  BOOST_TEST(!doc.HasMember("top_p"));
+  BOOST_TEST(!doc.HasMember("seed"));
+}
+
+BOOST_AUTO_TEST_CASE(encode_writes_numbers_exactly) {
+  auto req = question();
+  req.params.temperature = 0.0;
+  req.params.top_p = 0.95;
+  req.params.seed = 9007199254740993; // beyond a double's exact range
+  auto body = openai().encode(req, settings()).body;
+  BOOST_TEST(body.find("\"temperature\":0.0") != std::string::npos);
+  BOOST_TEST(body.find("\"top_p\":0.95") != std::string::npos);
+  BOOST_TEST(body.find("\"seed\":9007199254740993") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(encode_leaves_out_non_finite_numbers) {
+  auto req = question();
+  req.params.temperature = std::numeric_limits<double>::quiet_NaN();
+  auto provider = settings();
+  provider.defaults.top_p = std::numeric_limits<double>::infinity();
+  auto doc = parse(openai().encode(req, provider).body);
+  BOOST_TEST(!doc.HasMember("temperature"));
+  BOOST_TEST(!doc.HasMember("top_p"));
+}
+
+BOOST_AUTO_TEST_CASE(encode_streamed_asks_for_usage_and_event_stream) {
+  auto req = question();
+  req.stream = true;
+  auto http = openai().encode(req, settings());
+  BOOST_TEST(header(http, "accept") == "text/event-stream");
+  auto doc = parse(http.body);
+  BOOST_TEST(doc["stream"].IsTrue());
+  BOOST_REQUIRE(doc["stream_options"].IsObject());
+  BOOST_TEST(doc["stream_options"]["include_usage"].IsTrue());
+}
+
+BOOST_AUTO_TEST_CASE(encode_escapes_quotes_newlines_controls_and_unicode) {
+  using namespace std::string_literals;
+  const auto tricky =
+      "She said \"hi\"\\ \n\ttab\r \x01 caf\xC3\xA9 \xF0\x9F\x97\xBC"
+      " </script> \0end"s;
+  auto req = question(tricky);
+  req.params.stop = {"\"", "\n"};
+  auto provider = settings();
+  provider.model = "my \"model\"";
+  auto body = openai().encode(req, provider).body;
+
+  // One line of JSON: raw control characters never reach the wire.
+  for (char c : body) {
+    BOOST_TEST_REQUIRE(static_cast<unsigned char>(c) >= 0x20u);
+  }
+  BOOST_TEST(body.find(R"(She said \"hi\"\\ \n\ttab\r \u0001 )") !=
+             std::string::npos);
+  BOOST_TEST(body.find("\\u0000end") != std::string::npos);
+  auto doc = parse(body);
+  BOOST_TEST(str(doc["messages"][1]["content"]) == tricky);
+  BOOST_TEST(str(doc["model"]) == "my \"model\"");
+  BOOST_TEST(str(doc["stop"][0]) == "\"");
+  BOOST_TEST(str(doc["stop"][1]) == "\n");
+}
+
+// --- decode_body ----------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(decode_body_reads_text_finish_reason_and_usage) {
+  auto reply =
+      as_completion(openai().decode_body(read_fixture("completion.json")));
+  BOOST_TEST(reply.text == expected_stream_text);
+  BOOST_TEST(reply.finish_reason == "stop");
+  BOOST_TEST(reply.usage.input_tokens == 27);
+  BOOST_TEST(reply.usage.output_tokens == 22);
+}
+
+BOOST_AUTO_TEST_CASE(decode_body_content_filter_is_a_completion) {
+  auto reply = as_completion(
+      openai().decode_body(read_fixture("completion_content_filter.json")));
+  BOOST_TEST(reply.text == "");
+  BOOST_TEST(reply.finish_reason == "content_filter");
+  BOOST_TEST(reply.usage.input_tokens == 31);
+  BOOST_TEST(reply.usage.output_tokens == 0);
+}
+
+BOOST_AUTO_TEST_CASE(decode_body_null_content_with_tool_calls_is_empty_text) {
+  auto reply = as_completion(openai().decode_body(R"({"choices":[{"index":0,
+      "message":{"role":"assistant","content":null,"tool_calls":[{"id":"c1",
+      "type":"function","function":{"name":"f","arguments":"{}"}}]},
+      "finish_reason":"tool_calls"}]})"));
+  BOOST_TEST(reply.text == "");
+  BOOST_TEST(reply.finish_reason == "tool_calls");
+}
+
+BOOST_AUTO_TEST_CASE(decode_body_without_usage_counts_zero_tokens) {
+  auto reply = as_completion(openai().decode_body(
+      R"({"choices":[{"message":{"content":"hi"},"finish_reason":"length"}],
+          "x_vendor":{"anything":[1,2]}})"));
+  BOOST_TEST(reply.text == "hi");
+  BOOST_TEST(reply.finish_reason == "length");
+  BOOST_TEST(reply.usage.input_tokens == 0);
+  BOOST_TEST(reply.usage.output_tokens == 0);
+}
+
+BOOST_AUTO_TEST_CASE(decode_body_null_content_when_stopping_is_protocol) {
+  auto error = as_failure(openai().decode_body(
+      R"({"choices":[{"message":{"content":null},"finish_reason":"stop"}]})"));
+  BOOST_TEST(error.kind == failure_kind::protocol);
+  BOOST_TEST(error.message.find("content") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(decode_body_that_is_not_json_is_protocol_with_a_quote) {
+  std::string html = "<html><body>" + std::string(1000, 'x') + "</body></html>";
+  auto error = as_failure(openai().decode_body(html));
+  BOOST_TEST(error.kind == failure_kind::protocol);
+  BOOST_TEST(error.message.find("not JSON") != std::string::npos);
+  BOOST_TEST(error.message.find("<html><body>xxx") != std::string::npos);
+  BOOST_TEST(error.message.size() < 320u);
+  BOOST_TEST(error.message.find("</body>") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(decode_body_quote_never_splits_a_utf8_character) {
+  std::string body;
+  for (int i = 0; i < 300; ++i) {
+    body += "\xC3\xA9"; // é, two bytes each: byte 200 is mid-character
+  }
+  body = "x" + body; // shift so that a naive cut lands mid-character
+  auto error = as_failure(openai().decode_body(body));
+  BOOST_TEST(is_valid_utf8(error.message));
+}
+
+BOOST_AUTO_TEST_CASE(decode_body_without_choices_is_protocol) {
+  for (std::string_view body :
+       {R"({"id":"x","object":"chat.completion"})", R"({"choices":[]})",
+        R"({"choices":null})", R"([1,2])"}) {
+    BOOST_TEST_CONTEXT(body) {
+      auto error = as_failure(openai().decode_body(body));
+      BOOST_TEST(error.kind == failure_kind::protocol);
+      BOOST_TEST(error.message.find(std::string{body}) != std::string::npos);
+    }
+  }
+  auto error = as_failure(openai().decode_body(R"({"choices":[]})"));
+  BOOST_TEST(error.message.find("no choices") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(decode_body_with_an_error_object_is_that_failure) {
+  auto error = as_failure(openai().decode_body(read_fixture("error_500.json")));
+  BOOST_TEST(error.kind == failure_kind::server);
+  BOOST_TEST(error.message ==
+             "The server had an error while processing your request. "
+             "Sorry about that!");
+}
+
+// --- decode_event ---------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(done_marker_is_terminal) {
+  auto update = openai().decode_event(data_event("[DONE]"));
+  BOOST_TEST(update.terminal);
+  BOOST_TEST(update.text.empty());
+  BOOST_TEST(!update.error.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(event_with_empty_data_is_ignored) {
+  auto update = openai().decode_event(data_event(""));
+  BOOST_TEST(!update.terminal);
+  BOOST_TEST(update.text.empty());
+  BOOST_TEST(!update.usage.has_value());
+  BOOST_TEST(!update.error.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(chunk_gives_its_delta_content) {
+  auto update = openai().decode_event(data_event(
+      R"({"object":"chat.completion.chunk","choices":[{"index":0,)"
+      R"("delta":{"content":" caf\u00e9"},"finish_reason":null}],"usage":null})"));
+  BOOST_TEST(update.text == " caf\xC3\xA9");
+  BOOST_TEST(update.finish_reason.empty());
+  BOOST_TEST(!update.usage.has_value());
+  BOOST_TEST(!update.terminal);
+}
+
+BOOST_AUTO_TEST_CASE(chunk_without_content_gives_no_text) {
+  for (std::string_view data :
+       {R"({"choices":[{"delta":{"role":"assistant"},"finish_reason":null}]})",
+        R"({"choices":[{"delta":{"content":null},"finish_reason":null}]})",
+        R"({"choices":[{"delta":{},"finish_reason":null}]})"}) {
+    auto update = openai().decode_event(data_event(std::string{data}));
+    BOOST_TEST(update.text.empty());
+    BOOST_TEST(!update.error.has_value());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(finish_reason_alone_is_not_terminal) {
+  auto update = openai().decode_event(data_event(
+      R"({"choices":[{"index":0,"delta":{},"finish_reason":"length"}]})"));
+  BOOST_TEST(update.finish_reason == "length");
+  BOOST_TEST(!update.terminal);
+}
+
+BOOST_AUTO_TEST_CASE(usage_chunk_with_empty_choices_gives_usage) {
+  auto update = openai().decode_event(
+      data_event(R"({"choices":[],"usage":{"prompt_tokens":12,)"
+                 R"("completion_tokens":34,"total_tokens":46}})"));
+  BOOST_REQUIRE(update.usage.has_value());
+  BOOST_TEST(update.usage->input_tokens == 12);
+  BOOST_TEST(update.usage->output_tokens == 34);
+  BOOST_TEST(update.text.empty());
+  BOOST_TEST(!update.terminal);
+}
+
+BOOST_AUTO_TEST_CASE(error_object_in_stream_is_an_error_by_its_code) {
+  struct row {
+    std::string_view data;
+    failure_kind kind;
+  };
+  for (const auto& [data, kind] : {
+           row{R"({"error":{"message":"boom","type":"server_error",)"
+               R"("param":null,"code":null}})",
+               failure_kind::server},
+           row{R"({"error":{"message":"slow down","type":"tokens",)"
+               R"("code":"rate_limit_exceeded"}})",
+               failure_kind::rate_limited},
+           row{R"({"error":{"message":"too long",)"
+               R"("type":"invalid_request_error",)"
+               R"("code":"context_length_exceeded"}})",
+               failure_kind::context_length},
+           row{R"({"error":{"message":"mystery"}})", failure_kind::server},
+       }) {
+    BOOST_TEST_CONTEXT(data) {
+      auto update = openai().decode_event(data_event(std::string{data}));
+      BOOST_REQUIRE(update.error.has_value());
+      BOOST_TEST(update.error->kind == kind);
+      BOOST_TEST(!update.error->message.empty());
+      BOOST_TEST(update.error->message.find("{") == std::string::npos);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(malformed_event_is_a_protocol_error_quoting_it) {
+  auto update = openai().decode_event(
+      data_event(R"({"choices":[{"delta":{"content":"Par)"));
+  BOOST_REQUIRE(update.error.has_value());
+  BOOST_TEST(update.error->kind == failure_kind::protocol);
+  BOOST_TEST(
+      update.error->message.find(R"({"choices":[{"delta":{"content":"Par)") !=
+      std::string::npos);
+  BOOST_TEST(!update.terminal);
+}
+
+// --- recorded streams -----------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(recorded_stream_reproduces_text_finish_reason_usage) {
+  auto bytes = read_fixture("stream_with_usage.sse");
+  for (std::size_t chunk :
+       {bytes.size(), std::size_t{1}, std::size_t{7}, std::size_t{100}}) {
+    BOOST_TEST_CONTEXT("chunks of " << chunk << " bytes") {
+      auto reply = stream_through(bytes, chunk);
+      BOOST_TEST(reply.text == expected_stream_text);
+      BOOST_TEST(reply.finish_reason == "stop");
+      BOOST_REQUIRE(reply.tokens.has_value());
+      BOOST_TEST(reply.tokens->input_tokens == 27);
+      BOOST_TEST(reply.tokens->output_tokens == 22);
+      BOOST_TEST(reply.terminal);
+      BOOST_TEST(reply.updates_after_terminal == 0);
+      BOOST_TEST(!reply.error.has_value());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(streamed_text_matches_the_whole_body_reply) {
+  auto streamed = stream_through(read_fixture("stream_with_usage.sse"), 13);
+  auto whole =
+      as_completion(openai().decode_body(read_fixture("completion.json")));
+  BOOST_TEST(streamed.text == whole.text);
+}
+
+BOOST_AUTO_TEST_CASE(recorded_stream_error_event_keeps_partial_text) {
+  auto reply = stream_through(read_fixture("stream_error_event.sse"), 64);
+  BOOST_TEST(reply.text == "The answer is");
+  BOOST_REQUIRE(reply.error.has_value());
+  BOOST_TEST(reply.error->kind == failure_kind::server);
+  BOOST_TEST(reply.error->message ==
+             "The server had an error while processing your request. "
+             "Sorry about that!");
+  BOOST_TEST(!reply.terminal);
+}
+
+BOOST_AUTO_TEST_CASE(recorded_truncated_stream_never_reaches_terminal) {
+  auto reply = stream_through(read_fixture("stream_truncated.sse"), 50);
+  BOOST_TEST(reply.text == "Once upon a time");
+  BOOST_TEST(!reply.terminal);
+  BOOST_TEST(reply.finish_reason.empty());
+  BOOST_TEST(!reply.tokens.has_value());
+  BOOST_TEST(!reply.error.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(stream_cut_mid_event_ends_in_a_protocol_error) {
+  auto bytes = read_fixture("stream_truncated.sse");
+  bytes.resize(bytes.size() - 40); // the connection dropped mid-chunk
+  auto reply = stream_through(bytes, 50);
+  BOOST_TEST(reply.text == "Once upon a");
+  BOOST_REQUIRE(reply.error.has_value());
+  BOOST_TEST(reply.error->kind == failure_kind::protocol);
+  BOOST_TEST(!reply.terminal);
+}
+
+// --- classify_error -------------------------------------------------------
+
+namespace {
+
+failure classify(int status, const std::string& fixture) {
+  return openai().classify_error(status, read_fixture(fixture), {});
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(context_length_400_is_context_length) {
+  auto error = classify(400, "error_400_context_length.json");
+  BOOST_TEST(error.kind == failure_kind::context_length);
+  BOOST_TEST(error.http_status == 400);
+  BOOST_TEST(error.message.rfind("This model's maximum context length is "
+                                 "128000 tokens.",
+                                 0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(maximum_context_length_message_without_code_counts) {
+  auto error = openai().classify_error(
+      400,
+      R"({"error":{"message":"This model's maximum context length is )"
+      R"(8192 tokens, however you requested 9000 tokens."}})",
+      {});
+  BOOST_TEST(error.kind == failure_kind::context_length);
+}
+
+BOOST_AUTO_TEST_CASE(unauthorized_401_and_forbidden_403_are_auth) {
+  auto error = classify(401, "error_401.json");
+  BOOST_TEST(error.kind == failure_kind::auth);
+  BOOST_TEST(error.http_status == 401);
+  BOOST_TEST(error.message.rfind("Incorrect API key provided", 0) == 0u);
+  BOOST_TEST(openai()
+                 .classify_error(403,
+                                 R"({"error":{"message":"Country, )"
+                                 R"(region, or territory not supported",)"
+                                 R"("code":"unsupported_country_region_)"
+                                 R"(territory"}})",
+                                 {})
+                 .kind == failure_kind::auth);
+}
+
+BOOST_AUTO_TEST_CASE(rate_limit_429_is_rate_limited) {
+  auto error = classify(429, "error_429_rate_limit.json");
+  BOOST_TEST(error.kind == failure_kind::rate_limited);
+  BOOST_TEST(error.http_status == 429);
+  BOOST_TEST(error.message.rfind("Rate limit reached for gpt-4o-mini", 0) ==
+             0u);
+}
+
+BOOST_AUTO_TEST_CASE(insufficient_quota_429_is_rate_limited_naming_quota) {
+  auto error = classify(429, "error_429_insufficient_quota.json");
+  BOOST_TEST(error.kind == failure_kind::rate_limited);
+  BOOST_TEST(error.message.find("quota") != std::string::npos);
+
+  auto terse = openai().classify_error(
+      429,
+      R"({"error":{"message":"Billing hard limit reached.",)"
+      R"("code":"insufficient_quota"}})",
+      {});
+  BOOST_TEST(terse.kind == failure_kind::rate_limited);
+  BOOST_TEST(terse.message.find("quota") != std::string::npos);
+  BOOST_TEST(terse.message.find("Billing hard limit reached.") !=
+             std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(internal_error_500_is_server) {
+  auto error = classify(500, "error_500.json");
+  BOOST_TEST(error.kind == failure_kind::server);
+  BOOST_TEST(error.http_status == 500);
+  BOOST_TEST(error.message ==
+             "The server had an error while processing your request. "
+             "Sorry about that!");
+}
+
+BOOST_AUTO_TEST_CASE(overloaded_503_and_529_are_overloaded) {
+  auto error = classify(503, "error_503.json");
+  BOOST_TEST(error.kind == failure_kind::overloaded);
+  BOOST_TEST(error.http_status == 503);
+  BOOST_TEST(error.message ==
+             "The engine is currently overloaded, please try again later.");
+  BOOST_TEST(openai().classify_error(529, "", {}).kind ==
+             failure_kind::overloaded);
+}
+
+BOOST_AUTO_TEST_CASE(html_502_is_server_quoting_the_start_of_the_body) {
+  auto body = read_fixture("error_502_html.html");
+  BOOST_REQUIRE(body.size() > 300u);
+  auto error = openai().classify_error(502, body, {});
+  BOOST_TEST(error.kind == failure_kind::server);
+  BOOST_TEST(error.http_status == 502);
+  BOOST_TEST(error.message.rfind("<html>", 0) == 0u);
+  BOOST_TEST(error.message.find("502 Bad Gateway") != std::string::npos);
+  BOOST_TEST(error.message.size() <= 203u);
+}
+
+BOOST_AUTO_TEST_CASE(empty_body_message_is_the_http_status) {
+  auto error = openai().classify_error(500, "", {});
+  BOOST_TEST(error.kind == failure_kind::server);
+  BOOST_TEST(error.message == "HTTP 500");
+  BOOST_TEST(openai().classify_error(504, " \r\n", {}).message == "HTTP 504");
+}
+
+BOOST_AUTO_TEST_CASE(client_errors_are_bad_request_unless_code_says_more) {
+  for (int status : {400, 404, 409, 422}) {
+    BOOST_TEST_CONTEXT(status) {
+      auto error = openai().classify_error(
+          status,
+          R"({"error":{"message":"The model `gpt-9` does not exist or you do )"
+          R"(not have access to it.","type":"invalid_request_error",)"
+          R"("param":null,"code":"model_not_found"}})",
+          {});
+      BOOST_TEST(error.kind == failure_kind::bad_request);
+      BOOST_TEST(error.http_status == status);
+      BOOST_TEST(error.message.rfind("The model `gpt-9` does not exist", 0) ==
+                 0u);
+    }
+  }
+  for (auto* code : {"content_filter", "content_policy_violation"}) {
+    auto body = std::string{R"({"error":{"message":"Your request was )"
+                            R"(rejected by the safety system.","code":")"} +
+                code + "\"}}";
+    BOOST_TEST(openai().classify_error(400, body, {}).kind ==
+               failure_kind::content_filter);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(request_timeout_408_is_timeout_total) {
+  BOOST_TEST(openai().classify_error(408, "", {}).kind ==
+             failure_kind::timeout_total);
+}
+
+BOOST_AUTO_TEST_CASE(other_statuses_are_protocol) {
+  for (int status : {200, 301, 302, 402, 418}) {
+    BOOST_TEST_CONTEXT(status) {
+      auto error = openai().classify_error(status, "", {});
+      BOOST_TEST(error.kind == failure_kind::protocol);
+      BOOST_TEST(error.http_status == status);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(classify_error_never_echoes_headers) {
+  header_list headers = {{"Authorization", "Bearer sk-secret-should-not-leak"},
+                         {"retry-after", "7"},
+                         {"x-request-id", "req_abc123"}};
+  auto error = openai().classify_error(429, "", headers);
+  BOOST_TEST(error.message.find("sk-secret") == std::string::npos);
+  BOOST_TEST(error.message.find("req_abc123") == std::string::npos);
+  BOOST_TEST(error.message == "HTTP 429");
+}
+
+BOOST_AUTO_TEST_CASE(bare_string_error_message_is_used) {
+  auto error = openai().classify_error(500, R"({"error":"model crashed"})", {});
+  BOOST_TEST(error.kind == failure_kind::server);
+  BOOST_TEST(error.message == "model crashed");
+}

@@ -35,8 +35,8 @@ struct http_request {
 
 /// What a codec needs to know about the provider it speaks for.
 struct provider_settings {
-  std::string name;     ///< the provider's name in the config
-  std::string kind;     ///< the codec's registered name
+  std::string name; ///< the provider's name in the config
+  std::string kind; ///< the codec's registered name
   std::string model;
   std::string base_url; ///< without a trailing slash
   std::string api_key;  ///< already resolved from the environment
@@ -52,10 +52,10 @@ struct sse_event {
 
 /// What one stream event adds to a streamed reply.
 struct stream_update {
-  std::string text;          ///< new content, possibly empty
+  std::string text; ///< new content, possibly empty
   std::optional<tutti::usage> usage;
-  std::string finish_reason; ///< set once the upstream says why it stopped
-  bool terminal = false;     ///< the upstream's end-of-stream marker
+  std::string finish_reason;    ///< set once the upstream says why it stopped
+  bool terminal = false;        ///< the upstream's end-of-stream marker
   std::optional<failure> error; ///< an error reported inside the stream
 };
 

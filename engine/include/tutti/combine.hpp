@@ -22,8 +22,8 @@ public:
   virtual ~combine_strategy() = default;
 
   /// Combines `outcomes`, given in member order, failures included.
-  virtual combined combine(const std::vector<member_outcome>& outcomes) const
-    = 0;
+  virtual combined
+  combine(const std::vector<member_outcome>& outcomes) const = 0;
 };
 
 } // namespace tutti

@@ -2,7 +2,8 @@
 
 /// The YAML configuration: providers and ensembles. Loading validates
 /// everything it can without the environment; `${VAR}` references in API keys
-/// are resolved later, only for the providers a command actually uses.
+/// and base URLs are resolved later, only for the providers a command actually
+/// uses. `docs/configuration.md` is the reference for the format.
 
 #include <cstdint>
 #include <map>
@@ -14,24 +15,33 @@
 
 namespace tutti {
 
-/// A place in a config file, 1-based as editors show it.
+class registry;
+
+/// A place in a config file, 1-based as editors show it (the column counts
+/// characters). `line == 0` means the file as a whole.
 struct source_location {
   std::string file;
   int line = 0;
   int column = 0;
 };
 
-/// "file:line:column"
+/// "file:line:column", or just "file" when `line` is 0.
 std::string to_string(const source_location& loc);
 
 /// A configuration error; `what()` reads "file:line:column: message".
 class config_error : public std::runtime_error {
 public:
   config_error(const source_location& where, const std::string& message);
+
+  /// Where the problem is.
   const source_location& where() const { return where_; }
+
+  /// The message without the location prefix. Never contains a secret.
+  const std::string& message() const { return message_; }
 
 private:
   source_location where_;
+  std::string message_;
 };
 
 /// One configured upstream.
@@ -39,50 +49,70 @@ struct provider_config {
   std::string name;
   std::string kind; ///< codec name: openai, ...
   std::string model;
-  std::string base_url; ///< without trailing slash; the codec's default if
-                        ///< the YAML omits it
-  std::string api_key;  ///< raw YAML text, e.g. "${OPENAI_API_KEY}"
-  int concurrency = 4;  ///< requests in flight at once
-  chat_params defaults; ///< temperature, top_p, max_tokens, seed, stop
-  source_location where;
+  std::string base_url;  ///< without trailing slash; the codec's default if
+                         ///< the YAML omits it. May hold `${VAR}` until
+                         ///< `resolve_env` expands it.
+  std::string api_key;   ///< raw YAML text, e.g. "${OPENAI_API_KEY}", until
+                         ///< `resolve_env` expands it; empty if omitted
+  int concurrency = 4;   ///< requests in flight at once
+  chat_params defaults;  ///< temperature, top_p, max_tokens, seed, stop
+  source_location where; ///< the provider's name in the YAML
+  source_location api_key_where;  ///< the api_key value (or `where`)
+  source_location base_url_where; ///< the base_url value (or `where`)
+  bool env_resolved = false;      ///< `resolve_env` has expanded api_key and
+                                  ///< base_url; it will not expand them again
 };
 
 /// One member of an ensemble: a reference to a provider.
 struct member_config {
   std::string provider;
   std::string label; ///< unique within the ensemble; the provider name
-                     ///< unless the same provider appears twice
+                     ///< unless the same provider appears twice, then
+                     ///< "NAME#2", "NAME#3", ...
   source_location where;
 };
 
 /// A named ensemble.
 struct ensemble_config {
   std::string name;
-  std::vector<member_config> members;
+  std::vector<member_config> members; ///< at least one, in YAML order
   std::string until = "all";
   std::string combine = "collect";
   int64_t deadline_ms = 60000;
-  source_location where;
+  source_location where; ///< the ensemble's name in the YAML
 };
 
+/// A whole validated config file.
 struct config {
   std::string file;
   std::map<std::string, provider_config> providers;
   std::map<std::string, ensemble_config> ensembles;
 };
 
-/// Loads and validates a config file. Throws `config_error`.
+/// Loads and validates a config file against the built-in plugins. Throws
+/// `config_error`; an unreadable file gives "file: cannot read: reason".
 config load_config(const std::string& path);
+
+/// Same, checking `kind:` and `combine:` names against `plugins`.
+config load_config(const std::string& path, const registry& plugins);
 
 /// Same, from YAML text; `file` names it in error messages.
 config parse_config(const std::string& yaml_text, const std::string& file);
 
+/// Same, checking `kind:` and `combine:` names against `plugins`.
+config parse_config(const std::string& yaml_text, const std::string& file,
+                    const registry& plugins);
+
 /// Replaces each `${VAR}` in `text` with the environment's value. Throws
-/// `config_error` at `where` naming the first unset variable.
-std::string expand_env(const std::string& text, const source_location& where);
+/// `config_error` at `where` naming the first unset or empty variable, or a
+/// malformed reference; `what` (e.g. "providers.gpt.api_key") prefixes the
+/// message when not empty. Messages never contain the text or a value.
+std::string expand_env(const std::string& text, const source_location& where,
+                       const std::string& what = {});
 
 /// Expands `${VAR}` in the api_key and base_url of the providers named in
-/// `used`, leaving the others untouched. Throws `config_error`.
+/// `used`, leaving the others untouched; already-resolved providers are
+/// skipped. Throws `config_error`, also for a name that is not a provider.
 void resolve_env(config& cfg, const std::vector<std::string>& used);
 
 } // namespace tutti

@@ -7,6 +7,7 @@
 /// overloads and CAF type IDs live in `tutti/caf_types.hpp`.
 
 #include <cstdint>
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,7 +42,7 @@ struct chat_request {
   std::string id; ///< unique per request; used to cancel it
   std::vector<chat_message> messages;
   chat_params params;
-  bool stream = false; ///< ask the upstream for a token stream
+  bool stream = false;    ///< ask the upstream for a token stream
   steady_us deadline = 0; ///< absolute; 0 means none was set
 };
 
@@ -53,9 +54,9 @@ struct usage {
 
 /// Where a request's time went, in microseconds; -1 when it did not happen.
 struct timing {
-  int64_t queued_us = 0; ///< waiting for a permit from the rate limiter
+  int64_t queued_us = 0;       ///< waiting for a permit from the rate limiter
   int64_t first_token_us = -1; ///< from sending to the first content byte
-  int64_t total_us = 0; ///< from the query to the outcome
+  int64_t total_us = 0;        ///< from the query to the outcome
 };
 
 /// A successful reply.
@@ -92,6 +93,8 @@ std::string_view to_string(failure_kind kind);
 /// Parses a name produced by `to_string`; false if unknown.
 bool from_string(std::string_view name, failure_kind& kind);
 
+std::ostream& operator<<(std::ostream& out, failure_kind kind);
+
 /// A failed reply. Partial text and usage are kept when some arrived.
 struct failure {
   failure_kind kind = failure_kind::protocol;
@@ -105,12 +108,12 @@ struct failure {
 
 /// One ensemble member's result: either a completion or a failure.
 struct member_outcome {
-  std::string member; ///< the member's label in the ensemble
+  std::string member;   ///< the member's label in the ensemble
   std::string provider; ///< the provider it ran on
   std::string model;
   bool ok = false;
   completion reply; ///< meaningful when `ok`
-  failure error; ///< meaningful when `!ok`
+  failure error;    ///< meaningful when `!ok`
 
   /// Time from query to outcome, whichever it was.
   int64_t total_us() const {
@@ -133,12 +136,14 @@ enum class answer_status : uint8_t {
 
 std::string_view to_string(answer_status status);
 
+std::ostream& operator<<(std::ostream& out, answer_status status);
+
 /// The combined answer to one ensemble question. Lists every member's
 /// outcome, in member order, failures included.
 struct ensemble_answer {
   std::string ensemble;
   answer_status status = answer_status::failed;
-  std::string text; ///< the combined answer
+  std::string text;    ///< the combined answer
   std::string combine; ///< the strategy that produced `text`
   std::vector<member_outcome> members;
   int64_t total_us = 0;

@@ -28,8 +28,7 @@ public:
 
   /// nullptr when no codec has that name.
   std::unique_ptr<codec> make_codec(const std::string& name) const;
-  std::unique_ptr<combine_strategy>
-  make_combine(const std::string& name) const;
+  std::unique_ptr<combine_strategy> make_combine(const std::string& name) const;
 
   std::vector<std::string> codec_names() const;
   std::vector<std::string> combine_names() const;

@@ -3,6 +3,7 @@
 /// Splits a Server-Sent Events byte stream into events, to the letter of the
 /// WHATWG spec, whatever way the bytes were cut into network chunks.
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,12 +21,24 @@ public:
   std::vector<sse_event> finish();
 
 private:
-  // filled in by the implementation
-  std::string line_;
-  sse_event pending_;
-  bool has_data_ = false;
-  bool last_was_cr_ = false;
-  bool started_ = false;
+  // Handles one complete line (without its terminator).
+  void process_line(std::string_view line, std::vector<sse_event>& out);
+
+  // Splits `bytes` into lines; the unterminated tail waits in `line_`.
+  void consume(std::string_view bytes, std::vector<sse_event>& out);
+
+  // Dispatches the buffered event, if it has data, and clears the buffers.
+  void dispatch(std::vector<sse_event>& out);
+
+  std::string line_;          // bytes of the line not yet terminated
+  std::string data_;          // the data buffer: each data line + '\n'
+  std::string event_type_;    // the event type buffer
+  std::string last_event_id_; // the last event ID buffer; kept across events
+  std::size_t bom_seen_ = 0;  // leading bytes that matched the UTF-8 BOM
+  bool bom_done_ = false;     // the stream's start is past any BOM
+  bool last_was_cr_ = false;  // the previous chunk ended in CR
+  // finish() dispatches an unterminated event (the spec would drop it) and
+  // then resets every buffer, so one decoder can read a fresh stream.
 };
 
 } // namespace tutti

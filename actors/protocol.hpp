@@ -1,0 +1,257 @@
+#pragma once
+
+/// The message protocol between tutti's actors, readable in one place: the
+/// atoms, the internal message types, the `inspect` overloads that make every
+/// message serializable, and the CAF type ID block.
+///
+///   caller     -> aggregator   (ask_atom, ensemble_question) =>
+///   ensemble_answer aggregator -> provider     (query_atom, member_query) =>
+///   member_outcome provider   -> rate_limiter (acquire_atom, permit_request)
+///   => permit_grant provider   -> rate_limiter (release_atom, permit_id,
+///   usage) provider   -> rate_limiter (withdraw_atom, request_id)   a queued
+///   waiter transport  -> provider     transfer_head, transfer_chunk,
+///   transfer_done provider   -> listener     member_delta streamed tokens
+///   aggregator -> listener     member_outcome                a member is done
+///   anyone     -> provider     (cancel_atom, request_id)
+///   anyone     -> aggregator   (cancel_atom)                 cancel all
+///   members
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/atom.hpp>
+#include <caf/meta/load_callback.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/optional.hpp>
+#include <caf/type_id.hpp>
+
+#include "tutti/codec.hpp"
+#include "tutti/messages.hpp"
+
+namespace tutti {
+
+using ask_atom = caf::atom_constant<caf::atom("ask")>;
+using query_atom = caf::atom_constant<caf::atom("query")>;
+using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
+using release_atom = caf::atom_constant<caf::atom("release")>;
+using withdraw_atom = caf::atom_constant<caf::atom("withdraw")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using expire_atom = caf::atom_constant<caf::atom("expire")>;
+using state_atom = caf::atom_constant<caf::atom("state")>;
+
+/// How urgent a permit request is; lower values are served first.
+enum class priority : uint8_t { interactive = 0, batch = 1 };
+
+/// A provider asks its limit group for permission to send one request.
+struct permit_request {
+  std::string request_id;
+  std::string provider;
+  tutti::priority priority = priority::interactive;
+  steady_us deadline = 0; ///< absolute, steady clock; 0: none
+  int64_t estimated_tokens = 0;
+};
+
+/// The limiter's answer: a permit, or why none will come.
+struct permit_grant {
+  bool granted = false;
+  uint64_t permit_id = 0;
+  failure_kind kind = failure_kind::queue_timeout; ///< when not granted
+  std::string reason;                              ///< when not granted
+};
+
+/// A snapshot of a limit group, for `tutti providers` and tests.
+struct limiter_state {
+  std::string group;
+  int64_t in_flight = 0;
+  int64_t queued = 0;
+  int64_t concurrency = 0;
+};
+
+/// One member's question, sent to its provider.
+struct member_query {
+  std::string member;
+  chat_request request;
+  caf::actor listener; ///< receives member_delta while streaming; may be null
+};
+
+/// One ensemble question, sent to a fresh aggregator.
+struct ensemble_question {
+  std::string prompt_id;
+  chat_request request; ///< template; each member gets its own id
+  caf::actor
+      listener; ///< receives member_delta and member_outcome; may be null
+};
+
+/// The transport received the response status and headers.
+struct transfer_head {
+  uint64_t transfer_id = 0;
+  int status = 0;
+  header_list headers;
+};
+
+/// The transport received body bytes.
+struct transfer_chunk {
+  uint64_t transfer_id = 0;
+  std::string bytes;
+};
+
+/// A transfer ended: completed (`ok`) or failed at the network level.
+struct transfer_done {
+  uint64_t transfer_id = 0;
+  bool ok = false;
+  failure_kind kind = failure_kind::network; ///< when not ok
+  std::string message;                       ///< when not ok
+  int status = 0;
+};
+
+// -- inspect overloads --------------------------------------------------------
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, chat_message& x) {
+  return f(caf::meta::type_name("chat_message"), x.role, x.content);
+}
+
+/// CAF 0.17 serializes caf::optional but not std::optional: go through it.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, chat_params& x) {
+  auto to_caf = [](const auto& opt) {
+    using value_type = typename std::decay_t<decltype(opt)>::value_type;
+    return opt ? caf::optional<value_type>{*opt} : caf::optional<value_type>{};
+  };
+  auto temperature = to_caf(x.temperature);
+  auto top_p = to_caf(x.top_p);
+  auto max_tokens = to_caf(x.max_tokens);
+  auto seed = to_caf(x.seed);
+  auto from_caf = [](const auto& opt, auto& out) {
+    if (opt)
+      out = *opt;
+    else
+      out.reset();
+  };
+  auto load = caf::meta::load_callback([&]() -> caf::error {
+    from_caf(temperature, x.temperature);
+    from_caf(top_p, x.top_p);
+    from_caf(max_tokens, x.max_tokens);
+    from_caf(seed, x.seed);
+    return caf::none;
+  });
+  return f(caf::meta::type_name("chat_params"), temperature, top_p, max_tokens,
+           seed, x.stop, load);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, chat_request& x) {
+  return f(caf::meta::type_name("chat_request"), x.id, x.messages, x.params,
+           x.stream, x.deadline);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, usage& x) {
+  return f(caf::meta::type_name("usage"), x.input_tokens, x.output_tokens);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, timing& x) {
+  return f(caf::meta::type_name("timing"), x.queued_us, x.first_token_us,
+           x.total_us);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, completion& x) {
+  return f(caf::meta::type_name("completion"), x.text, x.finish_reason, x.usage,
+           x.timing);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, failure& x) {
+  return f(caf::meta::type_name("failure"), x.kind, x.message, x.http_status,
+           x.attempts, x.partial_text, x.usage, x.timing);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member_outcome& x) {
+  return f(caf::meta::type_name("member_outcome"), x.member, x.provider,
+           x.model, x.ok, x.reply, x.error);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member_delta& x) {
+  return f(caf::meta::type_name("member_delta"), x.member, x.text);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ensemble_answer& x) {
+  return f(caf::meta::type_name("ensemble_answer"), x.ensemble, x.status,
+           x.text, x.combine, x.members, x.total_us);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, permit_request& x) {
+  return f(caf::meta::type_name("permit_request"), x.request_id, x.provider,
+           x.priority, x.deadline, x.estimated_tokens);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, permit_grant& x) {
+  return f(caf::meta::type_name("permit_grant"), x.granted, x.permit_id, x.kind,
+           x.reason);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, limiter_state& x) {
+  return f(caf::meta::type_name("limiter_state"), x.group, x.in_flight,
+           x.queued, x.concurrency);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member_query& x) {
+  return f(caf::meta::type_name("member_query"), x.member, x.request,
+           x.listener);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ensemble_question& x) {
+  return f(caf::meta::type_name("ensemble_question"), x.prompt_id, x.request,
+           x.listener);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, transfer_head& x) {
+  return f(caf::meta::type_name("transfer_head"), x.transfer_id, x.status,
+           x.headers);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, transfer_chunk& x) {
+  return f(caf::meta::type_name("transfer_chunk"), x.transfer_id, x.bytes);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, transfer_done& x) {
+  return f(caf::meta::type_name("transfer_done"), x.transfer_id, x.ok, x.kind,
+           x.message, x.status);
+}
+
+} // namespace tutti
+
+CAF_BEGIN_TYPE_ID_BLOCK(tutti, caf::first_custom_type_id)
+
+CAF_ADD_TYPE_ID(tutti, (tutti::chat_request))
+CAF_ADD_TYPE_ID(tutti, (tutti::completion))
+CAF_ADD_TYPE_ID(tutti, (tutti::failure))
+CAF_ADD_TYPE_ID(tutti, (tutti::member_outcome))
+CAF_ADD_TYPE_ID(tutti, (tutti::member_delta))
+CAF_ADD_TYPE_ID(tutti, (tutti::ensemble_answer))
+CAF_ADD_TYPE_ID(tutti, (tutti::usage))
+CAF_ADD_TYPE_ID(tutti, (tutti::permit_request))
+CAF_ADD_TYPE_ID(tutti, (tutti::permit_grant))
+CAF_ADD_TYPE_ID(tutti, (tutti::limiter_state))
+CAF_ADD_TYPE_ID(tutti, (tutti::member_query))
+CAF_ADD_TYPE_ID(tutti, (tutti::ensemble_question))
+CAF_ADD_TYPE_ID(tutti, (tutti::transfer_head))
+CAF_ADD_TYPE_ID(tutti, (tutti::transfer_chunk))
+CAF_ADD_TYPE_ID(tutti, (tutti::transfer_done))
+
+CAF_END_TYPE_ID_BLOCK(tutti)

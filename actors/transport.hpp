@@ -1,0 +1,52 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+
+#include <caf/fwd.hpp>
+
+#include "tutti/codec.hpp"
+#include "tutti/messages.hpp"
+
+namespace tutti {
+
+/// Settings of the transport that apply to every transfer.
+struct transport_options {
+  int64_t connect_timeout_ms = 10000;
+  std::string ca_file; ///< custom CA bundle; empty: the system's
+};
+
+/// The network side of tutti: one thread running libcurl's multi interface,
+/// many transfers at once. `start` and `cancel` only queue a command and wake
+/// the thread, so calling them from an actor never blocks on the network.
+/// Status and headers, body bytes and the end of each transfer come back to
+/// the receiving actor as `transfer_head`, `transfer_chunk` and
+/// `transfer_done` messages, in that order.
+class transport {
+public:
+  explicit transport(transport_options options = {});
+
+  /// Aborts every transfer still running and joins the thread.
+  ~transport();
+
+  transport(const transport&) = delete;
+  transport& operator=(const transport&) = delete;
+
+  /// Starts `req`; the transfer is aborted at `deadline` (steady clock,
+  /// 0: none). Returns the id its messages carry.
+  uint64_t start(http_request req, caf::actor receiver, steady_us deadline);
+
+  /// Aborts a transfer; no further message is sent for it.
+  void cancel(uint64_t transfer_id);
+
+  /// Transfers started and not yet finished or cancelled.
+  int64_t active() const;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace tutti

@@ -1,0 +1,51 @@
+#pragma once
+
+/// The engine facade: what a host program (and the `tutti` command) uses to
+/// ask an ensemble. No CAF include: the actors stay behind this interface.
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "tutti/config.hpp"
+#include "tutti/messages.hpp"
+
+namespace tutti {
+
+/// Callbacks for one question. They run on an engine thread, one at a time
+/// and in order; keep them short.
+struct ask_options {
+  /// Ask the upstreams for token streams and report each piece of text.
+  bool stream = false;
+  std::function<void(const member_delta&)> on_delta;
+  /// Called as soon as one member has its outcome.
+  std::function<void(const member_outcome&)> on_member_done;
+};
+
+class engine {
+public:
+  /// Starts the actor system and the transport thread. Providers are started
+  /// on first use, when their `${VAR}`s are resolved.
+  explicit engine(config cfg);
+
+  /// Cancels what is in flight and stops every thread.
+  ~engine();
+
+  engine(const engine&) = delete;
+  engine& operator=(const engine&) = delete;
+
+  /// Asks ensemble `name` one question and waits for the answer, which lists
+  /// every member's outcome. Throws `config_error` when the ensemble is
+  /// unknown or one of its providers cannot start (an unset `${VAR}`).
+  /// Callable from any thread but not from inside a callback.
+  ensemble_answer ask(const std::string& name, const std::string& prompt,
+                      const ask_options& options = {});
+
+  const tutti::config& loaded_config() const;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace tutti

@@ -1,0 +1,133 @@
+#include "tutti/json.hpp"
+
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace tutti {
+
+namespace {
+
+template <class Writer>
+void write_string(Writer& w, std::string_view text) {
+  w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+}
+
+template <class Writer>
+void write_usage(Writer& w, const usage& u) {
+  w.StartObject();
+  w.Key("input_tokens");
+  w.Int64(u.input_tokens);
+  w.Key("output_tokens");
+  w.Int64(u.output_tokens);
+  w.EndObject();
+}
+
+template <class Writer>
+void write_timing(Writer& w, const timing& t) {
+  w.StartObject();
+  w.Key("queued_ms");
+  w.Double(t.queued_us / 1000.0);
+  w.Key("first_token_ms");
+  if (t.first_token_us >= 0)
+    w.Double(t.first_token_us / 1000.0);
+  else
+    w.Null();
+  w.Key("total_ms");
+  w.Double(t.total_us / 1000.0);
+  w.EndObject();
+}
+
+template <class Writer>
+void write_outcome(Writer& w, const member_outcome& o) {
+  w.StartObject();
+  w.Key("member");
+  write_string(w, o.member);
+  w.Key("provider");
+  write_string(w, o.provider);
+  w.Key("model");
+  write_string(w, o.model);
+  w.Key("status");
+  w.String(o.ok ? "ok" : "failed");
+  if (o.ok) {
+    w.Key("text");
+    write_string(w, o.reply.text);
+    w.Key("finish_reason");
+    write_string(w, o.reply.finish_reason);
+    w.Key("usage");
+    write_usage(w, o.reply.usage);
+    w.Key("timing");
+    write_timing(w, o.reply.timing);
+  } else {
+    w.Key("error");
+    w.StartObject();
+    w.Key("kind");
+    write_string(w, to_string(o.error.kind));
+    w.Key("message");
+    write_string(w, o.error.message);
+    w.Key("http_status");
+    if (o.error.http_status != 0)
+      w.Int(o.error.http_status);
+    else
+      w.Null();
+    w.Key("attempts");
+    w.Int(o.error.attempts);
+    w.Key("partial_text");
+    write_string(w, o.error.partial_text);
+    w.EndObject();
+    w.Key("usage");
+    write_usage(w, o.error.usage);
+    w.Key("timing");
+    write_timing(w, o.error.timing);
+  }
+  w.EndObject();
+}
+
+template <class Writer>
+void write_answer(Writer& w, const ensemble_answer& a) {
+  w.StartObject();
+  w.Key("ensemble");
+  write_string(w, a.ensemble);
+  w.Key("status");
+  write_string(w, to_string(a.status));
+  w.Key("combine");
+  write_string(w, a.combine);
+  w.Key("text");
+  write_string(w, a.text);
+  w.Key("total_ms");
+  w.Double(a.total_us / 1000.0);
+  w.Key("members");
+  w.StartArray();
+  for (auto& member : a.members)
+    write_outcome(w, member);
+  w.EndArray();
+  w.EndObject();
+}
+
+template <class Value, class Fn>
+std::string render(const Value& value, bool pretty, Fn fn) {
+  rapidjson::StringBuffer buffer;
+  if (pretty) {
+    rapidjson::PrettyWriter<rapidjson::StringBuffer> w{buffer};
+    w.SetIndent(' ', 2);
+    fn(w, value);
+  } else {
+    rapidjson::Writer<rapidjson::StringBuffer> w{buffer};
+    fn(w, value);
+  }
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+} // namespace
+
+std::string to_json(const member_outcome& outcome, bool pretty) {
+  return render(outcome, pretty,
+                [](auto& w, const auto& v) { write_outcome(w, v); });
+}
+
+std::string to_json(const ensemble_answer& answer, bool pretty) {
+  return render(answer, pretty,
+                [](auto& w, const auto& v) { write_answer(w, v); });
+}
+
+} // namespace tutti

@@ -1,0 +1,141 @@
+#pragma once
+
+/// A fake upstream LLM: a real HTTP server on loopback that speaks the OpenAI
+/// chat completions wire format (whole and streamed) with behaviour scripted
+/// per model name. Tests, benchmarks and the demo use it in place of a real
+/// provider. See docs/fake_llm.md.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tutti::fake {
+
+/// Behaviour of one model name.
+struct model_script {
+  /// Fixed reply text; empty means "echo: <last user message content>".
+  std::string reply;
+  /// Delay before the response headers (and so before the first byte).
+  int latency_ms = 0;
+  /// Token pacing; 0 sends as fast as possible. Streamed replies send one
+  /// content chunk every 1/tps seconds; whole replies wait tokens/tps before
+  /// the body.
+  double tokens_per_second = 0;
+  /// Non-zero: answer with this HTTP status and an OpenAI-shaped error body.
+  int fail_status = 0;
+  /// Message in that error body; empty means a default per status.
+  std::string fail_message;
+  /// `error.type` in that error body; empty means a default per status.
+  std::string fail_type;
+  /// `error.code` in that error body; empty means a default per status.
+  std::string fail_code;
+  /// Only the first N requests for this model fail; -1 means all of them.
+  /// Lets a test script "fails twice, then succeeds".
+  int fail_times = -1;
+  /// >= 0 with a fail status: send `Retry-After: N` (seconds).
+  int retry_after_s = -1;
+  /// >= 0: a streamed reply sends N content chunks and then no more bytes
+  /// until the client goes away, the server stops or 60 s pass; a whole reply
+  /// stalls before any byte.
+  int stall_after_tokens = -1;
+  /// >= 0: a streamed reply sends N content chunks and then closes the
+  /// connection without the final chunks or `[DONE]`; a whole reply sends half
+  /// of its body and closes the connection.
+  int truncate_after_tokens = -1;
+  /// A streamed reply carries one `data:` line that is not JSON (before the
+  /// first content chunk, the stream otherwise completes); a whole reply's
+  /// body is not JSON.
+  bool malformed = false;
+  /// finish_reason of a reply that was not cut by max_tokens.
+  std::string finish_reason = "stop";
+};
+
+/// A whole script: behaviour per model name.
+struct script {
+  /// Scripted models by exact name.
+  std::map<std::string, model_script> models;
+  /// Behaviour of unlisted models; if absent, an unlisted model gets a 404
+  /// OpenAI `model_not_found` error.
+  std::optional<model_script> fallback;
+};
+
+/// Reads a YAML script file. Throws std::runtime_error naming
+/// `file:line:column` on bad input.
+script load_script(const std::string& yaml_path);
+
+/// Parses YAML script text. Throws std::runtime_error naming
+/// `<script>:line:column` on bad input.
+script parse_script(const std::string& yaml_text);
+
+/// Splits text into stream tokens: each token is one whitespace-separated word
+/// with the whitespace that follows it (leading whitespace joins the first
+/// token), so concatenating the tokens gives the text back exactly.
+std::vector<std::string> split_tokens(std::string_view text);
+
+/// The fake's token count: the number of whitespace-separated words.
+int count_tokens(std::string_view text);
+
+/// One request the server received, recorded when it finished.
+struct arrival {
+  /// Arrival time, microseconds since the Unix epoch.
+  int64_t unix_us = 0;
+  /// Arrival time on std::chrono::steady_clock (same clock as
+  /// tutti::steady_now_us()).
+  int64_t steady_us = 0;
+  /// Request path, e.g. "/v1/chat/completions".
+  std::string path;
+  /// Requested model ("" when the body could not be parsed).
+  std::string model;
+  /// Whether the request asked for a streamed reply.
+  bool stream = false;
+  /// HTTP status answered.
+  int status = 0;
+  /// ok | failed | rate_limited | bad_request | not_found | stalled |
+  /// truncated | malformed | client_gone | stopped | internal_error
+  std::string outcome;
+  /// When the server finished with the request, on steady_clock.
+  int64_t finished_steady_us = 0;
+};
+
+/// The fake upstream server. Serves on a background thread; every request is
+/// handled on a thread of its own pool, so pacing sleeps never block others.
+class server {
+public:
+  /// `log_path`: when non-empty, one JSON line per request is appended (and
+  /// flushed) to this file. `threads`: size of the request thread pool, i.e.
+  /// how many requests can be in progress at once.
+  explicit server(script s, std::string log_path = "", int threads = 128);
+  /// Stops the server.
+  ~server();
+
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  /// Binds and starts serving on a background thread; port 0 picks a free
+  /// port. Returns the bound port. Throws std::runtime_error when binding
+  /// fails. Call at most once.
+  int start(const std::string& host = "127.0.0.1", int port = 0);
+
+  /// Stops serving and joins all threads. Returns promptly even with stalled
+  /// streams or idle keep-alive connections open. Idempotent.
+  void stop();
+
+  /// A copy of the in-memory request log, in order of completion.
+  std::vector<arrival> arrivals() const;
+
+  /// "http://HOST:PORT/v1"; empty before start().
+  std::string base_url() const;
+
+  /// The bound port; 0 before start().
+  int port() const;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace tutti::fake
