@@ -1,0 +1,97 @@
+#!/bin/sh
+# One command from a fresh Debian 12 machine to a running tutti:
+#
+#   ./setup.sh demo    install what is missing, build, run the demo
+#   ./setup.sh test    install what is missing, build, run the test suite
+#   ./setup.sh build   install what is missing, build
+#
+# Installing is idempotent: packages already present are not touched, and
+# apt-get is not even called when nothing is missing. Needs root (or sudo)
+# only when something must be installed.
+set -eu
+
+cd "$(dirname "$0")"
+SOURCE_DIR=$(pwd)
+BUILD_DIR=${TUTTI_BUILD_DIR:-"$SOURCE_DIR/build"}
+JOBS=${TUTTI_JOBS:-2}
+
+PACKAGES="g++ make cmake pkg-config ccache ca-certificates \
+  libcaf-dev libcurl4-openssl-dev libcpp-httplib-dev rapidjson-dev \
+  libyaml-cpp-dev libboost-test-dev libcli11-dev libsqlite3-dev"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+install_missing() {
+  missing=""
+  for pkg in $PACKAGES; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+    [ "$status" = "installed" ] || missing="$missing $pkg"
+  done
+  [ -z "$missing" ] && return 0
+  say "installing Debian packages:$missing"
+  if [ "$(id -u)" -eq 0 ]; then
+    sudo=""
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+  else
+    echo "setup.sh: need root to install:$missing" >&2
+    exit 2
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  # shellcheck disable=SC2086
+  $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+build() {
+  if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+    say "configuring in $BUILD_DIR"
+    cmake -S "$SOURCE_DIR" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      >/dev/null
+  fi
+  say "building (-j$JOBS)"
+  cmake --build "$BUILD_DIR" -j"$JOBS"
+}
+
+run_demo() {
+  log=$(mktemp)
+  "$BUILD_DIR/tools/fake_llm/tutti-fake-llm" \
+    --script "$SOURCE_DIR/configs/demo-upstream.yaml" --port 0 >"$log" 2>&1 &
+  fake_pid=$!
+  trap 'kill $fake_pid 2>/dev/null || true; rm -f "$log"' EXIT INT TERM
+  url=""
+  for _ in $(seq 1 100); do
+    url=$(sed -n 's/^tutti-fake-llm listening on \(http:[^ ]*\)$/\1/p' "$log")
+    [ -n "$url" ] && break
+    kill -0 "$fake_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  if [ -z "$url" ]; then
+    echo "setup.sh: the fake upstream did not start:" >&2
+    cat "$log" >&2
+    exit 2
+  fi
+  say "fake upstream (scripted models, not real ones) on $url"
+  prompt="What is the capital of France?"
+  say "tutti ask --config configs/demo.yaml --ensemble demo \"$prompt\""
+  status=0
+  TUTTI_FAKE_URL="$url/v1" "$BUILD_DIR/cli/tutti" ask \
+    --config "$SOURCE_DIR/configs/demo.yaml" --ensemble demo "$prompt" \
+    || status=$?
+  return $status
+}
+
+run_tests() {
+  say "running the test suite"
+  ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$JOBS"
+}
+
+case "${1:-}" in
+  demo) install_missing; build; run_demo ;;
+  test) install_missing; build; run_tests ;;
+  build) install_missing; build ;;
+  *)
+    echo "usage: ./setup.sh demo|test|build" >&2
+    exit 2
+    ;;
+esac
