@@ -1,5 +1,7 @@
 #include "tutti/config.hpp"
 
+#include "engine/src/names.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -37,17 +39,6 @@ namespace {
 // --- words -----------------------------------------------------------------
 
 using word_list = std::vector<std::string>;
-
-std::string join(const word_list& words) {
-  std::string result;
-  for (const auto& word : words) {
-    if (!result.empty()) {
-      result += ", ";
-    }
-    result += word;
-  }
-  return result;
-}
 
 /// Optimal string alignment distance: Levenshtein plus adjacent swaps, so
 /// "gtp" is one edit from "gpt".
@@ -91,7 +82,7 @@ std::string closest(std::string_view word, const word_list& candidates) {
 /// "expected one of: a, b, c" and, for a near miss, "; did you mean 'b'?".
 std::string expected_one_of(std::string_view word,
                             const word_list& candidates) {
-  std::string result = "expected one of: " + join(candidates);
+  std::string result = "expected one of: " + join_names(candidates);
   if (auto guess = closest(word, candidates); !guess.empty()) {
     result += "; did you mean '" + guess + "'?";
   }
@@ -554,7 +545,7 @@ private:
     if (p.kind.empty()) {
       fail(p.where, path,
            "missing required key 'kind' (one of: " +
-               join(plugins_.codec_names()) + ")");
+               join_names(plugins_.codec_names()) + ")");
     }
     if (p.model.empty()) {
       fail(p.where, path, "missing required key 'model'");
@@ -598,13 +589,13 @@ private:
         has_members = true;
         e.members = read_members(field, field_path, providers);
       } else if (field.key == "until") {
-        e.until =
-            scalar_text(field, field_path, "one of: " + join(supported_until));
+        e.until = scalar_text(field, field_path,
+                              "one of: " + join_names(supported_until));
         if (std::find(supported_until.begin(), supported_until.end(),
                       e.until) == supported_until.end()) {
           fail(field.value, field_path,
                "unsupported value '" + e.until +
-                   "'; expected one of: " + join(supported_until));
+                   "'; expected one of: " + join_names(supported_until));
         }
       } else if (field.key == "combine") {
         e.combine = read_string(field, field_path);

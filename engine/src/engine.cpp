@@ -15,26 +15,12 @@
 #include "actors/provider.hpp"
 #include "actors/rate_limiter.hpp"
 #include "actors/transport.hpp"
+#include "engine/src/names.hpp"
 #include "tutti/registry.hpp"
 
 namespace tutti {
 
 namespace {
-
-std::string join(const std::vector<std::string>& names) {
-  std::string result;
-  for (auto& name : names)
-    result += (result.empty() ? "" : ", ") + name;
-  return result;
-}
-
-template <class Map>
-std::vector<std::string> names_of(const Map& map) {
-  std::vector<std::string> result;
-  for (auto& entry : map)
-    result.push_back(entry.first);
-  return result;
-}
 
 /// How long `ask` waits past the deadline before it stops listening; the
 /// aggregator answers well before that unless the engine is broken.
@@ -79,9 +65,9 @@ struct engine::impl {
       return i->second;
     auto p = cfg.providers.find(name);
     if (p == cfg.providers.end())
-      throw config_error(
-          used_at, "unknown provider '" + name +
-                       "'; expected one of: " + join(names_of(cfg.providers)));
+      throw config_error(used_at, "unknown provider '" + name +
+                                      "'; expected one of: " +
+                                      join_names(keys_of(cfg.providers)));
     auto resolved = cfg;
     resolve_env(resolved, {name});
     auto& pc = resolved.providers.at(name);
@@ -114,7 +100,7 @@ struct engine::impl {
     if (e == cfg.ensembles.end())
       throw config_error(source_location{cfg.file, 0, 0},
                          "unknown ensemble '" + name + "'; expected one of: " +
-                             join(names_of(cfg.ensembles)));
+                             join_names(keys_of(cfg.ensembles)));
     auto& ec = e->second;
     ensemble_plan plan;
     plan.name = name;

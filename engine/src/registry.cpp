@@ -1,5 +1,7 @@
 #include "tutti/registry.hpp"
 
+#include "engine/src/names.hpp"
+
 namespace tutti {
 
 const registry& registry::builtin() {
@@ -29,18 +31,6 @@ registry::make_combine(const std::string& name) const {
   auto i = combines_.find(name);
   return i == combines_.end() ? nullptr : i->second();
 }
-
-namespace {
-
-template <class Map>
-std::vector<std::string> keys_of(const Map& map) {
-  std::vector<std::string> result;
-  for (auto& entry : map)
-    result.push_back(entry.first);
-  return result;
-}
-
-} // namespace
 
 std::vector<std::string> registry::codec_names() const {
   return keys_of(codecs_);
