@@ -38,8 +38,10 @@ struct engine::impl {
   std::vector<caf::actor> long_lived;          // guarded by mtx
   std::atomic<uint64_t> next_question{1};
 
-  explicit impl(tutti::config c) : cfg(std::move(c)) {
+  impl(tutti::config c, const engine_options& options) : cfg(std::move(c)) {
     system_config.add_message_types<caf::id_block::tutti>();
+    if (options.worker_threads > 0)
+      system_config.set("scheduler.max-threads", options.worker_threads);
     system_config.set("logger.verbosity", caf::atom("quiet"));
     system = std::make_unique<caf::actor_system>(system_config);
     net = std::make_shared<transport>();
@@ -120,8 +122,8 @@ struct engine::impl {
   }
 };
 
-engine::engine(tutti::config cfg)
-    : impl_(std::make_unique<impl>(std::move(cfg))) {
+engine::engine(tutti::config cfg, engine_options options)
+    : impl_(std::make_unique<impl>(std::move(cfg), options)) {
   // nop
 }
 

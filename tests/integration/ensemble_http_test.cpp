@@ -90,6 +90,25 @@ BOOST_AUTO_TEST_CASE(members_run_in_parallel) {
   BOOST_TEST(last_arrival < first_finish);
 }
 
+// Actors never block on the network: with a single scheduler thread the
+// members still reach the upstream at the same time.
+BOOST_AUTO_TEST_CASE(members_run_in_parallel_on_one_scheduler_thread) {
+  engine_options options;
+  options.worker_threads = 1;
+  engine eng{make_config({"slow-a", "slow-b", "slow-c"}), options};
+  auto answer = eng.ask("e", "Who are you?");
+  BOOST_TEST(answer.status == answer_status::ok);
+  auto arrivals = upstream.arrivals();
+  BOOST_REQUIRE(arrivals.size() == 3u);
+  int64_t last_arrival = 0;
+  int64_t first_finish = INT64_MAX;
+  for (auto& a : arrivals) {
+    last_arrival = std::max(last_arrival, a.steady_us);
+    first_finish = std::min(first_finish, a.finished_steady_us);
+  }
+  BOOST_TEST(last_arrival < first_finish);
+}
+
 BOOST_AUTO_TEST_CASE(a_500_from_one_member_leaves_the_others_intact) {
   engine eng{make_config({"good", "oops", "slow-a"})};
   auto answer = eng.ask("e", "Capital of France?");

@@ -3,6 +3,7 @@
 /// The engine facade: what a host program (and the `tutti` command) uses to
 /// ask an ensemble. No CAF include: the actors stay behind this interface.
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -22,11 +23,18 @@ struct ask_options {
   std::function<void(const member_outcome&)> on_member_done;
 };
 
+/// How the engine runs.
+struct engine_options {
+  /// Threads of the actor scheduler; 0: one per core. Actors never block,
+  /// so even one thread serves any number of members in parallel.
+  size_t worker_threads = 0;
+};
+
 class engine {
 public:
   /// Starts the actor system and the transport thread. Providers are started
   /// on first use, when their `${VAR}`s are resolved.
-  explicit engine(config cfg);
+  explicit engine(config cfg, engine_options options = {});
 
   /// Cancels what is in flight and stops every thread.
   ~engine();
