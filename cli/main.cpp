@@ -2,10 +2,10 @@
 //
 // Exit codes: 0 an answer, 1 every member failed, 2 usage or config error.
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
-#include <mutex>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -55,8 +55,11 @@ std::string format_ms(int64_t us) {
 }
 
 void print_table(const tutti::ensemble_answer& answer) {
-  std::cout << pad("member", 14) << pad("status", 24) << pad("latency", 10)
-            << pad("tokens in/out", 15) << "answer\n";
+  size_t member_width = 14;
+  for (auto& m : answer.members)
+    member_width = std::max(member_width, m.member.size() + 2);
+  std::cout << pad("member", member_width) << pad("status", 24)
+            << pad("latency", 10) << pad("tokens in/out", 15) << "answer\n";
   for (auto& m : answer.members) {
     std::string status = "ok";
     std::string tokens = "-";
@@ -71,7 +74,7 @@ void print_table(const tutti::ensemble_answer& answer) {
         status += " " + std::to_string(m.error.http_status);
       text = preview(m.error.message, 50);
     }
-    std::cout << pad(m.member, 14) << pad(status, 24)
+    std::cout << pad(m.member, member_width) << pad(status, 24)
               << pad(format_ms(m.total_us()), 10) << pad(tokens, 15) << text
               << '\n';
   }

@@ -1,0 +1,636 @@
+// The `tutti` command end to end: the real binary run as a subprocess, with
+// its own environment and working directory, against the fake upstream on
+// loopback.
+
+#include <boost/test/unit_test.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "tools/fake_llm/fake_llm.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Every run is killed after this long; no test may hang.
+constexpr std::chrono::seconds run_timeout{10};
+
+/// What one run of the command left behind.
+struct run_result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+  bool timed_out = false;
+};
+
+using environment = std::map<std::string, std::string>;
+
+/// Runs `tutti args...` in `cwd` with exactly `env` as its environment and
+/// /dev/null as stdin; collects stdout and stderr. Kills it after
+/// `run_timeout`.
+run_result run_tutti(const std::vector<std::string>& args,
+                     const environment& env, const fs::path& cwd) {
+  // Everything the child needs is built before fork: after it, only
+  // async-signal-safe calls.
+  std::vector<std::string> argv_text{TUTTI_BIN};
+  argv_text.insert(argv_text.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_text)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_text;
+  for (auto& [name, value] : env)
+    env_text.push_back(name + "=" + value);
+  std::vector<char*> envp;
+  for (auto& e : env_text)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string dir = cwd.string();
+
+  int out_pipe[2];
+  int err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0)
+    throw std::runtime_error("pipe2 failed");
+  pid_t pid = fork();
+  if (pid < 0)
+    throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (in < 0 || dup2(in, 0) < 0 || dup2(out_pipe[1], 1) < 0 ||
+        dup2(err_pipe[1], 2) < 0 || chdir(dir.c_str()) != 0)
+      _exit(126);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+
+  run_result result;
+  auto deadline = std::chrono::steady_clock::now() + run_timeout;
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  std::string* sinks[2] = {&result.out, &result.err};
+  int open_fds = 2;
+  while (open_fds > 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) {
+      result.timed_out = true;
+      kill(pid, SIGKILL);
+      break;
+    }
+    int ready = poll(fds, 2, static_cast<int>(left));
+    if (ready < 0 && errno != EINTR)
+      throw std::runtime_error("poll failed");
+    for (int i = 0; i < 2 && ready > 0; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0)
+        continue;
+      char buf[4096];
+      ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        sinks[i]->append(buf, static_cast<size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  for (auto& f : fds)
+    if (f.fd >= 0)
+      close(f.fd);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status))
+    result.exit_code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status))
+    result.exit_code = 128 + WTERMSIG(status);
+  return result;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in{text};
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line);
+  return lines;
+}
+
+bool starts_with(const std::string& text, const std::string& prefix) {
+  return text.compare(0, prefix.size(), prefix) == 0;
+}
+
+/// A line of the table: the member's label, padded, starts it.
+std::string row_of(const std::string& out, const std::string& label) {
+  for (auto& line : lines_of(out))
+    if (starts_with(line, label + " "))
+      return line;
+  return {};
+}
+
+const char* secret_key = "sk-cli-secret-0042";
+
+const char* upstream_script = R"(
+models:
+  good-model:   {reply: "Paris is the capital of France."}
+  other-model:  {reply: "Lyon is not the capital."}
+  busy-model:   {fail: {status: 503, message: "The server is overloaded"}}
+  down-model:   {fail: {status: 500, message: "Internal failure in the model"}}
+  locked-model: {fail: 401}
+  echoing-model: {fail: {status: 401, message: "Incorrect API key provided: sk-cli-secret-0042"}}
+)";
+
+/// Providers read their URL and key from the environment; `elsewhere` needs a
+/// variable no test sets unless it asks for it.
+const char* good_config = R"(providers:
+  good:
+    kind: openai
+    model: good-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: ${TUTTI_TEST_KEY}
+  other:
+    kind: openai
+    model: other-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: ${TUTTI_TEST_KEY}
+  busy:
+    kind: openai
+    model: busy-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: ${TUTTI_TEST_KEY}
+  down:
+    kind: openai
+    model: down-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: ${TUTTI_TEST_KEY}
+  locked:
+    kind: openai
+    model: locked-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: ${TUTTI_TEST_KEY}
+  echoing:
+    kind: openai
+    model: echoing-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: ${TUTTI_TEST_KEY}
+  elsewhere:
+    kind: openai
+    model: good-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: ${TUTTI_UNUSED_KEY}
+ensembles:
+  mixed:
+    members: [good, other, busy]
+    deadline: 10s
+  doomed:
+    members: [busy, down]
+    deadline: 10s
+  secret:
+    members: [locked, echoing]
+    deadline: 10s
+  unused:
+    members: [elsewhere]
+    deadline: 10s
+)";
+
+/// A fake upstream, a temp dir holding `good.yaml`, and an empty working
+/// directory inside it.
+struct cli_fixture {
+  tutti::fake::server upstream{tutti::fake::parse_script(upstream_script)};
+  fs::path dir;
+  fs::path work;
+  fs::path config;
+
+  cli_fixture() {
+    upstream.start();
+    std::string pattern =
+        (fs::temp_directory_path() / "tutti-cli-test-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr)
+      throw std::runtime_error("mkdtemp failed");
+    dir = pattern;
+    work = dir / "work";
+    fs::create_directory(work);
+    config = write("good.yaml", good_config);
+  }
+
+  ~cli_fixture() {
+    std::error_code ignored;
+    fs::remove_all(dir, ignored);
+  }
+
+  fs::path write(const fs::path& name, const std::string& text) {
+    auto path = dir / name;
+    std::ofstream{path} << text;
+    return path;
+  }
+
+  /// The variables the good config needs, and nothing else.
+  environment env() const {
+    return {{"TUTTI_FAKE_URL", upstream.base_url()},
+            {"TUTTI_TEST_KEY", secret_key}};
+  }
+
+  run_result run(const std::vector<std::string>& args) {
+    return run(args, env());
+  }
+
+  run_result run(const std::vector<std::string>& args, const environment& e) {
+    return run(args, e, work);
+  }
+
+  run_result run(const std::vector<std::string>& args, const environment& e,
+                 const fs::path& cwd) {
+    auto r = run_tutti(args, e, cwd);
+    BOOST_REQUIRE_MESSAGE(!r.timed_out, "tutti did not finish; stdout:\n"
+                                            << r.out << "\nstderr:\n"
+                                            << r.err);
+    return r;
+  }
+
+  run_result ask(const std::string& ensemble,
+                 const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args{"ask", "--config", config.string(),
+                                  "--ensemble", ensemble};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back("What is the capital of France?");
+    return run(args);
+  }
+};
+
+const rapidjson::Value& member_json(const rapidjson::Document& doc,
+                                    const std::string& label) {
+  for (auto& m : doc["members"].GetArray())
+    if (m.HasMember("member") && m["member"].IsString() &&
+        m["member"].GetString() == label)
+      return m;
+  BOOST_FAIL("no member " + label + " in the JSON");
+  throw std::logic_error("unreachable");
+}
+
+/// `file:LINE:COLUMN: ` with positive numbers.
+bool names_a_position(const std::string& err, const std::string& file) {
+  std::regex position{
+      std::regex_replace(file, std::regex{R"([.^$|()\[\]{}*+?\\])"}, R"(\$&)") +
+      R"(:[1-9][0-9]*:[1-9][0-9]*: )"};
+  return std::regex_search(err, position);
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(cli_tests, cli_fixture)
+
+// --- ask: the table and exit codes ---
+
+BOOST_AUTO_TEST_CASE(ask_prints_one_row_per_member_and_the_combined_answer) {
+  auto r = ask("mixed");
+  BOOST_TEST(r.exit_code == 0);
+  auto lines = lines_of(r.out);
+  BOOST_REQUIRE(!lines.empty());
+  auto& header = lines[0];
+  for (auto* column : {"member", "status", "latency", "tokens", "answer"})
+    BOOST_TEST(contains(header, column), "header lacks " << column);
+  // The rows are the lines between the header and the first empty line.
+  std::vector<std::string> rows;
+  for (size_t i = 1; i < lines.size() && !lines[i].empty(); ++i)
+    rows.push_back(lines[i]);
+  BOOST_TEST(rows.size() == 3u);
+  auto good = row_of(r.out, "good");
+  BOOST_TEST(contains(good, " ok "));
+  BOOST_TEST(contains(good, "Paris is the capital of France."));
+  BOOST_TEST(contains(row_of(r.out, "other"), "Lyon is not the capital."));
+  BOOST_TEST(contains(r.out, "answer (collect, partial: 2 of 3 members"));
+  // The combined text comes after the table.
+  auto combined = r.out.substr(r.out.find("answer (collect"));
+  BOOST_TEST(contains(combined, "Paris is the capital of France."));
+  BOOST_TEST(contains(combined, "Lyon is not the capital."));
+  BOOST_TEST(r.err.empty(), "stderr: " << r.err);
+}
+
+BOOST_AUTO_TEST_CASE(failed_member_is_listed_with_its_status_and_message) {
+  auto r = ask("mixed");
+  BOOST_TEST(r.exit_code == 0);
+  auto busy = row_of(r.out, "busy");
+  BOOST_TEST(contains(busy, "failed: overloaded 503"), busy);
+  BOOST_TEST(contains(busy, "The server is overloaded"), busy);
+}
+
+BOOST_AUTO_TEST_CASE(every_member_failing_exits_1_and_lists_every_failure) {
+  auto r = ask("doomed");
+  BOOST_TEST(r.exit_code == 1);
+  auto busy = row_of(r.out, "busy");
+  BOOST_TEST(contains(busy, "failed: overloaded 503"), busy);
+  BOOST_TEST(contains(busy, "The server is overloaded"), busy);
+  auto down = row_of(r.out, "down");
+  BOOST_TEST(contains(down, "failed: server 500"), down);
+  BOOST_TEST(contains(down, "Internal failure in the model"), down);
+  BOOST_TEST(contains(r.out, "0 of 2 members answered"));
+}
+
+// --- config and usage errors: exit 2 ---
+
+BOOST_AUTO_TEST_CASE(bad_yaml_exits_2_naming_file_line_and_column) {
+  auto bad = write("bad.yaml", "providers:\n  p: {kind: openai\nensembles:\n");
+  auto r = run({"ask", "--config", bad.string(), "--ensemble", "e", "hi"});
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(names_a_position(r.err, bad.string()), "stderr: " << r.err);
+  BOOST_TEST(contains(r.err, "invalid YAML"), "stderr: " << r.err);
+  BOOST_TEST(r.out.empty());
+}
+
+BOOST_AUTO_TEST_CASE(unknown_provider_kind_exits_2_naming_its_position) {
+  auto bad = write("kind.yaml", "providers:\n"
+                                "  p:\n"
+                                "    kind: opena\n"
+                                "    model: m\n"
+                                "    base_url: http://127.0.0.1:1/v1\n"
+                                "ensembles:\n"
+                                "  e: {members: [p]}\n");
+  auto r = run({"ask", "--config", bad.string(), "--ensemble", "e", "hi"});
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(contains(r.err, bad.string() + ":3:11: "), "stderr: " << r.err);
+  BOOST_TEST(contains(r.err, "unknown kind 'opena'"), "stderr: " << r.err);
+}
+
+// The ensemble name comes from the command line, so there is no position in
+// the file to point at: the error names the file and the ensembles it has.
+BOOST_AUTO_TEST_CASE(unknown_ensemble_exits_2_listing_the_known_ones) {
+  auto r = ask("nope");
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(contains(r.err, config.string()), "stderr: " << r.err);
+  BOOST_TEST(contains(r.err, "unknown ensemble 'nope'"), "stderr: " << r.err);
+  BOOST_TEST(contains(r.err, "mixed"), "stderr: " << r.err);
+  BOOST_TEST(upstream.arrivals().empty());
+}
+
+BOOST_AUTO_TEST_CASE(missing_ensemble_flag_is_a_usage_error) {
+  auto r = run({"ask", "--config", config.string(), "hi"});
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(contains(r.err, "--ensemble"), "stderr: " << r.err);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_flag_is_a_usage_error) {
+  auto r = run({"ask", "--config", config.string(), "--ensemble", "mixed",
+                "--frobnicate", "hi"});
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(contains(r.err, "--frobnicate"), "stderr: " << r.err);
+  BOOST_TEST(upstream.arrivals().empty());
+}
+
+BOOST_AUTO_TEST_CASE(no_subcommand_is_a_usage_error) {
+  auto r = run({});
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(!r.err.empty());
+}
+
+BOOST_AUTO_TEST_CASE(unset_variable_exits_2_naming_the_variable) {
+  auto e = env();
+  e.erase("TUTTI_TEST_KEY");
+  auto r =
+      run({"ask", "--config", config.string(), "--ensemble", "mixed", "hi"}, e);
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(contains(r.err, "TUTTI_TEST_KEY is not set"), "stderr: " << r.err);
+  BOOST_TEST(names_a_position(r.err, config.string()), "stderr: " << r.err);
+  BOOST_TEST(upstream.arrivals().empty());
+}
+
+BOOST_AUTO_TEST_CASE(
+    variable_of_a_provider_the_ensemble_does_not_use_may_be_unset) {
+  auto e = env();
+  BOOST_REQUIRE(e.count("TUTTI_UNUSED_KEY") == 0u);
+  auto used =
+      run({"ask", "--config", config.string(), "--ensemble", "mixed", "hi"}, e);
+  BOOST_TEST(used.exit_code == 0, "stderr: " << used.err);
+  // The provider that does use it still needs it.
+  auto unused = run(
+      {"ask", "--config", config.string(), "--ensemble", "unused", "hi"}, e);
+  BOOST_TEST(unused.exit_code == 2);
+  BOOST_TEST(contains(unused.err, "TUTTI_UNUSED_KEY is not set"),
+             "stderr: " << unused.err);
+}
+
+// --- --json ---
+
+BOOST_AUTO_TEST_CASE(json_output_is_the_whole_answer_with_every_failure) {
+  auto r = ask("mixed", {"--json"});
+  BOOST_TEST(r.exit_code == 0);
+  rapidjson::Document doc;
+  doc.Parse(r.out.c_str());
+  BOOST_REQUIRE_MESSAGE(!doc.HasParseError() && doc.IsObject(),
+                        "not JSON: " << r.out);
+  BOOST_TEST(std::string{doc["ensemble"].GetString()} == "mixed");
+  BOOST_TEST(std::string{doc["status"].GetString()} == "partial");
+  BOOST_TEST(contains(doc["text"].GetString(), "Paris is the capital"));
+  BOOST_REQUIRE(doc["members"].IsArray());
+  BOOST_TEST(doc["members"].Size() == 3u);
+  for (auto& m : doc["members"].GetArray()) {
+    BOOST_TEST(m.HasMember("member"));
+    BOOST_TEST(m.HasMember("status"));
+  }
+  BOOST_TEST(std::string{member_json(doc, "good")["status"].GetString()} ==
+             "ok");
+  auto& busy = member_json(doc, "busy");
+  BOOST_TEST(std::string{busy["status"].GetString()} == "failed");
+  BOOST_REQUIRE(busy.HasMember("error") && busy["error"].IsObject());
+  auto& error = busy["error"];
+  BOOST_TEST(std::string{error["kind"].GetString()} == "overloaded");
+  BOOST_TEST(error["http_status"].GetInt() == 503);
+  BOOST_TEST(
+      contains(error["message"].GetString(), "The server is overloaded"));
+}
+
+BOOST_AUTO_TEST_CASE(json_output_of_an_all_failed_answer_exits_1) {
+  auto r = ask("doomed", {"--json"});
+  BOOST_TEST(r.exit_code == 1);
+  rapidjson::Document doc;
+  doc.Parse(r.out.c_str());
+  BOOST_REQUIRE_MESSAGE(!doc.HasParseError() && doc.IsObject(),
+                        "not JSON: " << r.out);
+  BOOST_TEST(std::string{doc["status"].GetString()} == "failed");
+  auto& down = member_json(doc, "down")["error"];
+  BOOST_TEST(std::string{down["kind"].GetString()} == "server");
+  BOOST_TEST(down["http_status"].GetInt() == 500);
+}
+
+// --- --stream ---
+
+BOOST_AUTO_TEST_CASE(
+    stream_labels_each_members_tokens_and_ends_with_the_table) {
+  auto r = ask("mixed", {"--stream"});
+  BOOST_TEST(r.exit_code == 0);
+  auto table_at = r.out.find("member ");
+  BOOST_REQUIRE(table_at != std::string::npos);
+  auto streamed = r.out.substr(0, table_at);
+  // Each streamed line is either `[label] tokens` or `[label done: how]`;
+  // members may interleave, so put each member's tokens back together.
+  std::map<std::string, std::string> text;
+  std::map<std::string, std::string> done;
+  std::regex delta_line{R"(^\[([^\] ]+)\] (.*)$)"};
+  std::regex done_line{R"(^\[([^\] ]+) done: ([a-z_]+)\]$)"};
+  for (auto& line : lines_of(streamed)) {
+    std::smatch m;
+    if (std::regex_match(line, m, done_line))
+      done[m[1]] = m[2];
+    else if (std::regex_match(line, m, delta_line))
+      text[m[1]] += m[2];
+    else
+      BOOST_TEST(line.empty(), "unexpected streamed line: " << line);
+  }
+  BOOST_TEST(text["good"] == "Paris is the capital of France.");
+  BOOST_TEST(text["other"] == "Lyon is not the capital.");
+  BOOST_TEST(text.count("busy") == 0u);
+  BOOST_TEST(done["good"] == "ok");
+  BOOST_TEST(done["other"] == "ok");
+  BOOST_TEST(done["busy"] == "overloaded");
+  auto table = r.out.substr(table_at);
+  BOOST_TEST(contains(table, "latency"));
+  BOOST_TEST(contains(row_of(table, "busy"), "failed: overloaded 503"));
+  BOOST_TEST(contains(table, "answer (collect, partial: 2 of 3 members"));
+  for (auto& a : upstream.arrivals())
+    BOOST_TEST(a.stream);
+}
+
+// --- where the config comes from ---
+
+BOOST_AUTO_TEST_CASE(config_defaults_to_the_tutti_config_variable) {
+  auto e = env();
+  e["TUTTI_CONFIG"] = config.string();
+  auto r = run({"ask", "--ensemble", "mixed", "hi"}, e);
+  BOOST_TEST(r.exit_code == 0, "stderr: " << r.err);
+  BOOST_TEST(contains(row_of(r.out, "good"), "Paris"));
+}
+
+BOOST_AUTO_TEST_CASE(config_defaults_to_tutti_yaml_in_the_working_directory) {
+  fs::copy_file(config, work / "tutti.yaml");
+  auto r = run({"ask", "--ensemble", "mixed", "hi"});
+  BOOST_TEST(r.exit_code == 0, "stderr: " << r.err);
+  BOOST_TEST(contains(row_of(r.out, "good"), "Paris"));
+}
+
+BOOST_AUTO_TEST_CASE(tutti_config_variable_wins_over_the_working_directory) {
+  std::ofstream{work / "tutti.yaml"} << "providers: [not, a, map]\n";
+  auto e = env();
+  e["TUTTI_CONFIG"] = config.string();
+  auto r = run({"ask", "--ensemble", "mixed", "hi"}, e);
+  BOOST_TEST(r.exit_code == 0, "stderr: " << r.err);
+}
+
+BOOST_AUTO_TEST_CASE(config_flag_wins_over_the_tutti_config_variable) {
+  auto e = env();
+  e["TUTTI_CONFIG"] = (dir / "missing.yaml").string();
+  auto r =
+      run({"ask", "--config", config.string(), "--ensemble", "mixed", "hi"}, e);
+  BOOST_TEST(r.exit_code == 0, "stderr: " << r.err);
+}
+
+BOOST_AUTO_TEST_CASE(no_config_anywhere_exits_2_naming_tutti_yaml) {
+  auto r = run({"ask", "--ensemble", "mixed", "hi"});
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(contains(r.err, "tutti.yaml"), "stderr: " << r.err);
+  BOOST_TEST(r.out.empty());
+}
+
+// --- validate ---
+
+BOOST_AUTO_TEST_CASE(validate_prints_a_summary_and_needs_no_variables) {
+  auto r = run({"validate", config.string()}, {});
+  BOOST_TEST(r.exit_code == 0, "stderr: " << r.err);
+  BOOST_TEST(r.out == config.string() + ": ok (7 providers, 4 ensembles)\n");
+}
+
+BOOST_AUTO_TEST_CASE(validate_accepts_the_config_flag) {
+  auto r = run({"validate", "--config", config.string()}, {});
+  BOOST_TEST(r.exit_code == 0, "stderr: " << r.err);
+  BOOST_TEST(contains(r.out, ": ok (7 providers, 4 ensembles)"));
+}
+
+BOOST_AUTO_TEST_CASE(validate_without_a_file_reads_tutti_yaml) {
+  fs::copy_file(config, work / "tutti.yaml");
+  auto r = run({"validate"}, {});
+  BOOST_TEST(r.exit_code == 0, "stderr: " << r.err);
+  BOOST_TEST(contains(r.out, "tutti.yaml: ok"));
+}
+
+BOOST_AUTO_TEST_CASE(validate_of_a_broken_file_exits_2_naming_its_position) {
+  auto bad = write("broken.yaml", "providers:\n"
+                                  "  p:\n"
+                                  "    kind: openai\n"
+                                  "    model: m\n"
+                                  "    temprature: 0.2\n");
+  auto r = run({"validate", bad.string()}, {});
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(contains(r.err, bad.string() + ":5:5: "), "stderr: " << r.err);
+  BOOST_TEST(contains(r.err, "temprature"), "stderr: " << r.err);
+  BOOST_TEST(r.out.empty());
+}
+
+// --- help ---
+
+BOOST_AUTO_TEST_CASE(help_names_the_subcommands) {
+  auto r = run({"--help"}, {});
+  BOOST_TEST(r.exit_code == 0);
+  BOOST_TEST(contains(r.out, "ask"));
+  BOOST_TEST(contains(r.out, "validate"));
+}
+
+BOOST_AUTO_TEST_CASE(ask_help_names_its_options) {
+  auto r = run({"ask", "--help"}, {});
+  BOOST_TEST(r.exit_code == 0);
+  for (auto* option : {"--config", "--ensemble", "--json", "--stream"})
+    BOOST_TEST(contains(r.out, option), "ask --help lacks " << option);
+}
+
+BOOST_AUTO_TEST_CASE(validate_help_names_its_options) {
+  auto r = run({"validate", "--help"}, {});
+  BOOST_TEST(r.exit_code == 0);
+  BOOST_TEST(contains(r.out, "--config"));
+  BOOST_TEST(contains(r.out, "file"));
+}
+
+// --- secrets ---
+
+BOOST_AUTO_TEST_CASE(the_api_key_never_appears_in_the_output) {
+  for (auto& extra :
+       std::vector<std::vector<std::string>>{{}, {"--json"}, {"--stream"}}) {
+    auto r = ask("secret", extra);
+    BOOST_TEST(r.exit_code == 1);
+    BOOST_TEST(!contains(r.out, secret_key), "stdout: " << r.out);
+    BOOST_TEST(!contains(r.err, secret_key), "stderr: " << r.err);
+  }
+  auto r = ask("secret", {"--json"});
+  rapidjson::Document doc;
+  doc.Parse(r.out.c_str());
+  BOOST_REQUIRE_MESSAGE(!doc.HasParseError() && doc.IsObject(),
+                        "not JSON: " << r.out);
+  for (auto* label : {"locked", "echoing"}) {
+    auto& error = member_json(doc, label)["error"];
+    BOOST_TEST(std::string{error["kind"].GetString()} == "auth");
+    BOOST_TEST(error["http_status"].GetInt() == 401);
+  }
+  // Every run did reach the upstream and got its 401.
+  BOOST_TEST(upstream.arrivals().size() == 8u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
