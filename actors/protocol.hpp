@@ -4,17 +4,16 @@
 /// atoms, the internal message types, the `inspect` overloads that make every
 /// message serializable, and the CAF type ID block.
 ///
-///   caller     -> aggregator   (ask_atom, ensemble_question) =>
-///   ensemble_answer aggregator -> provider     (query_atom, member_query) =>
-///   member_outcome provider   -> rate_limiter (acquire_atom, permit_request)
-///   => permit_grant provider   -> rate_limiter (release_atom, permit_id,
-///   usage) provider   -> rate_limiter (withdraw_atom, request_id)   a queued
-///   waiter transport  -> provider     transfer_head, transfer_chunk,
-///   transfer_done provider   -> listener     member_delta streamed tokens
-///   aggregator -> listener     member_outcome                a member is done
-///   anyone     -> provider     (cancel_atom, request_id)
-///   anyone     -> aggregator   (cancel_atom)                 cancel all
-///   members
+/// - caller -> aggregator: (ask_atom, ensemble_question) => ensemble_answer
+/// - aggregator -> provider: (query_atom, member_query) => member_outcome
+/// - provider -> rate_limiter: (acquire_atom, permit_request) => permit_grant
+/// - provider -> rate_limiter: (release_atom, permit_id, usage)
+/// - provider -> rate_limiter: (withdraw_atom, request_id), a queued waiter
+/// - transport -> provider: transfer_head, transfer_chunk, transfer_done
+/// - provider -> listener: member_delta, streamed text
+/// - aggregator -> listener: member_delta, member_outcome, ensemble_answer
+/// - anyone -> provider: (cancel_atom, request_id)
+/// - anyone -> aggregator: (cancel_atom), cancels every running member
 
 #include <cstdint>
 #include <string>
@@ -149,7 +148,8 @@ typename Inspector::result_type inspect(Inspector& f, chat_request& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, usage& x) {
-  return f(caf::meta::type_name("usage"), x.input_tokens, x.output_tokens);
+  return f(caf::meta::type_name("usage"), x.input_tokens, x.output_tokens,
+           x.cached_input_tokens);
 }
 
 template <class Inspector>
@@ -161,13 +161,13 @@ typename Inspector::result_type inspect(Inspector& f, timing& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, completion& x) {
   return f(caf::meta::type_name("completion"), x.text, x.finish_reason, x.usage,
-           x.timing);
+           x.timing, x.cost_usd);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, failure& x) {
   return f(caf::meta::type_name("failure"), x.kind, x.message, x.http_status,
-           x.attempts, x.partial_text, x.usage, x.timing);
+           x.attempts, x.partial_text, x.usage, x.timing, x.cost_usd);
 }
 
 template <class Inspector>

@@ -41,6 +41,8 @@ struct provider_settings {
   std::string base_url; ///< without a trailing slash
   std::string api_key;  ///< already resolved from the environment
   chat_params defaults; ///< used where the request leaves a value unset
+  header_list extra_headers; ///< sent with every request (custom headers)
+  std::string api_version;   ///< azure-openai's `api-version`
 };
 
 /// One Server-Sent Event, as defined by the WHATWG EventSource spec.
@@ -80,6 +82,10 @@ public:
 
   /// Decodes one event of a 2xx streamed response.
   virtual stream_update decode_event(const sse_event& event) const = 0;
+
+  /// True when a stream that ends cleanly after a finish reason is complete
+  /// even without the format's end marker (servers that send no `[DONE]`).
+  virtual bool accepts_unterminated_stream() const { return false; }
 
   /// Describes a non-2xx response: kind, the vendor's own message, status.
   virtual failure classify_error(int status, std::string_view body,

@@ -9,6 +9,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tutti/messages.hpp"
@@ -44,6 +45,30 @@ private:
   std::string message_;
 };
 
+/// The four timeouts of one call, in milliseconds; 0 means "none of its
+/// own" (the request's deadline still bounds everything).
+struct provider_timeouts {
+  int64_t connect_ms = 10000;    ///< TCP and TLS connect
+  int64_t first_token_ms = 0;    ///< from sending to the first content
+  int64_t idle_ms = 0;           ///< between two chunks of a stream
+  int64_t total_ms = 0;          ///< one whole call, retries included
+};
+
+/// How a provider retries a retryable failure (429, 408, 5xx, 529,
+/// network, connect timeout): exponential backoff with full jitter.
+struct retry_policy {
+  int attempts = 3;              ///< tries in all, the first included
+  int64_t backoff_ms = 250;      ///< the first backoff's cap
+  int64_t max_backoff_ms = 8000; ///< no backoff is longer
+};
+
+/// Prices in US dollars per million tokens; 0: unknown (no cost reported).
+struct price_table {
+  double input_per_mtok = 0;
+  double output_per_mtok = 0;
+  double cached_input_per_mtok = 0; ///< 0: cached input costs the input price
+};
+
 /// One configured upstream.
 struct provider_config {
   std::string name;
@@ -56,6 +81,14 @@ struct provider_config {
                          ///< `resolve_env` expands it; empty if omitted
   int concurrency = 4;   ///< requests in flight at once
   chat_params defaults;  ///< temperature, top_p, max_tokens, seed, stop
+  provider_timeouts timeouts;
+  retry_policy retry;
+  price_table price;
+  /// Extra HTTP headers sent with every request, in YAML order; values may
+  /// hold `${VAR}` until `resolve_env` expands them.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string api_version; ///< azure-openai: the `api-version` query value
+  std::string ca_file;     ///< a custom CA bundle for TLS; empty: the system's
   source_location where; ///< the provider's name in the YAML
   source_location api_key_where;  ///< the api_key value (or `where`)
   source_location base_url_where; ///< the base_url value (or `where`)

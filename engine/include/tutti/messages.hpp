@@ -48,8 +48,9 @@ struct chat_request {
 
 /// Tokens counted by the upstream (or 0 where it did not say).
 struct usage {
-  int64_t input_tokens = 0;
+  int64_t input_tokens = 0;        ///< all input tokens, cached ones included
   int64_t output_tokens = 0;
+  int64_t cached_input_tokens = 0; ///< the part of the input read from cache
 };
 
 /// Where a request's time went, in microseconds; -1 when it did not happen.
@@ -65,6 +66,7 @@ struct completion {
   std::string finish_reason; ///< "stop", "length", "content_filter", ...
   tutti::usage usage;
   tutti::timing timing;
+  double cost_usd = 0; ///< from the provider's price table; 0 if unpriced
 };
 
 /// What went wrong; users switch on this.
@@ -104,6 +106,7 @@ struct failure {
   std::string partial_text;
   tutti::usage usage;
   tutti::timing timing;
+  double cost_usd = 0; ///< of the tokens used before the failure
 };
 
 /// One ensemble member's result: either a completion or a failure.
