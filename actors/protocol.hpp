@@ -14,6 +14,9 @@
 /// - aggregator -> listener: member_delta, member_outcome, ensemble_answer
 /// - anyone -> provider: (cancel_atom, request_id)
 /// - anyone -> aggregator: (cancel_atom), cancels every running member
+/// - provider -> itself: (expire_atom, request_id) at the deadline;
+///   (check_atom, request_id, generation, failure_kind) for the first-token
+///   and idle timeouts; (retry_atom, request_id, generation) after a backoff
 
 #include <cstdint>
 #include <string>
@@ -39,6 +42,8 @@ using withdraw_atom = caf::atom_constant<caf::atom("withdraw")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
 using state_atom = caf::atom_constant<caf::atom("state")>;
+using check_atom = caf::atom_constant<caf::atom("check")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
 
 /// How urgent a permit request is; lower values are served first.
 enum class priority : uint8_t { interactive = 0, batch = 1 };
@@ -161,7 +166,7 @@ typename Inspector::result_type inspect(Inspector& f, timing& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, completion& x) {
   return f(caf::meta::type_name("completion"), x.text, x.finish_reason, x.usage,
-           x.timing, x.cost_usd);
+           x.timing, x.cost_usd, x.attempts);
 }
 
 template <class Inspector>
@@ -253,5 +258,6 @@ CAF_ADD_TYPE_ID(tutti, (tutti::ensemble_question))
 CAF_ADD_TYPE_ID(tutti, (tutti::transfer_head))
 CAF_ADD_TYPE_ID(tutti, (tutti::transfer_chunk))
 CAF_ADD_TYPE_ID(tutti, (tutti::transfer_done))
+CAF_ADD_TYPE_ID(tutti, (tutti::failure_kind))
 
 CAF_END_TYPE_ID_BLOCK(tutti)

@@ -1,9 +1,13 @@
 #include "actors/provider.hpp"
 
+#include <algorithm>
+#include <chrono>
+
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 
 #include "actors/clock.hpp"
+#include "tutti/retry.hpp"
 
 namespace tutti {
 
@@ -29,57 +33,24 @@ std::string redact(std::string text, const std::string& secret) {
   return text;
 }
 
+/// Stream events report usage piecemeal (input first, output at the end;
+/// or cumulative totals): each field keeps the largest value seen.
+void merge_usage(usage& into, const usage& update) {
+  into.input_tokens = std::max(into.input_tokens, update.input_tokens);
+  into.output_tokens = std::max(into.output_tokens, update.output_tokens);
+  into.cached_input_tokens =
+      std::max(into.cached_input_tokens, update.cached_input_tokens);
+}
+
 timing timing_of(self_ptr self, const provider_call& call) {
   timing result;
   auto now = actor_now_us(self);
   auto permitted = call.permitted_at > 0 ? call.permitted_at : now;
   result.queued_us = permitted - call.started_at;
   if (call.first_token_at > 0)
-    result.first_token_us = call.first_token_at - permitted;
+    result.first_token_us = call.first_token_at - call.sent_at;
   result.total_us = now - call.started_at;
   return result;
-}
-
-/// Ends a call: returns its permit, stops its transfer and answers the query.
-void finish(self_ptr self, const std::string& request_id,
-            std::variant<completion, failure> result) {
-  auto i = self->state.calls.find(request_id);
-  if (i == self->state.calls.end())
-    return;
-  auto call = std::move(i->second);
-  self->state.calls.erase(i);
-  auto& deps = self->state.deps;
-  if (call.transfer_id != 0) {
-    self->state.by_transfer.erase(call.transfer_id);
-    deps.net->cancel(call.transfer_id);
-  }
-  member_outcome outcome;
-  outcome.member = call.query.member;
-  outcome.provider = deps.settings.name;
-  outcome.model = deps.settings.model;
-  if (auto* done = std::get_if<completion>(&result)) {
-    outcome.ok = true;
-    outcome.reply = std::move(*done);
-    outcome.reply.timing = timing_of(self, call);
-  } else {
-    outcome.ok = false;
-    outcome.error = std::move(std::get<failure>(result));
-    outcome.error.message =
-        redact(std::move(outcome.error.message), deps.settings.api_key);
-    outcome.error.timing = timing_of(self, call);
-    if (outcome.error.partial_text.empty())
-      outcome.error.partial_text = call.text;
-    if (outcome.error.usage.input_tokens == 0 &&
-        outcome.error.usage.output_tokens == 0)
-      outcome.error.usage = call.usage;
-  }
-  if (call.permit_id != 0) {
-    auto used = outcome.ok ? outcome.reply.usage : outcome.error.usage;
-    self->send(deps.limiter, release_atom::value, call.permit_id, used);
-  } else if (call.permitted_at == 0) {
-    self->send(deps.limiter, withdraw_atom::value, request_id);
-  }
-  call.promise.deliver(std::move(outcome));
 }
 
 failure make_failure(failure_kind kind, std::string message, int status = 0) {
@@ -90,33 +61,165 @@ failure make_failure(failure_kind kind, std::string message, int status = 0) {
   return f;
 }
 
-void start_transfer(self_ptr self, provider_call& call) {
+/// Stops the current attempt: the transfer and the permit go back.
+void end_attempt(self_ptr self, provider_call& call, const usage& used) {
   auto& deps = self->state.deps;
-  auto http = deps.wire->encode(call.query.request, deps.settings);
-  call.transfer_id =
-      deps.net->start(std::move(http), caf::actor_cast<caf::actor>(self),
-                      call.query.request.deadline);
-  self->state.by_transfer.emplace(call.transfer_id, call.query.request.id);
+  if (call.transfer_id != 0) {
+    self->state.by_transfer.erase(call.transfer_id);
+    deps.net->cancel(call.transfer_id);
+    call.transfer_id = 0;
+  }
+  if (call.permit_id != 0) {
+    self->send(deps.limiter, release_atom::value, call.permit_id, used);
+    call.permit_id = 0;
+  } else if (call.waiting_for_permit) {
+    self->send(deps.limiter, withdraw_atom::value, call.query.request.id);
+    call.waiting_for_permit = false;
+  }
 }
 
-void on_permit(self_ptr self, const std::string& request_id,
-               const permit_grant& grant) {
+/// Ends a call for good and answers the query.
+void finish(self_ptr self, const std::string& request_id,
+            std::variant<completion, failure> result) {
   auto i = self->state.calls.find(request_id);
-  if (i == self->state.calls.end()) {
-    // The call ended while it waited; give the permit straight back.
-    if (grant.granted)
-      self->send(self->state.deps.limiter, release_atom::value, grant.permit_id,
-                 usage{});
+  if (i == self->state.calls.end())
+    return;
+  auto call = std::move(i->second);
+  self->state.calls.erase(i);
+  auto& deps = self->state.deps;
+  member_outcome outcome;
+  outcome.member = call.query.member;
+  outcome.provider = deps.settings.name;
+  outcome.model = deps.settings.model;
+  if (auto* done = std::get_if<completion>(&result)) {
+    outcome.ok = true;
+    outcome.reply = std::move(*done);
+    outcome.reply.timing = timing_of(self, call);
+    outcome.reply.cost_usd = cost_usd(outcome.reply.usage, deps.price);
+    outcome.reply.attempts = call.attempts;
+  } else {
+    outcome.ok = false;
+    auto& error = outcome.error;
+    error = std::move(std::get<failure>(result));
+    error.message = redact(std::move(error.message), deps.settings.api_key);
+    error.timing = timing_of(self, call);
+    error.attempts = call.attempts;
+    if (error.partial_text.empty())
+      error.partial_text = call.text;
+    merge_usage(error.usage, call.usage);
+    error.cost_usd = cost_usd(error.usage, deps.price);
+  }
+  end_attempt(self, call,
+              outcome.ok ? outcome.reply.usage : outcome.error.usage);
+  call.promise.deliver(std::move(outcome));
+}
+
+void schedule_check(self_ptr self, const provider_call& call, steady_us at,
+                    failure_kind kind) {
+  self->scheduled_send(self, to_actor_time(at), check_atom::value,
+                       call.query.request.id, call.generation, kind);
+}
+
+void ask_for_permit(self_ptr self, provider_call& call) {
+  auto& deps = self->state.deps;
+  auto id = call.query.request.id;
+  call.waiting_for_permit = true;
+  permit_request req{id, deps.settings.name, priority::interactive,
+                     call.deadline, estimate_tokens(call.query.request)};
+  auto generation = call.generation;
+  // The limiter answers every waiter (granted, denied or expired), so this
+  // request needs no timeout of its own.
+  self->request(deps.limiter, caf::infinite, acquire_atom::value,
+                std::move(req))
+      .then(
+          [=](const permit_grant& grant) {
+            auto i = self->state.calls.find(id);
+            if (i == self->state.calls.end() ||
+                i->second.generation != generation) {
+              // The call ended (or moved on) while it waited: give it back.
+              if (grant.granted)
+                self->send(self->state.deps.limiter, release_atom::value,
+                           grant.permit_id, usage{});
+              return;
+            }
+            auto& call = i->second;
+            call.waiting_for_permit = false;
+            if (call.permitted_at == 0)
+              call.permitted_at = actor_now_us(self);
+            if (!grant.granted) {
+              finish(self, id, make_failure(grant.kind, grant.reason));
+              return;
+            }
+            call.permit_id = grant.permit_id;
+            // Start the attempt.
+            ++call.attempts;
+            call.sent_at = actor_now_us(self);
+            auto& timeouts = self->state.deps.timeouts;
+            if (timeouts.first_token_ms > 0)
+              schedule_check(self, call,
+                             call.sent_at + timeouts.first_token_ms * 1000,
+                             failure_kind::timeout_first_token);
+            auto http = self->state.deps.wire->encode(
+                call.query.request, self->state.deps.settings);
+            transfer_options options;
+            options.connect_timeout_ms = timeouts.connect_ms;
+            options.ca_file = self->state.deps.ca_file;
+            call.transfer_id = self->state.deps.net->start(
+                std::move(http), caf::actor_cast<caf::actor>(self),
+                call.deadline, options);
+            self->state.by_transfer.emplace(call.transfer_id, id);
+          },
+          [=](const caf::error& err) {
+            finish(self, id,
+                   make_failure(failure_kind::overloaded,
+                                "rate limiter unavailable: " +
+                                    self->system().render(err)));
+          });
+}
+
+int64_t unix_now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// An attempt failed: retry it if allowed and worthwhile, else finish.
+void fail_attempt(self_ptr self, provider_call& call, failure error) {
+  auto& deps = self->state.deps;
+  auto id = call.query.request.id;
+  if (!is_retryable(error) || call.delivered_text ||
+      call.attempts >= deps.retry.attempts) {
+    finish(self, id, std::move(error));
     return;
   }
-  auto& call = i->second;
-  call.permitted_at = actor_now_us(self);
-  if (!grant.granted) {
-    finish(self, request_id, make_failure(grant.kind, grant.reason));
+  std::uniform_int_distribution<int64_t> pick{
+      0, backoff_cap_ms(deps.retry, call.attempts)};
+  auto wait_ms = pick(self->state.jitter);
+  if (auto asked = retry_after_ms(call.headers, unix_now_ms()))
+    wait_ms = std::max(wait_ms, *asked);
+  auto now = actor_now_us(self);
+  auto retry_at = now + wait_ms * 1000;
+  if (call.deadline > 0 && retry_at >= call.deadline) {
+    error.message += " (not retried: waiting " + std::to_string(wait_ms) +
+                     " ms would pass the deadline)";
+    finish(self, id, std::move(error));
     return;
   }
-  call.permit_id = grant.permit_id;
-  start_transfer(self, call);
+  end_attempt(self, call, call.usage);
+  ++call.generation;
+  call.first_token_at = 0;
+  call.last_chunk_at = 0;
+  call.idle_check_pending = false;
+  call.status = 0;
+  call.headers.clear();
+  call.body.clear();
+  call.decoder = sse_decoder{};
+  call.text.clear();
+  call.usage = usage{};
+  call.finish_reason.clear();
+  call.terminal = false;
+  self->scheduled_send(self, to_actor_time(retry_at), retry_atom::value, id,
+                       call.generation);
 }
 
 provider_call* call_of_transfer(self_ptr self, uint64_t transfer_id) {
@@ -131,6 +234,12 @@ bool is_success(int status) {
   return status >= 200 && status < 300;
 }
 
+/// Notes that content arrived, for the first-token and idle timeouts.
+void note_content(self_ptr self, provider_call& call) {
+  if (call.first_token_at == 0)
+    call.first_token_at = actor_now_us(self);
+}
+
 /// Applies decoded stream events to the call; false once the call ended.
 bool apply_events(self_ptr self, provider_call& call,
                   const std::vector<sse_event>& events) {
@@ -138,21 +247,23 @@ bool apply_events(self_ptr self, provider_call& call,
   for (auto& event : events) {
     auto update = deps.wire->decode_event(event);
     if (!update.text.empty()) {
-      if (call.first_token_at == 0)
-        call.first_token_at = actor_now_us(self);
+      note_content(self, call);
       call.text += update.text;
-      if (call.query.listener)
+      if (call.query.listener) {
+        call.delivered_text = true;
         self->send(call.query.listener,
                    member_delta{call.query.member, update.text});
+      }
     }
     if (update.usage)
-      call.usage = *update.usage;
+      merge_usage(call.usage, *update.usage);
     if (!update.finish_reason.empty())
       call.finish_reason = update.finish_reason;
     if (update.error) {
       auto error = std::move(*update.error);
       error.message = "error inside the stream: " + error.message;
-      finish(self, call.query.request.id, std::move(error));
+      error.http_status = call.status;
+      fail_attempt(self, call, std::move(error));
       return false;
     }
     if (update.terminal)
@@ -162,20 +273,26 @@ bool apply_events(self_ptr self, provider_call& call,
 }
 
 void on_chunk(self_ptr self, provider_call& call, transfer_chunk& chunk) {
+  auto& deps = self->state.deps;
+  call.last_chunk_at = actor_now_us(self);
+  if (deps.timeouts.idle_ms > 0 && !call.idle_check_pending) {
+    call.idle_check_pending = true;
+    schedule_check(self, call,
+                   call.last_chunk_at + deps.timeouts.idle_ms * 1000,
+                   failure_kind::timeout_idle);
+  }
   if (call.query.request.stream && is_success(call.status)) {
-    auto events = call.decoder.feed(chunk.bytes);
-    apply_events(self, call, events);
+    apply_events(self, call, call.decoder.feed(chunk.bytes));
     return;
   }
-  if (call.first_token_at == 0)
-    call.first_token_at = actor_now_us(self);
-  if (call.body.size() + chunk.bytes.size() > self->state.deps.max_body_bytes) {
-    finish(self, call.query.request.id,
-           make_failure(failure_kind::protocol,
-                        "response body larger than " +
-                            std::to_string(self->state.deps.max_body_bytes) +
-                            " bytes",
-                        call.status));
+  note_content(self, call);
+  if (call.body.size() + chunk.bytes.size() > deps.max_body_bytes) {
+    fail_attempt(self, call,
+                 make_failure(failure_kind::protocol,
+                              "response body larger than " +
+                                  std::to_string(deps.max_body_bytes) +
+                                  " bytes",
+                              call.status));
     return;
   }
   call.body += chunk.bytes;
@@ -191,33 +308,47 @@ void on_done(self_ptr self, provider_call& call, const transfer_done& done) {
     if (!call.text.empty())
       message += " (incomplete reply, " + std::to_string(call.text.size()) +
                  " bytes of text kept)";
-    finish(self, id, make_failure(done.kind, message, done.status));
+    fail_attempt(self, call, make_failure(done.kind, message, done.status));
     return;
   }
   if (!is_success(done.status)) {
     auto error =
         deps.wire->classify_error(done.status, call.body, call.headers);
     error.http_status = done.status;
-    finish(self, id, std::move(error));
+    fail_attempt(self, call, std::move(error));
     return;
   }
   if (!call.query.request.stream) {
     auto decoded = deps.wire->decode_body(call.body);
-    if (auto* error = std::get_if<failure>(&decoded))
+    if (auto* error = std::get_if<failure>(&decoded)) {
       error->http_status = done.status;
+      fail_attempt(self, call, std::move(*error));
+      return;
+    }
     finish(self, id, std::move(decoded));
     return;
   }
   if (!apply_events(self, call, call.decoder.finish()))
     return;
-  if (!call.terminal) {
-    auto error = make_failure(failure_kind::protocol,
+  auto complete = call.terminal || (deps.wire->accepts_unterminated_stream() &&
+                                    !call.finish_reason.empty());
+  if (!complete) {
+    fail_attempt(self, call,
+                 make_failure(failure_kind::protocol,
                               "stream ended without its end marker "
                               "(incomplete reply, " +
                                   std::to_string(call.text.size()) +
                                   " bytes of text kept)",
-                              done.status);
-    finish(self, id, std::move(error));
+                              done.status));
+    return;
+  }
+  if (call.text.empty() && call.finish_reason == "content_filter") {
+    // Blocked before any text: a failure, as the same reply sent whole is.
+    fail_attempt(self, call,
+                 make_failure(failure_kind::content_filter,
+                              "the reply was blocked by the vendor's "
+                              "content filter before any text",
+                              done.status));
     return;
   }
   completion reply;
@@ -231,10 +362,8 @@ void on_done(self_ptr self, provider_call& call, const transfer_done& done) {
 
 caf::behavior provider(self_ptr self, provider_deps deps) {
   self->state.deps = std::move(deps);
-  self->set_down_handler([](caf::down_msg&) {});
   return {
       [=](query_atom, member_query& query) -> caf::result<member_outcome> {
-        auto promise = self->make_response_promise();
         auto id = query.request.id;
         if (self->state.calls.count(id) > 0) {
           member_outcome outcome;
@@ -243,31 +372,26 @@ caf::behavior provider(self_ptr self, provider_deps deps) {
           outcome.model = self->state.deps.settings.model;
           outcome.error = make_failure(failure_kind::bad_request,
                                        "duplicate request id '" + id + "'");
+          outcome.error.attempts = 0;
           return outcome;
         }
+        auto promise = self->make_response_promise();
         auto& call = self->state.calls[id];
         call.started_at = actor_now_us(self);
         call.promise = promise;
-        permit_request req{id, self->state.deps.settings.name,
-                           priority::interactive, query.request.deadline,
-                           estimate_tokens(query.request)};
-        auto deadline = query.request.deadline;
+        call.deadline = query.request.deadline;
+        auto total_ms = self->state.deps.timeouts.total_ms;
+        if (total_ms > 0) {
+          auto by_total = call.started_at + total_ms * 1000;
+          call.deadline =
+              call.deadline > 0 ? std::min(call.deadline, by_total) : by_total;
+        }
         call.query = std::move(query);
-        if (deadline > 0)
-          self->scheduled_send(self, to_actor_time(deadline),
+        call.query.request.deadline = call.deadline;
+        if (call.deadline > 0)
+          self->scheduled_send(self, to_actor_time(call.deadline),
                                expire_atom::value, id);
-        // The limiter answers every waiter (granted, denied or expired), so
-        // this request needs no timeout of its own.
-        self->request(self->state.deps.limiter, caf::infinite,
-                      acquire_atom::value, std::move(req))
-            .then(
-                [=](const permit_grant& grant) { on_permit(self, id, grant); },
-                [=](const caf::error& err) {
-                  finish(self, id,
-                         make_failure(failure_kind::overloaded,
-                                      "rate limiter unavailable: " +
-                                          self->system().render(err)));
-                });
+        ask_for_permit(self, call);
         return promise;
       },
       [=](transfer_head& head) {
@@ -283,6 +407,47 @@ caf::behavior provider(self_ptr self, provider_deps deps) {
       [=](const transfer_done& done) {
         if (auto* call = call_of_transfer(self, done.transfer_id))
           on_done(self, *call, done);
+      },
+      [=](check_atom, const std::string& request_id, uint64_t generation,
+          failure_kind kind) {
+        auto i = self->state.calls.find(request_id);
+        if (i == self->state.calls.end() || i->second.generation != generation)
+          return;
+        auto& call = i->second;
+        auto& timeouts = self->state.deps.timeouts;
+        auto now = actor_now_us(self);
+        if (kind == failure_kind::timeout_first_token) {
+          if (call.first_token_at == 0 && call.transfer_id != 0)
+            fail_attempt(
+                self, call,
+                make_failure(kind,
+                             "no first token within " +
+                                 std::to_string(timeouts.first_token_ms) +
+                                 " ms",
+                             call.status));
+          return;
+        }
+        // The idle check: fail if no chunk came for a whole idle period.
+        call.idle_check_pending = false;
+        if (call.transfer_id == 0)
+          return;
+        auto quiet_until = call.last_chunk_at + timeouts.idle_ms * 1000;
+        if (now >= quiet_until) {
+          fail_attempt(self, call,
+                       make_failure(kind,
+                                    "stream idle for " +
+                                        std::to_string(timeouts.idle_ms) +
+                                        " ms",
+                                    call.status));
+          return;
+        }
+        call.idle_check_pending = true;
+        schedule_check(self, call, quiet_until, kind);
+      },
+      [=](retry_atom, const std::string& request_id, uint64_t generation) {
+        auto i = self->state.calls.find(request_id);
+        if (i != self->state.calls.end() && i->second.generation == generation)
+          ask_for_permit(self, i->second);
       },
       [=](expire_atom, const std::string& request_id) {
         auto i = self->state.calls.find(request_id);

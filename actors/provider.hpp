@@ -10,8 +10,11 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/protocol.hpp"
+#include <random>
+
 #include "actors/transport.hpp"
 #include "tutti/codec.hpp"
+#include "tutti/config.hpp"
 #include "tutti/sse_decoder.hpp"
 
 namespace tutti {
@@ -22,16 +25,29 @@ struct provider_deps {
   std::shared_ptr<const codec> wire; ///< the vendor's codec
   caf::actor limiter;                ///< its limit group
   std::shared_ptr<transport> net;
+  provider_timeouts timeouts;
+  retry_policy retry;
+  price_table price;
+  std::string ca_file;
   size_t max_body_bytes = 16 * 1024 * 1024;
 };
 
-/// One request in flight, from query to outcome.
+/// One request in flight, from query to outcome, across its attempts.
 struct provider_call {
   member_query query;
   caf::response_promise promise;
   steady_us started_at = 0;
-  steady_us permitted_at = 0; ///< 0 while waiting for a permit
+  steady_us deadline = 0;     ///< the request's, tightened by `total`
+  steady_us permitted_at = 0; ///< first permit; 0 while waiting for one
+  bool waiting_for_permit = false;
+  int attempts = 0;            ///< attempts started
+  uint64_t generation = 0;     ///< bumps per attempt; stale timers ignore it
+  bool delivered_text = false; ///< a delta reached the listener: no retry
+  // The current attempt:
+  steady_us sent_at = 0;
   steady_us first_token_at = 0;
+  steady_us last_chunk_at = 0;
+  bool idle_check_pending = false;
   uint64_t permit_id = 0;
   uint64_t transfer_id = 0;
   int status = 0;
@@ -48,6 +64,7 @@ struct provider_state {
   provider_deps deps;
   std::unordered_map<std::string, provider_call> calls; ///< by request id
   std::unordered_map<uint64_t, std::string> by_transfer;
+  std::minstd_rand jitter{std::random_device{}()};
 
   static inline const char* name = "provider";
 };
@@ -57,8 +74,13 @@ struct provider_state {
 /// taking a permit from its limiter, sending the request through the
 /// transport and decoding the reply with its codec. While streaming, each
 /// piece of text goes to the query's listener as a `member_delta`. A call
-/// that reaches its deadline fails as `timeout_total`; `(cancel_atom,
-/// request_id)` ends it as `cancelled`, keeping the text so far.
+/// that reaches its deadline fails as `timeout_total`; the connect,
+/// first-token and idle timeouts fail it with their own kinds. A retryable
+/// failure (429, 408, 5xx, 529, network, connect timeout) is retried with
+/// full-jitter exponential backoff, honouring Retry-After, while attempts
+/// remain, no text has reached the listener, and the next attempt can start
+/// before the deadline. `(cancel_atom, request_id)` ends a call as
+/// `cancelled`, keeping the text so far.
 caf::behavior provider(caf::stateful_actor<provider_state>* self,
                        provider_deps deps);
 

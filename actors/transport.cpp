@@ -116,13 +116,13 @@ struct transport::impl {
   struct start_cmd {
     std::unique_ptr<transfer> t;
     steady_us deadline;
+    transfer_options options;
   };
   struct cancel_cmd {
     uint64_t id;
   };
   using command = std::variant<start_cmd, cancel_cmd>;
 
-  transport_options options;
   CURLM* multi = nullptr;
   std::mutex mtx;
   std::deque<command> commands; // guarded by mtx
@@ -132,7 +132,7 @@ struct transport::impl {
   std::unordered_map<uint64_t, std::unique_ptr<transfer>> running;
   std::thread thread;
 
-  explicit impl(transport_options opts) : options(std::move(opts)) {
+  impl() {
     static std::once_flag curl_init;
     std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     multi = curl_multi_init();
@@ -158,7 +158,8 @@ struct transport::impl {
     curl_multi_wakeup(multi);
   }
 
-  void begin(std::unique_ptr<transfer> t, steady_us deadline) {
+  void begin(std::unique_ptr<transfer> t, steady_us deadline,
+             const transfer_options& options) {
     auto* easy = curl_easy_init();
     t->easy = easy;
     for (auto& [name, value] : t->request.headers)
@@ -182,12 +183,16 @@ struct transport::impl {
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                     static_cast<long>(options.connect_timeout_ms));
+    if (options.connect_timeout_ms > 0)
+      curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                       static_cast<long>(options.connect_timeout_ms));
     if (!options.ca_file.empty())
       curl_easy_setopt(easy, CURLOPT_CAINFO, options.ca_file.c_str());
     if (deadline > 0) {
-      auto left_ms = std::max<int64_t>(1, (deadline - steady_now_us()) / 1000);
+      // Rounded up, with a little slack, so that the provider's own deadline
+      // timer (which says more) normally fires first.
+      auto left_ms =
+          std::max<int64_t>(1, (deadline - steady_now_us() + 999) / 1000 + 5);
       curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(left_ms));
     }
     curl_easy_setopt(easy, CURLOPT_PRIVATE, t.get());
@@ -236,7 +241,7 @@ struct transport::impl {
     }
     for (auto& cmd : batch) {
       if (auto* start = std::get_if<start_cmd>(&cmd))
-        begin(std::move(start->t), start->deadline);
+        begin(std::move(start->t), start->deadline, start->options);
       else
         abort(std::get<cancel_cmd>(cmd).id);
     }
@@ -256,22 +261,21 @@ struct transport::impl {
   }
 };
 
-transport::transport(transport_options options)
-    : impl_(std::make_unique<impl>(std::move(options))) {
+transport::transport() : impl_(std::make_unique<impl>()) {
   // nop
 }
 
 transport::~transport() = default;
 
 uint64_t transport::start(http_request req, caf::actor receiver,
-                          steady_us deadline) {
+                          steady_us deadline, const transfer_options& options) {
   auto t = std::make_unique<transfer>();
   t->id = impl_->next_id++;
   t->receiver = std::move(receiver);
   t->request = std::move(req);
   auto id = t->id;
   ++impl_->active;
-  impl_->push(impl::start_cmd{std::move(t), deadline});
+  impl_->push(impl::start_cmd{std::move(t), deadline, options});
   return id;
 }
 

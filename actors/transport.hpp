@@ -12,10 +12,10 @@
 
 namespace tutti {
 
-/// Settings of the transport that apply to every transfer.
-struct transport_options {
-  int64_t connect_timeout_ms = 10000;
-  std::string ca_file; ///< custom CA bundle; empty: the system's
+/// Settings of one transfer.
+struct transfer_options {
+  int64_t connect_timeout_ms = 10000; ///< 0: libcurl's default
+  std::string ca_file;                ///< custom CA bundle; empty: the system's
 };
 
 /// The network side of tutti: one thread running libcurl's multi interface,
@@ -26,7 +26,7 @@ struct transport_options {
 /// `transfer_done` messages, in that order.
 class transport {
 public:
-  explicit transport(transport_options options = {});
+  transport();
 
   /// Aborts every transfer still running and joins the thread.
   ~transport();
@@ -35,8 +35,11 @@ public:
   transport& operator=(const transport&) = delete;
 
   /// Starts `req`; the transfer is aborted at `deadline` (steady clock,
-  /// 0: none). Returns the id its messages carry.
-  uint64_t start(http_request req, caf::actor receiver, steady_us deadline);
+  /// 0: none). Returns the id its messages carry. Proxies come from the
+  /// environment (`HTTPS_PROXY`, `NO_PROXY`), as libcurl reads them; TLS
+  /// peers are always verified.
+  uint64_t start(http_request req, caf::actor receiver, steady_us deadline,
+                 const transfer_options& options = {});
 
   /// Aborts a transfer; no further message is sent for it.
   void cancel(uint64_t transfer_id);

@@ -3,13 +3,21 @@
 
 #include "tutti/registry.hpp"
 
+#include "plugins/codecs/gemini/gemini_codec.hpp"
+#include "plugins/codecs/anthropic/anthropic_codec.hpp"
+#include "plugins/codecs/azure_openai/azure_openai_codec.hpp"
 #include "plugins/codecs/openai/openai_codec.hpp"
+#include "plugins/codecs/openai_compatible/openai_compatible_codec.hpp"
 #include "plugins/combine/collect/collect.hpp"
 
 namespace tutti {
 
 void register_builtin_plugins(registry& reg) {
+  reg.add_codec("anthropic", make_anthropic_codec);
   reg.add_codec("openai", make_openai_codec);
+  reg.add_codec("openai-compatible", make_openai_compatible_codec);
+  reg.add_codec("azure-openai", make_azure_openai_codec);
+  reg.add_codec("gemini", make_gemini_codec);
   reg.add_combine("collect", make_collect);
 }
 

@@ -121,6 +121,68 @@ void strip_trailing_slashes(std::string& url) {
   }
 }
 
+std::string to_lower(std::string_view text) {
+  std::string result{text};
+  for (auto& c : result) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return result;
+}
+
+/// An HTTP header name as tutti accepts it: letters, digits, '-' and '_'.
+bool is_header_name(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+  });
+}
+
+/// A header value must not break out of its line: no CR, LF or other
+/// control characters except tab.
+bool is_header_value(std::string_view value) {
+  return std::none_of(value.begin(), value.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && u != '\t') || u == 0x7F;
+  });
+}
+
+/// "250ms", "8s", "2m" or "1h": the largest unit that divides `ms`.
+std::string format_duration(int64_t ms) {
+  if (ms != 0 && ms % (60 * 60 * 1000) == 0) {
+    return std::to_string(ms / (60 * 60 * 1000)) + "h";
+  }
+  if (ms != 0 && ms % (60 * 1000) == 0) {
+    return std::to_string(ms / (60 * 1000)) + "m";
+  }
+  if (ms % 1000 == 0) {
+    return std::to_string(ms / 1000) + "s";
+  }
+  return std::to_string(ms) + "ms";
+}
+
+/// `path` relative to the directory of `file` (the config file), unless it
+/// is absolute or the file has no directory part.
+std::string relative_to_file(const std::string& path, const std::string& file) {
+  auto slash = file.rfind('/');
+  if (path.empty() || path.front() == '/' || slash == std::string::npos) {
+    return path;
+  }
+  return file.substr(0, slash + 1) + path;
+}
+
+/// Empty if `path` can be opened and read, else the reason it cannot.
+std::string unreadable_reason(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    return std::strerror(errno);
+  }
+  char byte = 0;
+  std::fread(&byte, 1, 1, f); // a directory opens but fails to read
+  bool failed = std::ferror(f) != 0;
+  int error = errno;
+  std::fclose(f);
+  return failed ? std::strerror(error) : std::string{};
+}
+
 // --- ${VAR} references -------------------------------------------------------
 
 struct env_reference {
@@ -178,9 +240,28 @@ std::vector<env_reference> find_env_references(const std::string& text,
 const word_list top_level_keys = {"providers", "ensembles"};
 
 const word_list provider_keys = {
-    "kind",        "model", "base_url",   "api_key", "concurrency",
-    "temperature", "top_p", "max_tokens", "seed",    "stop",
+    "kind",        "model",    "base_url",   "api_key", "concurrency",
+    "temperature", "top_p",    "max_tokens", "seed",    "stop",
+    "params",      "timeouts", "retry",      "price",   "headers",
+    "api_version", "ca_file",
 };
+
+/// The sampling parameters, given flat on the provider or under `params`.
+const word_list param_keys = {"temperature", "top_p", "max_tokens", "seed",
+                              "stop"};
+
+const word_list timeout_keys = {"connect", "first_token", "idle", "total"};
+
+const word_list retry_keys = {"attempts", "backoff", "max_backoff"};
+
+const word_list price_keys = {"input_per_mtok", "output_per_mtok",
+                              "cached_input_per_mtok"};
+
+/// Headers that carry the API key: they come from `api_key`, lower case.
+const word_list key_headers = {"authorization", "x-api-key", "api-key",
+                               "x-goog-api-key"};
+
+constexpr int max_retry_attempts = 20;
 
 const word_list ensemble_keys = {"members", "until", "combine", "deadline"};
 
@@ -397,6 +478,30 @@ private:
     return value;
   }
 
+  /// A price: a plain number, 0 or more.
+  double read_price(const map_entry& entry, const std::string& path) const {
+    const std::string expected =
+        "a non-negative number of US dollars per million tokens";
+    auto text = scalar_text(entry, path, expected);
+    double value = 0;
+    if (!parse_number(text, value) || value < 0) {
+      fail(entry.value, path,
+           "expected " + expected + ", got " + describe(entry.value));
+    }
+    return value;
+  }
+
+  /// The value of `entry`, which must be a map; `example` shows one.
+  const YAML::Node& map_value(const map_entry& entry, const std::string& path,
+                              const std::string& example) const {
+    if (!entry.value.IsMap()) {
+      fail(value_at(entry), path,
+           "expected a map such as " + example + ", got " +
+               describe(entry.value));
+    }
+    return entry.value;
+  }
+
   double read_number(const map_entry& entry, const std::string& path,
                      double min, double max) const {
     auto expected = "a number from " + std::to_string(int(min)) + " to " +
@@ -410,11 +515,15 @@ private:
     return value;
   }
 
-  /// "250ms", "1.5s", "30s", "2m", "1h" or a bare number of seconds.
-  int64_t read_duration_ms(const map_entry& entry,
-                           const std::string& path) const {
+  /// "250ms", "1.5s", "30s", "2m", "1h" or a bare number of seconds; with
+  /// `zero_is_none`, also 0 (in any unit), which means "none".
+  int64_t read_duration_ms(const map_entry& entry, const std::string& path,
+                           bool zero_is_none = false) const {
     const std::string expected =
-        "a duration such as 250ms, 1.5s, 30s or 2m (a bare number is seconds)";
+        zero_is_none ? "a duration such as 250ms, 1.5s, 30s or 2m (a bare "
+                       "number is seconds; 0 is none)"
+                     : "a duration such as 250ms, 1.5s, 30s or 2m (a bare "
+                       "number is seconds)";
     auto text = scalar_text(entry, path, expected);
     auto unit_at = text.find_first_not_of("0123456789.");
     auto number = text.substr(0, unit_at);
@@ -434,13 +543,18 @@ private:
       fail(entry.value, path,
            "expected " + expected + ", got " + describe(entry.value));
     }
+    if (zero_is_none && value == 0) {
+      return 0;
+    }
     auto ms = value * scale;
     if (ms > double(max_deadline_ms)) {
       fail(entry.value, path, "must be at most 24h");
     }
     auto rounded = std::llround(ms);
     if (rounded <= 0) {
-      fail(entry.value, path, "must be at least 1ms");
+      fail(entry.value, path,
+           zero_is_none ? "must be 0 (none) or at least 1ms"
+                        : "must be at least 1ms");
     }
     return rounded;
   }
@@ -471,6 +585,190 @@ private:
 
   // -- providers
 
+  /// Where each sampling parameter was given: its path and key.
+  using param_places =
+      std::map<std::string, std::pair<std::string, source_location>>;
+
+  /// One sampling parameter, flat or under `params`; each may be given in
+  /// only one of the two places.
+  void read_param(const map_entry& field, const std::string& field_path,
+                  chat_params& defaults, param_places& seen) const {
+    auto here = at(field.key_node);
+    if (auto first = seen.find(field.key); first != seen.end()) {
+      const auto& [first_path, first_at] = first->second;
+      fail(here, field_path,
+           "also given as " + first_path + " (line " +
+               std::to_string(first_at.line) +
+               "); give each sampling parameter either directly on the "
+               "provider or under 'params', not both");
+    }
+    seen.emplace(field.key, std::make_pair(field_path, here));
+    if (field.key == "temperature") {
+      defaults.temperature = read_number(field, field_path, 0, 2);
+    } else if (field.key == "top_p") {
+      defaults.top_p = read_number(field, field_path, 0, 1);
+    } else if (field.key == "max_tokens") {
+      defaults.max_tokens =
+          read_int(field, field_path, 1, INT64_MAX, "a positive integer");
+    } else if (field.key == "seed") {
+      defaults.seed =
+          read_int(field, field_path, INT64_MIN, INT64_MAX, "an integer");
+    } else if (field.key == "stop") {
+      defaults.stop = read_stop(field, field_path);
+    }
+  }
+
+  provider_timeouts read_timeouts(const map_entry& entry,
+                                  const std::string& path) const {
+    provider_timeouts result;
+    const auto& map = map_value(entry, path, "{connect: 5s, total: 120s}");
+    for (auto& field : entries(map, path, timeout_keys)) {
+      auto ms = read_duration_ms(field, path + "." + field.key, true);
+      if (field.key == "connect") {
+        result.connect_ms = ms;
+      } else if (field.key == "first_token") {
+        result.first_token_ms = ms;
+      } else if (field.key == "idle") {
+        result.idle_ms = ms;
+      } else {
+        result.total_ms = ms;
+      }
+    }
+    return result;
+  }
+
+  retry_policy read_retry(const map_entry& entry,
+                          const std::string& path) const {
+    retry_policy result;
+    const auto& map = map_value(
+        entry, path, "{attempts: 3, backoff: 250ms, max_backoff: 8s}");
+    const map_entry* backoff = nullptr;
+    const map_entry* max_backoff = nullptr;
+    auto fields = entries(map, path, retry_keys);
+    for (auto& field : fields) {
+      auto field_path = path + "." + field.key;
+      if (field.key == "attempts") {
+        result.attempts = static_cast<int>(read_int(
+            field, field_path, 1, max_retry_attempts,
+            "an integer from 1 to " + std::to_string(max_retry_attempts) +
+                " (tries in all; 1 means no retry)"));
+      } else if (field.key == "backoff") {
+        result.backoff_ms = read_duration_ms(field, field_path);
+        backoff = &field;
+      } else {
+        result.max_backoff_ms = read_duration_ms(field, field_path);
+        max_backoff = &field;
+      }
+    }
+    if (result.backoff_ms > result.max_backoff_ms) {
+      if (backoff != nullptr) {
+        fail(backoff->value, path + ".backoff",
+             "expected at most max_backoff (" +
+                 format_duration(result.max_backoff_ms) +
+                 (max_backoff != nullptr ? "" : ", the default") + "), got " +
+                 describe(backoff->value));
+      }
+      fail(max_backoff->value, path + ".max_backoff",
+           "expected at least backoff (" + format_duration(result.backoff_ms) +
+               ", the default), got " + describe(max_backoff->value));
+    }
+    return result;
+  }
+
+  price_table read_price_table(const map_entry& entry,
+                               const std::string& path) const {
+    price_table result;
+    const auto& map = map_value(
+        entry, path, "{input_per_mtok: 3.00, output_per_mtok: 15.00}");
+    for (auto& field : entries(map, path, price_keys)) {
+      auto value = read_price(field, path + "." + field.key);
+      if (field.key == "input_per_mtok") {
+        result.input_per_mtok = value;
+      } else if (field.key == "output_per_mtok") {
+        result.output_per_mtok = value;
+      } else {
+        result.cached_input_per_mtok = value;
+      }
+    }
+    return result;
+  }
+
+  /// Extra headers in YAML order. Values may be secrets (`${VAR}` or a
+  /// literal token): errors describe them, never quote them.
+  void read_headers(const map_entry& entry, const std::string& path,
+                    provider_config& p) const {
+    const auto& map = map_value(entry, path, "{x-team: research}");
+    std::map<std::string, map_entry> seen; // lower-case name -> first entry
+    for (auto& field : entries(map, path, {})) {
+      auto field_path = path + "." + field.key;
+      if (!is_header_name(field.key)) {
+        fail(field.key_node, field_path,
+             "invalid header name; use letters, digits, '-' and '_'");
+      }
+      auto lower = to_lower(field.key);
+      if (std::find(key_headers.begin(), key_headers.end(), lower) !=
+          key_headers.end()) {
+        fail(field.key_node, field_path,
+             "the " + field.key +
+                 " header carries the API key and is set from 'api_key'; "
+                 "give the key as the provider's api_key instead");
+      }
+      if (auto first = seen.find(lower); first != seen.end()) {
+        fail(field.key_node, field_path,
+             "duplicate header '" + field.key + "' (first defined as '" +
+                 first->second.key + "' at line " +
+                 std::to_string(at(first->second.key_node).line) +
+                 "; header names ignore case)");
+      }
+      seen.emplace(lower, field);
+      if (!field.value.IsScalar()) {
+        fail(value_at(field), field_path,
+             "expected a string, got " + describe(field.value));
+      }
+      const auto& value = field.value.Scalar();
+      if (value.empty()) {
+        fail(field.value, field_path, "expected a non-empty string");
+      }
+      if (!is_header_value(value)) {
+        fail(field.value, field_path,
+             "a header value must not contain line breaks or control "
+             "characters");
+      }
+      find_env_references(value, at(field.value), field_path);
+      p.headers.emplace_back(field.key, value);
+      p.headers_where.push_back(at(field.value));
+    }
+  }
+
+  /// Letters, digits, '-', '.' and '_', such as 2024-10-21 or
+  /// 2024-12-01-preview: it becomes a URL query value.
+  std::string read_api_version(const map_entry& entry,
+                               const std::string& path) const {
+    auto text = read_string(entry, path);
+    bool plain = std::all_of(text.begin(), text.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+             c == '.' || c == '_';
+    });
+    if (!plain) {
+      fail(entry.value, path,
+           "expected an API version such as 2024-10-21 (letters, digits, "
+           "'-', '.' and '_'), got " +
+               describe(entry.value));
+    }
+    return text;
+  }
+
+  /// A CA bundle path, relative to the config file's directory unless
+  /// absolute; it must be readable now.
+  std::string read_ca_file(const map_entry& entry,
+                           const std::string& path) const {
+    auto file = relative_to_file(read_string(entry, path), file_);
+    if (auto reason = unreadable_reason(file); !reason.empty()) {
+      fail(entry.value, path, "cannot read '" + file + "': " + reason);
+    }
+    return file;
+  }
+
   provider_config read_provider(const map_entry& entry) const {
     auto path = "providers." + entry.key;
     if (!is_valid_name(entry.key)) {
@@ -489,6 +787,7 @@ private:
     p.api_key_where = p.where;
     p.base_url_where = p.where;
     bool has_base_url = false;
+    param_places params_seen;
     for (auto& field : entries(entry.value, path, provider_keys)) {
       auto field_path = path + "." + field.key;
       if (field.key == "kind") {
@@ -528,18 +827,28 @@ private:
         p.concurrency = static_cast<int>(read_int(
             field, field_path, 1, max_concurrency,
             "a positive integer up to " + std::to_string(max_concurrency)));
-      } else if (field.key == "temperature") {
-        p.defaults.temperature = read_number(field, field_path, 0, 2);
-      } else if (field.key == "top_p") {
-        p.defaults.top_p = read_number(field, field_path, 0, 1);
-      } else if (field.key == "max_tokens") {
-        p.defaults.max_tokens =
-            read_int(field, field_path, 1, INT64_MAX, "a positive integer");
-      } else if (field.key == "seed") {
-        p.defaults.seed =
-            read_int(field, field_path, INT64_MIN, INT64_MAX, "an integer");
-      } else if (field.key == "stop") {
-        p.defaults.stop = read_stop(field, field_path);
+      } else if (std::find(param_keys.begin(), param_keys.end(), field.key) !=
+                 param_keys.end()) {
+        read_param(field, field_path, p.defaults, params_seen);
+      } else if (field.key == "params") {
+        const auto& map = map_value(field, field_path,
+                                    "{max_tokens: 1024, temperature: 0.2}");
+        for (auto& param : entries(map, field_path, param_keys)) {
+          read_param(param, field_path + "." + param.key, p.defaults,
+                     params_seen);
+        }
+      } else if (field.key == "timeouts") {
+        p.timeouts = read_timeouts(field, field_path);
+      } else if (field.key == "retry") {
+        p.retry = read_retry(field, field_path);
+      } else if (field.key == "price") {
+        p.price = read_price_table(field, field_path);
+      } else if (field.key == "headers") {
+        read_headers(field, field_path, p);
+      } else if (field.key == "api_version") {
+        p.api_version = read_api_version(field, field_path);
+      } else if (field.key == "ca_file") {
+        p.ca_file = read_ca_file(field, field_path);
       }
     }
     if (p.kind.empty()) {
@@ -829,8 +1138,22 @@ void resolve_env(config& cfg, const std::vector<std::string>& used) {
                                   "https:// URL after expanding ${...}");
       }
     }
+    auto headers = p.headers;
+    for (size_t h = 0; h < headers.size(); ++h) {
+      auto& [header, value] = headers[h];
+      const auto& where =
+          h < p.headers_where.size() ? p.headers_where[h] : p.where;
+      auto what = path + ".headers." + header;
+      value = expand_env(value, where, what);
+      if (!is_header_value(value)) {
+        throw config_error(where, what + ": the value contains a line break "
+                                         "or control character after "
+                                         "expanding ${...}");
+      }
+    }
     p.api_key = std::move(api_key);
     p.base_url = std::move(base_url);
+    p.headers = std::move(headers);
     p.env_resolved = true;
   }
 }

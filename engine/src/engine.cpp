@@ -87,6 +87,12 @@ struct engine::impl {
     deps.settings.base_url = pc.base_url;
     deps.settings.api_key = pc.api_key;
     deps.settings.defaults = pc.defaults;
+    deps.settings.extra_headers.assign(pc.headers.begin(), pc.headers.end());
+    deps.settings.api_version = pc.api_version;
+    deps.timeouts = pc.timeouts;
+    deps.retry = pc.retry;
+    deps.price = pc.price;
+    deps.ca_file = pc.ca_file;
     deps.wire = std::move(wire);
     deps.limiter = limiter;
     deps.net = net;

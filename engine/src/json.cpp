@@ -20,6 +20,8 @@ void write_usage(Writer& w, const usage& u) {
   w.Int64(u.input_tokens);
   w.Key("output_tokens");
   w.Int64(u.output_tokens);
+  w.Key("cached_input_tokens");
+  w.Int64(u.cached_input_tokens);
   w.EndObject();
 }
 
@@ -56,6 +58,10 @@ void write_outcome(Writer& w, const member_outcome& o) {
     write_string(w, o.reply.finish_reason);
     w.Key("usage");
     write_usage(w, o.reply.usage);
+    w.Key("cost_usd");
+    w.Double(o.reply.cost_usd);
+    w.Key("attempts");
+    w.Int(o.reply.attempts);
     w.Key("timing");
     write_timing(w, o.reply.timing);
   } else {
@@ -77,6 +83,8 @@ void write_outcome(Writer& w, const member_outcome& o) {
     w.EndObject();
     w.Key("usage");
     write_usage(w, o.error.usage);
+    w.Key("cost_usd");
+    w.Double(o.error.cost_usd);
     w.Key("timing");
     write_timing(w, o.error.timing);
   }

@@ -185,7 +185,8 @@ BOOST_AUTO_TEST_CASE(a_stalled_stream_times_out_at_the_deadline_keeping_text) {
   BOOST_TEST(!stuck.ok);
   BOOST_TEST(stuck.error.kind == failure_kind::timeout_total);
   BOOST_TEST(stuck.error.partial_text == "one two ");
-  BOOST_TEST(stuck.error.timing.total_us >= 1'000'000);
+  // The deadline counts from the question; the member started a moment later.
+  BOOST_TEST(stuck.error.timing.total_us >= 900'000);
   BOOST_TEST(stuck.error.timing.total_us < 3'000'000);
   BOOST_TEST(member(answer, "good").ok);
 }

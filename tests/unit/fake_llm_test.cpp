@@ -2,7 +2,9 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -10,6 +12,10 @@
 #include <thread>
 #include <vector>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <httplib.h>
@@ -411,6 +417,8 @@ BOOST_AUTO_TEST_CASE(every_request_is_logged_in_memory_and_to_the_file) {
       BOOST_REQUIRE(i < log.size());
       auto doc = parse_json(line);
       BOOST_TEST(doc["outcome"].GetString() == log[i].outcome);
+      BOOST_TEST(doc["format"].GetString() == std::string("openai"));
+      BOOST_TEST(doc["api_key"].IsBool());
       BOOST_TEST(doc["status"].GetInt() == log[i].status);
       BOOST_TEST(doc["model"].GetString() == log[i].model);
       BOOST_TEST(doc["stream"].GetBool() == log[i].stream);
@@ -435,15 +443,17 @@ BOOST_AUTO_TEST_CASE(many_concurrent_streams_all_complete) {
       auto c = f.client();
       auto res = post(c, request_body("any" + std::to_string(i), true));
       if (res && res->status == 200) {
-        contents[i] = concatenated_content(sse_data(res->body));
+        contents[i] = res->body;
       }
     });
   }
   for (auto& t : clients) {
     t.join();
   }
-  for (const auto& content : contents) {
-    BOOST_TEST(content == "a b c d e");
+  // Boost.Test assertions are not thread-safe: parse here, not in the threads.
+  for (const auto& body : contents) {
+    BOOST_REQUIRE(!body.empty());
+    BOOST_TEST(concatenated_content(sse_data(body)) == "a b c d e");
   }
 }
 
@@ -525,4 +535,762 @@ BOOST_AUTO_TEST_CASE(example_script_loads) {
   auto s = fake::load_script(std::string(TUTTI_SOURCE_DIR) +
                              "/configs/fake_llm.yaml");
   BOOST_TEST(!s.models.empty());
+}
+
+// --- Anthropic, Gemini and the fault menu -----------------------------------
+
+namespace {
+
+// Non-ASCII on purpose: split_chunks must cut inside these characters.
+const char* formats_script = R"(
+models:
+  fast:     {reply: "Paris is the capital of France."}
+  intl:     {reply: "Grüße aus Köln — 東京 ✓ naïve café"}
+  overload: {fail: 529}
+  limited:  {fail: {status: 429, retry_after: 2, retry_after_ms: 1500}}
+  denied:   {fail: 403}
+  down:     {fail: {status: 503, times: 1}, reply: "back again"}
+  blocked:  {safety_block: true}
+  garbled:  {reply: "one two", malformed: true}
+  split:    {reply: "Grüße aus Köln — 東京 ✓ naïve café", split_chunks: true}
+  crlf:     {reply: "one two three", crlf: true, ping_comments: true}
+  lf:       {reply: "one two three", crlf: false}
+  noterm:   {reply: "one two three", end_without_terminator: true}
+  cut:      {reply: "one two three", truncate_after_tokens: 1}
+  errored:  {reply: "one two three four", error_event_after_tokens: 2}
+  limited_mid: {reply: "one two three", error_event_after_tokens: 1,
+                error_event_status: 429, error_event_message: "slow down"}
+  drip:     {reply: "a b c", drip_ms: 40}
+  reset:    {reply: "one two three four", reset_after_tokens: 2}
+)";
+
+/// One server-sent event: its `event:` name ("" when none) and its data.
+struct sse_event {
+  std::string name;
+  std::string data;
+};
+
+/// Parses an SSE body the EventSource way (LF, CRLF or CR line ends; comment
+/// lines skipped and counted). Events need their closing blank line.
+std::vector<sse_event> parse_sse(const std::string& body,
+                                 int* comments = nullptr) {
+  std::vector<sse_event> out;
+  sse_event current;
+  bool has_data = false;
+  size_t pos = 0;
+  while (pos < body.size()) {
+    auto end = body.find_first_of("\r\n", pos);
+    BOOST_REQUIRE_MESSAGE(end != std::string::npos,
+                          "unterminated line: " + body.substr(pos));
+    auto line = body.substr(pos, end - pos);
+    pos = end + (body.compare(end, 2, "\r\n") == 0 ? 2 : 1);
+    if (line.empty()) {
+      if (has_data) {
+        out.push_back(current);
+      }
+      current = {};
+      has_data = false;
+    } else if (line[0] == ':') {
+      if (comments != nullptr) {
+        ++*comments;
+      }
+    } else if (line.rfind("event: ", 0) == 0) {
+      current.name = line.substr(7);
+    } else if (line.rfind("data: ", 0) == 0) {
+      current.data += (has_data ? "\n" : "") + line.substr(6);
+      has_data = true;
+    } else {
+      BOOST_FAIL("unexpected SSE line: " + line);
+    }
+  }
+  BOOST_TEST(!has_data, "an event lacks its closing blank line");
+  return out;
+}
+
+const char* anthropic_request =
+    R"({"model":"%s","max_tokens":%d,"system":"be brief",)"
+    R"("messages":[{"role":"user","content":"what is the capital"}]%s})";
+
+std::string anthropic_body(const std::string& model, bool stream,
+                           int max_tokens = 100) {
+  std::string body = anthropic_request;
+  body.replace(body.find("%s"), 2, model);
+  body.replace(body.find("%d"), 2, std::to_string(max_tokens));
+  body.replace(body.find("%s"), 2, stream ? R"(,"stream":true)" : "");
+  return body;
+}
+
+httplib::Result post_anthropic(httplib::Client& c, const std::string& body) {
+  httplib::Headers headers = {{"x-api-key", "test-key"},
+                              {"anthropic-version", "2023-06-01"}};
+  return c.Post("/v1/messages", headers, body, "application/json");
+}
+
+std::string gemini_body(int max_tokens = 0) {
+  std::string body =
+      R"({"systemInstruction":{"parts":[{"text":"be brief"}]},)"
+      R"("contents":[{"role":"user","parts":[{"text":"what is the capital"}]}])";
+  if (max_tokens > 0) {
+    body += R"(,"generationConfig":{"maxOutputTokens":)" +
+            std::to_string(max_tokens) + "}";
+  }
+  return body + "}";
+}
+
+std::string gemini_path(const std::string& model, bool stream) {
+  return "/v1beta/models/" + model +
+         (stream ? ":streamGenerateContent?alt=sse" : ":generateContent");
+}
+
+httplib::Result post_gemini(httplib::Client& c, const std::string& model,
+                            bool stream, const std::string& body) {
+  httplib::Headers headers = {{"x-goog-api-key", "test-key"}};
+  return c.Post(gemini_path(model, stream).c_str(), headers, body,
+                "application/json");
+}
+
+/// Sends a request and keeps every piece of the body as the client read it.
+struct pieces_result {
+  bool ok = false;
+  int status = 0;
+  std::vector<std::string> pieces;
+  std::string body() const {
+    std::string all;
+    for (const auto& p : pieces) {
+      all += p;
+    }
+    return all;
+  }
+};
+
+pieces_result post_pieces(httplib::Client& c, const std::string& path,
+                          const std::string& body) {
+  pieces_result out;
+  httplib::Request req;
+  req.method = "POST";
+  req.path = path;
+  req.body = body;
+  req.set_header("Content-Type", "application/json");
+  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    out.pieces.emplace_back(data, n);
+    return true;
+  };
+  auto res = c.send(req);
+  out.ok = static_cast<bool>(res);
+  out.status = res ? res->status : 0;
+  return out;
+}
+
+bool is_continuation(char c) {
+  return (static_cast<unsigned char>(c) & 0xC0) == 0x80;
+}
+
+/// How many boundaries between pieces fall inside a UTF-8 character.
+int splits_inside_characters(const std::vector<std::string>& pieces) {
+  int n = 0;
+  for (size_t i = 1; i < pieces.size(); ++i) {
+    if (!pieces[i].empty() && is_continuation(pieces[i][0])) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+/// What a raw TCP client saw: every byte, and how the connection ended
+/// (0 for an orderly close, else the errno of the failed recv).
+struct raw_result {
+  std::string bytes;
+  int end_errno = -1;
+  /// The body after the headers, chunked framing removed; `clean_end` when
+  /// the chunked terminator arrived.
+  std::string body;
+  bool clean_end = false;
+  /// The body's HTTP chunks as the server wrote them.
+  std::vector<std::string> chunks;
+};
+
+raw_result raw_post(int port, const std::string& path,
+                    const std::string& body) {
+  raw_result out;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  BOOST_REQUIRE(fd >= 0);
+  timeval timeout{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  BOOST_REQUIRE(
+      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  std::string request = "POST " + path +
+                        " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        "Content-Type: application/json\r\n"
+                        "Connection: close\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n" + body;
+  BOOST_REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+                static_cast<ssize_t>(request.size()));
+  char buf[4096];
+  for (;;) {
+    auto n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n > 0) {
+      out.bytes.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    out.end_errno = n == 0 ? 0 : errno;
+    break;
+  }
+  ::close(fd);
+  auto head_end = out.bytes.find("\r\n\r\n");
+  if (head_end == std::string::npos) {
+    return out;
+  }
+  size_t pos = head_end + 4;
+  for (;;) {
+    auto line_end = out.bytes.find("\r\n", pos);
+    if (line_end == std::string::npos) {
+      break;
+    }
+    auto size = std::stoul(out.bytes.substr(pos, line_end - pos), nullptr, 16);
+    if (size == 0) {
+      out.clean_end = out.bytes.compare(line_end, 4, "\r\n\r\n") == 0;
+      break;
+    }
+    out.chunks.push_back(out.bytes.substr(line_end + 2, size));
+    out.body += out.chunks.back();
+    pos = line_end + 2 + size + 2;
+  }
+  return out;
+}
+
+/// The deltas of a stream of the given format, concatenated.
+std::string streamed_text(const std::string& format,
+                          const std::vector<sse_event>& events) {
+  std::string text;
+  for (const auto& e : events) {
+    if (e.data == "[DONE]") {
+      continue;
+    }
+    auto doc = parse_json(e.data);
+    if (format == "openai" && doc.HasMember("choices")) {
+      for (const auto& choice : doc["choices"].GetArray()) {
+        if (choice["delta"].HasMember("content")) {
+          text += choice["delta"]["content"].GetString();
+        }
+      }
+    } else if (format == "anthropic" && e.name == "content_block_delta") {
+      text += doc["delta"]["text"].GetString();
+    } else if (format == "gemini" && doc.HasMember("candidates")) {
+      text += doc["candidates"][0]["content"]["parts"][0]["text"].GetString();
+    }
+  }
+  return text;
+}
+
+const fake::arrival& last_arrival(const std::vector<fake::arrival>& log) {
+  BOOST_REQUIRE(!log.empty());
+  return log.back();
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(anthropic_whole_reply_has_the_messages_shape) {
+  fixture f(formats_script);
+  auto c = f.client();
+  auto res = post_anthropic(c, anthropic_body("fast", false));
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 200);
+  auto doc = parse_json(res->body);
+  BOOST_TEST(std::string(doc["id"].GetString()).rfind("msg_", 0) == 0u);
+  BOOST_TEST(doc["type"].GetString() == std::string("message"));
+  BOOST_TEST(doc["role"].GetString() == std::string("assistant"));
+  BOOST_TEST(doc["model"].GetString() == std::string("fast"));
+  BOOST_REQUIRE(doc["content"].Size() == 1u);
+  BOOST_TEST(doc["content"][0]["type"].GetString() == std::string("text"));
+  BOOST_TEST(doc["content"][0]["text"].GetString() ==
+             std::string("Paris is the capital of France."));
+  BOOST_TEST(doc["stop_reason"].GetString() == std::string("end_turn"));
+  BOOST_TEST(doc["stop_sequence"].IsNull());
+  // system "be brief" + "what is the capital"
+  BOOST_TEST(doc["usage"]["input_tokens"].GetInt() == 6);
+  BOOST_TEST(doc["usage"]["output_tokens"].GetInt() == 6);
+  BOOST_TEST(doc["usage"]["cache_read_input_tokens"].GetInt() == 0);
+  BOOST_TEST(doc["usage"]["cache_creation_input_tokens"].GetInt() == 0);
+
+  auto cut = post_anthropic(c, anthropic_body("fast", false, 2));
+  auto cut_doc = parse_json(cut->body);
+  BOOST_TEST(cut_doc["content"][0]["text"].GetString() ==
+             std::string("Paris is"));
+  BOOST_TEST(cut_doc["stop_reason"].GetString() == std::string("max_tokens"));
+  // The path without /v1 works too, and a request without a key is served.
+  BOOST_TEST(
+      c.Post("/messages", anthropic_body("fast", false), "application/json")
+          ->status == 200);
+
+  f.srv.stop();
+  auto log = f.srv.arrivals();
+  BOOST_REQUIRE(log.size() == 3u);
+  BOOST_TEST(log[0].format == "anthropic");
+  BOOST_TEST(log[0].path == "/v1/messages");
+  BOOST_TEST(log[0].api_key);
+  BOOST_TEST(log[0].api_version == "2023-06-01");
+  BOOST_TEST(!log[2].api_key);
+  BOOST_TEST(log[2].api_version == "");
+}
+
+BOOST_AUTO_TEST_CASE(anthropic_stream_sends_the_events_in_order) {
+  fixture f(formats_script);
+  auto c = f.client();
+  auto res = post_anthropic(c, anthropic_body("fast", true));
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 200);
+  BOOST_TEST(res->get_header_value("Content-Type") == "text/event-stream");
+  BOOST_TEST(res->body.find('\r') == std::string::npos);
+  auto events = parse_sse(res->body);
+  std::vector<std::string> names;
+  for (const auto& e : events) {
+    names.push_back(e.name);
+    // Every data payload's type repeats the event name.
+    BOOST_TEST(parse_json(e.data)["type"].GetString() == e.name);
+  }
+  std::vector<std::string> expected = {"message_start", "content_block_start",
+                                       "ping"};
+  expected.insert(expected.end(), 6, "content_block_delta");
+  expected.insert(expected.end(),
+                  {"content_block_stop", "message_delta", "message_stop"});
+  BOOST_TEST(names == expected, boost::test_tools::per_element());
+  auto start = parse_json(events[0].data);
+  BOOST_TEST(start["message"]["usage"]["input_tokens"].GetInt() == 6);
+  BOOST_TEST(start["message"]["stop_reason"].IsNull());
+  BOOST_TEST(start["message"]["content"].Empty());
+  auto block = parse_json(events[1].data);
+  BOOST_TEST(block["content_block"]["type"].GetString() == std::string("text"));
+  auto delta = parse_json(events[3].data);
+  BOOST_TEST(delta["delta"]["type"].GetString() == std::string("text_delta"));
+  BOOST_TEST(streamed_text("anthropic", events) ==
+             "Paris is the capital of France.");
+  auto message_delta = parse_json(events[events.size() - 2].data);
+  BOOST_TEST(message_delta["delta"]["stop_reason"].GetString() ==
+             std::string("end_turn"));
+  BOOST_TEST(message_delta["usage"]["output_tokens"].GetInt() == 6);
+}
+
+BOOST_AUTO_TEST_CASE(anthropic_errors_have_the_anthropic_shape) {
+  fixture f(formats_script);
+  auto c = f.client();
+  auto check = [&](const std::string& body, int status, const char* type) {
+    auto res = post_anthropic(c, body);
+    BOOST_REQUIRE(res);
+    BOOST_TEST(res->status == status);
+    auto doc = parse_json(res->body);
+    BOOST_TEST(doc["type"].GetString() == std::string("error"));
+    BOOST_TEST(doc["error"]["type"].GetString() == std::string(type));
+    BOOST_TEST(doc["error"]["message"].IsString());
+    BOOST_TEST(std::string(doc["request_id"].GetString()).rfind("req_", 0) ==
+               0u);
+    BOOST_TEST(res->has_header("request-id"));
+  };
+  check(anthropic_body("overload", true), 529, "overloaded_error");
+  check(anthropic_body("limited", false), 429, "rate_limit_error");
+  check(anthropic_body("denied", false), 403, "permission_error");
+  check(anthropic_body("nope", false), 404, "not_found_error");
+  check(R"({"model":"fast","messages":[{"role":"user","content":"x"}]})", 400,
+        "invalid_request_error");
+  check("{not json", 400, "invalid_request_error");
+  // First request fails, the retry succeeds.
+  check(anthropic_body("down", false), 503, "api_error");
+  auto retry = post_anthropic(c, anthropic_body("down", false));
+  BOOST_TEST(retry->status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(gemini_whole_reply_has_the_generate_content_shape) {
+  fixture f(formats_script);
+  auto c = f.client();
+  auto res = post_gemini(c, "fast", false, gemini_body());
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 200);
+  auto doc = parse_json(res->body);
+  const auto& candidate = doc["candidates"][0];
+  BOOST_TEST(candidate["content"]["role"].GetString() == std::string("model"));
+  BOOST_TEST(candidate["content"]["parts"][0]["text"].GetString() ==
+             std::string("Paris is the capital of France."));
+  BOOST_TEST(candidate["finishReason"].GetString() == std::string("STOP"));
+  BOOST_TEST(candidate["index"].GetInt() == 0);
+  BOOST_TEST(doc["usageMetadata"]["promptTokenCount"].GetInt() == 6);
+  BOOST_TEST(doc["usageMetadata"]["candidatesTokenCount"].GetInt() == 6);
+  BOOST_TEST(doc["usageMetadata"]["totalTokenCount"].GetInt() == 12);
+  BOOST_TEST(doc["modelVersion"].GetString() == std::string("fast"));
+
+  auto cut = parse_json(post_gemini(c, "fast", false, gemini_body(3))->body);
+  BOOST_TEST(cut["candidates"][0]["content"]["parts"][0]["text"].GetString() ==
+             std::string("Paris is the"));
+  BOOST_TEST(cut["candidates"][0]["finishReason"].GetString() ==
+             std::string("MAX_TOKENS"));
+  // The v1 path and a key in the query work too.
+  BOOST_TEST(c.Post("/v1/models/fast:generateContent?key=k", gemini_body(),
+                    "application/json")
+                 ->status == 200);
+
+  f.srv.stop();
+  auto log = f.srv.arrivals();
+  BOOST_REQUIRE(log.size() == 3u);
+  for (const auto& a : log) {
+    BOOST_TEST(a.format == "gemini");
+    BOOST_TEST(a.model == "fast");
+    BOOST_TEST(a.api_key);
+    BOOST_TEST(!a.stream);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(gemini_stream_sends_crlf_chunks_without_an_end_marker) {
+  fixture f(formats_script);
+  auto c = f.client();
+  auto raw = raw_post(f.port, gemini_path("fast", true), gemini_body());
+  BOOST_TEST(raw.end_errno == 0);
+  BOOST_TEST(raw.clean_end);
+  // Every line ends in CRLF, as Gemini sends.
+  BOOST_TEST(raw.body.find("\r\n\r\n") != std::string::npos);
+  for (size_t i = 0; i < raw.body.size(); ++i) {
+    if (raw.body[i] == '\n') {
+      BOOST_REQUIRE(i > 0);
+      BOOST_TEST(raw.body[i - 1] == '\r');
+    }
+  }
+  auto events = parse_sse(raw.body);
+  BOOST_REQUIRE(events.size() == 6u); // one per word, no [DONE]
+  BOOST_TEST(streamed_text("gemini", events) ==
+             "Paris is the capital of France.");
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    auto doc = parse_json(events[i].data);
+    BOOST_TEST(!doc["candidates"][0].HasMember("finishReason"));
+    BOOST_TEST(!doc.HasMember("usageMetadata"));
+  }
+  auto last = parse_json(events.back().data);
+  BOOST_TEST(last["candidates"][0]["finishReason"].GetString() ==
+             std::string("STOP"));
+  BOOST_TEST(last["usageMetadata"]["candidatesTokenCount"].GetInt() == 6);
+  BOOST_TEST(last["usageMetadata"]["totalTokenCount"].GetInt() == 12);
+  // Without alt=sse the fake refuses rather than answer in another framing.
+  auto no_sse = c.Post("/v1beta/models/fast:streamGenerateContent",
+                       gemini_body(), "application/json");
+  BOOST_TEST(no_sse->status == 400);
+  f.srv.stop();
+  BOOST_TEST(f.srv.arrivals()[0].stream);
+  BOOST_TEST(f.srv.arrivals()[0].outcome == "ok");
+}
+
+BOOST_AUTO_TEST_CASE(gemini_errors_have_the_google_rpc_shape) {
+  fixture f(formats_script);
+  auto c = f.client();
+  auto check = [&](const std::string& model, const std::string& body,
+                   int status, const char* rpc_status) {
+    auto res = post_gemini(c, model, false, body);
+    BOOST_REQUIRE(res);
+    BOOST_TEST(res->status == status);
+    auto doc = parse_json(res->body);
+    BOOST_TEST(doc["error"]["code"].GetInt() == status);
+    BOOST_TEST(doc["error"]["status"].GetString() == std::string(rpc_status));
+    BOOST_TEST(doc["error"]["message"].IsString());
+    return doc;
+  };
+  auto limited = check("limited", gemini_body(), 429, "RESOURCE_EXHAUSTED");
+  BOOST_TEST(limited["error"]["details"][0]["retryDelay"].GetString() ==
+             std::string("2s"));
+  check("down", gemini_body(), 503, "UNAVAILABLE");
+  check("overload", gemini_body(), 529, "UNAVAILABLE");
+  check("denied", gemini_body(), 403, "PERMISSION_DENIED");
+  check("nope", gemini_body(), 404, "NOT_FOUND");
+  check("fast", R"({"contents":[]})", 400, "INVALID_ARGUMENT");
+  check("fast", "{not json", 400, "INVALID_ARGUMENT");
+  BOOST_TEST(post_gemini(c, "down", false, gemini_body())->status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(gemini_safety_block_answers_without_candidates) {
+  fixture f(formats_script);
+  auto c = f.client();
+  auto whole =
+      parse_json(post_gemini(c, "blocked", false, gemini_body())->body);
+  BOOST_TEST(!whole.HasMember("candidates"));
+  BOOST_TEST(whole["promptFeedback"]["blockReason"].GetString() ==
+             std::string("SAFETY"));
+  auto res = post_gemini(c, "blocked", true, gemini_body());
+  BOOST_REQUIRE(res);
+  auto events = parse_sse(res->body);
+  BOOST_REQUIRE(events.size() == 1u);
+  auto only = parse_json(events[0].data);
+  BOOST_TEST(!only.HasMember("candidates"));
+  BOOST_TEST(only["promptFeedback"]["blockReason"].GetString() ==
+             std::string("SAFETY"));
+  f.srv.stop();
+  BOOST_TEST(f.srv.arrivals()[0].outcome == "blocked");
+  BOOST_TEST(f.srv.arrivals()[1].outcome == "blocked");
+}
+
+BOOST_AUTO_TEST_CASE(malformed_streams_of_every_format_carry_bad_json) {
+  fixture f(formats_script);
+  auto c = f.client();
+  auto bad_events = [](const std::vector<sse_event>& events) {
+    int bad = 0;
+    for (const auto& e : events) {
+      rapidjson::Document doc;
+      doc.Parse(e.data.c_str());
+      bad += e.data != "[DONE]" && doc.HasParseError() ? 1 : 0;
+    }
+    return bad;
+  };
+  auto anthropic =
+      parse_sse(post_anthropic(c, anthropic_body("garbled", true))->body);
+  BOOST_TEST(bad_events(anthropic) == 1);
+  BOOST_TEST(anthropic.back().name == "message_stop");
+  auto gemini = parse_sse(post_gemini(c, "garbled", true, gemini_body())->body);
+  BOOST_TEST(bad_events(gemini) == 1);
+  auto whole = post_anthropic(c, anthropic_body("garbled", false));
+  rapidjson::Document doc;
+  doc.Parse(whole->body.c_str());
+  BOOST_TEST(doc.HasParseError());
+}
+
+BOOST_AUTO_TEST_CASE(split_chunks_cut_events_inside_utf8_characters) {
+  fixture f(formats_script);
+  const std::string reply = "Grüße aus Köln — 東京 ✓ naïve café";
+  struct format_case {
+    std::string format;
+    std::string path;
+    std::string body;
+  };
+  const std::vector<format_case> cases = {
+      {"openai", "/v1/chat/completions", request_body("split", true)},
+      {"anthropic", "/v1/messages", anthropic_body("split", true)},
+      {"gemini", gemini_path("split", true), gemini_body()}};
+  auto chunk_sizes = [](const raw_result& r) {
+    std::vector<size_t> sizes;
+    for (const auto& chunk : r.chunks) {
+      sizes.push_back(chunk.size());
+    }
+    return sizes;
+  };
+  for (const auto& fc : cases) {
+    BOOST_TEST_CONTEXT(fc.format) {
+      auto first = raw_post(f.port, fc.path, fc.body);
+      BOOST_TEST(first.clean_end);
+      // Chunks of 1-7 bytes, some of them ending inside a character.
+      BOOST_TEST(first.chunks.size() > first.body.size() / 7);
+      for (const auto& chunk : first.chunks) {
+        BOOST_TEST(chunk.size() <= 7u);
+      }
+      BOOST_TEST(splits_inside_characters(first.chunks) > 0);
+      BOOST_TEST(streamed_text(fc.format, parse_sse(first.body)) == reply);
+      // The same cuts on every request: they come from split_seed. (Only the
+      // first events: ids and timestamps differ between requests.)
+      auto again = raw_post(f.port, fc.path, fc.body);
+      auto a = chunk_sizes(first);
+      auto b = chunk_sizes(again);
+      BOOST_REQUIRE(a.size() >= 8u);
+      BOOST_REQUIRE(b.size() >= 8u);
+      BOOST_TEST(std::vector<size_t>(a.begin(), a.begin() + 8) ==
+                     std::vector<size_t>(b.begin(), b.begin() + 8),
+                 boost::test_tools::per_element());
+      // An ordinary client reassembles the pieces.
+      auto c = f.client();
+      auto res = post_pieces(c, fc.path, fc.body);
+      BOOST_TEST(res.ok);
+      BOOST_TEST(streamed_text(fc.format, parse_sse(res.body())) == reply);
+    }
+  }
+  // A whole reply is split too (sent chunked) and still parses.
+  auto whole = raw_post(f.port, "/v1/messages", anthropic_body("split", false));
+  BOOST_TEST(whole.clean_end);
+  BOOST_TEST(whole.chunks.size() > 10u);
+  BOOST_TEST(splits_inside_characters(whole.chunks) > 0);
+  BOOST_TEST(parse_json(whole.body)["content"][0]["text"].GetString() == reply);
+}
+
+BOOST_AUTO_TEST_CASE(crlf_and_ping_comments_change_only_the_framing) {
+  fixture f(formats_script);
+  auto c = f.client();
+  auto res = post(c, request_body("crlf", true));
+  BOOST_REQUIRE(res);
+  for (size_t i = 0; i < res->body.size(); ++i) {
+    if (res->body[i] == '\n') {
+      BOOST_TEST(res->body[i - 1] == '\r');
+    }
+  }
+  int comments = 0;
+  auto events = parse_sse(res->body, &comments);
+  BOOST_REQUIRE(events.size() == 6u); // role, 3 words, finish, [DONE]
+  BOOST_TEST(comments == 5);          // one between every two events
+  BOOST_TEST(res->body.find(": ping\r\n\r\n") != std::string::npos);
+  BOOST_TEST(streamed_text("openai", events) == "one two three");
+  BOOST_TEST(events.back().data == "[DONE]");
+  // crlf: false gives Gemini plain LF line ends.
+  auto lf = post_gemini(c, "lf", true, gemini_body());
+  BOOST_TEST(lf->body.find('\r') == std::string::npos);
+  BOOST_TEST(streamed_text("gemini", parse_sse(lf->body)) == "one two three");
+}
+
+BOOST_AUTO_TEST_CASE(end_without_terminator_ends_the_body_cleanly) {
+  fixture f(formats_script);
+  auto openai =
+      raw_post(f.port, "/v1/chat/completions", request_body("noterm", true));
+  BOOST_TEST(openai.end_errno == 0);
+  BOOST_TEST(openai.clean_end); // the chunked terminator arrived
+  auto events = parse_sse(openai.body);
+  BOOST_TEST(streamed_text("openai", events) == "one two three");
+  BOOST_TEST(openai.body.find("[DONE]") == std::string::npos);
+  BOOST_TEST(parse_json(events.back().data)["choices"][0]["finish_reason"]
+                 .GetString() == std::string("stop"));
+
+  auto anthropic =
+      raw_post(f.port, "/v1/messages", anthropic_body("noterm", true));
+  BOOST_TEST(anthropic.clean_end);
+  auto a_events = parse_sse(anthropic.body);
+  BOOST_TEST(a_events.back().name == "message_delta");
+  BOOST_TEST(anthropic.body.find("message_stop") == std::string::npos);
+
+  // Truncation, by contrast, never sends the chunked terminator.
+  auto cut =
+      raw_post(f.port, "/v1/chat/completions", request_body("cut", true));
+  BOOST_TEST(!cut.clean_end);
+  BOOST_TEST(cut.end_errno == 0);
+  f.srv.stop();
+  auto log = f.srv.arrivals();
+  BOOST_TEST(log[0].outcome == "no_terminator");
+  BOOST_TEST(log[1].outcome == "no_terminator");
+  BOOST_TEST(log[2].outcome == "truncated");
+}
+
+BOOST_AUTO_TEST_CASE(error_event_mid_stream_uses_the_vendor_format) {
+  fixture f(formats_script);
+  auto c = f.client();
+  auto openai = post(c, request_body("errored", true));
+  BOOST_REQUIRE(openai); // the body ends cleanly
+  auto events = parse_sse(openai->body);
+  BOOST_TEST(streamed_text("openai", events) == "one two ");
+  auto error = parse_json(events.back().data);
+  BOOST_TEST(error["error"]["type"].GetString() == std::string("server_error"));
+  BOOST_TEST(openai->body.find("[DONE]") == std::string::npos);
+
+  auto anthropic = post_anthropic(c, anthropic_body("errored", true));
+  BOOST_REQUIRE(anthropic);
+  auto a_events = parse_sse(anthropic->body);
+  BOOST_TEST(streamed_text("anthropic", a_events) == "one two ");
+  BOOST_TEST(a_events.back().name == "error");
+  auto a_error = parse_json(a_events.back().data);
+  BOOST_TEST(a_error["type"].GetString() == std::string("error"));
+  BOOST_TEST(a_error["error"]["type"].GetString() ==
+             std::string("overloaded_error"));
+
+  auto gemini = post_gemini(c, "errored", true, gemini_body());
+  BOOST_REQUIRE(gemini);
+  auto g_events = parse_sse(gemini->body);
+  BOOST_TEST(streamed_text("gemini", g_events) == "one two ");
+  auto g_error = parse_json(g_events.back().data);
+  BOOST_TEST(g_error["error"]["code"].GetInt() == 503);
+  BOOST_TEST(g_error["error"]["status"].GetString() ==
+             std::string("UNAVAILABLE"));
+
+  auto limited = post(c, request_body("limited_mid", true));
+  auto l_error = parse_json(parse_sse(limited->body).back().data);
+  BOOST_TEST(l_error["error"]["code"].GetString() ==
+             std::string("rate_limit_exceeded"));
+  BOOST_TEST(l_error["error"]["message"].GetString() ==
+             std::string("slow down"));
+  f.srv.stop();
+  for (const auto& a : f.srv.arrivals()) {
+    BOOST_TEST(a.outcome == "error_event");
+    BOOST_TEST(a.status == 200);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(drip_ms_waits_between_chunks) {
+  fixture f(formats_script);
+  auto c = f.client();
+  auto start = steady_clock::now();
+  auto res = post_pieces(c, "/v1/chat/completions", request_body("drip", true));
+  BOOST_TEST(res.ok);
+  // role, 3 words, finish, [DONE]: 6 chunks, 5 gaps of 40 ms.
+  BOOST_TEST(ms_since(start) >= 200);
+  BOOST_TEST(streamed_text("openai", parse_sse(res.body())) == "a b c");
+}
+
+BOOST_AUTO_TEST_CASE(reset_after_tokens_resets_the_connection) {
+  fixture f(formats_script);
+  auto stream =
+      raw_post(f.port, "/v1/chat/completions", request_body("reset", true));
+  BOOST_TEST(stream.end_errno == ECONNRESET, std::strerror(stream.end_errno));
+  BOOST_TEST(stream.bytes.find("\"content\":\"two \"") != std::string::npos);
+  BOOST_TEST(stream.bytes.find("three") == std::string::npos);
+  BOOST_TEST(!stream.clean_end);
+
+  auto anthropic =
+      raw_post(f.port, "/v1/messages", anthropic_body("reset", true));
+  BOOST_TEST(anthropic.end_errno == ECONNRESET);
+  BOOST_TEST(anthropic.bytes.find("\"text\":\"two \"") != std::string::npos);
+
+  auto whole =
+      raw_post(f.port, "/v1/chat/completions", request_body("reset", false));
+  BOOST_TEST(whole.end_errno == ECONNRESET, std::strerror(whole.end_errno));
+  BOOST_TEST(whole.bytes.empty());
+
+  // An ordinary client sees a failed request, and the server keeps serving.
+  auto c = f.client();
+  BOOST_TEST(!post(c, request_body("reset", false)));
+  BOOST_TEST(post(c, request_body("fast", false))->status == 200);
+  f.srv.stop();
+  auto log = f.srv.arrivals();
+  BOOST_REQUIRE(log.size() == 5u);
+  for (size_t i = 0; i < 4; ++i) {
+    BOOST_TEST(log[i].outcome == "reset");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(rate_limits_carry_retry_after_and_retry_after_ms) {
+  fixture f(formats_script);
+  auto c = f.client();
+  auto openai = post(c, request_body("limited", false));
+  BOOST_TEST(openai->status == 429);
+  BOOST_TEST(openai->get_header_value("Retry-After") == "2");
+  BOOST_TEST(openai->get_header_value("retry-after-ms") == "1500");
+  auto anthropic = post_anthropic(c, anthropic_body("limited", true));
+  BOOST_TEST(anthropic->status == 429);
+  BOOST_TEST(anthropic->get_header_value("retry-after-ms") == "1500");
+  f.srv.stop();
+  BOOST_TEST(last_arrival(f.srv.arrivals()).outcome == "rate_limited");
+  BOOST_TEST(last_arrival(f.srv.arrivals()).format == "anthropic");
+}
+
+BOOST_AUTO_TEST_CASE(fault_keys_are_read_and_checked) {
+  auto s = fake::parse_script(R"(
+models:
+  a: {split_chunks: true, split_seed: 7, crlf: false, ping_comments: yes,
+      end_without_terminator: true, drip_ms: 15ms, safety_block: true}
+  b: {error_event_after_tokens: 3, error_event_status: 529,
+      error_event_message: busy, reset_after_tokens: 1,
+      fail: {status: 429, retry_after_ms: 1.5s}}
+)");
+  const auto& a = s.models["a"];
+  BOOST_TEST(a.split_chunks);
+  BOOST_TEST(a.split_seed == 7u);
+  BOOST_REQUIRE(a.crlf.has_value());
+  BOOST_TEST(!*a.crlf);
+  BOOST_TEST(a.ping_comments);
+  BOOST_TEST(a.end_without_terminator);
+  BOOST_TEST(a.drip_ms == 15);
+  BOOST_TEST(a.safety_block);
+  const auto& b = s.models["b"];
+  BOOST_TEST(b.error_event_after_tokens == 3);
+  BOOST_TEST(b.error_event_status == 529);
+  BOOST_TEST(b.error_event_message == "busy");
+  BOOST_TEST(b.reset_after_tokens == 1);
+  BOOST_TEST(b.retry_after_ms == 1500);
+  BOOST_TEST(!fake::parse_script("models: {x: {}}").models["x"].crlf);
+
+  for (const char* bad :
+       {"models: {a: {crlf: maybe}}", "models: {a: {error_event_status: 200}}",
+        "models: {a: {reset_after_tokens: -1}}", "models: {a: {drip_ms: soon}}",
+        "models: {a: {fail: {status: 429, retry_after_ms: "
+        "x}}}"}) {
+    BOOST_CHECK_THROW(fake::parse_script(bad), std::runtime_error);
+  }
 }

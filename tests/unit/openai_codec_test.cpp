@@ -698,3 +698,80 @@ BOOST_AUTO_TEST_CASE(bare_string_error_message_is_used) {
   BOOST_TEST(error.kind == failure_kind::server);
   BOOST_TEST(error.message == "model crashed");
 }
+
+// --- custom headers, cached tokens ----------------------------------------
+
+BOOST_AUTO_TEST_CASE(openai_streams_are_complete_only_with_done) {
+  BOOST_TEST(!openai().accepts_unterminated_stream());
+}
+
+BOOST_AUTO_TEST_CASE(encode_appends_custom_headers_after_its_own) {
+  auto provider = settings();
+  provider.extra_headers = {{"OpenAI-Organization", "org-abc"},
+                            {"OpenAI-Project", "proj_123"}};
+  auto req = openai().encode(question(), provider);
+  BOOST_REQUIRE(req.headers.size() == 4u);
+  BOOST_TEST(req.headers[0].first == "Content-Type");
+  BOOST_TEST(req.headers[1].first == "Authorization");
+  BOOST_TEST(req.headers[2].first == "OpenAI-Organization");
+  BOOST_TEST(req.headers[2].second == "org-abc");
+  BOOST_TEST(req.headers[3].first == "OpenAI-Project");
+  BOOST_TEST(req.headers[3].second == "proj_123");
+}
+
+BOOST_AUTO_TEST_CASE(custom_header_replaces_one_of_the_same_name) {
+  auto provider = settings();
+  provider.extra_headers = {{"authorization", "Basic dXNlcjpwYXNz"}};
+  auto req = openai().encode(question(), provider);
+  int authorizations = 0;
+  for (const auto& [name, value] : req.headers) {
+    authorizations += name == "Authorization" || name == "authorization";
+  }
+  BOOST_TEST(authorizations == 1);
+  BOOST_TEST(header(req, "Authorization") == "Basic dXNlcjpwYXNz");
+  BOOST_TEST(header(req, "content-type") == "application/json");
+}
+
+BOOST_AUTO_TEST_CASE(decode_body_reads_cached_input_tokens) {
+  auto reply = as_completion(openai().decode_body(
+      R"({"choices":[{"message":{"content":"hi"},"finish_reason":"stop"}],
+          "usage":{"prompt_tokens":2006,"completion_tokens":300,
+          "total_tokens":2306,"prompt_tokens_details":{"cached_tokens":1920,
+          "audio_tokens":0}}})"));
+  BOOST_TEST(reply.usage.input_tokens == 2006);
+  BOOST_TEST(reply.usage.output_tokens == 300);
+  BOOST_TEST(reply.usage.cached_input_tokens == 1920);
+}
+
+BOOST_AUTO_TEST_CASE(cached_input_tokens_are_zero_when_not_reported) {
+  auto reply =
+      as_completion(openai().decode_body(read_fixture("completion.json")));
+  BOOST_TEST(reply.usage.cached_input_tokens == 0);
+  auto terse = as_completion(openai().decode_body(
+      R"({"choices":[{"message":{"content":"hi"},"finish_reason":"stop"}],
+          "usage":{"prompt_tokens":5,"completion_tokens":1}})"));
+  BOOST_TEST(terse.usage.cached_input_tokens == 0);
+}
+
+BOOST_AUTO_TEST_CASE(usage_chunk_gives_cached_input_tokens) {
+  auto update = openai().decode_event(data_event(
+      R"({"choices":[],"usage":{"prompt_tokens":2006,"completion_tokens":300,)"
+      R"("total_tokens":2306,"prompt_tokens_details":{"cached_tokens":1920}}})"));
+  BOOST_REQUIRE(update.usage.has_value());
+  BOOST_TEST(update.usage->input_tokens == 2006);
+  BOOST_TEST(update.usage->cached_input_tokens == 1920);
+}
+
+BOOST_AUTO_TEST_CASE(payload_too_large_413_is_bad_request) {
+  auto error = openai().classify_error(
+      413, R"({"error":{"message":"Request too large"}})", {});
+  BOOST_TEST(error.kind == failure_kind::bad_request);
+  BOOST_TEST(error.http_status == 413);
+}
+
+BOOST_AUTO_TEST_CASE(encode_ignores_api_version) {
+  auto provider = settings();
+  provider.api_version = "2024-10-21";
+  BOOST_TEST(openai().encode(question(), provider).url ==
+             "https://api.openai.com/v1/chat/completions");
+}

@@ -12,14 +12,17 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <utility>
 
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,6 +43,10 @@ using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
 constexpr auto max_stall = std::chrono::seconds(60);
 // How often a stall looks for a gone client or a stopping server.
 constexpr auto stall_poll = std::chrono::milliseconds(20);
+// Longest a reset waits for the bytes already sent to be acknowledged.
+constexpr auto max_reset_drain = std::chrono::seconds(1);
+// Pieces of a split write are 1 to this many bytes long.
+constexpr uint32_t max_split_piece = 7;
 
 int64_t steady_now_us() {
   using namespace std::chrono;
@@ -145,29 +152,32 @@ double duration_ms_of(const std::string& file, const YAML::Node& node,
   return value * scale;
 }
 
+int status_of(const std::string& file, const YAML::Node& node,
+              const std::string& key) {
+  int status = int_of(file, node, key, 400);
+  if (status > 599) {
+    fail_at(file, node, "'" + key + "' must be between 400 and 599");
+  }
+  return status;
+}
+
 void parse_fail(const std::string& file, const YAML::Node& node,
                 model_script& out) {
   if (node.IsScalar()) {
-    out.fail_status = int_of(file, node, "fail", 400);
-    if (out.fail_status > 599) {
-      fail_at(file, node, "'fail' status must be between 400 and 599");
-    }
+    out.fail_status = status_of(file, node, "fail");
     return;
   }
   if (!node.IsMap()) {
     fail_at(file, node,
             "'fail' must be a status or a map with status, message, type, "
-            "code, retry_after, times");
+            "code, retry_after, retry_after_ms, times");
   }
   bool has_status = false;
   for (const auto& entry : node) {
     auto key = entry.first.as<std::string>();
     const auto& value = entry.second;
     if (key == "status") {
-      out.fail_status = int_of(file, value, key, 400);
-      if (out.fail_status > 599) {
-        fail_at(file, value, "'status' must be between 400 and 599");
-      }
+      out.fail_status = status_of(file, value, key);
       has_status = true;
     } else if (key == "message") {
       out.fail_message = scalar_of(file, value, key);
@@ -184,13 +194,16 @@ void parse_fail(const std::string& file, const YAML::Node& node,
           bare ? int_of(file, value, key, 0)
                : static_cast<int>(
                      std::ceil(duration_ms_of(file, value, key) / 1000.0));
+    } else if (key == "retry_after_ms") {
+      out.retry_after_ms =
+          static_cast<int>(std::lround(duration_ms_of(file, value, key)));
     } else if (key == "times") {
       out.fail_times = int_of(file, value, key, 0);
     } else {
       fail_at(file, entry.first,
               "unknown key '" + key +
                   "' in 'fail' (expected status, message, type, code, "
-                  "retry_after, times)");
+                  "retry_after, retry_after_ms, times)");
     }
   }
   if (!has_status) {
@@ -230,12 +243,39 @@ model_script parse_model(const std::string& file, const YAML::Node& node,
       if (out.finish_reason.empty()) {
         fail_at(file, value, "'finish_reason' must not be empty");
       }
+    } else if (key == "split_chunks") {
+      out.split_chunks = bool_of(file, value, key);
+    } else if (key == "split_seed") {
+      out.split_seed = static_cast<uint32_t>(int_of(file, value, key, 0));
+    } else if (key == "crlf") {
+      out.crlf = bool_of(file, value, key);
+    } else if (key == "ping_comments") {
+      out.ping_comments = bool_of(file, value, key);
+    } else if (key == "end_without_terminator") {
+      out.end_without_terminator = bool_of(file, value, key);
+    } else if (key == "error_event_after_tokens") {
+      out.error_event_after_tokens = int_of(file, value, key, 0);
+    } else if (key == "error_event_status") {
+      out.error_event_status = status_of(file, value, key);
+    } else if (key == "error_event_message") {
+      out.error_event_message = scalar_of(file, value, key);
+    } else if (key == "drip_ms") {
+      out.drip_ms =
+          static_cast<int>(std::lround(duration_ms_of(file, value, key)));
+    } else if (key == "reset_after_tokens") {
+      out.reset_after_tokens = int_of(file, value, key, 0);
+    } else if (key == "safety_block") {
+      out.safety_block = bool_of(file, value, key);
     } else {
       fail_at(file, entry.first,
               "unknown key '" + key + "' in model '" + name +
                   "' (expected reply, latency, tokens_per_second, fail, "
                   "stall_after_tokens, truncate_after_tokens, malformed, "
-                  "finish_reason)");
+                  "finish_reason, split_chunks, split_seed, crlf, "
+                  "ping_comments, end_without_terminator, "
+                  "error_event_after_tokens, error_event_status, "
+                  "error_event_message, drip_ms, reset_after_tokens, "
+                  "safety_block)");
     }
   }
   return out;
@@ -281,7 +321,21 @@ script parse_script_named(const std::string& text, const std::string& file) {
   return out;
 }
 
-// --- OpenAI wire format ------------------------------------------------------
+// --- wire formats ------------------------------------------------------------
+
+enum class wire { openai, anthropic, gemini };
+
+const char* wire_name(wire w) {
+  switch (w) {
+  case wire::anthropic:
+    return "anthropic";
+  case wire::gemini:
+    return "gemini";
+  case wire::openai:
+    break;
+  }
+  return "openai";
+}
 
 void write_string(json_writer& w, std::string_view s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
@@ -295,79 +349,196 @@ void write_string_or_null(json_writer& w, std::string_view s) {
   }
 }
 
-std::string error_body(std::string_view message, std::string_view type,
-                       std::string_view param, std::string_view code) {
+// An error in vendor-neutral terms; error_json() renders it per format.
+struct error_shape {
+  std::string message;
+  // error.type (OpenAI, Anthropic) or error.status (Gemini).
+  std::string type;
+  // error.code (OpenAI only).
+  std::string code;
+  // error.param (OpenAI only).
+  std::string param;
+  // >= 0: a Gemini RetryInfo detail with this delay in seconds.
+  int retry_after_s = -1;
+};
+
+error_shape openai_default_error(int status) {
+  switch (status) {
+  case 400:
+    return {"The request was invalid.", "invalid_request_error", "", "", -1};
+  case 401:
+    return {"Incorrect API key provided.", "invalid_request_error",
+            "invalid_api_key", "", -1};
+  case 403:
+    return {"You are not allowed to access this model.", "permission_error", "",
+            "", -1};
+  case 404:
+    return {"The model does not exist or you do not have access to it.",
+            "invalid_request_error", "model_not_found", "", -1};
+  case 408:
+  case 504:
+    return {"Request timed out.", "server_error", "timeout", "", -1};
+  case 429:
+    return {"Rate limit reached for requests. Please try again later.",
+            "rate_limit_exceeded", "rate_limit_exceeded", "", -1};
+  case 500:
+    return {"The server had an error while processing your request. Sorry "
+            "about that!",
+            "server_error", "", "", -1};
+  case 502:
+    return {"Bad gateway.", "server_error", "", "", -1};
+  case 503:
+    return {"The engine is currently overloaded, please try again later.",
+            "server_error", "", "", -1};
+  default:
+    if (status >= 500) {
+      return {"The server had an error while processing your request.",
+              "server_error", "", "", -1};
+    }
+    return {"The request was rejected.", "invalid_request_error", "", "", -1};
+  }
+}
+
+error_shape anthropic_default_error(int status) {
+  switch (status) {
+  case 400:
+    return {"The request was invalid.", "invalid_request_error", "", "", -1};
+  case 401:
+    return {"invalid x-api-key", "authentication_error", "", "", -1};
+  case 403:
+    return {"Your API key does not have permission to use the specified "
+            "resource.",
+            "permission_error", "", "", -1};
+  case 404:
+    return {"The requested resource could not be found.", "not_found_error", "",
+            "", -1};
+  case 413:
+    return {"Request exceeds the maximum allowed number of bytes.",
+            "request_too_large", "", "", -1};
+  case 429:
+    return {"This request would exceed the rate limit for your organization. "
+            "Please try again later.",
+            "rate_limit_error", "", "", -1};
+  case 529:
+    return {"Overloaded", "overloaded_error", "", "", -1};
+  default:
+    if (status >= 500) {
+      return {"Internal server error", "api_error", "", "", -1};
+    }
+    return {"The request was rejected.", "invalid_request_error", "", "", -1};
+  }
+}
+
+error_shape gemini_default_error(int status) {
+  switch (status) {
+  case 400:
+    return {"Request contains an invalid argument.", "INVALID_ARGUMENT", "", "",
+            -1};
+  case 401:
+    return {"API key not valid. Please pass a valid API key.",
+            "UNAUTHENTICATED", "", "", -1};
+  case 403:
+    return {"The caller does not have permission", "PERMISSION_DENIED", "", "",
+            -1};
+  case 404:
+    return {"Requested entity was not found.", "NOT_FOUND", "", "", -1};
+  case 408:
+  case 504:
+    return {"The request timed out. Please try again.", "DEADLINE_EXCEEDED", "",
+            "", -1};
+  case 429:
+    return {"Resource has been exhausted (e.g. check quota).",
+            "RESOURCE_EXHAUSTED", "", "", -1};
+  case 503:
+  case 529:
+    return {"The model is overloaded. Please try again later.", "UNAVAILABLE",
+            "", "", -1};
+  default:
+    if (status >= 500) {
+      return {"An internal error has occurred. Please retry or report in "
+              "https://developers.generativeai.google/guide/troubleshooting",
+              "INTERNAL", "", "", -1};
+    }
+    return {"The request was rejected.", "FAILED_PRECONDITION", "", "", -1};
+  }
+}
+
+error_shape default_error(wire w, int status) {
+  switch (w) {
+  case wire::anthropic:
+    return anthropic_default_error(status);
+  case wire::gemini:
+    return gemini_default_error(status);
+  case wire::openai:
+    break;
+  }
+  return openai_default_error(status);
+}
+
+// The error JSON of a format. `request_id` (Anthropic HTTP errors only) is
+// left out when empty, as in Anthropic's stream error events.
+std::string error_json(wire format, int status, const error_shape& e,
+                       std::string_view request_id = {}) {
   rapidjson::StringBuffer buf;
   json_writer w(buf);
   w.StartObject();
-  w.Key("error");
-  w.StartObject();
-  w.Key("message");
-  write_string(w, message);
-  w.Key("type");
-  write_string(w, type);
-  w.Key("param");
-  write_string_or_null(w, param);
-  w.Key("code");
-  write_string_or_null(w, code);
-  w.EndObject();
+  if (format == wire::anthropic) {
+    w.Key("type");
+    w.String("error");
+    w.Key("error");
+    w.StartObject();
+    w.Key("type");
+    write_string(w, e.type);
+    w.Key("message");
+    write_string(w, e.message);
+    w.EndObject();
+    if (!request_id.empty()) {
+      w.Key("request_id");
+      write_string(w, request_id);
+    }
+  } else if (format == wire::gemini) {
+    w.Key("error");
+    w.StartObject();
+    w.Key("code");
+    w.Int(status);
+    w.Key("message");
+    write_string(w, e.message);
+    w.Key("status");
+    write_string(w, e.type);
+    if (e.retry_after_s >= 0) {
+      w.Key("details");
+      w.StartArray();
+      w.StartObject();
+      w.Key("@type");
+      w.String("type.googleapis.com/google.rpc.RetryInfo");
+      w.Key("retryDelay");
+      write_string(w, std::to_string(e.retry_after_s) + "s");
+      w.EndObject();
+      w.EndArray();
+    }
+    w.EndObject();
+  } else {
+    w.Key("error");
+    w.StartObject();
+    w.Key("message");
+    write_string(w, e.message);
+    w.Key("type");
+    write_string(w, e.type);
+    w.Key("param");
+    write_string_or_null(w, e.param);
+    w.Key("code");
+    write_string_or_null(w, e.code);
+    w.EndObject();
+  }
   w.EndObject();
   return buf.GetString();
 }
 
-struct error_shape {
-  std::string message;
-  std::string type;
-  std::string code;
-};
+// --- requests ----------------------------------------------------------------
 
-error_shape default_error(int status) {
-  switch (status) {
-  case 400:
-    return {"The request was invalid.", "invalid_request_error", ""};
-  case 401:
-    return {"Incorrect API key provided.", "invalid_request_error",
-            "invalid_api_key"};
-  case 403:
-    return {"You are not allowed to access this model.", "permission_error",
-            ""};
-  case 404:
-    return {"The model does not exist or you do not have access to it.",
-            "invalid_request_error", "model_not_found"};
-  case 408:
-  case 504:
-    return {"Request timed out.", "server_error", "timeout"};
-  case 429:
-    return {"Rate limit reached for requests. Please try again later.",
-            "rate_limit_exceeded", "rate_limit_exceeded"};
-  case 500:
-    return {"The server had an error while processing your request. Sorry "
-            "about that!",
-            "server_error", ""};
-  case 502:
-    return {"Bad gateway.", "server_error", ""};
-  case 503:
-    return {"The engine is currently overloaded, please try again later.",
-            "server_error", ""};
-  default:
-    if (status >= 500) {
-      return {"The server had an error while processing your request.",
-              "server_error", ""};
-    }
-    return {"The request was rejected.", "invalid_request_error", ""};
-  }
-}
-
-// Text of a message's content: a string, or the text parts of an array.
-std::string content_text(const rapidjson::Value& message) {
-  if (!message.IsObject()) {
-    return {};
-  }
-  auto it = message.FindMember("content");
-  if (it == message.MemberEnd()) {
-    return {};
-  }
-  const auto& content = it->value;
+// Text of a content value: a string, or the `text` of an array's parts (OpenAI
+// content parts, Anthropic content blocks, Gemini parts) joined by spaces.
+std::string text_of(const rapidjson::Value& content) {
   if (content.IsString()) {
     return {content.GetString(), content.GetStringLength()};
   }
@@ -389,20 +560,63 @@ std::string content_text(const rapidjson::Value& message) {
   return text;
 }
 
+// Text of `object[key]`, "" when absent.
+std::string member_text(const rapidjson::Value& object, const char* key) {
+  if (!object.IsObject()) {
+    return {};
+  }
+  auto it = object.FindMember(key);
+  return it == object.MemberEnd() ? std::string() : text_of(it->value);
+}
+
+// A request in vendor-neutral terms.
 struct chat_request {
+  wire format = wire::openai;
   std::string model;
   bool stream = false;
   bool include_usage = false;
   std::optional<int> max_tokens;
   std::string last_user;
   int prompt_tokens = 0;
-  // Non-empty when the request is invalid.
+  // Non-empty when the request is invalid (a 400).
   std::string error;
   std::string error_param;
   std::string error_code;
 };
 
-chat_request parse_chat_request(const std::string& body) {
+// Reads an optional positive integer `key` of `object` into `out`; false (with
+// the request's error set) when present but not such an integer.
+bool read_max_tokens(const rapidjson::Value& object, const char* key,
+                     const std::string& shown, chat_request& out) {
+  auto it = object.FindMember(key);
+  if (it == object.MemberEnd() || it->value.IsNull()) {
+    return true;
+  }
+  if (!it->value.IsInt() || it->value.GetInt() < 1) {
+    out.error = shown + " must be an integer >= 1.";
+    out.error_param = key;
+    return false;
+  }
+  out.max_tokens = it->value.GetInt();
+  return true;
+}
+
+// Reads an optional boolean `stream`; false (with the error set) when bad.
+bool read_stream(const rapidjson::Value& object, chat_request& out) {
+  auto stream = object.FindMember("stream");
+  if (stream == object.MemberEnd() || stream->value.IsNull()) {
+    return true;
+  }
+  if (!stream->value.IsBool()) {
+    out.error = "'stream' must be a boolean.";
+    out.error_param = "stream";
+    return false;
+  }
+  out.stream = stream->value.GetBool();
+  return true;
+}
+
+chat_request parse_openai_request(const std::string& body) {
   chat_request out;
   rapidjson::Document doc;
   doc.Parse(body.data(), body.size());
@@ -438,20 +652,14 @@ chat_request parse_chat_request(const std::string& body) {
       out.error_param = "messages";
       return out;
     }
-    auto text = content_text(message);
+    auto text = member_text(message, "content");
     out.prompt_tokens += count_tokens(text);
     if (std::string_view(message["role"].GetString()) == "user") {
       out.last_user = std::move(text);
     }
   }
-  auto stream = doc.FindMember("stream");
-  if (stream != doc.MemberEnd() && !stream->value.IsNull()) {
-    if (!stream->value.IsBool()) {
-      out.error = "'stream' must be a boolean.";
-      out.error_param = "stream";
-      return out;
-    }
-    out.stream = stream->value.GetBool();
+  if (!read_stream(doc, out)) {
+    return out;
   }
   auto options = doc.FindMember("stream_options");
   if (options != doc.MemberEnd() && options->value.IsObject()) {
@@ -460,22 +668,125 @@ chat_request parse_chat_request(const std::string& body) {
                         usage->value.IsBool() && usage->value.GetBool();
   }
   for (const char* key : {"max_completion_tokens", "max_tokens"}) {
-    auto it = doc.FindMember(key);
-    if (it == doc.MemberEnd() || it->value.IsNull()) {
-      continue;
-    }
-    if (!it->value.IsInt() || it->value.GetInt() < 1) {
-      out.error = std::string("'") + key + "' must be an integer >= 1.";
-      out.error_param = key;
+    if (!read_max_tokens(doc, key, std::string("'") + key + "'", out)) {
       return out;
     }
-    out.max_tokens = it->value.GetInt();
-    break;
+    if (out.max_tokens) {
+      break;
+    }
   }
   return out;
 }
 
-// The reply as it will be sent: tokens, their concatenation, finish reason.
+chat_request parse_anthropic_request(const std::string& body) {
+  chat_request out;
+  out.format = wire::anthropic;
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    out.error = "There was an issue with the JSON body of your request: it "
+                "must be a JSON object.";
+    return out;
+  }
+  auto model = doc.FindMember("model");
+  if (model == doc.MemberEnd() || !model->value.IsString() ||
+      model->value.GetStringLength() == 0) {
+    out.error = "model: Field required";
+    return out;
+  }
+  out.model.assign(model->value.GetString(), model->value.GetStringLength());
+  if (!doc.HasMember("max_tokens") || doc["max_tokens"].IsNull()) {
+    out.error = "max_tokens: Field required";
+    return out;
+  }
+  if (!read_max_tokens(doc, "max_tokens", "max_tokens:", out)) {
+    return out;
+  }
+  auto messages = doc.FindMember("messages");
+  if (messages == doc.MemberEnd() || !messages->value.IsArray() ||
+      messages->value.Empty()) {
+    out.error = "messages: at least one message is required";
+    return out;
+  }
+  size_t i = 0;
+  for (const auto& message : messages->value.GetArray()) {
+    if (!message.IsObject() || !message.HasMember("role") ||
+        !message["role"].IsString() || !message.HasMember("content")) {
+      out.error = "messages." + std::to_string(i) +
+                  ": each message needs a string 'role' and a 'content'";
+      return out;
+    }
+    auto text = member_text(message, "content");
+    out.prompt_tokens += count_tokens(text);
+    if (std::string_view(message["role"].GetString()) == "user") {
+      out.last_user = std::move(text);
+    }
+    ++i;
+  }
+  out.prompt_tokens += count_tokens(member_text(doc, "system"));
+  read_stream(doc, out);
+  return out;
+}
+
+chat_request parse_gemini_request(const std::string& body, std::string model,
+                                  bool stream) {
+  chat_request out;
+  out.format = wire::gemini;
+  out.model = std::move(model);
+  out.stream = stream;
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    out.error = "Invalid JSON payload received.";
+    return out;
+  }
+  auto contents = doc.FindMember("contents");
+  if (contents == doc.MemberEnd() || !contents->value.IsArray() ||
+      contents->value.Empty()) {
+    out.error = "* GenerateContentRequest.contents: contents is not specified";
+    return out;
+  }
+  size_t i = 0;
+  for (const auto& content : contents->value.GetArray()) {
+    auto parts = content.IsObject() ? content.FindMember("parts")
+                                    : rapidjson::Value::ConstMemberIterator();
+    if (!content.IsObject() || parts == content.MemberEnd() ||
+        !parts->value.IsArray() || parts->value.Empty()) {
+      out.error = "* GenerateContentRequest.contents[" + std::to_string(i) +
+                  "].parts: contents.parts must not be empty.";
+      return out;
+    }
+    auto text = text_of(parts->value);
+    out.prompt_tokens += count_tokens(text);
+    auto role = content.FindMember("role");
+    bool user = role == content.MemberEnd() ||
+                (role->value.IsString() &&
+                 std::string_view(role->value.GetString()) == "user");
+    if (user) {
+      out.last_user = std::move(text);
+    }
+    ++i;
+  }
+  auto system = doc.FindMember("systemInstruction");
+  if (system != doc.MemberEnd()) {
+    out.prompt_tokens += count_tokens(system->value.IsObject()
+                                          ? member_text(system->value, "parts")
+                                          : text_of(system->value));
+  }
+  auto config = doc.FindMember("generationConfig");
+  if (config != doc.MemberEnd() && config->value.IsObject()) {
+    read_max_tokens(config->value, "maxOutputTokens",
+                    "* GenerateContentRequest.generation_config.max_output_"
+                    "tokens:",
+                    out);
+  }
+  return out;
+}
+
+// --- replies -----------------------------------------------------------------
+
+// The reply as it will be sent: tokens, their concatenation, finish reason (in
+// OpenAI's terms; see vendor_finish).
 struct reply_plan {
   std::vector<std::string> tokens;
   std::string content;
@@ -504,11 +815,35 @@ reply_plan plan_reply(const model_script& ms, const chat_request& req) {
   return plan;
 }
 
+// A finish reason in a format's own terms: stop, length and content_filter are
+// mapped; anything else is sent as scripted.
+std::string vendor_finish(wire w, const std::string& reason) {
+  struct mapping {
+    const char* openai;
+    const char* anthropic;
+    const char* gemini;
+  };
+  static const mapping table[] = {{"stop", "end_turn", "STOP"},
+                                  {"length", "max_tokens", "MAX_TOKENS"},
+                                  {"content_filter", "refusal", "SAFETY"}};
+  for (const auto& m : table) {
+    if (reason == m.openai) {
+      return w == wire::anthropic ? m.anthropic
+             : w == wire::gemini  ? m.gemini
+                                  : m.openai;
+    }
+  }
+  return reason;
+}
+
 struct response_ids {
   std::string id;
   int64_t created = 0;
   std::string model;
 };
+
+// --- OpenAI bodies and events
+// --------------------------------------------------
 
 void write_header_fields(json_writer& w, const response_ids& ids,
                          const char* object) {
@@ -536,8 +871,8 @@ void write_usage(json_writer& w, int prompt, int completion) {
   w.EndObject();
 }
 
-std::string whole_body(const response_ids& ids, const reply_plan& plan,
-                       int prompt_tokens) {
+std::string openai_whole_body(const response_ids& ids, const reply_plan& plan,
+                              int prompt_tokens) {
   rapidjson::StringBuffer buf;
   json_writer w(buf);
   w.StartObject();
@@ -624,6 +959,413 @@ std::string usage_event(const response_ids& ids, int prompt, int completion) {
   return "data: " + std::string(buf.GetString()) + "\n\n";
 }
 
+// --- Anthropic bodies and events
+// -----------------------------------------------
+
+void write_anthropic_usage(json_writer& w, int input, int output) {
+  w.Key("usage");
+  w.StartObject();
+  w.Key("input_tokens");
+  w.Int(input);
+  w.Key("cache_creation_input_tokens");
+  w.Int(0);
+  w.Key("cache_read_input_tokens");
+  w.Int(0);
+  w.Key("output_tokens");
+  w.Int(output);
+  w.EndObject();
+}
+
+// The message object; `whole` false gives message_start's (empty content, no
+// stop reason yet).
+void write_anthropic_message(json_writer& w, const response_ids& ids,
+                             const reply_plan& plan, int prompt_tokens,
+                             bool whole) {
+  w.StartObject();
+  w.Key("id");
+  write_string(w, ids.id);
+  w.Key("type");
+  w.String("message");
+  w.Key("role");
+  w.String("assistant");
+  w.Key("model");
+  write_string(w, ids.model);
+  w.Key("content");
+  w.StartArray();
+  if (whole) {
+    w.StartObject();
+    w.Key("type");
+    w.String("text");
+    w.Key("text");
+    write_string(w, plan.content);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("stop_reason");
+  if (whole) {
+    write_string(w, vendor_finish(wire::anthropic, plan.finish_reason));
+  } else {
+    w.Null();
+  }
+  w.Key("stop_sequence");
+  w.Null();
+  // message_start reports output_tokens 1, as Anthropic does; message_delta
+  // carries the final count.
+  write_anthropic_usage(w, prompt_tokens, whole ? plan.completion_tokens : 1);
+  w.EndObject();
+}
+
+std::string anthropic_whole_body(const response_ids& ids,
+                                 const reply_plan& plan, int prompt_tokens) {
+  rapidjson::StringBuffer buf;
+  json_writer w(buf);
+  write_anthropic_message(w, ids, plan, prompt_tokens, true);
+  return buf.GetString();
+}
+
+std::string named_event(std::string_view name, std::string_view data) {
+  std::string out = "event: ";
+  out.append(name);
+  out += "\ndata: ";
+  out.append(data);
+  out += "\n\n";
+  return out;
+}
+
+// `event: <type>` / `data: {"type":"<type>", ...fields}`.
+template <class Fields>
+std::string anthropic_event(const char* type, Fields&& fields) {
+  rapidjson::StringBuffer buf;
+  json_writer w(buf);
+  w.StartObject();
+  w.Key("type");
+  w.String(type);
+  fields(w);
+  w.EndObject();
+  return named_event(type, buf.GetString());
+}
+
+// --- Gemini bodies and events ------------------------------------------------
+
+struct gemini_chunk {
+  std::string_view text;
+  // Empty: no finishReason (and no usageMetadata) in this chunk.
+  std::string finish;
+  bool blocked = false;
+};
+
+std::string gemini_json(const response_ids& ids, const gemini_chunk& c,
+                        int prompt_tokens, int completion_tokens) {
+  rapidjson::StringBuffer buf;
+  json_writer w(buf);
+  w.StartObject();
+  if (c.blocked) {
+    w.Key("promptFeedback");
+    w.StartObject();
+    w.Key("blockReason");
+    w.String("SAFETY");
+    w.EndObject();
+  } else {
+    w.Key("candidates");
+    w.StartArray();
+    w.StartObject();
+    w.Key("content");
+    w.StartObject();
+    w.Key("parts");
+    w.StartArray();
+    w.StartObject();
+    w.Key("text");
+    write_string(w, c.text);
+    w.EndObject();
+    w.EndArray();
+    w.Key("role");
+    w.String("model");
+    w.EndObject();
+    if (!c.finish.empty()) {
+      w.Key("finishReason");
+      write_string(w, c.finish);
+    }
+    w.Key("index");
+    w.Int(0);
+    w.EndObject();
+    w.EndArray();
+  }
+  if (c.blocked || !c.finish.empty()) {
+    w.Key("usageMetadata");
+    w.StartObject();
+    w.Key("promptTokenCount");
+    w.Int(prompt_tokens);
+    if (!c.blocked) {
+      w.Key("candidatesTokenCount");
+      w.Int(completion_tokens);
+    }
+    w.Key("totalTokenCount");
+    w.Int(prompt_tokens + (c.blocked ? 0 : completion_tokens));
+    w.EndObject();
+  }
+  w.Key("modelVersion");
+  write_string(w, ids.model);
+  w.Key("responseId");
+  write_string(w, ids.id);
+  w.EndObject();
+  return buf.GetString();
+}
+
+std::string data_event(std::string_view data) {
+  std::string out = "data: ";
+  out.append(data);
+  out += "\n\n";
+  return out;
+}
+
+// --- whole bodies and event streams of every format
+// ----------------------------
+
+std::string whole_body(wire format, const response_ids& ids,
+                       const reply_plan& plan, int prompt_tokens,
+                       bool safety_block) {
+  switch (format) {
+  case wire::anthropic:
+    return anthropic_whole_body(ids, plan, prompt_tokens);
+  case wire::gemini: {
+    gemini_chunk c;
+    c.text = plan.content;
+    c.finish = vendor_finish(wire::gemini, plan.finish_reason);
+    c.blocked = safety_block;
+    return gemini_json(ids, c, prompt_tokens, plan.completion_tokens);
+  }
+  case wire::openai:
+    break;
+  }
+  return openai_whole_body(ids, plan, prompt_tokens);
+}
+
+std::string malformed_whole_body(wire format, const response_ids& ids) {
+  switch (format) {
+  case wire::anthropic:
+    return R"({"id":")" + ids.id +
+           R"(","type":"message","content":[{this is not json)";
+  case wire::gemini:
+    return R"({"candidates":[{"content":{this is not json)";
+  case wire::openai:
+    break;
+  }
+  return R"({"id":")" + ids.id +
+         R"(","object":"chat.completion","choices":[{this is not json)";
+}
+
+// A streamed reply as SSE events (LF line ends), in the order they are sent:
+// head, one event per token, finish, terminator. `malformed` goes right after
+// the head when scripted; `error` is the mid-stream error event.
+struct stream_events {
+  std::vector<std::string> head;
+  std::vector<std::string> tokens;
+  std::vector<std::string> finish;
+  std::vector<std::string> terminator;
+  std::string malformed;
+  std::string error;
+};
+
+stream_events make_stream_events(wire format, const response_ids& ids,
+                                 const reply_plan& plan,
+                                 const chat_request& chat,
+                                 const model_script& ms) {
+  stream_events out;
+  const int prompt = chat.prompt_tokens;
+  const int completion = plan.completion_tokens;
+  int error_status = ms.error_event_status;
+  if (error_status == 0) {
+    error_status = format == wire::anthropic ? 529
+                   : format == wire::gemini  ? 503
+                                             : 500;
+  }
+  auto error = default_error(format, error_status);
+  if (!ms.error_event_message.empty()) {
+    error.message = ms.error_event_message;
+  }
+  const auto error_body = error_json(format, error_status, error);
+
+  switch (format) {
+  case wire::openai: {
+    const bool usage = chat.include_usage;
+    out.head.push_back(choice_event(ids, delta_kind::role, "", usage));
+    for (const auto& t : plan.tokens) {
+      out.tokens.push_back(choice_event(ids, delta_kind::content, t, usage));
+    }
+    out.finish.push_back(
+        choice_event(ids, delta_kind::finish, plan.finish_reason, usage));
+    if (usage) {
+      out.finish.push_back(usage_event(ids, prompt, completion));
+    }
+    out.terminator.push_back("data: [DONE]\n\n");
+    out.malformed = "data: {\"id\":\"" + ids.id + "\",this is not json\n\n";
+    out.error = data_event(error_body);
+    break;
+  }
+  case wire::anthropic: {
+    out.head.push_back(anthropic_event("message_start", [&](json_writer& w) {
+      w.Key("message");
+      write_anthropic_message(w, ids, plan, prompt, false);
+    }));
+    out.head.push_back(
+        anthropic_event("content_block_start", [](json_writer& w) {
+          w.Key("index");
+          w.Int(0);
+          w.Key("content_block");
+          w.StartObject();
+          w.Key("type");
+          w.String("text");
+          w.Key("text");
+          w.String("");
+          w.EndObject();
+        }));
+    out.head.push_back(anthropic_event("ping", [](json_writer&) {}));
+    for (const auto& t : plan.tokens) {
+      out.tokens.push_back(
+          anthropic_event("content_block_delta", [&](json_writer& w) {
+            w.Key("index");
+            w.Int(0);
+            w.Key("delta");
+            w.StartObject();
+            w.Key("type");
+            w.String("text_delta");
+            w.Key("text");
+            write_string(w, t);
+            w.EndObject();
+          }));
+    }
+    out.finish.push_back(
+        anthropic_event("content_block_stop", [](json_writer& w) {
+          w.Key("index");
+          w.Int(0);
+        }));
+    out.finish.push_back(anthropic_event("message_delta", [&](json_writer& w) {
+      w.Key("delta");
+      w.StartObject();
+      w.Key("stop_reason");
+      write_string(w, vendor_finish(wire::anthropic, plan.finish_reason));
+      w.Key("stop_sequence");
+      w.Null();
+      w.EndObject();
+      w.Key("usage");
+      w.StartObject();
+      w.Key("output_tokens");
+      w.Int(completion);
+      w.EndObject();
+    }));
+    out.terminator.push_back(
+        anthropic_event("message_stop", [](json_writer&) {}));
+    out.malformed = named_event(
+        "content_block_delta",
+        R"({"type":"content_block_delta","index":0,this is not json)");
+    out.error = named_event("error", error_body);
+    break;
+  }
+  case wire::gemini: {
+    const auto finish = vendor_finish(wire::gemini, plan.finish_reason);
+    if (ms.safety_block) {
+      gemini_chunk c;
+      c.blocked = true;
+      out.finish.push_back(data_event(gemini_json(ids, c, prompt, 0)));
+    } else if (plan.tokens.empty()) {
+      gemini_chunk c;
+      c.finish = finish;
+      out.finish.push_back(data_event(gemini_json(ids, c, prompt, 0)));
+    } else {
+      // The last content chunk carries finishReason and usageMetadata.
+      for (size_t i = 0; i < plan.tokens.size(); ++i) {
+        gemini_chunk c;
+        c.text = plan.tokens[i];
+        if (i + 1 == plan.tokens.size()) {
+          c.finish = finish;
+        }
+        out.tokens.push_back(
+            data_event(gemini_json(ids, c, prompt, completion)));
+      }
+    }
+    out.malformed = "data: {\"candidates\":[{\"content\":{this is not json\n\n";
+    out.error = data_event(error_body);
+    break;
+  }
+  }
+  return out;
+}
+
+// Every "\n" as "\r\n" (the events' JSON holds no raw line breaks).
+std::string to_crlf(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + text.size() / 8);
+  for (char c : text) {
+    if (c == '\n') {
+      out += '\r';
+    }
+    out += c;
+  }
+  return out;
+}
+
+// Writes a reply's bytes as the script says: each write split into small
+// pieces (one HTTP chunk each) and dripped; SSE events with the chosen line
+// ends and `: ping` comments between them.
+class emitter {
+public:
+  using sleeper = std::function<bool(steady_clock::time_point)>;
+
+  emitter(httplib::DataSink& sink, const model_script& ms, bool crlf,
+          sleeper sleep)
+      : sink_(sink), ms_(ms), crlf_(crlf), sleep_(std::move(sleep)),
+        rng_(ms.split_seed) {}
+
+  // True when a write failed because the server began stopping.
+  bool stopped() const { return stopped_; }
+
+  bool write(std::string_view bytes) {
+    if (!ms_.split_chunks) {
+      return write_piece(bytes);
+    }
+    size_t pos = 0;
+    while (pos < bytes.size()) {
+      auto n =
+          std::min<size_t>(1 + rng_() % max_split_piece, bytes.size() - pos);
+      if (!write_piece(bytes.substr(pos, n))) {
+        return false;
+      }
+      pos += n;
+    }
+    return true;
+  }
+
+  bool event(std::string_view event) {
+    std::string text;
+    if (ms_.ping_comments && events_ > 0) {
+      text = ": ping\n\n";
+    }
+    ++events_;
+    text.append(event);
+    return write(crlf_ ? to_crlf(text) : text);
+  }
+
+private:
+  bool write_piece(std::string_view piece) {
+    if (ms_.drip_ms > 0 && writes_ > 0 &&
+        !sleep_(steady_clock::now() + std::chrono::milliseconds(ms_.drip_ms))) {
+      stopped_ = true;
+      return false;
+    }
+    ++writes_;
+    return sink_.write(piece.data(), piece.size());
+  }
+
+  httplib::DataSink& sink_;
+  const model_script& ms_;
+  bool crlf_;
+  sleeper sleep_;
+  std::minstd_rand rng_;
+  int writes_ = 0;
+  int events_ = 0;
+  bool stopped_ = false;
+};
+
 std::string arrival_json(const arrival& a) {
   rapidjson::StringBuffer buf;
   json_writer w(buf);
@@ -636,10 +1378,16 @@ std::string arrival_json(const arrival& a) {
   w.Int64(a.finished_steady_us);
   w.Key("path");
   write_string(w, a.path);
+  w.Key("format");
+  write_string(w, a.format);
   w.Key("model");
   write_string(w, a.model);
   w.Key("stream");
   w.Bool(a.stream);
+  w.Key("api_key");
+  w.Bool(a.api_key);
+  w.Key("api_version");
+  write_string(w, a.api_version);
   w.Key("status");
   w.Int(a.status);
   w.Key("outcome");
@@ -730,6 +1478,28 @@ void ignore_sigpipe_once() {
   });
 }
 
+// Resets a connected socket: waits (up to a second) until the bytes already
+// sent are acknowledged, so the client reads them before the error, then sends
+// a RST at once. SO_LINGER 0 makes the later close() abortive too;
+// connect(AF_UNSPEC) disconnects now, before httplib's own shutdown() could
+// send a FIN first. The descriptor stays open for httplib to close.
+void reset_socket(int fd) {
+  auto deadline = steady_clock::now() + max_reset_drain;
+  for (;;) {
+    int unacked = 0;
+    if (::ioctl(fd, SIOCOUTQ, &unacked) != 0 || unacked <= 0 ||
+        steady_clock::now() >= deadline) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  linger abortive{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive));
+  sockaddr unspec{};
+  unspec.sa_family = AF_UNSPEC;
+  ::connect(fd, &unspec, sizeof(unspec));
+}
+
 // Gives access to the listening socket, to raise httplib's fixed backlog of 5.
 class http_server : public httplib::Server {
 public:
@@ -808,18 +1578,17 @@ struct server::impl {
   }
 
   void configure();
-  void handle_chat(const httplib::Request& req, httplib::Response& res);
-  void serve_chat(const httplib::Request& req, httplib::Response& res,
-                  arrival& rec);
+  void handle(wire format, const httplib::Request& req, httplib::Response& res);
+  void serve(wire format, const httplib::Request& req, httplib::Response& res,
+             arrival& rec);
   void serve_whole(const httplib::Request& req, httplib::Response& res,
                    arrival& rec, const model_script& ms,
                    const chat_request& chat, const response_ids& ids);
   void serve_stream(const httplib::Request& req, httplib::Response& res,
                     arrival& rec, const model_script& ms,
                     const chat_request& chat, const response_ids& ids);
-  void respond_error(httplib::Response& res, arrival& rec, int status,
-                     const error_shape& shape, std::string_view param,
-                     const char* outcome);
+  void respond_error(httplib::Response& res, arrival& rec, wire format,
+                     int status, const error_shape& shape, const char* outcome);
   void record(arrival rec);
   int next_attempt(const std::string& model);
   const model_script* find_model(const std::string& name) const;
@@ -828,6 +1597,10 @@ struct server::impl {
   bool sleep_until(steady_clock::time_point t) {
     std::unique_lock<std::mutex> lock(stop_mutex_);
     return !stop_cv_.wait_until(lock, t, [this] { return stopping_; });
+  }
+
+  emitter::sleeper sleeper() {
+    return [this](steady_clock::time_point t) { return sleep_until(t); };
   }
 
   bool stopping() {
@@ -898,10 +1671,18 @@ void server::impl::configure() {
         return httplib::Server::HandlerResponse::Unhandled;
       });
 
-  const auto chat = [this](const httplib::Request& req,
-                           httplib::Response& res) { handle_chat(req, res); };
-  http_.Post("/v1/chat/completions", chat);
-  http_.Post("/chat/completions", chat);
+  auto route = [this](wire format) {
+    return [this, format](const httplib::Request& req, httplib::Response& res) {
+      handle(format, req, res);
+    };
+  };
+  http_.Post("/v1/chat/completions", route(wire::openai));
+  http_.Post("/chat/completions", route(wire::openai));
+  http_.Post("/v1/messages", route(wire::anthropic));
+  http_.Post("/messages", route(wire::anthropic));
+  http_.Post(
+      R"((?:/v1beta|/v1)?/models/([^/:]+):(generateContent|streamGenerateContent))",
+      route(wire::gemini));
   http_.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok", "text/plain");
   });
@@ -932,10 +1713,11 @@ void server::impl::configure() {
             });
   const auto unknown = [](const httplib::Request& req, httplib::Response& res) {
     res.status = 404;
-    res.set_content(
-        error_body("Unknown request URL: " + req.method + " " + req.path + ".",
-                   "invalid_request_error", "", "unknown_url"),
-        "application/json");
+    error_shape e;
+    e.message = "Unknown request URL: " + req.method + " " + req.path + ".";
+    e.type = "invalid_request_error";
+    e.code = "unknown_url";
+    res.set_content(error_json(wire::openai, 404, e), "application/json");
   };
   http_.Get(".*", unknown);
   http_.Post(".*", unknown);
@@ -965,64 +1747,95 @@ void server::impl::record(arrival rec) {
 }
 
 void server::impl::respond_error(httplib::Response& res, arrival& rec,
-                                 int status, const error_shape& shape,
-                                 std::string_view param, const char* outcome) {
+                                 wire format, int status,
+                                 const error_shape& shape,
+                                 const char* outcome) {
   res.status = status;
-  res.set_content(error_body(shape.message, shape.type, param, shape.code),
+  std::string request_id;
+  if (format == wire::anthropic) {
+    request_id = "req_fake" + std::to_string(++next_id_);
+    res.set_header("request-id", request_id);
+  }
+  res.set_content(error_json(format, status, shape, request_id),
                   "application/json");
   rec.status = status;
   rec.outcome = outcome;
   record(rec);
 }
 
-void server::impl::handle_chat(const httplib::Request& req,
-                               httplib::Response& res) {
+void server::impl::handle(wire format, const httplib::Request& req,
+                          httplib::Response& res) {
   arrival rec;
   rec.unix_us = unix_now_us();
   rec.steady_us = steady_now_us();
   rec.path = req.path;
+  rec.format = wire_name(format);
+  rec.api_key = req.has_header("Authorization") || req.has_header("api-key") ||
+                req.has_header("x-api-key") ||
+                req.has_header("x-goog-api-key") || req.has_param("key");
+  rec.api_version = req.get_header_value("anthropic-version");
   try {
-    serve_chat(req, res, rec);
+    serve(format, req, res, rec);
   } catch (const std::exception& e) {
-    respond_error(
-        res, rec, 500,
-        {std::string("fake server error: ") + e.what(), "server_error", ""}, "",
-        "internal_error");
+    auto shape = default_error(format, 500);
+    shape.message = std::string("fake server error: ") + e.what();
+    respond_error(res, rec, format, 500, shape, "internal_error");
   }
 }
 
-void server::impl::serve_chat(const httplib::Request& req,
-                              httplib::Response& res, arrival& rec) {
-  auto chat = parse_chat_request(req.body);
-  if (!chat.error.empty()) {
-    respond_error(res, rec, 400,
-                  {chat.error, "invalid_request_error", chat.error_code},
-                  chat.error_param, "bad_request");
-    return;
+void server::impl::serve(wire format, const httplib::Request& req,
+                         httplib::Response& res, arrival& rec) {
+  chat_request chat;
+  if (format == wire::openai) {
+    chat = parse_openai_request(req.body);
+  } else if (format == wire::anthropic) {
+    chat = parse_anthropic_request(req.body);
+  } else {
+    const bool stream = req.matches[2].str() == "streamGenerateContent";
+    chat = parse_gemini_request(req.body, req.matches[1].str(), stream);
+    if (stream && chat.error.empty() && req.get_param_value("alt") != "sse") {
+      chat.error = "tutti-fake-llm streams streamGenerateContent only as "
+                   "server-sent events: add ?alt=sse";
+    }
   }
   rec.model = chat.model;
   rec.stream = chat.stream;
+  if (!chat.error.empty()) {
+    auto shape = default_error(format, 400);
+    shape.message = chat.error;
+    shape.param = chat.error_param;
+    shape.code = chat.error_code;
+    respond_error(res, rec, format, 400, shape, "bad_request");
+    return;
+  }
   const model_script* ms = find_model(chat.model);
   if (ms == nullptr) {
-    respond_error(res, rec, 404,
-                  {"The model `" + chat.model +
-                       "` does not exist or you do not have access to it.",
-                   "invalid_request_error", "model_not_found"},
-                  "", "not_found");
+    auto shape = default_error(format, 404);
+    if (format == wire::anthropic) {
+      shape.message = "model: " + chat.model;
+    } else if (format == wire::gemini) {
+      shape.message = "models/" + chat.model +
+                      " is not found for API version v1beta, or is not "
+                      "supported for generateContent.";
+    } else {
+      shape.message = "The model `" + chat.model +
+                      "` does not exist or you do not have access to it.";
+    }
+    respond_error(res, rec, format, 404, shape, "not_found");
     return;
   }
   const int attempt = next_attempt(chat.model);
   if (ms->latency_ms > 0 &&
       !sleep_until(steady_clock::now() +
                    std::chrono::milliseconds(ms->latency_ms))) {
-    respond_error(res, rec, 503,
-                  {"The fake server is stopping.", "server_error", ""}, "",
-                  "stopped");
+    auto shape = default_error(format, 503);
+    shape.message = "The fake server is stopping.";
+    respond_error(res, rec, format, 503, shape, "stopped");
     return;
   }
   if (ms->fail_status != 0 &&
       (ms->fail_times < 0 || attempt < ms->fail_times)) {
-    auto shape = default_error(ms->fail_status);
+    auto shape = default_error(format, ms->fail_status);
     if (!ms->fail_message.empty()) {
       shape.message = ms->fail_message;
     }
@@ -1034,13 +1847,20 @@ void server::impl::serve_chat(const httplib::Request& req,
     }
     if (ms->retry_after_s >= 0) {
       res.set_header("Retry-After", std::to_string(ms->retry_after_s));
+      shape.retry_after_s = ms->retry_after_s;
     }
-    respond_error(res, rec, ms->fail_status, shape, "",
+    if (ms->retry_after_ms >= 0) {
+      res.set_header("retry-after-ms", std::to_string(ms->retry_after_ms));
+    }
+    respond_error(res, rec, format, ms->fail_status, shape,
                   ms->fail_status == 429 ? "rate_limited" : "failed");
     return;
   }
   response_ids ids;
-  ids.id = "chatcmpl-fake" + std::to_string(++next_id_);
+  const auto n = std::to_string(++next_id_);
+  ids.id = format == wire::anthropic ? "msg_fake" + n
+           : format == wire::gemini  ? "fake-response-" + n
+                                     : "chatcmpl-fake" + n;
   ids.created = rec.unix_us / 1'000'000;
   ids.model = chat.model;
   if (chat.stream) {
@@ -1055,14 +1875,24 @@ void server::impl::serve_whole(const httplib::Request& req,
                                const model_script& ms, const chat_request& chat,
                                const response_ids& ids) {
   rec.status = 200;
+  // Whoever is still listening gets headers and a body that never arrives.
+  auto never = [](size_t, size_t, httplib::DataSink&) { return false; };
   if (ms.stall_after_tokens >= 0) {
     auto end = stall(req.local_port, req.remote_port, nullptr);
     rec.outcome = end == stall_end::stopped ? "stopped" : "stalled";
     record(rec);
-    // Whoever is still listening gets headers and a body that never arrives.
-    res.set_content_provider(
-        1, "application/json",
-        [](size_t, size_t, httplib::DataSink&) { return false; });
+    res.set_content_provider(1, "application/json", never);
+    return;
+  }
+  if (ms.reset_after_tokens >= 0) {
+    // Recorded before the RST, so a client that sees it finds it logged.
+    int fd = find_connection_socket(req.local_port, req.remote_port);
+    rec.outcome = fd >= 0 ? "reset" : "truncated";
+    record(rec);
+    if (fd >= 0) {
+      reset_socket(fd);
+    }
+    res.set_content_provider(1, "application/json", never);
     return;
   }
   auto plan = plan_reply(ms, chat);
@@ -1072,13 +1902,17 @@ void server::impl::serve_whole(const httplib::Request& req,
     if (!sleep_until(
             steady_clock::now() +
             std::chrono::duration_cast<steady_clock::duration>(wait))) {
-      respond_error(res, rec, 503,
-                    {"The fake server is stopping.", "server_error", ""}, "",
-                    "stopped");
+      auto shape = default_error(chat.format, 503);
+      shape.message = "The fake server is stopping.";
+      respond_error(res, rec, chat.format, 503, shape, "stopped");
       return;
     }
   }
-  auto body = whole_body(ids, plan, chat.prompt_tokens);
+  auto body = whole_body(chat.format, ids, plan, chat.prompt_tokens,
+                         chat.format == wire::gemini && ms.safety_block);
+  if (chat.format == wire::anthropic) {
+    res.set_header("request-id", "req_fake" + std::to_string(++next_id_));
+  }
   if (ms.truncate_after_tokens >= 0) {
     auto half = std::make_shared<std::string>(body.substr(0, body.size() / 2));
     rec.outcome = "truncated";
@@ -1094,14 +1928,46 @@ void server::impl::serve_whole(const httplib::Request& req,
     return;
   }
   if (ms.malformed) {
-    body = R"({"id":")" + ids.id +
-           R"(","object":"chat.completion","choices":[{this is not json)";
+    body = malformed_whole_body(chat.format, ids);
     rec.outcome = "malformed";
+  } else if (chat.format == wire::gemini && ms.safety_block) {
+    rec.outcome = "blocked";
   } else {
     rec.outcome = "ok";
   }
-  res.set_content(body, "application/json");
-  record(rec);
+  if (!ms.split_chunks) {
+    res.set_content(body, "application/json");
+    record(rec);
+    return;
+  }
+  // Split: the body goes out chunked, in small pieces.
+  auto shared = std::make_shared<std::string>(std::move(body));
+  auto job = std::make_shared<std::pair<arrival, model_script>>(rec, ms);
+  job->first.outcome = "client_gone";
+  res.set_chunked_content_provider(
+      "application/json",
+      [this, shared, job, outcome = rec.outcome](size_t,
+                                                 httplib::DataSink& sink) {
+        emitter out(sink, job->second, false, sleeper());
+        if (!out.write(*shared)) {
+          if (out.stopped()) {
+            job->first.outcome = "stopped";
+          }
+          return false;
+        }
+        job->first.outcome = outcome;
+        // Recorded before the last byte, so a client that has the whole body
+        // finds the request logged.
+        record(job->first);
+        job->first.outcome.clear();
+        sink.done();
+        return true;
+      },
+      [this, job](bool) {
+        if (!job->first.outcome.empty()) {
+          record(job->first);
+        }
+      });
 }
 
 void server::impl::serve_stream(const httplib::Request& req,
@@ -1112,10 +1978,10 @@ void server::impl::serve_stream(const httplib::Request& req,
   struct stream_job {
     arrival rec;
     model_script ms;
-    reply_plan plan;
-    response_ids ids;
-    int prompt_tokens = 0;
-    bool include_usage = false;
+    stream_events events;
+    bool crlf = false;
+    bool blocked = false;
+    bool recorded = false;
     int local_port = -1;
     int remote_port = -1;
   };
@@ -1124,53 +1990,98 @@ void server::impl::serve_stream(const httplib::Request& req,
   job->rec.status = 200;
   job->rec.outcome = "client_gone";
   job->ms = ms;
-  job->plan = plan_reply(ms, chat);
-  job->ids = ids;
-  job->prompt_tokens = chat.prompt_tokens;
-  job->include_usage = chat.include_usage;
+  job->events =
+      make_stream_events(chat.format, ids, plan_reply(ms, chat), chat, ms);
+  job->crlf = ms.crlf.value_or(chat.format == wire::gemini);
+  job->blocked = chat.format == wire::gemini && ms.safety_block;
   job->local_port = req.local_port;
   job->remote_port = req.remote_port;
 
   res.set_header("Cache-Control", "no-cache");
+  if (chat.format == wire::anthropic) {
+    res.set_header("request-id", "req_fake" + std::to_string(++next_id_));
+  }
   res.set_chunked_content_provider(
       "text/event-stream",
       [this, job](size_t, httplib::DataSink& sink) {
         auto& j = *job;
-        const bool usage = j.include_usage;
-        const auto n = static_cast<int>(j.plan.tokens.size());
-        auto send = [&](const std::string& event) {
-          return sink.write(event.data(), event.size());
+        const auto& ev = j.events;
+        emitter out(sink, j.ms, j.crlf, sleeper());
+        const auto n = static_cast<int>(ev.tokens.size());
+        // Records the request before the client can see its end (the last
+        // byte or a reset), so whoever saw the end finds it logged.
+        auto record_now = [&] {
+          record(j.rec);
+          j.recorded = true;
         };
-        // A scripted stall or truncation after `sent` content chunks; one
-        // scripted beyond the reply's length happens after its last chunk.
+        // A failed write: the client went away (the outcome already says
+        // so), or the server is stopping.
+        auto write_failed = [&] {
+          if (out.stopped()) {
+            j.rec.outcome = "stopped";
+          }
+          return false;
+        };
+        auto send_all = [&](const std::vector<std::string>& events) {
+          for (const auto& e : events) {
+            if (!out.event(e)) {
+              return false;
+            }
+          }
+          return true;
+        };
+        // A scripted fault after `sent` content chunks; one scripted beyond
+        // the reply's length happens after its last chunk.
         auto reached = [&](int after, int sent) {
           return after >= 0 && (after == sent || (sent == n && after > n));
         };
-        // Ends the response early: stalls, or closes without [DONE].
+        enum class cut { none, abort, ended };
         auto cut_short = [&](int sent) {
           if (reached(j.ms.stall_after_tokens, sent)) {
             auto end = stall(j.local_port, j.remote_port,
                              [&] { return sink.is_writable(); });
             j.rec.outcome = end == stall_end::stopped ? "stopped" : "stalled";
-            return true;
+            return cut::abort;
           }
           if (reached(j.ms.truncate_after_tokens, sent)) {
             j.rec.outcome = "truncated";
-            return true;
+            return cut::abort;
           }
-          return false;
+          if (reached(j.ms.reset_after_tokens, sent)) {
+            int fd = find_connection_socket(j.local_port, j.remote_port);
+            j.rec.outcome = fd >= 0 ? "reset" : "truncated";
+            if (fd >= 0) {
+              record_now();
+              reset_socket(fd);
+            }
+            return cut::abort;
+          }
+          if (reached(j.ms.error_event_after_tokens, sent)) {
+            if (!out.event(ev.error)) {
+              write_failed();
+              return cut::abort;
+            }
+            j.rec.outcome = "error_event";
+            record_now();
+            sink.done();
+            return cut::ended;
+          }
+          return cut::none;
         };
-        if (!send(choice_event(j.ids, delta_kind::role, "", usage))) {
-          return false;
+        if (!send_all(ev.head)) {
+          return write_failed();
         }
-        if (j.ms.malformed &&
-            !send("data: {\"id\":\"" + j.ids.id + "\",this is not json\n\n")) {
-          return false;
+        if (j.ms.malformed && !out.event(ev.malformed)) {
+          return write_failed();
         }
         const auto start = steady_clock::now();
-        for (int i = 0; i < n; ++i) {
-          if (cut_short(i)) {
-            return false;
+        for (int i = 0; i <= n; ++i) {
+          auto c = cut_short(i);
+          if (c != cut::none) {
+            return c == cut::ended;
+          }
+          if (i == n) {
+            break;
           }
           if (j.ms.tokens_per_second > 0) {
             auto due =
@@ -1182,31 +2093,32 @@ void server::impl::serve_stream(const httplib::Request& req,
               return false;
             }
           }
-          if (!send(choice_event(j.ids, delta_kind::content,
-                                 j.plan.tokens[static_cast<size_t>(i)],
-                                 usage))) {
-            return false;
+          if (!out.event(ev.tokens[static_cast<size_t>(i)])) {
+            return write_failed();
           }
         }
-        if (cut_short(n)) {
-          return false;
+        if (!send_all(ev.finish)) {
+          return write_failed();
         }
-        if (!send(choice_event(j.ids, delta_kind::finish, j.plan.finish_reason,
-                               usage))) {
-          return false;
+        if (j.ms.end_without_terminator && !ev.terminator.empty()) {
+          j.rec.outcome = "no_terminator";
+        } else {
+          if (!send_all(ev.terminator)) {
+            return write_failed();
+          }
+          j.rec.outcome = j.ms.malformed ? "malformed"
+                          : j.blocked    ? "blocked"
+                                         : "ok";
         }
-        if (usage && !send(usage_event(j.ids, j.prompt_tokens,
-                                       j.plan.completion_tokens))) {
-          return false;
-        }
-        if (!send("data: [DONE]\n\n")) {
-          return false;
-        }
-        j.rec.outcome = j.ms.malformed ? "malformed" : "ok";
+        record_now();
         sink.done();
         return true;
       },
-      [this, job](bool) { record(job->rec); });
+      [this, job](bool) {
+        if (!job->recorded) {
+          record(job->rec);
+        }
+      });
 }
 
 server::server(script s, std::string log_path, int threads)
@@ -1286,6 +2198,11 @@ std::string server::base_url() const {
     host = "[" + host + "]";
   }
   return "http://" + host + ":" + std::to_string(impl_->port_) + "/v1";
+}
+
+std::string server::root_url() const {
+  auto base = base_url();
+  return base.empty() ? base : base.substr(0, base.size() - 3);
 }
 
 int server::port() const {

@@ -1,9 +1,10 @@
 #pragma once
 
 /// A fake upstream LLM: a real HTTP server on loopback that speaks the OpenAI
-/// chat completions wire format (whole and streamed) with behaviour scripted
-/// per model name. Tests, benchmarks and the demo use it in place of a real
-/// provider. See docs/fake_llm.md.
+/// chat completions, Anthropic Messages and Gemini generateContent wire
+/// formats (whole and streamed) with behaviour and faults scripted per model
+/// name. Tests, benchmarks and the demo use it in place of a real provider.
+/// See docs/fake_llm.md.
 
 #include <cstdint>
 #include <map>
@@ -25,19 +26,24 @@ struct model_script {
   /// content chunk every 1/tps seconds; whole replies wait tokens/tps before
   /// the body.
   double tokens_per_second = 0;
-  /// Non-zero: answer with this HTTP status and an OpenAI-shaped error body.
+  /// Non-zero: answer with this HTTP status and an error body in the
+  /// request's wire format.
   int fail_status = 0;
   /// Message in that error body; empty means a default per status.
   std::string fail_message;
-  /// `error.type` in that error body; empty means a default per status.
+  /// `error.type` (OpenAI, Anthropic) or `error.status` (Gemini) in that
+  /// error body; empty means a default per status and format.
   std::string fail_type;
-  /// `error.code` in that error body; empty means a default per status.
+  /// `error.code` in an OpenAI error body; empty means a default per status.
   std::string fail_code;
   /// Only the first N requests for this model fail; -1 means all of them.
   /// Lets a test script "fails twice, then succeeds".
   int fail_times = -1;
-  /// >= 0 with a fail status: send `Retry-After: N` (seconds).
+  /// >= 0 with a fail status: send `Retry-After: N` (seconds); Gemini errors
+  /// also carry it as a RetryInfo detail.
   int retry_after_s = -1;
+  /// >= 0 with a fail status: send `retry-after-ms: N`.
+  int retry_after_ms = -1;
   /// >= 0: a streamed reply sends N content chunks and then no more bytes
   /// until the client goes away, the server stops or 60 s pass; a whole reply
   /// stalls before any byte.
@@ -50,8 +56,40 @@ struct model_script {
   /// first content chunk, the stream otherwise completes); a whole reply's
   /// body is not JSON.
   bool malformed = false;
-  /// finish_reason of a reply that was not cut by max_tokens.
+  /// finish_reason of a reply that was not cut by max_tokens (OpenAI terms;
+  /// mapped for the other formats: stop, length, content_filter).
   std::string finish_reason = "stop";
+
+  // --- the fault menu (see docs/fake_llm.md) ---
+
+  /// Every write of a reply is split into pieces of 1-7 bytes, each its own
+  /// HTTP chunk, at boundaries drawn from `split_seed` (so the same on every
+  /// request), including inside multi-byte UTF-8 characters.
+  bool split_chunks = false;
+  uint32_t split_seed = 1;
+  /// SSE line ends: absent means the vendor's own (LF for OpenAI and
+  /// Anthropic, CRLF for Gemini); true forces CRLF, false LF.
+  std::optional<bool> crlf;
+  /// A `: ping` comment line (and blank line) between every two events.
+  bool ping_comments = false;
+  /// Streamed: after the finish events, end the HTTP body cleanly (chunked
+  /// terminator) without `[DONE]` / `message_stop`. Gemini has no terminator.
+  bool end_without_terminator = false;
+  /// >= 0: a streamed reply sends N content chunks, then one error event in
+  /// the vendor's format, then ends the body cleanly.
+  int error_event_after_tokens = -1;
+  /// Status the error event describes; 0 means the format's default (OpenAI
+  /// 500, Anthropic 529 overloaded_error, Gemini 503 UNAVAILABLE).
+  int error_event_status = 0;
+  /// Message of the error event; empty means a default per status.
+  std::string error_event_message;
+  /// Delay before every write (HTTP chunk) of a reply but the first.
+  int drip_ms = 0;
+  /// >= 0: after N content chunks (a whole reply: before any byte) reset the
+  /// connection (RST, so the client sees ECONNRESET). Linux only.
+  int reset_after_tokens = -1;
+  /// Gemini: answer with no candidates and promptFeedback.blockReason SAFETY.
+  bool safety_block = false;
 };
 
 /// A whole script: behaviour per model name.
@@ -88,6 +126,13 @@ struct arrival {
   int64_t steady_us = 0;
   /// Request path, e.g. "/v1/chat/completions".
   std::string path;
+  /// Wire format of the request: "openai", "anthropic" or "gemini".
+  std::string format = "openai";
+  /// Whether the request carried an API key (`Authorization`, `api-key`,
+  /// `x-api-key`, `x-goog-api-key` or a `key` query parameter). Not checked.
+  bool api_key = false;
+  /// The `anthropic-version` header, "" when absent.
+  std::string api_version;
   /// Requested model ("" when the body could not be parsed).
   std::string model;
   /// Whether the request asked for a streamed reply.
@@ -95,7 +140,8 @@ struct arrival {
   /// HTTP status answered.
   int status = 0;
   /// ok | failed | rate_limited | bad_request | not_found | stalled |
-  /// truncated | malformed | client_gone | stopped | internal_error
+  /// truncated | malformed | client_gone | stopped | internal_error | reset |
+  /// error_event | no_terminator | blocked
   std::string outcome;
   /// When the server finished with the request, on steady_clock.
   int64_t finished_steady_us = 0;
@@ -129,6 +175,9 @@ public:
 
   /// "http://HOST:PORT/v1"; empty before start().
   std::string base_url() const;
+
+  /// "http://HOST:PORT" (Gemini clients add "/v1beta"); empty before start().
+  std::string root_url() const;
 
   /// The bound port; 0 before start().
   int port() const;

@@ -1,5 +1,5 @@
-// tutti-fake-llm: a fake OpenAI-compatible upstream for tests, benchmarks and
-// demos. See docs/fake_llm.md.
+// tutti-fake-llm: a fake OpenAI / Anthropic / Gemini upstream for tests,
+// benchmarks and demos, with scripted faults. See docs/fake_llm.md.
 
 #include <csignal>
 #include <exception>
@@ -22,7 +22,8 @@ bool is_loopback(const std::string& host) {
 
 int main(int argc, char** argv) {
   CLI::App app{"tutti-fake-llm: a fake upstream speaking the OpenAI chat "
-               "completions wire format, with behaviour scripted per model"};
+               "completions, Anthropic Messages and Gemini generateContent "
+               "wire formats, with behaviour and faults scripted per model"};
   std::string script_path;
   std::string host = "127.0.0.1";
   int port = 0;

@@ -1,9 +1,10 @@
 #pragma once
 
 /// The YAML configuration: providers and ensembles. Loading validates
-/// everything it can without the environment; `${VAR}` references in API keys
-/// and base URLs are resolved later, only for the providers a command actually
-/// uses. `docs/configuration.md` is the reference for the format.
+/// everything it can without the environment; `${VAR}` references in API keys,
+/// base URLs and header values are resolved later, only for the providers a
+/// command actually uses. `docs/configuration.md` is the reference for the
+/// format.
 
 #include <cstdint>
 #include <map>
@@ -92,8 +93,12 @@ struct provider_config {
   source_location where; ///< the provider's name in the YAML
   source_location api_key_where;  ///< the api_key value (or `where`)
   source_location base_url_where; ///< the base_url value (or `where`)
-  bool env_resolved = false;      ///< `resolve_env` has expanded api_key and
-                                  ///< base_url; it will not expand them again
+  /// Where each header's value is, parallel to `headers`; a header without
+  /// an entry here is reported at `where`.
+  std::vector<source_location> headers_where;
+  bool env_resolved = false; ///< `resolve_env` has expanded api_key, base_url
+                             ///< and the header values; it will not expand
+                             ///< them again
 };
 
 /// One member of an ensemble: a reference to a provider.
@@ -143,9 +148,10 @@ config parse_config(const std::string& yaml_text, const std::string& file,
 std::string expand_env(const std::string& text, const source_location& where,
                        const std::string& what = {});
 
-/// Expands `${VAR}` in the api_key and base_url of the providers named in
-/// `used`, leaving the others untouched; already-resolved providers are
-/// skipped. Throws `config_error`, also for a name that is not a provider.
+/// Expands `${VAR}` in the api_key, base_url and header values of the
+/// providers named in `used`, leaving the others untouched; already-resolved
+/// providers are skipped. Throws `config_error`, also for a name that is not
+/// a provider.
 void resolve_env(config& cfg, const std::vector<std::string>& used);
 
 } // namespace tutti

@@ -67,6 +67,7 @@ struct completion {
   tutti::usage usage;
   tutti::timing timing;
   double cost_usd = 0; ///< from the provider's price table; 0 if unpriced
+  int attempts = 1;    ///< tries it took, retries included
 };
 
 /// What went wrong; users switch on this.

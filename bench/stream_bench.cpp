@@ -1,0 +1,726 @@
+// stream_bench: many concurrent streamed questions through one engine.
+//
+// Against the fake upstream, in-process on loopback: --requests questions
+// (default 2,000) to a one-member ensemble, all at once, each asking for a
+// token stream of --tokens distinct numbered tokens ("t0001 t0002 ...") paced
+// at --tokens-per-second, so that every stream is open at the same time.
+// `engine::ask` blocks its caller, so there is one caller thread per question.
+//
+// Checks that nothing is lost (every answer ok, the upstream saw exactly one
+// request per question), that every question's deltas, concatenated, equal
+// the reply (so every chunk arrived, once and in order), and prints
+// throughput, CPU per 1,000 chunks, peak memory and latency percentiles.
+// Prints FAILED and exits 1 when a check fails. See docs/benchmarks.md.
+
+#include <curl/curl.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <latch>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "tools/fake_llm/fake_llm.hpp"
+#include "tutti/config.hpp"
+#include "tutti/engine.hpp"
+
+#ifndef TUTTI_BUILD_TYPE
+#define TUTTI_BUILD_TYPE "unknown"
+#endif
+
+std::atomic<double> dbg_life{0}, dbg_wait{0};
+namespace {
+
+// --- command line -----------------------------------------------------------
+
+struct bench_options {
+  int requests = 2000;           ///< questions in flight at once
+  int tokens = 50;               ///< tokens per streamed reply
+  double tokens_per_second = 10; ///< pacing of every stream
+};
+
+void usage(std::ostream& out) {
+  out << "usage: stream_bench [--requests N] [--tokens N] "
+         "[--tokens-per-second X]\n"
+         "  --requests N           concurrent streamed questions, at most "
+         "10000 (default 2000)\n"
+         "  --tokens N             tokens per reply, at most 9999 (default "
+         "50)\n"
+         "  --tokens-per-second X  pacing of each stream (default 10)\n";
+}
+
+int positive_int(const std::string& flag, const char* text, long max) {
+  char* end = nullptr;
+  long value = std::strtol(text, &end, 10);
+  if (end == text || *end != '\0' || value < 1 || value > max)
+    throw std::invalid_argument(flag + ": expected an integer from 1 to " +
+                                std::to_string(max) + ", got '" + text + "'");
+  return static_cast<int>(value);
+}
+
+double positive_double(const std::string& flag, const char* text) {
+  char* end = nullptr;
+  double value = std::strtod(text, &end);
+  if (end == text || *end != '\0' || !(value > 0) || value > 1e6)
+    throw std::invalid_argument(flag + ": expected a positive number, got '" +
+                                text + "'");
+  return value;
+}
+
+bench_options parse_args(int argc, char** argv) {
+  bench_options opts;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc)
+        throw std::invalid_argument(arg + ": missing value");
+      return argv[++i];
+    };
+    if (arg == "--requests")
+      // A provider's `concurrency` is at most 10000.
+      opts.requests = positive_int(arg, value(), 10'000);
+    else if (arg == "--tokens")
+      opts.tokens = positive_int(arg, value(), 9'999);
+    else if (arg == "--tokens-per-second")
+      opts.tokens_per_second = positive_double(arg, value());
+    else if (arg == "--help" || arg == "-h") {
+      usage(std::cout);
+      std::exit(0);
+    } else
+      throw std::invalid_argument("unknown argument '" + arg + "'");
+  }
+  return opts;
+}
+
+// --- statistics
+// ---------------------------------------------------------------
+
+using clock_type = std::chrono::steady_clock;
+
+double us_between(clock_type::time_point from, clock_type::time_point to) {
+  return std::chrono::duration<double, std::micro>(to - from).count();
+}
+
+struct summary {
+  size_t n = 0;
+  double min = 0;
+  double p50 = 0;
+  double p99 = 0;
+  double max = 0;
+  double mean = 0;
+};
+
+/// Nearest-rank percentile of sorted samples, `p` in (0, 100].
+double percentile(const std::vector<double>& sorted, double p) {
+  auto rank = static_cast<size_t>(std::ceil(p / 100.0 * sorted.size()));
+  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
+}
+
+summary summarize(std::vector<double> samples) {
+  summary s;
+  if (samples.empty())
+    return s;
+  std::sort(samples.begin(), samples.end());
+  s.n = samples.size();
+  s.min = samples.front();
+  s.max = samples.back();
+  s.p50 = percentile(samples, 50);
+  s.p99 = percentile(samples, 99);
+  s.mean = std::accumulate(samples.begin(), samples.end(), 0.0) / s.n;
+  return s;
+}
+
+// --- output
+// -------------------------------------------------------------------
+
+std::string fixed(double value, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
+  return buf;
+}
+
+/// One row: a label padded to 40 columns, then right-aligned cells.
+void row(const std::string& label, const std::vector<std::string>& cells) {
+  std::string line = "  " + label;
+  if (line.size() < 42)
+    line.resize(42, ' ');
+  for (auto& cell : cells) {
+    std::string padded = cell;
+    if (padded.size() < 10)
+      padded.insert(0, 10 - padded.size(), ' ');
+    line += padded;
+  }
+  std::cout << line << '\n';
+}
+
+void row_ms(const std::string& label, const summary& s) {
+  row(label,
+      {fixed(s.p50 / 1000, 1), fixed(s.p99 / 1000, 1), fixed(s.max / 1000, 1)});
+}
+
+// --- machine facts and process figures
+// ----------------------------------------
+
+std::string first_line_with(const std::string& path, const std::string& key) {
+  std::ifstream in{path};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(key, 0) == 0) {
+      auto colon = line.find(':');
+      if (colon == std::string::npos)
+        return line;
+      auto value = line.substr(colon + 1);
+      value.erase(0, value.find_first_not_of(" \t"));
+      return value;
+    }
+  return "unknown";
+}
+
+std::string read_first_line(const std::string& path) {
+  std::ifstream in{path};
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+/// A "NAME: 1234 kB" field of /proc/self/status as a number (kB, or a count).
+long status_field(const std::string& key) {
+  return std::atol(first_line_with("/proc/self/status", key + ":").c_str());
+}
+
+void print_machine_facts(const bench_options& opts) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  int cores = sched_getaffinity(0, sizeof set, &set) == 0
+                  ? CPU_COUNT(&set)
+                  : static_cast<int>(std::thread::hardware_concurrency());
+  char date[64];
+  std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&now));
+  utsname uts{};
+  uname(&uts);
+  auto* curl = curl_version_info(CURLVERSION_NOW);
+  rlimit files{};
+  getrlimit(RLIMIT_NOFILE, &files);
+  rlimit procs{};
+  getrlimit(RLIMIT_NPROC, &procs);
+  auto limit = [](rlim_t v) {
+    return v == RLIM_INFINITY ? std::string{"unlimited"} : std::to_string(v);
+  };
+  std::cout << "tutti stream_bench\n"
+            << "  date      " << date << '\n'
+            << "  nproc     " << cores << " (" << uts.sysname << ' '
+            << uts.release << ' ' << uts.machine << ")\n"
+            << "  cpu       " << first_line_with("/proc/cpuinfo", "model name")
+            << '\n'
+            << "  memory    " << first_line_with("/proc/meminfo", "MemTotal")
+            << '\n'
+            << "  loadavg   " << read_first_line("/proc/loadavg") << '\n'
+            << "  limits    open files " << limit(files.rlim_cur)
+            << ", user processes " << limit(procs.rlim_cur)
+            << ", kernel threads-max "
+            << read_first_line("/proc/sys/kernel/threads-max") << '\n'
+            << "  build     " << TUTTI_BUILD_TYPE << ", libcurl "
+            << curl->version << '\n'
+            << "  settings  --requests " << opts.requests << " --tokens "
+            << opts.tokens << " --tokens-per-second "
+            << fixed(opts.tokens_per_second, 1) << '\n';
+}
+
+/// Every question holds two descriptors (the engine's socket and the fake's);
+/// raises the soft limit up to the hard one when that is not enough.
+void ensure_descriptors(int requests) {
+  rlim_t need = static_cast<rlim_t>(requests) * 2 + 256;
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur >= need)
+    return;
+  if (files.rlim_max != RLIM_INFINITY && files.rlim_max < need)
+    throw std::runtime_error(std::to_string(requests) + " requests need " +
+                             std::to_string(need) +
+                             " open files; the hard limit is " +
+                             std::to_string(files.rlim_max) + " (ulimit -Hn)");
+  files.rlim_cur = need;
+  if (setrlimit(RLIMIT_NOFILE, &files) != 0)
+    throw std::runtime_error("cannot raise the open files limit to " +
+                             std::to_string(need));
+  std::cout << "  (raised the open files soft limit to " << need << ")\n";
+}
+
+/// Renames the calling thread; threads it starts afterwards inherit the name
+/// (Linux copies it on clone), which is how CPU time is told apart below.
+void name_this_thread(const char* name) {
+  pthread_setname_np(pthread_self(), name);
+}
+
+/// CPU time (user + system, clock ticks) of every live thread, by thread id,
+/// with its name.
+struct thread_cpu {
+  std::string name;
+  long ticks = 0;
+};
+
+std::map<long, thread_cpu> threads_cpu() {
+  std::map<long, thread_cpu> out;
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr)
+    return out;
+  while (auto* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.')
+      continue;
+    std::ifstream in{std::string{"/proc/self/task/"} + entry->d_name + "/stat"};
+    std::string stat;
+    std::getline(in, stat);
+    auto open = stat.find('(');
+    auto close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos)
+      continue;
+    thread_cpu t;
+    t.name = stat.substr(open + 1, close - open - 1);
+    // After ") ": state(3) ... utime(14) stime(15).
+    std::istringstream fields{stat.substr(close + 2)};
+    std::string field;
+    long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+      if (i == 14)
+        utime = std::atol(field.c_str());
+      if (i == 15)
+        stime = std::atol(field.c_str());
+    }
+    t.ticks = utime + stime;
+    out.emplace(std::atol(entry->d_name), std::move(t));
+  }
+  closedir(dir);
+  return out;
+}
+
+double process_cpu_s() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto s = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
+  return s(ru.ru_utime) + s(ru.ru_stime);
+}
+
+double this_thread_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+// --- the fake upstream and the engine's config
+// --------------------------------
+
+constexpr const char* fake_thread_name = "fake-upstream";
+constexpr const char* engine_thread_name = "tutti-engine";
+constexpr const char* caller_thread_name = "caller";
+
+/// "t0001 t0002 ... tNNNN": distinct numbered tokens, so a lost, repeated or
+/// reordered chunk changes the concatenation.
+std::string numbered_reply(int tokens) {
+  std::string text;
+  char buf[16];
+  for (int i = 1; i <= tokens; ++i) {
+    std::snprintf(buf, sizeof buf, "t%04d", i);
+    if (i > 1)
+      text += ' ';
+    text += buf;
+  }
+  return text;
+}
+
+std::string upstream_script(const std::string& reply, double tps) {
+  return "models:\n  numbered: {reply: \"" + reply +
+         "\", tokens_per_second: " + fixed(tps, 3) + "}\n";
+}
+
+/// One provider allowed `requests` transfers at once, with no retries (so
+/// the upstream must see exactly one request per question), and an ensemble
+/// `stream` with that one member.
+tutti::config make_config(const std::string& base_url, int requests,
+                          int deadline_s) {
+  std::string yaml = "providers:\n"
+                     "  fake: {kind: openai, model: numbered, base_url: \"" +
+                     base_url + "\", api_key: sk-bench, concurrency: " +
+                     std::to_string(requests) +
+                     ", retry: {attempts: 1}, timeouts: {connect: 30s}}\n"
+                     "ensembles:\n"
+                     "  stream: {members: [fake], deadline: " +
+                     std::to_string(deadline_s) + "s}\n";
+  return tutti::parse_config(yaml, "stream_bench.yaml");
+}
+
+// --- one question
+// -----------------------------------------------------------------
+
+/// What one caller thread saw. Written by its own ask's callbacks (one at a
+/// time, per the engine's contract) and by the caller; the mutex makes that
+/// safe whichever thread the engine runs a callback on.
+struct question_record {
+  std::mutex mtx;
+  std::map<std::string, std::string> text_by_member; ///< deltas, concatenated
+  long deltas = 0;
+  clock_type::time_point asked;
+  clock_type::time_point first_delta;
+  clock_type::time_point answered;
+  bool got_delta = false;
+  double cpu_s = 0; ///< this caller thread's CPU while in ask
+  tutti::ensemble_answer answer;
+  std::string error; ///< an exception from ask, if any
+};
+
+void ask_one(tutti::engine& eng, question_record& rec) {
+  tutti::ask_options ask;
+  ask.stream = true;
+  ask.on_delta = [&rec](const tutti::member_delta& d) {
+    auto now = clock_type::now();
+    std::lock_guard<std::mutex> guard{rec.mtx};
+    if (!rec.got_delta) {
+      rec.got_delta = true;
+      rec.first_delta = now;
+    }
+    rec.text_by_member[d.member] += d.text;
+    ++rec.deltas;
+  };
+  auto cpu_before = this_thread_cpu_s();
+  rec.asked = clock_type::now();
+  try {
+    auto answer = eng.ask("stream", "Count for me.", ask);
+    rec.answered = clock_type::now();
+    std::lock_guard<std::mutex> guard{rec.mtx};
+    rec.answer = std::move(answer);
+  } catch (const std::exception& e) {
+    rec.answered = clock_type::now();
+    std::lock_guard<std::mutex> guard{rec.mtx};
+    rec.error = e.what();
+  }
+  rec.cpu_s = this_thread_cpu_s() - cpu_before;
+}
+
+/// Collects the first few problems and counts them all.
+struct problems {
+  int count = 0;
+  std::vector<std::string> first;
+
+  void add(const std::string& what) {
+    if (count++ < 5)
+      first.push_back(what);
+  }
+};
+
+std::string describe_answer(const tutti::ensemble_answer& a) {
+  std::ostringstream out;
+  out << a.status;
+  for (auto& m : a.members)
+    if (!m.ok)
+      out << "; " << m.member << ": " << m.error.kind << ": "
+          << m.error.message;
+  return out.str();
+}
+
+/// The most streams the upstream had open at once, from its request log.
+int peak_concurrency(const std::vector<tutti::fake::arrival>& log) {
+  std::vector<std::pair<int64_t, int>> edges;
+  for (auto& a : log) {
+    edges.emplace_back(a.steady_us, +1);
+    edges.emplace_back(a.finished_steady_us, -1);
+  }
+  std::sort(edges.begin(), edges.end()); // an end sorts before a start
+  int open = 0, peak = 0;
+  for (auto& e : edges)
+    peak = std::max(peak, open += e.second);
+  return peak;
+}
+
+// --- the run
+// ------------------------------------------------------------------
+
+int run(const bench_options& opts) {
+  print_machine_facts(opts);
+  const int n = opts.requests;
+  ensure_descriptors(n);
+
+  const auto reply = numbered_reply(opts.tokens);
+  if (tutti::fake::count_tokens(reply) != opts.tokens)
+    throw std::logic_error("the numbered reply does not have --tokens tokens");
+  const double stream_s = opts.tokens / opts.tokens_per_second;
+  const int deadline_s = static_cast<int>(std::ceil(stream_s)) + 120;
+
+  // cpp-httplib serves each connection on a pool thread for as long as it
+  // is open (a paced stream sleeps on it), so the pool needs one thread per
+  // stream; the spare ones cover stragglers in keep-alive.
+  const int upstream_threads = n + 16;
+  name_this_thread(fake_thread_name);
+  tutti::fake::server upstream{
+      tutti::fake::parse_script(upstream_script(reply, opts.tokens_per_second)),
+      "", upstream_threads};
+  upstream.start();
+  auto base_url = upstream.base_url();
+  std::cout << "  upstream  tutti::fake::server in-process, "
+            << upstream_threads << " pool threads (one per open connection), "
+            << base_url << "\n\n";
+
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  name_this_thread(engine_thread_name);
+  auto eng =
+      std::make_unique<tutti::engine>(make_config(base_url, n, deadline_s));
+  name_this_thread("stream_bench");
+
+  std::cout << n << " streamed questions at once: 1-member ensemble, "
+            << opts.tokens << " tokens each at "
+            << fixed(opts.tokens_per_second, 1) << " tokens/s (a "
+            << fixed(stream_s, 1) << " s stream), one caller thread each\n";
+  std::cout.flush();
+
+  // Samples the process's thread count while the questions run.
+  std::atomic<bool> sampling{true};
+  std::atomic<long> peak_threads{status_field("Threads")};
+  std::thread sampler{[&] {
+    name_this_thread("sampler");
+    while (sampling) {
+      long t = status_field("Threads");
+      long seen = peak_threads;
+      while (t > seen && !peak_threads.compare_exchange_weak(seen, t)) {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }};
+
+  std::vector<question_record> records(static_cast<size_t>(n));
+  std::latch ready{n};
+  std::latch go{1};
+  std::vector<std::thread> callers;
+  callers.reserve(static_cast<size_t>(n));
+  std::string spawn_error;
+  for (int i = 0; i < n; ++i) {
+    try {
+      callers.emplace_back([&, i] {
+        name_this_thread(caller_thread_name);
+        ready.count_down();
+        go.wait();
+        auto c0 = this_thread_cpu_s();
+        ask_one(*eng, records[static_cast<size_t>(i)]);
+        dbg_life += this_thread_cpu_s();
+        dbg_wait += c0;
+      });
+    } catch (const std::system_error& e) {
+      spawn_error = e.what();
+      break;
+    }
+  }
+  if (!spawn_error.empty()) {
+    // Let the threads that did start run against a satisfied latch.
+    ready.count_down(n - static_cast<int>(callers.size()));
+    go.count_down();
+    for (auto& t : callers)
+      t.join();
+    sampling = false;
+    sampler.join();
+    std::cout << "FAILED: could start only " << callers.size() << " of " << n
+              << " caller threads (" << spawn_error
+              << "); try a smaller --requests\n";
+    return 1;
+  }
+  ready.wait();
+  const long hwm_idle_kb = status_field("VmHWM");
+  const long threads_idle = status_field("Threads");
+  auto tasks_before = threads_cpu();
+  const double cpu_before = process_cpu_s();
+  const auto started = clock_type::now();
+  go.count_down();
+  for (auto& t : callers)
+    t.join();
+  const auto finished = clock_type::now();
+  const double cpu_s = process_cpu_s() - cpu_before;
+  auto tasks_after = threads_cpu();
+  sampling = false;
+  sampler.join();
+  const long hwm_kb = status_field("VmHWM");
+
+  // CPU by thread group: the fake's pool and listener threads and the
+  // engine's (CAF scheduler, transport) inherited their names; caller
+  // threads measured their own time in ask.
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  double fake_cpu_s = 0, engine_cpu_s = 0;
+  for (auto& [tid, after] : tasks_after) {
+    auto before = tasks_before.find(tid);
+    double s = (after.ticks -
+                (before == tasks_before.end() ? 0 : before->second.ticks)) /
+               tick;
+    if (after.name == fake_thread_name)
+      fake_cpu_s += s;
+    else if (after.name == engine_thread_name ||
+             after.name.rfind("caf.", 0) == 0)
+      engine_cpu_s += s;
+  }
+  if (std::getenv("SB_DEBUG")) {
+    std::map<std::string, std::pair<double,int>> by;
+    for (auto& [tid, after] : tasks_after) {
+      auto before = tasks_before.find(tid);
+      double s = (after.ticks - (before == tasks_before.end() ? 0 : before->second.ticks)) / tick;
+      by[after.name].first += s; by[after.name].second++;
+    }
+    for (auto& [k, v] : by) std::cout << "DBG " << k << " " << v.first << " s in " << v.second << " threads\n";
+  }
+  if (std::getenv("SB_DEBUG")) std::cout << "DBG caller lifetime cpu " << dbg_life.load() << " before ask " << dbg_wait.load() << "\n";
+  double caller_cpu_s = 0;
+  for (auto& r : records)
+    caller_cpu_s += r.cpu_s;
+
+  // --- checks ---
+  problems bad;
+  long total_deltas = 0;
+  std::vector<double> ttft, total, engine_ttft, skew;
+  for (int i = 0; i < n; ++i) {
+    auto& r = records[static_cast<size_t>(i)];
+    std::lock_guard<std::mutex> guard{r.mtx};
+    auto q = "question " + std::to_string(i + 1) + ": ";
+    total_deltas += r.deltas;
+    skew.push_back(us_between(started, r.asked));
+    total.push_back(us_between(r.asked, r.answered));
+    if (!r.error.empty()) {
+      bad.add(q + "ask threw: " + r.error);
+      continue;
+    }
+    if (r.answer.status != tutti::answer_status::ok ||
+        r.answer.members.size() != 1 || !r.answer.members[0].ok) {
+      bad.add(q + "not ok: " + describe_answer(r.answer));
+      continue;
+    }
+    auto& member = r.answer.members[0];
+    if (member.reply.text != reply)
+      bad.add(q + "the reply text differs from the scripted reply");
+    if (r.text_by_member.size() != 1 ||
+        r.text_by_member.begin()->first != member.member) {
+      bad.add(q + "deltas from " + std::to_string(r.text_by_member.size()) +
+              " members, expected only '" + member.member + "'");
+      continue;
+    }
+    if (r.text_by_member.begin()->second != reply) {
+      auto& got = r.text_by_member.begin()->second;
+      bad.add(q + "deltas concatenated differ from the reply (" +
+              std::to_string(got.size()) + " bytes, expected " +
+              std::to_string(reply.size()) + "; starts '" + got.substr(0, 24) +
+              "')");
+      continue;
+    }
+    if (!r.got_delta) {
+      bad.add(q + "no delta");
+      continue;
+    }
+    ttft.push_back(us_between(r.asked, r.first_delta));
+    if (member.reply.timing.first_token_us >= 0)
+      engine_ttft.push_back(
+          static_cast<double>(member.reply.timing.first_token_us));
+  }
+  eng.reset(); // stops the engine's threads before the fake's
+  upstream.stop();
+  auto log = upstream.arrivals();
+  int upstream_ok = 0;
+  for (auto& a : log)
+    if (a.outcome == "ok" && a.status == 200 && a.stream &&
+        a.model == "numbered")
+      ++upstream_ok;
+  if (static_cast<int>(log.size()) != n)
+    bad.add("the upstream saw " + std::to_string(log.size()) +
+            " requests, expected " + std::to_string(n));
+  if (upstream_ok != static_cast<int>(log.size()))
+    bad.add(std::to_string(log.size() - upstream_ok) +
+            " upstream requests were not streamed ok");
+  const int peak_open = peak_concurrency(log);
+  curl_global_cleanup();
+
+  // --- report ---
+  const double wall_s = us_between(started, finished) / 1e6;
+  const double per_k = total_deltas > 0 ? 1000.0 / total_deltas : 0;
+  row("", {"value"});
+  row("wall time, all questions", {fixed(wall_s, 2) + " s"});
+  row("questions/s (wall)", {fixed(n / wall_s, 1)});
+  row("chunks (deltas) received", {std::to_string(total_deltas)});
+  row("  tokens streamed by the upstream",
+      {std::to_string(static_cast<long>(n) * opts.tokens)});
+  row("chunks/s (wall)", {fixed(total_deltas / wall_s, 0)});
+  row("upstream requests (expected " + std::to_string(n) + ")",
+      {std::to_string(log.size())});
+  row("upstream streams open at once, peak", {std::to_string(peak_open)});
+  std::cout << '\n';
+  row("CPU (user+sys)", {"s", "ms/1k chk"});
+  row("whole process (getrusage)",
+      {fixed(cpu_s, 2), fixed(cpu_s * 1000 * per_k, 1)});
+  row("  engine threads (CAF, transport)",
+      {fixed(engine_cpu_s, 2), fixed(engine_cpu_s * 1000 * per_k, 1)});
+  row("  caller threads (inside ask)",
+      {fixed(caller_cpu_s, 2), fixed(caller_cpu_s * 1000 * per_k, 1)});
+  row("  fake upstream threads",
+      {fixed(fake_cpu_s, 2), fixed(fake_cpu_s * 1000 * per_k, 1)});
+  row("  tutti (engine + callers)",
+      {fixed(engine_cpu_s + caller_cpu_s, 2),
+       fixed((engine_cpu_s + caller_cpu_s) * 1000 * per_k, 1)});
+  std::cout << '\n';
+  row("memory and threads", {"value"});
+  row("peak RSS (VmHWM), whole process", {fixed(hwm_kb / 1024.0, 0) + " MiB"});
+  row("  VmHWM with every thread started, idle",
+      {fixed(hwm_idle_kb / 1024.0, 0) + " MiB"});
+  row("threads in the process, peak", {std::to_string(peak_threads)});
+  row("  fake upstream pool (assumed: n + 16)",
+      {std::to_string(upstream_threads)});
+  row("  caller threads", {std::to_string(n)});
+  row("  all threads, before the questions", {std::to_string(threads_idle)});
+  std::cout << '\n';
+  row("per question", {"p50 ms", "p99 ms", "max ms"});
+  row_ms("start skew (go -> ask called)", summarize(skew));
+  row_ms("time to first delta (from ask)", summarize(ttft));
+  row_ms("  engine: send -> first content byte", summarize(engine_ttft));
+  row_ms("total (ask -> answer)", summarize(total));
+  row("  scripted stream length", {fixed(stream_s * 1000, 1)});
+  std::cout << '\n';
+
+  if (bad.count > 0) {
+    std::cout << "FAILED: " << bad.count
+              << " problems; the figures above are not valid\n";
+    for (auto& p : bad.first)
+      std::cout << "  " << p << '\n';
+    return 1;
+  }
+  std::cout << "all " << n << " questions answered ok, every stream complete "
+            << "and in order; the upstream saw " << log.size() << " requests\n";
+  if (peak_open < n)
+    std::cout << "note: only " << peak_open << " of " << n
+              << " streams were open at the upstream at once; raise --tokens "
+                 "or lower --tokens-per-second for full overlap\n";
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse_args(argc, argv));
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "stream_bench: " << e.what() << '\n';
+    usage(std::cerr);
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "stream_bench: " << e.what() << '\n';
+    std::cout << "FAILED: " << e.what() << '\n';
+    return 1;
+  }
+}

@@ -1,0 +1,510 @@
+#include "plugins/codecs/anthropic/anthropic_codec.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+// The Anthropic Messages API (POST /v1/messages), whole and streamed as
+// server-sent events. docs/providers/anthropic.md says what is sent and how
+// stop reasons and errors map; docs/codecs.md has the short form.
+
+namespace tutti {
+
+namespace {
+
+using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+constexpr std::string_view anthropic_base_url = "https://api.anthropic.com/v1";
+
+/// The API version this codec speaks; sent as `anthropic-version`.
+constexpr std::string_view anthropic_version = "2023-06-01";
+
+/// `max_tokens` is required by the API; used when neither the request nor
+/// the provider's defaults set one.
+constexpr int64_t fallback_max_tokens = 4096;
+
+/// How much of an unexpected body a failure message quotes.
+constexpr std::size_t quote_limit = 200;
+
+/// At most `quote_limit` bytes of `text`, cut on a UTF-8 character boundary,
+/// with "..." when something was left out.
+std::string quote(std::string_view text) {
+  if (text.size() <= quote_limit) {
+    return std::string{text};
+  }
+  auto cut = quote_limit;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+    --cut;
+  }
+  std::string result{text.substr(0, cut)};
+  result += "...";
+  return result;
+}
+
+char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool equals_ci(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return ascii_lower(x) == ascii_lower(y);
+         });
+}
+
+bool contains_ci(std::string_view haystack, std::string_view needle) {
+  auto found = std::search(
+      haystack.begin(), haystack.end(), needle.begin(), needle.end(),
+      [](char a, char b) { return ascii_lower(a) == ascii_lower(b); });
+  return found != haystack.end() || needle.empty();
+}
+
+std::string_view trim(std::string_view text) {
+  auto is_space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+  };
+  while (!text.empty() && is_space(text.front())) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && is_space(text.back())) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+void write_string(json_writer& w, std::string_view text) {
+  w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+}
+
+void write_key(json_writer& w, std::string_view key) {
+  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+}
+
+/// The member `name` of `obj`, or nullptr when absent or `obj` is no object.
+const rapidjson::Value* member(const rapidjson::Value& obj,
+                               std::string_view name) {
+  if (!obj.IsObject()) {
+    return nullptr;
+  }
+  auto it = obj.FindMember(
+      rapidjson::Value(rapidjson::StringRef(name.data(), name.size())));
+  return it == obj.MemberEnd() ? nullptr : &it->value;
+}
+
+/// The string member `name` of `obj`, or empty when absent or not a string.
+std::string_view string_member(const rapidjson::Value& obj,
+                               std::string_view name) {
+  auto* value = member(obj, name);
+  if (value == nullptr || !value->IsString()) {
+    return {};
+  }
+  return {value->GetString(), value->GetStringLength()};
+}
+
+/// The integer member `name` of `obj`; 0 when absent, null or not a count.
+int64_t count_member(const rapidjson::Value& obj, std::string_view name) {
+  auto* value = member(obj, name);
+  return value != nullptr && value->IsInt64() && value->GetInt64() > 0
+             ? value->GetInt64()
+             : 0;
+}
+
+/// The token counts of an Anthropic `usage` object. Anthropic's
+/// `input_tokens` leaves out the tokens read from and written to the prompt
+/// cache; ours counts all of them.
+tutti::usage usage_from(const rapidjson::Value& obj) {
+  tutti::usage result;
+  auto cache_read = count_member(obj, "cache_read_input_tokens");
+  result.input_tokens = count_member(obj, "input_tokens") + cache_read +
+                        count_member(obj, "cache_creation_input_tokens");
+  result.cached_input_tokens = cache_read;
+  result.output_tokens = count_member(obj, "output_tokens");
+  return result;
+}
+
+/// Our finish reason for an Anthropic `stop_reason`; a reason we do not know
+/// (`pause_turn`, future ones) passes through unchanged.
+std::string finish_reason_from(std::string_view stop_reason) {
+  if (stop_reason == "end_turn" || stop_reason == "stop_sequence") {
+    return "stop";
+  }
+  if (stop_reason == "max_tokens" ||
+      stop_reason == "model_context_window_exceeded") {
+    return "length";
+  }
+  if (stop_reason == "refusal") {
+    return "content_filter";
+  }
+  if (stop_reason == "tool_use") {
+    return "tool_calls";
+  }
+  return std::string{stop_reason};
+}
+
+/// The parts of an Anthropic error object that decide its kind.
+struct vendor_error {
+  bool found = false; ///< the JSON held an error
+  std::string type;   ///< `error.type`, e.g. "overloaded_error"
+  std::string message;
+};
+
+/// Reads `{"type": "error", "error": {"type", "message"}, "request_id"}`.
+/// The request id is left out: it is in the `request-id` header too, and a
+/// failure message is for people.
+vendor_error vendor_error_from(const rapidjson::Value& doc) {
+  vendor_error result;
+  auto* error = member(doc, "error");
+  if (error == nullptr || error->IsNull()) {
+    result.found = string_member(doc, "type") == "error";
+    return result;
+  }
+  result.found = true;
+  if (error->IsString()) {
+    result.message.assign(error->GetString(), error->GetStringLength());
+    return result;
+  }
+  result.type = string_member(*error, "type");
+  result.message = string_member(*error, "message");
+  return result;
+}
+
+/// True when an invalid-request message says the prompt does not fit, as in
+/// "prompt is too long: 208923 tokens > 200000 maximum" or "input length and
+/// `max_tokens` exceed context limit: ...".
+bool says_context_length(std::string_view message) {
+  return contains_ci(message, "prompt is too long") ||
+         contains_ci(message, "context limit") ||
+         contains_ci(message, "context window") ||
+         contains_ci(message, "context length");
+}
+
+/// The kind named by an Anthropic `error.type`; nullopt for a type this
+/// codec does not know.
+std::optional<failure_kind> kind_from_type(const vendor_error& err) {
+  const auto& type = err.type;
+  if (type == "invalid_request_error") {
+    return says_context_length(err.message) ? failure_kind::context_length
+                                            : failure_kind::bad_request;
+  }
+  if (type == "authentication_error" || type == "permission_error") {
+    return failure_kind::auth;
+  }
+  if (type == "not_found_error" || type == "request_too_large") {
+    return failure_kind::bad_request;
+  }
+  if (type == "rate_limit_error") {
+    return failure_kind::rate_limited;
+  }
+  if (type == "api_error") {
+    return failure_kind::server;
+  }
+  if (type == "overloaded_error") {
+    return failure_kind::overloaded;
+  }
+  return std::nullopt;
+}
+
+/// The kind of a non-2xx response whose body names no known error type.
+failure_kind kind_from_status(int status, const vendor_error& err) {
+  switch (status) {
+  case 401:
+  case 403:
+    return failure_kind::auth;
+  case 408:
+    return failure_kind::timeout_total;
+  case 429:
+    return failure_kind::rate_limited;
+  case 503:
+  case 529:
+    return failure_kind::overloaded;
+  default:
+    break;
+  }
+  if (status >= 500 && status <= 599) {
+    return failure_kind::server;
+  }
+  if (status >= 400 && status <= 499) {
+    return says_context_length(err.message) ? failure_kind::context_length
+                                            : failure_kind::bad_request;
+  }
+  return failure_kind::protocol;
+}
+
+failure make_failure(failure_kind kind, std::string message,
+                     int http_status = 0) {
+  failure result;
+  result.kind = kind;
+  result.message = std::move(message);
+  result.http_status = http_status;
+  return result;
+}
+
+/// A failure for an error found where a reply was expected (a 2xx body or an
+/// `error` stream event): no status to go by, so an unknown type is `server`.
+failure failure_from_vendor_error(const vendor_error& err,
+                                  std::string_view raw) {
+  auto message = err.message.empty() ? quote(raw) : err.message;
+  return make_failure(kind_from_type(err).value_or(failure_kind::server),
+                      std::move(message));
+}
+
+std::string parse_error_text(const rapidjson::Document& doc) {
+  return std::string{rapidjson::GetParseError_En(doc.GetParseError())} +
+         " at offset " + std::to_string(doc.GetErrorOffset());
+}
+
+/// Adds `name: value`, replacing the value of a header of that name (any
+/// case) already present, so that custom headers can override ours.
+void set_header(header_list& headers, const std::string& name,
+                const std::string& value) {
+  auto same = std::find_if(headers.begin(), headers.end(),
+                           [&](auto& h) { return equals_ci(h.first, name); });
+  if (same != headers.end()) {
+    same->second = value;
+  } else {
+    headers.emplace_back(name, value);
+  }
+}
+
+/// All system turns joined by a blank line; Anthropic takes the system
+/// prompt as a top-level field, not as a message.
+std::string system_prompt(const chat_request& req) {
+  std::string result;
+  for (const auto& msg : req.messages) {
+    if (msg.role != "system" || msg.content.empty()) {
+      continue;
+    }
+    if (!result.empty()) {
+      result += "\n\n";
+    }
+    result += msg.content;
+  }
+  return result;
+}
+
+std::string encode_body(const chat_request& req,
+                        const provider_settings& provider) {
+  const auto& params = req.params;
+  const auto& defaults = provider.defaults;
+  rapidjson::StringBuffer buffer;
+  json_writer w{buffer};
+  w.StartObject();
+  write_key(w, "model");
+  write_string(w, provider.model);
+  write_key(w, "max_tokens");
+  w.Int64(params.max_tokens     ? *params.max_tokens
+          : defaults.max_tokens ? *defaults.max_tokens
+                                : fallback_max_tokens);
+  if (auto system = system_prompt(req); !system.empty()) {
+    write_key(w, "system");
+    write_string(w, system);
+  }
+  write_key(w, "messages");
+  w.StartArray();
+  for (const auto& msg : req.messages) {
+    if (msg.role == "system") {
+      continue;
+    }
+    w.StartObject();
+    write_key(w, "role");
+    write_string(w, msg.role == "assistant" ? "assistant" : "user");
+    write_key(w, "content");
+    write_string(w, msg.content);
+    w.EndObject();
+  }
+  w.EndArray();
+  auto write_double = [&w](std::string_view key,
+                           const std::optional<double>& own,
+                           const std::optional<double>& fallback) {
+    const auto& value = own ? own : fallback;
+    // JSON has no NaN or infinity; such a value is left to the default.
+    if (value && std::isfinite(*value)) {
+      write_key(w, key);
+      w.Double(*value);
+    }
+  };
+  write_double("temperature", params.temperature, defaults.temperature);
+  write_double("top_p", params.top_p, defaults.top_p);
+  const auto& stop = params.stop.empty() ? defaults.stop : params.stop;
+  if (!stop.empty()) {
+    write_key(w, "stop_sequences");
+    w.StartArray();
+    for (const auto& s : stop) {
+      write_string(w, s);
+    }
+    w.EndArray();
+  }
+  // `seed` has no Anthropic equivalent and is not sent.
+  if (req.stream) {
+    write_key(w, "stream");
+    w.Bool(true);
+  }
+  w.EndObject();
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+class anthropic_codec final : public codec {
+public:
+  std::string default_base_url() const override {
+    return std::string{anthropic_base_url};
+  }
+
+  http_request encode(const chat_request& req,
+                      const provider_settings& provider) const override {
+    http_request result;
+    result.method = "POST";
+    std::string_view base = provider.base_url;
+    if (base.empty()) {
+      base = anthropic_base_url;
+    }
+    while (!base.empty() && base.back() == '/') {
+      base.remove_suffix(1);
+    }
+    result.url = std::string{base} + "/messages";
+    if (!provider.api_key.empty()) {
+      result.headers.emplace_back("x-api-key", provider.api_key);
+    }
+    result.headers.emplace_back("anthropic-version",
+                                std::string{anthropic_version});
+    result.headers.emplace_back("content-type", "application/json");
+    for (const auto& [name, value] : provider.extra_headers) {
+      set_header(result.headers, name, value);
+    }
+    result.body = encode_body(req, provider);
+    return result;
+  }
+
+  body_result decode_body(std::string_view body) const override {
+    rapidjson::Document doc;
+    doc.Parse(body.data(), body.size());
+    if (doc.HasParseError()) {
+      return make_failure(failure_kind::protocol,
+                          "response body is not JSON (" +
+                              parse_error_text(doc) + "): " + quote(body));
+    }
+    if (!doc.IsObject()) {
+      return make_failure(failure_kind::protocol,
+                          "response body is not a JSON object: " + quote(body));
+    }
+    if (auto err = vendor_error_from(doc); err.found) {
+      return failure_from_vendor_error(err, body);
+    }
+    auto* content = member(doc, "content");
+    if (content == nullptr || !content->IsArray()) {
+      return make_failure(failure_kind::protocol,
+                          "response has no content array: " + quote(body));
+    }
+    completion reply;
+    for (const auto& block : content->GetArray()) {
+      if (string_member(block, "type") == "text") {
+        reply.text += string_member(block, "text");
+      }
+    }
+    reply.finish_reason = finish_reason_from(string_member(doc, "stop_reason"));
+    if (auto* u = member(doc, "usage"); u != nullptr && u->IsObject()) {
+      reply.usage = usage_from(*u);
+    }
+    return reply;
+  }
+
+  stream_update decode_event(const sse_event& event) const override {
+    stream_update update;
+    auto data = trim(event.data);
+    if (data.empty()) {
+      update.terminal = event.event == "message_stop";
+      return update;
+    }
+    rapidjson::Document doc;
+    doc.Parse(data.data(), data.size());
+    if (doc.HasParseError()) {
+      update.error =
+          make_failure(failure_kind::protocol, "stream event is not JSON (" +
+                                                   parse_error_text(doc) +
+                                                   "): " + quote(data));
+      return update;
+    }
+    if (!doc.IsObject()) {
+      update.error =
+          make_failure(failure_kind::protocol,
+                       "stream event is not a JSON object: " + quote(data));
+      return update;
+    }
+    std::string_view type = string_member(doc, "type");
+    if (type.empty()) {
+      type = event.event;
+    }
+    if (type == "error" || event.event == "error") {
+      auto err = vendor_error_from(doc);
+      update.error = failure_from_vendor_error(err, data);
+    } else if (type == "message_start") {
+      if (auto* message = member(doc, "message"); message != nullptr) {
+        if (auto* u = member(*message, "usage");
+            u != nullptr && u->IsObject()) {
+          // The output count here is a placeholder; message_delta has the
+          // real one.
+          auto tokens = usage_from(*u);
+          tokens.output_tokens = 0;
+          update.usage = tokens;
+        }
+      }
+    } else if (type == "content_block_start") {
+      if (auto* block = member(doc, "content_block");
+          block != nullptr && string_member(*block, "type") == "text") {
+        update.text = string_member(*block, "text");
+      }
+    } else if (type == "content_block_delta") {
+      if (auto* delta = member(doc, "delta");
+          delta != nullptr && string_member(*delta, "type") == "text_delta") {
+        update.text = string_member(*delta, "text");
+      }
+    } else if (type == "message_delta") {
+      if (auto* delta = member(doc, "delta"); delta != nullptr) {
+        if (auto reason = string_member(*delta, "stop_reason");
+            !reason.empty()) {
+          update.finish_reason = finish_reason_from(reason);
+        }
+      }
+      if (auto* u = member(doc, "usage"); u != nullptr && u->IsObject()) {
+        update.usage = usage_from(*u);
+      }
+    } else if (type == "message_stop") {
+      update.terminal = true;
+    }
+    // ping, content_block_stop and event types added later say nothing.
+    return update;
+  }
+
+  failure classify_error(int status, std::string_view body,
+                         const header_list&) const override {
+    vendor_error err;
+    rapidjson::Document doc;
+    doc.Parse(body.data(), body.size());
+    if (!doc.HasParseError()) {
+      err = vendor_error_from(doc);
+    }
+    auto kind = kind_from_type(err).value_or(kind_from_status(status, err));
+    std::string message = err.message;
+    if (message.empty()) {
+      auto text = trim(body);
+      message = text.empty() ? "HTTP " + std::to_string(status) : quote(text);
+    }
+    return make_failure(kind, std::move(message), status);
+  }
+};
+
+} // namespace
+
+std::unique_ptr<codec> make_anthropic_codec() {
+  return std::make_unique<anthropic_codec>();
+}
+
+} // namespace tutti

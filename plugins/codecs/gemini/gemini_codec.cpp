@@ -1,0 +1,669 @@
+#include "plugins/codecs/gemini/gemini_codec.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+// The Google Gemini API wire format: POST models/{model}:generateContent for a
+// whole reply, models/{model}:streamGenerateContent?alt=sse for a stream of
+// GenerateContentResponse chunks. docs/providers/gemini.md says what is sent
+// and how replies, safety blocks and errors map to values.
+
+namespace tutti {
+
+namespace {
+
+using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+constexpr std::string_view gemini_base_url =
+    "https://generativelanguage.googleapis.com/v1beta";
+
+/// How much of an unexpected body a failure message quotes.
+constexpr std::size_t quote_limit = 200;
+
+/// At most `quote_limit` bytes of `text`, cut on a UTF-8 character boundary,
+/// with "..." when something was left out.
+std::string quote(std::string_view text) {
+  if (text.size() <= quote_limit) {
+    return std::string{text};
+  }
+  auto cut = quote_limit;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+    --cut;
+  }
+  std::string result{text.substr(0, cut)};
+  result += "...";
+  return result;
+}
+
+char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool contains_ci(std::string_view haystack, std::string_view needle) {
+  auto found = std::search(
+      haystack.begin(), haystack.end(), needle.begin(), needle.end(),
+      [](char a, char b) { return ascii_lower(a) == ascii_lower(b); });
+  return found != haystack.end() || needle.empty();
+}
+
+std::string_view trim(std::string_view text) {
+  auto is_space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+  };
+  while (!text.empty() && is_space(text.front())) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && is_space(text.back())) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+void write_string(json_writer& w, std::string_view text) {
+  w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+}
+
+void write_key(json_writer& w, std::string_view key) {
+  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+}
+
+/// The member `name` of `obj`, or nullptr when absent or `obj` is no object.
+const rapidjson::Value* member(const rapidjson::Value& obj,
+                               std::string_view name) {
+  if (!obj.IsObject()) {
+    return nullptr;
+  }
+  auto it = obj.FindMember(
+      rapidjson::Value(rapidjson::StringRef(name.data(), name.size())));
+  return it == obj.MemberEnd() ? nullptr : &it->value;
+}
+
+/// The string member `name` of `obj`, or empty when absent or not a string.
+std::string_view string_member(const rapidjson::Value& obj,
+                               std::string_view name) {
+  auto* value = member(obj, name);
+  if (value == nullptr || !value->IsString()) {
+    return {};
+  }
+  return {value->GetString(), value->GetStringLength()};
+}
+
+int64_t int_member(const rapidjson::Value& obj, std::string_view name) {
+  auto* value = member(obj, name);
+  return value != nullptr && value->IsInt64() ? value->GetInt64() : 0;
+}
+
+bool true_member(const rapidjson::Value& obj, std::string_view name) {
+  auto* value = member(obj, name);
+  return value != nullptr && value->IsTrue();
+}
+
+failure make_failure(failure_kind kind, std::string message,
+                     int http_status = 0) {
+  failure result;
+  result.kind = kind;
+  result.message = std::move(message);
+  result.http_status = http_status;
+  return result;
+}
+
+std::string parse_error_text(const rapidjson::Document& doc) {
+  return std::string{rapidjson::GetParseError_En(doc.GetParseError())} +
+         " at offset " + std::to_string(doc.GetErrorOffset());
+}
+
+/// The token counts of a Gemini `usageMetadata` object. The prompt count
+/// already includes the cached part; thinking tokens are billed as output.
+tutti::usage usage_from(const rapidjson::Value& obj) {
+  tutti::usage result;
+  result.input_tokens = int_member(obj, "promptTokenCount");
+  result.cached_input_tokens = int_member(obj, "cachedContentTokenCount");
+  result.output_tokens = int_member(obj, "candidatesTokenCount") +
+                         int_member(obj, "thoughtsTokenCount");
+  return result;
+}
+
+std::optional<tutti::usage> usage_of(const rapidjson::Value& doc) {
+  auto* u = member(doc, "usageMetadata");
+  if (u == nullptr || !u->IsObject()) {
+    return std::nullopt;
+  }
+  return usage_from(*u);
+}
+
+/// True for the finish reasons that mean a filter stopped the reply.
+bool is_filter_reason(std::string_view reason) {
+  return reason == "SAFETY" || reason == "RECITATION" ||
+         reason == "BLOCKLIST" || reason == "PROHIBITED_CONTENT" ||
+         reason == "SPII" || reason == "IMAGE_SAFETY" ||
+         reason == "IMAGE_PROHIBITED_CONTENT";
+}
+
+/// tutti's name for a Gemini `finishReason`.
+std::string finish_reason_from(std::string_view reason) {
+  if (reason == "STOP") {
+    return "stop";
+  }
+  if (reason == "MAX_TOKENS") {
+    return "length";
+  }
+  if (is_filter_reason(reason)) {
+    return "content_filter";
+  }
+  std::string result{reason};
+  std::transform(result.begin(), result.end(), result.begin(), ascii_lower);
+  return result;
+}
+
+/// What `candidates[0]` holds.
+struct candidate_view {
+  std::string text;          ///< the non-thought parts' text, concatenated
+  std::string finish_reason; ///< as sent ("STOP"); empty when absent
+  std::string finish_message;
+  bool has_parts = false; ///< `content.parts` held at least one part
+};
+
+candidate_view read_candidate(const rapidjson::Value& candidate) {
+  candidate_view result;
+  result.finish_reason = string_member(candidate, "finishReason");
+  result.finish_message = string_member(candidate, "finishMessage");
+  auto* content = member(candidate, "content");
+  auto* parts = content == nullptr ? nullptr : member(*content, "parts");
+  if (parts == nullptr || !parts->IsArray()) {
+    return result;
+  }
+  for (const auto& part : parts->GetArray()) {
+    result.has_parts = true;
+    if (true_member(part, "thought")) {
+      continue; // a thought summary, not the answer
+    }
+    result.text += string_member(part, "text");
+  }
+  return result;
+}
+
+/// `candidates[0]`, or nullptr when there is none.
+const rapidjson::Value* first_candidate(const rapidjson::Value& doc) {
+  auto* candidates = member(doc, "candidates");
+  if (candidates == nullptr || !candidates->IsArray() || candidates->Empty()) {
+    return nullptr;
+  }
+  return &(*candidates)[0];
+}
+
+/// The failure for a prompt Gemini refused to answer.
+failure prompt_blocked(std::string_view block_reason,
+                       std::optional<tutti::usage> tokens) {
+  auto result = make_failure(failure_kind::content_filter,
+                             "the prompt was blocked (blockReason " +
+                                 std::string{block_reason} + ")");
+  if (tokens) {
+    result.usage = *tokens;
+  }
+  return result;
+}
+
+/// The failure for a reply a filter stopped before any text.
+failure reply_blocked(const candidate_view& candidate,
+                      std::optional<tutti::usage> tokens) {
+  auto message =
+      "the reply was blocked (finishReason " + candidate.finish_reason + ")";
+  if (!candidate.finish_message.empty()) {
+    message += ": " + candidate.finish_message;
+  }
+  auto result = make_failure(failure_kind::content_filter, std::move(message));
+  if (tokens) {
+    result.usage = *tokens;
+  }
+  return result;
+}
+
+/// The parts of a Google API error that decide its kind.
+struct google_error {
+  bool found = false; ///< the body held an `error` object
+  int64_t code = 0;   ///< `error.code`, the HTTP status it stands for
+  std::string message;
+  std::string status; ///< `error.status`, e.g. "RESOURCE_EXHAUSTED"
+  std::string reason; ///< the first `error.details[].reason` (ErrorInfo)
+};
+
+/// Reads `{"error": {"code", "message", "status", "details"}}`, also when it
+/// comes wrapped in a one-element JSON array.
+google_error google_error_from(const rapidjson::Value& doc) {
+  google_error result;
+  const auto& holder = doc.IsArray() && !doc.Empty() ? doc[0] : doc;
+  auto* error = member(holder, "error");
+  if (error == nullptr || error->IsNull()) {
+    return result;
+  }
+  result.found = true;
+  if (error->IsString()) {
+    result.message.assign(error->GetString(), error->GetStringLength());
+    return result;
+  }
+  result.code = int_member(*error, "code");
+  result.message = string_member(*error, "message");
+  result.status = string_member(*error, "status");
+  if (auto* details = member(*error, "details");
+      details != nullptr && details->IsArray()) {
+    for (const auto& detail : details->GetArray()) {
+      if (auto reason = string_member(detail, "reason"); !reason.empty()) {
+        result.reason = reason;
+        break;
+      }
+    }
+  }
+  return result;
+}
+
+bool says_bad_key(const google_error& err) {
+  return err.reason == "API_KEY_INVALID" ||
+         contains_ci(err.message, "API key not valid") ||
+         contains_ci(err.message, "API key expired");
+}
+
+bool says_context_length(const google_error& err) {
+  return (contains_ci(err.message, "token count") &&
+          contains_ci(err.message, "exceeds")) ||
+         contains_ci(err.message, "maximum number of tokens") ||
+         contains_ci(err.message, "too long") ||
+         contains_ci(err.message, "context window");
+}
+
+/// The kind of a request Google refused as wrong: a bad key (Google answers
+/// it with 400 INVALID_ARGUMENT), a prompt too long, or anything else.
+failure_kind client_error_kind(const google_error& err) {
+  if (says_bad_key(err)) {
+    return failure_kind::auth;
+  }
+  if (says_context_length(err)) {
+    return failure_kind::context_length;
+  }
+  return failure_kind::bad_request;
+}
+
+/// The kind named by a canonical Google status word; nullopt when the word
+/// is absent or not one tutti maps.
+std::optional<failure_kind> kind_from_status_word(const google_error& err) {
+  const auto& word = err.status;
+  if (word == "INVALID_ARGUMENT" || word == "FAILED_PRECONDITION" ||
+      word == "NOT_FOUND" || word == "OUT_OF_RANGE") {
+    return client_error_kind(err);
+  }
+  if (word == "UNAUTHENTICATED" || word == "PERMISSION_DENIED") {
+    return failure_kind::auth;
+  }
+  if (word == "RESOURCE_EXHAUSTED") {
+    return failure_kind::rate_limited;
+  }
+  if (word == "UNAVAILABLE") {
+    return failure_kind::overloaded;
+  }
+  if (word == "INTERNAL" || word == "UNKNOWN" || word == "DATA_LOSS") {
+    return failure_kind::server;
+  }
+  if (word == "DEADLINE_EXCEEDED") {
+    return failure_kind::timeout_total;
+  }
+  return std::nullopt;
+}
+
+/// The kind an HTTP status implies when the body names no known status word.
+failure_kind kind_from_http_status(int64_t status, const google_error& err) {
+  switch (status) {
+  case 401:
+  case 403:
+    return failure_kind::auth;
+  case 400:
+  case 404:
+  case 409:
+  case 422:
+    return client_error_kind(err);
+  case 408:
+    return failure_kind::timeout_total;
+  case 429:
+    return failure_kind::rate_limited;
+  case 503:
+  case 529:
+    return failure_kind::overloaded;
+  default:
+    break;
+  }
+  if (status >= 500 && status <= 599) {
+    return failure_kind::server;
+  }
+  return failure_kind::protocol;
+}
+
+/// A failure for an error object found where a reply was expected (a 2xx
+/// body or a stream event): kinded by its status word, then its code.
+failure failure_from_google_error(const google_error& err,
+                                  std::string_view raw) {
+  auto kind = kind_from_status_word(err);
+  if (!kind) {
+    kind = err.code != 0 ? kind_from_http_status(err.code, err)
+                         : failure_kind::server;
+    if (*kind == failure_kind::protocol) {
+      kind = failure_kind::server;
+    }
+  }
+  auto message = err.message.empty() ? quote(raw) : err.message;
+  return make_failure(*kind, std::move(message));
+}
+
+bool is_unreserved(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/// The model name as a URL path segment: a leading "models/" (as Google's
+/// own model list writes names) is dropped, anything else unusual escaped.
+std::string model_segment(std::string_view model) {
+  constexpr std::string_view prefix = "models/";
+  if (model.substr(0, prefix.size()) == prefix) {
+    model.remove_prefix(prefix.size());
+  }
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string result;
+  for (char c : model) {
+    if (is_unreserved(c)) {
+      result += c;
+    } else {
+      auto byte = static_cast<unsigned char>(c);
+      result += '%';
+      result += hex[byte >> 4];
+      result += hex[byte & 0x0F];
+    }
+  }
+  return result;
+}
+
+/// Sets header `name` to `value`: replaces a header of that name (any case)
+/// where there is one, so a custom header can override ours; else appends.
+void set_header(header_list& headers, const std::string& name,
+                const std::string& value) {
+  auto same_name = [&name](const auto& header) {
+    return header.first.size() == name.size() &&
+           std::equal(
+               name.begin(), name.end(), header.first.begin(),
+               [](char a, char b) { return ascii_lower(a) == ascii_lower(b); });
+  };
+  auto it = std::find_if(headers.begin(), headers.end(), same_name);
+  if (it == headers.end()) {
+    headers.emplace_back(name, value);
+  } else {
+    *it = {name, value};
+  }
+}
+
+/// Gemini's role for a chat role: "model" for the assistant, else "user".
+std::string_view gemini_role(std::string_view role) {
+  return role == "assistant" || role == "model" ? "model" : "user";
+}
+
+class gemini_codec final : public codec {
+public:
+  std::string default_base_url() const override {
+    return std::string{gemini_base_url};
+  }
+
+  http_request encode(const chat_request& req,
+                      const provider_settings& provider) const override {
+    http_request result;
+    result.method = "POST";
+    std::string_view base = provider.base_url;
+    if (base.empty()) {
+      base = gemini_base_url;
+    }
+    while (!base.empty() && base.back() == '/') {
+      base.remove_suffix(1);
+    }
+    result.url = std::string{base} + "/models/" + model_segment(provider.model);
+    result.url +=
+        req.stream ? ":streamGenerateContent?alt=sse" : ":generateContent";
+    if (!provider.api_key.empty()) {
+      result.headers.emplace_back("x-goog-api-key", provider.api_key);
+    }
+    result.headers.emplace_back("Content-Type", "application/json");
+    for (const auto& [name, value] : provider.extra_headers) {
+      set_header(result.headers, name, value);
+    }
+    result.body = encode_body(req, provider);
+    return result;
+  }
+
+  body_result decode_body(std::string_view body) const override {
+    rapidjson::Document doc;
+    doc.Parse(body.data(), body.size());
+    if (doc.HasParseError()) {
+      return make_failure(failure_kind::protocol,
+                          "response body is not JSON (" +
+                              parse_error_text(doc) + "): " + quote(body));
+    }
+    if (auto err = google_error_from(doc); err.found) {
+      return failure_from_google_error(err, body);
+    }
+    if (!doc.IsObject()) {
+      return make_failure(failure_kind::protocol,
+                          "response body is not a JSON object: " + quote(body));
+    }
+    auto tokens = usage_of(doc);
+    auto* candidate = first_candidate(doc);
+    if (candidate == nullptr) {
+      if (auto* feedback = member(doc, "promptFeedback")) {
+        if (auto reason = string_member(*feedback, "blockReason");
+            !reason.empty()) {
+          return prompt_blocked(reason, tokens);
+        }
+      }
+      return make_failure(failure_kind::protocol,
+                          "response has no candidates: " + quote(body));
+    }
+    if (!candidate->IsObject()) {
+      return make_failure(failure_kind::protocol,
+                          "response candidate is not an object: " +
+                              quote(body));
+    }
+    auto view = read_candidate(*candidate);
+    if (view.text.empty() && is_filter_reason(view.finish_reason)) {
+      return reply_blocked(view, tokens);
+    }
+    if (!view.has_parts && view.finish_reason.empty()) {
+      return make_failure(failure_kind::protocol,
+                          "response candidate has neither content nor a "
+                          "finish reason: " +
+                              quote(body));
+    }
+    completion reply;
+    reply.text = std::move(view.text);
+    reply.finish_reason = finish_reason_from(view.finish_reason);
+    if (tokens) {
+      reply.usage = *tokens;
+    }
+    return reply;
+  }
+
+  stream_update decode_event(const sse_event& event) const override {
+    stream_update update;
+    auto data = trim(event.data);
+    if (data.empty()) {
+      return update;
+    }
+    rapidjson::Document doc;
+    doc.Parse(data.data(), data.size());
+    if (doc.HasParseError()) {
+      update.error =
+          make_failure(failure_kind::protocol, "stream event is not JSON (" +
+                                                   parse_error_text(doc) +
+                                                   "): " + quote(data));
+      return update;
+    }
+    if (auto err = google_error_from(doc); err.found) {
+      update.error = failure_from_google_error(err, data);
+      return update;
+    }
+    if (!doc.IsObject()) {
+      update.error =
+          make_failure(failure_kind::protocol,
+                       "stream event is not a JSON object: " + quote(data));
+      return update;
+    }
+    update.usage = usage_of(doc);
+    auto* candidate = first_candidate(doc);
+    if (candidate == nullptr) {
+      if (auto* feedback = member(doc, "promptFeedback")) {
+        if (auto reason = string_member(*feedback, "blockReason");
+            !reason.empty()) {
+          update.error = prompt_blocked(reason, update.usage);
+        }
+      }
+      return update;
+    }
+    auto view = read_candidate(*candidate);
+    update.text = std::move(view.text);
+    if (!view.finish_reason.empty()) {
+      // Gemini sends no end marker: the chunk with a finish reason is last.
+      update.finish_reason = finish_reason_from(view.finish_reason);
+      update.terminal = true;
+    }
+    return update;
+  }
+
+  bool accepts_unterminated_stream() const override { return true; }
+
+  failure classify_error(int status, std::string_view body,
+                         const header_list&) const override {
+    google_error err;
+    rapidjson::Document doc;
+    doc.Parse(body.data(), body.size());
+    if (!doc.HasParseError()) {
+      err = google_error_from(doc);
+    }
+    auto kind = kind_from_status_word(err);
+    if (!kind) {
+      kind = kind_from_http_status(status, err);
+    }
+    std::string message = err.message;
+    if (message.empty()) {
+      auto text = trim(body);
+      message = text.empty() ? "HTTP " + std::to_string(status) : quote(text);
+    }
+    return make_failure(*kind, std::move(message), status);
+  }
+
+private:
+  static std::string encode_body(const chat_request& req,
+                                 const provider_settings& provider) {
+    rapidjson::StringBuffer buffer;
+    json_writer w{buffer};
+    w.StartObject();
+    write_key(w, "contents");
+    w.StartArray();
+    std::string system_text;
+    bool has_system = false;
+    for (const auto& msg : req.messages) {
+      if (msg.role == "system") {
+        if (has_system) {
+          system_text += "\n\n";
+        }
+        system_text += msg.content;
+        has_system = true;
+        continue;
+      }
+      w.StartObject();
+      write_key(w, "role");
+      write_string(w, gemini_role(msg.role));
+      write_key(w, "parts");
+      w.StartArray();
+      w.StartObject();
+      write_key(w, "text");
+      write_string(w, msg.content);
+      w.EndObject();
+      w.EndArray();
+      w.EndObject();
+    }
+    w.EndArray();
+    if (!system_text.empty()) {
+      write_key(w, "systemInstruction");
+      w.StartObject();
+      write_key(w, "parts");
+      w.StartArray();
+      w.StartObject();
+      write_key(w, "text");
+      write_string(w, system_text);
+      w.EndObject();
+      w.EndArray();
+      w.EndObject();
+    }
+    write_generation_config(w, req.params, provider.defaults);
+    w.EndObject();
+    return {buffer.GetString(), buffer.GetSize()};
+  }
+
+  /// `generationConfig` with only the values set in `params` or, failing
+  /// that, in `defaults`; nothing at all when neither sets any.
+  static void write_generation_config(json_writer& w, const chat_params& params,
+                                      const chat_params& defaults) {
+    // JSON has no NaN or infinity; such a value is left to the default.
+    auto finite = [](const std::optional<double>& own,
+                     const std::optional<double>& fallback) {
+      const auto& value = own ? own : fallback;
+      return value && std::isfinite(*value) ? value : std::nullopt;
+    };
+    auto temperature = finite(params.temperature, defaults.temperature);
+    auto top_p = finite(params.top_p, defaults.top_p);
+    auto max_tokens =
+        params.max_tokens ? params.max_tokens : defaults.max_tokens;
+    auto seed = params.seed ? params.seed : defaults.seed;
+    const auto& stop = params.stop.empty() ? defaults.stop : params.stop;
+    if (!temperature && !top_p && !max_tokens && !seed && stop.empty()) {
+      return;
+    }
+    write_key(w, "generationConfig");
+    w.StartObject();
+    if (temperature) {
+      write_key(w, "temperature");
+      w.Double(*temperature);
+    }
+    if (top_p) {
+      write_key(w, "topP");
+      w.Double(*top_p);
+    }
+    if (max_tokens) {
+      write_key(w, "maxOutputTokens");
+      w.Int64(*max_tokens);
+    }
+    if (seed) {
+      write_key(w, "seed");
+      w.Int64(*seed);
+    }
+    if (!stop.empty()) {
+      write_key(w, "stopSequences");
+      w.StartArray();
+      for (const auto& s : stop) {
+        write_string(w, s);
+      }
+      w.EndArray();
+    }
+    w.EndObject();
+  }
+};
+
+} // namespace
+
+std::unique_ptr<codec> make_gemini_codec() {
+  return std::make_unique<gemini_codec>();
+}
+
+} // namespace tutti

@@ -1,0 +1,742 @@
+#include "plugins/codecs/openai/openai_wire.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+// The OpenAI Chat Completions wire format (POST .../chat/completions), whole
+// and streamed as server-sent events, as OpenAI, Azure OpenAI and the servers
+// that copy them (Ollama, vLLM, llama.cpp, Groq, DeepSeek, ...) speak it. The
+// decoding is tolerant of what the copies really send; docs/codecs.md lists
+// every shape read and how errors map to failure kinds.
+
+namespace tutti {
+
+namespace {
+
+using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+/// How much of an unexpected body a failure message quotes.
+constexpr std::size_t quote_limit = 200;
+
+/// How deep `message_text` looks into nested error messages.
+constexpr int message_depth_limit = 4;
+
+/// At most `quote_limit` bytes of `text`, cut on a UTF-8 character boundary,
+/// with "..." when something was left out.
+std::string quote(std::string_view text) {
+  if (text.size() <= quote_limit) {
+    return std::string{text};
+  }
+  auto cut = quote_limit;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+    --cut;
+  }
+  std::string result{text.substr(0, cut)};
+  result += "...";
+  return result;
+}
+
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool contains_ci(std::string_view haystack, std::string_view needle) {
+  auto found = std::search(haystack.begin(), haystack.end(), needle.begin(),
+                           needle.end(),
+                           [](char a, char b) { return lower(a) == lower(b); });
+  return found != haystack.end() || needle.empty();
+}
+
+bool equals_ci(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(),
+                    [](char x, char y) { return lower(x) == lower(y); });
+}
+
+std::string_view trim(std::string_view text) {
+  auto is_space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+  };
+  while (!text.empty() && is_space(text.front())) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && is_space(text.back())) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+/// `text` with every byte outside RFC 3986's unreserved set percent-encoded.
+std::string url_encode(std::string_view text) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string result;
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') ||
+        (u >= '0' && u <= '9') || c == '-' || c == '.' || c == '_' ||
+        c == '~') {
+      result += c;
+    } else {
+      result += '%';
+      result += hex[u >> 4];
+      result += hex[u & 0xF];
+    }
+  }
+  return result;
+}
+
+void write_string(json_writer& w, std::string_view text) {
+  w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+}
+
+void write_key(json_writer& w, std::string_view key) {
+  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+}
+
+/// The member `name` of `obj`, or nullptr when absent or `obj` is no object.
+const rapidjson::Value* member(const rapidjson::Value& obj,
+                               std::string_view name) {
+  if (!obj.IsObject()) {
+    return nullptr;
+  }
+  auto it = obj.FindMember(
+      rapidjson::Value(rapidjson::StringRef(name.data(), name.size())));
+  return it == obj.MemberEnd() ? nullptr : &it->value;
+}
+
+/// The member `name` of `obj` when it is an object, else nullptr.
+const rapidjson::Value* object_member(const rapidjson::Value& obj,
+                                      std::string_view name) {
+  auto* value = member(obj, name);
+  return value != nullptr && value->IsObject() ? value : nullptr;
+}
+
+/// The string member `name` of `obj`, or empty when absent or not a string.
+std::string_view string_member(const rapidjson::Value& obj,
+                               std::string_view name) {
+  auto* value = member(obj, name);
+  if (value == nullptr || !value->IsString()) {
+    return {};
+  }
+  return {value->GetString(), value->GetStringLength()};
+}
+
+/// The whole number member `name` of `obj`; 0 when absent, negative or not
+/// a number. Integral doubles (`12.0`) count.
+int64_t count_member(const rapidjson::Value& obj, std::string_view name) {
+  auto* value = member(obj, name);
+  if (value == nullptr || !value->IsNumber()) {
+    return 0;
+  }
+  if (value->IsInt64()) {
+    return std::max<int64_t>(0, value->GetInt64());
+  }
+  auto number = value->GetDouble();
+  if (!std::isfinite(number) || number < 0 || number > 9.0e18) {
+    return 0;
+  }
+  return static_cast<int64_t>(number);
+}
+
+/// The token counts of an OpenAI `usage` object. Cached input comes from
+/// `prompt_tokens_details.cached_tokens`, or DeepSeek's
+/// `prompt_cache_hit_tokens` where that is absent.
+tutti::usage usage_from(const rapidjson::Value& obj) {
+  tutti::usage result;
+  result.input_tokens = count_member(obj, "prompt_tokens");
+  result.output_tokens = count_member(obj, "completion_tokens");
+  if (auto* details = object_member(obj, "prompt_tokens_details");
+      details != nullptr && member(*details, "cached_tokens") != nullptr) {
+    result.cached_input_tokens = count_member(*details, "cached_tokens");
+  } else {
+    result.cached_input_tokens = count_member(obj, "prompt_cache_hit_tokens");
+  }
+  return result;
+}
+
+/// The usage a reply or chunk reports: its `usage` object, or Groq's
+/// `x_groq.usage`; nothing when neither is there (or either is null).
+std::optional<tutti::usage> reported_usage(const rapidjson::Value& doc) {
+  if (auto* u = object_member(doc, "usage")) {
+    return usage_from(*u);
+  }
+  if (auto* groq = object_member(doc, "x_groq")) {
+    if (auto* u = object_member(*groq, "usage")) {
+      return usage_from(*u);
+    }
+  }
+  return std::nullopt;
+}
+
+/// The text of a `content` value: a string as it is, or the `text` of the
+/// text parts of an array of parts (Mistral's reasoning models; "thinking"
+/// parts are left out). Nothing when it is absent, null or anything else.
+std::optional<std::string> content_text(const rapidjson::Value* content) {
+  if (content == nullptr) {
+    return std::nullopt;
+  }
+  if (content->IsString()) {
+    return std::string{content->GetString(), content->GetStringLength()};
+  }
+  if (!content->IsArray()) {
+    return std::nullopt;
+  }
+  std::string text;
+  for (const auto& part : content->GetArray()) {
+    if (part.IsString()) {
+      text.append(part.GetString(), part.GetStringLength());
+    } else if (auto type = string_member(part, "type");
+               type.empty() || type == "text") {
+      text += string_member(part, "text");
+    }
+  }
+  return text;
+}
+
+/// The finish reason in OpenAI's words: servers built on other stacks say
+/// "eos" (end of sequence), "eos_token" or "stop_sequence" for "stop".
+std::string normalized_finish_reason(std::string_view reason) {
+  if (reason == "eos" || reason == "eos_token" || reason == "stop_sequence") {
+    return "stop";
+  }
+  return std::string{reason};
+}
+
+/// Readable text from an error's `message` or `detail`, whatever its shape:
+/// a string; an object with a `message`, `detail` or `msg`; or an array of
+/// those (FastAPI's validation errors: "body.model: Field required").
+std::string message_text(const rapidjson::Value& value, int depth = 0) {
+  if (value.IsString()) {
+    return {value.GetString(), value.GetStringLength()};
+  }
+  if (depth >= message_depth_limit) {
+    return {};
+  }
+  if (value.IsArray()) {
+    std::string text;
+    for (const auto& item : value.GetArray()) {
+      auto part = message_text(item, depth + 1);
+      if (!part.empty()) {
+        text += text.empty() ? "" : "; ";
+        text += part;
+      }
+    }
+    return text;
+  }
+  if (!value.IsObject()) {
+    return {};
+  }
+  for (std::string_view key : {"message", "detail"}) {
+    if (auto* inner = member(value, key)) {
+      if (auto text = message_text(*inner, depth + 1); !text.empty()) {
+        return text;
+      }
+    }
+  }
+  auto msg = string_member(value, "msg");
+  if (msg.empty()) {
+    return {};
+  }
+  std::string where;
+  if (auto* loc = member(value, "loc"); loc != nullptr && loc->IsArray()) {
+    for (const auto& step : loc->GetArray()) {
+      where += where.empty() ? "" : ".";
+      if (step.IsString()) {
+        where.append(step.GetString(), step.GetStringLength());
+      } else if (step.IsInt64()) {
+        where += std::to_string(step.GetInt64());
+      }
+    }
+  }
+  return where.empty() ? std::string{msg} : where + ": " + std::string{msg};
+}
+
+/// The parts of an error object that decide its kind.
+struct vendor_error {
+  bool found = false; ///< the body held an error in one of the known shapes
+  std::string message;
+  std::string code;                  ///< `code`; numbers are written as text
+  std::string type;                  ///< `type`
+  bool content_filtered = false;     ///< Azure's `innererror` says so
+  std::vector<std::string> filtered; ///< Azure's categories that fired
+};
+
+/// Reads `message`, `type`, `code` and Azure's `innererror` from `obj`.
+void read_error_fields(const rapidjson::Value& obj, vendor_error& err) {
+  if (auto* message = member(obj, "message")) {
+    err.message = message_text(*message);
+  }
+  err.type = string_member(obj, "type");
+  if (auto* code = member(obj, "code"); code != nullptr) {
+    if (code->IsString()) {
+      err.code.assign(code->GetString(), code->GetStringLength());
+    } else if (code->IsInt64()) {
+      err.code = std::to_string(code->GetInt64());
+    }
+  }
+  auto* inner = object_member(obj, "innererror");
+  if (inner == nullptr) {
+    return;
+  }
+  if (string_member(*inner, "code") == "ResponsibleAIPolicyViolation") {
+    err.content_filtered = true;
+  }
+  if (auto* result = object_member(*inner, "content_filter_result")) {
+    err.content_filtered = true;
+    for (const auto& category : result->GetObject()) {
+      if (auto* filtered = member(category.value, "filtered");
+          filtered != nullptr && filtered->IsTrue()) {
+        err.filtered.emplace_back(category.name.GetString(),
+                                  category.name.GetStringLength());
+      }
+    }
+  }
+}
+
+/// Finds an error in any of the shapes OpenAI-style servers send:
+/// `{"error": {...}}`, `{"error": "text"}`, FastAPI's `{"detail": ...}`, and
+/// vLLM's and Mistral's top-level `{"object": "error", "message": ...}`. The
+/// last two only count in a document without `choices`.
+vendor_error vendor_error_from(const rapidjson::Value& doc) {
+  vendor_error result;
+  if (auto* error = member(doc, "error");
+      error != nullptr && !error->IsNull()) {
+    result.found = true;
+    if (error->IsString()) {
+      result.message.assign(error->GetString(), error->GetStringLength());
+    } else if (error->IsObject()) {
+      read_error_fields(*error, result);
+    }
+    return result;
+  }
+  if (!doc.IsObject() || member(doc, "choices") != nullptr) {
+    return result;
+  }
+  if (auto* detail = member(doc, "detail");
+      detail != nullptr && !detail->IsNull()) {
+    result.found = true;
+    result.message = message_text(*detail);
+    return result;
+  }
+  if (auto* message = member(doc, "message");
+      message != nullptr &&
+      (message->IsString() || string_member(doc, "object") == "error")) {
+    result.found = true;
+    read_error_fields(doc, result);
+  }
+  return result;
+}
+
+bool says_context_length(const vendor_error& err) {
+  return err.code == "context_length_exceeded" ||
+         err.type == "exceed_context_size_error" ||
+         contains_ci(err.message, "maximum context length");
+}
+
+bool says_content_filter(const vendor_error& err) {
+  return err.code == "content_filter" ||
+         err.code == "content_policy_violation" || err.content_filtered;
+}
+
+/// The vendor's message, naming the content-filter categories that fired.
+std::string message_of(const vendor_error& err) {
+  auto message = err.message;
+  if (!err.filtered.empty()) {
+    message += message.empty() ? "filtered: " : " (filtered: ";
+    for (std::size_t i = 0; i < err.filtered.size(); ++i) {
+      message += (i == 0 ? "" : ", ") + err.filtered[i];
+    }
+    message += err.message.empty() ? "" : ")";
+  }
+  return message;
+}
+
+/// The kind of an error response, from its HTTP status and what it says.
+failure_kind kind_from_status(int status, const vendor_error& err) {
+  switch (status) {
+  case 401:
+  case 403:
+    return failure_kind::auth;
+  case 400:
+  case 404:
+  case 409:
+  case 413:
+  case 422:
+    if (says_context_length(err)) {
+      return failure_kind::context_length;
+    }
+    if (says_content_filter(err)) {
+      return failure_kind::content_filter;
+    }
+    return failure_kind::bad_request;
+  case 408:
+    return failure_kind::timeout_total;
+  case 429:
+    return failure_kind::rate_limited;
+  case 503:
+  case 529:
+    return failure_kind::overloaded;
+  default:
+    break;
+  }
+  if (status >= 500 && status <= 599) {
+    return failure_kind::server;
+  }
+  return failure_kind::protocol;
+}
+
+/// The HTTP status an error's `code` carries ("429", 400), or 0.
+int status_in_code(std::string_view code) {
+  if (code.size() != 3 || !std::all_of(code.begin(), code.end(), [](char c) {
+        return c >= '0' && c <= '9';
+      })) {
+    return 0;
+  }
+  int status = std::stoi(std::string{code});
+  return status >= 400 && status <= 599 ? status : 0;
+}
+
+/// The kind of an error that carries no HTTP status (one inside a stream, or
+/// in a 2xx body), judged from its `code` and `type`, then a status in its
+/// `code`.
+failure_kind kind_from_vendor_error(const vendor_error& err) {
+  if (says_context_length(err)) {
+    return failure_kind::context_length;
+  }
+  if (says_content_filter(err)) {
+    return failure_kind::content_filter;
+  }
+  for (std::string_view word :
+       {std::string_view{err.code}, std::string_view{err.type}}) {
+    if (word == "rate_limit_exceeded" || word == "insufficient_quota" ||
+        word == "rate_limit_error" || word == "tokens" || word == "requests" ||
+        word == "RateLimitError") {
+      return failure_kind::rate_limited;
+    }
+    if (word == "overloaded" || word == "server_overloaded" ||
+        word == "overloaded_error") {
+      return failure_kind::overloaded;
+    }
+    if (word == "invalid_api_key" || word == "authentication_error" ||
+        word == "permission_error" || word == "AuthenticationError") {
+      return failure_kind::auth;
+    }
+    if (word == "invalid_request_error" || word == "BadRequestError" ||
+        word == "NotFoundError") {
+      return failure_kind::bad_request;
+    }
+    if (word == "server_error" || word == "api_error" ||
+        word == "InternalServerError") {
+      return failure_kind::server;
+    }
+  }
+  if (auto status = status_in_code(err.code); status != 0) {
+    return kind_from_status(status, err);
+  }
+  return failure_kind::server;
+}
+
+failure make_failure(failure_kind kind, std::string message,
+                     int http_status = 0) {
+  failure result;
+  result.kind = kind;
+  result.message = std::move(message);
+  result.http_status = http_status;
+  return result;
+}
+
+/// A failure for an error object found where a reply was expected.
+failure failure_from_vendor_error(const vendor_error& err,
+                                  std::string_view raw) {
+  auto message = message_of(err);
+  if (message.empty()) {
+    message = quote(raw);
+  }
+  return make_failure(kind_from_vendor_error(err), std::move(message));
+}
+
+/// The failure for a finish reason of "error" that came without an error
+/// object (OpenRouter sends both when an upstream breaks mid-reply).
+failure finished_with_error() {
+  return make_failure(failure_kind::server,
+                      "the server ended the reply with finish_reason "
+                      "\"error\" and no error message");
+}
+
+std::string parse_error_text(const rapidjson::Document& doc) {
+  return std::string{rapidjson::GetParseError_En(doc.GetParseError())} +
+         " at offset " + std::to_string(doc.GetErrorOffset());
+}
+
+class openai_wire_codec final : public codec {
+public:
+  explicit openai_wire_codec(openai_dialect dialect)
+      : dialect_(std::move(dialect)) {}
+
+  std::string default_base_url() const override {
+    return dialect_.default_base_url;
+  }
+
+  bool accepts_unterminated_stream() const override {
+    return dialect_.accepts_unterminated_stream;
+  }
+
+  http_request encode(const chat_request& req,
+                      const provider_settings& provider) const override {
+    http_request result;
+    result.method = "POST";
+    result.url = url_for(provider);
+    result.headers.emplace_back("Content-Type", "application/json");
+    if (!provider.api_key.empty()) {
+      if (dialect_.key_header == openai_key_header::api_key) {
+        result.headers.emplace_back("api-key", provider.api_key);
+      } else {
+        result.headers.emplace_back("Authorization",
+                                    "Bearer " + provider.api_key);
+      }
+    }
+    if (req.stream) {
+      result.headers.emplace_back("Accept", "text/event-stream");
+    }
+    // A custom header replaces one of ours with the same name, so that it
+    // is never sent twice.
+    for (const auto& [name, value] : provider.extra_headers) {
+      std::erase_if(result.headers, [&name = name](const auto& header) {
+        return equals_ci(header.first, name);
+      });
+    }
+    result.headers.insert(result.headers.end(), provider.extra_headers.begin(),
+                          provider.extra_headers.end());
+    result.body = encode_body(req, provider);
+    return result;
+  }
+
+  body_result decode_body(std::string_view body) const override {
+    rapidjson::Document doc;
+    doc.Parse(body.data(), body.size());
+    if (doc.HasParseError()) {
+      return make_failure(failure_kind::protocol,
+                          "response body is not JSON (" +
+                              parse_error_text(doc) + "): " + quote(body));
+    }
+    if (!doc.IsObject()) {
+      return make_failure(failure_kind::protocol,
+                          "response body is not a JSON object: " + quote(body));
+    }
+    if (auto err = vendor_error_from(doc); err.found) {
+      return failure_from_vendor_error(err, body);
+    }
+    auto* choices = member(doc, "choices");
+    if (choices == nullptr || !choices->IsArray() || choices->Empty()) {
+      return make_failure(failure_kind::protocol,
+                          "response has no choices: " + quote(body));
+    }
+    const auto& choice = (*choices)[0];
+    auto* message = object_member(choice, "message");
+    if (message == nullptr) {
+      return make_failure(failure_kind::protocol,
+                          "response choice has no message: " + quote(body));
+    }
+    completion reply;
+    reply.finish_reason =
+        normalized_finish_reason(string_member(choice, "finish_reason"));
+    if (reply.finish_reason == "error") {
+      return finished_with_error();
+    }
+    auto* content = member(*message, "content");
+    if (auto text = content_text(content)) {
+      reply.text = std::move(*text);
+    } else if ((content == nullptr || content->IsNull()) &&
+               (reply.finish_reason == "content_filter" ||
+                reply.finish_reason == "tool_calls" ||
+                reply.finish_reason == "length")) {
+      // No text, and the finish reason says why (a reasoning model that
+      // spent every token thinking stops at "length" with no content).
+    } else {
+      return make_failure(failure_kind::protocol,
+                          "response message has no text content: " +
+                              quote(body));
+    }
+    if (auto tokens = reported_usage(doc)) {
+      reply.usage = *tokens;
+    }
+    return reply;
+  }
+
+  stream_update decode_event(const sse_event& event) const override {
+    stream_update update;
+    auto data = trim(event.data);
+    if (data.empty()) {
+      return update;
+    }
+    if (data == "[DONE]") {
+      update.terminal = true;
+      return update;
+    }
+    rapidjson::Document doc;
+    doc.Parse(data.data(), data.size());
+    if (doc.HasParseError()) {
+      update.error =
+          make_failure(failure_kind::protocol, "stream event is not JSON (" +
+                                                   parse_error_text(doc) +
+                                                   "): " + quote(data));
+      return update;
+    }
+    if (!doc.IsObject()) {
+      update.error =
+          make_failure(failure_kind::protocol,
+                       "stream event is not a JSON object: " + quote(data));
+      return update;
+    }
+    if (auto err = vendor_error_from(doc); err.found) {
+      update.error = failure_from_vendor_error(err, data);
+      return update;
+    }
+    // Azure's first chunks carry `prompt_filter_results` and no choices;
+    // such a chunk, like the usage chunk, adds no text.
+    if (auto* choices = member(doc, "choices");
+        choices != nullptr && choices->IsArray() && !choices->Empty()) {
+      const auto& choice = (*choices)[0];
+      if (auto* delta = object_member(choice, "delta")) {
+        // `reasoning_content` (DeepSeek, vLLM, llama.cpp) is not the reply.
+        update.text = content_text(member(*delta, "content")).value_or("");
+      }
+      update.finish_reason =
+          normalized_finish_reason(string_member(choice, "finish_reason"));
+      if (update.finish_reason == "error") {
+        update.error = finished_with_error();
+        return update;
+      }
+    }
+    update.usage = reported_usage(doc);
+    return update;
+  }
+
+  failure classify_error(int status, std::string_view body,
+                         const header_list&) const override {
+    vendor_error err;
+    rapidjson::Document doc;
+    doc.Parse(body.data(), body.size());
+    if (!doc.HasParseError()) {
+      err = vendor_error_from(doc);
+    }
+    auto kind = kind_from_status(status, err);
+    auto message = message_of(err);
+    if (message.empty()) {
+      auto text = trim(body);
+      message = text.empty() ? "HTTP " + std::to_string(status) : quote(text);
+    }
+    if (err.code == "insufficient_quota" && !contains_ci(message, "quota")) {
+      message = "insufficient quota: " + message;
+    }
+    return make_failure(kind, std::move(message), status);
+  }
+
+private:
+  /// `{base_url}/chat/completions`, with `?api-version=` for dialects that
+  /// take one.
+  std::string url_for(const provider_settings& provider) const {
+    std::string_view base = provider.base_url;
+    if (base.empty()) {
+      base = dialect_.default_base_url;
+    }
+    while (!base.empty() && base.back() == '/') {
+      base.remove_suffix(1);
+    }
+    auto url = std::string{base} + "/chat/completions";
+    if (!dialect_.default_api_version.empty()) {
+      const auto& version = provider.api_version.empty()
+                                ? dialect_.default_api_version
+                                : provider.api_version;
+      url += "?api-version=" + url_encode(version);
+    }
+    return url;
+  }
+
+  static std::string encode_body(const chat_request& req,
+                                 const provider_settings& provider) {
+    const auto& params = req.params;
+    const auto& defaults = provider.defaults;
+    rapidjson::StringBuffer buffer;
+    json_writer w{buffer};
+    w.StartObject();
+    write_key(w, "model");
+    write_string(w, provider.model);
+    write_key(w, "messages");
+    w.StartArray();
+    for (const auto& msg : req.messages) {
+      w.StartObject();
+      write_key(w, "role");
+      write_string(w, msg.role);
+      write_key(w, "content");
+      write_string(w, msg.content);
+      w.EndObject();
+    }
+    w.EndArray();
+    auto write_double = [&w](std::string_view key,
+                             const std::optional<double>& own,
+                             const std::optional<double>& fallback) {
+      const auto& value = own ? own : fallback;
+      // JSON has no NaN or infinity; such a value is left to the default.
+      if (value && std::isfinite(*value)) {
+        write_key(w, key);
+        w.Double(*value);
+      }
+    };
+    auto write_int = [&w](std::string_view key,
+                          const std::optional<int64_t>& own,
+                          const std::optional<int64_t>& fallback) {
+      const auto& value = own ? own : fallback;
+      if (value) {
+        write_key(w, key);
+        w.Int64(*value);
+      }
+    };
+    write_double("temperature", params.temperature, defaults.temperature);
+    write_double("top_p", params.top_p, defaults.top_p);
+    write_int("max_tokens", params.max_tokens, defaults.max_tokens);
+    write_int("seed", params.seed, defaults.seed);
+    const auto& stop = params.stop.empty() ? defaults.stop : params.stop;
+    if (!stop.empty()) {
+      write_key(w, "stop");
+      w.StartArray();
+      for (const auto& s : stop) {
+        write_string(w, s);
+      }
+      w.EndArray();
+    }
+    if (req.stream) {
+      write_key(w, "stream");
+      w.Bool(true);
+      write_key(w, "stream_options");
+      w.StartObject();
+      write_key(w, "include_usage");
+      w.Bool(true);
+      w.EndObject();
+    }
+    w.EndObject();
+    return {buffer.GetString(), buffer.GetSize()};
+  }
+
+  openai_dialect dialect_;
+};
+
+} // namespace
+
+std::unique_ptr<codec> make_openai_wire_codec(openai_dialect dialect) {
+  return std::make_unique<openai_wire_codec>(std::move(dialect));
+}
+
+} // namespace tutti
