@@ -148,7 +148,10 @@ ensemble_answer engine::ask(const std::string& name, const std::string& prompt,
   ensemble_question question;
   question.prompt_id = "q" + std::to_string(impl_->next_question++);
   question.request.id = question.prompt_id;
+  if (!options.system.empty())
+    question.request.messages.push_back(chat_message{"system", options.system});
   question.request.messages.push_back(chat_message{"user", prompt});
+  question.request.params = options.params;
   question.request.stream = options.stream;
   question.request.deadline = steady_now_us() + deadline_us;
   question.listener = caf::actor_cast<caf::actor>(self);

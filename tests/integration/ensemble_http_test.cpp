@@ -234,4 +234,19 @@ BOOST_AUTO_TEST_CASE(the_same_engine_answers_many_questions_concurrently) {
   BOOST_TEST(upstream.arrivals().size() == 16u);
 }
 
+// Provider defaults from YAML apply to every call; a per-call value wins.
+BOOST_AUTO_TEST_CASE(per_call_params_override_provider_defaults) {
+  auto cfg = make_config({"good"});
+  cfg.providers["good"].defaults.max_tokens = 3;
+  engine eng{cfg};
+  auto by_default = member(eng.ask("e", "Capital?"), "good");
+  BOOST_TEST(by_default.reply.text == "Paris is the");
+  BOOST_TEST(by_default.reply.finish_reason == "length");
+  ask_options options;
+  options.params.max_tokens = 2;
+  auto overridden = member(eng.ask("e", "Capital?", options), "good");
+  BOOST_TEST(overridden.reply.text == "Paris is");
+  BOOST_TEST(overridden.reply.finish_reason == "length");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -18,6 +18,11 @@ namespace tutti {
 struct ask_options {
   /// Ask the upstreams for token streams and report each piece of text.
   bool stream = false;
+  /// Per-call sampling parameters; each one set here overrides the
+  /// providers' defaults from the config.
+  chat_params params;
+  /// An optional system prompt, sent before the question.
+  std::string system;
   std::function<void(const member_delta&)> on_delta;
   /// Called as soon as one member has its outcome.
   std::function<void(const member_outcome&)> on_member_done;
