@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -94,6 +95,9 @@ struct ask_args {
   std::string prompt;
   bool json = false;
   bool stream = false;
+  std::string system;
+  std::optional<double> temperature;
+  std::optional<int64_t> max_tokens;
 };
 
 int run_ask(const ask_args& args) {
@@ -101,6 +105,9 @@ int run_ask(const ask_args& args) {
   tutti::engine engine{std::move(cfg)};
   tutti::ask_options options;
   options.stream = args.stream;
+  options.system = args.system;
+  options.params.temperature = args.temperature;
+  options.params.max_tokens = args.max_tokens;
   std::string last_member;
   if (args.stream && !args.json) {
     options.on_delta = [&](const tutti::member_delta& delta) {
@@ -161,6 +168,18 @@ int main(int argc, char** argv) {
                     "Print the full ensemble answer as JSON");
   ask_cmd->add_flag("--stream", ask.stream,
                     "Print each member's tokens as they arrive");
+  ask_cmd->add_option("--system", ask.system,
+                      "A system prompt sent before the question");
+  ask_cmd
+      ->add_option("--temperature", ask.temperature,
+                   "Sampling temperature for every member (overrides the "
+                   "config)")
+      ->check(CLI::Range(0.0, 2.0));
+  ask_cmd
+      ->add_option("--max-tokens", ask.max_tokens,
+                   "Longest reply, in tokens, for every member (overrides "
+                   "the config)")
+      ->check(CLI::PositiveNumber);
   ask_cmd->add_option("prompt", ask.prompt, "The question")->required();
 
   std::string validate_file;

@@ -329,6 +329,17 @@ BOOST_AUTO_TEST_CASE(ask_prints_one_row_per_member_and_the_combined_answer) {
   BOOST_TEST(r.err.empty(), "stderr: " << r.err);
 }
 
+BOOST_AUTO_TEST_CASE(max_tokens_flag_overrides_the_config_for_every_member) {
+  auto r = run({"ask", "--config", config.string(), "--ensemble", "mixed",
+                "--max-tokens", "2", "--json", "hi"});
+  BOOST_TEST(r.exit_code == 0);
+  BOOST_TEST(contains(r.out, "\"text\": \"Paris is\""));
+  BOOST_TEST(contains(r.out, "\"finish_reason\": \"length\""));
+  auto bad = run({"ask", "--config", config.string(), "--ensemble", "mixed",
+                  "--max-tokens", "0", "hi"});
+  BOOST_TEST(bad.exit_code == 2);
+}
+
 BOOST_AUTO_TEST_CASE(failed_member_is_listed_with_its_status_and_message) {
   auto r = ask("mixed");
   BOOST_TEST(r.exit_code == 0);
