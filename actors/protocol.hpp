@@ -9,6 +9,7 @@
 /// - provider -> rate_limiter: (acquire_atom, permit_request) => permit_grant
 /// - provider -> rate_limiter: (release_atom, permit_id, usage)
 /// - provider -> rate_limiter: (withdraw_atom, request_id), a queued waiter
+/// - provider -> rate_limiter: (cooldown_atom, until), a 429 pauses the group
 /// - transport -> provider: transfer_head, transfer_chunk, transfer_done
 /// - provider -> listener: member_delta, streamed text
 /// - aggregator -> listener: member_delta, member_outcome, ensemble_answer
@@ -44,6 +45,8 @@ using expire_atom = caf::atom_constant<caf::atom("expire")>;
 using state_atom = caf::atom_constant<caf::atom("state")>;
 using check_atom = caf::atom_constant<caf::atom("check")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using cooldown_atom = caf::atom_constant<caf::atom("cooldown")>;
+using wake_atom = caf::atom_constant<caf::atom("wake")>;
 
 /// How urgent a permit request is; lower values are served first.
 enum class priority : uint8_t { interactive = 0, batch = 1 };
@@ -71,6 +74,11 @@ struct limiter_state {
   int64_t in_flight = 0;
   int64_t queued = 0;
   int64_t concurrency = 0;
+  int64_t requests_in_window = 0; ///< grants still inside the window
+  int64_t requests_limit = 0;     ///< 0: no request budget
+  int64_t tokens_in_window = 0;
+  int64_t tokens_limit = 0;     ///< 0: no token budget
+  steady_us cooldown_until = 0; ///< 0: not cooling down
 };
 
 /// One member's question, sent to its provider.
@@ -207,7 +215,8 @@ typename Inspector::result_type inspect(Inspector& f, permit_grant& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, limiter_state& x) {
   return f(caf::meta::type_name("limiter_state"), x.group, x.in_flight,
-           x.queued, x.concurrency);
+           x.queued, x.concurrency, x.requests_in_window, x.requests_limit,
+           x.tokens_in_window, x.tokens_limit, x.cooldown_until);
 }
 
 template <class Inspector>

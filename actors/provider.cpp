@@ -187,6 +187,12 @@ int64_t unix_now_ms() {
 void fail_attempt(self_ptr self, provider_call& call, failure error) {
   auto& deps = self->state.deps;
   auto id = call.query.request.id;
+  auto asked_ms = retry_after_ms(call.headers, unix_now_ms());
+  if (error.kind == failure_kind::rate_limited && asked_ms) {
+    // The server wants the whole key to wait: pause the limit group.
+    self->send(deps.limiter, cooldown_atom::value,
+               actor_now_us(self) + *asked_ms * 1000);
+  }
   if (!is_retryable(error) || call.delivered_text ||
       call.attempts >= deps.retry.attempts) {
     finish(self, id, std::move(error));
@@ -195,8 +201,8 @@ void fail_attempt(self_ptr self, provider_call& call, failure error) {
   std::uniform_int_distribution<int64_t> pick{
       0, backoff_cap_ms(deps.retry, call.attempts)};
   auto wait_ms = pick(self->state.jitter);
-  if (auto asked = retry_after_ms(call.headers, unix_now_ms()))
-    wait_ms = std::max(wait_ms, *asked);
+  if (asked_ms)
+    wait_ms = std::max(wait_ms, *asked_ms);
   auto now = actor_now_us(self);
   auto retry_at = now + wait_ms * 1000;
   if (call.deadline > 0 && retry_at >= call.deadline) {

@@ -1,8 +1,7 @@
 #include "actors/rate_limiter.hpp"
 
-#include <chrono>
-
-#include <caf/event_based_actor.hpp>
+#include <algorithm>
+#include <limits>
 
 #include "actors/clock.hpp"
 
@@ -12,9 +11,57 @@ namespace {
 
 using self_ptr = caf::stateful_actor<rate_limiter_state>*;
 
-permit_grant grant(self_ptr self, const permit_request& req) {
-  auto id = self->state.next_permit_id++;
-  self->state.in_flight.emplace(id, req);
+constexpr steady_us never = std::numeric_limits<steady_us>::max();
+
+/// When a grant for `req` could happen: `now` if at once, a later time when
+/// a window or a cooldown is the obstacle, `never` when only a release can
+/// help (concurrency) or nothing can (the request exceeds the budget).
+steady_us earliest_grant(self_ptr self, const permit_request& req,
+                         steady_us now) {
+  auto& st = self->state;
+  auto& cfg = st.settings;
+  auto at = std::max(now, st.cooldown_until);
+  if (static_cast<int64_t>(st.in_flight.size()) >= cfg.concurrency)
+    return never;
+  if (cfg.requests.count > 0) {
+    auto span = cfg.requests.per_us + cfg.margin_us;
+    while (!st.request_log.empty() && st.request_log.front() + span <= now)
+      st.request_log.pop_front();
+    auto used = static_cast<int64_t>(st.request_log.size());
+    if (used >= cfg.requests.count) {
+      // The oldest grants must leave the window first.
+      auto oldest = st.request_log[used - cfg.requests.count];
+      at = std::max(at, oldest + span);
+    }
+  }
+  if (cfg.tokens.count > 0) {
+    if (req.estimated_tokens > cfg.tokens.count)
+      return never;
+    auto span = cfg.tokens.per_us + cfg.margin_us;
+    while (!st.token_log.empty() && st.token_log.front().at + span <= now)
+      st.token_log.pop_front();
+    int64_t used = 0;
+    for (auto& charge : st.token_log)
+      used += charge.tokens;
+    auto excess = used + req.estimated_tokens - cfg.tokens.count;
+    for (auto& charge : st.token_log) {
+      if (excess <= 0)
+        break;
+      excess -= charge.tokens;
+      at = std::max(at, charge.at + span);
+    }
+  }
+  return at;
+}
+
+permit_grant grant(self_ptr self, const permit_request& req, steady_us now) {
+  auto& st = self->state;
+  auto id = st.next_permit_id++;
+  st.in_flight.emplace(id, req);
+  if (st.settings.requests.count > 0)
+    st.request_log.push_back(now);
+  if (st.settings.tokens.count > 0)
+    st.token_log.push_back(token_charge{now, req.estimated_tokens, id});
   return permit_grant{true, id, failure_kind::queue_timeout, {}};
 }
 
@@ -22,18 +69,36 @@ permit_grant deny(failure_kind kind, std::string reason) {
   return permit_grant{false, 0, kind, std::move(reason)};
 }
 
-bool has_free_slot(self_ptr self) {
-  return static_cast<int64_t>(self->state.in_flight.size()) <
-         self->state.settings.concurrency;
+std::string group_summary(self_ptr self) {
+  auto& st = self->state;
+  return "limit group '" + st.settings.group + "' (" +
+         std::to_string(st.in_flight.size()) + " in flight, " +
+         std::to_string(st.queued()) + " queued, concurrency " +
+         std::to_string(st.settings.concurrency) + ")";
 }
 
-/// Hands out free slots to waiters, interactive ones first.
+void wake_at(self_ptr self, steady_us at) {
+  auto& st = self->state;
+  if (at == never || (st.wake_at != 0 && st.wake_at <= at))
+    return;
+  st.wake_at = at;
+  self->scheduled_send(self, to_actor_time(at), wake_atom::value);
+}
+
+/// Hands out what the budgets allow, in order; stops at the first waiter
+/// that must wait, so nobody overtakes it.
 void pump(self_ptr self) {
+  auto now = actor_now_us(self);
   for (auto& queue : self->state.queues) {
-    while (!queue.empty() && has_free_slot(self)) {
+    while (!queue.empty()) {
+      auto at = earliest_grant(self, queue.front().request, now);
+      if (at > now) {
+        wake_at(self, at);
+        return;
+      }
       auto waiter = std::move(queue.front());
       queue.pop_front();
-      waiter.promise.deliver(grant(self, waiter.request));
+      waiter.promise.deliver(grant(self, waiter.request, now));
     }
   }
 }
@@ -54,14 +119,6 @@ bool drop_waiter(self_ptr self, const std::string& request_id,
   return false;
 }
 
-std::string queue_timeout_reason(self_ptr self) {
-  return "no permit before the deadline in limit group '" +
-         self->state.settings.group + "' (" +
-         std::to_string(self->state.in_flight.size()) + " in flight, " +
-         std::to_string(self->state.queued()) + " queued, concurrency " +
-         std::to_string(self->state.settings.concurrency) + ")";
-}
-
 } // namespace
 
 caf::behavior rate_limiter(self_ptr self, limiter_settings settings) {
@@ -70,45 +127,97 @@ caf::behavior rate_limiter(self_ptr self, limiter_settings settings) {
   self->state.settings = std::move(settings);
   return {
       [=](acquire_atom, permit_request& req) -> caf::result<permit_grant> {
+        auto& st = self->state;
         auto now = actor_now_us(self);
         if (req.deadline > 0 && req.deadline <= now)
-          return deny(failure_kind::queue_timeout, queue_timeout_reason(self));
-        if (self->state.queued() == 0 && has_free_slot(self))
-          return grant(self, req);
-        if (self->state.queued() >= self->state.settings.max_queue)
+          return deny(failure_kind::queue_timeout,
+                      "no permit before the deadline in " +
+                          group_summary(self));
+        if (st.settings.tokens.count > 0 &&
+            req.estimated_tokens > st.settings.tokens.count)
+          return deny(failure_kind::bad_request,
+                      "the request needs about " +
+                          std::to_string(req.estimated_tokens) +
+                          " tokens, more than the whole token budget of " +
+                          group_summary(self));
+        if (st.queued() == 0) {
+          auto at = earliest_grant(self, req, now);
+          if (at <= now)
+            return grant(self, req, now);
+          if (req.deadline > 0 && at != never && at > req.deadline)
+            return deny(failure_kind::queue_timeout,
+                        "the next permit in " + group_summary(self) +
+                            " comes in " + std::to_string((at - now) / 1000) +
+                            " ms, after the request's deadline");
+          wake_at(self, at);
+        }
+        if (st.queued() >= st.settings.max_queue)
           return deny(failure_kind::overloaded,
-                      "queue of limit group '" + self->state.settings.group +
+                      "queue of limit group '" + st.settings.group +
                           "' is full (" +
-                          std::to_string(self->state.settings.max_queue) +
-                          " waiting)");
+                          std::to_string(st.settings.max_queue) + " waiting)");
         if (req.deadline > 0)
           self->scheduled_send(self, to_actor_time(req.deadline),
                                expire_atom::value, req.request_id);
         auto promise = self->make_response_promise();
         auto level = req.priority == priority::interactive ? 0 : 1;
-        self->state.queues[level].push_back(
-            limiter_waiter{std::move(req), promise});
+        st.queues[level].push_back(limiter_waiter{std::move(req), promise});
         return promise;
       },
-      [=](release_atom, uint64_t permit_id, const usage&) {
-        // Token budgets (a later version) correct their charge here.
-        if (self->state.in_flight.erase(permit_id) > 0)
-          pump(self);
+      [=](release_atom, uint64_t permit_id, const usage& used) {
+        auto& st = self->state;
+        if (st.in_flight.erase(permit_id) == 0)
+          return;
+        // The estimate becomes what was really used, when the server said.
+        auto actual = used.input_tokens + used.output_tokens;
+        if (actual > 0)
+          for (auto& charge : st.token_log)
+            if (charge.permit_id == permit_id)
+              charge.tokens = actual;
+        pump(self);
+      },
+      [=](cooldown_atom, steady_us until) {
+        auto& st = self->state;
+        st.cooldown_until = std::max(st.cooldown_until, until);
+        pump(self);
+      },
+      [=](wake_atom) {
+        self->state.wake_at = 0;
+        pump(self);
       },
       [=](withdraw_atom, const std::string& request_id) {
         drop_waiter(self, request_id,
                     deny(failure_kind::cancelled, "withdrawn while queued"));
+        pump(self);
       },
       [=](expire_atom, const std::string& request_id) {
         drop_waiter(
             self, request_id,
-            deny(failure_kind::queue_timeout, queue_timeout_reason(self)));
+            deny(failure_kind::queue_timeout,
+                 "no permit before the deadline in " + group_summary(self)));
+        pump(self);
       },
       [=](state_atom) {
-        return limiter_state{self->state.settings.group,
-                             static_cast<int64_t>(self->state.in_flight.size()),
-                             static_cast<int64_t>(self->state.queued()),
-                             self->state.settings.concurrency};
+        auto& st = self->state;
+        auto now = actor_now_us(self);
+        limiter_state result;
+        result.group = st.settings.group;
+        result.in_flight = static_cast<int64_t>(st.in_flight.size());
+        result.queued = static_cast<int64_t>(st.queued());
+        result.concurrency = st.settings.concurrency;
+        auto in_window = [&](steady_us at, int64_t per) {
+          return at + per + st.settings.margin_us > now;
+        };
+        result.requests_limit = st.settings.requests.count;
+        for (auto at : st.request_log)
+          result.requests_in_window +=
+              in_window(at, st.settings.requests.per_us);
+        result.tokens_limit = st.settings.tokens.count;
+        for (auto& charge : st.token_log)
+          if (in_window(charge.at, st.settings.tokens.per_us))
+            result.tokens_in_window += charge.tokens;
+        result.cooldown_until = st.cooldown_until > now ? st.cooldown_until : 0;
+        return result;
       },
   };
 }

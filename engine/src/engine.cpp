@@ -35,6 +35,7 @@ struct engine::impl {
   std::shared_ptr<transport> net;
   std::mutex mtx;
   std::map<std::string, caf::actor> providers; // guarded by mtx
+  std::map<std::string, caf::actor> limiters;  // by group, guarded by mtx
   std::vector<caf::actor> long_lived;          // guarded by mtx
   std::atomic<uint64_t> next_question{1};
 
@@ -54,9 +55,30 @@ struct engine::impl {
         caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
       long_lived.clear();
       providers.clear();
+      limiters.clear();
     }
     system.reset(); // waits for every actor to finish
     net.reset();    // then joins the transport thread
+  }
+
+  /// The limiter of the provider's limit group, started on first use.
+  /// Every provider of a group carries the group's budgets (the config
+  /// loader sees to that), so the first one to start sets them.
+  caf::actor limiter_for(const provider_config& pc) {
+    auto group = pc.limit_group.empty() ? pc.name : pc.limit_group;
+    if (auto i = limiters.find(group); i != limiters.end())
+      return i->second;
+    limiter_settings limits;
+    limits.group = group;
+    limits.concurrency = pc.concurrency;
+    limits.max_queue = pc.max_queue;
+    limits.requests =
+        window_budget{pc.requests.count, pc.requests.per_ms * 1000};
+    limits.tokens = window_budget{pc.tokens.count, pc.tokens.per_ms * 1000};
+    auto limiter = system->spawn(rate_limiter, limits);
+    long_lived.push_back(limiter);
+    limiters.emplace(group, limiter);
+    return limiter;
   }
 
   /// The provider actor for `name`, started on first use.
@@ -76,10 +98,7 @@ struct engine::impl {
     std::shared_ptr<const codec> wire = registry::builtin().make_codec(pc.kind);
     if (!wire)
       throw config_error(pc.where, "unknown provider kind '" + pc.kind + "'");
-    limiter_settings limits;
-    limits.group = name;
-    limits.concurrency = pc.concurrency;
-    auto limiter = system->spawn(rate_limiter, limits);
+    auto limiter = limiter_for(pc);
     provider_deps deps;
     deps.settings.name = name;
     deps.settings.kind = pc.kind;
@@ -97,7 +116,6 @@ struct engine::impl {
     deps.limiter = limiter;
     deps.net = net;
     auto actor = system->spawn(provider, std::move(deps));
-    long_lived.push_back(limiter);
     long_lived.push_back(actor);
     providers.emplace(name, actor);
     return actor;

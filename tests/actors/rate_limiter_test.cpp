@@ -58,26 +58,43 @@ struct limiter_fixture : testing::actor_fixture {
     settings.group = "test-group";
     settings.concurrency = concurrency;
     settings.max_queue = max_queue;
+    start(settings);
+  }
+
+  void start(limiter_settings settings) {
     limiter = spawn_owned(rate_limiter, settings);
     run();
   }
 
   void acquire(const std::string& id, priority prio = priority::interactive,
-               steady_us deadline = 0) {
+               steady_us deadline = 0, int64_t tokens = 0) {
     permit_request req;
     req.request_id = id;
     req.provider = "p";
     req.priority = prio;
     req.deadline = deadline;
+    req.estimated_tokens = tokens;
     sys.spawn(client, limiter, req, log);
     run();
   }
 
-  void release(const std::string& id) {
+  void release(const std::string& id, usage used = {}) {
     auto* grant = log->find(id);
     BOOST_REQUIRE(grant != nullptr && grant->granted);
-    caf::anon_send(limiter, release_atom::value, grant->permit_id, usage{});
+    caf::anon_send(limiter, release_atom::value, grant->permit_id, used);
     run();
+  }
+
+  /// Settings with a wide concurrency, so that only windows limit.
+  static limiter_settings windowed(window_budget requests,
+                                   window_budget tokens = {}) {
+    limiter_settings settings;
+    settings.group = "windowed";
+    settings.concurrency = 100;
+    settings.requests = requests;
+    settings.tokens = tokens;
+    settings.margin_us = 5'000;
+    return settings;
   }
 
   limiter_state state() {
@@ -217,6 +234,105 @@ BOOST_AUTO_TEST_CASE(releasing_an_unknown_permit_changes_nothing) {
   caf::anon_send(limiter, release_atom::value, uint64_t{999}, usage{});
   run();
   BOOST_TEST(log->granted() == (ids{"a"}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_request_window_holds_grants_until_the_oldest_leaves) {
+  start(windowed(window_budget{3, 1'000'000}));
+  for (auto id : {"a", "b", "c", "d", "e"})
+    acquire(id);
+  BOOST_TEST(log->granted() == (ids{"a", "b", "c"}),
+             boost::test_tools::per_element());
+  // Releasing does not help: the window counts grants, not calls in flight.
+  release("a");
+  BOOST_TEST(log->granted().size() == 3u);
+  advance(1'000ms); // the window, but not yet its safety margin
+  BOOST_TEST(log->granted().size() == 3u);
+  advance(5ms);
+  BOOST_TEST(log->granted() == (ids{"a", "b", "c", "d", "e"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(state().requests_in_window == 2);
+}
+
+BOOST_AUTO_TEST_CASE(the_window_slides_instead_of_resetting) {
+  start(windowed(window_budget{2, 1'000'000}));
+  acquire("t0");
+  advance(600ms);
+  acquire("t600");
+  acquire("waits");
+  BOOST_TEST(log->find("waits") == nullptr);
+  // t0 leaves the window at 1005 ms; t600 is still in it: one slot frees.
+  advance(405ms);
+  BOOST_TEST(log->find("waits") != nullptr);
+  acquire("later");
+  BOOST_TEST(log->find("later") == nullptr);
+  advance(600ms); // t600 leaves at 1605 ms
+  BOOST_TEST(log->find("later") != nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(tokens_are_charged_an_estimate_then_corrected_on_release) {
+  start(windowed({}, window_budget{100, 1'000'000}));
+  acquire("a", priority::interactive, 0, 40);
+  acquire("b", priority::interactive, 0, 40);
+  acquire("c", priority::interactive, 0, 40);
+  BOOST_TEST(log->granted() == (ids{"a", "b"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(state().tokens_in_window == 80);
+  // "a" really used 10 tokens, not 40: room for "c" at once.
+  release("a", usage{6, 4, 0});
+  BOOST_TEST(log->granted() == (ids{"a", "b", "c"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(state().tokens_in_window == 90);
+}
+
+BOOST_AUTO_TEST_CASE(a_request_larger_than_the_token_budget_is_refused) {
+  start(windowed({}, window_budget{100, 1'000'000}));
+  acquire("huge", priority::interactive, 0, 101);
+  auto* grant = log->find("huge");
+  BOOST_REQUIRE(grant != nullptr);
+  BOOST_TEST(!grant->granted);
+  BOOST_TEST(grant->kind == failure_kind::bad_request);
+}
+
+BOOST_AUTO_TEST_CASE(a_permit_that_cannot_come_before_the_deadline_fails_now) {
+  start(windowed(window_budget{1, 1'000'000}));
+  acquire("first");
+  acquire("hopeless", priority::interactive, now_us() + 500'000);
+  auto* grant = log->find("hopeless");
+  BOOST_REQUIRE(grant != nullptr);
+  BOOST_TEST(!grant->granted);
+  BOOST_TEST(grant->kind == failure_kind::queue_timeout);
+  BOOST_TEST(grant->reason.find("after the request's deadline") !=
+             std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_cooldown_pauses_the_whole_group_then_it_recovers) {
+  start(4);
+  acquire("before");
+  caf::anon_send(limiter, cooldown_atom::value, now_us() + 2'000'000);
+  run();
+  BOOST_TEST(state().cooldown_until > 0);
+  acquire("during-1");
+  acquire("during-2");
+  BOOST_TEST(log->granted() == (ids{"before"}),
+             boost::test_tools::per_element());
+  advance(1'999ms);
+  BOOST_TEST(log->granted().size() == 1u);
+  advance(1ms);
+  BOOST_TEST(log->granted() == (ids{"before", "during-1", "during-2"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(state().cooldown_until == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_shorter_cooldown_never_shortens_a_longer_one) {
+  start(4);
+  caf::anon_send(limiter, cooldown_atom::value, now_us() + 2'000'000);
+  caf::anon_send(limiter, cooldown_atom::value, now_us() + 500'000);
+  run();
+  acquire("x");
+  advance(1'000ms);
+  BOOST_TEST(log->find("x") == nullptr);
+  advance(1'000ms);
+  BOOST_TEST(log->find("x") != nullptr);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

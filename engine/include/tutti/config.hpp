@@ -70,6 +70,20 @@ struct price_table {
   double cached_input_per_mtok = 0; ///< 0: cached input costs the input price
 };
 
+/// At most `count` per window of `per_ms` milliseconds; count 0: no limit.
+struct rate_budget {
+  int64_t count = 0;
+  int64_t per_ms = 60000;
+};
+
+/// When a provider stops trying for a while: after `failures` consecutive
+/// server, network or timeout failures it opens for `cooldown_ms`; 0
+/// failures turns the breaker off.
+struct breaker_policy {
+  int failures = 5;
+  int64_t cooldown_ms = 30000;
+};
+
 /// One configured upstream.
 struct provider_config {
   std::string name;
@@ -81,6 +95,17 @@ struct provider_config {
   std::string api_key;   ///< raw YAML text, e.g. "${OPENAI_API_KEY}", until
                          ///< `resolve_env` expands it; empty if omitted
   int concurrency = 4;   ///< requests in flight at once
+  /// Providers that share an API key share a limit group and its budgets;
+  /// default: the provider's own name (filled in by the loader). After
+  /// loading, every provider of a group carries the group's identical
+  /// `concurrency`, `requests`, `tokens` and `max_queue`: the value any
+  /// member wrote (members that write one must agree), else the default.
+  /// `breaker` stays per provider.
+  std::string limit_group;
+  rate_budget requests;  ///< `rpm: N` or `requests: {count: N, per: 1s}`
+  rate_budget tokens;    ///< `tpm: N` or `tokens: {count: N, per: 1s}`
+  size_t max_queue = 1000; ///< `queue: {max: N}`: waiters beyond fail at once
+  breaker_policy breaker;
   chat_params defaults;  ///< temperature, top_p, max_tokens, seed, stop
   provider_timeouts timeouts;
   retry_policy retry;
