@@ -81,6 +81,14 @@ struct limiter_state {
   steady_us cooldown_until = 0; ///< 0: not cooling down
 };
 
+/// A snapshot of a provider actor, for `tutti providers`.
+struct provider_snapshot {
+  std::string breaker; ///< "closed", "open" or "half_open"
+  int32_t consecutive_failures = 0;
+  steady_us breaker_open_until = 0;
+  int64_t calls = 0; ///< calls not yet answered
+};
+
 /// One member's question, sent to its provider.
 struct member_query {
   std::string member;
@@ -220,6 +228,12 @@ typename Inspector::result_type inspect(Inspector& f, limiter_state& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, provider_snapshot& x) {
+  return f(caf::meta::type_name("provider_snapshot"), x.breaker,
+           x.consecutive_failures, x.breaker_open_until, x.calls);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_query& x) {
   return f(caf::meta::type_name("member_query"), x.member, x.request,
            x.listener);
@@ -268,5 +282,6 @@ CAF_ADD_TYPE_ID(tutti, (tutti::transfer_head))
 CAF_ADD_TYPE_ID(tutti, (tutti::transfer_chunk))
 CAF_ADD_TYPE_ID(tutti, (tutti::transfer_done))
 CAF_ADD_TYPE_ID(tutti, (tutti::failure_kind))
+CAF_ADD_TYPE_ID(tutti, (tutti::provider_snapshot))
 
 CAF_END_TYPE_ID_BLOCK(tutti)

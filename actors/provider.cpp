@@ -78,6 +78,22 @@ void end_attempt(self_ptr self, provider_call& call, const usage& used) {
   }
 }
 
+/// Failures that say the provider itself is unwell; they open the breaker.
+bool counts_for_breaker(failure_kind kind) {
+  switch (kind) {
+  case failure_kind::server:
+  case failure_kind::overloaded:
+  case failure_kind::network:
+  case failure_kind::timeout_connect:
+  case failure_kind::timeout_first_token:
+  case failure_kind::timeout_idle:
+  case failure_kind::timeout_total:
+    return true;
+  default:
+    return false;
+  }
+}
+
 /// Ends a call for good and answers the query.
 void finish(self_ptr self, const std::string& request_id,
             std::variant<completion, failure> result) {
@@ -109,6 +125,10 @@ void finish(self_ptr self, const std::string& request_id,
     merge_usage(error.usage, call.usage);
     error.cost_usd = cost_usd(error.usage, deps.price);
   }
+  if (call.attempts > 0)
+    self->state.breaker.record(
+        outcome.ok, !outcome.ok && counts_for_breaker(outcome.error.kind),
+        actor_now_us(self));
   end_attempt(self, call,
               outcome.ok ? outcome.reply.usage : outcome.error.usage);
   call.promise.deliver(std::move(outcome));
@@ -368,6 +388,7 @@ void on_done(self_ptr self, provider_call& call, const transfer_done& done) {
 
 caf::behavior provider(self_ptr self, provider_deps deps) {
   self->state.deps = std::move(deps);
+  self->state.breaker = circuit_breaker{self->state.deps.breaker};
   return {
       [=](query_atom, member_query& query) -> caf::result<member_outcome> {
         auto id = query.request.id;
@@ -378,6 +399,24 @@ caf::behavior provider(self_ptr self, provider_deps deps) {
           outcome.model = self->state.deps.settings.model;
           outcome.error = make_failure(failure_kind::bad_request,
                                        "duplicate request id '" + id + "'");
+          outcome.error.attempts = 0;
+          return outcome;
+        }
+        auto now = actor_now_us(self);
+        auto& breaker = self->state.breaker;
+        if (!breaker.allow(now)) {
+          member_outcome outcome;
+          outcome.member = query.member;
+          outcome.provider = self->state.deps.settings.name;
+          outcome.model = self->state.deps.settings.model;
+          auto wait_ms =
+              std::max<int64_t>(0, breaker.open_until() - now) / 1000;
+          outcome.error =
+              make_failure(failure_kind::circuit_open,
+                           "skipped: the circuit breaker opened after " +
+                               std::to_string(breaker.consecutive_failures()) +
+                               " consecutive failures; next try in " +
+                               std::to_string(wait_ms) + " ms");
           outcome.error.attempts = 0;
           return outcome;
         }
@@ -465,6 +504,16 @@ caf::behavior provider(self_ptr self, provider_deps deps) {
                             "no complete reply before the deadline (" +
                                 std::to_string(waited_ms) + " ms)",
                             i->second.status));
+      },
+      [=](state_atom) {
+        auto now = actor_now_us(self);
+        auto& breaker = self->state.breaker;
+        provider_snapshot snapshot;
+        snapshot.breaker = std::string{to_string(breaker.state(now))};
+        snapshot.consecutive_failures = breaker.consecutive_failures();
+        snapshot.breaker_open_until = breaker.open_until();
+        snapshot.calls = static_cast<int64_t>(self->state.calls.size());
+        return snapshot;
       },
       [=](cancel_atom, const std::string& request_id) {
         finish(self, request_id,

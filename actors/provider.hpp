@@ -12,6 +12,7 @@
 #include "actors/protocol.hpp"
 #include <random>
 
+#include "actors/circuit_breaker.hpp"
 #include "actors/transport.hpp"
 #include "tutti/codec.hpp"
 #include "tutti/config.hpp"
@@ -28,6 +29,7 @@ struct provider_deps {
   provider_timeouts timeouts;
   retry_policy retry;
   price_table price;
+  breaker_policy breaker;
   std::string ca_file;
   size_t max_body_bytes = 16 * 1024 * 1024;
 };
@@ -65,6 +67,7 @@ struct provider_state {
   std::unordered_map<std::string, provider_call> calls; ///< by request id
   std::unordered_map<uint64_t, std::string> by_transfer;
   std::minstd_rand jitter{std::random_device{}()};
+  circuit_breaker breaker;
 
   static inline const char* name = "provider";
 };

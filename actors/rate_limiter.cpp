@@ -38,12 +38,14 @@ steady_us earliest_grant(self_ptr self, const permit_request& req,
     if (req.estimated_tokens > cfg.tokens.count)
       return never;
     auto span = cfg.tokens.per_us + cfg.margin_us;
-    while (!st.token_log.empty() && st.token_log.front().at + span <= now)
+    while (!st.token_log.empty() && st.token_log.front().at + span <= now) {
+      auto& front = st.token_log.front();
+      st.tokens_in_log -= front.tokens;
+      st.token_index.erase(front.permit_id);
       st.token_log.pop_front();
-    int64_t used = 0;
-    for (auto& charge : st.token_log)
-      used += charge.tokens;
-    auto excess = used + req.estimated_tokens - cfg.tokens.count;
+      ++st.token_log_popped;
+    }
+    auto excess = st.tokens_in_log + req.estimated_tokens - cfg.tokens.count;
     for (auto& charge : st.token_log) {
       if (excess <= 0)
         break;
@@ -60,8 +62,11 @@ permit_grant grant(self_ptr self, const permit_request& req, steady_us now) {
   st.in_flight.emplace(id, req);
   if (st.settings.requests.count > 0)
     st.request_log.push_back(now);
-  if (st.settings.tokens.count > 0)
+  if (st.settings.tokens.count > 0) {
+    st.token_index.emplace(id, st.token_log_popped + st.token_log.size());
     st.token_log.push_back(token_charge{now, req.estimated_tokens, id});
+    st.tokens_in_log += req.estimated_tokens;
+  }
   return permit_grant{true, id, failure_kind::queue_timeout, {}};
 }
 
@@ -170,10 +175,15 @@ caf::behavior rate_limiter(self_ptr self, limiter_settings settings) {
           return;
         // The estimate becomes what was really used, when the server said.
         auto actual = used.input_tokens + used.output_tokens;
-        if (actual > 0)
-          for (auto& charge : st.token_log)
-            if (charge.permit_id == permit_id)
-              charge.tokens = actual;
+        if (auto i = st.token_index.find(permit_id);
+            i != st.token_index.end()) {
+          if (actual > 0) {
+            auto& charge = st.token_log[i->second - st.token_log_popped];
+            st.tokens_in_log += actual - charge.tokens;
+            charge.tokens = actual;
+          }
+          st.token_index.erase(i);
+        }
         pump(self);
       },
       [=](cooldown_atom, steady_us until) {

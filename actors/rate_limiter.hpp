@@ -54,6 +54,11 @@ struct rate_limiter_state {
   std::deque<limiter_waiter> queues[2];
   std::deque<steady_us> request_log; ///< grant times inside the window
   std::deque<token_charge> token_log;
+  int64_t tokens_in_log = 0;     ///< the sum of `token_log`'s charges
+  uint64_t token_log_popped = 0; ///< charges dropped from its front so far
+  /// Where each permit's charge is (absolute index: popped + position), so
+  /// that release corrects it in constant time.
+  std::unordered_map<uint64_t, uint64_t> token_index;
   steady_us cooldown_until = 0; ///< no grant before this (server said 429)
   steady_us wake_at = 0;        ///< the pending wake-up, 0 if none
 

@@ -139,6 +139,48 @@ int run_ask(const ask_args& args) {
                                                        : exit_answer;
 }
 
+std::string budget(int64_t used, int64_t limit) {
+  return limit > 0 ? std::to_string(used) + "/" + std::to_string(limit) : "-";
+}
+
+int run_providers(const std::string& file) {
+  auto cfg = tutti::load_config(config_path(file));
+  tutti::engine engine{std::move(cfg)};
+  auto states = engine.provider_states();
+  size_t width = 10;
+  for (auto& st : states)
+    width = std::max(width, st.name.size() + 2);
+  std::cout << pad("provider", width) << pad("kind", 19)
+            << pad("limit group", 14) << pad("in flight", 11)
+            << pad("queued", 8) << pad("requests", 13) << pad("tokens", 15)
+            << pad("cooldown", 10) << "breaker\n";
+  for (auto& st : states) {
+    std::cout << pad(st.name, width) << pad(st.kind, 19)
+              << pad(st.limit_group, 14);
+    if (!st.note.empty()) {
+      std::cout << st.note << '\n';
+      continue;
+    }
+    std::cout << pad(std::to_string(st.in_flight) + "/" +
+                         std::to_string(st.concurrency),
+                     11)
+              << pad(std::to_string(st.queued), 8)
+              << pad(budget(st.requests_in_window, st.requests_limit), 13)
+              << pad(budget(st.tokens_in_window, st.tokens_limit), 15)
+              << pad(st.cooldown_left_ms > 0
+                         ? std::to_string(st.cooldown_left_ms) + " ms"
+                         : "-",
+                     10)
+              << st.breaker
+              << (st.consecutive_failures > 0
+                      ? " (" + std::to_string(st.consecutive_failures) +
+                            " failures)"
+                      : "")
+              << '\n';
+  }
+  return exit_answer;
+}
+
 int run_validate(const std::string& file) {
   auto cfg = tutti::load_config(config_path(file));
   std::cout << cfg.file << ": ok (" << cfg.providers.size() << " providers, "
@@ -192,6 +234,15 @@ int main(int argc, char** argv) {
   validate_cmd->add_option("--config,-c", validate_file,
                            "Config file, as the other subcommands spell it");
 
+  std::string providers_file;
+  auto* providers_cmd = app.add_subcommand(
+      "providers",
+      "Show each provider's limit group, budgets in use, queue and "
+      "circuit breaker.");
+  providers_cmd->add_option("--config,-c", providers_file,
+                            "Config file (default: $TUTTI_CONFIG, then "
+                            "./tutti.yaml)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -201,6 +252,8 @@ int main(int argc, char** argv) {
   try {
     if (*ask_cmd)
       return run_ask(ask);
+    if (*providers_cmd)
+      return run_providers(providers_file);
     return run_validate(validate_file);
   } catch (const tutti::config_error& e) {
     std::cerr << "tutti: " << e.what() << '\n';

@@ -240,11 +240,23 @@ std::vector<env_reference> find_env_references(const std::string& text,
 const word_list top_level_keys = {"providers", "ensembles"};
 
 const word_list provider_keys = {
-    "kind",        "model",    "base_url",   "api_key", "concurrency",
-    "temperature", "top_p",    "max_tokens", "seed",    "stop",
-    "params",      "timeouts", "retry",      "price",   "headers",
-    "api_version", "ca_file",
+    "kind",        "model",   "base_url",    "api_key",  "concurrency",
+    "limit_group", "rpm",     "tpm",         "requests", "tokens",
+    "queue",       "breaker", "temperature", "top_p",    "max_tokens",
+    "seed",        "stop",    "params",      "timeouts", "retry",
+    "price",       "headers", "api_version", "ca_file",
 };
+
+const word_list budget_keys = {"count", "per"};
+
+const word_list queue_keys = {"max"};
+
+const word_list breaker_keys = {"failures", "cooldown"};
+
+constexpr int max_breaker_failures = 1000;
+
+/// The window of the `rpm` and `tpm` shorthands.
+constexpr int64_t minute_ms = 60 * 1000;
 
 /// The sampling parameters, given flat on the provider or under `params`.
 const word_list param_keys = {"temperature", "top_p", "max_tokens", "seed",
@@ -280,6 +292,68 @@ struct map_entry {
   YAML::Node value;
 };
 
+/// Where a provider wrote one of its limit group's budgets.
+struct budget_place {
+  std::string path;      ///< e.g. "providers.a.rpm"
+  source_location key;   ///< the key
+  source_location value; ///< the value (its key when empty)
+};
+
+/// The budgets a provider wrote explicitly, by budget: "concurrency",
+/// "requests" (`rpm` or `requests`), "tokens" (`tpm` or `tokens`), "queue".
+using budget_places = std::map<std::string, budget_place>;
+
+/// A provider's name and the budgets it wrote, in YAML order.
+using written_budgets = std::vector<std::pair<std::string, budget_places>>;
+
+/// "60s" or "250ms": windows read best in seconds, as rpm's "per 60s".
+std::string format_window(int64_t ms) {
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s"
+                        : std::to_string(ms) + "ms";
+}
+
+/// One budget of `p` as a message shows it: "requests 500 per 60s".
+std::string describe_budget(const std::string& budget,
+                            const provider_config& p) {
+  if (budget == "concurrency") {
+    return "concurrency " + std::to_string(p.concurrency);
+  }
+  if (budget == "queue") {
+    return "queue max " + std::to_string(p.max_queue);
+  }
+  const auto& b = budget == "requests" ? p.requests : p.tokens;
+  return budget + " " + std::to_string(b.count) + " per " +
+         format_window(b.per_ms);
+}
+
+bool same_budget(const std::string& budget, const provider_config& a,
+                 const provider_config& b) {
+  if (budget == "concurrency") {
+    return a.concurrency == b.concurrency;
+  }
+  if (budget == "queue") {
+    return a.max_queue == b.max_queue;
+  }
+  const auto& x = budget == "requests" ? a.requests : a.tokens;
+  const auto& y = budget == "requests" ? b.requests : b.tokens;
+  return x.count == y.count && x.per_ms == y.per_ms;
+}
+
+void copy_budget(const std::string& budget, const provider_config& from,
+                 provider_config& to) {
+  if (budget == "concurrency") {
+    to.concurrency = from.concurrency;
+  } else if (budget == "queue") {
+    to.max_queue = from.max_queue;
+  } else if (budget == "requests") {
+    to.requests = from.requests;
+  } else {
+    to.tokens = from.tokens;
+  }
+}
+
+const word_list group_budgets = {"concurrency", "requests", "tokens", "queue"};
+
 /// Reads the YAML tree into a `config`, throwing at the first problem.
 class config_reader {
 public:
@@ -311,9 +385,13 @@ public:
       }
     }
     if (providers.IsMap()) {
+      written_budgets written;
       for (auto& entry : entries(providers, "providers", {})) {
-        result.providers.emplace(entry.key, read_provider(entry));
+        written.emplace_back(entry.key, budget_places{});
+        result.providers.emplace(entry.key,
+                                 read_provider(entry, written.back().second));
       }
+      resolve_limit_groups(result.providers, written);
     }
     if (ensembles.IsMap()) {
       for (auto& entry : entries(ensembles, "ensembles", {})) {
@@ -769,7 +847,122 @@ private:
     return file;
   }
 
-  provider_config read_provider(const map_entry& entry) const {
+  /// Records that `field` sets `budget`; `rpm` and `requests` (or `tpm`
+  /// and `tokens`) set the same one and may not both be given.
+  void note_budget(budget_places& places, const std::string& budget,
+                   const map_entry& field,
+                   const std::string& field_path) const {
+    if (auto first = places.find(budget); first != places.end()) {
+      fail(field.key_node, field_path,
+           "also given as " + first->second.path + " (line " +
+               std::to_string(first->second.key.line) + "); give either " +
+               (budget == "requests" ? "rpm or requests" : "tpm or tokens") +
+               ", not both");
+    }
+    places.emplace(
+        budget, budget_place{field_path, at(field.key_node), value_at(field)});
+  }
+
+  /// `{count: N, per: DURATION}`, both required.
+  rate_budget read_rate_budget(const map_entry& entry,
+                               const std::string& path) const {
+    rate_budget result;
+    const auto& map = map_value(entry, path, "{count: 500, per: 60s}");
+    bool has_count = false;
+    bool has_per = false;
+    for (auto& field : entries(map, path, budget_keys)) {
+      auto field_path = path + "." + field.key;
+      if (field.key == "count") {
+        result.count =
+            read_int(field, field_path, 1, INT64_MAX, "a positive integer");
+        has_count = true;
+      } else {
+        result.per_ms = read_duration_ms(field, field_path);
+        has_per = true;
+      }
+    }
+    if (!has_count || !has_per) {
+      fail(map, path,
+           std::string{"missing required key '"} +
+               (has_count ? "per" : "count") +
+               "'; expected a map such as {count: 500, per: 60s}");
+    }
+    return result;
+  }
+
+  /// `{max: N}`.
+  size_t read_queue(const map_entry& entry, const std::string& path) const {
+    const auto& map = map_value(entry, path, "{max: 1000}");
+    auto fields = entries(map, path, queue_keys);
+    if (fields.empty()) {
+      fail(map, path,
+           "missing required key 'max'; expected a map such as {max: 1000}");
+    }
+    return static_cast<size_t>(read_int(fields.front(), path + ".max", 1,
+                                        INT64_MAX, "a positive integer"));
+  }
+
+  breaker_policy read_breaker(const map_entry& entry,
+                              const std::string& path) const {
+    breaker_policy result;
+    const auto& map = map_value(entry, path, "{failures: 5, cooldown: 30s}");
+    for (auto& field : entries(map, path, breaker_keys)) {
+      auto field_path = path + "." + field.key;
+      if (field.key == "failures") {
+        result.failures = static_cast<int>(read_int(
+            field, field_path, 0, max_breaker_failures,
+            "an integer from 0 to " + std::to_string(max_breaker_failures) +
+                " (0 turns the breaker off)"));
+      } else {
+        result.cooldown_ms = read_duration_ms(field, field_path);
+      }
+    }
+    return result;
+  }
+
+  /// Providers in one limit group share one limiter: a budget written by
+  /// two of them must agree, and afterwards every member carries the
+  /// group's value (written by any member, else the default).
+  void resolve_limit_groups(std::map<std::string, provider_config>& providers,
+                            const written_budgets& written) const {
+    struct group_state {
+      provider_config values; // only the budgets are used
+      std::map<std::string, std::pair<std::string, budget_place>> first;
+    };
+    std::map<std::string, group_state> groups;
+    for (const auto& [name, places] : written) {
+      const auto& p = providers.at(name);
+      auto& group = groups[p.limit_group];
+      for (const auto& budget : group_budgets) {
+        auto place = places.find(budget);
+        if (place == places.end()) {
+          continue;
+        }
+        auto first = group.first.find(budget);
+        if (first == group.first.end()) {
+          group.first.emplace(budget, std::make_pair(name, place->second));
+          copy_budget(budget, p, group.values);
+        } else if (!same_budget(budget, p, group.values)) {
+          const auto& [first_name, first_place] = first->second;
+          fail(place->second.value, place->second.path,
+               "limit group '" + p.limit_group + "' already has " +
+                   describe_budget(budget, group.values) + " from providers." +
+                   first_name + " (line " +
+                   std::to_string(first_place.key.line) +
+                   "); providers in a group share one budget");
+        }
+      }
+    }
+    for (auto& [name, p] : providers) {
+      const auto& group = groups.at(p.limit_group);
+      for (const auto& budget : group_budgets) {
+        copy_budget(budget, group.values, p);
+      }
+    }
+  }
+
+  provider_config read_provider(const map_entry& entry,
+                                budget_places& budgets) const {
     auto path = "providers." + entry.key;
     if (!is_valid_name(entry.key)) {
       fail(entry.key_node, path,
@@ -824,9 +1017,33 @@ private:
         p.api_key_where = value_at(field);
         find_env_references(p.api_key, p.api_key_where, field_path);
       } else if (field.key == "concurrency") {
+        note_budget(budgets, "concurrency", field, field_path);
         p.concurrency = static_cast<int>(read_int(
             field, field_path, 1, max_concurrency,
             "a positive integer up to " + std::to_string(max_concurrency)));
+      } else if (field.key == "limit_group") {
+        p.limit_group = read_string(field, field_path);
+        if (!is_valid_name(p.limit_group)) {
+          fail(field.value, field_path,
+               "invalid limit group name; use letters, digits, '_', '-' and "
+               "'.', starting with a letter, digit or '_'");
+        }
+      } else if (field.key == "rpm" || field.key == "tpm") {
+        bool rpm = field.key == "rpm";
+        note_budget(budgets, rpm ? "requests" : "tokens", field, field_path);
+        auto count = read_int(field, field_path, 1, INT64_MAX,
+                              rpm ? "a positive integer (requests per minute)"
+                                  : "a positive integer (tokens per minute)");
+        (rpm ? p.requests : p.tokens) = rate_budget{count, minute_ms};
+      } else if (field.key == "requests" || field.key == "tokens") {
+        note_budget(budgets, field.key, field, field_path);
+        (field.key == "requests" ? p.requests : p.tokens) =
+            read_rate_budget(field, field_path);
+      } else if (field.key == "queue") {
+        note_budget(budgets, "queue", field, field_path);
+        p.max_queue = read_queue(field, field_path);
+      } else if (field.key == "breaker") {
+        p.breaker = read_breaker(field, field_path);
       } else if (std::find(param_keys.begin(), param_keys.end(), field.key) !=
                  param_keys.end()) {
         read_param(field, field_path, p.defaults, params_seen);
@@ -858,6 +1075,9 @@ private:
     }
     if (p.model.empty()) {
       fail(p.where, path, "missing required key 'model'");
+    }
+    if (p.limit_group.empty()) {
+      p.limit_group = p.name;
     }
     if (!has_base_url) {
       auto codec = plugins_.make_codec(p.kind);

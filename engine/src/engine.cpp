@@ -111,6 +111,7 @@ struct engine::impl {
     deps.timeouts = pc.timeouts;
     deps.retry = pc.retry;
     deps.price = pc.price;
+    deps.breaker = pc.breaker;
     deps.ca_file = pc.ca_file;
     deps.wire = std::move(wire);
     deps.limiter = limiter;
@@ -152,6 +153,53 @@ engine::engine(tutti::config cfg, engine_options options)
 }
 
 engine::~engine() = default;
+
+std::vector<provider_status> engine::provider_states() {
+  std::vector<provider_status> result;
+  caf::scoped_actor self{*impl_->system};
+  for (auto& [name, pc] : impl_->cfg.providers) {
+    provider_status st;
+    st.name = name;
+    st.kind = pc.kind;
+    st.model = pc.model;
+    st.limit_group = pc.limit_group.empty() ? name : pc.limit_group;
+    caf::actor actor;
+    caf::actor limiter;
+    try {
+      actor = impl_->provider_for(name, pc.where);
+      std::lock_guard<std::mutex> guard{impl_->mtx};
+      limiter = impl_->limiters.at(st.limit_group);
+    } catch (const config_error& e) {
+      st.note = "not started: " + e.message();
+      result.push_back(std::move(st));
+      continue;
+    }
+    auto now = steady_now_us();
+    self->request(limiter, std::chrono::seconds{5}, state_atom::value)
+        .receive(
+            [&](const limiter_state& ls) {
+              st.in_flight = ls.in_flight;
+              st.queued = ls.queued;
+              st.concurrency = ls.concurrency;
+              st.requests_in_window = ls.requests_in_window;
+              st.requests_limit = ls.requests_limit;
+              st.tokens_in_window = ls.tokens_in_window;
+              st.tokens_limit = ls.tokens_limit;
+              if (ls.cooldown_until > now)
+                st.cooldown_left_ms = (ls.cooldown_until - now) / 1000;
+            },
+            [&](const caf::error&) { st.note = "limiter did not answer"; });
+    self->request(actor, std::chrono::seconds{5}, state_atom::value)
+        .receive(
+            [&](const provider_snapshot& ps) {
+              st.breaker = ps.breaker;
+              st.consecutive_failures = ps.consecutive_failures;
+            },
+            [&](const caf::error&) { st.note = "provider did not answer"; });
+    result.push_back(std::move(st));
+  }
+  return result;
+}
 
 const config& engine::loaded_config() const {
   return impl_->cfg;

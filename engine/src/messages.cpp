@@ -16,7 +16,7 @@ steady_us steady_now_us() {
 
 namespace {
 
-constexpr std::array<std::string_view, 16> failure_kind_names = {
+constexpr std::array<std::string_view, 17> failure_kind_names = {
     "auth",
     "bad_request",
     "context_length",
@@ -33,10 +33,11 @@ constexpr std::array<std::string_view, 16> failure_kind_names = {
     "queue_timeout",
     "cancelled",
     "config",
+    "circuit_open",
 };
 
 static_assert(failure_kind_names.size() ==
-              static_cast<size_t>(failure_kind::config) + 1);
+              static_cast<size_t>(failure_kind::circuit_open) + 1);
 
 } // namespace
 

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/integration/fake_upstream_fixture.hpp"
 #include "tools/fake_llm/fake_llm.hpp"
 #include "tutti/config.hpp"
 #include "tutti/engine.hpp"
@@ -43,16 +44,12 @@ struct http_fixture {
   /// A config whose providers are named after the fake models they use.
   config make_config(const std::vector<std::string>& models,
                      const std::string& deadline = "10s") {
-    std::string yaml = "providers:\n";
-    for (auto& m : models)
-      yaml += "  " + m + ": {kind: openai, model: " + m + ", base_url: \"" +
-              base_url + "\", api_key: sk-test-secret-key}\n";
-    yaml += "  closed: {kind: openai, model: x, base_url: "
-            "\"http://127.0.0.1:1/v1\"}\n";
-    yaml += "ensembles:\n  e:\n    members: [";
-    for (size_t i = 0; i < models.size(); ++i)
-      yaml += (i > 0 ? ", " : "") + models[i];
-    yaml += "]\n    deadline: " + deadline + "\n";
+    auto yaml = "providers:\n" +
+                fake_upstream::providers_yaml(models, base_url,
+                                              ", api_key: sk-test-secret-key") +
+                "  closed: {kind: openai, model: x, base_url: "
+                "\"http://127.0.0.1:1/v1\"}\n" +
+                fake_upstream::ensemble_yaml(models, deadline);
     return parse_config(yaml, "test.yaml");
   }
 

@@ -41,7 +41,10 @@ models:
     upstream.start();
     cfg.add_message_types<caf::id_block::tutti>();
     sys = std::make_unique<caf::actor_system>(cfg);
-    limiter = sys->spawn(rate_limiter, limiter_settings{"stuck", 1, 100});
+    limiter_settings limits;
+    limits.group = "stuck";
+    limits.concurrency = 1;
+    limiter = sys->spawn(rate_limiter, limits);
     provider_deps deps;
     deps.settings.name = "stuck";
     deps.settings.kind = "openai";

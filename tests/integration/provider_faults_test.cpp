@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/integration/fake_upstream_fixture.hpp"
 #include "tools/fake_llm/fake_llm.hpp"
 #include "tutti/config.hpp"
 #include "tutti/engine.hpp"
@@ -30,6 +31,7 @@ models:
   cut:      {reply: "one two three four five", truncate_after_tokens: 2}
   garbled:  {reply: "Paris.", malformed: true}
   priced:   {reply: "a b c d"}
+  down:     {fail: {status: 500, message: "down for maintenance"}}
 )";
 
 struct faults_fixture {
@@ -40,14 +42,9 @@ struct faults_fixture {
   /// One provider per model, named after it, in one ensemble `e`.
   config make_config(const std::vector<std::string>& models,
                      const std::string& deadline = "10s") {
-    std::string yaml = "providers:\n";
-    for (auto& m : models)
-      yaml += "  " + m + ": {kind: openai, model: " + m + ", base_url: \"" +
-              upstream.base_url() + "\"}\n";
-    yaml += "ensembles:\n  e:\n    members: [";
-    for (size_t i = 0; i < models.size(); ++i)
-      yaml += (i > 0 ? ", " : "") + models[i];
-    yaml += "]\n    deadline: " + deadline + "\n";
+    auto yaml = "providers:\n" +
+                fake_upstream::providers_yaml(models, upstream.base_url()) +
+                fake_upstream::ensemble_yaml(models, deadline);
     auto cfg = parse_config(yaml, "faults.yaml");
     for (auto& [name, provider] : cfg.providers) {
       provider.retry.attempts = 3;
@@ -80,13 +77,7 @@ struct faults_fixture {
   }
 
   std::vector<fake::arrival> arrivals_of(const std::string& model) {
-    std::vector<fake::arrival> result;
-    for (auto& a : upstream.arrivals())
-      if (a.model == model)
-        result.push_back(a);
-    std::sort(result.begin(), result.end(),
-              [](auto& x, auto& y) { return x.steady_us < y.steady_us; });
-    return result;
+    return fake_upstream::arrivals_of(upstream, model);
   }
 };
 
@@ -219,6 +210,30 @@ BOOST_AUTO_TEST_CASE(a_price_table_gives_each_completion_its_cost) {
   BOOST_TEST(outcome.reply.cost_usd == expected,
              boost::test_tools::tolerance(1e-12));
   BOOST_TEST(outcome.reply.cost_usd > 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(the_breaker_opens_after_consecutive_failures_and_probes) {
+  auto cfg = make_config({"down"});
+  auto& p = cfg.providers["down"];
+  p.retry.attempts = 1;
+  p.breaker.failures = 2;
+  p.breaker.cooldown_ms = 300;
+  engine eng{cfg};
+  auto ask = [&] { return eng.ask("e", "hello").members.at(0); };
+  BOOST_TEST(ask().error.kind == failure_kind::server);
+  BOOST_TEST(ask().error.kind == failure_kind::server);
+  // Open: skipped at once, nothing sent upstream.
+  auto skipped = ask();
+  BOOST_TEST(skipped.error.kind == failure_kind::circuit_open);
+  BOOST_TEST(skipped.error.attempts == 0);
+  BOOST_TEST(skipped.error.message.find("2 consecutive failures") !=
+             std::string::npos);
+  BOOST_TEST(arrivals_of("down").size() == 2u);
+  // After the cooldown one probe goes through; it fails and re-opens.
+  std::this_thread::sleep_for(std::chrono::milliseconds{350});
+  BOOST_TEST(ask().error.kind == failure_kind::server);
+  BOOST_TEST(arrivals_of("down").size() == 3u);
+  BOOST_TEST(ask().error.kind == failure_kind::circuit_open);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

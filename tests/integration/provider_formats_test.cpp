@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/integration/fake_upstream_fixture.hpp"
 #include "tools/fake_llm/fake_llm.hpp"
 #include "tutti/config.hpp"
 #include "tutti/engine.hpp"
@@ -87,13 +88,7 @@ struct formats_fixture {
   }
 
   std::vector<fake::arrival> arrivals_of(const std::string& model) {
-    std::vector<fake::arrival> result;
-    for (auto& a : upstream.arrivals())
-      if (a.model == model)
-        result.push_back(a);
-    std::sort(result.begin(), result.end(),
-              [](auto& x, auto& y) { return x.steady_us < y.steady_us; });
-    return result;
+    return fake_upstream::arrivals_of(upstream, model);
   }
 };
 

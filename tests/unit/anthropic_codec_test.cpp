@@ -1,8 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -14,17 +12,16 @@
 #include <rapidjson/document.h>
 
 #include "plugins/codecs/anthropic/anthropic_codec.hpp"
+#include "tests/unit/codec_test_support.hpp"
 #include "tutti/sse_decoder.hpp"
 
 using namespace tutti;
+using namespace tutti::codec_test;
 
 namespace {
 
 std::string read_fixture(const std::string& name) {
-  std::ifstream in{std::string{TUTTI_FIXTURES_DIR} + "/anthropic/" + name,
-                   std::ios::binary};
-  BOOST_REQUIRE_MESSAGE(in, "cannot open fixture anthropic/" << name);
-  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  return codec_test::read_fixture("anthropic", name);
 }
 
 /// The codec under test, shared by every case.
@@ -50,91 +47,10 @@ chat_request question(std::string text = "What is the capital of France?") {
   return req;
 }
 
-rapidjson::Document parse(std::string_view body) {
-  rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  BOOST_REQUIRE_MESSAGE(!doc.HasParseError(), "body is not JSON: " << body);
-  BOOST_REQUIRE(doc.IsObject());
-  return doc;
-}
-
-std::string str(const rapidjson::Value& v) {
-  return {v.GetString(), v.GetStringLength()};
-}
-
-std::string header(const http_request& req, std::string_view name) {
-  auto* value = find_header(req.headers, name);
-  return value == nullptr ? std::string{"<absent>"} : *value;
-}
-
-const completion& as_completion(const body_result& result) {
-  if (auto* error = std::get_if<failure>(&result)) {
-    BOOST_FAIL("expected a completion, got failure: " << error->message);
-  }
-  return std::get<completion>(result);
-}
-
-const failure& as_failure(const body_result& result) {
-  BOOST_REQUIRE_MESSAGE(std::holds_alternative<failure>(result),
-                        "expected a failure, got a completion");
-  return std::get<failure>(result);
-}
-
-sse_event named_event(std::string name, std::string data) {
-  return sse_event{std::move(name), std::move(data), {}};
-}
-
-/// Usage updates merged the way the provider merges them: each field the
-/// largest value seen, since the codec reports input and output separately.
-void merge_usage(usage& into, const usage& update) {
-  into.input_tokens = std::max(into.input_tokens, update.input_tokens);
-  into.output_tokens = std::max(into.output_tokens, update.output_tokens);
-  into.cached_input_tokens =
-      std::max(into.cached_input_tokens, update.cached_input_tokens);
-}
-
-/// What a provider would assemble from a streamed reply.
-struct streamed_reply {
-  std::string text;
-  std::string finish_reason;
-  std::optional<usage> tokens;
-  bool terminal = false;
-  std::optional<failure> error;
-  int updates_after_terminal = 0;
-};
-
-/// Feeds `bytes` through an sse_decoder in chunks of `chunk` bytes and
-/// decodes every event, the way the provider actor does.
-streamed_reply stream_through(std::string_view bytes, std::size_t chunk) {
-  sse_decoder decoder;
-  streamed_reply reply;
-  auto apply = [&](const std::vector<sse_event>& events) {
-    for (const auto& event : events) {
-      auto update = anthropic().decode_event(event);
-      if (reply.terminal) {
-        ++reply.updates_after_terminal;
-      }
-      reply.text += update.text;
-      if (!update.finish_reason.empty()) {
-        reply.finish_reason = update.finish_reason;
-      }
-      if (update.usage) {
-        if (!reply.tokens) {
-          reply.tokens = usage{};
-        }
-        merge_usage(*reply.tokens, *update.usage);
-      }
-      if (update.error && !reply.error) {
-        reply.error = update.error;
-      }
-      reply.terminal = reply.terminal || update.terminal;
-    }
-  };
-  for (std::size_t pos = 0; pos < bytes.size(); pos += chunk) {
-    apply(decoder.feed(bytes.substr(pos, chunk)));
-  }
-  apply(decoder.finish());
-  return reply;
+codec_test::streamed_reply stream_through(std::string_view bytes,
+                                          std::size_t chunk) {
+  return codec_test::stream_through(anthropic(), bytes, chunk,
+                                    codec_test::usage_updates::merge);
 }
 
 const std::string expected_text =

@@ -1,8 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cstddef>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,20 +10,19 @@
 #include <rapidjson/document.h>
 
 #include "plugins/codecs/azure_openai/azure_openai_codec.hpp"
+#include "tests/unit/codec_test_support.hpp"
 #include "tutti/sse_decoder.hpp"
 
 // `azure-openai` shares the `openai` codec's implementation; this file covers
 // where Azure differs (tests/fixtures/azure_openai/).
 
 using namespace tutti;
+using namespace tutti::codec_test;
 
 namespace {
 
 std::string read_fixture(const std::string& name) {
-  std::ifstream in{std::string{TUTTI_FIXTURES_DIR} + "/azure_openai/" + name,
-                   std::ios::binary};
-  BOOST_REQUIRE_MESSAGE(in, "cannot open fixture azure_openai/" << name);
-  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  return codec_test::read_fixture("azure_openai", name);
 }
 
 const codec& azure() {
@@ -53,52 +50,10 @@ chat_request question() {
   return req;
 }
 
-std::string header(const http_request& req, std::string_view name) {
-  auto* value = find_header(req.headers, name);
-  return value == nullptr ? std::string{"<absent>"} : *value;
-}
-
-const completion& as_completion(const body_result& result) {
-  if (auto* error = std::get_if<failure>(&result)) {
-    BOOST_FAIL("expected a completion, got failure: " << error->message);
-  }
-  return std::get<completion>(result);
-}
-
-/// What a provider assembles from a streamed reply.
-struct streamed_reply {
-  std::string text;
-  std::string finish_reason;
-  std::optional<usage> tokens;
-  bool terminal = false;
-  std::optional<failure> error;
-};
-
-/// Feeds `bytes` through an sse_decoder in `chunk`-byte pieces.
-streamed_reply stream_through(std::string_view bytes, std::size_t chunk) {
-  sse_decoder decoder;
-  streamed_reply reply;
-  auto apply = [&](const std::vector<sse_event>& events) {
-    for (const auto& event : events) {
-      auto update = azure().decode_event(event);
-      reply.text += update.text;
-      if (!update.finish_reason.empty()) {
-        reply.finish_reason = update.finish_reason;
-      }
-      if (update.usage) {
-        reply.tokens = update.usage;
-      }
-      if (update.error && !reply.error) {
-        reply.error = update.error;
-      }
-      reply.terminal = reply.terminal || update.terminal;
-    }
-  };
-  for (std::size_t pos = 0; pos < bytes.size(); pos += chunk) {
-    apply(decoder.feed(bytes.substr(pos, chunk)));
-  }
-  apply(decoder.finish());
-  return reply;
+codec_test::streamed_reply stream_through(std::string_view bytes,
+                                          std::size_t chunk) {
+  return codec_test::stream_through(azure(), bytes, chunk,
+                                    codec_test::usage_updates::replace);
 }
 
 failure classify(int status, const std::string& fixture) {

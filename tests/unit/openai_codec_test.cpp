@@ -1,7 +1,5 @@
 #include <boost/test/unit_test.hpp>
 
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -13,17 +11,16 @@
 #include <rapidjson/document.h>
 
 #include "plugins/codecs/openai/openai_codec.hpp"
+#include "tests/unit/codec_test_support.hpp"
 #include "tutti/sse_decoder.hpp"
 
 using namespace tutti;
+using namespace tutti::codec_test;
 
 namespace {
 
 std::string read_fixture(const std::string& name) {
-  std::ifstream in{std::string{TUTTI_FIXTURES_DIR} + "/openai/" + name,
-                   std::ios::binary};
-  BOOST_REQUIRE_MESSAGE(in, "cannot open fixture openai/" << name);
-  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  return codec_test::read_fixture("openai", name);
 }
 
 /// The codec under test, shared by every case.
@@ -49,107 +46,16 @@ chat_request question(std::string text = "What is the capital of France?") {
   return req;
 }
 
-rapidjson::Document parse(std::string_view body) {
-  rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  BOOST_REQUIRE_MESSAGE(!doc.HasParseError(), "body is not JSON: " << body);
-  BOOST_REQUIRE(doc.IsObject());
-  return doc;
-}
-
-std::string str(const rapidjson::Value& v) {
-  return {v.GetString(), v.GetStringLength()};
-}
-
-std::string header(const http_request& req, std::string_view name) {
-  auto* value = find_header(req.headers, name);
-  return value == nullptr ? std::string{"<absent>"} : *value;
-}
-
-const completion& as_completion(const body_result& result) {
-  if (auto* error = std::get_if<failure>(&result)) {
-    BOOST_FAIL("expected a completion, got failure: " << error->message);
-  }
-  return std::get<completion>(result);
-}
-
-const failure& as_failure(const body_result& result) {
-  BOOST_REQUIRE_MESSAGE(std::holds_alternative<failure>(result),
-                        "expected a failure, got a completion");
-  return std::get<failure>(result);
-}
-
-sse_event data_event(std::string data) {
-  return sse_event{{}, std::move(data), {}};
-}
-
-/// What a provider would assemble from a streamed reply.
-struct streamed_reply {
-  std::string text;
-  std::string finish_reason;
-  std::optional<usage> tokens;
-  bool terminal = false;
-  std::optional<failure> error;
-  int updates_after_terminal = 0;
-};
-
-/// Feeds `bytes` through an sse_decoder in chunks of `chunk` bytes and
-/// decodes every event, the way the provider actor does.
-streamed_reply stream_through(std::string_view bytes, std::size_t chunk) {
-  sse_decoder decoder;
-  streamed_reply reply;
-  auto apply = [&](const std::vector<sse_event>& events) {
-    for (const auto& event : events) {
-      auto update = openai().decode_event(event);
-      if (reply.terminal) {
-        ++reply.updates_after_terminal;
-      }
-      reply.text += update.text;
-      if (!update.finish_reason.empty()) {
-        reply.finish_reason = update.finish_reason;
-      }
-      if (update.usage) {
-        reply.tokens = update.usage;
-      }
-      if (update.error && !reply.error) {
-        reply.error = update.error;
-      }
-      reply.terminal = reply.terminal || update.terminal;
-    }
-  };
-  for (std::size_t pos = 0; pos < bytes.size(); pos += chunk) {
-    apply(decoder.feed(bytes.substr(pos, chunk)));
-  }
-  apply(decoder.finish());
-  return reply;
+codec_test::streamed_reply stream_through(std::string_view bytes,
+                                          std::size_t chunk) {
+  return codec_test::stream_through(openai(), bytes, chunk,
+                                    codec_test::usage_updates::replace);
 }
 
 const std::string expected_stream_text =
     "Paris is the capital of France.\nIt\xE2\x80\x99s called \xC2\xAB"
     "la Ville Lumi\xC3\xA8re\xC2\xBB \xF0\x9F\x97\xBC \xE2\x80\x94 \"City of "
     "Light\".";
-
-bool is_valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = c < 0x80           ? 1
-                    : (c >> 5) == 0x6  ? 2
-                    : (c >> 4) == 0xE  ? 3
-                    : (c >> 3) == 0x1E ? 4
-                                       : 0;
-    if (n == 0 || i + n > s.size()) {
-      return false;
-    }
-    for (std::size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) {
-        return false;
-      }
-    }
-    i += n;
-  }
-  return true;
-}
 
 } // namespace
 

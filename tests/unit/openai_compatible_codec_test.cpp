@@ -1,8 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cstddef>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,21 +10,19 @@
 #include <rapidjson/document.h>
 
 #include "plugins/codecs/openai_compatible/openai_compatible_codec.hpp"
+#include "tests/unit/codec_test_support.hpp"
 #include "tutti/sse_decoder.hpp"
 
 // `openai-compatible` shares the `openai` codec's implementation; this file
 // covers what other servers really send (tests/fixtures/openai_compatible/).
 
 using namespace tutti;
+using namespace tutti::codec_test;
 
 namespace {
 
 std::string read_fixture(const std::string& name) {
-  std::ifstream in{std::string{TUTTI_FIXTURES_DIR} + "/openai_compatible/" +
-                       name,
-                   std::ios::binary};
-  BOOST_REQUIRE_MESSAGE(in, "cannot open fixture openai_compatible/" << name);
-  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  return codec_test::read_fixture("openai_compatible", name);
 }
 
 const codec& compatible() {
@@ -50,69 +46,18 @@ chat_request question() {
   return req;
 }
 
-std::string header(const http_request& req, std::string_view name) {
-  auto* value = find_header(req.headers, name);
-  return value == nullptr ? std::string{"<absent>"} : *value;
+/// Whether the provider takes `reply` as whole: `[DONE]`, or a finish
+/// reason when the codec accepts unterminated streams.
+bool complete(const codec_test::streamed_reply& reply) {
+  return !reply.error &&
+         (reply.terminal || (compatible().accepts_unterminated_stream() &&
+                             !reply.finish_reason.empty()));
 }
 
-const completion& as_completion(const body_result& result) {
-  if (auto* error = std::get_if<failure>(&result)) {
-    BOOST_FAIL("expected a completion, got failure: " << error->message);
-  }
-  return std::get<completion>(result);
-}
-
-const failure& as_failure(const body_result& result) {
-  BOOST_REQUIRE_MESSAGE(std::holds_alternative<failure>(result),
-                        "expected a failure, got a completion");
-  return std::get<failure>(result);
-}
-
-sse_event data_event(std::string data) {
-  return sse_event{{}, std::move(data), {}};
-}
-
-/// What a provider assembles from a streamed reply; `complete` follows the
-/// rule the provider applies: `[DONE]`, or a finish reason when the codec
-/// accepts unterminated streams.
-struct streamed_reply {
-  std::string text;
-  std::string finish_reason;
-  std::optional<usage> tokens;
-  bool terminal = false;
-  std::optional<failure> error;
-
-  bool complete() const {
-    return !error && (terminal || (compatible().accepts_unterminated_stream() &&
-                                   !finish_reason.empty()));
-  }
-};
-
-/// Feeds `bytes` through an sse_decoder in `chunk`-byte pieces.
-streamed_reply stream_through(std::string_view bytes, std::size_t chunk) {
-  sse_decoder decoder;
-  streamed_reply reply;
-  auto apply = [&](const std::vector<sse_event>& events) {
-    for (const auto& event : events) {
-      auto update = compatible().decode_event(event);
-      reply.text += update.text;
-      if (!update.finish_reason.empty()) {
-        reply.finish_reason = update.finish_reason;
-      }
-      if (update.usage) {
-        reply.tokens = update.usage;
-      }
-      if (update.error && !reply.error) {
-        reply.error = update.error;
-      }
-      reply.terminal = reply.terminal || update.terminal;
-    }
-  };
-  for (std::size_t pos = 0; pos < bytes.size(); pos += chunk) {
-    apply(decoder.feed(bytes.substr(pos, chunk)));
-  }
-  apply(decoder.finish());
-  return reply;
+codec_test::streamed_reply stream_through(std::string_view bytes,
+                                          std::size_t chunk) {
+  return codec_test::stream_through(compatible(), bytes, chunk,
+                                    codec_test::usage_updates::replace);
 }
 
 const std::string answer = "Paris is the capital of France.";
@@ -282,7 +227,7 @@ BOOST_AUTO_TEST_CASE(ollama_stream_without_usage_completes_at_done) {
       BOOST_TEST(reply.finish_reason == "stop");
       BOOST_TEST(!reply.tokens.has_value());
       BOOST_TEST(reply.terminal);
-      BOOST_TEST(reply.complete());
+      BOOST_TEST(complete(reply));
     }
   }
 }
@@ -295,7 +240,7 @@ BOOST_AUTO_TEST_CASE(llamacpp_stream_without_done_is_complete) {
       BOOST_TEST(reply.text == answer);
       BOOST_TEST(reply.finish_reason == "stop");
       BOOST_TEST(!reply.terminal);
-      BOOST_TEST(reply.complete());
+      BOOST_TEST(complete(reply));
       BOOST_REQUIRE(reply.tokens.has_value());
       BOOST_TEST(reply.tokens->input_tokens == 24);
       BOOST_TEST(reply.tokens->output_tokens == 8);
@@ -310,7 +255,7 @@ BOOST_AUTO_TEST_CASE(stream_cut_before_its_finish_reason_is_incomplete) {
   auto reply = stream_through(bytes.substr(0, last_event), 64);
   BOOST_TEST(reply.text == answer);
   BOOST_TEST(reply.finish_reason.empty());
-  BOOST_TEST(!reply.complete());
+  BOOST_TEST(!complete(reply));
 }
 
 BOOST_AUTO_TEST_CASE(vllm_stream_reads_the_usage_chunk_and_cached_tokens) {
@@ -394,7 +339,7 @@ BOOST_AUTO_TEST_CASE(openrouter_mid_stream_error_is_a_server_error) {
   BOOST_REQUIRE(reply.error.has_value());
   BOOST_TEST(reply.error->kind == failure_kind::server);
   BOOST_TEST(reply.error->message == "Provider disconnected unexpectedly");
-  BOOST_TEST(!reply.complete());
+  BOOST_TEST(!complete(reply));
 }
 
 BOOST_AUTO_TEST_CASE(finish_reason_error_without_error_object_is_a_failure) {

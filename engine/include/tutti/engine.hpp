@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tutti/config.hpp"
 #include "tutti/messages.hpp"
@@ -35,6 +36,26 @@ struct engine_options {
   size_t worker_threads = 0;
 };
 
+/// What `tutti providers` shows of one provider: its limit group's budgets
+/// and use, and its circuit breaker.
+struct provider_status {
+  std::string name;
+  std::string kind;
+  std::string model;
+  std::string limit_group;
+  std::string note; ///< why the provider is not running, when it is not
+  int64_t in_flight = 0;
+  int64_t queued = 0;
+  int64_t concurrency = 0;
+  int64_t requests_in_window = 0;
+  int64_t requests_limit = 0; ///< 0: none
+  int64_t tokens_in_window = 0;
+  int64_t tokens_limit = 0; ///< 0: none
+  int64_t cooldown_left_ms = 0;
+  std::string breaker; ///< "closed", "open", "half_open"
+  int consecutive_failures = 0;
+};
+
 class engine {
 public:
   /// Starts the actor system and the transport thread. Providers are started
@@ -53,6 +74,10 @@ public:
   /// Callable from any thread but not from inside a callback.
   ensemble_answer ask(const std::string& name, const std::string& prompt,
                       const ask_options& options = {});
+
+  /// The state of every configured provider, starting those not yet
+  /// started; a provider that cannot start says why in `note`.
+  std::vector<provider_status> provider_states();
 
   const tutti::config& loaded_config() const;
 

@@ -48,7 +48,7 @@ struct chat_request {
 
 /// Tokens counted by the upstream (or 0 where it did not say).
 struct usage {
-  int64_t input_tokens = 0;        ///< all input tokens, cached ones included
+  int64_t input_tokens = 0; ///< all input tokens, cached ones included
   int64_t output_tokens = 0;
   int64_t cached_input_tokens = 0; ///< the part of the input read from cache
 };
@@ -87,7 +87,8 @@ enum class failure_kind : uint8_t {
   timeout_total,
   queue_timeout, ///< no permit could arrive before the deadline
   cancelled,
-  config, ///< the provider is misconfigured (unknown codec, missing key)
+  config,       ///< the provider is misconfigured (unknown codec, missing key)
+  circuit_open, ///< skipped: the provider's circuit breaker is open
 };
 
 /// The stable lowercase name of a kind ("rate_limited", "timeout_total"...).

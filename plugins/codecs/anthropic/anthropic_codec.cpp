@@ -1,17 +1,14 @@
 #include "plugins/codecs/anthropic/anthropic_codec.hpp"
 
-#include <algorithm>
-#include <cmath>
-#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+
+#include "plugins/codecs/codec_support.hpp"
 
 // The Anthropic Messages API (POST /v1/messages), whole and streamed as
 // server-sent events. docs/providers/anthropic.md says what is sent and how
@@ -21,7 +18,7 @@ namespace tutti {
 
 namespace {
 
-using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using namespace codec_support;
 
 constexpr std::string_view anthropic_base_url = "https://api.anthropic.com/v1";
 
@@ -31,84 +28,6 @@ constexpr std::string_view anthropic_version = "2023-06-01";
 /// `max_tokens` is required by the API; used when neither the request nor
 /// the provider's defaults set one.
 constexpr int64_t fallback_max_tokens = 4096;
-
-/// How much of an unexpected body a failure message quotes.
-constexpr std::size_t quote_limit = 200;
-
-/// At most `quote_limit` bytes of `text`, cut on a UTF-8 character boundary,
-/// with "..." when something was left out.
-std::string quote(std::string_view text) {
-  if (text.size() <= quote_limit) {
-    return std::string{text};
-  }
-  auto cut = quote_limit;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
-    --cut;
-  }
-  std::string result{text.substr(0, cut)};
-  result += "...";
-  return result;
-}
-
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool equals_ci(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return ascii_lower(x) == ascii_lower(y);
-         });
-}
-
-bool contains_ci(std::string_view haystack, std::string_view needle) {
-  auto found = std::search(
-      haystack.begin(), haystack.end(), needle.begin(), needle.end(),
-      [](char a, char b) { return ascii_lower(a) == ascii_lower(b); });
-  return found != haystack.end() || needle.empty();
-}
-
-std::string_view trim(std::string_view text) {
-  auto is_space = [](char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-  };
-  while (!text.empty() && is_space(text.front())) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && is_space(text.back())) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
-
-void write_string(json_writer& w, std::string_view text) {
-  w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
-}
-
-void write_key(json_writer& w, std::string_view key) {
-  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-}
-
-/// The member `name` of `obj`, or nullptr when absent or `obj` is no object.
-const rapidjson::Value* member(const rapidjson::Value& obj,
-                               std::string_view name) {
-  if (!obj.IsObject()) {
-    return nullptr;
-  }
-  auto it = obj.FindMember(
-      rapidjson::Value(rapidjson::StringRef(name.data(), name.size())));
-  return it == obj.MemberEnd() ? nullptr : &it->value;
-}
-
-/// The string member `name` of `obj`, or empty when absent or not a string.
-std::string_view string_member(const rapidjson::Value& obj,
-                               std::string_view name) {
-  auto* value = member(obj, name);
-  if (value == nullptr || !value->IsString()) {
-    return {};
-  }
-  return {value->GetString(), value->GetStringLength()};
-}
 
 /// The integer member `name` of `obj`; 0 when absent, null or not a count.
 int64_t count_member(const rapidjson::Value& obj, std::string_view name) {
@@ -215,37 +134,14 @@ std::optional<failure_kind> kind_from_type(const vendor_error& err) {
 
 /// The kind of a non-2xx response whose body names no known error type.
 failure_kind kind_from_status(int status, const vendor_error& err) {
-  switch (status) {
-  case 401:
-  case 403:
-    return failure_kind::auth;
-  case 408:
-    return failure_kind::timeout_total;
-  case 429:
-    return failure_kind::rate_limited;
-  case 503:
-  case 529:
-    return failure_kind::overloaded;
-  default:
-    break;
-  }
-  if (status >= 500 && status <= 599) {
-    return failure_kind::server;
+  if (auto kind = kind_from_common_status(status)) {
+    return *kind;
   }
   if (status >= 400 && status <= 499) {
     return says_context_length(err.message) ? failure_kind::context_length
                                             : failure_kind::bad_request;
   }
   return failure_kind::protocol;
-}
-
-failure make_failure(failure_kind kind, std::string message,
-                     int http_status = 0) {
-  failure result;
-  result.kind = kind;
-  result.message = std::move(message);
-  result.http_status = http_status;
-  return result;
 }
 
 /// A failure for an error found where a reply was expected (a 2xx body or an
@@ -255,24 +151,6 @@ failure failure_from_vendor_error(const vendor_error& err,
   auto message = err.message.empty() ? quote(raw) : err.message;
   return make_failure(kind_from_type(err).value_or(failure_kind::server),
                       std::move(message));
-}
-
-std::string parse_error_text(const rapidjson::Document& doc) {
-  return std::string{rapidjson::GetParseError_En(doc.GetParseError())} +
-         " at offset " + std::to_string(doc.GetErrorOffset());
-}
-
-/// Adds `name: value`, replacing the value of a header of that name (any
-/// case) already present, so that custom headers can override ours.
-void set_header(header_list& headers, const std::string& name,
-                const std::string& value) {
-  auto same = std::find_if(headers.begin(), headers.end(),
-                           [&](auto& h) { return equals_ci(h.first, name); });
-  if (same != headers.end()) {
-    same->second = value;
-  } else {
-    headers.emplace_back(name, value);
-  }
 }
 
 /// All system turns joined by a blank line; Anthropic takes the system
@@ -322,26 +200,12 @@ std::string encode_body(const chat_request& req,
     w.EndObject();
   }
   w.EndArray();
-  auto write_double = [&w](std::string_view key,
-                           const std::optional<double>& own,
-                           const std::optional<double>& fallback) {
-    const auto& value = own ? own : fallback;
-    // JSON has no NaN or infinity; such a value is left to the default.
-    if (value && std::isfinite(*value)) {
-      write_key(w, key);
-      w.Double(*value);
-    }
-  };
-  write_double("temperature", params.temperature, defaults.temperature);
-  write_double("top_p", params.top_p, defaults.top_p);
+  write_double_param(w, "temperature", params.temperature,
+                     defaults.temperature);
+  write_double_param(w, "top_p", params.top_p, defaults.top_p);
   const auto& stop = params.stop.empty() ? defaults.stop : params.stop;
   if (!stop.empty()) {
-    write_key(w, "stop_sequences");
-    w.StartArray();
-    for (const auto& s : stop) {
-      write_string(w, s);
-    }
-    w.EndArray();
+    write_string_array(w, "stop_sequences", stop);
   }
   // `seed` has no Anthropic equivalent and is not sent.
   if (req.stream) {
@@ -362,14 +226,8 @@ public:
                       const provider_settings& provider) const override {
     http_request result;
     result.method = "POST";
-    std::string_view base = provider.base_url;
-    if (base.empty()) {
-      base = anthropic_base_url;
-    }
-    while (!base.empty() && base.back() == '/') {
-      base.remove_suffix(1);
-    }
-    result.url = std::string{base} + "/messages";
+    result.url =
+        std::string{base_url_of(provider, anthropic_base_url)} + "/messages";
     if (!provider.api_key.empty()) {
       result.headers.emplace_back("x-api-key", provider.api_key);
     }
@@ -377,7 +235,7 @@ public:
                                 std::string{anthropic_version});
     result.headers.emplace_back("content-type", "application/json");
     for (const auto& [name, value] : provider.extra_headers) {
-      set_header(result.headers, name, value);
+      set_header(result.headers, name, value, replaced_name::ours);
     }
     result.body = encode_body(req, provider);
     return result;
@@ -386,14 +244,8 @@ public:
   body_result decode_body(std::string_view body) const override {
     rapidjson::Document doc;
     doc.Parse(body.data(), body.size());
-    if (doc.HasParseError()) {
-      return make_failure(failure_kind::protocol,
-                          "response body is not JSON (" +
-                              parse_error_text(doc) + "): " + quote(body));
-    }
-    if (!doc.IsObject()) {
-      return make_failure(failure_kind::protocol,
-                          "response body is not a JSON object: " + quote(body));
+    if (doc.HasParseError() || !doc.IsObject()) {
+      return malformed_json("response body", doc, body);
     }
     if (auto err = vendor_error_from(doc); err.found) {
       return failure_from_vendor_error(err, body);
@@ -425,17 +277,8 @@ public:
     }
     rapidjson::Document doc;
     doc.Parse(data.data(), data.size());
-    if (doc.HasParseError()) {
-      update.error =
-          make_failure(failure_kind::protocol, "stream event is not JSON (" +
-                                                   parse_error_text(doc) +
-                                                   "): " + quote(data));
-      return update;
-    }
-    if (!doc.IsObject()) {
-      update.error =
-          make_failure(failure_kind::protocol,
-                       "stream event is not a JSON object: " + quote(data));
+    if (doc.HasParseError() || !doc.IsObject()) {
+      update.error = malformed_json("stream event", doc, data);
       return update;
     }
     std::string_view type = string_member(doc, "type");
@@ -494,8 +337,7 @@ public:
     auto kind = kind_from_type(err).value_or(kind_from_status(status, err));
     std::string message = err.message;
     if (message.empty()) {
-      auto text = trim(body);
-      message = text.empty() ? "HTTP " + std::to_string(status) : quote(text);
+      message = message_from_body(status, body);
     }
     return make_failure(kind, std::move(message), status);
   }

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -10,9 +9,9 @@
 #include <vector>
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+
+#include "plugins/codecs/codec_support.hpp"
 
 // The Google Gemini API wire format: POST models/{model}:generateContent for a
 // whole reply, models/{model}:streamGenerateContent?alt=sse for a stream of
@@ -23,81 +22,10 @@ namespace tutti {
 
 namespace {
 
-using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using namespace codec_support;
 
 constexpr std::string_view gemini_base_url =
     "https://generativelanguage.googleapis.com/v1beta";
-
-/// How much of an unexpected body a failure message quotes.
-constexpr std::size_t quote_limit = 200;
-
-/// At most `quote_limit` bytes of `text`, cut on a UTF-8 character boundary,
-/// with "..." when something was left out.
-std::string quote(std::string_view text) {
-  if (text.size() <= quote_limit) {
-    return std::string{text};
-  }
-  auto cut = quote_limit;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
-    --cut;
-  }
-  std::string result{text.substr(0, cut)};
-  result += "...";
-  return result;
-}
-
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool contains_ci(std::string_view haystack, std::string_view needle) {
-  auto found = std::search(
-      haystack.begin(), haystack.end(), needle.begin(), needle.end(),
-      [](char a, char b) { return ascii_lower(a) == ascii_lower(b); });
-  return found != haystack.end() || needle.empty();
-}
-
-std::string_view trim(std::string_view text) {
-  auto is_space = [](char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-  };
-  while (!text.empty() && is_space(text.front())) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && is_space(text.back())) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
-
-void write_string(json_writer& w, std::string_view text) {
-  w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
-}
-
-void write_key(json_writer& w, std::string_view key) {
-  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-}
-
-/// The member `name` of `obj`, or nullptr when absent or `obj` is no object.
-const rapidjson::Value* member(const rapidjson::Value& obj,
-                               std::string_view name) {
-  if (!obj.IsObject()) {
-    return nullptr;
-  }
-  auto it = obj.FindMember(
-      rapidjson::Value(rapidjson::StringRef(name.data(), name.size())));
-  return it == obj.MemberEnd() ? nullptr : &it->value;
-}
-
-/// The string member `name` of `obj`, or empty when absent or not a string.
-std::string_view string_member(const rapidjson::Value& obj,
-                               std::string_view name) {
-  auto* value = member(obj, name);
-  if (value == nullptr || !value->IsString()) {
-    return {};
-  }
-  return {value->GetString(), value->GetStringLength()};
-}
 
 int64_t int_member(const rapidjson::Value& obj, std::string_view name) {
   auto* value = member(obj, name);
@@ -107,20 +35,6 @@ int64_t int_member(const rapidjson::Value& obj, std::string_view name) {
 bool true_member(const rapidjson::Value& obj, std::string_view name) {
   auto* value = member(obj, name);
   return value != nullptr && value->IsTrue();
-}
-
-failure make_failure(failure_kind kind, std::string message,
-                     int http_status = 0) {
-  failure result;
-  result.kind = kind;
-  result.message = std::move(message);
-  result.http_status = http_status;
-  return result;
-}
-
-std::string parse_error_text(const rapidjson::Document& doc) {
-  return std::string{rapidjson::GetParseError_En(doc.GetParseError())} +
-         " at offset " + std::to_string(doc.GetErrorOffset());
 }
 
 /// The token counts of a Gemini `usageMetadata` object. The prompt count
@@ -321,27 +235,11 @@ std::optional<failure_kind> kind_from_status_word(const google_error& err) {
 
 /// The kind an HTTP status implies when the body names no known status word.
 failure_kind kind_from_http_status(int64_t status, const google_error& err) {
-  switch (status) {
-  case 401:
-  case 403:
-    return failure_kind::auth;
-  case 400:
-  case 404:
-  case 409:
-  case 422:
-    return client_error_kind(err);
-  case 408:
-    return failure_kind::timeout_total;
-  case 429:
-    return failure_kind::rate_limited;
-  case 503:
-  case 529:
-    return failure_kind::overloaded;
-  default:
-    break;
+  if (auto kind = kind_from_common_status(status)) {
+    return *kind;
   }
-  if (status >= 500 && status <= 599) {
-    return failure_kind::server;
+  if (status == 400 || status == 404 || status == 409 || status == 422) {
+    return client_error_kind(err);
   }
   return failure_kind::protocol;
 }
@@ -362,11 +260,6 @@ failure failure_from_google_error(const google_error& err,
   return make_failure(*kind, std::move(message));
 }
 
-bool is_unreserved(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
-}
-
 /// The model name as a URL path segment: a leading "models/" (as Google's
 /// own model list writes names) is dropped, anything else unusual escaped.
 std::string model_segment(std::string_view model) {
@@ -374,37 +267,7 @@ std::string model_segment(std::string_view model) {
   if (model.substr(0, prefix.size()) == prefix) {
     model.remove_prefix(prefix.size());
   }
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string result;
-  for (char c : model) {
-    if (is_unreserved(c)) {
-      result += c;
-    } else {
-      auto byte = static_cast<unsigned char>(c);
-      result += '%';
-      result += hex[byte >> 4];
-      result += hex[byte & 0x0F];
-    }
-  }
-  return result;
-}
-
-/// Sets header `name` to `value`: replaces a header of that name (any case)
-/// where there is one, so a custom header can override ours; else appends.
-void set_header(header_list& headers, const std::string& name,
-                const std::string& value) {
-  auto same_name = [&name](const auto& header) {
-    return header.first.size() == name.size() &&
-           std::equal(
-               name.begin(), name.end(), header.first.begin(),
-               [](char a, char b) { return ascii_lower(a) == ascii_lower(b); });
-  };
-  auto it = std::find_if(headers.begin(), headers.end(), same_name);
-  if (it == headers.end()) {
-    headers.emplace_back(name, value);
-  } else {
-    *it = {name, value};
-  }
+  return url_encode(model);
 }
 
 /// Gemini's role for a chat role: "model" for the assistant, else "user".
@@ -422,14 +285,8 @@ public:
                       const provider_settings& provider) const override {
     http_request result;
     result.method = "POST";
-    std::string_view base = provider.base_url;
-    if (base.empty()) {
-      base = gemini_base_url;
-    }
-    while (!base.empty() && base.back() == '/') {
-      base.remove_suffix(1);
-    }
-    result.url = std::string{base} + "/models/" + model_segment(provider.model);
+    result.url = std::string{base_url_of(provider, gemini_base_url)} +
+                 "/models/" + model_segment(provider.model);
     result.url +=
         req.stream ? ":streamGenerateContent?alt=sse" : ":generateContent";
     if (!provider.api_key.empty()) {
@@ -437,7 +294,7 @@ public:
     }
     result.headers.emplace_back("Content-Type", "application/json");
     for (const auto& [name, value] : provider.extra_headers) {
-      set_header(result.headers, name, value);
+      set_header(result.headers, name, value, replaced_name::custom);
     }
     result.body = encode_body(req, provider);
     return result;
@@ -447,16 +304,13 @@ public:
     rapidjson::Document doc;
     doc.Parse(body.data(), body.size());
     if (doc.HasParseError()) {
-      return make_failure(failure_kind::protocol,
-                          "response body is not JSON (" +
-                              parse_error_text(doc) + "): " + quote(body));
+      return malformed_json("response body", doc, body);
     }
     if (auto err = google_error_from(doc); err.found) {
       return failure_from_google_error(err, body);
     }
     if (!doc.IsObject()) {
-      return make_failure(failure_kind::protocol,
-                          "response body is not a JSON object: " + quote(body));
+      return malformed_json("response body", doc, body);
     }
     auto tokens = usage_of(doc);
     auto* candidate = first_candidate(doc);
@@ -503,10 +357,7 @@ public:
     rapidjson::Document doc;
     doc.Parse(data.data(), data.size());
     if (doc.HasParseError()) {
-      update.error =
-          make_failure(failure_kind::protocol, "stream event is not JSON (" +
-                                                   parse_error_text(doc) +
-                                                   "): " + quote(data));
+      update.error = malformed_json("stream event", doc, data);
       return update;
     }
     if (auto err = google_error_from(doc); err.found) {
@@ -514,9 +365,7 @@ public:
       return update;
     }
     if (!doc.IsObject()) {
-      update.error =
-          make_failure(failure_kind::protocol,
-                       "stream event is not a JSON object: " + quote(data));
+      update.error = malformed_json("stream event", doc, data);
       return update;
     }
     update.usage = usage_of(doc);
@@ -556,8 +405,7 @@ public:
     }
     std::string message = err.message;
     if (message.empty()) {
-      auto text = trim(body);
-      message = text.empty() ? "HTTP " + std::to_string(status) : quote(text);
+      message = message_from_body(status, body);
     }
     return make_failure(*kind, std::move(message), status);
   }
@@ -649,12 +497,7 @@ private:
       w.Int64(*seed);
     }
     if (!stop.empty()) {
-      write_key(w, "stopSequences");
-      w.StartArray();
-      for (const auto& s : stop) {
-        write_string(w, s);
-      }
-      w.EndArray();
+      write_string_array(w, "stopSequences", stop);
     }
     w.EndObject();
   }

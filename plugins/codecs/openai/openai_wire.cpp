@@ -11,9 +11,9 @@
 #include <vector>
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+
+#include "plugins/codecs/codec_support.hpp"
 
 // The OpenAI Chat Completions wire format (POST .../chat/completions), whole
 // and streamed as server-sent events, as OpenAI, Azure OpenAI and the servers
@@ -25,113 +25,10 @@ namespace tutti {
 
 namespace {
 
-using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-/// How much of an unexpected body a failure message quotes.
-constexpr std::size_t quote_limit = 200;
+using namespace codec_support;
 
 /// How deep `message_text` looks into nested error messages.
 constexpr int message_depth_limit = 4;
-
-/// At most `quote_limit` bytes of `text`, cut on a UTF-8 character boundary,
-/// with "..." when something was left out.
-std::string quote(std::string_view text) {
-  if (text.size() <= quote_limit) {
-    return std::string{text};
-  }
-  auto cut = quote_limit;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
-    --cut;
-  }
-  std::string result{text.substr(0, cut)};
-  result += "...";
-  return result;
-}
-
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool contains_ci(std::string_view haystack, std::string_view needle) {
-  auto found = std::search(haystack.begin(), haystack.end(), needle.begin(),
-                           needle.end(),
-                           [](char a, char b) { return lower(a) == lower(b); });
-  return found != haystack.end() || needle.empty();
-}
-
-bool equals_ci(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(),
-                    [](char x, char y) { return lower(x) == lower(y); });
-}
-
-std::string_view trim(std::string_view text) {
-  auto is_space = [](char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-  };
-  while (!text.empty() && is_space(text.front())) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && is_space(text.back())) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
-
-/// `text` with every byte outside RFC 3986's unreserved set percent-encoded.
-std::string url_encode(std::string_view text) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string result;
-  for (char c : text) {
-    auto u = static_cast<unsigned char>(c);
-    if ((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') ||
-        (u >= '0' && u <= '9') || c == '-' || c == '.' || c == '_' ||
-        c == '~') {
-      result += c;
-    } else {
-      result += '%';
-      result += hex[u >> 4];
-      result += hex[u & 0xF];
-    }
-  }
-  return result;
-}
-
-void write_string(json_writer& w, std::string_view text) {
-  w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
-}
-
-void write_key(json_writer& w, std::string_view key) {
-  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-}
-
-/// The member `name` of `obj`, or nullptr when absent or `obj` is no object.
-const rapidjson::Value* member(const rapidjson::Value& obj,
-                               std::string_view name) {
-  if (!obj.IsObject()) {
-    return nullptr;
-  }
-  auto it = obj.FindMember(
-      rapidjson::Value(rapidjson::StringRef(name.data(), name.size())));
-  return it == obj.MemberEnd() ? nullptr : &it->value;
-}
-
-/// The member `name` of `obj` when it is an object, else nullptr.
-const rapidjson::Value* object_member(const rapidjson::Value& obj,
-                                      std::string_view name) {
-  auto* value = member(obj, name);
-  return value != nullptr && value->IsObject() ? value : nullptr;
-}
-
-/// The string member `name` of `obj`, or empty when absent or not a string.
-std::string_view string_member(const rapidjson::Value& obj,
-                               std::string_view name) {
-  auto* value = member(obj, name);
-  if (value == nullptr || !value->IsString()) {
-    return {};
-  }
-  return {value->GetString(), value->GetStringLength()};
-}
 
 /// The whole number member `name` of `obj`; 0 when absent, negative or not
 /// a number. Integral doubles (`12.0`) count.
@@ -365,10 +262,10 @@ std::string message_of(const vendor_error& err) {
 
 /// The kind of an error response, from its HTTP status and what it says.
 failure_kind kind_from_status(int status, const vendor_error& err) {
+  if (auto kind = kind_from_common_status(status)) {
+    return *kind;
+  }
   switch (status) {
-  case 401:
-  case 403:
-    return failure_kind::auth;
   case 400:
   case 404:
   case 409:
@@ -381,20 +278,9 @@ failure_kind kind_from_status(int status, const vendor_error& err) {
       return failure_kind::content_filter;
     }
     return failure_kind::bad_request;
-  case 408:
-    return failure_kind::timeout_total;
-  case 429:
-    return failure_kind::rate_limited;
-  case 503:
-  case 529:
-    return failure_kind::overloaded;
   default:
-    break;
+    return failure_kind::protocol;
   }
-  if (status >= 500 && status <= 599) {
-    return failure_kind::server;
-  }
-  return failure_kind::protocol;
 }
 
 /// The HTTP status an error's `code` carries ("429", 400), or 0.
@@ -448,15 +334,6 @@ failure_kind kind_from_vendor_error(const vendor_error& err) {
   return failure_kind::server;
 }
 
-failure make_failure(failure_kind kind, std::string message,
-                     int http_status = 0) {
-  failure result;
-  result.kind = kind;
-  result.message = std::move(message);
-  result.http_status = http_status;
-  return result;
-}
-
 /// A failure for an error object found where a reply was expected.
 failure failure_from_vendor_error(const vendor_error& err,
                                   std::string_view raw) {
@@ -473,11 +350,6 @@ failure finished_with_error() {
   return make_failure(failure_kind::server,
                       "the server ended the reply with finish_reason "
                       "\"error\" and no error message");
-}
-
-std::string parse_error_text(const rapidjson::Document& doc) {
-  return std::string{rapidjson::GetParseError_En(doc.GetParseError())} +
-         " at offset " + std::to_string(doc.GetErrorOffset());
 }
 
 class openai_wire_codec final : public codec {
@@ -526,14 +398,8 @@ public:
   body_result decode_body(std::string_view body) const override {
     rapidjson::Document doc;
     doc.Parse(body.data(), body.size());
-    if (doc.HasParseError()) {
-      return make_failure(failure_kind::protocol,
-                          "response body is not JSON (" +
-                              parse_error_text(doc) + "): " + quote(body));
-    }
-    if (!doc.IsObject()) {
-      return make_failure(failure_kind::protocol,
-                          "response body is not a JSON object: " + quote(body));
+    if (doc.HasParseError() || !doc.IsObject()) {
+      return malformed_json("response body", doc, body);
     }
     if (auto err = vendor_error_from(doc); err.found) {
       return failure_from_vendor_error(err, body);
@@ -587,17 +453,8 @@ public:
     }
     rapidjson::Document doc;
     doc.Parse(data.data(), data.size());
-    if (doc.HasParseError()) {
-      update.error =
-          make_failure(failure_kind::protocol, "stream event is not JSON (" +
-                                                   parse_error_text(doc) +
-                                                   "): " + quote(data));
-      return update;
-    }
-    if (!doc.IsObject()) {
-      update.error =
-          make_failure(failure_kind::protocol,
-                       "stream event is not a JSON object: " + quote(data));
+    if (doc.HasParseError() || !doc.IsObject()) {
+      update.error = malformed_json("stream event", doc, data);
       return update;
     }
     if (auto err = vendor_error_from(doc); err.found) {
@@ -635,8 +492,7 @@ public:
     auto kind = kind_from_status(status, err);
     auto message = message_of(err);
     if (message.empty()) {
-      auto text = trim(body);
-      message = text.empty() ? "HTTP " + std::to_string(status) : quote(text);
+      message = message_from_body(status, body);
     }
     if (err.code == "insufficient_quota" && !contains_ci(message, "quota")) {
       message = "insufficient quota: " + message;
@@ -648,14 +504,8 @@ private:
   /// `{base_url}/chat/completions`, with `?api-version=` for dialects that
   /// take one.
   std::string url_for(const provider_settings& provider) const {
-    std::string_view base = provider.base_url;
-    if (base.empty()) {
-      base = dialect_.default_base_url;
-    }
-    while (!base.empty() && base.back() == '/') {
-      base.remove_suffix(1);
-    }
-    auto url = std::string{base} + "/chat/completions";
+    auto url = std::string{base_url_of(provider, dialect_.default_base_url)} +
+               "/chat/completions";
     if (!dialect_.default_api_version.empty()) {
       const auto& version = provider.api_version.empty()
                                 ? dialect_.default_api_version
@@ -685,16 +535,6 @@ private:
       w.EndObject();
     }
     w.EndArray();
-    auto write_double = [&w](std::string_view key,
-                             const std::optional<double>& own,
-                             const std::optional<double>& fallback) {
-      const auto& value = own ? own : fallback;
-      // JSON has no NaN or infinity; such a value is left to the default.
-      if (value && std::isfinite(*value)) {
-        write_key(w, key);
-        w.Double(*value);
-      }
-    };
     auto write_int = [&w](std::string_view key,
                           const std::optional<int64_t>& own,
                           const std::optional<int64_t>& fallback) {
@@ -704,18 +544,14 @@ private:
         w.Int64(*value);
       }
     };
-    write_double("temperature", params.temperature, defaults.temperature);
-    write_double("top_p", params.top_p, defaults.top_p);
+    write_double_param(w, "temperature", params.temperature,
+                       defaults.temperature);
+    write_double_param(w, "top_p", params.top_p, defaults.top_p);
     write_int("max_tokens", params.max_tokens, defaults.max_tokens);
     write_int("seed", params.seed, defaults.seed);
     const auto& stop = params.stop.empty() ? defaults.stop : params.stop;
     if (!stop.empty()) {
-      write_key(w, "stop");
-      w.StartArray();
-      for (const auto& s : stop) {
-        write_string(w, s);
-      }
-      w.EndArray();
+      write_string_array(w, "stop", stop);
     }
     if (req.stream) {
       write_key(w, "stream");

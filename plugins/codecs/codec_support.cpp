@@ -1,0 +1,202 @@
+#include "plugins/codecs/codec_support.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include <rapidjson/error/en.h>
+
+namespace tutti::codec_support {
+
+std::string quote(std::string_view text) {
+  if (text.size() <= quote_limit) {
+    return std::string{text};
+  }
+  auto cut = quote_limit;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+    --cut;
+  }
+  std::string result{text.substr(0, cut)};
+  result += "...";
+  return result;
+}
+
+char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool equals_ci(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return ascii_lower(x) == ascii_lower(y);
+         });
+}
+
+bool contains_ci(std::string_view haystack, std::string_view needle) {
+  auto found = std::search(
+      haystack.begin(), haystack.end(), needle.begin(), needle.end(),
+      [](char a, char b) { return ascii_lower(a) == ascii_lower(b); });
+  return found != haystack.end() || needle.empty();
+}
+
+std::string_view trim(std::string_view text) {
+  auto is_space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+  };
+  while (!text.empty() && is_space(text.front())) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && is_space(text.back())) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+std::string url_encode(std::string_view text) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string result;
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') ||
+        (u >= '0' && u <= '9') || c == '-' || c == '.' || c == '_' ||
+        c == '~') {
+      result += c;
+    } else {
+      result += '%';
+      result += hex[u >> 4];
+      result += hex[u & 0xF];
+    }
+  }
+  return result;
+}
+
+std::string_view base_url_of(const provider_settings& provider,
+                             std::string_view fallback) {
+  std::string_view base = provider.base_url;
+  if (base.empty()) {
+    base = fallback;
+  }
+  while (!base.empty() && base.back() == '/') {
+    base.remove_suffix(1);
+  }
+  return base;
+}
+
+void set_header(header_list& headers, const std::string& name,
+                const std::string& value, replaced_name keep) {
+  auto same = std::find_if(headers.begin(), headers.end(),
+                           [&](auto& h) { return equals_ci(h.first, name); });
+  if (same == headers.end()) {
+    headers.emplace_back(name, value);
+    return;
+  }
+  if (keep == replaced_name::custom) {
+    same->first = name;
+  }
+  same->second = value;
+}
+
+void write_string(json_writer& w, std::string_view text) {
+  w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+}
+
+void write_key(json_writer& w, std::string_view key) {
+  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+}
+
+void write_double_param(json_writer& w, std::string_view key,
+                        const std::optional<double>& own,
+                        const std::optional<double>& fallback) {
+  const auto& value = own ? own : fallback;
+  if (value && std::isfinite(*value)) {
+    write_key(w, key);
+    w.Double(*value);
+  }
+}
+
+void write_string_array(json_writer& w, std::string_view key,
+                        const std::vector<std::string>& values) {
+  write_key(w, key);
+  w.StartArray();
+  for (const auto& s : values) {
+    write_string(w, s);
+  }
+  w.EndArray();
+}
+
+const rapidjson::Value* member(const rapidjson::Value& obj,
+                               std::string_view name) {
+  if (!obj.IsObject()) {
+    return nullptr;
+  }
+  auto it = obj.FindMember(
+      rapidjson::Value(rapidjson::StringRef(name.data(), name.size())));
+  return it == obj.MemberEnd() ? nullptr : &it->value;
+}
+
+const rapidjson::Value* object_member(const rapidjson::Value& obj,
+                                      std::string_view name) {
+  auto* value = member(obj, name);
+  return value != nullptr && value->IsObject() ? value : nullptr;
+}
+
+std::string_view string_member(const rapidjson::Value& obj,
+                               std::string_view name) {
+  auto* value = member(obj, name);
+  if (value == nullptr || !value->IsString()) {
+    return {};
+  }
+  return {value->GetString(), value->GetStringLength()};
+}
+
+failure make_failure(failure_kind kind, std::string message, int http_status) {
+  failure result;
+  result.kind = kind;
+  result.message = std::move(message);
+  result.http_status = http_status;
+  return result;
+}
+
+std::string parse_error_text(const rapidjson::Document& doc) {
+  return std::string{rapidjson::GetParseError_En(doc.GetParseError())} +
+         " at offset " + std::to_string(doc.GetErrorOffset());
+}
+
+failure malformed_json(std::string_view what, const rapidjson::Document& doc,
+                       std::string_view raw) {
+  std::string message{what};
+  if (doc.HasParseError()) {
+    message += " is not JSON (" + parse_error_text(doc) + "): ";
+  } else {
+    message += " is not a JSON object: ";
+  }
+  return make_failure(failure_kind::protocol, message + quote(raw));
+}
+
+std::string message_from_body(int status, std::string_view body) {
+  auto text = trim(body);
+  return text.empty() ? "HTTP " + std::to_string(status) : quote(text);
+}
+
+std::optional<failure_kind> kind_from_common_status(int64_t status) {
+  switch (status) {
+  case 401:
+  case 403:
+    return failure_kind::auth;
+  case 408:
+    return failure_kind::timeout_total;
+  case 429:
+    return failure_kind::rate_limited;
+  case 503:
+  case 529:
+    return failure_kind::overloaded;
+  default:
+    break;
+  }
+  if (status >= 500 && status <= 599) {
+    return failure_kind::server;
+  }
+  return std::nullopt;
+}
+
+} // namespace tutti::codec_support

@@ -1,0 +1,114 @@
+#pragma once
+
+/// Small pieces every built-in codec needs the same way: quoting a body in a
+/// failure message, case-insensitive text, reading and writing JSON with
+/// rapidjson, and the HTTP status kinds all vendors agree on. What differs
+/// between vendors stays in their codec.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "tutti/codec.hpp"
+
+namespace tutti::codec_support {
+
+using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+/// How much of an unexpected body a failure message quotes.
+constexpr std::size_t quote_limit = 200;
+
+/// At most `quote_limit` bytes of `text`, cut on a UTF-8 character boundary,
+/// with "..." when something was left out.
+std::string quote(std::string_view text);
+
+/// `c` in lower case when it is an ASCII letter, else unchanged.
+char ascii_lower(char c);
+
+/// True when `a` and `b` are equal, ignoring ASCII case.
+bool equals_ci(std::string_view a, std::string_view b);
+
+/// True when `haystack` contains `needle`, ignoring ASCII case.
+bool contains_ci(std::string_view haystack, std::string_view needle);
+
+/// `text` without leading and trailing spaces, tabs, CRs and LFs.
+std::string_view trim(std::string_view text);
+
+/// `text` with every byte outside RFC 3986's unreserved set percent-encoded.
+std::string url_encode(std::string_view text);
+
+/// The provider's `base_url`, or `fallback` when it sets none, without
+/// trailing slashes.
+std::string_view base_url_of(const provider_settings& provider,
+                             std::string_view fallback);
+
+/// Which name a header keeps when `set_header` replaces it.
+enum class replaced_name : uint8_t {
+  ours,   ///< the name the codec wrote; only the value changes
+  custom, ///< the name as the custom header spells it
+};
+
+/// Sets header `name` to `value`: replaces a header of that name (any case)
+/// where there is one, so a custom header can override ours; else appends.
+void set_header(header_list& headers, const std::string& name,
+                const std::string& value, replaced_name keep);
+
+/// Writes `text` as a JSON string.
+void write_string(json_writer& w, std::string_view text);
+
+/// Writes `key` as a JSON object key.
+void write_key(json_writer& w, std::string_view key);
+
+/// Writes `key: value` for the value of `own`, or failing that `fallback`;
+/// nothing when neither is set or the value is not finite (JSON has no NaN
+/// or infinity, so such a value is left to the server's default).
+void write_double_param(json_writer& w, std::string_view key,
+                        const std::optional<double>& own,
+                        const std::optional<double>& fallback);
+
+/// Writes `key: [values...]` as an array of strings.
+void write_string_array(json_writer& w, std::string_view key,
+                        const std::vector<std::string>& values);
+
+/// The member `name` of `obj`, or nullptr when absent or `obj` is no object.
+const rapidjson::Value* member(const rapidjson::Value& obj,
+                               std::string_view name);
+
+/// The member `name` of `obj` when it is an object, else nullptr.
+const rapidjson::Value* object_member(const rapidjson::Value& obj,
+                                      std::string_view name);
+
+/// The string member `name` of `obj`, or empty when absent or not a string.
+std::string_view string_member(const rapidjson::Value& obj,
+                               std::string_view name);
+
+/// A failure of `kind` saying `message`; `http_status` 0 when there was none.
+failure make_failure(failure_kind kind, std::string message,
+                     int http_status = 0);
+
+/// rapidjson's description of the parse error in `doc`, with its offset.
+std::string parse_error_text(const rapidjson::Document& doc);
+
+/// The `protocol` failure for `raw`, parsed into `doc`, that is not JSON or
+/// not a JSON object; `what` names it ("response body", "stream event").
+failure malformed_json(std::string_view what, const rapidjson::Document& doc,
+                       std::string_view raw);
+
+/// The message for an error response whose body gives none: the body
+/// quoted, or "HTTP <status>" when it is blank.
+std::string message_from_body(int status, std::string_view body);
+
+/// The kind every vendor means by an HTTP status: 401 and 403 `auth`, 408
+/// `timeout_total`, 429 `rate_limited`, 503 and 529 `overloaded`, other 5xx
+/// `server`. Nothing for the rest, which each codec judges by what the body
+/// says.
+std::optional<failure_kind> kind_from_common_status(int64_t status);
+
+} // namespace tutti::codec_support

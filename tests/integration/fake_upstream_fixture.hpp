@@ -1,0 +1,54 @@
+#pragma once
+
+/// Helpers shared by the integration tests that run the engine against the
+/// fake upstream: what it recorded per model, and config YAML with one
+/// provider per fake model.
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "tools/fake_llm/fake_llm.hpp"
+
+namespace tutti::fake_upstream {
+
+/// The requests `upstream` recorded for `model`, in the order they arrived.
+inline std::vector<fake::arrival> arrivals_of(const fake::server& upstream,
+                                              const std::string& model) {
+  std::vector<fake::arrival> result;
+  for (auto& a : upstream.arrivals()) {
+    if (a.model == model) {
+      result.push_back(a);
+    }
+  }
+  std::sort(result.begin(), result.end(),
+            [](auto& x, auto& y) { return x.steady_us < y.steady_us; });
+  return result;
+}
+
+/// YAML lines under `providers:` with one `openai` provider per model, named
+/// after it, on `base_url`; `fields` is appended to each (", api_key: k").
+inline std::string providers_yaml(const std::vector<std::string>& models,
+                                  const std::string& base_url,
+                                  const std::string& fields = "") {
+  std::string yaml;
+  for (auto& m : models) {
+    yaml += "  " + m + ": {kind: openai, model: " + m + ", base_url: \"" +
+            base_url + "\"" + fields + "}\n";
+  }
+  return yaml;
+}
+
+/// YAML for an ensemble `e` of `members` with `deadline`.
+inline std::string ensemble_yaml(const std::vector<std::string>& members,
+                                 const std::string& deadline) {
+  std::string yaml = "ensembles:\n  e:\n    members: [";
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    yaml += (i > 0 ? ", " : "") + members[i];
+  }
+  yaml += "]\n    deadline: " + deadline + "\n";
+  return yaml;
+}
+
+} // namespace tutti::fake_upstream
