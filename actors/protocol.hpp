@@ -10,6 +10,8 @@
 /// - provider -> rate_limiter: (release_atom, permit_id, usage)
 /// - provider -> rate_limiter: (withdraw_atom, request_id), a queued waiter
 /// - provider -> rate_limiter: (cooldown_atom, until), a 429 pauses the group
+/// - provider -> rate_limiter: (answered_atom, permit_id, at), the server has
+///   the request (its reply began): the grant's window time starts
 /// - transport -> provider: transfer_head, transfer_chunk, transfer_done
 /// - provider -> listener: member_delta, streamed text
 /// - aggregator -> listener: member_delta, member_outcome, ensemble_answer
@@ -47,6 +49,7 @@ using check_atom = caf::atom_constant<caf::atom("check")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using cooldown_atom = caf::atom_constant<caf::atom("cooldown")>;
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
+using answered_atom = caf::atom_constant<caf::atom("answered")>;
 
 /// How urgent a permit request is; lower values are served first.
 enum class priority : uint8_t { interactive = 0, batch = 1 };

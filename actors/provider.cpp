@@ -443,6 +443,9 @@ caf::behavior provider(self_ptr self, provider_deps deps) {
         if (auto* call = call_of_transfer(self, head.transfer_id)) {
           call->status = head.status;
           call->headers = std::move(head.headers);
+          if (call->permit_id != 0)
+            self->send(self->state.deps.limiter, answered_atom::value,
+                       call->permit_id, actor_now_us(self));
         }
       },
       [=](transfer_chunk& chunk) {

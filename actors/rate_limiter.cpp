@@ -25,48 +25,32 @@ steady_us earliest_grant(self_ptr self, const permit_request& req,
     return never;
   if (cfg.requests.count > 0) {
     auto span = cfg.requests.per_us + cfg.margin_us;
-    while (!st.request_log.empty() && st.request_log.front() + span <= now)
-      st.request_log.pop_front();
-    auto used = static_cast<int64_t>(st.request_log.size());
-    if (used >= cfg.requests.count) {
-      // The oldest grants must leave the window first.
-      auto oldest = st.request_log[used - cfg.requests.count];
-      at = std::max(at, oldest + span);
-    }
+    st.request_log.prune(now, span);
+    auto need =
+        static_cast<int64_t>(st.request_log.size()) + 1 - cfg.requests.count;
+    if (need > 0)
+      at = std::max(at, st.request_log.when_freed(need, span));
   }
   if (cfg.tokens.count > 0) {
     if (req.estimated_tokens > cfg.tokens.count)
       return never;
     auto span = cfg.tokens.per_us + cfg.margin_us;
-    while (!st.token_log.empty() && st.token_log.front().at + span <= now) {
-      auto& front = st.token_log.front();
-      st.tokens_in_log -= front.tokens;
-      st.token_index.erase(front.permit_id);
-      st.token_log.pop_front();
-      ++st.token_log_popped;
-    }
-    auto excess = st.tokens_in_log + req.estimated_tokens - cfg.tokens.count;
-    for (auto& charge : st.token_log) {
-      if (excess <= 0)
-        break;
-      excess -= charge.tokens;
-      at = std::max(at, charge.at + span);
-    }
+    st.token_log.prune(now, span);
+    auto need = st.token_log.total() + req.estimated_tokens - cfg.tokens.count;
+    if (need > 0)
+      at = std::max(at, st.token_log.when_freed(need, span));
   }
   return at;
 }
 
-permit_grant grant(self_ptr self, const permit_request& req, steady_us now) {
+permit_grant grant(self_ptr self, const permit_request& req) {
   auto& st = self->state;
   auto id = st.next_permit_id++;
   st.in_flight.emplace(id, req);
   if (st.settings.requests.count > 0)
-    st.request_log.push_back(now);
-  if (st.settings.tokens.count > 0) {
-    st.token_index.emplace(id, st.token_log_popped + st.token_log.size());
-    st.token_log.push_back(token_charge{now, req.estimated_tokens, id});
-    st.tokens_in_log += req.estimated_tokens;
-  }
+    st.request_log.add(id, 1);
+  if (st.settings.tokens.count > 0)
+    st.token_log.add(id, req.estimated_tokens);
   return permit_grant{true, id, failure_kind::queue_timeout, {}};
 }
 
@@ -103,7 +87,7 @@ void pump(self_ptr self) {
       }
       auto waiter = std::move(queue.front());
       queue.pop_front();
-      waiter.promise.deliver(grant(self, waiter.request, now));
+      waiter.promise.deliver(grant(self, waiter.request));
     }
   }
 }
@@ -125,6 +109,52 @@ bool drop_waiter(self_ptr self, const std::string& request_id,
 }
 
 } // namespace
+
+void window_log::add(uint64_t permit_id, int64_t amount) {
+  index_.emplace(permit_id, popped_ + entries_.size());
+  entries_.push_back(entry{permit_id, amount, 0});
+  total_ += amount;
+}
+
+window_log::entry* window_log::find(uint64_t permit_id) {
+  auto i = index_.find(permit_id);
+  return i == index_.end() ? nullptr : &entries_[i->second - popped_];
+}
+
+void window_log::mark_received(uint64_t permit_id, steady_us at) {
+  if (auto* e = find(permit_id); e != nullptr && e->received_at == 0)
+    e->received_at = at;
+}
+
+void window_log::correct(uint64_t permit_id, int64_t amount) {
+  if (auto* e = find(permit_id)) {
+    total_ += amount - e->amount;
+    e->amount = amount;
+  }
+}
+
+void window_log::prune(steady_us now, int64_t span_us) {
+  while (!entries_.empty() && entries_.front().received_at != 0 &&
+         entries_.front().received_at + span_us <= now) {
+    total_ -= entries_.front().amount;
+    index_.erase(entries_.front().permit_id);
+    entries_.pop_front();
+    ++popped_;
+  }
+}
+
+steady_us window_log::when_freed(int64_t need, int64_t span_us) const {
+  steady_us at = 0;
+  for (auto& e : entries_) {
+    if (need <= 0)
+      break;
+    if (e.received_at == 0)
+      return never;
+    at = std::max(at, e.received_at + span_us);
+    need -= e.amount;
+  }
+  return need > 0 ? never : at;
+}
 
 caf::behavior rate_limiter(self_ptr self, limiter_settings settings) {
   if (settings.concurrency < 1)
@@ -148,7 +178,7 @@ caf::behavior rate_limiter(self_ptr self, limiter_settings settings) {
         if (st.queued() == 0) {
           auto at = earliest_grant(self, req, now);
           if (at <= now)
-            return grant(self, req, now);
+            return grant(self, req);
           if (req.deadline > 0 && at != never && at > req.deadline)
             return deny(failure_kind::queue_timeout,
                         "the next permit in " + group_summary(self) +
@@ -175,15 +205,17 @@ caf::behavior rate_limiter(self_ptr self, limiter_settings settings) {
           return;
         // The estimate becomes what was really used, when the server said.
         auto actual = used.input_tokens + used.output_tokens;
-        if (auto i = st.token_index.find(permit_id);
-            i != st.token_index.end()) {
-          if (actual > 0) {
-            auto& charge = st.token_log[i->second - st.token_log_popped];
-            st.tokens_in_log += actual - charge.tokens;
-            charge.tokens = actual;
-          }
-          st.token_index.erase(i);
-        }
+        if (actual > 0)
+          st.token_log.correct(permit_id, actual);
+        // Released: the server had the request by now if it ever did.
+        auto now = actor_now_us(self);
+        st.request_log.mark_received(permit_id, now);
+        st.token_log.mark_received(permit_id, now);
+        pump(self);
+      },
+      [=](answered_atom, uint64_t permit_id, steady_us at) {
+        self->state.request_log.mark_received(permit_id, at);
+        self->state.token_log.mark_received(permit_id, at);
         pump(self);
       },
       [=](cooldown_atom, steady_us until) {
@@ -215,17 +247,14 @@ caf::behavior rate_limiter(self_ptr self, limiter_settings settings) {
         result.in_flight = static_cast<int64_t>(st.in_flight.size());
         result.queued = static_cast<int64_t>(st.queued());
         result.concurrency = st.settings.concurrency;
-        auto in_window = [&](steady_us at, int64_t per) {
-          return at + per + st.settings.margin_us > now;
-        };
+        st.request_log.prune(now, st.settings.requests.per_us +
+                                      st.settings.margin_us);
+        st.token_log.prune(now,
+                           st.settings.tokens.per_us + st.settings.margin_us);
         result.requests_limit = st.settings.requests.count;
-        for (auto at : st.request_log)
-          result.requests_in_window +=
-              in_window(at, st.settings.requests.per_us);
+        result.requests_in_window = static_cast<int64_t>(st.request_log.size());
         result.tokens_limit = st.settings.tokens.count;
-        for (auto& charge : st.token_log)
-          if (in_window(charge.at, st.settings.tokens.per_us))
-            result.tokens_in_window += charge.tokens;
+        result.tokens_in_window = st.token_log.total();
         result.cooldown_until = st.cooldown_until > now ? st.cooldown_until : 0;
         return result;
       },

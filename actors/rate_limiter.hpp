@@ -1,5 +1,6 @@
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -28,8 +29,7 @@ struct limiter_settings {
   window_budget requests;
   window_budget tokens;
   /// A grant counts against its window this much longer than the window,
-  /// so that jitter between granting and the request reaching the server
-  /// cannot squeeze one grant too many into a window the server measures.
+  /// for clock granularity between the server's measure and ours.
   int64_t margin_us = 5'000;
 };
 
@@ -39,11 +39,48 @@ struct limiter_waiter {
   caf::response_promise promise;
 };
 
-/// A grant in the token window; its charge is corrected on release.
-struct token_charge {
-  steady_us at = 0;
-  int64_t tokens = 0;
-  uint64_t permit_id = 0;
+/// The grants inside one budget's window, oldest first. A grant counts from
+/// the moment it is granted until the window's length (plus the margin)
+/// after the server certainly had its request: when its reply began (or,
+/// failing that, when the permit came back). Until then it counts, however
+/// long that is. So no window the *server* measures can hold more than the
+/// budget, whatever delays lie between granting, sending and the server
+/// taking the request in.
+class window_log {
+public:
+  static constexpr steady_us never = INT64_MAX;
+
+  /// Charges `amount` (1 for requests, a token estimate for tokens).
+  void add(uint64_t permit_id, int64_t amount);
+
+  /// The server has the request by `at` (first time only).
+  void mark_received(uint64_t permit_id, steady_us at);
+
+  /// Replaces a charge with what was really used.
+  void correct(uint64_t permit_id, int64_t amount);
+
+  /// Drops the oldest grants that have left the window.
+  void prune(steady_us now, int64_t span_us);
+
+  /// When at least `need` of the charged amount will have left the window,
+  /// oldest first; `never` while one of those grants is still unanswered.
+  steady_us when_freed(int64_t need, int64_t span_us) const;
+
+  int64_t total() const { return total_; }
+  size_t size() const { return entries_.size(); }
+
+private:
+  struct entry {
+    uint64_t permit_id = 0;
+    int64_t amount = 0;
+    steady_us received_at = 0; ///< 0: not yet
+  };
+  entry* find(uint64_t permit_id);
+
+  std::deque<entry> entries_;
+  uint64_t popped_ = 0; ///< entries dropped from the front so far
+  std::unordered_map<uint64_t, uint64_t> index_; ///< permit -> popped_ + pos
+  int64_t total_ = 0;
 };
 
 struct rate_limiter_state {
@@ -52,13 +89,8 @@ struct rate_limiter_state {
   std::unordered_map<uint64_t, permit_request> in_flight;
   /// One FIFO queue per priority, served interactive first.
   std::deque<limiter_waiter> queues[2];
-  std::deque<steady_us> request_log; ///< grant times inside the window
-  std::deque<token_charge> token_log;
-  int64_t tokens_in_log = 0;     ///< the sum of `token_log`'s charges
-  uint64_t token_log_popped = 0; ///< charges dropped from its front so far
-  /// Where each permit's charge is (absolute index: popped + position), so
-  /// that release corrects it in constant time.
-  std::unordered_map<uint64_t, uint64_t> token_index;
+  window_log request_log;       ///< grants, 1 each
+  window_log token_log;         ///< token charges
   steady_us cooldown_until = 0; ///< no grant before this (server said 429)
   steady_us wake_at = 0;        ///< the pending wake-up, 0 if none
 
@@ -73,7 +105,9 @@ struct rate_limiter_state {
 /// ahead of batch). A waiter whose deadline passes, or whose permit cannot
 /// arrive before it, is answered at once with a `queue_timeout` denial.
 /// `(release_atom, permit_id, usage)` returns a slot and corrects the token
-/// charge to the tokens really used; `(cooldown_atom, until)` pauses every
+/// charge to the tokens really used; `(answered_atom, permit_id, at)` says
+/// the server has the request (its window time starts); `(cooldown_atom,
+/// until)` pauses every
 /// grant until then (a 429 with Retry-After); `(withdraw_atom, request_id)`
 /// drops a waiter; `state_atom` returns a `limiter_state`.
 caf::behavior rate_limiter(caf::stateful_actor<rate_limiter_state>* self,

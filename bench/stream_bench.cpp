@@ -58,6 +58,7 @@ struct bench_options {
   double tokens_per_second = 10; ///< pacing of every stream
   bool keep_alive = false;       ///< leave out `Connection: close`
   int fake_nice = 0;             ///< nice value of the fake's threads
+  int ramp_ms = 1000;            ///< questions start evenly over this time
 };
 
 void usage(std::ostream& out) {
@@ -75,11 +76,12 @@ void usage(std::ostream& out) {
          "                         about 90 times a second for 5 s)\n";
 }
 
-int positive_int(const std::string& flag, const char* text, long max) {
+int int_in(const std::string& flag, const char* text, long min, long max) {
   char* end = nullptr;
   long value = std::strtol(text, &end, 10);
-  if (end == text || *end != '\0' || value < 1 || value > max)
-    throw std::invalid_argument(flag + ": expected an integer from 1 to " +
+  if (end == text || *end != '\0' || value < min || value > max)
+    throw std::invalid_argument(flag + ": expected an integer from " +
+                                std::to_string(min) + " to " +
                                 std::to_string(max) + ", got '" + text + "'");
   return static_cast<int>(value);
 }
@@ -104,15 +106,17 @@ bench_options parse_args(int argc, char** argv) {
     };
     if (arg == "--requests")
       // A provider's `concurrency` is at most 10000.
-      opts.requests = positive_int(arg, value(), 10'000);
+      opts.requests = int_in(arg, value(), 1, 10'000);
     else if (arg == "--tokens")
-      opts.tokens = positive_int(arg, value(), 9'999);
+      opts.tokens = int_in(arg, value(), 1, 9'999);
     else if (arg == "--tokens-per-second")
       opts.tokens_per_second = positive_double(arg, value());
     else if (arg == "--keep-alive")
       opts.keep_alive = true;
     else if (arg == "--fake-nice")
-      opts.fake_nice = positive_int(arg, value(), 19);
+      opts.fake_nice = int_in(arg, value(), 0, 19);
+    else if (arg == "--ramp-ms")
+      opts.ramp_ms = int_in(arg, value(), 0, 600'000);
     else if (arg == "--help" || arg == "-h") {
       usage(std::cout);
       std::exit(0);
@@ -531,6 +535,8 @@ int run(const bench_options& opts) {
   std::vector<question_record> records(static_cast<size_t>(n));
   std::latch ready{n};
   std::latch go{1};
+  clock_type::time_point started; // set before `go` opens
+  const auto ramp = std::chrono::milliseconds{opts.ramp_ms};
   std::vector<std::thread> callers;
   callers.reserve(static_cast<size_t>(n));
   std::string spawn_error;
@@ -540,6 +546,7 @@ int run(const bench_options& opts) {
         name_this_thread(caller_thread_name);
         ready.count_down();
         go.wait();
+        std::this_thread::sleep_until(started + ramp * i / n);
         ask_one(*eng, records[static_cast<size_t>(i)]);
       });
     } catch (const std::system_error& e) {
@@ -565,7 +572,7 @@ int run(const bench_options& opts) {
   const long threads_idle = status_field("Threads");
   auto tasks_before = threads_cpu();
   const double cpu_before = process_cpu_s();
-  const auto started = clock_type::now();
+  started = clock_type::now();
   go.count_down();
   for (auto& t : callers)
     t.join();

@@ -78,6 +78,14 @@ struct limiter_fixture : testing::actor_fixture {
     run();
   }
 
+  /// The server has the request and begins to answer: its window starts.
+  void answered(const std::string& id) {
+    auto* grant = log->find(id);
+    BOOST_REQUIRE(grant != nullptr && grant->granted);
+    caf::anon_send(limiter, answered_atom::value, grant->permit_id, now_us());
+    run();
+  }
+
   void release(const std::string& id, usage used = {}) {
     auto* grant = log->find(id);
     BOOST_REQUIRE(grant != nullptr && grant->granted);
@@ -242,6 +250,8 @@ BOOST_AUTO_TEST_CASE(a_request_window_holds_grants_until_the_oldest_leaves) {
     acquire(id);
   BOOST_TEST(log->granted() == (ids{"a", "b", "c"}),
              boost::test_tools::per_element());
+  for (auto id : {"a", "b", "c"})
+    answered(id);
   // Releasing does not help: the window counts grants, not calls in flight.
   release("a");
   BOOST_TEST(log->granted().size() == 3u);
@@ -256,8 +266,10 @@ BOOST_AUTO_TEST_CASE(a_request_window_holds_grants_until_the_oldest_leaves) {
 BOOST_AUTO_TEST_CASE(the_window_slides_instead_of_resetting) {
   start(windowed(window_budget{2, 1'000'000}));
   acquire("t0");
+  answered("t0");
   advance(600ms);
   acquire("t600");
+  answered("t600");
   acquire("waits");
   BOOST_TEST(log->find("waits") == nullptr);
   // t0 leaves the window at 1005 ms; t600 is still in it: one slot frees.
@@ -267,6 +279,21 @@ BOOST_AUTO_TEST_CASE(the_window_slides_instead_of_resetting) {
   BOOST_TEST(log->find("later") == nullptr);
   advance(600ms); // t600 leaves at 1605 ms
   BOOST_TEST(log->find("later") != nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(a_grant_counts_until_a_window_after_the_server_has_it) {
+  start(windowed(window_budget{1, 1'000'000}));
+  acquire("slow-to-send");
+  acquire("next");
+  // However long the request takes to reach the server, its window has not
+  // started: nothing can be granted in its place.
+  advance(3'000ms);
+  BOOST_TEST(log->find("next") == nullptr);
+  answered("slow-to-send");
+  advance(1'004ms);
+  BOOST_TEST(log->find("next") == nullptr);
+  advance(1ms);
+  BOOST_TEST(log->find("next") != nullptr);
 }
 
 BOOST_AUTO_TEST_CASE(tokens_are_charged_an_estimate_then_corrected_on_release) {
@@ -296,6 +323,7 @@ BOOST_AUTO_TEST_CASE(a_request_larger_than_the_token_budget_is_refused) {
 BOOST_AUTO_TEST_CASE(a_permit_that_cannot_come_before_the_deadline_fails_now) {
   start(windowed(window_budget{1, 1'000'000}));
   acquire("first");
+  answered("first");
   acquire("hopeless", priority::interactive, now_us() + 500'000);
   auto* grant = log->find("hopeless");
   BOOST_REQUIRE(grant != nullptr);
