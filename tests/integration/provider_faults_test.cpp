@@ -32,6 +32,7 @@ models:
   garbled:  {reply: "Paris.", malformed: true}
   priced:   {reply: "a b c d"}
   down:     {fail: {status: 500, message: "down for maintenance"}}
+  drip:     {reply: "a b c d e", drip_ms: 150}
 )";
 
 struct faults_fixture {
@@ -234,6 +235,21 @@ BOOST_AUTO_TEST_CASE(the_breaker_opens_after_consecutive_failures_and_probes) {
   BOOST_TEST(ask().error.kind == failure_kind::server);
   BOOST_TEST(arrivals_of("down").size() == 3u);
   BOOST_TEST(ask().error.kind == failure_kind::circuit_open);
+}
+
+// A slow drip is fine while each gap stays under the idle timeout, and an
+// idle failure (with the text so far) once a gap is longer.
+BOOST_AUTO_TEST_CASE(a_slow_drip_is_judged_by_the_idle_timeout) {
+  auto patient = make_config({"drip"});
+  patient.providers["drip"].timeouts.idle_ms = 1000;
+  auto ok = ask_one(patient, true);
+  BOOST_TEST(ok.ok);
+  BOOST_TEST(ok.reply.text == "a b c d e");
+  auto strict = make_config({"drip"});
+  strict.providers["drip"].timeouts.idle_ms = 60;
+  auto idle = ask_one(strict, true);
+  BOOST_TEST(!idle.ok);
+  BOOST_TEST(idle.error.kind == failure_kind::timeout_idle);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
