@@ -55,14 +55,31 @@ std::string format_ms(int64_t us) {
   return std::to_string((us + 500) / 1000) + " ms";
 }
 
+/// A member's status cell: "ok", or the failure's kind and HTTP status, and
+/// how many tries it took when more than one.
+std::string status_of(const tutti::member_outcome& m) {
+  std::string status = "ok";
+  auto attempts = m.ok ? m.reply.attempts : m.error.attempts;
+  if (!m.ok) {
+    status = "failed: " + std::string{to_string(m.error.kind)};
+    if (m.error.http_status != 0)
+      status += " " + std::to_string(m.error.http_status);
+  }
+  if (attempts > 1)
+    status += " (" + std::to_string(attempts) + " tries)";
+  return status;
+}
+
 void print_table(const tutti::ensemble_answer& answer) {
   size_t member_width = 14;
-  for (auto& m : answer.members)
+  size_t status_width = 24;
+  for (auto& m : answer.members) {
     member_width = std::max(member_width, m.member.size() + 2);
-  std::cout << pad("member", member_width) << pad("status", 24)
+    status_width = std::max(status_width, status_of(m).size() + 2);
+  }
+  std::cout << pad("member", member_width) << pad("status", status_width)
             << pad("latency", 10) << pad("tokens in/out", 15) << "answer\n";
   for (auto& m : answer.members) {
-    std::string status = "ok";
     std::string tokens = "-";
     std::string text;
     if (m.ok) {
@@ -70,12 +87,9 @@ void print_table(const tutti::ensemble_answer& answer) {
                std::to_string(m.reply.usage.output_tokens);
       text = preview(m.reply.text, 50);
     } else {
-      status = "failed: " + std::string{to_string(m.error.kind)};
-      if (m.error.http_status != 0)
-        status += " " + std::to_string(m.error.http_status);
       text = preview(m.error.message, 50);
     }
-    std::cout << pad(m.member, member_width) << pad(status, 24)
+    std::cout << pad(m.member, member_width) << pad(status_of(m), status_width)
               << pad(format_ms(m.total_us()), 10) << pad(tokens, 15) << text
               << '\n';
   }
