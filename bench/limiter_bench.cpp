@@ -41,6 +41,9 @@
 #include "actors/clock.hpp"
 #include "actors/protocol.hpp"
 #include "actors/rate_limiter.hpp"
+#include "bench/bench_support.hpp"
+
+using namespace tutti::bench;
 
 #ifndef TUTTI_BUILD_TYPE
 #define TUTTI_BUILD_TYPE "unknown"
@@ -104,44 +107,12 @@ bench_options parse_args(int argc, char** argv) {
 
 // --- statistics and output --------------------------------------------------
 
-/// Nearest-rank percentile of sorted samples, `p` in (0, 100].
-double percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty())
-    return 0;
-  auto rank = static_cast<size_t>(std::ceil(p / 100.0 * sorted.size()));
-  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
-}
-
 double median(std::vector<double> xs) {
   std::sort(xs.begin(), xs.end());
   if (xs.empty())
     return 0;
   auto n = xs.size();
   return n % 2 ? xs[n / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2;
-}
-
-std::string fixed(double value, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
-  return buf;
-}
-
-std::string signed_fixed(double value, int decimals) {
-  return (value >= 0 ? "+" : "") + fixed(value, decimals);
-}
-
-/// One row: a label padded to 40 columns, then right-aligned cells.
-void row(const std::string& label, const std::vector<std::string>& cells) {
-  std::string line = "  " + label;
-  if (line.size() < 42)
-    line.resize(42, ' ');
-  for (auto& cell : cells) {
-    std::string padded = cell;
-    if (padded.size() < 10)
-      padded.insert(0, 10 - padded.size(), ' ');
-    line += padded;
-  }
-  std::cout << line << '\n';
 }
 
 /// User + system CPU seconds of the whole process so far.
@@ -153,28 +124,6 @@ double cpu_seconds() {
 }
 
 // --- machine facts ----------------------------------------------------------
-
-std::string first_line_with(const std::string& path, const std::string& key) {
-  std::ifstream in{path};
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(key, 0) == 0) {
-      auto colon = line.find(':');
-      if (colon == std::string::npos)
-        return line;
-      auto value = line.substr(colon + 1);
-      value.erase(0, value.find_first_not_of(" \t"));
-      return value;
-    }
-  return "unknown";
-}
-
-std::string read_first_line(const std::string& path) {
-  std::ifstream in{path};
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
 
 void print_machine_facts(const bench_options& opts) {
   cpu_set_t set;

@@ -42,9 +42,12 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_support.hpp"
 #include "tools/fake_llm/fake_llm.hpp"
 #include "tutti/config.hpp"
 #include "tutti/engine.hpp"
+
+using namespace tutti::bench;
 
 #ifndef TUTTI_BUILD_TYPE
 #define TUTTI_BUILD_TYPE "unknown"
@@ -133,57 +136,8 @@ double us_between(clock_type::time_point from, clock_type::time_point to) {
   return std::chrono::duration<double, std::micro>(to - from).count();
 }
 
-struct summary {
-  size_t n = 0;
-  double min = 0;
-  double p50 = 0;
-  double p99 = 0;
-  double max = 0;
-  double mean = 0;
-};
-
-/// Nearest-rank percentile of sorted samples, `p` in (0, 100].
-double percentile(const std::vector<double>& sorted, double p) {
-  auto rank = static_cast<size_t>(std::ceil(p / 100.0 * sorted.size()));
-  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
-}
-
-summary summarize(std::vector<double> samples) {
-  summary s;
-  if (samples.empty())
-    return s;
-  std::sort(samples.begin(), samples.end());
-  s.n = samples.size();
-  s.min = samples.front();
-  s.max = samples.back();
-  s.p50 = percentile(samples, 50);
-  s.p99 = percentile(samples, 99);
-  s.mean = std::accumulate(samples.begin(), samples.end(), 0.0) / s.n;
-  return s;
-}
-
 // --- output
 // -------------------------------------------------------------------
-
-std::string fixed(double value, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
-  return buf;
-}
-
-/// One row: a label padded to 40 columns, then right-aligned cells.
-void row(const std::string& label, const std::vector<std::string>& cells) {
-  std::string line = "  " + label;
-  if (line.size() < 42)
-    line.resize(42, ' ');
-  for (auto& cell : cells) {
-    std::string padded = cell;
-    if (padded.size() < 10)
-      padded.insert(0, 10 - padded.size(), ' ');
-    line += padded;
-  }
-  std::cout << line << '\n';
-}
 
 void row_ms(const std::string& label, const summary& s) {
   row(label,
@@ -192,28 +146,6 @@ void row_ms(const std::string& label, const summary& s) {
 
 // --- machine facts and process figures
 // ----------------------------------------
-
-std::string first_line_with(const std::string& path, const std::string& key) {
-  std::ifstream in{path};
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(key, 0) == 0) {
-      auto colon = line.find(':');
-      if (colon == std::string::npos)
-        return line;
-      auto value = line.substr(colon + 1);
-      value.erase(0, value.find_first_not_of(" \t"));
-      return value;
-    }
-  return "unknown";
-}
-
-std::string read_first_line(const std::string& path) {
-  std::ifstream in{path};
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
 
 /// A "NAME: 1234 kB" field of /proc/self/status as a number (kB, or a count).
 long status_field(const std::string& key) {

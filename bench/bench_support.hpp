@@ -1,0 +1,97 @@
+#pragma once
+
+// What every benchmark here prints with: nearest-rank summaries, fixed-width
+// table rows, and the machine facts read from /proc.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <numeric>
+#include <string>
+#include <vector>
+
+namespace tutti::bench {
+
+struct summary {
+  size_t n = 0;
+  double min = 0;
+  double p50 = 0;
+  double p99 = 0;
+  double max = 0;
+  double mean = 0;
+};
+
+/// Nearest-rank percentile of sorted samples, `p` in (0, 100]; 0 if empty.
+inline double percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty())
+    return 0;
+  auto rank = static_cast<size_t>(std::ceil(p / 100.0 * sorted.size()));
+  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
+}
+
+inline summary summarize(std::vector<double> samples) {
+  summary s;
+  if (samples.empty())
+    return s;
+  std::sort(samples.begin(), samples.end());
+  s.n = samples.size();
+  s.min = samples.front();
+  s.max = samples.back();
+  s.p50 = percentile(samples, 50);
+  s.p99 = percentile(samples, 99);
+  s.mean = std::accumulate(samples.begin(), samples.end(), 0.0) / s.n;
+  return s;
+}
+
+inline std::string fixed(double value, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
+  return buf;
+}
+
+inline std::string signed_fixed(double value, int decimals) {
+  return (value >= 0 ? "+" : "") + fixed(value, decimals);
+}
+
+/// One row: a label padded to 40 columns, then right-aligned cells.
+inline void row(const std::string& label,
+                const std::vector<std::string>& cells) {
+  std::string line = "  " + label;
+  if (line.size() < 42)
+    line.resize(42, ' ');
+  for (auto& cell : cells) {
+    std::string padded = cell;
+    if (padded.size() < 10)
+      padded.insert(0, 10 - padded.size(), ' ');
+    line += padded;
+  }
+  std::cout << line << '\n';
+}
+
+/// The value after "key:" on the first line of `path` starting with `key`.
+inline std::string first_line_with(const std::string& path,
+                                   const std::string& key) {
+  std::ifstream in{path};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(key, 0) == 0) {
+      auto colon = line.find(':');
+      if (colon == std::string::npos)
+        return line;
+      auto value = line.substr(colon + 1);
+      value.erase(0, value.find_first_not_of(" \t"));
+      return value;
+    }
+  return "unknown";
+}
+
+inline std::string read_first_line(const std::string& path) {
+  std::ifstream in{path};
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+} // namespace tutti::bench
