@@ -22,6 +22,12 @@ namespace tutti {
 
 namespace {
 
+/// The provider's limit group; a config built by hand may leave it empty,
+/// which means the provider's own group.
+const std::string& limit_group_of(const provider_config& pc) {
+  return pc.limit_group.empty() ? pc.name : pc.limit_group;
+}
+
 /// How long `ask` waits past the deadline before it stops listening; the
 /// aggregator answers well before that unless the engine is broken.
 constexpr int64_t ask_backstop_us = 10'000'000;
@@ -65,7 +71,7 @@ struct engine::impl {
   /// Every provider of a group carries the group's budgets (the config
   /// loader sees to that), so the first one to start sets them.
   caf::actor limiter_for(const provider_config& pc) {
-    auto group = pc.limit_group.empty() ? pc.name : pc.limit_group;
+    auto group = limit_group_of(pc);
     if (auto i = limiters.find(group); i != limiters.end())
       return i->second;
     limiter_settings limits;
@@ -162,7 +168,7 @@ std::vector<provider_status> engine::provider_states() {
     st.name = name;
     st.kind = pc.kind;
     st.model = pc.model;
-    st.limit_group = pc.limit_group.empty() ? name : pc.limit_group;
+    st.limit_group = limit_group_of(pc);
     caf::actor actor;
     caf::actor limiter;
     try {
