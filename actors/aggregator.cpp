@@ -9,54 +9,52 @@
 
 namespace tutti {
 
+std::string until_name(const ensemble_plan& plan) {
+  switch (plan.until) {
+  case until_rule::all:
+    return "all";
+  case until_rule::first:
+    return "first";
+  case until_rule::quorum:
+    return "quorum:" + std::to_string(plan.quorum);
+  case until_rule::deadline:
+    return "deadline";
+  }
+  return "all";
+}
+
+std::string mode_name(run_mode mode) {
+  switch (mode) {
+  case run_mode::parallel:
+    return "parallel";
+  case run_mode::fallback:
+    return "fallback";
+  case run_mode::hedged:
+    return "hedged";
+  }
+  return "parallel";
+}
+
 namespace {
 
 using self_ptr = caf::stateful_actor<aggregator_state>*;
 
-std::string member_request_id(const ensemble_question& q,
-                              const std::string& label) {
+/// The combine phase's own backstop (the member phase uses `expire_atom`).
+using combine_expire_atom = caf::atom_constant<caf::atom("cexpire")>;
+
+std::string request_id_of(const ensemble_question& q,
+                          const std::string& label) {
   return q.request.id + "/" + label;
 }
 
-void answer(self_ptr self) {
-  auto& st = self->state;
-  if (st.answered)
-    return;
-  st.answered = true;
-  ensemble_answer result;
-  result.ensemble = st.plan.name;
-  result.combine = st.plan.combine_name;
-  auto combined = st.plan.strategy->combine(st.outcomes);
-  result.status = combined.status;
-  result.text = std::move(combined.text);
-  result.members = st.outcomes;
-  result.total_us = actor_now_us(self) - st.started_at;
-  if (st.question.listener)
-    self->send(st.question.listener, result);
-  st.promise.deliver(std::move(result));
-  self->quit();
-}
-
-void record(self_ptr self, size_t index, member_outcome outcome) {
-  auto& st = self->state;
-  if (st.answered || st.done[index])
-    return;
-  st.done[index] = true;
-  // The label is the aggregator's to give, whatever the provider said.
-  outcome.member = st.plan.members[index].label;
-  if (st.question.listener)
-    self->send(st.question.listener, outcome);
-  st.outcomes[index] = std::move(outcome);
-  if (--st.remaining == 0)
-    answer(self);
-}
-
-member_outcome failed_outcome(const ensemble_member& member, failure_kind kind,
+member_outcome failed_outcome(const std::string& label,
+                              const std::string& provider,
+                              const std::string& model, failure_kind kind,
                               std::string message) {
   member_outcome outcome;
-  outcome.member = member.label;
-  outcome.provider = member.provider;
-  outcome.model = member.model;
+  outcome.member = label;
+  outcome.provider = provider;
+  outcome.model = model;
   outcome.ok = false;
   outcome.error.kind = kind;
   outcome.error.message = std::move(message);
@@ -64,12 +62,307 @@ member_outcome failed_outcome(const ensemble_member& member, failure_kind kind,
   return outcome;
 }
 
-void cancel_running(self_ptr self) {
+member_outcome failed_outcome(const ensemble_member& member, failure_kind kind,
+                              std::string message) {
+  return failed_outcome(member.label, member.provider, member.model, kind,
+                        std::move(message));
+}
+
+void add_usage(ensemble_answer& answer, const member_outcome& outcome) {
+  auto& used = outcome.ok ? outcome.reply.usage : outcome.error.usage;
+  answer.usage.input_tokens += used.input_tokens;
+  answer.usage.output_tokens += used.output_tokens;
+  answer.usage.cached_input_tokens += used.cached_input_tokens;
+  answer.cost_usd +=
+      outcome.ok ? outcome.reply.cost_usd : outcome.error.cost_usd;
+}
+
+/// The last user message: what judges and synthesizers are told was asked.
+std::string question_text(const chat_request& request) {
+  for (auto i = request.messages.rbegin(); i != request.messages.rend(); ++i)
+    if (i->role == "user")
+      return i->content;
+  return {};
+}
+
+/// Fields set in `over` replace those in `params`.
+void override_params(chat_params& params, const chat_params& over) {
+  if (over.temperature)
+    params.temperature = over.temperature;
+  if (over.top_p)
+    params.top_p = over.top_p;
+  if (over.max_tokens)
+    params.max_tokens = over.max_tokens;
+  if (over.seed)
+    params.seed = over.seed;
+  if (!over.stop.empty())
+    params.stop = over.stop;
+}
+
+size_t running_count(self_ptr self) {
+  auto& phases = self->state.phases;
+  return static_cast<size_t>(
+      std::count(phases.begin(), phases.end(), member_phase::running));
+}
+
+void deliver(self_ptr self, ensemble_answer result) {
   auto& st = self->state;
-  for (size_t i = 0; i < st.plan.members.size(); ++i)
-    if (!st.done[i])
-      self->send(st.plan.members[i].actor, cancel_atom::value,
-                 member_request_id(st.question, st.plan.members[i].label));
+  st.answered = true;
+  if (st.question.listener)
+    self->send(st.question.listener, result);
+  st.promise.deliver(std::move(result));
+  self->quit();
+}
+
+/// The answer from the strategy's verdict and everything the members did.
+void answer(self_ptr self, combined verdict) {
+  auto& st = self->state;
+  if (st.answered)
+    return;
+  ensemble_answer result;
+  result.ensemble = st.plan.name;
+  result.combine = st.plan.combine_name;
+  result.until = until_name(st.plan);
+  result.mode = mode_name(st.plan.mode);
+  result.members = st.outcomes;
+  result.combiner_calls = st.input.calls;
+  for (auto& outcome : result.members)
+    add_usage(result, outcome);
+  for (auto& outcome : result.combiner_calls)
+    add_usage(result, outcome);
+  result.text = std::move(verdict.text);
+  result.winner = std::move(verdict.winner);
+  result.votes = std::move(verdict.votes);
+  result.agreement = verdict.agreement;
+  result.ranking = std::move(verdict.ranking);
+  result.note = std::move(verdict.note);
+  result.status = verdict.status;
+  if (result.status == answer_status::ok) {
+    // Members the ensemble stopped itself are not failures; others are.
+    for (size_t i = 0; i < st.outcomes.size(); ++i)
+      if (st.phases[i] == member_phase::finished && !st.outcomes[i].ok)
+        result.status = answer_status::partial;
+  }
+  result.total_us = actor_now_us(self) - st.started_at;
+  deliver(self, std::move(result));
+}
+
+void start_member(self_ptr self, size_t index);
+
+/// Sends the strategy's next call, or answers when it has its verdict.
+void combine_step(self_ptr self) {
+  auto& st = self->state;
+  auto verdict = st.plan.strategy->combine(st.input);
+  if (!verdict.call) {
+    answer(self, std::move(verdict));
+    return;
+  }
+  auto& call = *verdict.call;
+  auto callee = st.plan.callees.find(call.provider);
+  if (callee == st.plan.callees.end()) {
+    st.input.calls.push_back(
+        failed_outcome(call.label, call.provider, "", failure_kind::bad_request,
+                       "the strategy asked provider '" + call.provider +
+                           "', which the ensemble does not know"));
+    combine_step(self);
+    return;
+  }
+  member_query query;
+  query.member = call.label;
+  query.request.id =
+      request_id_of(st.question, call.label + "#" +
+                                     std::to_string(st.input.calls.size() + 1));
+  if (!call.system.empty())
+    query.request.messages.push_back(chat_message{"system", call.system});
+  query.request.messages.push_back(chat_message{"user", call.prompt});
+  query.request.stream = st.question.request.stream;
+  // The combiner gets a deadline as long as the members had, from now.
+  auto deadline = actor_now_us(self) + st.plan.deadline_us;
+  query.request.deadline = deadline;
+  st.call_streams_answer = call.streams_answer;
+  if (st.question.listener && call.streams_answer)
+    query.listener = caf::actor_cast<caf::actor>(self);
+  st.call_id = query.request.id;
+  st.call_label = call.label;
+  st.call_provider = call.provider;
+  st.call_actor = callee->second.actor;
+  auto label = call.label;
+  auto provider = call.provider;
+  auto model = callee->second.model;
+  auto on_outcome = [=](member_outcome outcome) {
+    auto& st = self->state;
+    if (st.answered || st.call_id.empty())
+      return;
+    st.call_id.clear();
+    outcome.member = label;
+    if (st.question.listener)
+      self->send(st.question.listener, outcome);
+    st.input.calls.push_back(std::move(outcome));
+    combine_step(self);
+  };
+  self->request(callee->second.actor, caf::infinite, query_atom::value,
+                std::move(query))
+      .then([=](member_outcome& outcome) { on_outcome(std::move(outcome)); },
+            [=](const caf::error& err) {
+              on_outcome(failed_outcome(
+                  label, provider, model, failure_kind::protocol,
+                  "provider actor failed: " + self->system().render(err)));
+            });
+  self->scheduled_send(self, to_actor_time(deadline + st.plan.grace_us),
+                       combine_expire_atom::value, st.call_id);
+}
+
+/// The members are done: stop the rest, then combine.
+void finish_members(self_ptr self, failure_kind stop_kind,
+                    const std::string& stop_reason) {
+  auto& st = self->state;
+  if (st.members_done)
+    return;
+  st.members_done = true;
+  for (size_t i = 0; i < st.plan.members.size(); ++i) {
+    auto& member = st.plan.members[i];
+    if (st.phases[i] == member_phase::running) {
+      self->send(member.actor, cancel_atom::value,
+                 request_id_of(st.question, member.label));
+      st.outcomes[i] = failed_outcome(member, stop_kind, stop_reason);
+      st.phases[i] = stop_kind == failure_kind::cancelled
+                         ? member_phase::stopped
+                         : member_phase::finished;
+      if (st.question.listener)
+        self->send(st.question.listener, st.outcomes[i]);
+    } else if (st.phases[i] == member_phase::waiting) {
+      st.outcomes[i] = failed_outcome(member, failure_kind::cancelled,
+                                      "not started: the ensemble was done (" +
+                                          until_name(st.plan) + ", " +
+                                          mode_name(st.plan.mode) + ")");
+      st.phases[i] = member_phase::stopped;
+    }
+  }
+  st.input.question = question_text(st.question.request);
+  st.input.outcomes = st.outcomes;
+  st.input.weights.clear();
+  for (auto& member : st.plan.members)
+    st.input.weights.push_back(member.weight);
+  if (st.successes < st.plan.min_success) {
+    combined verdict;
+    verdict.status = answer_status::failed;
+    verdict.note = std::to_string(st.successes) + " of " +
+                   std::to_string(st.plan.members.size()) +
+                   " members succeeded; the ensemble needs at least " +
+                   std::to_string(st.plan.min_success) + " (min_success)";
+    answer(self, std::move(verdict));
+    return;
+  }
+  combine_step(self);
+}
+
+/// After each outcome: is the ensemble done, and who runs next?
+void advance(self_ptr self) {
+  auto& st = self->state;
+  if (st.members_done)
+    return;
+  auto& plan = st.plan;
+  auto count = plan.members.size();
+  auto running = running_count(self);
+  auto not_started = count - st.next_to_start;
+  auto done_reason = [&](const std::string& why) {
+    return "cancelled: the ensemble was done (" + why + ")";
+  };
+  if (plan.mode != run_mode::parallel) {
+    // A chain ends at its first success.
+    if (st.successes > 0) {
+      finish_members(
+          self, failure_kind::cancelled,
+          done_reason("a member succeeded, " + mode_name(plan.mode)));
+      return;
+    }
+    if (running == 0 && not_started > 0) {
+      start_member(self, st.next_to_start);
+      return;
+    }
+  }
+  switch (plan.until) {
+  case until_rule::first:
+    if (st.successes >= 1) {
+      finish_members(self, failure_kind::cancelled, done_reason("until first"));
+      return;
+    }
+    break;
+  case until_rule::quorum: {
+    if (st.successes >= plan.quorum) {
+      finish_members(
+          self, failure_kind::cancelled,
+          done_reason("quorum of " + std::to_string(plan.quorum) + " reached"));
+      return;
+    }
+    // Stop waiting as soon as the quorum cannot be reached any more.
+    auto possible = static_cast<size_t>(st.successes) + running + not_started;
+    if (possible < static_cast<size_t>(plan.quorum)) {
+      finish_members(self, failure_kind::cancelled,
+                     done_reason("the quorum can no longer be reached"));
+      return;
+    }
+    break;
+  }
+  case until_rule::all:
+  case until_rule::deadline:
+    break;
+  }
+  if (running == 0 && st.next_to_start >= count)
+    finish_members(self, failure_kind::cancelled, done_reason("all done"));
+}
+
+void record(self_ptr self, size_t index, member_outcome outcome) {
+  auto& st = self->state;
+  if (st.members_done || st.phases[index] != member_phase::running)
+    return;
+  st.phases[index] = member_phase::finished;
+  // The label is the aggregator's to give, whatever the provider said.
+  outcome.member = st.plan.members[index].label;
+  if (outcome.ok)
+    ++st.successes;
+  if (st.question.listener)
+    self->send(st.question.listener, outcome);
+  // combine first: the first success is the answer; say so at once.
+  if (outcome.ok && st.plan.combine_name == "first" && !st.answer_streamed &&
+      st.question.listener) {
+    st.answer_streamed = true;
+    self->send(st.question.listener,
+               member_delta{outcome.member, outcome.reply.text, true});
+  }
+  st.outcomes[index] = std::move(outcome);
+  advance(self);
+}
+
+void start_member(self_ptr self, size_t index) {
+  auto& st = self->state;
+  st.next_to_start = std::max(st.next_to_start, index + 1);
+  st.phases[index] = member_phase::running;
+  auto& member = st.plan.members[index];
+  member_query query;
+  query.member = member.label;
+  query.request = st.question.request;
+  query.request.id = request_id_of(st.question, member.label);
+  override_params(query.request.params, member.params);
+  // Hedging watches for tokens, so it listens even without a listener.
+  if (st.question.listener || st.plan.mode == run_mode::hedged)
+    query.listener = caf::actor_cast<caf::actor>(self);
+  self->request(member.actor, caf::infinite, query_atom::value,
+                std::move(query))
+      .then(
+          [=](member_outcome& outcome) {
+            record(self, index, std::move(outcome));
+          },
+          [=](const caf::error& err) {
+            record(self, index,
+                   failed_outcome(
+                       self->state.plan.members[index], failure_kind::protocol,
+                       "provider actor failed: " + self->system().render(err)));
+          });
+  if (st.plan.mode == run_mode::hedged && index + 1 < st.plan.members.size())
+    self->scheduled_send(
+        self, to_actor_time(actor_now_us(self) + st.plan.hedge_after_us),
+        wake_atom::value, static_cast<uint64_t>(index));
 }
 
 } // namespace
@@ -86,57 +379,88 @@ caf::behavior aggregator(self_ptr self, ensemble_plan plan) {
         if (question.request.deadline > 0)
           deadline = std::min(deadline, question.request.deadline);
         question.request.deadline = deadline;
+        st.deadline = deadline;
         st.question = std::move(question);
         auto count = st.plan.members.size();
         st.outcomes.resize(count);
-        st.done.assign(count, false);
-        st.remaining = count;
+        st.phases.assign(count, member_phase::waiting);
+        st.streamed.assign(count, false);
         if (count == 0) {
-          answer(self);
+          finish_members(self, failure_kind::cancelled, "");
           return st.promise;
         }
-        for (size_t i = 0; i < count; ++i) {
-          auto& member = st.plan.members[i];
-          member_query query;
-          query.member = member.label;
-          query.request = st.question.request;
-          query.request.id = member_request_id(st.question, member.label);
-          if (st.question.listener)
-            query.listener = caf::actor_cast<caf::actor>(self);
-          self->request(member.actor, caf::infinite, query_atom::value,
-                        std::move(query))
-              .then(
-                  [=](member_outcome& outcome) {
-                    record(self, i, std::move(outcome));
-                  },
-                  [=](const caf::error& err) {
-                    auto& m = self->state.plan.members[i];
-                    record(self, i,
-                           failed_outcome(m, failure_kind::protocol,
-                                          "provider actor failed: " +
-                                              self->system().render(err)));
-                  });
+        if (st.plan.mode == run_mode::parallel) {
+          for (size_t i = 0; i < count; ++i)
+            start_member(self, i);
+        } else {
+          start_member(self, 0);
         }
-        // Providers fail themselves at the deadline; this is the backstop.
-        self->scheduled_send(self, to_actor_time(deadline + st.plan.grace_us),
-                             expire_atom::value);
+        // `until: deadline` ends at the deadline; otherwise providers fail
+        // themselves then, and this is the backstop.
+        auto at = st.plan.until == until_rule::deadline
+                      ? deadline
+                      : deadline + st.plan.grace_us;
+        self->scheduled_send(self, to_actor_time(at), expire_atom::value);
         return st.promise;
       },
       [=](member_delta& delta) {
-        if (self->state.question.listener && !self->state.answered)
-          self->send(self->state.question.listener, std::move(delta));
+        auto& st = self->state;
+        if (st.answered)
+          return;
+        if (!st.members_done) {
+          for (size_t i = 0; i < st.plan.members.size(); ++i)
+            if (st.plan.members[i].label == delta.member) {
+              if (st.phases[i] != member_phase::running)
+                return; // a stopped member's late token
+              st.streamed[i] = true;
+            }
+        } else {
+          // A combiner call's tokens are the answer's own.
+          if (st.call_id.empty() || !st.call_streams_answer ||
+              delta.member != st.call_label)
+            return;
+          delta.answer = true;
+        }
+        if (st.question.listener)
+          self->send(st.question.listener, std::move(delta));
+      },
+      [=](wake_atom, uint64_t index) {
+        // Hedging: the member started `hedge_after` ago.
+        auto& st = self->state;
+        if (st.members_done || st.phases[index] != member_phase::running ||
+            st.streamed[index] || st.next_to_start != index + 1)
+          return;
+        start_member(self, index + 1);
       },
       [=](expire_atom) {
         auto& st = self->state;
-        cancel_running(self);
-        for (size_t i = 0; i < st.plan.members.size(); ++i)
-          if (!st.done[i])
-            record(self, i,
-                   failed_outcome(st.plan.members[i],
-                                  failure_kind::timeout_total,
-                                  "no outcome by the ensemble deadline"));
+        if (st.members_done)
+          return;
+        finish_members(self, failure_kind::timeout_total,
+                       st.plan.until == until_rule::deadline
+                           ? "still running at the ensemble deadline"
+                           : "no outcome by the ensemble deadline");
       },
-      [=](cancel_atom) { cancel_running(self); },
+      [=](combine_expire_atom, const std::string& call_id) {
+        auto& st = self->state;
+        if (st.answered || st.call_id != call_id)
+          return;
+        self->send(st.call_actor, cancel_atom::value, call_id);
+        st.call_id.clear();
+        st.input.calls.push_back(failed_outcome(
+            st.call_label, st.call_provider, "", failure_kind::timeout_total,
+            "no outcome by the combiner call's deadline"));
+        combine_step(self);
+      },
+      [=](cancel_atom) {
+        auto& st = self->state;
+        if (!st.members_done) {
+          finish_members(self, failure_kind::cancelled, "cancelled");
+          return;
+        }
+        if (!st.call_id.empty())
+          self->send(st.call_actor, cancel_atom::value, st.call_id);
+      },
   };
 }
 

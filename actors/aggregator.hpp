@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,10 +14,34 @@
 
 namespace tutti {
 
-/// One member as the aggregator sees it: a label and the provider actor.
+/// One member as the aggregator sees it: one draw from one provider.
 struct ensemble_member {
   std::string label;
   std::string provider; ///< the provider's name, for outcomes it must invent
+  std::string model;
+  caf::actor actor;
+  /// Set fields override the question's parameters (a sample's own seed).
+  chat_params params;
+  double weight = 1;
+};
+
+/// When an ensemble is done.
+enum class until_rule : uint8_t {
+  all,      ///< every member has an outcome
+  first,    ///< the first success
+  quorum,   ///< `quorum` successes
+  deadline, ///< whatever arrived by the deadline
+};
+
+/// How members run.
+enum class run_mode : uint8_t {
+  parallel, ///< all at once
+  fallback, ///< one after another, the next only when the previous failed
+  hedged,   ///< the next also starts when the running one is slow
+};
+
+/// A provider a strategy may call (judge, synthesizer).
+struct ensemble_callee {
   std::string model;
   caf::actor actor;
 };
@@ -27,10 +52,30 @@ struct ensemble_plan {
   std::vector<ensemble_member> members;
   std::shared_ptr<const combine_strategy> strategy;
   std::string combine_name;
+  until_rule until = until_rule::all;
+  int quorum = 0;
+  run_mode mode = run_mode::parallel;
+  int64_t hedge_after_us = 0;
+  int min_success = 1;
   int64_t deadline_us = 60'000'000; ///< relative to the question's arrival
   /// How long after the deadline the aggregator stops waiting for providers
   /// that did not report (they fail themselves at the deadline).
   int64_t grace_us = 2'000'000;
+  std::map<std::string, ensemble_callee> callees; ///< by provider name
+};
+
+/// "all", "first", "quorum:K" or "deadline".
+std::string until_name(const ensemble_plan& plan);
+
+/// "parallel", "fallback" or "hedged".
+std::string mode_name(run_mode mode);
+
+/// Where one member stands.
+enum class member_phase : uint8_t {
+  waiting,  ///< not started (fallback, hedged)
+  running,  ///< queried, no outcome yet
+  finished, ///< has an outcome of its own
+  stopped,  ///< cancelled or never started because the ensemble was done
 };
 
 struct aggregator_state {
@@ -38,22 +83,39 @@ struct aggregator_state {
   ensemble_question question;
   caf::response_promise promise;
   std::vector<member_outcome> outcomes; ///< in member order
-  std::vector<bool> done;
-  size_t remaining = 0;
+  std::vector<member_phase> phases;
+  std::vector<bool> streamed; ///< a member sent a token
+  size_t next_to_start = 0;
+  int successes = 0;
   steady_us started_at = 0;
+  steady_us deadline = 0;
+  bool members_done = false;
+  combine_input input;    ///< while combining
+  std::string call_id;    ///< the combiner call in flight; empty: none
+  std::string call_label; ///< its label, e.g. "judge"
+  std::string call_provider;
+  caf::actor call_actor; ///< whom it went to
+  bool call_streams_answer = false;
+  bool answer_streamed = false; ///< combine first: the winner's text went out
   bool answered = false;
 
   static inline const char* name = "aggregator";
 };
 
 /// One short-lived actor per ensemble question. On `(ask_atom,
-/// ensemble_question)` it queries every member at once, waits until all have
-/// an outcome (`until: all`), combines them with the plan's strategy and
-/// answers with an `ensemble_answer` listing every member, failures
-/// included; then it quits. The question's listener receives each
-/// `member_delta`, each `member_outcome` as it arrives, and the final
+/// ensemble_question)` it queries the members as the plan's mode says
+/// (all at once; one after another on failure; or the next one also when
+/// the running one has sent no token within `hedge_after`), until the plan's
+/// `until` rule is met, then cancels the members still running and reports
+/// them as `cancelled` (or, for `until: deadline`, as timed out). It then
+/// combines the outcomes with the plan's strategy, making the extra model
+/// calls the strategy asks for through the same provider actors, and answers
+/// with an `ensemble_answer` that lists every member, failures included;
+/// then it quits. The question's listener receives each `member_delta`, each
+/// `member_outcome` as it arrives (combiner calls too), the answer's own
+/// tokens (`member_delta` with `answer` set), and the final
 /// `ensemble_answer`, all from this actor and so in order. `cancel_atom`
-/// cancels the members still running.
+/// cancels everything still running.
 caf::behavior aggregator(caf::stateful_actor<aggregator_state>* self,
                          ensemble_plan plan);
 

@@ -12,6 +12,8 @@
 /// - provider -> rate_limiter: (cooldown_atom, until), a 429 pauses the group
 /// - provider -> rate_limiter: (answered_atom, permit_id, at), the server has
 ///   the request (its reply began): the grant's window time starts
+/// - provider -> rate_limiter: (feedback_atom, permit_id, server_limits, at),
+///   the server's rate-limit headers: what is left of its budgets
 /// - transport -> provider: transfer_head, transfer_chunk, transfer_done
 /// - provider -> listener: member_delta, streamed text
 /// - aggregator -> listener: member_delta, member_outcome, ensemble_answer
@@ -34,6 +36,7 @@
 
 #include "tutti/codec.hpp"
 #include "tutti/messages.hpp"
+#include "tutti/retry.hpp"
 
 namespace tutti {
 
@@ -50,6 +53,7 @@ using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using cooldown_atom = caf::atom_constant<caf::atom("cooldown")>;
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
 using answered_atom = caf::atom_constant<caf::atom("answered")>;
+using feedback_atom = caf::atom_constant<caf::atom("feedback")>;
 
 /// How urgent a permit request is; lower values are served first.
 enum class priority : uint8_t { interactive = 0, batch = 1 };
@@ -82,6 +86,9 @@ struct limiter_state {
   int64_t tokens_in_window = 0;
   int64_t tokens_limit = 0;     ///< 0: no token budget
   steady_us cooldown_until = 0; ///< 0: not cooling down
+  /// Grants the server's headers still allow before their reset; -1: none.
+  int64_t server_requests_left = -1;
+  int64_t server_tokens_left = -1; ///< tokens likewise
 };
 
 /// A snapshot of a provider actor, for `tutti providers`.
@@ -202,13 +209,21 @@ typename Inspector::result_type inspect(Inspector& f, member_outcome& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_delta& x) {
-  return f(caf::meta::type_name("member_delta"), x.member, x.text);
+  return f(caf::meta::type_name("member_delta"), x.member, x.text, x.answer);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ensemble_answer& x) {
   return f(caf::meta::type_name("ensemble_answer"), x.ensemble, x.status,
-           x.text, x.combine, x.members, x.total_us);
+           x.text, x.combine, x.until, x.mode, x.members, x.winner, x.votes,
+           x.agreement, x.ranking, x.combiner_calls, x.note, x.usage,
+           x.cost_usd, x.total_us);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, vote_row& x) {
+  return f(caf::meta::type_name("vote_row"), x.answer, x.text, x.weight,
+           x.members);
 }
 
 template <class Inspector>
@@ -227,7 +242,19 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, limiter_state& x) {
   return f(caf::meta::type_name("limiter_state"), x.group, x.in_flight,
            x.queued, x.concurrency, x.requests_in_window, x.requests_limit,
-           x.tokens_in_window, x.tokens_limit, x.cooldown_until);
+           x.tokens_in_window, x.tokens_limit, x.cooldown_until,
+           x.server_requests_left, x.server_tokens_left);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, server_allowance& x) {
+  return f(caf::meta::type_name("server_allowance"), x.limit, x.remaining,
+           x.reset_in_ms);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, server_limits& x) {
+  return f(caf::meta::type_name("server_limits"), x.requests, x.tokens);
 }
 
 template <class Inspector>
@@ -286,5 +313,7 @@ CAF_ADD_TYPE_ID(tutti, (tutti::transfer_chunk))
 CAF_ADD_TYPE_ID(tutti, (tutti::transfer_done))
 CAF_ADD_TYPE_ID(tutti, (tutti::failure_kind))
 CAF_ADD_TYPE_ID(tutti, (tutti::provider_snapshot))
+CAF_ADD_TYPE_ID(tutti, (tutti::server_limits))
+CAF_ADD_TYPE_ID(tutti, (tutti::vote_row))
 
 CAF_END_TYPE_ID_BLOCK(tutti)

@@ -15,12 +15,16 @@ namespace {
 
 using self_ptr = caf::stateful_actor<provider_state>*;
 
-/// A rough token estimate (4 bytes a token) for the limiter's token budget.
-int64_t estimate_tokens(const chat_request& req) {
+/// A rough token estimate for the limiter's token budget: 4 bytes a prompt
+/// token, plus the most the reply may take (the request's max_tokens, else
+/// the provider's default, else what the codec sends by itself).
+int64_t estimate_tokens(const chat_request& req, const provider_deps& deps) {
   int64_t bytes = 0;
   for (auto& msg : req.messages)
     bytes += static_cast<int64_t>(msg.content.size());
-  return bytes / 4 + req.params.max_tokens.value_or(0);
+  return bytes / 4 + req.params.max_tokens.value_or(
+                         deps.settings.defaults.max_tokens.value_or(
+                             deps.wire->implied_max_tokens()));
 }
 
 /// Secrets never leave the provider: blank out the key wherever it appears.
@@ -129,6 +133,10 @@ void finish(self_ptr self, const std::string& request_id,
     self->state.breaker.record(
         outcome.ok, !outcome.ok && counts_for_breaker(outcome.error.kind),
         actor_now_us(self));
+  else if (call.probe)
+    // The probe ended before it sent anything (cancelled or denied while
+    // queued): it says nothing of the upstream, but frees the probe slot.
+    self->state.breaker.record(false, false, actor_now_us(self));
   end_attempt(self, call,
               outcome.ok ? outcome.reply.usage : outcome.error.usage);
   call.promise.deliver(std::move(outcome));
@@ -145,7 +153,7 @@ void ask_for_permit(self_ptr self, provider_call& call) {
   auto id = call.query.request.id;
   call.waiting_for_permit = true;
   permit_request req{id, deps.settings.name, priority::interactive,
-                     call.deadline, estimate_tokens(call.query.request)};
+                     call.deadline, estimate_tokens(call.query.request, deps)};
   auto generation = call.generation;
   // The limiter answers every waiter (granted, denied or expired), so this
   // request needs no timeout of its own.
@@ -420,8 +428,10 @@ caf::behavior provider(self_ptr self, provider_deps deps) {
           outcome.error.attempts = 0;
           return outcome;
         }
+        auto admitted_as_probe = breaker.probe_in_flight();
         auto promise = self->make_response_promise();
         auto& call = self->state.calls[id];
+        call.probe = admitted_as_probe;
         call.started_at = actor_now_us(self);
         call.promise = promise;
         call.deadline = query.request.deadline;
@@ -443,9 +453,15 @@ caf::behavior provider(self_ptr self, provider_deps deps) {
         if (auto* call = call_of_transfer(self, head.transfer_id)) {
           call->status = head.status;
           call->headers = std::move(head.headers);
-          if (call->permit_id != 0)
-            self->send(self->state.deps.limiter, answered_atom::value,
-                       call->permit_id, actor_now_us(self));
+          if (call->permit_id != 0) {
+            auto& limiter = self->state.deps.limiter;
+            auto now = actor_now_us(self);
+            self->send(limiter, answered_atom::value, call->permit_id, now);
+            auto said = server_limits_of(call->headers, unix_now_ms());
+            if (said.any())
+              self->send(limiter, feedback_atom::value, call->permit_id,
+                         std::move(said), now);
+          }
         }
       },
       [=](transfer_chunk& chunk) {

@@ -23,9 +23,9 @@ namespace tutti {
 /// What a provider actor is built from.
 struct provider_deps {
   provider_settings settings;
-  std::shared_ptr<const codec> wire; ///< the vendor's codec
-  caf::actor limiter;                ///< its limit group
-  std::shared_ptr<transport> net;
+  std::shared_ptr<const codec> wire;  ///< the vendor's codec
+  caf::actor limiter;                 ///< its limit group
+  std::shared_ptr<transfer_port> net; ///< the transport; a script in tests
   provider_timeouts timeouts;
   retry_policy retry;
   price_table price;
@@ -45,6 +45,7 @@ struct provider_call {
   int attempts = 0;            ///< attempts started
   uint64_t generation = 0;     ///< bumps per attempt; stale timers ignore it
   bool delivered_text = false; ///< a delta reached the listener: no retry
+  bool probe = false; ///< admitted as the half-open breaker's one probe
   // The current attempt:
   steady_us sent_at = 0;
   steady_us first_token_at = 0;

@@ -1,6 +1,7 @@
 #include "actors/rate_limiter.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "actors/clock.hpp"
@@ -23,6 +24,11 @@ steady_us earliest_grant(self_ptr self, const permit_request& req,
   auto at = std::max(now, st.cooldown_until);
   if (static_cast<int64_t>(st.in_flight.size()) >= cfg.concurrency)
     return never;
+  if (st.server_requests.active(now) && st.server_requests.available(now) < 1)
+    at = std::max(at, st.server_requests.when_available(1));
+  auto tokens = std::max<int64_t>(1, req.estimated_tokens);
+  if (st.server_tokens.active(now) && st.server_tokens.available(now) < tokens)
+    at = std::max(at, st.server_tokens.when_available(tokens));
   if (cfg.requests.count > 0) {
     auto span = cfg.requests.per_us + cfg.margin_us;
     st.request_log.prune(now, span);
@@ -51,6 +57,11 @@ permit_grant grant(self_ptr self, const permit_request& req) {
     st.request_log.add(id, 1);
   if (st.settings.tokens.count > 0)
     st.token_log.add(id, req.estimated_tokens);
+  auto now = actor_now_us(self);
+  if (st.server_requests.active(now))
+    st.server_requests.taken += 1;
+  if (st.server_tokens.active(now))
+    st.server_tokens.taken += req.estimated_tokens;
   return permit_grant{true, id, failure_kind::queue_timeout, {}};
 }
 
@@ -92,6 +103,25 @@ void pump(self_ptr self) {
   }
 }
 
+/// Takes in what the server said is left of one budget, `in_flight_charge`
+/// being what the group's other requests in flight may still take from it
+/// (the server may not have counted them yet).
+void tighten(server_cap& cap, const server_allowance& said, steady_us at,
+             int64_t in_flight_charge) {
+  if (!said.known() || at < cap.said_at)
+    return;
+  // Replies can arrive out of the order the server wrote them: news that
+  // allows more than the current word does is ignored until its reset.
+  auto left = std::max<int64_t>(0, said.remaining - in_flight_charge);
+  if (cap.active(at) && left >= cap.available(at))
+    return;
+  cap.said_at = at;
+  cap.until = at + said.reset_in_ms * 1000;
+  cap.left = left;
+  cap.refill = std::max<int64_t>(0, said.limit - said.remaining);
+  cap.taken = 0;
+}
+
 /// Removes the waiter for `request_id` and answers it with `denial`.
 bool drop_waiter(self_ptr self, const std::string& request_id,
                  const permit_grant& denial) {
@@ -109,6 +139,27 @@ bool drop_waiter(self_ptr self, const std::string& request_id,
 }
 
 } // namespace
+
+int64_t server_cap::available(steady_us now) const {
+  auto span = until - said_at;
+  auto refilled =
+      span > 0 ? static_cast<int64_t>(static_cast<double>(refill) *
+                                      static_cast<double>(now - said_at) / span)
+               : refill;
+  return left + std::min(refill, refilled) - taken;
+}
+
+steady_us server_cap::when_available(int64_t need) const {
+  auto missing = need + taken - left;
+  if (missing <= 0)
+    return said_at;
+  if (refill <= 0 || missing > refill)
+    return until;
+  auto span = static_cast<double>(until - said_at);
+  auto at = said_at + static_cast<steady_us>(std::ceil(
+                          span * static_cast<double>(missing) / refill));
+  return std::min(until, at);
+}
 
 void window_log::add(uint64_t permit_id, int64_t amount) {
   index_.emplace(permit_id, popped_ + entries_.size());
@@ -218,6 +269,20 @@ caf::behavior rate_limiter(self_ptr self, limiter_settings settings) {
         self->state.token_log.mark_received(permit_id, at);
         pump(self);
       },
+      [=](feedback_atom, uint64_t permit_id, const server_limits& said,
+          steady_us at) {
+        auto& st = self->state;
+        int64_t others = 0;
+        int64_t others_tokens = 0;
+        for (auto& [id, req] : st.in_flight)
+          if (id != permit_id) {
+            ++others;
+            others_tokens += req.estimated_tokens;
+          }
+        tighten(st.server_requests, said.requests, at, others);
+        tighten(st.server_tokens, said.tokens, at, others_tokens);
+        pump(self);
+      },
       [=](cooldown_atom, steady_us until) {
         auto& st = self->state;
         st.cooldown_until = std::max(st.cooldown_until, until);
@@ -256,6 +321,10 @@ caf::behavior rate_limiter(self_ptr self, limiter_settings settings) {
         result.tokens_limit = st.settings.tokens.count;
         result.tokens_in_window = st.token_log.total();
         result.cooldown_until = st.cooldown_until > now ? st.cooldown_until : 0;
+        if (st.server_requests.active(now))
+          result.server_requests_left = st.server_requests.available(now);
+        if (st.server_tokens.active(now))
+          result.server_tokens_left = st.server_tokens.available(now);
         return result;
       },
   };

@@ -83,6 +83,29 @@ private:
   int64_t total_ = 0;
 };
 
+/// What the server's rate-limit headers last said of one budget. Both
+/// OpenAI and Anthropic refill a budget continuously (a token bucket): from
+/// `left` when they said it to whole at `until`. When the headers give the
+/// budget's limit, the refill in between is counted in proportion; without
+/// it nothing comes back before `until`. It only ever holds grants back;
+/// the configured budgets apply as well.
+struct server_cap {
+  int64_t left = -1;     ///< when said, less the group's other requests in
+                         ///< flight; -1: nothing said (or its reset passed)
+  int64_t refill = 0;    ///< what comes back between `said_at` and `until`
+  int64_t taken = 0;     ///< granted (or charged) since it was said
+  steady_us said_at = 0; ///< older news is ignored
+  steady_us until = 0;
+
+  bool active(steady_us now) const { return left >= 0 && now < until; }
+
+  /// What may still be granted at `now` (while active).
+  int64_t available(steady_us now) const;
+
+  /// When `need` will be available: `until` at the latest.
+  steady_us when_available(int64_t need) const;
+};
+
 struct rate_limiter_state {
   limiter_settings settings;
   uint64_t next_permit_id = 1;
@@ -92,7 +115,9 @@ struct rate_limiter_state {
   window_log request_log;       ///< grants, 1 each
   window_log token_log;         ///< token charges
   steady_us cooldown_until = 0; ///< no grant before this (server said 429)
-  steady_us wake_at = 0;        ///< the pending wake-up, 0 if none
+  server_cap server_requests;   ///< from x-ratelimit-*-requests and kin
+  server_cap server_tokens;
+  steady_us wake_at = 0; ///< the pending wake-up, 0 if none
 
   size_t queued() const { return queues[0].size() + queues[1].size(); }
 
@@ -107,9 +132,11 @@ struct rate_limiter_state {
 /// `(release_atom, permit_id, usage)` returns a slot and corrects the token
 /// charge to the tokens really used; `(answered_atom, permit_id, at)` says
 /// the server has the request (its window time starts); `(cooldown_atom,
-/// until)` pauses every
-/// grant until then (a 429 with Retry-After); `(withdraw_atom, request_id)`
-/// drops a waiter; `state_atom` returns a `limiter_state`.
+/// until)` pauses every grant until then (a 429 with Retry-After);
+/// `(feedback_atom, permit_id, server_limits, at)` tightens the budgets to
+/// what the server's rate-limit headers say is left until their reset;
+/// `(withdraw_atom, request_id)` drops a waiter; `state_atom` returns a
+/// `limiter_state`.
 caf::behavior rate_limiter(caf::stateful_actor<rate_limiter_state>* self,
                            limiter_settings settings);
 

@@ -3,12 +3,17 @@
 
 #include "tutti/registry.hpp"
 
-#include "plugins/codecs/gemini/gemini_codec.hpp"
 #include "plugins/codecs/anthropic/anthropic_codec.hpp"
 #include "plugins/codecs/azure_openai/azure_openai_codec.hpp"
+#include "plugins/codecs/gemini/gemini_codec.hpp"
 #include "plugins/codecs/openai/openai_codec.hpp"
 #include "plugins/codecs/openai_compatible/openai_compatible_codec.hpp"
 #include "plugins/combine/collect/collect.hpp"
+#include "plugins/combine/first/first.hpp"
+#include "plugins/combine/judge/judge.hpp"
+#include "plugins/combine/rank/rank.hpp"
+#include "plugins/combine/synthesize/synthesize.hpp"
+#include "plugins/combine/vote/vote.hpp"
 
 namespace tutti {
 
@@ -19,6 +24,11 @@ void register_builtin_plugins(registry& reg) {
   reg.add_codec("azure-openai", make_azure_openai_codec);
   reg.add_codec("gemini", make_gemini_codec);
   reg.add_combine("collect", make_collect);
+  reg.add_combine("first", make_first);
+  reg.add_combine("vote", make_vote);
+  reg.add_combine("judge", make_judge);
+  reg.add_combine("rank", make_rank);
+  reg.add_combine("synthesize", make_synthesize);
 }
 
 } // namespace tutti

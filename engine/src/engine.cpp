@@ -138,17 +138,43 @@ struct engine::impl {
     ensemble_plan plan;
     plan.name = name;
     plan.combine_name = ec.combine;
-    plan.strategy = registry::builtin().make_combine(ec.combine);
+    plan.strategy =
+        registry::builtin().make_combine(ec.combine, ec.combine_settings);
     if (!plan.strategy)
       throw config_error(ec.where,
                          "unknown combine strategy '" + ec.combine + "'");
+    plan.until = ec.until == "first"      ? until_rule::first
+                 : ec.until == "quorum"   ? until_rule::quorum
+                 : ec.until == "deadline" ? until_rule::deadline
+                                          : until_rule::all;
+    plan.quorum = ec.quorum;
+    plan.mode = ec.mode == "fallback" ? run_mode::fallback
+                : ec.mode == "hedged" ? run_mode::hedged
+                                      : run_mode::parallel;
+    plan.hedge_after_us = ec.hedge_after_ms * 1000;
+    plan.min_success = ec.min_success;
     plan.deadline_us = ec.deadline_ms * 1000;
     for (auto& member : ec.members) {
       auto actor = provider_for(member.provider, member.where);
-      plan.members.push_back(
-          ensemble_member{member.label, member.provider,
-                          cfg.providers.at(member.provider).model, actor});
+      auto& pc = cfg.providers.at(member.provider);
+      for (int draw = 1; draw <= member.samples; ++draw) {
+        ensemble_member m{member.label, member.provider, pc.model,
+                          actor,        member.params,   member.weight};
+        if (member.samples > 1) {
+          // Self-consistency: each draw its own seed.
+          m.label += ":" + std::to_string(draw);
+          auto base = member.params.seed.value_or(pc.defaults.seed.value_or(0));
+          m.params.seed = base + draw - 1;
+        }
+        plan.members.push_back(std::move(m));
+      }
     }
+    for (auto& called : plan.strategy->providers_called())
+      plan.callees.emplace(called,
+                           ensemble_callee{cfg.providers.count(called) > 0
+                                               ? cfg.providers.at(called).model
+                                               : "",
+                                           provider_for(called, ec.where)});
     return plan;
   }
 };
@@ -191,6 +217,8 @@ std::vector<provider_status> engine::provider_states() {
               st.requests_limit = ls.requests_limit;
               st.tokens_in_window = ls.tokens_in_window;
               st.tokens_limit = ls.tokens_limit;
+              st.server_requests_left = ls.server_requests_left;
+              st.server_tokens_left = ls.server_tokens_left;
               if (ls.cooldown_until > now)
                 st.cooldown_left_ms = (ls.cooldown_until - now) / 1000;
             },

@@ -98,10 +98,54 @@ void write_answer(Writer& w, const ensemble_answer& a) {
   write_string(w, a.ensemble);
   w.Key("status");
   write_string(w, to_string(a.status));
-  w.Key("combine");
-  write_string(w, a.combine);
   w.Key("text");
   write_string(w, a.text);
+  w.Key("until");
+  write_string(w, a.until);
+  w.Key("mode");
+  write_string(w, a.mode);
+  w.Key("combine");
+  write_string(w, a.combine);
+  w.Key("winner");
+  if (a.winner.empty())
+    w.Null();
+  else
+    write_string(w, a.winner);
+  w.Key("note");
+  write_string(w, a.note);
+  if (!a.votes.empty()) {
+    w.Key("votes");
+    w.StartArray();
+    for (auto& row : a.votes) {
+      w.StartObject();
+      w.Key("answer");
+      write_string(w, row.answer);
+      w.Key("text");
+      write_string(w, row.text);
+      w.Key("weight");
+      w.Double(row.weight);
+      w.Key("members");
+      w.StartArray();
+      for (auto& member : row.members)
+        write_string(w, member);
+      w.EndArray();
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("agreement");
+    w.Double(a.agreement);
+  }
+  if (!a.ranking.empty()) {
+    w.Key("ranking");
+    w.StartArray();
+    for (auto& label : a.ranking)
+      write_string(w, label);
+    w.EndArray();
+  }
+  w.Key("usage");
+  write_usage(w, a.usage);
+  w.Key("cost_usd");
+  w.Double(a.cost_usd);
   w.Key("total_ms");
   w.Double(a.total_us / 1000.0);
   w.Key("members");
@@ -109,6 +153,13 @@ void write_answer(Writer& w, const ensemble_answer& a) {
   for (auto& member : a.members)
     write_outcome(w, member);
   w.EndArray();
+  if (!a.combiner_calls.empty()) {
+    w.Key("combiner_calls");
+    w.StartArray();
+    for (auto& call : a.combiner_calls)
+      write_outcome(w, call);
+    w.EndArray();
+  }
   w.EndObject();
 }
 

@@ -27,9 +27,10 @@ std::unique_ptr<codec> registry::make_codec(const std::string& name) const {
 }
 
 std::unique_ptr<combine_strategy>
-registry::make_combine(const std::string& name) const {
+registry::make_combine(const std::string& name,
+                       const combine_options& options) const {
   auto i = combines_.find(name);
-  return i == combines_.end() ? nullptr : i->second();
+  return i == combines_.end() ? nullptr : i->second(options);
 }
 
 std::vector<std::string> registry::codec_names() const {

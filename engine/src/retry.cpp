@@ -1,7 +1,9 @@
 #include "tutti/retry.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <string>
 
@@ -47,7 +49,122 @@ std::optional<int64_t> parse_http_date_ms(const std::string& text) {
   return static_cast<int64_t>(seconds) * 1000;
 }
 
+/// Parses an RFC 3339 time ("2026-11-25T02:30:05Z", fractions and offsets
+/// allowed) to Unix ms.
+std::optional<int64_t> parse_rfc3339_ms(const std::string& text) {
+  std::tm tm{};
+  auto* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (end == nullptr)
+    return std::nullopt;
+  auto seconds = timegm(&tm);
+  if (seconds == static_cast<time_t>(-1))
+    return std::nullopt;
+  auto ms = static_cast<int64_t>(seconds) * 1000;
+  if (*end == '.') {
+    int64_t scale = 100;
+    for (++end; *end >= '0' && *end <= '9'; ++end, scale /= 10)
+      ms += (*end - '0') * scale;
+  }
+  if (*end == 'Z' || *end == 'z')
+    return end[1] == '\0' ? std::optional<int64_t>{ms} : std::nullopt;
+  if ((*end == '+' || *end == '-') && std::strlen(end) == 6 && end[3] == ':') {
+    int sign = *end == '+' ? 1 : -1;
+    int hours = std::atoi(end + 1);
+    int minutes = std::atoi(end + 4);
+    return ms - sign * (hours * 60 + minutes) * 60'000LL;
+  }
+  return std::nullopt;
+}
+
+/// The remaining count of one budget; nothing when absent or unreadable.
+std::optional<int64_t> header_count(const header_list& headers,
+                                    const std::string& name) {
+  auto* text = find_header(headers, name);
+  if (text == nullptr)
+    return std::nullopt;
+  auto value = parse_non_negative(*text);
+  if (!value)
+    return std::nullopt;
+  return static_cast<int64_t>(*value);
+}
+
+server_allowance openai_allowance(const header_list& headers,
+                                  const std::string& budget) {
+  server_allowance result;
+  auto remaining = header_count(headers, "x-ratelimit-remaining-" + budget);
+  auto* reset = find_header(headers, "x-ratelimit-reset-" + budget);
+  if (!remaining || reset == nullptr)
+    return result;
+  if (auto ms = parse_go_duration_ms(*reset)) {
+    result.limit =
+        header_count(headers, "x-ratelimit-limit-" + budget).value_or(-1);
+    result.remaining = *remaining;
+    result.reset_in_ms = *ms;
+  }
+  return result;
+}
+
+server_allowance anthropic_allowance(const header_list& headers,
+                                     const std::string& budget,
+                                     int64_t now_unix_ms) {
+  server_allowance result;
+  auto prefix = "anthropic-ratelimit-" + budget;
+  auto remaining = header_count(headers, prefix + "-remaining");
+  auto* reset = find_header(headers, prefix + "-reset");
+  if (!remaining || reset == nullptr)
+    return result;
+  if (auto at = parse_rfc3339_ms(*reset)) {
+    result.limit = header_count(headers, prefix + "-limit").value_or(-1);
+    result.remaining = *remaining;
+    result.reset_in_ms = std::max<int64_t>(0, *at - now_unix_ms);
+  }
+  return result;
+}
+
 } // namespace
+
+std::optional<int64_t> parse_go_duration_ms(const std::string& text) {
+  if (text.empty())
+    return std::nullopt;
+  double total_ms = 0;
+  const char* at = text.c_str();
+  while (*at != '\0') {
+    char* end = nullptr;
+    auto value = std::strtod(at, &end);
+    if (end == at || !(value >= 0))
+      return std::nullopt;
+    at = end;
+    double unit_ms = 0;
+    if (at[0] == 'm' && at[1] == 's')
+      unit_ms = 1, at += 2;
+    else if (at[0] == 'h')
+      unit_ms = 3'600'000, ++at;
+    else if (at[0] == 'm')
+      unit_ms = 60'000, ++at;
+    else if (at[0] == 's')
+      unit_ms = 1000, ++at;
+    else
+      return std::nullopt;
+    total_ms += value * unit_ms;
+  }
+  if (total_ms > 1e12)
+    return std::nullopt;
+  return static_cast<int64_t>(std::ceil(total_ms));
+}
+
+server_limits server_limits_of(const header_list& headers,
+                               int64_t now_unix_ms) {
+  server_limits result;
+  result.requests = openai_allowance(headers, "requests");
+  result.tokens = openai_allowance(headers, "tokens");
+  if (!result.requests.known())
+    result.requests = anthropic_allowance(headers, "requests", now_unix_ms);
+  if (!result.tokens.known())
+    result.tokens = anthropic_allowance(headers, "tokens", now_unix_ms);
+  if (!result.tokens.known())
+    result.tokens = anthropic_allowance(headers, "input-tokens", now_unix_ms);
+  return result;
+}
 
 std::optional<int64_t> retry_after_ms(const header_list& headers,
                                       int64_t now_unix_ms) {

@@ -105,14 +105,14 @@ struct aggregator_fixture : testing::actor_fixture {
   aggregator_fixture() {
     plan.name = "trio";
     plan.combine_name = "collect";
-    plan.strategy = make_collect();
+    plan.strategy = make_collect(combine_options{});
     plan.deadline_us = 5'000'000;
     plan.grace_us = 1'000'000;
   }
 
   void add_member(std::string label, caf::actor provider) {
-    plan.members.push_back(ensemble_member{label, label + "-provider",
-                                           label + "-model", provider});
+    plan.members.push_back(ensemble_member{
+        label, label + "-provider", label + "-model", provider, {}, 1.0});
   }
 
   void add_scripted(std::string label, member_outcome outcome) {

@@ -105,6 +105,16 @@ struct limiter_fixture : testing::actor_fixture {
     return settings;
   }
 
+  /// The server's rate-limit headers on the reply to `id`.
+  void server_says(const std::string& id, server_allowance requests,
+                   server_allowance tokens = {}) {
+    auto* grant = log->find(id);
+    BOOST_REQUIRE(grant != nullptr && grant->granted);
+    caf::anon_send(limiter, feedback_atom::value, grant->permit_id,
+                   server_limits{requests, tokens}, now_us());
+    run();
+  }
+
   limiter_state state() {
     limiter_state result;
     auto probe = sys.spawn([&](caf::event_based_actor* self) {
@@ -361,6 +371,98 @@ BOOST_AUTO_TEST_CASE(a_shorter_cooldown_never_shortens_a_longer_one) {
   BOOST_TEST(log->find("x") == nullptr);
   advance(1'000ms);
   BOOST_TEST(log->find("x") != nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(the_servers_remaining_requests_hold_grants_until_reset) {
+  start(100);
+  acquire("first");
+  // Two left until the reset in 1 s (no limit given: no refill before).
+  server_says("first", server_allowance{-1, 2, 1000});
+  BOOST_TEST(state().server_requests_left == 2);
+  acquire("a");
+  acquire("b");
+  acquire("c");
+  BOOST_TEST(log->granted() == (ids{"first", "a", "b"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(state().server_requests_left == 0);
+  advance(999ms);
+  BOOST_TEST(log->granted().size() == 3u);
+  advance(1ms);
+  BOOST_TEST(log->granted().size() == 4u);
+  BOOST_TEST(state().server_requests_left == -1);
+}
+
+BOOST_AUTO_TEST_CASE(requests_in_flight_are_counted_against_what_is_left) {
+  start(100);
+  acquire("first");
+  acquire("second");
+  acquire("third");
+  // "first"'s reply says 3 left, but the server may not have counted
+  // "second" and "third" yet: only 1 more may go.
+  server_says("first", server_allowance{-1, 3, 1000});
+  BOOST_TEST(state().server_requests_left == 1);
+  acquire("a");
+  acquire("b");
+  BOOST_TEST(log->find("a") != nullptr);
+  BOOST_TEST(log->find("b") == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(a_known_limit_refills_in_proportion_before_the_reset) {
+  start(100);
+  acquire("first");
+  // 10 per second, none left, whole again in 1 s: one back every 100 ms,
+  // as OpenAI's and Anthropic's buckets refill.
+  server_says("first", server_allowance{10, 0, 1000});
+  acquire("a");
+  acquire("b");
+  BOOST_TEST(log->granted().size() == 1u);
+  advance(99ms);
+  BOOST_TEST(log->granted().size() == 1u);
+  advance(1ms);
+  BOOST_TEST(log->granted() == (ids{"first", "a"}),
+             boost::test_tools::per_element());
+  advance(100ms);
+  BOOST_TEST(log->granted() == (ids{"first", "a", "b"}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(the_servers_remaining_tokens_hold_grants_until_reset) {
+  start(100);
+  acquire("first", priority::interactive, 0, 10);
+  server_says("first", {}, server_allowance{-1, 100, 2000});
+  acquire("a", priority::interactive, 0, 60);
+  acquire("b", priority::interactive, 0, 60);
+  BOOST_TEST(log->granted() == (ids{"first", "a"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(state().server_tokens_left == 40);
+  advance(2000ms);
+  BOOST_TEST(log->granted().size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(server_feedback_never_loosens_the_configured_budget) {
+  start(windowed(window_budget{2, 1'000'000}));
+  acquire("first");
+  answered("first");
+  server_says("first", server_allowance{1000, 999, 1000});
+  acquire("a");
+  acquire("b");
+  // The server would take 999 more; the configuration says 2 a second.
+  BOOST_TEST(log->granted() == (ids{"first", "a"}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(older_server_feedback_does_not_replace_newer) {
+  start(100);
+  acquire("first");
+  acquire("second");
+  auto* second = log->find("second");
+  caf::anon_send(limiter, feedback_atom::value, second->permit_id,
+                 server_limits{server_allowance{-1, 0, 1000}, {}}, now_us());
+  caf::anon_send(limiter, feedback_atom::value, log->find("first")->permit_id,
+                 server_limits{server_allowance{-1, 50, 1000}, {}},
+                 now_us() - 10'000);
+  run();
+  BOOST_TEST(state().server_requests_left == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

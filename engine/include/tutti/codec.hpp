@@ -38,9 +38,9 @@ struct provider_settings {
   std::string name; ///< the provider's name in the config
   std::string kind; ///< the codec's registered name
   std::string model;
-  std::string base_url; ///< without a trailing slash
-  std::string api_key;  ///< already resolved from the environment
-  chat_params defaults; ///< used where the request leaves a value unset
+  std::string base_url;      ///< without a trailing slash
+  std::string api_key;       ///< already resolved from the environment
+  chat_params defaults;      ///< used where the request leaves a value unset
   header_list extra_headers; ///< sent with every request (custom headers)
   std::string api_version;   ///< azure-openai's `api-version`
 };
@@ -82,6 +82,11 @@ public:
 
   /// Decodes one event of a 2xx streamed response.
   virtual stream_update decode_event(const sse_event& event) const = 0;
+
+  /// The `max_tokens` the codec sends when neither the request nor the
+  /// provider sets one (a vendor that requires it); 0: none is sent. The
+  /// limiter's token estimate counts it.
+  virtual int64_t implied_max_tokens() const { return 0; }
 
   /// True when a stream that ends cleanly after a finish reason is complete
   /// even without the format's end marker (servers that send no `[DONE]`).

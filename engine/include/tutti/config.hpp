@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "tutti/combine.hpp"
 #include "tutti/messages.hpp"
 
 namespace tutti {
@@ -49,10 +50,10 @@ private:
 /// The four timeouts of one call, in milliseconds; 0 means "none of its
 /// own" (the request's deadline still bounds everything).
 struct provider_timeouts {
-  int64_t connect_ms = 10000;    ///< TCP and TLS connect
-  int64_t first_token_ms = 0;    ///< from sending to the first content
-  int64_t idle_ms = 0;           ///< between two chunks of a stream
-  int64_t total_ms = 0;          ///< one whole call, retries included
+  int64_t connect_ms = 10000; ///< TCP and TLS connect
+  int64_t first_token_ms = 0; ///< from sending to the first content
+  int64_t idle_ms = 0;        ///< between two chunks of a stream
+  int64_t total_ms = 0;       ///< one whole call, retries included
 };
 
 /// How a provider retries a retryable failure (429, 408, 5xx, 529,
@@ -89,12 +90,12 @@ struct provider_config {
   std::string name;
   std::string kind; ///< codec name: openai, ...
   std::string model;
-  std::string base_url;  ///< without trailing slash; the codec's default if
-                         ///< the YAML omits it. May hold `${VAR}` until
-                         ///< `resolve_env` expands it.
-  std::string api_key;   ///< raw YAML text, e.g. "${OPENAI_API_KEY}", until
-                         ///< `resolve_env` expands it; empty if omitted
-  int concurrency = 4;   ///< requests in flight at once
+  std::string base_url; ///< without trailing slash; the codec's default if
+                        ///< the YAML omits it. May hold `${VAR}` until
+                        ///< `resolve_env` expands it.
+  std::string api_key;  ///< raw YAML text, e.g. "${OPENAI_API_KEY}", until
+                        ///< `resolve_env` expands it; empty if omitted
+  int concurrency = 4;  ///< requests in flight at once
   /// Providers that share an API key share a limit group and its budgets;
   /// default: the provider's own name (filled in by the loader). After
   /// loading, every provider of a group carries the group's identical
@@ -102,11 +103,11 @@ struct provider_config {
   /// member wrote (members that write one must agree), else the default.
   /// `breaker` stays per provider.
   std::string limit_group;
-  rate_budget requests;  ///< `rpm: N` or `requests: {count: N, per: 1s}`
-  rate_budget tokens;    ///< `tpm: N` or `tokens: {count: N, per: 1s}`
+  rate_budget requests;    ///< `rpm: N` or `requests: {count: N, per: 1s}`
+  rate_budget tokens;      ///< `tpm: N` or `tokens: {count: N, per: 1s}`
   size_t max_queue = 1000; ///< `queue: {max: N}`: waiters beyond fail at once
   breaker_policy breaker;
-  chat_params defaults;  ///< temperature, top_p, max_tokens, seed, stop
+  chat_params defaults; ///< temperature, top_p, max_tokens, seed, stop
   provider_timeouts timeouts;
   retry_policy retry;
   price_table price;
@@ -115,7 +116,7 @@ struct provider_config {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string api_version; ///< azure-openai: the `api-version` query value
   std::string ca_file;     ///< a custom CA bundle for TLS; empty: the system's
-  source_location where; ///< the provider's name in the YAML
+  source_location where;   ///< the provider's name in the YAML
   source_location api_key_where;  ///< the api_key value (or `where`)
   source_location base_url_where; ///< the base_url value (or `where`)
   /// Where each header's value is, parallel to `headers`; a header without
@@ -132,6 +133,14 @@ struct member_config {
   std::string label; ///< unique within the ensemble; the provider name
                      ///< unless the same provider appears twice, then
                      ///< "NAME#2", "NAME#3", ...
+  /// Per-member overrides of the provider's sampling parameters
+  /// (`temperature`, `top_p`, `max_tokens`, `seed`, `stop`).
+  chat_params params;
+  double weight = 1; ///< vote weight; > 0
+  /// Draws from this provider (self-consistency). With more than one the
+  /// engine runs LABEL:1 ... LABEL:N, each with its own seed (the member's
+  /// or the provider's seed, else 0, plus the draw's index - 1).
+  int samples = 1;
   source_location where;
 };
 
@@ -139,9 +148,22 @@ struct member_config {
 struct ensemble_config {
   std::string name;
   std::vector<member_config> members; ///< at least one, in YAML order
+  /// When the ensemble is done: "all", "first", "quorum" (with `quorum`) or
+  /// "deadline".
   std::string until = "all";
-  std::string combine = "collect";
+  int quorum = 0; ///< until: {quorum: K}; 1 <= K <= the number of draws
+  /// How members run: "parallel", "fallback" or "hedged" (with
+  /// `hedge_after_ms`).
+  std::string mode = "parallel";
+  int64_t hedge_after_ms = 0;
   int64_t deadline_ms = 60000;
+  /// Below this many successful members the answer is `failed`, though it
+  /// still lists every member. 1 <= min_success <= the number of draws.
+  int min_success = 1;
+  std::string combine = "collect";
+  /// The strategy's own settings (`extract`, `judge`, `rubric`,
+  /// `synthesizer`, `prompt`).
+  combine_options combine_settings;
   source_location where; ///< the ensemble's name in the YAML
 };
 

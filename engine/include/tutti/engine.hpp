@@ -52,6 +52,10 @@ struct provider_status {
   int64_t tokens_in_window = 0;
   int64_t tokens_limit = 0; ///< 0: none
   int64_t cooldown_left_ms = 0;
+  /// What the server's rate-limit headers still allow before their reset;
+  /// -1: the server said nothing (or its reset has passed).
+  int64_t server_requests_left = -1;
+  int64_t server_tokens_left = -1;
   std::string breaker; ///< "closed", "open", "half_open"
   int consecutive_failures = 0;
 };

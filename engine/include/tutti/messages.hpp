@@ -126,10 +126,13 @@ struct member_outcome {
   }
 };
 
-/// A token (or a few) of one member's streamed reply.
+/// A token (or a few) of one member's streamed reply, or of the answer
+/// itself (`answer` set; `member` then names where it comes from, e.g.
+/// "synthesizer").
 struct member_delta {
   std::string member;
   std::string text;
+  bool answer = false;
 };
 
 /// Whether the ensemble produced an answer.
@@ -143,6 +146,14 @@ std::string_view to_string(answer_status status);
 
 std::ostream& operator<<(std::ostream& out, answer_status status);
 
+/// One row of a vote table: one normalized answer and who gave it.
+struct vote_row {
+  std::string answer;               ///< the normalized form that was compared
+  std::string text;                 ///< the first voter's own reply text
+  double weight = 0;                ///< the voters' weights, summed
+  std::vector<std::string> members; ///< voters' labels, in member order
+};
+
 /// The combined answer to one ensemble question. Lists every member's
 /// outcome, in member order, failures included.
 struct ensemble_answer {
@@ -150,7 +161,23 @@ struct ensemble_answer {
   answer_status status = answer_status::failed;
   std::string text;    ///< the combined answer
   std::string combine; ///< the strategy that produced `text`
+  std::string until;   ///< "all", "first", "quorum:K" or "deadline"
+  std::string mode;    ///< "parallel", "fallback" or "hedged"
   std::vector<member_outcome> members;
+  /// The member whose reply became the answer (first, vote, judge, rank);
+  /// empty when the answer is none of them (collect, synthesize, failed).
+  std::string winner;
+  std::vector<vote_row> votes; ///< vote (and a judge's fallback to it)
+  double agreement = 0;        ///< vote: winning weight over all voting weight
+  std::vector<std::string> ranking; ///< rank: member labels, best first
+  /// The extra model calls a strategy made (the judge's, the
+  /// synthesizer's), in order, failures included.
+  std::vector<member_outcome> combiner_calls;
+  /// Plain words on how the answer came about when it is not the plain
+  /// path, e.g. "the judge failed (timeout_total); fell back to vote".
+  std::string note;
+  tutti::usage usage; ///< summed over members and combiner calls
+  double cost_usd = 0;
   int64_t total_us = 0;
 };
 

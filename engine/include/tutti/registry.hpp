@@ -18,7 +18,10 @@ namespace tutti {
 class registry {
 public:
   using codec_factory = std::function<std::unique_ptr<codec>()>;
-  using combine_factory = std::function<std::unique_ptr<combine_strategy>()>;
+  /// Builds a strategy from its YAML settings; throws
+  /// `std::invalid_argument` when they are unusable.
+  using combine_factory =
+      std::function<std::unique_ptr<combine_strategy>(const combine_options&)>;
 
   /// The registry with every built-in plugin.
   static const registry& builtin();
@@ -28,7 +31,11 @@ public:
 
   /// nullptr when no codec has that name.
   std::unique_ptr<codec> make_codec(const std::string& name) const;
-  std::unique_ptr<combine_strategy> make_combine(const std::string& name) const;
+  /// nullptr when no strategy has that name; throws
+  /// `std::invalid_argument` when `options` are unusable.
+  std::unique_ptr<combine_strategy>
+  make_combine(const std::string& name,
+               const combine_options& options = {}) const;
 
   std::vector<std::string> codec_names() const;
   std::vector<std::string> combine_names() const;

@@ -218,6 +218,8 @@ std::string encode_body(const chat_request& req,
 
 class anthropic_codec final : public codec {
 public:
+  int64_t implied_max_tokens() const override { return fallback_max_tokens; }
+
   std::string default_base_url() const override {
     return std::string{anthropic_base_url};
   }

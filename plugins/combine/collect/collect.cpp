@@ -6,29 +6,24 @@ namespace {
 
 class collect final : public combine_strategy {
 public:
-  combined combine(const std::vector<member_outcome>& outcomes) const override {
+  combined combine(const combine_input& input) const override {
     combined result;
     size_t successes = 0;
-    for (auto& outcome : outcomes) {
+    for (auto& outcome : input.outcomes) {
       if (!outcome.ok)
         continue;
       if (successes++ > 0)
         result.text += "\n\n";
       result.text += "[" + outcome.member + "]\n" + outcome.reply.text;
     }
-    if (successes == 0)
-      result.status = answer_status::failed;
-    else if (successes < outcomes.size())
-      result.status = answer_status::partial;
-    else
-      result.status = answer_status::ok;
+    result.status = successes > 0 ? answer_status::ok : answer_status::failed;
     return result;
   }
 };
 
 } // namespace
 
-std::unique_ptr<combine_strategy> make_collect() {
+std::unique_ptr<combine_strategy> make_collect(const combine_options&) {
   return std::make_unique<collect>();
 }
 

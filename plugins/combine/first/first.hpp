@@ -1,0 +1,18 @@
+#pragma once
+
+#include <memory>
+
+#include "tutti/combine.hpp"
+
+namespace tutti {
+
+/// `combine: first` — the reply that arrived first: among the members that
+/// succeeded, the one whose outcome took the least time (`total_us`), the
+/// earlier member on a tie. Failed when no member succeeded.
+std::unique_ptr<combine_strategy> make_first(const combine_options&);
+
+/// What `combine: first` answers for `input`; also the last fallback of the
+/// strategies that ask another model.
+combined first_success(const combine_input& input);
+
+} // namespace tutti

@@ -1,0 +1,90 @@
+#include "plugins/combine/judge/judge.hpp"
+
+#include <stdexcept>
+
+#include "plugins/combine/combine_support.hpp"
+#include "plugins/combine/vote/vote.hpp"
+
+namespace tutti {
+
+namespace {
+
+using namespace combine_support;
+
+const char* const default_judge_prompt =
+    "Question:\n"
+    "{{question}}\n"
+    "\n"
+    "{{candidates}}"
+    "Which candidate answers the question best?\n"
+    "Rubric: {{rubric}}\n"
+    "\n"
+    "Reply with one line of the form \"Best: N\", where N is the number of "
+    "the best candidate, and nothing else.";
+
+const char* const judge_system =
+    "You are an impartial judge. You read several candidate answers to one "
+    "question and decide which is best. Judge what they say, not their "
+    "length, style or order.";
+
+const combine_options& named_judge(const combine_options& options) {
+  if (options.judge.empty())
+    throw std::invalid_argument(
+        "combine: judge needs `judge:` naming the provider that judges");
+  return options;
+}
+
+class judge final : public combine_strategy {
+public:
+  explicit judge(const combine_options& options)
+      : reader_(named_judge(options).extract) {
+    settings_.provider = options.judge;
+    settings_.prompt =
+        options.prompt.empty() ? default_judge_prompt : options.prompt;
+    settings_.system = options.prompt.empty() ? judge_system : "";
+    settings_.rubric =
+        options.rubric.empty() ? std::string(default_rubric) : options.rubric;
+  }
+
+  combined combine(const combine_input& input) const override {
+    auto candidates = candidates_of(input);
+    if (candidates.size() < 2)
+      return nothing_to_judge(input, candidates);
+    if (input.calls.empty()) {
+      combined ask;
+      ask.call = make_call(settings_, "judge", input, candidates);
+      return ask;
+    }
+    auto& verdict = input.calls.back();
+    if (auto why = unusable(verdict, "judge"); !why.empty())
+      return fall_back(input, reader_, why);
+    auto choice = parse_choice(verdict.reply.text, candidates.size());
+    if (!choice)
+      return fall_back(input, reader_,
+                       "the judge's reply named no candidate from 1 to " +
+                           std::to_string(candidates.size()) + " (" +
+                           quote(verdict.reply.text) + ")");
+    auto& best = input.outcomes[candidates[*choice - 1]];
+    combined result;
+    result.status = answer_status::ok;
+    result.text = best.reply.text;
+    result.winner = best.member;
+    return result;
+  }
+
+  std::vector<std::string> providers_called() const override {
+    return {settings_.provider};
+  }
+
+private:
+  answer_reader reader_;
+  prompt_settings settings_;
+};
+
+} // namespace
+
+std::unique_ptr<combine_strategy> make_judge(const combine_options& options) {
+  return std::make_unique<judge>(options);
+}
+
+} // namespace tutti

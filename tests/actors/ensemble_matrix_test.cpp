@@ -1,0 +1,399 @@
+// Every `until` x `mode` x `combine` on CAF's deterministic scheduler, with
+// timed provider actors that fail, hang, stream and succeed: who is asked
+// when, who is cancelled, when the answer comes, what it says and which
+// extra model calls the strategy makes.
+
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+
+#include "actors/aggregator.hpp"
+#include "tests/actors/actor_fixture.hpp"
+#include "tutti/registry.hpp"
+
+using namespace tutti;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// What one timed provider does with each query, times from the query.
+struct script {
+  int64_t token_after_ms = -1;  ///< a streamed token then; -1: none
+  int64_t answer_after_ms = -1; ///< the outcome then; -1: never
+  bool ok = true;
+  std::string text;
+};
+
+/// Everything the providers saw, in test-clock time.
+struct call_log {
+  std::map<std::string, steady_us> queried_at; ///< by member label
+  std::vector<std::string> cancelled;          ///< member labels
+  std::vector<member_query> combiner_queries;
+};
+
+using pending_map =
+    std::map<std::string, std::pair<caf::response_promise, member_query>>;
+
+/// A provider that answers after a delay, streams one token before, and
+/// answers `cancelled` when cancelled, as the real provider does.
+caf::behavior timed_provider(caf::stateful_actor<pending_map>* self,
+                             script plan, std::shared_ptr<call_log> log,
+                             bool combiner) {
+  return {
+      [=](query_atom, member_query& query) -> caf::result<member_outcome> {
+        if (combiner)
+          log->combiner_queries.push_back(query);
+        else
+          log->queried_at[query.member] = actor_now_us(self);
+        auto promise = self->make_response_promise();
+        auto id = query.request.id;
+        self->state.emplace(id, std::make_pair(promise, query));
+        if (plan.token_after_ms >= 0)
+          self->delayed_send(self,
+                             std::chrono::milliseconds{plan.token_after_ms},
+                             wake_atom::value, id);
+        if (plan.answer_after_ms >= 0)
+          self->delayed_send(self,
+                             std::chrono::milliseconds{plan.answer_after_ms},
+                             answered_atom::value, id);
+        return promise;
+      },
+      [=](wake_atom, const std::string& id) {
+        auto i = self->state.find(id);
+        if (i != self->state.end() && i->second.second.listener)
+          self->send(i->second.second.listener,
+                     member_delta{i->second.second.member, "tok"});
+      },
+      [=](answered_atom, const std::string& id) {
+        auto i = self->state.find(id);
+        if (i == self->state.end())
+          return;
+        member_outcome outcome;
+        outcome.member = i->second.second.member;
+        outcome.ok = plan.ok;
+        if (plan.ok) {
+          outcome.reply.text = plan.text;
+          outcome.reply.usage = usage{10, 5, 0};
+          outcome.reply.timing.total_us = plan.answer_after_ms * 1000;
+        } else {
+          outcome.error.kind = failure_kind::server;
+          outcome.error.http_status = 500;
+          outcome.error.message = "boom";
+          outcome.error.timing.total_us = plan.answer_after_ms * 1000;
+        }
+        i->second.first.deliver(outcome);
+        self->state.erase(i);
+      },
+      [=](cancel_atom, const std::string& id) {
+        auto i = self->state.find(id);
+        if (i == self->state.end())
+          return;
+        log->cancelled.push_back(i->second.second.member);
+        member_outcome outcome;
+        outcome.member = i->second.second.member;
+        outcome.error.kind = failure_kind::cancelled;
+        outcome.error.message = "cancelled";
+        i->second.first.deliver(outcome);
+        self->state.erase(i);
+      },
+  };
+}
+
+/// Members, in order: a fails at 100 ms; b hangs without a token; c streams
+/// a token at 50 ms and answers "42" at 400 ms; d answers "42." at 300 ms.
+/// The judge picks candidate 2; the synthesizer writes "synthesized 42".
+const std::vector<std::pair<std::string, script>> members_script = {
+    {"a", script{-1, 100, false, ""}},
+    {"b", script{-1, -1, true, ""}},
+    {"c", script{50, 400, true, "42"}},
+    {"d", script{-1, 300, true, "42."}},
+};
+
+/// What a given `until` x `mode` must do, whatever the strategy.
+struct expectation {
+  until_rule until;
+  int quorum;
+  run_mode mode;
+  int64_t members_done_ms;              ///< when the members phase ends
+  std::map<std::string, int64_t> asked; ///< member -> query time (ms)
+  std::vector<std::string> ok;          ///< members with a success
+  std::vector<std::string> cancelled;   ///< running, told to stop
+  std::map<std::string, failure_kind> failed_as; ///< the others' outcome
+};
+
+// Deadline 2 s, grace 1 s, hedge_after 200 ms. Chains (fallback, hedged)
+// end at their first success, so the config refuses `until: deadline` and a
+// quorum above 1 for them.
+const std::vector<expectation> expectations = {
+    // parallel: everyone at once.
+    {until_rule::all,
+     0,
+     run_mode::parallel,
+     3000,
+     {{"a", 0}, {"b", 0}, {"c", 0}, {"d", 0}},
+     {"c", "d"},
+     {"b"},
+     {{"a", failure_kind::server}, {"b", failure_kind::timeout_total}}},
+    {until_rule::first,
+     0,
+     run_mode::parallel,
+     300,
+     {{"a", 0}, {"b", 0}, {"c", 0}, {"d", 0}},
+     {"d"},
+     {"b", "c"},
+     {{"a", failure_kind::server},
+      {"b", failure_kind::cancelled},
+      {"c", failure_kind::cancelled}}},
+    {until_rule::quorum,
+     2,
+     run_mode::parallel,
+     400,
+     {{"a", 0}, {"b", 0}, {"c", 0}, {"d", 0}},
+     {"c", "d"},
+     {"b"},
+     {{"a", failure_kind::server}, {"b", failure_kind::cancelled}}},
+    {until_rule::deadline,
+     0,
+     run_mode::parallel,
+     2000,
+     {{"a", 0}, {"b", 0}, {"c", 0}, {"d", 0}},
+     {"c", "d"},
+     {"b"},
+     {{"a", failure_kind::server}, {"b", failure_kind::timeout_total}}},
+    // fallback: a fails, b hangs until the deadline; c and d never start.
+    {until_rule::all,
+     0,
+     run_mode::fallback,
+     3000,
+     {{"a", 0}, {"b", 100}},
+     {},
+     {"b"},
+     {{"a", failure_kind::server},
+      {"b", failure_kind::timeout_total},
+      {"c", failure_kind::cancelled},
+      {"d", failure_kind::cancelled}}},
+    {until_rule::first,
+     0,
+     run_mode::fallback,
+     3000,
+     {{"a", 0}, {"b", 100}},
+     {},
+     {"b"},
+     {{"a", failure_kind::server},
+      {"b", failure_kind::timeout_total},
+      {"c", failure_kind::cancelled},
+      {"d", failure_kind::cancelled}}},
+    // hedged: a fails at 100, b starts and is silent, so c starts at 300;
+    // c streams in time, so d never starts; c wins at 700.
+    {until_rule::all,
+     0,
+     run_mode::hedged,
+     700,
+     {{"a", 0}, {"b", 100}, {"c", 300}},
+     {"c"},
+     {"b"},
+     {{"a", failure_kind::server},
+      {"b", failure_kind::cancelled},
+      {"d", failure_kind::cancelled}}},
+    {until_rule::first,
+     0,
+     run_mode::hedged,
+     700,
+     {{"a", 0}, {"b", 100}, {"c", 300}},
+     {"c"},
+     {"b"},
+     {{"a", failure_kind::server},
+      {"b", failure_kind::cancelled},
+      {"d", failure_kind::cancelled}}},
+};
+
+const std::vector<std::string> strategies = {"collect", "first", "vote",
+                                             "judge",   "rank",  "synthesize"};
+
+struct matrix_fixture : testing::actor_fixture {
+  std::shared_ptr<call_log> log = std::make_shared<call_log>();
+
+  ensemble_plan make_plan(const expectation& e, const std::string& combine) {
+    ensemble_plan plan;
+    plan.name = "matrix";
+    plan.combine_name = combine;
+    combine_options options;
+    options.judge = "judge";
+    options.synthesizer = "synth";
+    plan.strategy = registry::builtin().make_combine(combine, options);
+    BOOST_REQUIRE_MESSAGE(plan.strategy, "no strategy " << combine);
+    plan.until = e.until;
+    plan.quorum = e.quorum;
+    plan.mode = e.mode;
+    plan.hedge_after_us = 200'000;
+    plan.deadline_us = 2'000'000;
+    plan.grace_us = 1'000'000;
+    for (auto& [label, s] : members_script)
+      plan.members.push_back(
+          ensemble_member{label,
+                          label + "-provider",
+                          label + "-model",
+                          spawn_owned(timed_provider, s, log, false),
+                          {},
+                          1.0});
+    plan.callees["judge"] = ensemble_callee{
+        "judge-model",
+        spawn_owned(timed_provider, script{-1, 100, true, "Candidate 2"}, log,
+                    true)};
+    plan.callees["synth"] = ensemble_callee{
+        "synth-model",
+        spawn_owned(timed_provider, script{-1, 100, true, "synthesized 42"},
+                    log, true)};
+    return plan;
+  }
+
+  /// Moves the clock 1 ms at a time, so every actor reads the time its
+  /// message fell due.
+  void step(int64_t ms) {
+    for (int64_t i = 0; i < ms; ++i)
+      advance(1ms);
+  }
+
+  std::shared_ptr<std::optional<ensemble_answer>>
+  ask(const ensemble_plan& plan) {
+    auto result = std::make_shared<std::optional<ensemble_answer>>();
+    auto agg = sys.spawn(aggregator, plan);
+    ensemble_question question;
+    question.prompt_id = "q";
+    question.request.id = "q";
+    question.request.messages.push_back(chat_message{"user", "6 x 7?"});
+    sys.spawn([=](caf::event_based_actor* self) {
+      self->request(agg, caf::infinite, ask_atom::value, question)
+          .then([=](ensemble_answer& a) { *result = std::move(a); });
+    });
+    run();
+    return result;
+  }
+};
+
+std::string describe(const expectation& e, const std::string& combine) {
+  ensemble_plan plan;
+  plan.until = e.until;
+  plan.quorum = e.quorum;
+  return "until " + until_name(plan) + ", mode " + mode_name(e.mode) +
+         ", combine " + combine;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(every_until_mode_and_combine) {
+  for (auto& e : expectations) {
+    for (auto& combine : strategies) {
+      BOOST_TEST_CONTEXT(describe(e, combine)) {
+        matrix_fixture f;
+        auto t0 = f.now_us();
+        auto answer = f.ask(f.make_plan(e, combine));
+        // The members phase ends exactly when the rule says, not earlier.
+        f.step(e.members_done_ms - 1);
+        BOOST_TEST(!answer->has_value());
+        f.step(1);
+        auto combines_again =
+            combine == "judge" || combine == "rank" || combine == "synthesize";
+        auto successes = e.ok.size();
+        auto expect_call =
+            (combine == "synthesize" && successes >= 1) ||
+            ((combine == "judge" || combine == "rank") && successes >= 2);
+        if (expect_call) {
+          BOOST_TEST(!answer->has_value());
+          f.step(100);
+        }
+        BOOST_REQUIRE(answer->has_value());
+        auto& a = **answer;
+
+        // Who was asked, when; and nobody else.
+        std::map<std::string, int64_t> asked;
+        for (auto& [label, at] : f.log->queried_at)
+          asked[label] = (at - t0) / 1000;
+        auto render = [](const std::map<std::string, int64_t>& m) {
+          std::string out;
+          for (auto& [label, ms] : m)
+            out += label + "@" + std::to_string(ms) + " ";
+          return out;
+        };
+        BOOST_TEST(render(asked) == render(e.asked));
+
+        // Every member listed, in order, with the expected outcome.
+        BOOST_REQUIRE(a.members.size() == members_script.size());
+        std::vector<std::string> ok;
+        for (size_t i = 0; i < a.members.size(); ++i) {
+          auto& m = a.members[i];
+          BOOST_TEST(m.member == members_script[i].first);
+          if (m.ok) {
+            ok.push_back(m.member);
+          } else {
+            auto want = e.failed_as.find(m.member);
+            BOOST_REQUIRE_MESSAGE(want != e.failed_as.end(),
+                                  m.member << " failed unexpectedly");
+            BOOST_TEST(m.error.kind == want->second);
+          }
+        }
+        BOOST_TEST(ok == e.ok, boost::test_tools::per_element());
+        auto cancelled = f.log->cancelled;
+        std::sort(cancelled.begin(), cancelled.end());
+        BOOST_TEST(cancelled == e.cancelled, boost::test_tools::per_element());
+
+        // The status: a member that failed on its own makes it partial.
+        if (successes == 0)
+          BOOST_TEST(a.status == answer_status::failed);
+        else
+          BOOST_TEST(a.status == answer_status::partial);
+
+        // What the strategy made of it.
+        BOOST_TEST(a.combine == combine);
+        BOOST_TEST(a.combiner_calls.size() == (expect_call ? 1u : 0u));
+        BOOST_TEST(f.log->combiner_queries.size() == (expect_call ? 1u : 0u));
+        if (successes == 0) {
+          BOOST_TEST(a.text.empty());
+          continue;
+        }
+        if (combine == "collect") {
+          for (auto& label : e.ok)
+            BOOST_TEST(a.text.find("[" + label + "]") != std::string::npos);
+        } else if (combine == "first") {
+          // The earliest success by its own timing: d (300 ms) before c.
+          auto want = std::find(e.ok.begin(), e.ok.end(), "d") != e.ok.end()
+                          ? "d"
+                          : "c";
+          BOOST_TEST(a.winner == want);
+        } else if (combine == "vote") {
+          // "42" and "42." are one answer; the first voter in member order.
+          BOOST_TEST(a.winner == e.ok.front());
+          BOOST_TEST(a.agreement == 1.0);
+          BOOST_REQUIRE(a.votes.size() == 1u);
+          BOOST_TEST(a.votes[0].members == e.ok,
+                     boost::test_tools::per_element());
+        } else if (combine == "judge" || combine == "rank") {
+          if (expect_call) {
+            // "Candidate 2" is the second success in member order.
+            BOOST_TEST(a.winner == e.ok[1]);
+            auto& prompt =
+                f.log->combiner_queries[0].request.messages.back().content;
+            BOOST_TEST(prompt.find("6 x 7?") != std::string::npos);
+          } else {
+            BOOST_TEST(a.winner == e.ok[0]);
+          }
+          if (combine == "rank" && expect_call)
+            BOOST_TEST(a.ranking.front() == e.ok[1]);
+        } else if (combine == "synthesize") {
+          BOOST_TEST(a.text == "synthesized 42");
+          BOOST_TEST(a.winner.empty());
+        }
+        (void)combines_again;
+      }
+    }
+  }
+}

@@ -1,0 +1,736 @@
+// The provider actor on CAF's deterministic scheduler, with a scripted
+// transport: the test plays the server by sending the transfer messages
+// itself, and moves the clock by hand. What is pinned down here is what the
+// provider does with the replies: its circuit breaker, its retries, its
+// timeouts, cancellation and the permits it takes from a real limiter.
+
+#include <boost/test/unit_test.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+
+#include "actors/provider.hpp"
+#include "actors/rate_limiter.hpp"
+#include "actors/transport.hpp"
+#include "tests/actors/actor_fixture.hpp"
+#include "tutti/registry.hpp"
+
+using namespace tutti;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// One transfer the provider started.
+struct started_transfer {
+  uint64_t id = 0;
+  http_request request;
+  caf::actor receiver;
+  steady_us deadline = 0;
+};
+
+/// A transport that only takes notes: the test sends the replies.
+class scripted_port final : public transfer_port {
+public:
+  std::vector<started_transfer> started;
+  std::vector<uint64_t> cancelled;
+
+  uint64_t start(http_request req, caf::actor receiver, steady_us deadline,
+                 const transfer_options&) override {
+    started.push_back(
+        started_transfer{next_id_++, std::move(req), receiver, deadline});
+    return started.back().id;
+  }
+
+  void cancel(uint64_t transfer_id) override {
+    cancelled.push_back(transfer_id);
+  }
+
+private:
+  uint64_t next_id_ = 1;
+};
+
+const std::string ok_body = R"({"choices":[{"message":{"role":"assistant",)"
+                            R"("content":"4"},"finish_reason":"stop"}],)"
+                            R"("usage":{"prompt_tokens":5,)"
+                            R"("completion_tokens":1}})";
+
+const std::string server_error_body =
+    R"({"error":{"message":"The server had an error","type":"server_error"}})";
+
+const std::string bad_request_body =
+    R"({"error":{"message":"Unknown parameter","type":"invalid_request_error"}})";
+
+const std::string bad_key_body =
+    R"({"error":{"message":"Incorrect API key provided",)"
+    R"("type":"invalid_request_error","code":"invalid_api_key"}})";
+
+const std::string rate_limited_body =
+    R"({"error":{"message":"Rate limit reached","type":"requests",)"
+    R"("code":"rate_limit_exceeded"}})";
+
+using outcome_slot = std::shared_ptr<std::optional<member_outcome>>;
+
+struct provider_fixture : testing::actor_fixture {
+  std::shared_ptr<scripted_port> net = std::make_shared<scripted_port>();
+  limiter_settings limits;
+  provider_deps deps;
+  caf::actor limiter;
+  caf::actor prov;
+  int next_query = 1;
+
+  /// Three counting failures open the breaker for 30 s; no retries.
+  provider_fixture() {
+    limits.group = "test-group";
+    limits.concurrency = 4;
+    deps.settings.name = "gpt";
+    deps.settings.kind = "openai";
+    deps.settings.model = "gpt-test";
+    deps.settings.base_url = "http://upstream.test/v1";
+    deps.settings.api_key = "sk-test-key";
+    deps.wire = registry::builtin().make_codec("openai");
+    deps.retry.attempts = 1;
+    deps.retry.backoff_ms = 10;
+    deps.retry.max_backoff_ms = 10;
+    deps.breaker.failures = 3;
+    deps.breaker.cooldown_ms = 30'000;
+  }
+
+  void start() {
+    limiter = spawn_owned(rate_limiter, limits);
+    deps.limiter = limiter;
+    deps.net = net;
+    prov = spawn_owned(provider, deps);
+    run();
+  }
+
+  /// Sends a query with a fresh id; the outcome lands in the slot once the
+  /// provider answers.
+  outcome_slot query(std::string id = {}) {
+    if (id.empty())
+      id = "r" + std::to_string(next_query++);
+    member_query q;
+    q.member = "m";
+    q.request.id = id;
+    q.request.messages.push_back(chat_message{"user", "2+2?"});
+    auto slot = std::make_shared<std::optional<member_outcome>>();
+    sys.spawn([slot, q, prov = prov](caf::event_based_actor* self) {
+      self->request(prov, caf::infinite, query_atom::value, q)
+          .then([=](member_outcome& outcome) { *slot = std::move(outcome); });
+    });
+    run();
+    return slot;
+  }
+
+  const started_transfer& last_transfer() {
+    BOOST_REQUIRE(!net->started.empty());
+    return net->started.back();
+  }
+
+  void head(uint64_t transfer, int status, header_list headers = {}) {
+    caf::anon_send(prov, transfer_head{transfer, status, std::move(headers)});
+    run();
+  }
+
+  void chunk(uint64_t transfer, std::string bytes) {
+    caf::anon_send(prov, transfer_chunk{transfer, std::move(bytes)});
+    run();
+  }
+
+  void done(uint64_t transfer, int status) {
+    transfer_done msg;
+    msg.transfer_id = transfer;
+    msg.ok = true;
+    msg.status = status;
+    caf::anon_send(prov, msg);
+    run();
+  }
+
+  /// The server answers the latest transfer with a whole response.
+  void reply(int status, const std::string& body, header_list headers = {}) {
+    auto id = last_transfer().id;
+    head(id, status, std::move(headers));
+    chunk(id, body);
+    done(id, status);
+  }
+
+  /// The latest transfer fails below HTTP (connection reset, ...).
+  void network_failure() {
+    transfer_done msg;
+    msg.transfer_id = last_transfer().id;
+    msg.ok = false;
+    msg.kind = failure_kind::network;
+    msg.message = "connection reset by peer";
+    caf::anon_send(prov, msg);
+    run();
+  }
+
+  /// A query whose transfer ends with a 500; returns its outcome.
+  member_outcome query_failing_with_500() {
+    auto started = net->started.size();
+    auto outcome = query();
+    BOOST_REQUIRE(net->started.size() == started + 1);
+    reply(500, server_error_body);
+    BOOST_REQUIRE(outcome->has_value());
+    return **outcome;
+  }
+
+  /// Opens the breaker with three 500s in a row.
+  void open_breaker() {
+    for (int i = 0; i < 3; ++i)
+      query_failing_with_500();
+    BOOST_REQUIRE(snapshot().breaker == "open");
+  }
+
+  /// Another provider of the limit group takes a permit and keeps it;
+  /// returns its id.
+  uint64_t hold_permit() {
+    auto permit = std::make_shared<uint64_t>(0);
+    permit_request req;
+    req.request_id = "elsewhere";
+    req.provider = "other";
+    sys.spawn([permit, req, limiter = limiter](caf::event_based_actor* self) {
+      self->request(limiter, caf::infinite, acquire_atom::value, req)
+          .then([=](const permit_grant& grant) { *permit = grant.permit_id; });
+    });
+    run();
+    BOOST_REQUIRE(*permit != 0);
+    return *permit;
+  }
+
+  void cancel(const std::string& id) {
+    caf::anon_send(prov, cancel_atom::value, id);
+    run();
+  }
+
+  provider_snapshot snapshot() {
+    provider_snapshot result;
+    sys.spawn([&](caf::event_based_actor* self) {
+      self->request(prov, caf::infinite, state_atom::value)
+          .then([&](const provider_snapshot& st) { result = st; });
+    });
+    run();
+    return result;
+  }
+
+  limiter_state limiter_snapshot() {
+    limiter_state result;
+    sys.spawn([&](caf::event_based_actor* self) {
+      self->request(limiter, caf::infinite, state_atom::value)
+          .then([&](const limiter_state& st) { result = st; });
+    });
+    run();
+    return result;
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(provider_tests, provider_fixture)
+
+// -- the circuit breaker: closed -> open --------------------------------------
+
+BOOST_AUTO_TEST_CASE(three_server_errors_in_a_row_open_the_breaker) {
+  start();
+  auto first = query_failing_with_500();
+  BOOST_TEST(!first.ok);
+  BOOST_TEST(first.error.kind == failure_kind::server);
+  BOOST_TEST(first.error.http_status == 500);
+  BOOST_TEST(first.error.attempts == 1);
+  BOOST_TEST(snapshot().breaker == "closed");
+  BOOST_TEST(snapshot().consecutive_failures == 1);
+  query_failing_with_500();
+  BOOST_TEST(snapshot().breaker == "closed");
+  BOOST_TEST(snapshot().consecutive_failures == 2);
+  query_failing_with_500();
+  auto opened_at = now_us();
+  auto st = snapshot();
+  BOOST_TEST(st.breaker == "open");
+  BOOST_TEST(st.consecutive_failures == 3);
+  BOOST_TEST(st.breaker_open_until == opened_at + 30'000'000);
+  BOOST_TEST(st.calls == 0);
+}
+
+BOOST_AUTO_TEST_CASE(an_open_breaker_answers_at_once_without_sending) {
+  start();
+  open_breaker();
+  auto outcome = query();
+  BOOST_REQUIRE(outcome->has_value());
+  auto& o = **outcome;
+  BOOST_TEST(!o.ok);
+  BOOST_TEST(o.error.kind == failure_kind::circuit_open);
+  BOOST_TEST(o.error.attempts == 0);
+  BOOST_TEST(o.error.message.find("3 consecutive failures") !=
+             std::string::npos);
+  BOOST_TEST(o.error.message.find("next try in 30000 ms") != std::string::npos);
+  BOOST_TEST(o.provider == "gpt");
+  BOOST_TEST(o.member == "m");
+  BOOST_TEST(net->started.size() == 3u);
+  // No permit was taken for it.
+  BOOST_TEST(limiter_snapshot().in_flight == 0);
+  BOOST_TEST(limiter_snapshot().queued == 0);
+}
+
+BOOST_AUTO_TEST_CASE(network_errors_overload_and_server_errors_all_count) {
+  start();
+  query();
+  network_failure();
+  query();
+  reply(503, R"({"error":{"message":"Overloaded"}})");
+  BOOST_TEST(snapshot().consecutive_failures == 2);
+  auto third = query_failing_with_500();
+  BOOST_TEST(third.error.kind == failure_kind::server);
+  BOOST_TEST(snapshot().breaker == "open");
+}
+
+BOOST_AUTO_TEST_CASE(a_network_failure_is_reported_with_its_kind) {
+  start();
+  auto outcome = query();
+  network_failure();
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->error.kind == failure_kind::network);
+  BOOST_TEST((*outcome)->error.message == "connection reset by peer");
+  BOOST_TEST((*outcome)->error.attempts == 1);
+  BOOST_TEST(snapshot().consecutive_failures == 1);
+}
+
+BOOST_AUTO_TEST_CASE(failures_of_the_request_itself_do_not_open_the_breaker) {
+  start();
+  for (int i = 0; i < 3; ++i) {
+    auto bad = query();
+    reply(400, bad_request_body);
+    BOOST_REQUIRE(bad->has_value());
+    BOOST_TEST((*bad)->error.kind == failure_kind::bad_request);
+    auto refused = query();
+    reply(401, bad_key_body);
+    BOOST_REQUIRE(refused->has_value());
+    BOOST_TEST((*refused)->error.kind == failure_kind::auth);
+  }
+  auto st = snapshot();
+  BOOST_TEST(st.breaker == "closed");
+  BOOST_TEST(st.consecutive_failures == 0);
+  // They neither reset the count: two 500s, a 400, then a third 500 opens.
+  query_failing_with_500();
+  query_failing_with_500();
+  query();
+  reply(400, bad_request_body);
+  BOOST_TEST(snapshot().consecutive_failures == 2);
+  query_failing_with_500();
+  BOOST_TEST(snapshot().breaker == "open");
+}
+
+BOOST_AUTO_TEST_CASE(a_success_in_between_resets_the_count) {
+  start();
+  query_failing_with_500();
+  query_failing_with_500();
+  auto good = query();
+  reply(200, ok_body);
+  BOOST_REQUIRE(good->has_value());
+  BOOST_TEST((*good)->ok);
+  BOOST_TEST(snapshot().consecutive_failures == 0);
+  query_failing_with_500();
+  query_failing_with_500();
+  auto st = snapshot();
+  BOOST_TEST(st.breaker == "closed");
+  BOOST_TEST(st.consecutive_failures == 2);
+}
+
+BOOST_AUTO_TEST_CASE(breaker_policy_of_zero_failures_never_opens) {
+  deps.breaker.failures = 0;
+  start();
+  for (int i = 0; i < 5; ++i)
+    query_failing_with_500();
+  auto st = snapshot();
+  BOOST_TEST(st.breaker == "closed");
+  BOOST_TEST(st.consecutive_failures == 0);
+  query();
+  BOOST_TEST(net->started.size() == 6u);
+}
+
+// -- the circuit breaker: open -> half_open -> closed or open -----------------
+
+BOOST_AUTO_TEST_CASE(the_breaker_half_opens_when_the_cooldown_has_passed) {
+  start();
+  open_breaker();
+  advance(29'999ms);
+  BOOST_TEST(snapshot().breaker == "open");
+  auto early = query();
+  BOOST_REQUIRE(early->has_value());
+  BOOST_TEST((*early)->error.kind == failure_kind::circuit_open);
+  BOOST_TEST((*early)->error.message.find("next try in 1 ms") !=
+             std::string::npos);
+  advance(1ms);
+  BOOST_TEST(snapshot().breaker == "half_open");
+  BOOST_TEST(net->started.size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(a_half_open_breaker_lets_exactly_one_probe_through) {
+  start();
+  open_breaker();
+  advance(30s);
+  auto probe = query();
+  BOOST_TEST(net->started.size() == 4u);
+  BOOST_TEST(!probe->has_value());
+  auto second = query();
+  BOOST_REQUIRE(second->has_value());
+  BOOST_TEST((*second)->error.kind == failure_kind::circuit_open);
+  BOOST_TEST((*second)->error.attempts == 0);
+  BOOST_TEST(net->started.size() == 4u);
+  auto st = snapshot();
+  BOOST_TEST(st.breaker == "half_open");
+  BOOST_TEST(st.calls == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_successful_probe_closes_the_breaker) {
+  start();
+  open_breaker();
+  advance(30s);
+  auto probe = query();
+  reply(200, ok_body);
+  BOOST_REQUIRE(probe->has_value());
+  BOOST_TEST((*probe)->ok);
+  BOOST_TEST((*probe)->reply.text == "4");
+  BOOST_TEST((*probe)->reply.attempts == 1);
+  auto st = snapshot();
+  BOOST_TEST(st.breaker == "closed");
+  BOOST_TEST(st.consecutive_failures == 0);
+  BOOST_TEST(st.breaker_open_until == 0);
+  // Calls flow again, several at once.
+  query();
+  query();
+  BOOST_TEST(net->started.size() == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_probe_reopens_for_a_fresh_cooldown) {
+  start();
+  open_breaker();
+  advance(30s);
+  auto probe = query();
+  advance(5s);
+  reply(500, server_error_body);
+  auto failed_at = now_us();
+  BOOST_REQUIRE(probe->has_value());
+  BOOST_TEST((*probe)->error.kind == failure_kind::server);
+  auto st = snapshot();
+  BOOST_TEST(st.breaker == "open");
+  BOOST_TEST(st.consecutive_failures == 4);
+  BOOST_TEST(st.breaker_open_until == failed_at + 30'000'000);
+  auto rejected = query();
+  BOOST_REQUIRE(rejected->has_value());
+  BOOST_TEST((*rejected)->error.kind == failure_kind::circuit_open);
+  BOOST_TEST(net->started.size() == 4u);
+  advance(30s);
+  BOOST_TEST(snapshot().breaker == "half_open");
+}
+
+BOOST_AUTO_TEST_CASE(a_probe_failing_for_its_own_request_lets_another_probe) {
+  start();
+  open_breaker();
+  advance(30s);
+  auto probe = query();
+  reply(400, bad_request_body);
+  BOOST_REQUIRE(probe->has_value());
+  BOOST_TEST((*probe)->error.kind == failure_kind::bad_request);
+  BOOST_TEST(snapshot().breaker == "half_open");
+  query();
+  BOOST_TEST(net->started.size() == 5u);
+}
+
+// -- timeouts -----------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_first_token_timeout_fails_the_call_and_counts) {
+  deps.timeouts.first_token_ms = 2000;
+  start();
+  auto outcome = query();
+  auto transfer = last_transfer().id;
+  advance(1999ms);
+  BOOST_TEST(!outcome->has_value());
+  advance(1ms);
+  BOOST_REQUIRE(outcome->has_value());
+  auto& o = **outcome;
+  BOOST_TEST(o.error.kind == failure_kind::timeout_first_token);
+  BOOST_TEST(o.error.message == "no first token within 2000 ms");
+  BOOST_TEST(o.error.attempts == 1);
+  BOOST_TEST(net->cancelled == (std::vector<uint64_t>{transfer}),
+             boost::test_tools::per_element());
+  BOOST_TEST(snapshot().consecutive_failures == 1);
+  BOOST_TEST(limiter_snapshot().in_flight == 0);
+}
+
+BOOST_AUTO_TEST_CASE(three_first_token_timeouts_open_the_breaker) {
+  deps.timeouts.first_token_ms = 2000;
+  start();
+  for (int i = 0; i < 3; ++i) {
+    query();
+    advance(2s);
+  }
+  BOOST_TEST(snapshot().breaker == "open");
+  BOOST_TEST(net->cancelled.size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(content_before_the_first_token_timeout_keeps_the_call) {
+  deps.timeouts.first_token_ms = 2000;
+  start();
+  auto outcome = query();
+  auto transfer = last_transfer().id;
+  advance(1s);
+  head(transfer, 200);
+  chunk(transfer, ok_body.substr(0, 10));
+  advance(5s);
+  BOOST_TEST(!outcome->has_value());
+  chunk(transfer, ok_body.substr(10));
+  done(transfer, 200);
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->ok);
+  BOOST_TEST((*outcome)->reply.timing.first_token_us == 1'000'000);
+  BOOST_TEST((*outcome)->reply.timing.total_us == 6'000'000);
+  BOOST_TEST(net->cancelled.empty());
+}
+
+BOOST_AUTO_TEST_CASE(the_total_timeout_ends_the_call_and_cancels_its_transfer) {
+  deps.timeouts.total_ms = 5000;
+  start();
+  auto started_at = now_us();
+  auto outcome = query();
+  auto transfer = last_transfer();
+  BOOST_TEST(transfer.deadline == started_at + 5'000'000);
+  advance(4999ms);
+  BOOST_TEST(!outcome->has_value());
+  advance(1ms);
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->error.kind == failure_kind::timeout_total);
+  BOOST_TEST((*outcome)->error.attempts == 1);
+  BOOST_TEST(net->cancelled == (std::vector<uint64_t>{transfer.id}),
+             boost::test_tools::per_element());
+  BOOST_TEST(snapshot().consecutive_failures == 1);
+  BOOST_TEST(limiter_snapshot().in_flight == 0);
+}
+
+BOOST_AUTO_TEST_CASE(an_idle_stream_times_out_after_its_last_chunk) {
+  deps.timeouts.idle_ms = 1000;
+  start();
+  auto outcome = query();
+  auto transfer = last_transfer().id;
+  head(transfer, 200);
+  chunk(transfer, "{");
+  advance(600ms);
+  chunk(transfer, "\"choices\"");
+  advance(900ms);
+  BOOST_TEST(!outcome->has_value());
+  advance(100ms);
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->error.kind == failure_kind::timeout_idle);
+  BOOST_TEST(net->cancelled == (std::vector<uint64_t>{transfer}),
+             boost::test_tools::per_element());
+  BOOST_TEST(snapshot().consecutive_failures == 1);
+}
+
+// -- retries ------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_server_error_is_retried_after_the_backoff) {
+  deps.retry.attempts = 2;
+  start();
+  auto outcome = query();
+  reply(500, server_error_body);
+  BOOST_TEST(!outcome->has_value());
+  BOOST_TEST(net->started.size() == 1u);
+  // Between attempts the permit is back with the limiter.
+  BOOST_TEST(limiter_snapshot().in_flight == 0);
+  advance(10ms); // the backoff is at most 10 ms
+  BOOST_REQUIRE(net->started.size() == 2u);
+  BOOST_TEST(net->started[1].request.body == net->started[0].request.body);
+  reply(200, ok_body);
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->ok);
+  BOOST_TEST((*outcome)->reply.attempts == 2);
+  // The call succeeded: the failed attempt does not count.
+  BOOST_TEST(snapshot().consecutive_failures == 0);
+  BOOST_TEST(limiter_snapshot().in_flight == 0);
+}
+
+BOOST_AUTO_TEST_CASE(the_last_attempts_failure_is_the_outcome) {
+  deps.retry.attempts = 2;
+  start();
+  auto outcome = query();
+  reply(500, server_error_body);
+  advance(10ms);
+  reply(502, R"({"error":{"message":"Bad gateway"}})");
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->error.kind == failure_kind::server);
+  BOOST_TEST((*outcome)->error.http_status == 502);
+  BOOST_TEST((*outcome)->error.attempts == 2);
+  BOOST_TEST(net->started.size() == 2u);
+  // One call, one breaker failure, however many attempts it made.
+  BOOST_TEST(snapshot().consecutive_failures == 1);
+}
+
+BOOST_AUTO_TEST_CASE(failures_of_the_request_itself_are_not_retried) {
+  deps.retry.attempts = 3;
+  start();
+  auto outcome = query();
+  reply(400, bad_request_body);
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->error.attempts == 1);
+  advance(1s);
+  BOOST_TEST(net->started.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_429_waits_for_retry_after_and_pauses_the_limit_group) {
+  deps.retry.attempts = 2;
+  start();
+  auto outcome = query();
+  auto limited_at = now_us();
+  reply(429, rate_limited_body, {{"Retry-After", "2"}});
+  BOOST_TEST(!outcome->has_value());
+  auto limits_now = limiter_snapshot();
+  BOOST_TEST(limits_now.cooldown_until == limited_at + 2'000'000);
+  BOOST_TEST(limits_now.in_flight == 0);
+  advance(1999ms);
+  BOOST_TEST(net->started.size() == 1u);
+  advance(1ms);
+  BOOST_REQUIRE(net->started.size() == 2u);
+  reply(200, ok_body);
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->ok);
+  BOOST_TEST((*outcome)->reply.attempts == 2);
+  BOOST_TEST(limiter_snapshot().cooldown_until == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_429_cooldown_holds_back_other_calls_of_the_group) {
+  start();
+  auto first = query();
+  reply(429, rate_limited_body, {{"Retry-After", "2"}});
+  BOOST_REQUIRE(first->has_value());
+  BOOST_TEST((*first)->error.kind == failure_kind::rate_limited);
+  BOOST_TEST((*first)->error.http_status == 429);
+  // A 429 is the key's limit, not the provider being unwell.
+  BOOST_TEST(snapshot().consecutive_failures == 0);
+  auto second = query();
+  BOOST_TEST(net->started.size() == 1u);
+  BOOST_TEST(limiter_snapshot().queued == 1);
+  advance(2s);
+  BOOST_TEST(net->started.size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(no_retry_when_waiting_would_pass_the_deadline) {
+  deps.retry.attempts = 3;
+  deps.timeouts.total_ms = 1000;
+  start();
+  auto outcome = query();
+  reply(429, rate_limited_body, {{"Retry-After", "5"}});
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->error.kind == failure_kind::rate_limited);
+  BOOST_TEST((*outcome)->error.attempts == 1);
+  BOOST_TEST((*outcome)->error.message.find("not retried: waiting 5000 ms") !=
+             std::string::npos);
+  advance(10s);
+  BOOST_TEST(net->started.size() == 1u);
+}
+
+// -- cancellation and permits -------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(cancel_ends_a_call_and_cancels_its_transfer) {
+  start();
+  auto outcome = query("to-cancel");
+  auto transfer = last_transfer().id;
+  caf::anon_send(prov, cancel_atom::value, std::string{"to-cancel"});
+  run();
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->error.kind == failure_kind::cancelled);
+  BOOST_TEST((*outcome)->error.attempts == 1);
+  BOOST_TEST(net->cancelled == (std::vector<uint64_t>{transfer}),
+             boost::test_tools::per_element());
+  BOOST_TEST(limiter_snapshot().in_flight == 0);
+  // Cancelling is the caller's choice: the breaker does not count it.
+  BOOST_TEST(snapshot().consecutive_failures == 0);
+  BOOST_TEST(snapshot().calls == 0);
+  // A reply that was already on its way is dropped.
+  reply(200, ok_body);
+  BOOST_TEST(snapshot().calls == 0);
+}
+
+BOOST_AUTO_TEST_CASE(cancel_while_queued_withdraws_the_permit_request) {
+  limits.concurrency = 1;
+  start();
+  auto first = query();
+  auto queued = query("queued");
+  BOOST_TEST(net->started.size() == 1u);
+  BOOST_TEST(limiter_snapshot().queued == 1);
+  caf::anon_send(prov, cancel_atom::value, std::string{"queued"});
+  run();
+  BOOST_REQUIRE(queued->has_value());
+  BOOST_TEST((*queued)->error.kind == failure_kind::cancelled);
+  BOOST_TEST((*queued)->error.attempts == 0);
+  BOOST_TEST(limiter_snapshot().queued == 0);
+  reply(200, ok_body);
+  BOOST_TEST((*first)->ok);
+  BOOST_TEST(net->started.size() == 1u);
+  BOOST_TEST(limiter_snapshot().in_flight == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_permit_goes_back_to_the_limiter_when_a_call_ends) {
+  limits.concurrency = 1;
+  start();
+  auto first = query();
+  auto second = query();
+  BOOST_TEST(limiter_snapshot().in_flight == 1);
+  BOOST_TEST(net->started.size() == 1u);
+  reply(200, ok_body);
+  BOOST_TEST((*first)->ok);
+  // The freed slot went to the waiting call.
+  BOOST_TEST(net->started.size() == 2u);
+  reply(500, server_error_body);
+  BOOST_TEST(!(*second)->ok);
+  BOOST_TEST(limiter_snapshot().in_flight == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_duplicate_request_id_is_refused_without_sending) {
+  start();
+  query("same");
+  auto duplicate = query("same");
+  BOOST_REQUIRE(duplicate->has_value());
+  BOOST_TEST((*duplicate)->error.kind == failure_kind::bad_request);
+  BOOST_TEST(net->started.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(the_request_goes_out_encoded_by_the_codec) {
+  start();
+  query();
+  auto& sent = last_transfer();
+  BOOST_TEST(sent.request.url == "http://upstream.test/v1/chat/completions");
+  BOOST_TEST(sent.request.body.find("\"model\":\"gpt-test\"") !=
+             std::string::npos);
+  BOOST_TEST((sent.receiver == prov));
+  BOOST_TEST(sent.deadline == 0);
+}
+
+// -- known gaps ---------------------------------------------------------------
+
+// A half-open probe that ends before it sent anything (cancelled while
+// queued for a permit, denied by the limiter, or past its deadline while
+// queued) must give the probe slot back; otherwise every later query is
+// refused as circuit_open for good.
+BOOST_AUTO_TEST_CASE(a_probe_that_never_sent_frees_the_probe_slot) {
+  limits.concurrency = 1;
+  start();
+  open_breaker();
+  advance(30s);
+  auto held = hold_permit();
+  auto probe = query("probe");
+  BOOST_TEST(limiter_snapshot().queued == 1);
+  cancel("probe");
+  BOOST_REQUIRE(probe->has_value());
+  BOOST_TEST((*probe)->error.kind == failure_kind::cancelled);
+  BOOST_TEST((*probe)->error.attempts == 0);
+  caf::anon_send(limiter, release_atom::value, held, usage{});
+  run();
+  auto next = query();
+  BOOST_TEST(!next->has_value());
+  BOOST_TEST(net->started.size() == 4u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
