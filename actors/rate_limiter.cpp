@@ -25,10 +25,14 @@ steady_us earliest_grant(self_ptr self, const permit_request& req,
   if (static_cast<int64_t>(st.in_flight.size()) >= cfg.concurrency)
     return never;
   if (st.server_requests.active(now) && st.server_requests.available(now) < 1)
-    at = std::max(at, st.server_requests.when_available(1));
+    at = std::max(at, st.server_requests.when_available(now, 1));
   auto tokens = std::max<int64_t>(1, req.estimated_tokens);
-  if (st.server_tokens.active(now) && st.server_tokens.available(now) < tokens)
-    at = std::max(at, st.server_tokens.when_available(tokens));
+  auto& bucket = st.server_tokens;
+  if (bucket.active(now) &&
+      bucket.available(now) <
+          (bucket.rate > 0 ? std::min<double>(tokens, bucket.limit) : tokens))
+    at = std::max(
+        at, st.server_tokens.when_available(now, static_cast<double>(tokens)));
   if (cfg.requests.count > 0) {
     auto span = cfg.requests.per_us + cfg.margin_us;
     st.request_log.prune(now, span);
@@ -59,9 +63,9 @@ permit_grant grant(self_ptr self, const permit_request& req) {
     st.token_log.add(id, req.estimated_tokens);
   auto now = actor_now_us(self);
   if (st.server_requests.active(now))
-    st.server_requests.taken += 1;
+    st.server_requests.take(now, 1);
   if (st.server_tokens.active(now))
-    st.server_tokens.taken += req.estimated_tokens;
+    st.server_tokens.take(now, static_cast<double>(req.estimated_tokens));
   return permit_grant{true, id, failure_kind::queue_timeout, {}};
 }
 
@@ -111,15 +115,20 @@ void tighten(server_cap& cap, const server_allowance& said, steady_us at,
   if (!said.known() || at < cap.said_at)
     return;
   // Replies can arrive out of the order the server wrote them: news that
-  // allows more than the current word does is ignored until its reset.
-  auto left = std::max<int64_t>(0, said.remaining - in_flight_charge);
+  // allows more than the bucket we keep is ignored.
+  auto left = static_cast<double>(
+      std::max<int64_t>(0, said.remaining - in_flight_charge));
   if (cap.active(at) && left >= cap.available(at))
     return;
   cap.said_at = at;
+  cap.at = at;
+  cap.level = left;
   cap.until = at + said.reset_in_ms * 1000;
-  cap.left = left;
-  cap.refill = std::max<int64_t>(0, said.limit - said.remaining);
-  cap.taken = 0;
+  cap.limit = static_cast<double>(said.limit);
+  cap.rate = said.limit > said.remaining && said.reset_in_ms > 0
+                 ? static_cast<double>(said.limit - said.remaining) /
+                       static_cast<double>(said.reset_in_ms * 1000)
+                 : 0;
 }
 
 /// Removes the waiter for `request_id` and answers it with `denial`.
@@ -140,25 +149,26 @@ bool drop_waiter(self_ptr self, const std::string& request_id,
 
 } // namespace
 
-int64_t server_cap::available(steady_us now) const {
-  auto span = until - said_at;
-  auto refilled =
-      span > 0 ? static_cast<int64_t>(static_cast<double>(refill) *
-                                      static_cast<double>(now - said_at) / span)
-               : refill;
-  return left + std::min(refill, refilled) - taken;
+double server_cap::available(steady_us now) const {
+  if (rate <= 0)
+    return level;
+  return std::min(limit, level + rate * static_cast<double>(now - at));
 }
 
-steady_us server_cap::when_available(int64_t need) const {
-  auto missing = need + taken - left;
+void server_cap::take(steady_us now, double amount) {
+  level = available(now) - amount;
+  at = now;
+}
+
+steady_us server_cap::when_available(steady_us now, double need) const {
+  if (rate > 0)
+    need = std::min(need, limit); // more than the bucket holds: when full
+  auto missing = need - available(now);
   if (missing <= 0)
-    return said_at;
-  if (refill <= 0 || missing > refill)
+    return now;
+  if (rate <= 0)
     return until;
-  auto span = static_cast<double>(until - said_at);
-  auto at = said_at + static_cast<steady_us>(std::ceil(
-                          span * static_cast<double>(missing) / refill));
-  return std::min(until, at);
+  return now + static_cast<steady_us>(std::ceil(missing / rate));
 }
 
 void window_log::add(uint64_t permit_id, int64_t amount) {
@@ -322,9 +332,11 @@ caf::behavior rate_limiter(self_ptr self, limiter_settings settings) {
         result.tokens_in_window = st.token_log.total();
         result.cooldown_until = st.cooldown_until > now ? st.cooldown_until : 0;
         if (st.server_requests.active(now))
-          result.server_requests_left = st.server_requests.available(now);
+          result.server_requests_left =
+              static_cast<int64_t>(st.server_requests.available(now));
         if (st.server_tokens.active(now))
-          result.server_tokens_left = st.server_tokens.available(now);
+          result.server_tokens_left =
+              static_cast<int64_t>(st.server_tokens.available(now));
         return result;
       },
   };

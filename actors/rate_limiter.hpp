@@ -83,27 +83,33 @@ private:
   int64_t total_ = 0;
 };
 
-/// What the server's rate-limit headers last said of one budget. Both
-/// OpenAI and Anthropic refill a budget continuously (a token bucket): from
-/// `left` when they said it to whole at `until`. When the headers give the
-/// budget's limit, the refill in between is counted in proportion; without
-/// it nothing comes back before `until`. It only ever holds grants back;
-/// the configured budgets apply as well.
+/// The server's bucket for one budget, as its rate-limit headers describe
+/// it. OpenAI and Anthropic both refill a budget continuously (a token
+/// bucket): "R left, whole again at T" with limit L means a refill rate of
+/// (L - R) / (T - now). With L known the limiter keeps that bucket from then
+/// on, taking each grant's charge out of it; without L nothing refills and
+/// the server's word lapses at T. It only ever holds grants back; the
+/// configured budgets apply as well.
 struct server_cap {
-  int64_t left = -1;     ///< when said, less the group's other requests in
-                         ///< flight; -1: nothing said (or its reset passed)
-  int64_t refill = 0;    ///< what comes back between `said_at` and `until`
-  int64_t taken = 0;     ///< granted (or charged) since it was said
+  double level = -1;     ///< what may still go at `at`; -1: nothing said
+  double limit = -1;     ///< the bucket's size; -1: not said
+  double rate = 0;       ///< refill per microsecond; 0: none known
+  steady_us at = 0;      ///< when `level` was true
+  steady_us until = 0;   ///< without a rate: when the word lapses
   steady_us said_at = 0; ///< older news is ignored
-  steady_us until = 0;
 
-  bool active(steady_us now) const { return left >= 0 && now < until; }
+  bool active(steady_us now) const {
+    return level >= 0 && (rate > 0 || now < until);
+  }
 
-  /// What may still be granted at `now` (while active).
-  int64_t available(steady_us now) const;
+  /// What may go at `now` (while active).
+  double available(steady_us now) const;
 
-  /// When `need` will be available: `until` at the latest.
-  steady_us when_available(int64_t need) const;
+  /// A grant of `amount` at `now`.
+  void take(steady_us now, double amount);
+
+  /// When `need` will be available, from `now`.
+  steady_us when_available(steady_us now, double need) const;
 };
 
 struct rate_limiter_state {

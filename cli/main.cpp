@@ -1,6 +1,8 @@
 // The `tutti` command: ask an ensemble from the shell, validate a config.
 //
-// Exit codes: 0 an answer, 1 every member failed, 2 usage or config error.
+// Exit codes: 0 an answer (status ok or partial), 1 no answer (status failed:
+// every member failed, fewer than `min_success` succeeded, or the strategy
+// found nothing to answer with), 2 usage or config error.
 
 #include <algorithm>
 #include <cstdio>
@@ -8,6 +10,7 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -18,7 +21,7 @@
 namespace {
 
 constexpr int exit_answer = 0;
-constexpr int exit_all_failed = 1;
+constexpr int exit_no_answer = 1;
 constexpr int exit_usage = 2;
 
 /// `--config` when given, else $TUTTI_CONFIG, else ./tutti.yaml.
@@ -41,11 +44,17 @@ std::string preview(const std::string& text, size_t width) {
   return line;
 }
 
-std::string pad(std::string text, size_t width) {
+/// Characters, not bytes, of UTF-8 `text`.
+size_t width_of(const std::string& text) {
   size_t chars = 0;
   for (unsigned char c : text)
     if ((c & 0xC0) != 0x80)
       ++chars;
+  return chars;
+}
+
+std::string pad(std::string text, size_t width) {
+  auto chars = width_of(text);
   if (chars < width)
     text.append(width - chars, ' ');
   return text;
@@ -55,12 +64,20 @@ std::string format_ms(int64_t us) {
   return std::to_string((us + 500) / 1000) + " ms";
 }
 
-/// A member's status cell: "ok", or the failure's kind and HTTP status, and
-/// how many tries it took when more than one.
+/// Whether the ensemble itself stopped this member (`until`, `fallback`,
+/// a cancel) rather than the member failing on its own.
+bool stopped(const tutti::member_outcome& m) {
+  return !m.ok && m.error.kind == tutti::failure_kind::cancelled;
+}
+
+/// A member's status cell: "ok", "cancelled", or the failure's kind and HTTP
+/// status, and how many tries it took when more than one.
 std::string status_of(const tutti::member_outcome& m) {
   std::string status = "ok";
   auto attempts = m.ok ? m.reply.attempts : m.error.attempts;
-  if (!m.ok) {
+  if (stopped(m)) {
+    status = "cancelled";
+  } else if (!m.ok) {
     status = "failed: " + std::string{to_string(m.error.kind)};
     if (m.error.http_status != 0)
       status += " " + std::to_string(m.error.http_status);
@@ -68,6 +85,52 @@ std::string status_of(const tutti::member_outcome& m) {
   if (attempts > 1)
     status += " (" + std::to_string(attempts) + " tries)";
   return status;
+}
+
+/// "-" for an outcome the aggregator wrote for a member that never reached
+/// its provider, or was stopped before it reported (no time was measured).
+std::string latency_of(const tutti::member_outcome& m) {
+  if (!m.ok && m.error.attempts == 0 && m.total_us() == 0)
+    return "-";
+  return format_ms(m.total_us());
+}
+
+std::string tokens_of(const tutti::member_outcome& m) {
+  if (!m.ok)
+    return "-";
+  return std::to_string(m.reply.usage.input_tokens) + "/" +
+         std::to_string(m.reply.usage.output_tokens);
+}
+
+/// The start of the reply, or of the failure's message.
+std::string text_of(const tutti::member_outcome& m, size_t width) {
+  return preview(m.ok ? m.reply.text : m.error.message, width);
+}
+
+/// "$0", "$0.000123", "$1.5": six decimals at most, no trailing zeros.
+std::string format_cost(double usd) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6f", usd);
+  std::string text = buf;
+  text.erase(text.find_last_not_of('0') + 1);
+  if (text.back() == '.')
+    text.pop_back();
+  return "$" + text;
+}
+
+/// A weight as written in YAML: "2", "0.5".
+std::string format_weight(double weight) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", weight);
+  return buf;
+}
+
+std::string join(const std::vector<std::string>& items,
+                 const std::string& separator) {
+  std::string text;
+  for (auto& item : items)
+    text += (text.empty() ? "" : separator) + item;
+  return text;
 }
 
 void print_table(const tutti::ensemble_answer& answer) {
@@ -79,20 +142,10 @@ void print_table(const tutti::ensemble_answer& answer) {
   }
   std::cout << pad("member", member_width) << pad("status", status_width)
             << pad("latency", 10) << pad("tokens in/out", 15) << "answer\n";
-  for (auto& m : answer.members) {
-    std::string tokens = "-";
-    std::string text;
-    if (m.ok) {
-      tokens = std::to_string(m.reply.usage.input_tokens) + "/" +
-               std::to_string(m.reply.usage.output_tokens);
-      text = preview(m.reply.text, 50);
-    } else {
-      text = preview(m.error.message, 50);
-    }
+  for (auto& m : answer.members)
     std::cout << pad(m.member, member_width) << pad(status_of(m), status_width)
-              << pad(format_ms(m.total_us()), 10) << pad(tokens, 15) << text
-              << '\n';
-  }
+              << pad(latency_of(m), 10) << pad(tokens_of(m), 15)
+              << text_of(m, 50) << '\n';
   size_t ok = 0;
   for (auto& m : answer.members)
     ok += m.ok ? 1 : 0;
@@ -102,6 +155,116 @@ void print_table(const tutti::ensemble_answer& answer) {
             << format_ms(answer.total_us) << "):\n"
             << answer.text << '\n';
 }
+
+/// Width of the key column of the summary ("combiner: ").
+constexpr size_t key_width = 10;
+
+/// The vote table: one line per answer, winner first.
+void print_votes(const tutti::ensemble_answer& answer) {
+  std::cout << pad("votes:", key_width) << "agreement "
+            << static_cast<int>(answer.agreement * 100 + 0.5) << "%\n";
+  size_t text_width = 8;
+  for (auto& row : answer.votes)
+    text_width = std::max(text_width, width_of(preview(row.text, 40)) + 2);
+  for (auto& row : answer.votes)
+    std::cout << pad("", key_width) << pad(preview(row.text, 40), text_width)
+              << pad("weight " + format_weight(row.weight), 12)
+              << join(row.members, ", ") << '\n';
+}
+
+/// The extra model calls a strategy made (judge, synthesizer), one a line.
+void print_combiner_calls(const tutti::ensemble_answer& answer) {
+  size_t label_width = 8;
+  size_t provider_width = 10;
+  size_t status_width = 8;
+  for (auto& call : answer.combiner_calls) {
+    label_width = std::max(label_width, call.member.size() + 2);
+    provider_width = std::max(provider_width, call.provider.size() + 2);
+    status_width = std::max(status_width, status_of(call).size() + 2);
+  }
+  bool first = true;
+  for (auto& call : answer.combiner_calls) {
+    std::cout << pad(first ? "combiner:" : "", key_width)
+              << pad(call.member, label_width)
+              << pad(call.provider, provider_width)
+              << pad(status_of(call), status_width) << pad(latency_of(call), 10)
+              << text_of(call, 40) << '\n';
+    first = false;
+  }
+}
+
+/// Beneath the answer: how it came about and what it cost.
+void print_summary(const tutti::ensemble_answer& answer) {
+  std::cout << '\n'
+            << pad("status:", key_width) << to_string(answer.status)
+            << " (until " << answer.until << ", mode " << answer.mode
+            << ", combine " << answer.combine << ")\n";
+  if (!answer.winner.empty())
+    std::cout << pad("winner:", key_width) << answer.winner << '\n';
+  if (!answer.votes.empty())
+    print_votes(answer);
+  if (!answer.ranking.empty())
+    std::cout << pad("ranking:", key_width) << join(answer.ranking, " > ")
+              << '\n';
+  if (!answer.note.empty())
+    std::cout << pad("note:", key_width) << answer.note << '\n';
+  print_combiner_calls(answer);
+  std::cout << pad("totals:", key_width)
+            << std::to_string(answer.usage.input_tokens) << "/"
+            << std::to_string(answer.usage.output_tokens) << " tokens in/out";
+  if (answer.usage.cached_input_tokens > 0)
+    std::cout << " (" << answer.usage.cached_input_tokens << " cached)";
+  std::cout << ", " << format_cost(answer.cost_usd) << '\n';
+}
+
+/// Prints a streamed ask as it happens: each member's tokens on lines
+/// starting `[member] `, `[member done: how]` when one ends, and the
+/// answer's own tokens (a synthesizer's, or the winner's text under
+/// `combine: first`) on a line starting `answer: `.
+class stream_printer {
+public:
+  void on_delta(const tutti::member_delta& delta) {
+    if (delta.answer) {
+      if (open_ != line::answer) {
+        end_line();
+        std::cout << "answer: ";
+        open_ = line::answer;
+      }
+    } else if (open_ != line::member || member_ != delta.member) {
+      end_line();
+      std::cout << "[" << delta.member << "] ";
+      open_ = line::member;
+      member_ = delta.member;
+    }
+    std::cout << delta.text << std::flush;
+  }
+
+  void on_done(const tutti::member_outcome& outcome) {
+    end_line();
+    std::cout << "[" << outcome.member << " done: "
+              << (outcome.ok ? std::string{"ok"}
+                             : std::string{to_string(outcome.error.kind)})
+              << "]" << std::endl;
+  }
+
+  /// Ends the streamed part with an empty line.
+  void finish() {
+    end_line();
+    std::cout << '\n';
+  }
+
+private:
+  enum class line { none, member, answer };
+
+  void end_line() {
+    if (open_ != line::none)
+      std::cout << '\n';
+    open_ = line::none;
+  }
+
+  line open_ = line::none;
+  std::string member_;
+};
 
 struct ask_args {
   std::string config;
@@ -122,23 +285,13 @@ int run_ask(const ask_args& args) {
   options.system = args.system;
   options.params.temperature = args.temperature;
   options.params.max_tokens = args.max_tokens;
-  std::string last_member;
+  stream_printer printer;
   if (args.stream && !args.json) {
     options.on_delta = [&](const tutti::member_delta& delta) {
-      if (delta.member != last_member) {
-        std::cout << (last_member.empty() ? "" : "\n") << "[" << delta.member
-                  << "] ";
-        last_member = delta.member;
-      }
-      std::cout << delta.text << std::flush;
+      printer.on_delta(delta);
     };
     options.on_member_done = [&](const tutti::member_outcome& outcome) {
-      std::cout << (last_member.empty() ? "" : "\n") << "[" << outcome.member
-                << " done: "
-                << (outcome.ok ? std::string{"ok"}
-                               : std::string{to_string(outcome.error.kind)})
-                << "]" << std::endl;
-      last_member.clear();
+      printer.on_done(outcome);
     };
   }
   auto answer = engine.ask(args.ensemble, args.prompt, options);
@@ -146,10 +299,11 @@ int run_ask(const ask_args& args) {
     std::cout << tutti::to_json(answer, true) << '\n';
   } else {
     if (args.stream)
-      std::cout << '\n';
+      printer.finish();
     print_table(answer);
+    print_summary(answer);
   }
-  return answer.status == tutti::answer_status::failed ? exit_all_failed
+  return answer.status == tutti::answer_status::failed ? exit_no_answer
                                                        : exit_answer;
 }
 

@@ -309,7 +309,7 @@ const std::map<std::string, word_list> strategy_settings = {
     {"vote", {"extract"}},
     {"judge", {"judge", "rubric", "prompt", "extract"}},
     {"rank", {"judge", "rubric", "prompt", "extract"}},
-    {"synthesize", {"synthesizer", "prompt"}},
+    {"synthesize", {"synthesizer", "prompt", "rubric", "extract"}},
 };
 
 /// The setting a built-in strategy cannot do without, and what it is for.

@@ -258,7 +258,11 @@ ensemble_answer engine::ask(const std::string& name, const std::string& prompt,
   self->send(agg, ask_atom::value, std::move(question));
   ensemble_answer answer;
   bool answered = false;
-  auto backstop = std::chrono::microseconds{deadline_us + ask_backstop_us};
+  // A strategy's own calls (judge, synthesizer) get another deadline's
+  // length after the members are done.
+  auto rounds = plan.callees.empty() ? 1 : 2;
+  auto backstop =
+      std::chrono::microseconds{rounds * deadline_us + ask_backstop_us};
   self->receive_while([&] { return !answered; })(
       [&](member_delta& delta) {
         if (options.on_delta)

@@ -1,5 +1,7 @@
 #include "plugins/combine/combine_support.hpp"
 
+#include <stdexcept>
+
 #include <algorithm>
 #include <limits>
 
@@ -214,6 +216,21 @@ std::string fill_prompt(std::string_view prompt, std::string_view question,
       out += prompt[i++];
   }
   return out;
+}
+
+prompt_settings settings_for(const std::string& provider,
+                             const combine_options& options,
+                             const char* default_prompt,
+                             const char* default_system, const char* missing) {
+  if (provider.empty())
+    throw std::invalid_argument(missing);
+  prompt_settings settings;
+  settings.provider = provider;
+  settings.prompt = options.prompt.empty() ? default_prompt : options.prompt;
+  settings.system = options.prompt.empty() ? default_system : "";
+  settings.rubric =
+      options.rubric.empty() ? std::string(default_rubric) : options.rubric;
+  return settings;
 }
 
 model_call make_call(const prompt_settings& settings, std::string label,

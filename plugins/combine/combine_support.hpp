@@ -43,6 +43,15 @@ struct prompt_settings {
   std::string rubric;
 };
 
+/// The settings of a strategy that calls `provider`: the user's `prompt:`
+/// (then no system prompt) or `default_prompt` with `default_system`, and
+/// the user's rubric or the default one. Throws `std::invalid_argument`
+/// with `missing` when `provider` is empty.
+prompt_settings settings_for(const std::string& provider,
+                             const combine_options& options,
+                             const char* default_prompt,
+                             const char* default_system, const char* missing);
+
 /// The call to `settings.provider`, listed as `label`, showing it the
 /// question and `candidates`.
 model_call make_call(const prompt_settings& settings, std::string label,

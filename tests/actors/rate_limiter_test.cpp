@@ -426,6 +426,23 @@ BOOST_AUTO_TEST_CASE(a_known_limit_refills_in_proportion_before_the_reset) {
              boost::test_tools::per_element());
 }
 
+BOOST_AUTO_TEST_CASE(a_known_bucket_is_kept_past_its_reset) {
+  start(100);
+  acquire("first");
+  server_says("first", server_allowance{10, 0, 1000});
+  release("first");
+  // Whole again after 1 s, and no more than whole however long it waits.
+  advance(5000ms);
+  BOOST_TEST(state().server_requests_left == 10);
+  for (int i = 0; i < 11; ++i)
+    acquire("burst-" + std::to_string(i));
+  BOOST_TEST(log->granted().size() == 11u); // "first" and 10 of the burst
+  advance(99ms);
+  BOOST_TEST(log->granted().size() == 11u);
+  advance(1ms);
+  BOOST_TEST(log->granted().size() == 12u);
+}
+
 BOOST_AUTO_TEST_CASE(the_servers_remaining_tokens_hold_grants_until_reset) {
   start(100);
   acquire("first", priority::interactive, 0, 10);

@@ -2,6 +2,7 @@
 // its own environment and working directory, against the fake upstream on
 // loopback.
 
+#include <boost/test/tools/floating_point_comparison.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <fcntl.h>
@@ -10,11 +11,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -161,6 +164,12 @@ models:
   down-model:   {fail: {status: 500, message: "Internal failure in the model"}}
   locked-model: {fail: 401}
   echoing-model: {fail: {status: 401, message: "Incorrect API key provided: sk-cli-secret-0042"}}
+  vote-a-model: {reply: "Six times seven is #### 42"}
+  vote-b-model: {reply: "I make it #### 42.0"}
+  vote-c-model: {reply: "Surely #### 41"}
+  judge-model:  {reply: "Candidate 2"}
+  synth-model:  {reply: "Paris, on the Seine, is the capital of France.", tokens_per_second: 200}
+  slow-model:   {reply: "Paris, eventually.", latency: 5s}
 )";
 
 /// Providers read their URL and key from the environment; `elsewhere` needs a
@@ -216,6 +225,84 @@ ensembles:
     deadline: 10s
 )";
 
+/// Ensembles that use `until`, `mode`, `min_success` and the combine
+/// strategies, on the same fake upstream.
+const char* ensembles_config = R"(providers:
+  good:
+    kind: openai
+    model: good-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: ${TUTTI_TEST_KEY}
+  other:
+    kind: openai
+    model: other-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: ${TUTTI_TEST_KEY}
+  locked:
+    kind: openai
+    model: locked-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: ${TUTTI_TEST_KEY}
+  slow:
+    kind: openai
+    model: slow-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: ${TUTTI_TEST_KEY}
+  a:
+    kind: openai
+    model: vote-a-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: ${TUTTI_TEST_KEY}
+  b:
+    kind: openai
+    model: vote-b-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: ${TUTTI_TEST_KEY}
+  c:
+    kind: openai
+    model: vote-c-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: ${TUTTI_TEST_KEY}
+  referee:
+    kind: openai
+    model: judge-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: ${TUTTI_TEST_KEY}
+  writer:
+    kind: openai
+    model: synth-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: ${TUTTI_TEST_KEY}
+ensembles:
+  poll:
+    members: [a, b, c]
+    combine: vote
+    extract: '####\s*(-?[\d.,]+)'
+    deadline: 10s
+  judged:
+    members: [good, locked, other]
+    combine: judge
+    judge: referee
+    deadline: 10s
+  merged:
+    members: [good, other]
+    combine: synthesize
+    synthesizer: writer
+    deadline: 10s
+  quickest:
+    members: [good, slow, {provider: slow, label: sleepy}]
+    until: first
+    deadline: 8s
+  chain:
+    members: [locked, good, other]
+    mode: fallback
+    deadline: 10s
+  strict:
+    members: [good, locked]
+    min_success: 2
+    deadline: 10s
+)";
+
 /// A fake upstream, a temp dir holding `good.yaml`, and an empty working
 /// directory inside it.
 struct cli_fixture {
@@ -223,6 +310,7 @@ struct cli_fixture {
   fs::path dir;
   fs::path work;
   fs::path config;
+  fs::path ensembles;
 
   cli_fixture() {
     upstream.start();
@@ -234,6 +322,7 @@ struct cli_fixture {
     work = dir / "work";
     fs::create_directory(work);
     config = write("good.yaml", good_config);
+    ensembles = write("ensembles.yaml", ensembles_config);
   }
 
   ~cli_fixture() {
@@ -272,7 +361,12 @@ struct cli_fixture {
 
   run_result ask(const std::string& ensemble,
                  const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args{"ask", "--config", config.string(),
+    return ask_in(config, ensemble, extra);
+  }
+
+  run_result ask_in(const fs::path& file, const std::string& ensemble,
+                    const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args{"ask", "--config", file.string(),
                                   "--ensemble", ensemble};
     args.insert(args.end(), extra.begin(), extra.end());
     args.push_back("What is the capital of France?");
@@ -288,6 +382,26 @@ const rapidjson::Value& member_json(const rapidjson::Document& doc,
       return m;
   BOOST_FAIL("no member " + label + " in the JSON");
   throw std::logic_error("unreachable");
+}
+
+rapidjson::Document parse_json(const std::string& text) {
+  rapidjson::Document doc;
+  doc.Parse(text.c_str());
+  BOOST_REQUIRE_MESSAGE(!doc.HasParseError() && doc.IsObject(),
+                        "not JSON: " << text);
+  return doc;
+}
+
+/// The line of the summary beneath the answer that starts with `key`
+/// ("winner:", "note:"...).
+std::string summary_line(const std::string& out, const std::string& key) {
+  auto at = out.find("\nanswer (");
+  if (at == std::string::npos)
+    return {};
+  for (auto& line : lines_of(out.substr(at)))
+    if (starts_with(line, key))
+      return line;
+  return {};
 }
 
 /// `file:LINE:COLUMN: ` with positive numbers.
@@ -523,6 +637,177 @@ BOOST_AUTO_TEST_CASE(
     BOOST_TEST(a.stream);
 }
 
+// --- ensembles: combine strategies, until, mode, min_success ---
+
+BOOST_AUTO_TEST_CASE(vote_shows_the_winner_and_the_vote_table) {
+  auto r = ask_in(ensembles, "poll");
+  BOOST_TEST(r.exit_code == 0, "stderr: " << r.err);
+  BOOST_TEST(contains(r.out, "answer (vote, ok: 3 of 3 members answered"));
+  // With extract, the answer is the value as the first voter wrote it.
+  auto answer_at = r.out.find("members answered");
+  BOOST_TEST(contains(r.out.substr(answer_at), "):\n42\n"), r.out);
+  BOOST_TEST(contains(summary_line(r.out, "status:"),
+                      "ok (until all, mode parallel, combine vote)"),
+             r.out);
+  BOOST_TEST(summary_line(r.out, "winner:") == "winner:   a", r.out);
+  BOOST_TEST(contains(summary_line(r.out, "votes:"), "agreement 67%"), r.out);
+  // The rows beneath `votes:`: the winning answer first, with its voters.
+  auto lines = lines_of(r.out.substr(r.out.find("\nvotes:") + 1));
+  BOOST_REQUIRE(lines.size() >= 3u);
+  BOOST_TEST(contains(lines[1], "42"), lines[1]);
+  BOOST_TEST(contains(lines[1], "weight 2"), lines[1]);
+  BOOST_TEST(contains(lines[1], "a, b"), lines[1]);
+  BOOST_TEST(contains(lines[2], "41"), lines[2]);
+  BOOST_TEST(contains(lines[2], "weight 1"), lines[2]);
+  BOOST_TEST(contains(lines[2], "c"), lines[2]);
+  BOOST_TEST(contains(summary_line(r.out, "totals:"), "tokens in/out"), r.out);
+}
+
+BOOST_AUTO_TEST_CASE(vote_json_has_the_votes_the_agreement_and_the_winner) {
+  auto r = ask_in(ensembles, "poll", {"--json"});
+  BOOST_TEST(r.exit_code == 0, "stderr: " << r.err);
+  auto doc = parse_json(r.out);
+  BOOST_TEST(std::string{doc["combine"].GetString()} == "vote");
+  BOOST_TEST(std::string{doc["until"].GetString()} == "all");
+  BOOST_TEST(std::string{doc["mode"].GetString()} == "parallel");
+  BOOST_TEST(std::string{doc["text"].GetString()} == "42");
+  BOOST_TEST(std::string{doc["winner"].GetString()} == "a");
+  BOOST_TEST(doc["agreement"].GetDouble() == 2.0 / 3.0,
+             boost::test_tools::tolerance(1e-9));
+  BOOST_REQUIRE(doc["votes"].IsArray());
+  BOOST_REQUIRE(doc["votes"].Size() == 2u);
+  auto& top = doc["votes"][0];
+  BOOST_TEST(std::string{top["answer"].GetString()} == "42");
+  BOOST_TEST(top["weight"].GetDouble() == 2.0);
+  BOOST_REQUIRE(top["members"].Size() == 2u);
+  BOOST_TEST(std::string{top["members"][0].GetString()} == "a");
+  BOOST_TEST(std::string{top["members"][1].GetString()} == "b");
+  BOOST_TEST(std::string{doc["votes"][1]["answer"].GetString()} == "41");
+  BOOST_TEST(!doc.HasMember("combiner_calls"));
+  // The totals are the members' sums.
+  int64_t output_tokens = 0;
+  for (auto& m : doc["members"].GetArray())
+    output_tokens += m["usage"]["output_tokens"].GetInt64();
+  BOOST_TEST(doc["usage"]["output_tokens"].GetInt64() == output_tokens);
+  BOOST_TEST(output_tokens > 0);
+}
+
+BOOST_AUTO_TEST_CASE(judge_picks_among_the_successes_and_lists_its_call) {
+  // Candidates are the successes in member order: good is 1, other is 2.
+  auto r = ask_in(ensembles, "judged");
+  BOOST_TEST(r.exit_code == 0, "stderr: " << r.err);
+  BOOST_TEST(contains(r.out, "answer (judge, partial: 2 of 3 members"));
+  BOOST_TEST(summary_line(r.out, "winner:") == "winner:   other", r.out);
+  auto call = summary_line(r.out, "combiner:");
+  BOOST_TEST(contains(call, "judge "), r.out);
+  BOOST_TEST(contains(call, "referee "), r.out);
+  BOOST_TEST(contains(call, " ok "), r.out);
+  BOOST_TEST(contains(call, " ms "), r.out);
+  BOOST_TEST(contains(call, "Candidate 2"), r.out);
+
+  auto j = ask_in(ensembles, "judged", {"--json"});
+  BOOST_TEST(j.exit_code == 0, "stderr: " << j.err);
+  auto doc = parse_json(j.out);
+  BOOST_TEST(std::string{doc["winner"].GetString()} == "other");
+  BOOST_TEST(std::string{doc["text"].GetString()} ==
+             "Lyon is not the capital.");
+  BOOST_REQUIRE(doc.HasMember("combiner_calls"));
+  BOOST_REQUIRE(doc["combiner_calls"].Size() == 1u);
+  auto& judge = doc["combiner_calls"][0];
+  BOOST_TEST(std::string{judge["member"].GetString()} == "judge");
+  BOOST_TEST(std::string{judge["provider"].GetString()} == "referee");
+  BOOST_TEST(std::string{judge["status"].GetString()} == "ok");
+  BOOST_TEST(std::string{judge["text"].GetString()} == "Candidate 2");
+  // The judge's tokens count in the totals.
+  int64_t input_tokens = judge["usage"]["input_tokens"].GetInt64();
+  for (auto& m : doc["members"].GetArray())
+    input_tokens += m["usage"]["input_tokens"].GetInt64();
+  BOOST_TEST(doc["usage"]["input_tokens"].GetInt64() == input_tokens);
+}
+
+BOOST_AUTO_TEST_CASE(synthesize_streams_the_synthesizers_text_as_the_answer) {
+  auto r = ask_in(ensembles, "merged", {"--stream"});
+  BOOST_TEST(r.exit_code == 0, "stderr: " << r.err);
+  auto lines = lines_of(r.out);
+  auto answer_line =
+      std::find(lines.begin(), lines.end(),
+                "answer: Paris, on the Seine, is the capital of France.");
+  BOOST_REQUIRE_MESSAGE(answer_line != lines.end(), r.out);
+  // The members streamed before it, and the synthesizer's call ended after.
+  auto streamed = r.out.substr(0, r.out.find("\nanswer: "));
+  BOOST_TEST(contains(streamed, "[good done: ok]"), r.out);
+  BOOST_TEST(contains(streamed, "[other done: ok]"), r.out);
+  bool synthesizer_done_after =
+      std::find(answer_line, lines.end(), "[synthesizer done: ok]") !=
+      lines.end();
+  BOOST_TEST(synthesizer_done_after, r.out);
+  // Then the table, and the answer beneath it.
+  BOOST_TEST(
+      contains(r.out, "answer (synthesize, ok: 2 of 2 members answered"));
+  auto summary = r.out.substr(r.out.find("answer (synthesize"));
+  BOOST_TEST(contains(summary, "):\nParis, on the Seine, is the capital"));
+  BOOST_TEST(summary_line(r.out, "winner:").empty(), r.out);
+  auto call = summary_line(r.out, "combiner:");
+  BOOST_TEST(contains(call, "synthesizer "), r.out);
+  BOOST_TEST(contains(call, "writer "), r.out);
+}
+
+BOOST_AUTO_TEST_CASE(until_first_lists_the_slower_members_as_cancelled) {
+  auto started = std::chrono::steady_clock::now();
+  auto r = ask_in(ensembles, "quickest");
+  auto took = std::chrono::steady_clock::now() - started;
+  BOOST_TEST(r.exit_code == 0, "stderr: " << r.err);
+  // The slow members answer after 5 s; the ensemble did not wait for them.
+  BOOST_TEST(took < std::chrono::seconds{4});
+  BOOST_TEST(contains(row_of(r.out, "good"), " ok "), r.out);
+  for (auto* label : {"slow", "sleepy"}) {
+    auto row = row_of(r.out, label);
+    BOOST_TEST(contains(row, " cancelled "), row);
+    BOOST_TEST(contains(row, "until first"), row);
+    BOOST_TEST(!contains(row, "failed"), row);
+  }
+  // Members the ensemble stopped itself are not failures.
+  BOOST_TEST(contains(r.out, "answer (collect, ok: 1 of 3 members answered"));
+  BOOST_TEST(contains(summary_line(r.out, "status:"),
+                      "ok (until first, mode parallel, combine collect)"),
+             r.out);
+}
+
+BOOST_AUTO_TEST_CASE(fallback_asks_the_next_member_only_after_a_failure) {
+  auto r = ask_in(ensembles, "chain");
+  BOOST_TEST(r.exit_code == 0, "stderr: " << r.err);
+  BOOST_TEST(contains(row_of(r.out, "locked"), "failed: auth 401"), r.out);
+  BOOST_TEST(contains(row_of(r.out, "good"), "Paris is the capital"), r.out);
+  auto other = row_of(r.out, "other");
+  BOOST_TEST(contains(other, " cancelled "), other);
+  BOOST_TEST(contains(other, "not started"), other);
+  BOOST_TEST(contains(summary_line(r.out, "status:"),
+                      "partial (until all, mode fallback, combine collect)"),
+             r.out);
+  // The third member never reached the upstream.
+  BOOST_TEST(upstream.arrivals().size() == 2u);
+  for (auto& a : upstream.arrivals())
+    BOOST_TEST(a.model != "other-model");
+}
+
+BOOST_AUTO_TEST_CASE(too_few_successes_for_min_success_exits_1_with_a_note) {
+  auto r = ask_in(ensembles, "strict");
+  BOOST_TEST(r.exit_code == 1, "stderr: " << r.err);
+  BOOST_TEST(contains(row_of(r.out, "good"), " ok "), r.out);
+  BOOST_TEST(contains(row_of(r.out, "locked"), "failed: auth 401"), r.out);
+  BOOST_TEST(contains(r.out, "answer (collect, failed: 1 of 2 members"));
+  BOOST_TEST(contains(summary_line(r.out, "note:"),
+                      "1 of 2 members succeeded; the ensemble needs at least "
+                      "2 (min_success)"),
+             r.out);
+  auto j = ask_in(ensembles, "strict", {"--json"});
+  BOOST_TEST(j.exit_code == 1);
+  auto doc = parse_json(j.out);
+  BOOST_TEST(std::string{doc["status"].GetString()} == "failed");
+  BOOST_TEST(contains(doc["note"].GetString(), "(min_success)"));
+  BOOST_TEST(doc["winner"].IsNull());
+}
+
 // --- where the config comes from ---
 
 BOOST_AUTO_TEST_CASE(config_defaults_to_the_tutti_config_variable) {
@@ -595,6 +880,34 @@ BOOST_AUTO_TEST_CASE(validate_of_a_broken_file_exits_2_naming_its_position) {
   BOOST_TEST(contains(r.err, bad.string() + ":5:5: "), "stderr: " << r.err);
   BOOST_TEST(contains(r.err, "temprature"), "stderr: " << r.err);
   BOOST_TEST(r.out.empty());
+}
+
+BOOST_AUTO_TEST_CASE(every_file_in_configs_is_valid) {
+  // tutti configs pass `tutti validate` with no variables set; the fake
+  // upstream's scripts (a top-level `models:`) load as scripts.
+  std::vector<std::string> validated;
+  for (auto& entry :
+       fs::directory_iterator{fs::path{TUTTI_SOURCE_DIR} / "configs"}) {
+    auto path = entry.path();
+    if (path.extension() != ".yaml")
+      continue;
+    std::ifstream in{path};
+    std::string text{std::istreambuf_iterator<char>{in}, {}};
+    bool fake_script = false;
+    for (auto& line : lines_of(text))
+      fake_script = fake_script || starts_with(line, "models:");
+    if (fake_script) {
+      BOOST_CHECK_NO_THROW(tutti::fake::load_script(path.string()));
+      continue;
+    }
+    auto r = run({"validate", path.string()}, {});
+    BOOST_TEST(r.exit_code == 0, path << ": " << r.err);
+    BOOST_TEST(contains(r.out, path.string() + ": ok ("), r.out);
+    validated.push_back(path.filename().string());
+  }
+  for (auto* name : {"demo.yaml", "self-consistency.yaml", "judge.yaml"})
+    BOOST_TEST(std::count(validated.begin(), validated.end(), name) == 1,
+               name << " was not validated");
 }
 
 // --- help ---

@@ -1999,7 +1999,7 @@ BOOST_AUTO_TEST_CASE(a_setting_the_strategy_does_not_read_is_an_error) {
   const std::vector<unread> cases = {
       {"    extract: x\n", 13,
        "ensembles.e.extract: combine strategy 'collect' (the default) takes "
-       "no settings; 'extract' is for combine: judge, rank, vote"},
+       "no settings; 'extract' is for combine: judge, rank, synthesize, vote"},
       {"    combine: first\n    prompt: p\n", 14,
        "ensembles.e.prompt: combine strategy 'first' takes no settings; "
        "'prompt' is for combine: judge, rank, synthesize"},
@@ -2010,10 +2010,10 @@ BOOST_AUTO_TEST_CASE(a_setting_the_strategy_does_not_read_is_an_error) {
        "ensembles.e.synthesizer: combine strategy 'judge' does not use "
        "'synthesizer'; it reads: judge, rubric, prompt, extract; "
        "'synthesizer' is for combine: synthesize"},
-      {"    rubric: r\n    combine: synthesize\n    synthesizer: gpt\n", 13,
-       "ensembles.e.rubric: combine strategy 'synthesize' does not use "
-       "'rubric'; it reads: synthesizer, prompt; 'rubric' is for combine: "
-       "judge, rank"},
+      {"    judge: gpt\n    combine: synthesize\n    synthesizer: gpt\n", 13,
+       "ensembles.e.judge: combine strategy 'synthesize' does not use "
+       "'judge'; it reads: synthesizer, prompt, rubric, extract; 'judge' is "
+       "for combine: judge, rank"},
   };
   for (const auto& c : cases) {
     BOOST_TEST_CONTEXT(c.yaml) {

@@ -4,12 +4,16 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <netinet/in.h>
@@ -1291,6 +1295,574 @@ models:
         "models: {a: {reset_after_tokens: -1}}", "models: {a: {drip_ms: soon}}",
         "models: {a: {fail: {status: 429, retry_after_ms: "
         "x}}}"}) {
+    BOOST_CHECK_THROW(fake::parse_script(bad), std::runtime_error);
+  }
+}
+
+// --- usage in the request log and server-side rate limits -------------------
+
+namespace {
+
+const char* limits_script = R"(
+models:
+  fast:    {reply: "Paris is the capital of France."}
+  cut:     {reply: "one two three", truncate_after_tokens: 1}
+  broken:  {fail: 503}
+  rl:      {reply: "one two three", server_limit: {requests: 3, tokens: 100, window: 60s}}
+  tok:     {reply: "a b", server_limit: {tokens: 20, window: 60s}}
+  tenps:   {reply: "ok", server_limit: {requests: 10, window: 1s}}
+  fixed:   {reply: "one two three", server_limit: {requests: 3, tokens: 100, window: 60s, refill: window}}
+  short:   {reply: "ok", server_limit: {requests: 1, window: 300ms, refill: window}}
+  m20ms:   {server_limit: {requests: 1, window: 20ms}}
+  m90s:    {server_limit: {requests: 1, window: 90.5s}}
+  m6m:     {server_limit: {tokens: 1000, window: 360s, refill: window}}
+  m1h:     {server_limit: {requests: 5, window: 3600s, refill: window}}
+)";
+
+/// An OpenAI reset duration ("20ms", "1s", "1m30.5s", ...) in milliseconds;
+/// -1 when it is not in that syntax.
+int64_t go_duration_ms(const std::string& text) {
+  double total = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t used = 0;
+    double value = 0;
+    try {
+      value = std::stod(text.substr(pos), &used);
+    } catch (const std::exception&) {
+      return -1;
+    }
+    pos += used;
+    if (text.compare(pos, 2, "ms") == 0) {
+      total += value;
+      pos += 2;
+    } else if (text.compare(pos, 1, "h") == 0) {
+      total += value * 3'600'000;
+      pos += 1;
+    } else if (text.compare(pos, 1, "m") == 0) {
+      total += value * 60'000;
+      pos += 1;
+    } else if (text.compare(pos, 1, "s") == 0) {
+      total += value * 1000;
+      pos += 1;
+    } else {
+      return -1;
+    }
+  }
+  return text.empty() ? -1 : static_cast<int64_t>(total + 0.5);
+}
+
+/// An RFC 3339 UTC time ("2026-11-25T02:30:05Z", "...05.250Z") in Unix
+/// milliseconds; -1 when it is not in that form.
+int64_t rfc3339_ms(const std::string& text) {
+  std::tm tm{};
+  const char* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (end == nullptr) {
+    return -1;
+  }
+  int64_t ms = static_cast<int64_t>(timegm(&tm)) * 1000;
+  if (*end == '.') {
+    int64_t scale = 100;
+    for (++end; *end >= '0' && *end <= '9'; ++end, scale /= 10) {
+      ms += (*end - '0') * scale;
+    }
+  }
+  return std::string(end) == "Z" ? ms : -1;
+}
+
+const char* openai_limit_headers[] = {
+    "x-ratelimit-limit-requests",   "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",   "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(arrivals_record_the_usage_each_reply_reported) {
+  const auto path = temp_path("fake_llm_usage_log");
+  std::filesystem::remove(path);
+  {
+    fixture f(limits_script, path);
+    auto c = f.client();
+    // "be brief what is the capital": 6 prompt tokens in every format.
+    post(c, request_body("fast", false));
+    post(c, request_body("fast", true, true));
+    post(c, request_body("fast", true)); // no include_usage: none reported
+    post(c, request_body("fast", false, false, R"(,"max_tokens":2)"));
+    post_anthropic(c, anthropic_body("fast", false));
+    post_anthropic(c, anthropic_body("fast", true));
+    post_anthropic(c, anthropic_body("cut", true)); // only message_start went
+    post_gemini(c, "fast", false, gemini_body());
+    post_gemini(c, "fast", true, gemini_body());
+    post_gemini(c, "cut", true, gemini_body()); // cut before the usage
+    post(c, request_body("broken", false));
+    f.srv.stop();
+
+    auto log = f.srv.arrivals();
+    BOOST_REQUIRE(log.size() == 11u);
+    const std::vector<std::pair<int, int>> expected = {
+        {6, 6}, {6, 6}, {0, 0}, {6, 2}, {6, 6}, {6, 6},
+        {6, 1}, {6, 6}, {6, 6}, {0, 0}, {0, 0}};
+    for (size_t i = 0; i < log.size(); ++i) {
+      BOOST_TEST_CONTEXT("request " << i << " " << log[i].format << " "
+                                    << log[i].model) {
+        BOOST_TEST(log[i].input_tokens == expected[i].first);
+        BOOST_TEST(log[i].output_tokens == expected[i].second);
+        BOOST_TEST(log[i].limit_window_steady_us == 0);
+        BOOST_TEST(log[i].limit_requests_left == -1);
+        BOOST_TEST(log[i].limit_tokens_left == -1);
+      }
+    }
+    std::ifstream in(path);
+    std::string line;
+    size_t i = 0;
+    while (std::getline(in, line)) {
+      BOOST_REQUIRE(i < log.size());
+      auto doc = parse_json(line);
+      BOOST_TEST(doc["input_tokens"].GetInt() == log[i].input_tokens);
+      BOOST_TEST(doc["output_tokens"].GetInt() == log[i].output_tokens);
+      BOOST_TEST(doc["limit_window_steady_us"].GetInt64() == 0);
+      BOOST_TEST(doc["limit_requests_left"].GetDouble() == -1);
+      BOOST_TEST(doc["limit_tokens_left"].GetDouble() == -1);
+      ++i;
+    }
+    BOOST_TEST(i == log.size());
+  }
+  std::filesystem::remove(path);
+}
+
+BOOST_AUTO_TEST_CASE(server_limit_bucket_counts_down_then_429_in_openai_form) {
+  fixture f(limits_script);
+  auto c = f.client();
+  // 3 requests and 100 tokens per 60 s: refills of 0.05 requests and 1.7
+  // tokens a second, too little to show in whole units within this test.
+  // No max_tokens: each request is charged 6 prompt + 3 reply tokens.
+  for (int i = 1; i <= 3; ++i) {
+    BOOST_TEST_CONTEXT("request " << i) {
+      auto res = post(c, request_body("rl", false));
+      BOOST_REQUIRE(res);
+      BOOST_TEST(res->status == 200);
+      BOOST_TEST(res->get_header_value("x-ratelimit-limit-requests") == "3");
+      BOOST_TEST(res->get_header_value("x-ratelimit-remaining-requests") ==
+                 std::to_string(3 - i));
+      BOOST_TEST(res->get_header_value("x-ratelimit-limit-tokens") == "100");
+      BOOST_TEST(res->get_header_value("x-ratelimit-remaining-tokens") ==
+                 std::to_string(100 - 9 * i));
+      // Reset: until the bucket is full again, i requests (20 s each) and
+      // 9 i tokens (0.6 s each) at the refill rate, less what came back.
+      auto requests_reset =
+          go_duration_ms(res->get_header_value("x-ratelimit-reset-requests"));
+      BOOST_TEST(requests_reset <= 20'000 * i);
+      BOOST_TEST(requests_reset > 20'000 * i - 1000);
+      auto tokens_reset =
+          go_duration_ms(res->get_header_value("x-ratelimit-reset-tokens"));
+      BOOST_TEST(tokens_reset <= 5400 * i);
+      BOOST_TEST(tokens_reset > 5400 * i - 1000);
+      BOOST_TEST(!res->has_header("Retry-After"));
+    }
+  }
+  auto refused = post(c, request_body("rl", true));
+  BOOST_REQUIRE(refused);
+  BOOST_TEST(refused->status == 429);
+  BOOST_TEST(refused->get_header_value("x-ratelimit-remaining-requests") ==
+             "0");
+  // Nothing was taken for the refused request.
+  BOOST_TEST(refused->get_header_value("x-ratelimit-remaining-tokens") == "73");
+  // One request comes back 20 s after the bucket ran dry.
+  auto retry_ms = std::stoll(refused->get_header_value("retry-after-ms"));
+  BOOST_TEST(retry_ms <= 20'000);
+  BOOST_TEST(retry_ms > 19'000);
+  BOOST_TEST(refused->get_header_value("Retry-After") == "20");
+  // Full again only after all three came back.
+  auto reset =
+      go_duration_ms(refused->get_header_value("x-ratelimit-reset-requests"));
+  BOOST_TEST(reset > 59'000);
+  BOOST_TEST(reset <= 60'000);
+  auto doc = parse_json(refused->body);
+  BOOST_TEST(doc["error"]["type"].GetString() == std::string("requests"));
+  BOOST_TEST(doc["error"]["code"].GetString() ==
+             std::string("rate_limit_exceeded"));
+  BOOST_TEST(std::string(doc["error"]["message"].GetString())
+                 .find("Limit 3, Used 3") != std::string::npos);
+  // A model without a server_limit sends no rate-limit headers.
+  auto plain = post(c, request_body("fast", false));
+  for (const char* name : openai_limit_headers) {
+    BOOST_TEST(!plain->has_header(name), name);
+  }
+  f.srv.stop();
+  auto log = f.srv.arrivals();
+  BOOST_REQUIRE(log.size() == 5u);
+  BOOST_TEST(log[3].outcome == "rate_limited");
+  BOOST_TEST(log[3].status == 429);
+  BOOST_TEST(log[3].input_tokens == 0);
+  BOOST_TEST(log[3].output_tokens == 0);
+  // The bucket is full at the first request: exactly one request and its
+  // charge gone. Later levels carry what refilled since.
+  BOOST_TEST(log[0].limit_requests_left == 2.0);
+  BOOST_TEST(log[0].limit_tokens_left == 91.0);
+  BOOST_TEST(log[3].limit_requests_left >= 0.0);
+  BOOST_TEST(log[3].limit_requests_left < 0.05);
+  BOOST_TEST(log[3].limit_tokens_left >= 73.0);
+  for (size_t i = 0; i < 4; ++i) {
+    BOOST_TEST(log[i].limit_window_steady_us == 0); // no windows here
+  }
+  BOOST_TEST(log[4].limit_requests_left == -1);
+  BOOST_TEST(log[4].limit_tokens_left == -1);
+}
+
+BOOST_AUTO_TEST_CASE(server_limit_bucket_refills_in_proportion_to_time) {
+  fixture f(limits_script);
+  auto c = f.client();
+  // 10 requests a second: one comes back every 100 ms, up to 10 banked.
+  // Empty the bucket: the 10 banked and whatever refilled meanwhile.
+  std::vector<httplib::Result> replies;
+  while (replies.size() < 40) {
+    replies.push_back(post(c, request_body("tenps", false)));
+    BOOST_REQUIRE(replies.back());
+    if (replies.back()->status == 429) {
+      break;
+    }
+  }
+  BOOST_REQUIRE(replies.back()->status == 429);
+  BOOST_TEST(replies.size() >= 11u);
+  const auto& refused = replies.back();
+  auto retry_ms = std::stoll(refused->get_header_value("retry-after-ms"));
+  BOOST_TEST(retry_ms >= 1);
+  BOOST_TEST(retry_ms <= 100);
+  BOOST_TEST(refused->get_header_value("Retry-After") == "1"); // rounded up
+  BOOST_TEST(refused->get_header_value("x-ratelimit-remaining-requests") ==
+             "0");
+  // Waiting as long as the server said is enough.
+  std::this_thread::sleep_for(milliseconds(retry_ms));
+  replies.push_back(post(c, request_body("tenps", false)));
+  BOOST_REQUIRE(replies.back());
+  BOOST_TEST(replies.back()->status == 200);
+  // 350 ms later three and a half more came back; one is taken.
+  std::this_thread::sleep_for(milliseconds(350));
+  replies.push_back(post(c, request_body("tenps", false)));
+  BOOST_REQUIRE(replies.back());
+  BOOST_TEST(replies.back()->status == 200);
+  auto remaining = std::stoi(
+      replies.back()->get_header_value("x-ratelimit-remaining-requests"));
+  BOOST_TEST(remaining >= 2);
+  BOOST_TEST(remaining <= 9);
+  f.srv.stop();
+
+  // Every level in the log is the previous one plus 10 per second since,
+  // capped at 10, less 1 when admitted; a request is refused exactly when
+  // less than 1 was there. The headers say the same as the log.
+  auto log = f.srv.arrivals();
+  BOOST_REQUIRE(log.size() == replies.size());
+  double level = 10;
+  for (size_t i = 0; i < log.size(); ++i) {
+    BOOST_TEST_CONTEXT("request " << i) {
+      if (i > 0) {
+        BOOST_REQUIRE(log[i].steady_us >= log[i - 1].steady_us);
+        level = std::min(10.0,
+                         level + 10.0 *
+                                     static_cast<double>(log[i].steady_us -
+                                                         log[i - 1].steady_us) /
+                                     1e6);
+      }
+      const bool admitted = log[i].status == 200;
+      BOOST_TEST(admitted == (replies[i]->status == 200));
+      if (std::abs(level - 1) > 1e-6) {
+        BOOST_TEST(admitted == (level > 1));
+      }
+      if (admitted) {
+        level -= 1;
+      }
+      BOOST_TEST(std::abs(log[i].limit_requests_left - level) < 1e-6,
+                 log[i].limit_requests_left << " vs " << level);
+      level = log[i].limit_requests_left;
+      BOOST_TEST(log[i].limit_tokens_left == -1);
+      const auto& res = replies[i];
+      BOOST_TEST(res->get_header_value("x-ratelimit-remaining-requests") ==
+                 std::to_string(static_cast<int>(std::floor(level + 1e-9))));
+      // Reset: time to full at 100 ms a request, rounded up.
+      auto reset =
+          go_duration_ms(res->get_header_value("x-ratelimit-reset-requests"));
+      BOOST_TEST(std::abs(static_cast<double>(reset) - (10 - level) * 100) <=
+                     1.0,
+                 reset << " ms at level " << level);
+      if (!admitted) {
+        auto retry = std::stoll(res->get_header_value("retry-after-ms"));
+        BOOST_TEST(std::abs(static_cast<double>(retry) - (1 - level) * 100) <=
+                       1.0,
+                   retry << " ms at level " << level);
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(server_limit_token_budget_charges_prompt_and_max_tokens) {
+  fixture f(limits_script);
+  auto c = f.client();
+  // 20 tokens per 60 s: one every 3 s. 6 prompt tokens + max_tokens 10 = 16.
+  auto first =
+      post(c, request_body("tok", false, false, R"(,"max_tokens":10)"));
+  BOOST_REQUIRE(first);
+  BOOST_TEST(first->status == 200);
+  BOOST_TEST(first->get_header_value("x-ratelimit-limit-tokens") == "20");
+  BOOST_TEST(first->get_header_value("x-ratelimit-remaining-tokens") == "4");
+  // From full: 16 tokens to come back, 3 s each.
+  BOOST_TEST(first->get_header_value("x-ratelimit-reset-tokens") == "48s");
+  // No request budget: no request headers.
+  BOOST_TEST(!first->has_header("x-ratelimit-limit-requests"));
+  BOOST_TEST(!first->has_header("x-ratelimit-remaining-requests"));
+  BOOST_TEST(!first->has_header("x-ratelimit-reset-requests"));
+  // 6 + 1 = 7 does not fit in 4: 3 more must come back, 9 s.
+  auto refused =
+      post(c, request_body("tok", false, false, R"(,"max_tokens":1)"));
+  BOOST_REQUIRE(refused);
+  BOOST_TEST(refused->status == 429);
+  BOOST_TEST(refused->get_header_value("x-ratelimit-remaining-tokens") == "4");
+  auto retry_ms = std::stoll(refused->get_header_value("retry-after-ms"));
+  BOOST_TEST(retry_ms <= 9000);
+  BOOST_TEST(retry_ms > 8000);
+  BOOST_TEST(refused->get_header_value("Retry-After") == "9");
+  auto doc = parse_json(refused->body);
+  BOOST_TEST(doc["error"]["type"].GetString() == std::string("tokens"));
+  BOOST_TEST(
+      std::string(doc["error"]["message"].GetString()).find("Requested 7") !=
+      std::string::npos);
+  // 6 + 100 never fits in 20: it is told the time until the bucket is full.
+  auto too_big =
+      post(c, request_body("tok", false, false, R"(,"max_tokens":100)"));
+  BOOST_REQUIRE(too_big);
+  BOOST_TEST(too_big->status == 429);
+  BOOST_TEST(
+      std::stoll(too_big->get_header_value("retry-after-ms")) ==
+      go_duration_ms(too_big->get_header_value("x-ratelimit-reset-tokens")));
+}
+
+BOOST_AUTO_TEST_CASE(server_limit_window_counts_down_without_refill) {
+  fixture f(limits_script);
+  auto c = f.client();
+  // refill: window — 3 requests and 100 tokens per fixed 60 s window.
+  for (int i = 1; i <= 3; ++i) {
+    BOOST_TEST_CONTEXT("request " << i) {
+      auto res = post(c, request_body("fixed", false));
+      BOOST_REQUIRE(res);
+      BOOST_TEST(res->status == 200);
+      BOOST_TEST(res->get_header_value("x-ratelimit-remaining-requests") ==
+                 std::to_string(3 - i));
+      BOOST_TEST(res->get_header_value("x-ratelimit-remaining-tokens") ==
+                 std::to_string(100 - 9 * i));
+      // Both budgets reset at the window's end.
+      auto reset =
+          go_duration_ms(res->get_header_value("x-ratelimit-reset-requests"));
+      BOOST_TEST(reset > 59'000);
+      BOOST_TEST(reset <= 60'000);
+      BOOST_TEST(res->get_header_value("x-ratelimit-reset-tokens") ==
+                 res->get_header_value("x-ratelimit-reset-requests"));
+    }
+  }
+  auto refused = post(c, request_body("fixed", true));
+  BOOST_REQUIRE(refused);
+  BOOST_TEST(refused->status == 429);
+  BOOST_TEST(refused->get_header_value("x-ratelimit-remaining-tokens") == "73");
+  // Nothing comes back before the window's end.
+  auto retry_ms = std::stoll(refused->get_header_value("retry-after-ms"));
+  BOOST_TEST(retry_ms > 59'000);
+  BOOST_TEST(go_duration_ms(refused->get_header_value(
+                 "x-ratelimit-reset-requests")) == retry_ms);
+  BOOST_TEST(refused->get_header_value("Retry-After") == "60");
+  f.srv.stop();
+  auto log = f.srv.arrivals();
+  BOOST_REQUIRE(log.size() == 4u);
+  // All four in one window, which starts at the first request.
+  for (size_t i = 0; i < 4; ++i) {
+    BOOST_TEST(log[i].limit_window_steady_us == log[0].steady_us);
+  }
+  BOOST_TEST(log[2].limit_requests_left == 0.0);
+  BOOST_TEST(log[3].limit_requests_left == 0.0);
+  BOOST_TEST(log[3].limit_tokens_left == 73.0);
+}
+
+BOOST_AUTO_TEST_CASE(server_limit_window_resets_after_its_length) {
+  fixture f(limits_script);
+  auto c = f.client();
+  auto first = post(c, request_body("short", false));
+  BOOST_TEST(first->status == 200);
+  BOOST_TEST(first->get_header_value("x-ratelimit-remaining-requests") == "0");
+  BOOST_TEST(go_duration_ms(
+                 first->get_header_value("x-ratelimit-reset-requests")) == 300);
+  auto refused = post(c, request_body("short", false));
+  BOOST_REQUIRE(refused);
+  BOOST_TEST(refused->status == 429);
+  BOOST_TEST(refused->get_header_value("Retry-After") == "1"); // rounded up
+  auto retry_ms = std::stoll(refused->get_header_value("retry-after-ms"));
+  BOOST_TEST(retry_ms <= 300);
+  // Waiting as long as the server said is enough.
+  std::this_thread::sleep_for(milliseconds(retry_ms));
+  auto again = post(c, request_body("short", false));
+  BOOST_REQUIRE(again);
+  BOOST_TEST(again->status == 200);
+  BOOST_TEST(again->get_header_value("x-ratelimit-remaining-requests") == "0");
+  f.srv.stop();
+  auto log = f.srv.arrivals();
+  BOOST_REQUIRE(log.size() == 3u);
+  BOOST_TEST(log[1].outcome == "rate_limited");
+  BOOST_TEST(log[1].limit_window_steady_us == log[0].limit_window_steady_us);
+  // Fixed windows: the next one starts exactly one length later (or a
+  // multiple of it), not at the request that opened it.
+  auto gap = log[2].limit_window_steady_us - log[0].limit_window_steady_us;
+  BOOST_TEST(gap >= 300'000);
+  BOOST_TEST(gap % 300'000 == 0);
+  BOOST_TEST(log[2].steady_us >= log[2].limit_window_steady_us);
+}
+
+BOOST_AUTO_TEST_CASE(server_limit_resets_use_openai_duration_syntax) {
+  fixture f(limits_script);
+  auto c = f.client();
+  // A model's first request: a bucket of one request is empty for a whole
+  // window; a fixed window has just opened.
+  auto reset_of = [&](const std::string& model, const char* header) {
+    auto res = post(c, request_body(model, false));
+    BOOST_REQUIRE(res);
+    return res->get_header_value(header);
+  };
+  BOOST_TEST(reset_of("m20ms", "x-ratelimit-reset-requests") == "20ms");
+  BOOST_TEST(reset_of("m90s", "x-ratelimit-reset-requests") == "1m30.5s");
+  BOOST_TEST(reset_of("m6m", "x-ratelimit-reset-tokens") == "6m0s");
+  BOOST_TEST(reset_of("m1h", "x-ratelimit-reset-requests") == "1h0m0s");
+  // One request of 3 per minute: 20 s; 6 + 2 tokens of 20 per minute: 24 s.
+  BOOST_TEST(reset_of("rl", "x-ratelimit-reset-requests") == "20s");
+  BOOST_TEST(reset_of("tok", "x-ratelimit-reset-tokens") == "24s");
+}
+
+BOOST_AUTO_TEST_CASE(server_limit_in_anthropic_form_resets_at_an_rfc3339_time) {
+  fixture f(limits_script);
+  auto c = f.client();
+  // max_tokens 10: charged 6 + 10 = 16 of 100 tokens (per 60 s).
+  auto first = post_anthropic(c, anthropic_body("rl", false, 10));
+  BOOST_REQUIRE(first);
+  BOOST_TEST(first->status == 200);
+  BOOST_TEST(first->get_header_value("anthropic-ratelimit-requests-limit") ==
+             "3");
+  BOOST_TEST(
+      first->get_header_value("anthropic-ratelimit-requests-remaining") == "2");
+  BOOST_TEST(first->get_header_value("anthropic-ratelimit-tokens-limit") ==
+             "100");
+  BOOST_TEST(first->get_header_value("anthropic-ratelimit-tokens-remaining") ==
+             "84");
+  for (const char* name : openai_limit_headers) {
+    BOOST_TEST(!first->has_header(name), name);
+  }
+  auto requests_text =
+      first->get_header_value("anthropic-ratelimit-requests-reset");
+  auto tokens_text =
+      first->get_header_value("anthropic-ratelimit-tokens-reset");
+  BOOST_TEST(rfc3339_ms(requests_text) > 0, requests_text);
+  BOOST_TEST(rfc3339_ms(tokens_text) > 0, tokens_text);
+
+  // max_tokens 100: charged 106, more than the whole budget: refused, told
+  // the time until the token bucket is full.
+  auto too_big = post_anthropic(c, anthropic_body("rl", true, 100));
+  BOOST_REQUIRE(too_big);
+  BOOST_TEST(too_big->status == 429);
+  auto doc = parse_json(too_big->body);
+  BOOST_TEST(doc["type"].GetString() == std::string("error"));
+  BOOST_TEST(doc["error"]["type"].GetString() ==
+             std::string("rate_limit_error"));
+  BOOST_TEST(too_big->get_header_value(
+                 "anthropic-ratelimit-requests-remaining") == "2");
+  auto retry_ms = std::stoll(too_big->get_header_value("retry-after-ms"));
+  BOOST_TEST(retry_ms <= 9600);
+  BOOST_TEST(retry_ms > 8600);
+  f.srv.stop();
+  auto log = f.srv.arrivals();
+  BOOST_REQUIRE(log.size() == 2u);
+  // Full again at the refill rate, from the request's wall-clock time,
+  // rounded up to the ms: 1 request at 20 s each, 16 tokens at 0.6 s each.
+  BOOST_TEST(rfc3339_ms(requests_text) ==
+             (log[0].unix_us + 20'000'000 + 999) / 1000);
+  BOOST_TEST(rfc3339_ms(tokens_text) ==
+             (log[0].unix_us + 9'600'000 + 999) / 1000);
+  // Nothing taken since: the bucket is full at the same time (to the
+  // millisecond the two clocks were read in).
+  auto later =
+      rfc3339_ms(too_big->get_header_value("anthropic-ratelimit-tokens-reset"));
+  BOOST_TEST(std::abs(later - rfc3339_ms(tokens_text)) <= 1);
+  BOOST_TEST(log[1].outcome == "rate_limited");
+  BOOST_TEST(log[1].format == "anthropic");
+}
+
+BOOST_AUTO_TEST_CASE(server_limit_window_in_anthropic_form_resets_once) {
+  fixture f(limits_script);
+  auto c = f.client();
+  auto first = post_anthropic(c, anthropic_body("fixed", false, 10));
+  auto second = post_anthropic(c, anthropic_body("fixed", false, 10));
+  BOOST_REQUIRE(first);
+  BOOST_REQUIRE(second);
+  f.srv.stop();
+  auto log = f.srv.arrivals();
+  BOOST_REQUIRE(log.size() == 2u);
+  // Every reply of the window has its end, both budgets alike.
+  const auto end_ms = (log[0].unix_us + 60'000'000 + 999) / 1000;
+  for (const auto* res : {&first, &second}) {
+    for (const char* name : {"anthropic-ratelimit-requests-reset",
+                             "anthropic-ratelimit-tokens-reset"}) {
+      BOOST_TEST(rfc3339_ms((*res)->get_header_value(name)) == end_ms, name);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(server_limit_in_gemini_form_sends_no_headers_but_holds) {
+  fixture f(limits_script);
+  auto c = f.client();
+  for (int i = 0; i < 3; ++i) {
+    auto res = post_gemini(c, "rl", false, gemini_body(5));
+    BOOST_REQUIRE(res);
+    BOOST_TEST(res->status == 200);
+    for (const auto& [name, value] : res->headers) {
+      BOOST_TEST(name.find("ratelimit") == std::string::npos, name);
+    }
+  }
+  auto refused = post_gemini(c, "rl", true, gemini_body(5));
+  BOOST_REQUIRE(refused);
+  BOOST_TEST(refused->status == 429);
+  auto doc = parse_json(refused->body);
+  BOOST_TEST(doc["error"]["status"].GetString() ==
+             std::string("RESOURCE_EXHAUSTED"));
+  // One request of 3 per minute comes back in 20 s.
+  BOOST_TEST(doc["error"]["details"][0]["retryDelay"].GetString() ==
+             std::string("20s"));
+  f.srv.stop();
+  BOOST_TEST(last_arrival(f.srv.arrivals()).outcome == "rate_limited");
+}
+
+BOOST_AUTO_TEST_CASE(server_limit_keys_are_read_and_checked) {
+  auto s = fake::parse_script(R"(
+models:
+  a: {server_limit: {requests: 10, tokens: 5000, window: 1.5s}}
+  b: {server_limit: {tokens: 7}}
+  c: {}
+  d: {server_limit: {requests: 1, refill: window}}
+  e: {server_limit: {requests: 1, refill: continuous}}
+)");
+  BOOST_REQUIRE(s.models["a"].limit.has_value());
+  BOOST_TEST(s.models["a"].limit->requests == 10);
+  BOOST_TEST(s.models["a"].limit->tokens == 5000);
+  BOOST_TEST(s.models["a"].limit->window_ms == 1500);
+  BOOST_TEST((s.models["a"].limit->refill == fake::limit_refill::continuous));
+  BOOST_REQUIRE(s.models["b"].limit.has_value());
+  BOOST_TEST(s.models["b"].limit->requests == 0);
+  BOOST_TEST(s.models["b"].limit->tokens == 7);
+  BOOST_TEST(s.models["b"].limit->window_ms == 60'000); // a vendor's minute
+  BOOST_TEST(!s.models["c"].limit.has_value());
+  BOOST_TEST((s.models["d"].limit->refill == fake::limit_refill::window));
+  BOOST_TEST((s.models["e"].limit->refill == fake::limit_refill::continuous));
+  for (const char* bad :
+       {"models: {a: {server_limit: {}}}",
+        "models: {a: {server_limit: {window: 1s}}}",
+        "models: {a: {server_limit: {requests: 0}}}",
+        "models: {a: {server_limit: {requests: 1, window: 0ms}}}",
+        "models: {a: {server_limit: {requests: 1, window: soon}}}",
+        "models: {a: {server_limit: {requests: 1, per: 1s}}}",
+        "models: {a: {server_limit: {requests: 1, refill: sliding}}}",
+        "models: {a: {server_limit: {requests: 1, refill: [window]}}}",
+        "models: {a: {server_limit: 10}}"}) {
     BOOST_CHECK_THROW(fake::parse_script(bad), std::runtime_error);
   }
 }

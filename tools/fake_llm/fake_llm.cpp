@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -211,6 +212,49 @@ void parse_fail(const std::string& file, const YAML::Node& node,
   }
 }
 
+server_limit parse_server_limit(const std::string& file,
+                                const YAML::Node& node) {
+  if (!node.IsMap()) {
+    fail_at(file, node,
+            "'server_limit' must be a map with requests, tokens, window, "
+            "refill");
+  }
+  server_limit out;
+  for (const auto& entry : node) {
+    auto key = entry.first.as<std::string>();
+    const auto& value = entry.second;
+    if (key == "requests") {
+      out.requests = int_of(file, value, key, 1);
+    } else if (key == "tokens") {
+      out.tokens = int_of(file, value, key, 1);
+    } else if (key == "window") {
+      out.window_ms = std::llround(duration_ms_of(file, value, key));
+      if (out.window_ms < 1) {
+        fail_at(file, value, "'window' must be at least 1ms");
+      }
+    } else if (key == "refill") {
+      const auto how = scalar_of(file, value, key);
+      if (how == "continuous") {
+        out.refill = limit_refill::continuous;
+      } else if (how == "window") {
+        out.refill = limit_refill::window;
+      } else {
+        fail_at(file, value,
+                "'refill' must be continuous or window, got '" + how + "'");
+      }
+    } else {
+      fail_at(file, entry.first,
+              "unknown key '" + key +
+                  "' in 'server_limit' (expected requests, tokens, window, "
+                  "refill)");
+    }
+  }
+  if (out.requests == 0 && out.tokens == 0) {
+    fail_at(file, node, "'server_limit' needs 'requests' or 'tokens'");
+  }
+  return out;
+}
+
 model_script parse_model(const std::string& file, const YAML::Node& node,
                          const std::string& name) {
   model_script out;
@@ -266,6 +310,8 @@ model_script parse_model(const std::string& file, const YAML::Node& node,
       out.reset_after_tokens = int_of(file, value, key, 0);
     } else if (key == "safety_block") {
       out.safety_block = bool_of(file, value, key);
+    } else if (key == "server_limit") {
+      out.limit = parse_server_limit(file, value);
     } else {
       fail_at(file, entry.first,
               "unknown key '" + key + "' in model '" + name +
@@ -275,7 +321,7 @@ model_script parse_model(const std::string& file, const YAML::Node& node,
                   "ping_comments, end_without_terminator, "
                   "error_event_after_tokens, error_event_status, "
                   "error_event_message, drip_ms, reset_after_tokens, "
-                  "safety_block)");
+                  "safety_block, server_limit)");
     }
   }
   return out;
@@ -1164,6 +1210,11 @@ struct stream_events {
   std::vector<std::string> terminator;
   std::string malformed;
   std::string error;
+  // The usage {input, output} reported once the head, the last content event
+  // or the finish events are sent; absent where they report none.
+  std::optional<std::pair<int, int>> head_usage;
+  std::optional<std::pair<int, int>> last_token_usage;
+  std::optional<std::pair<int, int>> finish_usage;
 };
 
 stream_events make_stream_events(wire format, const response_ids& ids,
@@ -1196,6 +1247,7 @@ stream_events make_stream_events(wire format, const response_ids& ids,
         choice_event(ids, delta_kind::finish, plan.finish_reason, usage));
     if (usage) {
       out.finish.push_back(usage_event(ids, prompt, completion));
+      out.finish_usage = {prompt, completion};
     }
     out.terminator.push_back("data: [DONE]\n\n");
     out.malformed = "data: {\"id\":\"" + ids.id + "\",this is not json\n\n";
@@ -1220,6 +1272,8 @@ stream_events make_stream_events(wire format, const response_ids& ids,
           w.EndObject();
         }));
     out.head.push_back(anthropic_event("ping", [](json_writer&) {}));
+    out.head_usage = {prompt, 1};
+    out.finish_usage = {prompt, completion};
     for (const auto& t : plan.tokens) {
       out.tokens.push_back(
           anthropic_event("content_block_delta", [&](json_writer& w) {
@@ -1267,11 +1321,14 @@ stream_events make_stream_events(wire format, const response_ids& ids,
       gemini_chunk c;
       c.blocked = true;
       out.finish.push_back(data_event(gemini_json(ids, c, prompt, 0)));
+      out.finish_usage = {prompt, 0};
     } else if (plan.tokens.empty()) {
       gemini_chunk c;
       c.finish = finish;
       out.finish.push_back(data_event(gemini_json(ids, c, prompt, 0)));
+      out.finish_usage = {prompt, 0};
     } else {
+      out.last_token_usage = {prompt, completion};
       // The last content chunk carries finishReason and usageMetadata.
       for (size_t i = 0; i < plan.tokens.size(); ++i) {
         gemini_chunk c;
@@ -1392,8 +1449,294 @@ std::string arrival_json(const arrival& a) {
   w.Int(a.status);
   w.Key("outcome");
   write_string(w, a.outcome);
+  w.Key("input_tokens");
+  w.Int(a.input_tokens);
+  w.Key("output_tokens");
+  w.Int(a.output_tokens);
+  w.Key("limit_window_steady_us");
+  w.Int64(a.limit_window_steady_us);
+  w.Key("limit_requests_left");
+  w.Double(a.limit_requests_left);
+  w.Key("limit_tokens_left");
+  w.Double(a.limit_tokens_left);
   w.EndObject();
   return buf.GetString();
+}
+
+// --- server-side rate limits -------------------------------------------------
+
+// What a reply says of one budget of a server_limit.
+struct budget_word {
+  // Whole units left after the request (a refused request takes nothing).
+  int64_t remaining = 0;
+  // Left exactly, with a bucket's fraction; -1 when the budget is not set.
+  double left = -1;
+  // From the request's count until the budget is whole again: a bucket's
+  // time to full, a window's end. Steady and Unix microseconds.
+  int64_t reset_us = 0;
+  int64_t reset_unix_us = 0;
+};
+
+// What a server_limit decided for one request.
+struct admission {
+  // When the request was counted: steady_clock and Unix microseconds.
+  int64_t at_us = 0;
+  int64_t at_unix_us = 0;
+  bool admitted = true;
+  // Refused because of the token budget (else the request budget).
+  bool refused_on_tokens = false;
+  // A refused request: how long until it would be admitted, microseconds.
+  int64_t retry_us = 0;
+  // refill: window: the start of the request's window, steady_clock.
+  int64_t window_start_us = 0;
+  budget_word requests;
+  budget_word tokens;
+  int64_t charge = 0;
+};
+
+int64_t ceil_div(int64_t a, int64_t b) {
+  return a >= 0 ? (a + b - 1) / b : -(-a / b);
+}
+
+int64_t floor_div(int64_t a, int64_t b) {
+  return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+// A duration in OpenAI's rate-limit header syntax (Go's time.Duration):
+// "0s", "20ms", "1s", "1.5s", "6m0s", "1m30.5s", "1h0m0s".
+std::string go_duration(int64_t ms) {
+  if (ms <= 0) {
+    return "0s";
+  }
+  if (ms < 1000) {
+    return std::to_string(ms) + "ms";
+  }
+  std::string out;
+  const int64_t hours = ms / 3'600'000;
+  const int64_t minutes = ms / 60'000 % 60;
+  if (hours > 0) {
+    out += std::to_string(hours) + "h";
+  }
+  if (hours > 0 || minutes > 0) {
+    out += std::to_string(minutes) + "m";
+  }
+  out += std::to_string(ms / 1000 % 60);
+  if (int64_t frac = ms % 1000; frac > 0) {
+    auto digits = std::to_string(1000 + frac).substr(1);
+    while (digits.back() == '0') {
+      digits.pop_back();
+    }
+    out += "." + digits;
+  }
+  return out + "s";
+}
+
+// A Unix time in milliseconds as RFC 3339 UTC: "2026-11-25T02:30:05Z", with
+// ".250" milliseconds when not on a whole second (RFC 3339 time-secfrac).
+std::string rfc3339_utc(int64_t unix_ms) {
+  const auto seconds = static_cast<time_t>(floor_div(unix_ms, 1000));
+  const int64_t ms = unix_ms - static_cast<int64_t>(seconds) * 1000;
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string out = text;
+  if (ms > 0) {
+    out += "." + std::to_string(1000 + ms).substr(1);
+  }
+  return out + "Z";
+}
+
+// The vendor's rate-limit headers for a request of a limited model: OpenAI's
+// `x-ratelimit-*` (resets as durations), Anthropic's `anthropic-ratelimit-*`
+// (resets as RFC 3339 times); Gemini sends none. Only the budgets that are
+// set. Resets are rounded up to the millisecond, so they never say "sooner"
+// than the budget is really whole again.
+void set_limit_headers(httplib::Response& res, wire format,
+                       const server_limit& limit, const admission& a) {
+  if (format == wire::gemini) {
+    return;
+  }
+  struct budget {
+    const char* name;
+    int64_t limit;
+    const budget_word& word;
+  };
+  const budget budgets[] = {{"requests", limit.requests, a.requests},
+                            {"tokens", limit.tokens, a.tokens}};
+  for (const auto& b : budgets) {
+    if (b.limit <= 0) {
+      continue;
+    }
+    const std::string name = b.name;
+    const auto remaining = std::to_string(b.word.remaining);
+    if (format == wire::openai) {
+      res.set_header("x-ratelimit-limit-" + name, std::to_string(b.limit));
+      res.set_header("x-ratelimit-remaining-" + name, remaining);
+      res.set_header("x-ratelimit-reset-" + name,
+                     go_duration(ceil_div(b.word.reset_us, 1000)));
+    } else {
+      const auto prefix = "anthropic-ratelimit-" + name;
+      res.set_header(prefix + "-limit", std::to_string(b.limit));
+      res.set_header(prefix + "-remaining", remaining);
+      res.set_header(prefix + "-reset",
+                     rfc3339_utc(ceil_div(b.word.reset_unix_us, 1000)));
+    }
+  }
+}
+
+// The error a request refused by a server_limit gets, in the vendor's words.
+error_shape limit_error(wire format, const std::string& model,
+                        const server_limit& limit, const admission& a,
+                        int64_t retry_ms) {
+  auto shape = default_error(format, 429);
+  const bool tokens = a.refused_on_tokens;
+  const auto window = go_duration(limit.window_ms);
+  const auto budget = tokens ? limit.tokens : limit.requests;
+  const auto used = budget - (tokens ? a.tokens : a.requests).remaining;
+  const auto requested = tokens ? a.charge : 1;
+  const std::string what = tokens ? "tokens" : "requests";
+  if (format == wire::openai) {
+    shape.type = what;
+    shape.message = "Rate limit reached for " + model + " on " + what +
+                    " per " + window + ": Limit " + std::to_string(budget) +
+                    ", Used " + std::to_string(used) + ", Requested " +
+                    std::to_string(requested) + ". Please try again in " +
+                    go_duration(retry_ms) + ".";
+  } else if (format == wire::anthropic) {
+    shape.message =
+        "This request would exceed the rate limit for your organization of " +
+        std::to_string(budget) + " " + what + " per " + window +
+        ". Please try again in " + go_duration(retry_ms) + ".";
+  }
+  return shape;
+}
+
+// One budget of a server_limit with `refill: continuous`: a token bucket
+// that holds at most `capacity` and refills at `capacity` per window. Its
+// level is kept times the window's length in microseconds, so that refills
+// are exact integers (wide, so that no budget or window can overflow).
+struct bucket {
+  using wide = __int128;
+
+  int64_t capacity = 0;
+  int64_t window_us = 1;
+  wide scaled = 0;
+
+  void fill(int64_t elapsed_us) {
+    scaled = std::min<wide>(wide{capacity} * window_us,
+                            scaled + wide{capacity} * elapsed_us);
+  }
+  bool holds(int64_t amount) const {
+    return scaled >= wide{amount} * window_us;
+  }
+  void take(int64_t amount) { scaled -= wide{amount} * window_us; }
+  // Microseconds until the level reaches `amount` (at most the capacity),
+  // rounded up; 0 when it has.
+  int64_t us_until(int64_t amount) const {
+    const wide missing = wide{std::min(amount, capacity)} * window_us - scaled;
+    return missing <= 0
+               ? 0
+               : static_cast<int64_t>((missing + capacity - 1) / capacity);
+  }
+  budget_word word(int64_t at_unix_us) const {
+    budget_word w;
+    w.remaining = static_cast<int64_t>(scaled / window_us);
+    w.left = static_cast<double>(scaled) / static_cast<double>(window_us);
+    w.reset_us = us_until(capacity);
+    w.reset_unix_us = at_unix_us + w.reset_us;
+    return w;
+  }
+};
+
+// What a rate-limited model has left: its buckets, or its current fixed
+// window (windows are counted from the model's first request).
+struct limit_state {
+  bool started = false;
+  int64_t origin_us = 0;
+  int64_t origin_unix_us = 0;
+  // refill: continuous, as of `filled_us`.
+  bucket requests;
+  bucket tokens;
+  int64_t filled_us = 0;
+  // refill: window.
+  int64_t window = 0;
+  int64_t requests_used = 0;
+  int64_t tokens_used = 0;
+};
+
+// Counts a request arriving at `a.at_us` against the model's buckets.
+admission admit_to_buckets(limit_state& state, const server_limit& limit,
+                           admission a) {
+  if (!state.started) {
+    const int64_t window_us = limit.window_ms * 1000;
+    state.started = true;
+    state.requests = {limit.requests, window_us, 0};
+    state.tokens = {limit.tokens, window_us, 0};
+    state.requests.fill(window_us);
+    state.tokens.fill(window_us);
+    state.filled_us = a.at_us;
+  }
+  state.requests.fill(a.at_us - state.filled_us);
+  state.tokens.fill(a.at_us - state.filled_us);
+  state.filled_us = a.at_us;
+  const bool over_requests = limit.requests > 0 && !state.requests.holds(1);
+  const bool over_tokens = limit.tokens > 0 && !state.tokens.holds(a.charge);
+  if (over_requests || over_tokens) {
+    a.admitted = false;
+    a.refused_on_tokens = !over_requests;
+    // A charge above the capacity never fits: it is told the time to full.
+    a.retry_us = std::max(over_requests ? state.requests.us_until(1) : 0,
+                          over_tokens ? state.tokens.us_until(a.charge) : 0);
+  } else {
+    state.requests.take(limit.requests > 0 ? 1 : 0);
+    state.tokens.take(limit.tokens > 0 ? a.charge : 0);
+  }
+  a.requests = state.requests.word(a.at_unix_us);
+  a.tokens = state.tokens.word(a.at_unix_us);
+  return a;
+}
+
+// Counts a request arriving at `a.at_us` in the model's current fixed window.
+admission admit_in_window(limit_state& state, const server_limit& limit,
+                          admission a) {
+  const int64_t length = limit.window_ms * 1000;
+  if (!state.started) {
+    state.started = true;
+    state.origin_us = a.at_us;
+    state.origin_unix_us = a.at_unix_us;
+  }
+  const int64_t index = (a.at_us - state.origin_us) / length;
+  if (index != state.window) {
+    state.window = index;
+    state.requests_used = 0;
+    state.tokens_used = 0;
+  }
+  a.window_start_us = state.origin_us + index * length;
+  const int64_t end_us = a.window_start_us + length;
+  const bool over_requests =
+      limit.requests > 0 && state.requests_used + 1 > limit.requests;
+  const bool over_tokens =
+      limit.tokens > 0 && state.tokens_used + a.charge > limit.tokens;
+  if (over_requests || over_tokens) {
+    a.admitted = false;
+    a.refused_on_tokens = !over_requests;
+    a.retry_us = end_us - a.at_us;
+  } else {
+    ++state.requests_used;
+    state.tokens_used += a.charge;
+  }
+  const auto word = [&](int64_t budget, int64_t used) {
+    budget_word w;
+    w.remaining = std::max<int64_t>(0, budget - used);
+    w.left = static_cast<double>(w.remaining);
+    w.reset_us = end_us - a.at_us;
+    w.reset_unix_us = state.origin_unix_us + (index + 1) * length;
+    return w;
+  };
+  a.requests = word(limit.requests, state.requests_used);
+  a.tokens = word(limit.tokens, state.tokens_used);
+  return a;
 }
 
 // --- sockets
@@ -1591,6 +1934,8 @@ struct server::impl {
                      int status, const error_shape& shape, const char* outcome);
   void record(arrival rec);
   int next_attempt(const std::string& model);
+  admission admit(const std::string& model, const server_limit& limit,
+                  int64_t charge);
   const model_script* find_model(const std::string& name) const;
 
   // Sleeps until `t`; false when the server began stopping instead.
@@ -1645,6 +1990,9 @@ struct server::impl {
 
   std::mutex attempts_mutex_;
   std::map<std::string, int> attempts_;
+
+  std::mutex limits_mutex_;
+  std::map<std::string, limit_state> limits_;
 
   mutable std::mutex log_mutex_;
   std::vector<arrival> arrivals_;
@@ -1736,6 +2084,22 @@ int server::impl::next_attempt(const std::string& model) {
   return attempts_[model]++;
 }
 
+admission server::impl::admit(const std::string& model,
+                              const server_limit& limit, int64_t charge) {
+  std::lock_guard<std::mutex> lock(limits_mutex_);
+  // Timed under the lock, so requests are counted in the order of their
+  // times: a bucket never goes back in time, a window never gets a request
+  // from before its start.
+  admission a;
+  a.at_us = steady_now_us();
+  a.at_unix_us = unix_now_us();
+  a.charge = charge;
+  auto& state = limits_[model];
+  return limit.refill == limit_refill::window
+             ? admit_in_window(state, limit, a)
+             : admit_to_buckets(state, limit, a);
+}
+
 void server::impl::record(arrival rec) {
   rec.finished_steady_us = steady_now_us();
   std::lock_guard<std::mutex> lock(log_mutex_);
@@ -1823,6 +2187,28 @@ void server::impl::serve(wire format, const httplib::Request& req,
     }
     respond_error(res, rec, format, 404, shape, "not_found");
     return;
+  }
+  if (ms->limit) {
+    const int64_t charge =
+        chat.prompt_tokens +
+        chat.max_tokens.value_or(plan_reply(*ms, chat).completion_tokens);
+    const auto a = admit(chat.model, *ms->limit, charge);
+    rec.steady_us = a.at_us;
+    rec.unix_us = a.at_unix_us;
+    rec.limit_window_steady_us = a.window_start_us;
+    rec.limit_requests_left = ms->limit->requests > 0 ? a.requests.left : -1;
+    rec.limit_tokens_left = ms->limit->tokens > 0 ? a.tokens.left : -1;
+    set_limit_headers(res, format, *ms->limit, a);
+    if (!a.admitted) {
+      const int64_t retry_ms = ceil_div(a.retry_us, 1000);
+      const int64_t retry_s = ceil_div(retry_ms, 1000);
+      auto shape = limit_error(format, chat.model, *ms->limit, a, retry_ms);
+      shape.retry_after_s = static_cast<int>(retry_s);
+      res.set_header("Retry-After", std::to_string(retry_s));
+      res.set_header("retry-after-ms", std::to_string(retry_ms));
+      respond_error(res, rec, format, 429, shape, "rate_limited");
+      return;
+    }
   }
   const int attempt = next_attempt(chat.model);
   if (ms->latency_ms > 0 &&
@@ -1932,8 +2318,11 @@ void server::impl::serve_whole(const httplib::Request& req,
     rec.outcome = "malformed";
   } else if (chat.format == wire::gemini && ms.safety_block) {
     rec.outcome = "blocked";
+    rec.input_tokens = chat.prompt_tokens;
   } else {
     rec.outcome = "ok";
+    rec.input_tokens = chat.prompt_tokens;
+    rec.output_tokens = plan.completion_tokens;
   }
   if (!ms.split_chunks) {
     res.set_content(body, "application/json");
@@ -2068,9 +2457,17 @@ void server::impl::serve_stream(const httplib::Request& req,
           }
           return cut::none;
         };
+        // The usage the client has been sent so far.
+        auto reported = [&](const std::optional<std::pair<int, int>>& u) {
+          if (u) {
+            j.rec.input_tokens = u->first;
+            j.rec.output_tokens = u->second;
+          }
+        };
         if (!send_all(ev.head)) {
           return write_failed();
         }
+        reported(ev.head_usage);
         if (j.ms.malformed && !out.event(ev.malformed)) {
           return write_failed();
         }
@@ -2096,10 +2493,14 @@ void server::impl::serve_stream(const httplib::Request& req,
           if (!out.event(ev.tokens[static_cast<size_t>(i)])) {
             return write_failed();
           }
+          if (i + 1 == n) {
+            reported(ev.last_token_usage);
+          }
         }
         if (!send_all(ev.finish)) {
           return write_failed();
         }
+        reported(ev.finish_usage);
         if (j.ms.end_without_terminator && !ev.terminator.empty()) {
           j.rec.outcome = "no_terminator";
         } else {

@@ -16,6 +16,33 @@
 
 namespace tutti::fake {
 
+/// How the budgets of a server_limit come back.
+enum class limit_refill {
+  /// A token bucket per budget, as OpenAI and Anthropic describe theirs: it
+  /// holds at most the budget, starts full and refills continuously at the
+  /// budget per window.
+  continuous,
+  /// Fixed windows of `window_ms`, the first starting at the model's first
+  /// request; each window starts with the whole budget.
+  window,
+};
+
+/// A rate limit the fake enforces for one model, as a vendor's server does.
+/// A request that finds too little left of a budget is answered 429; every
+/// reply of the model carries the vendor's rate-limit headers.
+struct server_limit {
+  /// Requests per window; 0 means no request budget.
+  int requests = 0;
+  /// Tokens per window; 0 means no token budget. A request is charged its
+  /// prompt tokens plus its `max_tokens` (when it gives none: the tokens of
+  /// the reply it would get) when it is admitted.
+  int64_t tokens = 0;
+  /// Length of a window, milliseconds (at least 1): a bucket refills its
+  /// whole budget in this long.
+  int64_t window_ms = 60'000;
+  limit_refill refill = limit_refill::continuous;
+};
+
 /// Behaviour of one model name.
 struct model_script {
   /// Fixed reply text; empty means "echo: <last user message content>".
@@ -90,6 +117,12 @@ struct model_script {
   int reset_after_tokens = -1;
   /// Gemini: answer with no candidates and promptFeedback.blockReason SAFETY.
   bool safety_block = false;
+
+  // --- server-side rate limits ---
+
+  /// When set, the fake enforces this limit per model name (see
+  /// server_limit and docs/fake_llm.md).
+  std::optional<server_limit> limit;
 };
 
 /// A whole script: behaviour per model name.
@@ -119,7 +152,9 @@ int count_tokens(std::string_view text);
 
 /// One request the server received, recorded when it finished.
 struct arrival {
-  /// Arrival time, microseconds since the Unix epoch.
+  /// Arrival time, microseconds since the Unix epoch. For a model with a
+  /// server_limit: when the limit counted the request (right after its body
+  /// was read), so the log's times are in the order the limit saw them.
   int64_t unix_us = 0;
   /// Arrival time on std::chrono::steady_clock (same clock as
   /// tutti::steady_now_us()).
@@ -145,6 +180,24 @@ struct arrival {
   std::string outcome;
   /// When the server finished with the request, on steady_clock.
   int64_t finished_steady_us = 0;
+  /// The usage the reply reported, as the request's wire format carries it
+  /// (OpenAI prompt/completion tokens, Anthropic input/output tokens, Gemini
+  /// prompt/candidates token counts), counting only what was sent: 0 when no
+  /// usage went out (an error, a stream without include_usage, a reply cut
+  /// before its usage). An Anthropic stream cut after message_start reports
+  /// output 1, as message_start says.
+  int input_tokens = 0;
+  int output_tokens = 0;
+  /// For a model with a server_limit with `refill: window`: the start of the
+  /// fixed window the request was counted in (or refused in), on
+  /// steady_clock; 0 otherwise.
+  int64_t limit_window_steady_us = 0;
+  /// For a model with a server_limit: what was left of each budget right
+  /// after the limit counted this request (a refused request takes nothing):
+  /// a bucket's level, with its fraction, or a window's budget less its use.
+  /// -1 for a budget that is not set, and for a model without a limit.
+  double limit_requests_left = -1;
+  double limit_tokens_left = -1;
 };
 
 /// The fake upstream server. Serves on a background thread; every request is

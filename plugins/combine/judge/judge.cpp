@@ -27,24 +27,15 @@ const char* const judge_system =
     "question and decide which is best. Judge what they say, not their "
     "length, style or order.";
 
-const combine_options& named_judge(const combine_options& options) {
-  if (options.judge.empty())
-    throw std::invalid_argument(
-        "combine: judge needs `judge:` naming the provider that judges");
-  return options;
-}
+const char* const missing_provider =
+    "combine: judge needs `judge:` naming the provider that judges";
 
 class judge final : public combine_strategy {
 public:
   explicit judge(const combine_options& options)
-      : reader_(named_judge(options).extract) {
-    settings_.provider = options.judge;
-    settings_.prompt =
-        options.prompt.empty() ? default_judge_prompt : options.prompt;
-    settings_.system = options.prompt.empty() ? judge_system : "";
-    settings_.rubric =
-        options.rubric.empty() ? std::string(default_rubric) : options.rubric;
-  }
+      : reader_(options.extract),
+        settings_(settings_for(options.judge, options, default_judge_prompt,
+                               judge_system, missing_provider)) {}
 
   combined combine(const combine_input& input) const override {
     auto candidates = candidates_of(input);

@@ -29,24 +29,15 @@ const char* const rank_system =
     "question and order them from best to worst. Judge what they say, not "
     "their length, style or order.";
 
-const combine_options& named_judge(const combine_options& options) {
-  if (options.judge.empty())
-    throw std::invalid_argument(
-        "combine: rank needs `judge:` naming the provider that ranks");
-  return options;
-}
+const char* const missing_provider =
+    "combine: rank needs `judge:` naming the provider that ranks";
 
 class rank final : public combine_strategy {
 public:
   explicit rank(const combine_options& options)
-      : reader_(named_judge(options).extract) {
-    settings_.provider = options.judge;
-    settings_.prompt =
-        options.prompt.empty() ? default_rank_prompt : options.prompt;
-    settings_.system = options.prompt.empty() ? rank_system : "";
-    settings_.rubric =
-        options.rubric.empty() ? std::string(default_rubric) : options.rubric;
-  }
+      : reader_(options.extract),
+        settings_(settings_for(options.judge, options, default_rank_prompt,
+                               rank_system, missing_provider)) {}
 
   combined combine(const combine_input& input) const override {
     auto candidates = candidates_of(input);

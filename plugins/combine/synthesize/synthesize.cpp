@@ -31,24 +31,17 @@ const char* const default_synthesize_prompt =
     "{{candidates}}"
     "Write the best possible answer to the question.";
 
-const combine_options& named_synthesizer(const combine_options& options) {
-  if (options.synthesizer.empty())
-    throw std::invalid_argument("combine: synthesize needs `synthesizer:` "
-                                "naming the provider that writes the answer");
-  return options;
-}
+const char* const missing_provider =
+    "combine: synthesize needs `synthesizer:` "
+    "naming the provider that writes the answer";
 
 class synthesize final : public combine_strategy {
 public:
   explicit synthesize(const combine_options& options)
-      : reader_(named_synthesizer(options).extract) {
-    settings_.provider = options.synthesizer;
-    settings_.prompt =
-        options.prompt.empty() ? default_synthesize_prompt : options.prompt;
-    settings_.system = options.prompt.empty() ? synthesize_system : "";
-    settings_.rubric =
-        options.rubric.empty() ? std::string(default_rubric) : options.rubric;
-  }
+      : reader_(options.extract),
+        settings_(settings_for(options.synthesizer, options,
+                               default_synthesize_prompt, synthesize_system,
+                               missing_provider)) {}
 
   combined combine(const combine_input& input) const override {
     auto candidates = candidates_of(input);
