@@ -42,6 +42,9 @@ using self_ptr = caf::stateful_actor<aggregator_state>*;
 /// The combine phase's own backstop (the member phase uses `expire_atom`).
 using combine_expire_atom = caf::atom_constant<caf::atom("cexpire")>;
 
+/// Stopped members have had their time to report.
+using settle_atom = caf::atom_constant<caf::atom("settle")>;
+
 std::string request_id_of(const ensemble_question& q,
                           const std::string& label) {
   return q.request.id + "/" + label;
@@ -212,31 +215,21 @@ void combine_step(self_ptr self) {
                        combine_expire_atom::value, st.call_id);
 }
 
-/// The members are done: stop the rest, then combine.
-void finish_members(self_ptr self, failure_kind stop_kind,
-                    const std::string& stop_reason) {
+/// Every member has its outcome: combine.
+void settle(self_ptr self) {
   auto& st = self->state;
-  if (st.members_done)
+  if (st.settled)
     return;
-  st.members_done = true;
+  st.settled = true;
   for (size_t i = 0; i < st.plan.members.size(); ++i) {
-    auto& member = st.plan.members[i];
-    if (st.phases[i] == member_phase::running) {
-      self->send(member.actor, cancel_atom::value,
-                 request_id_of(st.question, member.label));
-      st.outcomes[i] = failed_outcome(member, stop_kind, stop_reason);
-      st.phases[i] = stop_kind == failure_kind::cancelled
-                         ? member_phase::stopped
-                         : member_phase::finished;
-      if (st.question.listener)
-        self->send(st.question.listener, st.outcomes[i]);
-    } else if (st.phases[i] == member_phase::waiting) {
-      st.outcomes[i] = failed_outcome(member, failure_kind::cancelled,
-                                      "not started: the ensemble was done (" +
-                                          until_name(st.plan) + ", " +
-                                          mode_name(st.plan.mode) + ")");
-      st.phases[i] = member_phase::stopped;
-    }
+    if (st.phases[i] != member_phase::stopping)
+      continue;
+    // No report in time: the outcome says so without the usage.
+    st.phases[i] = st.stop_kind == failure_kind::cancelled
+                       ? member_phase::stopped
+                       : member_phase::finished;
+    if (st.question.listener)
+      self->send(st.question.listener, st.outcomes[i]);
   }
   st.input.question = question_text(st.question.request);
   st.input.outcomes = st.outcomes;
@@ -254,6 +247,63 @@ void finish_members(self_ptr self, failure_kind stop_kind,
     return;
   }
   combine_step(self);
+}
+
+/// The members are done: stop the rest, let them report what they used,
+/// then combine.
+void finish_members(self_ptr self, failure_kind stop_kind,
+                    const std::string& stop_reason) {
+  auto& st = self->state;
+  if (st.members_done)
+    return;
+  st.members_done = true;
+  st.stop_kind = stop_kind;
+  st.stop_reason = stop_reason;
+  for (size_t i = 0; i < st.plan.members.size(); ++i) {
+    auto& member = st.plan.members[i];
+    if (st.phases[i] == member_phase::running) {
+      self->send(member.actor, cancel_atom::value,
+                 request_id_of(st.question, member.label));
+      st.outcomes[i] = failed_outcome(member, stop_kind, stop_reason);
+      st.phases[i] = member_phase::stopping;
+      ++st.stopping;
+    } else if (st.phases[i] == member_phase::waiting) {
+      st.outcomes[i] = failed_outcome(member, failure_kind::cancelled,
+                                      "not started: the ensemble was done (" +
+                                          until_name(st.plan) + ", " +
+                                          mode_name(st.plan.mode) + ")");
+      st.phases[i] = member_phase::stopped;
+    }
+  }
+  if (st.stopping == 0) {
+    settle(self);
+    return;
+  }
+  self->scheduled_send(self,
+                       to_actor_time(actor_now_us(self) + st.plan.settle_us),
+                       settle_atom::value);
+}
+
+/// A member told to stop reports: keep what it used, in the ensemble's
+/// words. A success that crossed the cancel is a success.
+void record_stopped(self_ptr self, size_t index, member_outcome outcome) {
+  auto& st = self->state;
+  outcome.member = st.plan.members[index].label;
+  if (outcome.ok) {
+    ++st.successes;
+    st.phases[index] = member_phase::finished;
+  } else {
+    outcome.error.kind = st.stop_kind;
+    outcome.error.message = st.stop_reason;
+    st.phases[index] = st.stop_kind == failure_kind::cancelled
+                           ? member_phase::stopped
+                           : member_phase::finished;
+  }
+  if (st.question.listener)
+    self->send(st.question.listener, outcome);
+  st.outcomes[index] = std::move(outcome);
+  if (--st.stopping == 0)
+    settle(self);
 }
 
 /// After each outcome: is the ensemble done, and who runs next?
@@ -314,6 +364,10 @@ void advance(self_ptr self) {
 
 void record(self_ptr self, size_t index, member_outcome outcome) {
   auto& st = self->state;
+  if (st.phases[index] == member_phase::stopping && !st.settled) {
+    record_stopped(self, index, std::move(outcome));
+    return;
+  }
   if (st.members_done || st.phases[index] != member_phase::running)
     return;
   st.phases[index] = member_phase::finished;
@@ -441,6 +495,7 @@ caf::behavior aggregator(self_ptr self, ensemble_plan plan) {
                            ? "still running at the ensemble deadline"
                            : "no outcome by the ensemble deadline");
       },
+      [=](settle_atom) { settle(self); },
       [=](combine_expire_atom, const std::string& call_id) {
         auto& st = self->state;
         if (st.answered || st.call_id != call_id)

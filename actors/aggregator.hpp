@@ -61,6 +61,9 @@ struct ensemble_plan {
   /// How long after the deadline the aggregator stops waiting for providers
   /// that did not report (they fail themselves at the deadline).
   int64_t grace_us = 2'000'000;
+  /// How long members told to stop get to report what they had used
+  /// (their partial text, tokens, cost) before the answer goes without it.
+  int64_t settle_us = 100'000;
   std::map<std::string, ensemble_callee> callees; ///< by provider name
 };
 
@@ -75,6 +78,7 @@ enum class member_phase : uint8_t {
   waiting,  ///< not started (fallback, hedged)
   running,  ///< queried, no outcome yet
   finished, ///< has an outcome of its own
+  stopping, ///< told to stop; its last report is awaited briefly
   stopped,  ///< cancelled or never started because the ensemble was done
 };
 
@@ -90,6 +94,10 @@ struct aggregator_state {
   steady_us started_at = 0;
   steady_us deadline = 0;
   bool members_done = false;
+  size_t stopping = 0;  ///< members told to stop that have not reported
+  bool settled = false; ///< combining has begun
+  failure_kind stop_kind = failure_kind::cancelled;
+  std::string stop_reason;
   combine_input input;    ///< while combining
   std::string call_id;    ///< the combiner call in flight; empty: none
   std::string call_label; ///< its label, e.g. "judge"

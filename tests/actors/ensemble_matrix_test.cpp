@@ -102,6 +102,9 @@ caf::behavior timed_provider(caf::stateful_actor<pending_map>* self,
         outcome.member = i->second.second.member;
         outcome.error.kind = failure_kind::cancelled;
         outcome.error.message = "cancelled";
+        // What it had used before the cancel, as a real provider reports.
+        outcome.error.partial_text = "tok";
+        outcome.error.usage = usage{10, 2, 0};
         i->second.first.deliver(outcome);
         self->state.erase(i);
       },
@@ -345,6 +348,22 @@ BOOST_AUTO_TEST_CASE(every_until_mode_and_combine) {
         auto cancelled = f.log->cancelled;
         std::sort(cancelled.begin(), cancelled.end());
         BOOST_TEST(cancelled == e.cancelled, boost::test_tools::per_element());
+        // A member told to stop keeps what it had used, in the ensemble's
+        // words; the totals count it.
+        int64_t input_total = 0;
+        for (auto& m : a.members) {
+          input_total += m.ok ? m.reply.usage.input_tokens
+                              : m.error.usage.input_tokens;
+          if (std::find(e.cancelled.begin(), e.cancelled.end(), m.member) !=
+              e.cancelled.end()) {
+            BOOST_TEST(m.error.usage.output_tokens == 2);
+            BOOST_TEST(m.error.partial_text == "tok");
+            BOOST_TEST(m.error.message != "cancelled");
+          }
+        }
+        for (auto& call : a.combiner_calls)
+          input_total += call.reply.usage.input_tokens;
+        BOOST_TEST(a.usage.input_tokens == input_total);
 
         // The status: a member that failed on its own makes it partial.
         if (successes == 0)
