@@ -96,10 +96,12 @@ std::string latency_of(const tutti::member_outcome& m) {
 }
 
 std::string tokens_of(const tutti::member_outcome& m) {
-  if (!m.ok)
+  // A failure shows what it used before it failed, if anything.
+  auto& used = m.ok ? m.reply.usage : m.error.usage;
+  if (!m.ok && used.input_tokens == 0 && used.output_tokens == 0)
     return "-";
-  return std::to_string(m.reply.usage.input_tokens) + "/" +
-         std::to_string(m.reply.usage.output_tokens);
+  return std::to_string(used.input_tokens) + "/" +
+         std::to_string(used.output_tokens);
 }
 
 /// The start of the reply, or of the failure's message.
