@@ -301,6 +301,13 @@ ensembles:
     members: [good, locked]
     min_success: 2
     deadline: 10s
+  sampled:
+    members:
+      - {provider: a, samples: 3, params: {seed: 7}}
+      - {provider: c, weight: 4}
+    combine: vote
+    extract: '####\s*(-?[\d.,]+)'
+    deadline: 10s
 )";
 
 /// A fake upstream, a temp dir holding `good.yaml`, and an empty working
@@ -788,6 +795,30 @@ BOOST_AUTO_TEST_CASE(fallback_asks_the_next_member_only_after_a_failure) {
   BOOST_TEST(upstream.arrivals().size() == 2u);
   for (auto& a : upstream.arrivals())
     BOOST_TEST(a.model != "other-model");
+}
+
+BOOST_AUTO_TEST_CASE(samples_ask_with_their_own_seeds_and_weights_count) {
+  auto r = ask_in(ensembles, "sampled", {"--json"});
+  BOOST_TEST(r.exit_code == 0, "stderr: " << r.err);
+  auto doc = parse_json(r.out);
+  std::vector<std::string> labels;
+  for (auto& m : doc["members"].GetArray())
+    labels.push_back(m["member"].GetString());
+  BOOST_TEST(labels == (std::vector<std::string>{"a:1", "a:2", "a:3", "c"}),
+             boost::test_tools::per_element());
+  // Three draws from `a`, seeds 7, 8 and 9.
+  std::vector<int64_t> seeds;
+  for (auto& a : upstream.arrivals())
+    if (a.model == "vote-a-model")
+      seeds.push_back(a.seed);
+  std::sort(seeds.begin(), seeds.end());
+  BOOST_TEST(seeds == (std::vector<int64_t>{7, 8, 9}),
+             boost::test_tools::per_element());
+  // Three votes of weight 1 for 42 lose to one of weight 4 for 41.
+  BOOST_TEST(std::string{doc["text"].GetString()} == "41");
+  BOOST_TEST(std::string{doc["winner"].GetString()} == "c");
+  BOOST_TEST(doc["agreement"].GetDouble() == 4.0 / 7.0,
+             boost::test_tools::tolerance(1e-9));
 }
 
 BOOST_AUTO_TEST_CASE(too_few_successes_for_min_success_exits_1_with_a_note) {

@@ -622,6 +622,7 @@ struct chat_request {
   bool stream = false;
   bool include_usage = false;
   std::optional<int> max_tokens;
+  std::optional<int64_t> seed; ///< OpenAI's `seed`
   std::string last_user;
   int prompt_tokens = 0;
   // Non-empty when the request is invalid (a 400).
@@ -720,6 +721,10 @@ chat_request parse_openai_request(const std::string& body) {
     if (out.max_tokens) {
       break;
     }
+  }
+  if (auto seed = doc.FindMember("seed");
+      seed != doc.MemberEnd() && seed->value.IsInt64()) {
+    out.seed = seed->value.GetInt64();
   }
   return out;
 }
@@ -1453,6 +1458,8 @@ std::string arrival_json(const arrival& a) {
   w.Int(a.input_tokens);
   w.Key("output_tokens");
   w.Int(a.output_tokens);
+  w.Key("seed");
+  w.Int64(a.seed);
   w.Key("limit_window_steady_us");
   w.Int64(a.limit_window_steady_us);
   w.Key("limit_requests_left");
@@ -2164,6 +2171,7 @@ void server::impl::serve(wire format, const httplib::Request& req,
   }
   rec.model = chat.model;
   rec.stream = chat.stream;
+  rec.seed = chat.seed.value_or(-1);
   if (!chat.error.empty()) {
     auto shape = default_error(format, 400);
     shape.message = chat.error;

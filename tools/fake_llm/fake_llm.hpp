@@ -188,6 +188,8 @@ struct arrival {
   /// output 1, as message_start says.
   int input_tokens = 0;
   int output_tokens = 0;
+  /// The request's `seed` (OpenAI format); -1 when it sent none.
+  int64_t seed = -1;
   /// For a model with a server_limit with `refill: window`: the start of the
   /// fixed window the request was counted in (or refused in), on
   /// steady_clock; 0 otherwise.
