@@ -6,14 +6,21 @@
 //   2. engine overhead: sequential questions to a 0-latency fake model, tutti
 //      against plain libcurl to the same URL (1 member, then 5 members);
 //   3. the Python asyncio baseline (asyncio.gather over aiohttp), when
-//      Debian's python3-aiohttp is installed.
+//      Debian's python3-aiohttp is installed;
+//   4. concurrent ensembles: 100 at once, 5 members of 50 ms each; each
+//      ensemble's wall time over its slowest member's own time, against
+//      plain libcurl doing the same.
 // Prints a plain table on stdout. See docs/benchmarks.md.
 
 #include <curl/curl.h>
+#include <dirent.h>
+#include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 
 #include <algorithm>
+#include <barrier>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -22,6 +29,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <sstream>
@@ -54,14 +62,30 @@ struct bench_options {
   int warmup = 20;     ///< overhead questions thrown away first
   bool python = true;
   std::string python_bin = "/usr/bin/python3";
+  int ensembles = 100;     ///< part 4: ensembles asked at once per burst
+  int bursts = 20;         ///< part 4: bursts, after one warm-up burst
+  int latency_ms = 50;     ///< part 4: the fake's latency per member
+  int workers = 0;         ///< part 4: CAF scheduler threads; 0: one per core
+  bool keep_alive = false; ///< part 4: leave out `Connection: close`
+  bool only_concurrent = false; ///< run part 4 alone
 };
 
 void usage(std::ostream& out) {
   out << "usage: ensemble_bench [--rounds N] [--questions N] [--no-python]\n"
-         "  --rounds N     fan-out rounds, 3 x 300 ms members (default 10)\n"
-         "  --questions N  sequential questions per overhead case "
+         "                      [--ensembles N] [--bursts N] [--latency-ms N]\n"
+         "                      [--workers N] [--keep-alive] "
+         "[--concurrent-only]\n"
+         "  --rounds N        fan-out rounds, 3 x 300 ms members (default 10)\n"
+         "  --questions N     sequential questions per overhead case "
          "(default 500)\n"
-         "  --no-python    skip the Python asyncio baseline\n";
+         "  --no-python       skip the Python asyncio baseline\n"
+         "  --ensembles N     part 4: ensembles asked at once (default 100)\n"
+         "  --bursts N        part 4: bursts of them (default 20)\n"
+         "  --latency-ms N    part 4: fake latency per member (default 50)\n"
+         "  --workers N       part 4: CAF scheduler threads (default: one "
+         "per core)\n"
+         "  --keep-alive      part 4: do not send 'Connection: close'\n"
+         "  --concurrent-only run part 4 alone\n";
 }
 
 int positive_int(const std::string& flag, const char* text) {
@@ -88,6 +112,18 @@ bench_options parse_args(int argc, char** argv) {
       opts.questions = positive_int(arg, value());
     else if (arg == "--no-python")
       opts.python = false;
+    else if (arg == "--ensembles")
+      opts.ensembles = positive_int(arg, value());
+    else if (arg == "--bursts")
+      opts.bursts = positive_int(arg, value());
+    else if (arg == "--latency-ms")
+      opts.latency_ms = positive_int(arg, value());
+    else if (arg == "--workers")
+      opts.workers = positive_int(arg, value());
+    else if (arg == "--keep-alive")
+      opts.keep_alive = true;
+    else if (arg == "--concurrent-only")
+      opts.only_concurrent = true;
     else if (arg == "--help" || arg == "-h") {
       usage(std::cout);
       std::exit(0);
@@ -151,7 +187,11 @@ void print_machine_facts(const bench_options& opts) {
             << "  build     " << TUTTI_BUILD_TYPE << ", libcurl "
             << curl->version << '\n'
             << "  settings  --rounds " << opts.rounds << " --questions "
-            << opts.questions << '\n';
+            << opts.questions << " --ensembles " << opts.ensembles
+            << " --bursts " << opts.bursts << " --latency-ms "
+            << opts.latency_ms << " --workers " << opts.workers
+            << (opts.keep_alive ? " --keep-alive" : "")
+            << (opts.only_concurrent ? " --concurrent-only" : "") << '\n';
 }
 
 // --- the fake upstream and the engine's config
@@ -242,7 +282,9 @@ size_t append_body(char* data, size_t size, size_t count, void* user) {
 /// the cheapest way a C++ program can ask the fake one question.
 class curl_client {
 public:
-  curl_client(const std::string& base_url, const std::string& model)
+  /// `extra_header`, when not empty, is sent too ("Connection: close").
+  curl_client(const std::string& base_url, const std::string& model,
+              const std::string& extra_header = "")
       : url_(base_url + "/chat/completions"),
         body_(
             R"({"model":")" + model +
@@ -253,6 +295,8 @@ public:
     headers_ = curl_slist_append(headers_, "Content-Type: application/json");
     headers_ = curl_slist_append(headers_, "Authorization: Bearer sk-bench");
     headers_ = curl_slist_append(headers_, "Expect:");
+    if (!extra_header.empty())
+      headers_ = curl_slist_append(headers_, extra_header.c_str());
     curl_easy_setopt(easy_, CURLOPT_URL, url_.c_str());
     curl_easy_setopt(easy_, CURLOPT_POSTFIELDS, body_.data());
     curl_easy_setopt(easy_, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -283,6 +327,13 @@ public:
     return code;
   }
 
+  /// The last transfer's own time, as libcurl measured it.
+  double total_us() {
+    curl_off_t us = 0;
+    curl_easy_getinfo(easy_, CURLINFO_TOTAL_TIME_T, &us);
+    return static_cast<double>(us);
+  }
+
   /// One blocking request; true on HTTP 200.
   bool post() {
     reset_response();
@@ -304,10 +355,12 @@ private:
 class curl_fan_out {
 public:
   curl_fan_out(const std::string& base_url,
-               const std::vector<std::string>& models) {
+               const std::vector<std::string>& models,
+               const std::string& extra_header = "") {
     multi_ = curl_multi_init();
     for (auto& m : models)
-      clients_.push_back(std::make_unique<curl_client>(base_url, m));
+      clients_.push_back(
+          std::make_unique<curl_client>(base_url, m, extra_header));
   }
 
   ~curl_fan_out() {
@@ -343,6 +396,14 @@ public:
       curl_multi_remove_handle(multi_, c->handle());
     }
     return ok;
+  }
+
+  /// The longest of the last round's transfers, as libcurl measured them.
+  double slowest_us() {
+    double slowest = 0;
+    for (auto& c : clients_)
+      slowest = std::max(slowest, c->total_us());
+    return slowest;
   }
 
 private:
@@ -492,8 +553,484 @@ python_result bench_python(const bench_options& opts,
   return result;
 }
 
+// --- 4. concurrent ensembles: wall time over the slowest member
+// ------------------------------------------------
+
+constexpr int concurrent_members = 5;
+
+/// tutti's providers use models `c-1` ... `c-5`, the libcurl baseline
+/// `l-1` ... `l-5`, so the upstream's log tells their requests apart.
+std::string concurrent_model(char who, int i) {
+  return std::string{who} + "-" + std::to_string(i);
+}
+
+std::string concurrent_script(int latency_ms) {
+  std::string yaml = "models:\n";
+  for (char who : {'c', 'l'})
+    for (int i = 1; i <= concurrent_members; ++i)
+      yaml += "  " + concurrent_model(who, i) +
+              ": {reply: \"Paris is the capital of France.\", latency: " +
+              std::to_string(latency_ms) + "ms}\n";
+  return yaml;
+}
+
+/// Providers c-1 ... c-5, each its own limit group with `concurrency`
+/// permits (more than the ensembles asked at once, so the limiter never
+/// makes a member wait) and no retries (a failure fails the run); the
+/// ensemble `concurrent` asks all five, until all, combine collect.
+tutti::config make_concurrent_config(const std::string& base_url,
+                                     int concurrency, bool close) {
+  std::string yaml = "providers:\n";
+  std::vector<std::string> members;
+  for (int i = 1; i <= concurrent_members; ++i) {
+    auto model = concurrent_model('c', i);
+    members.push_back(model);
+    yaml +=
+        "  " + model + ": {kind: openai, model: " + model + ", base_url: \"" +
+        base_url +
+        "\", api_key: sk-bench, concurrency: " + std::to_string(concurrency) +
+        ", retry: {attempts: 1}" +
+        (close ? ", headers: {Connection: close}" : "") + "}\n";
+  }
+  yaml += "ensembles:\n  concurrent: {members: " + members_list(members) +
+          ", deadline: 30s}\n";
+  return tutti::parse_config(yaml, "ensemble_bench_concurrent.yaml");
+}
+
+/// N threads that run a job all at once, burst after burst: each burst
+/// starts when every thread is waiting at the start barrier, so the N calls
+/// begin within the barrier's wake-up of each other.
+class burst_runner {
+public:
+  explicit burst_runner(int threads) : start_(threads + 1), done_(threads + 1) {
+    for (int i = 0; i < threads; ++i)
+      threads_.emplace_back([this, i] { loop(i); });
+  }
+
+  ~burst_runner() {
+    stop_ = true;
+    start_.arrive_and_wait();
+    for (auto& t : threads_)
+      t.join();
+  }
+
+  burst_runner(const burst_runner&) = delete;
+  burst_runner& operator=(const burst_runner&) = delete;
+
+  /// Runs `job(i)` on thread i, every thread at once, and returns once
+  /// every job has returned.
+  void run(std::function<void(int)> job) {
+    job_ = std::move(job);
+    go_ = clock_type::now();
+    start_.arrive_and_wait();
+    done_.arrive_and_wait();
+  }
+
+  /// When the current (or last) burst was released; jobs may read it.
+  clock_type::time_point go() const { return go_; }
+
+private:
+  void loop(int i) {
+    for (;;) {
+      start_.arrive_and_wait();
+      if (stop_)
+        return;
+      job_(i);
+      done_.arrive_and_wait();
+    }
+  }
+
+  std::barrier<> start_;
+  std::barrier<> done_;
+  // Written before the start barrier, read after it.
+  std::function<void(int)> job_;
+  clock_type::time_point go_;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+int64_t steady_us_of(clock_type::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             t.time_since_epoch())
+      .count();
+}
+
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/// Every thread the process starts inherits its creator's name (Linux copies
+/// it on clone): naming the main thread before the fake and the engine start
+/// tells their threads apart below. CAF names its own ("caf.*").
+void name_this_thread(const char* name) {
+  pthread_setname_np(pthread_self(), name);
+}
+
+constexpr const char* fake_thread_name = "fake";
+constexpr const char* transport_thread_name = "transport";
+constexpr const char* caller_thread_name = "caller";
+
+/// CPU seconds of every live thread by id, from /proc/self/task/*/schedstat
+/// (its first field: nanoseconds on a CPU; the tick-sampled utime/stime
+/// miss most of short, frequent runs), with the thread's name.
+std::map<long, std::pair<std::string, double>> threads_cpu() {
+  std::map<long, std::pair<std::string, double>> out;
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr)
+    return out;
+  while (auto* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.')
+      continue;
+    std::string task = std::string{"/proc/self/task/"} + entry->d_name;
+    std::ifstream in{task + "/schedstat"};
+    double ns = 0;
+    if (!(in >> ns))
+      continue;
+    out.emplace(std::atol(entry->d_name),
+                std::make_pair(read_first_line(task + "/comm"), ns / 1e9));
+  }
+  closedir(dir);
+  return out;
+}
+
+/// CPU seconds by thread group between two `threads_cpu()` snapshots.
+struct group_cpu {
+  double transport = 0;
+  double caf = 0;
+  double callers = 0;
+  double fake = 0;
+  double other = 0;
+
+  void add(const std::map<long, std::pair<std::string, double>>& before,
+           const std::map<long, std::pair<std::string, double>>& after) {
+    for (auto& [tid, now] : after) {
+      auto then = before.find(tid);
+      double s = now.second - (then == before.end() ? 0 : then->second.second);
+      auto& name = now.first;
+      if (name == transport_thread_name)
+        transport += s;
+      else if (name.rfind("caf.", 0) == 0)
+        caf += s;
+      else if (name == caller_thread_name)
+        callers += s;
+      else if (name == fake_thread_name)
+        fake += s;
+      else
+        other += s;
+    }
+  }
+};
+
+/// One ensemble (or one libcurl fan-out) of a burst.
+struct concurrent_sample {
+  double skew_us = 0;    ///< burst released -> ask called
+  double wall_us = 0;    ///< ask called -> answer returned
+  double slowest_us = 0; ///< the slowest member's own total time
+  // tutti only:
+  double aggregator_us = 0;   ///< the answer's total_us (aggregator's time)
+  double start_spread_us = 0; ///< see `where the time goes` in the report
+  double after_last_us = 0;   ///< last member outcome -> answer, at caller
+  double queued_us = 0;       ///< longest permit wait of its members
+};
+
+struct concurrent_side {
+  std::vector<concurrent_sample> samples;
+  std::vector<double> reach_fake_us; ///< burst released -> request arrives
+  std::vector<double> fake_extra_us; ///< fake's time per request - latency
+  double cpu_s = 0;                  ///< whole process, over its bursts
+  group_cpu threads;                 ///< the same by thread group
+  int failures = 0;
+  std::string first_failure;
+};
+
+struct concurrent_result {
+  concurrent_side tutti;
+  concurrent_side curl;
+  double idle_cpu = 0;  ///< whole process, CPU s per s with nothing asked
+  int concurrency = 0;  ///< permits per provider
+  int fake_threads = 0; ///< the fake's request threads
+};
+
+/// A recorded burst: when it was released and when its last call returned.
+struct burst_window {
+  bool is_tutti = false;
+  int64_t go_us = 0;
+  int64_t end_us = 0;
+};
+
+/// The fake's view of one burst's requests (tutti's models start with 'c',
+/// libcurl's with 'l').
+void add_fake_view(concurrent_side& side,
+                   const std::vector<tutti::fake::arrival>& log,
+                   const burst_window& burst, int latency_ms) {
+  const char who = burst.is_tutti ? 'c' : 'l';
+  for (auto& a : log) {
+    if (a.model.empty() || a.model[0] != who || a.steady_us < burst.go_us ||
+        a.steady_us > burst.end_us)
+      continue;
+    side.reach_fake_us.push_back(
+        static_cast<double>(a.steady_us - burst.go_us));
+    side.fake_extra_us.push_back(
+        static_cast<double>(a.finished_steady_us - a.steady_us) -
+        latency_ms * 1000.0);
+  }
+}
+
+concurrent_result bench_concurrent(const bench_options& opts) {
+  concurrent_result result;
+  const int n = opts.ensembles;
+  const int connections = 2 * n * concurrent_members; // tutti's and curl's
+  name_this_thread(fake_thread_name);
+  tutti::fake::server upstream{
+      tutti::fake::parse_script(concurrent_script(opts.latency_ms)), "",
+      connections + 32};
+  upstream.start();
+  auto base_url = upstream.base_url();
+  const int concurrency = std::max(500, n);
+  result.concurrency = concurrency;
+  result.fake_threads = connections + 32;
+  tutti::engine_options engine_opts;
+  engine_opts.worker_threads = static_cast<size_t>(opts.workers);
+  name_this_thread(transport_thread_name);
+  tutti::engine eng{
+      make_concurrent_config(base_url, concurrency, !opts.keep_alive),
+      engine_opts};
+  name_this_thread(caller_thread_name);
+  std::string extra_header = opts.keep_alive ? "" : "Connection: close";
+  std::vector<std::string> curl_models;
+  for (int i = 1; i <= concurrent_members; ++i)
+    curl_models.push_back(concurrent_model('l', i));
+  std::vector<std::unique_ptr<curl_fan_out>> fans;
+  for (int i = 0; i < n; ++i)
+    fans.push_back(
+        std::make_unique<curl_fan_out>(base_url, curl_models, extra_header));
+
+  burst_runner callers{n};
+  name_this_thread("main");
+  std::vector<concurrent_sample> slots(static_cast<size_t>(n));
+  std::vector<tutti::ensemble_answer> answers(static_cast<size_t>(n));
+  std::vector<bool> curl_ok(static_cast<size_t>(n));
+  std::vector<burst_window> windows;
+
+  auto tutti_job = [&](int i) {
+    auto& slot = slots[static_cast<size_t>(i)];
+    // When each member's outcome reached this thread, and its own time.
+    std::vector<std::pair<clock_type::time_point, double>> done;
+    tutti::ask_options options;
+    options.on_member_done = [&](const tutti::member_outcome& m) {
+      done.emplace_back(clock_type::now(), static_cast<double>(m.total_us()));
+    };
+    auto asked = clock_type::now();
+    auto answer = eng.ask(
+        "concurrent",
+        "What is the capital of France? (" + std::to_string(i) + ")", options);
+    slot = {};
+    slot.wall_us = elapsed_us(asked);
+    slot.skew_us =
+        std::chrono::duration<double, std::micro>(asked - callers.go()).count();
+    slot.aggregator_us = static_cast<double>(answer.total_us);
+    // A member's start, as this thread can tell it: when its outcome
+    // arrived less its own time (so it includes the outcome's way back).
+    double earliest_start = 1e300, latest_start = -1e300, last_done = 0;
+    for (auto& [at, own] : done) {
+      auto from_ask =
+          std::chrono::duration<double, std::micro>(at - asked).count();
+      earliest_start = std::min(earliest_start, from_ask - own);
+      latest_start = std::max(latest_start, from_ask - own);
+      last_done = std::max(last_done, from_ask);
+    }
+    slot.start_spread_us = done.empty() ? 0 : latest_start - earliest_start;
+    slot.after_last_us = slot.wall_us - last_done;
+    for (auto& m : answer.members) {
+      slot.slowest_us =
+          std::max(slot.slowest_us, static_cast<double>(m.total_us()));
+      auto& t = m.ok ? m.reply.timing : m.error.timing;
+      slot.queued_us =
+          std::max(slot.queued_us, static_cast<double>(t.queued_us));
+    }
+    answers[static_cast<size_t>(i)] = std::move(answer);
+  };
+  auto curl_job = [&](int i) {
+    auto& slot = slots[static_cast<size_t>(i)];
+    auto& fan = *fans[static_cast<size_t>(i)];
+    auto asked = clock_type::now();
+    bool ok = fan.post_all();
+    slot = {};
+    slot.wall_us = elapsed_us(asked);
+    slot.skew_us =
+        std::chrono::duration<double, std::micro>(asked - callers.go()).count();
+    slot.slowest_us = fan.slowest_us();
+    curl_ok[static_cast<size_t>(i)] = ok;
+  };
+
+  // Bursts are 150 ms apart, each starting from idle: tutti's and
+  // libcurl's alternate which goes first.
+  constexpr auto gap = std::chrono::milliseconds{150};
+  auto run_burst = [&](bool is_tutti, bool record) {
+    auto& side = is_tutti ? result.tutti : result.curl;
+    std::this_thread::sleep_for(gap);
+    auto threads_before = threads_cpu();
+    auto cpu_before = cpu_seconds();
+    callers.run([&](int i) {
+      if (is_tutti)
+        tutti_job(i);
+      else
+        curl_job(i);
+    });
+    auto end = clock_type::now();
+    auto cpu_burst = cpu_seconds() - cpu_before;
+    if (!record)
+      return;
+    side.cpu_s += cpu_burst;
+    side.threads.add(threads_before, threads_cpu());
+    for (int i = 0; i < n; ++i) {
+      side.samples.push_back(slots[static_cast<size_t>(i)]);
+      bool ok = is_tutti ? answers[static_cast<size_t>(i)].status ==
+                               tutti::answer_status::ok
+                         : curl_ok[static_cast<size_t>(i)];
+      if (!ok && side.failures++ == 0 && is_tutti) {
+        std::ostringstream out;
+        auto& answer = answers[static_cast<size_t>(i)];
+        out << answer.status;
+        for (auto& m : answer.members)
+          if (!m.ok)
+            out << "; " << m.member << ": " << m.error.kind << ": "
+                << m.error.message;
+        side.first_failure = out.str();
+      }
+    }
+    windows.push_back(
+        {is_tutti, steady_us_of(callers.go()), steady_us_of(end)});
+  };
+  // Warm-up: starts the providers and opens every connection.
+  run_burst(true, false);
+  run_burst(false, false);
+  // What the process burns with nothing asked: the fake's idle keep-alive
+  // connections, CAF's and the transport's idle threads.
+  {
+    auto cpu_before = cpu_seconds();
+    std::this_thread::sleep_for(std::chrono::seconds{1});
+    result.idle_cpu = cpu_seconds() - cpu_before;
+  }
+  for (int b = 0; b < opts.bursts; ++b) {
+    run_burst(b % 2 == 0, true);
+    run_burst(b % 2 != 0, true);
+  }
+  auto log = upstream.arrivals();
+  for (auto& w : windows)
+    add_fake_view(w.is_tutti ? result.tutti : result.curl, log, w,
+                  opts.latency_ms);
+  return result;
+}
+
 // --- the report
 // ---------------------------------------------------------------------
+
+/// p50, p99 and max of `f` over the samples, in ms.
+template <class F>
+std::vector<std::string> ms_cells(const std::vector<concurrent_sample>& samples,
+                                  F f) {
+  std::vector<double> values;
+  for (auto& x : samples)
+    values.push_back(f(x));
+  auto s = summarize(values);
+  return {fixed(s.p50 / 1000, 2), fixed(s.p99 / 1000, 2),
+          fixed(s.max / 1000, 2)};
+}
+
+std::vector<std::string> ms_cells(const std::vector<double>& values) {
+  auto s = summarize(values);
+  return {fixed(s.p50 / 1000, 2), fixed(s.p99 / 1000, 2),
+          fixed(s.max / 1000, 2)};
+}
+
+summary ratio_summary(const std::vector<concurrent_sample>& samples) {
+  std::vector<double> ratios;
+  for (auto& x : samples)
+    ratios.push_back(x.wall_us / x.slowest_us);
+  return summarize(ratios);
+}
+
+void print_concurrent(const bench_options& opts, const concurrent_result& r) {
+  auto& t = r.tutti.samples;
+  auto& c = r.curl.samples;
+  auto tr = ratio_summary(t);
+  auto cr = ratio_summary(c);
+  row("", {"p50", "p99", "max"});
+  row("tutti: wall / slowest member",
+      {fixed(tr.p50, 3), fixed(tr.p99, 3), fixed(tr.max, 3)});
+  row("libcurl: wall / slowest transfer",
+      {fixed(cr.p50, 3), fixed(cr.p99, 3), fixed(cr.max, 3)});
+  std::cout << "  target: tutti's ratio at most 1.02 -- p50 "
+            << (tr.p50 <= 1.02 ? "met" : "MISSED") << ", p99 "
+            << (tr.p99 <= 1.02 ? "met" : "MISSED") << ", max "
+            << (tr.max <= 1.02 ? "met" : "MISSED") << '\n';
+  row("", {"p50 ms", "p99 ms", "max ms"});
+  row("tutti: wall (ask -> answer)",
+      ms_cells(t, [](auto& x) { return x.wall_us; }));
+  row("tutti: slowest member's own time",
+      ms_cells(t, [](auto& x) { return x.slowest_us; }));
+  row("tutti: wall - slowest member",
+      ms_cells(t, [](auto& x) { return x.wall_us - x.slowest_us; }));
+  row("libcurl: wall (post_all)",
+      ms_cells(c, [](auto& x) { return x.wall_us; }));
+  row("libcurl: slowest transfer's own time",
+      ms_cells(c, [](auto& x) { return x.slowest_us; }));
+  row("libcurl: wall - slowest transfer",
+      ms_cells(c, [](auto& x) { return x.wall_us - x.slowest_us; }));
+  {
+    std::vector<double> tw, cw;
+    for (auto& x : t)
+      tw.push_back(x.wall_us);
+    for (auto& x : c)
+      cw.push_back(x.wall_us);
+    auto ts = summarize(tw);
+    auto cs = summarize(cw);
+    row("tutti wall / libcurl wall",
+        {fixed(ts.p50 / cs.p50, 2) + "x", fixed(ts.p99 / cs.p99, 2) + "x",
+         fixed(ts.max / cs.max, 2) + "x"});
+  }
+  std::cout << "  where tutti's extra time goes, per ensemble\n";
+  row("  engine::ask outside the aggregator",
+      ms_cells(t, [](auto& x) { return x.wall_us - x.aggregator_us; }));
+  row("  aggregator time - slowest member",
+      ms_cells(t, [](auto& x) { return x.aggregator_us - x.slowest_us; }));
+  row("  members' start spread (at the caller)",
+      ms_cells(t, [](auto& x) { return x.start_spread_us; }));
+  row("  last member's outcome -> answer",
+      ms_cells(t, [](auto& x) { return x.after_last_us; }));
+  row("  acquire -> permit, longest (queued)",
+      ms_cells(t, [](auto& x) { return x.queued_us; }));
+  std::cout << "  the harness\n";
+  row("  tutti: release -> ask called",
+      ms_cells(t, [](auto& x) { return x.skew_us; }));
+  row("  libcurl: release -> post_all called",
+      ms_cells(c, [](auto& x) { return x.skew_us; }));
+  row("  tutti: release -> request at the fake",
+      ms_cells(r.tutti.reach_fake_us));
+  row("  libcurl: release -> request at fake", ms_cells(r.curl.reach_fake_us));
+  row("  tutti: fake's time - latency", ms_cells(r.tutti.fake_extra_us));
+  row("  libcurl: fake's time - latency", ms_cells(r.curl.fake_extra_us));
+  auto bursts = static_cast<double>(opts.bursts);
+  row("CPU per burst, ms (whole process)", {"tutti", "libcurl"});
+  auto cpu_row = [&](const std::string& label, double tutti_s, double curl_s) {
+    row(label,
+        {fixed(tutti_s / bursts * 1000, 1), fixed(curl_s / bursts * 1000, 1)});
+  };
+  cpu_row("  transport thread", r.tutti.threads.transport,
+          r.curl.threads.transport);
+  cpu_row("  CAF threads (caf.*)", r.tutti.threads.caf, r.curl.threads.caf);
+  cpu_row("  caller threads", r.tutti.threads.callers, r.curl.threads.callers);
+  cpu_row("  fake upstream threads", r.tutti.threads.fake, r.curl.threads.fake);
+  cpu_row("  other (main thread: /proc reads)", r.tutti.threads.other,
+          r.curl.threads.other);
+  cpu_row("  all (getrusage)", r.tutti.cpu_s, r.curl.cpu_s);
+  std::cout << "  idle process CPU between bursts: " << fixed(r.idle_cpu, 3)
+            << " s per s\n";
+}
 
 /// "####...." scaled so that `max_value` fills `width` columns.
 std::string bar(double value, double max_value, int width = 40) {
@@ -501,8 +1038,48 @@ std::string bar(double value, double max_value, int width = 40) {
   return std::string(static_cast<size_t>(std::clamp(n, 1, width)), '#');
 }
 
+/// Part 4, printed; false when a question or request failed.
+bool run_concurrent(const bench_options& opts) {
+  std::cout << "4. Concurrent ensembles: " << opts.ensembles
+            << " at once (one thread each), " << concurrent_members
+            << " members each, fake latency " << opts.latency_ms << " ms, "
+            << opts.bursts << " bursts after a warm-up\n"
+            << "   providers: concurrency " << std::max(500, opts.ensembles)
+            << " each, so the limiter never makes a member wait; no "
+               "retries; "
+            << (opts.keep_alive ? "keep-alive" : "Connection: close") << '\n'
+            << "   libcurl: " << opts.ensembles
+            << " threads, each a multi handle over " << concurrent_members
+            << " reused easy handles\n";
+  std::cout.flush();
+  auto r = bench_concurrent(opts);
+  std::cout << "   fake: " << r.fake_threads << " request threads\n";
+  print_concurrent(opts, r);
+  std::cout << '\n';
+  if (r.tutti.failures > 0 || r.curl.failures > 0) {
+    std::cout << "FAILED: " << r.tutti.failures << " tutti ensembles and "
+              << r.curl.failures
+              << " libcurl fan-outs did not succeed; the figures above are "
+                 "not valid\n";
+    if (!r.tutti.first_failure.empty())
+      std::cout << "  first: " << r.tutti.first_failure << '\n';
+    return false;
+  }
+  std::cout << "all " << opts.bursts * opts.ensembles
+            << " concurrent ensembles (and as many libcurl fan-outs) after "
+               "the warm-up answered ok\n";
+  return true;
+}
+
 int run(const bench_options& opts) {
   print_machine_facts(opts);
+  if (opts.only_concurrent) {
+    std::cout << '\n';
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    bool ok = run_concurrent(opts);
+    curl_global_cleanup();
+    return ok ? 0 : 1;
+  }
 
   // Enough threads for every connection the engine, the libcurl baselines
   // and Python keep open at once (each idle keep-alive connection holds one).
@@ -577,8 +1154,12 @@ int run(const bench_options& opts) {
     row_us("tutti, 1-member ensemble (from 2.)", over.tutti_one);
   }
   std::cout << '\n';
+  bool concurrent_ok = run_concurrent(opts);
+  std::cout << '\n';
   curl_global_cleanup();
 
+  if (!concurrent_ok)
+    return 1;
   if (failures.count > 0 || curl_failures > 0) {
     std::cout << "FAILED: " << failures.count << " tutti questions and "
               << curl_failures

@@ -4,7 +4,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "tutti/engine.hpp"
 
 using namespace tutti;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -29,7 +32,16 @@ models:
   stuck:  {reply: "one two three four five", stall_after_tokens: 2}
   cut:    {reply: "one two three four five", truncate_after_tokens: 2}
   echo:   {}
+  quick:  {reply: "Quick answers.", latency: 20ms}
+  second: {reply: "Second answers.", latency: 80ms}
+  drag-a: {reply: "a b c d e f g h i j k l m n o", tokens_per_second: 5}
+  drag-b: {reply: "a b c d e f g h i j k l m n o", tokens_per_second: 5}
+  silent: {reply: "never sent", stall_after_tokens: 0}
 )";
+
+/// How long a `drag-*` stream lasts when nobody cancels it: 15 tokens at 5
+/// per second.
+constexpr int64_t drag_stream_us = 3'000'000;
 
 /// A fake upstream on loopback and an engine configured against it.
 struct http_fixture {
@@ -42,15 +54,74 @@ struct http_fixture {
   }
 
   /// A config whose providers are named after the fake models they use.
+  /// `ensemble_lines` are appended to the ensemble's YAML, e.g.
+  /// "    until: first\n".
   config make_config(const std::vector<std::string>& models,
-                     const std::string& deadline = "10s") {
+                     const std::string& deadline = "10s",
+                     const std::string& ensemble_lines = "") {
     auto yaml = "providers:\n" +
                 fake_upstream::providers_yaml(models, base_url,
                                               ", api_key: sk-test-secret-key") +
                 "  closed: {kind: openai, model: x, base_url: "
                 "\"http://127.0.0.1:1/v1\"}\n" +
-                fake_upstream::ensemble_yaml(models, deadline);
+                fake_upstream::ensemble_yaml(models, deadline) + ensemble_lines;
     return parse_config(yaml, "test.yaml");
+  }
+
+  /// The upstream's record of `model`'s one request once the upstream has
+  /// finished with it, waiting at most `limit` for that.
+  std::optional<fake::arrival>
+  finished_request(const std::string& model, std::chrono::milliseconds limit) {
+    auto give_up = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      auto seen = fake_upstream::arrivals_of(upstream, model);
+      if (!seen.empty())
+        return seen.front();
+      if (std::chrono::steady_clock::now() >= give_up)
+        return std::nullopt;
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+
+  /// Whether every provider's limiter has all its permits back, waiting at
+  /// most `limit` for that (a cancelled call releases its permit just after
+  /// the answer went out).
+  static bool all_permits_back(engine& eng, std::chrono::milliseconds limit) {
+    auto give_up = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      auto states = eng.provider_states();
+      bool idle = std::all_of(states.begin(), states.end(),
+                              [](auto& st) { return st.in_flight == 0; });
+      if (idle || std::chrono::steady_clock::now() >= give_up) {
+        for (auto& st : states)
+          BOOST_TEST_MESSAGE(st.name << ": in_flight " << st.in_flight);
+        return idle;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
+  /// The slow member was stopped by the ensemble, and the upstream saw its
+  /// connection close: the paced stream's next write found the client gone,
+  /// within `limit` of the answer and long before the stream's end.
+  void check_cancelled_and_closed(const ensemble_answer& answer,
+                                  const std::string& label,
+                                  steady_us answered_at,
+                                  std::chrono::milliseconds limit) {
+    auto& m = member(answer, label);
+    BOOST_TEST(!m.ok);
+    BOOST_TEST(m.error.kind == failure_kind::cancelled);
+    auto seen = finished_request(label, limit);
+    BOOST_REQUIRE_MESSAGE(seen, label + ": the upstream still serves it " +
+                                    std::to_string(limit.count()) +
+                                    " ms after the answer");
+    BOOST_TEST_MESSAGE(label << ": upstream saw the client leave "
+                             << seen->finished_steady_us - answered_at
+                             << " us after the answer");
+    BOOST_TEST(seen->outcome == "client_gone");
+    BOOST_TEST(seen->finished_steady_us - answered_at <
+               static_cast<int64_t>(limit.count()) * 1000);
+    BOOST_TEST(seen->finished_steady_us - seen->steady_us < drag_stream_us);
   }
 
   const member_outcome& member(const ensemble_answer& a,
@@ -162,7 +233,10 @@ BOOST_AUTO_TEST_CASE(streamed_tokens_arrive_in_order) {
 
 BOOST_AUTO_TEST_CASE(an_unreachable_upstream_is_a_network_failure) {
   auto cfg = make_config({"good"});
-  cfg.ensembles["e"].members.push_back(member_config{"closed", "closed", {}});
+  member_config unreachable;
+  unreachable.provider = "closed";
+  unreachable.label = "closed";
+  cfg.ensembles["e"].members.push_back(unreachable);
   engine eng{cfg};
   auto answer = eng.ask("e", "hello");
   BOOST_TEST(answer.status == answer_status::partial);
@@ -244,6 +318,99 @@ BOOST_AUTO_TEST_CASE(per_call_params_override_provider_defaults) {
   auto overridden = member(eng.ask("e", "Capital?", options), "good");
   BOOST_TEST(overridden.reply.text == "Paris is");
   BOOST_TEST(overridden.reply.finish_reason == "length");
+}
+
+// until: first stops at the first success; the slow members' transfers are
+// cut (the upstream sees each client leave) and their permits come back.
+BOOST_AUTO_TEST_CASE(until_first_answers_at_the_fastest_and_cancels_the_rest) {
+  engine eng{
+      make_config({"quick", "drag-a", "drag-b"}, "10s", "    until: first\n")};
+  ask_options options;
+  options.stream = true;
+  auto asked_at = steady_now_us();
+  auto answer = eng.ask("e", "Who is fastest?", options);
+  auto answered_at = steady_now_us();
+  BOOST_TEST(answer.status == answer_status::ok);
+  BOOST_TEST(answer.until == "first");
+  auto& quick = member(answer, "quick");
+  BOOST_REQUIRE(quick.ok);
+  BOOST_TEST(answer.text.find("Quick answers.") != std::string::npos);
+  // About the fast member's own time, nowhere near the slow streams' 3 s.
+  auto wall_us = answered_at - asked_at;
+  BOOST_TEST_MESSAGE("answer after " << wall_us << " us, quick took "
+                                     << quick.total_us() << " us");
+  BOOST_TEST(wall_us < 1'000'000);
+  BOOST_TEST(wall_us - quick.total_us() < 500'000);
+  for (auto label : {"drag-a", "drag-b"})
+    check_cancelled_and_closed(answer, label, answered_at, 1500ms);
+  BOOST_TEST(all_permits_back(eng, 1s));
+}
+
+BOOST_AUTO_TEST_CASE(
+    until_quorum_answers_at_the_kth_success_and_cancels_the_rest) {
+  engine eng{make_config({"quick", "second", "drag-a", "drag-b"}, "10s",
+                         "    until: {quorum: 2}\n")};
+  ask_options options;
+  options.stream = true;
+  auto asked_at = steady_now_us();
+  auto answer = eng.ask("e", "Who is fastest?", options);
+  auto answered_at = steady_now_us();
+  BOOST_TEST(answer.status == answer_status::ok);
+  BOOST_TEST(answer.until == "quorum:2");
+  BOOST_TEST(member(answer, "quick").ok);
+  auto& second = member(answer, "second");
+  BOOST_REQUIRE(second.ok);
+  auto wall_us = answered_at - asked_at;
+  BOOST_TEST_MESSAGE("answer after " << wall_us << " us, second took "
+                                     << second.total_us() << " us");
+  BOOST_TEST(wall_us < 1'000'000);
+  BOOST_TEST(wall_us - second.total_us() < 500'000);
+  for (auto label : {"drag-a", "drag-b"})
+    check_cancelled_and_closed(answer, label, answered_at, 1500ms);
+  BOOST_TEST(all_permits_back(eng, 1s));
+}
+
+// Hedged: the first member sends nothing, so the second starts hedge_after
+// later and answers; the first one's connection is closed at the upstream.
+BOOST_AUTO_TEST_CASE(hedged_races_a_silent_member_and_closes_its_connection) {
+  engine eng{make_config({"silent", "quick"}, "10s",
+                         "    mode: hedged\n    hedge_after: 200ms\n")};
+  ask_options options;
+  options.stream = true;
+  auto asked_at = steady_now_us();
+  auto answer = eng.ask("e", "Anyone there?", options);
+  auto answered_at = steady_now_us();
+  BOOST_TEST(answer.status == answer_status::ok);
+  BOOST_TEST(answer.mode == "hedged");
+  BOOST_TEST(member(answer, "quick").ok);
+  BOOST_TEST(answer.text.find("Quick answers.") != std::string::npos);
+  auto& silent = member(answer, "silent");
+  BOOST_TEST(!silent.ok);
+  BOOST_TEST(silent.error.kind == failure_kind::cancelled);
+  // The second member started once the first had been silent 200 ms, and
+  // the answer came long before the first one's stall (60 s) or the 10 s
+  // deadline could end it.
+  auto wall_us = answered_at - asked_at;
+  BOOST_TEST_MESSAGE("answer after " << wall_us << " us");
+  BOOST_TEST(wall_us >= 200'000);
+  BOOST_TEST(wall_us < 1'200'000);
+  auto quick_seen = finished_request("quick", 1s);
+  BOOST_REQUIRE(quick_seen);
+  // The upstream holds a stalled request until its client leaves (or 60 s
+  // pass), and only then records it.
+  auto silent_seen = finished_request("silent", 1500ms);
+  BOOST_REQUIRE_MESSAGE(silent_seen, "the upstream still holds the silent "
+                                     "member's connection 1.5 s after the "
+                                     "answer");
+  BOOST_TEST_MESSAGE("silent: upstream saw the client leave "
+                     << silent_seen->finished_steady_us - answered_at
+                     << " us after the answer");
+  BOOST_TEST(silent_seen->outcome == "stalled");
+  BOOST_TEST(silent_seen->finished_steady_us - answered_at < 1'500'000);
+  // Hedged, not parallel: the second member's request could not leave
+  // before the first one had been silent for 200 ms.
+  BOOST_TEST(quick_seen->steady_us - asked_at >= 200'000);
+  BOOST_TEST(all_permits_back(eng, 1s));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
