@@ -1,18 +1,28 @@
-// The `tutti` command: ask an ensemble from the shell, validate a config.
+// The `tutti` command: ask an ensemble or run a pipeline from the shell,
+// validate a config.
 //
 // Exit codes: 0 an answer (status ok or partial), 1 no answer (status failed:
 // every member failed, fewer than `min_success` succeeded, or the strategy
-// found nothing to answer with), 2 usage or config error.
+// found nothing to answer with; for a pipeline, its output step has no
+// answer), 2 usage or config error.
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <iterator>
+#include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <rapidjson/document.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
 
 #include "tutti/config.hpp"
 #include "tutti/engine.hpp"
@@ -249,6 +259,12 @@ public:
               << "]" << std::endl;
   }
 
+  /// Prints `text` on a line of its own.
+  void line_of(const std::string& text) {
+    end_line();
+    std::cout << text << std::endl;
+  }
+
   /// Ends the streamed part with an empty line.
   void finish() {
     end_line();
@@ -306,6 +322,208 @@ int run_ask(const ask_args& args) {
     print_summary(answer);
   }
   return answer.status == tutti::answer_status::failed ? exit_no_answer
+                                                       : exit_answer;
+}
+
+struct run_args {
+  std::string config;
+  std::string pipeline;
+  std::vector<std::string> inputs; ///< "key=value"
+  bool json = false;
+  bool stream = false;
+};
+
+/// `--input key=value` flags as a map; a malformed or repeated one throws.
+std::map<std::string, std::string>
+inputs_from_flags(const std::vector<std::string>& flags) {
+  std::map<std::string, std::string> inputs;
+  for (auto& flag : flags) {
+    auto eq = flag.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw std::invalid_argument("--input '" + flag +
+                                  "': expected key=value, e.g. "
+                                  "--input question='Why is the sky blue?'");
+    auto key = flag.substr(0, eq);
+    if (!inputs.emplace(key, flag.substr(eq + 1)).second)
+      throw std::invalid_argument("--input '" + key + "' is given twice");
+  }
+  return inputs;
+}
+
+/// A JSON object of string values, e.g. {"question": "..."}, from `text`;
+/// empty (or only white space) means no inputs.
+std::map<std::string, std::string> inputs_from_json(const std::string& text) {
+  std::map<std::string, std::string> inputs;
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+    return inputs;
+  const std::string expected =
+      "expected a JSON object of string values, e.g. "
+      "{\"question\": \"Why is the sky blue?\"}";
+  rapidjson::Document doc;
+  doc.Parse(text.data(), text.size());
+  if (doc.HasParseError())
+    throw std::invalid_argument("stdin: not valid JSON at offset " +
+                                std::to_string(doc.GetErrorOffset()) + "; " +
+                                expected);
+  if (!doc.IsObject())
+    throw std::invalid_argument("stdin: " + expected);
+  for (auto& member : doc.GetObject()) {
+    std::string key{member.name.GetString(), member.name.GetStringLength()};
+    if (!member.value.IsString())
+      throw std::invalid_argument("stdin: input '" + key +
+                                  "' is not a string; " + expected);
+    inputs[key] = std::string{member.value.GetString(),
+                              member.value.GetStringLength()};
+  }
+  return inputs;
+}
+
+/// The JSON form of a pipeline result: its fields, each step with its
+/// ensemble answer as `ask --json` prints it (null when it never ran).
+std::string to_json(const tutti::pipeline_result& result) {
+  rapidjson::StringBuffer buf;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> w{buf};
+  auto string = [&](const std::string& text) {
+    w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+  };
+  auto ms = [&](int64_t us) { w.Double(us / 1000.0); };
+  w.StartObject();
+  w.Key("pipeline");
+  string(result.pipeline);
+  w.Key("status");
+  string(std::string{to_string(result.status)});
+  w.Key("output");
+  string(result.output);
+  w.Key("steps");
+  w.StartArray();
+  for (auto& step : result.steps) {
+    w.StartObject();
+    w.Key("id");
+    string(step.id);
+    w.Key("status");
+    string(step.status);
+    w.Key("reason");
+    if (step.reason.empty())
+      w.Null();
+    else
+      string(step.reason);
+    w.Key("started_ms");
+    if (step.started_us < 0)
+      w.Null();
+    else
+      ms(step.started_us);
+    w.Key("total_ms");
+    ms(step.total_us);
+    w.Key("answer");
+    if (step.started_us < 0) {
+      w.Null();
+    } else {
+      rapidjson::Document answer;
+      answer.Parse(tutti::to_json(step.answer).c_str());
+      answer.Accept(w);
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("usage");
+  w.StartObject();
+  w.Key("input_tokens");
+  w.Int64(result.usage.input_tokens);
+  w.Key("output_tokens");
+  w.Int64(result.usage.output_tokens);
+  w.Key("cached_input_tokens");
+  w.Int64(result.usage.cached_input_tokens);
+  w.EndObject();
+  w.Key("cost_usd");
+  w.Double(result.cost_usd);
+  w.Key("total_ms");
+  ms(result.total_us);
+  w.EndObject();
+  return buf.GetString();
+}
+
+/// A step's time cell: "-" when it never ran.
+std::string step_time(const tutti::step_outcome& step) {
+  return step.started_us < 0 ? "-" : format_ms(step.total_us);
+}
+
+/// The start of a step's answer, or why it has none.
+std::string step_text(const tutti::step_outcome& step, size_t width) {
+  return preview(step.reason.empty() || step.status == "partial"
+                     ? step.answer.text
+                     : step.reason,
+                 width);
+}
+
+void print_steps(const tutti::pipeline_result& result) {
+  size_t id_width = 8;
+  for (auto& step : result.steps)
+    id_width = std::max(id_width, width_of(step.id) + 2);
+  std::cout << pad("step", id_width) << pad("status", 10) << pad("time", 10)
+            << "answer\n";
+  for (auto& step : result.steps)
+    std::cout << pad(step.id, id_width) << pad(step.status, 10)
+              << pad(step_time(step), 10) << step_text(step, 60) << '\n';
+  size_t ok = 0;
+  for (auto& step : result.steps)
+    ok += step.status == "ok" || step.status == "partial" ? 1 : 0;
+  std::cout << "\noutput (" << to_string(result.status) << ": " << ok
+            << " of " << result.steps.size() << " steps answered, "
+            << format_ms(result.total_us) << "):\n";
+  if (result.status == tutti::answer_status::failed) {
+    std::cout << "(none: the output step has no answer)\n";
+  } else {
+    std::cout << result.output << '\n';
+  }
+  std::cout << '\n'
+            << pad("totals:", key_width) << result.usage.input_tokens << "/"
+            << result.usage.output_tokens << " tokens in/out";
+  if (result.usage.cached_input_tokens > 0)
+    std::cout << " (" << result.usage.cached_input_tokens << " cached)";
+  std::cout << ", " << format_cost(result.cost_usd) << '\n';
+}
+
+int run_pipeline(const run_args& args) {
+  auto inputs = inputs_from_flags(args.inputs);
+  if (args.inputs.empty() && isatty(STDIN_FILENO) == 0)
+    inputs = inputs_from_json(std::string{
+        std::istreambuf_iterator<char>{std::cin}, {}});
+  auto cfg = tutti::load_config(config_path(args.config));
+  auto output_step = [&] {
+    auto p = cfg.pipelines.find(args.pipeline);
+    return p == cfg.pipelines.end() ? std::string{} : p->second.output;
+  }();
+  tutti::engine engine{std::move(cfg)};
+  tutti::run_options options;
+  options.stream = args.stream;
+  stream_printer printer;
+  if (args.stream && !args.json) {
+    options.on_step_started = [&](const std::string& step) {
+      printer.line_of("[step " + step + " started]");
+    };
+    options.on_delta = [&](const std::string& step,
+                           const tutti::member_delta& delta) {
+      if (step == output_step)
+        printer.on_delta(delta);
+    };
+    options.on_step_done = [&](const tutti::step_outcome& step) {
+      auto line = "[step " + step.id + " " + step.status;
+      if (step.started_us >= 0)
+        line += ", " + format_ms(step.total_us);
+      if (step.status != "ok" && !step.reason.empty())
+        line += ": " + preview(step.reason, 80);
+      printer.line_of(line + "]");
+    };
+  }
+  auto result = engine.run(args.pipeline, inputs, options);
+  if (args.json) {
+    std::cout << to_json(result) << '\n';
+  } else {
+    if (args.stream)
+      printer.finish();
+    print_steps(result);
+  }
+  return result.status == tutti::answer_status::failed ? exit_no_answer
                                                        : exit_answer;
 }
 
@@ -394,6 +612,25 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   ask_cmd->add_option("prompt", ask.prompt, "The question")->required();
 
+  run_args run;
+  auto* run_cmd = app.add_subcommand(
+      "run", "Run a pipeline: its steps as soon as their inputs exist, "
+             "independent ones in parallel; print each step and the output.");
+  run_cmd->add_option(
+      "--config,-c", run.config,
+      "Config file (default: $TUTTI_CONFIG, then ./tutti.yaml)");
+  run_cmd->add_option("--pipeline,-p", run.pipeline, "Pipeline to run")
+      ->required();
+  run_cmd->add_option("--input,-i", run.inputs,
+                      "An input as key=value; repeat for each. Without any, "
+                      "a JSON object of strings is read from stdin when it "
+                      "is not a terminal");
+  run_cmd->add_flag("--json", run.json,
+                    "Print the full pipeline result as JSON");
+  run_cmd->add_flag("--stream", run.stream,
+                    "Print steps as they start and finish, and the output "
+                    "step's tokens as they arrive");
+
   std::string validate_file;
   auto* validate_cmd = app.add_subcommand(
       "validate", "Check a config file; report the first error with its "
@@ -422,6 +659,8 @@ int main(int argc, char** argv) {
   try {
     if (*ask_cmd)
       return run_ask(ask);
+    if (*run_cmd)
+      return run_pipeline(run);
     if (*providers_cmd)
       return run_providers(providers_file);
     return run_validate(validate_file);

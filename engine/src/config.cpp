@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <regex>
@@ -109,6 +110,24 @@ bool is_valid_name(std::string_view name) {
   }
   return std::all_of(name.begin(), name.end(), [&](char c) {
     return word_char(c) || c == '-' || c == '.';
+  });
+}
+
+/// Letters, digits, '_' and '-', starting with a letter or '_': input names
+/// and step ids, which templates write as `{{input.NAME}}` and
+/// `{{steps.ID.answer}}`.
+bool is_identifier(std::string_view name) {
+  if (name.empty()) {
+    return false;
+  }
+  auto head = [](char c) {
+    return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+  };
+  if (!head(name.front())) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [&](char c) {
+    return head(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '-';
   });
 }
 
@@ -243,7 +262,7 @@ std::vector<env_reference> find_env_references(const std::string& text,
 
 // --- YAML ------------------------------------------------------------------
 
-const word_list top_level_keys = {"providers", "ensembles"};
+const word_list top_level_keys = {"providers", "ensembles", "pipelines"};
 
 const word_list provider_keys = {
     "kind",        "model",   "base_url",    "api_key",  "concurrency",
@@ -320,6 +339,10 @@ const std::map<std::string, std::pair<std::string, std::string>>
         {"synthesize",
          {"synthesizer", "the provider that writes the final answer"}},
 };
+
+const word_list pipeline_keys = {"inputs", "steps", "output"};
+
+const word_list step_keys = {"ensemble", "call", "prompt", "system", "params"};
 
 /// Draws one member may ask for (self-consistency).
 constexpr int max_samples = 100;
@@ -419,8 +442,11 @@ public:
     }
     YAML::Node providers;
     YAML::Node ensembles;
+    YAML::Node pipelines;
     for (auto& entry : entries(root, "", top_level_keys)) {
-      (entry.key == "providers" ? providers : ensembles) = entry.value;
+      (entry.key == "providers"   ? providers
+       : entry.key == "ensembles" ? ensembles
+                                  : pipelines) = entry.value;
       if (!entry.value.IsNull() && !entry.value.IsMap()) {
         fail(entry.value, entry.key,
              "expected a map of " + entry.key + " by name, got " +
@@ -440,6 +466,11 @@ public:
       for (auto& entry : entries(ensembles, "ensembles", {})) {
         result.ensembles.emplace(entry.key,
                                  read_ensemble(entry, result.providers));
+      }
+    }
+    if (pipelines.IsMap()) {
+      for (auto& entry : entries(pipelines, "pipelines", {})) {
+        result.pipelines.emplace(entry.key, read_pipeline(entry, result));
       }
     }
     if (result.providers.empty() && result.ensembles.empty()) {
@@ -482,6 +513,101 @@ private:
       }
     }
     return column;
+  }
+
+  /// Where the text of the file's line `line` (0-based) begins, in bytes;
+  /// npos past the end.
+  size_t line_begin(int line) const {
+    size_t begin = 0;
+    if (text_.rfind("\xEF\xBB\xBF", 0) == 0) {
+      begin = 3; // yaml-cpp does not count a byte order mark
+    }
+    for (int i = 0; i < line; ++i) {
+      begin = text_.find('\n', begin);
+      if (begin == std::string::npos) {
+        return begin;
+      }
+      ++begin;
+    }
+    return begin;
+  }
+
+  /// The location of byte `pos` of the file.
+  source_location at_byte(size_t pos) const {
+    auto line = static_cast<int>(std::count(
+        text_.begin(), text_.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
+    int column = 0;
+    for (auto i = line_begin(line); i < pos; ++i) {
+      if ((static_cast<unsigned char>(text_[i]) & 0xC0) != 0x80) {
+        ++column;
+      }
+    }
+    return {file_, line + 1, column + 1};
+  }
+
+  /// The location of the `{{` at `offset` of `value`, the text of the
+  /// scalar `node`, with `length` bytes from there written as they are in
+  /// the file. The scalar's `{{` pairs are found in the file in the same
+  /// order as in its value whatever its style (plain, quoted, `|` or `>`,
+  /// on one line or several), so the k-th of the value is the k-th in the
+  /// file after the scalar's start. When that text does not match, or lies
+  /// past a quoted scalar's closing quote (an escape such as "\x7b" made a
+  /// brace), the scalar's own start is used.
+  source_location at_braces(const YAML::Node& node, const std::string& value,
+                            size_t offset, size_t length) const {
+    auto mark = node.Mark();
+    if (mark.is_null()) {
+      return at(node);
+    }
+    size_t k = 0;
+    size_t pos = 0;
+    while ((pos = value.find("{{", pos)) != std::string::npos && pos < offset) {
+      ++k;
+      pos += 2;
+    }
+    auto start = line_begin(mark.line);
+    if (pos != offset || start == std::string::npos) {
+      return at(node);
+    }
+    auto source = start + static_cast<size_t>(mark.column);
+    auto end = quoted_end(source);
+    for (size_t i = 0;; ++i) {
+      source = text_.find("{{", source);
+      if (source == std::string::npos) {
+        return at(node);
+      }
+      if (i == k) {
+        break;
+      }
+      source += 2;
+    }
+    if (source + length > end ||
+        text_.compare(source, length, value, offset, length) != 0) {
+      return at(node);
+    }
+    return at_byte(source);
+  }
+
+  /// Where the quoted scalar starting at byte `begin` ends (its closing
+  /// quote); npos if it is not quoted or not closed.
+  size_t quoted_end(size_t begin) const {
+    if (begin >= text_.size() ||
+        (text_[begin] != '"' && text_[begin] != '\'')) {
+      return std::string::npos;
+    }
+    auto quote = text_[begin];
+    for (auto i = begin + 1; i < text_.size(); ++i) {
+      if (quote == '"' && text_[i] == '\\') {
+        ++i; // an escape: the next character is not the end
+      } else if (text_[i] == quote) {
+        if (quote == '\'' && i + 1 < text_.size() && text_[i + 1] == '\'') {
+          ++i; // '' is a quote inside single quotes
+        } else {
+          return i;
+        }
+      }
+    }
+    return std::string::npos;
   }
 
   [[noreturn]] void fail(const source_location& where, const std::string& path,
@@ -1589,6 +1715,320 @@ private:
                  members[drawing].label + ":" +
                  std::to_string(members[drawing].samples) +
                  " (labels must be unique in an ensemble)");
+      }
+    }
+  }
+
+  // -- pipelines
+
+  pipeline_config read_pipeline(const map_entry& entry,
+                                const config& cfg) const {
+    auto path = "pipelines." + entry.key;
+    if (!is_valid_name(entry.key)) {
+      fail(entry.key_node, path,
+           "invalid pipeline name; use letters, digits, '_', '-' and '.', "
+           "starting with a letter, digit or '_'");
+    }
+    if (!entry.value.IsMap()) {
+      fail(value_at(entry), path,
+           "expected a map with 'inputs', 'steps' and 'output', got " +
+               describe(entry.value));
+    }
+    pipeline_config p;
+    p.name = entry.key;
+    p.where = at(entry.key_node);
+    std::map<std::string, map_entry> given;
+    for (auto& field : entries(entry.value, path, pipeline_keys)) {
+      given.emplace(field.key, field);
+    }
+    // Inputs first, wherever they are written: the steps' templates use them.
+    if (auto inputs = given.find("inputs"); inputs != given.end()) {
+      p.inputs = read_inputs(inputs->second, path + ".inputs");
+    }
+    auto steps = given.find("steps");
+    if (steps == given.end()) {
+      fail(p.where, path, "missing required key 'steps'");
+    }
+    read_steps(steps->second, path + ".steps", p, cfg);
+    check_no_cycle(p, path);
+    auto output = given.find("output");
+    if (output == given.end()) {
+      fail(p.where, path,
+           "missing required key 'output' (the step whose answer is the "
+           "pipeline's answer; one of: " +
+               join_names(step_ids(p)) + ")");
+    }
+    p.output = read_string(output->second, path + ".output");
+    if (!has_step(p, p.output)) {
+      fail(output->second.value, path + ".output",
+           "unknown step '" + p.output + "'; " +
+               expected_one_of(p.output, step_ids(p)));
+    }
+    return p;
+  }
+
+  static word_list step_ids(const pipeline_config& p) {
+    word_list ids;
+    for (const auto& step : p.steps) {
+      ids.push_back(step.id);
+    }
+    return ids;
+  }
+
+  static bool has_step(const pipeline_config& p, const std::string& id) {
+    return std::any_of(p.steps.begin(), p.steps.end(),
+                       [&](const pipeline_step& s) { return s.id == id; });
+  }
+
+  /// `[question, context]`: names the templates write as `{{input.NAME}}`.
+  word_list read_inputs(const map_entry& entry, const std::string& path) const {
+    if (entry.value.IsNull()) {
+      return {};
+    }
+    if (!entry.value.IsSequence()) {
+      fail(value_at(entry), path,
+           "expected a list of input names such as [question], got " +
+               describe(entry.value));
+    }
+    word_list inputs;
+    std::map<std::string, YAML::Node> seen;
+    for (size_t i = 0; i < entry.value.size(); ++i) {
+      auto item = entry.value[i];
+      auto item_path = path + "[" + std::to_string(i) + "]";
+      if (!item.IsScalar()) {
+        fail(item.IsNull() ? entry.value : item, item_path,
+             "expected an input name, got " + describe(item));
+      }
+      const auto& name = item.Scalar();
+      if (!is_identifier(name)) {
+        fail(item, item_path,
+             "invalid input name '" + name +
+                 "'; use letters, digits, '_' and '-', starting with a "
+                 "letter or '_'");
+      }
+      if (auto first = seen.find(name); first != seen.end()) {
+        fail(item, item_path,
+             "duplicate input '" + name + "' (first declared at line " +
+                 std::to_string(at(first->second).line) + ")");
+      }
+      seen.emplace(name, item);
+      inputs.push_back(name);
+    }
+    return inputs;
+  }
+
+  /// The steps in YAML order; every id is known before any template is
+  /// checked, so a step may use one written after it.
+  void read_steps(const map_entry& entry, const std::string& path,
+                  pipeline_config& p, const config& cfg) const {
+    if (entry.value.IsNull() ||
+        (entry.value.IsMap() && entry.value.size() == 0)) {
+      fail(value_at(entry), path, "a pipeline needs at least one step");
+    }
+    if (!entry.value.IsMap()) {
+      fail(value_at(entry), path,
+           "expected a map of steps by id, got " + describe(entry.value));
+    }
+    auto fields = entries(entry.value, path, {});
+    word_list ids;
+    for (const auto& field : fields) {
+      if (!is_identifier(field.key)) {
+        fail(field.key_node, path + "." + field.key,
+             "invalid step id; use letters, digits, '_' and '-', starting "
+             "with a letter or '_'");
+      }
+      ids.push_back(field.key);
+    }
+    for (const auto& field : fields) {
+      p.steps.push_back(
+          read_step(field, path + "." + field.key, p.inputs, ids, cfg));
+    }
+  }
+
+  pipeline_step read_step(const map_entry& entry, const std::string& path,
+                          const word_list& inputs, const word_list& ids,
+                          const config& cfg) const {
+    pipeline_step s;
+    s.id = entry.key;
+    s.where = at(entry.key_node);
+    if (!entry.value.IsMap()) {
+      fail(value_at(entry), path,
+           "expected a map with 'ensemble' or 'call' and 'prompt', got " +
+               describe(entry.value));
+    }
+    for (auto pair : entry.value) {
+      const auto& key = pair.first;
+      if (key.IsScalar() && std::find(param_keys.begin(), param_keys.end(),
+                                      key.Scalar()) != param_keys.end()) {
+        fail(key, path,
+             "unknown key '" + key.Scalar() +
+                 "'; a step's sampling parameters go under 'params', such "
+                 "as params: {temperature: 0.2}");
+      }
+    }
+    auto fields = entries(entry.value, path, step_keys);
+    const map_entry* target = nullptr;
+    const map_entry* prompt = nullptr;
+    const map_entry* system = nullptr;
+    for (const auto& field : fields) {
+      auto field_path = path + "." + field.key;
+      if (field.key == "ensemble" || field.key == "call") {
+        if (target != nullptr) {
+          fail(field.key_node, field_path,
+               "a step asks either an ensemble or one provider, not both; "
+               "'" +
+                   target->key + "' is given at line " +
+                   std::to_string(at(target->key_node).line));
+        }
+        target = &field;
+        auto name = read_string(field, field_path);
+        if (field.key == "ensemble") {
+          if (cfg.ensembles.find(name) == cfg.ensembles.end()) {
+            auto names = keys_of(cfg.ensembles);
+            fail(field.value, field_path,
+                 "unknown ensemble '" + name + "'; " +
+                     (names.empty() ? std::string{"no ensembles are defined"}
+                                    : expected_one_of(name, names)));
+          }
+          s.ensemble = name;
+        } else {
+          if (cfg.providers.find(name) == cfg.providers.end()) {
+            fail(field.value, field_path,
+                 unknown_provider(name, cfg.providers));
+          }
+          s.call = name;
+        }
+      } else if (field.key == "prompt") {
+        s.prompt = read_template(field, field_path);
+        prompt = &field;
+      } else if (field.key == "system") {
+        s.system = read_template(field, field_path);
+        system = &field;
+      } else {
+        const auto& map =
+            map_value(field, field_path, "{temperature: 0.2, max_tokens: 512}");
+        param_places seen;
+        for (auto& param : entries(map, field_path, param_keys)) {
+          read_param(param, field_path + "." + param.key, s.params, seen);
+        }
+      }
+    }
+    if (target == nullptr) {
+      fail(s.where, path,
+           "missing 'ensemble' or 'call': a step asks an ensemble "
+           "(ensemble: NAME) or one provider (call: NAME)");
+    }
+    if (prompt == nullptr) {
+      fail(s.where, path, "missing required key 'prompt'");
+    }
+    check_references(s, s.prompt, *prompt, path + ".prompt", inputs, ids);
+    if (system != nullptr) {
+      check_references(s, s.system, *system, path + ".system", inputs, ids);
+    }
+    return s;
+  }
+
+  /// A non-empty string parsed as a template; a template error is reported
+  /// where it is in the file.
+  prompt_template read_template(const map_entry& field,
+                                const std::string& path) const {
+    auto text = read_string(field, path);
+    try {
+      return parse_template(text);
+    } catch (const template_error& e) {
+      fail(at_braces(field.value, text, e.offset(), 2), path, e.what());
+    }
+  }
+
+  /// Every input a template uses must be declared and every step it uses
+  /// must be another step of the pipeline; adds the steps to `s.needs`.
+  void check_references(pipeline_step& s, const prompt_template& t,
+                        const map_entry& field, const std::string& path,
+                        const word_list& inputs, const word_list& ids) const {
+    for (const auto& ref : t.refs) {
+      auto written = t.text.substr(ref.offset, ref.length);
+      auto here = [&] {
+        return at_braces(field.value, t.text, ref.offset, ref.length);
+      };
+      if (ref.from == template_ref::source::input) {
+        if (std::find(inputs.begin(), inputs.end(), ref.name) == inputs.end()) {
+          fail(here(), path,
+               "unknown input '" + ref.name + "' in " + written + "; " +
+                   (inputs.empty()
+                        ? "the pipeline declares no inputs; declare it "
+                          "with inputs: [" +
+                              ref.name + "]"
+                        : expected_one_of(ref.name, inputs) +
+                              (closest(ref.name, inputs).empty()
+                                   ? " (or declare it under 'inputs')"
+                                   : "")));
+        }
+        continue;
+      }
+      if (ref.name == s.id) {
+        fail(here(), path,
+             "step '" + s.id + "' cannot use its own answer (" + written +
+                 "); a step uses the answers of other steps");
+      }
+      if (std::find(ids.begin(), ids.end(), ref.name) == ids.end()) {
+        word_list others;
+        for (const auto& id : ids) {
+          if (id != s.id) {
+            others.push_back(id);
+          }
+        }
+        fail(here(), path,
+             "unknown step '" + ref.name + "' in " + written + "; " +
+                 (others.empty() ? std::string{"the pipeline has no other step"}
+                                 : expected_one_of(ref.name, others)));
+      }
+      if (std::find(s.needs.begin(), s.needs.end(), ref.name) ==
+          s.needs.end()) {
+        s.needs.push_back(ref.name);
+      }
+    }
+  }
+
+  /// The steps must form a DAG. A cycle is reported at the step of it that
+  /// comes first in the file, going the way the references go.
+  void check_no_cycle(const pipeline_config& p, const std::string& path) const {
+    std::map<std::string, size_t> index;
+    for (size_t i = 0; i < p.steps.size(); ++i) {
+      index.emplace(p.steps[i].id, i);
+    }
+    enum class mark : uint8_t { unseen, open, done };
+    std::vector<mark> state(p.steps.size(), mark::unseen);
+    std::vector<size_t> stack;
+    std::function<void(size_t)> visit = [&](size_t i) {
+      state[i] = mark::open;
+      stack.push_back(i);
+      for (const auto& need : p.steps[i].needs) {
+        auto j = index.at(need);
+        if (state[j] == mark::open) {
+          std::vector<size_t> cycle(std::find(stack.begin(), stack.end(), j),
+                                    stack.end());
+          std::rotate(cycle.begin(),
+                      std::min_element(cycle.begin(), cycle.end()),
+                      cycle.end());
+          std::string chain;
+          for (auto k : cycle) {
+            chain += p.steps[k].id + " -> ";
+          }
+          chain += p.steps[cycle.front()].id;
+          fail(p.steps[cycle.front()].where, path,
+               "steps form a cycle: " + chain +
+                   " (each step uses the answer of the next)");
+        }
+        if (state[j] == mark::unseen) {
+          visit(j);
+        }
+      }
+      stack.pop_back();
+      state[i] = mark::done;
+    };
+    for (size_t i = 0; i < p.steps.size(); ++i) {
+      if (state[i] == mark::unseen) {
+        visit(i);
       }
     }
   }

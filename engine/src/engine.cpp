@@ -1,6 +1,8 @@
 #include "tutti/engine.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -11,6 +13,7 @@
 #include <caf/send.hpp>
 
 #include "actors/aggregator.hpp"
+#include "actors/pipeline.hpp"
 #include "actors/protocol.hpp"
 #include "actors/provider.hpp"
 #include "actors/rate_limiter.hpp"
@@ -32,6 +35,52 @@ const std::string& limit_group_of(const provider_config& pc) {
 /// aggregator answers well before that unless the engine is broken.
 constexpr int64_t ask_backstop_us = 10'000'000;
 
+/// How long a `call:` step may take when its provider sets no total
+/// timeout: the default ensemble deadline.
+constexpr int64_t call_deadline_us = 60'000'000;
+
+/// "'a', 'b'"
+std::string quoted_names(const std::vector<std::string>& names) {
+  std::vector<std::string> quoted;
+  for (auto& name : names)
+    quoted.push_back("'" + name + "'");
+  return join_names(quoted);
+}
+
+/// How long a step may take at most: its deadline, and as long again for
+/// a strategy's own calls (judge, synthesizer).
+int64_t step_budget_us(const ensemble_plan& plan) {
+  auto rounds = plan.callees.empty() ? 1 : 2;
+  return rounds * (plan.deadline_us + plan.grace_us);
+}
+
+/// The longest chain of step budgets through the pipeline's needs: how
+/// long the run takes at most when every step uses its whole deadline.
+int64_t longest_path_us(const pipeline_plan& plan) {
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < plan.steps.size(); ++i)
+    index.emplace(plan.steps[i].id, i);
+  std::vector<int64_t> memo(plan.steps.size(), -1);
+  std::vector<bool> visiting(plan.steps.size(), false);
+  std::function<int64_t(size_t)> finish_of = [&](size_t i) -> int64_t {
+    if (memo[i] >= 0)
+      return memo[i];
+    if (visiting[i])
+      return 0; // a cycle: the actor skips those steps
+    visiting[i] = true;
+    int64_t start = 0;
+    for (auto& need : plan.steps[i].needs)
+      if (auto j = index.find(need); j != index.end())
+        start = std::max(start, finish_of(j->second));
+    visiting[i] = false;
+    return memo[i] = start + step_budget_us(plan.steps[i].ensemble);
+  };
+  int64_t longest = 0;
+  for (size_t i = 0; i < plan.steps.size(); ++i)
+    longest = std::max(longest, finish_of(i));
+  return longest;
+}
+
 } // namespace
 
 struct engine::impl {
@@ -47,6 +96,7 @@ struct engine::impl {
 
   impl(tutti::config c, const engine_options& options) : cfg(std::move(c)) {
     system_config.add_message_types<caf::id_block::tutti>();
+    system_config.add_message_types<caf::id_block::tutti_pipeline>();
     if (options.worker_threads > 0)
       system_config.set("scheduler.max-threads", options.worker_threads);
     system_config.set("logger.verbosity", caf::atom("quiet"));
@@ -177,6 +227,74 @@ struct engine::impl {
                                            provider_for(called, ec.where)});
     return plan;
   }
+
+  /// A `call:` step: one member on `provider`, its reply is the answer.
+  ensemble_plan call_plan_for(const std::string& provider,
+                              const source_location& used_at) {
+    auto actor = provider_for(provider, used_at);
+    auto& pc = cfg.providers.at(provider);
+    ensemble_plan plan;
+    plan.name = provider;
+    plan.combine_name = "first";
+    plan.strategy = registry::builtin().make_combine("first", {});
+    if (!plan.strategy)
+      throw config_error(used_at, "the combine strategy 'first' is missing");
+    plan.until = until_rule::all;
+    plan.deadline_us =
+        pc.timeouts.total_ms > 0 ? pc.timeouts.total_ms * 1000 : call_deadline_us;
+    plan.members.push_back(
+        ensemble_member{provider, provider, pc.model, actor, {}, 1.0});
+    return plan;
+  }
+
+  /// The plan of one run of pipeline `name`; checks the inputs.
+  pipeline_plan pipeline_plan_for(
+      const std::string& name,
+      const std::map<std::string, std::string>& inputs) {
+    auto p = cfg.pipelines.find(name);
+    if (p == cfg.pipelines.end())
+      throw config_error(source_location{cfg.file, 0, 0},
+                         "unknown pipeline '" + name + "'; expected one of: " +
+                             join_names(keys_of(cfg.pipelines)));
+    auto& pc = p->second;
+    std::vector<std::string> missing;
+    for (auto& input : pc.inputs)
+      if (inputs.count(input) == 0)
+        missing.push_back(input);
+    std::vector<std::string> unknown;
+    for (auto& [key, value] : inputs)
+      if (std::find(pc.inputs.begin(), pc.inputs.end(), key) ==
+          pc.inputs.end())
+        unknown.push_back(key);
+    if (!missing.empty() || !unknown.empty()) {
+      std::string message = "pipeline '" + name + "': ";
+      if (!missing.empty())
+        message += "missing input " + quoted_names(missing);
+      if (!unknown.empty())
+        message += std::string{missing.empty() ? "" : "; "} +
+                   "unknown input " + quoted_names(unknown);
+      message += pc.inputs.empty()
+                     ? " (it takes no inputs)"
+                     : " (its inputs: " + join_names(pc.inputs) + ")";
+      throw config_error(pc.where, message);
+    }
+    pipeline_plan plan;
+    plan.name = name;
+    plan.inputs = inputs;
+    plan.output = pc.output;
+    for (auto& step : pc.steps) {
+      pipeline_step_plan sp;
+      sp.id = step.id;
+      sp.ensemble = step.ensemble.empty() ? call_plan_for(step.call, step.where)
+                                          : plan_for(step.ensemble);
+      sp.prompt = step.prompt;
+      sp.system = step.system;
+      sp.params = step.params;
+      sp.needs = step.needs;
+      plan.steps.push_back(std::move(sp));
+    }
+    return plan;
+  }
 };
 
 engine::engine(tutti::config cfg, engine_options options)
@@ -254,7 +372,9 @@ ensemble_answer engine::ask(const std::string& name, const std::string& prompt,
   question.request.params = options.params;
   question.request.stream = options.stream;
   question.request.deadline = steady_now_us() + deadline_us;
-  question.listener = caf::actor_cast<caf::actor>(self);
+  // Without callbacks only the answer matters: no wake-up per member event.
+  if (options.on_delta || options.on_member_done)
+    question.listener = caf::actor_cast<caf::actor>(self);
   self->send(agg, ask_atom::value, std::move(question));
   ensemble_answer answer;
   bool answered = false;
@@ -285,6 +405,73 @@ ensemble_answer engine::ask(const std::string& name, const std::string& prompt,
             answered = true;
           });
   return answer;
+}
+
+pipeline_result engine::run(const std::string& name,
+                            const std::map<std::string, std::string>& inputs,
+                            const run_options& options) {
+  auto plan = impl_->pipeline_plan_for(name, inputs);
+  plan.run_id = "r" + std::to_string(impl_->next_question++);
+  plan.stream = options.stream;
+  auto backstop = std::chrono::microseconds{longest_path_us(plan) +
+                                            ask_backstop_us};
+  std::vector<std::string> ids;
+  for (auto& step : plan.steps)
+    ids.push_back(step.id);
+  auto started = steady_now_us();
+  auto pipe = impl_->system->spawn(pipeline, std::move(plan));
+  caf::scoped_actor self{*impl_->system};
+  self->send(pipe, run_atom::value, caf::actor_cast<caf::actor>(self));
+  pipeline_result result;
+  bool answered = false;
+  bool cancelled = false;
+  auto handle_events = [&](auto timeout_handler) {
+    self->receive_while([&] { return !answered; })(
+        [&](step_atom, std::string& step) {
+          if (options.on_step_started)
+            options.on_step_started(step);
+        },
+        [&](std::string& step, member_delta& delta) {
+          if (options.on_delta)
+            options.on_delta(step, delta);
+        },
+        [&](step_outcome& outcome) {
+          if (options.on_step_done)
+            options.on_step_done(outcome);
+        },
+        [&](pipeline_result& r) {
+          result = std::move(r);
+          answered = true;
+        },
+        timeout_handler);
+  };
+  handle_events(caf::after(backstop) >> [&] {
+    // Every step ends by its own deadline; this only guards against a
+    // broken engine. Cancel, and give the steps a moment to report.
+    self->send(pipe, cancel_atom::value);
+    cancelled = true;
+    answered = true;
+  });
+  if (cancelled) {
+    answered = false;
+    handle_events(caf::after(std::chrono::microseconds{ask_backstop_us}) >>
+                  [&] {
+                    result.pipeline = name;
+                    result.status = answer_status::failed;
+                    for (auto& id : ids) {
+                      step_outcome step;
+                      step.id = id;
+                      step.status = "failed";
+                      step.reason = "the engine got no answer from its "
+                                    "pipeline actor";
+                      step.started_us = -1;
+                      result.steps.push_back(std::move(step));
+                    }
+                    result.total_us = steady_now_us() - started;
+                    answered = true;
+                  });
+  }
+  return result;
 }
 
 } // namespace tutti

@@ -55,10 +55,15 @@ struct faults_fixture {
     return cfg;
   }
 
+  std::string streamed; ///< what the last streaming ask showed its caller
+
   member_outcome ask_one(config cfg, bool stream = false) {
     engine eng{std::move(cfg)};
     ask_options options;
     options.stream = stream;
+    // A streaming caller reads the text as it comes.
+    if (stream)
+      options.on_delta = [this](const member_delta& d) { streamed += d.text; };
     auto answer = eng.ask("e", "hello", options);
     BOOST_REQUIRE(answer.members.size() == 1u);
     return answer.members[0];
@@ -184,6 +189,19 @@ BOOST_AUTO_TEST_CASE(a_stream_cut_after_text_is_not_retried_and_keeps_text) {
   BOOST_TEST(outcome.error.partial_text == "one two ");
   BOOST_TEST(outcome.error.attempts == 1);
   BOOST_TEST(arrivals_of("cut").size() == 1u);
+  BOOST_TEST(streamed == "one two ");
+}
+
+BOOST_AUTO_TEST_CASE(a_stream_nobody_reads_is_retried_when_cut) {
+  // No callback saw the text, so another attempt can still give a whole
+  // reply without showing anyone a second beginning.
+  engine eng{make_config({"cut"})};
+  ask_options options;
+  options.stream = true;
+  auto answer = eng.ask("e", "hello", options);
+  BOOST_REQUIRE(answer.members.size() == 1u);
+  BOOST_TEST(answer.members[0].error.attempts == 3);
+  BOOST_TEST(arrivals_of("cut").size() == 3u);
 }
 
 BOOST_AUTO_TEST_CASE(a_malformed_stream_is_a_protocol_failure_not_a_success) {

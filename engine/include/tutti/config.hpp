@@ -1,6 +1,6 @@
 #pragma once
 
-/// The YAML configuration: providers and ensembles. Loading validates
+/// The YAML configuration: providers, ensembles and pipelines. Loading validates
 /// everything it can without the environment; `${VAR}` references in API keys,
 /// base URLs and header values are resolved later, only for the providers a
 /// command actually uses. `docs/configuration.md` is the reference for the
@@ -15,6 +15,7 @@
 
 #include "tutti/combine.hpp"
 #include "tutti/messages.hpp"
+#include "tutti/prompt_template.hpp"
 
 namespace tutti {
 
@@ -167,11 +168,38 @@ struct ensemble_config {
   source_location where; ///< the ensemble's name in the YAML
 };
 
+/// One step of a pipeline: an ensemble, or a single call to one provider,
+/// asked a prompt rendered from the pipeline's inputs and earlier steps.
+struct pipeline_step {
+  std::string id;
+  std::string ensemble; ///< the ensemble to ask; or
+  std::string call;     ///< the provider to ask once
+  prompt_template prompt;
+  prompt_template system; ///< empty: no system prompt
+  chat_params params;     ///< overrides, as a member's `params`
+  /// The steps its templates reference, in order of first use: it starts
+  /// once they have finished.
+  std::vector<std::string> needs;
+  source_location where; ///< the step's id in the YAML
+};
+
+/// A named pipeline: inputs, steps in YAML order, and the step whose answer
+/// is the pipeline's output. Loading checks every template reference and
+/// that the steps form no cycle.
+struct pipeline_config {
+  std::string name;
+  std::vector<std::string> inputs;
+  std::vector<pipeline_step> steps;
+  std::string output; ///< a step id
+  source_location where;
+};
+
 /// A whole validated config file.
 struct config {
   std::string file;
   std::map<std::string, provider_config> providers;
   std::map<std::string, ensemble_config> ensembles;
+  std::map<std::string, pipeline_config> pipelines;
 };
 
 /// Loads and validates a config file against the built-in plugins. Throws

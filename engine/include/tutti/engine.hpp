@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,6 +61,40 @@ struct provider_status {
   int consecutive_failures = 0;
 };
 
+/// What became of one pipeline step.
+struct step_outcome {
+  std::string id;
+  /// ok or partial: it has an answer; failed: it ran and has none; skipped:
+  /// a step it needs failed, so it never ran (`reason` says which).
+  std::string status = "skipped";
+  ensemble_answer answer; ///< when it ran
+  std::string reason;     ///< why it failed or was skipped
+  int64_t started_us = 0; ///< since the run began; -1: never started
+  int64_t total_us = 0;
+};
+
+/// The result of one pipeline run: the output step's answer, and every
+/// step's outcome in YAML order, the failed and skipped ones included.
+struct pipeline_result {
+  std::string pipeline;
+  answer_status status = answer_status::failed;
+  std::string output; ///< the output step's answer text
+  std::vector<step_outcome> steps;
+  tutti::usage usage; ///< summed over every step
+  double cost_usd = 0;
+  int64_t total_us = 0;
+};
+
+/// Callbacks for one pipeline run, with the same threading rules as
+/// `ask_options`.
+struct run_options {
+  bool stream = false;
+  std::function<void(const std::string& step)> on_step_started;
+  /// A member's (or the answer's) tokens, labelled with the step.
+  std::function<void(const std::string& step, const member_delta&)> on_delta;
+  std::function<void(const step_outcome&)> on_step_done;
+};
+
 class engine {
 public:
   /// Starts the actor system and the transport thread. Providers are started
@@ -78,6 +113,15 @@ public:
   /// Callable from any thread but not from inside a callback.
   ensemble_answer ask(const std::string& name, const std::string& prompt,
                       const ask_options& options = {});
+
+  /// Runs pipeline `name` with `inputs` (every declared input must be
+  /// given; throws `config_error` when one is missing or unknown, or the
+  /// pipeline is). Independent steps run in parallel; a step starts as soon
+  /// as the steps it needs have finished; a failed step skips its
+  /// dependents, and everything that finished is kept.
+  pipeline_result run(const std::string& name,
+                      const std::map<std::string, std::string>& inputs,
+                      const run_options& options = {});
 
   /// The state of every configured provider, starting those not yet
   /// started; a provider that cannot start says why in `note`.

@@ -1,0 +1,120 @@
+#pragma once
+
+/// The pipeline actor: one short-lived actor per pipeline run. It starts a
+/// step (an aggregator) as soon as the steps it needs have finished, runs
+/// independent steps in parallel, skips the dependents of a failed step and
+/// answers with a `pipeline_result` that keeps every step's outcome.
+///
+/// Its messages, beside those of `actors/protocol.hpp`:
+/// - caller -> pipeline: (run_atom, listener) => pipeline_result; the
+///   listener (may be null) receives the run's events below, then the
+///   `pipeline_result`
+/// - pipeline -> listener: (step_atom, step id), a step started
+/// - pipeline -> listener: (step id, member_delta), a member's or the step
+///   answer's tokens while streaming
+/// - pipeline -> listener: step_outcome, a step finished, failed or was
+///   skipped
+/// - anyone -> pipeline: (cancel_atom), cancels every running step; the
+///   steps not yet started are skipped
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/atom.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/response_promise.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/type_id.hpp>
+
+#include "actors/aggregator.hpp"
+#include "actors/protocol.hpp"
+#include "tutti/engine.hpp"
+#include "tutti/prompt_template.hpp"
+
+namespace tutti {
+
+using run_atom = caf::atom_constant<caf::atom("run")>;
+using step_atom = caf::atom_constant<caf::atom("step")>;
+
+/// One step as the pipeline actor sees it: what to ask, and whom.
+struct pipeline_step_plan {
+  std::string id;
+  /// The ensemble to ask; a `call:` step is a one-member plan on its
+  /// provider (combine `first`, until all).
+  ensemble_plan ensemble;
+  prompt_template prompt;
+  prompt_template system; ///< empty: no system prompt
+  chat_params params;     ///< the step's overrides; members' own win
+  /// Ids of the steps whose values its templates use.
+  std::vector<std::string> needs;
+};
+
+/// Everything a pipeline actor needs for one run.
+struct pipeline_plan {
+  std::string name;
+  std::string run_id; ///< prefixes every request id of the run
+  std::map<std::string, std::string> inputs;
+  std::vector<pipeline_step_plan> steps; ///< in YAML order
+  std::string output;                    ///< a step id
+  bool stream = false; ///< ask the upstreams for token streams
+};
+
+/// Where one step stands.
+enum class step_phase : uint8_t { waiting, running, done };
+
+struct pipeline_state {
+  pipeline_plan plan;
+  caf::actor listener;
+  caf::response_promise promise;
+  std::vector<step_outcome> outcomes; ///< in step order
+  std::vector<step_phase> phases;
+  std::vector<caf::actor> running; ///< each step's aggregator while it runs
+  std::map<std::string, step_values> values; ///< of steps with an answer
+  steady_us started_at = 0;
+  bool cancelled = false;
+  bool answered = false;
+
+  static inline const char* name = "pipeline";
+};
+
+/// One short-lived actor per pipeline run. On `(run_atom, listener)` it
+/// starts every step whose needs are met, each through a fresh aggregator
+/// asked the step's prompt and system prompt rendered from the run's inputs
+/// and the finished steps' values (their answer text and their successful
+/// members' replies). A step is `ok`, `partial` or `failed` as its
+/// ensemble answer is; a failed (or skipped) step's dependents are
+/// `skipped`, saying which step they needed and why it has no answer, while
+/// independent branches run on. When no step is running and none can start
+/// it answers with a `pipeline_result` (steps in plan order, usage and cost
+/// summed, the output step's answer text), sends it to the listener too,
+/// and quits. The pipeline has no deadline of its own: every step's
+/// aggregator ends by its ensemble's deadline. `cancel_atom` cancels the
+/// running steps and skips those not yet started.
+caf::behavior pipeline(caf::stateful_actor<pipeline_state>* self,
+                       pipeline_plan plan);
+
+// -- inspect overloads --------------------------------------------------------
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, step_outcome& x) {
+  return f(caf::meta::type_name("step_outcome"), x.id, x.status, x.answer,
+           x.reason, x.started_us, x.total_us);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pipeline_result& x) {
+  return f(caf::meta::type_name("pipeline_result"), x.pipeline, x.status,
+           x.output, x.steps, x.usage, x.cost_usd, x.total_us);
+}
+
+} // namespace tutti
+
+CAF_BEGIN_TYPE_ID_BLOCK(tutti_pipeline, caf::id_block::tutti::end)
+
+CAF_ADD_TYPE_ID(tutti_pipeline, (tutti::step_outcome))
+CAF_ADD_TYPE_ID(tutti_pipeline, (tutti::pipeline_result))
+
+CAF_END_TYPE_ID_BLOCK(tutti_pipeline)
