@@ -22,19 +22,26 @@ std::string describe_failure(const member_outcome& m) {
   return text;
 }
 
-/// Why a step's ensemble has no answer, in plain words: the aggregator's
-/// note, then each member (and combiner call) that failed.
+/// Why a step's ensemble has no answer, in plain words: each member (and
+/// combiner call) that failed, after the aggregator's note unless no member
+/// succeeded (the failures then say it all).
 std::string failure_reason(const ensemble_answer& answer) {
-  std::string text = answer.note;
+  std::string failures;
+  bool any_success = false;
   auto add = [&](const member_outcome& m) {
-    if (m.ok)
+    if (m.ok) {
+      any_success = true;
       return;
-    text += (text.empty() ? "" : "; ") + describe_failure(m);
+    }
+    failures += (failures.empty() ? "" : "; ") + describe_failure(m);
   };
   for (auto& m : answer.members)
     add(m);
   for (auto& m : answer.combiner_calls)
     add(m);
+  std::string text = any_success || failures.empty() ? answer.note : "";
+  if (!failures.empty())
+    text += (text.empty() ? "" : "; ") + failures;
   return text.empty() ? "the ensemble gave no answer" : text;
 }
 

@@ -17,6 +17,7 @@
 /// - anyone -> pipeline: (cancel_atom), cancels every running step; the
 ///   steps not yet started are skipped
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>

@@ -356,9 +356,8 @@ std::map<std::string, std::string> inputs_from_json(const std::string& text) {
   std::map<std::string, std::string> inputs;
   if (text.find_first_not_of(" \t\r\n") == std::string::npos)
     return inputs;
-  const std::string expected =
-      "expected a JSON object of string values, e.g. "
-      "{\"question\": \"Why is the sky blue?\"}";
+  const std::string expected = "expected a JSON object of string values, e.g. "
+                               "{\"question\": \"Why is the sky blue?\"}";
   rapidjson::Document doc;
   doc.Parse(text.data(), text.size());
   if (doc.HasParseError())
@@ -372,8 +371,8 @@ std::map<std::string, std::string> inputs_from_json(const std::string& text) {
     if (!member.value.IsString())
       throw std::invalid_argument("stdin: input '" + key +
                                   "' is not a string; " + expected);
-    inputs[key] = std::string{member.value.GetString(),
-                              member.value.GetStringLength()};
+    inputs[key] =
+        std::string{member.value.GetString(), member.value.GetStringLength()};
   }
   return inputs;
 }
@@ -467,8 +466,8 @@ void print_steps(const tutti::pipeline_result& result) {
   size_t ok = 0;
   for (auto& step : result.steps)
     ok += step.status == "ok" || step.status == "partial" ? 1 : 0;
-  std::cout << "\noutput (" << to_string(result.status) << ": " << ok
-            << " of " << result.steps.size() << " steps answered, "
+  std::cout << "\noutput (" << to_string(result.status) << ": " << ok << " of "
+            << result.steps.size() << " steps answered, "
             << format_ms(result.total_us) << "):\n";
   if (result.status == tutti::answer_status::failed) {
     std::cout << "(none: the output step has no answer)\n";
@@ -486,8 +485,8 @@ void print_steps(const tutti::pipeline_result& result) {
 int run_pipeline(const run_args& args) {
   auto inputs = inputs_from_flags(args.inputs);
   if (args.inputs.empty() && isatty(STDIN_FILENO) == 0)
-    inputs = inputs_from_json(std::string{
-        std::istreambuf_iterator<char>{std::cin}, {}});
+    inputs = inputs_from_json(
+        std::string{std::istreambuf_iterator<char>{std::cin}, {}});
   auto cfg = tutti::load_config(config_path(args.config));
   auto output_step = [&] {
     auto p = cfg.pipelines.find(args.pipeline);

@@ -240,17 +240,17 @@ struct engine::impl {
     if (!plan.strategy)
       throw config_error(used_at, "the combine strategy 'first' is missing");
     plan.until = until_rule::all;
-    plan.deadline_us =
-        pc.timeouts.total_ms > 0 ? pc.timeouts.total_ms * 1000 : call_deadline_us;
+    plan.deadline_us = pc.timeouts.total_ms > 0 ? pc.timeouts.total_ms * 1000
+                                                : call_deadline_us;
     plan.members.push_back(
         ensemble_member{provider, provider, pc.model, actor, {}, 1.0});
     return plan;
   }
 
   /// The plan of one run of pipeline `name`; checks the inputs.
-  pipeline_plan pipeline_plan_for(
-      const std::string& name,
-      const std::map<std::string, std::string>& inputs) {
+  pipeline_plan
+  pipeline_plan_for(const std::string& name,
+                    const std::map<std::string, std::string>& inputs) {
     auto p = cfg.pipelines.find(name);
     if (p == cfg.pipelines.end())
       throw config_error(source_location{cfg.file, 0, 0},
@@ -263,16 +263,15 @@ struct engine::impl {
         missing.push_back(input);
     std::vector<std::string> unknown;
     for (auto& [key, value] : inputs)
-      if (std::find(pc.inputs.begin(), pc.inputs.end(), key) ==
-          pc.inputs.end())
+      if (std::find(pc.inputs.begin(), pc.inputs.end(), key) == pc.inputs.end())
         unknown.push_back(key);
     if (!missing.empty() || !unknown.empty()) {
       std::string message = "pipeline '" + name + "': ";
       if (!missing.empty())
         message += "missing input " + quoted_names(missing);
       if (!unknown.empty())
-        message += std::string{missing.empty() ? "" : "; "} +
-                   "unknown input " + quoted_names(unknown);
+        message += std::string{missing.empty() ? "" : "; "} + "unknown input " +
+                   quoted_names(unknown);
       message += pc.inputs.empty()
                      ? " (it takes no inputs)"
                      : " (its inputs: " + join_names(pc.inputs) + ")";
@@ -413,8 +412,7 @@ pipeline_result engine::run(const std::string& name,
   auto plan = impl_->pipeline_plan_for(name, inputs);
   plan.run_id = "r" + std::to_string(impl_->next_question++);
   plan.stream = options.stream;
-  auto backstop = std::chrono::microseconds{longest_path_us(plan) +
-                                            ask_backstop_us};
+  auto backstop_us = longest_path_us(plan) + ask_backstop_us;
   std::vector<std::string> ids;
   for (auto& step : plan.steps)
     ids.push_back(step.id);
@@ -424,53 +422,54 @@ pipeline_result engine::run(const std::string& name,
   self->send(pipe, run_atom::value, caf::actor_cast<caf::actor>(self));
   pipeline_result result;
   bool answered = false;
-  bool cancelled = false;
-  auto handle_events = [&](auto timeout_handler) {
-    self->receive_while([&] { return !answered; })(
-        [&](step_atom, std::string& step) {
-          if (options.on_step_started)
-            options.on_step_started(step);
-        },
-        [&](std::string& step, member_delta& delta) {
-          if (options.on_delta)
-            options.on_delta(step, delta);
-        },
-        [&](step_outcome& outcome) {
-          if (options.on_step_done)
-            options.on_step_done(outcome);
-        },
-        [&](pipeline_result& r) {
-          result = std::move(r);
-          answered = true;
-        },
-        timeout_handler);
+  // Receives the run's events until the result comes or the clock reaches
+  // `give_up`, which calls `on_timeout`.
+  auto receive_until = [&](steady_us give_up, auto on_timeout) {
+    bool timed_out = false;
+    while (!answered && !timed_out) {
+      auto left = std::max<int64_t>(0, give_up - steady_now_us());
+      self->receive(
+          [&](step_atom, std::string& step) {
+            if (options.on_step_started)
+              options.on_step_started(step);
+          },
+          [&](std::string& step, member_delta& delta) {
+            if (options.on_delta)
+              options.on_delta(step, delta);
+          },
+          [&](step_outcome& outcome) {
+            if (options.on_step_done)
+              options.on_step_done(outcome);
+          },
+          [&](pipeline_result& r) {
+            result = std::move(r);
+            answered = true;
+          },
+          caf::after(std::chrono::microseconds{left}) >>
+              [&] { timed_out = true; });
+    }
+    if (!answered)
+      on_timeout();
   };
-  handle_events(caf::after(backstop) >> [&] {
+  receive_until(started + backstop_us, [&] {
     // Every step ends by its own deadline; this only guards against a
     // broken engine. Cancel, and give the steps a moment to report.
     self->send(pipe, cancel_atom::value);
-    cancelled = true;
-    answered = true;
+    receive_until(steady_now_us() + ask_backstop_us, [&] {
+      result.pipeline = name;
+      result.status = answer_status::failed;
+      for (auto& id : ids) {
+        step_outcome step;
+        step.id = id;
+        step.status = "failed";
+        step.reason = "the engine got no answer from its pipeline actor";
+        step.started_us = -1;
+        result.steps.push_back(std::move(step));
+      }
+      result.total_us = steady_now_us() - started;
+      answered = true;
+    });
   });
-  if (cancelled) {
-    answered = false;
-    handle_events(caf::after(std::chrono::microseconds{ask_backstop_us}) >>
-                  [&] {
-                    result.pipeline = name;
-                    result.status = answer_status::failed;
-                    for (auto& id : ids) {
-                      step_outcome step;
-                      step.id = id;
-                      step.status = "failed";
-                      step.reason = "the engine got no answer from its "
-                                    "pipeline actor";
-                      step.started_us = -1;
-                      result.steps.push_back(std::move(step));
-                    }
-                    result.total_us = steady_now_us() - started;
-                    answered = true;
-                  });
-  }
   return result;
 }
 

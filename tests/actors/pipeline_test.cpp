@@ -14,6 +14,8 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/send.hpp>
@@ -37,7 +39,7 @@ struct script {
 
 /// What the providers saw and the listener heard, in test-clock time.
 struct run_log {
-  std::map<std::string, steady_us> queried_at; ///< by member label
+  std::map<std::string, steady_us> queried_at;  ///< by member label
   std::map<std::string, chat_request> requests; ///< by member label
   std::vector<std::string> cancelled;           ///< member labels
   /// The listener's events: "started a", "done a ok", "delta a x tok",
@@ -248,8 +250,7 @@ struct pipeline_fixture {
     return text;
   }
 
-  /// The text of the last message of `member`'s request, and of the one
-  /// before it (the system prompt) when there is one.
+  /// The text of the last message of `member`'s request: its user prompt.
   std::string user_prompt(const std::string& member) {
     BOOST_REQUIRE_MESSAGE(log->requests.count(member) == 1,
                           member << " was never asked");
@@ -278,9 +279,9 @@ BOOST_AUTO_TEST_CASE(independent_steps_start_together_and_a_dependent_waits) {
   plan.name = "p";
   plan.inputs = {{"q", "6 x 7?"}};
   // YAML order puts the dependent first; the result keeps that order.
-  plan.steps.push_back(make_step(
-      "c", ensemble("c", {{"c1", script{50, true, "final"}}}),
-      "{{steps.a.answer}} and {{steps.b.answer}}"));
+  plan.steps.push_back(
+      make_step("c", ensemble("c", {{"c1", script{50, true, "final"}}}),
+                "{{steps.a.answer}} and {{steps.b.answer}}"));
   plan.steps.push_back(make_step(
       "a", ensemble("a", {{"a1", script{100, true, "from a"}}}, "first"),
       "{{input.q}}"));
@@ -336,12 +337,12 @@ BOOST_AUTO_TEST_CASE(a_dependent_prompt_gets_the_answer_and_each_reply) {
   pipeline_plan plan;
   plan.name = "moa";
   plan.inputs = {{"q", "Why is the sky blue?"}};
-  plan.steps.push_back(make_step(
-      "propose",
-      ensemble("propose", {{"x", script{100, true, "Rayleigh."}},
-                           {"y", script{120, false, ""}},
-                           {"z", script{150, true, "Scattering."}}}),
-      "{{input.q}}"));
+  plan.steps.push_back(
+      make_step("propose",
+                ensemble("propose", {{"x", script{100, true, "Rayleigh."}},
+                                     {"y", script{120, false, ""}},
+                                     {"z", script{150, true, "Scattering."}}}),
+                "{{input.q}}"));
   plan.steps.push_back(make_step(
       "synth", ensemble("synth", {{"s", script{50, true, "Blue light."}}}),
       "Question: {{input.q}}\nReplies:\n{{steps.propose.answers}}\n"
@@ -377,14 +378,14 @@ BOOST_AUTO_TEST_CASE(a_dependent_prompt_gets_the_answer_and_each_reply) {
 BOOST_AUTO_TEST_CASE(a_failed_step_skips_its_dependents_and_keeps_the_rest) {
   pipeline_plan plan;
   plan.name = "p";
-  plan.steps.push_back(make_step(
-      "a", ensemble("a", {{"a1", script{100, false, ""}}}), "go"));
-  plan.steps.push_back(make_step(
-      "b", ensemble("b", {{"b1", script{10, true, "never"}}}),
-      "{{steps.a.answer}}"));
-  plan.steps.push_back(make_step(
-      "c", ensemble("c", {{"c1", script{10, true, "never"}}}),
-      "{{steps.b.answers}}"));
+  plan.steps.push_back(
+      make_step("a", ensemble("a", {{"a1", script{100, false, ""}}}), "go"));
+  plan.steps.push_back(
+      make_step("b", ensemble("b", {{"b1", script{10, true, "never"}}}),
+                "{{steps.a.answer}}"));
+  plan.steps.push_back(
+      make_step("c", ensemble("c", {{"c1", script{10, true, "never"}}}),
+                "{{steps.b.answers}}"));
   plan.steps.push_back(make_step(
       "d", ensemble("d", {{"d1", script{200, true, "independent"}}}, "first"),
       "go"));
@@ -431,13 +432,13 @@ BOOST_AUTO_TEST_CASE(a_failed_step_skips_its_dependents_and_keeps_the_rest) {
 BOOST_AUTO_TEST_CASE(a_run_whose_output_step_has_no_answer_failed) {
   pipeline_plan plan;
   plan.name = "p";
-  plan.steps.push_back(make_step(
-      "a", ensemble("a", {{"a1", script{100, false, ""}}}), "go"));
-  plan.steps.push_back(make_step(
-      "b", ensemble("b", {{"b1", script{50, true, "kept"}}}), "go"));
-  plan.steps.push_back(make_step(
-      "out", ensemble("out", {{"o1", script{10, true, "never"}}}),
-      "{{steps.a.answer}} {{steps.b.answer}}"));
+  plan.steps.push_back(
+      make_step("a", ensemble("a", {{"a1", script{100, false, ""}}}), "go"));
+  plan.steps.push_back(
+      make_step("b", ensemble("b", {{"b1", script{50, true, "kept"}}}), "go"));
+  plan.steps.push_back(
+      make_step("out", ensemble("out", {{"o1", script{10, true, "never"}}}),
+                "{{steps.a.answer}} {{steps.b.answer}}"));
   plan.output = "out";
   auto result = run(std::move(plan));
   step(100);
@@ -456,8 +457,8 @@ BOOST_AUTO_TEST_CASE(a_prompt_that_cannot_render_fails_its_step) {
   plan.name = "p";
   // A reference the step does not list among its needs (a hand-built plan;
   // the loader never makes one) has no value when the step starts.
-  auto broken = make_step(
-      "a", ensemble("a", {{"a1", script{10, true, "x"}}}), "{{input.gone}}");
+  auto broken = make_step("a", ensemble("a", {{"a1", script{10, true, "x"}}}),
+                          "{{input.gone}}");
   plan.steps.push_back(std::move(broken));
   plan.output = "a";
   auto result = run(std::move(plan));
@@ -472,11 +473,11 @@ BOOST_AUTO_TEST_CASE(a_prompt_that_cannot_render_fails_its_step) {
 BOOST_AUTO_TEST_CASE(a_step_that_never_answers_ends_at_its_deadline) {
   pipeline_plan plan;
   plan.name = "p";
-  plan.steps.push_back(make_step(
-      "a", ensemble("a", {{"a1", script{-1, true, ""}}}), "go"));
-  plan.steps.push_back(make_step(
-      "b", ensemble("b", {{"b1", script{10, true, "never"}}}),
-      "{{steps.a.answer}}"));
+  plan.steps.push_back(
+      make_step("a", ensemble("a", {{"a1", script{-1, true, ""}}}), "go"));
+  plan.steps.push_back(
+      make_step("b", ensemble("b", {{"b1", script{10, true, "never"}}}),
+                "{{steps.a.answer}}"));
   plan.output = "b";
   auto result = run(std::move(plan));
   // The provider never answers; the aggregator gives up at deadline + grace.
@@ -495,11 +496,11 @@ BOOST_AUTO_TEST_CASE(a_step_that_never_answers_ends_at_its_deadline) {
 BOOST_AUTO_TEST_CASE(cancel_stops_running_steps_and_skips_the_rest) {
   pipeline_plan plan;
   plan.name = "p";
-  plan.steps.push_back(make_step(
-      "a", ensemble("a", {{"a1", script{-1, true, ""}}}), "go"));
-  plan.steps.push_back(make_step(
-      "b", ensemble("b", {{"b1", script{10, true, "never"}}}),
-      "{{steps.a.answer}}"));
+  plan.steps.push_back(
+      make_step("a", ensemble("a", {{"a1", script{-1, true, ""}}}), "go"));
+  plan.steps.push_back(
+      make_step("b", ensemble("b", {{"b1", script{10, true, "never"}}}),
+                "{{steps.a.answer}}"));
   plan.output = "b";
   auto result = run(std::move(plan));
   step(50);
@@ -551,6 +552,46 @@ BOOST_AUTO_TEST_CASE(a_pipeline_without_its_output_step_fails_at_once) {
   BOOST_REQUIRE(result->has_value());
   BOOST_TEST((*result)->status == answer_status::failed);
   BOOST_TEST((*result)->steps.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_pipeline_result_survives_serialization) {
+  pipeline_result in;
+  in.pipeline = "moa";
+  in.status = answer_status::partial;
+  in.output = "Blue.";
+  step_outcome ran;
+  ran.id = "propose";
+  ran.status = "ok";
+  ran.answer.text = "Blue.";
+  ran.answer.status = answer_status::ok;
+  ran.started_us = 5;
+  ran.total_us = 300;
+  step_outcome skipped;
+  skipped.id = "refine";
+  skipped.reason = "needs step 'x', which failed: boom";
+  skipped.started_us = -1;
+  in.steps = {ran, skipped};
+  in.usage = usage{12, 3, 1};
+  in.cost_usd = 0.5;
+  in.total_us = 400;
+  std::vector<char> buffer;
+  caf::binary_serializer sink{sys, buffer};
+  BOOST_REQUIRE(!sink(in));
+  pipeline_result out;
+  caf::binary_deserializer source{sys, buffer};
+  BOOST_REQUIRE(!source(out));
+  BOOST_TEST(out.pipeline == "moa");
+  BOOST_TEST(out.status == answer_status::partial);
+  BOOST_TEST(out.output == "Blue.");
+  BOOST_REQUIRE(out.steps.size() == 2u);
+  BOOST_TEST(out.steps[0].answer.text == "Blue.");
+  BOOST_TEST(out.steps[0].total_us == 300);
+  BOOST_TEST(out.steps[1].status == "skipped");
+  BOOST_TEST(out.steps[1].reason == skipped.reason);
+  BOOST_TEST(out.steps[1].started_us == -1);
+  BOOST_TEST(out.usage.cached_input_tokens == 1);
+  BOOST_TEST(out.cost_usd == 0.5);
+  BOOST_TEST(out.total_us == 400);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

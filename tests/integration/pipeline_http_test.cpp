@@ -33,9 +33,9 @@ models:
   oops:    {fail: {status: 500, message: "Internal failure in the model"}}
 )";
 
-const std::vector<std::string> models = {"alpha",  "bravo", "refine-a",
+const std::vector<std::string> models = {"alpha",    "bravo", "refine-a",
                                          "refine-b", "synth", "sure",
-                                         "unsure", "oops"};
+                                         "unsure",   "oops"};
 
 /// The mixture of agents: two proposers answer; two refiners each read both
 /// replies and answer again; a synthesizer writes the final answer from
@@ -144,8 +144,7 @@ BOOST_FIXTURE_TEST_SUITE(pipeline_http_tests, http_fixture)
 
 BOOST_AUTO_TEST_CASE(mixture_of_agents_runs_layer_after_layer) {
   engine eng{make_config(moa_yaml)};
-  auto result =
-      eng.run("moa", {{"question", "Why is the sky blue?"}});
+  auto result = eng.run("moa", {{"question", "Why is the sky blue?"}});
   BOOST_TEST(result.status == answer_status::ok);
   BOOST_REQUIRE(result.steps.size() == 3u);
   BOOST_TEST(result.steps[0].id == "propose");
@@ -211,8 +210,8 @@ BOOST_AUTO_TEST_CASE(a_failed_step_skips_what_needs_it_and_the_rest_runs) {
   BOOST_REQUIRE(events.size() == 5u);
   BOOST_TEST(events[0] == "started broken");
   BOOST_TEST(events[1] == "started fine");
-  BOOST_TEST(contains(events[2] + events[3] + events[4],
-                      "done after-broken skipped"));
+  BOOST_TEST(
+      contains(events[2] + events[3] + events[4], "done after-broken skipped"));
 }
 
 BOOST_AUTO_TEST_CASE(self_consistency_votes_then_reports) {
