@@ -571,7 +571,10 @@ int run_providers(const std::string& file) {
 int run_validate(const std::string& file) {
   auto cfg = tutti::load_config(config_path(file));
   std::cout << cfg.file << ": ok (" << cfg.providers.size() << " providers, "
-            << cfg.ensembles.size() << " ensembles)\n";
+            << cfg.ensembles.size() << " ensembles";
+  if (!cfg.pipelines.empty())
+    std::cout << ", " << cfg.pipelines.size() << " pipelines";
+  std::cout << ")\n";
   return exit_answer;
 }
 

@@ -308,6 +308,15 @@ ensembles:
     combine: vote
     extract: '####\s*(-?[\d.,]+)'
     deadline: 10s
+pipelines:
+  critique:
+    inputs: [question]
+    steps:
+      draft: {call: good, prompt: "{{input.question}}"}
+      review: {call: other, prompt: "Draft: {{steps.draft.answer}}"}
+      doomed: {call: locked, prompt: "{{input.question}}"}
+      after-doomed: {call: good, prompt: "{{steps.doomed.answer}}"}
+    output: review
 )";
 
 /// A fake upstream, a temp dir holding `good.yaml`, and an empty working
@@ -819,6 +828,42 @@ BOOST_AUTO_TEST_CASE(samples_ask_with_their_own_seeds_and_weights_count) {
   BOOST_TEST(std::string{doc["winner"].GetString()} == "c");
   BOOST_TEST(doc["agreement"].GetDouble() == 4.0 / 7.0,
              boost::test_tools::tolerance(1e-9));
+}
+
+BOOST_AUTO_TEST_CASE(run_runs_a_pipeline_and_lists_every_step) {
+  auto r = run({"run", "--config", ensembles.string(), "--pipeline", "critique",
+                "--input", "question=What is the capital?"});
+  BOOST_TEST(r.exit_code == 0, "stderr: " << r.err << "\nstdout: " << r.out);
+  BOOST_TEST(contains(r.out, "draft"), r.out);
+  BOOST_TEST(contains(r.out, "review"), r.out);
+  // A failed step skips what needs it; the rest is kept.
+  BOOST_TEST(contains(r.out, "after-doomed"), r.out);
+  BOOST_TEST(contains(r.out, "skipped"), r.out);
+  auto j = run({"run", "--config", ensembles.string(), "--pipeline", "critique",
+                "--input", "question=What is the capital?", "--json"});
+  BOOST_TEST(j.exit_code == 0, "stderr: " << j.err);
+  auto doc = parse_json(j.out);
+  BOOST_REQUIRE(doc.HasMember("steps") && doc["steps"].IsArray());
+  std::map<std::string, std::string> status;
+  for (auto& step : doc["steps"].GetArray())
+    status[step["id"].GetString()] = step["status"].GetString();
+  BOOST_TEST(status["draft"] == "ok");
+  BOOST_TEST(status["review"] == "ok");
+  BOOST_TEST(status["doomed"] == "failed");
+  BOOST_TEST(status["after-doomed"] == "skipped");
+  BOOST_TEST(std::string{doc["status"].GetString()} == "partial");
+  // The review was asked about the draft's answer.
+  bool saw_review = false;
+  for (auto& a : upstream.arrivals())
+    saw_review = saw_review || a.model == "other-model";
+  BOOST_TEST(saw_review);
+}
+
+BOOST_AUTO_TEST_CASE(run_without_a_declared_input_exits_2_naming_it) {
+  auto r =
+      run({"run", "--config", ensembles.string(), "--pipeline", "critique"});
+  BOOST_TEST(r.exit_code == 2, "stdout: " << r.out);
+  BOOST_TEST(contains(r.err, "missing input 'question'"), r.err);
 }
 
 BOOST_AUTO_TEST_CASE(too_few_successes_for_min_success_exits_1_with_a_note) {
