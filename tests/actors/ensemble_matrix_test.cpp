@@ -18,6 +18,7 @@
 
 #include "actors/aggregator.hpp"
 #include "tests/actors/actor_fixture.hpp"
+#include "tests/actors/timed_provider.hpp"
 #include "tutti/registry.hpp"
 
 using namespace tutti;
@@ -25,100 +26,19 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// What one timed provider does with each query, times from the query.
-struct script {
-  int64_t token_after_ms = -1;  ///< a streamed token then; -1: none
-  int64_t answer_after_ms = -1; ///< the outcome then; -1: never
-  bool ok = true;
-  std::string text;
-};
+using script = testing::provider_script;
 
-/// Everything the providers saw, in test-clock time.
-struct call_log {
-  std::map<std::string, steady_us> queried_at; ///< by member label
-  std::vector<std::string> cancelled;          ///< member labels
-  std::vector<member_query> combiner_queries;
-};
-
-using pending_map =
-    std::map<std::string, std::pair<caf::response_promise, member_query>>;
-
-/// A provider that answers after a delay, streams one token before, and
-/// answers `cancelled` when cancelled, as the real provider does.
-caf::behavior timed_provider(caf::stateful_actor<pending_map>* self,
-                             script plan, std::shared_ptr<call_log> log,
-                             bool combiner) {
-  return {
-      [=](query_atom, member_query& query) -> caf::result<member_outcome> {
-        if (combiner)
-          log->combiner_queries.push_back(query);
-        else
-          log->queried_at[query.member] = actor_now_us(self);
-        auto promise = self->make_response_promise();
-        auto id = query.request.id;
-        self->state.emplace(id, std::make_pair(promise, query));
-        if (plan.token_after_ms >= 0)
-          self->delayed_send(self,
-                             std::chrono::milliseconds{plan.token_after_ms},
-                             wake_atom::value, id);
-        if (plan.answer_after_ms >= 0)
-          self->delayed_send(self,
-                             std::chrono::milliseconds{plan.answer_after_ms},
-                             answered_atom::value, id);
-        return promise;
-      },
-      [=](wake_atom, const std::string& id) {
-        auto i = self->state.find(id);
-        if (i != self->state.end() && i->second.second.listener)
-          self->send(i->second.second.listener,
-                     member_delta{i->second.second.member, "tok"});
-      },
-      [=](answered_atom, const std::string& id) {
-        auto i = self->state.find(id);
-        if (i == self->state.end())
-          return;
-        member_outcome outcome;
-        outcome.member = i->second.second.member;
-        outcome.ok = plan.ok;
-        if (plan.ok) {
-          outcome.reply.text = plan.text;
-          outcome.reply.usage = usage{10, 5, 0};
-          outcome.reply.timing.total_us = plan.answer_after_ms * 1000;
-        } else {
-          outcome.error.kind = failure_kind::server;
-          outcome.error.http_status = 500;
-          outcome.error.message = "boom";
-          outcome.error.timing.total_us = plan.answer_after_ms * 1000;
-        }
-        i->second.first.deliver(outcome);
-        self->state.erase(i);
-      },
-      [=](cancel_atom, const std::string& id) {
-        auto i = self->state.find(id);
-        if (i == self->state.end())
-          return;
-        log->cancelled.push_back(i->second.second.member);
-        member_outcome outcome;
-        outcome.member = i->second.second.member;
-        outcome.error.kind = failure_kind::cancelled;
-        outcome.error.message = "cancelled";
-        // What it had used before the cancel, as a real provider reports.
-        outcome.error.partial_text = "tok";
-        outcome.error.usage = usage{10, 2, 0};
-        i->second.first.deliver(outcome);
-        self->state.erase(i);
-      },
-  };
-}
+/// Cancelled members report this much used, with partial text "tok".
+const usage used_before_cancel{10, 2, 0};
 
 /// Members, in order: a fails at 100 ms; b hangs without a token; c streams
 /// a token at 50 ms and answers "42" at 400 ms; d answers "42." at 300 ms.
 /// The judge picks candidate 2; the synthesizer writes "synthesized 42".
 const std::vector<std::pair<std::string, script>> members_script = {
-    {"a", script{-1, 100, false, ""}},
-    {"b", script{-1, -1, true, ""}},
-    {"c", script{50, 400, true, "42"}},
-    {"d", script{-1, 300, true, "42."}},
+    {"a", script{100, false, "", -1, used_before_cancel}},
+    {"b", script{-1, true, "", -1, used_before_cancel}},
+    {"c", script{400, true, "42", 50, used_before_cancel}},
+    {"d", script{300, true, "42.", -1, used_before_cancel}},
 };
 
 /// What a given `until` x `mode` must do, whatever the strategy.
@@ -223,7 +143,11 @@ const std::vector<std::string> strategies = {"collect", "first", "vote",
                                              "judge",   "rank",  "synthesize"};
 
 struct matrix_fixture : testing::actor_fixture {
-  std::shared_ptr<call_log> log = std::make_shared<call_log>();
+  std::shared_ptr<testing::provider_log> log =
+      std::make_shared<testing::provider_log>();
+  /// The judge's and the synthesizer's own log.
+  std::shared_ptr<testing::provider_log> combiner_log =
+      std::make_shared<testing::provider_log>();
 
   ensemble_plan make_plan(const expectation& e, const std::string& combine) {
     ensemble_plan plan;
@@ -245,17 +169,17 @@ struct matrix_fixture : testing::actor_fixture {
           ensemble_member{label,
                           label + "-provider",
                           label + "-model",
-                          spawn_owned(timed_provider, s, log, false),
+                          spawn_owned(testing::timed_provider, s, log),
                           {},
                           1.0});
     plan.callees["judge"] = ensemble_callee{
         "judge-model",
-        spawn_owned(timed_provider, script{-1, 100, true, "Candidate 2"}, log,
-                    true)};
+        spawn_owned(testing::timed_provider, script{100, true, "Candidate 2"},
+                    combiner_log)};
     plan.callees["synth"] = ensemble_callee{
         "synth-model",
-        spawn_owned(timed_provider, script{-1, 100, true, "synthesized 42"},
-                    log, true)};
+        spawn_owned(testing::timed_provider,
+                    script{100, true, "synthesized 42"}, combiner_log)};
     return plan;
   }
 
@@ -352,8 +276,8 @@ BOOST_AUTO_TEST_CASE(every_until_mode_and_combine) {
         // words; the totals count it.
         int64_t input_total = 0;
         for (auto& m : a.members) {
-          input_total += m.ok ? m.reply.usage.input_tokens
-                              : m.error.usage.input_tokens;
+          input_total +=
+              m.ok ? m.reply.usage.input_tokens : m.error.usage.input_tokens;
           if (std::find(e.cancelled.begin(), e.cancelled.end(), m.member) !=
               e.cancelled.end()) {
             BOOST_TEST(m.error.usage.output_tokens == 2);
@@ -374,7 +298,7 @@ BOOST_AUTO_TEST_CASE(every_until_mode_and_combine) {
         // What the strategy made of it.
         BOOST_TEST(a.combine == combine);
         BOOST_TEST(a.combiner_calls.size() == (expect_call ? 1u : 0u));
-        BOOST_TEST(f.log->combiner_queries.size() == (expect_call ? 1u : 0u));
+        BOOST_TEST(f.combiner_log->requests.size() == (expect_call ? 1u : 0u));
         if (successes == 0) {
           BOOST_TEST(a.text.empty());
           continue;
@@ -399,8 +323,9 @@ BOOST_AUTO_TEST_CASE(every_until_mode_and_combine) {
           if (expect_call) {
             // "Candidate 2" is the second success in member order.
             BOOST_TEST(a.winner == e.ok[1]);
-            auto& prompt =
-                f.log->combiner_queries[0].request.messages.back().content;
+            auto& prompt = f.combiner_log->requests.begin()
+                               ->second.messages.back()
+                               .content;
             BOOST_TEST(prompt.find("6 x 7?") != std::string::npos);
           } else {
             BOOST_TEST(a.winner == e.ok[0]);

@@ -22,6 +22,7 @@
 
 #include "actors/clock.hpp"
 #include "actors/pipeline.hpp"
+#include "tests/actors/timed_provider.hpp"
 #include "tutti/registry.hpp"
 
 using namespace tutti;
@@ -29,89 +30,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// What one timed provider does with each query, times from the query.
-struct script {
-  int64_t answer_after_ms = -1; ///< the outcome then; -1: never
-  bool ok = true;
-  std::string text;
-  int64_t token_after_ms = -1; ///< a streamed token "tok" then; -1: none
-};
+using script = testing::provider_script;
 
 /// What the providers saw and the listener heard, in test-clock time.
-struct run_log {
-  std::map<std::string, steady_us> queried_at;  ///< by member label
-  std::map<std::string, chat_request> requests; ///< by member label
-  std::vector<std::string> cancelled;           ///< member labels
+struct run_log : testing::provider_log {
   /// The listener's events: "started a", "done a ok", "delta a x tok",
   /// "result ok", each with its time.
   std::vector<std::pair<steady_us, std::string>> events;
 };
-
-using pending_map =
-    std::map<std::string, std::pair<caf::response_promise, member_query>>;
-
-/// A provider that answers after a delay, may stream one token before, and
-/// answers `cancelled` when cancelled, as the real provider does.
-caf::behavior timed_provider(caf::stateful_actor<pending_map>* self,
-                             script plan, std::shared_ptr<run_log> log) {
-  return {
-      [=](query_atom, member_query& query) -> caf::result<member_outcome> {
-        log->queried_at[query.member] = actor_now_us(self);
-        log->requests[query.member] = query.request;
-        auto promise = self->make_response_promise();
-        auto id = query.request.id;
-        self->state.emplace(id, std::make_pair(promise, query));
-        if (plan.token_after_ms >= 0)
-          self->delayed_send(self,
-                             std::chrono::milliseconds{plan.token_after_ms},
-                             wake_atom::value, id);
-        if (plan.answer_after_ms >= 0)
-          self->delayed_send(self,
-                             std::chrono::milliseconds{plan.answer_after_ms},
-                             answered_atom::value, id);
-        return promise;
-      },
-      [=](wake_atom, const std::string& id) {
-        auto i = self->state.find(id);
-        if (i != self->state.end() && i->second.second.listener)
-          self->send(i->second.second.listener,
-                     member_delta{i->second.second.member, "tok"});
-      },
-      [=](answered_atom, const std::string& id) {
-        auto i = self->state.find(id);
-        if (i == self->state.end())
-          return;
-        member_outcome outcome;
-        outcome.member = i->second.second.member;
-        outcome.ok = plan.ok;
-        if (plan.ok) {
-          outcome.reply.text = plan.text;
-          outcome.reply.usage = usage{10, 5, 0};
-          outcome.reply.cost_usd = 0.25;
-          outcome.reply.timing.total_us = plan.answer_after_ms * 1000;
-        } else {
-          outcome.error.kind = failure_kind::server;
-          outcome.error.http_status = 500;
-          outcome.error.message = "boom";
-          outcome.error.timing.total_us = plan.answer_after_ms * 1000;
-        }
-        i->second.first.deliver(outcome);
-        self->state.erase(i);
-      },
-      [=](cancel_atom, const std::string& id) {
-        auto i = self->state.find(id);
-        if (i == self->state.end())
-          return;
-        log->cancelled.push_back(i->second.second.member);
-        member_outcome outcome;
-        outcome.member = i->second.second.member;
-        outcome.error.kind = failure_kind::cancelled;
-        outcome.error.message = "cancelled";
-        i->second.first.deliver(outcome);
-        self->state.erase(i);
-      },
-  };
-}
 
 /// The run's listener: writes down every event with its time.
 caf::behavior recording_listener(caf::event_based_actor* self,
@@ -193,7 +119,9 @@ struct pipeline_fixture {
     plan.deadline_us = 2'000'000;
     plan.grace_us = 500'000;
     for (auto& [label, s] : members) {
-      auto actor = sys.spawn(timed_provider, s, log);
+      auto actor =
+          sys.spawn(testing::timed_provider, s,
+                    std::static_pointer_cast<testing::provider_log>(log));
       owned.push_back(actor);
       plan.members.push_back(ensemble_member{
           label, label + "-provider", label + "-model", actor, {}, 1.0});
