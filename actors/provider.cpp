@@ -142,6 +142,17 @@ void finish(self_ptr self, const std::string& request_id,
   call.promise.deliver(std::move(outcome));
 }
 
+/// A call ends for `why` while a retry waits: the failure that caused the
+/// retry stays the outcome, saying why no retry followed.
+failure give_up_retry(provider_call& call, failure why) {
+  if (!call.retrying_after)
+    return why;
+  auto cause = std::move(*call.retrying_after);
+  call.retrying_after.reset();
+  cause.message += " (not retried: " + why.message + ")";
+  return cause;
+}
+
 void schedule_check(self_ptr self, const provider_call& call, steady_us at,
                     failure_kind kind) {
   self->scheduled_send(self, to_actor_time(at), check_atom::value,
@@ -175,9 +186,12 @@ void ask_for_permit(self_ptr self, provider_call& call) {
             if (call.permitted_at == 0)
               call.permitted_at = actor_now_us(self);
             if (!grant.granted) {
-              finish(self, id, make_failure(grant.kind, grant.reason));
+              finish(
+                  self, id,
+                  give_up_retry(call, make_failure(grant.kind, grant.reason)));
               return;
             }
+            call.retrying_after.reset();
             call.permit_id = grant.permit_id;
             // Start the attempt.
             ++call.attempts;
@@ -240,6 +254,7 @@ void fail_attempt(self_ptr self, provider_call& call, failure error) {
     return;
   }
   end_attempt(self, call, call.usage);
+  call.retrying_after = error;
   ++call.generation;
   call.first_token_at = 0;
   call.last_chunk_at = 0;
@@ -518,11 +533,14 @@ caf::behavior provider(self_ptr self, provider_deps deps) {
         if (i == self->state.calls.end())
           return;
         auto waited_ms = (actor_now_us(self) - i->second.started_at) / 1000;
-        finish(self, request_id,
-               make_failure(failure_kind::timeout_total,
-                            "no complete reply before the deadline (" +
-                                std::to_string(waited_ms) + " ms)",
-                            i->second.status));
+        finish(
+            self, request_id,
+            give_up_retry(i->second,
+                          make_failure(failure_kind::timeout_total,
+                                       "no complete reply before the "
+                                       "deadline (" +
+                                           std::to_string(waited_ms) + " ms)",
+                                       i->second.status)));
       },
       [=](state_atom) {
         auto now = actor_now_us(self);

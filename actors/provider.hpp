@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -46,6 +47,9 @@ struct provider_call {
   uint64_t generation = 0;     ///< bumps per attempt; stale timers ignore it
   bool delivered_text = false; ///< a delta reached the listener: no retry
   bool probe = false; ///< admitted as the half-open breaker's one probe
+  /// Why the last attempt failed, while a retry waits: if the retry never
+  /// gets to run, this is still the outcome's cause.
+  std::optional<failure> retrying_after;
   // The current attempt:
   steady_us sent_at = 0;
   steady_us first_token_at = 0;

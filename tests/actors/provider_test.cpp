@@ -633,6 +633,28 @@ BOOST_AUTO_TEST_CASE(no_retry_when_waiting_would_pass_the_deadline) {
 
 // -- cancellation and permits -------------------------------------------------
 
+BOOST_AUTO_TEST_CASE(a_retry_that_never_runs_keeps_the_failure_that_caused_it) {
+  limits.concurrency = 1;
+  deps.retry.attempts = 2;
+  deps.timeouts.total_ms = 1000;
+  start();
+  auto first = query();
+  auto second = query(); // waits for the one permit
+  reply(500, server_error_body);
+  // The permit went to the second call; the retry waits behind it until
+  // the deadline.
+  BOOST_TEST(net->started.size() == 2u);
+  advance(1000ms);
+  BOOST_REQUIRE(first->has_value());
+  auto& outcome = **first;
+  BOOST_TEST(!outcome.ok);
+  BOOST_TEST(outcome.error.kind == failure_kind::server);
+  BOOST_TEST(outcome.error.http_status == 500);
+  BOOST_TEST(outcome.error.message.find("not retried") != std::string::npos,
+             outcome.error.message);
+  (void)second;
+}
+
 BOOST_AUTO_TEST_CASE(cancel_ends_a_call_and_cancels_its_transfer) {
   start();
   auto outcome = query("to-cancel");
