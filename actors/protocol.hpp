@@ -19,7 +19,8 @@
 /// - aggregator -> listener: member_delta, member_outcome, ensemble_answer
 /// - anyone -> provider: (cancel_atom, request_id)
 /// - anyone -> aggregator: (cancel_atom), cancels every running member
-/// - provider -> itself: (expire_atom, request_id) at the deadline;
+/// - provider -> itself: (expire_atom, request_id, serial) at the
+///   deadline;
 ///   (check_atom, request_id, generation, failure_kind) for the first-token
 ///   and idle timeouts; (retry_atom, request_id, generation) after a backoff
 

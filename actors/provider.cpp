@@ -448,6 +448,7 @@ caf::behavior provider(self_ptr self, provider_deps deps) {
         auto& call = self->state.calls[id];
         call.probe = admitted_as_probe;
         call.started_at = actor_now_us(self);
+        call.serial = ++self->state.calls_started;
         call.promise = promise;
         call.deadline = query.request.deadline;
         auto total_ms = self->state.deps.timeouts.total_ms;
@@ -459,8 +460,9 @@ caf::behavior provider(self_ptr self, provider_deps deps) {
         call.query = std::move(query);
         call.query.request.deadline = call.deadline;
         if (call.deadline > 0)
+          // With the call's serial, so a later call reusing the id is safe.
           self->scheduled_send(self, to_actor_time(call.deadline),
-                               expire_atom::value, id);
+                               expire_atom::value, id, call.serial);
         ask_for_permit(self, call);
         return promise;
       },
@@ -528,9 +530,9 @@ caf::behavior provider(self_ptr self, provider_deps deps) {
         if (i != self->state.calls.end() && i->second.generation == generation)
           ask_for_permit(self, i->second);
       },
-      [=](expire_atom, const std::string& request_id) {
+      [=](expire_atom, const std::string& request_id, uint64_t serial) {
         auto i = self->state.calls.find(request_id);
-        if (i == self->state.calls.end())
+        if (i == self->state.calls.end() || i->second.serial != serial)
           return;
         auto waited_ms = (actor_now_us(self) - i->second.started_at) / 1000;
         finish(

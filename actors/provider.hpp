@@ -40,6 +40,7 @@ struct provider_call {
   member_query query;
   caf::response_promise promise;
   steady_us started_at = 0;
+  uint64_t serial = 0;        ///< this actor's count of calls when it began
   steady_us deadline = 0;     ///< the request's, tightened by `total`
   steady_us permitted_at = 0; ///< first permit; 0 while waiting for one
   bool waiting_for_permit = false;
@@ -71,6 +72,7 @@ struct provider_state {
   provider_deps deps;
   std::unordered_map<std::string, provider_call> calls; ///< by request id
   std::unordered_map<uint64_t, std::string> by_transfer;
+  uint64_t calls_started = 0;
   std::minstd_rand jitter{std::random_device{}()};
   circuit_breaker breaker;
 

@@ -655,6 +655,22 @@ BOOST_AUTO_TEST_CASE(a_retry_that_never_runs_keeps_the_failure_that_caused_it) {
   (void)second;
 }
 
+BOOST_AUTO_TEST_CASE(a_reused_request_id_gets_its_own_deadline) {
+  deps.timeouts.total_ms = 10'000;
+  start();
+  auto first = query("same");
+  reply(200, ok_body);
+  BOOST_REQUIRE(first->has_value());
+  advance(2'000ms);
+  auto second = query("same");
+  // The first call's deadline timer fires at 10 s; the second's is at 12 s.
+  advance(8'000ms);
+  BOOST_TEST(!second->has_value());
+  advance(2'000ms);
+  BOOST_REQUIRE(second->has_value());
+  BOOST_TEST((*second)->error.kind == failure_kind::timeout_total);
+}
+
 BOOST_AUTO_TEST_CASE(cancel_ends_a_call_and_cancels_its_transfer) {
   start();
   auto outcome = query("to-cancel");
