@@ -1,16 +1,22 @@
 #pragma once
 
 // What every benchmark here prints with: nearest-rank summaries, fixed-width
-// table rows, and the machine facts read from /proc.
+// table rows, the machine facts read from /proc, and CPU time per thread.
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <numeric>
 #include <string>
 #include <vector>
+
+#include <dirent.h>
+#include <pthread.h>
+#include <sys/resource.h>
 
 namespace tutti::bench {
 
@@ -92,6 +98,53 @@ inline std::string read_first_line(const std::string& path) {
   std::string line;
   std::getline(in, line);
   return line;
+}
+
+/// Renames the calling thread; threads it starts afterwards inherit the name
+/// (Linux copies it on clone), which is how CPU time is told apart by
+/// `threads_cpu`.
+inline void name_this_thread(const char* name) {
+  pthread_setname_np(pthread_self(), name);
+}
+
+/// One live thread's name and CPU time.
+struct thread_cpu {
+  std::string name;
+  double cpu_s = 0;
+};
+
+/// CPU time of every live thread, by thread id, with its name. From
+/// /proc/self/task/TID/schedstat (nanoseconds on a CPU): the utime and stime
+/// of .../stat are sampled at the clock tick and miss most of the time of
+/// threads that run briefly and often, as these do.
+inline std::map<long, thread_cpu> threads_cpu() {
+  std::map<long, thread_cpu> out;
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr)
+    return out;
+  while (auto* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.')
+      continue;
+    std::string task = std::string{"/proc/self/task/"} + entry->d_name;
+    thread_cpu t;
+    t.name = read_first_line(task + "/comm");
+    std::ifstream in{task + "/schedstat"};
+    double ns = 0;
+    if (!(in >> ns))
+      continue;
+    t.cpu_s = ns / 1e9;
+    out.emplace(std::atol(entry->d_name), std::move(t));
+  }
+  closedir(dir);
+  return out;
+}
+
+/// CPU seconds of the whole process so far.
+inline double process_cpu_s() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto s = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
+  return s(ru.ru_utime) + s(ru.ru_stime);
 }
 
 } // namespace tutti::bench

@@ -655,46 +655,12 @@ int64_t steady_us_of(clock_type::time_point t) {
       .count();
 }
 
-double cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-/// Every thread the process starts inherits its creator's name (Linux copies
-/// it on clone): naming the main thread before the fake and the engine start
-/// tells their threads apart below. CAF names its own ("caf.*").
-void name_this_thread(const char* name) {
-  pthread_setname_np(pthread_self(), name);
-}
-
+// Every thread the process starts inherits its creator's name: naming the
+// main thread before the fake and the engine start tells their threads apart
+// below. CAF names its own ("caf.*").
 constexpr const char* fake_thread_name = "fake";
 constexpr const char* transport_thread_name = "transport";
 constexpr const char* caller_thread_name = "caller";
-
-/// CPU seconds of every live thread by id, from /proc/self/task/*/schedstat
-/// (its first field: nanoseconds on a CPU; the tick-sampled utime/stime
-/// miss most of short, frequent runs), with the thread's name.
-std::map<long, std::pair<std::string, double>> threads_cpu() {
-  std::map<long, std::pair<std::string, double>> out;
-  DIR* dir = opendir("/proc/self/task");
-  if (dir == nullptr)
-    return out;
-  while (auto* entry = readdir(dir)) {
-    if (entry->d_name[0] == '.')
-      continue;
-    std::string task = std::string{"/proc/self/task/"} + entry->d_name;
-    std::ifstream in{task + "/schedstat"};
-    double ns = 0;
-    if (!(in >> ns))
-      continue;
-    out.emplace(std::atol(entry->d_name),
-                std::make_pair(read_first_line(task + "/comm"), ns / 1e9));
-  }
-  closedir(dir);
-  return out;
-}
 
 /// CPU seconds by thread group between two `threads_cpu()` snapshots.
 struct group_cpu {
@@ -704,12 +670,12 @@ struct group_cpu {
   double fake = 0;
   double other = 0;
 
-  void add(const std::map<long, std::pair<std::string, double>>& before,
-           const std::map<long, std::pair<std::string, double>>& after) {
+  void add(const std::map<long, thread_cpu>& before,
+           const std::map<long, thread_cpu>& after) {
     for (auto& [tid, now] : after) {
       auto then = before.find(tid);
-      double s = now.second - (then == before.end() ? 0 : then->second.second);
-      auto& name = now.first;
+      double s = now.cpu_s - (then == before.end() ? 0 : then->second.cpu_s);
+      auto& name = now.name;
       if (name == transport_thread_name)
         transport += s;
       else if (name.rfind("caf.", 0) == 0)
@@ -873,7 +839,7 @@ concurrent_result bench_concurrent(const bench_options& opts) {
     auto& side = is_tutti ? result.tutti : result.curl;
     std::this_thread::sleep_for(gap);
     auto threads_before = threads_cpu();
-    auto cpu_before = cpu_seconds();
+    auto cpu_before = process_cpu_s();
     callers.run([&](int i) {
       if (is_tutti)
         tutti_job(i);
@@ -881,7 +847,7 @@ concurrent_result bench_concurrent(const bench_options& opts) {
         curl_job(i);
     });
     auto end = clock_type::now();
-    auto cpu_burst = cpu_seconds() - cpu_before;
+    auto cpu_burst = process_cpu_s() - cpu_before;
     if (!record)
       return;
     side.cpu_s += cpu_burst;
@@ -911,9 +877,9 @@ concurrent_result bench_concurrent(const bench_options& opts) {
   // What the process burns with nothing asked: the fake's idle keep-alive
   // connections, CAF's and the transport's idle threads.
   {
-    auto cpu_before = cpu_seconds();
+    auto cpu_before = process_cpu_s();
     std::this_thread::sleep_for(std::chrono::seconds{1});
-    result.idle_cpu = cpu_seconds() - cpu_before;
+    result.idle_cpu = process_cpu_s() - cpu_before;
   }
   for (int b = 0; b < opts.bursts; ++b) {
     run_burst(b % 2 == 0, true);

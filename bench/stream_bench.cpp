@@ -211,50 +211,6 @@ void ensure_descriptors(int requests) {
   std::cout << "  (raised the open files soft limit to " << need << ")\n";
 }
 
-/// Renames the calling thread; threads it starts afterwards inherit the name
-/// (Linux copies it on clone), which is how CPU time is told apart below.
-void name_this_thread(const char* name) {
-  pthread_setname_np(pthread_self(), name);
-}
-
-/// CPU time of every live thread, by thread id, with its name. From
-/// /proc/self/task/TID/schedstat (nanoseconds on a CPU): the utime and stime
-/// of .../stat are sampled at the clock tick and miss most of the time of
-/// threads that run briefly and often, as these do.
-struct thread_cpu {
-  std::string name;
-  double cpu_s = 0;
-};
-
-std::map<long, thread_cpu> threads_cpu() {
-  std::map<long, thread_cpu> out;
-  DIR* dir = opendir("/proc/self/task");
-  if (dir == nullptr)
-    return out;
-  while (auto* entry = readdir(dir)) {
-    if (entry->d_name[0] == '.')
-      continue;
-    std::string task = std::string{"/proc/self/task/"} + entry->d_name;
-    thread_cpu t;
-    t.name = read_first_line(task + "/comm");
-    std::ifstream in{task + "/schedstat"};
-    double ns = 0;
-    if (!(in >> ns))
-      continue;
-    t.cpu_s = ns / 1e9;
-    out.emplace(std::atol(entry->d_name), std::move(t));
-  }
-  closedir(dir);
-  return out;
-}
-
-double process_cpu_s() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  auto s = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
-  return s(ru.ru_utime) + s(ru.ru_stime);
-}
-
 double this_thread_cpu_s() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
