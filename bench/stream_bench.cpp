@@ -338,20 +338,6 @@ std::string describe_answer(const tutti::ensemble_answer& a) {
   return out.str();
 }
 
-/// The most streams the upstream had open at once, from its request log.
-int peak_concurrency(const std::vector<tutti::fake::arrival>& log) {
-  std::vector<std::pair<int64_t, int>> edges;
-  for (auto& a : log) {
-    edges.emplace_back(a.steady_us, +1);
-    edges.emplace_back(a.finished_steady_us, -1);
-  }
-  std::sort(edges.begin(), edges.end()); // an end sorts before a start
-  int open = 0, peak = 0;
-  for (auto& e : edges)
-    peak = std::max(peak, open += e.second);
-  return peak;
-}
-
 // --- the run
 // ------------------------------------------------------------------
 
@@ -551,7 +537,7 @@ int run(const bench_options& opts) {
   if (upstream_ok != static_cast<int>(log.size()))
     bad.add(std::to_string(log.size() - upstream_ok) +
             " upstream requests were not streamed ok");
-  const int peak_open = peak_concurrency(log);
+  const int peak_open = tutti::fake::peak_concurrency(log);
   // When each request reached the fake's handler, counted from the go.
   const auto started_us = std::chrono::duration_cast<std::chrono::microseconds>(
                               started.time_since_epoch())

@@ -22,23 +22,6 @@ using namespace tutti;
 
 namespace {
 
-/// The most requests the upstream had open at once, from its log.
-int most_open_at_once(const std::vector<fake::arrival>& arrivals) {
-  std::vector<std::pair<int64_t, int>> edges;
-  for (auto& a : arrivals) {
-    edges.emplace_back(a.steady_us, +1);
-    edges.emplace_back(a.finished_steady_us, -1);
-  }
-  std::sort(edges.begin(), edges.end());
-  int open = 0;
-  int most_open = 0;
-  for (auto& [at, delta] : edges) {
-    open += delta;
-    most_open = std::max(most_open, open);
-  }
-  return most_open;
-}
-
 constexpr int64_t window_us = 500'000;
 constexpr int64_t budget = 50;
 constexpr int64_t concurrency = 4;
@@ -206,7 +189,7 @@ BOOST_AUTO_TEST_CASE(a_shared_request_budget_holds_and_is_used_fully) {
   BOOST_TEST(most_in_a_window <= budget);
 
   // Concurrency: never more requests at the upstream at once than permits.
-  auto most_open = most_open_at_once(arrivals);
+  auto most_open = fake::peak_concurrency(arrivals);
   BOOST_TEST(most_open <= concurrency);
 
   // Utilisation: with work always queued, the run is as short as the budget
@@ -341,7 +324,7 @@ BOOST_AUTO_TEST_CASE(a_shared_token_budget_holds_in_every_window) {
   BOOST_TEST(most_tokens <= token_budget);
 
   // Concurrency: never more requests at the upstream at once than permits.
-  auto most_open = most_open_at_once(arrivals);
+  auto most_open = fake::peak_concurrency(arrivals);
   BOOST_TEST(most_open <= token_concurrency);
 
   // Utilisation per window while work is queued (every window before the

@@ -2618,4 +2618,18 @@ int server::port() const {
   return impl_->port_;
 }
 
+int peak_concurrency(const std::vector<arrival>& log) {
+  std::vector<std::pair<int64_t, int>> edges;
+  for (auto& a : log) {
+    edges.emplace_back(a.steady_us, +1);
+    edges.emplace_back(a.finished_steady_us, -1);
+  }
+  std::sort(edges.begin(), edges.end()); // an end sorts before a start
+  int open = 0;
+  int peak = 0;
+  for (auto& e : edges)
+    peak = std::max(peak, open += e.second);
+  return peak;
+}
+
 } // namespace tutti::fake

@@ -202,6 +202,10 @@ struct arrival {
   double limit_tokens_left = -1;
 };
 
+/// The most requests the log shows open at the server at once (from each
+/// arrival to its finish; an end at the same instant as a start comes first).
+int peak_concurrency(const std::vector<arrival>& log);
+
 /// The fake upstream server. Serves on a background thread; every request is
 /// handled on a thread of its own pool, so pacing sleeps never block others.
 class server {
