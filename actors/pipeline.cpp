@@ -171,6 +171,7 @@ void start_step(self_ptr self, size_t index) {
   question.request.messages.push_back(chat_message{"user", prompt});
   question.request.params = step.params;
   question.request.stream = st.plan.stream;
+  question.request.priority = st.plan.priority;
   if (st.listener && st.plan.stream)
     question.listener = caf::actor_cast<caf::actor>(self);
   // Linked: a pipeline that is killed takes its running steps with it.

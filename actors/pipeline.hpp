@@ -61,6 +61,7 @@ struct pipeline_plan {
   std::vector<pipeline_step_plan> steps; ///< in YAML order
   std::string output;                    ///< a step id
   bool stream = false; ///< ask the upstreams for token streams
+  tutti::priority priority = priority::interactive; ///< of every request
 };
 
 /// Where one step stands.

@@ -56,9 +56,6 @@ using wake_atom = caf::atom_constant<caf::atom("wake")>;
 using answered_atom = caf::atom_constant<caf::atom("answered")>;
 using feedback_atom = caf::atom_constant<caf::atom("feedback")>;
 
-/// How urgent a permit request is; lower values are served first.
-enum class priority : uint8_t { interactive = 0, batch = 1 };
-
 /// A provider asks its limit group for permission to send one request.
 struct permit_request {
   std::string request_id;
@@ -175,7 +172,7 @@ typename Inspector::result_type inspect(Inspector& f, chat_params& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, chat_request& x) {
   return f(caf::meta::type_name("chat_request"), x.id, x.messages, x.params,
-           x.stream, x.deadline);
+           x.stream, x.deadline, x.priority);
 }
 
 template <class Inspector>

@@ -163,7 +163,7 @@ void ask_for_permit(self_ptr self, provider_call& call) {
   auto& deps = self->state.deps;
   auto id = call.query.request.id;
   call.waiting_for_permit = true;
-  permit_request req{id, deps.settings.name, priority::interactive,
+  permit_request req{id, deps.settings.name, call.query.request.priority,
                      call.deadline, estimate_tokens(call.query.request, deps)};
   auto generation = call.generation;
   // The limiter answers every waiter (granted, denied or expired), so this

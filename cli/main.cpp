@@ -377,70 +377,6 @@ std::map<std::string, std::string> inputs_from_json(const std::string& text) {
   return inputs;
 }
 
-/// The JSON form of a pipeline result: its fields, each step with its
-/// ensemble answer as `ask --json` prints it (null when it never ran).
-std::string to_json(const tutti::pipeline_result& result) {
-  rapidjson::StringBuffer buf;
-  rapidjson::PrettyWriter<rapidjson::StringBuffer> w{buf};
-  auto string = [&](const std::string& text) {
-    w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
-  };
-  auto ms = [&](int64_t us) { w.Double(us / 1000.0); };
-  w.StartObject();
-  w.Key("pipeline");
-  string(result.pipeline);
-  w.Key("status");
-  string(std::string{to_string(result.status)});
-  w.Key("output");
-  string(result.output);
-  w.Key("steps");
-  w.StartArray();
-  for (auto& step : result.steps) {
-    w.StartObject();
-    w.Key("id");
-    string(step.id);
-    w.Key("status");
-    string(step.status);
-    w.Key("reason");
-    if (step.reason.empty())
-      w.Null();
-    else
-      string(step.reason);
-    w.Key("started_ms");
-    if (step.started_us < 0)
-      w.Null();
-    else
-      ms(step.started_us);
-    w.Key("total_ms");
-    ms(step.total_us);
-    w.Key("answer");
-    if (step.started_us < 0) {
-      w.Null();
-    } else {
-      rapidjson::Document answer;
-      answer.Parse(tutti::to_json(step.answer).c_str());
-      answer.Accept(w);
-    }
-    w.EndObject();
-  }
-  w.EndArray();
-  w.Key("usage");
-  w.StartObject();
-  w.Key("input_tokens");
-  w.Int64(result.usage.input_tokens);
-  w.Key("output_tokens");
-  w.Int64(result.usage.output_tokens);
-  w.Key("cached_input_tokens");
-  w.Int64(result.usage.cached_input_tokens);
-  w.EndObject();
-  w.Key("cost_usd");
-  w.Double(result.cost_usd);
-  w.Key("total_ms");
-  ms(result.total_us);
-  w.EndObject();
-  return buf.GetString();
-}
-
 /// A step's time cell: "-" when it never ran.
 std::string step_time(const tutti::step_outcome& step) {
   return step.started_us < 0 ? "-" : format_ms(step.total_us);
@@ -516,7 +452,7 @@ int run_pipeline(const run_args& args) {
   }
   auto result = engine.run(args.pipeline, inputs, options);
   if (args.json) {
-    std::cout << to_json(result) << '\n';
+    std::cout << tutti::to_json(result, true) << '\n';
   } else {
     if (args.stream)
       printer.finish();

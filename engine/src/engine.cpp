@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 
@@ -11,6 +12,7 @@
 #include <caf/after.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
 
 #include "actors/aggregator.hpp"
 #include "actors/pipeline.hpp"
@@ -81,6 +83,101 @@ int64_t longest_path_us(const pipeline_plan& plan) {
   return longest;
 }
 
+/// A failed result for every step of a run the engine lost track of.
+pipeline_result lost_run(const std::string& name,
+                         const std::vector<std::string>& ids,
+                         const std::string& reason, int64_t total_us) {
+  pipeline_result result;
+  result.pipeline = name;
+  result.status = answer_status::failed;
+  for (auto& id : ids) {
+    step_outcome step;
+    step.id = id;
+    step.status = "failed";
+    step.reason = reason;
+    step.started_us = -1;
+    result.steps.push_back(std::move(step));
+  }
+  result.total_us = total_us;
+  return result;
+}
+
+/// What a `run_watch` actor knows of its run.
+struct run_watch_state {
+  caf::actor pipe;
+  std::string pipeline;
+  std::vector<std::string> step_ids;
+  run_options options;
+  std::function<void(pipeline_result)> on_done;
+  std::function<void()> forget; ///< takes the run off the engine's table
+  steady_us started = 0;
+  bool backstop_passed = false;
+  bool done = false;
+
+  static inline const char* name = "run_watch";
+};
+
+/// One short-lived actor per `start_run`: it starts the pipeline actor,
+/// passes the run's events to the caller's callbacks in order, and hands
+/// the result to `on_done` exactly once. Every step ends by its own
+/// deadline; the backstop (`backstop_us` after the start) only guards
+/// against a broken engine: it cancels the run, waits `ask_backstop_us`
+/// for the steps to report, then answers with every step failed. So does a
+/// pipeline actor that stops without an answer.
+caf::behavior run_watch(caf::stateful_actor<run_watch_state>* self,
+                        run_watch_state init, int64_t backstop_us) {
+  self->state = std::move(init);
+  self->state.started = steady_now_us();
+  auto finish = [self](pipeline_result result) {
+    auto& st = self->state;
+    if (st.done)
+      return;
+    st.done = true;
+    st.forget();
+    st.on_done(std::move(result));
+    self->quit();
+  };
+  auto lost = [self, finish](const std::string& reason) {
+    auto& st = self->state;
+    finish(lost_run(st.pipeline, st.step_ids, reason,
+                    steady_now_us() - st.started));
+  };
+  self->monitor(self->state.pipe);
+  self->set_down_handler([lost](caf::down_msg&) {
+    lost("the pipeline actor stopped without an answer");
+  });
+  self->send(self->state.pipe, run_atom::value,
+             caf::actor_cast<caf::actor>(self));
+  self->delayed_send(self, std::chrono::microseconds{backstop_us},
+                     expire_atom::value);
+  return {
+      [self](step_atom, std::string& step) {
+        if (self->state.options.on_step_started)
+          self->state.options.on_step_started(step);
+      },
+      [self](std::string& step, member_delta& delta) {
+        if (self->state.options.on_delta)
+          self->state.options.on_delta(step, delta);
+      },
+      [self](step_outcome& outcome) {
+        if (self->state.options.on_step_done)
+          self->state.options.on_step_done(outcome);
+      },
+      [finish](pipeline_result& result) { finish(std::move(result)); },
+      [self, lost](expire_atom) {
+        auto& st = self->state;
+        if (st.backstop_passed) {
+          lost("the engine got no answer from its pipeline actor");
+          return;
+        }
+        st.backstop_passed = true;
+        self->send(st.pipe, cancel_atom::value);
+        self->delayed_send(self, std::chrono::microseconds{ask_backstop_us},
+                           expire_atom::value);
+      },
+  };
+}
+
 } // namespace
 
 struct engine::impl {
@@ -92,6 +189,7 @@ struct engine::impl {
   std::map<std::string, caf::actor> providers; // guarded by mtx
   std::map<std::string, caf::actor> limiters;  // by group, guarded by mtx
   std::vector<caf::actor> long_lived;          // guarded by mtx
+  std::map<uint64_t, caf::actor> runs; // pipeline actors by run, guarded by mtx
   std::atomic<uint64_t> next_question{1};
 
   impl(tutti::config c, const engine_options& options) : cfg(std::move(c)) {
@@ -107,6 +205,10 @@ struct engine::impl {
   ~impl() {
     {
       std::lock_guard<std::mutex> guard{mtx};
+      // Runs end first, each with what its steps have, so that their
+      // callbacks see a result before the providers go.
+      for (auto& [id, pipe] : runs)
+        caf::anon_send(pipe, cancel_atom::value);
       for (auto& actor : long_lived)
         caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
       long_lived.clear();
@@ -370,6 +472,7 @@ ensemble_answer engine::ask(const std::string& name, const std::string& prompt,
   question.request.messages.push_back(chat_message{"user", prompt});
   question.request.params = options.params;
   question.request.stream = options.stream;
+  question.request.priority = options.priority;
   question.request.deadline = steady_now_us() + deadline_us;
   // Without callbacks only the answer matters: no wake-up per member event.
   if (options.on_delta || options.on_member_done)
@@ -406,71 +509,50 @@ ensemble_answer engine::ask(const std::string& name, const std::string& prompt,
   return answer;
 }
 
+uint64_t engine::start_run(const std::string& name,
+                           const std::map<std::string, std::string>& inputs,
+                           run_options options,
+                           std::function<void(pipeline_result)> on_done) {
+  auto plan = impl_->pipeline_plan_for(name, inputs);
+  auto id = impl_->next_question++;
+  plan.run_id = "r" + std::to_string(id);
+  plan.stream = options.stream;
+  plan.priority = options.priority;
+  run_watch_state watch;
+  watch.pipeline = name;
+  for (auto& step : plan.steps)
+    watch.step_ids.push_back(step.id);
+  auto backstop_us = longest_path_us(plan) + ask_backstop_us;
+  watch.options = std::move(options);
+  watch.on_done = std::move(on_done);
+  watch.forget = [this, id] {
+    std::lock_guard<std::mutex> guard{impl_->mtx};
+    impl_->runs.erase(id);
+  };
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  watch.pipe = impl_->system->spawn(pipeline, std::move(plan));
+  impl_->runs.emplace(id, watch.pipe);
+  impl_->system->spawn(run_watch, std::move(watch), backstop_us);
+  return id;
+}
+
+bool engine::cancel(uint64_t run) {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  auto i = impl_->runs.find(run);
+  if (i == impl_->runs.end())
+    return false;
+  caf::anon_send(i->second, cancel_atom::value);
+  return true;
+}
+
 pipeline_result engine::run(const std::string& name,
                             const std::map<std::string, std::string>& inputs,
                             const run_options& options) {
-  auto plan = impl_->pipeline_plan_for(name, inputs);
-  plan.run_id = "r" + std::to_string(impl_->next_question++);
-  plan.stream = options.stream;
-  auto backstop_us = longest_path_us(plan) + ask_backstop_us;
-  std::vector<std::string> ids;
-  for (auto& step : plan.steps)
-    ids.push_back(step.id);
-  auto started = steady_now_us();
-  auto pipe = impl_->system->spawn(pipeline, std::move(plan));
-  caf::scoped_actor self{*impl_->system};
-  self->send(pipe, run_atom::value, caf::actor_cast<caf::actor>(self));
-  pipeline_result result;
-  bool answered = false;
-  // Receives the run's events until the result comes or the clock reaches
-  // `give_up`, which calls `on_timeout`.
-  auto receive_until = [&](steady_us give_up, auto on_timeout) {
-    bool timed_out = false;
-    while (!answered && !timed_out) {
-      auto left = std::max<int64_t>(0, give_up - steady_now_us());
-      self->receive(
-          [&](step_atom, std::string& step) {
-            if (options.on_step_started)
-              options.on_step_started(step);
-          },
-          [&](std::string& step, member_delta& delta) {
-            if (options.on_delta)
-              options.on_delta(step, delta);
-          },
-          [&](step_outcome& outcome) {
-            if (options.on_step_done)
-              options.on_step_done(outcome);
-          },
-          [&](pipeline_result& r) {
-            result = std::move(r);
-            answered = true;
-          },
-          caf::after(std::chrono::microseconds{left}) >>
-              [&] { timed_out = true; });
-    }
-    if (!answered)
-      on_timeout();
-  };
-  receive_until(started + backstop_us, [&] {
-    // Every step ends by its own deadline; this only guards against a
-    // broken engine. Cancel, and give the steps a moment to report.
-    self->send(pipe, cancel_atom::value);
-    receive_until(steady_now_us() + ask_backstop_us, [&] {
-      result.pipeline = name;
-      result.status = answer_status::failed;
-      for (auto& id : ids) {
-        step_outcome step;
-        step.id = id;
-        step.status = "failed";
-        step.reason = "the engine got no answer from its pipeline actor";
-        step.started_us = -1;
-        result.steps.push_back(std::move(step));
-      }
-      result.total_us = steady_now_us() - started;
-      answered = true;
-    });
-  });
-  return result;
+  std::promise<pipeline_result> promise;
+  auto result = promise.get_future();
+  start_run(name, inputs, options,
+            [&promise](pipeline_result r) { promise.set_value(std::move(r)); });
+  return result.get();
 }
 
 } // namespace tutti

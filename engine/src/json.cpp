@@ -163,6 +163,52 @@ void write_answer(Writer& w, const ensemble_answer& a) {
   w.EndObject();
 }
 
+template <class Writer>
+void write_result(Writer& w, const pipeline_result& r) {
+  w.StartObject();
+  w.Key("pipeline");
+  write_string(w, r.pipeline);
+  w.Key("status");
+  write_string(w, to_string(r.status));
+  w.Key("output");
+  write_string(w, r.output);
+  w.Key("steps");
+  w.StartArray();
+  for (auto& step : r.steps) {
+    w.StartObject();
+    w.Key("id");
+    write_string(w, step.id);
+    w.Key("status");
+    write_string(w, step.status);
+    w.Key("reason");
+    if (step.reason.empty())
+      w.Null();
+    else
+      write_string(w, step.reason);
+    w.Key("started_ms");
+    if (step.started_us < 0)
+      w.Null();
+    else
+      w.Double(step.started_us / 1000.0);
+    w.Key("total_ms");
+    w.Double(step.total_us / 1000.0);
+    w.Key("answer");
+    if (step.started_us < 0)
+      w.Null();
+    else
+      write_answer(w, step.answer);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("usage");
+  write_usage(w, r.usage);
+  w.Key("cost_usd");
+  w.Double(r.cost_usd);
+  w.Key("total_ms");
+  w.Double(r.total_us / 1000.0);
+  w.EndObject();
+}
+
 template <class Value, class Fn>
 std::string render(const Value& value, bool pretty, Fn fn) {
   rapidjson::StringBuffer buffer;
@@ -187,6 +233,11 @@ std::string to_json(const member_outcome& outcome, bool pretty) {
 std::string to_json(const ensemble_answer& answer, bool pretty) {
   return render(answer, pretty,
                 [](auto& w, const auto& v) { write_answer(w, v); });
+}
+
+std::string to_json(const pipeline_result& result, bool pretty) {
+  return render(result, pretty,
+                [](auto& w, const auto& v) { write_result(w, v); });
 }
 
 } // namespace tutti

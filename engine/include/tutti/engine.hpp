@@ -25,6 +25,9 @@ struct ask_options {
   chat_params params;
   /// An optional system prompt, sent before the question.
   std::string system;
+  /// Batch questions queue behind interactive ones in every limit group
+  /// that is short of budget.
+  tutti::priority priority = priority::interactive;
   std::function<void(const member_delta&)> on_delta;
   /// Called as soon as one member has its outcome.
   std::function<void(const member_outcome&)> on_member_done;
@@ -61,34 +64,13 @@ struct provider_status {
   int consecutive_failures = 0;
 };
 
-/// What became of one pipeline step.
-struct step_outcome {
-  std::string id;
-  /// ok or partial: it has an answer; failed: it ran and has none; skipped:
-  /// a step it needs failed, so it never ran (`reason` says which).
-  std::string status = "skipped";
-  ensemble_answer answer; ///< when it ran
-  std::string reason;     ///< why it failed or was skipped
-  int64_t started_us = 0; ///< since the run began; -1: never started
-  int64_t total_us = 0;
-};
-
-/// The result of one pipeline run: the output step's answer, and every
-/// step's outcome in YAML order, the failed and skipped ones included.
-struct pipeline_result {
-  std::string pipeline;
-  answer_status status = answer_status::failed;
-  std::string output; ///< the output step's answer text
-  std::vector<step_outcome> steps;
-  tutti::usage usage; ///< summed over every step
-  double cost_usd = 0;
-  int64_t total_us = 0;
-};
-
 /// Callbacks for one pipeline run, with the same threading rules as
 /// `ask_options`.
 struct run_options {
   bool stream = false;
+  /// A batch run's requests queue behind interactive ones in every limit
+  /// group that is short of budget.
+  tutti::priority priority = priority::interactive;
   std::function<void(const std::string& step)> on_step_started;
   /// A member's (or the answer's) tokens, labelled with the step.
   std::function<void(const std::string& step, const member_delta&)> on_delta;
@@ -118,10 +100,26 @@ public:
   /// given; throws `config_error` when one is missing or unknown, or the
   /// pipeline is). Independent steps run in parallel; a step starts as soon
   /// as the steps it needs have finished; a failed step skips its
-  /// dependents, and everything that finished is kept.
+  /// dependents, and everything that finished is kept. The callbacks of
+  /// `options` run on an engine thread, as `ask`'s do.
   pipeline_result run(const std::string& name,
                       const std::map<std::string, std::string>& inputs,
                       const run_options& options = {});
+
+  /// Starts pipeline `name` like `run` and returns at once with the run's
+  /// id. `on_done` gets the result exactly once, on an engine thread (keep
+  /// it short: hand the result over, do not block), after the callbacks of
+  /// `options`; also when the run is cancelled. Throws `config_error` as
+  /// `run` does, before anything starts.
+  uint64_t start_run(const std::string& name,
+                     const std::map<std::string, std::string>& inputs,
+                     run_options options,
+                     std::function<void(pipeline_result)> on_done);
+
+  /// Cancels a run from `start_run`: its running steps stop and report
+  /// what they have, the rest are skipped, and its `on_done` follows.
+  /// Returns false when the run has already finished.
+  bool cancel(uint64_t run);
 
   /// The state of every configured provider, starting those not yet
   /// started; a provider that cannot start says why in `note`.

@@ -11,5 +11,7 @@ namespace tutti {
 
 std::string to_json(const member_outcome& outcome, bool pretty = false);
 std::string to_json(const ensemble_answer& answer, bool pretty = false);
+/// Each step with its ensemble answer as above (null when it never ran).
+std::string to_json(const pipeline_result& result, bool pretty = false);
 
 } // namespace tutti

@@ -37,6 +37,10 @@ struct chat_params {
   std::vector<std::string> stop;
 };
 
+/// How urgent a request is. When a limit group is short of budget, its
+/// queued interactive requests are served before any batch one.
+enum class priority : uint8_t { interactive = 0, batch = 1 };
+
 /// One question to one model.
 struct chat_request {
   std::string id; ///< unique per request; used to cancel it
@@ -44,6 +48,7 @@ struct chat_request {
   chat_params params;
   bool stream = false;    ///< ask the upstream for a token stream
   steady_us deadline = 0; ///< absolute; 0 means none was set
+  tutti::priority priority = priority::interactive;
 };
 
 /// Tokens counted by the upstream (or 0 where it did not say).
@@ -177,6 +182,30 @@ struct ensemble_answer {
   /// path, e.g. "the judge failed (timeout_total); fell back to vote".
   std::string note;
   tutti::usage usage; ///< summed over members and combiner calls
+  double cost_usd = 0;
+  int64_t total_us = 0;
+};
+
+/// What became of one pipeline step.
+struct step_outcome {
+  std::string id;
+  /// ok or partial: it has an answer; failed: it ran and has none; skipped:
+  /// a step it needs failed, so it never ran (`reason` says which).
+  std::string status = "skipped";
+  ensemble_answer answer; ///< when it ran
+  std::string reason;     ///< why it failed or was skipped
+  int64_t started_us = 0; ///< since the run began; -1: never started
+  int64_t total_us = 0;
+};
+
+/// The result of one pipeline run: the output step's answer, and every
+/// step's outcome in YAML order, the failed and skipped ones included.
+struct pipeline_result {
+  std::string pipeline;
+  answer_status status = answer_status::failed;
+  std::string output; ///< the output step's answer text
+  std::vector<step_outcome> steps;
+  tutti::usage usage; ///< summed over every step
   double cost_usd = 0;
   int64_t total_us = 0;
 };

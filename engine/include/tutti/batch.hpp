@@ -1,0 +1,162 @@
+#pragma once
+
+/// Batch runs: one pipeline over every row of a JSONL file, each row's
+/// result appended to a JSONL results file as soon as it is known. The
+/// results file is the whole state of a batch: a run that stops (Ctrl-C, a
+/// crash, kill -9) is completed by running again with `resume`, which skips
+/// the input lines that already have a result and redoes a torn last line.
+/// The format of both files is in docs/batch.md.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tutti/messages.hpp"
+
+namespace tutti {
+
+class engine;
+
+/// A batch that cannot start: an unreadable file, a results file that
+/// belongs to another input, one that is there without `resume`. The
+/// message names the file and line.
+class batch_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// One input row, read from its line.
+struct batch_row {
+  size_t line = 0;     ///< 1-based line number in the input file
+  std::string id_json; ///< its "id" as JSON (string or number); else the line
+  std::map<std::string, std::string> inputs;
+  std::string error; ///< why the line is not a valid row; empty: valid
+};
+
+/// Reads line `line` of `source` (its text without the line break) as a row
+/// for a pipeline that takes `input_names`. The inputs are taken from the
+/// row's `inputs` object when it has one, else from its top-level fields;
+/// other fields are ignored. Strings are used as they are, other JSON
+/// values as their JSON text. A line that is not a JSON object, or lacks an
+/// input, gives a row whose `error` says so, naming `source:line`.
+batch_row parse_batch_row(std::string_view text, size_t line,
+                          const std::string& source,
+                          const std::vector<std::string>& input_names);
+
+/// Counts of the rows in a results file.
+struct batch_tally {
+  size_t rows = 0;
+  size_t ok = 0;
+  size_t partial = 0;
+  size_t failed = 0;
+  size_t invalid = 0; ///< input lines that were not valid rows
+  std::map<std::string, size_t> failures_by_kind;
+  tutti::usage usage;
+  double cost_usd = 0;
+};
+
+/// The result line (JSON and a line break) of a row that ran: id, line,
+/// status, the output step's answer and members, every step's status,
+/// usage, cost, error (kind and message, null when it has an answer) and
+/// wall time.
+std::string batch_result_line(const batch_row& row,
+                              const pipeline_result& result,
+                              const std::string& output_step);
+
+/// The result line of a row whose input line is not a valid row: status
+/// `invalid`, error kind `bad_input`.
+std::string batch_invalid_line(const batch_row& row);
+
+/// Adds the result line `line` (as written above) to `tally`.
+void count_result_line(std::string_view line, batch_tally& tally);
+
+/// What a results file holds, read for `resume`.
+struct batch_results_file {
+  /// Input line number -> the id its result row carries.
+  std::map<size_t, std::string> done;
+  batch_tally tally;
+  /// Bytes of the complete result lines; anything after is a torn line
+  /// (a write cut short by a crash) to drop and redo.
+  uint64_t complete_bytes = 0;
+  bool torn = false;
+};
+
+/// Reads the results file at `path` (missing: empty). Throws `batch_error`
+/// on a complete line that is not a result row, or two rows for one input
+/// line, naming `path:line`.
+batch_results_file read_batch_results(const std::string& path);
+
+struct batch_options {
+  std::string pipeline;
+  std::string input_path;
+  std::string output_path;
+  size_t concurrency = 16; ///< rows running at once
+  /// Complete an existing results file; without it an existing, non-empty
+  /// results file is an error (nothing is overwritten).
+  bool resume = false;
+  /// How often `run` calls its `on_tick`.
+  std::chrono::milliseconds tick{100};
+  /// Flush the results file to disk (fdatasync) at least this often; it
+  /// is also flushed at the end. A killed process loses no written row
+  /// either way; this bounds what a power cut can take.
+  std::chrono::milliseconds sync_every{1000};
+};
+
+/// Where a batch stands.
+struct batch_progress {
+  size_t total = 0;       ///< rows in the input file
+  size_t done_before = 0; ///< rows with a result before this run began
+  batch_tally tally;      ///< every row with a result, those before included
+  size_t in_flight = 0;
+  int64_t elapsed_us = 0;  ///< since this run began
+  bool stopping = false;   ///< `stop` was called: no new rows start
+  bool cancelling = false; ///< `cancel` was called
+  /// Rows still without a result (in flight or not started).
+  size_t left() const { return total - tally.rows; }
+};
+
+/// Runs one batch on an engine. Not thread-safe except `stop` and
+/// `cancel`, which any thread (and `on_tick`) may call.
+class batch_runner {
+public:
+  /// Checks the pipeline, reads the results file (truncating a torn last
+  /// line when resuming) and counts the input rows. Throws `batch_error`
+  /// or `config_error` before anything runs.
+  batch_runner(engine& e, batch_options options);
+  ~batch_runner();
+
+  batch_runner(const batch_runner&) = delete;
+  batch_runner& operator=(const batch_runner&) = delete;
+
+  /// Runs every row without a result, at most `concurrency` at once, in
+  /// input order, each at batch priority; appends each result line as it
+  /// comes (one write per line). An invalid input line gets its `invalid`
+  /// row and the batch goes on. Calls `on_tick` every `tick` on this
+  /// thread. Returns when every row has its result, or after `stop` when
+  /// the rows in flight have ended. After `cancel` a row in flight gets a
+  /// result line only if it still came back `ok`; the others have none,
+  /// so `resume` redoes them.
+  batch_progress run(const std::function<void(const batch_progress&)>& on_tick);
+
+  /// Starts no new row; the rows in flight finish.
+  void stop();
+  /// Also cancels the rows in flight.
+  void cancel();
+
+  /// Where the batch stands before `run` (rows, those already done).
+  batch_progress progress() const;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace tutti

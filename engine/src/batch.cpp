@@ -1,0 +1,337 @@
+// The batch runner: reads input rows as it needs them, keeps `concurrency`
+// pipeline runs in flight on the engine, and appends each result line with
+// one write(2) on an O_APPEND descriptor, so that a killed process leaves
+// whole lines plus at most one torn last line, which `resume` drops.
+
+#include "tutti/batch.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+#include "engine/src/names.hpp"
+#include "tutti/engine.hpp"
+
+namespace tutti {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+bool blank(std::string_view line) {
+  return line.find_first_not_of(" \t\r") == std::string_view::npos;
+}
+
+/// `line` without the carriage return of a CRLF file.
+void chomp(std::string& line) {
+  if (!line.empty() && line.back() == '\r')
+    line.pop_back();
+}
+
+} // namespace
+
+struct batch_runner::impl {
+  engine& eng;
+  batch_options options;
+  std::vector<std::string> input_names;
+  std::string output_step;
+  batch_results_file before;
+  size_t total = 0;
+
+  std::ifstream input;
+  size_t lines_read = 0;
+  bool input_done = false;
+  int fd = -1;
+
+  std::atomic<bool> stop_requested{false};
+  std::atomic<bool> cancel_requested{false};
+  bool cancel_sent = false;
+  std::string fatal; ///< why the batch stopped on its own
+
+  /// A run's result, handed over from an engine thread.
+  struct arrival {
+    uint64_t seq = 0;
+    batch_row row;
+    pipeline_result result;
+  };
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::deque<arrival> arrivals;         // guarded by mtx
+  std::map<uint64_t, uint64_t> running; ///< seq -> engine run id
+
+  batch_tally tally;
+  uint64_t next_seq = 1;
+  steady::time_point started;
+
+  impl(engine& e, batch_options o) : eng(e), options(std::move(o)) {
+    auto& cfg = eng.loaded_config();
+    auto p = cfg.pipelines.find(options.pipeline);
+    if (p == cfg.pipelines.end())
+      throw batch_error(
+          "unknown pipeline '" + options.pipeline +
+          "'; expected one of: " + join_names(keys_of(cfg.pipelines)));
+    input_names = p->second.inputs;
+    output_step = p->second.output;
+    if (options.concurrency == 0)
+      throw batch_error("concurrency must be at least 1");
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::exists(options.output_path, ec) &&
+        fs::equivalent(options.input_path, options.output_path, ec))
+      throw batch_error(options.output_path +
+                        ": the results file is the input file");
+    open_output();
+    count_input();
+    tally = before.tally;
+    input.open(options.input_path, std::ios::binary);
+    if (!input)
+      throw batch_error(options.input_path +
+                        ": cannot read: " + std::strerror(errno));
+  }
+
+  ~impl() {
+    if (fd >= 0)
+      ::close(fd);
+  }
+
+  void open_output() {
+    auto& path = options.output_path;
+    if (options.resume) {
+      before = read_batch_results(path);
+    } else {
+      std::error_code ec;
+      auto size = std::filesystem::file_size(path, ec);
+      if (!ec && size > 0)
+        throw batch_error(path + ": already holds results; pass --resume to "
+                                 "complete it, or remove it to start over");
+    }
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+      throw batch_error(path +
+                        ": cannot open for writing: " + std::strerror(errno));
+    if (before.torn &&
+        ::ftruncate(fd, static_cast<off_t>(before.complete_bytes)) != 0)
+      throw batch_error(
+          path + ": cannot drop its torn last line: " + std::strerror(errno));
+  }
+
+  /// Counts the rows and checks that each result in the results file
+  /// belongs to the input line it names.
+  void count_input() {
+    std::ifstream in{options.input_path, std::ios::binary};
+    if (!in)
+      throw batch_error(options.input_path +
+                        ": cannot read: " + std::strerror(errno));
+    std::string line;
+    size_t number = 0;
+    std::set<size_t> rows_seen; // of the lines with a result
+    while (std::getline(in, line)) {
+      ++number;
+      chomp(line);
+      if (blank(line))
+        continue;
+      ++total;
+      auto done = before.done.find(number);
+      if (done == before.done.end())
+        continue;
+      rows_seen.insert(number);
+      auto row = parse_batch_row(line, number, options.input_path, input_names);
+      if (row.id_json != done->second)
+        throw batch_error(options.output_path + ": its result for " +
+                          options.input_path + " line " +
+                          std::to_string(number) + " has id " + done->second +
+                          ", but that line's id is " + row.id_json +
+                          ": the results belong to another input");
+    }
+    for (auto& [number, id] : before.done)
+      if (rows_seen.count(number) == 0)
+        throw batch_error(options.output_path + ": holds a result for " +
+                          options.input_path + " line " +
+                          std::to_string(number) +
+                          ", which has no row: the results belong to "
+                          "another input");
+  }
+
+  /// Appends one result line with a single write.
+  void write_line(const std::string& line) {
+    size_t written = 0;
+    while (written < line.size()) {
+      auto n = ::write(fd, line.data() + written, line.size() - written);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0) {
+        fatal = options.output_path + ": cannot write: " + std::strerror(errno);
+        return;
+      }
+      written += static_cast<size_t>(n);
+    }
+    count_result_line(line, tally);
+  }
+
+  /// The next row without a result, or false at the end of the input.
+  bool next_row(batch_row& row) {
+    std::string line;
+    while (std::getline(input, line)) {
+      ++lines_read;
+      chomp(line);
+      if (blank(line) || before.done.count(lines_read) > 0)
+        continue;
+      row = parse_batch_row(line, lines_read, options.input_path, input_names);
+      return true;
+    }
+    input_done = true;
+    return false;
+  }
+
+  bool taking_rows() const {
+    return !stop_requested && !cancel_requested && fatal.empty();
+  }
+
+  /// Starts rows until `concurrency` are in flight.
+  void fill() {
+    batch_row row;
+    while (taking_rows() && running.size() < options.concurrency &&
+           !input_done && next_row(row)) {
+      if (!row.error.empty()) {
+        write_line(batch_invalid_line(row));
+        continue;
+      }
+      auto seq = next_seq++;
+      run_options run;
+      run.priority = priority::batch;
+      auto inputs = row.inputs;
+      try {
+        running[seq] = 0;
+        running[seq] =
+            eng.start_run(options.pipeline, inputs, std::move(run),
+                          [this, seq, row](pipeline_result result) {
+                            {
+                              std::lock_guard<std::mutex> guard{mtx};
+                              arrivals.push_back({seq, row, std::move(result)});
+                            }
+                            cv.notify_one();
+                          });
+      } catch (const std::exception& e) {
+        // A provider that cannot start (an unset ${VAR}): every row would
+        // fail alike, so the batch stops and says why.
+        running.erase(seq);
+        fatal = e.what();
+      }
+    }
+  }
+
+  /// Writes the results that have come in.
+  void drain() {
+    std::deque<arrival> ready;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      ready.swap(arrivals);
+    }
+    for (auto& a : ready) {
+      running.erase(a.seq);
+      // A cancelled row keeps no result unless it got its answer whole:
+      // `resume` runs it again.
+      if (cancel_requested && a.result.status != answer_status::ok)
+        continue;
+      if (fatal.empty())
+        write_line(batch_result_line(a.row, a.result, output_step));
+    }
+  }
+
+  void cancel_running() {
+    if (cancel_sent)
+      return;
+    cancel_sent = true;
+    for (auto& [seq, run] : running)
+      if (run != 0)
+        eng.cancel(run);
+  }
+
+  batch_progress progress() const {
+    batch_progress p;
+    p.total = total;
+    p.done_before = before.tally.rows;
+    p.tally = tally;
+    p.in_flight = running.size();
+    p.elapsed_us = started == steady::time_point{}
+                       ? 0
+                       : std::chrono::duration_cast<std::chrono::microseconds>(
+                             steady::now() - started)
+                             .count();
+    p.stopping = stop_requested || cancel_requested || !fatal.empty();
+    p.cancelling = cancel_requested;
+    return p;
+  }
+
+  void sync() { ::fdatasync(fd); }
+
+  batch_progress run(const std::function<void(const batch_progress&)>& tick) {
+    started = steady::now();
+    auto next_tick = started + options.tick;
+    auto next_sync = started + options.sync_every;
+    for (;;) {
+      drain();
+      if (!fatal.empty() || cancel_requested)
+        cancel_running();
+      fill();
+      if (running.empty() && (input_done || !taking_rows()))
+        break;
+      {
+        std::unique_lock<std::mutex> lock{mtx};
+        cv.wait_until(lock, std::min(next_tick, next_sync),
+                      [this] { return !arrivals.empty(); });
+      }
+      auto now = steady::now();
+      if (now >= next_sync) {
+        sync();
+        next_sync = now + options.sync_every;
+      }
+      if (now >= next_tick) {
+        if (tick)
+          tick(progress());
+        next_tick = now + options.tick;
+      }
+    }
+    sync();
+    if (!fatal.empty())
+      throw batch_error(fatal);
+    return progress();
+  }
+};
+
+batch_runner::batch_runner(engine& e, batch_options options)
+    : impl_(std::make_unique<impl>(e, std::move(options))) {
+  // nop
+}
+
+batch_runner::~batch_runner() = default;
+
+batch_progress
+batch_runner::run(const std::function<void(const batch_progress&)>& on_tick) {
+  return impl_->run(on_tick);
+}
+
+void batch_runner::stop() {
+  impl_->stop_requested = true;
+  impl_->cv.notify_one();
+}
+
+void batch_runner::cancel() {
+  impl_->cancel_requested = true;
+  impl_->cv.notify_one();
+}
+
+batch_progress batch_runner::progress() const {
+  return impl_->progress();
+}
+
+} // namespace tutti
