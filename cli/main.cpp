@@ -4,7 +4,9 @@
 // Exit codes: 0 an answer (status ok or partial), 1 no answer (status failed:
 // every member failed, fewer than `min_success` succeeded, or the strategy
 // found nothing to answer with; for a pipeline, its output step has no
-// answer), 2 usage or config error.
+// answer), 2 usage or config error. `batch`: 0 every row answered, 1 some
+// rows failed or were invalid, 2 usage, config or file error, 130
+// interrupted with rows left for `--resume`.
 
 #include <unistd.h>
 
@@ -24,55 +26,21 @@
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
 
+#include "tutti/batch.hpp"
 #include "tutti/config.hpp"
 #include "tutti/engine.hpp"
 #include "tutti/json.hpp"
 
+#include "cli/batch.hpp"
+#include "cli/format.hpp"
+
 namespace {
+
+using namespace tutti::cli;
 
 constexpr int exit_answer = 0;
 constexpr int exit_no_answer = 1;
 constexpr int exit_usage = 2;
-
-/// `--config` when given, else $TUTTI_CONFIG, else ./tutti.yaml.
-std::string config_path(const std::string& flag) {
-  if (!flag.empty())
-    return flag;
-  if (auto* env = std::getenv("TUTTI_CONFIG"); env != nullptr && *env != 0)
-    return env;
-  return "tutti.yaml";
-}
-
-/// The first line of `text`, at most `width` characters (UTF-8 aware).
-std::string preview(const std::string& text, size_t width) {
-  std::string line = text.substr(0, text.find('\n'));
-  size_t chars = 0;
-  for (size_t i = 0; i < line.size(); ++i) {
-    if ((static_cast<unsigned char>(line[i]) & 0xC0) != 0x80 && ++chars > width)
-      return line.substr(0, i) + "…";
-  }
-  return line;
-}
-
-/// Characters, not bytes, of UTF-8 `text`.
-size_t width_of(const std::string& text) {
-  size_t chars = 0;
-  for (unsigned char c : text)
-    if ((c & 0xC0) != 0x80)
-      ++chars;
-  return chars;
-}
-
-std::string pad(std::string text, size_t width) {
-  auto chars = width_of(text);
-  if (chars < width)
-    text.append(width - chars, ' ');
-  return text;
-}
-
-std::string format_ms(int64_t us) {
-  return std::to_string((us + 500) / 1000) + " ms";
-}
 
 /// Whether the ensemble itself stopped this member (`until`, `fallback`,
 /// a cancel) rather than the member failing on its own.
@@ -117,17 +85,6 @@ std::string tokens_of(const tutti::member_outcome& m) {
 /// The start of the reply, or of the failure's message.
 std::string text_of(const tutti::member_outcome& m, size_t width) {
   return preview(m.ok ? m.reply.text : m.error.message, width);
-}
-
-/// "$0", "$0.000123", "$1.5": six decimals at most, no trailing zeros.
-std::string format_cost(double usd) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6f", usd);
-  std::string text = buf;
-  text.erase(text.find_last_not_of('0') + 1);
-  if (text.back() == '.')
-    text.pop_back();
-  return "$" + text;
 }
 
 /// A weight as written in YAML: "2", "0.5".
@@ -569,6 +526,37 @@ int main(int argc, char** argv) {
                     "Print steps as they start and finish, and the output "
                     "step's tokens as they arrive");
 
+  batch_args batch;
+  auto* batch_cmd = app.add_subcommand(
+      "batch",
+      "Run a pipeline over every row of a JSONL file: one result row per "
+      "input row, appended as each finishes; --resume completes a batch "
+      "that was stopped or killed.");
+  batch_cmd->add_option(
+      "--config,-c", batch.config,
+      "Config file (default: $TUTTI_CONFIG, then ./tutti.yaml)");
+  batch_cmd->add_option("--pipeline,-p", batch.pipeline, "Pipeline to run")
+      ->required();
+  batch_cmd
+      ->add_option("--in", batch.in,
+                   "Input rows, one JSON object per line, e.g. {\"id\": 1, "
+                   "\"question\": \"...\"}")
+      ->required();
+  batch_cmd->add_option("--out", batch.out, "Results file (JSONL)")->required();
+  batch_cmd
+      ->add_option("--concurrency", batch.concurrency,
+                   "Rows running at once (default 16); the providers' "
+                   "limits still hold")
+      ->check(CLI::Range(1, 100000));
+  batch_cmd->add_flag("--resume", batch.resume,
+                      "Complete an existing results file: skip the rows "
+                      "it has, redo a torn last line");
+  batch_cmd
+      ->add_option("--progress-every", batch.progress_every,
+                   "Seconds between progress lines when stderr is not a "
+                   "terminal (default 10)")
+      ->check(CLI::PositiveNumber);
+
   std::string validate_file;
   auto* validate_cmd = app.add_subcommand(
       "validate", "Check a config file; report the first error with its "
@@ -599,11 +587,16 @@ int main(int argc, char** argv) {
       return run_ask(ask);
     if (*run_cmd)
       return run_pipeline(run);
+    if (*batch_cmd)
+      return run_batch(batch);
     if (*providers_cmd)
       return run_providers(providers_file);
     return run_validate(validate_file);
   } catch (const tutti::config_error& e) {
     std::cerr << "tutti: " << e.what() << '\n';
+    return exit_usage;
+  } catch (const tutti::batch_error& e) {
+    std::cerr << "tutti batch: " << e.what() << '\n';
     return exit_usage;
   } catch (const std::exception& e) {
     std::cerr << "tutti: " << e.what() << '\n';

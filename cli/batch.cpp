@@ -1,0 +1,251 @@
+// `tutti batch`: runs a pipeline over every row of a JSONL file with a
+// progress display, a closing summary, and Ctrl-C handling: the first stops
+// taking rows and lets those in flight finish, the second cancels them, the
+// third exits at once. Every way out leaves a results file that `--resume`
+// completes.
+
+#include "cli/batch.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/format.hpp"
+#include "tutti/batch.hpp"
+#include "tutti/config.hpp"
+#include "tutti/engine.hpp"
+
+namespace tutti::cli {
+
+namespace {
+
+constexpr int exit_all_answered = 0;
+constexpr int exit_rows_failed = 1;
+constexpr int exit_interrupted = 130;
+
+std::atomic<int> interrupts{0};
+
+extern "C" void on_interrupt(int) {
+  if (interrupts.fetch_add(1) >= 2)
+    ::_exit(exit_interrupted); // the third: at once; --resume redoes the rest
+}
+
+void catch_interrupts() {
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+/// `arg` as a shell word.
+std::string shell_word(const std::string& arg) {
+  if (!arg.empty() &&
+      arg.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                            "abcdefghijklmnopqrstuvwxyz"
+                            "0123456789_./:=@+,-") == std::string::npos)
+    return arg;
+  std::string quoted = "'";
+  for (char c : arg)
+    quoted += c == '\'' ? std::string{"'\\''"} : std::string(1, c);
+  return quoted + "'";
+}
+
+std::string resume_command(const batch_args& args, const std::string& config) {
+  std::vector<std::string> words{
+      "tutti",   "batch",         "--config",
+      config,    "--pipeline",    args.pipeline,
+      "--in",    args.in,         "--out",
+      args.out,  "--concurrency", std::to_string(args.concurrency),
+      "--resume"};
+  std::string command;
+  for (auto& word : words)
+    command += (command.empty() ? "" : " ") + shell_word(word);
+  return command;
+}
+
+/// 1234 -> "1234", 123456 -> "123.5k", 1234567 -> "1.2M".
+std::string short_count(int64_t n) {
+  char buf[32];
+  if (n < 10'000)
+    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(n));
+  else if (n < 1'000'000)
+    std::snprintf(buf, sizeof buf, "%.1fk", n / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.1fM", n / 1e6);
+  return buf;
+}
+
+/// "0:18", "1:02:03"; "-" when unknown.
+std::string clock_time(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0)
+    return "-";
+  auto s = static_cast<long long>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60,
+                  s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lld:%02lld", s / 60, s % 60);
+  return buf;
+}
+
+/// Rows finished in this run per second.
+double rate_of(const batch_progress& p) {
+  auto seconds = p.elapsed_us / 1e6;
+  auto done_now = p.tally.rows - p.done_before;
+  return seconds > 0 ? done_now / seconds : 0;
+}
+
+double eta_of(const batch_progress& p) {
+  auto rate = rate_of(p);
+  return rate > 0 ? p.left() / rate : NAN;
+}
+
+size_t failed_rows(const batch_tally& t) {
+  return t.failed + t.invalid;
+}
+
+int64_t tokens_of(const batch_tally& t) {
+  return t.usage.input_tokens + t.usage.output_tokens;
+}
+
+/// The live line on a terminal.
+std::string progress_bar(const batch_progress& p) {
+  constexpr size_t width = 24;
+  auto fraction = p.total == 0 ? 1.0 : double(p.tally.rows) / p.total;
+  auto filled = static_cast<size_t>(fraction * width);
+  std::string bar;
+  for (size_t i = 0; i < width; ++i)
+    bar += i < filled ? "█" : "░";
+  char pct[16];
+  std::snprintf(pct, sizeof pct, "%3.0f%%", fraction * 100);
+  char rate[32];
+  std::snprintf(rate, sizeof rate, "%.0f rows/s", rate_of(p));
+  std::ostringstream line;
+  line << bar << ' ' << pct << ' ' << p.tally.rows << '/' << p.total << " | ok "
+       << p.tally.ok + p.tally.partial << " failed " << failed_rows(p.tally)
+       << " | in flight " << p.in_flight << " | " << rate << " | ETA "
+       << clock_time(eta_of(p)) << " | " << short_count(tokens_of(p.tally))
+       << " tokens | " << format_cost(p.tally.cost_usd);
+  if (p.cancelling)
+    line << " | cancelling";
+  else if (p.stopping)
+    line << " | stopping";
+  return line.str();
+}
+
+/// The plain line when stderr is not a terminal.
+std::string progress_line(const batch_progress& p) {
+  char rate[32];
+  std::snprintf(rate, sizeof rate, "%.1f rows/s", rate_of(p));
+  std::ostringstream line;
+  line << "batch: " << p.tally.rows << '/' << p.total << " rows ("
+       << (p.total == 0 ? 100 : p.tally.rows * 100 / p.total) << "%), "
+       << p.tally.ok + p.tally.partial << " answered, " << failed_rows(p.tally)
+       << " failed, " << p.in_flight << " in flight, " << rate << ", ETA "
+       << clock_time(eta_of(p)) << ", " << tokens_of(p.tally) << " tokens, "
+       << format_cost(p.tally.cost_usd);
+  return line.str();
+}
+
+void print_summary(const batch_progress& p, const batch_args& args) {
+  auto& t = p.tally;
+  char head[160];
+  std::snprintf(
+      head, sizeof head, "batch: %zu of %zu rows in %.1f s (%.1f rows/s)",
+      t.rows - p.done_before, p.total, p.elapsed_us / 1e6, rate_of(p));
+  std::cout << head;
+  if (p.done_before > 0)
+    std::cout << ", " << p.done_before << " done before";
+  std::cout << "; results in " << args.out << '\n';
+  std::cout << "  answered  " << t.ok + t.partial << " (" << t.ok << " ok, "
+            << t.partial << " partial)\n";
+  std::cout << "  failed    " << t.failed;
+  std::string kinds;
+  for (auto& [kind, count] : t.failures_by_kind)
+    if (kind != "bad_input")
+      kinds += (kinds.empty() ? "" : ", ") + kind + " " + std::to_string(count);
+  if (!kinds.empty())
+    std::cout << " (" << kinds << ")";
+  std::cout << '\n';
+  std::cout << "  invalid   " << t.invalid
+            << " (input lines that are not rows)\n";
+  std::cout << "  tokens    " << t.usage.input_tokens << " in, "
+            << t.usage.output_tokens << " out";
+  if (t.usage.cached_input_tokens > 0)
+    std::cout << " (" << t.usage.cached_input_tokens << " cached)";
+  std::cout << "\n  cost      " << format_cost(t.cost_usd) << '\n';
+}
+
+} // namespace
+
+int run_batch(const batch_args& args) {
+  auto config = config_path(args.config);
+  tutti::engine engine{tutti::load_config(config)};
+  batch_options options;
+  options.pipeline = args.pipeline;
+  options.input_path = args.in;
+  options.output_path = args.out;
+  options.concurrency = args.concurrency;
+  options.resume = args.resume;
+  batch_runner runner{engine, options};
+  auto before = runner.progress();
+  if (before.done_before > 0)
+    std::cerr << "resuming: " << before.done_before << " of " << before.total
+              << " rows already have a result\n";
+
+  bool terminal = ::isatty(STDERR_FILENO) != 0;
+  bool bar_shown = false;
+  int seen_interrupts = 0;
+  auto every_us = static_cast<int64_t>(args.progress_every * 1e6);
+  int64_t next_line_us = every_us;
+  catch_interrupts();
+  auto notice = [&](const std::string& text) {
+    if (bar_shown)
+      std::cerr << "\r\033[K";
+    std::cerr << text << '\n';
+  };
+  auto progress = runner.run([&](const batch_progress& p) {
+    auto n = interrupts.load();
+    if (n >= 1 && seen_interrupts < 1) {
+      runner.stop();
+      notice("stopping: no new rows; waiting for the " +
+             std::to_string(p.in_flight) +
+             " in flight (Ctrl-C again cancels them)");
+    }
+    if (n >= 2 && seen_interrupts < 2) {
+      runner.cancel();
+      notice("cancelling the " + std::to_string(p.in_flight) +
+             " rows in flight; --resume runs them again");
+    }
+    seen_interrupts = n;
+    if (terminal) {
+      std::cerr << "\r\033[K" << progress_bar(p) << std::flush;
+      bar_shown = true;
+    } else if (p.elapsed_us >= next_line_us) {
+      std::cerr << progress_line(p) << '\n';
+      next_line_us = p.elapsed_us + every_us;
+    }
+  });
+  if (terminal && bar_shown)
+    std::cerr << "\r\033[K" << progress_bar(progress) << '\n';
+  print_summary(progress, args);
+  if (progress.left() > 0) {
+    std::cout << "stopped with " << progress.left()
+              << " rows left; to finish, run:\n  "
+              << resume_command(args, config) << '\n';
+    return exit_interrupted;
+  }
+  return failed_rows(progress.tally) > 0 ? exit_rows_failed : exit_all_answered;
+}
+
+} // namespace tutti::cli

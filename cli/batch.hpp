@@ -1,0 +1,25 @@
+#pragma once
+
+/// `tutti batch`: a pipeline over every row of a JSONL file.
+
+#include <cstddef>
+#include <string>
+
+namespace tutti::cli {
+
+struct batch_args {
+  std::string config;
+  std::string pipeline;
+  std::string in;
+  std::string out;
+  size_t concurrency = 16;
+  bool resume = false;
+  /// Seconds between progress lines when stderr is not a terminal.
+  double progress_every = 10;
+};
+
+/// Exit code 0: every row has an answer; 1: some rows failed or were
+/// invalid; 130: interrupted, rows left for `--resume`.
+int run_batch(const batch_args& args);
+
+} // namespace tutti::cli

@@ -1,0 +1,57 @@
+// Formatting and lookup helpers shared by the `tutti` subcommands.
+
+#include "cli/format.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace tutti::cli {
+
+std::string config_path(const std::string& flag) {
+  if (!flag.empty())
+    return flag;
+  if (auto* env = std::getenv("TUTTI_CONFIG"); env != nullptr && *env != 0)
+    return env;
+  return "tutti.yaml";
+}
+
+std::string preview(const std::string& text, size_t width) {
+  std::string line = text.substr(0, text.find('\n'));
+  size_t chars = 0;
+  for (size_t i = 0; i < line.size(); ++i) {
+    if ((static_cast<unsigned char>(line[i]) & 0xC0) != 0x80 && ++chars > width)
+      return line.substr(0, i) + "…";
+  }
+  return line;
+}
+
+size_t width_of(const std::string& text) {
+  size_t chars = 0;
+  for (unsigned char c : text)
+    if ((c & 0xC0) != 0x80)
+      ++chars;
+  return chars;
+}
+
+std::string pad(std::string text, size_t width) {
+  auto chars = width_of(text);
+  if (chars < width)
+    text.append(width - chars, ' ');
+  return text;
+}
+
+std::string format_ms(int64_t us) {
+  return std::to_string((us + 500) / 1000) + " ms";
+}
+
+std::string format_cost(double usd) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6f", usd);
+  std::string text = buf;
+  text.erase(text.find_last_not_of('0') + 1);
+  if (text.back() == '.')
+    text.pop_back();
+  return "$" + text;
+}
+
+} // namespace tutti::cli

@@ -1,0 +1,29 @@
+#pragma once
+
+/// Formatting and lookup helpers shared by the `tutti` subcommands.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace tutti::cli {
+
+/// `--config` when given, else $TUTTI_CONFIG, else ./tutti.yaml.
+std::string config_path(const std::string& flag);
+
+/// The first line of `text`, at most `width` characters (UTF-8 aware).
+std::string preview(const std::string& text, size_t width);
+
+/// Characters, not bytes, of UTF-8 `text`.
+size_t width_of(const std::string& text);
+
+/// `text` padded with spaces to `width` characters.
+std::string pad(std::string text, size_t width);
+
+/// "12 ms"
+std::string format_ms(int64_t us);
+
+/// "$0", "$0.000123", "$1.5": six decimals at most, no trailing zeros.
+std::string format_cost(double usd);
+
+} // namespace tutti::cli
