@@ -5,10 +5,7 @@
 #include <boost/test/tools/floating_point_comparison.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,108 +24,16 @@
 
 #include <rapidjson/document.h>
 
+#include "tests/integration/tutti_process.hpp"
 #include "tools/fake_llm/fake_llm.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-/// Every run is killed after this long; no test may hang.
-constexpr std::chrono::seconds run_timeout{10};
-
-/// What one run of the command left behind.
-struct run_result {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-  bool timed_out = false;
-};
-
-using environment = std::map<std::string, std::string>;
-
-/// Runs `tutti args...` in `cwd` with exactly `env` as its environment and
-/// /dev/null as stdin; collects stdout and stderr. Kills it after
-/// `run_timeout`.
-run_result run_tutti(const std::vector<std::string>& args,
-                     const environment& env, const fs::path& cwd) {
-  // Everything the child needs is built before fork: after it, only
-  // async-signal-safe calls.
-  std::vector<std::string> argv_text{TUTTI_BIN};
-  argv_text.insert(argv_text.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_text)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_text;
-  for (auto& [name, value] : env)
-    env_text.push_back(name + "=" + value);
-  std::vector<char*> envp;
-  for (auto& e : env_text)
-    envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::string dir = cwd.string();
-
-  int out_pipe[2];
-  int err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0)
-    throw std::runtime_error("pipe2 failed");
-  pid_t pid = fork();
-  if (pid < 0)
-    throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (in < 0 || dup2(in, 0) < 0 || dup2(out_pipe[1], 1) < 0 ||
-        dup2(err_pipe[1], 2) < 0 || chdir(dir.c_str()) != 0)
-      _exit(126);
-    execve(argv[0], argv.data(), envp.data());
-    _exit(127);
-  }
-  close(out_pipe[1]);
-  close(err_pipe[1]);
-
-  run_result result;
-  auto deadline = std::chrono::steady_clock::now() + run_timeout;
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&result.out, &result.err};
-  int open_fds = 2;
-  while (open_fds > 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - std::chrono::steady_clock::now())
-                    .count();
-    if (left <= 0) {
-      result.timed_out = true;
-      kill(pid, SIGKILL);
-      break;
-    }
-    int ready = poll(fds, 2, static_cast<int>(left));
-    if (ready < 0 && errno != EINTR)
-      throw std::runtime_error("poll failed");
-    for (int i = 0; i < 2 && ready > 0; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0)
-        continue;
-      char buf[4096];
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        sinks[i]->append(buf, static_cast<size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  for (auto& f : fds)
-    if (f.fd >= 0)
-      close(f.fd);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status))
-    result.exit_code = WEXITSTATUS(status);
-  else if (WIFSIGNALED(status))
-    result.exit_code = 128 + WTERMSIG(status);
-  return result;
-}
+using tutti::testing::environment;
+using tutti::testing::run_result;
+using tutti::testing::run_tutti;
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
