@@ -110,13 +110,16 @@ struct provider_fixture : testing::actor_fixture {
 
   /// Sends a query with a fresh id; the outcome lands in the slot once the
   /// provider answers.
-  outcome_slot query(std::string id = {}) {
+  outcome_slot query(std::string id = {},
+                     tutti::priority urgency = priority::interactive,
+                     const std::string& prompt = "2+2?") {
     if (id.empty())
       id = "r" + std::to_string(next_query++);
     member_query q;
     q.member = "m";
     q.request.id = id;
-    q.request.messages.push_back(chat_message{"user", "2+2?"});
+    q.request.priority = urgency;
+    q.request.messages.push_back(chat_message{"user", prompt});
     auto slot = std::make_shared<std::optional<member_outcome>>();
     sys.spawn([slot, q, prov = prov](caf::event_based_actor* self) {
       self->request(prov, caf::infinite, query_atom::value, q)
@@ -724,6 +727,29 @@ BOOST_AUTO_TEST_CASE(a_permit_goes_back_to_the_limiter_when_a_call_ends) {
   reply(500, server_error_body);
   BOOST_TEST(!(*second)->ok);
   BOOST_TEST(limiter_snapshot().in_flight == 0);
+}
+
+BOOST_AUTO_TEST_CASE(interactive_calls_go_before_batch_calls_queued_earlier) {
+  limits.concurrency = 1;
+  start();
+  auto held = hold_permit();
+  auto batch = query("b1", priority::batch, "a batch row");
+  auto chat = query("c1", priority::interactive, "a person waiting");
+  BOOST_TEST(net->started.empty());
+  BOOST_TEST(limiter_snapshot().queued == 2);
+  caf::anon_send(limiter, release_atom::value, held, usage{});
+  run();
+  BOOST_REQUIRE(net->started.size() == 1u);
+  BOOST_TEST(last_transfer().request.body.find("a person waiting") !=
+             std::string::npos);
+  reply(200, ok_body);
+  BOOST_TEST(chat->has_value());
+  BOOST_REQUIRE(net->started.size() == 2u);
+  BOOST_TEST(last_transfer().request.body.find("a batch row") !=
+             std::string::npos);
+  reply(200, ok_body);
+  BOOST_REQUIRE(batch->has_value());
+  BOOST_TEST((*batch)->ok);
 }
 
 BOOST_AUTO_TEST_CASE(a_duplicate_request_id_is_refused_without_sending) {

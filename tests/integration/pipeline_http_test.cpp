@@ -5,6 +5,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <condition_variable>
+#include <future>
 #include <map>
 #include <mutex>
 #include <string>
@@ -254,6 +256,70 @@ BOOST_AUTO_TEST_CASE(inputs_must_match_the_declared_ones) {
   }
   BOOST_CHECK_THROW(eng.run("nope", {}), config_error);
   BOOST_TEST(upstream.arrivals().empty());
+}
+
+BOOST_AUTO_TEST_CASE(start_run_returns_at_once_and_many_runs_share_the_engine) {
+  engine eng{make_config(moa_yaml)};
+  constexpr int runs = 12;
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::map<std::string, pipeline_result> results;
+  auto started = steady_now_us();
+  for (int i = 0; i < runs; ++i) {
+    auto question = "question " + std::to_string(i);
+    eng.start_run("moa", {{"question", question}}, {},
+                  [&, question](pipeline_result r) {
+                    std::lock_guard<std::mutex> guard{mtx};
+                    results.emplace(question, std::move(r));
+                    cv.notify_one();
+                  });
+  }
+  // Twelve runs of three 200 ms layers started without waiting.
+  BOOST_CHECK_LT(steady_now_us() - started, 200'000);
+  std::unique_lock<std::mutex> lock{mtx};
+  BOOST_REQUIRE(cv.wait_for(lock, std::chrono::seconds{20},
+                            [&] { return results.size() == runs; }));
+  for (auto& [question, r] : results) {
+    BOOST_TEST_CONTEXT(question) {
+      BOOST_CHECK(r.status == answer_status::ok);
+      // Each run's own question reached its refiners' system prompt.
+      BOOST_CHECK(contains(step_of(r, "refine").answer.members[0].reply.text,
+                           "echo: Improve on these answers"));
+    }
+  }
+  BOOST_CHECK_EQUAL(fake_upstream::arrivals_of(upstream, "synth").size(),
+                    size_t{runs});
+}
+
+BOOST_AUTO_TEST_CASE(cancel_ends_a_run_with_what_it_has) {
+  engine eng{make_config(moa_yaml)};
+  std::promise<pipeline_result> done;
+  auto result = done.get_future();
+  std::promise<void> proposing;
+  run_options options;
+  options.on_step_started = [&](const std::string& step) {
+    if (step == "propose")
+      proposing.set_value();
+  };
+  auto id =
+      eng.start_run("moa", {{"question", "Why is the sky blue?"}}, options,
+                    [&](pipeline_result r) { done.set_value(r); });
+  // Cancel while the proposers (200 ms) are still thinking.
+  BOOST_REQUIRE(proposing.get_future().wait_for(std::chrono::seconds{5}) ==
+                std::future_status::ready);
+  BOOST_CHECK(eng.cancel(id));
+  BOOST_REQUIRE(result.wait_for(std::chrono::seconds{5}) ==
+                std::future_status::ready);
+  auto r = result.get();
+  BOOST_CHECK(r.status == answer_status::failed);
+  BOOST_CHECK_EQUAL(step_of(r, "propose").status, "failed");
+  for (auto& m : step_of(r, "propose").answer.members)
+    BOOST_CHECK(!m.ok && m.error.kind == failure_kind::cancelled);
+  BOOST_CHECK_EQUAL(step_of(r, "refine").status, "skipped");
+  BOOST_CHECK_EQUAL(step_of(r, "final").status, "skipped");
+  BOOST_CHECK(fake_upstream::arrivals_of(upstream, "refine-a").empty());
+  // Finished: nothing left to cancel.
+  BOOST_CHECK(!eng.cancel(id));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
