@@ -463,4 +463,26 @@ BOOST_AUTO_TEST_CASE(a_second_ctrl_c_cancels_the_rows_in_flight) {
   BOOST_CHECK(contains(r.out, "10 rows left"));
 }
 
+// The ready-to-run example, as its header says to run it.
+BOOST_AUTO_TEST_CASE(the_batch_example_runs_against_the_demo_upstream) {
+  auto source = std::string{TUTTI_SOURCE_DIR} + "/configs/";
+  tutti::fake::server demo{
+      tutti::fake::load_script(source + "demo-upstream.yaml")};
+  demo.start();
+  tutti_process child{{"batch", "--config", source + "batch-example.yaml",
+                       "--pipeline", "answer", "--in",
+                       source + "batch-example.jsonl", "--out",
+                       output.string()},
+                      {{"TUTTI_FAKE_URL", demo.base_url()}},
+                      dir};
+  auto r = child.wait(30s);
+  BOOST_REQUIRE(!r.timed_out);
+  BOOST_CHECK_EQUAL(r.exit_code, 1); // two invalid lines, on purpose
+  BOOST_CHECK(contains(r.out, "answered  6 (0 ok, 6 partial)"));
+  BOOST_CHECK(contains(r.out, "invalid   2"));
+  for (auto& row : results())
+    if (row.status == "partial")
+      BOOST_CHECK(contains(row.answer, "echo: "));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

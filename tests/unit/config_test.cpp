@@ -1,6 +1,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <regex>
 #include <stdexcept>
@@ -2954,6 +2957,27 @@ BOOST_AUTO_TEST_CASE(headers_without_locations_are_reported_at_the_provider) {
                "embedded:3:3: providers.p.headers.x-team: environment "
                "variable TUTTI_TEST_UNSET is not set");
   }
+}
+
+BOOST_AUTO_TEST_CASE(every_ready_to_run_config_loads) {
+  // The configs users copy from must never rot. The fake upstream's
+  // scripts (models: at the top) are not tutti configs.
+  size_t loaded = 0;
+  for (auto& entry : std::filesystem::directory_iterator{
+           std::string{TUTTI_SOURCE_DIR} + "/configs"}) {
+    if (entry.path().extension() != ".yaml")
+      continue;
+    std::ifstream in{entry.path()};
+    std::string text{std::istreambuf_iterator<char>{in}, {}};
+    if (text.find("\nmodels:") != std::string::npos ||
+        text.rfind("models:", 0) == 0)
+      continue;
+    BOOST_TEST_CONTEXT(entry.path().filename()) {
+      BOOST_CHECK_NO_THROW(load_config(entry.path().string()));
+      ++loaded;
+    }
+  }
+  BOOST_TEST(loaded >= 6u); // demo, judge, self-consistency, moa, multi, batch
 }
 
 BOOST_AUTO_TEST_SUITE_END()
