@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tools/fake_llm/fake_llm.hpp"
+#include "tutti/config.hpp"
 
 namespace tutti::fake_upstream {
 
@@ -49,6 +50,27 @@ inline std::string ensemble_yaml(const std::vector<std::string>& members,
   }
   yaml += "]\n    deadline: " + deadline + "\n";
   return yaml;
+}
+
+/// Where a provider of `kind` finds `upstream`: each kind's API root.
+inline std::string base_url_for(const fake::server& upstream,
+                                const std::string& kind) {
+  auto root = upstream.root_url();
+  if (kind == "gemini")
+    return root + "/v1beta";
+  if (kind == "azure-openai")
+    return root;
+  return root + "/v1";
+}
+
+/// Points every provider of a config written for the real vendors (the
+/// ready-to-run configs/) at `upstream`, in its own wire format, with a
+/// placeholder key: the config runs as shipped, against the fake.
+inline void point_at(config& cfg, const fake::server& upstream) {
+  for (auto& [name, pc] : cfg.providers) {
+    pc.base_url = base_url_for(upstream, pc.kind);
+    pc.api_key = "sk-fake-" + name;
+  }
 }
 
 } // namespace tutti::fake_upstream

@@ -322,4 +322,70 @@ BOOST_AUTO_TEST_CASE(cancel_ends_a_run_with_what_it_has) {
   BOOST_CHECK(!eng.cancel(id));
 }
 
+// The ready-to-run configs, as shipped, against the fake: every provider
+// speaks its own vendor's wire format to it.
+
+BOOST_AUTO_TEST_CASE(the_shipped_mixture_of_agents_config_runs) {
+  fake::server vendors{fake::parse_script("default: {latency: 20ms}")};
+  vendors.start();
+  auto cfg = load_config(std::string{TUTTI_SOURCE_DIR} +
+                         "/configs/mixture-of-agents.yaml");
+  fake_upstream::point_at(cfg, vendors);
+  engine eng{cfg};
+  auto r = eng.run("moa", {{"question", "Why is the sky blue?"}});
+  BOOST_TEST(r.status == answer_status::ok);
+  for (auto& step : r.steps)
+    BOOST_TEST_CONTEXT(step.id) {
+      BOOST_TEST(step.status == "ok");
+    }
+  // Two layers of three vendors, then the synthesizer once.
+  for (auto model :
+       {"gpt-4o-mini", "claude-3-5-haiku-20241022", "gemini-2.0-flash"})
+    BOOST_TEST_CONTEXT(model) {
+      BOOST_TEST(fake_upstream::arrivals_of(vendors, model).size() == 2u);
+    }
+  BOOST_TEST(fake_upstream::arrivals_of(vendors, "gpt-4o").size() == 1u);
+  BOOST_TEST(contains(r.output, "echo: Question: Why is the sky blue?"));
+}
+
+BOOST_AUTO_TEST_CASE(the_shipped_self_consistency_pipeline_votes) {
+  fake::server vendors{fake::parse_script(R"(
+models:
+  gpt-4o-mini: {reply: "17 - 8 = 9, so 9 are left.\n#### 9", latency: 20ms}
+)")};
+  vendors.start();
+  auto cfg = load_config(std::string{TUTTI_SOURCE_DIR} +
+                         "/configs/self-consistency.yaml");
+  fake_upstream::point_at(cfg, vendors);
+  engine eng{cfg};
+  auto r = eng.run("solve", {{"problem", "17 sheep, all but 9 run away."}});
+  BOOST_TEST(r.status == answer_status::ok);
+  auto& draws = step_of(r, "draws").answer;
+  BOOST_TEST(draws.members.size() == 5u);
+  BOOST_TEST(draws.combine == "vote");
+  BOOST_REQUIRE(!draws.votes.empty());
+  BOOST_TEST(draws.votes.front().answer == "9");
+  BOOST_TEST(draws.agreement == 1.0);
+  // Five draws with seeds 0..4, then the explaining call.
+  auto seen = fake_upstream::arrivals_of(vendors, "gpt-4o-mini");
+  BOOST_TEST(seen.size() == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(the_shipped_multi_provider_pipeline_runs) {
+  fake::server vendors{fake::parse_script("default: {latency: 20ms}")};
+  vendors.start();
+  auto cfg = load_config(std::string{TUTTI_SOURCE_DIR} +
+                         "/configs/multi-provider.yaml");
+  fake_upstream::point_at(cfg, vendors);
+  engine eng{cfg};
+  auto r = eng.run("answer-then-check", {{"question", "Is a tomato a fruit?"}});
+  BOOST_TEST(r.status == answer_status::ok);
+  BOOST_TEST(step_of(r, "drafts").answer.members.size() == 4u);
+  for (auto& m : step_of(r, "drafts").answer.members)
+    BOOST_TEST_CONTEXT(m.member) {
+      BOOST_TEST(m.ok);
+    }
+  BOOST_TEST(contains(r.output, "echo: Question: Is a tomato a fruit?"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -51,12 +51,7 @@ struct formats_fixture {
   formats_fixture() { upstream.start(); }
 
   std::string base_url_for(const std::string& kind) {
-    auto root = upstream.root_url();
-    if (kind == "gemini")
-      return root + "/v1beta";
-    if (kind == "azure-openai")
-      return root;
-    return root + "/v1";
+    return fake_upstream::base_url_for(upstream, kind);
   }
 
   /// One provider `p` of `kind` on `model`, alone in ensemble `e`.
