@@ -12,19 +12,16 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "engine/src/json_writers.hpp"
 #include "engine/src/names.hpp"
 #include "tutti/batch.hpp"
-#include "tutti/json.hpp"
 
 namespace tutti {
 
 namespace {
 
 using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void write_string(json_writer& w, std::string_view text) {
-  w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
-}
+using namespace json_detail;
 
 std::string compact_json(const rapidjson::Value& value) {
   rapidjson::StringBuffer buffer;
@@ -39,17 +36,6 @@ void write_row_head(json_writer& w, const batch_row& row) {
   w.RawValue(row.id_json.data(), row.id_json.size(), rapidjson::kStringType);
   w.Key("line");
   w.Uint64(row.line);
-}
-
-void write_usage(json_writer& w, const usage& u) {
-  w.StartObject();
-  w.Key("input_tokens");
-  w.Int64(u.input_tokens);
-  w.Key("output_tokens");
-  w.Int64(u.output_tokens);
-  w.Key("cached_input_tokens");
-  w.Int64(u.cached_input_tokens);
-  w.EndObject();
 }
 
 void write_error(json_writer& w, std::string_view kind,
@@ -163,10 +149,8 @@ std::string batch_result_line(const batch_row& row,
   w.Key("members");
   w.StartArray();
   if (output != nullptr)
-    for (auto& member : output->answer.members) {
-      auto text = to_json(member);
-      w.RawValue(text.data(), text.size(), rapidjson::kObjectType);
-    }
+    for (auto& member : output->answer.members)
+      write_outcome(w, member);
   w.EndArray();
   w.Key("steps");
   w.StartArray();

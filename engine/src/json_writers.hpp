@@ -1,0 +1,216 @@
+#pragma once
+
+/// The JSON writers behind tutti/json.hpp, for the engine's own files that
+/// write the same values inside other documents (batch result rows): one
+/// spelling of every field. Each takes a RapidJSON writer.
+
+#include <string_view>
+
+#include <rapidjson/writer.h>
+
+#include "tutti/messages.hpp"
+
+namespace tutti::json_detail {
+
+template <class Writer>
+void write_string(Writer& w, std::string_view text) {
+  w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+}
+
+template <class Writer>
+void write_usage(Writer& w, const usage& u) {
+  w.StartObject();
+  w.Key("input_tokens");
+  w.Int64(u.input_tokens);
+  w.Key("output_tokens");
+  w.Int64(u.output_tokens);
+  w.Key("cached_input_tokens");
+  w.Int64(u.cached_input_tokens);
+  w.EndObject();
+}
+
+template <class Writer>
+void write_timing(Writer& w, const timing& t) {
+  w.StartObject();
+  w.Key("queued_ms");
+  w.Double(t.queued_us / 1000.0);
+  w.Key("first_token_ms");
+  if (t.first_token_us >= 0)
+    w.Double(t.first_token_us / 1000.0);
+  else
+    w.Null();
+  w.Key("total_ms");
+  w.Double(t.total_us / 1000.0);
+  w.EndObject();
+}
+
+template <class Writer>
+void write_outcome(Writer& w, const member_outcome& o) {
+  w.StartObject();
+  w.Key("member");
+  write_string(w, o.member);
+  w.Key("provider");
+  write_string(w, o.provider);
+  w.Key("model");
+  write_string(w, o.model);
+  w.Key("status");
+  w.String(o.ok ? "ok" : "failed");
+  if (o.ok) {
+    w.Key("text");
+    write_string(w, o.reply.text);
+    w.Key("finish_reason");
+    write_string(w, o.reply.finish_reason);
+    w.Key("usage");
+    write_usage(w, o.reply.usage);
+    w.Key("cost_usd");
+    w.Double(o.reply.cost_usd);
+    w.Key("attempts");
+    w.Int(o.reply.attempts);
+    w.Key("timing");
+    write_timing(w, o.reply.timing);
+  } else {
+    w.Key("error");
+    w.StartObject();
+    w.Key("kind");
+    write_string(w, to_string(o.error.kind));
+    w.Key("message");
+    write_string(w, o.error.message);
+    w.Key("http_status");
+    if (o.error.http_status != 0)
+      w.Int(o.error.http_status);
+    else
+      w.Null();
+    w.Key("attempts");
+    w.Int(o.error.attempts);
+    w.Key("partial_text");
+    write_string(w, o.error.partial_text);
+    w.EndObject();
+    w.Key("usage");
+    write_usage(w, o.error.usage);
+    w.Key("cost_usd");
+    w.Double(o.error.cost_usd);
+    w.Key("timing");
+    write_timing(w, o.error.timing);
+  }
+  w.EndObject();
+}
+
+template <class Writer>
+void write_answer(Writer& w, const ensemble_answer& a) {
+  w.StartObject();
+  w.Key("ensemble");
+  write_string(w, a.ensemble);
+  w.Key("status");
+  write_string(w, to_string(a.status));
+  w.Key("text");
+  write_string(w, a.text);
+  w.Key("until");
+  write_string(w, a.until);
+  w.Key("mode");
+  write_string(w, a.mode);
+  w.Key("combine");
+  write_string(w, a.combine);
+  w.Key("winner");
+  if (a.winner.empty())
+    w.Null();
+  else
+    write_string(w, a.winner);
+  w.Key("note");
+  write_string(w, a.note);
+  if (!a.votes.empty()) {
+    w.Key("votes");
+    w.StartArray();
+    for (auto& row : a.votes) {
+      w.StartObject();
+      w.Key("answer");
+      write_string(w, row.answer);
+      w.Key("text");
+      write_string(w, row.text);
+      w.Key("weight");
+      w.Double(row.weight);
+      w.Key("members");
+      w.StartArray();
+      for (auto& member : row.members)
+        write_string(w, member);
+      w.EndArray();
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("agreement");
+    w.Double(a.agreement);
+  }
+  if (!a.ranking.empty()) {
+    w.Key("ranking");
+    w.StartArray();
+    for (auto& label : a.ranking)
+      write_string(w, label);
+    w.EndArray();
+  }
+  w.Key("usage");
+  write_usage(w, a.usage);
+  w.Key("cost_usd");
+  w.Double(a.cost_usd);
+  w.Key("total_ms");
+  w.Double(a.total_us / 1000.0);
+  w.Key("members");
+  w.StartArray();
+  for (auto& member : a.members)
+    write_outcome(w, member);
+  w.EndArray();
+  if (!a.combiner_calls.empty()) {
+    w.Key("combiner_calls");
+    w.StartArray();
+    for (auto& call : a.combiner_calls)
+      write_outcome(w, call);
+    w.EndArray();
+  }
+  w.EndObject();
+}
+
+template <class Writer>
+void write_result(Writer& w, const pipeline_result& r) {
+  w.StartObject();
+  w.Key("pipeline");
+  write_string(w, r.pipeline);
+  w.Key("status");
+  write_string(w, to_string(r.status));
+  w.Key("output");
+  write_string(w, r.output);
+  w.Key("steps");
+  w.StartArray();
+  for (auto& step : r.steps) {
+    w.StartObject();
+    w.Key("id");
+    write_string(w, step.id);
+    w.Key("status");
+    write_string(w, step.status);
+    w.Key("reason");
+    if (step.reason.empty())
+      w.Null();
+    else
+      write_string(w, step.reason);
+    w.Key("started_ms");
+    if (step.started_us < 0)
+      w.Null();
+    else
+      w.Double(step.started_us / 1000.0);
+    w.Key("total_ms");
+    w.Double(step.total_us / 1000.0);
+    w.Key("answer");
+    if (step.started_us < 0)
+      w.Null();
+    else
+      write_answer(w, step.answer);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("usage");
+  write_usage(w, r.usage);
+  w.Key("cost_usd");
+  w.Double(r.cost_usd);
+  w.Key("total_ms");
+  w.Double(r.total_us / 1000.0);
+  w.EndObject();
+}
+
+} // namespace tutti::json_detail
