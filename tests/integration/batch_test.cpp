@@ -325,6 +325,10 @@ BOOST_AUTO_TEST_CASE(progress_lines_when_not_on_a_terminal) {
   write_rows(30);
   auto r = run("slow", {"--concurrency", "10"});
   BOOST_CHECK_EQUAL(r.exit_code, 0);
+  // --concurrency bounds the rows in flight (one request each here).
+  auto peak = tutti::fake::peak_concurrency(upstream.arrivals());
+  BOOST_CHECK_LE(peak, 10);
+  BOOST_CHECK_GT(peak, 1);
   BOOST_CHECK(contains(r.err, " rows ("));
   BOOST_CHECK(contains(r.err, " in flight, "));
   BOOST_CHECK(contains(r.err, " rows/s, ETA "));
@@ -339,6 +343,27 @@ BOOST_AUTO_TEST_CASE(an_existing_results_file_needs_resume) {
   BOOST_CHECK_EQUAL(r.exit_code, 2);
   BOOST_CHECK(contains(r.err, "already holds results; pass --resume"));
   BOOST_CHECK_EQUAL(output_text(), "precious\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_provider_that_cannot_start_stops_the_batch_saying_why) {
+  write_rows(5);
+  std::ofstream{config, std::ios::trunc} << R"(providers:
+  unkeyed:
+    kind: openai
+    model: quick-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: ${TUTTI_BATCH_TEST_UNSET_KEY}
+pipelines:
+  keyless:
+    inputs: [question]
+    steps:
+      reply: {call: unkeyed, prompt: "{{input.question}}"}
+    output: reply
+)";
+  auto r = run("keyless");
+  BOOST_CHECK_EQUAL(r.exit_code, 2);
+  BOOST_CHECK(contains(r.err, "TUTTI_BATCH_TEST_UNSET_KEY is not set"));
+  BOOST_CHECK(output_text().empty()); // no row is marked done
 }
 
 BOOST_AUTO_TEST_CASE(resume_refuses_the_results_of_another_input) {
