@@ -11,12 +11,18 @@
 #include <iostream>
 #include <map>
 #include <numeric>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
+#include <sys/utsname.h>
+
+#include <ctime>
+#include <thread>
 
 namespace tutti::bench {
 
@@ -145,6 +151,40 @@ inline double process_cpu_s() {
   getrusage(RUSAGE_SELF, &ru);
   auto s = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
   return s(ru.ru_utime) + s(ru.ru_stime);
+}
+
+/// The first lines every benchmark prints: its name, the date, the cores
+/// it may run on and the CPU. Each adds its own lines (load, build,
+/// settings) after them.
+inline void print_machine_head(const std::string& bench) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  int cores = sched_getaffinity(0, sizeof set, &set) == 0
+                  ? CPU_COUNT(&set)
+                  : static_cast<int>(std::thread::hardware_concurrency());
+  char date[64];
+  std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&now));
+  utsname uts{};
+  uname(&uts);
+  std::cout << "tutti " << bench << "\n"
+            << "  date      " << date << '\n'
+            << "  nproc     " << cores << " (" << uts.sysname << ' '
+            << uts.release << ' ' << uts.machine << ")\n"
+            << "  cpu       " << first_line_with("/proc/cpuinfo", "model name")
+            << '\n';
+}
+
+/// `text` as an integer from `low` to `high`; `flag` names it in the error.
+inline int int_flag(const std::string& flag, const char* text, long low,
+                    long high) {
+  char* end = nullptr;
+  long value = std::strtol(text, &end, 10);
+  if (end == text || *end != '\0' || value < low || value > high)
+    throw std::invalid_argument(flag + ": expected an integer from " +
+                                std::to_string(low) + " to " +
+                                std::to_string(high) + ", got '" + text + "'");
+  return static_cast<int>(value);
 }
 
 } // namespace tutti::bench

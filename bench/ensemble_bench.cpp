@@ -88,15 +88,6 @@ void usage(std::ostream& out) {
          "  --concurrent-only run part 4 alone\n";
 }
 
-int positive_int(const std::string& flag, const char* text) {
-  char* end = nullptr;
-  long value = std::strtol(text, &end, 10);
-  if (end == text || *end != '\0' || value < 1 || value > 1'000'000)
-    throw std::invalid_argument(flag + ": expected a positive integer, got '" +
-                                text + "'");
-  return static_cast<int>(value);
-}
-
 bench_options parse_args(int argc, char** argv) {
   bench_options opts;
   for (int i = 1; i < argc; ++i) {
@@ -107,19 +98,19 @@ bench_options parse_args(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "--rounds")
-      opts.rounds = positive_int(arg, value());
+      opts.rounds = int_flag(arg, value(), 1, 1'000'000);
     else if (arg == "--questions")
-      opts.questions = positive_int(arg, value());
+      opts.questions = int_flag(arg, value(), 1, 1'000'000);
     else if (arg == "--no-python")
       opts.python = false;
     else if (arg == "--ensembles")
-      opts.ensembles = positive_int(arg, value());
+      opts.ensembles = int_flag(arg, value(), 1, 1'000'000);
     else if (arg == "--bursts")
-      opts.bursts = positive_int(arg, value());
+      opts.bursts = int_flag(arg, value(), 1, 1'000'000);
     else if (arg == "--latency-ms")
-      opts.latency_ms = positive_int(arg, value());
+      opts.latency_ms = int_flag(arg, value(), 1, 1'000'000);
     else if (arg == "--workers")
-      opts.workers = positive_int(arg, value());
+      opts.workers = int_flag(arg, value(), 1, 1'000'000);
     else if (arg == "--keep-alive")
       opts.keep_alive = true;
     else if (arg == "--concurrent-only")
@@ -166,24 +157,9 @@ void row_us(const std::string& label, const summary& s) {
 // --------------------------------------------------------------
 
 void print_machine_facts(const bench_options& opts) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  int cores = sched_getaffinity(0, sizeof set, &set) == 0
-                  ? CPU_COUNT(&set)
-                  : static_cast<int>(std::thread::hardware_concurrency());
-  char date[64];
-  std::time_t now = std::time(nullptr);
-  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&now));
-  utsname uts{};
-  uname(&uts);
+  print_machine_head("ensemble_bench");
   auto* curl = curl_version_info(CURLVERSION_NOW);
-  std::cout << "tutti ensemble_bench\n"
-            << "  date      " << date << '\n'
-            << "  nproc     " << cores << " (" << uts.sysname << ' '
-            << uts.release << ' ' << uts.machine << ")\n"
-            << "  cpu       " << first_line_with("/proc/cpuinfo", "model name")
-            << '\n'
-            << "  loadavg   " << read_first_line("/proc/loadavg") << '\n'
+  std::cout << "  loadavg   " << read_first_line("/proc/loadavg") << '\n'
             << "  build     " << TUTTI_BUILD_TYPE << ", libcurl "
             << curl->version << '\n'
             << "  settings  --rounds " << opts.rounds << " --questions "

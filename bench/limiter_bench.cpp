@@ -72,15 +72,6 @@ void print_usage(std::ostream& out) {
          "  --rounds R   unpaced rounds; the median is shown (default 2)\n";
 }
 
-int positive_int(const std::string& flag, const char* text, long max) {
-  char* end = nullptr;
-  long value = std::strtol(text, &end, 10);
-  if (end == text || *end != '\0' || value < 1 || value > max)
-    throw std::invalid_argument(flag + ": expected an integer in 1.." +
-                                std::to_string(max) + ", got '" + text + "'");
-  return static_cast<int>(value);
-}
-
 bench_options parse_args(int argc, char** argv) {
   bench_options opts;
   for (int i = 1; i < argc; ++i) {
@@ -91,11 +82,11 @@ bench_options parse_args(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "--pairs")
-      opts.pairs = positive_int(arg, value(), 2'000'000);
+      opts.pairs = int_flag(arg, value(), 1, 2'000'000);
     else if (arg == "--clients")
-      opts.clients = positive_int(arg, value(), 64);
+      opts.clients = int_flag(arg, value(), 1, 64);
     else if (arg == "--rounds")
-      opts.rounds = positive_int(arg, value(), 20);
+      opts.rounds = int_flag(arg, value(), 1, 20);
     else if (arg == "--help" || arg == "-h") {
       print_usage(std::cout);
       std::exit(0);
@@ -126,23 +117,8 @@ double cpu_seconds() {
 // --- machine facts ----------------------------------------------------------
 
 void print_machine_facts(const bench_options& opts) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  int cores = sched_getaffinity(0, sizeof set, &set) == 0
-                  ? CPU_COUNT(&set)
-                  : static_cast<int>(std::thread::hardware_concurrency());
-  char date[64];
-  std::time_t now = std::time(nullptr);
-  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&now));
-  utsname uts{};
-  uname(&uts);
-  std::cout << "tutti limiter_bench\n"
-            << "  date      " << date << '\n'
-            << "  nproc     " << cores << " (" << uts.sysname << ' '
-            << uts.release << ' ' << uts.machine << ")\n"
-            << "  cpu       " << first_line_with("/proc/cpuinfo", "model name")
-            << '\n'
-            << "  loadavg   " << read_first_line("/proc/loadavg") << '\n'
+  print_machine_head("limiter_bench");
+  std::cout << "  loadavg   " << read_first_line("/proc/loadavg") << '\n'
             << "  build     " << TUTTI_BUILD_TYPE << ", CAF "
             << CAF_MAJOR_VERSION << '.' << CAF_MINOR_VERSION << '.'
             << CAF_PATCH_VERSION << ", default scheduler\n"

@@ -79,16 +79,6 @@ void usage(std::ostream& out) {
 )";
 }
 
-int int_in(const std::string& flag, const char* text, long min, long max) {
-  char* end = nullptr;
-  long value = std::strtol(text, &end, 10);
-  if (end == text || *end != '\0' || value < min || value > max)
-    throw std::invalid_argument(flag + ": expected an integer from " +
-                                std::to_string(min) + " to " +
-                                std::to_string(max) + ", got '" + text + "'");
-  return static_cast<int>(value);
-}
-
 double positive_double(const std::string& flag, const char* text) {
   char* end = nullptr;
   double value = std::strtod(text, &end);
@@ -109,15 +99,15 @@ bench_options parse_args(int argc, char** argv) {
     };
     if (arg == "--requests")
       // A provider's `concurrency` is at most 10000.
-      opts.requests = int_in(arg, value(), 1, 10'000);
+      opts.requests = int_flag(arg, value(), 1, 10'000);
     else if (arg == "--tokens")
-      opts.tokens = int_in(arg, value(), 1, 9'999);
+      opts.tokens = int_flag(arg, value(), 1, 9'999);
     else if (arg == "--tokens-per-second")
       opts.tokens_per_second = positive_double(arg, value());
     else if (arg == "--keep-alive")
       opts.keep_alive = true;
     else if (arg == "--ramp-ms")
-      opts.ramp_ms = int_in(arg, value(), 0, 600'000);
+      opts.ramp_ms = int_flag(arg, value(), 0, 600'000);
     else if (arg == "--help" || arg == "-h") {
       usage(std::cout);
       std::exit(0);
@@ -153,16 +143,7 @@ long status_field(const std::string& key) {
 }
 
 void print_machine_facts(const bench_options& opts) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  int cores = sched_getaffinity(0, sizeof set, &set) == 0
-                  ? CPU_COUNT(&set)
-                  : static_cast<int>(std::thread::hardware_concurrency());
-  char date[64];
-  std::time_t now = std::time(nullptr);
-  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&now));
-  utsname uts{};
-  uname(&uts);
+  print_machine_head("stream_bench");
   auto* curl = curl_version_info(CURLVERSION_NOW);
   rlimit files{};
   getrlimit(RLIMIT_NOFILE, &files);
@@ -171,13 +152,7 @@ void print_machine_facts(const bench_options& opts) {
   auto limit = [](rlim_t v) {
     return v == RLIM_INFINITY ? std::string{"unlimited"} : std::to_string(v);
   };
-  std::cout << "tutti stream_bench\n"
-            << "  date      " << date << '\n'
-            << "  nproc     " << cores << " (" << uts.sysname << ' '
-            << uts.release << ' ' << uts.machine << ")\n"
-            << "  cpu       " << first_line_with("/proc/cpuinfo", "model name")
-            << '\n'
-            << "  memory    " << first_line_with("/proc/meminfo", "MemTotal")
+  std::cout << "  memory    " << first_line_with("/proc/meminfo", "MemTotal")
             << '\n'
             << "  loadavg   " << read_first_line("/proc/loadavg") << '\n'
             << "  limits    open files " << limit(files.rlim_cur)
