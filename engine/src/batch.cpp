@@ -89,8 +89,9 @@ struct batch_runner::impl {
         fs::equivalent(options.input_path, options.output_path, ec))
       throw batch_error(options.output_path +
                         ": the results file is the input file");
-    open_output();
+    read_output();
     count_input();
+    open_output();
     tally = before.tally;
     input.open(options.input_path, std::ios::binary);
     if (!input)
@@ -103,7 +104,8 @@ struct batch_runner::impl {
       ::close(fd);
   }
 
-  void open_output() {
+  /// What the results file already holds; nothing is written yet.
+  void read_output() {
     auto& path = options.output_path;
     if (options.resume) {
       before = read_batch_results(path);
@@ -114,6 +116,11 @@ struct batch_runner::impl {
         throw batch_error(path + ": already holds results; pass --resume to "
                                  "complete it, or remove it to start over");
     }
+  }
+
+  /// Opens the results file for appending, without its torn last line.
+  void open_output() {
+    auto& path = options.output_path;
     fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0)
       throw batch_error(path +

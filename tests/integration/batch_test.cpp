@@ -366,6 +366,13 @@ pipelines:
   BOOST_CHECK(output_text().empty()); // no row is marked done
 }
 
+BOOST_AUTO_TEST_CASE(a_missing_input_file_is_an_error_and_creates_nothing) {
+  auto r = run("answer"); // rows.jsonl was never written
+  BOOST_CHECK_EQUAL(r.exit_code, 2);
+  BOOST_CHECK(contains(r.err, "rows.jsonl: cannot read"));
+  BOOST_CHECK(!fs::exists(output));
+}
+
 BOOST_AUTO_TEST_CASE(resume_refuses_the_results_of_another_input) {
   write_rows(5);
   BOOST_REQUIRE_EQUAL(run("answer").exit_code, 0);
