@@ -37,8 +37,11 @@ public:
 };
 
 /// The network side of tutti: one thread running libcurl's multi interface,
-/// many transfers at once. `start` and `cancel` only queue a command and wake
-/// the thread, so calling them from an actor never blocks on the network.
+/// many transfers at once. The thread waits on an epoll set (Linux) and
+/// hands libcurl only the sockets that are ready, so a wake-up costs the same
+/// with ten transfers open or thousands. `start` and `cancel` only queue a
+/// command and wake the thread, so calling them from an actor never blocks
+/// on the network.
 /// Status and headers, body bytes and the end of each transfer come back to
 /// the receiving actor as `transfer_head`, `transfer_chunk` and
 /// `transfer_done` messages, in that order.
