@@ -201,7 +201,9 @@ BOOST_AUTO_TEST_CASE(a_shared_request_budget_holds_and_is_used_fully) {
   BOOST_TEST_MESSAGE("most in a window: " << most_in_a_window
                                           << ", most open: " << most_open
                                           << ", utilisation: " << utilisation);
-  BOOST_TEST(utilisation >= 0.9);
+  // 0.98 on a quiet machine; idling a window would give at most 0.5. The
+  // margin is for a CPU shared with other work, which delays grants.
+  BOOST_TEST(utilisation >= 0.75);
 }
 
 // A 429 with Retry-After pauses the whole limit group, not only the request
@@ -360,7 +362,10 @@ BOOST_AUTO_TEST_CASE(a_shared_token_budget_holds_in_every_window) {
                      << ", utilisation: " << utilisation);
   BOOST_TEST(last_window >= 5);
   BOOST_TEST(least_fill >= 0.5);
-  BOOST_TEST(utilisation >= 0.85);
+  // 0.98 on a quiet machine. A limiter that idled a window between bursts
+  // would score at most 0.5; a CPU shared with other work delays each
+  // release and grant a little (0.80 seen at load average 12 on 2 cores).
+  BOOST_TEST(utilisation >= 0.7);
 }
 
 // The fake holds a bucket of 10 requests, refilled at 10 per second, and
