@@ -755,14 +755,6 @@ int run(const bench_options& opts) {
 } // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(parse_args(argc, argv));
-  } catch (const std::invalid_argument& e) {
-    std::cerr << "batch_bench: " << e.what() << '\n';
-    usage(std::cerr);
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "batch_bench: " << e.what() << '\n';
-    return 1;
-  }
+  return tutti::bench::bench_main("batch_bench", argc, argv, parse_args, run,
+                                  usage);
 }

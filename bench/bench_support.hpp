@@ -187,4 +187,23 @@ inline int int_flag(const std::string& flag, const char* text, long low,
   return static_cast<int>(value);
 }
 
+/// The `main` of every benchmark: `run(parse(argc, argv))`; a bad flag
+/// (`std::invalid_argument`) prints the usage and exits 2, any other error
+/// exits 1 with a `FAILED:` line, as a failed check does.
+template <class Parse, class Run, class Usage>
+int bench_main(const char* name, int argc, char** argv, Parse parse, Run run,
+               Usage usage) {
+  try {
+    return run(parse(argc, argv));
+  } catch (const std::invalid_argument& e) {
+    std::cerr << name << ": " << e.what() << '\n';
+    usage(std::cerr);
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << name << ": " << e.what() << '\n';
+    std::cout << "FAILED: " << e.what() << '\n';
+    return 1;
+  }
+}
+
 } // namespace tutti::bench

@@ -469,14 +469,6 @@ int run(const bench_options& opts) {
 } // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(parse_args(argc, argv));
-  } catch (const std::invalid_argument& e) {
-    std::cerr << "limiter_bench: " << e.what() << '\n';
-    print_usage(std::cerr);
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "limiter_bench: " << e.what() << '\n';
-    return 1;
-  }
+  return tutti::bench::bench_main("limiter_bench", argc, argv, parse_args, run,
+                                  print_usage);
 }
