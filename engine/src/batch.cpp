@@ -168,8 +168,9 @@ struct batch_runner::impl {
                           "another input");
   }
 
-  /// Appends one result line with a single write.
-  void write_line(const std::string& line) {
+  /// Appends one result line with a single write; false (and `fatal` says
+  /// why) when it could not be written.
+  bool write_line(const std::string& line) {
     size_t written = 0;
     while (written < line.size()) {
       auto n = ::write(fd, line.data() + written, line.size() - written);
@@ -177,11 +178,11 @@ struct batch_runner::impl {
         continue;
       if (n < 0) {
         fatal = options.output_path + ": cannot write: " + std::strerror(errno);
-        return;
+        return false;
       }
       written += static_cast<size_t>(n);
     }
-    count_result_line(line, tally);
+    return true;
   }
 
   /// The next row without a result, or false at the end of the input.
@@ -209,7 +210,8 @@ struct batch_runner::impl {
     while (taking_rows() && running.size() < options.concurrency &&
            !input_done && next_row(row)) {
       if (!row.error.empty()) {
-        write_line(batch_invalid_line(row));
+        if (write_line(batch_invalid_line(row)))
+          count_invalid(tally);
         continue;
       }
       auto seq = next_seq++;
@@ -249,8 +251,9 @@ struct batch_runner::impl {
       // `resume` runs it again.
       if (cancel_requested && a.result.status != answer_status::ok)
         continue;
-      if (fatal.empty())
-        write_line(batch_result_line(a.row, a.result, output_step));
+      if (fatal.empty() &&
+          write_line(batch_result_line(a.row, a.result, output_step)))
+        count_result(a.result, tally);
     }
   }
 

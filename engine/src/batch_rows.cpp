@@ -75,6 +75,27 @@ std::pair<std::string, std::string> failure_of(const pipeline_result& r) {
   return {"pipeline", "the pipeline has no answer"};
 }
 
+/// Adds one result row to `tally`; one place for the row's counts whether
+/// it was just written or read back for --resume.
+void tally_row(std::string_view status, std::string_view error_kind,
+               const usage& used, double cost_usd, batch_tally& tally) {
+  ++tally.rows;
+  if (status == "ok")
+    ++tally.ok;
+  else if (status == "partial")
+    ++tally.partial;
+  else if (status == "invalid")
+    ++tally.invalid;
+  else
+    ++tally.failed;
+  if (!error_kind.empty())
+    ++tally.failures_by_kind[std::string{error_kind}];
+  tally.usage.input_tokens += used.input_tokens;
+  tally.usage.output_tokens += used.output_tokens;
+  tally.usage.cached_input_tokens += used.cached_input_tokens;
+  tally.cost_usd += cost_usd;
+}
+
 } // namespace
 
 batch_row parse_batch_row(std::string_view text, size_t line,
@@ -233,35 +254,41 @@ int64_t int_field(const rapidjson::Value& object, const char* name) {
 }
 
 void count(const rapidjson::Document& doc, batch_tally& tally) {
-  ++tally.rows;
-  std::string_view status = doc["status"].GetString();
-  if (status == "ok")
-    ++tally.ok;
-  else if (status == "partial")
-    ++tally.partial;
-  else if (status == "invalid")
-    ++tally.invalid;
-  else
-    ++tally.failed;
+  std::string_view kind;
   auto error = doc.FindMember("error");
   if (error != doc.MemberEnd() && error->value.IsObject()) {
-    auto kind = error->value.FindMember("kind");
-    if (kind != error->value.MemberEnd() && kind->value.IsString())
-      ++tally.failures_by_kind[kind->value.GetString()];
+    auto k = error->value.FindMember("kind");
+    if (k != error->value.MemberEnd() && k->value.IsString())
+      kind = k->value.GetString();
   }
-  auto used = doc.FindMember("usage");
-  if (used != doc.MemberEnd() && used->value.IsObject()) {
-    tally.usage.input_tokens += int_field(used->value, "input_tokens");
-    tally.usage.output_tokens += int_field(used->value, "output_tokens");
-    tally.usage.cached_input_tokens +=
-        int_field(used->value, "cached_input_tokens");
+  usage used;
+  auto u = doc.FindMember("usage");
+  if (u != doc.MemberEnd() && u->value.IsObject()) {
+    used.input_tokens = int_field(u->value, "input_tokens");
+    used.output_tokens = int_field(u->value, "output_tokens");
+    used.cached_input_tokens = int_field(u->value, "cached_input_tokens");
   }
   auto cost = doc.FindMember("cost_usd");
-  if (cost != doc.MemberEnd() && cost->value.IsNumber())
-    tally.cost_usd += cost->value.GetDouble();
+  tally_row(doc["status"].GetString(), kind, used,
+            cost != doc.MemberEnd() && cost->value.IsNumber()
+                ? cost->value.GetDouble()
+                : 0,
+            tally);
 }
 
 } // namespace
+
+void count_result(const pipeline_result& result, batch_tally& tally) {
+  std::string kind;
+  if (result.status == answer_status::failed)
+    kind = failure_of(result).first;
+  tally_row(to_string(result.status), kind, result.usage, result.cost_usd,
+            tally);
+}
+
+void count_invalid(batch_tally& tally) {
+  tally_row("invalid", "bad_input", {}, 0, tally);
+}
 
 void count_result_line(std::string_view line, batch_tally& tally) {
   rapidjson::Document doc;

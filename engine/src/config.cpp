@@ -113,24 +113,6 @@ bool is_valid_name(std::string_view name) {
   });
 }
 
-/// Letters, digits, '_' and '-', starting with a letter or '_': input names
-/// and step ids, which templates write as `{{input.NAME}}` and
-/// `{{steps.ID.answer}}`.
-bool is_identifier(std::string_view name) {
-  if (name.empty()) {
-    return false;
-  }
-  auto head = [](char c) {
-    return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
-  };
-  if (!head(name.front())) {
-    return false;
-  }
-  return std::all_of(name.begin(), name.end(), [&](char c) {
-    return head(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '-';
-  });
-}
-
 bool is_http_url(std::string_view url) {
   for (std::string_view scheme : {"http://", "https://"}) {
     if (url.size() > scheme.size() && url.substr(0, scheme.size()) == scheme) {
@@ -1800,7 +1782,7 @@ private:
              "expected an input name, got " + describe(item));
       }
       const auto& name = item.Scalar();
-      if (!is_identifier(name)) {
+      if (!is_template_identifier(name)) {
         fail(item, item_path,
              "invalid input name '" + name +
                  "'; use letters, digits, '_' and '-', starting with a "
@@ -1832,7 +1814,7 @@ private:
     auto fields = entries(entry.value, path, {});
     word_list ids;
     for (const auto& field : fields) {
-      if (!is_identifier(field.key)) {
+      if (!is_template_identifier(field.key)) {
         fail(field.key_node, path + "." + field.key,
              "invalid step id; use letters, digits, '_' and '-', starting "
              "with a letter or '_'");

@@ -525,9 +525,9 @@ uint64_t engine::start_run(const std::string& name,
   auto backstop_us = longest_path_us(plan) + ask_backstop_us;
   watch.options = std::move(options);
   watch.on_done = std::move(on_done);
-  watch.forget = [this, id] {
-    std::lock_guard<std::mutex> guard{impl_->mtx};
-    impl_->runs.erase(id);
+  watch.forget = [state = impl_.get(), id] {
+    std::lock_guard<std::mutex> guard{state->mtx};
+    state->runs.erase(id);
   };
   std::lock_guard<std::mutex> guard{impl_->mtx};
   watch.pipe = impl_->system->spawn(pipeline, std::move(plan));

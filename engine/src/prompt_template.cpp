@@ -14,25 +14,6 @@ const std::string expected_forms =
 /// `{{{{` is a literal `{{`: the one way to write braces a model should see.
 constexpr std::string_view literal_braces = "{{{{";
 
-/// [A-Za-z_][A-Za-z0-9_-]*: an input name or a step id.
-bool is_identifier(std::string_view name) {
-  if (name.empty()) {
-    return false;
-  }
-  auto head = [](char c) {
-    return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
-  };
-  if (!head(name.front())) {
-    return false;
-  }
-  for (char c : name) {
-    if (!head(c) && !std::isdigit(static_cast<unsigned char>(c)) && c != '-') {
-      return false;
-    }
-  }
-  return true;
-}
-
 std::string_view trim_blanks(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
     text.remove_prefix(1);
@@ -86,7 +67,7 @@ std::string read_reference(std::string_view written, std::string_view inside,
     if (parts.size() > 2) {
       return quoted(written) + " is not a reference";
     }
-    if (!is_identifier(parts[1])) {
+    if (!is_template_identifier(parts[1])) {
       return bad_name(parts[1], "input name");
     }
     ref.from = template_ref::source::input;
@@ -97,7 +78,7 @@ std::string read_reference(std::string_view written, std::string_view inside,
     if (parts.size() == 1) {
       return quoted(written) + " names no step";
     }
-    if (!is_identifier(parts[1])) {
+    if (!is_template_identifier(parts[1])) {
       return bad_name(parts[1], "step id");
     }
     if (parts.size() == 2) {
@@ -124,7 +105,7 @@ std::string read_reference(std::string_view written, std::string_view inside,
     message += " (did you mean 'input'?)";
   } else if (parts[0] == "step") {
     message += " (did you mean 'steps'?)";
-  } else if (parts.size() == 1 && is_identifier(parts[0])) {
+  } else if (parts.size() == 1 && is_template_identifier(parts[0])) {
     message += " (an input is written {{input." + std::string{parts[0]} + "}})";
   }
   return message;
@@ -229,6 +210,24 @@ std::string render(const prompt_template& t,
   }
   append_literal(out, t.text, copied, t.text.size());
   return out;
+}
+
+bool is_template_identifier(std::string_view name) {
+  if (name.empty()) {
+    return false;
+  }
+  auto head = [](char c) {
+    return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+  };
+  if (!head(name.front())) {
+    return false;
+  }
+  for (char c : name) {
+    if (!head(c) && !std::isdigit(static_cast<unsigned char>(c)) && c != '-') {
+      return false;
+    }
+  }
+  return true;
 }
 
 } // namespace tutti

@@ -75,7 +75,14 @@ std::string batch_result_line(const batch_row& row,
 /// `invalid`, error kind `bad_input`.
 std::string batch_invalid_line(const batch_row& row);
 
-/// Adds the result line `line` (as written above) to `tally`.
+/// Adds the row of `batch_result_line` for `result` to `tally`.
+void count_result(const pipeline_result& result, batch_tally& tally);
+
+/// Adds the row of `batch_invalid_line` to `tally`.
+void count_invalid(batch_tally& tally);
+
+/// Adds a result line read back from a results file to `tally`; a line
+/// that is not a result row adds nothing.
 void count_result_line(std::string_view line, batch_tally& tally);
 
 /// What a results file holds, read for `resume`.

@@ -10,6 +10,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tutti {
@@ -47,6 +48,10 @@ public:
 private:
   size_t offset_;
 };
+
+/// Whether `name` can be written in a template as an input name or a step
+/// id: [A-Za-z_][A-Za-z0-9_-]*.
+bool is_template_identifier(std::string_view name);
 
 /// Parses `text`. Spaces inside the braces are allowed (`{{ input.x }}`);
 /// anything else that is not one of the three forms throws
