@@ -397,10 +397,10 @@ struct fan_out_result {
 
 fan_out_result bench_fan_out(tutti::engine& eng, int rounds,
                              failure_count& failures) {
-  auto ask_parallel = [&] { failures.check(eng.ask("fan_out", "Who?")); };
+  auto ask_parallel = [&] { failures.check(eng.ask("fan_out", "Who?").get()); };
   auto ask_serial = [&] {
     for (auto& m : slow_models)
-      failures.check(eng.ask("solo_" + m, "Who?"));
+      failures.check(eng.ask("solo_" + m, "Who?").get());
   };
   // Warm-up: starts the providers and opens the connections.
   ask_parallel();
@@ -442,11 +442,11 @@ overhead_result bench_overhead(tutti::engine& eng, const std::string& base_url,
 
   auto curl_one = [&] { curl_failures += one.post() ? 0 : 1; };
   auto tutti_one = [&] {
-    failures.check(eng.ask("one_fast", "What is the capital of France?"));
+    failures.check(eng.ask("one_fast", "What is the capital of France?").get());
   };
   auto curl_five = [&] { curl_failures += five.post_all() ? 0 : 1; };
   auto tutti_five = [&] {
-    failures.check(eng.ask("five_fast", "What is the capital of France?"));
+    failures.check(eng.ask("five_fast", "What is the capital of France?").get());
   };
   for (int i = 0; i < opts.warmup; ++i) {
     curl_one();
@@ -768,7 +768,7 @@ concurrent_result bench_concurrent(const bench_options& opts) {
     auto asked = clock_type::now();
     auto answer = eng.ask(
         "concurrent",
-        "What is the capital of France? (" + std::to_string(i) + ")", options);
+        "What is the capital of France? (" + std::to_string(i) + ")", options).get();
     slot = {};
     slot.wall_us = elapsed_us(asked);
     slot.skew_us =

@@ -280,7 +280,7 @@ void ask_one(tutti::engine& eng, question_record& rec) {
   auto cpu_before = this_thread_cpu_s();
   rec.asked = clock_type::now();
   try {
-    auto answer = eng.ask("stream", "Count for me.", ask);
+    auto answer = eng.ask("stream", "Count for me.", ask).get();
     rec.answered = clock_type::now();
     std::lock_guard<std::mutex> guard{rec.mtx};
     rec.answer = std::move(answer);

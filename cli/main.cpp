@@ -269,7 +269,7 @@ int run_ask(const ask_args& args) {
       printer.on_done(outcome);
     };
   }
-  auto answer = engine.ask(args.ensemble, args.prompt, options);
+  auto answer = engine.ask(args.ensemble, args.prompt, options).get();
   if (args.json) {
     std::cout << tutti::to_json(answer, true) << '\n';
   } else {
@@ -407,7 +407,7 @@ int run_pipeline(const run_args& args) {
       printer.line_of(line + "]");
     };
   }
-  auto result = engine.run(args.pipeline, inputs, options);
+  auto result = engine.run(args.pipeline, inputs, options).get();
   if (args.json) {
     std::cout << tutti::to_json(result, true) << '\n';
   } else {

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <future>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -178,6 +180,88 @@ caf::behavior run_watch(caf::stateful_actor<run_watch_state>* self,
   };
 }
 
+/// What an `ask_watch` actor knows of its question.
+struct ask_watch_state {
+  caf::actor agg;
+  std::string ensemble;
+  ask_options options;
+  std::function<void(ensemble_answer)> on_done;
+  std::function<void()> forget; ///< takes the question off the engine's table
+  steady_us started = 0;
+  bool backstop_passed = false;
+  bool done = false;
+
+  static inline const char* name = "ask_watch";
+};
+
+/// One short-lived actor per `start_ask`, the question's counterpart of
+/// `run_watch`: it asks the aggregator, passes member events to the
+/// caller's callbacks in order and the answer to `on_done` exactly once.
+/// The aggregator answers by its deadline; the backstop cancels it if it
+/// does not, and answers "failed" if even that brings nothing.
+caf::behavior ask_watch(caf::stateful_actor<ask_watch_state>* self,
+                        ask_watch_state init, ensemble_question question,
+                        int64_t backstop_us) {
+  self->state = std::move(init);
+  self->state.started = steady_now_us();
+  auto finish = [self](ensemble_answer answer) {
+    auto& st = self->state;
+    if (st.done)
+      return;
+    st.done = true;
+    st.forget();
+    st.on_done(std::move(answer));
+    self->quit();
+  };
+  auto lost = [self, finish](const std::string& reason) {
+    ensemble_answer answer;
+    answer.ensemble = self->state.ensemble;
+    answer.status = answer_status::failed;
+    answer.note = reason;
+    answer.total_us = steady_now_us() - self->state.started;
+    finish(std::move(answer));
+  };
+  self->monitor(self->state.agg);
+  self->set_down_handler([lost](caf::down_msg&) {
+    lost("the engine lost the aggregator before it answered");
+  });
+  // Without callbacks only the answer matters: no wake-up per member event.
+  if (self->state.options.on_delta || self->state.options.on_member_done)
+    question.listener = caf::actor_cast<caf::actor>(self);
+  // The aggregator answers the sender and (first) the listener: both land
+  // in the ensemble_answer handler below, which takes the first.
+  self->send(self->state.agg, ask_atom::value, std::move(question));
+  self->delayed_send(self, std::chrono::microseconds{backstop_us},
+                     expire_atom::value);
+  return {
+      [self](member_delta& delta) {
+        if (self->state.options.on_delta)
+          self->state.options.on_delta(delta);
+      },
+      [self](member_outcome& outcome) {
+        if (self->state.options.on_member_done)
+          self->state.options.on_member_done(outcome);
+      },
+      [finish](ensemble_answer& answer) { finish(std::move(answer)); },
+      [self, lost](expire_atom) {
+        auto& st = self->state;
+        if (st.backstop_passed) {
+          lost("the engine got no answer from its aggregator");
+          return;
+        }
+        st.backstop_passed = true;
+        self->send(st.agg, cancel_atom::value);
+        self->delayed_send(self, std::chrono::microseconds{ask_backstop_us},
+                           expire_atom::value);
+      },
+  };
+}
+
+/// Answers every probe at once: its round trip is the scheduler's lag.
+caf::behavior lag_probe() {
+  return {[](state_atom) { return true; }};
+}
+
 } // namespace
 
 struct engine::impl {
@@ -190,7 +274,18 @@ struct engine::impl {
   std::map<std::string, caf::actor> limiters;  // by group, guarded by mtx
   std::vector<caf::actor> long_lived;          // guarded by mtx
   std::map<uint64_t, caf::actor> runs; // pipeline actors by run, guarded by mtx
+  std::map<uint64_t, caf::actor>
+      asks; // aggregators by question, guarded by mtx
+  std::condition_variable all_answered; // asks and runs both empty
+  bool closing = false;                 // guarded by mtx
   std::atomic<uint64_t> next_question{1};
+  caf::actor probe;
+  steady_us started = steady_now_us();
+
+  std::mutex metrics_mtx;
+  std::map<std::string, provider_metrics> by_provider; // guarded by metrics_mtx
+  std::map<std::string, answer_metrics> by_ensemble;   // guarded by metrics_mtx
+  std::map<std::string, answer_metrics> by_pipeline;   // guarded by metrics_mtx
 
   impl(tutti::config c, const engine_options& options) : cfg(std::move(c)) {
     system_config.add_message_types<caf::id_block::tutti>();
@@ -200,23 +295,99 @@ struct engine::impl {
     system_config.set("logger.verbosity", caf::atom("quiet"));
     system = std::make_unique<caf::actor_system>(system_config);
     net = std::make_shared<transport>();
+    probe = system->spawn(lag_probe);
+    long_lived.push_back(probe);
   }
 
   ~impl() {
-    {
-      std::lock_guard<std::mutex> guard{mtx};
-      // Runs end first, each with what its steps have, so that their
-      // callbacks see a result before the providers go.
-      for (auto& [id, pipe] : runs)
-        caf::anon_send(pipe, cancel_atom::value);
-      for (auto& actor : long_lived)
-        caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
-      long_lived.clear();
-      providers.clear();
-      limiters.clear();
-    }
+    std::unique_lock<std::mutex> guard{mtx};
+    closing = true;
+    // Questions and runs end first, each with what its members have, so
+    // that their callbacks see an answer before the providers go. A
+    // cancelled member reports within the aggregator's grace (100 ms); the
+    // wait is bounded in case a callback of the host's hangs.
+    for (auto& [id, agg] : asks)
+      caf::anon_send(agg, cancel_atom::value);
+    for (auto& [id, pipe] : runs)
+      caf::anon_send(pipe, cancel_atom::value);
+    all_answered.wait_for(guard, std::chrono::seconds{2},
+                          [this] { return asks.empty() && runs.empty(); });
+    for (auto& actor : long_lived)
+      caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    long_lived.clear();
+    providers.clear();
+    limiters.clear();
+    probe = nullptr;
+    guard.unlock();
     system.reset(); // waits for every actor to finish
     net.reset();    // then joins the transport thread
+  }
+
+  /// Takes a finished question or run off its table.
+  void forget(std::map<uint64_t, caf::actor>& table, uint64_t id) {
+    std::lock_guard<std::mutex> guard{mtx};
+    table.erase(id);
+    if (asks.empty() && runs.empty())
+      all_answered.notify_all();
+  }
+
+  void check_open() {
+    if (closing)
+      throw std::logic_error("tutti::engine: called while it is being "
+                             "destroyed");
+  }
+
+  /// Counts one provider call's outcome.
+  void record(const member_outcome& m) {
+    auto& p = by_provider[m.provider];
+    p.provider = m.provider;
+    ++p.calls;
+    auto& time = m.ok ? m.reply.timing : m.error.timing;
+    p.attempts +=
+        static_cast<uint64_t>(m.ok ? m.reply.attempts : m.error.attempts);
+    if (m.ok) {
+      ++p.ok;
+    } else {
+      ++p.failures[std::string{to_string(m.error.kind)}];
+    }
+    auto& used = m.ok ? m.reply.usage : m.error.usage;
+    p.usage.input_tokens += used.input_tokens;
+    p.usage.output_tokens += used.output_tokens;
+    p.usage.cached_input_tokens += used.cached_input_tokens;
+    p.cost_usd += m.ok ? m.reply.cost_usd : m.error.cost_usd;
+    p.latency.observe(static_cast<double>(time.total_us) / 1e6);
+    if (time.first_token_us >= 0)
+      p.first_token.observe(static_cast<double>(time.first_token_us) / 1e6);
+  }
+
+  void record_calls(const ensemble_answer& answer) {
+    for (auto& m : answer.members)
+      record(m);
+    for (auto& m : answer.combiner_calls)
+      record(m);
+  }
+
+  static void record_answer(std::map<std::string, answer_metrics>& table,
+                            const std::string& name, answer_status status,
+                            int64_t total_us) {
+    auto& a = table[name];
+    a.name = name;
+    ++a.by_status[std::string{to_string(status)}];
+    a.latency.observe(static_cast<double>(total_us) / 1e6);
+  }
+
+  void record(const ensemble_answer& answer) {
+    std::lock_guard<std::mutex> guard{metrics_mtx};
+    record_calls(answer);
+    record_answer(by_ensemble, answer.ensemble, answer.status, answer.total_us);
+  }
+
+  void record(const pipeline_result& result) {
+    std::lock_guard<std::mutex> guard{metrics_mtx};
+    for (auto& step : result.steps)
+      if (step.started_us >= 0)
+        record_calls(step.answer);
+    record_answer(by_pipeline, result.pipeline, result.status, result.total_us);
   }
 
   /// The limiter of the provider's limit group, started on first use.
@@ -458,61 +629,69 @@ const config& engine::loaded_config() const {
   return impl_->cfg;
 }
 
-ensemble_answer engine::ask(const std::string& name, const std::string& prompt,
-                            const ask_options& options) {
-  auto plan = impl_->plan_for(name);
+std::future<ensemble_answer>
+engine::ask(const target& to, const std::string& prompt, ask_options options) {
+  return ask(to, std::vector<chat_message>{chat_message{"user", prompt}},
+             std::move(options));
+}
+
+std::future<ensemble_answer> engine::ask(const target& to,
+                                         std::vector<chat_message> messages,
+                                         ask_options options) {
+  auto promise = std::make_shared<std::promise<ensemble_answer>>();
+  auto answer = promise->get_future();
+  start_ask(to, std::move(messages), std::move(options),
+            [promise](ensemble_answer a) { promise->set_value(std::move(a)); });
+  return answer;
+}
+
+uint64_t engine::start_ask(const target& to, std::vector<chat_message> messages,
+                           ask_options options,
+                           std::function<void(ensemble_answer)> on_done) {
+  impl_->check_open();
+  auto plan = to.of == target::kind::provider
+                  ? impl_->call_plan_for(to.name,
+                                         source_location{impl_->cfg.file, 0, 0})
+                  : impl_->plan_for(to.name);
   auto deadline_us = plan.deadline_us;
-  auto agg = impl_->system->spawn(aggregator, plan);
-  caf::scoped_actor self{*impl_->system};
+  // A strategy's own calls (judge, synthesizer) get another deadline's
+  // length after the members are done.
+  auto rounds = plan.callees.empty() ? 1 : 2;
+  auto backstop_us = rounds * deadline_us + ask_backstop_us;
+  auto id = impl_->next_question++;
   ensemble_question question;
-  question.prompt_id = "q" + std::to_string(impl_->next_question++);
+  question.prompt_id = "q" + std::to_string(id);
   question.request.id = question.prompt_id;
   if (!options.system.empty())
     question.request.messages.push_back(chat_message{"system", options.system});
-  question.request.messages.push_back(chat_message{"user", prompt});
+  for (auto& m : messages)
+    question.request.messages.push_back(std::move(m));
   question.request.params = options.params;
   question.request.stream = options.stream;
   question.request.priority = options.priority;
   question.request.deadline = steady_now_us() + deadline_us;
-  // Without callbacks only the answer matters: no wake-up per member event.
-  if (options.on_delta || options.on_member_done)
-    question.listener = caf::actor_cast<caf::actor>(self);
-  self->send(agg, ask_atom::value, std::move(question));
-  ensemble_answer answer;
-  bool answered = false;
-  // A strategy's own calls (judge, synthesizer) get another deadline's
-  // length after the members are done.
-  auto rounds = plan.callees.empty() ? 1 : 2;
-  auto backstop =
-      std::chrono::microseconds{rounds * deadline_us + ask_backstop_us};
-  self->receive_while([&] { return !answered; })(
-      [&](member_delta& delta) {
-        if (options.on_delta)
-          options.on_delta(delta);
-      },
-      [&](member_outcome& outcome) {
-        if (options.on_member_done)
-          options.on_member_done(outcome);
-      },
-      [&](ensemble_answer& result) {
-        answer = std::move(result);
-        answered = true;
-      },
-      caf::after(backstop) >>
-          [&] {
-            self->send(agg, cancel_atom::value);
-            answer.ensemble = name;
-            answer.status = answer_status::failed;
-            answer.text = "the engine got no answer from its aggregator";
-            answered = true;
-          });
-  return answer;
+  ask_watch_state watch;
+  watch.ensemble = plan.name;
+  watch.options = std::move(options);
+  auto* state = impl_.get();
+  watch.on_done = [state, done = std::move(on_done)](ensemble_answer a) {
+    state->record(a);
+    done(std::move(a));
+  };
+  watch.forget = [state, id] { state->forget(state->asks, id); };
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  watch.agg = impl_->system->spawn(aggregator, std::move(plan));
+  impl_->asks.emplace(id, watch.agg);
+  impl_->system->spawn(ask_watch, std::move(watch), std::move(question),
+                       backstop_us);
+  return id;
 }
 
 uint64_t engine::start_run(const std::string& name,
                            const std::map<std::string, std::string>& inputs,
                            run_options options,
                            std::function<void(pipeline_result)> on_done) {
+  impl_->check_open();
   auto plan = impl_->pipeline_plan_for(name, inputs);
   auto id = impl_->next_question++;
   plan.run_id = "r" + std::to_string(id);
@@ -524,11 +703,12 @@ uint64_t engine::start_run(const std::string& name,
     watch.step_ids.push_back(step.id);
   auto backstop_us = longest_path_us(plan) + ask_backstop_us;
   watch.options = std::move(options);
-  watch.on_done = std::move(on_done);
-  watch.forget = [state = impl_.get(), id] {
-    std::lock_guard<std::mutex> guard{state->mtx};
-    state->runs.erase(id);
+  auto* state = impl_.get();
+  watch.on_done = [state, done = std::move(on_done)](pipeline_result r) {
+    state->record(r);
+    done(std::move(r));
   };
+  watch.forget = [state, id] { state->forget(state->runs, id); };
   std::lock_guard<std::mutex> guard{impl_->mtx};
   watch.pipe = impl_->system->spawn(pipeline, std::move(plan));
   impl_->runs.emplace(id, watch.pipe);
@@ -536,23 +716,89 @@ uint64_t engine::start_run(const std::string& name,
   return id;
 }
 
-bool engine::cancel(uint64_t run) {
+bool engine::cancel(uint64_t handle) {
   std::lock_guard<std::mutex> guard{impl_->mtx};
-  auto i = impl_->runs.find(run);
-  if (i == impl_->runs.end())
-    return false;
-  caf::anon_send(i->second, cancel_atom::value);
-  return true;
+  for (auto* table : {&impl_->asks, &impl_->runs})
+    if (auto i = table->find(handle); i != table->end()) {
+      caf::anon_send(i->second, cancel_atom::value);
+      return true;
+    }
+  return false;
 }
 
-pipeline_result engine::run(const std::string& name,
-                            const std::map<std::string, std::string>& inputs,
-                            const run_options& options) {
-  std::promise<pipeline_result> promise;
-  auto result = promise.get_future();
-  start_run(name, inputs, options,
-            [&promise](pipeline_result r) { promise.set_value(std::move(r)); });
-  return result.get();
+std::future<pipeline_result>
+engine::run(const std::string& name,
+            const std::map<std::string, std::string>& inputs,
+            run_options options) {
+  auto promise = std::make_shared<std::promise<pipeline_result>>();
+  auto result = promise->get_future();
+  start_run(name, inputs, std::move(options),
+            [promise](pipeline_result r) { promise->set_value(std::move(r)); });
+  return result;
 }
+
+metrics_snapshot engine::metrics() {
+  metrics_snapshot snapshot;
+  auto now = steady_now_us();
+  snapshot.uptime = static_cast<double>(now - impl_->started) / 1e6;
+  std::map<std::string, caf::actor> limiters;
+  caf::actor probe;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mtx};
+    snapshot.questions_in_flight =
+        static_cast<int64_t>(impl_->asks.size() + impl_->runs.size());
+    limiters = impl_->limiters;
+    probe = impl_->probe;
+  }
+  {
+    std::lock_guard<std::mutex> guard{impl_->metrics_mtx};
+    for (auto& [name, pc] : impl_->cfg.providers) {
+      auto i = impl_->by_provider.find(name);
+      auto p = i != impl_->by_provider.end() ? i->second : provider_metrics{};
+      p.provider = name;
+      snapshot.providers.push_back(std::move(p));
+    }
+    for (auto& [name, a] : impl_->by_ensemble)
+      snapshot.ensembles.push_back(a);
+    for (auto& [name, a] : impl_->by_pipeline)
+      snapshot.pipelines.push_back(a);
+  }
+  caf::scoped_actor self{*impl_->system};
+  std::map<std::string, limiter_state> groups;
+  for (auto& [group, limiter] : limiters)
+    self->request(limiter, std::chrono::seconds{5}, state_atom::value)
+        .receive([&, g = group](const limiter_state& ls) { groups[g] = ls; },
+                 [](const caf::error&) {});
+  for (auto& p : snapshot.providers) {
+    auto& pc = impl_->cfg.providers.at(p.provider);
+    if (auto g = groups.find(limit_group_of(pc)); g != groups.end()) {
+      p.in_flight = g->second.in_flight;
+      p.queued = g->second.queued;
+    }
+  }
+  if (probe) {
+    auto sent = steady_now_us();
+    self->request(probe, std::chrono::seconds{5}, state_atom::value)
+        .receive([&](bool) {}, [](const caf::error&) {});
+    snapshot.scheduler_lag = static_cast<double>(steady_now_us() - sent) / 1e6;
+  }
+  return snapshot;
+}
+
+caf::actor_system& engine::actor_system() {
+  return *impl_->system;
+}
+
+engine engine::from_file(const std::string& path, engine_options options) {
+  return engine{load_config(path), options};
+}
+
+engine engine::from_yaml(const std::string& yaml_text, engine_options options,
+                         const std::string& name) {
+  return engine{parse_config(yaml_text, name), options};
+}
+
+engine::engine(engine&&) noexcept = default;
+engine& engine::operator=(engine&&) noexcept = default;
 
 } // namespace tutti

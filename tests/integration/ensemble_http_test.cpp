@@ -140,7 +140,7 @@ BOOST_FIXTURE_TEST_SUITE(ensemble_http_tests, http_fixture)
 
 BOOST_AUTO_TEST_CASE(members_run_in_parallel) {
   engine eng{make_config({"slow-a", "slow-b", "slow-c"})};
-  auto answer = eng.ask("e", "Who are you?");
+  auto answer = eng.ask("e", "Who are you?").get();
   BOOST_TEST(answer.status == answer_status::ok);
   BOOST_REQUIRE(answer.members.size() == 3u);
   for (auto& m : answer.members)
@@ -164,7 +164,7 @@ BOOST_AUTO_TEST_CASE(members_run_in_parallel_on_one_scheduler_thread) {
   engine_options options;
   options.worker_threads = 1;
   engine eng{make_config({"slow-a", "slow-b", "slow-c"}), options};
-  auto answer = eng.ask("e", "Who are you?");
+  auto answer = eng.ask("e", "Who are you?").get();
   BOOST_TEST(answer.status == answer_status::ok);
   auto arrivals = upstream.arrivals();
   BOOST_REQUIRE(arrivals.size() == 3u);
@@ -179,7 +179,7 @@ BOOST_AUTO_TEST_CASE(members_run_in_parallel_on_one_scheduler_thread) {
 
 BOOST_AUTO_TEST_CASE(a_500_from_one_member_leaves_the_others_intact) {
   engine eng{make_config({"good", "oops", "slow-a"})};
-  auto answer = eng.ask("e", "Capital of France?");
+  auto answer = eng.ask("e", "Capital of France?").get();
   BOOST_TEST(answer.status == answer_status::partial);
   BOOST_REQUIRE(answer.members.size() == 3u);
   auto& good = member(answer, "good");
@@ -213,7 +213,7 @@ BOOST_AUTO_TEST_CASE(streamed_tokens_arrive_in_order) {
   options.on_member_done = [&](const member_outcome& o) {
     done_order.push_back(o.member);
   };
-  auto answer = eng.ask("e", "Capital of France?", options);
+  auto answer = eng.ask("e", "Capital of France?", options).get();
   BOOST_TEST(answer.status == answer_status::ok);
   auto expected = fake::split_tokens("Paris is the capital of France.");
   BOOST_TEST(deltas["good"] == expected, boost::test_tools::per_element());
@@ -238,7 +238,7 @@ BOOST_AUTO_TEST_CASE(an_unreachable_upstream_is_a_network_failure) {
   unreachable.label = "closed";
   cfg.ensembles["e"].members.push_back(unreachable);
   engine eng{cfg};
-  auto answer = eng.ask("e", "hello");
+  auto answer = eng.ask("e", "hello").get();
   BOOST_TEST(answer.status == answer_status::partial);
   auto& closed = member(answer, "closed");
   BOOST_TEST(!closed.ok);
@@ -250,7 +250,7 @@ BOOST_AUTO_TEST_CASE(a_stalled_stream_times_out_at_the_deadline_keeping_text) {
   engine eng{make_config({"stuck", "good"}, "1s")};
   ask_options options;
   options.stream = true;
-  auto answer = eng.ask("e", "count", options);
+  auto answer = eng.ask("e", "count", options).get();
   BOOST_TEST(answer.status == answer_status::partial);
   auto& stuck = member(answer, "stuck");
   BOOST_TEST(!stuck.ok);
@@ -268,7 +268,7 @@ BOOST_AUTO_TEST_CASE(a_stream_cut_before_its_end_is_an_incomplete_failure) {
   engine eng{make_config({"cut"})};
   ask_options options;
   options.stream = true;
-  auto answer = eng.ask("e", "count", options);
+  auto answer = eng.ask("e", "count", options).get();
   BOOST_TEST(answer.status == answer_status::failed);
   auto& cut = member(answer, "cut");
   BOOST_TEST(!cut.ok);
@@ -279,7 +279,7 @@ BOOST_AUTO_TEST_CASE(a_stream_cut_before_its_end_is_an_incomplete_failure) {
 
 BOOST_AUTO_TEST_CASE(the_api_key_is_sent_and_never_reported) {
   engine eng{make_config({"busy"})};
-  auto answer = eng.ask("e", "hello");
+  auto answer = eng.ask("e", "hello").get();
   BOOST_TEST(answer.status == answer_status::failed);
   auto& busy = member(answer, "busy");
   BOOST_TEST(busy.error.kind == failure_kind::overloaded);
@@ -293,8 +293,9 @@ BOOST_AUTO_TEST_CASE(the_same_engine_answers_many_questions_concurrently) {
   std::vector<std::thread> askers;
   std::vector<ensemble_answer> answers(8);
   for (size_t i = 0; i < answers.size(); ++i)
-    askers.emplace_back(
-        [&, i] { answers[i] = eng.ask("e", "question " + std::to_string(i)); });
+    askers.emplace_back([&, i] {
+      answers[i] = eng.ask("e", "question " + std::to_string(i)).get();
+    });
   for (auto& t : askers)
     t.join();
   for (size_t i = 0; i < answers.size(); ++i) {
@@ -310,12 +311,12 @@ BOOST_AUTO_TEST_CASE(per_call_params_override_provider_defaults) {
   auto cfg = make_config({"good"});
   cfg.providers["good"].defaults.max_tokens = 3;
   engine eng{cfg};
-  auto by_default = member(eng.ask("e", "Capital?"), "good");
+  auto by_default = member(eng.ask("e", "Capital?").get(), "good");
   BOOST_TEST(by_default.reply.text == "Paris is the");
   BOOST_TEST(by_default.reply.finish_reason == "length");
   ask_options options;
   options.params.max_tokens = 2;
-  auto overridden = member(eng.ask("e", "Capital?", options), "good");
+  auto overridden = member(eng.ask("e", "Capital?", options).get(), "good");
   BOOST_TEST(overridden.reply.text == "Paris is");
   BOOST_TEST(overridden.reply.finish_reason == "length");
 }
@@ -328,7 +329,7 @@ BOOST_AUTO_TEST_CASE(until_first_answers_at_the_fastest_and_cancels_the_rest) {
   ask_options options;
   options.stream = true;
   auto asked_at = steady_now_us();
-  auto answer = eng.ask("e", "Who is fastest?", options);
+  auto answer = eng.ask("e", "Who is fastest?", options).get();
   auto answered_at = steady_now_us();
   BOOST_TEST(answer.status == answer_status::ok);
   BOOST_TEST(answer.until == "first");
@@ -353,7 +354,7 @@ BOOST_AUTO_TEST_CASE(
   ask_options options;
   options.stream = true;
   auto asked_at = steady_now_us();
-  auto answer = eng.ask("e", "Who is fastest?", options);
+  auto answer = eng.ask("e", "Who is fastest?", options).get();
   auto answered_at = steady_now_us();
   BOOST_TEST(answer.status == answer_status::ok);
   BOOST_TEST(answer.until == "quorum:2");
@@ -378,7 +379,7 @@ BOOST_AUTO_TEST_CASE(hedged_races_a_silent_member_and_closes_its_connection) {
   ask_options options;
   options.stream = true;
   auto asked_at = steady_now_us();
-  auto answer = eng.ask("e", "Anyone there?", options);
+  auto answer = eng.ask("e", "Anyone there?", options).get();
   auto answered_at = steady_now_us();
   BOOST_TEST(answer.status == answer_status::ok);
   BOOST_TEST(answer.mode == "hedged");

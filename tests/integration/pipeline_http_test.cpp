@@ -146,7 +146,7 @@ BOOST_FIXTURE_TEST_SUITE(pipeline_http_tests, http_fixture)
 
 BOOST_AUTO_TEST_CASE(mixture_of_agents_runs_layer_after_layer) {
   engine eng{make_config(moa_yaml)};
-  auto result = eng.run("moa", {{"question", "Why is the sky blue?"}});
+  auto result = eng.run("moa", {{"question", "Why is the sky blue?"}}).get();
   BOOST_TEST(result.status == answer_status::ok);
   BOOST_REQUIRE(result.steps.size() == 3u);
   BOOST_TEST(result.steps[0].id == "propose");
@@ -196,7 +196,7 @@ BOOST_AUTO_TEST_CASE(a_failed_step_skips_what_needs_it_and_the_rest_runs) {
     std::lock_guard<std::mutex> guard{mtx};
     events.push_back("done " + step.id + " " + step.status);
   };
-  auto result = eng.run("branches", {{"question", "Hello?"}}, options);
+  auto result = eng.run("branches", {{"question", "Hello?"}}, options).get();
   BOOST_TEST(result.status == answer_status::partial);
   BOOST_TEST(result.output == "Alpha says the sky scatters blue light.");
   auto& broken = step_of(result, "broken");
@@ -226,7 +226,8 @@ BOOST_AUTO_TEST_CASE(self_consistency_votes_then_reports) {
     std::lock_guard<std::mutex> guard{mtx};
     streamed[step] += delta.text;
   };
-  auto result = eng.run("solve", {{"problem", "What is 6 x 7?"}}, options);
+  auto result =
+      eng.run("solve", {{"problem", "What is 6 x 7?"}}, options).get();
   BOOST_TEST(result.status == answer_status::ok);
   auto& samples = step_of(result, "samples").answer;
   BOOST_TEST(samples.members.size() == 5u);
@@ -247,14 +248,14 @@ BOOST_AUTO_TEST_CASE(self_consistency_votes_then_reports) {
 BOOST_AUTO_TEST_CASE(inputs_must_match_the_declared_ones) {
   engine eng{make_config(self_consistency_yaml)};
   try {
-    eng.run("solve", {{"question", "6 x 7?"}});
+    eng.run("solve", {{"question", "6 x 7?"}}).get();
     BOOST_FAIL("expected a config_error");
   } catch (const config_error& e) {
     BOOST_TEST(e.message() == "pipeline 'solve': missing input 'problem'; "
                               "unknown input 'question' (its inputs: "
                               "problem)");
   }
-  BOOST_CHECK_THROW(eng.run("nope", {}), config_error);
+  BOOST_CHECK_THROW(eng.run("nope", {}).get(), config_error);
   BOOST_TEST(upstream.arrivals().empty());
 }
 
@@ -332,7 +333,7 @@ BOOST_AUTO_TEST_CASE(the_shipped_mixture_of_agents_config_runs) {
                          "/configs/mixture-of-agents.yaml");
   fake_upstream::point_at(cfg, vendors);
   engine eng{cfg};
-  auto r = eng.run("moa", {{"question", "Why is the sky blue?"}});
+  auto r = eng.run("moa", {{"question", "Why is the sky blue?"}}).get();
   BOOST_TEST(r.status == answer_status::ok);
   for (auto& step : r.steps)
     BOOST_TEST_CONTEXT(step.id) {
@@ -358,7 +359,8 @@ models:
                          "/configs/self-consistency.yaml");
   fake_upstream::point_at(cfg, vendors);
   engine eng{cfg};
-  auto r = eng.run("solve", {{"problem", "17 sheep, all but 9 run away."}});
+  auto r =
+      eng.run("solve", {{"problem", "17 sheep, all but 9 run away."}}).get();
   BOOST_TEST(r.status == answer_status::ok);
   auto& draws = step_of(r, "draws").answer;
   BOOST_TEST(draws.members.size() == 5u);
@@ -378,7 +380,8 @@ BOOST_AUTO_TEST_CASE(the_shipped_multi_provider_pipeline_runs) {
                          "/configs/multi-provider.yaml");
   fake_upstream::point_at(cfg, vendors);
   engine eng{cfg};
-  auto r = eng.run("answer-then-check", {{"question", "Is a tomato a fruit?"}});
+  auto r = eng.run("answer-then-check", {{"question", "Is a tomato a fruit?"}})
+               .get();
   BOOST_TEST(r.status == answer_status::ok);
   BOOST_TEST(step_of(r, "drafts").answer.members.size() == 4u);
   for (auto& m : step_of(r, "drafts").answer.members)

@@ -64,7 +64,7 @@ struct faults_fixture {
     // A streaming caller reads the text as it comes.
     if (stream)
       options.on_delta = [this](const member_delta& d) { streamed += d.text; };
-    auto answer = eng.ask("e", "hello", options);
+    auto answer = eng.ask("e", "hello", options).get();
     BOOST_REQUIRE(answer.members.size() == 1u);
     return answer.members[0];
   }
@@ -198,7 +198,7 @@ BOOST_AUTO_TEST_CASE(a_stream_nobody_reads_is_retried_when_cut) {
   engine eng{make_config({"cut"})};
   ask_options options;
   options.stream = true;
-  auto answer = eng.ask("e", "hello", options);
+  auto answer = eng.ask("e", "hello", options).get();
   BOOST_REQUIRE(answer.members.size() == 1u);
   BOOST_TEST(answer.members[0].error.attempts == 3);
   BOOST_TEST(arrivals_of("cut").size() == 3u);
@@ -238,7 +238,7 @@ BOOST_AUTO_TEST_CASE(the_breaker_opens_after_consecutive_failures_and_probes) {
   p.breaker.failures = 2;
   p.breaker.cooldown_ms = 300;
   engine eng{cfg};
-  auto ask = [&] { return eng.ask("e", "hello").members.at(0); };
+  auto ask = [&] { return eng.ask("e", "hello").get().members.at(0); };
   BOOST_TEST(ask().error.kind == failure_kind::server);
   BOOST_TEST(ask().error.kind == failure_kind::server);
   // Open: skipped at once, nothing sent upstream.

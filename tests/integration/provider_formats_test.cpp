@@ -76,7 +76,7 @@ struct formats_fixture {
     ask_options options;
     options.stream = stream;
     options.on_delta = [&](const member_delta& d) { r.streamed += d.text; };
-    auto answer = eng.ask("e", "hello", options);
+    auto answer = eng.ask("e", "hello", options).get();
     BOOST_REQUIRE(answer.members.size() == 1u);
     r.outcome = answer.members[0];
     return r;

@@ -80,7 +80,7 @@ models:
     for (int i = 0; i < threads_n; ++i)
       threads.emplace_back([&, i] {
         for (int k = 0; k < asks_each; ++k)
-          if (eng.ask("es", "go").status != answer_status::ok)
+          if (eng.ask("es", "go").get().status != answer_status::ok)
             ++failures[i];
       });
     for (auto& t : threads)
@@ -162,7 +162,7 @@ BOOST_AUTO_TEST_CASE(a_shared_request_budget_holds_and_is_used_fully) {
   for (int i = 0; i < askers; ++i)
     threads.emplace_back([&, i] {
       for (int k = 0; k < asks_each; ++k) {
-        auto answer = eng.ask(ensembles[i % 3], "go");
+        auto answer = eng.ask(ensembles[i % 3], "go").get();
         if (answer.status != answer_status::ok)
           ++failures[i];
       }
@@ -221,7 +221,7 @@ BOOST_AUTO_TEST_CASE(a_429_pauses_every_provider_of_the_group_then_recovers) {
               "  ey: {members: [y], deadline: 20s}\n";
   engine eng{parse_config(yaml, "cooldown.yaml")};
   ensemble_answer from_x;
-  std::thread asker{[&] { from_x = eng.ask("ex", "go"); }};
+  std::thread asker{[&] { from_x = eng.ask("ex", "go").get(); }};
   // Wait for the 429 to be answered, then ask through the other provider.
   auto rejected_at = int64_t{0};
   for (int i = 0; i < 200 && rejected_at == 0; ++i) {
@@ -236,7 +236,7 @@ BOOST_AUTO_TEST_CASE(a_429_pauses_every_provider_of_the_group_then_recovers) {
   // to read the 429, so that the question is whether it pauses the group,
   // not whether y's request overtakes the reply.
   std::this_thread::sleep_for(std::chrono::milliseconds{50});
-  auto from_y = eng.ask("ey", "go");
+  auto from_y = eng.ask("ey", "go").get();
   asker.join();
   BOOST_TEST(from_x.status == answer_status::ok);
   BOOST_TEST(from_x.members[0].reply.attempts == 2);
@@ -290,7 +290,7 @@ BOOST_AUTO_TEST_CASE(a_shared_token_budget_holds_in_every_window) {
   for (int i = 0; i < askers; ++i)
     threads.emplace_back([&, i] {
       for (int k = 0; k < asks_each; ++k) {
-        auto answer = eng.ask(ensembles[i % 3], prompt);
+        auto answer = eng.ask(ensembles[i % 3], prompt).get();
         if (answer.status != answer_status::ok)
           ++failures[i];
       }

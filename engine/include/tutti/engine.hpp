@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -12,11 +13,35 @@
 
 #include "tutti/config.hpp"
 #include "tutti/messages.hpp"
+#include "tutti/metrics.hpp"
+
+namespace caf {
+class actor_system;
+} // namespace caf
 
 namespace tutti {
 
-/// Callbacks for one question. They run on an engine thread, one at a time
-/// and in order; keep them short.
+/// Whom a question goes to: an ensemble (a plain name converts to one), or
+/// one provider alone, answered as a one-member ensemble whose answer is
+/// that provider's reply.
+struct target {
+  enum class kind : uint8_t { ensemble, provider };
+  kind of = kind::ensemble;
+  std::string name;
+
+  target(std::string ensemble_name) : name(std::move(ensemble_name)) {}
+  target(const char* ensemble_name) : name(ensemble_name) {}
+
+  static target ensemble(std::string name) { return target{std::move(name)}; }
+  static target provider(std::string name) {
+    target t{std::move(name)};
+    t.of = kind::provider;
+    return t;
+  }
+};
+
+/// Options and callbacks for one question. The callbacks run on an engine
+/// thread, one at a time and in order; keep them short and do not block.
 struct ask_options {
   /// Ask the upstreams for token streams and report each piece of text.
   bool stream = false;
@@ -77,24 +102,54 @@ struct run_options {
   std::function<void(const step_outcome&)> on_step_done;
 };
 
+/// The engine: providers, limiters and aggregators as actors on their own
+/// scheduler threads, plus one transport thread for all HTTP traffic. Every
+/// member function is safe to call from any thread, also from inside a
+/// callback, except where it says it waits.
 class engine {
 public:
   /// Starts the actor system and the transport thread. Providers are started
   /// on first use, when their `${VAR}`s are resolved.
   explicit engine(config cfg, engine_options options = {});
 
-  /// Cancels what is in flight and stops every thread.
+  /// An engine for the config file at `path`; throws `config_error`.
+  static engine from_file(const std::string& path, engine_options options = {});
+
+  /// An engine for a config given as YAML text; `name` stands for the file in
+  /// error messages. Throws `config_error`.
+  static engine from_yaml(const std::string& yaml_text,
+                          engine_options options = {},
+                          const std::string& name = "<yaml>");
+
+  /// Cancels what is in flight (each question and run still gets its answer,
+  /// with what its members had), then stops every thread it started.
   ~engine();
 
+  engine(engine&&) noexcept;
+  engine& operator=(engine&&) noexcept;
   engine(const engine&) = delete;
   engine& operator=(const engine&) = delete;
 
-  /// Asks ensemble `name` one question and waits for the answer, which lists
-  /// every member's outcome. Throws `config_error` when the ensemble is
-  /// unknown or one of its providers cannot start (an unset `${VAR}`).
-  /// Callable from any thread but not from inside a callback.
-  ensemble_answer ask(const std::string& name, const std::string& prompt,
-                      const ask_options& options = {});
+  /// Asks `to` one question; the future holds the answer, which lists every
+  /// member's outcome (a failed member is an outcome, not an exception).
+  /// Throws `config_error` at once when the ensemble or provider is unknown
+  /// or one of its providers cannot start (an unset `${VAR}`).
+  std::future<ensemble_answer> ask(const target& to, const std::string& prompt,
+                                   ask_options options = {});
+
+  /// The same with a whole conversation (system, user and assistant turns).
+  /// `options.system`, when set, goes before them.
+  std::future<ensemble_answer> ask(const target& to,
+                                   std::vector<chat_message> messages,
+                                   ask_options options = {});
+
+  /// Starts a question and returns at once with its handle for `cancel`.
+  /// `on_done` gets the answer exactly once, on an engine thread, after the
+  /// callbacks of `options`; also when the question is cancelled or the
+  /// engine is destroyed first. Throws `config_error` as `ask` does.
+  uint64_t start_ask(const target& to, std::vector<chat_message> messages,
+                     ask_options options,
+                     std::function<void(ensemble_answer)> on_done);
 
   /// Runs pipeline `name` with `inputs` (every declared input must be
   /// given; throws `config_error` when one is missing or unknown, or the
@@ -102,9 +157,9 @@ public:
   /// as the steps it needs have finished; a failed step skips its
   /// dependents, and everything that finished is kept. The callbacks of
   /// `options` run on an engine thread, as `ask`'s do.
-  pipeline_result run(const std::string& name,
-                      const std::map<std::string, std::string>& inputs,
-                      const run_options& options = {});
+  std::future<pipeline_result>
+  run(const std::string& name, const std::map<std::string, std::string>& inputs,
+      run_options options = {});
 
   /// Starts pipeline `name` like `run` and returns at once with the run's
   /// id. `on_done` gets the result exactly once, on an engine thread (keep
@@ -116,16 +171,28 @@ public:
                      run_options options,
                      std::function<void(pipeline_result)> on_done);
 
-  /// Cancels a run from `start_run`: its running steps stop and report
-  /// what they have, the rest are skipped, and its `on_done` follows.
-  /// Returns false when the run has already finished.
-  bool cancel(uint64_t run);
+  /// Cancels a question from `start_ask` or a run from `start_run`: running
+  /// members stop (their transfers are closed) and report what they have,
+  /// pipeline steps not started are skipped, and `on_done` follows with the
+  /// answer or result as it stands. Returns false when it has already
+  /// finished (or the handle is unknown).
+  bool cancel(uint64_t handle);
 
   /// The state of every configured provider, starting those not yet
-  /// started; a provider that cannot start says why in `note`.
+  /// started; a provider that cannot start says why in `note`. Waits for
+  /// the actors (at most 5 s each): not from inside a callback.
   std::vector<provider_status> provider_states();
 
+  /// Counters since the engine started: calls and failures by provider and
+  /// kind, latency histograms, tokens, cost; plus the limiters' queues and
+  /// the scheduler's lag right now. Waits as `provider_states` does.
+  metrics_snapshot metrics();
+
   const tutti::config& loaded_config() const;
+
+  /// The CAF actor system the engine runs on, for hosts that write their own
+  /// actors (include <caf/actor_system.hpp> to use it).
+  caf::actor_system& actor_system();
 
 private:
   struct impl;
