@@ -28,19 +28,24 @@ install_missing() {
     [ "$status" = "installed" ] || missing="$missing $pkg"
   done
   [ -z "$missing" ] && return 0
-  say "installing Debian packages:$missing"
+  # shellcheck disable=SC2086
+  apt_install $missing
+}
+
+# apt_install PKG...: installs Debian packages, as root or through sudo.
+apt_install() {
+  say "installing Debian packages: $*"
   if [ "$(id -u)" -eq 0 ]; then
     sudo=""
   elif command -v sudo >/dev/null 2>&1; then
     sudo="sudo"
   else
-    echo "setup.sh: need root to install:$missing" >&2
+    echo "setup.sh: need root to install: $*" >&2
     exit 2
   fi
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
-  # shellcheck disable=SC2086
-  $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
 build() {
@@ -81,6 +86,22 @@ run_demo() {
   return $status
 }
 
+# The OpenAI SDK test (tests/node, CTest's openai_sdk_test) needs node and
+# npm, and the SDK that tests/node/package-lock.json pins. Only `test` needs
+# them. node and npm are looked for as commands, not as Debian packages, so a
+# node installed some other way is used as it is.
+install_node_test_deps() {
+  need=""
+  command -v node >/dev/null 2>&1 || need="$need nodejs"
+  command -v npm >/dev/null 2>&1 || need="$need npm"
+  # shellcheck disable=SC2086
+  [ -z "$need" ] || apt_install $need
+  if ! node tests/node/check_install.mjs tests/node >/dev/null 2>&1; then
+    say "installing the OpenAI SDK for the tests (npm ci --prefix tests/node)"
+    npm ci --prefix tests/node --no-audit --no-fund --loglevel=error >/dev/null
+  fi
+}
+
 run_tests() {
   say "running the test suite"
   ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$JOBS"
@@ -88,7 +109,7 @@ run_tests() {
 
 case "${1:-}" in
   demo) install_missing; build; run_demo ;;
-  test) install_missing; build; run_tests ;;
+  test) install_missing; install_node_test_deps; build; run_tests ;;
   build) install_missing; build ;;
   *)
     echo "usage: ./setup.sh demo|test|build" >&2

@@ -33,6 +33,7 @@
 
 #include "cli/batch.hpp"
 #include "cli/format.hpp"
+#include "cli/serve.hpp"
 
 namespace {
 
@@ -576,6 +577,9 @@ int main(int argc, char** argv) {
                             "Config file (default: $TUTTI_CONFIG, then "
                             "./tutti.yaml)");
 
+  serve_args serve;
+  auto* serve_cmd = add_serve_command(app, serve);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -591,6 +595,8 @@ int main(int argc, char** argv) {
       return run_batch(batch);
     if (*providers_cmd)
       return run_providers(providers_file);
+    if (*serve_cmd)
+      return run_serve(serve);
     return run_validate(validate_file);
   } catch (const tutti::config_error& e) {
     std::cerr << "tutti: " << e.what() << '\n';

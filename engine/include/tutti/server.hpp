@@ -1,0 +1,90 @@
+#pragma once
+
+/// The local HTTP control endpoint behind `tutti serve`: OpenAI-compatible
+/// chat completions, runs with server-sent events, provider state and
+/// Prometheus metrics, on top of a `tutti::engine`. docs/http.md is the
+/// reference for every route. No CAF and no cpp-httplib include.
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "tutti/engine.hpp"
+
+namespace tutti {
+
+/// How the endpoint listens and what it allows.
+struct server_options {
+  /// An address ("127.0.0.1", "::1", "0.0.0.0") or "localhost".
+  std::string host = "127.0.0.1";
+  /// 0: any free port (see `server::port`).
+  int port = 8700;
+  /// When set, every route but /healthz needs `Authorization: Bearer
+  /// <token>`. Required to listen on anything but loopback.
+  std::string token;
+  /// Most connections served at once. Each connection holds a thread for its
+  /// life (cpp-httplib's model), so this bounds concurrent SSE streams too;
+  /// threads are started as connections need them.
+  size_t workers = 512;
+  /// Largest request body; a larger one gets 413.
+  size_t max_body_bytes = 1 << 20;
+  /// A client that sends or reads nothing for this long is dropped.
+  std::chrono::milliseconds read_timeout{30'000};
+  std::chrono::milliseconds write_timeout{30'000};
+  /// An idle keep-alive connection is closed after this long.
+  std::chrono::seconds keep_alive_timeout{5};
+  /// Finished runs are kept this long, and at most this many, then forgotten.
+  std::chrono::milliseconds keep_runs_for{std::chrono::minutes{15}};
+  size_t keep_runs_max = 1000;
+};
+
+/// The endpoint refuses to start: a non-loopback address without a token,
+/// a port in use, an address that does not resolve. `what()` says which in
+/// plain words.
+class server_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The HTTP endpoint. Serves on its own threads; `engine` must outlive it.
+class server {
+public:
+  /// Checks the options (throws `server_error`) and binds the port, so that
+  /// `port()` is known once this returns. Ignores SIGPIPE unless the host
+  /// has its own handler for it: cpp-httplib writes to sockets without
+  /// MSG_NOSIGNAL, so a client that goes away would otherwise end the
+  /// process.
+  server(tutti::engine& engine, server_options options);
+
+  /// Stops (as `stop`) and joins every thread it started.
+  ~server();
+
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  /// The bound port (the real one when the options asked for 0).
+  int port() const;
+
+  /// "http://HOST:PORT" as clients reach it.
+  std::string url() const;
+
+  /// Serves until `stop`; returns once every connection is closed.
+  void run();
+
+  /// `run` on a background thread; returns at once.
+  void start();
+
+  /// Stops accepting, cancels every question and run in flight, ends every
+  /// stream, closes every connection. Returns once `run` has returned (or at
+  /// once when it was never called). Safe from any thread but a signal
+  /// handler, and more than once.
+  void stop();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace tutti

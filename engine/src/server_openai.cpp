@@ -1,0 +1,976 @@
+#include "engine/src/server_openai.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <set>
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "engine/src/json_writers.hpp"
+#include "tutti/json.hpp"
+
+namespace tutti::http {
+
+namespace {
+
+using json_value = rapidjson::Value;
+using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+/// Builds a JSON text with a writer.
+std::string json_text(const std::function<void(json_writer&)>& write) {
+  rapidjson::StringBuffer buffer;
+  json_writer w{buffer};
+  write(w);
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+void write_string(json_writer& w, std::string_view text) {
+  json_detail::write_string(w, text);
+}
+
+void write_raw_object(json_writer& w, const std::string& json) {
+  w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+}
+
+void write_nullable_string(json_writer& w, const std::string& text) {
+  if (text.empty())
+    w.Null();
+  else
+    write_string(w, text);
+}
+
+void write_limit(json_writer& w, int64_t limit) {
+  if (limit > 0)
+    w.Int64(limit);
+  else
+    w.Null();
+}
+
+std::string format_number(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+
+std::string type_name(const json_value& v) {
+  if (v.IsNull())
+    return "null";
+  if (v.IsBool())
+    return "a boolean";
+  if (v.IsNumber())
+    return "a number";
+  if (v.IsString())
+    return "a string";
+  if (v.IsArray())
+    return "an array";
+  return "an object";
+}
+
+std::string string_of(const json_value& v) {
+  return {v.GetString(), v.GetStringLength()};
+}
+
+std::string quoted(const std::string& text) {
+  return "'" + text + "'";
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string text;
+  for (auto& item : items)
+    text += (text.empty() ? "" : ", ") + item;
+  return text;
+}
+
+template <class Map>
+std::vector<std::string> names_of(const Map& map, const std::string& prefix) {
+  std::vector<std::string> names;
+  for (auto& [name, value] : map)
+    names.push_back(prefix + name);
+  return names;
+}
+
+/// A member that is absent or null reads as "not given".
+const json_value* field(const json_value& object, const char* name) {
+  auto i = object.FindMember(name);
+  if (i == object.MemberEnd() || i->value.IsNull())
+    return nullptr;
+  return &i->value;
+}
+
+[[noreturn]] void fail(std::string param, std::string message,
+                       std::string code = "invalid_value") {
+  throw bad_request(std::move(param), std::move(message), std::move(code));
+}
+
+[[noreturn]] void unsupported(std::string param, std::string message) {
+  fail(std::move(param), std::move(message), "unsupported_parameter");
+}
+
+[[noreturn]] void wrong_type(const std::string& param, const std::string& want,
+                             const json_value& got) {
+  fail(param, param + ": expected " + want + ", got " + type_name(got),
+       "invalid_type");
+}
+
+std::string read_string(const json_value& v, const std::string& param) {
+  if (!v.IsString())
+    wrong_type(param, "a string", v);
+  return string_of(v);
+}
+
+bool read_bool(const json_value& v, const std::string& param) {
+  if (!v.IsBool())
+    wrong_type(param, "true or false", v);
+  return v.GetBool();
+}
+
+double read_number(const json_value& v, const std::string& param, double low,
+                   double high) {
+  if (!v.IsNumber())
+    wrong_type(param, "a number", v);
+  auto x = v.GetDouble();
+  if (x < low || x > high)
+    fail(param, param + ": expected a number from " + format_number(low) +
+                    " to " + format_number(high) + ", got " + format_number(x));
+  return x;
+}
+
+int64_t read_integer(const json_value& v, const std::string& param) {
+  if (!v.IsInt64())
+    wrong_type(param, "an integer", v);
+  return v.GetInt64();
+}
+
+rapidjson::Document parse_object(std::string_view body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError())
+    fail("",
+         std::string{"request body: not valid JSON at offset "} +
+             std::to_string(doc.GetErrorOffset()) + ": " +
+             rapidjson::GetParseError_En(doc.GetParseError()),
+         "invalid_json");
+  if (!doc.IsObject())
+    fail("", "request body: expected a JSON object, got " + type_name(doc),
+         "invalid_json");
+  return doc;
+}
+
+/// One message's content: a string, or an array of text parts.
+std::string read_content(const json_value& v, const std::string& param) {
+  if (v.IsString())
+    return string_of(v);
+  if (!v.IsArray())
+    wrong_type(param, "a string or an array of text parts", v);
+  std::string text;
+  for (rapidjson::SizeType j = 0; j < v.Size(); ++j) {
+    auto part_param = param + "[" + std::to_string(j) + "]";
+    auto& part = v[j];
+    if (!part.IsObject())
+      wrong_type(part_param,
+                 "an object like {\"type\": \"text\", \"text\": "
+                 "\"...\"}",
+                 part);
+    auto* type = field(part, "type");
+    if (type == nullptr)
+      fail(part_param + ".type", part_param + ".type: required");
+    auto type_text = read_string(*type, part_param + ".type");
+    if (type_text != "text")
+      unsupported(part_param + ".type",
+                  part_param +
+                      ".type: only \"text\" parts are supported, got " +
+                      quoted(type_text));
+    auto* part_text = field(part, "text");
+    if (part_text == nullptr)
+      fail(part_param + ".text", part_param + ".text: required");
+    if (!text.empty())
+      text += "\n";
+    text += read_string(*part_text, part_param + ".text");
+  }
+  return text;
+}
+
+std::vector<chat_message> read_messages(const json_value& v) {
+  if (!v.IsArray())
+    wrong_type("messages", "an array of messages", v);
+  if (v.Empty())
+    fail("messages", "messages: expected at least one message");
+  std::vector<chat_message> messages;
+  for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+    auto param = "messages[" + std::to_string(i) + "]";
+    auto& m = v[i];
+    if (!m.IsObject())
+      wrong_type(param, "an object with role and content", m);
+    auto* role = field(m, "role");
+    if (role == nullptr)
+      fail(param + ".role", param + ".role: required");
+    auto role_text = read_string(*role, param + ".role");
+    if (role_text == "developer")
+      role_text = "system"; // OpenAI's newer name for the system turn
+    if (role_text == "tool" || role_text == "function")
+      unsupported(param + ".role",
+                  param + ".role: " + quoted(role_text) +
+                      " messages are not supported (tutti runs no tools)");
+    if (role_text != "system" && role_text != "user" &&
+        role_text != "assistant")
+      fail(param + ".role", param +
+                                ".role: expected one of system, user, "
+                                "assistant, got " +
+                                quoted(role_text));
+    if (field(m, "tool_calls") != nullptr ||
+        field(m, "function_call") != nullptr)
+      unsupported(param + ".tool_calls",
+                  param + ".tool_calls: not supported (tutti runs no tools)");
+    auto* content = field(m, "content");
+    if (content == nullptr)
+      fail(param + ".content", param + ".content: required");
+    messages.push_back(
+        chat_message{role_text, read_content(*content, param + ".content")});
+  }
+  return messages;
+}
+
+/// temperature, top_p, max_tokens / max_completion_tokens, seed, stop.
+chat_params read_params(const json_value& body) {
+  chat_params params;
+  if (auto* v = field(body, "temperature"))
+    params.temperature = read_number(*v, "temperature", 0, 2);
+  if (auto* v = field(body, "top_p"))
+    params.top_p = read_number(*v, "top_p", 0, 1);
+  for (auto* name : {"max_tokens", "max_completion_tokens"}) {
+    if (auto* v = field(body, name)) {
+      auto n = read_integer(*v, name);
+      if (n < 1)
+        fail(name, std::string{name} + ": expected at least 1, got " +
+                       std::to_string(n));
+      params.max_tokens = n; // max_completion_tokens, read last, wins
+    }
+  }
+  if (auto* v = field(body, "seed"))
+    params.seed = read_integer(*v, "seed");
+  if (auto* v = field(body, "stop")) {
+    if (v->IsString()) {
+      params.stop.push_back(string_of(*v));
+    } else if (v->IsArray()) {
+      for (rapidjson::SizeType i = 0; i < v->Size(); ++i)
+        params.stop.push_back(
+            read_string((*v)[i], "stop[" + std::to_string(i) + "]"));
+    } else {
+      wrong_type("stop", "a string or an array of strings", *v);
+    }
+  }
+  return params;
+}
+
+/// The OpenAI fields tutti cannot honour: a 400 rather than silently doing
+/// something else. Fields that change nothing (n: 1, tool_choice: "none",
+/// logprobs: false, penalties of 0...) pass.
+void reject_unsupported(const json_value& body) {
+  if (auto* v = field(body, "n")) {
+    if (read_integer(*v, "n") != 1)
+      unsupported("n", "n: only 1 is supported (ask an ensemble for several "
+                       "replies)");
+  }
+  for (auto* name : {"tools", "functions"}) {
+    if (auto* v = field(body, name);
+        v != nullptr && !(v->IsArray() && v->Empty()))
+      unsupported(name, std::string{name} + ": not supported (tutti runs no "
+                                            "tools)");
+  }
+  for (auto* name : {"tool_choice", "function_call"}) {
+    if (auto* v = field(body, name)) {
+      if (!v->IsString() ||
+          (string_of(*v) != "none" && string_of(*v) != "auto"))
+        unsupported(name, std::string{name} + ": not supported (tutti runs "
+                                              "no tools)");
+    }
+  }
+  if (auto* v = field(body, "response_format")) {
+    const json_value* type = v->IsObject() ? field(*v, "type") : nullptr;
+    if (type == nullptr || !type->IsString() || string_of(*type) != "text")
+      unsupported("response_format",
+                  "response_format: only {\"type\": \"text\"} is supported");
+  }
+  if (auto* v = field(body, "logprobs")) {
+    if (read_bool(*v, "logprobs"))
+      unsupported("logprobs", "logprobs: not supported");
+  }
+  if (auto* v = field(body, "top_logprobs")) {
+    if (read_integer(*v, "top_logprobs") != 0)
+      unsupported("top_logprobs", "top_logprobs: not supported");
+  }
+  for (auto* name : {"frequency_penalty", "presence_penalty"}) {
+    if (auto* v = field(body, name)) {
+      if (read_number(*v, name, -2, 2) != 0)
+        unsupported(name, std::string{name} + ": not supported");
+    }
+  }
+  if (auto* v = field(body, "logit_bias");
+      v != nullptr && !(v->IsObject() && v->ObjectEmpty()))
+    unsupported("logit_bias", "logit_bias: not supported");
+  for (auto* name : {"audio", "prediction"}) {
+    if (field(body, name) != nullptr)
+      unsupported(name, std::string{name} + ": not supported");
+  }
+  if (auto* v = field(body, "modalities")) {
+    if (!v->IsArray())
+      wrong_type("modalities", "an array", *v);
+    for (auto& m : v->GetArray())
+      if (!m.IsString() || string_of(m) != "text")
+        unsupported("modalities", "modalities: only [\"text\"] is supported");
+  }
+}
+
+tutti::target resolve_model(const std::string& model, const config& cfg) {
+  const std::string prefix = "ensemble/";
+  if (model.rfind(prefix, 0) == 0) {
+    auto name = model.substr(prefix.size());
+    if (cfg.ensembles.count(name) > 0)
+      return tutti::target::ensemble(name);
+  } else if (cfg.providers.count(model) > 0) {
+    return tutti::target::provider(model);
+  }
+  auto message = "The model " + quoted(model) +
+                 " does not exist: expected a provider (" +
+                 join(names_of(cfg.providers, "")) + ") or ensemble/NAME (" +
+                 join(names_of(cfg.ensembles, "ensemble/")) + ")";
+  if (cfg.ensembles.count(model) > 0)
+    message += "; did you mean ensemble/" + model + "?";
+  throw api_error{404, message, "invalid_request_error", "model",
+                  "model_not_found"};
+}
+
+const member_outcome* outcome_named(const std::vector<member_outcome>& list,
+                                    const std::string& label) {
+  for (auto& o : list)
+    if (o.member == label)
+      return &o;
+  return nullptr;
+}
+
+/// The fields every chunk starts with.
+void write_chunk_head(json_writer& w, const completion_ids& ids) {
+  w.Key("id");
+  write_string(w, ids.id);
+  w.Key("object");
+  w.String("chat.completion.chunk");
+  w.Key("created");
+  w.Int64(ids.created);
+  w.Key("model");
+  write_string(w, ids.model);
+  w.Key("system_fingerprint");
+  w.Null();
+}
+
+/// A chunk with one choice whose delta `write_delta` writes.
+std::string choice_chunk(const completion_ids& ids, bool include_usage,
+                         const std::function<void(json_writer&)>& write_delta,
+                         const std::string& finish_reason,
+                         const std::string& ensemble_json = {}) {
+  return json_text([&](json_writer& w) {
+    w.StartObject();
+    write_chunk_head(w, ids);
+    w.Key("choices");
+    w.StartArray();
+    w.StartObject();
+    w.Key("index");
+    w.Int(0);
+    w.Key("delta");
+    w.StartObject();
+    write_delta(w);
+    w.EndObject();
+    w.Key("logprobs");
+    w.Null();
+    w.Key("finish_reason");
+    write_nullable_string(w, finish_reason);
+    w.EndObject();
+    w.EndArray();
+    if (include_usage) {
+      w.Key("usage");
+      w.Null();
+    }
+    if (!ensemble_json.empty()) {
+      w.Key("ensemble");
+      write_raw_object(w, ensemble_json);
+    }
+    w.EndObject();
+  });
+}
+
+void write_openai_usage(json_writer& w, const tutti::usage& used) {
+  w.StartObject();
+  w.Key("prompt_tokens");
+  w.Int64(used.input_tokens);
+  w.Key("completion_tokens");
+  w.Int64(used.output_tokens);
+  w.Key("total_tokens");
+  w.Int64(used.input_tokens + used.output_tokens);
+  w.Key("prompt_tokens_details");
+  w.StartObject();
+  w.Key("cached_tokens");
+  w.Int64(used.cached_input_tokens);
+  w.EndObject();
+  w.EndObject();
+}
+
+/// A chunk without choices carrying tutti's own `tutti` member.
+std::string tutti_chunk(const completion_ids& ids, bool include_usage,
+                        const std::function<void(json_writer&)>& write_tutti) {
+  return json_text([&](json_writer& w) {
+    w.StartObject();
+    write_chunk_head(w, ids);
+    w.Key("choices");
+    w.StartArray();
+    w.EndArray();
+    if (include_usage) {
+      w.Key("usage");
+      w.Null();
+    }
+    w.Key("tutti");
+    w.StartObject();
+    write_tutti(w);
+    w.EndObject();
+    w.EndObject();
+  });
+}
+
+} // namespace
+
+std::string to_json(const api_error& error, const std::string& ensemble_json) {
+  return json_text([&](json_writer& w) {
+    w.StartObject();
+    w.Key("error");
+    w.StartObject();
+    w.Key("message");
+    write_string(w, error.message);
+    w.Key("type");
+    write_string(w, error.type);
+    w.Key("param");
+    write_nullable_string(w, error.param);
+    w.Key("code");
+    write_nullable_string(w, error.code);
+    w.EndObject();
+    if (!ensemble_json.empty()) {
+      w.Key("ensemble");
+      write_raw_object(w, ensemble_json);
+    }
+    w.EndObject();
+  });
+}
+
+api_error bad_request(std::string param, std::string message,
+                      std::string code) {
+  return api_error{400, std::move(message), "invalid_request_error",
+                   std::move(param), std::move(code)};
+}
+
+std::variant<chat_call, api_error> parse_chat_request(std::string_view body,
+                                                      const config& cfg) {
+  try {
+    auto doc = parse_object(body);
+    chat_call call;
+    auto* model = field(doc, "model");
+    if (model == nullptr)
+      fail("model", "model: required (a provider's name or ensemble/NAME)");
+    call.model = read_string(*model, "model");
+    auto* messages = field(doc, "messages");
+    if (messages == nullptr)
+      fail("messages", "messages: required");
+    call.messages = read_messages(*messages);
+    call.params = read_params(doc);
+    reject_unsupported(doc);
+    if (auto* v = field(doc, "stream"))
+      call.stream = read_bool(*v, "stream");
+    if (auto* v = field(doc, "stream_options")) {
+      if (!v->IsObject())
+        wrong_type("stream_options", "an object", *v);
+      if (auto* u = field(*v, "include_usage"))
+        call.include_usage = read_bool(*u, "stream_options.include_usage");
+    }
+    if (auto* v = field(doc, "tutti")) {
+      if (!v->IsObject())
+        wrong_type("tutti", "an object", *v);
+      if (auto* m = field(*v, "members"))
+        call.stream_members = read_bool(*m, "tutti.members");
+    }
+    call.to = resolve_model(call.model, cfg);
+    return call;
+  } catch (api_error& e) {
+    return std::move(e);
+  }
+}
+
+std::variant<run_call, api_error> parse_run_request(std::string_view body,
+                                                    const config& cfg) {
+  try {
+    auto doc = parse_object(body);
+    run_call call;
+    int named = 0;
+    std::string which;
+    for (auto* key : {"ensemble", "provider", "pipeline"}) {
+      if (auto* v = field(doc, key)) {
+        call.name = read_string(*v, key);
+        which = key;
+        ++named;
+      }
+    }
+    if (named != 1)
+      fail("ensemble", "request body: give exactly one of ensemble, provider "
+                       "or pipeline");
+    auto not_found = [&](const std::string& known) {
+      throw api_error{404,
+                      "The " + which + " " + quoted(call.name) +
+                          " does not exist; expected one of: " + known,
+                      "invalid_request_error", which, which + "_not_found"};
+    };
+    if (which == "pipeline") {
+      call.of = run_call::kind::pipeline;
+      auto p = cfg.pipelines.find(call.name);
+      if (p == cfg.pipelines.end())
+        not_found(join(names_of(cfg.pipelines, "")));
+      auto& declared = p->second.inputs;
+      if (auto* v = field(doc, "inputs")) {
+        if (!v->IsObject())
+          wrong_type("inputs", "an object of string values", *v);
+        for (auto& m : v->GetObject()) {
+          auto key = string_of(m.name);
+          if (std::find(declared.begin(), declared.end(), key) ==
+              declared.end())
+            fail("inputs." + key, "inputs." + key +
+                                      ": not an input of "
+                                      "pipeline " +
+                                      quoted(call.name) +
+                                      " (inputs: " + join(declared) + ")");
+          call.inputs[key] = read_string(m.value, "inputs." + key);
+        }
+      }
+      for (auto& input : declared)
+        if (call.inputs.count(input) == 0)
+          fail("inputs." + input, "inputs." + input +
+                                      ": required by "
+                                      "pipeline " +
+                                      quoted(call.name) +
+                                      " (inputs: " + join(declared) + ")");
+      return call;
+    }
+    if (which == "ensemble") {
+      if (cfg.ensembles.count(call.name) == 0)
+        not_found(join(names_of(cfg.ensembles, "")));
+    } else {
+      call.of = run_call::kind::provider;
+      if (cfg.providers.count(call.name) == 0)
+        not_found(join(names_of(cfg.providers, "")));
+    }
+    auto* prompt = field(doc, "prompt");
+    auto* messages = field(doc, "messages");
+    if ((prompt == nullptr) == (messages == nullptr))
+      fail("prompt", "request body: give exactly one of prompt or messages");
+    if (prompt != nullptr)
+      call.messages.push_back(
+          chat_message{"user", read_string(*prompt, "prompt")});
+    else
+      call.messages = read_messages(*messages);
+    if (auto* v = field(doc, "system"))
+      call.system = read_string(*v, "system");
+    if (auto* v = field(doc, "stream"))
+      call.stream = read_bool(*v, "stream");
+    call.params = read_params(doc);
+    return call;
+  } catch (api_error& e) {
+    return std::move(e);
+  }
+}
+
+std::string finish_reason_of(const ensemble_answer& answer) {
+  const member_outcome* source = nullptr;
+  if (!answer.winner.empty())
+    source = outcome_named(answer.members, answer.winner);
+  else if (answer.combine == "synthesize" && !answer.combiner_calls.empty())
+    source = &answer.combiner_calls.back();
+  if (source == nullptr || !source->ok)
+    return "stop";
+  auto& reason = source->reply.finish_reason;
+  // Only the values OpenAI clients know.
+  if (reason == "length" || reason == "content_filter")
+    return reason;
+  return "stop";
+}
+
+std::string chat_completion_json(const completion_ids& ids,
+                                 const ensemble_answer& answer) {
+  auto ensemble = to_json(answer);
+  return json_text([&](json_writer& w) {
+    w.StartObject();
+    w.Key("id");
+    write_string(w, ids.id);
+    w.Key("object");
+    w.String("chat.completion");
+    w.Key("created");
+    w.Int64(ids.created);
+    w.Key("model");
+    write_string(w, ids.model);
+    w.Key("system_fingerprint");
+    w.Null();
+    w.Key("choices");
+    w.StartArray();
+    w.StartObject();
+    w.Key("index");
+    w.Int(0);
+    w.Key("message");
+    w.StartObject();
+    w.Key("role");
+    w.String("assistant");
+    w.Key("content");
+    write_string(w, answer.text);
+    w.Key("refusal");
+    w.Null();
+    w.EndObject();
+    w.Key("logprobs");
+    w.Null();
+    w.Key("finish_reason");
+    write_string(w, finish_reason_of(answer));
+    w.EndObject();
+    w.EndArray();
+    w.Key("usage");
+    write_openai_usage(w, answer.usage);
+    w.Key("ensemble");
+    write_raw_object(w, ensemble);
+    w.EndObject();
+  });
+}
+
+std::string role_chunk(const completion_ids& ids, bool include_usage) {
+  return choice_chunk(
+      ids, include_usage,
+      [](json_writer& w) {
+        w.Key("role");
+        w.String("assistant");
+        w.Key("content");
+        w.String("");
+      },
+      "");
+}
+
+std::string content_chunk(const completion_ids& ids, const std::string& text,
+                          bool include_usage) {
+  return choice_chunk(
+      ids, include_usage,
+      [&](json_writer& w) {
+        w.Key("content");
+        write_string(w, text);
+      },
+      "");
+}
+
+std::string finish_chunk(const completion_ids& ids,
+                         const ensemble_answer& answer, bool include_usage) {
+  return choice_chunk(
+      ids, include_usage, [](json_writer&) {}, finish_reason_of(answer),
+      to_json(answer));
+}
+
+std::string usage_chunk(const completion_ids& ids, const tutti::usage& used) {
+  return json_text([&](json_writer& w) {
+    w.StartObject();
+    write_chunk_head(w, ids);
+    w.Key("choices");
+    w.StartArray();
+    w.EndArray();
+    w.Key("usage");
+    write_openai_usage(w, used);
+    w.EndObject();
+  });
+}
+
+std::string member_delta_chunk(const completion_ids& ids,
+                               const member_delta& delta, bool include_usage) {
+  return tutti_chunk(ids, include_usage, [&](json_writer& w) {
+    w.Key("member");
+    write_string(w, delta.member);
+    w.Key("delta");
+    write_string(w, delta.text);
+  });
+}
+
+std::string member_done_chunk(const completion_ids& ids,
+                              const member_outcome& outcome,
+                              bool include_usage) {
+  return tutti_chunk(ids, include_usage, [&](json_writer& w) {
+    w.Key("member_done");
+    json_detail::write_outcome(w, outcome);
+  });
+}
+
+std::string providers_json(const std::vector<provider_status>& states,
+                           const config& cfg) {
+  return json_text([&](json_writer& w) {
+    w.StartObject();
+    w.Key("object");
+    w.String("list");
+    w.Key("data");
+    w.StartArray();
+    for (auto& st : states) {
+      w.StartObject();
+      w.Key("name");
+      write_string(w, st.name);
+      w.Key("kind");
+      write_string(w, st.kind);
+      w.Key("model");
+      write_string(w, st.model);
+      w.Key("limit_group");
+      write_string(w, st.limit_group);
+      w.Key("running");
+      w.Bool(st.note.empty());
+      w.Key("note");
+      write_nullable_string(w, st.note);
+      w.Key("in_flight");
+      w.Int64(st.in_flight);
+      w.Key("queued");
+      w.Int64(st.queued);
+      w.Key("concurrency");
+      w.Int64(st.concurrency);
+      auto pc = cfg.providers.find(st.name);
+      auto window = [&](const char* key, int64_t used, int64_t limit,
+                        int64_t per_ms) {
+        w.Key(key);
+        w.StartObject();
+        w.Key("in_window");
+        w.Int64(used);
+        w.Key("limit");
+        write_limit(w, limit);
+        w.Key("per_ms");
+        w.Int64(per_ms);
+        w.EndObject();
+      };
+      window("requests", st.requests_in_window, st.requests_limit,
+             pc != cfg.providers.end() ? pc->second.requests.per_ms : 0);
+      window("tokens", st.tokens_in_window, st.tokens_limit,
+             pc != cfg.providers.end() ? pc->second.tokens.per_ms : 0);
+      w.Key("cooldown_left_ms");
+      w.Int64(st.cooldown_left_ms);
+      // -1: the server's rate-limit headers said nothing.
+      w.Key("server_requests_left");
+      if (st.server_requests_left >= 0)
+        w.Int64(st.server_requests_left);
+      else
+        w.Null();
+      w.Key("server_tokens_left");
+      if (st.server_tokens_left >= 0)
+        w.Int64(st.server_tokens_left);
+      else
+        w.Null();
+      w.Key("breaker");
+      w.StartObject();
+      w.Key("state");
+      write_nullable_string(w, st.breaker);
+      w.Key("consecutive_failures");
+      w.Int(st.consecutive_failures);
+      w.EndObject();
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  });
+}
+
+std::string ensembles_json(const config& cfg) {
+  return json_text([&](json_writer& w) {
+    w.StartObject();
+    w.Key("object");
+    w.String("list");
+    w.Key("data");
+    w.StartArray();
+    for (auto& [name, e] : cfg.ensembles) {
+      w.StartObject();
+      w.Key("name");
+      write_string(w, name);
+      w.Key("model");
+      write_string(w, "ensemble/" + name);
+      w.Key("members");
+      w.StartArray();
+      for (auto& m : e.members) {
+        w.StartObject();
+        w.Key("label");
+        write_string(w, m.label);
+        w.Key("provider");
+        write_string(w, m.provider);
+        w.Key("weight");
+        w.Double(m.weight);
+        w.Key("samples");
+        w.Int(m.samples);
+        w.EndObject();
+      }
+      w.EndArray();
+      w.Key("until");
+      write_string(w, e.until == "quorum" ? "quorum:" + std::to_string(e.quorum)
+                                          : e.until);
+      w.Key("mode");
+      write_string(w, e.mode);
+      w.Key("deadline_ms");
+      w.Int64(e.deadline_ms);
+      w.Key("min_success");
+      w.Int(e.min_success);
+      w.Key("combine");
+      write_string(w, e.combine);
+      if (!e.combine_settings.judge.empty()) {
+        w.Key("judge");
+        write_string(w, e.combine_settings.judge);
+      }
+      if (!e.combine_settings.synthesizer.empty()) {
+        w.Key("synthesizer");
+        write_string(w, e.combine_settings.synthesizer);
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  });
+}
+
+std::string pipelines_json(const config& cfg) {
+  return json_text([&](json_writer& w) {
+    w.StartObject();
+    w.Key("object");
+    w.String("list");
+    w.Key("data");
+    w.StartArray();
+    for (auto& [name, p] : cfg.pipelines) {
+      w.StartObject();
+      w.Key("name");
+      write_string(w, name);
+      w.Key("inputs");
+      w.StartArray();
+      for (auto& input : p.inputs)
+        write_string(w, input);
+      w.EndArray();
+      w.Key("output");
+      write_string(w, p.output);
+      w.Key("steps");
+      w.StartArray();
+      for (auto& step : p.steps) {
+        w.StartObject();
+        w.Key("id");
+        write_string(w, step.id);
+        w.Key(step.ensemble.empty() ? "call" : "ensemble");
+        write_string(w, step.ensemble.empty() ? step.call : step.ensemble);
+        w.Key("needs");
+        w.StartArray();
+        for (auto& need : step.needs)
+          write_string(w, need);
+        w.EndArray();
+        w.EndObject();
+      }
+      w.EndArray();
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  });
+}
+
+std::string models_json(const config& cfg, int64_t created) {
+  return json_text([&](json_writer& w) {
+    w.StartObject();
+    w.Key("object");
+    w.String("list");
+    w.Key("data");
+    w.StartArray();
+    auto model = [&](const std::string& id) {
+      w.StartObject();
+      w.Key("id");
+      write_string(w, id);
+      w.Key("object");
+      w.String("model");
+      w.Key("created");
+      w.Int64(created);
+      w.Key("owned_by");
+      w.String("tutti");
+      w.EndObject();
+    };
+    for (auto& [name, p] : cfg.providers)
+      model(name);
+    for (auto& [name, e] : cfg.ensembles)
+      model("ensemble/" + name);
+    w.EndArray();
+    w.EndObject();
+  });
+}
+
+std::string step_json(const step_outcome& step) {
+  return json_text([&](json_writer& w) {
+    w.StartObject();
+    w.Key("id");
+    write_string(w, step.id);
+    w.Key("status");
+    write_string(w, step.status);
+    w.Key("reason");
+    write_nullable_string(w, step.reason);
+    w.Key("started_ms");
+    if (step.started_us < 0)
+      w.Null();
+    else
+      w.Double(step.started_us / 1000.0);
+    w.Key("total_ms");
+    w.Double(step.total_us / 1000.0);
+    w.Key("answer");
+    if (step.started_us < 0)
+      w.Null();
+    else
+      json_detail::write_answer(w, step.answer);
+    w.EndObject();
+  });
+}
+
+bool is_loopback_host(const std::string& host) {
+  if (host == "localhost")
+    return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1)
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&v6))
+      return true;
+    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+  }
+  return false;
+}
+
+bool tokens_match(std::string_view presented, std::string_view expected) {
+  // Every byte of the expected token is looked at whatever is presented;
+  // only the presented length (which the caller knows) shapes the loop.
+  unsigned char diff = presented.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    auto p =
+        i < presented.size() ? static_cast<unsigned char>(presented[i]) : 0;
+    diff |=
+        static_cast<unsigned char>(p ^ static_cast<unsigned char>(expected[i]));
+  }
+  return diff == 0 && !expected.empty();
+}
+
+std::string_view bearer_token(std::string_view authorization) {
+  constexpr std::string_view scheme = "Bearer ";
+  if (authorization.size() <= scheme.size())
+    return {};
+  for (size_t i = 0; i < scheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) !=
+        std::tolower(static_cast<unsigned char>(scheme[i])))
+      return {};
+  auto token = authorization.substr(scheme.size());
+  while (!token.empty() && token.front() == ' ')
+    token.remove_prefix(1);
+  while (!token.empty() && (token.back() == ' ' || token.back() == '\t'))
+    token.remove_suffix(1);
+  return token;
+}
+
+} // namespace tutti::http

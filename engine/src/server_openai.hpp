@@ -1,0 +1,132 @@
+#pragma once
+
+/// The HTTP endpoint's request and response mapping as pure functions: JSON
+/// bodies in, engine calls out; engine values in, OpenAI-shaped JSON out. No
+/// sockets and no clock, so every rule here is unit-tested from strings
+/// (tests/unit/server_openai_test.cpp).
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "tutti/config.hpp"
+#include "tutti/engine.hpp"
+#include "tutti/messages.hpp"
+
+namespace tutti::http {
+
+/// An error in OpenAI's format (`{"error": {message, type, param, code}}`)
+/// and the HTTP status it is sent with.
+struct api_error {
+  int status = 400;
+  std::string message;
+  std::string type = "invalid_request_error";
+  std::string param; ///< the field at fault, e.g. "messages[2].role"; empty:
+                     ///< null
+  std::string code;  ///< a stable code, e.g. "model_not_found"; empty: null
+};
+
+/// `{"error": {...}}`; `ensemble_json`, when not empty, is added as the
+/// top-level `ensemble` member (a failed ensemble's answer).
+std::string to_json(const api_error& error,
+                    const std::string& ensemble_json = {});
+
+api_error bad_request(std::string param, std::string message,
+                      std::string code = "invalid_value");
+
+/// One validated `POST /v1/chat/completions`.
+struct chat_call {
+  std::string model; ///< as the client wrote it, echoed in replies
+  tutti::target to = tutti::target::ensemble("");
+  std::vector<chat_message> messages;
+  chat_params params;
+  bool stream = false;
+  bool include_usage = false; ///< stream_options.include_usage
+  /// tutti.members: streamed replies also carry each member's tokens and
+  /// outcome in chunks with no choices (opt-in: naive clients index
+  /// choices[0]).
+  bool stream_members = false;
+};
+
+/// Parses and validates a chat completions body against `cfg` (for the
+/// model). A 400 names the field at fault; an unknown model is a 404.
+std::variant<chat_call, api_error> parse_chat_request(std::string_view body,
+                                                      const config& cfg);
+
+/// One validated `POST /v1/runs`.
+struct run_call {
+  enum class kind { ensemble, provider, pipeline };
+  kind of = kind::ensemble;
+  std::string name;
+  std::vector<chat_message> messages; ///< ensemble and provider runs
+  chat_params params;
+  std::string system;
+  bool stream = true; ///< ask the upstreams for tokens (events carry them)
+  std::map<std::string, std::string> inputs; ///< pipeline runs
+};
+
+std::variant<run_call, api_error> parse_run_request(std::string_view body,
+                                                    const config& cfg);
+
+/// The parts every chat completion object and chunk share.
+struct completion_ids {
+  std::string id; ///< "chatcmpl-..."
+  int64_t created = 0;
+  std::string model;
+};
+
+/// OpenAI's finish_reason for the answer: the reply that became the answer
+/// says it ("stop", "length", "content_filter"); otherwise "stop".
+std::string finish_reason_of(const ensemble_answer& answer);
+
+/// A whole `chat.completion` object whose message is the answer, with the
+/// answer itself under `ensemble`.
+std::string chat_completion_json(const completion_ids& ids,
+                                 const ensemble_answer& answer);
+
+/// The `chat.completion.chunk` events of a streamed reply. With
+/// `include_usage` every chunk carries `"usage": null`, as OpenAI's do.
+std::string role_chunk(const completion_ids& ids, bool include_usage);
+std::string content_chunk(const completion_ids& ids, const std::string& text,
+                          bool include_usage);
+/// The last chunk with a choice: its finish_reason, plus the answer under
+/// `ensemble`.
+std::string finish_chunk(const completion_ids& ids,
+                         const ensemble_answer& answer, bool include_usage);
+/// The usage chunk (no choices) sent before [DONE] when asked for.
+std::string usage_chunk(const completion_ids& ids, const tutti::usage& used);
+/// A member's tokens or outcome (tutti.members): no choices, a `tutti`
+/// member instead.
+std::string member_delta_chunk(const completion_ids& ids,
+                               const member_delta& delta, bool include_usage);
+std::string member_done_chunk(const completion_ids& ids,
+                              const member_outcome& outcome,
+                              bool include_usage);
+
+/// `GET /v1/providers`: what each provider is and how its limits stand;
+/// never its key, headers or base URL.
+std::string providers_json(const std::vector<provider_status>& states,
+                           const config& cfg);
+std::string ensembles_json(const config& cfg);
+std::string pipelines_json(const config& cfg);
+/// `GET /v1/models` (OpenAI's list): each provider, and each ensemble as
+/// "ensemble/NAME".
+std::string models_json(const config& cfg, int64_t created);
+
+/// A pipeline step's outcome for a `step.done` event.
+std::string step_json(const step_outcome& step);
+
+/// Whether `host` (an address or "localhost") is a loopback address.
+bool is_loopback_host(const std::string& host);
+
+/// Compares a presented bearer token with the expected one in time that
+/// does not depend on where they differ.
+bool tokens_match(std::string_view presented, std::string_view expected);
+
+/// "Bearer T" -> "T"; empty when the header is not a bearer credential.
+std::string_view bearer_token(std::string_view authorization);
+
+} // namespace tutti::http

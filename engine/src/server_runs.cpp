@@ -1,0 +1,254 @@
+#include "engine/src/server_runs.hpp"
+
+#include <algorithm>
+#include <random>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace tutti::http {
+
+void answer_channel::push(stream_item item) {
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    items_.push_back(std::move(item));
+  }
+  changed_.notify_all();
+}
+
+void answer_channel::finish(ensemble_answer answer) {
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    answer_ = std::move(answer);
+  }
+  changed_.notify_all();
+}
+
+bool answer_channel::take(std::chrono::milliseconds slice,
+                          std::vector<stream_item>& items,
+                          std::optional<ensemble_answer>& answer) {
+  std::unique_lock<std::mutex> lock{mutex_};
+  changed_.wait_for(lock, slice,
+                    [&] { return !items_.empty() || answer_.has_value(); });
+  bool took = !items_.empty() || answer_.has_value();
+  for (auto& item : items_)
+    items.push_back(std::move(item));
+  items_.clear();
+  if (answer_) {
+    answer = std::move(answer_);
+    answer_.reset();
+  }
+  return took;
+}
+
+run_record::run_record(std::string id, kind of, std::string name,
+                       int64_t created_unix)
+    : id_(std::move(id)), of_(of), name_(std::move(name)),
+      created_unix_(created_unix) {
+  // nop
+}
+
+void run_record::set_handle(uint64_t handle) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  handle_ = handle;
+}
+
+std::optional<uint64_t> run_record::handle() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return handle_;
+}
+
+void run_record::push(std::string name, std::string data) {
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    if (finished_)
+      return;
+    events_.push_back(
+        run_event{events_.size() + 1, std::move(name), std::move(data)});
+  }
+  changed_.notify_all();
+}
+
+void run_record::finish(const std::string& status, std::string result_json,
+                        int64_t finished_unix) {
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    if (finished_)
+      return;
+    status_ = cancel_requested_ ? "cancelled" : status;
+    result_json_ = std::move(result_json);
+    finished_unix_ = finished_unix;
+    finished_at_ = std::chrono::steady_clock::now();
+    finished_ = true;
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> w{buffer};
+    w.StartObject();
+    w.Key("id");
+    w.String(id_.c_str());
+    w.Key("status");
+    w.String(status_.c_str());
+    w.Key(of_ == kind::pipeline ? "result" : "answer");
+    w.RawValue(result_json_.data(), result_json_.size(),
+               rapidjson::kObjectType);
+    w.EndObject();
+    events_.push_back(run_event{events_.size() + 1,
+                                "run.done",
+                                {buffer.GetString(), buffer.GetSize()}});
+  }
+  changed_.notify_all();
+}
+
+bool run_record::request_cancel() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (finished_)
+    return false;
+  cancel_requested_ = true;
+  return true;
+}
+
+bool run_record::finished() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return finished_;
+}
+
+std::chrono::steady_clock::time_point run_record::finished_at() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return finished_at_;
+}
+
+bool run_record::events_after(uint64_t after, std::chrono::milliseconds slice,
+                              std::vector<run_event>& out) {
+  std::unique_lock<std::mutex> lock{mutex_};
+  changed_.wait_for(lock, slice, [&] { return events_.size() > after; });
+  for (auto i = after; i < events_.size(); ++i)
+    out.push_back(events_[i]);
+  // Everything up to the last event is now in `out` or was seen before.
+  return finished_;
+}
+
+bool run_record::wait_finished(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock{mutex_};
+  return changed_.wait_for(lock, timeout, [&] { return finished_; });
+}
+
+std::string run_record::json() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w{buffer};
+  w.StartObject();
+  w.Key("id");
+  w.String(id_.c_str());
+  w.Key("object");
+  w.String("run");
+  w.Key("kind");
+  auto kind_name = to_string(of_);
+  w.String(kind_name.data(),
+           static_cast<rapidjson::SizeType>(kind_name.size()));
+  w.Key("name");
+  w.String(name_.data(), static_cast<rapidjson::SizeType>(name_.size()));
+  w.Key("status");
+  w.String(status_.c_str());
+  w.Key("created");
+  w.Int64(created_unix_);
+  w.Key("finished");
+  if (finished_)
+    w.Int64(finished_unix_);
+  else
+    w.Null();
+  w.Key("events");
+  w.Uint64(events_.size());
+  w.Key(of_ == kind::pipeline ? "result" : "answer");
+  if (finished_)
+    w.RawValue(result_json_.data(), result_json_.size(),
+               rapidjson::kObjectType);
+  else
+    w.Null();
+  w.EndObject();
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+std::string_view to_string(run_record::kind of) {
+  switch (of) {
+  case run_record::kind::ensemble:
+    return "ensemble";
+  case run_record::kind::provider:
+    return "provider";
+  case run_record::kind::pipeline:
+    return "pipeline";
+  }
+  return "ensemble";
+}
+
+run_registry::run_registry(std::chrono::milliseconds keep_for, size_t keep_max)
+    : keep_for_(keep_for), keep_max_(keep_max) {
+  // nop
+}
+
+std::shared_ptr<run_record> run_registry::add(run_record::kind of,
+                                              const std::string& name,
+                                              int64_t created_unix) {
+  auto record = std::make_shared<run_record>("run_" + random_hex(24), of, name,
+                                             created_unix);
+  std::lock_guard<std::mutex> guard{mutex_};
+  runs_.emplace(record->id(), record);
+  return record;
+}
+
+std::shared_ptr<run_record> run_registry::find(const std::string& id) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto i = runs_.find(id);
+  return i == runs_.end() ? nullptr : i->second;
+}
+
+void run_registry::remove(const std::string& id) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  runs_.erase(id);
+}
+
+void run_registry::prune() {
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> guard{mutex_};
+  std::vector<std::pair<std::chrono::steady_clock::time_point, std::string>>
+      finished;
+  for (auto i = runs_.begin(); i != runs_.end();) {
+    if (i->second->finished()) {
+      auto at = i->second->finished_at();
+      if (now - at >= keep_for_) {
+        i = runs_.erase(i);
+        continue;
+      }
+      finished.emplace_back(at, i->first);
+    }
+    ++i;
+  }
+  if (finished.size() <= keep_max_)
+    return;
+  std::sort(finished.begin(), finished.end());
+  for (size_t i = 0; i + keep_max_ < finished.size(); ++i)
+    runs_.erase(finished[i].second);
+}
+
+std::vector<std::shared_ptr<run_record>> run_registry::all() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  std::vector<std::shared_ptr<run_record>> result;
+  for (auto& [id, record] : runs_)
+    result.push_back(record);
+  return result;
+}
+
+std::string random_hex(size_t hex_digits) {
+  // The kernel's random source: ids must not be guessable from others.
+  static std::mutex mutex;
+  static std::random_device device;
+  static const char* digits = "0123456789abcdef";
+  std::lock_guard<std::mutex> guard{mutex};
+  std::string text;
+  while (text.size() < hex_digits) {
+    auto bits = device();
+    for (int i = 0; i < 8 && text.size() < hex_digits; ++i, bits >>= 4)
+      text += digits[bits & 0xf];
+  }
+  return text;
+}
+
+} // namespace tutti::http

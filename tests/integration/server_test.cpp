@@ -1,0 +1,977 @@
+// `tutti serve` over real sockets: the endpoint in-process on a free
+// loopback port, an engine asking the fake upstream, and cpp-httplib's
+// client speaking to it as OpenAI clients do; plus the real binary as a
+// subprocess for what only a process shows (the listening line, refusing a
+// public address, exiting on SIGTERM).
+
+#include <boost/test/unit_test.hpp>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <httplib.h>
+#include <rapidjson/document.h>
+
+#include "tests/integration/fake_upstream_fixture.hpp"
+#include "tools/fake_llm/fake_llm.hpp"
+#include "tutti/engine.hpp"
+#include "tutti/server.hpp"
+
+using namespace tutti;
+using namespace std::chrono_literals;
+
+namespace {
+
+const char* upstream_script = R"(
+models:
+  fast:    {reply: "Paris is the capital of France."}
+  other:   {reply: "Lyon is not the capital."}
+  streamy: {reply: "one two three four five six", tokens_per_second: 400}
+  paced:   {reply: "a b c d e f g h", tokens_per_second: 20}
+  broken:  {fail: {status: 500, message: "Internal failure in the model"}}
+  stuck:   {reply: "one two three four five", stall_after_tokens: 2}
+)";
+
+const std::vector<std::string> models = {"fast",  "other",  "streamy",
+                                         "paced", "broken", "stuck"};
+
+const char* secret_key = "sk-server-test-secret-0042";
+
+std::string config_yaml(const std::string& base_url) {
+  std::string yaml = "providers:\n";
+  for (auto& m : models) {
+    yaml += "  " + m + ": {kind: openai, model: " + m + ", base_url: \"" +
+            base_url + "\", api_key: " + secret_key +
+            (m == "paced" ? ", concurrency: 100" : "") + "}\n";
+  }
+  yaml += R"(ensembles:
+  duo: {members: [fast, other], deadline: 10s}
+  doomed: {members: [broken], deadline: 10s}
+  merged: {members: [fast, other], combine: synthesize, synthesizer: streamy, deadline: 10s}
+pipelines:
+  chain:
+    inputs: [question]
+    steps:
+      draft: {call: fast, prompt: "{{input.question}}"}
+      polish: {call: streamy, prompt: "Polish: {{steps.draft.answer}}"}
+    output: polish
+)";
+  return yaml;
+}
+
+rapidjson::Document parse(const std::string& json) {
+  rapidjson::Document doc;
+  doc.Parse(json.c_str());
+  BOOST_REQUIRE_MESSAGE(!doc.HasParseError(), "not JSON: " << json);
+  return doc;
+}
+
+std::string str(const rapidjson::Value& v) {
+  BOOST_REQUIRE_MESSAGE(v.IsString(), "not a string");
+  return {v.GetString(), v.GetStringLength()};
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+/// One server-sent event.
+struct sse_event {
+  std::string id;
+  std::string event;
+  std::string data;
+};
+
+/// Splits complete events off the front of `buffer`.
+std::vector<sse_event> take_events(std::string& buffer) {
+  std::vector<sse_event> events;
+  for (auto end = buffer.find("\n\n"); end != std::string::npos;
+       end = buffer.find("\n\n")) {
+    auto block = buffer.substr(0, end);
+    buffer.erase(0, end + 2);
+    sse_event e;
+    bool any = false;
+    size_t start = 0;
+    while (start <= block.size()) {
+      auto nl = block.find('\n', start);
+      auto line = block.substr(
+          start, nl == std::string::npos ? std::string::npos : nl - start);
+      auto field = [&](const std::string& name, std::string& into) {
+        if (line.rfind(name + ": ", 0) == 0) {
+          into += line.substr(name.size() + 2);
+          any = true;
+        }
+      };
+      field("id", e.id);
+      field("event", e.event);
+      field("data", e.data);
+      if (nl == std::string::npos)
+        break;
+      start = nl + 1;
+    }
+    if (any)
+      events.push_back(e);
+  }
+  return events;
+}
+
+std::vector<sse_event> events_of(std::string body) {
+  return take_events(body);
+}
+
+/// Runs `fn` every 10 ms until it is true, for at most `timeout`.
+bool eventually(const std::function<bool()>& fn,
+                std::chrono::milliseconds timeout = 5s) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (!fn()) {
+    if (std::chrono::steady_clock::now() >= until)
+      return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+struct server_fixture {
+  fake::server upstream{fake::parse_script(upstream_script), "", 256};
+  std::unique_ptr<tutti::engine> engine;
+  std::unique_ptr<tutti::server> endpoint;
+
+  server_fixture() {
+    upstream.start();
+    engine = std::make_unique<tutti::engine>(tutti::engine::from_yaml(
+        config_yaml(upstream.base_url()), {}, "server.yaml"));
+    server_options options;
+    options.port = 0;
+    options.max_body_bytes = 64 * 1024;
+    endpoint = std::make_unique<tutti::server>(*engine, options);
+    endpoint->start();
+  }
+
+  ~server_fixture() {
+    endpoint.reset();
+    engine.reset();
+    upstream.stop();
+  }
+
+  httplib::Client client(std::chrono::milliseconds read_timeout = 10s) {
+    httplib::Client c{"127.0.0.1", endpoint->port()};
+    c.set_read_timeout(read_timeout);
+    c.set_connection_timeout(2s);
+    return c;
+  }
+
+  httplib::Result post(const std::string& path, const std::string& body) {
+    return client().Post(path.c_str(), body, "application/json");
+  }
+
+  httplib::Result get(const std::string& path) {
+    return client().Get(path.c_str());
+  }
+
+  /// The upstream's record of `model`, once it has one with an outcome in
+  /// `outcomes`.
+  bool upstream_saw(const std::string& model,
+                    const std::vector<std::string>& outcomes) {
+    return eventually([&] {
+      for (auto& a : fake_upstream::arrivals_of(upstream, model))
+        for (auto& o : outcomes)
+          if (a.outcome == o)
+            return true;
+      return false;
+    });
+  }
+
+  int64_t in_flight_of(const std::string& provider) {
+    auto res = get("/v1/providers");
+    BOOST_REQUIRE(res);
+    auto doc = parse(res->body);
+    for (auto& p : doc["data"].GetArray())
+      if (str(p["name"]) == provider)
+        return p["in_flight"].GetInt64();
+    BOOST_FAIL("no provider " + provider);
+    return -1;
+  }
+};
+
+std::string chat_body(const std::string& model, bool stream,
+                      const std::string& extra = "") {
+  return R"({"model":")" + model +
+         R"(","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Capital of France?"}],"stream":)" +
+         (stream ? "true" : "false") + extra + "}";
+}
+
+/// Reads an SSE response as it arrives on a thread of its own; the test
+/// waits for what it needs and can stop reading (closing the connection).
+class sse_reader {
+public:
+  sse_reader(int port, std::string method, std::string path,
+             std::string body = "", httplib::Headers headers = {})
+      : thread_([=, this] {
+          httplib::Client c{"127.0.0.1", port};
+          c.set_read_timeout(10s);
+          httplib::Request req;
+          req.method = method;
+          req.path = path;
+          req.headers = headers;
+          if (!body.empty()) {
+            req.body = body;
+            req.set_header("Content-Type", "application/json");
+          }
+          std::string buffer;
+          req.content_receiver = [&](const char* data, size_t len, uint64_t,
+                                     uint64_t) {
+            buffer.append(data, len);
+            auto events = take_events(buffer);
+            std::lock_guard<std::mutex> guard{mutex_};
+            for (auto& e : events)
+              events_.push_back(e);
+            changed_.notify_all();
+            return !quit_;
+          };
+          httplib::Response res;
+          httplib::Error error = httplib::Error::Success;
+          c.send(req, res, error);
+          std::lock_guard<std::mutex> guard{mutex_};
+          status_ = res.status;
+          content_type_ = res.get_header_value("Content-Type");
+          ended_ = true;
+          changed_.notify_all();
+        }) {
+    // nop
+  }
+
+  ~sse_reader() {
+    quit();
+    thread_.join();
+  }
+
+  /// Closes the connection at the next piece that arrives.
+  void quit() {
+    std::lock_guard<std::mutex> guard{mutex_};
+    quit_ = true;
+  }
+
+  /// Waits until `pred(events)` holds; false after `timeout`.
+  bool wait_for(const std::function<bool(const std::vector<sse_event>&)>& pred,
+                std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock<std::mutex> lock{mutex_};
+    return changed_.wait_for(lock, timeout, [&] { return pred(events_); });
+  }
+
+  bool wait_end(std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock<std::mutex> lock{mutex_};
+    return changed_.wait_for(lock, timeout, [&] { return ended_; });
+  }
+
+  std::vector<sse_event> events() {
+    std::lock_guard<std::mutex> guard{mutex_};
+    return events_;
+  }
+
+  int status() {
+    std::lock_guard<std::mutex> guard{mutex_};
+    return status_;
+  }
+
+  std::string content_type() {
+    std::lock_guard<std::mutex> guard{mutex_};
+    return content_type_;
+  }
+
+private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<sse_event> events_;
+  bool quit_ = false;
+  bool ended_ = false;
+  int status_ = 0;
+  std::string content_type_;
+  std::thread thread_;
+};
+
+bool has_event(const std::vector<sse_event>& events, const std::string& name) {
+  for (auto& e : events)
+    if (e.event == name)
+      return true;
+  return false;
+}
+
+/// The streamed content of a chat completion and its checks on the way.
+struct streamed_chat {
+  std::string content;
+  int content_chunks = 0;
+  std::string finish_reason;
+  std::string ensemble_text;
+  bool usage_chunk = false;
+  bool done = false;
+};
+
+streamed_chat read_chat_stream(const std::string& body) {
+  streamed_chat s;
+  auto events = events_of(body);
+  BOOST_REQUIRE(events.size() >= 3u);
+  BOOST_TEST(events.back().data == "[DONE]");
+  s.done = events.back().data == "[DONE]";
+  auto first = parse(events.front().data);
+  BOOST_TEST(str(first["object"]) == "chat.completion.chunk");
+  BOOST_TEST(str(first["choices"][0]["delta"]["role"]) == "assistant");
+  std::string id = str(first["id"]);
+  BOOST_TEST(id.rfind("chatcmpl-", 0) == 0u);
+  for (size_t i = 1; i + 1 < events.size(); ++i) {
+    auto chunk = parse(events[i].data);
+    BOOST_TEST(str(chunk["id"]) == id);
+    BOOST_TEST(str(chunk["object"]) == "chat.completion.chunk");
+    if (chunk["choices"].Empty()) {
+      if (chunk.HasMember("usage") && chunk["usage"].IsObject()) {
+        s.usage_chunk = true;
+        BOOST_TEST(chunk["usage"]["total_tokens"].GetInt() > 0);
+      }
+      continue;
+    }
+    auto& choice = chunk["choices"][0];
+    if (choice["delta"].HasMember("content")) {
+      s.content += str(choice["delta"]["content"]);
+      ++s.content_chunks;
+    }
+    if (!choice["finish_reason"].IsNull()) {
+      s.finish_reason = str(choice["finish_reason"]);
+      s.ensemble_text = str(chunk["ensemble"]["text"]);
+    }
+  }
+  return s;
+}
+
+/// `tutti serve ...` as a child process whose stdout the test reads.
+class serve_process {
+public:
+  serve_process(const std::vector<std::string>& args,
+                const std::map<std::string, std::string>& env) {
+    std::vector<std::string> argv_text{TUTTI_BIN, "serve"};
+    argv_text.insert(argv_text.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_text)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env_text;
+    for (auto& [k, v] : env)
+      env_text.push_back(k + "=" + v);
+    std::vector<char*> envp;
+    for (auto& e : env_text)
+      envp.push_back(e.data());
+    envp.push_back(nullptr);
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) != 0)
+      throw std::runtime_error("pipe2 failed");
+    pid_ = fork();
+    if (pid_ == 0) {
+      int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+      dup2(null, 0);
+      dup2(out[1], 1);
+      dup2(out[1], 2);
+      execve(argv[0], argv.data(), envp.data());
+      _exit(127);
+    }
+    close(out[1]);
+    fd_ = out[0];
+  }
+
+  ~serve_process() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      wait_exit(5s);
+    }
+    if (fd_ >= 0)
+      close(fd_);
+  }
+
+  /// Reads output until `pattern` matches; the match's first group, or
+  /// empty after `timeout` or at EOF.
+  std::string read_until(const std::regex& pattern,
+                         std::chrono::milliseconds timeout) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    std::smatch m;
+    while (!std::regex_search(output_, m, pattern)) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      until - std::chrono::steady_clock::now())
+                      .count();
+      if (left <= 0 || fd_ < 0)
+        return {};
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left)) <= 0)
+        continue;
+      char buf[4096];
+      auto n = read(fd_, buf, sizeof buf);
+      if (n <= 0) {
+        close(fd_);
+        fd_ = -1;
+      } else {
+        output_.append(buf, static_cast<size_t>(n));
+      }
+    }
+    return m.size() > 1 ? m[1].str() : m[0].str();
+  }
+
+  void signal(int sig) { ::kill(pid_, sig); }
+
+  /// The exit code, or -1 when it has not ended within `timeout`.
+  int wait_exit(std::chrono::milliseconds timeout) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      int status = 0;
+      auto r = waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) {
+        reaped_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      if (std::chrono::steady_clock::now() >= until)
+        return -1;
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+
+  const std::string& output() const { return output_; }
+
+private:
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  bool reaped_ = false;
+  std::string output_;
+};
+
+/// A bare HTTP/1.1 client on a socket the test closes when it likes: the
+/// way to be a client that goes away mid-answer.
+class raw_connection {
+public:
+  explicit raw_connection(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd_ < 0 ||
+        ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+      throw std::runtime_error("cannot connect");
+  }
+
+  ~raw_connection() { close(); }
+
+  void send_post(const std::string& path, const std::string& body) {
+    auto request = "POST " + path +
+                   " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                   "application/json\r\nContent-Length: " +
+                   std::to_string(body.size()) + "\r\n\r\n" + body;
+    if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
+        static_cast<ssize_t>(request.size()))
+      throw std::runtime_error("cannot send");
+  }
+
+  /// Reads until what came contains `text`; false after `timeout`.
+  bool read_until(const std::string& text, std::chrono::milliseconds timeout) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (!contains(received_, text)) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      until - std::chrono::steady_clock::now())
+                      .count();
+      if (left <= 0)
+        return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left)) <= 0)
+        continue;
+      char buf[4096];
+      auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0)
+        return false;
+      received_.append(buf, static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  void close() {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = -1;
+  }
+
+private:
+  int fd_ = -1;
+  std::string received_;
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(server_tests, server_fixture)
+
+BOOST_AUTO_TEST_CASE(healthz_answers) {
+  auto res = get("/healthz");
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 200);
+  BOOST_TEST(str(parse(res->body)["status"]) == "ok");
+}
+
+BOOST_AUTO_TEST_CASE(a_whole_reply_is_a_chat_completion_with_the_ensemble) {
+  auto res = post("/v1/chat/completions", chat_body("ensemble/duo", false));
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 200);
+  BOOST_TEST(
+      contains(res->get_header_value("Content-Type"), "application/json"));
+  auto doc = parse(res->body);
+  BOOST_TEST(str(doc["object"]) == "chat.completion");
+  BOOST_TEST(str(doc["id"]).rfind("chatcmpl-", 0) == 0u);
+  BOOST_TEST(str(doc["model"]) == "ensemble/duo");
+  BOOST_TEST(doc["created"].GetInt64() > 1600000000);
+  auto& message = doc["choices"][0]["message"];
+  BOOST_TEST(str(message["role"]) == "assistant");
+  BOOST_TEST(contains(str(message["content"]), "Paris is the capital"));
+  BOOST_TEST(contains(str(message["content"]), "Lyon is not"));
+  BOOST_TEST(str(doc["choices"][0]["finish_reason"]) == "stop");
+  BOOST_TEST(doc["usage"]["prompt_tokens"].GetInt() > 0);
+  BOOST_TEST(doc["usage"]["total_tokens"].GetInt() ==
+             doc["usage"]["prompt_tokens"].GetInt() +
+                 doc["usage"]["completion_tokens"].GetInt());
+  BOOST_TEST(str(doc["ensemble"]["status"]) == "ok");
+  BOOST_TEST(doc["ensemble"]["members"].Size() == 2u);
+  BOOST_TEST(str(doc["ensemble"]["text"]) == str(message["content"]));
+}
+
+BOOST_AUTO_TEST_CASE(a_provider_model_is_asked_alone) {
+  auto res = post("/v1/chat/completions", chat_body("fast", false));
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 200);
+  auto doc = parse(res->body);
+  BOOST_TEST(str(doc["choices"][0]["message"]["content"]) ==
+             "Paris is the capital of France.");
+  BOOST_TEST(doc["ensemble"]["members"].Size() == 1u);
+  BOOST_TEST(fake_upstream::arrivals_of(upstream, "other").empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_streamed_provider_reply_sends_its_tokens_as_chunks) {
+  auto res = post("/v1/chat/completions",
+                  chat_body("streamy", true,
+                            R"(,"stream_options":{"include_usage":true})"));
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 200);
+  BOOST_TEST(
+      contains(res->get_header_value("Content-Type"), "text/event-stream"));
+  auto s = read_chat_stream(res->body);
+  BOOST_TEST(s.content == "one two three four five six");
+  BOOST_TEST(s.content_chunks > 1);
+  BOOST_TEST(s.finish_reason == "stop");
+  BOOST_TEST(s.usage_chunk);
+  BOOST_TEST(s.done);
+}
+
+BOOST_AUTO_TEST_CASE(a_streamed_ensemble_sends_its_answer) {
+  // collect does not stream its answer: it comes in one piece at the end.
+  auto res = post("/v1/chat/completions", chat_body("ensemble/duo", true));
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 200);
+  auto s = read_chat_stream(res->body);
+  BOOST_TEST(s.content == s.ensemble_text);
+  BOOST_TEST(contains(s.content, "Lyon is not"));
+  BOOST_TEST(!s.usage_chunk);
+  // synthesize streams the synthesizer's tokens as the answer's own.
+  auto merged =
+      post("/v1/chat/completions", chat_body("ensemble/merged", true));
+  BOOST_REQUIRE(merged);
+  auto m = read_chat_stream(merged->body);
+  BOOST_TEST(m.content == "one two three four five six");
+  BOOST_TEST(m.content == m.ensemble_text);
+  BOOST_TEST(m.content_chunks > 1);
+}
+
+BOOST_AUTO_TEST_CASE(member_tokens_come_only_when_asked_for) {
+  auto res =
+      post("/v1/chat/completions",
+           chat_body("ensemble/merged", true, R"(,"tutti":{"members":true})"));
+  BOOST_REQUIRE(res);
+  int member_chunks = 0;
+  for (auto& e : events_of(res->body)) {
+    if (e.data == "[DONE]")
+      continue;
+    auto chunk = parse(e.data);
+    if (chunk.HasMember("tutti")) {
+      ++member_chunks;
+      BOOST_TEST(chunk["choices"].Empty());
+    }
+  }
+  BOOST_TEST(member_chunks >= 2); // at least both members' outcomes
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_ensemble_is_a_502_with_the_ensemble) {
+  for (bool stream : {false, true}) {
+    auto res =
+        post("/v1/chat/completions", chat_body("ensemble/doomed", stream));
+    BOOST_REQUIRE(res);
+    BOOST_TEST(res->status == 502);
+    auto doc = parse(res->body);
+    BOOST_TEST(str(doc["error"]["type"]) == "upstream_error");
+    BOOST_TEST(str(doc["error"]["code"]) == "ensemble_failed");
+    BOOST_TEST(contains(str(doc["error"]["message"]), "broken"));
+    BOOST_TEST(str(doc["ensemble"]["status"]) == "failed");
+    BOOST_TEST(str(doc["ensemble"]["members"][0]["error"]["kind"]) == "server");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_model_is_a_404) {
+  auto res = post("/v1/chat/completions", chat_body("gpt-9", false));
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 404);
+  auto doc = parse(res->body);
+  BOOST_TEST(str(doc["error"]["code"]) == "model_not_found");
+  BOOST_TEST(str(doc["error"]["param"]) == "model");
+  BOOST_TEST(contains(str(doc["error"]["message"]), "ensemble/duo"));
+}
+
+BOOST_AUTO_TEST_CASE(bad_bodies_get_a_400_naming_the_field) {
+  struct bad {
+    std::string body;
+    std::string param;
+    std::string says;
+  };
+  std::vector<bad> cases = {
+      {"not json", "", "request body: not valid JSON at offset 1"},
+      {R"({"model":"fast"})", "messages", "messages: required"},
+      {R"({"model":"fast","messages":"hi"})", "messages",
+       "messages: expected an array of messages, got a string"},
+      {R"({"model":"fast","messages":[{"role":"user","content":"a"},{"role":"robot","content":"b"}]})",
+       "messages[1].role",
+       "messages[1].role: expected one of system, user, assistant"},
+      {R"({"model":"fast","messages":[{"role":"user","content":"a"}],"max_tokens":"ten"})",
+       "max_tokens", "max_tokens: expected an integer, got a string"},
+      {R"({"model":"fast","messages":[{"role":"user","content":"a"}],"n":3})",
+       "n", "n: only 1 is supported"},
+  };
+  for (auto& c : cases) {
+    auto res = post("/v1/chat/completions", c.body);
+    BOOST_REQUIRE(res);
+    BOOST_TEST(res->status == 400, c.body);
+    auto doc = parse(res->body);
+    BOOST_TEST(str(doc["error"]["type"]) == "invalid_request_error");
+    BOOST_TEST(contains(str(doc["error"]["message"]), c.says),
+               str(doc["error"]["message"]));
+    if (c.param.empty())
+      BOOST_TEST(doc["error"]["param"].IsNull());
+    else
+      BOOST_TEST(str(doc["error"]["param"]) == c.param);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_body_over_the_limit_is_a_413) {
+  std::string big(100 * 1024, 'x');
+  auto res = post("/v1/chat/completions",
+                  R"({"model":"fast","messages":[{"role":"user","content":")" +
+                      big + R"("}]})");
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 413);
+  auto doc = parse(res->body);
+  BOOST_TEST(str(doc["error"]["code"]) == "request_too_large");
+  BOOST_TEST(fake_upstream::arrivals_of(upstream, "fast").empty());
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_route_is_a_404_in_openai_format) {
+  auto res = get("/v1/nothing");
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 404);
+  BOOST_TEST(str(parse(res->body)["error"]["code"]) == "not_found");
+}
+
+BOOST_AUTO_TEST_CASE(listings_show_state_and_never_a_secret) {
+  auto providers = get("/v1/providers");
+  BOOST_REQUIRE(providers);
+  BOOST_TEST(providers->status == 200);
+  BOOST_TEST(!contains(providers->body, secret_key));
+  BOOST_TEST(!contains(providers->body, upstream.base_url()));
+  auto doc = parse(providers->body);
+  BOOST_TEST(doc["data"].Size() == models.size());
+  auto& first = doc["data"][0];
+  BOOST_TEST(first.HasMember("limit_group"));
+  BOOST_TEST(str(first["breaker"]["state"]) == "closed");
+  BOOST_TEST(first["in_flight"].GetInt64() == 0);
+
+  auto ensembles = parse(get("/v1/ensembles")->body);
+  BOOST_TEST(ensembles["data"].Size() == 3u);
+  BOOST_TEST(str(ensembles["data"][0]["model"]) ==
+             "ensemble/" + str(ensembles["data"][0]["name"]));
+  auto pipelines = parse(get("/v1/pipelines")->body);
+  BOOST_TEST(str(pipelines["data"][0]["name"]) == "chain");
+  BOOST_TEST(str(pipelines["data"][0]["output"]) == "polish");
+  auto listed = parse(get("/v1/models")->body);
+  BOOST_TEST(listed["data"].Size() == models.size() + 3);
+}
+
+BOOST_AUTO_TEST_CASE(metrics_has_the_engine_and_the_http_counters) {
+  BOOST_REQUIRE(get("/healthz"));
+  BOOST_REQUIRE(post("/v1/chat/completions", chat_body("fast", false)));
+  auto res = get("/metrics");
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 200);
+  BOOST_TEST(contains(res->get_header_value("Content-Type"), "text/plain"));
+  BOOST_TEST(contains(res->body, "tutti_http_requests_total{method=\"GET\","
+                                 "route=\"/healthz\",status=\"200\"} 1"));
+  BOOST_TEST(
+      contains(res->body, "route=\"/v1/chat/completions\",status=\"200\"} 1"));
+  BOOST_TEST(contains(res->body, "tutti_http_request_duration_seconds_bucket"));
+  BOOST_TEST(contains(res->body, "tutti_http_open_streams 0"));
+  BOOST_TEST(contains(res->body, "# TYPE tutti_"));
+  BOOST_TEST(!contains(res->body, secret_key));
+}
+
+BOOST_AUTO_TEST_CASE(a_run_streams_its_events_and_replays_them_to_late_comers) {
+  auto created = post("/v1/runs",
+                      R"({"ensemble":"merged","prompt":"Capital of France?"})");
+  BOOST_REQUIRE(created);
+  BOOST_TEST(created->status == 202);
+  auto doc = parse(created->body);
+  auto id = str(doc["id"]);
+  BOOST_TEST(id.rfind("run_", 0) == 0u);
+  BOOST_TEST(created->get_header_value("Location") == "/v1/runs/" + id);
+
+  sse_reader live{endpoint->port(), "GET", "/v1/runs/" + id + "/events"};
+  BOOST_REQUIRE(live.wait_end());
+  BOOST_TEST(live.status() == 200);
+  BOOST_TEST(contains(live.content_type(), "text/event-stream"));
+  auto events = live.events();
+  BOOST_REQUIRE(!events.empty());
+  BOOST_TEST(events.front().event == "run.started");
+  BOOST_TEST(events.back().event == "run.done");
+  BOOST_TEST(has_event(events, "member.delta"));
+  BOOST_TEST(has_event(events, "member.done"));
+  for (size_t i = 0; i < events.size(); ++i)
+    BOOST_TEST(events[i].id == std::to_string(i + 1));
+  auto done = parse(events.back().data);
+  BOOST_TEST(str(done["status"]) == "ok");
+  BOOST_TEST(str(done["answer"]["text"]) == "one two three four five six");
+
+  auto got = parse(get("/v1/runs/" + id)->body);
+  BOOST_TEST(str(got["status"]) == "ok");
+  BOOST_TEST(str(got["answer"]["text"]) == "one two three four five six");
+
+  // A late client gets every event again, in order; with Last-Event-ID only
+  // those after it.
+  auto replay = get("/v1/runs/" + id + "/events");
+  BOOST_REQUIRE(replay);
+  auto replayed = events_of(replay->body);
+  BOOST_REQUIRE(replayed.size() == events.size());
+  for (size_t i = 0; i < events.size(); ++i)
+    BOOST_TEST(replayed[i].data == events[i].data);
+  auto tail =
+      client().Get(("/v1/runs/" + id + "/events").c_str(),
+                   {{"Last-Event-ID", std::to_string(events.size() - 1)}});
+  BOOST_REQUIRE(tail);
+  auto rest = events_of(tail->body);
+  BOOST_REQUIRE(rest.size() == 1u);
+  BOOST_TEST(rest[0].event == "run.done");
+}
+
+BOOST_AUTO_TEST_CASE(a_pipeline_run_reports_its_steps) {
+  auto created = post(
+      "/v1/runs", R"({"pipeline":"chain","inputs":{"question":"Capital?"}})");
+  BOOST_REQUIRE(created);
+  BOOST_TEST(created->status == 202);
+  auto id = str(parse(created->body)["id"]);
+  auto res = get("/v1/runs/" + id + "/events");
+  BOOST_REQUIRE(res);
+  auto events = events_of(res->body);
+  std::vector<std::string> steps;
+  for (auto& e : events)
+    if (e.event == "step.started" || e.event == "step.done")
+      steps.push_back(
+          e.event + " " +
+          str(parse(e.data)[e.event == "step.started" ? "step" : "id"]));
+  std::vector<std::string> expected = {"step.started draft", "step.done draft",
+                                       "step.started polish",
+                                       "step.done polish"};
+  BOOST_TEST(steps == expected, boost::test_tools::per_element());
+  BOOST_TEST(has_event(events, "member.delta"));
+  BOOST_TEST(events.back().event == "run.done");
+  auto got = parse(get("/v1/runs/" + id)->body);
+  BOOST_TEST(str(got["status"]) == "ok");
+  BOOST_TEST(str(got["result"]["output"]) == "one two three four five six");
+  // A missing input is a 400 naming it.
+  auto bad = post("/v1/runs", R"({"pipeline":"chain","inputs":{}})");
+  BOOST_TEST(bad->status == 400);
+  BOOST_TEST(str(parse(bad->body)["error"]["param"]) == "inputs.question");
+  BOOST_TEST(get("/v1/runs/run_nope")->status == 404);
+}
+
+BOOST_AUTO_TEST_CASE(delete_cancels_a_run_and_closes_its_upstream_call) {
+  auto created = post("/v1/runs", R"({"provider":"stuck","prompt":"count"})");
+  BOOST_REQUIRE(created);
+  auto id = str(parse(created->body)["id"]);
+  sse_reader events{endpoint->port(), "GET", "/v1/runs/" + id + "/events"};
+  // Both tokens before the stall have arrived.
+  BOOST_REQUIRE(events.wait_for([](auto& es) {
+    std::string text;
+    for (auto& e : es)
+      if (e.event == "member.delta")
+        text += str(parse(e.data)["text"]);
+    return text == "one two ";
+  }));
+  BOOST_TEST(str(parse(get("/v1/runs/" + id)->body)["status"]) == "running");
+  auto deleted = client().Delete(("/v1/runs/" + id).c_str());
+  BOOST_REQUIRE(deleted);
+  BOOST_TEST(deleted->status == 200);
+  BOOST_TEST(str(parse(deleted->body)["status"]) == "cancelled");
+  BOOST_REQUIRE(events.wait_end(5s));
+  BOOST_TEST(events.events().back().event == "run.done");
+  BOOST_TEST(upstream_saw("stuck", {"stalled", "client_gone"}));
+  BOOST_TEST(eventually([&] { return in_flight_of("stuck") == 0; }));
+}
+
+BOOST_AUTO_TEST_CASE(a_stream_client_that_leaves_cancels_the_upstream_call) {
+  raw_connection chat{endpoint->port()};
+  chat.send_post("/v1/chat/completions", chat_body("stuck", true));
+  // Both tokens before the stall have arrived.
+  BOOST_REQUIRE(chat.read_until(R"("content":"two ")", 5s));
+  BOOST_TEST(in_flight_of("stuck") == 1);
+  chat.close();
+  BOOST_TEST(upstream_saw("stuck", {"stalled", "client_gone"}));
+  BOOST_TEST(eventually([&] { return in_flight_of("stuck") == 0; }));
+}
+
+BOOST_AUTO_TEST_CASE(
+    a_client_that_leaves_a_whole_reply_cancels_the_upstream_call) {
+  raw_connection chat{endpoint->port()};
+  chat.send_post("/v1/chat/completions", chat_body("stuck", false));
+  BOOST_REQUIRE(eventually([&] { return in_flight_of("stuck") == 1; }));
+  chat.close();
+  BOOST_TEST(upstream_saw("stuck", {"stalled", "client_gone"}));
+  BOOST_TEST(eventually([&] { return in_flight_of("stuck") == 0; }));
+  // The endpoint still serves.
+  BOOST_TEST(post("/v1/chat/completions", chat_body("fast", false))->status ==
+             200);
+}
+
+BOOST_AUTO_TEST_CASE(sixty_four_streams_progress_at_once) {
+  // Each stream takes ~0.4 s upstream (8 tokens at 20/s); one after
+  // another they would take 25 s, eight at a time (cpp-httplib's default
+  // pool) over 3 s.
+  constexpr int streams = 64;
+  auto started = std::chrono::steady_clock::now();
+  std::vector<std::future<std::string>> replies;
+  for (int i = 0; i < streams; ++i)
+    replies.push_back(std::async(std::launch::async, [this] {
+      auto res = client().Post("/v1/chat/completions", chat_body("paced", true),
+                               "application/json");
+      if (!res || res->status != 200)
+        return std::string{"failed"};
+      return read_chat_stream(res->body).content;
+    }));
+  int complete = 0;
+  for (auto& r : replies)
+    complete += r.get() == "a b c d e f g h" ? 1 : 0;
+  auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - started)
+                     .count();
+  BOOST_TEST(complete == streams);
+  BOOST_TEST(took_ms < 2500);
+  auto metrics = get("/metrics")->body;
+  BOOST_TEST(contains(metrics, "tutti_http_open_streams 0"));
+}
+
+BOOST_AUTO_TEST_CASE(with_a_token_every_route_but_healthz_needs_it) {
+  server_options options;
+  options.port = 0;
+  options.token = "t0ken-for-tests";
+  tutti::server guarded{*engine, options};
+  guarded.start();
+  httplib::Client c{"127.0.0.1", guarded.port()};
+  c.set_read_timeout(10s);
+  BOOST_TEST(c.Get("/healthz")->status == 200);
+  for (auto& path :
+       {"/v1/providers", "/v1/ensembles", "/metrics", "/v1/runs/run_x"}) {
+    auto res = c.Get(path);
+    BOOST_REQUIRE(res);
+    BOOST_TEST(res->status == 401, path);
+    BOOST_TEST(str(parse(res->body)["error"]["code"]) == "invalid_api_key");
+  }
+  auto none = c.Post("/v1/chat/completions", chat_body("fast", false),
+                     "application/json");
+  BOOST_TEST(none->status == 401);
+  auto wrong = c.Post("/v1/chat/completions",
+                      {{"Authorization", "Bearer t0ken-for-test"}},
+                      chat_body("fast", false), "application/json");
+  BOOST_TEST(wrong->status == 401);
+  BOOST_TEST(!contains(wrong->body, "t0ken-for-tests"));
+  auto right = c.Post("/v1/chat/completions",
+                      {{"Authorization", "Bearer t0ken-for-tests"}},
+                      chat_body("fast", false), "application/json");
+  BOOST_TEST(right->status == 200);
+  BOOST_TEST(fake_upstream::arrivals_of(upstream, "fast").size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_public_address_needs_a_token) {
+  server_options options;
+  options.host = "0.0.0.0";
+  options.port = 0;
+  BOOST_CHECK_EXCEPTION(tutti::server(*engine, options), server_error,
+                        [](const server_error& e) {
+                          return contains(e.what(), "not a loopback address");
+                        });
+  options.token = "t0ken";
+  tutti::server open{*engine, options};
+  BOOST_TEST(open.port() > 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(tutti_serve_prints_its_port_serves_and_exits_on_sigterm) {
+  fake::server upstream{fake::parse_script(upstream_script)};
+  upstream.start();
+  auto dir = std::filesystem::temp_directory_path() /
+             ("tutti-serve-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  auto config_file = (dir / "tutti.yaml").string();
+  std::ofstream{config_file} << config_yaml(upstream.base_url());
+
+  serve_process serve{{"--config", config_file, "--listen", "127.0.0.1:0"},
+                      {{"PATH", "/usr/bin:/bin"}}};
+  auto port = serve.read_until(
+      std::regex{R"(tutti serve listening on http://127\.0\.0\.1:(\d+)\n)"},
+      10s);
+  BOOST_REQUIRE_MESSAGE(!port.empty(), serve.output());
+  httplib::Client c{"127.0.0.1", std::stoi(port)};
+  c.set_read_timeout(10s);
+  auto res = c.Post("/v1/chat/completions", chat_body("fast", false),
+                    "application/json");
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 200);
+  // A stream in flight does not hold the exit up.
+  raw_connection open_stream{std::stoi(port)};
+  open_stream.send_post("/v1/chat/completions", chat_body("stuck", true));
+  BOOST_REQUIRE(open_stream.read_until(R"("content":"two ")", 5s));
+  auto signalled = std::chrono::steady_clock::now();
+  serve.signal(SIGTERM);
+  BOOST_TEST(serve.wait_exit(5s) == 0);
+  BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now() - signalled)
+                 .count() < 3000);
+  BOOST_TEST(!contains(serve.output(), secret_key));
+
+  serve_process open{{"--config", config_file, "--listen", "0.0.0.0:0"},
+                     {{"PATH", "/usr/bin:/bin"}}};
+  BOOST_TEST(open.wait_exit(10s) == 2);
+  open.read_until(std::regex{"loopback"}, 2s);
+  BOOST_TEST(contains(open.output(), "not a loopback address"));
+  std::filesystem::remove_all(dir);
+}

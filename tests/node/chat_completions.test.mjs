@@ -1,0 +1,305 @@
+// `tutti serve` under the official OpenAI npm SDK: chat completions whole and
+// streamed, from a provider and from an ensemble, and the SDK's own error
+// classes for 404, 400 and 401. Real processes over real sockets: the fake
+// upstream (tutti-fake-llm, upstream.yaml) and `tutti serve` (tutti.yaml),
+// both on 127.0.0.1 with a free port.
+//
+//   TUTTI_BIN=build/cli/tutti \
+//   TUTTI_FAKE_LLM_BIN=build/tools/fake_llm/tutti-fake-llm \
+//     node --test tests/node/chat_completions.test.mjs
+//
+// CTest runs it as openai_sdk_test through run_openai_sdk_test.sh, which
+// checks node and node_modules first.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import OpenAI from 'openai';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const question = [{ role: 'user', content: 'What is the capital of France?' }];
+// Both scripted models answer this (upstream.yaml), so it is the answer of
+// the provider `paris` and of `ensemble/capital` alike.
+const answer = 'Paris is the capital of France.';
+const token = 'test-token-for-serve';
+
+function requiredEnv(name) {
+  const value = process.env[name];
+  if (!value) {
+    throw new Error(`${name} is not set: the path of the built binary (see the top of this file)`);
+  }
+  return value;
+}
+
+/// Starts `binary args`, waits (at most 15 s) for the stdout line
+/// `<banner> http://HOST:PORT` and resolves to {child, url}. Rejects with
+/// the child's stderr when it exits or times out first.
+function startListening(binary, args, env, banner) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, args, {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const fail = (why) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`${binary} ${args.join(' ')}: ${why}\nstderr:\n${stderr}`));
+    };
+    const timer = setTimeout(() => fail('no listening line within 15 s'), 15_000);
+    child.on('error', (e) => fail(e.message));
+    child.on('exit', (code, signal) => fail(`exited (${signal ?? code}) before listening`));
+    const lines = createInterface({ input: child.stdout });
+    const pattern = new RegExp(`^${banner} (http://\\S+)$`);
+    lines.on('line', (line) => {
+      const match = pattern.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        resolve({ child, url: match[1] });
+      }
+    });
+  });
+}
+
+/// SIGTERM, then SIGKILL after 5 s; resolves once the child is gone.
+function stop(child) {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+function client(baseUrl, apiKey = 'sk-anything') {
+  // No retries: a failure must show as it happened, once.
+  return new OpenAI({ baseURL: `${baseUrl}/v1`, apiKey, maxRetries: 0, timeout: 20_000 });
+}
+
+/// Iterates a streamed completion to its end; returns the chunks.
+async function collect(stream) {
+  const chunks = [];
+  for await (const chunk of stream) {
+    chunks.push(chunk);
+  }
+  return chunks;
+}
+
+function deltas(chunks) {
+  return chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
+}
+
+/// Asserts OpenAI's error shape on an SDK error: `err.error` is the body's
+/// `error` object, `{message, type, param, code}`.
+function assertOpenAIError(err, status) {
+  assert.ok(err instanceof OpenAI.APIError, `expected an APIError, got ${err}`);
+  assert.equal(err.status, status);
+  assert.equal(typeof err.error, 'object', 'the body has an "error" object');
+  assert.equal(typeof err.error.message, 'string');
+  assert.ok(err.error.message.length > 0, 'the error says what is wrong');
+  assert.equal(typeof err.error.type, 'string');
+  assert.ok('param' in err.error, 'error.param is present (null or a string)');
+  assert.ok('code' in err.error, 'error.code is present (null or a string)');
+}
+
+const processes = [];
+let upstreamUrl;
+
+before(async () => {
+  const fake = await startListening(
+    requiredEnv('TUTTI_FAKE_LLM_BIN'),
+    ['--script', join(here, 'upstream.yaml'), '--port', '0'],
+    {},
+    'tutti-fake-llm listening on',
+  );
+  processes.push(fake.child);
+  upstreamUrl = `${fake.url}/v1`;
+});
+
+after(async () => {
+  await Promise.all(processes.map(stop));
+});
+
+async function startServe(extraArgs = []) {
+  const serve = await startListening(
+    requiredEnv('TUTTI_BIN'),
+    ['serve', '--config', join(here, 'tutti.yaml'), '--listen', '127.0.0.1:0', ...extraArgs],
+    { TUTTI_FAKE_URL: upstreamUrl },
+    'tutti serve listening on',
+  );
+  processes.push(serve.child);
+  return serve.url;
+}
+
+describe('tutti serve under the OpenAI SDK', () => {
+  let openai;
+
+  before(async () => {
+    openai = client(await startServe());
+  });
+
+  test('a whole completion from a provider is its answer', async () => {
+    const completion = await openai.chat.completions.create({ model: 'paris', messages: question });
+    assert.equal(completion.object, 'chat.completion');
+    assert.equal(typeof completion.id, 'string');
+    assert.equal(completion.choices.length, 1);
+    assert.equal(completion.choices[0].message.role, 'assistant');
+    assert.equal(completion.choices[0].message.content, answer);
+    assert.equal(completion.choices[0].finish_reason, 'stop');
+    assert.ok(completion.usage.completion_tokens > 0, 'usage is reported');
+  });
+
+  test('a whole completion from ensemble/NAME is the answer, with every member listed', async () => {
+    const completion = await openai.chat.completions.create({
+      model: 'ensemble/capital',
+      messages: question,
+    });
+    assert.equal(completion.object, 'chat.completion');
+    assert.equal(completion.choices[0].message.content, answer);
+    const ensemble = completion.ensemble;
+    assert.equal(typeof ensemble, 'object', 'the reply has an "ensemble" object');
+    assert.ok(Array.isArray(ensemble.members), 'ensemble.members is an array');
+    assert.deepEqual(
+      ensemble.members.map((m) => [m.member, m.status]),
+      [
+        ['paris', 'ok'],
+        ['seine', 'ok'],
+      ],
+    );
+    for (const m of ensemble.members) {
+      assert.equal(m.text, answer);
+    }
+  });
+
+  test('a streamed completion from a provider: deltas add up to the answer and the stream ends', async () => {
+    const stream = await openai.chat.completions.create({
+      model: 'paris',
+      messages: question,
+      stream: true,
+    });
+    const chunks = await collect(stream);
+    assert.ok(chunks.length >= 2, `several chunks, got ${chunks.length}`);
+    for (const chunk of chunks) {
+      assert.equal(chunk.object, 'chat.completion.chunk');
+      assert.equal(chunk.id, chunks[0].id, 'every chunk carries the same id');
+    }
+    assert.equal(deltas(chunks), answer);
+    assert.equal(chunks.at(-1).choices[0].finish_reason, 'stop');
+  });
+
+  test('a streamed completion from ensemble/NAME: deltas add up to the answer', async () => {
+    const stream = await openai.chat.completions.create({
+      model: 'ensemble/capital',
+      messages: question,
+      stream: true,
+    });
+    const chunks = await collect(stream);
+    assert.equal(deltas(chunks), answer);
+    const finishes = chunks.map((c) => c.choices[0]?.finish_reason).filter((f) => f);
+    assert.deepEqual(finishes, ['stop'], 'one finish reason, at the end');
+  });
+
+  test('stream_options.include_usage ends the stream with a usage chunk', async () => {
+    const stream = await openai.chat.completions.create({
+      model: 'paris',
+      messages: question,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const chunks = await collect(stream);
+    assert.equal(deltas(chunks), answer);
+    const last = chunks.at(-1);
+    assert.deepEqual(last.choices, [], 'the usage chunk has no choices');
+    assert.ok(last.usage.prompt_tokens > 0);
+    assert.ok(last.usage.completion_tokens > 0);
+    assert.equal(last.usage.total_tokens, last.usage.prompt_tokens + last.usage.completion_tokens);
+  });
+
+  test('the SDK stream helper reassembles the same answer', async () => {
+    const runner = openai.chat.completions.stream({ model: 'ensemble/capital', messages: question });
+    const completion = await runner.finalChatCompletion();
+    assert.equal(completion.choices[0].message.content, answer);
+  });
+
+  test('an unknown model is a 404 NotFoundError in OpenAI\'s error shape', async () => {
+    for (const model of ['no-such-provider', 'ensemble/no-such-ensemble']) {
+      await assert.rejects(
+        openai.chat.completions.create({ model, messages: question }),
+        (err) => {
+          assert.ok(err instanceof OpenAI.NotFoundError, `${model}: expected NotFoundError, got ${err}`);
+          assertOpenAIError(err, 404);
+          return true;
+        },
+      );
+    }
+  });
+
+  test('an unknown model asked to stream is a 404 before any chunk', async () => {
+    await assert.rejects(
+      openai.chat.completions.create({ model: 'no-such-provider', messages: question, stream: true }),
+      (err) => {
+        assert.ok(err instanceof OpenAI.NotFoundError, `expected NotFoundError, got ${err}`);
+        assertOpenAIError(err, 404);
+        return true;
+      },
+    );
+  });
+
+  test('a bad request is a 400 BadRequestError in OpenAI\'s error shape', async () => {
+    const bad = [
+      { model: 'paris', messages: [] },
+      { model: 'paris', messages: 'not a list of messages' },
+      { messages: question },
+    ];
+    for (const body of bad) {
+      await assert.rejects(openai.chat.completions.create(body), (err) => {
+        assert.ok(err instanceof OpenAI.BadRequestError, `${JSON.stringify(body)}: expected BadRequestError, got ${err}`);
+        assertOpenAIError(err, 400);
+        return true;
+      });
+    }
+  });
+});
+
+describe('tutti serve --token under the OpenAI SDK', () => {
+  let url;
+
+  before(async () => {
+    url = await startServe(['--token', token]);
+  });
+
+  test('a wrong key is a 401 AuthenticationError in OpenAI\'s error shape', async () => {
+    await assert.rejects(
+      client(url, 'sk-wrong').chat.completions.create({ model: 'paris', messages: question }),
+      (err) => {
+        assert.ok(err instanceof OpenAI.AuthenticationError, `expected AuthenticationError, got ${err}`);
+        assertOpenAIError(err, 401);
+        assert.ok(!err.message.includes(token), 'the error does not echo the token');
+        return true;
+      },
+    );
+  });
+
+  test('the right key gets the answer, whole and streamed', async () => {
+    const openai = client(url, token);
+    const completion = await openai.chat.completions.create({ model: 'paris', messages: question });
+    assert.equal(completion.choices[0].message.content, answer);
+    const chunks = await collect(
+      await openai.chat.completions.create({ model: 'paris', messages: question, stream: true }),
+    );
+    assert.equal(deltas(chunks), answer);
+  });
+});

@@ -1,0 +1,372 @@
+// The HTTP endpoint's request validation and OpenAI response shapes, from
+// strings: what a client sends, what it gets back.
+
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "engine/src/server_openai.hpp"
+#include "engine/src/server_runs.hpp"
+#include "tutti/config.hpp"
+
+using namespace tutti;
+using namespace tutti::http;
+
+namespace {
+
+const char* config_yaml = R"(
+providers:
+  alpha: {kind: openai, model: m-alpha, base_url: "http://127.0.0.1:1/v1", api_key: sk-secret-alpha}
+  bravo: {kind: openai, model: m-bravo, base_url: "http://127.0.0.1:1/v1"}
+ensembles:
+  duo: {members: [alpha, bravo], combine: collect, deadline: 5s}
+pipelines:
+  ask:
+    inputs: [question]
+    steps:
+      first: {ensemble: duo, prompt: "{{input.question}}"}
+    output: first
+)";
+
+const config& cfg() {
+  static config c = parse_config(config_yaml, "server.yaml");
+  return c;
+}
+
+api_error error_of(const std::string& body) {
+  auto parsed = parse_chat_request(body, cfg());
+  BOOST_REQUIRE_MESSAGE(std::holds_alternative<api_error>(parsed),
+                        "accepted: " << body);
+  return std::get<api_error>(parsed);
+}
+
+chat_call call_of(const std::string& body) {
+  auto parsed = parse_chat_request(body, cfg());
+  if (auto* e = std::get_if<api_error>(&parsed))
+    BOOST_FAIL("rejected: " << e->message);
+  return std::get<chat_call>(parsed);
+}
+
+rapidjson::Document parse(const std::string& json) {
+  rapidjson::Document doc;
+  doc.Parse(json.c_str());
+  BOOST_REQUIRE_MESSAGE(!doc.HasParseError(), "not JSON: " << json);
+  return doc;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+ensemble_answer sample_answer() {
+  ensemble_answer a;
+  a.ensemble = "duo";
+  a.status = answer_status::partial;
+  a.text = "Paris.";
+  a.combine = "first";
+  a.winner = "alpha";
+  member_outcome ok;
+  ok.member = "alpha";
+  ok.provider = "alpha";
+  ok.ok = true;
+  ok.reply.text = "Paris.";
+  ok.reply.finish_reason = "length";
+  member_outcome bad;
+  bad.member = "bravo";
+  bad.provider = "bravo";
+  bad.error.kind = failure_kind::server;
+  bad.error.http_status = 500;
+  a.members = {ok, bad};
+  a.usage.input_tokens = 7;
+  a.usage.output_tokens = 3;
+  return a;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_provider_model_asks_the_provider_alone) {
+  auto call = call_of(
+      R"({"model":"alpha","messages":[{"role":"user","content":"hi"}]})");
+  BOOST_TEST(call.to.name == "alpha");
+  BOOST_TEST((call.to.of == target::kind::provider));
+  BOOST_TEST(!call.stream);
+}
+
+BOOST_AUTO_TEST_CASE(an_ensemble_model_asks_the_ensemble) {
+  auto call = call_of(
+      R"({"model":"ensemble/duo","messages":[{"role":"user","content":"hi"}],
+    "stream":true,"stream_options":{"include_usage":true}})");
+  BOOST_TEST(call.to.name == "duo");
+  BOOST_TEST((call.to.of == target::kind::ensemble));
+  BOOST_TEST(call.stream);
+  BOOST_TEST(call.include_usage);
+}
+
+BOOST_AUTO_TEST_CASE(sampling_fields_become_chat_params) {
+  auto call =
+      call_of(R"({"model":"alpha","messages":[{"role":"user","content":"hi"}],
+    "temperature":0.5,"top_p":0.9,"max_tokens":10,"max_completion_tokens":20,
+    "seed":7,"stop":["a","b"],"n":1,"user":"u-1","metadata":{"x":"y"}})");
+  BOOST_TEST(*call.params.temperature == 0.5);
+  BOOST_TEST(*call.params.top_p == 0.9);
+  BOOST_TEST(*call.params.max_tokens == 20);
+  BOOST_TEST(*call.params.seed == 7);
+  BOOST_TEST(call.params.stop.size() == 2u);
+  auto single = call_of(
+      R"({"model":"alpha","messages":[{"role":"user","content":"x"}],"stop":"END"})");
+  BOOST_TEST(single.params.stop.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(text_parts_are_joined_and_developer_is_a_system_turn) {
+  auto call = call_of(R"({"model":"alpha","messages":[
+    {"role":"developer","content":"be brief"},
+    {"role":"user","content":[{"type":"text","text":"one"},{"type":"text","text":"two"}]}]})");
+  BOOST_REQUIRE(call.messages.size() == 2u);
+  BOOST_TEST(call.messages[0].role == "system");
+  BOOST_TEST(call.messages[1].content == "one\ntwo");
+}
+
+BOOST_AUTO_TEST_CASE(bad_bodies_name_the_field_at_fault) {
+  auto not_json = error_of("{nope");
+  BOOST_TEST(not_json.status == 400);
+  BOOST_TEST(contains(not_json.message, "not valid JSON at offset 1"));
+  BOOST_TEST(contains(error_of("[1,2]").message, "expected a JSON object"));
+  auto no_messages = error_of(R"({"model":"alpha"})");
+  BOOST_TEST(no_messages.param == "messages");
+  BOOST_TEST(no_messages.message == "messages: required");
+  auto bad_role =
+      error_of(R"({"model":"alpha","messages":[{"role":"user","content":"a"},
+    {"role":"assistant","content":"b"},{"role":"wizard","content":"c"}]})");
+  BOOST_TEST(bad_role.param == "messages[2].role");
+  BOOST_TEST(bad_role.message ==
+             "messages[2].role: expected one of system, user, assistant, got "
+             "'wizard'");
+  auto wrong_type = error_of(
+      R"({"model":"alpha","messages":[{"role":"user","content":"a"}],"temperature":"hot"})");
+  BOOST_TEST(wrong_type.param == "temperature");
+  BOOST_TEST(wrong_type.message ==
+             "temperature: expected a number, got a string");
+  auto range = error_of(
+      R"({"model":"alpha","messages":[{"role":"user","content":"a"}],"temperature":3})");
+  BOOST_TEST(range.message ==
+             "temperature: expected a number from 0 to 2, got 3");
+  auto model_type =
+      error_of(R"({"model":42,"messages":[{"role":"user","content":"a"}]})");
+  BOOST_TEST(model_type.param == "model");
+  auto part = error_of(
+      R"({"model":"alpha","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]})");
+  BOOST_TEST(part.param == "messages[0].content[0].type");
+  auto empty = error_of(R"({"model":"alpha","messages":[]})");
+  BOOST_TEST(empty.message == "messages: expected at least one message");
+  auto max = error_of(
+      R"({"model":"alpha","messages":[{"role":"user","content":"a"}],"max_tokens":1.5})");
+  BOOST_TEST(max.message == "max_tokens: expected an integer, got a number");
+}
+
+BOOST_AUTO_TEST_CASE(what_tutti_cannot_honour_is_refused) {
+  auto base = std::string{
+      R"({"model":"alpha","messages":[{"role":"user","content":"a"}],)"};
+  BOOST_TEST(error_of(base + R"("n":2})").param == "n");
+  BOOST_TEST(error_of(base + R"("tools":[{"type":"function"}]})").param ==
+             "tools");
+  BOOST_TEST(
+      error_of(base + R"("response_format":{"type":"json_object"}})").param ==
+      "response_format");
+  BOOST_TEST(error_of(base + R"("logprobs":true})").param == "logprobs");
+  BOOST_TEST(error_of(base + R"("presence_penalty":0.5})").param ==
+             "presence_penalty");
+  auto tool_turn = error_of(
+      R"({"model":"alpha","messages":[{"role":"tool","content":"x"}]})");
+  BOOST_TEST(tool_turn.code == "unsupported_parameter");
+  // Values that change nothing pass.
+  call_of(
+      base +
+      R"("tools":[],"tool_choice":"none","logprobs":false,"presence_penalty":0,
+    "response_format":{"type":"text"},"parallel_tool_calls":true})");
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_model_is_a_404_listing_the_known_ones) {
+  auto e = error_of(
+      R"({"model":"gpt-9","messages":[{"role":"user","content":"a"}]})");
+  BOOST_TEST(e.status == 404);
+  BOOST_TEST(e.code == "model_not_found");
+  BOOST_TEST(contains(e.message, "alpha, bravo"));
+  BOOST_TEST(contains(e.message, "ensemble/duo"));
+  auto bare =
+      error_of(R"({"model":"duo","messages":[{"role":"user","content":"a"}]})");
+  BOOST_TEST(contains(bare.message, "did you mean ensemble/duo?"));
+  auto missing = error_of(
+      R"({"model":"ensemble/trio","messages":[{"role":"user","content":"a"}]})");
+  BOOST_TEST(missing.status == 404);
+}
+
+BOOST_AUTO_TEST_CASE(errors_are_in_openai_format) {
+  auto doc = parse(to_json(bad_request("messages[0].role", "bad role")));
+  BOOST_TEST(std::string{doc["error"]["message"].GetString()} == "bad role");
+  BOOST_TEST(std::string{doc["error"]["type"].GetString()} ==
+             "invalid_request_error");
+  BOOST_TEST(std::string{doc["error"]["param"].GetString()} ==
+             "messages[0].role");
+  BOOST_TEST(std::string{doc["error"]["code"].GetString()} == "invalid_value");
+  auto no_param = parse(to_json(api_error{500, "x", "server_error", "", ""}));
+  BOOST_TEST(no_param["error"]["param"].IsNull());
+  BOOST_TEST(no_param["error"]["code"].IsNull());
+}
+
+BOOST_AUTO_TEST_CASE(a_completion_carries_the_answer_and_the_ensemble) {
+  auto doc = parse(chat_completion_json(
+      {"chatcmpl-1", 1700000000, "ensemble/duo"}, sample_answer()));
+  BOOST_TEST(std::string{doc["object"].GetString()} == "chat.completion");
+  BOOST_TEST(std::string{doc["id"].GetString()} == "chatcmpl-1");
+  BOOST_TEST(std::string{doc["model"].GetString()} == "ensemble/duo");
+  auto& choice = doc["choices"][0];
+  BOOST_TEST(std::string{choice["message"]["role"].GetString()} == "assistant");
+  BOOST_TEST(std::string{choice["message"]["content"].GetString()} == "Paris.");
+  // The winner was cut by max_tokens.
+  BOOST_TEST(std::string{choice["finish_reason"].GetString()} == "length");
+  BOOST_TEST(doc["usage"]["prompt_tokens"].GetInt() == 7);
+  BOOST_TEST(doc["usage"]["completion_tokens"].GetInt() == 3);
+  BOOST_TEST(doc["usage"]["total_tokens"].GetInt() == 10);
+  BOOST_TEST(std::string{doc["ensemble"]["status"].GetString()} == "partial");
+  BOOST_TEST(doc["ensemble"]["members"].Size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(chunks_have_openai_shapes) {
+  completion_ids ids{"chatcmpl-2", 1, "alpha"};
+  auto role = parse(role_chunk(ids, true));
+  BOOST_TEST(std::string{role["object"].GetString()} ==
+             "chat.completion.chunk");
+  BOOST_TEST(std::string{role["choices"][0]["delta"]["role"].GetString()} ==
+             "assistant");
+  BOOST_TEST(role["choices"][0]["finish_reason"].IsNull());
+  BOOST_TEST(role["usage"].IsNull());
+  auto content = parse(content_chunk(ids, "Par", false));
+  BOOST_TEST(
+      std::string{content["choices"][0]["delta"]["content"].GetString()} ==
+      "Par");
+  BOOST_TEST(!content.HasMember("usage"));
+  auto finish = parse(finish_chunk(ids, sample_answer(), false));
+  BOOST_TEST(finish["choices"][0]["delta"].ObjectEmpty());
+  BOOST_TEST(std::string{finish["choices"][0]["finish_reason"].GetString()} ==
+             "length");
+  BOOST_TEST(finish["ensemble"].IsObject());
+  auto usage = parse(usage_chunk(ids, sample_answer().usage));
+  BOOST_TEST(usage["choices"].Empty());
+  BOOST_TEST(usage["usage"]["total_tokens"].GetInt() == 10);
+  auto member =
+      parse(member_delta_chunk(ids, member_delta{"bravo", "x", false}, false));
+  BOOST_TEST(member["choices"].Empty());
+  BOOST_TEST(std::string{member["tutti"]["member"].GetString()} == "bravo");
+}
+
+BOOST_AUTO_TEST_CASE(listings_never_show_a_secret) {
+  std::vector<provider_status> states(1);
+  states[0].name = "alpha";
+  states[0].kind = "openai";
+  states[0].model = "m-alpha";
+  states[0].breaker = "closed";
+  auto providers = providers_json(states, cfg());
+  BOOST_TEST(!contains(providers, "sk-secret"));
+  BOOST_TEST(!contains(providers, "127.0.0.1:1"));
+  auto doc = parse(providers);
+  BOOST_TEST(std::string{doc["data"][0]["breaker"]["state"].GetString()} ==
+             "closed");
+  auto ensembles = parse(ensembles_json(cfg()));
+  BOOST_TEST(std::string{ensembles["data"][0]["model"].GetString()} ==
+             "ensemble/duo");
+  auto pipelines = parse(pipelines_json(cfg()));
+  BOOST_TEST(std::string{pipelines["data"][0]["inputs"][0].GetString()} ==
+             "question");
+  auto models = parse(models_json(cfg(), 5));
+  BOOST_TEST(models["data"].Size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(runs_name_exactly_one_target_and_their_inputs) {
+  auto ok = parse_run_request(
+      R"({"pipeline":"ask","inputs":{"question":"why?"}})", cfg());
+  BOOST_REQUIRE(std::holds_alternative<run_call>(ok));
+  BOOST_TEST(std::get<run_call>(ok).inputs.at("question") == "why?");
+  auto missing = parse_run_request(R"({"pipeline":"ask","inputs":{}})", cfg());
+  BOOST_TEST(std::get<api_error>(missing).param == "inputs.question");
+  auto unknown = parse_run_request(
+      R"({"pipeline":"ask","inputs":{"question":"a","x":"b"}})", cfg());
+  BOOST_TEST(std::get<api_error>(unknown).param == "inputs.x");
+  auto both =
+      parse_run_request(R"({"ensemble":"duo","pipeline":"ask"})", cfg());
+  BOOST_TEST(std::get<api_error>(both).status == 400);
+  auto nowhere =
+      parse_run_request(R"({"ensemble":"trio","prompt":"a"})", cfg());
+  BOOST_TEST(std::get<api_error>(nowhere).status == 404);
+  BOOST_TEST(std::get<api_error>(nowhere).code == "ensemble_not_found");
+  auto prompt = parse_run_request(
+      R"({"ensemble":"duo","prompt":"hi","temperature":0.1})", cfg());
+  BOOST_REQUIRE(std::holds_alternative<run_call>(prompt));
+  BOOST_TEST(std::get<run_call>(prompt).messages.size() == 1u);
+  auto neither = parse_run_request(R"({"ensemble":"duo"})", cfg());
+  BOOST_TEST(std::get<api_error>(neither).param == "prompt");
+}
+
+BOOST_AUTO_TEST_CASE(loopback_and_tokens) {
+  BOOST_TEST(is_loopback_host("127.0.0.1"));
+  BOOST_TEST(is_loopback_host("127.1.2.3"));
+  BOOST_TEST(is_loopback_host("::1"));
+  BOOST_TEST(is_loopback_host("localhost"));
+  BOOST_TEST(!is_loopback_host("0.0.0.0"));
+  BOOST_TEST(!is_loopback_host("::"));
+  BOOST_TEST(!is_loopback_host("192.168.1.2"));
+  BOOST_TEST(tokens_match("s3cret", "s3cret"));
+  BOOST_TEST(!tokens_match("s3cre", "s3cret"));
+  BOOST_TEST(!tokens_match("s3cret!", "s3cret"));
+  BOOST_TEST(!tokens_match("", ""));
+  BOOST_TEST(bearer_token("Bearer abc") == "abc");
+  BOOST_TEST(bearer_token("bearer  abc ") == "abc");
+  BOOST_TEST(bearer_token("Basic abc").empty());
+}
+
+BOOST_AUTO_TEST_CASE(finished_runs_are_forgotten_by_age_and_count) {
+  run_registry by_count{std::chrono::hours{1}, 1};
+  auto running = by_count.add(run_record::kind::ensemble, "duo", 1);
+  auto older = by_count.add(run_record::kind::ensemble, "duo", 1);
+  auto newer = by_count.add(run_record::kind::pipeline, "ask", 1);
+  older->finish("ok", "{}", 2);
+  newer->finish("failed", "{}", 3);
+  by_count.prune();
+  BOOST_TEST(by_count.find(running->id()) != nullptr);
+  BOOST_TEST(by_count.find(older->id()) == nullptr);
+  BOOST_TEST(by_count.find(newer->id()) != nullptr);
+
+  run_registry by_age{std::chrono::milliseconds{0}, 100};
+  auto done = by_age.add(run_record::kind::provider, "alpha", 1);
+  done->finish("ok", "{}", 2);
+  by_age.prune();
+  BOOST_TEST(by_age.find(done->id()) == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(
+    a_run_replays_its_events_and_a_cancel_shows_in_its_status) {
+  run_registry runs{std::chrono::hours{1}, 10};
+  auto run = runs.add(run_record::kind::ensemble, "duo", 1);
+  BOOST_TEST(run->id().rfind("run_", 0) == 0u);
+  BOOST_TEST(run->id().size() == 28u);
+  run->push("member.delta", R"({"text":"a"})");
+  BOOST_TEST(run->request_cancel());
+  run->finish("partial", R"({"text":"a"})", 2);
+  BOOST_TEST(!run->request_cancel());
+  std::vector<run_event> events;
+  BOOST_TEST(run->events_after(0, std::chrono::milliseconds{0}, events));
+  BOOST_REQUIRE(events.size() == 2u);
+  BOOST_TEST(events[0].id == 1u);
+  BOOST_TEST(events[1].name == "run.done");
+  BOOST_TEST(contains(events[1].data, R"("status":"cancelled")"));
+  auto doc = parse(run->json());
+  BOOST_TEST(std::string{doc["status"].GetString()} == "cancelled");
+  BOOST_TEST(std::string{doc["answer"]["text"].GetString()} == "a");
+  std::vector<run_event> after_last;
+  BOOST_TEST(run->events_after(2, std::chrono::milliseconds{0}, after_last));
+  BOOST_TEST(after_last.empty());
+}
