@@ -22,6 +22,7 @@ cfg="$work/prefix/lib/cmake/tutti/tuttiConfig.cmake"
 [ -f "$cfg" ] || cfg=$(find "$work/prefix" -name tuttiConfig.cmake | head -1)
 [ -n "$cfg" ] && [ -f "$cfg" ] || fail "no tuttiConfig.cmake installed"
 [ -f "$work/prefix/include/tutti/engine.hpp" ] || fail "no tutti/engine.hpp"
+[ -x "$work/prefix/bin/tutti" ] || fail "no bin/tutti"
 # The public headers need no CAF (nor any other dependency's) include.
 if grep -rlE '#include <(caf|yaml-cpp|curl|rapidjson|httplib)' \
     "$work/prefix/include"; then
