@@ -11,16 +11,18 @@
 /// - provider -> rate_limiter: (withdraw_atom, request_id), a queued waiter
 /// - provider -> rate_limiter: (cooldown_atom, until), a 429 pauses the group
 /// - provider -> rate_limiter: (answered_atom, permit_id, at), the server has
-///   the request (its reply began): the grant's window time starts
+///   the request (its reply began): the grant's window time starts; not sent
+///   for a reply that arrives whole, whose release says the same
 /// - provider -> rate_limiter: (feedback_atom, permit_id, server_limits, at),
 ///   the server's rate-limit headers: what is left of its budgets
 /// - transport -> provider: transfer_head, transfer_chunk, transfer_done
+///   (a reply that arrives whole: transfer_done alone, carrying all three)
 /// - provider -> listener: member_delta, streamed text
 /// - aggregator -> listener: member_delta, member_outcome, ensemble_answer
 /// - anyone -> provider: (cancel_atom, request_id)
 /// - anyone -> aggregator: (cancel_atom), cancels every running member
-/// - provider -> itself: (expire_atom, request_id, serial) at the
-///   deadline;
+/// - provider -> itself: (expire_atom) at the earliest deadline of its
+///   calls (one timer for them all);
 ///   (check_atom, request_id, generation, failure_kind) for the first-token
 ///   and idle timeouts; (retry_atom, request_id, generation) after a backoff
 
@@ -126,12 +128,19 @@ struct transfer_chunk {
 };
 
 /// A transfer ended: completed (`ok`) or failed at the network level.
+/// When the reply arrived whole in one wake-up of the transport, this one
+/// message also carries what `transfer_head` and `transfer_chunk` would
+/// have: `has_head` says the head came with it (no `transfer_head` was
+/// sent), and `bytes` are body bytes no `transfer_chunk` carried.
 struct transfer_done {
   uint64_t transfer_id = 0;
   bool ok = false;
   failure_kind kind = failure_kind::network; ///< when not ok
   std::string message;                       ///< when not ok
   int status = 0;
+  bool has_head = false;
+  header_list headers; ///< with `has_head`
+  std::string bytes;   ///< the body's last bytes; may be empty
 };
 
 // -- inspect overloads --------------------------------------------------------
@@ -184,7 +193,7 @@ typename Inspector::result_type inspect(Inspector& f, usage& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, timing& x) {
   return f(caf::meta::type_name("timing"), x.queued_us, x.first_token_us,
-           x.total_us);
+           x.total_us, x.started_us);
 }
 
 template <class Inspector>
@@ -287,7 +296,7 @@ typename Inspector::result_type inspect(Inspector& f, transfer_chunk& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, transfer_done& x) {
   return f(caf::meta::type_name("transfer_done"), x.transfer_id, x.ok, x.kind,
-           x.message, x.status);
+           x.message, x.status, x.has_head, x.headers, x.bytes);
 }
 
 } // namespace tutti

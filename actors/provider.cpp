@@ -54,6 +54,7 @@ timing timing_of(self_ptr self, const provider_call& call) {
   if (call.first_token_at > 0)
     result.first_token_us = call.first_token_at - call.sent_at;
   result.total_us = now - call.started_at;
+  result.started_us = call.started_at;
   return result;
 }
 
@@ -106,6 +107,8 @@ void finish(self_ptr self, const std::string& request_id,
     return;
   auto call = std::move(i->second);
   self->state.calls.erase(i);
+  if (call.deadline_entry)
+    self->state.deadlines.erase(*call.deadline_entry);
   auto& deps = self->state.deps;
   member_outcome outcome;
   outcome.member = call.query.member;
@@ -140,6 +143,19 @@ void finish(self_ptr self, const std::string& request_id,
   end_attempt(self, call,
               outcome.ok ? outcome.reply.usage : outcome.error.usage);
   call.promise.deliver(std::move(outcome));
+}
+
+/// Sets the one deadline timer for the earliest deadline, unless a timer
+/// at or before it is set already.
+void arm_deadline_timer(self_ptr self) {
+  auto& st = self->state;
+  if (st.deadlines.empty())
+    return;
+  auto earliest = st.deadlines.begin()->first;
+  if (st.deadline_wake != 0 && st.deadline_wake <= earliest)
+    return;
+  st.deadline_wake = earliest;
+  self->scheduled_send(self, to_actor_time(earliest), expire_atom::value);
 }
 
 /// A call ends for `why` while a retry waits: the failure that caused the
@@ -321,7 +337,26 @@ bool apply_events(self_ptr self, provider_call& call,
   return true;
 }
 
-void on_chunk(self_ptr self, provider_call& call, transfer_chunk& chunk) {
+/// The reply's status and headers arrived; `ending`: with the whole reply.
+void on_head(self_ptr self, provider_call& call, int status,
+             header_list headers, bool ending) {
+  call.status = status;
+  call.headers = std::move(headers);
+  if (call.permit_id == 0)
+    return;
+  auto& limiter = self->state.deps.limiter;
+  auto now = actor_now_us(self);
+  // A reply that ends now gives its permit back now, which tells the
+  // limiter the same: no separate message.
+  if (!ending)
+    self->send(limiter, answered_atom::value, call.permit_id, now);
+  auto said = server_limits_of(call.headers, unix_now_ms());
+  if (said.any())
+    self->send(limiter, feedback_atom::value, call.permit_id, std::move(said),
+               now);
+}
+
+void on_chunk(self_ptr self, provider_call& call, const std::string& bytes) {
   auto& deps = self->state.deps;
   call.last_chunk_at = actor_now_us(self);
   if (deps.timeouts.idle_ms > 0 && !call.idle_check_pending) {
@@ -331,11 +366,11 @@ void on_chunk(self_ptr self, provider_call& call, transfer_chunk& chunk) {
                    failure_kind::timeout_idle);
   }
   if (call.query.request.stream && is_success(call.status)) {
-    apply_events(self, call, call.decoder.feed(chunk.bytes));
+    apply_events(self, call, call.decoder.feed(bytes));
     return;
   }
   note_content(self, call);
-  if (call.body.size() + chunk.bytes.size() > deps.max_body_bytes) {
+  if (call.body.size() + bytes.size() > deps.max_body_bytes) {
     fail_attempt(self, call,
                  make_failure(failure_kind::protocol,
                               "response body larger than " +
@@ -344,7 +379,7 @@ void on_chunk(self_ptr self, provider_call& call, transfer_chunk& chunk) {
                               call.status));
     return;
   }
-  call.body += chunk.bytes;
+  call.body += bytes;
 }
 
 void on_done(self_ptr self, provider_call& call, const transfer_done& done) {
@@ -448,7 +483,6 @@ caf::behavior provider(self_ptr self, provider_deps deps) {
         auto& call = self->state.calls[id];
         call.probe = admitted_as_probe;
         call.started_at = actor_now_us(self);
-        call.serial = ++self->state.calls_started;
         call.promise = promise;
         call.deadline = query.request.deadline;
         auto total_ms = self->state.deps.timeouts.total_ms;
@@ -459,35 +493,36 @@ caf::behavior provider(self_ptr self, provider_deps deps) {
         }
         call.query = std::move(query);
         call.query.request.deadline = call.deadline;
-        if (call.deadline > 0)
-          // With the call's serial, so a later call reusing the id is safe.
-          self->scheduled_send(self, to_actor_time(call.deadline),
-                               expire_atom::value, id, call.serial);
+        if (call.deadline > 0) {
+          call.deadline_entry =
+              self->state.deadlines.emplace(call.deadline, id);
+          arm_deadline_timer(self);
+        }
         ask_for_permit(self, call);
         return promise;
       },
       [=](transfer_head& head) {
-        if (auto* call = call_of_transfer(self, head.transfer_id)) {
-          call->status = head.status;
-          call->headers = std::move(head.headers);
-          if (call->permit_id != 0) {
-            auto& limiter = self->state.deps.limiter;
-            auto now = actor_now_us(self);
-            self->send(limiter, answered_atom::value, call->permit_id, now);
-            auto said = server_limits_of(call->headers, unix_now_ms());
-            if (said.any())
-              self->send(limiter, feedback_atom::value, call->permit_id,
-                         std::move(said), now);
-          }
-        }
+        if (auto* call = call_of_transfer(self, head.transfer_id))
+          on_head(self, *call, head.status, std::move(head.headers), false);
       },
       [=](transfer_chunk& chunk) {
         if (auto* call = call_of_transfer(self, chunk.transfer_id))
-          on_chunk(self, *call, chunk);
+          on_chunk(self, *call, chunk.bytes);
       },
-      [=](const transfer_done& done) {
-        if (auto* call = call_of_transfer(self, done.transfer_id))
-          on_done(self, *call, done);
+      [=](transfer_done& done) {
+        auto* call = call_of_transfer(self, done.transfer_id);
+        if (call == nullptr)
+          return;
+        if (done.has_head)
+          on_head(self, *call, done.status, std::move(done.headers), true);
+        if (!done.bytes.empty()) {
+          on_chunk(self, *call, done.bytes);
+          // The bytes may have ended the attempt (too large, an error event).
+          call = call_of_transfer(self, done.transfer_id);
+          if (call == nullptr)
+            return;
+        }
+        on_done(self, *call, done);
       },
       [=](check_atom, const std::string& request_id, uint64_t generation,
           failure_kind kind) {
@@ -530,19 +565,29 @@ caf::behavior provider(self_ptr self, provider_deps deps) {
         if (i != self->state.calls.end() && i->second.generation == generation)
           ask_for_permit(self, i->second);
       },
-      [=](expire_atom, const std::string& request_id, uint64_t serial) {
-        auto i = self->state.calls.find(request_id);
-        if (i == self->state.calls.end() || i->second.serial != serial)
-          return;
-        auto waited_ms = (actor_now_us(self) - i->second.started_at) / 1000;
-        finish(
-            self, request_id,
-            give_up_retry(i->second,
-                          make_failure(failure_kind::timeout_total,
-                                       "no complete reply before the "
-                                       "deadline (" +
-                                           std::to_string(waited_ms) + " ms)",
-                                       i->second.status)));
+      [=](expire_atom) {
+        auto& st = self->state;
+        auto now = actor_now_us(self);
+        if (st.deadline_wake <= now)
+          st.deadline_wake = 0; // this was the earliest timer set
+        while (!st.deadlines.empty() && st.deadlines.begin()->first <= now) {
+          auto request_id = std::move(st.deadlines.begin()->second);
+          st.deadlines.erase(st.deadlines.begin());
+          auto i = st.calls.find(request_id);
+          if (i == st.calls.end())
+            continue;
+          i->second.deadline_entry.reset();
+          auto waited_ms = (now - i->second.started_at) / 1000;
+          finish(
+              self, request_id,
+              give_up_retry(i->second,
+                            make_failure(failure_kind::timeout_total,
+                                         "no complete reply before the "
+                                         "deadline (" +
+                                             std::to_string(waited_ms) + " ms)",
+                                         i->second.status)));
+        }
+        arm_deadline_timer(self);
       },
       [=](state_atom) {
         auto now = actor_now_us(self);

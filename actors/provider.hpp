@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,13 +36,18 @@ struct provider_deps {
   size_t max_body_bytes = 16 * 1024 * 1024;
 };
 
+/// The calls' deadlines, earliest first: a provider keeps one timer for
+/// all of them rather than one per call.
+using deadline_queue = std::multimap<steady_us, std::string>;
+
 /// One request in flight, from query to outcome, across its attempts.
 struct provider_call {
   member_query query;
   caf::response_promise promise;
   steady_us started_at = 0;
-  uint64_t serial = 0;        ///< this actor's count of calls when it began
-  steady_us deadline = 0;     ///< the request's, tightened by `total`
+  steady_us deadline = 0; ///< the request's, tightened by `total`
+  /// Its entry in `provider_state::deadlines`, when it has a deadline.
+  std::optional<deadline_queue::iterator> deadline_entry;
   steady_us permitted_at = 0; ///< first permit; 0 while waiting for one
   bool waiting_for_permit = false;
   int attempts = 0;            ///< attempts started
@@ -72,7 +78,8 @@ struct provider_state {
   provider_deps deps;
   std::unordered_map<std::string, provider_call> calls; ///< by request id
   std::unordered_map<uint64_t, std::string> by_transfer;
-  uint64_t calls_started = 0;
+  deadline_queue deadlines;    ///< request ids by deadline
+  steady_us deadline_wake = 0; ///< the earliest timer set; 0: none
   std::minstd_rand jitter{std::random_device{}()};
   circuit_breaker breaker;
 

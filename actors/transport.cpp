@@ -33,12 +33,16 @@ struct transfer {
   curl_slist* curl_headers = nullptr;
   int status = 0;
   header_list headers;
+  /// The head is complete (the blank line after a final status, or body
+  /// bytes) but not yet sent: like the body, it goes at the end of the
+  /// wake-up, so that a reply that arrives whole goes as one message.
+  bool head_ready = false;
   bool head_sent = false;
   /// Body bytes received since the last `transfer_chunk`: libcurl hands
   /// over a chunked body piece by piece, one wake-up sends them as one.
   std::string pending_body;
-  /// The transport's list of transfers whose `pending_body` must be sent
-  /// before the thread sleeps again, and whether this one is on it.
+  /// The transport's list of transfers with a head or bytes to send before
+  /// the thread sleeps again, and whether this one is on it.
   std::vector<transfer*>* with_body = nullptr;
   bool listed = false;
   char error_buffer[CURL_ERROR_SIZE] = {0};
@@ -49,6 +53,15 @@ struct transfer {
     }
   }
 };
+
+/// Marks the head complete and the transfer as having something to send.
+void mark_head_ready(transfer& t) {
+  t.head_ready = true;
+  if (!t.listed) {
+    t.listed = true;
+    t.with_body->push_back(&t);
+  }
+}
 
 void send_head(transfer& t) {
   if (t.head_sent) {
@@ -96,7 +109,7 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
     t.status = parse_status(line);
   } else if (auto body = trim(line); body.empty()) {
     if (t.status >= 200) {
-      send_head(t);
+      mark_head_ready(t);
     }
   } else if (auto colon = body.find(':'); colon != std::string_view::npos) {
     t.headers.emplace_back(std::string{trim(body.substr(0, colon))},
@@ -147,6 +160,13 @@ constexpr size_t max_spare_handles = 4096;
 /// wait for the 500th connect; in groups, the first requests go out while
 /// later ones connect, and the upstream does not hold idle connections.
 constexpr size_t starts_per_wake = 16;
+
+/// Idle connections libcurl keeps for reuse. Its default, four per easy
+/// handle in the multi at the time, shrinks as a burst's transfers finish
+/// and so closes most of the burst's connections: the next burst would
+/// connect again. Idle ones beyond this are closed, oldest first; libcurl
+/// also closes any idle for two minutes.
+constexpr long max_idle_connections = 1024;
 
 /// How often the pool gives back handles it did not need. Long enough that
 /// bursts of requests a few seconds apart keep theirs: a handle freed and
@@ -214,6 +234,7 @@ struct transport::impl {
     epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &wake);
     multi = curl_multi_init();
     curl_multi_setopt(multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, max_idle_connections);
     curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
@@ -307,12 +328,8 @@ struct transport::impl {
 
   static size_t on_body(char* data, size_t size, size_t count, void* user) {
     auto& t = *static_cast<transfer*>(user);
-    send_head(t);
+    mark_head_ready(t);
     t.pending_body.append(data, size * count);
-    if (!t.listed) {
-      t.listed = true;
-      t.with_body->push_back(&t);
-    }
     return size * count;
   }
 
@@ -435,8 +452,12 @@ struct transport::impl {
     }
   }
 
+  /// Sends what a running transfer received in this wake-up.
   void send_body(transfer& t) {
     t.listed = false;
+    if (t.head_ready) {
+      send_head(t);
+    }
     if (t.pending_body.empty()) {
       return;
     }
@@ -464,15 +485,20 @@ struct transport::impl {
     done.status = t.status;
     if (msg->data.result == CURLE_OK) {
       done.ok = true;
-      send_head(t);
     } else {
       auto [kind, message] = describe(msg->data.result, t);
       done.kind = kind;
       done.message = std::move(message);
     }
-    // Its last bytes go before the end, which then closes the transfer.
+    // What this wake-up received goes with the end: one message, not three,
+    // for a reply that arrived whole.
     unlist(t);
-    send_body(t);
+    if (!t.head_sent && (done.ok || t.head_ready)) {
+      t.head_sent = true;
+      done.has_head = true;
+      done.headers = std::move(t.headers);
+    }
+    done.bytes = std::move(t.pending_body);
     caf::anon_send(t.receiver, std::move(done));
     forget(i);
   }
@@ -559,8 +585,9 @@ struct transport::impl {
       }
       // Sent per wake-up rather than per piece libcurl hands over; before
       // any command, so that a cancel is the last word on its transfer.
-      flush_bodies();
+      // Finished transfers first: they take their head and bytes along.
       finish_done_transfers();
+      flush_bodies();
       if (woken) {
         drain_commands();
       }
@@ -576,8 +603,8 @@ struct transport::impl {
         curl_multi_timeout(multi, &next_ms);
         timer_due =
             next_ms < 0 ? -1 : steady_now_us() + int64_t{next_ms} * 1000;
-        flush_bodies();
         finish_done_transfers();
+        flush_bodies();
       }
       trim_spare_handles(now);
     }

@@ -44,7 +44,9 @@ public:
 /// on the network.
 /// Status and headers, body bytes and the end of each transfer come back to
 /// the receiving actor as `transfer_head`, `transfer_chunk` and
-/// `transfer_done` messages, in that order.
+/// `transfer_done` messages, in that order, at most one of each kind per
+/// transfer and wake-up of the thread; what arrives in the wake-up that ends
+/// a transfer rides on its `transfer_done` (a short reply: one message).
 class transport final : public transfer_port {
 public:
   transport();

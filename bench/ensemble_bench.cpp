@@ -62,18 +62,18 @@ struct bench_options {
   int warmup = 20;     ///< overhead questions thrown away first
   bool python = true;
   std::string python_bin = "/usr/bin/python3";
-  int ensembles = 100;     ///< part 4: ensembles asked at once per burst
-  int bursts = 20;         ///< part 4: bursts, after one warm-up burst
-  int latency_ms = 50;     ///< part 4: the fake's latency per member
-  int workers = 0;         ///< part 4: CAF scheduler threads; 0: one per core
-  bool keep_alive = false; ///< part 4: leave out `Connection: close`
+  int ensembles = 100; ///< part 4: ensembles asked at once per burst
+  int bursts = 20;     ///< part 4: bursts, after one warm-up burst
+  int latency_ms = 50; ///< part 4: the fake's latency per member
+  int workers = 0;     ///< part 4: CAF scheduler threads; 0: one per core
+  bool close = false;  ///< part 4: send `Connection: close`
   bool only_concurrent = false; ///< run part 4 alone
 };
 
 void usage(std::ostream& out) {
   out << "usage: ensemble_bench [--rounds N] [--questions N] [--no-python]\n"
          "                      [--ensembles N] [--bursts N] [--latency-ms N]\n"
-         "                      [--workers N] [--keep-alive] "
+         "                      [--workers N] [--close] "
          "[--concurrent-only]\n"
          "  --rounds N        fan-out rounds, 3 x 300 ms members (default 10)\n"
          "  --questions N     sequential questions per overhead case "
@@ -84,7 +84,8 @@ void usage(std::ostream& out) {
          "  --latency-ms N    part 4: fake latency per member (default 50)\n"
          "  --workers N       part 4: CAF scheduler threads (default: one "
          "per core)\n"
-         "  --keep-alive      part 4: do not send 'Connection: close'\n"
+         "  --close           part 4: send 'Connection: close' (a new "
+         "connection per request)\n"
          "  --concurrent-only run part 4 alone\n";
 }
 
@@ -111,8 +112,8 @@ bench_options parse_args(int argc, char** argv) {
       opts.latency_ms = int_flag(arg, value(), 1, 1'000'000);
     else if (arg == "--workers")
       opts.workers = int_flag(arg, value(), 1, 1'000'000);
-    else if (arg == "--keep-alive")
-      opts.keep_alive = true;
+    else if (arg == "--close")
+      opts.close = true;
     else if (arg == "--concurrent-only")
       opts.only_concurrent = true;
     else if (arg == "--help" || arg == "-h") {
@@ -166,7 +167,7 @@ void print_machine_facts(const bench_options& opts) {
             << opts.questions << " --ensembles " << opts.ensembles
             << " --bursts " << opts.bursts << " --latency-ms "
             << opts.latency_ms << " --workers " << opts.workers
-            << (opts.keep_alive ? " --keep-alive" : "")
+            << (opts.close ? " --close" : "")
             << (opts.only_concurrent ? " --concurrent-only" : "") << '\n';
 }
 
@@ -446,7 +447,8 @@ overhead_result bench_overhead(tutti::engine& eng, const std::string& base_url,
   };
   auto curl_five = [&] { curl_failures += five.post_all() ? 0 : 1; };
   auto tutti_five = [&] {
-    failures.check(eng.ask("five_fast", "What is the capital of France?").get());
+    failures.check(
+        eng.ask("five_fast", "What is the capital of France?").get());
   };
   for (int i = 0; i < opts.warmup; ++i) {
     curl_one();
@@ -673,9 +675,16 @@ struct concurrent_sample {
   double slowest_us = 0; ///< the slowest member's own total time
   // tutti only:
   double aggregator_us = 0;   ///< the answer's total_us (aggregator's time)
-  double start_spread_us = 0; ///< see `where the time goes` in the report
-  double after_last_us = 0;   ///< last member outcome -> answer, at caller
-  double queued_us = 0;       ///< longest permit wait of its members
+  double start_spread_us = 0; ///< latest minus earliest member start
+  double first_start_us = 0;  ///< ask called -> first member started
+  double last_start_us = 0;   ///< ask called -> last member started
+  double after_last_us = 0;   ///< last member's outcome -> answer returned
+  /// The slowest member's start after the ask, and its outcome's way back:
+  /// together exactly `wall_us - slowest_us`.
+  double slowest_start_us = 0;
+  double slowest_after_us = 0;
+  double call_us = 0;   ///< `ask` itself, until it returned the future
+  double queued_us = 0; ///< longest permit wait of its members
 };
 
 struct concurrent_side {
@@ -737,11 +746,10 @@ concurrent_result bench_concurrent(const bench_options& opts) {
   tutti::engine_options engine_opts;
   engine_opts.worker_threads = static_cast<size_t>(opts.workers);
   name_this_thread(transport_thread_name);
-  tutti::engine eng{
-      make_concurrent_config(base_url, concurrency, !opts.keep_alive),
-      engine_opts};
+  tutti::engine eng{make_concurrent_config(base_url, concurrency, opts.close),
+                    engine_opts};
   name_this_thread(caller_thread_name);
-  std::string extra_header = opts.keep_alive ? "" : "Connection: close";
+  std::string extra_header = opts.close ? "Connection: close" : "";
   std::vector<std::string> curl_models;
   for (int i = 1; i <= concurrent_members; ++i)
     curl_models.push_back(concurrent_model('l', i));
@@ -759,39 +767,50 @@ concurrent_result bench_concurrent(const bench_options& opts) {
 
   auto tutti_job = [&](int i) {
     auto& slot = slots[static_cast<size_t>(i)];
-    // When each member's outcome reached this thread, and its own time.
-    std::vector<std::pair<clock_type::time_point, double>> done;
-    tutti::ask_options options;
-    options.on_member_done = [&](const tutti::member_outcome& m) {
-      done.emplace_back(clock_type::now(), static_cast<double>(m.total_us()));
-    };
+    // No callbacks: listening to member events costs the engine a message
+    // and a call per member, which would be measured too. Each member's
+    // timing says when its provider took the query, on the steady clock.
     auto asked = clock_type::now();
-    auto answer = eng.ask(
-        "concurrent",
-        "What is the capital of France? (" + std::to_string(i) + ")", options).get();
+    auto future = eng.ask("concurrent", "What is the capital of France? (" +
+                                            std::to_string(i) + ")");
+    auto call_returned = clock_type::now();
+    auto answer = future.get();
+    auto returned = clock_type::now();
     slot = {};
-    slot.wall_us = elapsed_us(asked);
+    slot.call_us =
+        std::chrono::duration<double, std::micro>(call_returned - asked)
+            .count();
+    slot.wall_us =
+        std::chrono::duration<double, std::micro>(returned - asked).count();
     slot.skew_us =
         std::chrono::duration<double, std::micro>(asked - callers.go()).count();
     slot.aggregator_us = static_cast<double>(answer.total_us);
-    // A member's start, as this thread can tell it: when its outcome
-    // arrived less its own time (so it includes the outcome's way back).
+    auto asked_us = static_cast<double>(steady_us_of(asked));
+    auto returned_us = static_cast<double>(steady_us_of(returned));
     double earliest_start = 1e300, latest_start = -1e300, last_done = 0;
-    for (auto& [at, own] : done) {
-      auto from_ask =
-          std::chrono::duration<double, std::micro>(at - asked).count();
-      earliest_start = std::min(earliest_start, from_ask - own);
-      latest_start = std::max(latest_start, from_ask - own);
-      last_done = std::max(last_done, from_ask);
-    }
-    slot.start_spread_us = done.empty() ? 0 : latest_start - earliest_start;
-    slot.after_last_us = slot.wall_us - last_done;
     for (auto& m : answer.members) {
+      auto& t = m.ok ? m.reply.timing : m.error.timing;
+      if (static_cast<double>(t.total_us) >= slot.slowest_us) {
+        auto started = static_cast<double>(t.started_us);
+        slot.slowest_start_us = started - asked_us;
+        slot.slowest_after_us =
+            returned_us - (started + static_cast<double>(t.total_us));
+      }
       slot.slowest_us =
           std::max(slot.slowest_us, static_cast<double>(m.total_us()));
-      auto& t = m.ok ? m.reply.timing : m.error.timing;
       slot.queued_us =
           std::max(slot.queued_us, static_cast<double>(t.queued_us));
+      auto started = static_cast<double>(t.started_us);
+      earliest_start = std::min(earliest_start, started);
+      latest_start = std::max(latest_start, started);
+      last_done =
+          std::max(last_done, started + static_cast<double>(t.total_us));
+    }
+    if (!answer.members.empty()) {
+      slot.start_spread_us = latest_start - earliest_start;
+      slot.first_start_us = earliest_start - asked_us;
+      slot.last_start_us = latest_start - asked_us;
+      slot.after_last_us = returned_us - last_done;
     }
     answers[static_cast<size_t>(i)] = std::move(answer);
   };
@@ -940,9 +959,19 @@ void print_concurrent(const bench_options& opts, const concurrent_result& r) {
       ms_cells(t, [](auto& x) { return x.wall_us - x.aggregator_us; }));
   row("  aggregator time - slowest member",
       ms_cells(t, [](auto& x) { return x.aggregator_us - x.slowest_us; }));
-  row("  members' start spread (at the caller)",
+  row("  ask called -> slowest member started",
+      ms_cells(t, [](auto& x) { return x.slowest_start_us; }));
+  row("  slowest member's end -> ask returned",
+      ms_cells(t, [](auto& x) { return x.slowest_after_us; }));
+  row("  ask called -> it returned the future",
+      ms_cells(t, [](auto& x) { return x.call_us; }));
+  row("  ask called -> first member started",
+      ms_cells(t, [](auto& x) { return x.first_start_us; }));
+  row("  ask called -> last member started",
+      ms_cells(t, [](auto& x) { return x.last_start_us; }));
+  row("  members' start spread",
       ms_cells(t, [](auto& x) { return x.start_spread_us; }));
-  row("  last member's outcome -> answer",
+  row("  last member's outcome -> ask returned",
       ms_cells(t, [](auto& x) { return x.after_last_us; }));
   row("  acquire -> permit, longest (queued)",
       ms_cells(t, [](auto& x) { return x.queued_us; }));
@@ -989,7 +1018,7 @@ bool run_concurrent(const bench_options& opts) {
             << "   providers: concurrency " << std::max(500, opts.ensembles)
             << " each, so the limiter never makes a member wait; no "
                "retries; "
-            << (opts.keep_alive ? "keep-alive" : "Connection: close") << '\n'
+            << (opts.close ? "Connection: close" : "keep-alive") << '\n'
             << "   libcurl: " << opts.ensembles
             << " threads, each a multi handle over " << concurrent_members
             << " reused easy handles\n";

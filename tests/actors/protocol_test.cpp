@@ -38,7 +38,8 @@ ensemble_answer sample_answer() {
   ok.provider = "gpt";
   ok.model = "gpt-4o-mini";
   ok.ok = true;
-  ok.reply = completion{"Paris", "stop", usage{12, 3}, timing{5, 100, 300}};
+  ok.reply =
+      completion{"Paris", "stop", usage{12, 3}, timing{5, 100, 300, 7000}};
   member_outcome bad;
   bad.member = "broken";
   bad.ok = false;
@@ -62,6 +63,7 @@ BOOST_AUTO_TEST_CASE(ensemble_answer_survives_serialization) {
   BOOST_TEST(out.members[1].error.kind == failure_kind::overloaded);
   BOOST_TEST(out.members[1].error.http_status == 503);
   BOOST_TEST(out.members[0].reply.timing.first_token_us == 100);
+  BOOST_TEST(out.members[0].reply.timing.started_us == 7000);
 }
 
 BOOST_AUTO_TEST_CASE(chat_request_keeps_set_and_unset_params) {
@@ -102,6 +104,12 @@ BOOST_AUTO_TEST_CASE(internal_messages_survive_serialization) {
   auto done =
       round_trip(transfer_done{3, false, failure_kind::network, "reset", 0});
   BOOST_TEST(done.kind == failure_kind::network);
+  auto whole = round_trip(
+      transfer_done{4, true, failure_kind::network, "", 200, true,
+                    header_list{{"x-request-id", "a"}}, "{\"ok\":true}"});
+  BOOST_TEST(whole.has_head);
+  BOOST_REQUIRE(whole.headers.size() == 1u);
+  BOOST_TEST(whole.bytes == "{\"ok\":true}");
   auto req = round_trip(permit_request{"r", "p", priority::batch, 5, 100});
   BOOST_TEST((req.priority == priority::batch));
   BOOST_TEST(req.estimated_tokens == 100);

@@ -161,6 +161,21 @@ struct provider_fixture : testing::actor_fixture {
     done(id, status);
   }
 
+  /// The server's whole response arrives in one wake-up of the transport:
+  /// one `transfer_done` carries the head and the body.
+  void reply_whole(int status, const std::string& body,
+                   header_list headers = {}) {
+    transfer_done msg;
+    msg.transfer_id = last_transfer().id;
+    msg.ok = true;
+    msg.status = status;
+    msg.has_head = true;
+    msg.headers = std::move(headers);
+    msg.bytes = body;
+    caf::anon_send(prov, msg);
+    run();
+  }
+
   /// The latest transfer fails below HTTP (connection reset, ...).
   void network_failure() {
     transfer_done msg;
@@ -795,6 +810,89 @@ BOOST_AUTO_TEST_CASE(a_probe_that_never_sent_frees_the_probe_slot) {
   auto next = query();
   BOOST_TEST(!next->has_value());
   BOOST_TEST(net->started.size() == 4u);
+}
+
+// -- a reply in one message
+// ----------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_reply_that_arrives_whole_in_one_message_completes) {
+  start();
+  auto outcome = query();
+  reply_whole(200, ok_body);
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->ok);
+  BOOST_TEST((*outcome)->reply.text == "4");
+  BOOST_TEST((*outcome)->reply.usage.output_tokens == 1);
+  BOOST_TEST(limiter_snapshot().in_flight == 0);
+}
+
+BOOST_AUTO_TEST_CASE(an_error_that_arrives_whole_keeps_its_status_and_kind) {
+  start();
+  auto outcome = query();
+  reply_whole(400, bad_request_body);
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST(!(*outcome)->ok);
+  BOOST_TEST((*outcome)->error.kind == failure_kind::bad_request);
+  BOOST_TEST((*outcome)->error.http_status == 400);
+  BOOST_TEST(limiter_snapshot().in_flight == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_whole_body_over_the_limit_fails_once) {
+  deps.max_body_bytes = 8;
+  start();
+  auto outcome = query();
+  reply_whole(200, ok_body);
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->error.kind == failure_kind::protocol);
+  BOOST_TEST(snapshot().calls == 0);
+  BOOST_TEST(limiter_snapshot().in_flight == 0);
+}
+
+// -- deadlines share one timer
+// --------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(each_call_times_out_at_its_own_deadline) {
+  deps.timeouts.total_ms = 10'000;
+  start();
+  auto first = query();
+  advance(1'000ms);
+  auto second = query();
+  auto third = query();
+  reply(200, ok_body); // the third call answers
+  BOOST_REQUIRE(third->has_value());
+  advance(8'999ms);
+  BOOST_TEST(!first->has_value());
+  advance(1ms);
+  BOOST_REQUIRE(first->has_value());
+  BOOST_TEST((*first)->error.kind == failure_kind::timeout_total);
+  BOOST_TEST(!second->has_value());
+  advance(1'000ms);
+  BOOST_REQUIRE(second->has_value());
+  BOOST_TEST((*second)->error.kind == failure_kind::timeout_total);
+  BOOST_TEST(snapshot().calls == 0);
+}
+
+BOOST_AUTO_TEST_CASE(an_earlier_deadline_after_a_later_one_still_fires_first) {
+  deps.timeouts.total_ms = 10'000;
+  start();
+  auto late = query();
+  auto early = std::make_shared<std::optional<member_outcome>>();
+  {
+    member_query q;
+    q.member = "m";
+    q.request.id = "early";
+    q.request.deadline = now_us() + 2'000'000;
+    q.request.messages.push_back(chat_message{"user", "2+2?"});
+    sys.spawn([early, q, prov = prov](caf::event_based_actor* self) {
+      self->request(prov, caf::infinite, query_atom::value, q)
+          .then([=](member_outcome& outcome) { *early = std::move(outcome); });
+    });
+    run();
+  }
+  advance(2'000ms);
+  BOOST_REQUIRE(early->has_value());
+  BOOST_TEST((*early)->error.kind == failure_kind::timeout_total);
+  BOOST_TEST(!late->has_value());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -63,6 +63,12 @@ struct timing {
   int64_t queued_us = 0;       ///< waiting for a permit from the rate limiter
   int64_t first_token_us = -1; ///< from sending to the first content byte
   int64_t total_us = 0;        ///< from the query to the outcome
+  /// When the provider took the query, on the steady clock
+  /// (`steady_now_us()`); 0: the query never reached a provider. Lets a
+  /// caller in the same process tell when each member started without
+  /// listening to member events. Not in the JSON: it means nothing outside
+  /// the process.
+  int64_t started_us = 0;
 };
 
 /// A successful reply.
