@@ -45,18 +45,6 @@
 using namespace tutti::bench;
 namespace fs = std::filesystem;
 
-#ifndef TUTTI_BENCH_DIR
-#define TUTTI_BENCH_DIR "bench"
-#endif
-#ifndef TUTTI_BUILD_TYPE
-#define TUTTI_BUILD_TYPE "unknown"
-#endif
-#ifndef TUTTI_BIN
-#define TUTTI_BIN "tutti"
-#endif
-
-extern char** environ;
-
 namespace {
 
 // --- command line -----------------------------------------------------------
@@ -96,13 +84,7 @@ void usage(std::ostream& out) {
 
 bench_options parse_args(int argc, char** argv) {
   bench_options opts;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc)
-        throw std::invalid_argument(arg + ": missing value");
-      return argv[++i];
-    };
+  parse_flags(argc, argv, usage, [&](const std::string& arg, auto& value) {
     if (arg == "--rows") {
       opts.rows = int_flag(arg, value(), 1, 10'000'000);
     } else if (arg == "--concurrency") {
@@ -123,30 +105,20 @@ bench_options parse_args(int argc, char** argv) {
       opts.keep_dir = true;
     } else if (arg == "--tutti") {
       opts.tutti_bin = value();
-    } else if (arg == "--help" || arg == "-h") {
-      usage(std::cout);
-      std::exit(0);
     } else {
-      throw std::invalid_argument("unknown argument '" + arg + "'");
+      return false;
     }
-  }
+    return true;
+  });
   return opts;
 }
 
 // --- machine facts ----------------------------------------------------------
 
 std::string python_aiohttp_version(const std::string& python_bin) {
-  std::string command = python_bin +
-                        " -c 'import aiohttp, sys; print(aiohttp.__version__, "
-                        "sys.version.split()[0])' 2>/dev/null";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe{popen(command.c_str(), "r"),
-                                             pclose};
-  char buf[128] = {0};
-  if (!pipe || std::fgets(buf, sizeof buf, pipe.get()) == nullptr)
-    return "unknown";
-  std::string line = buf;
-  while (!line.empty() && line.back() == '\n')
-    line.pop_back();
+  auto line = first_line_of_command(
+      python_bin + " -c 'import aiohttp, sys; print(aiohttp.__version__, "
+                   "sys.version.split()[0])' 2>/dev/null");
   auto space = line.find(' ');
   return space == std::string::npos ? line
                                     : "aiohttp " + line.substr(0, space) +
@@ -263,56 +235,16 @@ double seconds_of(const timeval& tv) {
   return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6;
 }
 
-/// Runs `argv` in `cwd` with stdin from /dev/null and stdout and stderr to
-/// files; waits for it, and kills its process group (SIGKILL) after
-/// `timeout`. Its CPU time comes from wait4's rusage: the child's own, not
-/// this process's.
+/// Runs `args` in `cwd` with stdin from /dev/null and stdout and stderr to
+/// files (`start_child`); waits for it, and kills its process group
+/// (SIGKILL) after `timeout`. Its CPU time comes from wait4's rusage: the
+/// child's own, not this process's.
 child_run run_child(const std::vector<std::string>& args, const fs::path& cwd,
                     const fs::path& out_path, const fs::path& err_path,
                     std::chrono::seconds timeout) {
-  // Everything the child needs is made before fork: this process has
-  // hundreds of threads, so the child may only make async-signal-safe calls.
-  std::vector<std::string> argv_text = args;
-  std::vector<char*> argv;
-  for (auto& a : argv_text)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::string dir = cwd.string();
-  int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  int out =
-      ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  int err =
-      ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  auto close_all = [&] {
-    for (int fd : {in, out, err})
-      if (fd >= 0)
-        ::close(fd);
-  };
-  if (in < 0 || out < 0 || err < 0) {
-    close_all();
-    throw std::runtime_error("cannot open the child's stdin/stdout/stderr in " +
-                             dir);
-  }
   using clock = std::chrono::steady_clock;
   auto start = clock::now();
-  pid_t pid = fork();
-  if (pid < 0) {
-    close_all();
-    throw std::runtime_error(std::string{"fork failed: "} +
-                             std::strerror(errno));
-  }
-  if (pid == 0) {
-    // A process group of its own, so that a timeout kills whatever it
-    // started too.
-    setpgid(0, 0);
-    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0 ||
-        chdir(dir.c_str()) != 0)
-      _exit(126);
-    execve(argv[0], argv.data(), environ);
-    _exit(127);
-  }
-  setpgid(pid, pid); // as the child does: whichever runs first
-  close_all();
+  pid_t pid = start_child(args, {}, out_path, err_path, cwd);
 
   child_run run;
   int status = 0;
@@ -345,24 +277,6 @@ child_run run_child(const std::vector<std::string>& args, const fs::path& cwd,
   else if (WIFSIGNALED(status))
     run.exit_code = 128 + WTERMSIG(status);
   return run;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in{path, std::ios::binary};
-  return {std::istreambuf_iterator<char>{in}, {}};
-}
-
-/// The last `n` lines of a file, for a failure message.
-std::string tail_of(const fs::path& path, size_t n = 5) {
-  std::vector<std::string> lines;
-  std::istringstream in{read_file(path)};
-  for (std::string line; std::getline(in, line);)
-    lines.push_back(line);
-  std::string out;
-  for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size();
-       ++i)
-    out += "    " + lines[i] + '\n';
-  return out;
 }
 
 // --- checks -----------------------------------------------------------------
@@ -550,7 +464,7 @@ side_run run_side(const std::string& side, int round, const bench_options& opts,
   if (r.child.exit_code != 0)
     r.problems.push_back(side + ": exit code " +
                          std::to_string(r.child.exit_code) + "; stderr:\n" +
-                         tail_of(err) + "  stdout:\n" + tail_of(out));
+                         tail_of(err, 5) + "  stdout:\n" + tail_of(out, 5));
   for (auto& p : check_results(results, opts.rows))
     r.problems.push_back(side + ": " + p);
   if (r.requests.ok != expected || r.requests.other != 0)
@@ -565,19 +479,11 @@ side_run run_side(const std::string& side, int round, const bench_options& opts,
 // ---------------------------------------------------------------
 
 /// A table row: the label padded to 20 columns, then cells right-aligned in
-/// 11 (this table has more columns than bench_support's `row` fits).
+/// 11 (this table has more columns than bench_support's `row` fits by
+/// default).
 void table_row(const std::string& label,
                const std::vector<std::string>& cells) {
-  std::string line = "  " + label;
-  if (line.size() < 22)
-    line.resize(22, ' ');
-  for (auto& cell : cells) {
-    std::string padded = cell;
-    if (padded.size() < 11)
-      padded.insert(0, 11 - padded.size(), ' ');
-    line += padded;
-  }
-  std::cout << line << '\n';
+  row(label, cells, 20, 11);
 }
 
 void print_run(const side_run& r, int rows) {
@@ -588,16 +494,6 @@ void print_run(const side_run& r, int rows) {
        fixed(c.cpu_s(), 2), fixed(c.user_s, 2), fixed(c.sys_s, 2),
        fixed(c.cpu_s() * 1000 / rows, 3), r.own_s > 0 ? fixed(r.own_s, 2) : "-",
        fixed(c.peak_rss_mib, 0), fixed(r.upstream_cpu_s, 2)});
-}
-
-double median(std::vector<double> v) {
-  return v.empty() ? 0 : summarize(std::move(v)).p50;
-}
-
-/// "####...." scaled so that `max_value` fills `width` columns.
-std::string bar(double value, double max_value, int width = 40) {
-  int n = max_value > 0 ? static_cast<int>(value / max_value * width + 0.5) : 0;
-  return std::string(static_cast<size_t>(std::clamp(n, 1, width)), '#');
 }
 
 int run(const bench_options& opts) {
@@ -631,10 +527,7 @@ int run(const bench_options& opts) {
             << "; models t-1..t-3 (tutti), p-1..p-3 (python), "
             << opts.latency_ms << " ms each, echo\n";
 
-  char dir_template[] = "/tmp/batch_bench.XXXXXX";
-  if (mkdtemp(dir_template) == nullptr)
-    throw std::runtime_error("mkdtemp failed");
-  fs::path dir = dir_template;
+  auto dir = make_work_dir("batch_bench");
   write_rows(dir / "rows.jsonl", opts.rows);
   write_config(dir / "tutti.yaml", upstream.base_url(), opts.concurrency);
   std::cout << "  workdir   " << dir.string() << "\n\n";
@@ -697,10 +590,10 @@ int run(const bench_options& opts) {
   }
   std::string over = opts.rounds > 1 ? " (medians)" : "";
   if (python) {
-    auto t_rate = median(tutti_rate);
-    auto p_rate = median(python_rate);
-    auto t_cpu = median(tutti_cpu);
-    auto p_cpu = median(python_cpu);
+    auto t_rate = nearest_rank_median(tutti_rate);
+    auto p_rate = nearest_rank_median(python_rate);
+    auto t_cpu = nearest_rank_median(tutti_cpu);
+    auto p_cpu = nearest_rank_median(python_cpu);
     std::cout << "ratios" << over << '\n';
     table_row("rows/s: tutti / python",
               {fixed(t_rate / p_rate, 2) + "x", "",
@@ -718,15 +611,15 @@ int run(const bench_options& opts) {
     auto max_rate = std::max(t_rate, p_rate);
     auto max_cpu = std::max(t_cpu, p_cpu) * 1000 / opts.rows;
     std::cout << "\n  rows/s" << over << '\n'
-              << "  tutti   |" << bar(t_rate, max_rate) << ' '
+              << "  tutti   |" << scaled_bar(t_rate, max_rate) << ' '
               << fixed(t_rate, 0) << '\n'
-              << "  python  |" << bar(p_rate, max_rate) << ' '
+              << "  python  |" << scaled_bar(p_rate, max_rate) << ' '
               << fixed(p_rate, 0) << '\n'
               << "  CPU ms per row" << over << '\n'
-              << "  tutti   |" << bar(t_cpu * 1000 / opts.rows, max_cpu) << ' '
-              << fixed(t_cpu * 1000 / opts.rows, 3) << '\n'
-              << "  python  |" << bar(p_cpu * 1000 / opts.rows, max_cpu) << ' '
-              << fixed(p_cpu * 1000 / opts.rows, 3) << "\n\n";
+              << "  tutti   |" << scaled_bar(t_cpu * 1000 / opts.rows, max_cpu)
+              << ' ' << fixed(t_cpu * 1000 / opts.rows, 3) << '\n'
+              << "  python  |" << scaled_bar(p_cpu * 1000 / opts.rows, max_cpu)
+              << ' ' << fixed(p_cpu * 1000 / opts.rows, 3) << "\n\n";
   }
 
   std::vector<std::string> problems;
@@ -743,12 +636,7 @@ int run(const bench_options& opts) {
             << " results, one per row, all ok with the row's own answer from "
                "3 of 3 members; the fake saw "
             << opts.rows * 3 << " ok requests per run\n";
-  if (opts.keep_dir) {
-    std::cout << "kept " << dir.string() << '\n';
-  } else {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
+  remove_work_dir(dir, opts.keep_dir);
   return 0;
 }
 

@@ -1,28 +1,48 @@
 #pragma once
 
 // What every benchmark here prints with: nearest-rank summaries, fixed-width
-// table rows, the machine facts read from /proc, and CPU time per thread.
+// table rows, the machine facts read from /proc, and CPU time per thread;
+// and what they run with: their command line, files, child processes.
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
+#include <memory>
 #include <numeric>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <ctime>
 #include <thread>
+
+// Set by bench/CMakeLists.txt; these stand in for a build outside it.
+#ifndef TUTTI_BENCH_DIR
+#define TUTTI_BENCH_DIR "bench"
+#endif
+#ifndef TUTTI_BUILD_TYPE
+#define TUTTI_BUILD_TYPE "unknown"
+#endif
+#ifndef TUTTI_BIN
+#define TUTTI_BIN "tutti"
+#endif
 
 namespace tutti::bench {
 
@@ -57,6 +77,11 @@ inline summary summarize(std::vector<double> samples) {
   return s;
 }
 
+/// The nearest-rank median (`summarize`'s p50); 0 if empty.
+inline double nearest_rank_median(std::vector<double> samples) {
+  return samples.empty() ? 0 : summarize(std::move(samples)).p50;
+}
+
 inline std::string fixed(double value, int decimals) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
@@ -67,19 +92,27 @@ inline std::string signed_fixed(double value, int decimals) {
   return (value >= 0 ? "+" : "") + fixed(value, decimals);
 }
 
-/// One row: a label padded to 40 columns, then right-aligned cells.
-inline void row(const std::string& label,
-                const std::vector<std::string>& cells) {
+/// One row, indented by 2: a label padded to `label_width` columns, then
+/// cells right-aligned in `cell_width` each.
+inline void row(const std::string& label, const std::vector<std::string>& cells,
+                size_t label_width = 40, size_t cell_width = 10) {
   std::string line = "  " + label;
-  if (line.size() < 42)
-    line.resize(42, ' ');
+  if (line.size() < label_width + 2)
+    line.resize(label_width + 2, ' ');
   for (auto& cell : cells) {
     std::string padded = cell;
-    if (padded.size() < 10)
-      padded.insert(0, 10 - padded.size(), ' ');
+    if (padded.size() < cell_width)
+      padded.insert(0, cell_width - padded.size(), ' ');
     line += padded;
   }
   std::cout << line << '\n';
+}
+
+/// "####...." scaled so that `max_value` fills `width` columns; at least one
+/// '#'.
+inline std::string scaled_bar(double value, double max_value, int width = 40) {
+  int n = max_value > 0 ? static_cast<int>(value / max_value * width + 0.5) : 0;
+  return std::string(static_cast<size_t>(std::clamp(n, 1, width)), '#');
 }
 
 /// The value after "key:" on the first line of `path` starting with `key`.
@@ -104,6 +137,117 @@ inline std::string read_first_line(const std::string& path) {
   std::string line;
   std::getline(in, line);
   return line;
+}
+
+/// The whole of a file; empty when it cannot be read.
+inline std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in{path, std::ios::binary};
+  return {std::istreambuf_iterator<char>{in}, {}};
+}
+
+/// The last `n` lines of a file, each indented by 4, for a failure message.
+inline std::string tail_of(const std::filesystem::path& path, size_t n) {
+  std::vector<std::string> lines;
+  std::istringstream in{read_file(path)};
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line);
+  std::string out;
+  for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size();
+       ++i)
+    out += "    " + lines[i] + '\n';
+  return out;
+}
+
+/// The first line of `command`'s stdout (run by the shell), or "unknown".
+inline std::string first_line_of_command(const std::string& command) {
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe{popen(command.c_str(), "r"),
+                                             pclose};
+  char buf[256] = {0};
+  if (!pipe || std::fgets(buf, sizeof buf, pipe.get()) == nullptr)
+    return "unknown";
+  std::string line = buf;
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
+    line.pop_back();
+  return line.empty() ? "unknown" : line;
+}
+
+/// A new directory /tmp/`name`.XXXXXX for a run's files.
+inline std::filesystem::path make_work_dir(const std::string& name) {
+  std::string path = "/tmp/" + name + ".XXXXXX";
+  if (mkdtemp(path.data()) == nullptr)
+    throw std::runtime_error("mkdtemp failed");
+  return path;
+}
+
+/// Removes a run's directory, or says where it is when `keep`.
+inline void remove_work_dir(const std::filesystem::path& dir, bool keep) {
+  if (keep) {
+    std::cout << "kept " << dir.string() << '\n';
+  } else {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+}
+
+/// Starts `args` as a child process in a process group of its own (so that
+/// stopping the group stops whatever it starts), with stdin from /dev/null,
+/// stdout and stderr to `out_path` and `err_path`, this process's
+/// environment after `extra_env` ("NAME=value"), and `cwd` as its working
+/// directory unless empty. `args[0]` is looked up on PATH unless it holds a
+/// '/'. Returns its pid.
+inline pid_t start_child(const std::vector<std::string>& args,
+                         const std::vector<std::string>& extra_env,
+                         const std::filesystem::path& out_path,
+                         const std::filesystem::path& err_path,
+                         const std::filesystem::path& cwd = {}) {
+  // Everything the child needs is made before fork: a benchmark runs many
+  // threads, so the child may only make async-signal-safe calls.
+  std::vector<std::string> argv_text = args;
+  std::vector<char*> argv;
+  for (auto& a : argv_text)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_text = extra_env;
+  for (char** e = environ; *e != nullptr; ++e)
+    env_text.emplace_back(*e);
+  std::vector<char*> envp;
+  for (auto& e : env_text)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string dir = cwd.string();
+  int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int out =
+      ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int err =
+      ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  auto close_all = [&] {
+    for (int fd : {in, out, err})
+      if (fd >= 0)
+        ::close(fd);
+  };
+  if (in < 0 || out < 0 || err < 0) {
+    close_all();
+    throw std::runtime_error("cannot open the child's stdin/stdout/stderr (" +
+                             out_path.string() + ", " + err_path.string() +
+                             ")");
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    close_all();
+    throw std::runtime_error(std::string{"fork failed: "} +
+                             std::strerror(errno));
+  }
+  if (pid == 0) {
+    setpgid(0, 0);
+    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0 ||
+        (!dir.empty() && chdir(dir.c_str()) != 0))
+      _exit(126);
+    execvpe(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  setpgid(pid, pid); // as the child does: whichever runs first
+  close_all();
+  return pid;
 }
 
 /// Renames the calling thread; threads it starts afterwards inherit the name
@@ -173,6 +317,29 @@ inline void print_machine_head(const std::string& bench) {
             << uts.release << ' ' << uts.machine << ")\n"
             << "  cpu       " << first_line_with("/proc/cpuinfo", "model name")
             << '\n';
+}
+
+/// Reads the command line flag by flag: `take(arg, value)` handles flag
+/// `arg` and returns false when it does not know it; `value()` takes the
+/// argument after the flag (a missing one is an error). `--help` or `-h`
+/// prints `usage` and exits 0. Errors are `std::invalid_argument`, which
+/// `bench_main` reports with the usage.
+template <class Usage, class Take>
+void parse_flags(int argc, char** argv, Usage usage, Take take) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc)
+        throw std::invalid_argument(arg + ": missing value");
+      return argv[++i];
+    };
+    if (arg == "--help" || arg == "-h") {
+      usage(std::cout);
+      std::exit(0);
+    }
+    if (!take(arg, value))
+      throw std::invalid_argument("unknown argument '" + arg + "'");
+  }
 }
 
 /// `text` as an integer from `low` to `high`; `flag` names it in the error.

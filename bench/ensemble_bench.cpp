@@ -45,13 +45,6 @@
 
 using namespace tutti::bench;
 
-#ifndef TUTTI_BENCH_DIR
-#define TUTTI_BENCH_DIR "bench"
-#endif
-#ifndef TUTTI_BUILD_TYPE
-#define TUTTI_BUILD_TYPE "unknown"
-#endif
-
 namespace {
 
 // --- command line -----------------------------------------------------------

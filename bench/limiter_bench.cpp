@@ -45,10 +45,6 @@
 
 using namespace tutti::bench;
 
-#ifndef TUTTI_BUILD_TYPE
-#define TUTTI_BUILD_TYPE "unknown"
-#endif
-
 namespace {
 
 using namespace tutti;
@@ -74,25 +70,18 @@ void print_usage(std::ostream& out) {
 
 bench_options parse_args(int argc, char** argv) {
   bench_options opts;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc)
-        throw std::invalid_argument(arg + ": missing value");
-      return argv[++i];
-    };
-    if (arg == "--pairs")
-      opts.pairs = int_flag(arg, value(), 1, 2'000'000);
-    else if (arg == "--clients")
-      opts.clients = int_flag(arg, value(), 1, 64);
-    else if (arg == "--rounds")
-      opts.rounds = int_flag(arg, value(), 1, 20);
-    else if (arg == "--help" || arg == "-h") {
-      print_usage(std::cout);
-      std::exit(0);
-    } else
-      throw std::invalid_argument("unknown argument '" + arg + "'");
-  }
+  parse_flags(argc, argv, print_usage,
+              [&](const std::string& arg, auto& value) {
+                if (arg == "--pairs")
+                  opts.pairs = int_flag(arg, value(), 1, 2'000'000);
+                else if (arg == "--clients")
+                  opts.clients = int_flag(arg, value(), 1, 64);
+                else if (arg == "--rounds")
+                  opts.rounds = int_flag(arg, value(), 1, 20);
+                else
+                  return false;
+                return true;
+              });
   return opts;
 }
 
@@ -104,14 +93,6 @@ double median(std::vector<double> xs) {
     return 0;
   auto n = xs.size();
   return n % 2 ? xs[n / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2;
-}
-
-/// User + system CPU seconds of the whole process so far.
-double cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  auto secs = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
-  return secs(ru.ru_utime) + secs(ru.ru_stime);
 }
 
 // --- machine facts ----------------------------------------------------------
@@ -382,9 +363,9 @@ bool run_paced(caf::actor_system& sys, const bench_options& opts) {
       target = sys.spawn(echo_limiter);
     }
     std::vector<client_result> results;
-    auto cpu0 = cpu_seconds();
+    auto cpu0 = process_cpu_s();
     run_clients(sys, target, opts.clients, total, rate, true, results);
-    auto cpu = cpu_seconds() - cpu0;
+    auto cpu = process_cpu_s() - cpu0;
     stop(target);
     std::vector<double> lat;
     for (auto& r : results)

@@ -53,18 +53,6 @@ using namespace tutti::bench;
 namespace fs = std::filesystem;
 using steady = std::chrono::steady_clock;
 
-#ifndef TUTTI_BENCH_DIR
-#define TUTTI_BENCH_DIR "bench"
-#endif
-#ifndef TUTTI_BUILD_TYPE
-#define TUTTI_BUILD_TYPE "unknown"
-#endif
-#ifndef TUTTI_BIN
-#define TUTTI_BIN "tutti"
-#endif
-
-extern char** environ;
-
 namespace {
 
 // --- command line -----------------------------------------------------------
@@ -122,13 +110,7 @@ void usage(std::ostream& out) {
 
 bench_options parse_args(int argc, char** argv) {
   bench_options opts;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc)
-        throw std::invalid_argument(arg + ": missing value");
-      return argv[++i];
-    };
+  parse_flags(argc, argv, usage, [&](const std::string& arg, auto& value) {
     if (arg == "--rounds") {
       opts.rounds = int_flag(arg, value(), 1, 100);
     } else if (arg == "--requests-1") {
@@ -157,13 +139,11 @@ bench_options parse_args(int argc, char** argv) {
       opts.portkey_dir = value();
     } else if (arg == "--keep-dir") {
       opts.keep_dir = true;
-    } else if (arg == "--help" || arg == "-h") {
-      usage(std::cout);
-      std::exit(0);
     } else {
-      throw std::invalid_argument("unknown argument '" + arg + "'");
+      return false;
     }
-  }
+    return true;
+  });
   if (opts.fake_threads < 3 * opts.connections + 16)
     throw std::invalid_argument(
         "--fake-threads: at least 3 x --connections + 16 (each path may hold "
@@ -172,37 +152,6 @@ bench_options parse_args(int argc, char** argv) {
 }
 
 // --- small helpers ----------------------------------------------------------
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in{path, std::ios::binary};
-  return {std::istreambuf_iterator<char>{in}, {}};
-}
-
-/// The last `n` lines of a file, for a failure message.
-std::string tail_of(const fs::path& path, size_t n = 8) {
-  std::vector<std::string> lines;
-  std::istringstream in{read_file(path)};
-  for (std::string line; std::getline(in, line);)
-    lines.push_back(line);
-  std::string out;
-  for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size();
-       ++i)
-    out += "    " + lines[i] + '\n';
-  return out;
-}
-
-/// The first line of `command`'s stdout, or "unknown".
-std::string first_line_of_command(const std::string& command) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe{popen(command.c_str(), "r"),
-                                             pclose};
-  char buf[256] = {0};
-  if (!pipe || std::fgets(buf, sizeof buf, pipe.get()) == nullptr)
-    return "unknown";
-  std::string line = buf;
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
-    line.pop_back();
-  return line.empty() ? "unknown" : line;
-}
 
 /// The "version" of a package.json, or "unknown".
 std::string package_version(const fs::path& package_json) {
@@ -300,50 +249,9 @@ public:
   child_process(const std::vector<std::string>& args,
                 const std::vector<std::string>& extra_env,
                 const fs::path& out_path, const fs::path& err_path)
-      : out_path_{out_path}, err_path_{err_path} {
-    std::vector<std::string> argv_text = args;
-    std::vector<char*> argv;
-    for (auto& a : argv_text)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env_text = extra_env;
-    for (char** e = environ; *e != nullptr; ++e)
-      env_text.emplace_back(*e);
-    std::vector<char*> envp;
-    for (auto& e : env_text)
-      envp.push_back(e.data());
-    envp.push_back(nullptr);
-    int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                     0644);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                     0644);
-    auto close_all = [&] {
-      for (int fd : {in, out, err})
-        if (fd >= 0)
-          ::close(fd);
-    };
-    if (in < 0 || out < 0 || err < 0) {
-      close_all();
-      throw std::runtime_error("cannot open " + out_path.string());
-    }
-    // The fake's threads already run: the child makes only async-signal-safe
-    // calls before exec.
-    pid_ = fork();
-    if (pid_ < 0) {
-      close_all();
-      throw std::runtime_error(std::string{"fork failed: "} +
-                               std::strerror(errno));
-    }
-    if (pid_ == 0) {
-      setpgid(0, 0);
-      if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
-        _exit(126);
-      execvpe(argv[0], argv.data(), envp.data());
-      _exit(127);
-    }
-    setpgid(pid_, pid_);
-    close_all();
+      : pid_{start_child(args, extra_env, out_path, err_path)},
+        out_path_{out_path}, err_path_{err_path} {
+    // nop
   }
 
   ~child_process() { stop(); }
@@ -384,8 +292,8 @@ public:
 
   /// Why it is not usable: its stderr and stdout, last lines.
   std::string describe_failure(const std::string& what) const {
-    return what + "\n  stderr:\n" + tail_of(err_path_) + "  stdout:\n" +
-           tail_of(out_path_);
+    return what + "\n  stderr:\n" + tail_of(err_path_, 8) + "  stdout:\n" +
+           tail_of(out_path_, 8);
   }
 
 private:
@@ -685,29 +593,10 @@ double settle(int fake_port, std::chrono::seconds limit) {
 // ---------------------------------------------------------------
 
 /// A table row: the label padded to 34 columns, then cells right-aligned in
-/// 11 (more columns than bench_support's `row` fits).
+/// 11 (more columns than bench_support's `row` fits by default).
 void table_row(const std::string& label,
                const std::vector<std::string>& cells) {
-  std::string line = "  " + label;
-  if (line.size() < 36)
-    line.resize(36, ' ');
-  for (auto& cell : cells) {
-    std::string padded = cell;
-    if (padded.size() < 11)
-      padded.insert(0, 11 - padded.size(), ' ');
-    line += padded;
-  }
-  std::cout << line << '\n';
-}
-
-double median(std::vector<double> v) {
-  return v.empty() ? 0 : summarize(std::move(v)).p50;
-}
-
-/// "####...." scaled so that `max_value` fills `width` columns.
-std::string bar(double value, double max_value, int width = 40) {
-  int n = max_value > 0 ? static_cast<int>(value / max_value * width + 0.5) : 0;
-  return std::string(static_cast<size_t>(std::clamp(n, 1, width)), '#');
+  row(label, cells, 34, 11);
 }
 
 struct level_figures {
@@ -736,7 +625,7 @@ level_figures figures_of(const std::vector<phase_result>& phases,
     }
   }
   f.latency = summarize(std::move(samples));
-  f.per_s = median(std::move(rates));
+  f.per_s = nearest_rank_median(std::move(rates));
   if (has_cpu && requests > 0)
     f.cpu_us = cpu * 1e6 / static_cast<double>(requests);
   return f;
@@ -862,10 +751,7 @@ int run(const bench_options& opts) {
             << opts.fake_threads << " threads, " << fake.base_url()
             << ", echo, " << opts.latency_ms << " ms\n";
 
-  char dir_template[] = "/tmp/serve_bench.XXXXXX";
-  if (mkdtemp(dir_template) == nullptr)
-    throw std::runtime_error("mkdtemp failed");
-  fs::path dir = dir_template;
+  auto dir = make_work_dir("serve_bench");
 
   std::vector<path_spec> paths;
   paths.push_back({"direct",
@@ -1036,8 +922,8 @@ int run(const bench_options& opts) {
     for (auto& [label, value] : bars) {
       std::string name = label;
       name.resize(14, ' ');
-      std::cout << "  " << name << '|' << bar(std::max(value, 0.0), most) << ' '
-                << fixed(value, 3) << '\n';
+      std::cout << "  " << name << '|' << scaled_bar(std::max(value, 0.0), most)
+                << ' ' << fixed(value, 3) << '\n';
     }
     std::cout << '\n';
   }
@@ -1058,12 +944,7 @@ int run(const bench_options& opts) {
   }
   std::cout << "every request: 200 with its own echo; the fake logged one ok "
                "request per request sent, on every path\n";
-  if (opts.keep_dir) {
-    std::cout << "kept " << dir.string() << '\n';
-  } else {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
+  remove_work_dir(dir, opts.keep_dir);
   return 0;
 }
 

@@ -49,10 +49,6 @@
 
 using namespace tutti::bench;
 
-#ifndef TUTTI_BUILD_TYPE
-#define TUTTI_BUILD_TYPE "unknown"
-#endif
-
 namespace {
 
 // --- command line -----------------------------------------------------------
@@ -90,13 +86,7 @@ double positive_double(const std::string& flag, const char* text) {
 
 bench_options parse_args(int argc, char** argv) {
   bench_options opts;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc)
-        throw std::invalid_argument(arg + ": missing value");
-      return argv[++i];
-    };
+  parse_flags(argc, argv, usage, [&](const std::string& arg, auto& value) {
     if (arg == "--requests")
       // A provider's `concurrency` is at most 10000.
       opts.requests = int_flag(arg, value(), 1, 10'000);
@@ -108,12 +98,10 @@ bench_options parse_args(int argc, char** argv) {
       opts.keep_alive = true;
     else if (arg == "--ramp-ms")
       opts.ramp_ms = int_flag(arg, value(), 0, 600'000);
-    else if (arg == "--help" || arg == "-h") {
-      usage(std::cout);
-      std::exit(0);
-    } else
-      throw std::invalid_argument("unknown argument '" + arg + "'");
-  }
+    else
+      return false;
+    return true;
+  });
   return opts;
 }
 

@@ -1,11 +1,14 @@
 #pragma once
 
 /// The JSON writers behind tutti/json.hpp, for the engine's own files that
-/// write the same values inside other documents (batch result rows): one
-/// spelling of every field. Each takes a RapidJSON writer.
+/// write the same values inside other documents (batch result rows, the HTTP
+/// endpoint's replies and events): one spelling of every field. Each takes a
+/// RapidJSON writer.
 
+#include <string>
 #include <string_view>
 
+#include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include "tutti/messages.hpp"
@@ -15,6 +18,24 @@ namespace tutti::json_detail {
 template <class Writer>
 void write_string(Writer& w, std::string_view text) {
   w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+}
+
+/// The compact JSON text that `write` writes with the writer it is given.
+template <class Write>
+std::string json_text(Write&& write) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w{buffer};
+  write(w);
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+/// `text`, or null when it is empty.
+template <class Writer>
+void write_string_or_null(Writer& w, std::string_view text) {
+  if (text.empty())
+    w.Null();
+  else
+    write_string(w, text);
 }
 
 template <class Writer>
@@ -111,10 +132,7 @@ void write_answer(Writer& w, const ensemble_answer& a) {
   w.Key("combine");
   write_string(w, a.combine);
   w.Key("winner");
-  if (a.winner.empty())
-    w.Null();
-  else
-    write_string(w, a.winner);
+  write_string_or_null(w, a.winner);
   w.Key("note");
   write_string(w, a.note);
   if (!a.votes.empty()) {
@@ -168,6 +186,30 @@ void write_answer(Writer& w, const ensemble_answer& a) {
 }
 
 template <class Writer>
+void write_step(Writer& w, const step_outcome& step) {
+  w.StartObject();
+  w.Key("id");
+  write_string(w, step.id);
+  w.Key("status");
+  write_string(w, step.status);
+  w.Key("reason");
+  write_string_or_null(w, step.reason);
+  w.Key("started_ms");
+  if (step.started_us < 0)
+    w.Null();
+  else
+    w.Double(step.started_us / 1000.0);
+  w.Key("total_ms");
+  w.Double(step.total_us / 1000.0);
+  w.Key("answer");
+  if (step.started_us < 0)
+    w.Null();
+  else
+    write_answer(w, step.answer);
+  w.EndObject();
+}
+
+template <class Writer>
 void write_result(Writer& w, const pipeline_result& r) {
   w.StartObject();
   w.Key("pipeline");
@@ -178,31 +220,8 @@ void write_result(Writer& w, const pipeline_result& r) {
   write_string(w, r.output);
   w.Key("steps");
   w.StartArray();
-  for (auto& step : r.steps) {
-    w.StartObject();
-    w.Key("id");
-    write_string(w, step.id);
-    w.Key("status");
-    write_string(w, step.status);
-    w.Key("reason");
-    if (step.reason.empty())
-      w.Null();
-    else
-      write_string(w, step.reason);
-    w.Key("started_ms");
-    if (step.started_us < 0)
-      w.Null();
-    else
-      w.Double(step.started_us / 1000.0);
-    w.Key("total_ms");
-    w.Double(step.total_us / 1000.0);
-    w.Key("answer");
-    if (step.started_us < 0)
-      w.Null();
-    else
-      write_answer(w, step.answer);
-    w.EndObject();
-  }
+  for (auto& step : r.steps)
+    write_step(w, step);
   w.EndArray();
   w.Key("usage");
   write_usage(w, r.usage);

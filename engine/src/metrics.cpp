@@ -1,9 +1,8 @@
 #include "tutti/metrics.hpp"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <sstream>
+
+#include "engine/src/prometheus_text.hpp"
 
 namespace tutti {
 
@@ -22,86 +21,11 @@ void latency_histogram::observe(double seconds) {
   ++count;
 }
 
-namespace {
-
-/// A label value with Prometheus' escapes: backslash, quote, newline.
-std::string escaped(const std::string& value) {
-  std::string out;
-  out.reserve(value.size());
-  for (auto c : value) {
-    if (c == '\\' || c == '"')
-      out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-
-/// Shortest exact text of a number as Prometheus reads it.
-std::string number(double value) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", value);
-  // %.17g of 0.1 is 0.10000000000000001: try shorter forms that read back.
-  for (int precision = 1; precision < 17; ++precision) {
-    char shorter[32];
-    std::snprintf(shorter, sizeof shorter, "%.*g", precision, value);
-    if (std::strtod(shorter, nullptr) == value)
-      return shorter;
-  }
-  return buf;
-}
-
-class exposition {
-public:
-  void family(const char* name, const char* type, const char* help) {
-    out_ << "# HELP " << name << ' ' << help << '\n'
-         << "# TYPE " << name << ' ' << type << '\n';
-  }
-
-  void sample(const std::string& name, const std::string& labels,
-              double value) {
-    out_ << name;
-    if (!labels.empty())
-      out_ << '{' << labels << '}';
-    out_ << ' ' << number(value) << '\n';
-  }
-
-  void histogram(const std::string& name, const std::string& labels,
-                 const latency_histogram& h) {
-    auto sep = labels.empty() ? "" : ",";
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i < h.bounds.size(); ++i) {
-      cumulative += h.counts[i];
-      sample(name + "_bucket",
-             labels + sep + "le=\"" + number(h.bounds[i]) + "\"",
-             static_cast<double>(cumulative));
-    }
-    sample(name + "_bucket", labels + sep + "le=\"+Inf\"",
-           static_cast<double>(h.count));
-    sample(name + "_sum", labels, h.sum);
-    sample(name + "_count", labels, static_cast<double>(h.count));
-  }
-
-  std::string str() const { return out_.str(); }
-
-private:
-  std::ostringstream out_;
-};
-
-std::string label(const char* key, const std::string& value) {
-  return std::string{key} + "=\"" + escaped(value) + "\"";
-}
-
-} // namespace
-
 std::string to_prometheus(const metrics_snapshot& s) {
-  exposition out;
+  prometheus_text out;
   auto each_provider = [&](auto&& write) {
     for (auto& p : s.providers)
-      write(p, label("provider", p.provider));
+      write(p, prometheus_label("provider", p.provider));
   };
 
   out.family("tutti_provider_calls_total", "counter",
@@ -113,7 +37,8 @@ std::string to_prometheus(const metrics_snapshot& s) {
              "Failed calls by provider and failure kind.");
   each_provider([&](const provider_metrics& p, const std::string& l) {
     for (auto& [kind, n] : p.failures)
-      out.sample("tutti_provider_failures_total", l + "," + label("kind", kind),
+      out.sample("tutti_provider_failures_total",
+                 l + "," + prometheus_label("kind", kind),
                  static_cast<double>(n));
   });
   out.family("tutti_provider_http_attempts_total", "counter",
@@ -168,11 +93,13 @@ std::string to_prometheus(const metrics_snapshot& s) {
     out.family(total.c_str(), "counter", help);
     for (auto& a : all)
       for (auto& [status, n] : a.by_status)
-        out.sample(total, label(key, a.name) + "," + label("status", status),
+        out.sample(total,
+                   prometheus_label(key, a.name) + "," +
+                       prometheus_label("status", status),
                    static_cast<double>(n));
     out.family(seconds.c_str(), "histogram", "Wall time until the answer.");
     for (auto& a : all)
-      out.histogram(seconds, label(key, a.name), a.latency);
+      out.histogram(seconds, prometheus_label(key, a.name), a.latency);
   };
   answers("tutti_ensemble_answers",
           "Ensemble answers (and single-provider questions) by status.",

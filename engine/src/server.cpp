@@ -18,6 +18,7 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include <httplib.h>
@@ -260,6 +261,17 @@ std::string failure_summary(const ensemble_answer& answer) {
   return reasons.empty() ? text : text + " (" + reasons + ")";
 }
 
+/// The 502 of an ensemble that has no answer; sent with the answer itself.
+api_error ensemble_failed(const ensemble_answer& answer) {
+  return api_error{502, failure_summary(answer), "upstream_error", "",
+                   "ensemble_failed"};
+}
+
+api_error shutting_down() {
+  return api_error{503, "tutti serve is shutting down", "server_error", "",
+                   "shutting_down"};
+}
+
 std::string sse_data(const std::string& json) {
   return "data: " + json + "\n\n";
 }
@@ -316,6 +328,26 @@ struct server::impl {
     if (error.status == 401)
       res.set_header("WWW-Authenticate", "Bearer");
     send_json(res, error.status, http::to_json(error, ensemble_json));
+  }
+
+  /// The call a request body asks for, or nothing when the body is not a
+  /// valid one (its error is then sent).
+  template <class Call>
+  static std::optional<Call> valid_call(std::variant<Call, api_error> parsed,
+                                        httplib::Response& res) {
+    if (auto* error = std::get_if<api_error>(&parsed)) {
+      send_error(res, *error);
+      return std::nullopt;
+    }
+    return std::get<Call>(std::move(parsed));
+  }
+
+  /// Starts a `text/event-stream` response, counted in the open streams.
+  void open_event_stream(httplib::Response& res) {
+    res.status = 200;
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    metrics.stream_opened();
   }
 
   bool authorized(const httplib::Request& req) const {
@@ -550,12 +582,11 @@ struct server::impl {
   }
 
   void chat(const httplib::Request& req, httplib::Response& res) {
-    auto parsed = http::parse_chat_request(req.body, engine.loaded_config());
-    if (auto* error = std::get_if<api_error>(&parsed)) {
-      send_error(res, *error);
+    auto parsed = valid_call(
+        http::parse_chat_request(req.body, engine.loaded_config()), res);
+    if (!parsed)
       return;
-    }
-    auto call = std::get<http::chat_call>(std::move(parsed));
+    auto call = std::move(*parsed);
     auto channel = std::make_shared<http::answer_channel>();
     ask_options ask;
     ask.stream = call.stream;
@@ -594,15 +625,11 @@ struct server::impl {
           res.status = 499; // nginx's "client closed request"; nobody reads it
           return;
         }
-        send_error(res, api_error{503, "tutti serve is shutting down",
-                                  "server_error", "", "shutting_down"});
+        send_error(res, shutting_down());
         return;
       }
       if (answer->status == answer_status::failed) {
-        send_error(res,
-                   api_error{502, failure_summary(*answer), "upstream_error",
-                             "", "ensemble_failed"},
-                   to_json(*answer));
+        send_error(res, ensemble_failed(*answer), to_json(*answer));
         return;
       }
       send_json(res, 200, http::chat_completion_json(ids, *answer));
@@ -630,8 +657,7 @@ struct server::impl {
         engine.cancel(handle);
         untrack(handle);
         if (stopping)
-          send_error(res, api_error{503, "tutti serve is shutting down",
-                                    "server_error", "", "shutting_down"});
+          send_error(res, shutting_down());
         else
           res.status = 499;
         return;
@@ -640,16 +666,11 @@ struct server::impl {
     if (stream->answer && stream->answer->status == answer_status::failed &&
         stream->pending.empty()) {
       untrack(handle);
-      send_error(res,
-                 api_error{502, failure_summary(*stream->answer),
-                           "upstream_error", "", "ensemble_failed"},
+      send_error(res, ensemble_failed(*stream->answer),
                  to_json(*stream->answer));
       return;
     }
-    res.status = 200;
-    res.set_header("Cache-Control", "no-cache");
-    res.set_header("X-Accel-Buffering", "no");
-    metrics.stream_opened();
+    open_event_stream(res);
     res.set_chunked_content_provider(
         "text/event-stream",
         [this, stream](size_t, httplib::DataSink& sink) {
@@ -696,10 +717,8 @@ struct server::impl {
       auto& answer = *s.answer;
       if (answer.status == answer_status::failed) {
         // Mid-stream, the error goes as an event; OpenAI's SDKs raise it.
-        write(sse_data(
-            http::to_json(api_error{502, failure_summary(answer),
-                                    "upstream_error", "", "ensemble_failed"},
-                          to_json(answer))));
+        write(
+            sse_data(http::to_json(ensemble_failed(answer), to_json(answer))));
         sink.done();
         return true;
       }
@@ -738,12 +757,11 @@ struct server::impl {
   // --- /v1/runs ---
 
   void create_run(const httplib::Request& req, httplib::Response& res) {
-    auto parsed = http::parse_run_request(req.body, engine.loaded_config());
-    if (auto* error = std::get_if<api_error>(&parsed)) {
-      send_error(res, *error);
+    auto parsed = valid_call(
+        http::parse_run_request(req.body, engine.loaded_config()), res);
+    if (!parsed)
       return;
-    }
-    auto call = std::get<http::run_call>(std::move(parsed));
+    auto call = std::move(*parsed);
     runs.prune();
     auto kind = call.of == http::run_call::kind::pipeline
                     ? http::run_record::kind::pipeline
@@ -906,10 +924,7 @@ struct server::impl {
     auto sub = std::make_shared<subscription>(
         subscription{record, cursor, connection_probe{req},
                      std::chrono::steady_clock::now()});
-    res.status = 200;
-    res.set_header("Cache-Control", "no-cache");
-    res.set_header("X-Accel-Buffering", "no");
-    metrics.stream_opened();
+    open_event_stream(res);
     res.set_chunked_content_provider(
         "text/event-stream",
         [this, sub](size_t, httplib::DataSink& sink) {

@@ -1,37 +1,16 @@
 #include "engine/src/server_http_metrics.hpp"
 
-#include <cstdio>
-#include <sstream>
+#include "engine/src/prometheus_text.hpp"
 
 namespace tutti::http {
 
 namespace {
 
-std::string number(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", x);
-  return buf;
-}
-
-/// Routes are our own patterns and methods are checked tokens, but escape
-/// anyway: a label value must never break the exposition format.
-std::string escaped(const std::string& value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\' || c == '"')
-      out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-
+/// Routes are our own patterns and methods are checked tokens, but they are
+/// escaped anyway: a label value must never break the exposition format.
 std::string labels_of(const std::pair<std::string, std::string>& key) {
-  return "method=\"" + escaped(key.first) + "\",route=\"" +
-         escaped(key.second) + "\"";
+  return prometheus_label("method", key.first) + "," +
+         prometheus_label("route", key.second);
 }
 
 } // namespace
@@ -48,37 +27,25 @@ void http_metrics::observe(const std::string& method, const std::string& route,
 }
 
 std::string http_metrics::to_prometheus() const {
-  std::ostringstream out;
+  prometheus_text out;
   std::lock_guard<std::mutex> guard{mutex_};
-  out << "# HELP tutti_http_requests_total HTTP requests answered by the "
-         "endpoint, by method, route and status.\n"
-      << "# TYPE tutti_http_requests_total counter\n";
+  out.family("tutti_http_requests_total", "counter",
+             "HTTP requests answered by the endpoint, by method, route and "
+             "status.");
   for (auto& [key, by_status] : requests_)
     for (auto& [status, count] : by_status)
-      out << "tutti_http_requests_total{" << labels_of(key) << ",status=\""
-          << status << "\"} " << count << '\n';
-  out << "# HELP tutti_http_request_duration_seconds Time from a request's "
-         "headers to the end of its response (a stream's whole life).\n"
-      << "# TYPE tutti_http_request_duration_seconds histogram\n";
-  for (auto& [key, h] : latency_) {
-    auto labels = labels_of(key);
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i < h.bounds.size(); ++i) {
-      cumulative += h.counts[i];
-      out << "tutti_http_request_duration_seconds_bucket{" << labels << ",le=\""
-          << number(h.bounds[i]) << "\"} " << cumulative << '\n';
-    }
-    out << "tutti_http_request_duration_seconds_bucket{" << labels
-        << ",le=\"+Inf\"} " << h.count << '\n'
-        << "tutti_http_request_duration_seconds_sum{" << labels << "} "
-        << number(h.sum) << '\n'
-        << "tutti_http_request_duration_seconds_count{" << labels << "} "
-        << h.count << '\n';
-  }
-  out << "# HELP tutti_http_open_streams Server-sent event streams open "
-         "now.\n"
-      << "# TYPE tutti_http_open_streams gauge\n"
-      << "tutti_http_open_streams " << open_streams_.load() << '\n';
+      out.sample("tutti_http_requests_total",
+                 labels_of(key) + ",status=\"" + std::to_string(status) + "\"",
+                 static_cast<double>(count));
+  out.family("tutti_http_request_duration_seconds", "histogram",
+             "Time from a request's headers to the end of its response (a "
+             "stream's whole life).");
+  for (auto& [key, h] : latency_)
+    out.histogram("tutti_http_request_duration_seconds", labels_of(key), h);
+  out.family("tutti_http_open_streams", "gauge",
+             "Server-sent event streams open now.");
+  out.sample("tutti_http_open_streams", "",
+             static_cast<double>(open_streams_.load()));
   return out.str();
 }
 

@@ -23,28 +23,12 @@ namespace {
 
 using json_value = rapidjson::Value;
 using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-/// Builds a JSON text with a writer.
-std::string json_text(const std::function<void(json_writer&)>& write) {
-  rapidjson::StringBuffer buffer;
-  json_writer w{buffer};
-  write(w);
-  return {buffer.GetString(), buffer.GetSize()};
-}
-
-void write_string(json_writer& w, std::string_view text) {
-  json_detail::write_string(w, text);
-}
+using json_detail::json_text;
+using json_detail::write_string;
+using json_detail::write_string_or_null;
 
 void write_raw_object(json_writer& w, const std::string& json) {
   w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
-}
-
-void write_nullable_string(json_writer& w, const std::string& text) {
-  if (text.empty())
-    w.Null();
-  else
-    write_string(w, text);
 }
 
 void write_limit(json_writer& w, int64_t limit) {
@@ -356,12 +340,14 @@ const member_outcome* outcome_named(const std::vector<member_outcome>& list,
   return nullptr;
 }
 
-/// The fields every chunk starts with.
-void write_chunk_head(json_writer& w, const completion_ids& ids) {
+/// The fields a chat completion and each of its chunks start with; `object`
+/// is "chat.completion" or "chat.completion.chunk".
+void write_completion_head(json_writer& w, const completion_ids& ids,
+                           const char* object) {
   w.Key("id");
   write_string(w, ids.id);
   w.Key("object");
-  w.String("chat.completion.chunk");
+  w.String(object);
   w.Key("created");
   w.Int64(ids.created);
   w.Key("model");
@@ -377,7 +363,7 @@ std::string choice_chunk(const completion_ids& ids, bool include_usage,
                          const std::string& ensemble_json = {}) {
   return json_text([&](json_writer& w) {
     w.StartObject();
-    write_chunk_head(w, ids);
+    write_completion_head(w, ids, "chat.completion.chunk");
     w.Key("choices");
     w.StartArray();
     w.StartObject();
@@ -390,7 +376,7 @@ std::string choice_chunk(const completion_ids& ids, bool include_usage,
     w.Key("logprobs");
     w.Null();
     w.Key("finish_reason");
-    write_nullable_string(w, finish_reason);
+    write_string_or_null(w, finish_reason);
     w.EndObject();
     w.EndArray();
     if (include_usage) {
@@ -426,7 +412,7 @@ std::string tutti_chunk(const completion_ids& ids, bool include_usage,
                         const std::function<void(json_writer&)>& write_tutti) {
   return json_text([&](json_writer& w) {
     w.StartObject();
-    write_chunk_head(w, ids);
+    write_completion_head(w, ids, "chat.completion.chunk");
     w.Key("choices");
     w.StartArray();
     w.EndArray();
@@ -442,6 +428,35 @@ std::string tutti_chunk(const completion_ids& ids, bool include_usage,
   });
 }
 
+/// `{"object": "list", "data": [...]}` with the items `write_items` writes.
+std::string list_json(const std::function<void(json_writer&)>& write_items) {
+  return json_text([&](json_writer& w) {
+    w.StartObject();
+    w.Key("object");
+    w.String("list");
+    w.Key("data");
+    w.StartArray();
+    write_items(w);
+    w.EndArray();
+    w.EndObject();
+  });
+}
+
+/// A list of a config map's entries: objects that start with the entry's
+/// `name`, then what `write_fields(w, name, entry)` writes.
+template <class Map, class WriteFields>
+std::string named_list_json(const Map& map, WriteFields write_fields) {
+  return list_json([&](json_writer& w) {
+    for (auto& [name, entry] : map) {
+      w.StartObject();
+      w.Key("name");
+      write_string(w, name);
+      write_fields(w, name, entry);
+      w.EndObject();
+    }
+  });
+}
+
 } // namespace
 
 std::string to_json(const api_error& error, const std::string& ensemble_json) {
@@ -454,9 +469,9 @@ std::string to_json(const api_error& error, const std::string& ensemble_json) {
     w.Key("type");
     write_string(w, error.type);
     w.Key("param");
-    write_nullable_string(w, error.param);
+    write_string_or_null(w, error.param);
     w.Key("code");
-    write_nullable_string(w, error.code);
+    write_string_or_null(w, error.code);
     w.EndObject();
     if (!ensemble_json.empty()) {
       w.Key("ensemble");
@@ -609,16 +624,7 @@ std::string chat_completion_json(const completion_ids& ids,
   auto ensemble = to_json(answer);
   return json_text([&](json_writer& w) {
     w.StartObject();
-    w.Key("id");
-    write_string(w, ids.id);
-    w.Key("object");
-    w.String("chat.completion");
-    w.Key("created");
-    w.Int64(ids.created);
-    w.Key("model");
-    write_string(w, ids.model);
-    w.Key("system_fingerprint");
-    w.Null();
+    write_completion_head(w, ids, "chat.completion");
     w.Key("choices");
     w.StartArray();
     w.StartObject();
@@ -680,7 +686,7 @@ std::string finish_chunk(const completion_ids& ids,
 std::string usage_chunk(const completion_ids& ids, const tutti::usage& used) {
   return json_text([&](json_writer& w) {
     w.StartObject();
-    write_chunk_head(w, ids);
+    write_completion_head(w, ids, "chat.completion.chunk");
     w.Key("choices");
     w.StartArray();
     w.EndArray();
@@ -711,12 +717,7 @@ std::string member_done_chunk(const completion_ids& ids,
 
 std::string providers_json(const std::vector<provider_status>& states,
                            const config& cfg) {
-  return json_text([&](json_writer& w) {
-    w.StartObject();
-    w.Key("object");
-    w.String("list");
-    w.Key("data");
-    w.StartArray();
+  return list_json([&](json_writer& w) {
     for (auto& st : states) {
       w.StartObject();
       w.Key("name");
@@ -730,7 +731,7 @@ std::string providers_json(const std::vector<provider_status>& states,
       w.Key("running");
       w.Bool(st.note.empty());
       w.Key("note");
-      write_nullable_string(w, st.note);
+      write_string_or_null(w, st.note);
       w.Key("in_flight");
       w.Int64(st.in_flight);
       w.Key("queued");
@@ -770,119 +771,89 @@ std::string providers_json(const std::vector<provider_status>& states,
       w.Key("breaker");
       w.StartObject();
       w.Key("state");
-      write_nullable_string(w, st.breaker);
+      write_string_or_null(w, st.breaker);
       w.Key("consecutive_failures");
       w.Int(st.consecutive_failures);
       w.EndObject();
       w.EndObject();
     }
-    w.EndArray();
-    w.EndObject();
   });
 }
 
 std::string ensembles_json(const config& cfg) {
-  return json_text([&](json_writer& w) {
-    w.StartObject();
-    w.Key("object");
-    w.String("list");
-    w.Key("data");
+  return named_list_json(cfg.ensembles, [](json_writer& w,
+                                           const std::string& name,
+                                           const ensemble_config& e) {
+    w.Key("model");
+    write_string(w, "ensemble/" + name);
+    w.Key("members");
     w.StartArray();
-    for (auto& [name, e] : cfg.ensembles) {
+    for (auto& m : e.members) {
       w.StartObject();
-      w.Key("name");
-      write_string(w, name);
-      w.Key("model");
-      write_string(w, "ensemble/" + name);
-      w.Key("members");
-      w.StartArray();
-      for (auto& m : e.members) {
-        w.StartObject();
-        w.Key("label");
-        write_string(w, m.label);
-        w.Key("provider");
-        write_string(w, m.provider);
-        w.Key("weight");
-        w.Double(m.weight);
-        w.Key("samples");
-        w.Int(m.samples);
-        w.EndObject();
-      }
-      w.EndArray();
-      w.Key("until");
-      write_string(w, e.until == "quorum" ? "quorum:" + std::to_string(e.quorum)
-                                          : e.until);
-      w.Key("mode");
-      write_string(w, e.mode);
-      w.Key("deadline_ms");
-      w.Int64(e.deadline_ms);
-      w.Key("min_success");
-      w.Int(e.min_success);
-      w.Key("combine");
-      write_string(w, e.combine);
-      if (!e.combine_settings.judge.empty()) {
-        w.Key("judge");
-        write_string(w, e.combine_settings.judge);
-      }
-      if (!e.combine_settings.synthesizer.empty()) {
-        w.Key("synthesizer");
-        write_string(w, e.combine_settings.synthesizer);
-      }
+      w.Key("label");
+      write_string(w, m.label);
+      w.Key("provider");
+      write_string(w, m.provider);
+      w.Key("weight");
+      w.Double(m.weight);
+      w.Key("samples");
+      w.Int(m.samples);
       w.EndObject();
     }
     w.EndArray();
-    w.EndObject();
+    w.Key("until");
+    write_string(w, e.until == "quorum" ? "quorum:" + std::to_string(e.quorum)
+                                        : e.until);
+    w.Key("mode");
+    write_string(w, e.mode);
+    w.Key("deadline_ms");
+    w.Int64(e.deadline_ms);
+    w.Key("min_success");
+    w.Int(e.min_success);
+    w.Key("combine");
+    write_string(w, e.combine);
+    if (!e.combine_settings.judge.empty()) {
+      w.Key("judge");
+      write_string(w, e.combine_settings.judge);
+    }
+    if (!e.combine_settings.synthesizer.empty()) {
+      w.Key("synthesizer");
+      write_string(w, e.combine_settings.synthesizer);
+    }
   });
 }
 
 std::string pipelines_json(const config& cfg) {
-  return json_text([&](json_writer& w) {
-    w.StartObject();
-    w.Key("object");
-    w.String("list");
-    w.Key("data");
+  return named_list_json(cfg.pipelines, [](json_writer& w, const std::string&,
+                                           const pipeline_config& p) {
+    w.Key("inputs");
     w.StartArray();
-    for (auto& [name, p] : cfg.pipelines) {
+    for (auto& input : p.inputs)
+      write_string(w, input);
+    w.EndArray();
+    w.Key("output");
+    write_string(w, p.output);
+    w.Key("steps");
+    w.StartArray();
+    for (auto& step : p.steps) {
       w.StartObject();
-      w.Key("name");
-      write_string(w, name);
-      w.Key("inputs");
+      w.Key("id");
+      write_string(w, step.id);
+      w.Key(step.ensemble.empty() ? "call" : "ensemble");
+      write_string(w, step.ensemble.empty() ? step.call : step.ensemble);
+      w.Key("needs");
       w.StartArray();
-      for (auto& input : p.inputs)
-        write_string(w, input);
-      w.EndArray();
-      w.Key("output");
-      write_string(w, p.output);
-      w.Key("steps");
-      w.StartArray();
-      for (auto& step : p.steps) {
-        w.StartObject();
-        w.Key("id");
-        write_string(w, step.id);
-        w.Key(step.ensemble.empty() ? "call" : "ensemble");
-        write_string(w, step.ensemble.empty() ? step.call : step.ensemble);
-        w.Key("needs");
-        w.StartArray();
-        for (auto& need : step.needs)
-          write_string(w, need);
-        w.EndArray();
-        w.EndObject();
-      }
+      for (auto& need : step.needs)
+        write_string(w, need);
       w.EndArray();
       w.EndObject();
     }
     w.EndArray();
-    w.EndObject();
   });
 }
 
 std::string models_json(const config& cfg, int64_t created) {
-  return json_text([&](json_writer& w) {
-    w.StartObject();
-    w.Key("object");
-    w.String("list");
-    w.Key("data");
-    w.StartArray();
+  return list_json([&](json_writer& w) {
     auto model = [&](const std::string& id) {
       w.StartObject();
       w.Key("id");
@@ -899,34 +870,11 @@ std::string models_json(const config& cfg, int64_t created) {
       model(name);
     for (auto& [name, e] : cfg.ensembles)
       model("ensemble/" + name);
-    w.EndArray();
-    w.EndObject();
   });
 }
 
 std::string step_json(const step_outcome& step) {
-  return json_text([&](json_writer& w) {
-    w.StartObject();
-    w.Key("id");
-    write_string(w, step.id);
-    w.Key("status");
-    write_string(w, step.status);
-    w.Key("reason");
-    write_nullable_string(w, step.reason);
-    w.Key("started_ms");
-    if (step.started_us < 0)
-      w.Null();
-    else
-      w.Double(step.started_us / 1000.0);
-    w.Key("total_ms");
-    w.Double(step.total_us / 1000.0);
-    w.Key("answer");
-    if (step.started_us < 0)
-      w.Null();
-    else
-      json_detail::write_answer(w, step.answer);
-    w.EndObject();
-  });
+  return json_text([&](json_writer& w) { json_detail::write_step(w, step); });
 }
 
 bool is_loopback_host(const std::string& host) {

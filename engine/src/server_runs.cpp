@@ -3,10 +3,29 @@
 #include <algorithm>
 #include <random>
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+#include "engine/src/json_writers.hpp"
 
 namespace tutti::http {
+
+namespace {
+
+using json_detail::json_text;
+using json_detail::write_string;
+using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+/// A run's `answer` (a pipeline run's `result`): `result_json`, or null when
+/// there is none yet.
+void write_result(json_writer& w, run_record::kind of,
+                  const std::string* result_json) {
+  w.Key(of == run_record::kind::pipeline ? "result" : "answer");
+  if (result_json != nullptr)
+    w.RawValue(result_json->data(), result_json->size(),
+               rapidjson::kObjectType);
+  else
+    w.Null();
+}
+
+} // namespace
 
 void answer_channel::push(stream_item item) {
   {
@@ -80,20 +99,16 @@ void run_record::finish(const std::string& status, std::string result_json,
     finished_unix_ = finished_unix;
     finished_at_ = std::chrono::steady_clock::now();
     finished_ = true;
-    rapidjson::StringBuffer buffer;
-    rapidjson::Writer<rapidjson::StringBuffer> w{buffer};
-    w.StartObject();
-    w.Key("id");
-    w.String(id_.c_str());
-    w.Key("status");
-    w.String(status_.c_str());
-    w.Key(of_ == kind::pipeline ? "result" : "answer");
-    w.RawValue(result_json_.data(), result_json_.size(),
-               rapidjson::kObjectType);
-    w.EndObject();
-    events_.push_back(run_event{events_.size() + 1,
-                                "run.done",
-                                {buffer.GetString(), buffer.GetSize()}});
+    auto done = json_text([&](json_writer& w) {
+      w.StartObject();
+      w.Key("id");
+      write_string(w, id_);
+      w.Key("status");
+      write_string(w, status_);
+      write_result(w, of_, &result_json_);
+      w.EndObject();
+    });
+    events_.push_back(run_event{events_.size() + 1, "run.done", done});
   }
   changed_.notify_all();
 }
@@ -133,38 +148,30 @@ bool run_record::wait_finished(std::chrono::milliseconds timeout) {
 
 std::string run_record::json() const {
   std::lock_guard<std::mutex> guard{mutex_};
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> w{buffer};
-  w.StartObject();
-  w.Key("id");
-  w.String(id_.c_str());
-  w.Key("object");
-  w.String("run");
-  w.Key("kind");
-  auto kind_name = to_string(of_);
-  w.String(kind_name.data(),
-           static_cast<rapidjson::SizeType>(kind_name.size()));
-  w.Key("name");
-  w.String(name_.data(), static_cast<rapidjson::SizeType>(name_.size()));
-  w.Key("status");
-  w.String(status_.c_str());
-  w.Key("created");
-  w.Int64(created_unix_);
-  w.Key("finished");
-  if (finished_)
-    w.Int64(finished_unix_);
-  else
-    w.Null();
-  w.Key("events");
-  w.Uint64(events_.size());
-  w.Key(of_ == kind::pipeline ? "result" : "answer");
-  if (finished_)
-    w.RawValue(result_json_.data(), result_json_.size(),
-               rapidjson::kObjectType);
-  else
-    w.Null();
-  w.EndObject();
-  return {buffer.GetString(), buffer.GetSize()};
+  return json_text([&](json_writer& w) {
+    w.StartObject();
+    w.Key("id");
+    write_string(w, id_);
+    w.Key("object");
+    w.String("run");
+    w.Key("kind");
+    write_string(w, to_string(of_));
+    w.Key("name");
+    write_string(w, name_);
+    w.Key("status");
+    write_string(w, status_);
+    w.Key("created");
+    w.Int64(created_unix_);
+    w.Key("finished");
+    if (finished_)
+      w.Int64(finished_unix_);
+    else
+      w.Null();
+    w.Key("events");
+    w.Uint64(events_.size());
+    write_result(w, of_, finished_ ? &result_json_ : nullptr);
+    w.EndObject();
+  });
 }
 
 std::string_view to_string(run_record::kind of) {

@@ -101,8 +101,8 @@ BOOST_AUTO_TEST_CASE(internal_messages_survive_serialization) {
   BOOST_TEST(head.status == 429);
   BOOST_REQUIRE(head.headers.size() == 1u);
   BOOST_TEST(head.headers[0].second == "2");
-  auto done =
-      round_trip(transfer_done{3, false, failure_kind::network, "reset", 0});
+  auto done = round_trip(transfer_done{
+      3, false, failure_kind::network, "reset", 0, false, {}, {}});
   BOOST_TEST(done.kind == failure_kind::network);
   auto whole = round_trip(
       transfer_done{4, true, failure_kind::network, "", 200, true,

@@ -24,6 +24,7 @@
 #include "tutti/metrics.hpp"
 
 using namespace tutti;
+using fake_upstream::member_named;
 using namespace std::chrono_literals;
 
 namespace {
@@ -76,15 +77,6 @@ struct api_fixture {
   }
 };
 
-const member_outcome& member_of(const ensemble_answer& a,
-                                const std::string& label) {
-  for (auto& m : a.members)
-    if (m.member == label)
-      return m;
-  BOOST_FAIL("no member " + label);
-  throw std::logic_error("unreachable");
-}
-
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(engine_api, api_fixture)
@@ -96,8 +88,8 @@ BOOST_AUTO_TEST_CASE(from_yaml_answers_through_a_future) {
   BOOST_TEST(answer.status == answer_status::partial);
   BOOST_TEST(answer.text == "Paris.");
   BOOST_REQUIRE(answer.members.size() == 3u);
-  BOOST_TEST(!member_of(answer, "oops").ok);
-  BOOST_TEST(member_of(answer, "oops").error.kind == failure_kind::server);
+  BOOST_TEST(!member_named(answer, "oops").ok);
+  BOOST_TEST(member_named(answer, "oops").error.kind == failure_kind::server);
 }
 
 BOOST_AUTO_TEST_CASE(a_bad_yaml_string_names_the_place) {
@@ -215,11 +207,11 @@ BOOST_AUTO_TEST_CASE(cancel_by_handle_closes_the_upstream_transfer) {
   auto answered = done.get_future();
   BOOST_REQUIRE(answered.wait_for(2s) == std::future_status::ready);
   auto answer = answered.get();
-  auto& drag = member_of(answer, "drag");
+  auto& drag = member_named(answer, "drag");
   BOOST_TEST(!drag.ok);
   BOOST_TEST(drag.error.kind == failure_kind::cancelled);
   BOOST_TEST(!drag.error.partial_text.empty());
-  BOOST_TEST(member_of(answer, "alpha").ok);
+  BOOST_TEST(member_named(answer, "alpha").ok);
   auto seen = finished("drag");
   BOOST_TEST(seen.outcome == "client_gone");
   BOOST_TEST(seen.finished_steady_us - cancelled_at < 1'000'000);

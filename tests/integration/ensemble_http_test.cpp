@@ -17,6 +17,7 @@
 #include "tutti/engine.hpp"
 
 using namespace tutti;
+using fake_upstream::member_named;
 using namespace std::chrono_literals;
 
 namespace {
@@ -108,7 +109,7 @@ struct http_fixture {
                                   const std::string& label,
                                   steady_us answered_at,
                                   std::chrono::milliseconds limit) {
-    auto& m = member(answer, label);
+    auto& m = member_named(answer, label);
     BOOST_TEST(!m.ok);
     BOOST_TEST(m.error.kind == failure_kind::cancelled);
     auto seen = finished_request(label, limit);
@@ -122,15 +123,6 @@ struct http_fixture {
     BOOST_TEST(seen->finished_steady_us - answered_at <
                static_cast<int64_t>(limit.count()) * 1000);
     BOOST_TEST(seen->finished_steady_us - seen->steady_us < drag_stream_us);
-  }
-
-  const member_outcome& member(const ensemble_answer& a,
-                               const std::string& label) {
-    for (auto& m : a.members)
-      if (m.member == label)
-        return m;
-    BOOST_FAIL("no member " + label);
-    throw std::logic_error("unreachable");
   }
 };
 
@@ -182,20 +174,20 @@ BOOST_AUTO_TEST_CASE(a_500_from_one_member_leaves_the_others_intact) {
   auto answer = eng.ask("e", "Capital of France?").get();
   BOOST_TEST(answer.status == answer_status::partial);
   BOOST_REQUIRE(answer.members.size() == 3u);
-  auto& good = member(answer, "good");
+  auto& good = member_named(answer, "good");
   BOOST_TEST(good.ok);
   BOOST_TEST(good.reply.text == "Paris is the capital of France.");
   BOOST_TEST(good.reply.finish_reason == "stop");
   BOOST_TEST(good.reply.usage.output_tokens > 0);
   BOOST_TEST(good.reply.usage.input_tokens > 0);
-  auto& oops = member(answer, "oops");
+  auto& oops = member_named(answer, "oops");
   BOOST_TEST(!oops.ok);
   BOOST_TEST(oops.error.kind == failure_kind::server);
   BOOST_TEST(oops.error.http_status == 500);
   BOOST_TEST(oops.error.message.find("Internal failure in the model") !=
              std::string::npos);
   BOOST_TEST(oops.model == "oops");
-  BOOST_TEST(member(answer, "slow-a").reply.text == "Alpha answers.");
+  BOOST_TEST(member_named(answer, "slow-a").reply.text == "Alpha answers.");
   BOOST_TEST(answer.text.find("Paris is the capital of France.") !=
              std::string::npos);
   BOOST_TEST(answer.text.find("Alpha answers.") != std::string::npos);
@@ -221,11 +213,11 @@ BOOST_AUTO_TEST_CASE(streamed_tokens_arrive_in_order) {
   for (auto& t : deltas["slow-b"])
     joined += t;
   BOOST_TEST(joined == "Bravo answers.");
-  BOOST_TEST(member(answer, "good").reply.text ==
+  BOOST_TEST(member_named(answer, "good").reply.text ==
              "Paris is the capital of France.");
   // Usage came with the stream (stream_options.include_usage).
-  BOOST_TEST(member(answer, "good").reply.usage.output_tokens > 0);
-  BOOST_TEST(member(answer, "good").reply.timing.first_token_us >= 0);
+  BOOST_TEST(member_named(answer, "good").reply.usage.output_tokens > 0);
+  BOOST_TEST(member_named(answer, "good").reply.timing.first_token_us >= 0);
   BOOST_TEST(done_order.size() == 2u);
   for (auto& a : upstream.arrivals())
     BOOST_TEST(a.stream);
@@ -240,7 +232,7 @@ BOOST_AUTO_TEST_CASE(an_unreachable_upstream_is_a_network_failure) {
   engine eng{cfg};
   auto answer = eng.ask("e", "hello").get();
   BOOST_TEST(answer.status == answer_status::partial);
-  auto& closed = member(answer, "closed");
+  auto& closed = member_named(answer, "closed");
   BOOST_TEST(!closed.ok);
   BOOST_TEST(closed.error.kind == failure_kind::network);
   BOOST_TEST(closed.error.http_status == 0);
@@ -252,14 +244,14 @@ BOOST_AUTO_TEST_CASE(a_stalled_stream_times_out_at_the_deadline_keeping_text) {
   options.stream = true;
   auto answer = eng.ask("e", "count", options).get();
   BOOST_TEST(answer.status == answer_status::partial);
-  auto& stuck = member(answer, "stuck");
+  auto& stuck = member_named(answer, "stuck");
   BOOST_TEST(!stuck.ok);
   BOOST_TEST(stuck.error.kind == failure_kind::timeout_total);
   BOOST_TEST(stuck.error.partial_text == "one two ");
   // The deadline counts from the question; the member started a moment later.
   BOOST_TEST(stuck.error.timing.total_us >= 900'000);
   BOOST_TEST(stuck.error.timing.total_us < 3'000'000);
-  BOOST_TEST(member(answer, "good").ok);
+  BOOST_TEST(member_named(answer, "good").ok);
 }
 
 // The fake upstream drops the connection mid-stream: a network failure that
@@ -270,7 +262,7 @@ BOOST_AUTO_TEST_CASE(a_stream_cut_before_its_end_is_an_incomplete_failure) {
   options.stream = true;
   auto answer = eng.ask("e", "count", options).get();
   BOOST_TEST(answer.status == answer_status::failed);
-  auto& cut = member(answer, "cut");
+  auto& cut = member_named(answer, "cut");
   BOOST_TEST(!cut.ok);
   BOOST_TEST(cut.error.kind == failure_kind::network);
   BOOST_TEST(cut.error.message.find("incomplete") != std::string::npos);
@@ -281,7 +273,7 @@ BOOST_AUTO_TEST_CASE(the_api_key_is_sent_and_never_reported) {
   engine eng{make_config({"busy"})};
   auto answer = eng.ask("e", "hello").get();
   BOOST_TEST(answer.status == answer_status::failed);
-  auto& busy = member(answer, "busy");
+  auto& busy = member_named(answer, "busy");
   BOOST_TEST(busy.error.kind == failure_kind::overloaded);
   BOOST_TEST(busy.error.http_status == 503);
   BOOST_TEST(busy.error.message.find("sk-test-secret-key") ==
@@ -300,7 +292,7 @@ BOOST_AUTO_TEST_CASE(the_same_engine_answers_many_questions_concurrently) {
     t.join();
   for (size_t i = 0; i < answers.size(); ++i) {
     BOOST_TEST(answers[i].status == answer_status::ok);
-    BOOST_TEST(member(answers[i], "echo").reply.text ==
+    BOOST_TEST(member_named(answers[i], "echo").reply.text ==
                "echo: question " + std::to_string(i));
   }
   BOOST_TEST(upstream.arrivals().size() == 16u);
@@ -311,12 +303,13 @@ BOOST_AUTO_TEST_CASE(per_call_params_override_provider_defaults) {
   auto cfg = make_config({"good"});
   cfg.providers["good"].defaults.max_tokens = 3;
   engine eng{cfg};
-  auto by_default = member(eng.ask("e", "Capital?").get(), "good");
+  auto by_default = member_named(eng.ask("e", "Capital?").get(), "good");
   BOOST_TEST(by_default.reply.text == "Paris is the");
   BOOST_TEST(by_default.reply.finish_reason == "length");
   ask_options options;
   options.params.max_tokens = 2;
-  auto overridden = member(eng.ask("e", "Capital?", options).get(), "good");
+  auto overridden =
+      member_named(eng.ask("e", "Capital?", options).get(), "good");
   BOOST_TEST(overridden.reply.text == "Paris is");
   BOOST_TEST(overridden.reply.finish_reason == "length");
 }
@@ -333,7 +326,7 @@ BOOST_AUTO_TEST_CASE(until_first_answers_at_the_fastest_and_cancels_the_rest) {
   auto answered_at = steady_now_us();
   BOOST_TEST(answer.status == answer_status::ok);
   BOOST_TEST(answer.until == "first");
-  auto& quick = member(answer, "quick");
+  auto& quick = member_named(answer, "quick");
   BOOST_REQUIRE(quick.ok);
   BOOST_TEST(answer.text.find("Quick answers.") != std::string::npos);
   // About the fast member's own time, nowhere near the slow streams' 3 s.
@@ -358,8 +351,8 @@ BOOST_AUTO_TEST_CASE(
   auto answered_at = steady_now_us();
   BOOST_TEST(answer.status == answer_status::ok);
   BOOST_TEST(answer.until == "quorum:2");
-  BOOST_TEST(member(answer, "quick").ok);
-  auto& second = member(answer, "second");
+  BOOST_TEST(member_named(answer, "quick").ok);
+  auto& second = member_named(answer, "second");
   BOOST_REQUIRE(second.ok);
   auto wall_us = answered_at - asked_at;
   BOOST_TEST_MESSAGE("answer after " << wall_us << " us, second took "
@@ -383,9 +376,9 @@ BOOST_AUTO_TEST_CASE(hedged_races_a_silent_member_and_closes_its_connection) {
   auto answered_at = steady_now_us();
   BOOST_TEST(answer.status == answer_status::ok);
   BOOST_TEST(answer.mode == "hedged");
-  BOOST_TEST(member(answer, "quick").ok);
+  BOOST_TEST(member_named(answer, "quick").ok);
   BOOST_TEST(answer.text.find("Quick answers.") != std::string::npos);
-  auto& silent = member(answer, "silent");
+  auto& silent = member_named(answer, "silent");
   BOOST_TEST(!silent.ok);
   BOOST_TEST(silent.error.kind == failure_kind::cancelled);
   // The second member started once the first had been silent 200 ms, and

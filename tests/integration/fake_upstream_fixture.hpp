@@ -1,16 +1,20 @@
 #pragma once
 
 /// Helpers shared by the integration tests that run the engine against the
-/// fake upstream: what it recorded per model, and config YAML with one
-/// provider per fake model.
+/// fake upstream: what it recorded per model, config YAML with one provider
+/// per fake model, and an answer's member by label.
+
+#include <boost/test/unit_test.hpp>
 
 #include <algorithm>
 #include <cstddef>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "tools/fake_llm/fake_llm.hpp"
 #include "tutti/config.hpp"
+#include "tutti/messages.hpp"
 
 namespace tutti::fake_upstream {
 
@@ -71,6 +75,16 @@ inline void point_at(config& cfg, const fake::server& upstream) {
     pc.base_url = base_url_for(upstream, pc.kind);
     pc.api_key = "sk-fake-" + name;
   }
+}
+
+/// The outcome of `answer`'s member `label`; fails the test when it has none.
+inline const member_outcome& member_named(const ensemble_answer& answer,
+                                          const std::string& label) {
+  for (auto& m : answer.members)
+    if (m.member == label)
+      return m;
+  BOOST_FAIL("no member " + label);
+  throw std::logic_error("unreachable");
 }
 
 } // namespace tutti::fake_upstream

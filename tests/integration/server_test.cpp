@@ -7,12 +7,10 @@
 #include <boost/test/unit_test.hpp>
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -33,12 +31,16 @@
 #include <rapidjson/document.h>
 
 #include "tests/integration/fake_upstream_fixture.hpp"
+#include "tests/integration/tutti_process.hpp"
 #include "tools/fake_llm/fake_llm.hpp"
 #include "tutti/engine.hpp"
 #include "tutti/server.hpp"
 
 using namespace tutti;
 using namespace std::chrono_literals;
+using tutti::testing::environment;
+using tutti::testing::run_tutti;
+using tutti::testing::tutti_process;
 
 namespace {
 
@@ -360,103 +362,6 @@ streamed_chat read_chat_stream(const std::string& body) {
   }
   return s;
 }
-
-/// `tutti serve ...` as a child process whose stdout the test reads.
-class serve_process {
-public:
-  serve_process(const std::vector<std::string>& args,
-                const std::map<std::string, std::string>& env) {
-    std::vector<std::string> argv_text{TUTTI_BIN, "serve"};
-    argv_text.insert(argv_text.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_text)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env_text;
-    for (auto& [k, v] : env)
-      env_text.push_back(k + "=" + v);
-    std::vector<char*> envp;
-    for (auto& e : env_text)
-      envp.push_back(e.data());
-    envp.push_back(nullptr);
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0)
-      throw std::runtime_error("pipe2 failed");
-    pid_ = fork();
-    if (pid_ == 0) {
-      int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-      dup2(null, 0);
-      dup2(out[1], 1);
-      dup2(out[1], 2);
-      execve(argv[0], argv.data(), envp.data());
-      _exit(127);
-    }
-    close(out[1]);
-    fd_ = out[0];
-  }
-
-  ~serve_process() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      wait_exit(5s);
-    }
-    if (fd_ >= 0)
-      close(fd_);
-  }
-
-  /// Reads output until `pattern` matches; the match's first group, or
-  /// empty after `timeout` or at EOF.
-  std::string read_until(const std::regex& pattern,
-                         std::chrono::milliseconds timeout) {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    std::smatch m;
-    while (!std::regex_search(output_, m, pattern)) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      until - std::chrono::steady_clock::now())
-                      .count();
-      if (left <= 0 || fd_ < 0)
-        return {};
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(left)) <= 0)
-        continue;
-      char buf[4096];
-      auto n = read(fd_, buf, sizeof buf);
-      if (n <= 0) {
-        close(fd_);
-        fd_ = -1;
-      } else {
-        output_.append(buf, static_cast<size_t>(n));
-      }
-    }
-    return m.size() > 1 ? m[1].str() : m[0].str();
-  }
-
-  void signal(int sig) { ::kill(pid_, sig); }
-
-  /// The exit code, or -1 when it has not ended within `timeout`.
-  int wait_exit(std::chrono::milliseconds timeout) {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      int status = 0;
-      auto r = waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        reaped_ = true;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      if (std::chrono::steady_clock::now() >= until)
-        return -1;
-      std::this_thread::sleep_for(10ms);
-    }
-  }
-
-  const std::string& output() const { return output_; }
-
-private:
-  pid_t pid_ = -1;
-  int fd_ = -1;
-  bool reaped_ = false;
-  std::string output_;
-};
 
 /// A bare HTTP/1.1 client on a socket the test closes when it likes: the
 /// way to be a client that goes away mid-answer.
@@ -944,34 +849,41 @@ BOOST_AUTO_TEST_CASE(tutti_serve_prints_its_port_serves_and_exits_on_sigterm) {
   auto config_file = (dir / "tutti.yaml").string();
   std::ofstream{config_file} << config_yaml(upstream.base_url());
 
-  serve_process serve{{"--config", config_file, "--listen", "127.0.0.1:0"},
-                      {{"PATH", "/usr/bin:/bin"}}};
-  auto port = serve.read_until(
-      std::regex{R"(tutti serve listening on http://127\.0\.0\.1:(\d+)\n)"},
-      10s);
-  BOOST_REQUIRE_MESSAGE(!port.empty(), serve.output());
-  httplib::Client c{"127.0.0.1", std::stoi(port)};
+  const environment env{{"PATH", "/usr/bin:/bin"}};
+  tutti_process serve{
+      {"serve", "--config", config_file, "--listen", "127.0.0.1:0"}, env, dir};
+  const std::regex listening{
+      R"(tutti serve listening on http://127\.0\.0\.1:(\d+)\n)"};
+  std::smatch banner;
+  BOOST_REQUIRE_MESSAGE(
+      serve.pump_until(
+          [&] { return std::regex_search(serve.out(), banner, listening); },
+          10s),
+      serve.out() + serve.err());
+  int port = std::stoi(banner[1].str());
+  httplib::Client c{"127.0.0.1", port};
   c.set_read_timeout(10s);
   auto res = c.Post("/v1/chat/completions", chat_body("fast", false),
                     "application/json");
   BOOST_REQUIRE(res);
   BOOST_TEST(res->status == 200);
   // A stream in flight does not hold the exit up.
-  raw_connection open_stream{std::stoi(port)};
+  raw_connection open_stream{port};
   open_stream.send_post("/v1/chat/completions", chat_body("stuck", true));
   BOOST_REQUIRE(open_stream.read_until(R"("content":"two ")", 5s));
   auto signalled = std::chrono::steady_clock::now();
   serve.signal(SIGTERM);
-  BOOST_TEST(serve.wait_exit(5s) == 0);
+  auto stopped = serve.wait(5s);
+  BOOST_TEST(!stopped.timed_out);
+  BOOST_TEST(stopped.exit_code == 0);
   BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(
                  std::chrono::steady_clock::now() - signalled)
                  .count() < 3000);
-  BOOST_TEST(!contains(serve.output(), secret_key));
+  BOOST_TEST(!contains(stopped.out + stopped.err, secret_key));
 
-  serve_process open{{"--config", config_file, "--listen", "0.0.0.0:0"},
-                     {{"PATH", "/usr/bin:/bin"}}};
-  BOOST_TEST(open.wait_exit(10s) == 2);
-  open.read_until(std::regex{"loopback"}, 2s);
-  BOOST_TEST(contains(open.output(), "not a loopback address"));
+  auto refused = run_tutti(
+      {"serve", "--config", config_file, "--listen", "0.0.0.0:0"}, env, dir);
+  BOOST_TEST(refused.exit_code == 2);
+  BOOST_TEST(contains(refused.out + refused.err, "not a loopback address"));
   std::filesystem::remove_all(dir);
 }

@@ -88,20 +88,31 @@ public:
 
   void signal(int sig) { ::kill(pid_, sig); }
 
+  /// What the child has written to stdout so far (see `pump`).
+  const std::string& out() const { return result_.out; }
+
   /// What the child has written to stderr so far (see `pump`).
   const std::string& err() const { return result_.err; }
 
-  /// Collects output until stderr contains `text`, for at most `timeout`;
-  /// false when it never came.
-  bool pump_until_err(const std::string& text,
-                      std::chrono::milliseconds timeout) {
+  /// Collects output until `done()` holds, for at most `timeout`; false when
+  /// it never did (or the child closed both pipes first).
+  template <class Done>
+  bool pump_until(Done done, std::chrono::milliseconds timeout) {
     auto until = std::chrono::steady_clock::now() + timeout;
-    while (result_.err.find(text) == std::string::npos) {
+    while (!done()) {
       if (std::chrono::steady_clock::now() >= until || open_fds() == 0)
         return false;
       pump(std::chrono::milliseconds{10});
     }
     return true;
+  }
+
+  /// Collects output until stderr contains `text`, for at most `timeout`;
+  /// false when it never came.
+  bool pump_until_err(const std::string& text,
+                      std::chrono::milliseconds timeout) {
+    return pump_until(
+        [&] { return result_.err.find(text) != std::string::npos; }, timeout);
   }
 
   /// Collects output for `duration`, or until the child closes both pipes.
