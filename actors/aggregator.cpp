@@ -111,7 +111,10 @@ size_t running_count(self_ptr self) {
 void deliver(self_ptr self, ensemble_answer result) {
   auto& st = self->state;
   st.answered = true;
-  if (st.question.listener)
+  // A listener that also asked (the engine's question watcher) gets the
+  // answer once, through the promise.
+  if (st.question.listener &&
+      st.question.listener != caf::actor_cast<caf::actor>(st.promise.next()))
     self->send(st.question.listener, result);
   st.promise.deliver(std::move(result));
   self->quit();

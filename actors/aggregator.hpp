@@ -122,7 +122,8 @@ struct aggregator_state {
 /// then it quits. The question's listener receives each `member_delta`, each
 /// `member_outcome` as it arrives (combiner calls too), the answer's own
 /// tokens (`member_delta` with `answer` set), and the final
-/// `ensemble_answer`, all from this actor and so in order. `cancel_atom`
+/// `ensemble_answer` (unless the listener is the asker, which gets it once,
+/// as the reply), all from this actor and so in order. `cancel_atom`
 /// cancels everything still running.
 caf::behavior aggregator(caf::stateful_actor<aggregator_state>* self,
                          ensemble_plan plan);

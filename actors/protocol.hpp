@@ -19,6 +19,7 @@
 ///   (a reply that arrives whole: transfer_done alone, carrying all three)
 /// - provider -> listener: member_delta, streamed text
 /// - aggregator -> listener: member_delta, member_outcome, ensemble_answer
+///   (not to a listener that is also the asker: it has the reply)
 /// - anyone -> provider: (cancel_atom, request_id)
 /// - anyone -> aggregator: (cancel_atom), cancels every running member
 /// - provider -> itself: (expire_atom) at the earliest deadline of its
