@@ -172,7 +172,7 @@ void start_step(self_ptr self, size_t index) {
   question.request.params = step.params;
   question.request.stream = st.plan.stream;
   question.request.priority = st.plan.priority;
-  if (st.listener && st.plan.stream)
+  if (st.listener && (st.plan.stream || st.plan.member_outcomes))
     question.listener = caf::actor_cast<caf::actor>(self);
   // Linked: a pipeline that is killed takes its running steps with it.
   auto agg = self->spawn<caf::linked>(aggregator, step.ensemble);
@@ -266,6 +266,21 @@ void advance(self_ptr self) {
   self->quit();
 }
 
+/// Passes an event of a running step's aggregator to the listener,
+/// labelled with the step.
+template <class Event>
+void pass_on(self_ptr self, Event event) {
+  auto& st = self->state;
+  if (!st.listener)
+    return;
+  auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
+  for (size_t i = 0; i < st.running.size(); ++i)
+    if (st.running[i] && st.running[i].address() == sender) {
+      self->send(st.listener, st.plan.steps[i].id, std::move(event));
+      return;
+    }
+}
+
 } // namespace
 
 caf::behavior pipeline(self_ptr self, pipeline_plan plan) {
@@ -289,19 +304,12 @@ caf::behavior pipeline(self_ptr self, pipeline_plan plan) {
         advance(self);
         return promise;
       },
-      [=](member_delta& delta) {
-        auto& st = self->state;
-        auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
-        for (size_t i = 0; i < st.running.size(); ++i)
-          if (st.running[i] && st.running[i].address() == sender) {
-            if (st.listener)
-              self->send(st.listener, st.plan.steps[i].id, std::move(delta));
-            return;
-          }
+      [=](member_delta& delta) { pass_on(self, std::move(delta)); },
+      [=](member_outcome& outcome) {
+        if (self->state.plan.member_outcomes)
+          pass_on(self, std::move(outcome));
       },
-      // A streaming step's aggregator also reports to its listener, this
-      // actor; the answer itself comes as the response.
-      [=](const member_outcome&) {},
+      // The answer itself comes as the response.
       [=](const ensemble_answer&) {},
       [=](cancel_atom) {
         auto& st = self->state;

@@ -61,6 +61,9 @@ struct pipeline_plan {
   std::vector<pipeline_step_plan> steps; ///< in YAML order
   std::string output;                    ///< a step id
   bool stream = false; ///< ask the upstreams for token streams
+  /// Pass each member's outcome to the listener as `(step id, outcome)`;
+  /// off, a step's aggregator sends none (no message per member).
+  bool member_outcomes = false;
   tutti::priority priority = priority::interactive; ///< of every request
 };
 

@@ -161,6 +161,10 @@ caf::behavior run_watch(caf::stateful_actor<run_watch_state>* self,
         if (self->state.options.on_delta)
           self->state.options.on_delta(step, delta);
       },
+      [self](std::string& step, member_outcome& outcome) {
+        if (self->state.options.on_member_done)
+          self->state.options.on_member_done(step, outcome);
+      },
       [self](step_outcome& outcome) {
         if (self->state.options.on_step_done)
           self->state.options.on_step_done(outcome);
@@ -696,6 +700,7 @@ uint64_t engine::start_run(const std::string& name,
   auto id = impl_->next_question++;
   plan.run_id = "r" + std::to_string(id);
   plan.stream = options.stream;
+  plan.member_outcomes = static_cast<bool>(options.on_member_done);
   plan.priority = options.priority;
   run_watch_state watch;
   watch.pipeline = name;

@@ -782,6 +782,10 @@ struct server::impl {
                                     const member_delta& d) {
           record->push("member.delta", delta_json(d, &step));
         };
+        options.on_member_done = [record](const std::string& step,
+                                          const member_outcome& o) {
+          record->push("member.done", member_done_json(o, &step));
+        };
         options.on_step_done = [record](const step_outcome& step) {
           record->push("step.done", http::step_json(step));
         };
@@ -800,7 +804,7 @@ struct server::impl {
           record->push("member.delta", delta_json(d, nullptr));
         };
         options.on_member_done = [record](const member_outcome& o) {
-          record->push("member.done", to_json(o));
+          record->push("member.done", member_done_json(o, nullptr));
         };
         auto to = kind == http::run_record::kind::provider
                       ? target::provider(call.name)
@@ -867,6 +871,16 @@ struct server::impl {
             ",\"text\":" + quote_json(d.text) +
             ",\"answer\":" + (d.answer ? "true" : "false") + "}";
     return json;
+  }
+
+  /// A member's outcome as answer.md shows it; in a pipeline run, with the
+  /// step it belongs to first.
+  static std::string member_done_json(const member_outcome& o,
+                                      const std::string* step) {
+    auto json = to_json(o);
+    if (step == nullptr)
+      return json;
+    return "{\"step\":" + quote_json(*step) + "," + json.substr(1);
   }
 
   std::shared_ptr<http::run_record> find_run(const httplib::Request& req,

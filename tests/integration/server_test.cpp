@@ -699,12 +699,22 @@ BOOST_AUTO_TEST_CASE(a_pipeline_run_reports_its_steps) {
   auto events = events_of(res->body);
   std::vector<std::string> steps;
   for (auto& e : events)
-    if (e.event == "step.started" || e.event == "step.done")
-      steps.push_back(
-          e.event + " " +
-          str(parse(e.data)[e.event == "step.started" ? "step" : "id"]));
-  std::vector<std::string> expected = {"step.started draft", "step.done draft",
+    if (e.event == "step.started" || e.event == "member.done" ||
+        e.event == "step.done") {
+      auto data = parse(e.data);
+      auto line =
+          e.event + " " + str(data[e.event == "step.done" ? "id" : "step"]);
+      if (e.event == "member.done")
+        line += " " + str(data["member"]) + " " + str(data["status"]);
+      steps.push_back(line);
+    }
+  // Each step's one member reports its outcome between the step's start and
+  // its end.
+  std::vector<std::string> expected = {"step.started draft",
+                                       "member.done draft fast ok",
+                                       "step.done draft",
                                        "step.started polish",
+                                       "member.done polish streamy ok",
                                        "step.done polish"};
   BOOST_TEST(steps == expected, boost::test_tools::per_element());
   BOOST_TEST(has_event(events, "member.delta"));

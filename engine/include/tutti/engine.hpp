@@ -99,6 +99,9 @@ struct run_options {
   std::function<void(const std::string& step)> on_step_started;
   /// A member's (or the answer's) tokens, labelled with the step.
   std::function<void(const std::string& step, const member_delta&)> on_delta;
+  /// A member (or a strategy's call) of a step has its outcome.
+  std::function<void(const std::string& step, const member_outcome&)>
+      on_member_done;
   std::function<void(const step_outcome&)> on_step_done;
 };
 
