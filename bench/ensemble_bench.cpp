@@ -84,13 +84,7 @@ void usage(std::ostream& out) {
 
 bench_options parse_args(int argc, char** argv) {
   bench_options opts;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc)
-        throw std::invalid_argument(arg + ": missing value");
-      return argv[++i];
-    };
+  parse_flags(argc, argv, usage, [&](const std::string& arg, auto& value) {
     if (arg == "--rounds")
       opts.rounds = int_flag(arg, value(), 1, 1'000'000);
     else if (arg == "--questions")
@@ -109,12 +103,10 @@ bench_options parse_args(int argc, char** argv) {
       opts.close = true;
     else if (arg == "--concurrent-only")
       opts.only_concurrent = true;
-    else if (arg == "--help" || arg == "-h") {
-      usage(std::cout);
-      std::exit(0);
-    } else
-      throw std::invalid_argument("unknown argument '" + arg + "'");
-  }
+    else
+      return false;
+    return true;
+  });
   return opts;
 }
 
@@ -996,12 +988,6 @@ void print_concurrent(const bench_options& opts, const concurrent_result& r) {
             << " s per s\n";
 }
 
-/// "####...." scaled so that `max_value` fills `width` columns.
-std::string bar(double value, double max_value, int width = 40) {
-  int n = max_value > 0 ? static_cast<int>(value / max_value * width + 0.5) : 0;
-  return std::string(static_cast<size_t>(std::clamp(n, 1, width)), '#');
-}
-
 /// Part 4, printed; false when a question or request failed.
 bool run_concurrent(const bench_options& opts) {
   std::cout << "4. Concurrent ensembles: " << opts.ensembles
@@ -1077,10 +1063,12 @@ int run(const bench_options& opts) {
         {signed_fixed((fan.parallel.p50 - 300'000) / 1000, 1) + " ms"});
     std::cout << '\n';
     std::cout << "   p50 wall time per round\n"
-              << "   tutti fan-out  |" << bar(fan.parallel.p50, fan.serial.p50)
-              << ' ' << fixed(fan.parallel.p50 / 1000, 0) << " ms\n"
-              << "   serial loop    |" << bar(fan.serial.p50, fan.serial.p50)
-              << ' ' << fixed(fan.serial.p50 / 1000, 0) << " ms\n\n";
+              << "   tutti fan-out  |"
+              << scaled_bar(fan.parallel.p50, fan.serial.p50) << ' '
+              << fixed(fan.parallel.p50 / 1000, 0) << " ms\n"
+              << "   serial loop    |"
+              << scaled_bar(fan.serial.p50, fan.serial.p50) << ' '
+              << fixed(fan.serial.p50 / 1000, 0) << " ms\n\n";
 
     std::cout << "2. Engine overhead: fake latency 0 ms, " << opts.questions
               << " sequential questions each (after " << opts.warmup
