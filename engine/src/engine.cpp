@@ -296,6 +296,14 @@ struct engine::impl {
     system_config.add_message_types<caf::id_block::tutti_pipeline>();
     if (options.worker_threads > 0)
       system_config.set("scheduler.max-threads", options.worker_threads);
+    // An idle worker spins briefly, then waits on its condition variable
+    // (woken by the next job handed to it from outside the scheduler, as the
+    // transport's replies and the callers' questions are). CAF's default
+    // first sleeps 50 us at a time for 25 ms, a context switch each: on two
+    // cores that halved the workers' CPU and slowed everything else
+    // (docs/benchmarks.md, "Idle workers wait instead of polling").
+    system_config.set("work-stealing.moderate-sleep-duration",
+                      caf::timespan{0});
     system_config.set("logger.verbosity", caf::atom("quiet"));
     system = std::make_unique<caf::actor_system>(system_config);
     net = std::make_shared<transport>();

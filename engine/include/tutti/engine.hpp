@@ -60,7 +60,8 @@ struct ask_options {
 
 /// How the engine runs.
 struct engine_options {
-  /// Threads of the actor scheduler; 0: one per core. Actors never block,
+  /// Threads of the actor scheduler; 0: CAF's default, one per core but at
+  /// least four. Actors never block,
   /// so even one thread serves any number of members in parallel.
   size_t worker_threads = 0;
 };
