@@ -29,6 +29,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <latch>
 #include <map>
 #include <memory>
 #include <numeric>
@@ -58,15 +59,18 @@ struct bench_options {
   int ensembles = 100; ///< part 4: ensembles asked at once per burst
   int bursts = 20;     ///< part 4: bursts, after one warm-up burst
   int latency_ms = 50; ///< part 4: the fake's latency per member
-  int workers = 0;     ///< part 4: CAF scheduler threads; 0: one per core
+  int workers = 0;     ///< part 4: CAF scheduler threads; 0: CAF default
   bool close = false;  ///< part 4: send `Connection: close`
   bool only_concurrent = false; ///< run part 4 alone
+  /// part 4: one thread asks every ensemble through `start_ask`, instead of
+  /// one thread per ensemble blocking on `ask`
+  bool one_caller = false;
 };
 
 void usage(std::ostream& out) {
   out << "usage: ensemble_bench [--rounds N] [--questions N] [--no-python]\n"
          "                      [--ensembles N] [--bursts N] [--latency-ms N]\n"
-         "                      [--workers N] [--close] "
+         "                      [--workers N] [--close] [--one-caller] "
          "[--concurrent-only]\n"
          "  --rounds N        fan-out rounds, 3 x 300 ms members (default 10)\n"
          "  --questions N     sequential questions per overhead case "
@@ -76,9 +80,12 @@ void usage(std::ostream& out) {
          "  --bursts N        part 4: bursts of them (default 20)\n"
          "  --latency-ms N    part 4: fake latency per member (default 50)\n"
          "  --workers N       part 4: CAF scheduler threads (default: one "
-         "per core)\n"
+         "per core, at least 4)\n"
          "  --close           part 4: send 'Connection: close' (a new "
          "connection per request)\n"
+         "  --one-caller      part 4: one thread asks every ensemble "
+         "(start_ask),\n"
+         "                    not one thread per ensemble blocking on ask\n"
          "  --concurrent-only run part 4 alone\n";
 }
 
@@ -101,6 +108,8 @@ bench_options parse_args(int argc, char** argv) {
       opts.workers = int_flag(arg, value(), 1, 1'000'000);
     else if (arg == "--close")
       opts.close = true;
+    else if (arg == "--one-caller")
+      opts.one_caller = true;
     else if (arg == "--concurrent-only")
       opts.only_concurrent = true;
     else
@@ -745,22 +754,18 @@ concurrent_result bench_concurrent(const bench_options& opts) {
 
   burst_runner callers{n};
   name_this_thread("main");
+
   std::vector<concurrent_sample> slots(static_cast<size_t>(n));
   std::vector<tutti::ensemble_answer> answers(static_cast<size_t>(n));
   std::vector<bool> curl_ok(static_cast<size_t>(n));
   std::vector<burst_window> windows;
 
-  auto tutti_job = [&](int i) {
+  clock_type::time_point go;
+  auto record = [&](int i, clock_type::time_point asked,
+                    clock_type::time_point call_returned,
+                    clock_type::time_point returned,
+                    tutti::ensemble_answer answer) {
     auto& slot = slots[static_cast<size_t>(i)];
-    // No callbacks: listening to member events costs the engine a message
-    // and a call per member, which would be measured too. Each member's
-    // timing says when its provider took the query, on the steady clock.
-    auto asked = clock_type::now();
-    auto future = eng.ask("concurrent", "What is the capital of France? (" +
-                                            std::to_string(i) + ")");
-    auto call_returned = clock_type::now();
-    auto answer = future.get();
-    auto returned = clock_type::now();
     slot = {};
     slot.call_us =
         std::chrono::duration<double, std::micro>(call_returned - asked)
@@ -768,7 +773,7 @@ concurrent_result bench_concurrent(const bench_options& opts) {
     slot.wall_us =
         std::chrono::duration<double, std::micro>(returned - asked).count();
     slot.skew_us =
-        std::chrono::duration<double, std::micro>(asked - callers.go()).count();
+        std::chrono::duration<double, std::micro>(asked - go).count();
     slot.aggregator_us = static_cast<double>(answer.total_us);
     auto asked_us = static_cast<double>(steady_us_of(asked));
     auto returned_us = static_cast<double>(steady_us_of(returned));
@@ -799,6 +804,40 @@ concurrent_result bench_concurrent(const bench_options& opts) {
     }
     answers[static_cast<size_t>(i)] = std::move(answer);
   };
+  auto prompt_of = [](int i) {
+    return "What is the capital of France? (" + std::to_string(i) + ")";
+  };
+  // One thread per ensemble, each blocking on its answer.
+  auto tutti_job = [&](int i) {
+    // No callbacks: listening to member events costs the engine a message
+    // and a call per member, which would be measured too. Each member's
+    // timing says when its provider took the query, on the steady clock.
+    auto asked = clock_type::now();
+    auto future = eng.ask("concurrent", prompt_of(i));
+    auto call_returned = clock_type::now();
+    auto answer = future.get();
+    record(i, asked, call_returned, clock_type::now(), std::move(answer));
+  };
+  // One thread asks them all, as an async host does (asyncio's gather): the
+  // answer is there when its callback runs.
+  auto tutti_async_burst = [&] {
+    std::latch left{n};
+    std::vector<clock_type::time_point> asked(static_cast<size_t>(n)),
+        call_returned(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      auto k = static_cast<size_t>(i);
+      asked[k] = clock_type::now();
+      eng.start_ask("concurrent", {tutti::chat_message{"user", prompt_of(i)}},
+                    {}, [&, i](tutti::ensemble_answer answer) {
+                      auto k = static_cast<size_t>(i);
+                      record(i, asked[k], call_returned[k], clock_type::now(),
+                             std::move(answer));
+                      left.count_down();
+                    });
+      call_returned[k] = clock_type::now();
+    }
+    left.wait();
+  };
   auto curl_job = [&](int i) {
     auto& slot = slots[static_cast<size_t>(i)];
     auto& fan = *fans[static_cast<size_t>(i)];
@@ -807,7 +846,7 @@ concurrent_result bench_concurrent(const bench_options& opts) {
     slot = {};
     slot.wall_us = elapsed_us(asked);
     slot.skew_us =
-        std::chrono::duration<double, std::micro>(asked - callers.go()).count();
+        std::chrono::duration<double, std::micro>(asked - go).count();
     slot.slowest_us = fan.slowest_us();
     curl_ok[static_cast<size_t>(i)] = ok;
   };
@@ -820,12 +859,18 @@ concurrent_result bench_concurrent(const bench_options& opts) {
     std::this_thread::sleep_for(gap);
     auto threads_before = threads_cpu();
     auto cpu_before = process_cpu_s();
-    callers.run([&](int i) {
-      if (is_tutti)
-        tutti_job(i);
-      else
-        curl_job(i);
-    });
+    if (is_tutti && opts.one_caller) {
+      go = clock_type::now();
+      tutti_async_burst();
+    } else {
+      go = clock_type::now();
+      callers.run([&](int i) {
+        if (is_tutti)
+          tutti_job(i);
+        else
+          curl_job(i);
+      });
+    }
     auto end = clock_type::now();
     auto cpu_burst = process_cpu_s() - cpu_before;
     if (!record)
@@ -848,8 +893,7 @@ concurrent_result bench_concurrent(const bench_options& opts) {
         side.first_failure = out.str();
       }
     }
-    windows.push_back(
-        {is_tutti, steady_us_of(callers.go()), steady_us_of(end)});
+    windows.push_back({is_tutti, steady_us_of(go), steady_us_of(end)});
   };
   // Warm-up: starts the providers and opens every connection.
   run_burst(true, false);
