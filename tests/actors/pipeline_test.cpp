@@ -32,6 +32,18 @@ namespace {
 
 using script = testing::provider_script;
 
+/// A member that answers `text` (or fails) after `ms`, with a streamed token
+/// after `token_ms` when that is not -1.
+script answer_after(int64_t ms, bool ok, std::string text,
+                    int64_t token_ms = -1) {
+  script s;
+  s.answer_after_ms = ms;
+  s.ok = ok;
+  s.text = std::move(text);
+  s.token_after_ms = token_ms;
+  return s;
+}
+
 /// What the providers saw and the listener heard, in test-clock time.
 struct run_log : testing::provider_log {
   /// The listener's events: "started a", "done a ok", "delta a x tok",
@@ -208,13 +220,13 @@ BOOST_AUTO_TEST_CASE(independent_steps_start_together_and_a_dependent_waits) {
   plan.inputs = {{"q", "6 x 7?"}};
   // YAML order puts the dependent first; the result keeps that order.
   plan.steps.push_back(
-      make_step("c", ensemble("c", {{"c1", script{50, true, "final"}}}),
+      make_step("c", ensemble("c", {{"c1", answer_after(50, true, "final")}}),
                 "{{steps.a.answer}} and {{steps.b.answer}}"));
   plan.steps.push_back(make_step(
-      "a", ensemble("a", {{"a1", script{100, true, "from a"}}}, "first"),
+      "a", ensemble("a", {{"a1", answer_after(100, true, "from a")}}, "first"),
       "{{input.q}}"));
   plan.steps.push_back(make_step(
-      "b", ensemble("b", {{"b1", script{300, true, "from b"}}}, "first"),
+      "b", ensemble("b", {{"b1", answer_after(300, true, "from b")}}, "first"),
       "{{input.q}}"));
   plan.output = "c";
   auto result = run(std::move(plan));
@@ -265,14 +277,15 @@ BOOST_AUTO_TEST_CASE(a_dependent_prompt_gets_the_answer_and_each_reply) {
   pipeline_plan plan;
   plan.name = "moa";
   plan.inputs = {{"q", "Why is the sky blue?"}};
-  plan.steps.push_back(
-      make_step("propose",
-                ensemble("propose", {{"x", script{100, true, "Rayleigh."}},
-                                     {"y", script{120, false, ""}},
-                                     {"z", script{150, true, "Scattering."}}}),
-                "{{input.q}}"));
   plan.steps.push_back(make_step(
-      "synth", ensemble("synth", {{"s", script{50, true, "Blue light."}}}),
+      "propose",
+      ensemble("propose", {{"x", answer_after(100, true, "Rayleigh.")},
+                           {"y", answer_after(120, false, "")},
+                           {"z", answer_after(150, true, "Scattering.")}}),
+      "{{input.q}}"));
+  plan.steps.push_back(make_step(
+      "synth",
+      ensemble("synth", {{"s", answer_after(50, true, "Blue light.")}}),
       "Question: {{input.q}}\nReplies:\n{{steps.propose.answers}}\n"
       "Collected: {{steps.propose.answer}}",
       "You answer {{ input.q }} once."));
@@ -306,16 +319,17 @@ BOOST_AUTO_TEST_CASE(a_dependent_prompt_gets_the_answer_and_each_reply) {
 BOOST_AUTO_TEST_CASE(a_failed_step_skips_its_dependents_and_keeps_the_rest) {
   pipeline_plan plan;
   plan.name = "p";
+  plan.steps.push_back(make_step(
+      "a", ensemble("a", {{"a1", answer_after(100, false, "")}}), "go"));
   plan.steps.push_back(
-      make_step("a", ensemble("a", {{"a1", script{100, false, ""}}}), "go"));
-  plan.steps.push_back(
-      make_step("b", ensemble("b", {{"b1", script{10, true, "never"}}}),
+      make_step("b", ensemble("b", {{"b1", answer_after(10, true, "never")}}),
                 "{{steps.a.answer}}"));
   plan.steps.push_back(
-      make_step("c", ensemble("c", {{"c1", script{10, true, "never"}}}),
+      make_step("c", ensemble("c", {{"c1", answer_after(10, true, "never")}}),
                 "{{steps.b.answers}}"));
   plan.steps.push_back(make_step(
-      "d", ensemble("d", {{"d1", script{200, true, "independent"}}}, "first"),
+      "d",
+      ensemble("d", {{"d1", answer_after(200, true, "independent")}}, "first"),
       "go"));
   plan.output = "d";
   auto result = run(std::move(plan));
@@ -360,13 +374,13 @@ BOOST_AUTO_TEST_CASE(a_failed_step_skips_its_dependents_and_keeps_the_rest) {
 BOOST_AUTO_TEST_CASE(a_run_whose_output_step_has_no_answer_failed) {
   pipeline_plan plan;
   plan.name = "p";
-  plan.steps.push_back(
-      make_step("a", ensemble("a", {{"a1", script{100, false, ""}}}), "go"));
-  plan.steps.push_back(
-      make_step("b", ensemble("b", {{"b1", script{50, true, "kept"}}}), "go"));
-  plan.steps.push_back(
-      make_step("out", ensemble("out", {{"o1", script{10, true, "never"}}}),
-                "{{steps.a.answer}} {{steps.b.answer}}"));
+  plan.steps.push_back(make_step(
+      "a", ensemble("a", {{"a1", answer_after(100, false, "")}}), "go"));
+  plan.steps.push_back(make_step(
+      "b", ensemble("b", {{"b1", answer_after(50, true, "kept")}}), "go"));
+  plan.steps.push_back(make_step(
+      "out", ensemble("out", {{"o1", answer_after(10, true, "never")}}),
+      "{{steps.a.answer}} {{steps.b.answer}}"));
   plan.output = "out";
   auto result = run(std::move(plan));
   step(100);
@@ -385,8 +399,9 @@ BOOST_AUTO_TEST_CASE(a_prompt_that_cannot_render_fails_its_step) {
   plan.name = "p";
   // A reference the step does not list among its needs (a hand-built plan;
   // the loader never makes one) has no value when the step starts.
-  auto broken = make_step("a", ensemble("a", {{"a1", script{10, true, "x"}}}),
-                          "{{input.gone}}");
+  auto broken =
+      make_step("a", ensemble("a", {{"a1", answer_after(10, true, "x")}}),
+                "{{input.gone}}");
   plan.steps.push_back(std::move(broken));
   plan.output = "a";
   auto result = run(std::move(plan));
@@ -401,10 +416,10 @@ BOOST_AUTO_TEST_CASE(a_prompt_that_cannot_render_fails_its_step) {
 BOOST_AUTO_TEST_CASE(a_step_that_never_answers_ends_at_its_deadline) {
   pipeline_plan plan;
   plan.name = "p";
+  plan.steps.push_back(make_step(
+      "a", ensemble("a", {{"a1", answer_after(-1, true, "")}}), "go"));
   plan.steps.push_back(
-      make_step("a", ensemble("a", {{"a1", script{-1, true, ""}}}), "go"));
-  plan.steps.push_back(
-      make_step("b", ensemble("b", {{"b1", script{10, true, "never"}}}),
+      make_step("b", ensemble("b", {{"b1", answer_after(10, true, "never")}}),
                 "{{steps.a.answer}}"));
   plan.output = "b";
   auto result = run(std::move(plan));
@@ -424,10 +439,10 @@ BOOST_AUTO_TEST_CASE(a_step_that_never_answers_ends_at_its_deadline) {
 BOOST_AUTO_TEST_CASE(cancel_stops_running_steps_and_skips_the_rest) {
   pipeline_plan plan;
   plan.name = "p";
+  plan.steps.push_back(make_step(
+      "a", ensemble("a", {{"a1", answer_after(-1, true, "")}}), "go"));
   plan.steps.push_back(
-      make_step("a", ensemble("a", {{"a1", script{-1, true, ""}}}), "go"));
-  plan.steps.push_back(
-      make_step("b", ensemble("b", {{"b1", script{10, true, "never"}}}),
+      make_step("b", ensemble("b", {{"b1", answer_after(10, true, "never")}}),
                 "{{steps.a.answer}}"));
   plan.output = "b";
   auto result = run(std::move(plan));
@@ -452,9 +467,9 @@ BOOST_AUTO_TEST_CASE(streamed_tokens_are_labelled_with_their_step) {
   plan.name = "p";
   plan.stream = true;
   plan.steps.push_back(make_step(
-      "a", ensemble("a", {{"a1", script{100, true, "x", 20}}}), "go"));
+      "a", ensemble("a", {{"a1", answer_after(100, true, "x", 20)}}), "go"));
   plan.steps.push_back(make_step(
-      "b", ensemble("b", {{"b1", script{100, true, "y", 30}}}, "first"),
+      "b", ensemble("b", {{"b1", answer_after(100, true, "y", 30)}}, "first"),
       "{{steps.a.answer}}"));
   plan.output = "b";
   auto result = run(std::move(plan));
