@@ -33,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -65,6 +66,10 @@ struct bench_options {
   /// part 4: one thread asks every ensemble through `start_ask`, instead of
   /// one thread per ensemble blocking on `ask`
   bool one_caller = false;
+  /// part 4: the fake upstream's URL when it runs elsewhere (another
+  /// process or host), serving `--concurrent-script`; empty: in-process
+  std::string upstream;
+  bool print_script = false; ///< print part 4's fake script and exit
 };
 
 void usage(std::ostream& out) {
@@ -72,6 +77,7 @@ void usage(std::ostream& out) {
          "                      [--ensembles N] [--bursts N] [--latency-ms N]\n"
          "                      [--workers N] [--close] [--one-caller] "
          "[--concurrent-only]\n"
+         "                      [--upstream URL] [--concurrent-script]\n"
          "  --rounds N        fan-out rounds, 3 x 300 ms members (default 10)\n"
          "  --questions N     sequential questions per overhead case "
          "(default 500)\n"
@@ -86,7 +92,14 @@ void usage(std::ostream& out) {
          "  --one-caller      part 4: one thread asks every ensemble "
          "(start_ask),\n"
          "                    not one thread per ensemble blocking on ask\n"
-         "  --concurrent-only run part 4 alone\n";
+         "  --concurrent-only run part 4 alone\n"
+         "  --upstream URL    part 4: use the fake upstream at URL (another "
+         "process or\n"
+         "                    host) instead of one in this process\n"
+         "  --concurrent-script print the fake script part 4 needs (for "
+         "tutti-fake-llm\n"
+         "                    --script, with the same --latency-ms) and "
+         "exit\n";
 }
 
 bench_options parse_args(int argc, char** argv) {
@@ -110,6 +123,10 @@ bench_options parse_args(int argc, char** argv) {
       opts.close = true;
     else if (arg == "--one-caller")
       opts.one_caller = true;
+    else if (arg == "--upstream")
+      opts.upstream = value();
+    else if (arg == "--concurrent-script")
+      opts.print_script = true;
     else if (arg == "--concurrent-only")
       opts.only_concurrent = true;
     else
@@ -162,6 +179,8 @@ void print_machine_facts(const bench_options& opts) {
             << " --bursts " << opts.bursts << " --latency-ms "
             << opts.latency_ms << " --workers " << opts.workers
             << (opts.close ? " --close" : "")
+            << (opts.one_caller ? " --one-caller" : "")
+            << (opts.upstream.empty() ? "" : " --upstream " + opts.upstream)
             << (opts.only_concurrent ? " --concurrent-only" : "") << '\n';
 }
 
@@ -728,15 +747,18 @@ concurrent_result bench_concurrent(const bench_options& opts) {
   concurrent_result result;
   const int n = opts.ensembles;
   const int connections = 2 * n * concurrent_members; // tutti's and curl's
-  name_this_thread(fake_thread_name);
-  tutti::fake::server upstream{
-      tutti::fake::parse_script(concurrent_script(opts.latency_ms)), "",
-      connections + 32};
-  upstream.start();
-  auto base_url = upstream.base_url();
+  result.fake_threads = connections + 32;
+  std::optional<tutti::fake::server> upstream;
+  if (opts.upstream.empty()) {
+    name_this_thread(fake_thread_name);
+    upstream.emplace(
+        tutti::fake::parse_script(concurrent_script(opts.latency_ms)), "",
+        result.fake_threads);
+    upstream->start();
+  }
+  auto base_url = upstream ? upstream->base_url() : opts.upstream;
   const int concurrency = std::max(500, n);
   result.concurrency = concurrency;
-  result.fake_threads = connections + 32;
   tutti::engine_options engine_opts;
   engine_opts.worker_threads = static_cast<size_t>(opts.workers);
   name_this_thread(transport_thread_name);
@@ -909,10 +931,12 @@ concurrent_result bench_concurrent(const bench_options& opts) {
     run_burst(b % 2 == 0, true);
     run_burst(b % 2 != 0, true);
   }
-  auto log = upstream.arrivals();
-  for (auto& w : windows)
-    add_fake_view(w.is_tutti ? result.tutti : result.curl, log, w,
-                  opts.latency_ms);
+  if (upstream) {
+    auto log = upstream->arrivals();
+    for (auto& w : windows)
+      add_fake_view(w.is_tutti ? result.tutti : result.curl, log, w,
+                    opts.latency_ms);
+  }
   return result;
 }
 
@@ -1009,11 +1033,15 @@ void print_concurrent(const bench_options& opts, const concurrent_result& r) {
       ms_cells(t, [](auto& x) { return x.skew_us; }));
   row("  libcurl: release -> post_all called",
       ms_cells(c, [](auto& x) { return x.skew_us; }));
-  row("  tutti: release -> request at the fake",
-      ms_cells(r.tutti.reach_fake_us));
-  row("  libcurl: release -> request at fake", ms_cells(r.curl.reach_fake_us));
-  row("  tutti: fake's time - latency", ms_cells(r.tutti.fake_extra_us));
-  row("  libcurl: fake's time - latency", ms_cells(r.curl.fake_extra_us));
+  // The fake's own log: only when it runs in this process.
+  if (!r.tutti.reach_fake_us.empty() && !r.curl.reach_fake_us.empty()) {
+    row("  tutti: release -> request at the fake",
+        ms_cells(r.tutti.reach_fake_us));
+    row("  libcurl: release -> request at fake",
+        ms_cells(r.curl.reach_fake_us));
+    row("  tutti: fake's time - latency", ms_cells(r.tutti.fake_extra_us));
+    row("  libcurl: fake's time - latency", ms_cells(r.curl.fake_extra_us));
+  }
   auto bursts = static_cast<double>(opts.bursts);
   row("CPU per burst, ms (whole process)", {"tutti", "libcurl"});
   auto cpu_row = [&](const std::string& label, double tutti_s, double curl_s) {
@@ -1034,10 +1062,12 @@ void print_concurrent(const bench_options& opts, const concurrent_result& r) {
 
 /// Part 4, printed; false when a question or request failed.
 bool run_concurrent(const bench_options& opts) {
-  std::cout << "4. Concurrent ensembles: " << opts.ensembles
-            << " at once (one thread each), " << concurrent_members
-            << " members each, fake latency " << opts.latency_ms << " ms, "
-            << opts.bursts << " bursts after a warm-up\n"
+  std::cout << "4. Concurrent ensembles: " << opts.ensembles << " at once ("
+            << (opts.one_caller ? "one thread asks them all"
+                                : "one thread each")
+            << "), " << concurrent_members << " members each, fake latency "
+            << opts.latency_ms << " ms, " << opts.bursts
+            << " bursts after a warm-up\n"
             << "   providers: concurrency " << std::max(500, opts.ensembles)
             << " each, so the limiter never makes a member wait; no "
                "retries; "
@@ -1047,7 +1077,12 @@ bool run_concurrent(const bench_options& opts) {
             << " reused easy handles\n";
   std::cout.flush();
   auto r = bench_concurrent(opts);
-  std::cout << "   fake: " << r.fake_threads << " request threads\n";
+  if (opts.upstream.empty())
+    std::cout << "   fake: in this process, " << r.fake_threads
+              << " request threads\n";
+  else
+    std::cout << "   fake: " << opts.upstream << " (it needs at least "
+              << r.fake_threads << " request threads)\n";
   print_concurrent(opts, r);
   std::cout << '\n';
   if (r.tutti.failures > 0 || r.curl.failures > 0) {
@@ -1066,6 +1101,10 @@ bool run_concurrent(const bench_options& opts) {
 }
 
 int run(const bench_options& opts) {
+  if (opts.print_script) {
+    std::cout << concurrent_script(opts.latency_ms);
+    return 0;
+  }
   print_machine_facts(opts);
   if (opts.only_concurrent) {
     std::cout << '\n';
