@@ -6,7 +6,8 @@
 // The process hosts the fake upstream on loopback (whole OpenAI replies that
 // echo the question, a small fixed latency, keep-alive) and starts, as child
 // processes, `tutti serve` with a one-provider config and the Portkey gateway
-// (`node .../@portkey-ai/gateway/build/start-server.js --port=N --headless`,
+// (`node bench/portkey/loopback.mjs .../@portkey-ai/gateway/build/
+// start-server.js --port=N --headless`, on 127.0.0.1 only,
 // told the upstream by its x-portkey-provider / x-portkey-custom-host
 // headers). A libcurl multi handle is the load client: a closed loop over 1
 // and over 64 keep-alive connections. Rounds interleave the three paths
@@ -787,9 +788,10 @@ int run(const bench_options& opts) {
   if (portkey) {
     int port = free_port();
     gateway = std::make_unique<child_process>(
-        std::vector<std::string>{opts.node_bin, portkey_script.string(),
-                                 "--port=" + std::to_string(port),
-                                 "--headless"},
+        std::vector<std::string>{
+            opts.node_bin, TUTTI_BENCH_DIR "/portkey/loopback.mjs",
+            portkey_script.string(), "--port=" + std::to_string(port),
+            "--headless"},
         std::vector<std::string>{}, dir / "portkey.stdout",
         dir / "portkey.stderr");
     auto until = steady::now() + std::chrono::seconds{30};
