@@ -93,6 +93,9 @@ CLI::App* add_serve_command(CLI::App& app, serve_args& args) {
       ->check(CLI::Range(0.0, 7.0 * 24 * 3600));
   cmd->add_option("--keep-runs-max", args.keep_runs_max,
                   "Most finished runs kept (default 1000)");
+  cmd->add_option("--access-log", args.access_log,
+                  "Append one JSON line per answered request to this file "
+                  "('-': standard error); no headers, bodies or tokens");
   return cmd;
 }
 
@@ -118,6 +121,7 @@ int run_serve(const serve_args& args) {
   options.write_timeout = millis(args.write_timeout);
   options.keep_runs_for = millis(args.keep_runs);
   options.keep_runs_max = args.keep_runs_max;
+  options.access_log = args.access_log;
 
   tutti::engine engine{load_config(config_path(args.config))};
   std::unique_ptr<tutti::server> endpoint;

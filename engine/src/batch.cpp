@@ -19,6 +19,7 @@
 #include <mutex>
 
 #include "engine/src/names.hpp"
+#include "engine/src/write_all.hpp"
 #include "tutti/engine.hpp"
 
 namespace tutti {
@@ -171,18 +172,10 @@ struct batch_runner::impl {
   /// Appends one result line with a single write; false (and `fatal` says
   /// why) when it could not be written.
   bool write_line(const std::string& line) {
-    size_t written = 0;
-    while (written < line.size()) {
-      auto n = ::write(fd, line.data() + written, line.size() - written);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0) {
-        fatal = options.output_path + ": cannot write: " + std::strerror(errno);
-        return false;
-      }
-      written += static_cast<size_t>(n);
-    }
-    return true;
+    if (write_all(fd, line))
+      return true;
+    fatal = options.output_path + ": cannot write: " + std::strerror(errno);
+    return false;
   }
 
   /// The next row without a result, or false at the end of the input.

@@ -23,6 +23,7 @@
 
 #include <httplib.h>
 
+#include "engine/src/server_access_log.hpp"
 #include "engine/src/server_http_metrics.hpp"
 #include "engine/src/server_openai.hpp"
 #include "engine/src/server_runs.hpp"
@@ -215,6 +216,7 @@ struct request_context {
   std::chrono::steady_clock::time_point started;
   std::string route;
   bool active = false;
+  std::string target; ///< the model, ensemble or pipeline asked, if any
 };
 
 thread_local request_context current_request;
@@ -285,6 +287,7 @@ struct server::impl {
   server_options options;
   listening_server svr;
   http::http_metrics metrics;
+  std::unique_ptr<http::access_log> access; ///< --access-log, if given
   http::run_registry runs;
   int bound_port = 0;
 
@@ -455,12 +458,12 @@ struct server::impl {
     svr.set_keep_alive_timeout(options.keep_alive_timeout.count());
     svr.set_keep_alive_max_count(100000);
     svr.set_payload_max_length(options.max_body_bytes);
-    svr.set_pre_routing_handler([](const httplib::Request&,
-                                   httplib::Response&) {
-      current_request =
-          request_context{std::chrono::steady_clock::now(), "unmatched", true};
-      return httplib::Server::HandlerResponse::Unhandled;
-    });
+    svr.set_pre_routing_handler(
+        [](const httplib::Request&, httplib::Response&) {
+          current_request = request_context{std::chrono::steady_clock::now(),
+                                            "unmatched", true, ""};
+          return httplib::Server::HandlerResponse::Unhandled;
+        });
     // Responses cpp-httplib makes itself (404, 413, a malformed request)
     // get a body in OpenAI's format too.
     svr.set_error_handler(httplib::Server::HandlerWithResponse{
@@ -493,8 +496,26 @@ struct server::impl {
       auto seconds =
           ctx.active ? std::chrono::duration<double>(now - ctx.started).count()
                      : 0.0;
-      metrics.observe(req.method.empty() ? "-" : req.method,
-                      ctx.active ? ctx.route : "invalid", res.status, seconds);
+      auto method = req.method.empty() ? "-" : req.method;
+      auto route = ctx.active ? ctx.route : "invalid";
+      metrics.observe(method, route, res.status, seconds);
+      if (access) {
+        http::access_entry e;
+        e.unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+        e.remote = req.remote_addr;
+        e.method = method;
+        e.path = req.path;
+        e.route = route;
+        e.target = ctx.active ? ctx.target : "";
+        e.status = res.status;
+        e.ms = seconds * 1000;
+        e.bytes_in = req.body.size();
+        e.bytes_out = res.body.size();
+        e.stream = static_cast<bool>(res.content_provider_);
+        access->write(e);
+      }
       ctx.active = false;
     });
     install_routes();
@@ -524,6 +545,8 @@ struct server::impl {
     }
     svr.widen_backlog();
     bound_port = svr.bound_port();
+    if (!options.access_log.empty())
+      access = std::make_unique<http::access_log>(options.access_log);
   }
 
   // --- POST /v1/chat/completions ---
@@ -587,6 +610,7 @@ struct server::impl {
     if (!parsed)
       return;
     auto call = std::move(*parsed);
+    current_request.target = call.model;
     auto channel = std::make_shared<http::answer_channel>();
     ask_options ask;
     ask.stream = call.stream;
@@ -762,6 +786,7 @@ struct server::impl {
     if (!parsed)
       return;
     auto call = std::move(*parsed);
+    current_request.target = call.name;
     runs.prune();
     auto kind = call.of == http::run_call::kind::pipeline
                     ? http::run_record::kind::pipeline

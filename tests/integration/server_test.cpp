@@ -835,6 +835,95 @@ BOOST_AUTO_TEST_CASE(with_a_token_every_route_but_healthz_needs_it) {
   BOOST_TEST(fake_upstream::arrivals_of(upstream, "fast").size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(the_access_log_has_a_line_per_request_and_no_secrets) {
+  auto path = std::filesystem::temp_directory_path() /
+              ("tutti-access-" + std::to_string(getpid()) + ".log");
+  std::filesystem::remove(path);
+  server_options options;
+  options.port = 0;
+  options.token = "t0ken-never-logged";
+  options.access_log = path.string();
+  tutti::server logged{*engine, options};
+  logged.start();
+  httplib::Client c{"127.0.0.1", logged.port()};
+  c.set_read_timeout(10s);
+  httplib::Headers auth{{"Authorization", "Bearer t0ken-never-logged"}};
+  auto whole = chat_body("fast", false);
+  BOOST_TEST(c.Get("/healthz")->status == 200);
+  BOOST_TEST(
+      c.Post("/v1/chat/completions", auth, whole, "application/json")->status ==
+      200);
+  BOOST_TEST(c.Post("/v1/chat/completions", auth,
+                    chat_body("ensemble/duo", true), "application/json")
+                 ->status == 200);
+  BOOST_TEST(c.Get("/v1/nowhere", auth)->status == 404);
+  BOOST_TEST(
+      c.Post("/v1/chat/completions", whole, "application/json")->status == 401);
+
+  // A line is written once its answer is, so the last may lag the client.
+  std::vector<std::string> lines;
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (lines.size() < 5 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(10ms);
+    lines.clear();
+    std::ifstream in{path};
+    for (std::string line; std::getline(in, line);)
+      lines.push_back(line);
+  }
+  BOOST_REQUIRE(lines.size() == 5u);
+  // By "METHOD path status"; the whole and the streamed completion share
+  // one, and are told apart below.
+  std::map<std::string, rapidjson::Document> by_key;
+  for (auto& line : lines) {
+    BOOST_TEST(!contains(line, "t0ken-never-logged"));
+    BOOST_TEST(!contains(line, "Paris"));
+    auto doc = parse(line);
+    BOOST_TEST(str(doc["remote"]) == "127.0.0.1");
+    BOOST_TEST(str(doc["time"]).size() == 24u); // 2026-11-25T12:34:56.789Z
+    BOOST_TEST(str(doc["time"]).back() == 'Z');
+    BOOST_TEST(doc["ms"].GetDouble() >= 0);
+    auto key = str(doc["method"]) + " " + str(doc["path"]) + " " +
+               std::to_string(doc["status"].GetInt());
+    by_key.emplace(key, std::move(doc));
+  }
+  auto& health = by_key.at("GET /healthz 200");
+  BOOST_TEST(str(health["route"]) == "/healthz");
+  BOOST_TEST(!health.HasMember("target"));
+  auto& denied = by_key.at("POST /v1/chat/completions 401");
+  BOOST_TEST(!denied.HasMember("target")); // refused before it was read
+  BOOST_TEST(denied["bytes_in"].GetUint64() == whole.size());
+  BOOST_TEST(str(by_key.at("GET /v1/nowhere 404")["route"]) == "unmatched");
+  int streams = 0;
+  for (auto& line : lines) {
+    auto doc = parse(line);
+    if (str(doc["path"]) != "/v1/chat/completions" ||
+        doc["status"].GetInt() != 200)
+      continue;
+    if (doc["stream"].GetBool()) {
+      ++streams;
+      BOOST_TEST(str(doc["target"]) == "ensemble/duo");
+      BOOST_TEST(doc["bytes_out"].GetUint64() == 0u);
+    } else {
+      BOOST_TEST(str(doc["target"]) == "fast");
+      BOOST_TEST(doc["bytes_in"].GetUint64() == whole.size());
+      BOOST_TEST(doc["bytes_out"].GetUint64() > 0u);
+    }
+  }
+  BOOST_TEST(streams == 1);
+  std::filesystem::remove(path);
+}
+
+BOOST_AUTO_TEST_CASE(an_access_log_that_cannot_be_opened_stops_the_start) {
+  server_options options;
+  options.port = 0;
+  options.access_log = "/nonexistent-dir/access.log";
+  BOOST_CHECK_EXCEPTION(
+      tutti::server(*engine, options), server_error, [](const server_error& e) {
+        return contains(e.what(), "cannot open the access log "
+                                  "/nonexistent-dir/access.log: No such file");
+      });
+}
+
 BOOST_AUTO_TEST_CASE(a_public_address_needs_a_token) {
   server_options options;
   options.host = "0.0.0.0";

@@ -38,6 +38,11 @@ struct server_options {
   /// Finished runs are kept this long, and at most this many, then forgotten.
   std::chrono::milliseconds keep_runs_for{std::chrono::minutes{15}};
   size_t keep_runs_max = 1000;
+  /// When set, one JSON line per answered request is appended to this file
+  /// ("-": standard error): time, client, method, path, route, the model or
+  /// pipeline asked, status, milliseconds, body sizes, whether it streamed.
+  /// Never a header, a body or a token.
+  std::string access_log;
 };
 
 /// The endpoint refuses to start: a non-loopback address without a token,
