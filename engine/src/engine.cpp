@@ -299,8 +299,8 @@ struct engine::impl {
     // An idle worker spins briefly, then waits on its condition variable
     // (woken by the next job handed to it from outside the scheduler, as the
     // transport's replies and the callers' questions are). CAF's default
-    // first sleeps 50 us at a time for 25 ms, a context switch each: on two
-    // cores that halved the workers' CPU and slowed everything else
+    // first sleeps 50 us at a time for 25 ms, a context switch each; waiting
+    // instead halved the workers' CPU on two cores and sped up the rest
     // (docs/benchmarks.md, "Idle workers wait instead of polling").
     system_config.set("work-stealing.moderate-sleep-duration",
                       caf::timespan{0});
