@@ -612,13 +612,9 @@ public:
   /// every job has returned.
   void run(std::function<void(int)> job) {
     job_ = std::move(job);
-    go_ = clock_type::now();
     start_.arrive_and_wait();
     done_.arrive_and_wait();
   }
-
-  /// When the current (or last) burst was released; jobs may read it.
-  clock_type::time_point go() const { return go_; }
 
 private:
   void loop(int i) {
@@ -635,7 +631,6 @@ private:
   std::barrier<> done_;
   // Written before the start barrier, read after it.
   std::function<void(int)> job_;
-  clock_type::time_point go_;
   bool stop_ = false;
   std::vector<std::thread> threads_;
 };
@@ -782,11 +777,11 @@ concurrent_result bench_concurrent(const bench_options& opts) {
   std::vector<bool> curl_ok(static_cast<size_t>(n));
   std::vector<burst_window> windows;
 
-  clock_type::time_point go;
-  auto record = [&](int i, clock_type::time_point asked,
-                    clock_type::time_point call_returned,
-                    clock_type::time_point returned,
-                    tutti::ensemble_answer answer) {
+  clock_type::time_point go; ///< when the current burst was released
+  auto record_sample = [&](int i, clock_type::time_point asked,
+                           clock_type::time_point call_returned,
+                           clock_type::time_point returned,
+                           tutti::ensemble_answer answer) {
     auto& slot = slots[static_cast<size_t>(i)];
     slot = {};
     slot.call_us =
@@ -838,27 +833,33 @@ concurrent_result bench_concurrent(const bench_options& opts) {
     auto future = eng.ask("concurrent", prompt_of(i));
     auto call_returned = clock_type::now();
     auto answer = future.get();
-    record(i, asked, call_returned, clock_type::now(), std::move(answer));
+    record_sample(i, asked, call_returned, clock_type::now(),
+                  std::move(answer));
   };
   // One thread asks them all, as an async host does (asyncio's gather): the
-  // answer is there when its callback runs.
+  // answer is there when its callback runs. The callback only keeps it; the
+  // samples are made once every answer is in, on this thread.
   auto tutti_async_burst = [&] {
+    auto count = static_cast<size_t>(n);
     std::latch left{n};
-    std::vector<clock_type::time_point> asked(static_cast<size_t>(n)),
-        call_returned(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) {
-      auto k = static_cast<size_t>(i);
+    std::vector<clock_type::time_point> asked(count), call_returned(count),
+        returned(count);
+    for (size_t k = 0; k < count; ++k) {
       asked[k] = clock_type::now();
-      eng.start_ask("concurrent", {tutti::chat_message{"user", prompt_of(i)}},
-                    {}, [&, i](tutti::ensemble_answer answer) {
-                      auto k = static_cast<size_t>(i);
-                      record(i, asked[k], call_returned[k], clock_type::now(),
-                             std::move(answer));
-                      left.count_down();
-                    });
+      eng.start_ask(
+          "concurrent",
+          {tutti::chat_message{"user", prompt_of(static_cast<int>(k))}}, {},
+          [&, k](tutti::ensemble_answer answer) {
+            returned[k] = clock_type::now();
+            answers[k] = std::move(answer);
+            left.count_down();
+          });
       call_returned[k] = clock_type::now();
     }
     left.wait();
+    for (size_t k = 0; k < count; ++k)
+      record_sample(static_cast<int>(k), asked[k], call_returned[k],
+                    returned[k], std::move(answers[k]));
   };
   auto curl_job = [&](int i) {
     auto& slot = slots[static_cast<size_t>(i)];
@@ -881,11 +882,10 @@ concurrent_result bench_concurrent(const bench_options& opts) {
     std::this_thread::sleep_for(gap);
     auto threads_before = threads_cpu();
     auto cpu_before = process_cpu_s();
+    go = clock_type::now();
     if (is_tutti && opts.one_caller) {
-      go = clock_type::now();
       tutti_async_burst();
     } else {
-      go = clock_type::now();
       callers.run([&](int i) {
         if (is_tutti)
           tutti_job(i);
