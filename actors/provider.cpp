@@ -7,6 +7,7 @@
 #include <caf/send.hpp>
 
 #include "actors/clock.hpp"
+#include "engine/src/saturating.hpp"
 #include "tutti/retry.hpp"
 
 namespace tutti {
@@ -15,16 +16,35 @@ namespace {
 
 using self_ptr = caf::stateful_actor<provider_state>*;
 
+/// The most tokens one request is counted for: far beyond any model, and
+/// small enough that a limit group can add up many of them.
+constexpr int64_t max_counted_tokens = int64_t{1} << 40;
+
 /// A rough token estimate for the limiter's token budget: 4 bytes a prompt
 /// token, plus the most the reply may take (the request's max_tokens, else
 /// the provider's default, else what the codec sends by itself).
 int64_t estimate_tokens(const chat_request& req, const provider_deps& deps) {
+  // Sizes and max_tokens can come from a client: the sum is clamped, never
+  // overflowed, and never below 1 (a negative estimate would stall the
+  // limit group's queue).
   int64_t bytes = 0;
   for (auto& msg : req.messages)
-    bytes += static_cast<int64_t>(msg.content.size());
-  return bytes / 4 + req.params.max_tokens.value_or(
-                         deps.settings.defaults.max_tokens.value_or(
-                             deps.wire->implied_max_tokens()));
+    bytes = saturating_add(bytes, static_cast<int64_t>(msg.content.size()));
+  auto output =
+      req.params.max_tokens.value_or(deps.settings.defaults.max_tokens.value_or(
+          deps.wire->implied_max_tokens()));
+  return std::clamp<int64_t>(
+      saturating_add(bytes / 4, std::max<int64_t>(0, output)), 1,
+      max_counted_tokens);
+}
+
+/// Usage as an upstream reported it, each count in [0, max_counted_tokens]:
+/// the numbers are the server's to choose, and the limiter adds them up.
+usage bounded(usage used) {
+  for (auto* count :
+       {&used.input_tokens, &used.output_tokens, &used.cached_input_tokens})
+    *count = std::clamp<int64_t>(*count, 0, max_counted_tokens);
+  return used;
 }
 
 /// Secrets never leave the provider: blank out the key wherever it appears.
@@ -117,6 +137,7 @@ void finish(self_ptr self, const std::string& request_id,
   if (auto* done = std::get_if<completion>(&result)) {
     outcome.ok = true;
     outcome.reply = std::move(*done);
+    outcome.reply.usage = bounded(outcome.reply.usage);
     outcome.reply.timing = timing_of(self, call);
     outcome.reply.cost_usd = cost_usd(outcome.reply.usage, deps.price);
     outcome.reply.attempts = call.attempts;
@@ -130,6 +151,7 @@ void finish(self_ptr self, const std::string& request_id,
     if (error.partial_text.empty())
       error.partial_text = call.text;
     merge_usage(error.usage, call.usage);
+    error.usage = bounded(error.usage);
     error.cost_usd = cost_usd(error.usage, deps.price);
   }
   if (call.attempts > 0)

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "actors/clock.hpp"
+#include "engine/src/saturating.hpp"
 
 namespace tutti {
 
@@ -225,6 +226,9 @@ caf::behavior rate_limiter(self_ptr self, limiter_settings settings) {
       [=](acquire_atom, permit_request& req) -> caf::result<permit_grant> {
         auto& st = self->state;
         auto now = actor_now_us(self);
+        // Every request costs at least one token: an estimate below that
+        // (a host's own bug) must not jump or stall the queue.
+        req.estimated_tokens = std::max<int64_t>(1, req.estimated_tokens);
         if (req.deadline > 0 && req.deadline <= now)
           return deny(failure_kind::queue_timeout,
                       "no permit before the deadline in " +
@@ -265,7 +269,8 @@ caf::behavior rate_limiter(self_ptr self, limiter_settings settings) {
         if (st.in_flight.erase(permit_id) == 0)
           return;
         // The estimate becomes what was really used, when the server said.
-        auto actual = used.input_tokens + used.output_tokens;
+        auto actual = saturating_add(std::max<int64_t>(0, used.input_tokens),
+                                     std::max<int64_t>(0, used.output_tokens));
         if (actual > 0)
           st.token_log.correct(permit_id, actual);
         // Released: the server had the request by now if it ever did.

@@ -197,6 +197,7 @@ int run_batch(const batch_args& args) {
   options.output_path = args.out;
   options.concurrency = args.concurrency;
   options.resume = args.resume;
+  options.max_row_bytes = args.max_row_bytes;
   batch_runner runner{engine, options};
   auto before = runner.progress();
   if (before.done_before > 0)

@@ -26,6 +26,7 @@
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
 
+#include "engine/src/json_reader.hpp"
 #include "tutti/batch.hpp"
 #include "tutti/config.hpp"
 #include "tutti/engine.hpp"
@@ -317,11 +318,11 @@ std::map<std::string, std::string> inputs_from_json(const std::string& text) {
   const std::string expected = "expected a JSON object of string values, e.g. "
                                "{\"question\": \"Why is the sky blue?\"}";
   rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
-  if (doc.HasParseError())
-    throw std::invalid_argument("stdin: not valid JSON at offset " +
-                                std::to_string(doc.GetErrorOffset()) + "; " +
-                                expected);
+  auto parsed = tutti::json_reader::parse(
+      doc, text, tutti::json_reader::utf8_check::validate);
+  if (!parsed)
+    throw std::invalid_argument("stdin: not valid JSON (" + parsed.message() +
+                                "); " + expected);
   if (!doc.IsObject())
     throw std::invalid_argument("stdin: " + expected);
   for (auto& member : doc.GetObject()) {
@@ -549,6 +550,11 @@ int main(int argc, char** argv) {
                    "Rows running at once (default 16); the providers' "
                    "limits still hold")
       ->check(CLI::Range(1, 100000));
+  batch_cmd
+      ->add_option("--max-row-bytes", batch.max_row_bytes,
+                   "Longest input row in bytes; a longer line is an invalid "
+                   "row (default 8388608)")
+      ->check(CLI::Range(size_t{16}, size_t{1} << 30));
   batch_cmd->add_flag("--resume", batch.resume,
                       "Complete an existing results file: skip the rows "
                       "it has, redo a torn last line");

@@ -38,6 +38,58 @@ void chomp(std::string& line) {
     line.pop_back();
 }
 
+/// Reads the next line of `in` (without its '\n') into `line`, keeping at
+/// most `max` bytes; false at the end of the input. `too_long` tells that
+/// the line had more, which were read past and dropped.
+bool read_line(std::istream& in, std::string& line, size_t max,
+               bool& too_long) {
+  line.clear();
+  too_long = false;
+  auto* buffer = in.rdbuf();
+  bool any = false;
+  for (;;) {
+    auto c = buffer->sbumpc();
+    if (c == std::char_traits<char>::eof()) {
+      in.setstate(std::ios::eofbit);
+      return any;
+    }
+    any = true;
+    if (c == '\n')
+      return true;
+    if (line.size() < max)
+      line.push_back(static_cast<char>(c));
+    else
+      too_long = true;
+  }
+}
+
+/// The row of a line longer than the limit.
+batch_row overlong_row(size_t line, const std::string& source, size_t max) {
+  batch_row row;
+  row.line = line;
+  row.id_json = std::to_string(line);
+  row.error = source + ":" + std::to_string(line) +
+              ": the row is longer than " + std::to_string(max) +
+              " bytes (the limit; see max_row_bytes)";
+  return row;
+}
+
+/// Opens the input: it must be a regular file, which is read twice (rows
+/// are counted first), so a directory, a pipe or a device is refused.
+void open_input(std::ifstream& in, const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0)
+    throw batch_error(path + ": cannot read: " + std::strerror(errno));
+  if (S_ISDIR(info.st_mode))
+    throw batch_error(path + ": is a directory, not a file of rows");
+  if (!S_ISREG(info.st_mode))
+    throw batch_error(path + ": not a regular file (the rows are read twice, "
+                             "so a pipe or device cannot be the input)");
+  in.open(path, std::ios::binary);
+  if (!in)
+    throw batch_error(path + ": cannot read: " + std::strerror(errno));
+}
+
 } // namespace
 
 struct batch_runner::impl {
@@ -94,10 +146,7 @@ struct batch_runner::impl {
     count_input();
     open_output();
     tally = before.tally;
-    input.open(options.input_path, std::ios::binary);
-    if (!input)
-      throw batch_error(options.input_path +
-                        ": cannot read: " + std::strerror(errno));
+    open_input(input, options.input_path);
   }
 
   ~impl() {
@@ -135,24 +184,26 @@ struct batch_runner::impl {
   /// Counts the rows and checks that each result in the results file
   /// belongs to the input line it names.
   void count_input() {
-    std::ifstream in{options.input_path, std::ios::binary};
-    if (!in)
-      throw batch_error(options.input_path +
-                        ": cannot read: " + std::strerror(errno));
+    std::ifstream in;
+    open_input(in, options.input_path);
     std::string line;
     size_t number = 0;
+    bool too_long = false;
     std::set<size_t> rows_seen; // of the lines with a result
-    while (std::getline(in, line)) {
+    while (read_line(in, line, options.max_row_bytes, too_long)) {
       ++number;
       chomp(line);
-      if (blank(line))
+      if (!too_long && blank(line))
         continue;
       ++total;
       auto done = before.done.find(number);
       if (done == before.done.end())
         continue;
       rows_seen.insert(number);
-      auto row = parse_batch_row(line, number, options.input_path, input_names);
+      auto row =
+          too_long
+              ? overlong_row(number, options.input_path, options.max_row_bytes)
+              : parse_batch_row(line, number, options.input_path, input_names);
       if (row.id_json != done->second)
         throw batch_error(options.output_path + ": its result for " +
                           options.input_path + " line " +
@@ -181,12 +232,16 @@ struct batch_runner::impl {
   /// The next row without a result, or false at the end of the input.
   bool next_row(batch_row& row) {
     std::string line;
-    while (std::getline(input, line)) {
+    bool too_long = false;
+    while (read_line(input, line, options.max_row_bytes, too_long)) {
       ++lines_read;
       chomp(line);
-      if (blank(line) || before.done.count(lines_read) > 0)
+      if ((!too_long && blank(line)) || before.done.count(lines_read) > 0)
         continue;
-      row = parse_batch_row(line, lines_read, options.input_path, input_names);
+      row = too_long ? overlong_row(lines_read, options.input_path,
+                                    options.max_row_bytes)
+                     : parse_batch_row(line, lines_read, options.input_path,
+                                       input_names);
       return true;
     }
     input_done = true;

@@ -12,6 +12,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "engine/src/json_reader.hpp"
 #include "engine/src/json_writers.hpp"
 #include "engine/src/names.hpp"
 #include "tutti/batch.hpp"
@@ -106,11 +107,11 @@ batch_row parse_batch_row(std::string_view text, size_t line,
   row.id_json = std::to_string(line);
   auto where = source + ":" + std::to_string(line) + ": ";
   rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
-  if (doc.HasParseError()) {
+  auto parsed =
+      json_reader::parse(doc, text, json_reader::utf8_check::validate);
+  if (!parsed) {
     row.error = where + "not valid JSON at column " +
-                std::to_string(doc.GetErrorOffset() + 1) + ": " +
-                rapidjson::GetParseError_En(doc.GetParseError());
+                std::to_string(parsed.offset + 1) + ": " + parsed.what;
     return row;
   }
   if (!doc.IsObject()) {
@@ -236,8 +237,7 @@ namespace {
 
 /// Reads a result row; false when `line` is not one.
 bool parse_result(std::string_view line, rapidjson::Document& doc) {
-  doc.Parse(line.data(), line.size());
-  if (doc.HasParseError() || !doc.IsObject())
+  if (!json_reader::parse(doc, line) || !doc.IsObject())
     return false;
   auto at = doc.FindMember("line");
   auto status = doc.FindMember("status");

@@ -837,8 +837,9 @@ private:
     } else if (field.key == "top_p") {
       defaults.top_p = read_number(field, field_path, 0, 1);
     } else if (field.key == "max_tokens") {
-      defaults.max_tokens =
-          read_int(field, field_path, 1, INT64_MAX, "a positive integer");
+      defaults.max_tokens = read_int(field, field_path, 1, max_tokens_limit,
+                                     "a positive integer up to " +
+                                         std::to_string(max_tokens_limit));
     } else if (field.key == "seed") {
       defaults.seed =
           read_int(field, field_path, INT64_MIN, INT64_MAX, "an integer");

@@ -14,6 +14,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "engine/src/json_reader.hpp"
 #include "engine/src/json_writers.hpp"
 #include "tutti/json.hpp"
 
@@ -135,12 +136,12 @@ int64_t read_integer(const json_value& v, const std::string& param) {
 
 rapidjson::Document parse_object(std::string_view body) {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError())
+  auto parsed =
+      json_reader::parse(doc, body, json_reader::utf8_check::validate);
+  if (!parsed)
     fail("",
-         std::string{"request body: not valid JSON at offset "} +
-             std::to_string(doc.GetErrorOffset()) + ": " +
-             rapidjson::GetParseError_En(doc.GetParseError()),
+         "request body: not valid JSON at offset " +
+             std::to_string(parsed.offset) + ": " + parsed.what,
          "invalid_json");
   if (!doc.IsObject())
     fail("", "request body: expected a JSON object, got " + type_name(doc),
@@ -234,6 +235,10 @@ chat_params read_params(const json_value& body) {
       auto n = read_integer(*v, name);
       if (n < 1)
         fail(name, std::string{name} + ": expected at least 1, got " +
+                       std::to_string(n));
+      if (n > max_tokens_limit)
+        fail(name, std::string{name} + ": expected at most " +
+                       std::to_string(max_tokens_limit) + ", got " +
                        std::to_string(n));
       params.max_tokens = n; // max_completion_tokens, read last, wins
     }

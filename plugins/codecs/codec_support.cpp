@@ -157,16 +157,17 @@ failure make_failure(failure_kind kind, std::string message, int http_status) {
   return result;
 }
 
-std::string parse_error_text(const rapidjson::Document& doc) {
-  return std::string{rapidjson::GetParseError_En(doc.GetParseError())} +
-         " at offset " + std::to_string(doc.GetErrorOffset());
+json_reader::parse_result parse_json(rapidjson::Document& doc,
+                                     std::string_view text) {
+  return json_reader::parse(doc, text);
 }
 
-failure malformed_json(std::string_view what, const rapidjson::Document& doc,
+failure malformed_json(std::string_view what,
+                       const json_reader::parse_result& parsed,
                        std::string_view raw) {
   std::string message{what};
-  if (doc.HasParseError()) {
-    message += " is not JSON (" + parse_error_text(doc) + "): ";
+  if (!parsed) {
+    message += " is not JSON (" + parsed.message() + "): ";
   } else {
     message += " is not a JSON object: ";
   }

@@ -16,6 +16,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "engine/src/json_reader.hpp"
 #include "tutti/codec.hpp"
 
 namespace tutti::codec_support {
@@ -93,12 +94,17 @@ std::string_view string_member(const rapidjson::Value& obj,
 failure make_failure(failure_kind kind, std::string message,
                      int http_status = 0);
 
-/// rapidjson's description of the parse error in `doc`, with its offset.
-std::string parse_error_text(const rapidjson::Document& doc);
+/// Parses an upstream reply or event into `doc`, bounded as every JSON
+/// tutti reads from outside is (engine/src/json_reader.hpp): no recursion,
+/// no nesting deeper than 64 levels.
+json_reader::parse_result parse_json(rapidjson::Document& doc,
+                                     std::string_view text);
 
-/// The `protocol` failure for `raw`, parsed into `doc`, that is not JSON or
-/// not a JSON object; `what` names it ("response body", "stream event").
-failure malformed_json(std::string_view what, const rapidjson::Document& doc,
+/// The `protocol` failure for `raw` that is not JSON (`parsed` says why) or,
+/// when it parsed, not a JSON object; `what` names it ("response body",
+/// "stream event").
+failure malformed_json(std::string_view what,
+                       const json_reader::parse_result& parsed,
                        std::string_view raw);
 
 /// The message for an error response whose body gives none: the body

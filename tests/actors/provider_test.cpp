@@ -112,7 +112,8 @@ struct provider_fixture : testing::actor_fixture {
   /// provider answers.
   outcome_slot query(std::string id = {},
                      tutti::priority urgency = priority::interactive,
-                     const std::string& prompt = "2+2?") {
+                     const std::string& prompt = "2+2?",
+                     std::optional<int64_t> max_tokens = std::nullopt) {
     if (id.empty())
       id = "r" + std::to_string(next_query++);
     member_query q;
@@ -120,6 +121,7 @@ struct provider_fixture : testing::actor_fixture {
     q.request.id = id;
     q.request.priority = urgency;
     q.request.messages.push_back(chat_message{"user", prompt});
+    q.request.params.max_tokens = max_tokens;
     auto slot = std::make_shared<std::optional<member_outcome>>();
     sys.spawn([slot, q, prov = prov](caf::event_based_actor* self) {
       self->request(prov, caf::infinite, query_atom::value, q)
@@ -507,6 +509,28 @@ BOOST_AUTO_TEST_CASE(content_before_the_first_token_timeout_keeps_the_call) {
   BOOST_TEST((*outcome)->reply.timing.first_token_us == 1'000'000);
   BOOST_TEST((*outcome)->reply.timing.total_us == 6'000'000);
   BOOST_TEST(net->cancelled.empty());
+}
+
+// Regression: max_tokens near 2^63 overflowed the token estimate; the
+// negative estimate sat at the head of the limiter's queue until its
+// deadline and every request of the group waited behind it.
+BOOST_AUTO_TEST_CASE(an_absurd_max_tokens_fails_at_once_and_blocks_nobody) {
+  limits.tokens = window_budget{100'000, 60'000'000};
+  start();
+  auto absurd = query("absurd", priority::interactive, "2+2?", INT64_MAX);
+  BOOST_REQUIRE(absurd->has_value());
+  BOOST_TEST(!(*absurd)->ok);
+  BOOST_TEST((*absurd)->error.kind == failure_kind::bad_request);
+  BOOST_TEST((*absurd)->error.message.find(
+                 "more than the whole token budget") != std::string::npos);
+  BOOST_TEST(net->started.empty());
+  // The next request of the group is sent at once.
+  auto normal = query();
+  BOOST_TEST(net->started.size() == 1u);
+  reply(200, ok_body);
+  BOOST_REQUIRE(normal->has_value());
+  BOOST_TEST((*normal)->ok);
+  BOOST_TEST(limiter_snapshot().queued == 0);
 }
 
 BOOST_AUTO_TEST_CASE(the_total_timeout_ends_the_call_and_cancels_its_transfer) {

@@ -373,6 +373,55 @@ BOOST_AUTO_TEST_CASE(a_missing_input_file_is_an_error_and_creates_nothing) {
   BOOST_CHECK(!fs::exists(output));
 }
 
+// Regression: a row of 300,000 `[` overflowed the stack of the batch runner,
+// and `--resume` (which reads every row with a result again) died on it
+// forever. A row longer than --max-row-bytes used to be held whole.
+BOOST_AUTO_TEST_CASE(hostile_rows_are_invalid_rows_and_resume_reads_them) {
+  {
+    std::ofstream out{input};
+    out << R"({"id": "row-1", "question": "question 1"})" << '\n'
+        << std::string(3000, '[') << '\n'
+        << R"({"id": "long", "question": ")" << std::string(5000, 'x')
+        << "\"}\n"
+        << "{\"id\": \"bad-utf8\", \"question\": \"\xC3\x28\"}\n"
+        << R"({"id": "row-5", "question": "question 5"})" << '\n';
+  }
+  auto r = run("answer", {"--max-row-bytes", "4096"});
+  BOOST_CHECK_EQUAL(r.exit_code, 1); // some rows are invalid
+  std::map<size_t, result_row> by_line;
+  for (auto& row : results())
+    by_line[row.line] = row;
+  BOOST_REQUIRE_EQUAL(by_line.size(), 5u);
+  BOOST_CHECK_EQUAL(by_line[1].answer, "echo: question 1");
+  BOOST_CHECK_EQUAL(by_line[5].answer, "echo: question 5");
+  BOOST_CHECK_EQUAL(by_line[2].status, "invalid");
+  BOOST_CHECK(contains(by_line[2].error_message, "nested deeper than 64"));
+  BOOST_CHECK_EQUAL(by_line[3].status, "invalid");
+  BOOST_CHECK(contains(by_line[3].error_message,
+                       "rows.jsonl:3: the row is longer than 4096 bytes"));
+  BOOST_CHECK_EQUAL(by_line[4].status, "invalid");
+  BOOST_CHECK(contains(by_line[4].error_message, "Invalid encoding"));
+  // Resuming reads every row with a result again.
+  auto again = run("answer", {"--resume", "--max-row-bytes", "4096"});
+  BOOST_CHECK_EQUAL(again.exit_code, 1);
+  BOOST_CHECK(contains(again.out, "batch: 0 of 5 rows"));
+}
+
+// Regression: `--in DIR` exited 0 with "0 of 0 rows"; `--in /dev/zero` grew
+// without bound.
+BOOST_AUTO_TEST_CASE(input_that_is_not_a_file_of_rows_is_refused) {
+  fs::create_directory(dir / "rows.d");
+  input = dir / "rows.d";
+  auto r = run("answer");
+  BOOST_CHECK_EQUAL(r.exit_code, 2);
+  BOOST_CHECK(contains(r.err, "rows.d: is a directory, not a file of rows"));
+  input = "/dev/zero";
+  r = run("answer", {}, 10s);
+  BOOST_CHECK_EQUAL(r.exit_code, 2);
+  BOOST_CHECK(contains(r.err, "/dev/zero: not a regular file"));
+  BOOST_CHECK(!fs::exists(output));
+}
+
 BOOST_AUTO_TEST_CASE(resume_refuses_the_results_of_another_input) {
   write_rows(5);
   BOOST_REQUIRE_EQUAL(run("answer").exit_code, 0);

@@ -35,8 +35,14 @@ models:
   drip:     {reply: "a b c d e", drip_ms: 150}
 )";
 
+/// The script plus an upstream whose reply is 300,000 `[`.
+std::string script_text() {
+  return std::string{upstream_script} + "  nested: {raw_body: \"" +
+         std::string(300'000, '[') + "\"}\n";
+}
+
 struct faults_fixture {
-  fake::server upstream{fake::parse_script(upstream_script)};
+  fake::server upstream{fake::parse_script(script_text())};
 
   faults_fixture() { upstream.start(); }
 
@@ -97,6 +103,20 @@ BOOST_AUTO_TEST_CASE(server_errors_are_retried_until_an_attempt_succeeds) {
   BOOST_TEST(outcome.reply.text == "third time lucky");
   BOOST_TEST(outcome.reply.attempts == 3);
   BOOST_TEST(arrivals_of("flaky").size() == 3u);
+}
+
+// Regression: an upstream reply of 300,000 `[` overflowed the stack of the
+// CAF worker decoding it, killing `tutti ask` and `tutti serve`.
+BOOST_AUTO_TEST_CASE(a_deeply_nested_reply_is_a_protocol_failure) {
+  for (bool stream : {false, true}) {
+    BOOST_TEST_CONTEXT("stream " << stream) {
+      auto outcome = ask_one(make_config({"nested"}), stream);
+      BOOST_TEST(!outcome.ok);
+      BOOST_TEST(outcome.error.kind == failure_kind::protocol);
+      BOOST_TEST(outcome.error.message.find("nested deeper than 64") !=
+                 std::string::npos);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(attempts_run_out_and_the_last_failure_is_reported) {

@@ -131,6 +131,31 @@ BOOST_AUTO_TEST_CASE(text_parts_are_joined_and_developer_is_a_system_turn) {
   BOOST_TEST(call.messages[1].content == "one\ntwo");
 }
 
+// Regression: 300 KB of `[` overflowed the HTTP thread's stack and killed
+// `tutti serve`; invalid UTF-8 was echoed raw into the error body.
+BOOST_AUTO_TEST_CASE(hostile_bodies_get_a_400_not_a_crash) {
+  auto deep = error_of(std::string(300'000, '['));
+  BOOST_TEST(deep.status == 400);
+  BOOST_TEST(deep.code == "invalid_json");
+  BOOST_TEST(contains(deep.message, "nested deeper than 64 levels"));
+  auto bad_utf8 = error_of(
+      "{\"model\":\"alpha\",\"messages\":[{\"role\":\"user\",\"content\":"
+      "\"\xC3\x28\"}]}");
+  BOOST_TEST(bad_utf8.status == 400);
+  BOOST_TEST(contains(bad_utf8.message, "Invalid encoding in string"));
+}
+
+// Regression: max_tokens near 2^63 overflowed the token estimate, and the
+// negative estimate blocked the provider's limit group.
+BOOST_AUTO_TEST_CASE(max_tokens_beyond_any_model_is_refused) {
+  auto huge = error_of(
+      R"({"model":"alpha","messages":[{"role":"user","content":"a"}],"max_tokens":9223372036854775807})");
+  BOOST_TEST(huge.status == 400);
+  BOOST_TEST(huge.param == "max_tokens");
+  BOOST_TEST(huge.message == "max_tokens: expected at most 2147483647, got "
+                             "9223372036854775807");
+}
+
 BOOST_AUTO_TEST_CASE(bad_bodies_name_the_field_at_fault) {
   auto not_json = error_of("{nope");
   BOOST_TEST(not_json.status == 400);

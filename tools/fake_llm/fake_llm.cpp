@@ -34,6 +34,8 @@
 #include <rapidjson/writer.h>
 #include <yaml-cpp/yaml.h>
 
+#include "engine/src/json_reader.hpp"
+
 namespace tutti::fake {
 
 namespace {
@@ -283,6 +285,8 @@ model_script parse_model(const std::string& file, const YAML::Node& node,
       out.truncate_after_tokens = int_of(file, value, key, 0);
     } else if (key == "malformed") {
       out.malformed = bool_of(file, value, key);
+    } else if (key == "raw_body") {
+      out.raw_body = scalar_of(file, value, key);
     } else if (key == "finish_reason") {
       out.finish_reason = scalar_of(file, value, key);
       if (out.finish_reason.empty()) {
@@ -318,6 +322,7 @@ model_script parse_model(const std::string& file, const YAML::Node& node,
               "unknown key '" + key + "' in model '" + name +
                   "' (expected reply, latency, tokens_per_second, fail, "
                   "stall_after_tokens, truncate_after_tokens, malformed, "
+                  "raw_body, "
                   "finish_reason, split_chunks, split_seed, crlf, "
                   "ping_comments, end_without_terminator, "
                   "error_event_after_tokens, error_event_status, "
@@ -667,8 +672,7 @@ bool read_stream(const rapidjson::Value& object, chat_request& out) {
 chat_request parse_openai_request(const std::string& body) {
   chat_request out;
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  if (!json_reader::parse(doc, body) || !doc.IsObject()) {
     out.error = "We could not parse the JSON body of your request. The "
                 "request body must be a JSON object.";
     return out;
@@ -734,8 +738,7 @@ chat_request parse_anthropic_request(const std::string& body) {
   chat_request out;
   out.format = wire::anthropic;
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  if (!json_reader::parse(doc, body) || !doc.IsObject()) {
     out.error = "There was an issue with the JSON body of your request: it "
                 "must be a JSON object.";
     return out;
@@ -787,8 +790,7 @@ chat_request parse_gemini_request(const std::string& body, std::string model,
   out.model = std::move(model);
   out.stream = stream;
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  if (!json_reader::parse(doc, body) || !doc.IsObject()) {
     out.error = "Invalid JSON payload received.";
     return out;
   }
@@ -2479,7 +2481,10 @@ void server::impl::serve_whole(const httplib::Request& req,
         [this, rec](bool) { record(rec); });
     return;
   }
-  if (ms.malformed) {
+  if (ms.raw_body) {
+    body = *ms.raw_body;
+    rec.outcome = "malformed";
+  } else if (ms.malformed) {
     body = malformed_whole_body(chat.format, ids);
     rec.outcome = "malformed";
   } else if (chat.format == wire::gemini && ms.safety_block) {
@@ -2547,6 +2552,10 @@ void server::impl::serve_stream(const httplib::Request& req,
   job->ms = ms;
   job->events =
       make_stream_events(chat.format, ids, plan_reply(ms, chat), chat, ms);
+  if (ms.raw_body) {
+    job->ms.malformed = true;
+    job->events.malformed = "data: " + *ms.raw_body + "\n\n";
+  }
   job->crlf = ms.crlf.value_or(chat.format == wire::gemini);
   job->blocked = chat.format == wire::gemini && ms.safety_block;
   job->local_port = req.local_port;

@@ -83,6 +83,10 @@ struct model_script {
   /// first content chunk, the stream otherwise completes); a whole reply's
   /// body is not JSON.
   bool malformed = false;
+  /// When set, a whole reply's body is exactly this text, and a streamed
+  /// reply carries it as one `data:` event where `malformed` puts its line:
+  /// how tests send hostile bodies (deep nesting, huge numbers) to tutti.
+  std::optional<std::string> raw_body;
   /// finish_reason of a reply that was not cut by max_tokens (OpenAI terms;
   /// mapped for the other formats: stop, length, content_filter).
   std::string finish_reason = "stop";

@@ -115,6 +115,9 @@ struct batch_options {
   /// is also flushed at the end. A killed process loses no written row
   /// either way; this bounds what a power cut can take.
   std::chrono::milliseconds sync_every{1000};
+  /// Longest input row, in bytes; a longer line is an invalid row (its
+  /// bytes beyond the limit are skipped, never held).
+  size_t max_row_bytes = 8 << 20;
 };
 
 /// Where a batch stands.

@@ -28,6 +28,10 @@ struct chat_message {
   std::string content;
 };
 
+/// The largest `max_tokens` accepted from a config or a request: beyond any
+/// model's output, and small enough that token arithmetic cannot overflow.
+constexpr int64_t max_tokens_limit = 2'147'483'647;
+
 /// Sampling parameters; an unset value means "the provider's default".
 struct chat_params {
   std::optional<double> temperature;

@@ -245,9 +245,9 @@ public:
 
   body_result decode_body(std::string_view body) const override {
     rapidjson::Document doc;
-    doc.Parse(body.data(), body.size());
-    if (doc.HasParseError() || !doc.IsObject()) {
-      return malformed_json("response body", doc, body);
+    auto parsed = parse_json(doc, body);
+    if (!parsed || !doc.IsObject()) {
+      return malformed_json("response body", parsed, body);
     }
     if (auto err = vendor_error_from(doc); err.found) {
       return failure_from_vendor_error(err, body);
@@ -278,9 +278,9 @@ public:
       return update;
     }
     rapidjson::Document doc;
-    doc.Parse(data.data(), data.size());
-    if (doc.HasParseError() || !doc.IsObject()) {
-      update.error = malformed_json("stream event", doc, data);
+    auto parsed = parse_json(doc, data);
+    if (!parsed || !doc.IsObject()) {
+      update.error = malformed_json("stream event", parsed, data);
       return update;
     }
     std::string_view type = string_member(doc, "type");
@@ -332,8 +332,8 @@ public:
                          const header_list&) const override {
     vendor_error err;
     rapidjson::Document doc;
-    doc.Parse(body.data(), body.size());
-    if (!doc.HasParseError()) {
+    auto parsed = parse_json(doc, body);
+    if (parsed) {
       err = vendor_error_from(doc);
     }
     auto kind = kind_from_type(err).value_or(kind_from_status(status, err));

@@ -302,15 +302,15 @@ public:
 
   body_result decode_body(std::string_view body) const override {
     rapidjson::Document doc;
-    doc.Parse(body.data(), body.size());
-    if (doc.HasParseError()) {
-      return malformed_json("response body", doc, body);
+    auto parsed = parse_json(doc, body);
+    if (!parsed) {
+      return malformed_json("response body", parsed, body);
     }
     if (auto err = google_error_from(doc); err.found) {
       return failure_from_google_error(err, body);
     }
     if (!doc.IsObject()) {
-      return malformed_json("response body", doc, body);
+      return malformed_json("response body", parsed, body);
     }
     auto tokens = usage_of(doc);
     auto* candidate = first_candidate(doc);
@@ -355,9 +355,9 @@ public:
       return update;
     }
     rapidjson::Document doc;
-    doc.Parse(data.data(), data.size());
-    if (doc.HasParseError()) {
-      update.error = malformed_json("stream event", doc, data);
+    auto parsed = parse_json(doc, data);
+    if (!parsed) {
+      update.error = malformed_json("stream event", parsed, data);
       return update;
     }
     if (auto err = google_error_from(doc); err.found) {
@@ -365,7 +365,7 @@ public:
       return update;
     }
     if (!doc.IsObject()) {
-      update.error = malformed_json("stream event", doc, data);
+      update.error = malformed_json("stream event", parsed, data);
       return update;
     }
     update.usage = usage_of(doc);
@@ -395,8 +395,8 @@ public:
                          const header_list&) const override {
     google_error err;
     rapidjson::Document doc;
-    doc.Parse(body.data(), body.size());
-    if (!doc.HasParseError()) {
+    auto parsed = parse_json(doc, body);
+    if (parsed) {
       err = google_error_from(doc);
     }
     auto kind = kind_from_status_word(err);
