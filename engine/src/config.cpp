@@ -1,6 +1,7 @@
 #include "tutti/config.hpp"
 
 #include "engine/src/names.hpp"
+#include "engine/src/utf8.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -15,10 +16,12 @@
 #include <initializer_list>
 #include <memory>
 #include <regex>
+#include <sstream>
 #include <string_view>
 #include <system_error>
 #include <utility>
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "tutti/registry.hpp"
@@ -33,10 +36,12 @@ std::string to_string(const source_location& loc) {
          std::to_string(loc.column);
 }
 
+// A message may quote the file (a key, a value, a stray byte): a binary or
+// hostile file must not put raw bytes on the user's terminal.
 config_error::config_error(const source_location& where,
                            const std::string& message)
-    : std::runtime_error(to_string(where) + ": " + message), where_(where),
-      message_(message) {}
+    : std::runtime_error(to_string(where) + ": " + utf8::printable(message)),
+      where_(where), message_(utf8::printable(message)) {}
 
 namespace {
 
@@ -407,7 +412,8 @@ class config_reader {
 public:
   config_reader(const std::string& text, std::string file,
                 const registry& plugins)
-      : text_(text), file_(std::move(file)), plugins_(plugins) {}
+      : text_(text), line_starts_(line_starts_of(text)),
+        file_(std::move(file)), plugins_(plugins) {}
 
   config read(const YAML::Node& root) {
     config result;
@@ -475,17 +481,24 @@ private:
     return {file_, mark.line + 1, character_column(mark) + 1};
   }
 
-  int character_column(const YAML::Mark& mark) const {
-    size_t begin = 0;
-    if (text_.rfind("\xEF\xBB\xBF", 0) == 0) {
-      begin = 3; // yaml-cpp does not count a byte order mark
+  /// Where each line of `text` begins, in bytes, so that finding a line
+  /// costs no scan of the file (errors in a file of 40,000 providers used to
+  /// take seconds each).
+  static std::vector<size_t> line_starts_of(const std::string& text) {
+    std::vector<size_t> starts;
+    // yaml-cpp does not count a byte order mark.
+    starts.push_back(text.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0);
+    for (auto nl = text.find('\n'); nl != std::string::npos;
+         nl = text.find('\n', nl + 1)) {
+      starts.push_back(nl + 1);
     }
-    for (int line = 0; line < mark.line; ++line) {
-      begin = text_.find('\n', begin);
-      if (begin == std::string::npos) {
-        return mark.column;
-      }
-      ++begin;
+    return starts;
+  }
+
+  int character_column(const YAML::Mark& mark) const {
+    auto begin = line_begin(mark.line);
+    if (begin == std::string::npos) {
+      return mark.column;
     }
     auto end = std::min(text_.size(), begin + mark.column);
     int column = 0;
@@ -500,24 +513,17 @@ private:
   /// Where the text of the file's line `line` (0-based) begins, in bytes;
   /// npos past the end.
   size_t line_begin(int line) const {
-    size_t begin = 0;
-    if (text_.rfind("\xEF\xBB\xBF", 0) == 0) {
-      begin = 3; // yaml-cpp does not count a byte order mark
+    if (line < 0 || static_cast<size_t>(line) >= line_starts_.size()) {
+      return std::string::npos;
     }
-    for (int i = 0; i < line; ++i) {
-      begin = text_.find('\n', begin);
-      if (begin == std::string::npos) {
-        return begin;
-      }
-      ++begin;
-    }
-    return begin;
+    return line_starts_[static_cast<size_t>(line)];
   }
 
   /// The location of byte `pos` of the file.
   source_location at_byte(size_t pos) const {
-    auto line = static_cast<int>(std::count(
-        text_.begin(), text_.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
+    auto line = static_cast<int>(
+        std::upper_bound(line_starts_.begin() + 1, line_starts_.end(), pos) -
+        (line_starts_.begin() + 1));
     int column = 0;
     for (auto i = line_begin(line); i < pos; ++i) {
       if ((static_cast<unsigned char>(text_[i]) & 0xC0) != 0x80) {
@@ -1981,42 +1987,55 @@ private:
     }
     enum class mark : uint8_t { unseen, open, done };
     std::vector<mark> state(p.steps.size(), mark::unseen);
-    std::vector<size_t> stack;
-    std::function<void(size_t)> visit = [&](size_t i) {
-      state[i] = mark::open;
-      stack.push_back(i);
-      for (const auto& need : p.steps[i].needs) {
-        auto j = index.at(need);
+    // A depth-first walk with its own stack (a chain of many steps must not
+    // recurse): each entry is a step and how many of its needs are seen.
+    std::vector<std::pair<size_t, size_t>> stack;
+    auto report_cycle = [&](size_t j) {
+      std::vector<size_t> cycle;
+      for (auto k = std::find_if(stack.begin(), stack.end(),
+                                 [&](const auto& e) { return e.first == j; });
+           k != stack.end(); ++k) {
+        cycle.push_back(k->first);
+      }
+      std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end()),
+                  cycle.end());
+      std::string chain;
+      for (auto k : cycle) {
+        chain += p.steps[k].id + " -> ";
+      }
+      chain += p.steps[cycle.front()].id;
+      fail(p.steps[cycle.front()].where, path,
+           "steps form a cycle: " + chain +
+               " (each step uses the answer of the next)");
+    };
+    for (size_t start = 0; start < p.steps.size(); ++start) {
+      if (state[start] != mark::unseen) {
+        continue;
+      }
+      state[start] = mark::open;
+      stack.emplace_back(start, 0);
+      while (!stack.empty()) {
+        auto& [i, seen] = stack.back();
+        const auto& needs = p.steps[i].needs;
+        if (seen == needs.size()) {
+          state[i] = mark::done;
+          stack.pop_back();
+          continue;
+        }
+        auto j = index.at(needs[seen++]);
         if (state[j] == mark::open) {
-          std::vector<size_t> cycle(std::find(stack.begin(), stack.end(), j),
-                                    stack.end());
-          std::rotate(cycle.begin(),
-                      std::min_element(cycle.begin(), cycle.end()),
-                      cycle.end());
-          std::string chain;
-          for (auto k : cycle) {
-            chain += p.steps[k].id + " -> ";
-          }
-          chain += p.steps[cycle.front()].id;
-          fail(p.steps[cycle.front()].where, path,
-               "steps form a cycle: " + chain +
-                   " (each step uses the answer of the next)");
+          report_cycle(j);
         }
         if (state[j] == mark::unseen) {
-          visit(j);
+          state[j] = mark::open;
+          stack.emplace_back(j, 0);
         }
-      }
-      stack.pop_back();
-      state[i] = mark::done;
-    };
-    for (size_t i = 0; i < p.steps.size(); ++i) {
-      if (state[i] == mark::unseen) {
-        visit(i);
       }
     }
   }
 
   const std::string& text_;
+  std::vector<size_t> line_starts_;
   std::string file_;
   const registry& plugins_;
 };
@@ -2025,28 +2044,80 @@ private:
 
 // --- public functions --------------------------------------------------------
 
+namespace {
+
+/// A config is a few kilobytes; a file far larger is a mistake (or
+/// /dev/zero), and reading it whole would only take the memory.
+constexpr size_t max_config_bytes = size_t{16} << 20;
+
+/// Notes where each document of a YAML stream starts, and nothing else.
+class document_starts : public YAML::EventHandler {
+public:
+  std::vector<YAML::Mark> marks;
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    marks.push_back(mark);
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+source_location location_of(const YAML::Mark& mark, const std::string& file) {
+  if (mark.is_null()) {
+    return {file, 0, 0};
+  }
+  return {file, mark.line + 1, mark.column + 1};
+}
+
+/// Checks that `text` holds at most one YAML document. yaml-cpp 0.7's
+/// `LoadAll` never returns on a stray `,` after a document (each round
+/// yields an empty document without consuming the comma, and the list of
+/// documents grows until memory runs out), so documents are counted one at
+/// a time and a document that starts where the last one did is the error.
+void check_single_document(const std::string& text, const std::string& file) {
+  std::istringstream in{text};
+  YAML::Parser parser{in};
+  document_starts starts;
+  while (starts.marks.size() < 2 && parser.HandleNextDocument(starts)) {
+  }
+  if (starts.marks.size() < 2) {
+    return;
+  }
+  auto& second = starts.marks[1];
+  auto at = static_cast<size_t>(second.pos);
+  bool new_document = at < text.size() && text.compare(at, 3, "---") == 0;
+  if (!new_document && at < text.size()) {
+    auto bytes = text.substr(at, 1);
+    throw config_error(location_of(second, file),
+                       "invalid YAML: unexpected '" + bytes +
+                           "'");
+  }
+  throw config_error(location_of(second, file),
+                     "expected one YAML document, found more than one");
+}
+
+} // namespace
+
 config parse_config(const std::string& yaml_text, const std::string& file,
                     const registry& plugins) {
   config_reader reader{yaml_text, file, plugins};
-  std::vector<YAML::Node> documents;
+  YAML::Node document;
   try {
-    documents = YAML::LoadAll(yaml_text);
+    check_single_document(yaml_text, file);
+    document = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
-    source_location where{file, 0, 0};
-    if (!e.mark.is_null()) {
-      where.line = e.mark.line + 1;
-      where.column = e.mark.column + 1;
-    }
-    throw config_error(where, "invalid YAML: " + e.msg);
+    throw config_error(location_of(e.mark, file), "invalid YAML: " + e.msg);
   }
-  if (documents.size() > 1) {
-    auto mark = documents[1].Mark();
-    throw config_error({file, mark.is_null() ? 0 : mark.line + 1,
-                        mark.is_null() ? 0 : mark.column + 1},
-                       "expected one YAML document, found " +
-                           std::to_string(documents.size()));
-  }
-  return reader.read(documents.empty() ? YAML::Node{} : documents.front());
+  return reader.read(document);
 }
 
 config parse_config(const std::string& yaml_text, const std::string& file) {
@@ -2063,6 +2134,13 @@ config load_config(const std::string& path, const registry& plugins) {
   char buffer[8192];
   size_t n = 0;
   while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) {
+    if (text.size() + n > max_config_bytes) {
+      std::fclose(f);
+      throw config_error({path, 0, 0},
+                         "the file is larger than " +
+                             std::to_string(max_config_bytes >> 20) +
+                             " MiB; is it a config?");
+    }
     text.append(buffer, n);
   }
   bool failed = std::ferror(f) != 0;

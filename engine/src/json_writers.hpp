@@ -11,13 +11,22 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "engine/src/utf8.hpp"
 #include "tutti/messages.hpp"
 
 namespace tutti::json_detail {
 
+/// Writes `text` as a JSON string. JSON text is UTF-8: bytes that are not
+/// (from a client, an upstream, a file) become U+FFFD, so every document
+/// tutti writes parses.
 template <class Writer>
 void write_string(Writer& w, std::string_view text) {
-  w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+  if (utf8::is_valid(text)) {
+    w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+    return;
+  }
+  auto repaired = utf8::repaired(text);
+  w.String(repaired.data(), static_cast<rapidjson::SizeType>(repaired.size()));
 }
 
 /// The compact JSON text that `write` writes with the writer it is given.

@@ -1,5 +1,7 @@
 #include "plugins/codecs/codec_support.hpp"
 
+#include "engine/src/json_writers.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <utility>
@@ -97,7 +99,7 @@ void set_header(header_list& headers, const std::string& name,
 }
 
 void write_string(json_writer& w, std::string_view text) {
-  w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+  json_detail::write_string(w, text);
 }
 
 void write_key(json_writer& w, std::string_view key) {

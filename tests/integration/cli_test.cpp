@@ -863,6 +863,33 @@ BOOST_AUTO_TEST_CASE(validate_of_a_broken_file_exits_2_naming_its_position) {
   BOOST_TEST(r.out.empty());
 }
 
+// Regressions: a stray comma made `tutti validate` grow without bound; a
+// 20,000-deep nested `extract` regex crashed it; a binary file's error put
+// raw bytes on the terminal.
+BOOST_AUTO_TEST_CASE(validate_of_a_hostile_file_exits_2_in_bounded_time) {
+  auto comma = write("comma.yaml", "[a],");
+  auto r = run({"validate", comma.string()}, {});
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(contains(r.err, "comma.yaml:1:4: invalid YAML: unexpected ','"),
+             "stderr: " << r.err);
+  auto nested = write("nested.yaml",
+                      "providers:\n  p: {kind: openai, model: m}\n"
+                      "ensembles:\n  e:\n    members: [p]\n    combine: vote\n"
+                      "    extract: '" +
+                          std::string(20'000, '(') + "a" +
+                          std::string(20'000, ')') + "'\n");
+  r = run({"validate", nested.string()}, {});
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(contains(r.err, "capture groups; at most 32 are allowed"),
+             "stderr: " << r.err.substr(0, 300));
+  auto binary = write("binary.yaml", std::string{"providers:\n  \x1b[2J"} +
+                                         "\xff\xfe: {kind: openai}\n");
+  r = run({"validate", binary.string()}, {});
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(r.err.find('\x1b') == std::string::npos, "stderr: " << r.err);
+  BOOST_TEST(r.err.find('\xff') == std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(every_file_in_configs_is_valid) {
   // tutti configs pass `tutti validate` with no variables set; the fake
   // upstream's scripts (a top-level `models:`) load as scripts.

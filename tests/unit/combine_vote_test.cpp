@@ -96,6 +96,46 @@ BOOST_AUTO_TEST_CASE(extract_without_a_group_reads_the_whole_last_match) {
   BOOST_TEST(!reader.read("no digits").has_value());
 }
 
+// Regression: std::regex recursed per character, so the docs' own regex on
+// a reply of "#### " and 60,000 digits overflowed the CAF worker's stack
+// and killed `tutti serve`. Model output is untrusted input.
+BOOST_AUTO_TEST_CASE(extract_reads_a_huge_reply_in_linear_time) {
+  answer_reader reader(R"(####\s*(-?[\d.,]+))");
+  auto digits = std::string(60'000, '7');
+  BOOST_TEST(reader.read("#### " + digits).value_or("") == digits);
+  auto many = std::string{};
+  for (int i = 0; i < 20'000; ++i)
+    many += "#### " + std::to_string(i) + " ";
+  BOOST_TEST(reader.read(many).value_or("") == "19999");
+  answer_reader empty_matches("x*");
+  BOOST_TEST(!empty_matches.read(std::string(100'000, 'y')).has_value());
+}
+
+// Regression: a 20,000-deep nested regex crashed `tutti validate`.
+BOOST_AUTO_TEST_CASE(extract_that_is_too_big_or_unsupported_is_refused) {
+  auto nested = std::string(20'000, '(') + "a" + std::string(20'000, ')');
+  try {
+    answer_reader reader(nested);
+    BOOST_FAIL("a regex of 20,000 groups was accepted");
+  } catch (const std::invalid_argument& e) {
+    std::string what = e.what();
+    BOOST_TEST(what.find("...` ") != std::string::npos); // shown cut short
+    BOOST_TEST(what.size() < 300u);
+  }
+  auto huge = std::string{};
+  for (int i = 0; i < 5000; ++i)
+    huge += "[a-z]{1,100}";
+  BOOST_CHECK_THROW(answer_reader{huge}, std::invalid_argument);
+  try {
+    answer_reader reader("(?=a)b");
+    BOOST_FAIL("lookahead was accepted");
+  } catch (const std::invalid_argument& e) {
+    BOOST_TEST(std::string{e.what()} ==
+               "extract: `(?=a)b` does not compile: invalid perl operator: "
+               "(?=");
+  }
+}
+
 BOOST_AUTO_TEST_CASE(extract_with_alternatives_reads_the_group_that_matched) {
   answer_reader reader(R"(#### (\d+)|answer is (\d+))");
   BOOST_TEST(reader.read("so the answer is 5").value_or("") == "5");

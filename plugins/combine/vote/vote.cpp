@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <vector>
+
+#include <re2/re2.h>
 
 namespace tutti {
 
@@ -19,6 +22,23 @@ bool is_digit(char c) {
 
 char ascii_lower(char c) {
   return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+/// Limits on an `extract:` regex: the memory RE2 may compile it into (so
+/// its program, and the per-byte cost of matching it, stay small), and its
+/// capture groups.
+constexpr int64_t max_regex_memory = 1 << 20;
+constexpr int max_capture_groups = 32;
+
+/// A regex as an error message shows it: at most 80 bytes of it.
+std::string shown(const std::string& regex) {
+  constexpr size_t limit = 80;
+  if (regex.size() <= limit)
+    return regex;
+  size_t cut = limit;
+  while (cut > 0 && (static_cast<unsigned char>(regex[cut]) & 0xC0) == 0x80)
+    --cut; // not inside a UTF-8 character
+  return regex.substr(0, cut) + "...";
 }
 
 std::string_view trim(std::string_view text) {
@@ -129,13 +149,22 @@ private:
 answer_reader::answer_reader(const std::string& extract) {
   if (extract.empty())
     return;
-  try {
-    extract_.emplace(extract, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    throw std::invalid_argument("extract: `" + extract +
-                                "` does not compile: " + e.what());
-  }
-  if (auto groups = extract_->mark_count(); groups > 1)
+  RE2::Options options;
+  options.set_log_errors(false);
+  // A bounded program keeps matching time linear with a small factor.
+  options.set_max_mem(max_regex_memory);
+  auto regex = std::make_shared<const RE2>(extract, options);
+  if (!regex->ok())
+    throw std::invalid_argument("extract: `" + shown(extract) +
+                                "` does not compile: " + regex->error());
+  if (regex->NumberOfCapturingGroups() > max_capture_groups)
+    throw std::invalid_argument(
+        "extract: `" + shown(extract) + "` has " +
+        std::to_string(regex->NumberOfCapturingGroups()) +
+        " capture groups; at most " + std::to_string(max_capture_groups) +
+        " are allowed");
+  extract_ = std::move(regex);
+  if (auto groups = extract_->NumberOfCapturingGroups(); groups > 1)
     remark_ = "extract has " + std::to_string(groups) +
               " capture groups; each match is read from the first that took "
               "part in it";
@@ -149,17 +178,25 @@ std::optional<std::string> answer_reader::read(std::string_view reply) const {
     return std::string(answer);
   }
   std::optional<std::string> last;
-  using iterator = std::regex_iterator<std::string_view::const_iterator>;
-  for (iterator i(reply.begin(), reply.end(), *extract_), end; i != end; ++i) {
-    auto& match = *i;
+  auto groups = static_cast<size_t>(extract_->NumberOfCapturingGroups());
+  std::vector<re2::StringPiece> match(groups + 1);
+  re2::StringPiece text{reply.data(), reply.size()};
+  size_t at = 0;
+  while (at <= reply.size() &&
+         extract_->Match(text, at, reply.size(), RE2::UNANCHORED, match.data(),
+                         static_cast<int>(match.size()))) {
+    auto whole_end = static_cast<size_t>(match[0].data() - reply.data()) +
+                     match[0].size();
+    // The next search starts after this match; an empty match moves on by
+    // one byte so the search always advances.
+    at = match[0].empty() ? whole_end + 1 : whole_end;
     size_t group = 0;
     for (size_t g = 1; g < match.size() && group == 0; ++g)
-      if (match[g].matched)
+      if (match[g].data() != nullptr)
         group = g;
-    if (group == 0 && match.size() > 1)
+    if (group == 0 && groups > 0)
       continue; // groups exist but none took part
-    auto answer =
-        trim(std::string_view(match[group].first, match[group].second));
+    auto answer = trim(std::string_view(match[group].data(), match[group].size()));
     if (!answer.empty())
       last = std::string(answer);
   }

@@ -2,11 +2,14 @@
 
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 
 #include "tutti/combine.hpp"
+
+namespace re2 {
+class RE2;
+} // namespace re2
 
 namespace tutti {
 
@@ -19,27 +22,33 @@ namespace tutti {
 std::unique_ptr<combine_strategy> make_vote(const combine_options& options);
 
 /// Reads the answer out of a reply: the whole reply, or with an `extract:`
-/// regex (ECMAScript) the last match in the reply — its first capture group
-/// that took part in the match, or the whole match when the regex has no
-/// group. Matches that leave nothing but spaces are skipped.
+/// regex the last match in the reply — its first capture group that took
+/// part in the match, or the whole match when the regex has no group.
+/// Matches that leave nothing but spaces are skipped.
+///
+/// Replies are model output, so untrusted: the regex runs on RE2, whose
+/// matching time is linear in the reply and whose memory is bounded, so no
+/// reply can overflow a stack or stall a worker (std::regex recursed per
+/// character). RE2's syntax is Perl's without backreferences or lookaround.
 class answer_reader {
 public:
-  /// Throws `std::invalid_argument` when `extract` does not compile. An
-  /// empty `extract` reads the whole reply.
+  /// Throws `std::invalid_argument` when `extract` does not compile (or
+  /// needs more than RE2's memory bound, or nests too deeply). An empty
+  /// `extract` reads the whole reply.
   explicit answer_reader(const std::string& extract = {});
 
   /// The answer in `reply` as written (trimmed); nullopt when it has none.
   std::optional<std::string> read(std::string_view reply) const;
 
   /// True when answers are extracted by a regex.
-  bool extracts() const { return extract_.has_value(); }
+  bool extracts() const { return extract_ != nullptr; }
 
   /// How the regex is read when that may surprise (more than one capture
   /// group); empty otherwise.
   const std::string& remark() const { return remark_; }
 
 private:
-  std::optional<std::regex> extract_;
+  std::shared_ptr<const re2::RE2> extract_;
   std::string remark_;
 };
 
