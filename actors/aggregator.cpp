@@ -237,6 +237,7 @@ void settle(self_ptr self) {
   }
   st.input.question = question_text(st.question.request);
   st.input.outcomes = st.outcomes;
+  st.input.arrival = st.arrival;
   st.input.weights.clear();
   for (auto& member : st.plan.members)
     st.input.weights.push_back(member.weight);
@@ -306,6 +307,7 @@ void record_stopped(self_ptr self, size_t index, member_outcome outcome) {
   if (st.question.listener)
     self->send(st.question.listener, outcome);
   st.outcomes[index] = std::move(outcome);
+  st.arrival.push_back(index);
   if (--st.stopping == 0)
     settle(self);
 }
@@ -381,7 +383,8 @@ void record(self_ptr self, size_t index, member_outcome outcome) {
     ++st.successes;
   if (st.question.listener)
     self->send(st.question.listener, outcome);
-  // combine first: the first success is the answer; say so at once.
+  // combine first: the first success to arrive is the answer (`arrival`
+  // tells the strategy the same order); say so at once.
   if (outcome.ok && st.plan.combine_name == "first" && !st.answer_streamed &&
       st.question.listener) {
     st.answer_streamed = true;
@@ -389,6 +392,7 @@ void record(self_ptr self, size_t index, member_outcome outcome) {
                member_delta{outcome.member, outcome.reply.text, true});
   }
   st.outcomes[index] = std::move(outcome);
+  st.arrival.push_back(index);
   advance(self);
 }
 

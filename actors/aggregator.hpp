@@ -87,6 +87,7 @@ struct aggregator_state {
   ensemble_question question;
   caf::response_promise promise;
   std::vector<member_outcome> outcomes; ///< in member order
+  std::vector<size_t> arrival;          ///< member indices as outcomes came
   std::vector<member_phase> phases;
   std::vector<bool> streamed; ///< a member sent a token
   size_t next_to_start = 0;

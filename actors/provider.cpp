@@ -8,6 +8,7 @@
 
 #include "actors/clock.hpp"
 #include "engine/src/saturating.hpp"
+#include "engine/src/secrets.hpp"
 #include "tutti/retry.hpp"
 
 namespace tutti {
@@ -47,14 +48,15 @@ usage bounded(usage used) {
   return used;
 }
 
-/// Secrets never leave the provider: blank out the key wherever it appears.
-std::string redact(std::string text, const std::string& secret) {
-  if (secret.size() < 4)
-    return text;
-  for (auto pos = text.find(secret); pos != std::string::npos;
-       pos = text.find(secret, pos))
-    text.replace(pos, secret.size(), "[redacted]");
-  return text;
+/// Secrets never leave the provider: the key (whole or in part) and the
+/// base URL's host are blanked out of a failure's message, whoever wrote it
+/// (the vendor's error body, libcurl).
+std::string redacted(std::string text, const provider_deps& deps) {
+  auto& base_url = deps.settings.base_url.empty()
+                       ? deps.wire->default_base_url()
+                       : deps.settings.base_url;
+  return redact_host(redact_secret(std::move(text), deps.settings.api_key),
+                     host_of_url(base_url));
 }
 
 /// Stream events report usage piecemeal (input first, output at the end;
@@ -145,7 +147,7 @@ void finish(self_ptr self, const std::string& request_id,
     outcome.ok = false;
     auto& error = outcome.error;
     error = std::move(std::get<failure>(result));
-    error.message = redact(std::move(error.message), deps.settings.api_key);
+    error.message = redacted(std::move(error.message), deps);
     error.timing = timing_of(self, call);
     error.attempts = call.attempts;
     if (error.partial_text.empty())

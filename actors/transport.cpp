@@ -133,8 +133,11 @@ std::pair<failure_kind, std::string> describe(CURLcode code, transfer& t) {
             "transfer timed out at the deadline: " + detail};
   }
   case CURLE_COULDNT_RESOLVE_HOST:
+    // libcurl's own text names the host; the provider's host is its config's
+    // business, not every reader's.
+    return {failure_kind::network, "cannot resolve the provider's host"};
   case CURLE_COULDNT_RESOLVE_PROXY:
-    return {failure_kind::network, "cannot resolve host: " + detail};
+    return {failure_kind::network, "cannot resolve the proxy's host"};
   case CURLE_COULDNT_CONNECT:
     return {failure_kind::network, "cannot connect: " + detail};
   case CURLE_PARTIAL_FILE:

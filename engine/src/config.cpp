@@ -412,8 +412,8 @@ class config_reader {
 public:
   config_reader(const std::string& text, std::string file,
                 const registry& plugins)
-      : text_(text), line_starts_(line_starts_of(text)),
-        file_(std::move(file)), plugins_(plugins) {}
+      : text_(text), line_starts_(line_starts_of(text)), file_(std::move(file)),
+        plugins_(plugins) {}
 
   config read(const YAML::Node& root) {
     config result;
@@ -2098,8 +2098,7 @@ void check_single_document(const std::string& text, const std::string& file) {
   if (!new_document && at < text.size()) {
     auto bytes = text.substr(at, 1);
     throw config_error(location_of(second, file),
-                       "invalid YAML: unexpected '" + bytes +
-                           "'");
+                       "invalid YAML: unexpected '" + bytes + "'");
   }
   throw config_error(location_of(second, file),
                      "expected one YAML document, found more than one");

@@ -106,8 +106,7 @@ std::string printable(std::string_view text) {
         escape(b0);
       else
         out += static_cast<char>(b0);
-    } else if (n == 2 && b0 == 0xC2 &&
-               static_cast<uint8_t>(text[1]) < 0xA0) {
+    } else if (n == 2 && b0 == 0xC2 && static_cast<uint8_t>(text[1]) < 0xA0) {
       // C1 control characters (U+0080 to U+009F) steer terminals too.
       escape(b0);
       escape(static_cast<uint8_t>(text[1]));

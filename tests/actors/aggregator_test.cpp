@@ -14,6 +14,7 @@
 #include "actors/aggregator.hpp"
 #include "plugins/combine/collect/collect.hpp"
 #include "tests/actors/actor_fixture.hpp"
+#include "tutti/registry.hpp"
 
 using namespace tutti;
 using namespace std::chrono_literals;
@@ -75,10 +76,30 @@ caf::behavior silent_provider(caf::event_based_actor* self,
   };
 }
 
+/// A provider that answers every query with `outcome` only `delay` after
+/// it came (the test moves the clock).
+caf::behavior late_provider(caf::stateful_actor<caf::response_promise>* self,
+                            member_outcome outcome, caf::timespan delay) {
+  return {
+      [=](query_atom, member_query& query) -> caf::result<member_outcome> {
+        self->state = self->make_response_promise();
+        self->delayed_send(self, delay, wake_atom::value, query.member);
+        return self->state;
+      },
+      [=](wake_atom, const std::string& member) {
+        auto result = outcome;
+        result.member = member;
+        self->state.deliver(result);
+      },
+      [=](cancel_atom, const std::string&) {},
+  };
+}
+
 /// Records what a listener receives, in order.
 struct listener_log {
   std::vector<std::string> events; ///< "delta:member", "done:member", "answer"
   std::vector<ensemble_answer> answers;
+  std::string streamed_answer; ///< the text of the answer's own deltas
 };
 
 caf::behavior listener(caf::event_based_actor*,
@@ -86,6 +107,8 @@ caf::behavior listener(caf::event_based_actor*,
   return {
       [=](const member_delta& d) {
         log->events.push_back("delta:" + d.member);
+        if (d.answer)
+          log->streamed_answer += d.text;
       },
       [=](const member_outcome& o) {
         log->events.push_back("done:" + o.member);
@@ -213,6 +236,29 @@ BOOST_AUTO_TEST_CASE(listener_sees_deltas_outcomes_then_the_answer) {
   BOOST_TEST(pos("delta:a") < pos("done:a"));
   BOOST_TEST(pos("done:b") < pos("answer"));
   BOOST_TEST(std::count(ev.begin(), ev.end(), "answer") == 1);
+}
+
+// Regression: the aggregator streamed the first success to *arrive* while
+// `first` picked the smallest `total_us`, so a client could read one answer
+// and be told another ("beta" streamed, "alpha" final).
+BOOST_AUTO_TEST_CASE(combine_first_answers_with_the_reply_it_streamed) {
+  plan.combine_name = "first";
+  plan.strategy = registry::builtin().make_combine("first");
+  auto quick_but_late = success("alpha");
+  quick_but_late.reply.timing.total_us = 100; // measured faster...
+  auto slower = success("beta");
+  slower.reply.timing.total_us = 200;
+  add_member("alpha",
+             spawn_owned(late_provider, quick_but_late,
+                         caf::timespan{std::chrono::milliseconds{10}}));
+  add_scripted("beta", slower); // ...but beta's outcome came first
+  auto answer = ask(true);
+  BOOST_TEST(llog->streamed_answer == "beta");
+  advance(10ms);
+  BOOST_REQUIRE(answer->has_value());
+  BOOST_TEST((*answer)->text == "beta");
+  BOOST_TEST((*answer)->winner == "beta");
+  BOOST_TEST(llog->streamed_answer == (*answer)->text);
 }
 
 BOOST_AUTO_TEST_CASE(a_member_that_never_reports_times_out_at_the_deadline) {

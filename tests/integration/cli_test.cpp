@@ -68,7 +68,7 @@ models:
   busy-model:   {fail: {status: 503, message: "The server is overloaded"}}
   down-model:   {fail: {status: 500, message: "Internal failure in the model"}}
   locked-model: {fail: 401}
-  echoing-model: {fail: {status: 401, message: "Incorrect API key provided: sk-cli-secret-0042"}}
+  echoing-model: {fail: {status: 401, message: "Incorrect API key provided: sk-cli-secr****0042, we got sk-cli-secret-0042"}}
   vote-a-model: {reply: "Six times seven is #### 42"}
   vote-b-model: {reply: "I make it #### 42.0"}
   vote-c-model: {reply: "Surely #### 41"}
@@ -950,6 +950,8 @@ BOOST_AUTO_TEST_CASE(the_api_key_never_appears_in_the_output) {
     BOOST_TEST(r.exit_code == 1);
     BOOST_TEST(!contains(r.out, secret_key), "stdout: " << r.out);
     BOOST_TEST(!contains(r.err, secret_key), "stderr: " << r.err);
+    // Regression: a vendor that quotes only a prefix of the key.
+    BOOST_TEST(!contains(r.out + r.err, "sk-cli-secr"), "stdout: " << r.out);
   }
   auto r = ask("secret", {"--json"});
   rapidjson::Document doc;

@@ -35,3 +35,13 @@ BOOST_AUTO_TEST_CASE(fails_when_no_member_succeeded) {
   BOOST_TEST(result.winner.empty());
   BOOST_TEST(result.note == "no member succeeded");
 }
+
+BOOST_AUTO_TEST_CASE(the_arrival_order_decides_when_it_is_known) {
+  auto input = input_of({success("alpha", "from alpha", 100),
+                         failed("broken", failure_kind::server, "HTTP 500", 5),
+                         success("beta", "from beta", 300)});
+  input.arrival = {1, 2, 0}; // broken, then beta, then alpha
+  auto result = strategy("first")->combine(input);
+  BOOST_TEST(result.winner == "beta");
+  BOOST_TEST(result.text == "from beta");
+}

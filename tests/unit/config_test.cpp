@@ -943,9 +943,9 @@ BOOST_AUTO_TEST_CASE(large_files_are_read_in_linear_time) {
   check_error(error_of(providers + "  bad: {kind: openai, model: m, "
                                    "temprature: 1}\n"),
               60'002, 33, {"temprature"});
-  auto seconds = std::chrono::duration<double>(
-                     std::chrono::steady_clock::now() - started)
-                     .count();
+  auto seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+          .count();
   // Not a benchmark: a bound that only a quadratic reading (about a minute
   // here) exceeds; the linear one takes about a second.
   BOOST_TEST(seconds < 15.0);

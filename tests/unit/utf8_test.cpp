@@ -39,7 +39,8 @@ BOOST_AUTO_TEST_CASE(repair_replaces_each_maximal_invalid_part_once) {
 BOOST_AUTO_TEST_CASE(printable_escapes_what_steers_a_terminal) {
   BOOST_TEST(utf8::printable("a\nb\tc") == "a\\nb\\tc");
   BOOST_TEST(utf8::printable("\x1b[31mred") == "\\x1b[31mred");
-  BOOST_TEST(utf8::printable("\xC2\x9B" "2J") == "\\xc2\\x9b2J"); // C1 CSI
+  BOOST_TEST(utf8::printable("\xC2\x9B"
+                             "2J") == "\\xc2\\x9b2J"); // C1 CSI
   BOOST_TEST(utf8::printable("x\xFFy") == "x\\xffy");
   BOOST_TEST(utf8::printable("Köln ✓") == "Köln ✓");
 }

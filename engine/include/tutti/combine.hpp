@@ -45,6 +45,10 @@ struct combine_input {
   /// ensemble no longer needed (cancelled once `until` was met) are failures
   /// of kind `cancelled`.
   std::vector<member_outcome> outcomes;
+  /// Indices into `outcomes` in the order the outcomes reached the ensemble
+  /// (what "first" means: the first success here is the one a stream
+  /// showed). Empty when unknown; then the shortest `total_us` is first.
+  std::vector<size_t> arrival;
   /// One weight per outcome (1 unless the YAML says otherwise).
   std::vector<double> weights;
   /// The outcomes of the calls this strategy asked for, in order.

@@ -16,9 +16,17 @@ public:
 combined first_success(const combine_input& input) {
   combined result;
   const member_outcome* earliest = nullptr;
-  for (auto& outcome : input.outcomes)
-    if (outcome.ok && (!earliest || outcome.total_us() < earliest->total_us()))
-      earliest = &outcome;
+  for (auto index : input.arrival) {
+    if (index < input.outcomes.size() && input.outcomes[index].ok) {
+      earliest = &input.outcomes[index];
+      break;
+    }
+  }
+  if (input.arrival.empty())
+    for (auto& outcome : input.outcomes)
+      if (outcome.ok &&
+          (!earliest || outcome.total_us() < earliest->total_us()))
+        earliest = &outcome;
   if (!earliest) {
     result.note = "no member succeeded";
     return result;

@@ -6,9 +6,12 @@
 
 namespace tutti {
 
-/// `combine: first` — the reply that arrived first: among the members that
-/// succeeded, the one whose outcome took the least time (`total_us`), the
-/// earlier member on a tie. Failed when no member succeeded.
+/// `combine: first` — the reply that arrived first: the first success in
+/// `combine_input::arrival` (the order the ensemble received outcomes in,
+/// so a streamed answer and the final one are the same reply); without an
+/// arrival order, the success whose outcome took the least time
+/// (`total_us`), the earlier member on a tie. Failed when no member
+/// succeeded.
 std::unique_ptr<combine_strategy> make_first(const combine_options&);
 
 /// What `combine: first` answers for `input`; also the last fallback of the

@@ -185,8 +185,8 @@ std::optional<std::string> answer_reader::read(std::string_view reply) const {
   while (at <= reply.size() &&
          extract_->Match(text, at, reply.size(), RE2::UNANCHORED, match.data(),
                          static_cast<int>(match.size()))) {
-    auto whole_end = static_cast<size_t>(match[0].data() - reply.data()) +
-                     match[0].size();
+    auto whole_end =
+        static_cast<size_t>(match[0].data() - reply.data()) + match[0].size();
     // The next search starts after this match; an empty match moves on by
     // one byte so the search always advances.
     at = match[0].empty() ? whole_end + 1 : whole_end;
@@ -196,7 +196,8 @@ std::optional<std::string> answer_reader::read(std::string_view reply) const {
         group = g;
     if (group == 0 && groups > 0)
       continue; // groups exist but none took part
-    auto answer = trim(std::string_view(match[group].data(), match[group].size()));
+    auto answer =
+        trim(std::string_view(match[group].data(), match[group].size()));
     if (!answer.empty())
       last = std::string(answer);
   }

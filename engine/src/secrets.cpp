@@ -1,0 +1,100 @@
+#include "engine/src/secrets.hpp"
+
+#include <algorithm>
+#include <unordered_set>
+#include <vector>
+
+namespace tutti {
+
+namespace {
+
+constexpr size_t min_secret = 4;
+constexpr size_t fragment = 8;
+constexpr std::string_view marker = "[redacted]";
+
+std::string url_encoded(std::string_view text) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                      (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                      c == '.' || c == '~';
+    if (unreserved) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+/// Marks in `hidden` every byte of `text` that belongs to a run of at least
+/// `length` bytes also found, in a row, in `secret`.
+void mark_fragments(std::string_view text, std::string_view secret,
+                    std::vector<bool>& hidden) {
+  auto length = std::min(fragment, secret.size());
+  if (text.size() < length)
+    return;
+  std::unordered_set<std::string_view> pieces;
+  for (size_t i = 0; i + length <= secret.size(); ++i)
+    pieces.insert(secret.substr(i, length));
+  for (size_t i = 0; i + length <= text.size(); ++i)
+    if (pieces.count(text.substr(i, length)) > 0)
+      std::fill(hidden.begin() + static_cast<std::ptrdiff_t>(i),
+                hidden.begin() + static_cast<std::ptrdiff_t>(i + length), true);
+}
+
+} // namespace
+
+std::string redact_secret(std::string text, std::string_view secret) {
+  if (secret.size() < min_secret || text.empty())
+    return text;
+  std::vector<bool> hidden(text.size(), false);
+  mark_fragments(text, secret, hidden);
+  if (auto encoded = url_encoded(secret); encoded != secret)
+    mark_fragments(text, encoded, hidden);
+  if (std::find(hidden.begin(), hidden.end(), true) == hidden.end())
+    return text;
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    if (!hidden[i]) {
+      out += text[i++];
+      continue;
+    }
+    out += marker;
+    while (i < text.size() && hidden[i])
+      ++i;
+  }
+  return out;
+}
+
+std::string host_of_url(std::string_view url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string_view::npos)
+    return {};
+  auto rest = url.substr(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (auto at = rest.rfind('@'); at != std::string_view::npos)
+    rest.remove_prefix(at + 1);
+  if (!rest.empty() && rest.front() == '[') {
+    auto close = rest.find(']');
+    return std::string{rest.substr(1, close == std::string_view::npos
+                                          ? std::string_view::npos
+                                          : close - 1)};
+  }
+  return std::string{rest.substr(0, rest.find(':'))};
+}
+
+std::string redact_host(std::string text, std::string_view host) {
+  if (host.empty())
+    return text;
+  for (auto pos = text.find(host); pos != std::string::npos;
+       pos = text.find(host, pos + 6))
+    text.replace(pos, host.size(), "[host]");
+  return text;
+}
+
+} // namespace tutti

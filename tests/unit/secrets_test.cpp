@@ -1,0 +1,56 @@
+// Secrets in failure messages: an upstream can echo the key it was sent,
+// whole or in part or URL-encoded, and libcurl names hosts.
+
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+
+#include "engine/src/secrets.hpp"
+
+using namespace tutti;
+
+namespace {
+
+const std::string key = "sk-proj-Ab3+Xy9/Zq7=Lm2Kp8Rt";
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(the_whole_key_is_redacted) {
+  BOOST_TEST(redact_secret("bad key " + key + ".", key) ==
+             "bad key [redacted].");
+  BOOST_TEST(redact_secret(key + key, key) == "[redacted]");
+}
+
+// Regression: only the exact key was caught; a vendor echoing a prefix of
+// the key, or its URL-encoded form, reached the 502 body and `ask --json`.
+BOOST_AUTO_TEST_CASE(a_prefix_a_suffix_or_the_encoded_key_is_redacted) {
+  auto prefix =
+      redact_secret("Incorrect API key provided: sk-proj-Ab3+****", key);
+  BOOST_TEST(prefix == "Incorrect API key provided: [redacted]****");
+  auto suffix = redact_secret("key ending in Zq7=Lm2Kp8Rt", key);
+  BOOST_TEST(!contains(suffix, "Lm2Kp8Rt"));
+  auto encoded = redact_secret(
+      "GET /v1?key=sk-proj-Ab3%2BXy9%2FZq7%3DLm2Kp8Rt failed", key);
+  BOOST_TEST(encoded == "GET /v1?key=[redacted] failed");
+}
+
+BOOST_AUTO_TEST_CASE(text_that_shares_little_with_the_key_is_kept) {
+  auto text = std::string{"The model sk-7 is overloaded; try again."};
+  BOOST_TEST(redact_secret(text, key) == text);
+  BOOST_TEST(redact_secret("abc", "abc") == "abc"); // too short to look for
+  BOOST_TEST(redact_secret("", key).empty());
+}
+
+BOOST_AUTO_TEST_CASE(hosts_are_read_from_urls_and_redacted) {
+  BOOST_TEST(host_of_url("https://api.example.com/v1") == "api.example.com");
+  BOOST_TEST(host_of_url("http://user:pw@10.0.0.7:8080/v1?x=1") == "10.0.0.7");
+  BOOST_TEST(host_of_url("http://[::1]:8700/v1") == "::1");
+  BOOST_TEST(host_of_url("no url").empty());
+  BOOST_TEST(
+      redact_host("Failed to connect to 10.0.0.7 port 8080", "10.0.0.7") ==
+      "Failed to connect to [host] port 8080");
+}
