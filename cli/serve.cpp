@@ -72,16 +72,25 @@ CLI::App* add_serve_command(CLI::App& app, serve_args& args) {
   cmd->add_option("--token", args.token,
                   "Bearer token every route but /healthz requires "
                   "(default: $TUTTI_TOKEN; none on loopback)");
-  cmd->add_option("--workers", args.workers,
-                  "Most connections (and so SSE streams) served at once; "
-                  "threads start as needed (default 512)")
-      ->check(CLI::Range(size_t{1}, size_t{100000}));
+  cmd->add_option("--max-connections,--workers", args.max_connections,
+                  "Most connections open at once, streams included; one "
+                  "more gets a 503 (default 4096). A connection costs no "
+                  "thread")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}));
+  cmd->add_option("--io-threads", args.io_threads,
+                  "Threads serving the connections (default 2)")
+      ->check(CLI::Range(size_t{1}, size_t{64}));
+  cmd->add_option("--header-timeout", args.header_timeout,
+                  "Seconds a client may take to send a request's head "
+                  "(default 10)")
+      ->check(CLI::Range(0.1, 3600.0));
   cmd->add_option("--max-body", args.max_body,
                   "Largest request body in bytes; larger ones get 413 "
                   "(default 1048576)")
       ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
   cmd->add_option("--read-timeout", args.read_timeout,
-                  "Seconds a client may take to send a request (default 30)")
+                  "Seconds a client may take to send a request's body "
+                  "(default 30)")
       ->check(CLI::Range(0.1, 3600.0));
   cmd->add_option("--write-timeout", args.write_timeout,
                   "Seconds a client may take to read what is sent to it "
@@ -115,7 +124,9 @@ int run_serve(const serve_args& args) {
   if (options.token.empty())
     if (const char* env = std::getenv("TUTTI_TOKEN"))
       options.token = env;
-  options.workers = args.workers;
+  options.max_connections = args.max_connections;
+  options.io_threads = args.io_threads;
+  options.header_timeout = millis(args.header_timeout);
   options.max_body_bytes = args.max_body;
   options.read_timeout = millis(args.read_timeout);
   options.write_timeout = millis(args.write_timeout);

@@ -15,7 +15,9 @@ struct serve_args {
   std::string config;
   std::string listen = "127.0.0.1:8700";
   std::string token; ///< empty: $TUTTI_TOKEN, else none
-  size_t workers = 512;
+  size_t max_connections = 4096;
+  size_t io_threads = 2;
+  double header_timeout = 10;
   size_t max_body = 1 << 20;
   double read_timeout = 30;  ///< seconds
   double write_timeout = 30; ///< seconds

@@ -1,29 +1,18 @@
 #include "tutti/server.hpp"
 
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <netdb.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <cerrno>
 #include <condition_variable>
-#include <cstring>
 #include <deque>
-#include <list>
 #include <mutex>
-#include <optional>
 #include <set>
 #include <thread>
 #include <variant>
 #include <vector>
 
-#include <httplib.h>
-
+#include "engine/src/json_writers.hpp"
 #include "engine/src/server_access_log.hpp"
+#include "engine/src/server_connection.hpp"
+#include "engine/src/server_guard.hpp"
 #include "engine/src/server_http_metrics.hpp"
 #include "engine/src/server_openai.hpp"
 #include "engine/src/server_runs.hpp"
@@ -36,14 +25,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using http::api_error;
-
-/// How long an HTTP thread waits for news before it looks at its client and
-/// at the server's state again.
-constexpr auto wait_slice = 50ms;
-
-/// An SSE comment goes out after this long without an event, so proxies and
-/// clients do not take a slow ensemble for a dead connection.
-constexpr auto keep_alive_comment_after = 15s;
+using http::exchange;
+using http::exchange_ptr;
 
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -51,199 +34,11 @@ int64_t unix_now() {
       .count();
 }
 
-// --- the worker pool -------------------------------------------------------
-
-/// cpp-httplib serves each connection on one pool thread for the
-/// connection's whole life, so a long SSE stream holds a thread. This pool
-/// starts threads as connections need them, up to `max_threads`; beyond that
-/// connections wait in its queue.
-class elastic_pool : public httplib::TaskQueue {
-public:
-  explicit elastic_pool(size_t max_threads)
-      : max_threads_(std::max<size_t>(1, max_threads)) {
-    // nop
-  }
-
-  void enqueue(std::function<void()> fn) override {
-    std::lock_guard<std::mutex> guard{mutex_};
-    jobs_.push_back(std::move(fn));
-    if (jobs_.size() > idle_ && threads_.size() < max_threads_)
-      threads_.emplace_back([this] { work(); });
-    ready_.notify_one();
-  }
-
-  void shutdown() override {
-    {
-      std::lock_guard<std::mutex> guard{mutex_};
-      shutdown_ = true;
-    }
-    ready_.notify_all();
-    for (auto& t : threads_)
-      t.join();
-  }
-
-private:
-  void work() {
-    std::unique_lock<std::mutex> lock{mutex_};
-    for (;;) {
-      ++idle_;
-      ready_.wait(lock, [&] { return !jobs_.empty() || shutdown_; });
-      --idle_;
-      if (jobs_.empty())
-        return; // shutting down
-      auto job = std::move(jobs_.front());
-      jobs_.pop_front();
-      lock.unlock();
-      job();
-      lock.lock();
-    }
-  }
-
-  const size_t max_threads_;
-  std::mutex mutex_;
-  std::condition_variable ready_;
-  std::deque<std::function<void()>> jobs_;
-  std::list<std::thread> threads_; // only touched under mutex_ or at shutdown
-  size_t idle_ = 0;
-  bool shutdown_ = false;
-};
-
-// --- client connections ----------------------------------------------------
-
-int port_of(const sockaddr_storage& addr) {
-  if (addr.ss_family == AF_INET)
-    return ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
-  if (addr.ss_family == AF_INET6)
-    return ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
-  return -1;
+int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
-
-/// The address as cpp-httplib spells `Request::remote_addr`.
-std::string host_of(const sockaddr_storage& addr, socklen_t len) {
-  char host[NI_MAXHOST] = {};
-  if (getnameinfo(reinterpret_cast<const sockaddr*>(&addr), len, host,
-                  sizeof host, nullptr, 0, NI_NUMERICHOST) != 0)
-    return {};
-  return host;
-}
-
-/// Calls `fn(fd)` for each of this process's connected TCP sockets whose
-/// local port is `local_port` and, when `remote_port` >= 0, whose peer is
-/// `remote_addr`:`remote_port`; stops when `fn` returns false.
-///
-/// cpp-httplib 0.11 hands handlers no socket, and its per-connection entry
-/// point is private, so the way to a connection's socket is to find it. Only
-/// done for slow requests (and at shutdown), so its cost (a few syscalls per
-/// open descriptor) stays off the fast path.
-template <class Fn>
-void for_each_connection(int local_port, const std::string& remote_addr,
-                         int remote_port, Fn fn) {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr)
-    return;
-  int own_fd = dirfd(dir);
-  while (auto* entry = readdir(dir)) {
-    if (entry->d_name[0] < '0' || entry->d_name[0] > '9')
-      continue;
-    int fd = std::atoi(entry->d_name);
-    if (fd == own_fd)
-      continue;
-    sockaddr_storage local{};
-    socklen_t len = sizeof local;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0 ||
-        port_of(local) != local_port)
-      continue;
-    sockaddr_storage peer{};
-    len = sizeof peer;
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0)
-      continue; // the listening socket
-    if (remote_port >= 0 &&
-        (port_of(peer) != remote_port || host_of(peer, len) != remote_addr))
-      continue;
-    if (!fn(fd))
-      break;
-  }
-  closedir(dir);
-}
-
-/// Tells whether the client of one request has gone away (closed or reset
-/// its connection) while the server is still working on its answer.
-class connection_probe {
-public:
-  explicit connection_probe(const httplib::Request& req)
-      : local_port_(req.local_port), remote_addr_(req.remote_addr),
-        remote_port_(req.remote_port) {
-    // nop
-  }
-
-  bool client_gone() {
-    if (fd_ == not_searched) {
-      fd_ = not_found;
-      for_each_connection(local_port_, remote_addr_, remote_port_, [&](int fd) {
-        fd_ = fd;
-        return false;
-      });
-    }
-    if (fd_ < 0)
-      return false;
-    // The handler's own thread owns this socket, so it stays open (and
-    // stays this connection) while we look at it.
-    pollfd p{fd_, POLLIN | POLLRDHUP, 0};
-    if (poll(&p, 1, 0) <= 0)
-      return false;
-    if ((p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0)
-      return true;
-    char byte;
-    return recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-  }
-
-private:
-  static constexpr int not_searched = -2;
-  static constexpr int not_found = -1;
-  int local_port_;
-  std::string remote_addr_;
-  int remote_port_;
-  int fd_ = not_searched;
-};
-
-// --- per-request bookkeeping for the metrics --------------------------------
-
-/// The request the current pool thread is serving: cpp-httplib serves a
-/// request start to end on one thread, and its logger (called once the
-/// response is written, a stream's last byte included) sees no state of
-/// ours.
-struct request_context {
-  std::chrono::steady_clock::time_point started;
-  std::string route;
-  bool active = false;
-  std::string target; ///< the model, ensemble or pipeline asked, if any
-};
-
-thread_local request_context current_request;
-
-/// cpp-httplib's server with the two things 0.11 does not let us set: a
-/// listen backlog that takes a burst of connections (it hard-codes 5), and
-/// the bound port of a fixed-port bind.
-class listening_server : public httplib::Server {
-public:
-  void widen_backlog() { ::listen(svr_sock_, SOMAXCONN); }
-
-  int bound_port() const {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof addr;
-    if (getsockname(svr_sock_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-      return -1;
-    return port_of(addr);
-  }
-
-  /// Closes a socket bound but never served (`stop` only closes a running
-  /// one).
-  void close_unserved() {
-    auto sock = svr_sock_.exchange(INVALID_SOCKET);
-    if (sock != INVALID_SOCKET)
-      ::close(sock);
-  }
-};
 
 std::string failure_summary(const ensemble_answer& answer) {
   std::string text = "the ensemble '" + answer.ensemble + "' has no answer";
@@ -278,18 +73,189 @@ std::string sse_data(const std::string& json) {
   return "data: " + json + "\n\n";
 }
 
+http::response json_response(int status, std::string body) {
+  http::response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+http::response error_response(const api_error& error,
+                              const std::string& ensemble_json = {}) {
+  auto r = json_response(error.status, http::to_json(error, ensemble_json));
+  if (error.status == 401)
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+std::vector<http::header_pair> event_stream_headers() {
+  return {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
+}
+
+/// A JSON string, for the few events written by hand.
+std::string quote_json(const std::string& text) {
+  return json_detail::json_text(
+      [&](auto& w) { json_detail::write_string(w, text); });
+}
+
+/// Whether a delta is a token of the answer: a provider asked alone
+/// answers with its own reply, so its member tokens are the answer's (and
+/// the `first` strategy's whole-reply answer delta that follows them is a
+/// repeat); an ensemble's answer tokens are marked.
+bool is_answer_delta(const http::chat_call& call, const member_delta& d) {
+  return call.to.of == target::kind::provider ? !d.answer : d.answer;
+}
+
+/// Work that waits for the engine's actors (`provider_states`,
+/// `metrics`) runs here, not on an io thread: a few threads, a bounded
+/// queue, whatever the number of connections.
+class waiting_pool {
+public:
+  explicit waiting_pool(size_t threads, size_t max_queue)
+      : max_queue_(max_queue) {
+    for (size_t i = 0; i < threads; ++i)
+      threads_.emplace_back([this] { work(); });
+  }
+
+  ~waiting_pool() {
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      stopping_ = true;
+    }
+    ready_.notify_all();
+    for (auto& t : threads_)
+      t.join();
+  }
+
+  /// False when the queue is full.
+  bool submit(std::function<void()> job) {
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      if (jobs_.size() >= max_queue_ || stopping_)
+        return false;
+      jobs_.push_back(std::move(job));
+    }
+    ready_.notify_one();
+    return true;
+  }
+
+private:
+  void work() {
+    std::unique_lock<std::mutex> lock{mutex_};
+    for (;;) {
+      ready_.wait(lock, [&] { return !jobs_.empty() || stopping_; });
+      if (jobs_.empty())
+        return;
+      auto job = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
+      job();
+      lock.lock();
+    }
+  }
+
+  const size_t max_queue_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::function<void()>> jobs_;
+  std::vector<std::thread> threads_;
+  bool stopping_ = false;
+};
+
+/// One route: its method and pattern, its name in the metrics, whether it
+/// needs the token, and what answers it.
+struct route_match {
+  enum class route_id {
+    healthz,
+    metrics,
+    providers,
+    ensembles,
+    pipelines,
+    models,
+    chat,
+    create_run,
+    get_run,
+    delete_run,
+    run_events
+  };
+  route_id id;
+  std::string name;
+  std::string run_id; ///< for the /v1/runs/{id} routes
+};
+
+bool is_run_id(std::string_view id) {
+  if (id.empty() || id.size() > 64)
+    return false;
+  for (char c : id)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '_'))
+      return false;
+  return true;
+}
+
+/// The route for a method and path; nothing with `known_path` false for a
+/// path no route has (404), true for a method the path does not take (405).
+std::optional<route_match>
+match_route(std::string_view method, std::string_view path, bool& known_path) {
+  using id = route_match::route_id;
+  struct fixed {
+    std::string_view method;
+    std::string_view path;
+    id route;
+  };
+  static const fixed routes[] = {
+      {"GET", "/healthz", id::healthz},
+      {"GET", "/metrics", id::metrics},
+      {"GET", "/v1/providers", id::providers},
+      {"GET", "/v1/ensembles", id::ensembles},
+      {"GET", "/v1/pipelines", id::pipelines},
+      {"GET", "/v1/models", id::models},
+      {"POST", "/v1/chat/completions", id::chat},
+      {"POST", "/v1/runs", id::create_run},
+  };
+  known_path = false;
+  for (auto& r : routes) {
+    if (r.path != path)
+      continue;
+    known_path = true;
+    if (r.method == method)
+      return route_match{r.route, std::string{r.path}, {}};
+  }
+  constexpr std::string_view runs = "/v1/runs/";
+  if (path.substr(0, runs.size()) != runs)
+    return std::nullopt;
+  auto rest = path.substr(runs.size());
+  constexpr std::string_view events = "/events";
+  bool is_events = rest.size() > events.size() &&
+                   rest.substr(rest.size() - events.size()) == events;
+  auto run = is_events ? rest.substr(0, rest.size() - events.size()) : rest;
+  if (!is_run_id(run))
+    return std::nullopt;
+  known_path = true;
+  if (is_events)
+    return method == "GET"
+               ? std::optional<route_match>{route_match{
+                     id::run_events, "/v1/runs/{id}/events", std::string{run}}}
+               : std::nullopt;
+  if (method == "GET")
+    return route_match{id::get_run, "/v1/runs/{id}", std::string{run}};
+  if (method == "DELETE")
+    return route_match{id::delete_run, "/v1/runs/{id}", std::string{run}};
+  return std::nullopt;
+}
+
 } // namespace
 
 // --- the server ------------------------------------------------------------
 
-struct server::impl {
+struct server::impl : http::service {
   tutti::engine& engine;
   server_options options;
-  listening_server svr;
   http::http_metrics metrics;
   std::unique_ptr<http::access_log> access; ///< --access-log, if given
   http::run_registry runs;
-  int bound_port = 0;
+  std::unique_ptr<http::listener> listener;
+  waiting_pool waiting{2, 256};
 
   std::atomic<bool> stopping{false};
   enum class phase { idle, running, done };
@@ -320,473 +286,334 @@ struct server::impl {
     in_flight.erase(handle);
   }
 
-  static void send_json(httplib::Response& res, int status,
-                        const std::string& json) {
-    res.status = status;
-    res.set_content(json, "application/json");
-  }
+  bool tokenless() const { return options.token.empty(); }
 
-  static void send_error(httplib::Response& res, const api_error& error,
-                         const std::string& ensemble_json = {}) {
-    if (error.status == 401)
-      res.set_header("WWW-Authenticate", "Bearer");
-    send_json(res, error.status, http::to_json(error, ensemble_json));
+  bool authorized(const http::request_head& head) const {
+    if (tokenless())
+      return true;
+    auto* header = head.header("Authorization");
+    return header != nullptr &&
+           http::tokens_match(http::bearer_token(*header), options.token);
   }
 
   /// The call a request body asks for, or nothing when the body is not a
   /// valid one (its error is then sent).
   template <class Call>
   static std::optional<Call> valid_call(std::variant<Call, api_error> parsed,
-                                        httplib::Response& res) {
+                                        exchange& ex) {
     if (auto* error = std::get_if<api_error>(&parsed)) {
-      send_error(res, *error);
+      ex.respond(error_response(*error));
       return std::nullopt;
     }
     return std::get<Call>(std::move(parsed));
   }
 
-  /// Starts a `text/event-stream` response, counted in the open streams.
-  void open_event_stream(httplib::Response& res) {
-    res.status = 200;
-    res.set_header("Cache-Control", "no-cache");
-    res.set_header("X-Accel-Buffering", "no");
-    metrics.stream_opened();
-  }
+  // --- http::service ---
 
-  bool authorized(const httplib::Request& req) const {
-    if (options.token.empty())
-      return true;
-    auto header = req.get_header_value("Authorization");
-    return http::tokens_match(http::bearer_token(header), options.token);
-  }
-
-  using handler =
-      std::function<void(const httplib::Request&, httplib::Response&)>;
-
-  /// Wraps a route's handler: names the route for the metrics, checks the
-  /// token, and turns an escaping exception into a 500 in OpenAI's format.
-  httplib::Server::Handler route(std::string name, handler fn,
-                                 bool needs_token = true) {
-    return [this, name = std::move(name), fn = std::move(fn),
-            needs_token](const httplib::Request& req, httplib::Response& res) {
-      current_request.route = name;
-      if (needs_token && !authorized(req)) {
-        send_error(res,
-                   api_error{401,
-                             "Missing or wrong bearer token: send "
-                             "'Authorization: Bearer <token>' with the "
-                             "token tutti serve was started with",
-                             "invalid_request_error", "", "invalid_api_key"});
-        return;
+  std::optional<http::response> check(exchange& ex) override {
+    auto& head = ex.head();
+    bool known_path = false;
+    auto route = match_route(head.method, head.path, known_path);
+    if (!route) {
+      if (known_path) {
+        ex.route = "unmatched";
+        return error_response(api_error{405, "Method not allowed on this route",
+                                        "invalid_request_error", "",
+                                        "method_not_allowed"});
       }
-      try {
-        fn(req, res);
-      } catch (const std::exception& e) {
-        send_error(res,
-                   api_error{500, std::string{"internal error: "} + e.what(),
-                             "server_error", "", "internal_error"});
-      }
-    };
-  }
-
-  void install_routes() {
-    svr.Get("/healthz",
-            route(
-                "/healthz",
-                [](const httplib::Request&, httplib::Response& res) {
-                  send_json(res, 200, R"({"status":"ok"})");
-                },
-                false));
-    svr.Get("/metrics", route("/metrics", [this](auto&, auto& res) {
-              auto text =
-                  to_prometheus(engine.metrics()) + metrics.to_prometheus();
-              res.status = 200;
-              res.set_content(text, "text/plain; version=0.0.4");
-            }));
-    svr.Get("/v1/providers", route("/v1/providers", [this](auto&, auto& res) {
-              send_json(res, 200,
-                        http::providers_json(engine.provider_states(),
-                                             engine.loaded_config()));
-            }));
-    svr.Get("/v1/ensembles", route("/v1/ensembles", [this](auto&, auto& res) {
-              send_json(res, 200, http::ensembles_json(engine.loaded_config()));
-            }));
-    svr.Get("/v1/pipelines", route("/v1/pipelines", [this](auto&, auto& res) {
-              send_json(res, 200, http::pipelines_json(engine.loaded_config()));
-            }));
-    svr.Get("/v1/models", route("/v1/models", [this](auto&, auto& res) {
-              send_json(res, 200,
-                        http::models_json(engine.loaded_config(), unix_now()));
-            }));
-    svr.Post("/v1/chat/completions",
-             route("/v1/chat/completions",
-                   [this](auto& req, auto& res) { chat(req, res); }));
-    svr.Post("/v1/runs", route("/v1/runs", [this](auto& req, auto& res) {
-               create_run(req, res);
-             }));
-    svr.Get(R"(/v1/runs/([A-Za-z0-9_]+))",
-            route("/v1/runs/{id}",
-                  [this](auto& req, auto& res) { get_run(req, res); }));
-    svr.Delete(R"(/v1/runs/([A-Za-z0-9_]+))",
-               route("/v1/runs/{id}",
-                     [this](auto& req, auto& res) { delete_run(req, res); }));
-    svr.Get(R"(/v1/runs/([A-Za-z0-9_]+)/events)",
-            route("/v1/runs/{id}/events",
-                  [this](auto& req, auto& res) { run_events(req, res); }));
-  }
-
-  void configure() {
-    svr.new_task_queue = [workers = options.workers] {
-      return new elastic_pool(workers);
-    };
-    svr.set_tcp_nodelay(true);
-    // Only SO_REUSEADDR: cpp-httplib's default adds SO_REUSEPORT, which lets
-    // a second server bind the same port and silently take half the
-    // connections.
-    svr.set_socket_options([](socket_t sock) {
-      int yes = 1;
-      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    });
-    auto seconds = [](std::chrono::milliseconds ms) {
-      return std::make_pair(static_cast<time_t>(ms.count() / 1000),
-                            static_cast<time_t>(ms.count() % 1000 * 1000));
-    };
-    auto [read_s, read_us] = seconds(options.read_timeout);
-    auto [write_s, write_us] = seconds(options.write_timeout);
-    svr.set_read_timeout(read_s, read_us);
-    svr.set_write_timeout(write_s, write_us);
-    svr.set_keep_alive_timeout(options.keep_alive_timeout.count());
-    svr.set_keep_alive_max_count(100000);
-    svr.set_payload_max_length(options.max_body_bytes);
-    svr.set_pre_routing_handler(
-        [](const httplib::Request&, httplib::Response&) {
-          current_request = request_context{std::chrono::steady_clock::now(),
-                                            "unmatched", true, ""};
-          return httplib::Server::HandlerResponse::Unhandled;
-        });
-    // Responses cpp-httplib makes itself (404, 413, a malformed request)
-    // get a body in OpenAI's format too.
-    svr.set_error_handler(httplib::Server::HandlerWithResponse{
-        [this](const httplib::Request&, httplib::Response& res) {
-          if (!res.body.empty() || res.content_provider_)
-            return httplib::Server::HandlerResponse::Unhandled;
-          api_error e{res.status, "", "invalid_request_error", "", ""};
-          if (res.status == 404) {
-            e.message = "No such route; see docs/http.md for the routes";
-            e.code = "not_found";
-          } else if (res.status == 413) {
-            e.message = "Request body too large: the limit is " +
-                        std::to_string(options.max_body_bytes) +
-                        " bytes (tutti serve --max-body)";
-            e.code = "request_too_large";
-          } else if (res.status == 405) {
-            e.message = "Method not allowed on this route";
-            e.code = "method_not_allowed";
-          } else {
-            e.message = "Bad request";
-            e.code = "bad_request";
-          }
-          send_error(res, e);
-          return httplib::Server::HandlerResponse::Handled;
-        }});
-    svr.set_logger([this](const httplib::Request& req,
-                          const httplib::Response& res) {
-      auto now = std::chrono::steady_clock::now();
-      auto& ctx = current_request;
-      auto seconds =
-          ctx.active ? std::chrono::duration<double>(now - ctx.started).count()
-                     : 0.0;
-      auto method = req.method.empty() ? "-" : req.method;
-      auto route = ctx.active ? ctx.route : "invalid";
-      metrics.observe(method, route, res.status, seconds);
-      if (access) {
-        http::access_entry e;
-        e.unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
-        e.remote = req.remote_addr;
-        e.method = method;
-        e.path = req.path;
-        e.route = route;
-        e.target = ctx.active ? ctx.target : "";
-        e.status = res.status;
-        e.ms = seconds * 1000;
-        e.bytes_in = req.body.size();
-        e.bytes_out = res.body.size();
-        e.stream = static_cast<bool>(res.content_provider_);
-        access->write(e);
-      }
-      ctx.active = false;
-    });
-    install_routes();
-  }
-
-  void bind() {
-    if (options.token.empty() && !http::is_loopback_host(options.host))
-      throw server_error(
-          "refusing to listen on " + options.host +
-          ": it is not a loopback address, so anyone who can reach it could "
-          "spend your API budget; give a token (--token or TUTTI_TOKEN) or "
-          "listen on 127.0.0.1");
-    if (options.port < 0 || options.port > 65535)
-      throw server_error("port " + std::to_string(options.port) +
-                         " is out of range (0 to 65535)");
-    errno = 0;
-    bool bound = false;
-    if (options.port == 0) {
-      bound = svr.bind_to_any_port(options.host) > 0;
-    } else {
-      bound = svr.bind_to_port(options.host, options.port);
+      ex.route = "unmatched";
+      return error_response(
+          api_error{404, "No such route; see docs/http.md for the routes",
+                    "invalid_request_error", "", "not_found"});
     }
-    if (!bound) {
-      auto reason = errno != 0 ? std::string{": "} + std::strerror(errno) : "";
-      throw server_error("cannot listen on " + options.host + ":" +
-                         std::to_string(options.port) + reason);
+    ex.route = route->name;
+    if (route->id == route_match::route_id::healthz)
+      return json_response(200, R"({"status":"ok"})");
+    if (tokenless()) {
+      // Only a browser page could send a foreign Host or Origin to a
+      // loopback endpoint: a cross-site request, or DNS rebinding.
+      auto* host = head.header("Host");
+      if (host == nullptr || !http::is_loopback_authority(*host))
+        return error_response(api_error{
+            403,
+            "Host must be a loopback address (localhost, 127.0.0.1, [::1]) "
+            "when tutti serve runs without a token",
+            "invalid_request_error", "", "forbidden_host"});
+      if (auto* origin = head.header("Origin");
+          origin != nullptr && !http::is_loopback_origin(*origin))
+        return error_response(
+            api_error{403,
+                      "Cross-origin requests are refused when tutti serve "
+                      "runs without a token",
+                      "invalid_request_error", "", "forbidden_origin"});
+    } else if (!authorized(head)) {
+      return error_response(api_error{
+          401,
+          "Missing or wrong bearer token: send 'Authorization: Bearer "
+          "<token>' with the token tutti serve was started with",
+          "invalid_request_error", "", "invalid_api_key"});
     }
-    svr.widen_backlog();
-    bound_port = svr.bound_port();
-    if (!options.access_log.empty())
-      access = std::make_unique<http::access_log>(options.access_log);
+    if (tokenless() && head.method == "POST") {
+      auto* type = head.header("Content-Type");
+      if (type == nullptr || !http::is_json_content_type(*type))
+        return error_response(
+            api_error{415, "Content-Type must be application/json",
+                      "invalid_request_error", "", "unsupported_media_type"});
+    }
+    return std::nullopt;
+  }
+
+  void handle(const exchange_ptr& ex) override {
+    bool known_path = false;
+    auto route = match_route(ex->head().method, ex->head().path, known_path);
+    if (!route)
+      return; // `check` answered it
+    try {
+      dispatch(*route, ex);
+    } catch (const std::exception& e) {
+      ex->respond(error_response(
+          api_error{500, std::string{"internal error: "} + e.what(),
+                    "server_error", "", "internal_error"}));
+    }
+  }
+
+  void finished(const http::exchange_summary& s) override {
+    metrics.observe(std::string{http::method_label(s.method)}, s.route,
+                    s.status, s.seconds);
+    if (!access)
+      return;
+    http::access_entry e;
+    e.unix_ms = unix_now_ms();
+    e.remote = s.remote_addr;
+    e.method = s.method.empty() ? "-" : s.method;
+    e.path = s.path;
+    e.route = s.route;
+    e.target = s.target;
+    e.status = s.status;
+    e.ms = s.seconds * 1000;
+    e.bytes_in = s.bytes_in;
+    e.bytes_out = s.bytes_out;
+    e.stream = s.stream;
+    access->write(e);
+  }
+
+  void dispatch(const route_match& route, const exchange_ptr& ex) {
+    using id = route_match::route_id;
+    switch (route.id) {
+    case id::healthz:
+      ex->respond(json_response(200, R"({"status":"ok"})"));
+      return;
+    case id::metrics:
+      answer_waiting(ex, [this] {
+        http::response r;
+        r.content_type = "text/plain; version=0.0.4";
+        r.body = to_prometheus(engine.metrics()) + metrics.to_prometheus();
+        return r;
+      });
+      return;
+    case id::providers:
+      answer_waiting(ex, [this] {
+        return json_response(200, http::providers_json(engine.provider_states(),
+                                                       engine.loaded_config()));
+      });
+      return;
+    case id::ensembles:
+      ex->respond(
+          json_response(200, http::ensembles_json(engine.loaded_config())));
+      return;
+    case id::pipelines:
+      ex->respond(
+          json_response(200, http::pipelines_json(engine.loaded_config())));
+      return;
+    case id::models:
+      ex->respond(json_response(
+          200, http::models_json(engine.loaded_config(), unix_now())));
+      return;
+    case id::chat:
+      chat(ex);
+      return;
+    case id::create_run:
+      create_run(ex);
+      return;
+    case id::get_run:
+      if (auto record = find_run(route.run_id, *ex))
+        ex->respond(json_response(200, record->json()));
+      return;
+    case id::delete_run:
+      delete_run(route.run_id, ex);
+      return;
+    case id::run_events:
+      run_events(route.run_id, ex);
+      return;
+    }
+  }
+
+  /// Answers with what `make` returns, made on the waiting pool.
+  void answer_waiting(const exchange_ptr& ex,
+                      std::function<http::response()> make) {
+    bool queued = waiting.submit([ex, make = std::move(make)] {
+      auto r = std::make_shared<http::response>(make());
+      ex->post([ex, r] { ex->respond(std::move(*r)); });
+    });
+    if (!queued)
+      ex->respond(error_response(api_error{503, "Too busy; try again shortly",
+                                           "server_error", "", "busy"}));
   }
 
   // --- POST /v1/chat/completions ---
 
-  /// Everything one streamed chat completion needs across calls of its
-  /// content provider.
-  struct chat_stream {
-    std::shared_ptr<http::answer_channel> channel;
+  /// One chat completion while it runs; lives on its exchange's strand.
+  struct chat_state {
+    exchange_ptr ex;
     uint64_t handle = 0;
     http::completion_ids ids;
     http::chat_call call;
-    connection_probe probe;
-    std::vector<http::stream_item> pending;
-    std::optional<ensemble_answer> answer;
-    bool role_sent = false;
-    std::string sent_text; ///< answer text streamed so far
-    std::chrono::steady_clock::time_point last_write;
+    bool streaming = false; ///< the 200 and the role chunk are out
+    bool counted = false;   ///< in the metrics' open streams
+    std::string sent_text;  ///< answer text streamed so far
   };
 
-  /// Whether a delta is a token of the answer: a provider asked alone
-  /// answers with its own reply, so its member tokens are the answer's (and
-  /// the `first` strategy's whole-reply answer delta that follows them is a
-  /// repeat); an ensemble's answer tokens are marked.
-  static bool is_answer_delta(const http::chat_call& call,
-                              const member_delta& d) {
-    return call.to.of == target::kind::provider ? !d.answer : d.answer;
+  /// Counts a chat stream out of the open streams, once.
+  void stream_over(chat_state& st) {
+    if (st.counted)
+      metrics.stream_closed();
+    st.counted = false;
   }
 
-  /// A member's own token, for `tutti.members`.
-  static bool is_member_delta(const member_delta& d) { return !d.answer; }
-
-  /// Waits for the answer of a whole reply; gives up when the client goes
-  /// away or the server stops (cancelling the question).
-  std::optional<ensemble_answer> wait_answer(http::answer_channel& channel,
-                                             uint64_t handle,
-                                             connection_probe& probe,
-                                             bool& client_gone) {
-    std::optional<ensemble_answer> answer;
-    std::vector<http::stream_item> ignored;
-    while (!answer) {
-      channel.take(wait_slice, ignored, answer);
-      ignored.clear();
-      if (answer)
-        break;
-      if (stopping) {
-        engine.cancel(handle);
-        return std::nullopt;
-      }
-      if (probe.client_gone()) {
-        engine.cancel(handle);
-        client_gone = true;
-        return std::nullopt;
-      }
-    }
-    return answer;
-  }
-
-  void chat(const httplib::Request& req, httplib::Response& res) {
+  void chat(const exchange_ptr& ex) {
     auto parsed = valid_call(
-        http::parse_chat_request(req.body, engine.loaded_config()), res);
+        http::parse_chat_request(ex->body(), engine.loaded_config()), *ex);
     if (!parsed)
       return;
-    auto call = std::move(*parsed);
-    current_request.target = call.model;
-    auto channel = std::make_shared<http::answer_channel>();
+    auto st = std::make_shared<chat_state>();
+    st->ex = ex;
+    st->call = std::move(*parsed);
+    st->ids = http::completion_ids{"chatcmpl-" + http::random_hex(24),
+                                   unix_now(), st->call.model};
+    ex->target = st->call.model;
     ask_options ask;
-    ask.stream = call.stream;
-    ask.params = call.params;
-    if (call.stream) {
-      ask.on_delta = [this, channel, call_copy = call](const member_delta& d) {
-        if (is_answer_delta(call_copy, d) ||
-            (call_copy.stream_members && is_member_delta(d)))
-          channel->push(http::stream_item{true, d, {}});
+    ask.stream = st->call.stream;
+    ask.params = st->call.params;
+    if (st->call.stream) {
+      ask.on_delta = [this, st](const member_delta& d) {
+        if (!is_answer_delta(st->call, d) &&
+            !(st->call.stream_members && !d.answer))
+          return;
+        st->ex->post([this, st, d] { chat_delta(*st, d); });
       };
-      if (call.stream_members)
-        ask.on_member_done = [channel](const member_outcome& o) {
-          channel->push(http::stream_item{false, {}, o});
+      if (st->call.stream_members)
+        ask.on_member_done = [this, st](const member_outcome& o) {
+          st->ex->post([this, st, o] { chat_member_done(*st, o); });
         };
     }
-    uint64_t handle = 0;
     try {
-      handle = engine.start_ask(
-          call.to, call.messages, std::move(ask),
-          [channel](ensemble_answer a) { channel->finish(std::move(a)); });
+      st->handle = engine.start_ask(
+          st->call.to, st->call.messages, std::move(ask),
+          [this, st](ensemble_answer a) {
+            untrack(st->handle);
+            auto answer = std::make_shared<ensemble_answer>(std::move(a));
+            st->ex->post([this, st, answer] { chat_answer(*st, *answer); });
+          });
     } catch (const config_error& e) {
-      send_error(res, api_error{500, e.message(), "server_error", "model",
-                                "config_error"});
+      ex->respond(error_response(api_error{500, e.message(), "server_error",
+                                           "model", "config_error"}));
       return;
     }
-    track(handle);
-    http::completion_ids ids{"chatcmpl-" + http::random_hex(24), unix_now(),
-                             call.model};
-    connection_probe probe{req};
-    if (!call.stream) {
-      bool client_gone = false;
-      auto answer = wait_answer(*channel, handle, probe, client_gone);
-      untrack(handle);
-      if (!answer) {
-        if (client_gone) {
-          res.status = 499; // nginx's "client closed request"; nobody reads it
-          return;
-        }
-        send_error(res, shutting_down());
-        return;
-      }
-      if (answer->status == answer_status::failed) {
-        send_error(res, ensemble_failed(*answer), to_json(*answer));
-        return;
-      }
-      send_json(res, 200, http::chat_completion_json(ids, *answer));
-      return;
-    }
-    // Streamed: hold the status line until there is something to send, so
-    // that an ensemble that fails before its first token is an HTTP error
-    // (which OpenAI's SDKs raise) rather than a stream that says nothing.
-    auto stream = std::make_shared<chat_stream>(
-        chat_stream{channel,
-                    handle,
-                    ids,
-                    std::move(call),
-                    probe,
-                    {},
-                    {},
-                    false,
-                    {},
-                    std::chrono::steady_clock::now()});
-    while (stream->pending.empty() && !stream->answer) {
-      channel->take(wait_slice, stream->pending, stream->answer);
-      if (!stream->pending.empty() || stream->answer)
-        break;
-      if (stopping || stream->probe.client_gone()) {
-        engine.cancel(handle);
-        untrack(handle);
-        if (stopping)
-          send_error(res, shutting_down());
-        else
-          res.status = 499;
-        return;
-      }
-    }
-    if (stream->answer && stream->answer->status == answer_status::failed &&
-        stream->pending.empty()) {
-      untrack(handle);
-      send_error(res, ensemble_failed(*stream->answer),
-                 to_json(*stream->answer));
-      return;
-    }
-    open_event_stream(res);
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [this, stream](size_t, httplib::DataSink& sink) {
-          return chat_stream_step(*stream, sink);
-        },
-        [this, stream](bool completed) {
-          if (!completed)
-            engine.cancel(stream->handle);
-          untrack(stream->handle);
-          metrics.stream_closed();
-        });
+    track(st->handle);
+    // A client that leaves cancels its question (and the upstream calls).
+    ex->on_gone([this, st] {
+      engine.cancel(st->handle);
+      stream_over(*st);
+    });
   }
 
-  /// Writes what is there, or waits a slice for more. False ends the
-  /// stream as failed (the client went away, or the server stops).
-  bool chat_stream_step(chat_stream& s, httplib::DataSink& sink) {
-    bool usage = s.call.include_usage;
-    auto write = [&](const std::string& text) {
-      s.last_write = std::chrono::steady_clock::now();
-      return sink.write(text.data(), text.size());
-    };
-    if (!s.role_sent) {
-      s.role_sent = true;
-      if (!write(sse_data(http::role_chunk(s.ids, usage))))
-        return false;
-    }
-    for (auto& item : s.pending) {
-      std::string chunk;
-      if (!item.is_delta) {
-        chunk = http::member_done_chunk(s.ids, item.outcome, usage);
-      } else if (is_answer_delta(s.call, item.delta)) {
-        s.sent_text += item.delta.text;
-        chunk = http::content_chunk(s.ids, item.delta.text, usage);
-      } else if (is_member_delta(item.delta)) {
-        chunk = http::member_delta_chunk(s.ids, item.delta, usage);
-      } else {
-        continue;
-      }
-      if (!write(sse_data(chunk)))
-        return false;
-    }
-    s.pending.clear();
-    if (s.answer) {
-      auto& answer = *s.answer;
-      if (answer.status == answer_status::failed) {
-        // Mid-stream, the error goes as an event; OpenAI's SDKs raise it.
-        write(
-            sse_data(http::to_json(ensemble_failed(answer), to_json(answer))));
-        sink.done();
-        return true;
-      }
-      // Strategies that do not stream their answer send it whole here; a
-      // streamed one sends whatever its tokens did not cover.
-      if (answer.text.rfind(s.sent_text, 0) == 0 &&
-          answer.text.size() > s.sent_text.size()) {
-        if (!write(sse_data(http::content_chunk(
-                s.ids, answer.text.substr(s.sent_text.size()), usage))))
-          return false;
-      }
-      if (!write(sse_data(http::finish_chunk(s.ids, answer, usage))))
-        return false;
-      if (usage && !write(sse_data(http::usage_chunk(s.ids, answer.usage))))
-        return false;
-      if (!write("data: [DONE]\n\n"))
-        return false;
-      sink.done();
+  /// Starts the event stream: held until there is something to send, so
+  /// that an ensemble failing before its first token is an HTTP error
+  /// (which OpenAI's SDKs raise), not a stream that says nothing.
+  bool open_chat_stream(chat_state& st) {
+    if (st.streaming)
       return true;
+    st.streaming = true;
+    st.ex->start_stream(200, "text/event-stream", event_stream_headers());
+    metrics.stream_opened();
+    st.counted = true;
+    return st.ex->write(
+        sse_data(http::role_chunk(st.ids, st.call.include_usage)));
+  }
+
+  void chat_delta(chat_state& st, const member_delta& d) {
+    if (!open_chat_stream(st))
+      return;
+    if (is_answer_delta(st.call, d)) {
+      st.sent_text += d.text;
+      st.ex->write(
+          sse_data(http::content_chunk(st.ids, d.text, st.call.include_usage)));
+    } else {
+      st.ex->write(
+          sse_data(http::member_delta_chunk(st.ids, d, st.call.include_usage)));
     }
-    while (s.pending.empty() && !s.answer) {
-      if (stopping || s.probe.client_gone()) {
-        engine.cancel(s.handle);
-        return false;
+  }
+
+  void chat_member_done(chat_state& st, const member_outcome& o) {
+    if (!open_chat_stream(st))
+      return;
+    st.ex->write(
+        sse_data(http::member_done_chunk(st.ids, o, st.call.include_usage)));
+  }
+
+  void chat_answer(chat_state& st, const ensemble_answer& answer) {
+    auto& ex = *st.ex;
+    bool failed = answer.status == answer_status::failed;
+    if (!st.streaming) { // nothing is sent yet
+      if (failed) {
+        ex.respond(stopping ? error_response(shutting_down())
+                            : error_response(ensemble_failed(answer),
+                                             to_json(answer)));
+        return;
       }
-      s.channel->take(wait_slice, s.pending, s.answer);
-      if (s.pending.empty() && !s.answer &&
-          std::chrono::steady_clock::now() - s.last_write >
-              keep_alive_comment_after &&
-          !write(": keep-alive\n\n"))
-        return false;
+      if (!st.call.stream) {
+        ex.respond(
+            json_response(200, http::chat_completion_json(st.ids, answer)));
+        return;
+      }
     }
-    return true;
+    if (!open_chat_stream(st))
+      return;
+    bool usage = st.call.include_usage;
+    if (failed) {
+      // Mid-stream, the error goes as an event; OpenAI's SDKs raise it.
+      ex.write(
+          sse_data(http::to_json(ensemble_failed(answer), to_json(answer))));
+      end_chat_stream(st);
+      return;
+    }
+    // Strategies that do not stream their answer send it whole here; a
+    // streamed one sends whatever its tokens did not cover.
+    if (answer.text.rfind(st.sent_text, 0) == 0 &&
+        answer.text.size() > st.sent_text.size())
+      ex.write(sse_data(http::content_chunk(
+          st.ids, answer.text.substr(st.sent_text.size()), usage)));
+    ex.write(sse_data(http::finish_chunk(st.ids, answer, usage)));
+    if (usage)
+      ex.write(sse_data(http::usage_chunk(st.ids, answer.usage)));
+    ex.write("data: [DONE]\n\n");
+    end_chat_stream(st);
+  }
+
+  void end_chat_stream(chat_state& st) {
+    stream_over(st);
+    st.ex->end_stream();
   }
 
   // --- /v1/runs ---
 
-  void create_run(const httplib::Request& req, httplib::Response& res) {
+  void create_run(const exchange_ptr& ex) {
     auto parsed = valid_call(
-        http::parse_run_request(req.body, engine.loaded_config()), res);
+        http::parse_run_request(ex->body(), engine.loaded_config()), *ex);
     if (!parsed)
       return;
     auto call = std::move(*parsed);
-    current_request.target = call.name;
+    ex->target = call.name;
     runs.prune();
     auto kind = call.of == http::run_call::kind::pipeline
                     ? http::run_record::kind::pipeline
@@ -801,7 +628,7 @@ struct server::impl {
         run_options options;
         options.stream = true;
         options.on_step_started = [record](const std::string& step) {
-          record->push("step.started", step_started_json(step));
+          record->push("step.started", "{\"step\":" + quote_json(step) + "}");
         };
         options.on_delta = [record](const std::string& step,
                                     const member_delta& d) {
@@ -842,49 +669,14 @@ struct server::impl {
       }
     } catch (const config_error& e) {
       runs.remove(record->id());
-      send_error(
-          res, api_error{500, e.message(), "server_error", "", "config_error"});
+      ex->respond(error_response(
+          api_error{500, e.message(), "server_error", "", "config_error"}));
       return;
     }
     record->set_handle(handle);
-    res.set_header("Location", "/v1/runs/" + record->id());
-    send_json(res, 202, record->json());
-  }
-
-  static std::string step_started_json(const std::string& step) {
-    return "{\"step\":" + quote_json(step) + "}";
-  }
-
-  static std::string quote_json(const std::string& text) {
-    std::string out = "\"";
-    for (unsigned char c : text) {
-      switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-      }
-    }
-    return out + "\"";
+    auto r = json_response(202, record->json());
+    r.headers.emplace_back("Location", "/v1/runs/" + record->id());
+    ex->respond(std::move(r));
   }
 
   static std::string delta_json(const member_delta& d,
@@ -908,95 +700,133 @@ struct server::impl {
     return "{\"step\":" + quote_json(*step) + "," + json.substr(1);
   }
 
-  std::shared_ptr<http::run_record> find_run(const httplib::Request& req,
-                                             httplib::Response& res) {
+  std::shared_ptr<http::run_record> find_run(const std::string& id,
+                                             exchange& ex) {
     runs.prune();
-    auto id = req.matches[1].str();
     auto record = runs.find(id);
     if (!record)
-      send_error(res,
-                 api_error{404,
-                           "No run '" + id +
-                               "' (finished runs are forgotten after a "
-                               "while)",
-                           "invalid_request_error", "id", "run_not_found"});
+      ex.respond(error_response(api_error{
+          404,
+          "No run '" + id + "' (finished runs are forgotten after a while)",
+          "invalid_request_error", "id", "run_not_found"}));
     return record;
   }
 
-  void get_run(const httplib::Request& req, httplib::Response& res) {
-    if (auto record = find_run(req, res))
-      send_json(res, 200, record->json());
-  }
-
-  void delete_run(const httplib::Request& req, httplib::Response& res) {
-    auto record = find_run(req, res);
+  void delete_run(const std::string& id, const exchange_ptr& ex) {
+    auto record = find_run(id, *ex);
     if (!record)
       return;
-    if (record->request_cancel()) {
-      if (auto handle = record->handle())
-        engine.cancel(*handle);
-      // Cancelled members report within a fraction of a second; answer
-      // with the final state when it comes in time.
-      record->wait_finished(5s);
+    if (!record->request_cancel()) {
+      ex->respond(json_response(200, record->json()));
+      return;
     }
-    send_json(res, 200, record->json());
+    if (auto handle = record->handle())
+      engine.cancel(*handle);
+    // Cancelled members report within a fraction of a second: answer with
+    // the final state when it comes in time, else as it stands after 5 s.
+    auto subscription = std::make_shared<uint64_t>(0);
+    auto answer = [ex, record, subscription] {
+      record->unsubscribe(*subscription);
+      ex->respond(json_response(200, record->json()));
+    };
+    *subscription = record->subscribe([ex, record, answer] {
+      if (record->finished())
+        ex->post(answer);
+    });
+    ex->on_gone([record, subscription] { record->unsubscribe(*subscription); });
+    ex->after(5s, answer);
+    if (record->finished())
+      answer();
   }
 
-  void run_events(const httplib::Request& req, httplib::Response& res) {
-    auto record = find_run(req, res);
+  /// An event stream's reader of one run.
+  struct subscription {
+    exchange_ptr ex;
+    std::shared_ptr<http::run_record> record;
+    uint64_t cursor = 0;
+    uint64_t id = 0;
+    bool ended = false;
+  };
+
+  void run_events(const std::string& id, const exchange_ptr& ex) {
+    auto record = find_run(id, *ex);
     if (!record)
       return;
     uint64_t cursor = 0;
-    if (req.has_header("Last-Event-ID")) {
-      try {
-        cursor = std::stoull(req.get_header_value("Last-Event-ID"));
-      } catch (const std::exception&) {
-        cursor = 0;
+    if (auto* last = ex->head().header("Last-Event-ID")) {
+      auto parsed = http::parse_event_id(*last);
+      if (!parsed) {
+        ex->respond(error_response(api_error{
+            400, "Last-Event-ID must be an event id (digits) this run sent",
+            "invalid_request_error", "Last-Event-ID", "invalid_value"}));
+        return;
       }
+      cursor = *parsed;
     }
-    struct subscription {
-      std::shared_ptr<http::run_record> record;
-      uint64_t cursor;
-      connection_probe probe;
-      std::chrono::steady_clock::time_point last_write;
-    };
-    auto sub = std::make_shared<subscription>(
-        subscription{record, cursor, connection_probe{req},
-                     std::chrono::steady_clock::now()});
-    open_event_stream(res);
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [this, sub](size_t, httplib::DataSink& sink) {
-          std::vector<http::run_event> events;
-          bool ended =
-              sub->record->events_after(sub->cursor, wait_slice, events);
-          for (auto& e : events) {
-            auto text = "id: " + std::to_string(e.id) + "\nevent: " + e.name +
-                        "\ndata: " + e.data + "\n\n";
-            if (!sink.write(text.data(), text.size()))
-              return false;
-            sub->cursor = e.id;
-            sub->last_write = std::chrono::steady_clock::now();
-          }
-          if (ended) {
-            sink.done();
-            return true;
-          }
-          if (stopping || sub->probe.client_gone())
-            return false;
-          if (events.empty() &&
-              std::chrono::steady_clock::now() - sub->last_write >
-                  keep_alive_comment_after) {
-            sub->last_write = std::chrono::steady_clock::now();
-            if (!sink.write(": keep-alive\n\n", 14))
-              return false;
-          }
-          return true;
-        },
-        [this](bool) { metrics.stream_closed(); });
+    auto sub = std::make_shared<subscription>();
+    sub->ex = ex;
+    sub->record = record;
+    sub->cursor = std::min(cursor, record->event_count());
+    ex->start_stream(200, "text/event-stream", event_stream_headers());
+    metrics.stream_opened();
+    sub->id = record->subscribe(
+        [this, sub] { sub->ex->post([this, sub] { send_run_events(*sub); }); });
+    ex->on_gone([this, sub] {
+      sub->record->unsubscribe(sub->id);
+      if (!sub->ended)
+        metrics.stream_closed();
+      sub->ended = true;
+    });
+    send_run_events(*sub);
+  }
+
+  /// Writes the events the reader has not seen; ends the stream after the
+  /// run's last.
+  void send_run_events(subscription& sub) {
+    if (sub.ended)
+      return;
+    std::vector<http::run_event> events;
+    bool ended = sub.record->events_after(sub.cursor, events);
+    for (auto& e : events) {
+      if (!sub.ex->write("id: " + std::to_string(e.id) + "\nevent: " + e.name +
+                         "\ndata: " + e.data + "\n\n"))
+        return;
+      sub.cursor = e.id;
+    }
+    if (ended) {
+      sub.ended = true;
+      sub.record->unsubscribe(sub.id);
+      metrics.stream_closed();
+      sub.ex->end_stream();
+    }
   }
 
   // --- lifecycle ---
+
+  void bind() {
+    if (tokenless() && !http::is_loopback_host(options.host))
+      throw server_error(
+          "refusing to listen on " + options.host +
+          ": it is not a loopback address, so anyone who can reach it could "
+          "spend your API budget; give a token (--token or TUTTI_TOKEN) or "
+          "listen on 127.0.0.1");
+    if (options.port < 0 || options.port > 65535)
+      throw server_error("port " + std::to_string(options.port) +
+                         " is out of range (0 to 65535)");
+    if (!options.access_log.empty())
+      access = std::make_unique<http::access_log>(options.access_log);
+    http::listener_options lo;
+    lo.host = options.host;
+    lo.port = options.port;
+    lo.threads = std::max<size_t>(1, options.io_threads);
+    lo.max_connections = std::max<size_t>(1, options.max_connections);
+    lo.max_body_bytes = options.max_body_bytes;
+    lo.header_timeout = options.header_timeout;
+    lo.body_timeout = options.read_timeout;
+    lo.write_timeout = options.write_timeout;
+    lo.keep_alive_timeout = options.keep_alive_timeout;
+    listener = std::make_unique<http::listener>(lo, *this);
+  }
 
   void run() {
     {
@@ -1005,7 +835,7 @@ struct server::impl {
         return;
       state = phase::running;
     }
-    svr.listen_after_bind();
+    listener->run();
     {
       std::lock_guard<std::mutex> guard{phase_mutex};
       state = phase::done;
@@ -1030,38 +860,18 @@ struct server::impl {
   void stop() {
     stopping = true;
     cancel_everything();
+    listener->stop();
     std::unique_lock<std::mutex> lock{phase_mutex};
     if (state == phase::idle) {
       state = phase::done;
-      svr.close_unserved();
       return;
     }
-    while (state == phase::running) {
-      lock.unlock();
-      svr.stop();
-      // Threads waiting on idle keep-alive connections would otherwise
-      // sit out their keep-alive timeout before the pool can join them.
-      for_each_connection(bound_port, "", -1, [](int fd) {
-        ::shutdown(fd, SHUT_RDWR);
-        return true;
-      });
-      lock.lock();
-      phase_changed.wait_for(lock, wait_slice,
-                             [&] { return state != phase::running; });
-    }
+    phase_changed.wait(lock, [&] { return state != phase::running; });
   }
 };
 
 server::server(tutti::engine& engine, server_options options)
     : impl_(std::make_unique<impl>(engine, std::move(options))) {
-  // cpp-httplib 0.11 writes to sockets without MSG_NOSIGNAL: a client that
-  // goes away mid-stream would kill the process with SIGPIPE. A host that
-  // set its own SIGPIPE handler keeps it.
-  struct sigaction current {};
-  if (sigaction(SIGPIPE, nullptr, &current) == 0 &&
-      current.sa_handler == SIG_DFL)
-    signal(SIGPIPE, SIG_IGN);
-  impl_->configure();
   impl_->bind();
 }
 
@@ -1072,14 +882,14 @@ server::~server() {
 }
 
 int server::port() const {
-  return impl_->bound_port;
+  return impl_->listener->port();
 }
 
 std::string server::url() const {
   auto& host = impl_->options.host;
   bool v6 = host.find(':') != std::string::npos;
   return "http://" + (v6 ? "[" + host + "]" : host) + ":" +
-         std::to_string(impl_->bound_port);
+         std::to_string(port());
 }
 
 void server::run() {
@@ -1092,9 +902,14 @@ void server::start() {
 }
 
 void server::stop() {
-  impl_->stop();
   if (impl_->background.joinable() &&
-      impl_->background.get_id() != std::this_thread::get_id())
+      impl_->background.get_id() == std::this_thread::get_id()) {
+    impl_->stopping = true;
+    impl_->listener->stop();
+    return;
+  }
+  impl_->stop();
+  if (impl_->background.joinable())
     impl_->background.join();
 }
 

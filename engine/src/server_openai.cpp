@@ -1,7 +1,5 @@
 #include "engine/src/server_openai.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -880,50 +878,6 @@ std::string models_json(const config& cfg, int64_t created) {
 
 std::string step_json(const step_outcome& step) {
   return json_text([&](json_writer& w) { json_detail::write_step(w, step); });
-}
-
-bool is_loopback_host(const std::string& host) {
-  if (host == "localhost")
-    return true;
-  in_addr v4{};
-  if (inet_pton(AF_INET, host.c_str(), &v4) == 1)
-    return (ntohl(v4.s_addr) >> 24) == 127;
-  in6_addr v6{};
-  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
-    if (IN6_IS_ADDR_LOOPBACK(&v6))
-      return true;
-    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
-  }
-  return false;
-}
-
-bool tokens_match(std::string_view presented, std::string_view expected) {
-  // Every byte of the expected token is looked at whatever is presented;
-  // only the presented length (which the caller knows) shapes the loop.
-  unsigned char diff = presented.size() == expected.size() ? 0 : 1;
-  for (size_t i = 0; i < expected.size(); ++i) {
-    auto p =
-        i < presented.size() ? static_cast<unsigned char>(presented[i]) : 0;
-    diff |=
-        static_cast<unsigned char>(p ^ static_cast<unsigned char>(expected[i]));
-  }
-  return diff == 0 && !expected.empty();
-}
-
-std::string_view bearer_token(std::string_view authorization) {
-  constexpr std::string_view scheme = "Bearer ";
-  if (authorization.size() <= scheme.size())
-    return {};
-  for (size_t i = 0; i < scheme.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(authorization[i])) !=
-        std::tolower(static_cast<unsigned char>(scheme[i])))
-      return {};
-  auto token = authorization.substr(scheme.size());
-  while (!token.empty() && token.front() == ' ')
-    token.remove_prefix(1);
-  while (!token.empty() && (token.back() == ' ' || token.back() == '\t'))
-    token.remove_suffix(1);
-  return token;
 }
 
 } // namespace tutti::http

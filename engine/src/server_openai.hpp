@@ -119,14 +119,4 @@ std::string models_json(const config& cfg, int64_t created);
 /// A pipeline step's outcome for a `step.done` event.
 std::string step_json(const step_outcome& step);
 
-/// Whether `host` (an address or "localhost") is a loopback address.
-bool is_loopback_host(const std::string& host);
-
-/// Compares a presented bearer token with the expected one in time that
-/// does not depend on where they differ.
-bool tokens_match(std::string_view presented, std::string_view expected);
-
-/// "Bearer T" -> "T"; empty when the header is not a bearer credential.
-std::string_view bearer_token(std::string_view authorization);
-
 } // namespace tutti::http

@@ -27,39 +27,6 @@ void write_result(json_writer& w, run_record::kind of,
 
 } // namespace
 
-void answer_channel::push(stream_item item) {
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    items_.push_back(std::move(item));
-  }
-  changed_.notify_all();
-}
-
-void answer_channel::finish(ensemble_answer answer) {
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    answer_ = std::move(answer);
-  }
-  changed_.notify_all();
-}
-
-bool answer_channel::take(std::chrono::milliseconds slice,
-                          std::vector<stream_item>& items,
-                          std::optional<ensemble_answer>& answer) {
-  std::unique_lock<std::mutex> lock{mutex_};
-  changed_.wait_for(lock, slice,
-                    [&] { return !items_.empty() || answer_.has_value(); });
-  bool took = !items_.empty() || answer_.has_value();
-  for (auto& item : items_)
-    items.push_back(std::move(item));
-  items_.clear();
-  if (answer_) {
-    answer = std::move(answer_);
-    answer_.reset();
-  }
-  return took;
-}
-
 run_record::run_record(std::string id, kind of, std::string name,
                        int64_t created_unix)
     : id_(std::move(id)), of_(of), name_(std::move(name)),
@@ -85,7 +52,7 @@ void run_record::push(std::string name, std::string data) {
     events_.push_back(
         run_event{events_.size() + 1, std::move(name), std::move(data)});
   }
-  changed_.notify_all();
+  notify();
 }
 
 void run_record::finish(const std::string& status, std::string result_json,
@@ -110,7 +77,30 @@ void run_record::finish(const std::string& status, std::string result_json,
     });
     events_.push_back(run_event{events_.size() + 1, "run.done", done});
   }
-  changed_.notify_all();
+  notify();
+}
+
+void run_record::notify() {
+  std::vector<std::function<void()>> callbacks;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    for (auto& [id, fn] : subscribers_)
+      callbacks.push_back(fn);
+  }
+  for (auto& fn : callbacks)
+    fn();
+}
+
+uint64_t run_record::subscribe(std::function<void()> changed) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto id = next_subscriber_++;
+  subscribers_.emplace(id, std::move(changed));
+  return id;
+}
+
+void run_record::unsubscribe(uint64_t id) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  subscribers_.erase(id);
 }
 
 bool run_record::request_cancel() {
@@ -131,19 +121,21 @@ std::chrono::steady_clock::time_point run_record::finished_at() const {
   return finished_at_;
 }
 
-bool run_record::events_after(uint64_t after, std::chrono::milliseconds slice,
-                              std::vector<run_event>& out) {
-  std::unique_lock<std::mutex> lock{mutex_};
-  changed_.wait_for(lock, slice, [&] { return events_.size() > after; });
-  for (auto i = after; i < events_.size(); ++i)
+bool run_record::events_after(uint64_t after, std::vector<run_event>& out,
+                              size_t max) const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto end = after + std::min<uint64_t>(max, events_.size() > after
+                                                 ? events_.size() - after
+                                                 : 0);
+  for (auto i = after; i < end; ++i)
     out.push_back(events_[i]);
   // Everything up to the last event is now in `out` or was seen before.
-  return finished_;
+  return finished_ && end >= events_.size();
 }
 
-bool run_record::wait_finished(std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock{mutex_};
-  return changed_.wait_for(lock, timeout, [&] { return finished_; });
+uint64_t run_record::event_count() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return events_.size();
 }
 
 std::string run_record::json() const {

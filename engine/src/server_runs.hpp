@@ -1,14 +1,14 @@
 #pragma once
 
-/// Where the HTTP endpoint keeps what engine threads hand over: a question's
-/// tokens and answer (`answer_channel`), and the runs of `/v1/runs` with
-/// their event logs (`run_record`, `run_registry`). Engine callbacks only
-/// append under a short lock and notify; HTTP threads wait on them in
-/// bounded slices, so neither side ever blocks the other for long.
+/// Where the HTTP endpoint keeps the runs of `/v1/runs` with their event
+/// logs (`run_record`, `run_registry`). Engine callbacks append under a
+/// short lock and notify the run's subscribers (an event stream, a DELETE
+/// waiting for the end), which never wait: they post to their connection
+/// and read what is new from there.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,33 +19,6 @@
 #include "tutti/messages.hpp"
 
 namespace tutti::http {
-
-/// What the engine reports while one chat completion runs.
-struct stream_item {
-  bool is_delta = true;
-  member_delta delta;     ///< when `is_delta`
-  member_outcome outcome; ///< a member's outcome otherwise
-};
-
-/// One question's hand-over point from engine threads to the HTTP thread
-/// that serves it.
-class answer_channel {
-public:
-  void push(stream_item item);
-  void finish(ensemble_answer answer);
-
-  /// Waits at most `slice` for something new; moves the items that came into
-  /// `items` and, once the answer is in, the answer into `answer` (once).
-  /// True when anything was taken.
-  bool take(std::chrono::milliseconds slice, std::vector<stream_item>& items,
-            std::optional<ensemble_answer>& answer);
-
-private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<stream_item> items_;
-  std::optional<ensemble_answer> answer_;
-};
 
 /// One SSE event of a run: its sequence number (the SSE `id`), its name and
 /// its JSON data.
@@ -85,14 +58,20 @@ public:
   bool finished() const;
   std::chrono::steady_clock::time_point finished_at() const;
 
-  /// Waits at most `slice` for events after `after` (an event id; 0: from
-  /// the start); copies them into `out`. Returns true when the run has ended
-  /// (its last event is then in `out` or was seen before).
-  bool events_after(uint64_t after, std::chrono::milliseconds slice,
-                    std::vector<run_event>& out);
+  /// Copies the events after `after` (an event id; 0: from the start) into
+  /// `out`, at most `max` of them. Returns true when the run has ended and
+  /// its last event is in `out` or was seen before.
+  bool events_after(uint64_t after, std::vector<run_event>& out,
+                    size_t max = SIZE_MAX) const;
 
-  /// Waits at most `timeout` for the end; true when it has ended.
-  bool wait_finished(std::chrono::milliseconds timeout);
+  /// The number of events so far.
+  uint64_t event_count() const;
+
+  /// `changed` is called (on the thread that changed the run, outside its
+  /// lock) after each new event and at the end; keep it short. Returns an
+  /// id for `unsubscribe`.
+  uint64_t subscribe(std::function<void()> changed);
+  void unsubscribe(uint64_t id);
 
   /// The run as `GET /v1/runs/{id}` shows it.
   std::string json() const;
@@ -102,8 +81,12 @@ private:
   const kind of_;
   const std::string name_;
   const int64_t created_unix_;
+  /// Calls every subscriber.
+  void notify();
+
   mutable std::mutex mutex_;
-  std::condition_variable changed_;
+  std::map<uint64_t, std::function<void()>> subscribers_;
+  uint64_t next_subscriber_ = 1;
   std::optional<uint64_t> handle_;
   std::vector<run_event> events_;
   bool finished_ = false;

@@ -891,7 +891,7 @@ BOOST_AUTO_TEST_CASE(the_access_log_has_a_line_per_request_and_no_secrets) {
   BOOST_TEST(!health.HasMember("target"));
   auto& denied = by_key.at("POST /v1/chat/completions 401");
   BOOST_TEST(!denied.HasMember("target")); // refused before it was read
-  BOOST_TEST(denied["bytes_in"].GetUint64() == whole.size());
+  BOOST_TEST(denied["bytes_in"].GetUint64() == 0u); // its body too
   BOOST_TEST(str(by_key.at("GET /v1/nowhere 404")["route"]) == "unmatched");
   int streams = 0;
   for (auto& line : lines) {
@@ -902,7 +902,7 @@ BOOST_AUTO_TEST_CASE(the_access_log_has_a_line_per_request_and_no_secrets) {
     if (doc["stream"].GetBool()) {
       ++streams;
       BOOST_TEST(str(doc["target"]) == "ensemble/duo");
-      BOOST_TEST(doc["bytes_out"].GetUint64() == 0u);
+      BOOST_TEST(doc["bytes_out"].GetUint64() > 0u); // the events' bytes
     } else {
       BOOST_TEST(str(doc["target"]) == "fast");
       BOOST_TEST(doc["bytes_in"].GetUint64() == whole.size());

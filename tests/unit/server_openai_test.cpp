@@ -10,6 +10,7 @@
 
 #include <rapidjson/document.h>
 
+#include "engine/src/server_guard.hpp"
 #include "engine/src/server_openai.hpp"
 #include "engine/src/server_runs.hpp"
 #include "tutti/config.hpp"
@@ -383,7 +384,7 @@ BOOST_AUTO_TEST_CASE(
   run->finish("partial", R"({"text":"a"})", 2);
   BOOST_TEST(!run->request_cancel());
   std::vector<run_event> events;
-  BOOST_TEST(run->events_after(0, std::chrono::milliseconds{0}, events));
+  BOOST_TEST(run->events_after(0, events));
   BOOST_REQUIRE(events.size() == 2u);
   BOOST_TEST(events[0].id == 1u);
   BOOST_TEST(events[1].name == "run.done");
@@ -392,6 +393,6 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST(std::string{doc["status"].GetString()} == "cancelled");
   BOOST_TEST(std::string{doc["answer"]["text"].GetString()} == "a");
   std::vector<run_event> after_last;
-  BOOST_TEST(run->events_after(2, std::chrono::milliseconds{0}, after_last));
+  BOOST_TEST(run->events_after(2, after_last));
   BOOST_TEST(after_last.empty());
 }

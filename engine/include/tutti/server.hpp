@@ -3,7 +3,7 @@
 /// The local HTTP control endpoint behind `tutti serve`: OpenAI-compatible
 /// chat completions, runs with server-sent events, provider state and
 /// Prometheus metrics, on top of a `tutti::engine`. docs/http.md is the
-/// reference for every route. No CAF and no cpp-httplib include.
+/// reference for every route. No CAF and no Boost include.
 
 #include <chrono>
 #include <cstddef>
@@ -24,17 +24,25 @@ struct server_options {
   /// When set, every route but /healthz needs `Authorization: Bearer
   /// <token>`. Required to listen on anything but loopback.
   std::string token;
-  /// Most connections served at once. Each connection holds a thread for its
-  /// life (cpp-httplib's model), so this bounds concurrent SSE streams too;
-  /// threads are started as connections need them.
-  size_t workers = 512;
-  /// Largest request body; a larger one gets 413.
+  /// Most connections open at once; a connection beyond them gets a 503 and
+  /// is closed. A connection (idle, slow or streaming) costs a socket and a
+  /// few kilobytes, never a thread.
+  size_t max_connections = 4096;
+  /// Threads serving every connection (HTTP parsing and writing; nothing on
+  /// them waits).
+  size_t io_threads = 2;
+  /// Largest request body, whatever its transfer encoding; a larger one gets
+  /// 413 before it is read.
   size_t max_body_bytes = 1 << 20;
-  /// A client that sends or reads nothing for this long is dropped.
+  /// A request's whole head must arrive within this, from its first byte
+  /// (and a new connection's first request within this of the connect).
+  std::chrono::milliseconds header_timeout{10'000};
+  /// A request's whole body must arrive within this.
   std::chrono::milliseconds read_timeout{30'000};
+  /// A client that takes longer than this to take one write is dropped.
   std::chrono::milliseconds write_timeout{30'000};
   /// An idle keep-alive connection is closed after this long.
-  std::chrono::seconds keep_alive_timeout{5};
+  std::chrono::milliseconds keep_alive_timeout{5'000};
   /// Finished runs are kept this long, and at most this many, then forgotten.
   std::chrono::milliseconds keep_runs_for{std::chrono::minutes{15}};
   size_t keep_runs_max = 1000;
@@ -57,10 +65,7 @@ public:
 class server {
 public:
   /// Checks the options (throws `server_error`) and binds the port, so that
-  /// `port()` is known once this returns. Ignores SIGPIPE unless the host
-  /// has its own handler for it: cpp-httplib writes to sockets without
-  /// MSG_NOSIGNAL, so a client that goes away would otherwise end the
-  /// process.
+  /// `port()` is known once this returns.
   server(tutti::engine& engine, server_options options);
 
   /// Stops (as `stop`) and joins every thread it started.
