@@ -338,8 +338,11 @@ private:
 
   void start_head() {
     if (reading_) {
-      // The watch read is still out; it starts the head when it ends.
+      // The watch read is still out: end it; its handler starts the head
+      // from what is buffered.
       phase_ = phase::idle;
+      error_code ignored;
+      socket_.cancel(ignored);
       return;
     }
     phase_ = phase::head;
@@ -374,6 +377,11 @@ private:
     reading_ = false;
     if (phase_ == phase::closed)
       return;
+    if (ec == net::error::operation_aborted && phase_ == phase::idle &&
+        buffer_.size() > 0) {
+      start_head(); // cancelled to read a pipelined request
+      return;
+    }
     if (ec) {
       // The client closed or reset its side: gone, whatever we were doing.
       close();

@@ -31,6 +31,7 @@
 #include <rapidjson/document.h>
 
 #include "tests/integration/fake_upstream_fixture.hpp"
+#include "tests/integration/raw_http.hpp"
 #include "tests/integration/tutti_process.hpp"
 #include "tools/fake_llm/fake_llm.hpp"
 #include "tutti/engine.hpp"
@@ -39,6 +40,7 @@
 using namespace tutti;
 using namespace std::chrono_literals;
 using tutti::testing::environment;
+using tutti::testing::raw_connection;
 using tutti::testing::run_tutti;
 using tutti::testing::tutti_process;
 
@@ -362,65 +364,6 @@ streamed_chat read_chat_stream(const std::string& body) {
   }
   return s;
 }
-
-/// A bare HTTP/1.1 client on a socket the test closes when it likes: the
-/// way to be a client that goes away mid-answer.
-class raw_connection {
-public:
-  explicit raw_connection(int port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd_ < 0 ||
-        ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-      throw std::runtime_error("cannot connect");
-  }
-
-  ~raw_connection() { close(); }
-
-  void send_post(const std::string& path, const std::string& body) {
-    auto request = "POST " + path +
-                   " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-                   "application/json\r\nContent-Length: " +
-                   std::to_string(body.size()) + "\r\n\r\n" + body;
-    if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
-        static_cast<ssize_t>(request.size()))
-      throw std::runtime_error("cannot send");
-  }
-
-  /// Reads until what came contains `text`; false after `timeout`.
-  bool read_until(const std::string& text, std::chrono::milliseconds timeout) {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    while (!contains(received_, text)) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      until - std::chrono::steady_clock::now())
-                      .count();
-      if (left <= 0)
-        return false;
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(left)) <= 0)
-        continue;
-      char buf[4096];
-      auto n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0)
-        return false;
-      received_.append(buf, static_cast<size_t>(n));
-    }
-    return true;
-  }
-
-  void close() {
-    if (fd_ >= 0)
-      ::close(fd_);
-    fd_ = -1;
-  }
-
-private:
-  int fd_ = -1;
-  std::string received_;
-};
 
 } // namespace
 
