@@ -111,6 +111,7 @@ size_t running_count(self_ptr self) {
 void deliver(self_ptr self, ensemble_answer result) {
   auto& st = self->state;
   st.answered = true;
+  st.plan.timers.cancel_all(self);
   // A listener that also asked (the engine's question watcher) gets the
   // answer once, through the promise.
   if (st.question.listener &&
@@ -215,8 +216,8 @@ void combine_step(self_ptr self) {
                   label, provider, model, failure_kind::protocol,
                   "provider actor failed: " + self->system().render(err)));
             });
-  self->scheduled_send(self, to_actor_time(deadline + st.plan.grace_us),
-                       combine_expire_atom::value, st.call_id);
+  st.plan.timers.at(self, deadline + st.plan.grace_us,
+                    combine_expire_atom::value, st.call_id);
 }
 
 /// Every member has its outcome: combine.
@@ -284,9 +285,8 @@ void finish_members(self_ptr self, failure_kind stop_kind,
     settle(self);
     return;
   }
-  self->scheduled_send(self,
-                       to_actor_time(actor_now_us(self) + st.plan.settle_us),
-                       settle_atom::value);
+  st.plan.timers.at(self, actor_now_us(self) + st.plan.settle_us,
+                    settle_atom::value);
 }
 
 /// A member told to stop reports: keep what it used, in the ensemble's
@@ -422,9 +422,8 @@ void start_member(self_ptr self, size_t index) {
                        "provider actor failed: " + self->system().render(err)));
           });
   if (st.plan.mode == run_mode::hedged && index + 1 < st.plan.members.size())
-    self->scheduled_send(
-        self, to_actor_time(actor_now_us(self) + st.plan.hedge_after_us),
-        wake_atom::value, static_cast<uint64_t>(index));
+    st.plan.timers.at(self, actor_now_us(self) + st.plan.hedge_after_us,
+                      wake_atom::value, static_cast<uint64_t>(index));
 }
 
 } // namespace
@@ -462,7 +461,7 @@ caf::behavior aggregator(self_ptr self, ensemble_plan plan) {
         auto at = st.plan.until == until_rule::deadline
                       ? deadline
                       : deadline + st.plan.grace_us;
-        self->scheduled_send(self, to_actor_time(at), expire_atom::value);
+        st.plan.timers.at(self, at, expire_atom::value);
         return st.promise;
       },
       [=](member_delta& delta) {

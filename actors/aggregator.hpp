@@ -10,6 +10,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/protocol.hpp"
+#include "actors/timer_service.hpp"
 #include "tutti/combine.hpp"
 
 namespace tutti {
@@ -65,6 +66,9 @@ struct ensemble_plan {
   /// (their partial text, tokens, cost) before the answer goes without it.
   int64_t settle_us = 100'000;
   std::map<std::string, ensemble_callee> callees; ///< by provider name
+  /// The engine's timer service (none in tests that spawn an aggregator
+  /// alone): the aggregator's timeouts are cancelled as it answers.
+  tutti::timers timers;
 };
 
 /// "all", "first", "quorum:K" or "deadline".

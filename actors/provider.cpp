@@ -131,6 +131,8 @@ void finish(self_ptr self, const std::string& request_id,
   self->state.calls.erase(i);
   if (call.deadline_entry)
     self->state.deadlines.erase(*call.deadline_entry);
+  for (auto timer : call.timers)
+    self->state.deps.timers.cancel(self, timer);
   auto& deps = self->state.deps;
   member_outcome outcome;
   outcome.member = call.query.member;
@@ -193,10 +195,11 @@ failure give_up_retry(provider_call& call, failure why) {
   return cause;
 }
 
-void schedule_check(self_ptr self, const provider_call& call, steady_us at,
+void schedule_check(self_ptr self, provider_call& call, steady_us at,
                     failure_kind kind) {
-  self->scheduled_send(self, to_actor_time(at), check_atom::value,
-                       call.query.request.id, call.generation, kind);
+  call.timers.push_back(self->state.deps.timers.at(self, at, check_atom::value,
+                                                   call.query.request.id,
+                                                   call.generation, kind));
 }
 
 void ask_for_permit(self_ptr self, provider_call& call) {
@@ -307,8 +310,8 @@ void fail_attempt(self_ptr self, provider_call& call, failure error) {
   call.usage = usage{};
   call.finish_reason.clear();
   call.terminal = false;
-  self->scheduled_send(self, to_actor_time(retry_at), retry_atom::value, id,
-                       call.generation);
+  call.timers.push_back(self->state.deps.timers.at(
+      self, retry_at, retry_atom::value, id, call.generation));
 }
 
 provider_call* call_of_transfer(self_ptr self, uint64_t transfer_id) {

@@ -12,6 +12,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/protocol.hpp"
+#include "actors/timer_service.hpp"
 #include <random>
 
 #include "actors/circuit_breaker.hpp"
@@ -34,6 +35,9 @@ struct provider_deps {
   breaker_policy breaker;
   std::string ca_file;
   size_t max_body_bytes = 16 * 1024 * 1024;
+  /// The engine's timer service, for the per-call checks and retries (none
+  /// in tests: CAF's delayed messages).
+  tutti::timers timers;
 };
 
 /// The calls' deadlines, earliest first: a provider keeps one timer for
@@ -57,6 +61,8 @@ struct provider_call {
   /// Why the last attempt failed, while a retry waits: if the retry never
   /// gets to run, this is still the outcome's cause.
   std::optional<failure> retrying_after;
+  /// Its checks and retry with the timer service, cancelled as it ends.
+  std::vector<uint64_t> timers;
   // The current attempt:
   steady_us sent_at = 0;
   steady_us first_token_at = 0;

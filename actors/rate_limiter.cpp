@@ -103,6 +103,7 @@ void pump(self_ptr self) {
       }
       auto waiter = std::move(queue.front());
       queue.pop_front();
+      self->state.settings.timers.cancel(self, waiter.deadline_timer);
       waiter.promise.deliver(grant(self, waiter.request));
     }
   }
@@ -139,6 +140,7 @@ bool drop_waiter(self_ptr self, const std::string& request_id,
     for (auto i = queue.begin(); i != queue.end(); ++i) {
       if (i->request.request_id == request_id) {
         auto promise = std::move(i->promise);
+        self->state.settings.timers.cancel(self, i->deadline_timer);
         queue.erase(i);
         promise.deliver(denial);
         return true;
@@ -256,12 +258,14 @@ caf::behavior rate_limiter(self_ptr self, limiter_settings settings) {
                       "queue of limit group '" + st.settings.group +
                           "' is full (" +
                           std::to_string(st.settings.max_queue) + " waiting)");
+        uint64_t timer = 0;
         if (req.deadline > 0)
-          self->scheduled_send(self, to_actor_time(req.deadline),
-                               expire_atom::value, req.request_id);
+          timer = st.settings.timers.at(self, req.deadline, expire_atom::value,
+                                        req.request_id);
         auto promise = self->make_response_promise();
         auto level = req.priority == priority::interactive ? 0 : 1;
-        st.queues[level].push_back(limiter_waiter{std::move(req), promise});
+        st.queues[level].push_back(
+            limiter_waiter{std::move(req), promise, timer});
         return promise;
       },
       [=](release_atom, uint64_t permit_id, const usage& used) {

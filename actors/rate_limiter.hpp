@@ -11,6 +11,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/protocol.hpp"
+#include "actors/timer_service.hpp"
 
 namespace tutti {
 
@@ -31,12 +32,16 @@ struct limiter_settings {
   /// A grant counts against its window this much longer than the window,
   /// for clock granularity between the server's measure and ours.
   int64_t margin_us = 5'000;
+  /// The engine's timer service: a waiter's deadline timer goes when the
+  /// waiter leaves the queue (none in tests: CAF's delayed messages).
+  tutti::timers timers;
 };
 
 /// One permit request waiting for a slot.
 struct limiter_waiter {
   permit_request request;
   caf::response_promise promise;
+  uint64_t deadline_timer = 0; ///< its id with the timer service
 };
 
 /// The grants inside one budget's window, oldest first. A grant counts from

@@ -29,6 +29,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -58,6 +59,7 @@ struct bench_options {
   bool python = true;
   int python_pool = 0; ///< aiohttp's connection limit; 0: its default (100)
   bool keep_dir = false;
+  bool rss_curve = false; ///< print each run's RSS over time
   std::string tutti_bin = TUTTI_BIN;
   std::string python_bin = "/usr/bin/python3";
 };
@@ -78,6 +80,8 @@ void usage(std::ostream& out) {
          "(default: aiohttp's, 100)\n"
          "  --keep-dir       keep the temporary directory (inputs, config, "
          "results, logs)\n"
+         "  --rss-curve      print each run's resident memory (VmRSS) once a "
+         "second\n"
          "  --tutti PATH     the tutti binary to run (default: the one built "
          "with this benchmark)\n";
 }
@@ -103,6 +107,8 @@ bench_options parse_args(int argc, char** argv) {
       opts.python_pool = int_flag(arg, value(), 1, 100'000);
     } else if (arg == "--keep-dir") {
       opts.keep_dir = true;
+    } else if (arg == "--rss-curve") {
+      opts.rss_curve = true;
     } else if (arg == "--tutti") {
       opts.tutti_bin = value();
     } else {
@@ -216,6 +222,8 @@ struct child_run {
   double user_s = 0;
   double sys_s = 0;
   double peak_rss_mib = 0; ///< the last VmHWM read before it ended
+  /// (seconds since the start, VmRSS in MiB), once a second.
+  std::vector<std::pair<double, double>> rss_curve;
 
   double cpu_s() const { return user_s + sys_s; }
 };
@@ -223,12 +231,16 @@ struct child_run {
 /// The process's peak resident set so far (VmHWM), in KiB; 0 when it is
 /// gone. wait4's ru_maxrss cannot give a child's own: it counts the copy of
 /// this process that fork made before exec.
-long peak_rss_kib(pid_t pid) {
+long status_kib(pid_t pid, const std::string& field) {
   std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
   for (std::string line; std::getline(in, line);)
-    if (line.rfind("VmHWM:", 0) == 0)
-      return std::atol(line.c_str() + 6);
+    if (line.rfind(field, 0) == 0)
+      return std::atol(line.c_str() + field.size());
   return 0;
+}
+
+long peak_rss_kib(pid_t pid) {
+  return status_kib(pid, "VmHWM:");
 }
 
 double seconds_of(const timeval& tv) {
@@ -257,6 +269,11 @@ child_run run_child(const std::vector<std::string>& args, const fs::path& cwd,
     if (nap % 50 == 0)
       if (auto kib = peak_rss_kib(pid); kib > 0)
         run.peak_rss_mib = kib / 1024.0;
+    if (nap % 1000 == 0)
+      if (auto kib = status_kib(pid, "VmRSS:"); kib > 0)
+        run.rss_curve.emplace_back(
+            std::chrono::duration<double>(clock::now() - start).count(),
+            kib / 1024.0);
     pid_t done = wait4(pid, &status, WNOHANG, &ru);
     if (done == pid)
       break;
@@ -496,6 +513,18 @@ void print_run(const side_run& r, int rows) {
        fixed(c.peak_rss_mib, 0), fixed(r.upstream_cpu_s, 2)});
 }
 
+/// A run's resident memory over time, one line a second, with a bar.
+void print_rss_curve(const side_run& r) {
+  double top = 0;
+  for (auto& [t, mib] : r.child.rss_curve)
+    top = std::max(top, mib);
+  std::cout << r.side << " (round " << r.round << "): VmRSS over time\n";
+  for (auto& [t, mib] : r.child.rss_curve)
+    std::cout << "  " << std::setw(6) << fixed(t, 1) << " s " << std::setw(7)
+              << fixed(mib, 1) << " MiB  " << scaled_bar(mib, top) << '\n';
+  std::cout << '\n';
+}
+
 int run(const bench_options& opts) {
   bool python = opts.python;
   std::string python_skipped;
@@ -581,6 +610,9 @@ int run(const bench_options& opts) {
                "  process start and exit; RSS = the child's peak (VmHWM); "
                "fake CPU s = this process\n"
                "  (the fake upstream) while the child ran\n\n";
+  if (opts.rss_curve)
+    for (auto& r : runs)
+      print_rss_curve(r);
 
   std::vector<double> tutti_rate, python_rate, tutti_cpu, python_cpu;
   for (auto& r : runs) {

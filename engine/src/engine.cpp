@@ -112,6 +112,7 @@ struct run_watch_state {
   run_options options;
   std::function<void(pipeline_result)> on_done;
   std::function<void()> forget; ///< takes the run off the engine's table
+  tutti::timers timers;
   steady_us started = 0;
   bool backstop_passed = false;
   bool done = false;
@@ -135,6 +136,7 @@ caf::behavior run_watch(caf::stateful_actor<run_watch_state>* self,
     if (st.done)
       return;
     st.done = true;
+    st.timers.cancel_all(self);
     st.forget();
     st.on_done(std::move(result));
     self->quit();
@@ -150,8 +152,8 @@ caf::behavior run_watch(caf::stateful_actor<run_watch_state>* self,
   });
   self->send(self->state.pipe, run_atom::value,
              caf::actor_cast<caf::actor>(self));
-  self->delayed_send(self, std::chrono::microseconds{backstop_us},
-                     expire_atom::value);
+  self->state.timers.at(self, actor_now_us(self) + backstop_us,
+                        expire_atom::value);
   return {
       [self](step_atom, std::string& step) {
         if (self->state.options.on_step_started)
@@ -178,8 +180,8 @@ caf::behavior run_watch(caf::stateful_actor<run_watch_state>* self,
         }
         st.backstop_passed = true;
         self->send(st.pipe, cancel_atom::value);
-        self->delayed_send(self, std::chrono::microseconds{ask_backstop_us},
-                           expire_atom::value);
+        st.timers.at(self, actor_now_us(self) + ask_backstop_us,
+                     expire_atom::value);
       },
   };
 }
@@ -191,6 +193,7 @@ struct ask_watch_state {
   ask_options options;
   std::function<void(ensemble_answer)> on_done;
   std::function<void()> forget; ///< takes the question off the engine's table
+  tutti::timers timers;
   steady_us started = 0;
   bool backstop_passed = false;
   bool done = false;
@@ -213,6 +216,7 @@ caf::behavior ask_watch(caf::stateful_actor<ask_watch_state>* self,
     if (st.done)
       return;
     st.done = true;
+    st.timers.cancel_all(self);
     st.forget();
     st.on_done(std::move(answer));
     self->quit();
@@ -235,8 +239,8 @@ caf::behavior ask_watch(caf::stateful_actor<ask_watch_state>* self,
   // The aggregator answers the sender and (first) the listener: both land
   // in the ensemble_answer handler below, which takes the first.
   self->send(self->state.agg, ask_atom::value, std::move(question));
-  self->delayed_send(self, std::chrono::microseconds{backstop_us},
-                     expire_atom::value);
+  self->state.timers.at(self, actor_now_us(self) + backstop_us,
+                        expire_atom::value);
   return {
       [self](member_delta& delta) {
         if (self->state.options.on_delta)
@@ -255,8 +259,8 @@ caf::behavior ask_watch(caf::stateful_actor<ask_watch_state>* self,
         }
         st.backstop_passed = true;
         self->send(st.agg, cancel_atom::value);
-        self->delayed_send(self, std::chrono::microseconds{ask_backstop_us},
-                           expire_atom::value);
+        st.timers.at(self, actor_now_us(self) + ask_backstop_us,
+                     expire_atom::value);
       },
   };
 }
@@ -284,6 +288,7 @@ struct engine::impl {
   bool closing = false;                 // guarded by mtx
   std::atomic<uint64_t> next_question{1};
   caf::actor probe;
+  tutti::timers timers; ///< the engine's timer service
   steady_us started = steady_now_us();
 
   std::mutex metrics_mtx;
@@ -309,6 +314,9 @@ struct engine::impl {
     net = std::make_shared<transport>();
     probe = system->spawn(lag_probe);
     long_lived.push_back(probe);
+    auto service = system->spawn(timer_service);
+    long_lived.push_back(service);
+    timers = tutti::timers{service};
   }
 
   ~impl() {
@@ -416,6 +424,7 @@ struct engine::impl {
     limits.requests =
         window_budget{pc.requests.count, pc.requests.per_ms * 1000};
     limits.tokens = window_budget{pc.tokens.count, pc.tokens.per_ms * 1000};
+    limits.timers = timers;
     auto limiter = system->spawn(rate_limiter, limits);
     long_lived.push_back(limiter);
     limiters.emplace(group, limiter);
@@ -457,6 +466,7 @@ struct engine::impl {
     deps.wire = std::move(wire);
     deps.limiter = limiter;
     deps.net = net;
+    deps.timers = timers;
     auto actor = system->spawn(provider, std::move(deps));
     long_lived.push_back(actor);
     providers.emplace(name, actor);
@@ -472,6 +482,7 @@ struct engine::impl {
     auto& ec = e->second;
     ensemble_plan plan;
     plan.name = name;
+    plan.timers = timers;
     plan.combine_name = ec.combine;
     plan.strategy =
         registry::builtin().make_combine(ec.combine, ec.combine_settings);
@@ -520,6 +531,7 @@ struct engine::impl {
     auto& pc = cfg.providers.at(provider);
     ensemble_plan plan;
     plan.name = provider;
+    plan.timers = timers;
     plan.combine_name = "first";
     plan.strategy = registry::builtin().make_combine("first", {});
     if (!plan.strategy)
@@ -692,6 +704,7 @@ uint64_t engine::start_ask(const target& to, std::vector<chat_message> messages,
   };
   watch.forget = [state, id] { state->forget(state->asks, id); };
   std::lock_guard<std::mutex> guard{impl_->mtx};
+  watch.timers = impl_->timers;
   watch.agg = impl_->system->spawn(aggregator, std::move(plan));
   impl_->asks.emplace(id, watch.agg);
   impl_->system->spawn(ask_watch, std::move(watch), std::move(question),
@@ -723,6 +736,7 @@ uint64_t engine::start_run(const std::string& name,
   };
   watch.forget = [state, id] { state->forget(state->runs, id); };
   std::lock_guard<std::mutex> guard{impl_->mtx};
+  watch.timers = impl_->timers;
   watch.pipe = impl_->system->spawn(pipeline, std::move(plan));
   impl_->runs.emplace(id, watch.pipe);
   impl_->system->spawn(run_watch, std::move(watch), backstop_us);
