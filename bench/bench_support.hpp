@@ -26,8 +26,10 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <ctime>
@@ -248,6 +250,111 @@ inline pid_t start_child(const std::vector<std::string>& args,
   setpgid(pid, pid); // as the child does: whichever runs first
   close_all();
   return pid;
+}
+
+/// User + system CPU seconds of process `pid` so far, all its threads
+/// (/proc/PID/stat, in clock ticks); 0 when it is gone.
+inline double child_cpu_s(pid_t pid) {
+  std::string text = read_file("/proc/" + std::to_string(pid) + "/stat");
+  auto paren = text.rfind(')'); // the command name may hold spaces
+  if (paren == std::string::npos)
+    return 0;
+  std::istringstream fields{text.substr(paren + 2)};
+  std::string field;
+  double ticks = 0;
+  // After the name: state (3) ... utime (14), stime (15).
+  for (int i = 3; i <= 15 && fields >> field; ++i)
+    if (i == 14 || i == 15)
+      ticks += std::atof(field.c_str());
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+/// A child process started with its stdout and stderr going to files, in a
+/// process group of its own; stopped (SIGTERM, then SIGKILL after 5 s) by
+/// `stop` or the destructor.
+class child_process {
+public:
+  child_process(const std::vector<std::string>& args,
+                const std::vector<std::string>& extra_env,
+                const std::filesystem::path& out_path,
+                const std::filesystem::path& err_path)
+      : pid_{start_child(args, extra_env, out_path, err_path)},
+        out_path_{out_path}, err_path_{err_path} {
+    // nop
+  }
+
+  ~child_process() { stop(); }
+
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+
+  pid_t pid() const { return pid_; }
+
+  /// Whether it is still running (reaps it when it is not).
+  bool running() {
+    if (pid_ <= 0)
+      return false;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+    return true;
+  }
+
+  /// Stops its process group: SIGTERM, then SIGKILL after 5 s.
+  void stop() {
+    if (!running())
+      return;
+    ::kill(-pid_, SIGTERM);
+    for (int nap = 0; nap < 500; ++nap) {
+      if (!running())
+        return;
+      std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    }
+    ::kill(-pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  std::string output() const { return read_file(out_path_); }
+
+  /// Why it is not usable: its stderr and stdout, last lines.
+  std::string describe_failure(const std::string& what) const {
+    return what + "\n  stderr:\n" + tail_of(err_path_, 8) + "  stdout:\n" +
+           tail_of(out_path_, 8);
+  }
+
+private:
+  pid_t pid_ = -1;
+  std::filesystem::path out_path_;
+  std::filesystem::path err_path_;
+};
+
+/// Waits (at most `timeout`) for `child` to print a line starting with
+/// `banner` followed by a URL; returns the URL.
+inline std::string wait_for_banner(child_process& child,
+                                   const std::string& banner,
+                                   std::chrono::seconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    std::istringstream lines{child.output()};
+    for (std::string line; std::getline(lines, line);)
+      if (line.rfind(banner, 0) == 0) {
+        auto url = line.substr(banner.size());
+        url.erase(0, url.find_first_not_of(' '));
+        while (!url.empty() && (url.back() == '\r' || url.back() == ' '))
+          url.pop_back();
+        return url;
+      }
+    if (!child.running())
+      throw std::runtime_error(
+          child.describe_failure("exited before printing '" + banner + "'"));
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  throw std::runtime_error(
+      child.describe_failure("did not print '" + banner + "' within " +
+                             std::to_string(timeout.count()) + " s"));
 }
 
 /// Renames the calling thread; threads it starts afterwards inherit the name
