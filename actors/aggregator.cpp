@@ -274,10 +274,12 @@ void finish_members(self_ptr self, failure_kind stop_kind,
       st.phases[i] = member_phase::stopping;
       ++st.stopping;
     } else if (st.phases[i] == member_phase::waiting) {
-      st.outcomes[i] = failed_outcome(member, failure_kind::cancelled,
-                                      "not started: the ensemble was done (" +
-                                          until_name(st.plan) + ", " +
-                                          mode_name(st.plan.mode) + ")");
+      st.outcomes[i] = failed_outcome(
+          member, failure_kind::cancelled,
+          st.cancelled_before_asked
+              ? "not started: cancelled"
+              : "not started: the ensemble was done (" + until_name(st.plan) +
+                    ", " + mode_name(st.plan.mode) + ")");
       st.phases[i] = member_phase::stopped;
     }
   }
@@ -434,6 +436,7 @@ caf::behavior aggregator(self_ptr self, ensemble_plan plan) {
       [=](ask_atom,
           ensemble_question& question) -> caf::result<ensemble_answer> {
         auto& st = self->state;
+        st.asked = true;
         st.promise = self->make_response_promise();
         st.started_at = actor_now_us(self);
         auto deadline = st.started_at + st.plan.deadline_us;
@@ -448,6 +451,10 @@ caf::behavior aggregator(self_ptr self, ensemble_plan plan) {
         st.streamed.assign(count, false);
         if (count == 0) {
           finish_members(self, failure_kind::cancelled, "");
+          return st.promise;
+        }
+        if (st.cancelled_before_asked) {
+          finish_members(self, failure_kind::cancelled, "cancelled");
           return st.promise;
         }
         if (st.plan.mode == run_mode::parallel) {
@@ -516,6 +523,10 @@ caf::behavior aggregator(self_ptr self, ensemble_plan plan) {
       },
       [=](cancel_atom) {
         auto& st = self->state;
+        if (!st.asked) {
+          st.cancelled_before_asked = true;
+          return;
+        }
         if (!st.members_done) {
           finish_members(self, failure_kind::cancelled, "cancelled");
           return;

@@ -111,6 +111,10 @@ struct aggregator_state {
   bool call_streams_answer = false;
   bool answer_streamed = false; ///< combine first: the winner's text went out
   bool answered = false;
+  bool asked = false; ///< the question has come
+  /// A cancel came before the question (the engine cancels what it has just
+  /// started, e.g. as it stops): the question is answered at once.
+  bool cancelled_before_asked = false;
 
   static inline const char* name = "aggregator";
 };

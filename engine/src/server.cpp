@@ -264,9 +264,12 @@ struct server::impl : http::service {
   phase state = phase::idle;
   std::thread background;
 
-  /// Questions of chat completions in flight, cancelled at stop.
+  /// Questions of chat completions in flight (cancelled at stop), and how
+  /// many have not had their answer yet.
   std::mutex in_flight_mutex;
+  std::condition_variable in_flight_changed;
   std::set<uint64_t> in_flight;
+  size_t questions = 0;
 
   impl(tutti::engine& e, server_options opts)
       : engine(e), options(std::move(opts)),
@@ -274,16 +277,40 @@ struct server::impl : http::service {
     // nop
   }
 
-  // --- helpers ---
-
-  void track(uint64_t handle) {
-    std::lock_guard<std::mutex> guard{in_flight_mutex};
-    in_flight.insert(handle);
+  /// The engine outlives the endpoint: the questions it was asked (and
+  /// cancelled at stop) end before their callbacks' endpoint goes.
+  ~impl() {
+    std::unique_lock<std::mutex> lock{in_flight_mutex};
+    in_flight_changed.wait_for(lock, 5s, [&] { return questions == 0; });
   }
 
-  void untrack(uint64_t handle) {
+  // --- helpers ---
+
+  /// A chat completion's question is about to be asked.
+  void begin_question() {
     std::lock_guard<std::mutex> guard{in_flight_mutex};
-    in_flight.erase(handle);
+    ++questions;
+  }
+
+  /// Its answer came (on an engine thread; maybe before `track`).
+  template <class State>
+  void end_question(State& st) {
+    {
+      std::lock_guard<std::mutex> guard{in_flight_mutex};
+      --questions;
+      in_flight.erase(st.handle);
+      st.answered = true;
+    }
+    in_flight_changed.notify_all();
+  }
+
+  /// Its handle, for `stop` to cancel, unless its answer came already.
+  template <class State>
+  void track(State& st, uint64_t handle) {
+    std::lock_guard<std::mutex> guard{in_flight_mutex};
+    st.handle = handle;
+    if (!st.answered)
+      in_flight.insert(handle);
   }
 
   bool tokenless() const { return options.token.empty(); }
@@ -465,7 +492,8 @@ struct server::impl : http::service {
   /// One chat completion while it runs; lives on its exchange's strand.
   struct chat_state {
     exchange_ptr ex;
-    uint64_t handle = 0;
+    uint64_t handle = 0;   ///< guarded by in_flight_mutex until tracked
+    bool answered = false; ///< guarded by in_flight_mutex
     http::completion_ids ids;
     http::chat_call call;
     bool streaming = false; ///< the 200 and the role chunk are out
@@ -506,20 +534,23 @@ struct server::impl : http::service {
           st->ex->post([this, st, o] { chat_member_done(*st, o); });
         };
     }
+    uint64_t handle = 0;
+    begin_question();
     try {
-      st->handle = engine.start_ask(
+      handle = engine.start_ask(
           st->call.to, st->call.messages, std::move(ask),
           [this, st](ensemble_answer a) {
-            untrack(st->handle);
             auto answer = std::make_shared<ensemble_answer>(std::move(a));
             st->ex->post([this, st, answer] { chat_answer(*st, *answer); });
+            end_question(*st);
           });
     } catch (const config_error& e) {
+      end_question(*st);
       ex->respond(error_response(api_error{500, e.message(), "server_error",
                                            "model", "config_error"}));
       return;
     }
-    track(st->handle);
+    track(*st, handle);
     // A client that leaves cancels its question (and the upstream calls).
     ex->on_gone([this, st] {
       engine.cancel(st->handle);

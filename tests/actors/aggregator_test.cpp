@@ -261,6 +261,37 @@ BOOST_AUTO_TEST_CASE(combine_first_answers_with_the_reply_it_streamed) {
   BOOST_TEST(llog->streamed_answer == (*answer)->text);
 }
 
+// Regression: a cancel that reached the aggregator before its question (the
+// engine cancels a question it has just started when it stops, or when a
+// client leaves at once) indexed members it had not set up yet and crashed
+// the process.
+BOOST_AUTO_TEST_CASE(a_cancel_before_the_question_answers_it_cancelled) {
+  add_scripted("a", success("x"));
+  add_scripted("b", success("y"));
+  auto result = std::make_shared<std::optional<ensemble_answer>>();
+  auto agg = sys.spawn(aggregator, plan);
+  caf::anon_send(agg, cancel_atom::value);
+  run();
+  ensemble_question question;
+  question.prompt_id = "q1";
+  question.request.id = "q1";
+  question.request.messages.push_back(chat_message{"user", "2+2?"});
+  sys.spawn([=](caf::event_based_actor* self) {
+    self->request(agg, caf::infinite, ask_atom::value, question)
+        .then([=](ensemble_answer& a) { *result = std::move(a); });
+  });
+  run();
+  BOOST_REQUIRE(result->has_value());
+  auto& answer = **result;
+  BOOST_TEST((answer.status == answer_status::failed));
+  BOOST_REQUIRE(answer.members.size() == 2u);
+  for (auto& m : answer.members) {
+    BOOST_TEST((m.error.kind == failure_kind::cancelled));
+    BOOST_TEST(m.error.message == "not started: cancelled");
+  }
+  BOOST_TEST(plog->queries.empty()); // no member was asked
+}
+
 BOOST_AUTO_TEST_CASE(a_member_that_never_reports_times_out_at_the_deadline) {
   add_scripted("fast", success("here"));
   add_member("stuck", spawn_owned(silent_provider, plog));
