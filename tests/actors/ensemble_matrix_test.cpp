@@ -174,12 +174,12 @@ struct matrix_fixture : testing::actor_fixture {
                           1.0});
     plan.callees["judge"] = ensemble_callee{
         "judge-model",
-        spawn_owned(testing::timed_provider, script{100, true, "Candidate 2"},
-                    combiner_log)};
+        spawn_owned(testing::timed_provider,
+                    script{100, true, "Candidate 2", -1, {}}, combiner_log)};
     plan.callees["synth"] = ensemble_callee{
         "synth-model",
         spawn_owned(testing::timed_provider,
-                    script{100, true, "synthesized 42"}, combiner_log)};
+                    script{100, true, "synthesized 42", -1, {}}, combiner_log)};
     return plan;
   }
 
