@@ -251,13 +251,10 @@ int run(const bench_options& opts) {
       first_line_of_command(opts.tutti_bin + " serve --help 2>&1 | grep -c "
                                              "header-timeout");
   bool new_server = help != "0" && help != "unknown";
-  if (new_server) {
+  // An older binary (thread per connection) runs with its own defaults.
+  if (new_server)
     for (auto* a : {"--header-timeout", "600", "--max-connections", "16000"})
       args.emplace_back(a);
-  } else {
-    for (auto* a : {"--workers", "16000", "--read-timeout", "600"})
-      args.emplace_back(a);
-  }
   child_process serve{args, {}, dir / "tutti.stdout", dir / "tutti.stderr"};
   auto url = wait_for_banner(serve, "tutti serve listening on",
                              std::chrono::seconds{30});

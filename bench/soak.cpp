@@ -152,7 +152,9 @@ struct ensemble_spec {
   std::string until;
 };
 
-/// 35 member places, 11 of them faulty (31%); every fault appears.
+/// 49 member places, 16 of them faulty (33%); every fault appears, and two
+/// ensembles have only faulty members (so answers fail whole, and streams
+/// fail midway).
 const std::vector<ensemble_spec>& ensembles() {
   static const std::vector<ensemble_spec> all = {
       {"e1", {"ok-fast", "ok-stream", "f-429", "ok-claude"}, "collect", "all"},
@@ -168,7 +170,25 @@ const std::vector<ensemble_spec>& ensembles() {
       {"e8", {"f-late", "ok-fast", "ok-ping"}, "collect", "all"},
       {"e9", {"ok-split", "f-drip", "f-nested", "ok-slow"}, "first", "all"},
       {"e10", {"f-503", "ok-stream", "ok-ping", "ok-claude"}, "collect", "all"},
+      {"e11", {"f-error-event", "f-no-end"}, "first", "all"},
+      {"e12", {"f-500", "f-malformed"}, "collect", "all"},
+      {"e13", {"ok-fast", "ok-stream", "ok-claude", "ok-ping"}, "vote", "all"},
+      {"e14",
+       {"ok-gemini", "ok-split", "ok-slow", "ok-fast"},
+       "collect",
+       "first"},
   };
+  return all;
+}
+
+/// Every provider asked alone, as a one-member "ensemble" named after it.
+const std::vector<ensemble_spec>& single_providers() {
+  static const std::vector<ensemble_spec> all = [] {
+    std::vector<ensemble_spec> out;
+    for (auto& m : members())
+      out.push_back({m.name, {m.name}, "first", "all"});
+    return out;
+  }();
   return all;
 }
 
@@ -191,7 +211,9 @@ void write_config(const fs::path& path, const tutti::fake::server& fake,
         << "\"\n    api_key: sk-soak-" << m.name
         << "\n    concurrency: 1000\n    retry: {attempts: 2, backoff: 50ms, "
            "max_backoff: 200ms}\n"
-           "    timeouts: {idle: 1500ms}\n"
+           "    timeouts: {idle: 1500ms, total: "
+        << opts.deadline_ms
+        << "ms}\n"
            // The breaker stays closed, so every fault is met all along.
            "    breaker: {failures: 0}\n";
     if (m.kind == "anthropic")
@@ -505,12 +527,16 @@ int run(const soak_options& opts) {
   headers = curl_slist_append(headers, "Expect:");
   std::vector<request> slots(static_cast<size_t>(opts.clients));
   auto start_request = [&](request& r) {
-    auto& e = ensembles()[random() % ensembles().size()];
+    // One request in eight asks a provider alone: its tokens are the
+    // answer's, so a stream can fail after text went out.
+    bool alone = random() % 8 == 0;
+    auto& e = alone ? single_providers()[random() % single_providers().size()]
+                    : ensembles()[random() % ensembles().size()];
     r.spec = &e;
     r.stream = random() % 2 == 0;
     r.body.clear();
     r.payload =
-        R"({"model":"ensemble/)" + e.name +
+        R"({"model":")" + (alone ? "" : std::string{"ensemble/"}) + e.name +
         R"(","messages":[{"role":"user","content":"Capital of France? )" +
         std::to_string(t.requests) + R"("}],"stream":)" +
         (r.stream ? "true" : "false") + "}";
