@@ -71,6 +71,7 @@ struct bench_options {
   bool portkey = true;
   bool keep_dir = false;
   std::string tutti_bin = TUTTI_BIN;
+  std::vector<std::string> tutti_args; ///< more flags for `tutti serve`
   std::string node_bin = "node";
   std::string portkey_dir = TUTTI_BENCH_DIR "/portkey";
 };
@@ -101,6 +102,9 @@ void usage(std::ostream& out) {
          "  --no-portkey      skip the Portkey gateway\n"
          "  --tutti PATH      the tutti binary (default: the one built with "
          "this benchmark)\n"
+         "  --tutti-arg ARG   one more flag for `tutti serve` (repeatable), "
+         "e.g.\n"
+         "                    --tutti-arg --io-threads --tutti-arg 4\n"
          "  --node PATH       the node binary for Portkey (default: node on "
          "PATH)\n"
          "  --portkey-dir DIR where `npm ci --prefix DIR` installed the "
@@ -134,6 +138,8 @@ bench_options parse_args(int argc, char** argv) {
       opts.portkey = false;
     } else if (arg == "--tutti") {
       opts.tutti_bin = value();
+    } else if (arg == "--tutti-arg") {
+      opts.tutti_args.emplace_back(value());
     } else if (arg == "--node") {
       opts.node_bin = value();
     } else if (arg == "--portkey-dir") {
@@ -621,7 +627,10 @@ int run(const bench_options& opts) {
   std::cout << "  loadavg   " << read_first_line("/proc/loadavg") << '\n'
             << "  build     " << TUTTI_BUILD_TYPE << ", libcurl "
             << curl_info->version << '\n'
-            << "  tutti     " << (tutti ? opts.tutti_bin : "skipped") << '\n'
+            << "  tutti     " << (tutti ? opts.tutti_bin : "skipped");
+  for (auto& arg : opts.tutti_args)
+    std::cout << ' ' << arg;
+  std::cout << '\n'
             << "  portkey   "
             << (portkey ? "@portkey-ai/gateway " +
                               package_version(portkey_root / "package.json") +
@@ -659,11 +668,18 @@ int run(const bench_options& opts) {
   std::unique_ptr<child_process> serve;
   if (tutti) {
     write_tutti_config(dir / "tutti.yaml", fake.base_url(), opts.connections);
-    serve = std::make_unique<child_process>(
-        std::vector<std::string>{opts.tutti_bin, "serve", "--config",
-                                 (dir / "tutti.yaml").string(), "--listen",
-                                 "127.0.0.1:0"},
-        std::vector<std::string>{}, dir / "tutti.stdout", dir / "tutti.stderr");
+    std::vector<std::string> serve_args{opts.tutti_bin,
+                                        "serve",
+                                        "--config",
+                                        (dir / "tutti.yaml").string(),
+                                        "--listen",
+                                        "127.0.0.1:0"};
+    serve_args.insert(serve_args.end(), opts.tutti_args.begin(),
+                      opts.tutti_args.end());
+    serve = std::make_unique<child_process>(serve_args,
+                                            std::vector<std::string>{},
+                                            dir / "tutti.stdout",
+                                            dir / "tutti.stderr");
     auto url = wait_for_banner(*serve, "tutti serve listening on",
                                std::chrono::seconds{30});
     paths.push_back({"tutti",
