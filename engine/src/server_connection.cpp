@@ -937,7 +937,14 @@ void listener::run() {
 void listener::stop() {
   if (impl_->stopping.exchange(true))
     return;
-  net::post(impl_->io, [self = impl_] {
+  // Weak: a listener that never ran keeps this handler queued in its own
+  // io_context, and a strong reference there would keep the state, the
+  // io_context and the bound socket alive for good. While `run` is serving,
+  // the listener itself holds the state.
+  net::post(impl_->io, [weak = std::weak_ptr<impl>{impl_}] {
+    auto self = weak.lock();
+    if (!self)
+      return;
     error_code ignored;
     self->acceptor.close(ignored);
     self->accept_retry.cancel();

@@ -880,6 +880,19 @@ BOOST_AUTO_TEST_CASE(a_public_address_needs_a_token) {
   BOOST_TEST(open.port() > 0);
 }
 
+BOOST_AUTO_TEST_CASE(a_server_that_never_ran_frees_its_port) {
+  server_options options;
+  options.port = 0;
+  int port = 0;
+  {
+    tutti::server idle{*engine, options};
+    port = idle.port();
+  }
+  // Nothing listens there any more: the same port binds again.
+  options.port = port;
+  BOOST_CHECK_NO_THROW(tutti::server(*engine, options));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_CASE(tutti_serve_prints_its_port_serves_and_exits_on_sigterm) {
