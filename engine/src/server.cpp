@@ -276,16 +276,6 @@ struct server::impl : http::service {
 
   // --- helpers ---
 
-  void track(uint64_t handle) {
-    std::lock_guard<std::mutex> guard{in_flight_mutex};
-    in_flight.insert(handle);
-  }
-
-  void untrack(uint64_t handle) {
-    std::lock_guard<std::mutex> guard{in_flight_mutex};
-    in_flight.erase(handle);
-  }
-
   bool tokenless() const { return options.token.empty(); }
 
   bool authorized(const http::request_head& head) const {
@@ -507,19 +497,26 @@ struct server::impl : http::service {
         };
     }
     try {
+      // The answer may arrive (on an engine thread) before `start_ask`
+      // returns: the handle is stored and tracked under the lock its
+      // callback takes to untrack it, so it reads the handle, not 0.
+      std::lock_guard<std::mutex> guard{in_flight_mutex};
       st->handle = engine.start_ask(
           st->call.to, st->call.messages, std::move(ask),
           [this, st](ensemble_answer a) {
-            untrack(st->handle);
+            {
+              std::lock_guard<std::mutex> guard{in_flight_mutex};
+              in_flight.erase(st->handle);
+            }
             auto answer = std::make_shared<ensemble_answer>(std::move(a));
             st->ex->post([this, st, answer] { chat_answer(*st, *answer); });
           });
+      in_flight.insert(st->handle);
     } catch (const config_error& e) {
       ex->respond(error_response(api_error{500, e.message(), "server_error",
                                            "model", "config_error"}));
       return;
     }
-    track(st->handle);
     // A client that leaves cancels its question (and the upstream calls).
     ex->on_gone([this, st] {
       engine.cancel(st->handle);
