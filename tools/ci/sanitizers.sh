@@ -34,8 +34,8 @@ CXX=${CXX:-clang++}
 TSAN_TESTS="rate_limiter_test aggregator_test ensemble_matrix_test \
 protocol_test provider_test pipeline_test provider_faults_test \
 provider_cancel_test provider_formats_test rate_limit_test ensemble_http_test \
-pipeline_http_test engine_api_test server_test server_hostile_test \
-batch_test cli_test"
+pipeline_http_test engine_api_test server_test server_connection_test \
+server_hostile_test batch_test cli_test"
 
 say() { printf '==> %s\n' "$*"; }
 
