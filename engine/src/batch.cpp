@@ -271,10 +271,12 @@ struct batch_runner::impl {
         running[seq] =
             eng.start_run(options.pipeline, inputs, std::move(run),
                           [this, seq, row](pipeline_result result) {
-                            {
-                              std::lock_guard<std::mutex> guard{mtx};
-                              arrivals.push_back({seq, row, std::move(result)});
-                            }
+                            // Notified under the lock: once the caller's
+                            // thread sees the last arrival it may return and
+                            // destroy `cv`, which a notify after the unlock
+                            // would still be using.
+                            std::lock_guard<std::mutex> guard{mtx};
+                            arrivals.push_back({seq, row, std::move(result)});
                             cv.notify_one();
                           });
       } catch (const std::exception& e) {

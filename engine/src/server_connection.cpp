@@ -166,7 +166,7 @@ struct listener::impl : std::enable_shared_from_this<listener::impl> {
 class connection : public std::enable_shared_from_this<connection> {
 public:
   connection(tcp::socket socket, std::shared_ptr<listener::impl> owner)
-      : socket_(std::move(socket)), owner_(std::move(owner)),
+      : owner_(std::move(owner)), socket_(std::move(socket)),
         buffer_(owner_->options.max_header_bytes + max_pipelined + 4096),
         read_deadline_(socket_.get_executor()),
         write_deadline_(socket_.get_executor()),
@@ -718,10 +718,12 @@ private:
     finish_exchange();
   }
 
-  tcp::socket socket_;
   /// Shared: the io_context lives as long as any connection, wherever the
-  /// last reference to one is dropped (an engine callback, late).
+  /// last reference to one is dropped (an engine callback, late). Declared
+  /// first, so destroyed last: the socket and the timers below go while
+  /// the io_context they were opened on is still there.
   std::shared_ptr<listener::impl> owner_;
+  tcp::socket socket_;
   std::list<std::weak_ptr<connection>>::iterator entry_;
   bool tracked_ = false;
   std::string remote_addr_;
@@ -937,7 +939,14 @@ void listener::run() {
 void listener::stop() {
   if (impl_->stopping.exchange(true))
     return;
-  net::post(impl_->io, [self = impl_] {
+  // Weak: a listener that never ran keeps this handler queued in its own
+  // io_context, and a strong reference there would keep the state, the
+  // io_context and the bound socket alive for good. While `run` is serving,
+  // the listener itself holds the state.
+  net::post(impl_->io, [weak = std::weak_ptr<impl>{impl_}] {
+    auto self = weak.lock();
+    if (!self)
+      return;
     error_code ignored;
     self->acceptor.close(ignored);
     self->accept_retry.cancel();

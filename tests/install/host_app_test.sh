@@ -4,9 +4,13 @@
 # examples/host_app with only that prefix, build it, and have it answer a
 # question from the demo ensemble behind the fake upstream.
 #
-#   host_app_test.sh SOURCE_DIR BUILD_DIR FAKE_LLM_BIN
+#   host_app_test.sh SOURCE_DIR BUILD_DIR FAKE_LLM_BIN [CMAKE_ARG...]
+#
+# CMAKE_ARGs go to the host's configure step (the compiler and, in a
+# sanitizer build, the sanitizer flags: tests/CMakeLists.txt).
 set -eu
 src=$1 build=$2 fake=$3
+shift 3
 work=$(mktemp -d)
 fake_pid=""
 cleanup() {
@@ -30,7 +34,7 @@ if grep -rlE '#include <(caf|yaml-cpp|curl|rapidjson|httplib)' \
 fi
 
 cmake -S "$src/examples/host_app" -B "$work/host" \
-  -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release "$@" \
   >"$work/configure.log" 2>&1 ||
   { cat "$work/configure.log" >&2; fail "configuring host_app failed"; }
 # Only the installed tree may serve: the tutti source tree is not on any

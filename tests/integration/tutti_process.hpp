@@ -1,7 +1,8 @@
 #pragma once
 
 // The real `tutti` binary (TUTTI_BIN) as a child process, with exactly the
-// environment and working directory a test gives it and /dev/null as stdin;
+// environment (plus the sanitizers' options, if set) and working directory a
+// test gives it and /dev/null as stdin;
 // its stdout and stderr are collected while it runs so that it never blocks
 // on a full pipe.
 
@@ -13,6 +14,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <stdexcept>
@@ -46,6 +48,14 @@ public:
     std::vector<std::string> env_text;
     for (auto& [name, value] : env)
       env_text.push_back(name + "=" + value);
+    // The sanitizers' options belong to the run, not to the test: a
+    // sanitizer build's child reports (and fails) as its parent does
+    // (tools/ci/sanitizers.sh).
+    for (const char* name :
+         {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS"})
+      if (const char* value = std::getenv(name);
+          value != nullptr && env.count(name) == 0)
+        env_text.push_back(std::string{name} + "=" + value);
     std::vector<char*> envp;
     for (auto& e : env_text)
       envp.push_back(e.data());
