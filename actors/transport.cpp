@@ -124,9 +124,13 @@ std::pair<failure_kind, std::string> describe(CURLcode code, transfer& t) {
       t.error_buffer[0] != '\0' ? t.error_buffer : curl_easy_strerror(code);
   switch (code) {
   case CURLE_OPERATION_TIMEDOUT: {
+    // A reused connection reports no connect time either: what tells a
+    // connect that never finished is that nothing was about to be sent.
     curl_off_t connect_us = 0;
+    curl_off_t pretransfer_us = 0;
     curl_easy_getinfo(t.easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-    if (connect_us == 0) {
+    curl_easy_getinfo(t.easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
+    if (connect_us == 0 && pretransfer_us == 0) {
       return {failure_kind::timeout_connect, "connect timed out: " + detail};
     }
     return {failure_kind::timeout_total,

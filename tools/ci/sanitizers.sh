@@ -32,8 +32,9 @@ CXX=${CXX:-clang++}
 # integration tests that run the transport thread, the engine facade, the
 # server's io threads and the batch runner (`tutti batch` as a child).
 TSAN_TESTS="rate_limiter_test aggregator_test ensemble_matrix_test \
-protocol_test provider_test pipeline_test provider_faults_test \
-provider_cancel_test provider_formats_test rate_limit_test ensemble_http_test \
+protocol_test provider_test pipeline_test timer_service_test provider_faults_test \
+provider_cancel_test transport_test provider_formats_test rate_limit_test \
+ensemble_http_test \
 pipeline_http_test engine_api_test server_test server_connection_test \
 server_hostile_test batch_test cli_test"
 
