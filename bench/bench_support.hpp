@@ -296,11 +296,17 @@ public:
       return false;
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
+      note_exit(status);
       return false;
     }
     return true;
   }
+
+  /// How it ended: its exit code, 128 + N after signal N; -1 while it runs
+  /// (or when it was killed by `stop` after its grace).
+  int exit_code() const { return exit_code_; }
+
+  std::string errors() const { return read_file(err_path_); }
 
   /// Stops its process group: SIGTERM, then SIGKILL after 5 s.
   void stop() {
@@ -317,6 +323,16 @@ public:
     pid_ = -1;
   }
 
+private:
+  void note_exit(int status) {
+    pid_ = -1;
+    if (WIFEXITED(status))
+      exit_code_ = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+      exit_code_ = 128 + WTERMSIG(status);
+  }
+
+public:
   std::string output() const { return read_file(out_path_); }
 
   /// Why it is not usable: its stderr and stdout, last lines.
@@ -327,6 +343,7 @@ public:
 
 private:
   pid_t pid_ = -1;
+  int exit_code_ = -1;
   std::filesystem::path out_path_;
   std::filesystem::path err_path_;
 };

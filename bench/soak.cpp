@@ -611,6 +611,17 @@ int run(const soak_options& opts) {
   curl_slist_free_all(headers);
   bool alive = serve.running();
   serve.stop();
+  // A sanitizer build reports at exit too (leaks): its report, or any exit
+  // but a clean one after SIGTERM, fails the soak.
+  auto errors = serve.errors();
+  if (alive && serve.exit_code() != 0)
+    t.problem(serve.describe_failure("tutti serve exited with " +
+                                     std::to_string(serve.exit_code()) +
+                                     " after SIGTERM"));
+  for (auto* report : {"Sanitizer", "runtime error:"})
+    if (errors.find(report) != std::string::npos)
+      t.problem(serve.describe_failure(std::string{"tutti serve reported '"} +
+                                       report + "'"));
   fake.stop();
   curl_global_cleanup();
 

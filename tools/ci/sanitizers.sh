@@ -71,14 +71,8 @@ run_asan() {
   configure "$build_dir" address,undefined
   say "building (-j$JOBS)"
   cmake --build "$build_dir" -j"$JOBS"
-  # halt_on_error: the first report ends the process, so its test fails.
-  # detect_leaks: LeakSanitizer at exit, with tools/ci/lsan.supp.
-  ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0\
-:detect_stack_use_after_return=1:check_initialization_order=1\
-:strict_init_order=1"
-  UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:print_summary=1"
-  LSAN_OPTIONS="suppressions=$CI_DIR/lsan.supp:print_suppressions=0"
-  export ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+  # shellcheck source=tools/ci/asan_env.sh
+  . "$CI_DIR/asan_env.sh"
   say "running the test suite under ASan + UBSan + LSan"
   ctest --test-dir "$build_dir" --output-on-failure -j"$JOBS"
 }
