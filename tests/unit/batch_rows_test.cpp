@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -193,6 +194,23 @@ BOOST_AUTO_TEST_CASE(reading_results_drops_a_torn_last_line) {
   BOOST_CHECK(!read_batch_results(intact.path.string()).torn);
   // Missing: an empty batch.
   BOOST_CHECK(read_batch_results("/nonexistent/results.jsonl").done.empty());
+}
+
+// Regression (found by batch_rows_fuzz): two rows of a results file with
+// token counts near 2^63 overflowed the tally's sums (undefined behaviour).
+BOOST_AUTO_TEST_CASE(token_counts_read_back_saturate_instead_of_overflowing) {
+  batch_tally tally;
+  for (int i = 0; i < 2; ++i) {
+    count_result_line(R"({"id": 1, "line": 1, "status": "ok", "usage": )"
+                      R"({"input_tokens": 9223372036854775807, )"
+                      R"("output_tokens": -9223372036854775807, )"
+                      R"("cached_input_tokens": 9223372036854775000}})",
+                      tally);
+  }
+  BOOST_CHECK_EQUAL(tally.rows, 2u);
+  BOOST_CHECK_EQUAL(tally.usage.input_tokens, INT64_MAX);
+  BOOST_CHECK_EQUAL(tally.usage.output_tokens, INT64_MIN);
+  BOOST_CHECK_EQUAL(tally.usage.cached_input_tokens, INT64_MAX);
 }
 
 BOOST_AUTO_TEST_CASE(a_foreign_line_or_a_row_twice_is_refused) {
