@@ -354,6 +354,18 @@ BOOST_AUTO_TEST_CASE(loopback_and_tokens) {
   BOOST_TEST(bearer_token("Basic abc").empty());
 }
 
+// Regression (found by server_guard_fuzz): inet_pton stopped at a NUL, so a
+// Host or Origin naming another host after one passed as loopback. (Beast
+// refuses a NUL in a header value, so `tutti serve` never saw one.)
+BOOST_AUTO_TEST_CASE(a_host_with_a_nul_is_not_loopback) {
+  using namespace std::string_literals;
+  BOOST_TEST(!is_loopback_host("127.0.0.1\0.evil.example"s));
+  BOOST_TEST(!is_loopback_host("::1\0x"s));
+  BOOST_TEST(!is_loopback_authority("127.0.0.1\0\0:8700"s));
+  BOOST_TEST(!is_loopback_origin("http://127.0.0.1\0.evil.example"s));
+  BOOST_TEST(is_loopback_authority("127.0.0.1:8700"));
+}
+
 BOOST_AUTO_TEST_CASE(finished_runs_are_forgotten_by_age_and_count) {
   run_registry by_count{std::chrono::hours{1}, 1};
   auto running = by_count.add(run_record::kind::ensemble, "duo", 1);
