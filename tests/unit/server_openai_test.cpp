@@ -144,6 +144,13 @@ BOOST_AUTO_TEST_CASE(hostile_bodies_get_a_400_not_a_crash) {
       "\"\xC3\x28\"}]}");
   BOOST_TEST(bad_utf8.status == 400);
   BOOST_TEST(contains(bad_utf8.message, "Invalid encoding in string"));
+  // Regression (found by json_reader_fuzz): an escaped lone surrogate put
+  // bytes that are not UTF-8 in a message all the same.
+  auto surrogate = error_of(
+      R"({"model":"alpha","messages":[{"role":"user","content":"\udc00"}]})");
+  BOOST_TEST(surrogate.status == 400);
+  BOOST_TEST(surrogate.code == "invalid_json");
+  BOOST_TEST(contains(surrogate.message, "lone UTF-16 surrogate"));
 }
 
 // Regression: max_tokens near 2^63 overflowed the token estimate, and the
