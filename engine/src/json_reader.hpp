@@ -8,6 +8,7 @@
 /// recurse deeper either. Header-only so that the fake upstream, which does
 /// not link tutti_core, reads the same way.
 
+#include <cmath>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -59,8 +60,8 @@ inline bool has_lone_surrogate(const char* s, rapidjson::SizeType n) {
 }
 
 /// Forwards RapidJSON's SAX events to `Handler` and stops the parse when
-/// arrays and objects nest deeper than the limit, or (with `validate`) a
-/// string or key holds a lone surrogate.
+/// arrays and objects nest deeper than the limit, a number is beyond a
+/// double, or (with `validate`) a string or key holds a lone surrogate.
 template <class Handler>
 class depth_limited {
 public:
@@ -70,6 +71,7 @@ public:
   }
 
   bool too_deep() const { return too_deep_; }
+  bool too_large() const { return too_large_; }
   bool lone_surrogate() const { return lone_surrogate_; }
 
   bool Null() { return next_.Null(); }
@@ -78,7 +80,15 @@ public:
   bool Uint(unsigned u) { return next_.Uint(u); }
   bool Int64(int64_t i) { return next_.Int64(i); }
   bool Uint64(uint64_t u) { return next_.Uint64(u); }
-  bool Double(double d) { return next_.Double(d); }
+  bool Double(double d) {
+    // RapidJSON 1.1.0 reads 8e308 as infinity, which no JSON writer can
+    // write back (an id written as nothing broke a batch's results file).
+    if (!std::isfinite(d)) {
+      too_large_ = true;
+      return false;
+    }
+    return next_.Double(d);
+  }
   bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
     return next_.RawNumber(s, n, copy);
   }
@@ -121,6 +131,7 @@ private:
   bool validate_;
   unsigned depth_ = 0;
   bool too_deep_ = false;
+  bool too_large_ = false;
   bool lone_surrogate_ = false;
 };
 
@@ -130,6 +141,7 @@ parse_result parse_with(rapidjson::Document& doc, std::string_view text,
   parse_result result;
   rapidjson::Reader reader;
   bool too_deep = false;
+  bool too_large = false;
   bool lone_surrogate = false;
   auto generate = [&](rapidjson::Document& handler) {
     rapidjson::MemoryStream bytes{text.data(), text.size()};
@@ -140,6 +152,7 @@ parse_result parse_with(rapidjson::Document& doc, std::string_view text,
         (Flags & rapidjson::kParseValidateEncodingFlag) != 0};
     reader.Parse<Flags | rapidjson::kParseIterativeFlag>(in, guard);
     too_deep = guard.too_deep();
+    too_large = guard.too_large();
     lone_surrogate = guard.lone_surrogate();
     return !reader.HasParseError();
   };
@@ -153,6 +166,8 @@ parse_result parse_with(rapidjson::Document& doc, std::string_view text,
   if (too_deep)
     result.what = "arrays and objects nested deeper than " +
                   std::to_string(max_depth) + " levels";
+  else if (too_large)
+    result.what = "a number too large for a double";
   else if (lone_surrogate)
     result.what = "a \\u escape is a lone UTF-16 surrogate, not a character";
   else

@@ -94,6 +94,19 @@ BOOST_AUTO_TEST_CASE(a_lone_surrogate_escape_is_refused_when_validating) {
   BOOST_TEST(doc[0].GetString() == std::string{"\xF0\x9F\x8E\xB5 \xC3\xAD"});
 }
 
+// Regression (found by json_reader_fuzz): RapidJSON 1.1.0 reads 8E308 as
+// infinity, which a JSON writer cannot write back.
+BOOST_AUTO_TEST_CASE(a_number_beyond_a_double_is_refused) {
+  rapidjson::Document doc;
+  for (std::string text : {"8E308", R"({"cost": -9e308})", "[1, 2e308]"}) {
+    BOOST_TEST_INFO(text);
+    auto parsed = json_reader::parse(doc, text);
+    BOOST_TEST(!parsed);
+    BOOST_TEST(parsed.what == "a number too large for a double");
+  }
+  BOOST_TEST(static_cast<bool>(json_reader::parse(doc, "1.7e308")));
+}
+
 BOOST_AUTO_TEST_CASE(a_document_is_reused_cleanly_after_a_failure) {
   rapidjson::Document doc;
   BOOST_TEST(static_cast<bool>(json_reader::parse(doc, R"({"a": [1, 2]})")));
