@@ -15,6 +15,7 @@
 #include "engine/src/json_reader.hpp"
 #include "engine/src/json_writers.hpp"
 #include "engine/src/names.hpp"
+#include "engine/src/saturating.hpp"
 #include "tutti/batch.hpp"
 
 namespace tutti {
@@ -91,9 +92,13 @@ void tally_row(std::string_view status, std::string_view error_kind,
     ++tally.failed;
   if (!error_kind.empty())
     ++tally.failures_by_kind[std::string{error_kind}];
-  tally.usage.input_tokens += used.input_tokens;
-  tally.usage.output_tokens += used.output_tokens;
-  tally.usage.cached_input_tokens += used.cached_input_tokens;
+  // A results file read back can say anything: the sums saturate.
+  tally.usage.input_tokens =
+      saturating_add(tally.usage.input_tokens, used.input_tokens);
+  tally.usage.output_tokens =
+      saturating_add(tally.usage.output_tokens, used.output_tokens);
+  tally.usage.cached_input_tokens =
+      saturating_add(tally.usage.cached_input_tokens, used.cached_input_tokens);
   tally.cost_usd += cost_usd;
 }
 

@@ -114,9 +114,12 @@ std::string read_reference(std::string_view written, std::string_view inside,
 /// Copies `text[begin, end)`, turning each `{{{{` into `{{`.
 void append_literal(std::string& out, const std::string& text, size_t begin,
                     size_t end) {
+  // Only [begin, end) is searched: a search to the end of the text for each
+  // reference made rendering quadratic in the template's length.
+  std::string_view part{text.data(), end};
   while (begin < end) {
-    auto escape = text.find(literal_braces, begin);
-    if (escape == std::string::npos || escape + literal_braces.size() > end) {
+    auto escape = part.find(literal_braces, begin);
+    if (escape == std::string_view::npos) {
       out.append(text, begin, end - begin);
       return;
     }

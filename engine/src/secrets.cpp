@@ -46,17 +46,23 @@ void mark_fragments(std::string_view text, std::string_view secret,
                 hidden.begin() + static_cast<std::ptrdiff_t>(i + length), true);
 }
 
-} // namespace
-
-std::string redact_secret(std::string text, std::string_view secret) {
-  if (secret.size() < min_secret || text.empty())
-    return text;
+/// Marks the bytes of `text` that are pieces of `secret` or of its
+/// URL-encoded form.
+std::vector<bool> secret_bytes(std::string_view text, std::string_view secret) {
   std::vector<bool> hidden(text.size(), false);
   mark_fragments(text, secret, hidden);
   if (auto encoded = url_encoded(secret); encoded != secret)
     mark_fragments(text, encoded, hidden);
-  if (std::find(hidden.begin(), hidden.end(), true) == hidden.end())
-    return text;
+  return hidden;
+}
+
+bool any(const std::vector<bool>& marks) {
+  return std::find(marks.begin(), marks.end(), true) != marks.end();
+}
+
+/// `text` with each run of hidden bytes replaced by `mark`.
+std::string replaced(const std::string& text, const std::vector<bool>& hidden,
+                     std::string_view mark) {
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size();) {
@@ -64,11 +70,33 @@ std::string redact_secret(std::string text, std::string_view secret) {
       out += text[i++];
       continue;
     }
-    out += marker;
+    out += mark;
     while (i < text.size() && hidden[i])
       ++i;
   }
   return out;
+}
+
+} // namespace
+
+std::string redact_secret(std::string text, std::string_view secret) {
+  if (secret.size() < min_secret || text.empty())
+    return text;
+  auto hidden = secret_bytes(text, secret);
+  if (!any(hidden))
+    return text;
+  auto out = replaced(text, hidden, marker);
+  if (!any(secret_bytes(out, secret)))
+    return out;
+  // The secret holds part of the marker ("l[redac"), so the marker and the
+  // text beside it spell a piece of it again. A marker of a character that
+  // neither the secret nor its encoded form has cannot.
+  auto encoded = url_encoded(secret);
+  for (char c = '!'; c <= '~'; ++c)
+    if (secret.find(c) == std::string_view::npos &&
+        encoded.find(c) == std::string::npos)
+      return replaced(text, hidden, std::string(3, c));
+  return {}; // every printable character is in the secret: keep nothing
 }
 
 std::string host_of_url(std::string_view url) {

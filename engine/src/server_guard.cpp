@@ -38,6 +38,9 @@ bool all_digits(std::string_view text) {
 bool is_loopback_host(const std::string& host) {
   if (host == "localhost")
     return true;
+  // inet_pton reads up to a NUL: "127.0.0.1\0.evil.example" is no address.
+  if (host.find('\0') != std::string::npos)
+    return false;
   in_addr v4{};
   if (inet_pton(AF_INET, host.c_str(), &v4) == 1)
     return (ntohl(v4.s_addr) >> 24) == 127;

@@ -311,12 +311,18 @@ std::optional<size_t> parse_choice(std::string_view reply, size_t count) {
   std::optional<size_t> verdict;
   size_t verdict_at = reply.size();
   for (auto word : verdict_words) {
+    // A clause read to its end without a number is not read again for the
+    // next verdict word in it, so a reply of "best best best ..." is read
+    // in linear time, not quadratic.
+    size_t read_to = 0;
     for (size_t at : word_positions(reply, word)) {
       if (at >= verdict_at)
         break;
       size_t from = at + word.size();
-      auto integers =
-          integers_in(reply.substr(from, clause_end(reply, from) - from));
+      if (from < read_to)
+        continue;
+      read_to = clause_end(reply, from);
+      auto integers = integers_in(reply.substr(from, read_to - from));
       if (integers.empty())
         continue;
       verdict = integers.front().value;

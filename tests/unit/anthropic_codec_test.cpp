@@ -268,6 +268,20 @@ BOOST_AUTO_TEST_CASE(decode_body_concatenates_text_blocks_only) {
   BOOST_TEST(reply.usage.output_tokens == 3);
 }
 
+// Regression (found by codec_fuzz): input, cache-read and cache-creation
+// counts near 2^63 overflowed their sum (undefined behaviour).
+BOOST_AUTO_TEST_CASE(decode_body_usage_sums_saturate) {
+  auto reply = as_completion(anthropic().decode_body(
+      R"({"type":"message","content":[{"type":"text","text":"hi"}],)"
+      R"("stop_reason":"end_turn","usage":{)"
+      R"("input_tokens":9223372036854775807,)"
+      R"("cache_read_input_tokens":9223372036854775807,)"
+      R"("cache_creation_input_tokens":1,"output_tokens":1}})"));
+  BOOST_TEST(reply.usage.input_tokens == std::numeric_limits<int64_t>::max());
+  BOOST_TEST(reply.usage.cached_input_tokens ==
+             std::numeric_limits<int64_t>::max());
+}
+
 BOOST_AUTO_TEST_CASE(decode_body_maps_every_stop_reason) {
   struct row {
     std::string_view stop_reason;

@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -110,6 +111,19 @@ BOOST_AUTO_TEST_CASE(a_bad_line_is_an_error_naming_file_and_line) {
   BOOST_CHECK(contains(bad_id.error, "\"id\" must be a string or a number"));
 }
 
+// Regression (found by batch_rows_fuzz): an id of 8E308 was read as
+// infinity and written as nothing, `"id":,`, so the results file could not
+// be read back for --resume.
+BOOST_AUTO_TEST_CASE(an_id_beyond_a_double_makes_an_invalid_row) {
+  auto row = row_of(R"({"id": 8E308, "question": "q", "context": "c"})");
+  BOOST_TEST(contains(row.error, "a number too large for a double"));
+  BOOST_TEST(row.id_json == "3");
+  auto line = batch_invalid_line(row);
+  rapidjson::Document doc;
+  doc.Parse(line.c_str());
+  BOOST_TEST(!doc.HasParseError());
+}
+
 BOOST_AUTO_TEST_CASE(a_result_line_is_one_json_object_and_a_line_break) {
   auto row = row_of(R"({"id": "r1", "question": "Q", "context": "c"})", 5);
   auto line =
@@ -193,6 +207,23 @@ BOOST_AUTO_TEST_CASE(reading_results_drops_a_torn_last_line) {
   BOOST_CHECK(!read_batch_results(intact.path.string()).torn);
   // Missing: an empty batch.
   BOOST_CHECK(read_batch_results("/nonexistent/results.jsonl").done.empty());
+}
+
+// Regression (found by batch_rows_fuzz): two rows of a results file with
+// token counts near 2^63 overflowed the tally's sums (undefined behaviour).
+BOOST_AUTO_TEST_CASE(token_counts_read_back_saturate_instead_of_overflowing) {
+  batch_tally tally;
+  for (int i = 0; i < 2; ++i) {
+    count_result_line(R"({"id": 1, "line": 1, "status": "ok", "usage": )"
+                      R"({"input_tokens": 9223372036854775807, )"
+                      R"("output_tokens": -9223372036854775807, )"
+                      R"("cached_input_tokens": 9223372036854775000}})",
+                      tally);
+  }
+  BOOST_CHECK_EQUAL(tally.rows, 2u);
+  BOOST_CHECK_EQUAL(tally.usage.input_tokens, INT64_MAX);
+  BOOST_CHECK_EQUAL(tally.usage.output_tokens, INT64_MIN);
+  BOOST_CHECK_EQUAL(tally.usage.cached_input_tokens, INT64_MAX);
 }
 
 BOOST_AUTO_TEST_CASE(a_foreign_line_or_a_row_twice_is_refused) {

@@ -118,6 +118,17 @@ BOOST_AUTO_TEST_CASE(judge_replies_naming_no_candidate_in_range_are_refused) {
   BOOST_TEST(!parse_choice("", 3).has_value());
 }
 
+// Regression: each verdict word read its clause to the end, so a judge's
+// reply of "best best best ..." (2 MB here) took hours of a worker thread;
+// a clause is now read once.
+BOOST_AUTO_TEST_CASE(a_reply_full_of_verdict_words_is_read_in_one_pass) {
+  std::string reply;
+  for (int i = 0; i < 400000; ++i)
+    reply += "best ";
+  reply += ", best: 2";
+  BOOST_TEST(parse_choice(reply, 3).value_or(0) == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(a_failed_judge_falls_back_to_vote) {
   auto input = input_of({success("a", "42", 500), success("b", "41", 100),
                          success("c", "42.0", 900)});

@@ -316,6 +316,18 @@ BOOST_AUTO_TEST_CASE(decode_body_skips_thoughts_and_bills_them_as_output) {
   BOOST_TEST(reply.usage.output_tokens == 8 + 301);
 }
 
+// Regression (found by codec_fuzz): candidate and thought counts near 2^63
+// overflowed their sum (undefined behaviour).
+BOOST_AUTO_TEST_CASE(decode_body_usage_sums_saturate) {
+  auto reply = as_completion(gemini().decode_body(
+      R"({"candidates":[{"content":{"parts":[{"text":"hi"}]},)"
+      R"("finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":1,)"
+      R"("candidatesTokenCount":9223372036854775807,)"
+      R"("thoughtsTokenCount":9223372036854775807}})"));
+  BOOST_TEST(reply.text == "hi");
+  BOOST_TEST(reply.usage.output_tokens == std::numeric_limits<int64_t>::max());
+}
+
 BOOST_AUTO_TEST_CASE(decode_body_max_tokens_is_length) {
   auto reply = as_completion(
       gemini().decode_body(read_fixture("completion_max_tokens.json")));

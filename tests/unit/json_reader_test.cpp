@@ -74,6 +74,39 @@ BOOST_AUTO_TEST_CASE(invalid_utf8_is_refused_only_when_validating) {
       doc, "{\"a\": \"Grüße 東京\"}", json_reader::utf8_check::validate)));
 }
 
+// Regression (found by json_reader_fuzz): RapidJSON 1.1.0 takes a `\uDC00`
+// with no high surrogate before it and stores the surrogate's bytes, which
+// are not UTF-8; validated text (a client's request, a batch row) carried
+// them past the check.
+BOOST_AUTO_TEST_CASE(a_lone_surrogate_escape_is_refused_when_validating) {
+  rapidjson::Document doc;
+  for (std::string text :
+       {R"(["A3 \udddd"])", R"({"\udfff": 1})", R"(["ok", "\udc00x"])"}) {
+    BOOST_TEST_INFO(text);
+    auto parsed =
+        json_reader::parse(doc, text, json_reader::utf8_check::validate);
+    BOOST_TEST(!parsed);
+    BOOST_TEST(parsed.what.find("lone UTF-16 surrogate") != std::string::npos);
+  }
+  BOOST_TEST(static_cast<bool>(json_reader::parse(doc, R"(["\udddd"])")));
+  BOOST_TEST(static_cast<bool>(json_reader::parse(
+      doc, R"(["\ud83c\udfb5 \u00ed"])", json_reader::utf8_check::validate)));
+  BOOST_TEST(doc[0].GetString() == std::string{"\xF0\x9F\x8E\xB5 \xC3\xAD"});
+}
+
+// Regression (found by json_reader_fuzz): RapidJSON 1.1.0 reads 8E308 as
+// infinity, which a JSON writer cannot write back.
+BOOST_AUTO_TEST_CASE(a_number_beyond_a_double_is_refused) {
+  rapidjson::Document doc;
+  for (std::string text : {"8E308", R"({"cost": -9e308})", "[1, 2e308]"}) {
+    BOOST_TEST_INFO(text);
+    auto parsed = json_reader::parse(doc, text);
+    BOOST_TEST(!parsed);
+    BOOST_TEST(parsed.what == "a number too large for a double");
+  }
+  BOOST_TEST(static_cast<bool>(json_reader::parse(doc, "1.7e308")));
+}
+
 BOOST_AUTO_TEST_CASE(a_document_is_reused_cleanly_after_a_failure) {
   rapidjson::Document doc;
   BOOST_TEST(static_cast<bool>(json_reader::parse(doc, R"({"a": [1, 2]})")));

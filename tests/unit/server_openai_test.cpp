@@ -144,6 +144,13 @@ BOOST_AUTO_TEST_CASE(hostile_bodies_get_a_400_not_a_crash) {
       "\"\xC3\x28\"}]}");
   BOOST_TEST(bad_utf8.status == 400);
   BOOST_TEST(contains(bad_utf8.message, "Invalid encoding in string"));
+  // Regression (found by json_reader_fuzz): an escaped lone surrogate put
+  // bytes that are not UTF-8 in a message all the same.
+  auto surrogate = error_of(
+      R"({"model":"alpha","messages":[{"role":"user","content":"\udc00"}]})");
+  BOOST_TEST(surrogate.status == 400);
+  BOOST_TEST(surrogate.code == "invalid_json");
+  BOOST_TEST(contains(surrogate.message, "lone UTF-16 surrogate"));
 }
 
 // Regression: max_tokens near 2^63 overflowed the token estimate, and the
@@ -352,6 +359,18 @@ BOOST_AUTO_TEST_CASE(loopback_and_tokens) {
   BOOST_TEST(bearer_token("Bearer abc") == "abc");
   BOOST_TEST(bearer_token("bearer  abc ") == "abc");
   BOOST_TEST(bearer_token("Basic abc").empty());
+}
+
+// Regression (found by server_guard_fuzz): inet_pton stopped at a NUL, so a
+// Host or Origin naming another host after one passed as loopback. (Beast
+// refuses a NUL in a header value, so `tutti serve` never saw one.)
+BOOST_AUTO_TEST_CASE(a_host_with_a_nul_is_not_loopback) {
+  using namespace std::string_literals;
+  BOOST_TEST(!is_loopback_host("127.0.0.1\0.evil.example"s));
+  BOOST_TEST(!is_loopback_host("::1\0x"s));
+  BOOST_TEST(!is_loopback_authority("127.0.0.1\0\0:8700"s));
+  BOOST_TEST(!is_loopback_origin("http://127.0.0.1\0.evil.example"s));
+  BOOST_TEST(is_loopback_authority("127.0.0.1:8700"));
 }
 
 BOOST_AUTO_TEST_CASE(finished_runs_are_forgotten_by_age_and_count) {

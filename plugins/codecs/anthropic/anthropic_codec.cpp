@@ -8,6 +8,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 
+#include "engine/src/saturating.hpp"
 #include "plugins/codecs/codec_support.hpp"
 
 // The Anthropic Messages API (POST /v1/messages), whole and streamed as
@@ -43,8 +44,10 @@ int64_t count_member(const rapidjson::Value& obj, std::string_view name) {
 tutti::usage usage_from(const rapidjson::Value& obj) {
   tutti::usage result;
   auto cache_read = count_member(obj, "cache_read_input_tokens");
-  result.input_tokens = count_member(obj, "input_tokens") + cache_read +
-                        count_member(obj, "cache_creation_input_tokens");
+  // The counts are the server's to choose: their sum saturates.
+  result.input_tokens = saturating_add(
+      saturating_add(count_member(obj, "input_tokens"), cache_read),
+      count_member(obj, "cache_creation_input_tokens"));
   result.cached_input_tokens = cache_read;
   result.output_tokens = count_member(obj, "output_tokens");
   return result;

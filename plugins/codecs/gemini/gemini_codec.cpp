@@ -11,6 +11,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 
+#include "engine/src/saturating.hpp"
 #include "plugins/codecs/codec_support.hpp"
 
 // The Google Gemini API wire format: POST models/{model}:generateContent for a
@@ -43,8 +44,9 @@ tutti::usage usage_from(const rapidjson::Value& obj) {
   tutti::usage result;
   result.input_tokens = int_member(obj, "promptTokenCount");
   result.cached_input_tokens = int_member(obj, "cachedContentTokenCount");
-  result.output_tokens = int_member(obj, "candidatesTokenCount") +
-                         int_member(obj, "thoughtsTokenCount");
+  // The counts are the server's to choose: their sum saturates.
+  result.output_tokens = saturating_add(int_member(obj, "candidatesTokenCount"),
+                                        int_member(obj, "thoughtsTokenCount"));
   return result;
 }
 

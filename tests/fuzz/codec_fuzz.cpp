@@ -1,0 +1,81 @@
+// Every built-in codec's decoding of what an upstream sends: the input as a
+// whole response body, as an error body under several HTTP statuses the codecs
+// tell apart, as an SSE stream whose events are decoded one by one, and as
+// the data of one event. Whatever the bytes, decoding returns a value: no
+// crash, no exception, no undefined behaviour.
+
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "tests/fuzz/fuzz_check.hpp"
+#include "tutti/codec.hpp"
+#include "tutti/registry.hpp"
+#include "tutti/sse_decoder.hpp"
+
+using namespace tutti;
+using tutti::fuzz::require;
+
+namespace {
+
+const std::vector<std::unique_ptr<codec>>& codecs() {
+  static auto all = [] {
+    std::vector<std::unique_ptr<codec>> result;
+    const auto& plugins = registry::builtin();
+    for (const auto& name : plugins.codec_names()) {
+      result.push_back(plugins.make_codec(name));
+    }
+    return result;
+  }();
+  return all;
+}
+
+constexpr int statuses[] = {400, 401, 403, 404, 408, 409, 413, 422,
+                            429, 500, 502, 503, 504, 529, 299, 418};
+
+void check(const failure& f) {
+  require(!to_string(f.kind).empty(), "a failure kind without a name");
+}
+
+void check(const stream_update& update) {
+  if (update.error) {
+    check(*update.error);
+  }
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  auto bytes = tutti::fuzz::text_of(data, size);
+  sse_decoder decoder;
+  auto events = decoder.feed(bytes);
+  for (auto& event : decoder.finish()) {
+    events.push_back(std::move(event));
+  }
+  sse_event whole;
+  whole.data = std::string{bytes};
+  const header_list no_headers;
+  // Three statuses always, and one picked by the input's last byte (each
+  // status costs a parse of the body).
+  int picked = statuses[size > 0 ? data[size - 1] % std::size(statuses) : 0];
+  for (const auto& c : codecs()) {
+    auto body = c->decode_body(bytes);
+    if (auto* f = std::get_if<failure>(&body)) {
+      check(*f);
+    }
+    check(c->decode_event(whole));
+    for (const auto& event : events) {
+      check(c->decode_event(event));
+    }
+    for (int status : {400, 429, 503, picked}) {
+      auto f = c->classify_error(status, bytes, no_headers);
+      check(f);
+      require(f.http_status == status, "classify_error lost the status");
+    }
+  }
+  return 0;
+}
