@@ -7,10 +7,13 @@
 #   tools/ci/fuzz.sh                        every target, 5 s each (CI)
 #   tools/ci/fuzz.sh 30                     every target, 30 s each
 #   TUTTI_FUZZ_SECONDS=1800 tools/ci/fuzz.sh codec   one target, 30 min
+#   TUTTI_FUZZ_JOBS=5 TUTTI_FUZZ_SECONDS=1800 tools/ci/fuzz.sh
+#                                           every target, 5 at a time
 #
 # Arguments: target names (with or without the _fuzz suffix) and at most
 # one number, the seconds per target. Environment:
 #   TUTTI_FUZZ_SECONDS    seconds per target (default 5; an argument wins)
+#   TUTTI_FUZZ_JOBS       targets run at once (default 1)
 #   TUTTI_FUZZ_BUILD_DIR  the clang build directory (default build-fuzz)
 #   TUTTI_FUZZ_WORK_DIR   where corpora, logs and crashes go (default: a
 #                         temporary directory, removed when all passed);
@@ -25,6 +28,13 @@ case $build in
 *) build=$root/$build ;;
 esac
 seconds=${TUTTI_FUZZ_SECONDS:-5}
+jobs=${TUTTI_FUZZ_JOBS:-1}
+case $jobs in
+'' | *[!0-9]* | 0)
+  echo "fuzz.sh: TUTTI_FUZZ_JOBS must be a positive number" >&2
+  exit 2
+  ;;
+esac
 
 all_targets="sse_decoder codec codec_encode retry_headers config \
 prompt_template batch_rows json_reader utf8 secrets vote combine \
@@ -104,32 +114,62 @@ mkdir -p "$work"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
-failed=
-for t in $targets; do
-  dir=$work/$t
+# Runs target $1 and leaves its exit status in $work/$1/status.
+run_target() {
+  dir=$work/$1
   mkdir -p "$dir/corpus" "$dir/seeds"
-  copy_seeds "$t" "$dir/seeds"
+  copy_seeds "$1" "$dir/seeds"
   log=$dir/fuzz.log
-  echo "fuzz.sh: $t for ${seconds}s (max_len $(max_len_of "$t"))"
+  echo "fuzz.sh: $1 for ${seconds}s (max_len $(max_len_of "$1"))"
   status=0
-  "$build/tests/fuzz/${t}_fuzz" -max_total_time="$seconds" \
-    -max_len="$(max_len_of "$t")" -timeout=10 -rss_limit_mb=2048 \
+  "$build/tests/fuzz/${1}_fuzz" -max_total_time="$seconds" \
+    -max_len="$(max_len_of "$1")" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$dir/" \
     "$dir/corpus" "$dir/seeds" >"$log" 2>&1 || status=$?
+  echo "$status" >"$dir/status"
+  # The CPU time the fuzzer had (several run side by side share the cores):
+  # the second line of `times` is this shell's children's user and system
+  # (not in a pipe, whose subshell would not have them).
+  times >"$dir/times"
+  sed -n 2p "$dir/times" >"$dir/cpu"
+}
+
+# Prints how target $1 ended; adds it to $failed when it failed.
+report_target() {
+  dir=$work/$1
+  log=$dir/fuzz.log
+  status=$(cat "$dir/status" 2>/dev/null || echo 1)
   # The last status line: "#N DONE cov: C ft: F corp: U/Bb ... exec/s: E".
   stats=$(grep -E '^#[0-9]+' "$log" | tail -n 1 || true)
-  echo "  ${stats:-no status line}"
+  echo "fuzz.sh: $1: ${stats:-no status line} (cpu user/sys: $(cat "$dir/cpu" 2>/dev/null))"
   if [ "$status" -ne 0 ]; then
-    failed="$failed $t"
-    echo "fuzz.sh: $t FAILED (exit $status); the end of $log:" >&2
+    failed="$failed $1"
+    echo "fuzz.sh: $1 FAILED (exit $status); the end of $log:" >&2
     tail -n 60 "$log" >&2
     for crash in "$dir"/crash-* "$dir"/leak-* "$dir"/timeout-* \
       "$dir"/oom-* "$dir"/slow-unit-*; do
       [ -e "$crash" ] || continue
       echo "fuzz.sh: reproducer: $crash" >&2
-      echo "  rerun: $build/tests/fuzz/${t}_fuzz $crash" >&2
+      echo "  rerun: $build/tests/fuzz/${1}_fuzz $crash" >&2
     done
   fi
+}
+
+# At most $jobs targets at once, each in a subshell of its own.
+running=0
+for t in $targets; do
+  (run_target "$t") &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then
+    wait
+    running=0
+  fi
+done
+wait
+
+failed=
+for t in $targets; do
+  report_target "$t"
 done
 
 if [ -n "$failed" ]; then
