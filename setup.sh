@@ -4,6 +4,10 @@
 #   ./setup.sh demo    install what is missing, build, run the demo
 #   ./setup.sh test    install what is missing, build, run the test suite
 #   ./setup.sh build   install what is missing, build
+#   ./setup.sh checks  the long checks CI runs after the suite: the suite
+#                      under ASan + UBSan and (its threaded part) TSan, the
+#                      fuzzers, and the soak; each in a build directory of
+#                      its own and each bounded in time
 #
 # Installing is idempotent: packages already present are not touched, and
 # apt-get is not even called when nothing is missing. Needs root (or sudo)
@@ -108,12 +112,51 @@ run_tests() {
   ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$JOBS"
 }
 
+# What the long checks need beyond the build: clang with its sanitizer and
+# libFuzzer runtimes (a Recommends of clang, which --no-install-recommends
+# leaves out), llvm-symbolizer for readable reports, and dpkg-dev for
+# `apt-get source` (the TSan step builds CAF's core from Debian's source).
+CHECK_PACKAGES="clang libclang-rt-14-dev llvm dpkg-dev"
+
+install_check_deps() {
+  missing=""
+  for pkg in $CHECK_PACKAGES; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+    [ "$status" = "installed" ] || missing="$missing $pkg"
+  done
+  # shellcheck disable=SC2086
+  [ -z "$missing" ] || apt_install $missing
+}
+
+# step MINUTES NAME COMMAND...: one bounded check, timed.
+step() {
+  minutes=$1 name=$2
+  shift 2
+  say "check: $name (at most $minutes min)"
+  started=$(date +%s)
+  status=0
+  timeout "${minutes}m" "$@" || status=$?
+  say "check: $name took $(($(date +%s) - started)) s, exit $status"
+  if [ "$status" -ne 0 ]; then
+    [ "$status" -eq 124 ] && echo "setup.sh: $name ran out of time" >&2
+    exit "$status"
+  fi
+}
+
+run_checks() {
+  step 40 "ASan + UBSan suite" tools/ci/sanitizers.sh asan
+  step 25 "TSan: actors, transport, engine, server" tools/ci/sanitizers.sh tsan
+  step 15 "fuzzers" tools/ci/fuzz.sh
+  step 5 "soak under ASan" tools/ci/soak.sh
+}
+
 case "${1:-}" in
   demo) install_missing; build; run_demo ;;
   test) install_missing; install_node_test_deps; build; run_tests ;;
   build) install_missing; build ;;
+  checks) install_missing; install_check_deps; build; run_checks ;;
   *)
-    echo "usage: ./setup.sh demo|test|build" >&2
+    echo "usage: ./setup.sh demo|test|build|checks" >&2
     exit 2
     ;;
 esac
