@@ -48,14 +48,19 @@ usage bounded(usage used) {
   return used;
 }
 
-/// Secrets never leave the provider: the key (whole or in part) and the
-/// base URL's host are blanked out of a failure's message, whoever wrote it
-/// (the vendor's error body, libcurl).
+/// Secrets never leave the provider: the key and the values of custom
+/// credential headers (whole or in part) and the base URL's host are blanked
+/// out of a failure's message, whoever wrote it (the vendor's error body,
+/// libcurl).
 std::string redacted(std::string text, const provider_deps& deps) {
   auto& base_url = deps.settings.base_url.empty()
                        ? deps.wire->default_base_url()
                        : deps.settings.base_url;
-  return redact_host(redact_secret(std::move(text), deps.settings.api_key),
+  std::vector<std::string_view> secrets{deps.settings.api_key};
+  for (auto& [name, value] : deps.settings.extra_headers)
+    if (is_credential_header(name))
+      secrets.push_back(value);
+  return redact_host(redact_secrets(std::move(text), secrets),
                      host_of_url(base_url));
 }
 

@@ -79,24 +79,60 @@ std::string replaced(const std::string& text, const std::vector<bool>& hidden,
 
 } // namespace
 
-std::string redact_secret(std::string text, std::string_view secret) {
-  if (secret.size() < min_secret || text.empty())
+std::string redact_secrets(std::string text,
+                           const std::vector<std::string_view>& secrets) {
+  std::vector<std::string_view> looked_for;
+  for (auto secret : secrets)
+    if (secret.size() >= min_secret)
+      looked_for.push_back(secret);
+  if (looked_for.empty() || text.empty())
     return text;
-  auto hidden = secret_bytes(text, secret);
+  // Every secret's pieces are marked in the original text before anything is
+  // replaced: redacting one secret first could cut another's run short and
+  // leave its tail readable (two secrets sharing "-secret-").
+  auto marked = [&](std::string_view in) {
+    std::vector<bool> hidden(in.size(), false);
+    for (auto secret : looked_for) {
+      auto mine = secret_bytes(in, secret);
+      for (size_t i = 0; i < in.size(); ++i)
+        hidden[i] = hidden[i] || mine[i];
+    }
+    return hidden;
+  };
+  auto hidden = marked(text);
   if (!any(hidden))
     return text;
   auto out = replaced(text, hidden, marker);
-  if (!any(secret_bytes(out, secret)))
+  if (!any(marked(out)))
     return out;
-  // The secret holds part of the marker ("l[redac"), so the marker and the
+  // A secret holds part of the marker ("l[redac"), so the marker and the
   // text beside it spell a piece of it again. A marker of a character that
-  // neither the secret nor its encoded form has cannot.
-  auto encoded = url_encoded(secret);
-  for (char c = '!'; c <= '~'; ++c)
-    if (secret.find(c) == std::string_view::npos &&
-        encoded.find(c) == std::string::npos)
+  // no secret nor its encoded form has cannot.
+  for (char c = '!'; c <= '~'; ++c) {
+    bool absent = true;
+    for (auto secret : looked_for)
+      absent = absent && secret.find(c) == std::string_view::npos &&
+               url_encoded(secret).find(c) == std::string::npos;
+    if (absent)
       return replaced(text, hidden, std::string(3, c));
-  return {}; // every printable character is in the secret: keep nothing
+  }
+  return {}; // every printable character is in a secret: keep nothing
+}
+
+std::string redact_secret(std::string text, std::string_view secret) {
+  return redact_secrets(std::move(text), {secret});
+}
+
+bool is_credential_header(std::string_view name) {
+  std::string lower(name);
+  for (auto& c : lower)
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+  for (std::string_view word : {"auth", "key", "token", "secret", "password",
+                                "credential", "session", "cookie"})
+    if (lower.find(word) != std::string::npos)
+      return true;
+  return false;
 }
 
 std::string host_of_url(std::string_view url) {

@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tutti {
 
@@ -16,6 +17,19 @@ namespace tutti {
 /// middle of a key). A secret shorter than 4 characters is not looked for
 /// (it would match ordinary words).
 std::string redact_secret(std::string text, std::string_view secret);
+
+/// `text` with every piece of each of `secrets` redacted as above, all
+/// marked in the original text before any is replaced.
+std::string redact_secrets(std::string text,
+                           const std::vector<std::string_view>& secrets);
+
+/// Whether a request header of this name carries a credential, so its value
+/// is redacted like the key: a name holding (in any case) "auth", "key",
+/// "token", "secret", "password", "credential", "session" or "cookie"
+/// (Authorization, x-api-key, x-portkey-api-key, cf-aig-authorization...).
+/// Other header values ("anthropic-beta: ...") stay: redacting every value
+/// would blank ordinary words out of error messages.
+bool is_credential_header(std::string_view name);
 
 /// The host of an http(s) URL ("https://user@api.example.com:443/v1" ->
 /// "api.example.com"); empty when there is none.

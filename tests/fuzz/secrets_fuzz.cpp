@@ -1,8 +1,9 @@
 // engine/src/secrets.hpp: whatever the text and the secret, what
 // `redact_secret` returns holds neither the secret, nor its URL-encoded
 // form, nor any 8 of its characters in a row (for secrets of at least 4
-// characters, the ones it looks for). `host_of_url` returns a part of the
-// URL.
+// characters, the ones it looks for); the same for each of two secrets
+// given to `redact_secrets` at once (a key and a credential header).
+// `host_of_url` returns a part of the URL.
 
 #include <cstddef>
 #include <cstdint>
@@ -51,7 +52,15 @@ bool shows(const std::string& text, const std::string& secret, size_t run) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzedDataProvider in{data, size};
   auto secret = in.ConsumeRandomLengthString(96);
+  auto other = in.ConsumeRandomLengthString(96);
   auto text = in.ConsumeRemainingBytesAsString();
+  auto both = redact_secrets(text, {secret, other});
+  for (auto& one : {secret, other})
+    if (one.size() >= 4) {
+      require(!shows(both, one, 8), "one of two secrets, or 8 bytes, is left");
+      require(!shows(both, url_encoded(one), 8),
+              "one of two URL-encoded secrets, or 8 bytes of it, is left");
+    }
   auto out = redact_secret(text, secret);
   if (secret.size() >= 4) {
     require(!shows(out, secret, 8), "the secret, or 8 bytes of it, is left");

@@ -69,6 +69,7 @@ models:
   down-model:   {fail: {status: 500, message: "Internal failure in the model"}}
   locked-model: {fail: 401}
   echoing-model: {fail: {status: 401, message: "Incorrect API key provided: sk-cli-secr****0042, we got sk-cli-secret-0042"}}
+  header-echoing-model: {fail: {status: 403, message: "gateway key gw-header-secret-7788 (gw-header-se...) refused for team research-team-a"}}
   vote-a-model: {reply: "Six times seven is #### 42"}
   vote-b-model: {reply: "I make it #### 42.0"}
   vote-c-model: {reply: "Surely #### 41"}
@@ -115,6 +116,12 @@ const char* good_config = R"(providers:
     model: good-model
     base_url: ${TUTTI_FAKE_URL}
     api_key: ${TUTTI_UNUSED_KEY}
+  header_echoing:
+    kind: openai
+    model: header-echoing-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: ${TUTTI_TEST_KEY}
+    headers: {x-gateway-key: gw-header-secret-7788, x-team: research-team-a}
 ensembles:
   mixed:
     members: [good, other, busy]
@@ -127,6 +134,9 @@ ensembles:
     deadline: 10s
   unused:
     members: [elsewhere]
+    deadline: 10s
+  header_secret:
+    members: [header_echoing]
     deadline: 10s
 )";
 
@@ -834,13 +844,13 @@ BOOST_AUTO_TEST_CASE(no_config_anywhere_exits_2_naming_tutti_yaml) {
 BOOST_AUTO_TEST_CASE(validate_prints_a_summary_and_needs_no_variables) {
   auto r = run({"validate", config.string()}, {});
   BOOST_TEST(r.exit_code == 0, "stderr: " << r.err);
-  BOOST_TEST(r.out == config.string() + ": ok (7 providers, 4 ensembles)\n");
+  BOOST_TEST(r.out == config.string() + ": ok (8 providers, 5 ensembles)\n");
 }
 
 BOOST_AUTO_TEST_CASE(validate_accepts_the_config_flag) {
   auto r = run({"validate", "--config", config.string()}, {});
   BOOST_TEST(r.exit_code == 0, "stderr: " << r.err);
-  BOOST_TEST(contains(r.out, ": ok (7 providers, 4 ensembles)"));
+  BOOST_TEST(contains(r.out, ": ok (8 providers, 5 ensembles)"));
 }
 
 BOOST_AUTO_TEST_CASE(validate_without_a_file_reads_tutti_yaml) {
@@ -965,6 +975,23 @@ BOOST_AUTO_TEST_CASE(the_api_key_never_appears_in_the_output) {
   }
   // Every run did reach the upstream and got its 401.
   BOOST_TEST(upstream.arrivals().size() == 8u);
+}
+
+// Regression: only the API key was redacted, so a gateway's key given as a
+// custom header and echoed by its error reached the output.
+BOOST_AUTO_TEST_CASE(a_credential_header_never_appears_in_the_output) {
+  for (auto& extra :
+       std::vector<std::vector<std::string>>{{}, {"--json"}, {"--stream"}}) {
+    auto r = ask("header_secret", extra);
+    BOOST_TEST(r.exit_code == 1);
+    BOOST_TEST(!contains(r.out + r.err, "gw-header-se"),
+               "stdout: " << r.out << "\nstderr: " << r.err);
+    BOOST_TEST(!contains(r.out + r.err, "7788"), "stdout: " << r.out);
+    BOOST_TEST(contains(r.out + r.err, "[redacted]"), "stdout: " << r.out);
+  }
+  // A header that is not a credential is left in the message.
+  auto r = ask("header_secret", {"--json"});
+  BOOST_TEST(contains(r.out, "refused for team research-team-a"), r.out);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

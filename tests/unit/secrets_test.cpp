@@ -57,6 +57,26 @@ BOOST_AUTO_TEST_CASE(text_that_shares_little_with_the_key_is_kept) {
   BOOST_TEST(redact_secret("", key).empty());
 }
 
+// Regression: redacting one secret and then another left the tail of the
+// second ("7788") when the first had cut its run ("-secret-" in both).
+BOOST_AUTO_TEST_CASE(secrets_that_share_a_piece_are_redacted_whole) {
+  auto out = redact_secrets("key gw-header-secret-7788 refused",
+                            {"sk-cli-secret-0042", "gw-header-secret-7788"});
+  BOOST_TEST(out == "key [redacted] refused");
+  BOOST_TEST(redact_secrets("text", {}) == "text");
+  BOOST_TEST(redact_secrets("abab[redac", {"ab[redac", "zzzz"}) == "ab!!!");
+}
+
+BOOST_AUTO_TEST_CASE(credential_headers_are_known_by_their_names) {
+  for (auto* name : {"Authorization", "x-api-key", "X-Portkey-Api-Key",
+                     "cf-aig-authorization", "x-goog-api-key", "X-Auth-Token",
+                     "x-client-secret", "Cookie", "x-session-id"})
+    BOOST_TEST(is_credential_header(name), name);
+  for (auto* name :
+       {"x-team", "anthropic-beta", "OpenAI-Organization", "user-agent", ""})
+    BOOST_TEST(!is_credential_header(name), name);
+}
+
 BOOST_AUTO_TEST_CASE(hosts_are_read_from_urls_and_redacted) {
   BOOST_TEST(host_of_url("https://api.example.com/v1") == "api.example.com");
   BOOST_TEST(host_of_url("http://user:pw@10.0.0.7:8080/v1?x=1") == "10.0.0.7");
