@@ -102,6 +102,10 @@ CLI::App* add_serve_command(CLI::App& app, serve_args& args) {
       ->check(CLI::Range(0.0, 7.0 * 24 * 3600));
   cmd->add_option("--keep-runs-max", args.keep_runs_max,
                   "Most finished runs kept (default 1000)");
+  cmd->add_option("--max-runs", args.max_runs,
+                  "Most runs running at once; one more POST /v1/runs gets "
+                  "429 (default 1000)")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20));
   cmd->add_option("--access-log", args.access_log,
                   "Append one JSON line per answered request to this file "
                   "('-': standard error); no headers, bodies or tokens");
@@ -132,6 +136,7 @@ int run_serve(const serve_args& args) {
   options.write_timeout = millis(args.write_timeout);
   options.keep_runs_for = millis(args.keep_runs);
   options.keep_runs_max = args.keep_runs_max;
+  options.max_running_runs = args.max_runs;
   options.access_log = args.access_log;
 
   tutti::engine engine{load_config(config_path(args.config))};

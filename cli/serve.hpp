@@ -23,6 +23,7 @@ struct serve_args {
   double write_timeout = 30; ///< seconds
   double keep_runs = 900;    ///< seconds a finished run stays readable
   size_t keep_runs_max = 1000;
+  size_t max_runs = 1000;
   std::string access_log; ///< file, "-" for standard error; empty: none
 };
 

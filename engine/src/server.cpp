@@ -273,7 +273,8 @@ struct server::impl : http::service {
 
   impl(tutti::engine& e, server_options opts)
       : engine(e), options(std::move(opts)),
-        runs(options.keep_runs_for, options.keep_runs_max) {
+        runs(options.keep_runs_for, options.keep_runs_max,
+             std::max<size_t>(1, options.max_running_runs)) {
     // nop
   }
 
@@ -652,6 +653,17 @@ struct server::impl : http::service {
                     ? http::run_record::kind::provider
                     : http::run_record::kind::ensemble;
     auto record = runs.add(kind, call.name, unix_now());
+    if (!record) {
+      auto r = error_response(
+          api_error{429,
+                    "Too many runs are running (--max-runs " +
+                        std::to_string(options.max_running_runs) +
+                        "); retry when one has finished",
+                    "rate_limit_error", "", "too_many_runs"});
+      r.headers.emplace_back("Retry-After", "1");
+      ex->respond(std::move(r));
+      return;
+    }
     record->push("run.started", record->json());
     uint64_t handle = 0;
     try {

@@ -178,8 +178,9 @@ std::string_view to_string(run_record::kind of) {
   return "ensemble";
 }
 
-run_registry::run_registry(std::chrono::milliseconds keep_for, size_t keep_max)
-    : keep_for_(keep_for), keep_max_(keep_max) {
+run_registry::run_registry(std::chrono::milliseconds keep_for, size_t keep_max,
+                           size_t max_running)
+    : keep_for_(keep_for), keep_max_(keep_max), max_running_(max_running) {
   // nop
 }
 
@@ -189,6 +190,14 @@ std::shared_ptr<run_record> run_registry::add(run_record::kind of,
   auto record = std::make_shared<run_record>("run_" + random_hex(24), of, name,
                                              created_unix);
   std::lock_guard<std::mutex> guard{mutex_};
+  // The registry holds at most keep_max finished runs after a prune and the
+  // running ones below max_running, so this count stays small.
+  size_t running = 0;
+  for (auto& entry : runs_)
+    if (!entry.second->finished())
+      ++running;
+  if (running >= max_running_)
+    return nullptr;
   runs_.emplace(record->id(), record);
   return record;
 }

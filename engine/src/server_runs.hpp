@@ -99,13 +99,16 @@ private:
 
 std::string_view to_string(run_record::kind of);
 
-/// The runs the endpoint knows: every running one, and finished ones for
-/// `keep_for` or until `keep_max` newer ones have finished.
+/// The runs the endpoint knows: every running one (at most `max_running`),
+/// and finished ones for `keep_for` or until `keep_max` newer ones have
+/// finished.
 class run_registry {
 public:
-  run_registry(std::chrono::milliseconds keep_for, size_t keep_max);
+  run_registry(std::chrono::milliseconds keep_for, size_t keep_max,
+               size_t max_running = SIZE_MAX);
 
-  /// A new record with a fresh unguessable id ("run_" and 24 hex digits).
+  /// A new record with a fresh unguessable id ("run_" and 24 hex digits);
+  /// nullptr when `max_running` runs are running already.
   std::shared_ptr<run_record> add(run_record::kind of, const std::string& name,
                                   int64_t created_unix);
   std::shared_ptr<run_record> find(const std::string& id);
@@ -117,6 +120,7 @@ public:
 private:
   std::chrono::milliseconds keep_for_;
   size_t keep_max_;
+  size_t max_running_;
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<run_record>> runs_;
 };

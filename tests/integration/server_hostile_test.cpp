@@ -480,4 +480,29 @@ BOOST_AUTO_TEST_CASE(a_bad_last_event_id_is_a_400) {
   }
 }
 
+// Regression: POST /v1/runs answers before its run ends, so one client
+// could start any number of runs at once.
+BOOST_AUTO_TEST_CASE(runs_beyond_max_runs_get_a_429) {
+  options.max_running_runs = 2;
+  start();
+  auto body = R"({"provider":"paced","prompt":"Count"})";
+  BOOST_TEST(status_of(post_json("/v1/runs", body)) == 202);
+  BOOST_TEST(status_of(post_json("/v1/runs", body)) == 202);
+  auto refused = post_json("/v1/runs", body);
+  BOOST_TEST(status_of(refused) == 429);
+  BOOST_TEST(contains(refused, "too_many_runs"));
+  BOOST_TEST(contains(refused, "Retry-After: 1"));
+  // Chat completions are not runs.
+  BOOST_TEST(status_of(post_json("/v1/chat/completions", chat_body("fast"))) ==
+             200);
+  // Once the paced runs (1.2 s) have finished, runs start again.
+  auto started = steady::now();
+  int status = 0;
+  while (status != 202 && seconds_since(started) < 10) {
+    std::this_thread::sleep_for(100ms);
+    status = status_of(post_json("/v1/runs", body));
+  }
+  BOOST_TEST(status == 202);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -392,6 +392,19 @@ BOOST_AUTO_TEST_CASE(finished_runs_are_forgotten_by_age_and_count) {
   BOOST_TEST(by_age.find(done->id()) == nullptr);
 }
 
+BOOST_AUTO_TEST_CASE(no_more_than_max_running_runs_run_at_once) {
+  run_registry runs{std::chrono::hours{1}, 10, 2};
+  auto first = runs.add(run_record::kind::ensemble, "duo", 1);
+  auto second = runs.add(run_record::kind::ensemble, "duo", 1);
+  BOOST_REQUIRE(first && second);
+  BOOST_TEST(runs.add(run_record::kind::ensemble, "duo", 1) == nullptr);
+  first->finish("ok", "{}", 2); // a finished run frees its place
+  auto third = runs.add(run_record::kind::pipeline, "ask", 2);
+  BOOST_REQUIRE(third);
+  BOOST_TEST(runs.find(first->id()) != nullptr); // and stays readable
+  BOOST_TEST(runs.add(run_record::kind::ensemble, "duo", 2) == nullptr);
+}
+
 BOOST_AUTO_TEST_CASE(
     a_run_replays_its_events_and_a_cancel_shows_in_its_status) {
   run_registry runs{std::chrono::hours{1}, 10};

@@ -46,6 +46,10 @@ struct server_options {
   /// Finished runs are kept this long, and at most this many, then forgotten.
   std::chrono::milliseconds keep_runs_for{std::chrono::minutes{15}};
   size_t keep_runs_max = 1000;
+  /// Most runs (`POST /v1/runs`) running at once: a POST answers before its
+  /// run ends, so one client could otherwise start any number. One more gets
+  /// 429 `too_many_runs` with `Retry-After: 1`.
+  size_t max_running_runs = 1000;
   /// When set, one JSON line per answered request is appended to this file
   /// ("-": standard error): time, client, method, path, route, the model or
   /// pipeline asked, status, milliseconds, body sizes, whether it streamed.
