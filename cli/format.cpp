@@ -2,6 +2,8 @@
 
 #include "cli/format.hpp"
 
+#include "engine/src/utf8.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -16,7 +18,9 @@ std::string config_path(const std::string& flag) {
 }
 
 std::string preview(const std::string& text, size_t width) {
-  std::string line = text.substr(0, text.find('\n'));
+  // Model output and vendors' messages are untrusted: no control character
+  // reaches the terminal.
+  std::string line = utf8::printable(text.substr(0, text.find('\n')));
   size_t chars = 0;
   for (size_t i = 0; i < line.size(); ++i) {
     if ((static_cast<unsigned char>(line[i]) & 0xC0) != 0x80 && ++chars > width)

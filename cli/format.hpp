@@ -11,7 +11,8 @@ namespace tutti::cli {
 /// `--config` when given, else $TUTTI_CONFIG, else ./tutti.yaml.
 std::string config_path(const std::string& flag);
 
-/// The first line of `text`, at most `width` characters (UTF-8 aware).
+/// The first line of `text`, at most `width` characters (UTF-8 aware),
+/// control characters and stray bytes shown as escapes (`\x1b`).
 std::string preview(const std::string& text, size_t width);
 
 /// Characters, not bytes, of UTF-8 `text`.

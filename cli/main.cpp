@@ -27,6 +27,7 @@
 #include <rapidjson/stringbuffer.h>
 
 #include "engine/src/json_reader.hpp"
+#include "engine/src/utf8.hpp"
 #include "tutti/batch.hpp"
 #include "tutti/config.hpp"
 #include "tutti/engine.hpp"
@@ -124,7 +125,7 @@ void print_table(const tutti::ensemble_answer& answer) {
             << to_string(answer.status) << ": " << ok << " of "
             << answer.members.size() << " members answered, "
             << format_ms(answer.total_us) << "):\n"
-            << answer.text << '\n';
+            << tutti::utf8::for_terminal(answer.text) << '\n';
 }
 
 /// Width of the key column of the summary ("combiner: ").
@@ -178,7 +179,8 @@ void print_summary(const tutti::ensemble_answer& answer) {
     std::cout << pad("ranking:", key_width) << join(answer.ranking, " > ")
               << '\n';
   if (!answer.note.empty())
-    std::cout << pad("note:", key_width) << answer.note << '\n';
+    std::cout << pad("note:", key_width) << tutti::utf8::printable(answer.note)
+              << '\n';
   print_combiner_calls(answer);
   std::cout << pad("totals:", key_width)
             << std::to_string(answer.usage.input_tokens) << "/"
@@ -207,10 +209,30 @@ public:
       open_ = line::member;
       member_ = delta.member;
     }
-    std::cout << delta.text << std::flush;
+    // Model output goes to the terminal with its control characters
+    // escaped; a character a delta cut in two waits for the rest.
+    auto& held = held_[key_of(delta.member, delta.answer)];
+    auto text = held + delta.text;
+    auto tail = tutti::utf8::incomplete_tail(text);
+    held = text.substr(text.size() - tail);
+    text.resize(text.size() - tail);
+    std::cout << tutti::utf8::for_terminal(text) << std::flush;
   }
 
   void on_done(const tutti::member_outcome& outcome) {
+    // What a member held back was never completed: shown as escapes.
+    if (auto held = held_.find(key_of(outcome.member, false));
+        held != held_.end()) {
+      if (!held->second.empty() &&
+          (open_ != line::member || member_ != outcome.member)) {
+        end_line();
+        std::cout << "[" << outcome.member << "] ";
+        open_ = line::member;
+        member_ = outcome.member;
+      }
+      std::cout << tutti::utf8::for_terminal(held->second);
+      held_.erase(held);
+    }
     end_line();
     std::cout << "[" << outcome.member << " done: "
               << (outcome.ok ? std::string{"ok"}
@@ -226,6 +248,10 @@ public:
 
   /// Ends the streamed part with an empty line.
   void finish() {
+    if (auto held = held_.find(key_of({}, true));
+        held != held_.end() && !held->second.empty())
+      std::cout << tutti::utf8::for_terminal(held->second);
+    held_.clear();
     end_line();
     std::cout << '\n';
   }
@@ -239,8 +265,15 @@ private:
     open_ = line::none;
   }
 
+  static std::string key_of(const std::string& member, bool answer) {
+    return answer ? std::string{} : "m:" + member;
+  }
+
   line open_ = line::none;
   std::string member_;
+  /// Per member (and "" for the answer): the start of a character that the
+  /// next delta completes.
+  std::map<std::string, std::string> held_;
 };
 
 struct ask_args {
@@ -367,7 +400,7 @@ void print_steps(const tutti::pipeline_result& result) {
   if (result.status == tutti::answer_status::failed) {
     std::cout << "(none: the output step has no answer)\n";
   } else {
-    std::cout << result.output << '\n';
+    std::cout << tutti::utf8::for_terminal(result.output) << '\n';
   }
   std::cout << '\n'
             << pad("totals:", key_width) << result.usage.input_tokens << "/"

@@ -23,4 +23,13 @@ std::string repaired(std::string_view text);
 /// it is.
 std::string printable(std::string_view text);
 
+/// `text` for a terminal: like `printable`, but line breaks and tabs are
+/// kept. Model output is untrusted: an escape sequence in it must not set
+/// the terminal's title, write its clipboard or rewrite what was printed.
+std::string for_terminal(std::string_view text);
+
+/// How many bytes at the end of `text` begin a UTF-8 sequence that is not
+/// complete yet but could be (a stream cut a character in two); 0 if none.
+size_t incomplete_tail(std::string_view text);
+
 } // namespace tutti::utf8

@@ -1,6 +1,8 @@
 // engine/src/utf8.hpp on any bytes: `repaired` is always well-formed UTF-8
 // and leaves well-formed text as it is; `printable` is well-formed UTF-8
-// with no control character left in it.
+// with no control character left in it, and `for_terminal` none but line
+// breaks and tabs; `incomplete_tail` holds back at most 3 bytes, never a
+// whole character.
 
 #include <cstddef>
 #include <cstdint>
@@ -29,6 +31,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       require(static_cast<uint8_t>(printable[i + 1]) >= 0xA0,
               "printable() kept a C1 control character");
     }
+  }
+  auto terminal = utf8::for_terminal(text);
+  require(utf8::is_valid(terminal), "for_terminal() is not valid UTF-8");
+  for (size_t i = 0; i < terminal.size(); ++i) {
+    auto b = static_cast<uint8_t>(terminal[i]);
+    require((b >= 0x20 && b != 0x7F) || b == '\n' || b == '\t',
+            "for_terminal() kept a control character");
+    if (b == 0xC2 && i + 1 < terminal.size()) {
+      require(static_cast<uint8_t>(terminal[i + 1]) >= 0xA0,
+              "for_terminal() kept a C1 control character");
+    }
+  }
+  auto tail = utf8::incomplete_tail(text);
+  require(tail <= 3 && tail <= text.size(), "incomplete_tail() too long");
+  if (tail > 0) {
+    require(!utf8::is_valid(text.substr(text.size() - tail)),
+            "incomplete_tail() held back a whole character");
   }
   return 0;
 }

@@ -69,6 +69,7 @@ models:
   down-model:   {fail: {status: 500, message: "Internal failure in the model"}}
   locked-model: {fail: 401}
   echoing-model: {fail: {status: 401, message: "Incorrect API key provided: sk-cli-secr****0042, we got sk-cli-secret-0042"}}
+  escaping-model: {reply: "Paris\e]52;c;ZXZpbA==\a is \e[2Jhere\x9b and caf\xe9\r\nbye"}
   header-echoing-model: {fail: {status: 403, message: "gateway key gw-header-secret-7788 (gw-header-se...) refused for team research-team-a"}}
   vote-a-model: {reply: "Six times seven is #### 42"}
   vote-b-model: {reply: "I make it #### 42.0"}
@@ -116,6 +117,11 @@ const char* good_config = R"(providers:
     model: good-model
     base_url: ${TUTTI_FAKE_URL}
     api_key: ${TUTTI_UNUSED_KEY}
+  escaping:
+    kind: openai
+    model: escaping-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: ${TUTTI_TEST_KEY}
   header_echoing:
     kind: openai
     model: header-echoing-model
@@ -137,6 +143,9 @@ ensembles:
     deadline: 10s
   header_secret:
     members: [header_echoing]
+    deadline: 10s
+  escapes:
+    members: [escaping]
     deadline: 10s
 )";
 
@@ -844,13 +853,13 @@ BOOST_AUTO_TEST_CASE(no_config_anywhere_exits_2_naming_tutti_yaml) {
 BOOST_AUTO_TEST_CASE(validate_prints_a_summary_and_needs_no_variables) {
   auto r = run({"validate", config.string()}, {});
   BOOST_TEST(r.exit_code == 0, "stderr: " << r.err);
-  BOOST_TEST(r.out == config.string() + ": ok (8 providers, 5 ensembles)\n");
+  BOOST_TEST(r.out == config.string() + ": ok (9 providers, 6 ensembles)\n");
 }
 
 BOOST_AUTO_TEST_CASE(validate_accepts_the_config_flag) {
   auto r = run({"validate", "--config", config.string()}, {});
   BOOST_TEST(r.exit_code == 0, "stderr: " << r.err);
-  BOOST_TEST(contains(r.out, ": ok (8 providers, 5 ensembles)"));
+  BOOST_TEST(contains(r.out, ": ok (9 providers, 6 ensembles)"));
 }
 
 BOOST_AUTO_TEST_CASE(validate_without_a_file_reads_tutti_yaml) {
@@ -975,6 +984,25 @@ BOOST_AUTO_TEST_CASE(the_api_key_never_appears_in_the_output) {
   }
   // Every run did reach the upstream and got its 401.
   BOOST_TEST(upstream.arrivals().size() == 8u);
+}
+
+// Regression: a model's reply went to the terminal as it was, so an escape
+// sequence in it could set the title, write the clipboard (OSC 52) or clear
+// the screen. Control characters now show as escapes; text stays.
+BOOST_AUTO_TEST_CASE(control_characters_from_a_model_never_reach_the_terminal) {
+  for (auto& extra : std::vector<std::vector<std::string>>{{}, {"--stream"}}) {
+    auto r = ask("escapes", extra);
+    BOOST_TEST(r.exit_code == 0);
+    for (auto* raw : {"\x1b", "\a", "\r", "\xc2\x9b"})
+      BOOST_TEST(!contains(r.out, raw), "stdout: " << r.out);
+    BOOST_TEST(contains(r.out, "Paris\\x1b]52;c;ZXZpbA==\\x07 is "),
+               "stdout: " << r.out);
+    BOOST_TEST(contains(r.out, "here\\xc2\\x9b and caf\xc3\xa9\\x0d\nbye"),
+               "stdout: " << r.out);
+  }
+  // --json carries the text as it came (JSON escapes it).
+  auto r = ask("escapes", {"--json"});
+  BOOST_TEST(contains(r.out, "Paris\\u001B]52"), "stdout: " << r.out);
 }
 
 // Regression: only the API key was redacted, so a gateway's key given as a
