@@ -285,7 +285,9 @@ struct engine::impl {
   std::map<uint64_t, caf::actor>
       asks; // aggregators by question, guarded by mtx
   std::condition_variable all_answered; // asks and runs both empty
-  bool closing = false;                 // guarded by mtx
+  /// Set, under mtx, when destruction begins; read without it by the quick
+  /// check at a call's start, and again under mtx before anything spawns.
+  std::atomic<bool> closing{false};
   std::atomic<uint64_t> next_question{1};
   caf::actor probe;
   tutti::timers timers; ///< the engine's timer service
@@ -351,8 +353,8 @@ struct engine::impl {
       all_answered.notify_all();
   }
 
-  void check_open() {
-    if (closing)
+  void check_open() const {
+    if (closing.load())
       throw std::logic_error("tutti::engine: called while it is being "
                              "destroyed");
   }
@@ -704,6 +706,7 @@ uint64_t engine::start_ask(const target& to, std::vector<chat_message> messages,
   };
   watch.forget = [state, id] { state->forget(state->asks, id); };
   std::lock_guard<std::mutex> guard{impl_->mtx};
+  impl_->check_open(); // destruction may have begun since the first check
   watch.timers = impl_->timers;
   watch.agg = impl_->system->spawn(aggregator, std::move(plan));
   impl_->asks.emplace(id, watch.agg);
@@ -736,6 +739,7 @@ uint64_t engine::start_run(const std::string& name,
   };
   watch.forget = [state, id] { state->forget(state->runs, id); };
   std::lock_guard<std::mutex> guard{impl_->mtx};
+  impl_->check_open(); // destruction may have begun since the first check
   watch.timers = impl_->timers;
   watch.pipe = impl_->system->spawn(pipeline, std::move(plan));
   impl_->runs.emplace(id, watch.pipe);
