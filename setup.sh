@@ -26,9 +26,10 @@ PACKAGES="g++ make cmake pkg-config ccache ca-certificates \
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
-install_missing() {
+# install_packages PKG...: installs those of the packages that are missing.
+install_packages() {
   missing=""
-  for pkg in $PACKAGES; do
+  for pkg in "$@"; do
     status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
     [ "$status" = "installed" ] || missing="$missing $pkg"
   done
@@ -36,6 +37,9 @@ install_missing() {
   # shellcheck disable=SC2086
   apt_install $missing
 }
+
+# shellcheck disable=SC2086 # one word per package
+install_missing() { install_packages $PACKAGES; }
 
 # apt_install PKG...: installs Debian packages, as root or through sudo.
 apt_install() {
@@ -118,15 +122,8 @@ run_tests() {
 # `apt-get source` (the TSan step builds CAF's core from Debian's source).
 CHECK_PACKAGES="clang libclang-rt-14-dev llvm dpkg-dev"
 
-install_check_deps() {
-  missing=""
-  for pkg in $CHECK_PACKAGES; do
-    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
-    [ "$status" = "installed" ] || missing="$missing $pkg"
-  done
-  # shellcheck disable=SC2086
-  [ -z "$missing" ] || apt_install $missing
-}
+# shellcheck disable=SC2086 # one word per package
+install_check_deps() { install_packages $CHECK_PACKAGES; }
 
 # step MINUTES NAME COMMAND...: one bounded check, timed.
 step() {
