@@ -132,7 +132,8 @@ step() {
   say "check: $name (at most $minutes min)"
   started=$(date +%s)
   status=0
-  timeout "${minutes}m" "$@" || status=$?
+  # -k: what ignores the TERM is killed a minute later.
+  timeout -k 1m "${minutes}m" "$@" || status=$?
   say "check: $name took $(($(date +%s) - started)) s, exit $status"
   if [ "$status" -ne 0 ]; then
     [ "$status" -eq 124 ] && echo "setup.sh: $name ran out of time" >&2
@@ -141,9 +142,9 @@ step() {
 }
 
 run_checks() {
-  step 40 "ASan + UBSan suite" tools/ci/sanitizers.sh asan
-  step 25 "TSan: actors, transport, engine, server" tools/ci/sanitizers.sh tsan
-  step 15 "fuzzers" tools/ci/fuzz.sh
+  step 35 "ASan + UBSan suite" tools/ci/sanitizers.sh asan
+  step 20 "TSan: actors, transport, engine, server" tools/ci/sanitizers.sh tsan
+  step 10 "fuzzers" tools/ci/fuzz.sh
   step 5 "soak under ASan" tools/ci/soak.sh
 }
 

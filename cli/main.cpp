@@ -210,29 +210,12 @@ public:
       member_ = delta.member;
     }
     // Model output goes to the terminal with its control characters
-    // escaped; a character a delta cut in two waits for the rest.
-    auto& held = held_[key_of(delta.member, delta.answer)];
-    auto text = held + delta.text;
-    auto tail = tutti::utf8::incomplete_tail(text);
-    held = text.substr(text.size() - tail);
-    text.resize(text.size() - tail);
-    std::cout << tutti::utf8::for_terminal(text) << std::flush;
+    // escaped. A delta is a whole JSON string, so it cuts no character in
+    // two; bytes that are not UTF-8 (a hostile upstream's) show as escapes.
+    std::cout << tutti::utf8::for_terminal(delta.text) << std::flush;
   }
 
   void on_done(const tutti::member_outcome& outcome) {
-    // What a member held back was never completed: shown as escapes.
-    if (auto held = held_.find(key_of(outcome.member, false));
-        held != held_.end()) {
-      if (!held->second.empty() &&
-          (open_ != line::member || member_ != outcome.member)) {
-        end_line();
-        std::cout << "[" << outcome.member << "] ";
-        open_ = line::member;
-        member_ = outcome.member;
-      }
-      std::cout << tutti::utf8::for_terminal(held->second);
-      held_.erase(held);
-    }
     end_line();
     std::cout << "[" << outcome.member << " done: "
               << (outcome.ok ? std::string{"ok"}
@@ -248,10 +231,6 @@ public:
 
   /// Ends the streamed part with an empty line.
   void finish() {
-    if (auto held = held_.find(key_of({}, true));
-        held != held_.end() && !held->second.empty())
-      std::cout << tutti::utf8::for_terminal(held->second);
-    held_.clear();
     end_line();
     std::cout << '\n';
   }
@@ -265,15 +244,8 @@ private:
     open_ = line::none;
   }
 
-  static std::string key_of(const std::string& member, bool answer) {
-    return answer ? std::string{} : "m:" + member;
-  }
-
   line open_ = line::none;
   std::string member_;
-  /// Per member (and "" for the answer): the start of a character that the
-  /// next delta completes.
-  std::map<std::string, std::string> held_;
 };
 
 struct ask_args {

@@ -437,6 +437,7 @@ struct engine::impl {
   caf::actor provider_for(const std::string& name,
                           const source_location& used_at) {
     std::lock_guard<std::mutex> guard{mtx};
+    check_open(); // nothing spawns once destruction has begun
     if (auto i = providers.find(name); i != providers.end())
       return i->second;
     auto p = cfg.providers.find(name);

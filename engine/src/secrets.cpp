@@ -128,8 +128,9 @@ bool is_credential_header(std::string_view name) {
   for (auto& c : lower)
     if (c >= 'A' && c <= 'Z')
       c = static_cast<char>(c - 'A' + 'a');
-  for (std::string_view word : {"auth", "key", "token", "secret", "password",
-                                "credential", "session", "cookie"})
+  for (std::string_view word :
+       {"auth", "key", "token", "secret", "password", "passwd", "credential",
+        "session", "cookie", "bearer", "signature", "jwt"})
     if (lower.find(word) != std::string::npos)
       return true;
   return false;

@@ -25,8 +25,9 @@ std::string redact_secrets(std::string text,
 
 /// Whether a request header of this name carries a credential, so its value
 /// is redacted like the key: a name holding (in any case) "auth", "key",
-/// "token", "secret", "password", "credential", "session" or "cookie"
-/// (Authorization, x-api-key, x-portkey-api-key, cf-aig-authorization...).
+/// "token", "secret", "password", "passwd", "credential", "session",
+/// "cookie", "bearer", "signature" or "jwt" (Authorization, x-api-key,
+/// x-portkey-api-key, cf-aig-authorization, x-amz-signature...).
 /// Other header values ("anthropic-beta: ...") stay: redacting every value
 /// would blank ordinary words out of error messages.
 bool is_credential_header(std::string_view name);

@@ -654,12 +654,12 @@ struct server::impl : http::service {
                     : http::run_record::kind::ensemble;
     auto record = runs.add(kind, call.name, unix_now());
     if (!record) {
-      auto r = error_response(
-          api_error{429,
-                    "Too many runs are running (--max-runs " +
-                        std::to_string(options.max_running_runs) +
-                        "); retry when one has finished",
-                    "rate_limit_error", "", "too_many_runs"});
+      auto r = error_response(api_error{
+          429,
+          "Too many runs are running (--max-runs " +
+              std::to_string(std::max<size_t>(1, options.max_running_runs)) +
+              "); retry when one has finished",
+          "rate_limit_error", "", "too_many_runs"});
       r.headers.emplace_back("Retry-After", "1");
       ex->respond(std::move(r));
       return;
@@ -715,6 +715,10 @@ struct server::impl : http::service {
       ex->respond(error_response(
           api_error{500, e.message(), "server_error", "", "config_error"}));
       return;
+    } catch (...) {
+      // A run that never started must not hold a --max-runs place.
+      runs.remove(record->id());
+      throw;
     }
     record->set_handle(handle);
     auto r = json_response(202, record->json());

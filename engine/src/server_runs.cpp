@@ -187,8 +187,6 @@ run_registry::run_registry(std::chrono::milliseconds keep_for, size_t keep_max,
 std::shared_ptr<run_record> run_registry::add(run_record::kind of,
                                               const std::string& name,
                                               int64_t created_unix) {
-  auto record = std::make_shared<run_record>("run_" + random_hex(24), of, name,
-                                             created_unix);
   std::lock_guard<std::mutex> guard{mutex_};
   // The registry holds at most keep_max finished runs after a prune and the
   // running ones below max_running, so this count stays small.
@@ -198,6 +196,8 @@ std::shared_ptr<run_record> run_registry::add(run_record::kind of,
       ++running;
   if (running >= max_running_)
     return nullptr;
+  auto record = std::make_shared<run_record>("run_" + random_hex(24), of, name,
+                                             created_unix);
   runs_.emplace(record->id(), record);
   return record;
 }

@@ -135,27 +135,4 @@ std::string for_terminal(std::string_view text) {
   return escaped(text, true);
 }
 
-size_t incomplete_tail(std::string_view text) {
-  // A sequence is at most 4 bytes: look at the last 3 for its lead byte.
-  for (size_t back = 1; back <= 3 && back <= text.size(); ++back) {
-    auto b = static_cast<uint8_t>(text[text.size() - back]);
-    if ((b & 0xC0) == 0x80)
-      continue; // a continuation byte: the lead is further back
-    size_t length = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
-    if (length <= back)
-      return 0;
-    size_t bad = 0;
-    auto tail = text.substr(text.size() - back);
-    // Only a sequence that could still become valid is held back.
-    std::string padded{tail};
-    padded.append(length - back, '\x80');
-    if (b == 0xE0)
-      padded[1] = static_cast<char>(back > 1 ? tail[1] : '\xA0');
-    if (b == 0xF0)
-      padded[1] = static_cast<char>(back > 1 ? tail[1] : '\x90');
-    return sequence_length(padded, bad) == length ? back : 0;
-  }
-  return 0;
-}
-
 } // namespace tutti::utf8

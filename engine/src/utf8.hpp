@@ -28,8 +28,4 @@ std::string printable(std::string_view text);
 /// the terminal's title, write its clipboard or rewrite what was printed.
 std::string for_terminal(std::string_view text);
 
-/// How many bytes at the end of `text` begin a UTF-8 sequence that is not
-/// complete yet but could be (a stream cut a character in two); 0 if none.
-size_t incomplete_tail(std::string_view text);
-
 } // namespace tutti::utf8

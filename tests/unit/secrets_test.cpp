@@ -70,7 +70,8 @@ BOOST_AUTO_TEST_CASE(secrets_that_share_a_piece_are_redacted_whole) {
 BOOST_AUTO_TEST_CASE(credential_headers_are_known_by_their_names) {
   for (auto* name : {"Authorization", "x-api-key", "X-Portkey-Api-Key",
                      "cf-aig-authorization", "x-goog-api-key", "X-Auth-Token",
-                     "x-client-secret", "Cookie", "x-session-id"})
+                     "x-client-secret", "Cookie", "x-session-id",
+                     "x-amz-signature", "X-JWT", "x-bearer"})
     BOOST_TEST(is_credential_header(name), name);
   for (auto* name :
        {"x-team", "anthropic-beta", "OpenAI-Organization", "user-agent", ""})

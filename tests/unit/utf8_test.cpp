@@ -54,20 +54,6 @@ BOOST_AUTO_TEST_CASE(terminal_text_keeps_lines_and_escapes_the_rest) {
   BOOST_TEST(utf8::for_terminal("Köln ✓ 🎻") == "Köln ✓ 🎻");
 }
 
-BOOST_AUTO_TEST_CASE(a_character_cut_in_two_is_held_back) {
-  BOOST_TEST(utf8::incomplete_tail("") == 0u);
-  BOOST_TEST(utf8::incomplete_tail("abc") == 0u);
-  BOOST_TEST(utf8::incomplete_tail("K\xC3\xB6") == 0u); // complete
-  BOOST_TEST(utf8::incomplete_tail("K\xC3") == 1u);
-  BOOST_TEST(utf8::incomplete_tail("\xE6\x9D") == 2u);
-  BOOST_TEST(utf8::incomplete_tail("\xE0") == 1u);
-  BOOST_TEST(utf8::incomplete_tail("\xF0\x9F\x8E") == 3u);
-  BOOST_TEST(utf8::incomplete_tail("\xC2") == 1u);     // may become C1: wait
-  BOOST_TEST(utf8::incomplete_tail("\xED\xA0") == 0u); // never valid
-  BOOST_TEST(utf8::incomplete_tail("\xFF") == 0u);
-  BOOST_TEST(utf8::incomplete_tail("\x80\x80\x80") == 0u);
-}
-
 // Regression: invalid UTF-8 from a request was echoed raw into an error
 // body, which was then not valid JSON text.
 BOOST_AUTO_TEST_CASE(json_strings_written_are_always_utf8) {

@@ -48,7 +48,7 @@ struct server_options {
   size_t keep_runs_max = 1000;
   /// Most runs (`POST /v1/runs`) running at once: a POST answers before its
   /// run ends, so one client could otherwise start any number. One more gets
-  /// 429 `too_many_runs` with `Retry-After: 1`.
+  /// 429 `too_many_runs` with `Retry-After: 1`. 0 counts as 1.
   size_t max_running_runs = 1000;
   /// When set, one JSON line per answered request is appended to this file
   /// ("-": standard error): time, client, method, path, route, the model or
