@@ -35,6 +35,13 @@ case $jobs in
   exit 2
   ;;
 esac
+cores=$(nproc 2>/dev/null || echo 1)
+if [ "$jobs" -gt "$cores" ]; then
+  # libFuzzer's -timeout and -max_total_time are wall-clock time: targets
+  # sharing a core run slower and get less CPU in the same time.
+  echo "fuzz.sh: $jobs targets at once on $cores cores: each gets about" \
+    "$cores/$jobs of a core; see the CPU time reported for each" >&2
+fi
 
 all_targets="sse_decoder codec codec_encode retry_headers config \
 prompt_template batch_rows json_reader utf8 secrets vote combine \
@@ -118,6 +125,9 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 run_target() {
   dir=$work/$1
   mkdir -p "$dir/corpus" "$dir/seeds"
+  # A kept work directory holds the last run's status and reproducers.
+  rm -f "$dir/status" "$dir/cpu" "$dir"/crash-* "$dir"/leak-* \
+    "$dir"/timeout-* "$dir"/oom-* "$dir"/slow-unit-*
   copy_seeds "$1" "$dir/seeds"
   log=$dir/fuzz.log
   echo "fuzz.sh: $1 for ${seconds}s (max_len $(max_len_of "$1"))"
