@@ -228,21 +228,6 @@ struct child_run {
   double cpu_s() const { return user_s + sys_s; }
 };
 
-/// The process's peak resident set so far (VmHWM), in KiB; 0 when it is
-/// gone. wait4's ru_maxrss cannot give a child's own: it counts the copy of
-/// this process that fork made before exec.
-long status_kib(pid_t pid, const std::string& field) {
-  std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind(field, 0) == 0)
-      return std::atol(line.c_str() + field.size());
-  return 0;
-}
-
-long peak_rss_kib(pid_t pid) {
-  return status_kib(pid, "VmHWM:");
-}
-
 double seconds_of(const timeval& tv) {
   return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6;
 }
@@ -265,12 +250,14 @@ child_run run_child(const std::vector<std::string>& args, const fs::path& cwd,
   // a 1 ms nap costs nothing the child would notice and bounds the wall
   // time's error. Its peak memory is read every 50 naps: VmHWM only grows,
   // so the last read misses at most what it took in its last 50 ms.
+  // (wait4's ru_maxrss cannot give the child's own peak: it counts the copy
+  // of this process that fork made before exec.)
   for (int nap = 0;; ++nap) {
     if (nap % 50 == 0)
-      if (auto kib = peak_rss_kib(pid); kib > 0)
+      if (auto kib = proc_status_number(pid, "VmHWM"); kib > 0)
         run.peak_rss_mib = kib / 1024.0;
     if (nap % 1000 == 0)
-      if (auto kib = status_kib(pid, "VmRSS:"); kib > 0)
+      if (auto kib = proc_status_number(pid, "VmRSS"); kib > 0)
         run.rss_curve.emplace_back(
             std::chrono::duration<double>(clock::now() - start).count(),
             kib / 1024.0);

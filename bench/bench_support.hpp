@@ -134,6 +134,25 @@ inline std::string first_line_with(const std::string& path,
   return "unknown";
 }
 
+/// A number of a process's /proc/PID/status ("VmRSS" and "VmHWM" in KiB,
+/// "Threads"); 0 once the process is gone.
+inline long proc_status_number(pid_t pid, const std::string& field) {
+  return std::atol(
+      first_line_with("/proc/" + std::to_string(pid) + "/status", field + ":")
+          .c_str());
+}
+
+/// A process's open file descriptors now (/proc/PID/fd); 0 once it is gone.
+inline long open_fds(pid_t pid) {
+  long n = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(
+           "/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+    ++n;
+  return n;
+}
+
 inline std::string read_first_line(const std::string& path) {
   std::ifstream in{path};
   std::string line;

@@ -111,24 +111,6 @@ int connect_to(int port) {
   return fd;
 }
 
-/// The server's threads now, from /proc/PID/status.
-long threads_of(pid_t pid) {
-  return std::atol(
-      first_line_with("/proc/" + std::to_string(pid) + "/status", "Threads")
-          .c_str());
-}
-
-/// Open descriptors of the server now.
-long fds_of(pid_t pid) {
-  long n = 0;
-  std::error_code ec;
-  for (auto it =
-           fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
-       !ec && it != fs::directory_iterator(); it.increment(ec))
-    ++n;
-  return n;
-}
-
 size_t on_body(char* data, size_t size, size_t count, void* user) {
   static_cast<std::string*>(user)->append(data, size * count);
   return size * count;
@@ -269,11 +251,11 @@ int run(const bench_options& opts) {
     phase p;
     p.name = name;
     p.open = open;
-    p.threads = threads_of(serve.pid());
-    p.fds = fds_of(serve.pid());
+    p.threads = proc_status_number(serve.pid(), "Threads");
+    p.fds = open_fds(serve.pid());
     p.healthz = measure(url, false, opts.requests, opts.timeout_s);
     p.chat = measure(url, true, opts.requests, opts.timeout_s);
-    p.threads = std::max(p.threads, threads_of(serve.pid()));
+    p.threads = std::max(p.threads, proc_status_number(serve.pid(), "Threads"));
     std::cout << "  " << name << ": healthz p50 "
               << fixed(summarize(p.healthz.ms).p50, 2) << " ms, chat p50 "
               << fixed(summarize(p.chat.ms).p50, 2) << " ms\n"

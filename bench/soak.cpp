@@ -433,47 +433,40 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
 struct sample {
   double t = 0;
   double rss_mib = 0;
-  long threads = 0;
-  long fds = 0;
+  double threads = 0;
+  double fds = 0;
 };
 
 sample sample_of(pid_t pid, double t) {
   sample s;
   s.t = t;
-  auto status = "/proc/" + std::to_string(pid) + "/status";
-  s.rss_mib = std::atof(first_line_with(status, "VmRSS").c_str()) / 1024.0;
-  s.threads = std::atol(first_line_with(status, "Threads").c_str());
-  std::error_code ec;
-  for (auto it =
-           fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
-       !ec && it != fs::directory_iterator(); it.increment(ec))
-    ++s.fds;
+  s.rss_mib = proc_status_number(pid, "VmRSS") / 1024.0;
+  s.threads = static_cast<double>(proc_status_number(pid, "Threads"));
+  s.fds = static_cast<double>(open_fds(pid));
   return s;
 }
 
 /// The largest of `field` over the samples in [from, to) seconds.
-template <class Field>
 double max_in(const std::vector<sample>& samples, double from, double to,
-              Field field) {
+              double sample::*field) {
   double most = 0;
   for (auto& s : samples)
     if (s.t >= from && s.t < to)
-      most = std::max(most, static_cast<double>(s.*field));
+      most = std::max(most, s.*field);
   return most;
 }
 
 void print_curve(const std::vector<sample>& samples, const std::string& name,
-                 double sample::*field_d, long sample::*field_l) {
+                 double sample::*field, int decimals) {
   double top = 0;
   for (auto& s : samples)
-    top = std::max(top, field_d ? s.*field_d : static_cast<double>(s.*field_l));
+    top = std::max(top, s.*field);
   std::cout << name << " of tutti serve over time\n";
   size_t step = std::max<size_t>(1, samples.size() / 30);
   for (size_t i = 0; i < samples.size(); i += step) {
     auto& s = samples[i];
-    double v = field_d ? s.*field_d : static_cast<double>(s.*field_l);
     std::cout << "  " << std::setw(6) << fixed(s.t, 0) << " s " << std::setw(8)
-              << fixed(v, field_d ? 1 : 0) << "  " << scaled_bar(v, top)
+              << fixed(s.*field, decimals) << "  " << scaled_bar(s.*field, top)
               << '\n';
   }
   std::cout << '\n';
@@ -681,9 +674,9 @@ int run(const soak_options& opts) {
     std::cout << '\n';
   }
   std::cout << '\n';
-  print_curve(samples, "RSS MiB", &sample::rss_mib, nullptr);
-  print_curve(samples, "open files", nullptr, &sample::fds);
-  print_curve(samples, "threads", nullptr, &sample::threads);
+  print_curve(samples, "RSS MiB", &sample::rss_mib, 1);
+  print_curve(samples, "open files", &sample::fds, 0);
+  print_curve(samples, "threads", &sample::threads, 0);
 
   if (t.problem_count > 0) {
     std::cout << "FAILED: " << t.problem_count << " problems (logs kept in "
