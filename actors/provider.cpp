@@ -64,13 +64,9 @@ std::string redacted(std::string text, const provider_deps& deps) {
                      host_of_url(base_url));
 }
 
-/// Stream events report usage piecemeal (input first, output at the end;
-/// or cumulative totals): each field keeps the largest value seen.
-void merge_usage(usage& into, const usage& update) {
-  into.input_tokens = std::max(into.input_tokens, update.input_tokens);
-  into.output_tokens = std::max(into.output_tokens, update.output_tokens);
-  into.cached_input_tokens =
-      std::max(into.cached_input_tokens, update.cached_input_tokens);
+bool any_tokens(const usage& used) {
+  return used.input_tokens != 0 || used.output_tokens != 0 ||
+         used.cached_input_tokens != 0;
 }
 
 timing timing_of(self_ptr self, const provider_call& call) {
@@ -158,8 +154,10 @@ void finish(self_ptr self, const std::string& request_id,
     error.timing = timing_of(self, call);
     error.attempts = call.attempts;
     if (error.partial_text.empty())
-      error.partial_text = call.text;
-    merge_usage(error.usage, call.usage);
+      error.partial_text = call.reply.text;
+    // A failure that says nothing of tokens used what the stream reported.
+    if (!any_tokens(error.usage))
+      error.usage = call.reply.usage;
     error.usage = bounded(error.usage);
     error.cost_usd = cost_usd(error.usage, deps.price);
   }
@@ -301,7 +299,7 @@ void fail_attempt(self_ptr self, provider_call& call, failure error) {
     finish(self, id, std::move(error));
     return;
   }
-  end_attempt(self, call, call.usage);
+  end_attempt(self, call, call.reply.usage);
   call.retrying_after = error;
   ++call.generation;
   call.first_token_at = 0;
@@ -311,9 +309,7 @@ void fail_attempt(self_ptr self, provider_call& call, failure error) {
   call.headers.clear();
   call.body.clear();
   call.decoder = sse_decoder{};
-  call.text.clear();
-  call.usage = usage{};
-  call.finish_reason.clear();
+  call.reply = reply_parts{};
   call.terminal = false;
   call.timers.push_back(self->state.deps.timers.at(
       self, retry_at, retry_atom::value, id, call.generation));
@@ -343,19 +339,14 @@ bool apply_events(self_ptr self, provider_call& call,
   auto& deps = self->state.deps;
   for (auto& event : events) {
     auto update = deps.wire->decode_event(event);
-    if (!update.text.empty()) {
+    if (!update.text.empty() || !update.refusal.empty())
       note_content(self, call);
-      call.text += update.text;
-      if (call.query.listener) {
-        call.delivered_text = true;
-        self->send(call.query.listener,
-                   member_delta{call.query.member, update.text});
-      }
+    if (!update.text.empty() && call.query.listener) {
+      call.delivered_text = true;
+      self->send(call.query.listener,
+                 member_delta{call.query.member, update.text});
     }
-    if (update.usage)
-      merge_usage(call.usage, *update.usage);
-    if (!update.finish_reason.empty())
-      call.finish_reason = update.finish_reason;
+    add_update(call.reply, update);
     if (update.error) {
       auto error = std::move(*update.error);
       error.message = "error inside the stream: " + error.message;
@@ -421,8 +412,9 @@ void on_done(self_ptr self, provider_call& call, const transfer_done& done) {
   self->state.by_transfer.erase(done.transfer_id);
   if (!done.ok) {
     auto message = done.message;
-    if (!call.text.empty())
-      message += " (incomplete reply, " + std::to_string(call.text.size()) +
+    if (!call.reply.text.empty())
+      message += " (incomplete reply, " +
+                 std::to_string(call.reply.text.size()) +
                  " bytes of text kept)";
     fail_attempt(self, call, make_failure(done.kind, message, done.status));
     return;
@@ -446,32 +438,14 @@ void on_done(self_ptr self, provider_call& call, const transfer_done& done) {
   }
   if (!apply_events(self, call, call.decoder.finish()))
     return;
-  auto complete = call.terminal || (deps.wire->accepts_unterminated_stream() &&
-                                    !call.finish_reason.empty());
-  if (!complete) {
-    fail_attempt(self, call,
-                 make_failure(failure_kind::protocol,
-                              "stream ended without its end marker "
-                              "(incomplete reply, " +
-                                  std::to_string(call.text.size()) +
-                                  " bytes of text kept)",
-                              done.status));
+  auto outcome = stream_outcome(call.reply, call.terminal,
+                                deps.wire->accepts_unterminated_stream());
+  if (auto* error = std::get_if<failure>(&outcome)) {
+    error->http_status = done.status;
+    fail_attempt(self, call, std::move(*error));
     return;
   }
-  if (call.text.empty() && call.finish_reason == "content_filter") {
-    // Blocked before any text: a failure, as the same reply sent whole is.
-    fail_attempt(self, call,
-                 make_failure(failure_kind::content_filter,
-                              "the reply was blocked by the vendor's "
-                              "content filter before any text",
-                              done.status));
-    return;
-  }
-  completion reply;
-  reply.text = call.text;
-  reply.finish_reason = call.finish_reason;
-  reply.usage = call.usage;
-  finish(self, id, std::move(reply));
+  finish(self, id, std::move(outcome));
 }
 
 } // namespace

@@ -74,9 +74,7 @@ struct provider_call {
   header_list headers;
   std::string body; ///< whole body, or an error body
   sse_decoder decoder;
-  std::string text; ///< streamed text so far
-  tutti::usage usage;
-  std::string finish_reason;
+  reply_parts reply; ///< what the stream has said so far
   bool terminal = false;
 };
 

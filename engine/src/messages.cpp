@@ -16,7 +16,7 @@ steady_us steady_now_us() {
 
 namespace {
 
-constexpr std::array<std::string_view, 17> failure_kind_names = {
+constexpr std::array<std::string_view, 19> failure_kind_names = {
     "auth",
     "bad_request",
     "context_length",
@@ -34,10 +34,12 @@ constexpr std::array<std::string_view, 17> failure_kind_names = {
     "cancelled",
     "config",
     "circuit_open",
+    "refused",
+    "empty_reply",
 };
 
 static_assert(failure_kind_names.size() ==
-              static_cast<size_t>(failure_kind::circuit_open) + 1);
+              static_cast<size_t>(failure_kind::empty_reply) + 1);
 
 } // namespace
 

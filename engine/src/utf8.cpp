@@ -127,6 +127,17 @@ std::string escaped(std::string_view text, bool keep_lines) {
 
 } // namespace
 
+std::string shortened(std::string_view text, std::size_t limit) {
+  if (text.size() <= limit)
+    return std::string{text};
+  auto cut = limit;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80)
+    --cut;
+  std::string result{text.substr(0, cut)};
+  result += "...";
+  return result;
+}
+
 std::string printable(std::string_view text) {
   return escaped(text, false);
 }

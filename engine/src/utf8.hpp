@@ -5,6 +5,7 @@
 /// strings are made valid UTF-8, and one-line messages for people show
 /// control characters and stray bytes as escapes.
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -27,5 +28,9 @@ std::string printable(std::string_view text);
 /// kept. Model output is untrusted: an escape sequence in it must not set
 /// the terminal's title, write its clipboard or rewrite what was printed.
 std::string for_terminal(std::string_view text);
+
+/// At most `limit` bytes of `text`, cut on a character boundary, with
+/// "..." when something was left out.
+std::string shortened(std::string_view text, std::size_t limit);
 
 } // namespace tutti::utf8

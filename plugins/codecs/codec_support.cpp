@@ -1,6 +1,7 @@
 #include "plugins/codecs/codec_support.hpp"
 
 #include "engine/src/json_writers.hpp"
+#include "engine/src/utf8.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -11,16 +12,7 @@
 namespace tutti::codec_support {
 
 std::string quote(std::string_view text) {
-  if (text.size() <= quote_limit) {
-    return std::string{text};
-  }
-  auto cut = quote_limit;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
-    --cut;
-  }
-  std::string result{text.substr(0, cut)};
-  result += "...";
-  return result;
+  return utf8::shortened(text, quote_limit);
 }
 
 char ascii_lower(char c) {

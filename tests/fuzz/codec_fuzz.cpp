@@ -68,8 +68,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       check(*f);
     }
     check(c->decode_event(whole));
+    // The events gathered and judged as the provider does.
+    reply_parts parts;
     for (const auto& event : events) {
-      check(c->decode_event(event));
+      auto update = c->decode_event(event);
+      check(update);
+      add_update(parts, update);
+    }
+    require(parts.usage.input_tokens >= 0 && parts.usage.output_tokens >= 0 &&
+                parts.usage.cached_input_tokens >= 0,
+            "a negative token count");
+    require(parts.other_content.size() <= max_other_content,
+            "other content beyond its bound");
+    auto outcome = stream_outcome(std::move(parts), true, true);
+    if (auto* f = std::get_if<failure>(&outcome)) {
+      check(*f);
     }
     for (int status : {400, 429, 503, picked}) {
       auto f = c->classify_error(status, bytes, no_headers);

@@ -78,36 +78,34 @@ inline sse_event named_event(std::string name, std::string data) {
   return sse_event{std::move(name), std::move(data), {}};
 }
 
-/// Usage updates merged the way the provider merges them: each field the
-/// largest value seen.
-inline void merge_usage(usage& into, const usage& update) {
-  into.input_tokens = std::max(into.input_tokens, update.input_tokens);
-  into.output_tokens = std::max(into.output_tokens, update.output_tokens);
-  into.cached_input_tokens =
-      std::max(into.cached_input_tokens, update.cached_input_tokens);
-}
+/// What `reported` says of a count an event leaves out.
+constexpr int64_t not_reported = -1;
 
-/// How `stream_through` combines the usage of several updates.
-enum class usage_updates : uint8_t {
-  replace, ///< the last one reported stands (OpenAI: one usage chunk)
-  merge,   ///< `merge_usage` (Anthropic's halves, Gemini's running totals)
-};
+/// A count of a `usage_report`, or `not_reported`.
+inline int64_t reported(const std::optional<int64_t>& count) {
+  return count.value_or(not_reported);
+}
 
 /// What a provider would assemble from a streamed reply.
 struct streamed_reply {
   std::string text;
   std::string finish_reason;
-  std::optional<usage> tokens;
+  std::optional<usage> tokens; ///< set once an event reported usage
   bool terminal = false;
-  std::optional<failure> error;
+  std::optional<failure> error; ///< the first error event's failure
   int updates_after_terminal = 0;
+  reply_parts parts; ///< everything up to the first error
+  /// What the provider makes of the stream when its connection ends
+  /// cleanly now: the error event's failure, or `stream_outcome`.
+  body_result outcome;
 };
 
 /// Feeds `bytes` through an sse_decoder in chunks of `chunk` bytes and
-/// decodes every event with `c`, the way the provider actor does.
+/// decodes every event with `c`, gathering them with `add_update` as the
+/// provider actor does (it stops at the first error; this goes on, so tests
+/// can see what follows one).
 inline streamed_reply stream_through(const codec& c, std::string_view bytes,
-                                     std::size_t chunk,
-                                     usage_updates usage_is) {
+                                     std::size_t chunk) {
   sse_decoder decoder;
   streamed_reply reply;
   auto apply = [&](const std::vector<sse_event>& events) {
@@ -120,13 +118,14 @@ inline streamed_reply stream_through(const codec& c, std::string_view bytes,
       if (!update.finish_reason.empty()) {
         reply.finish_reason = update.finish_reason;
       }
-      if (update.usage && usage_is == usage_updates::replace) {
-        reply.tokens = update.usage;
-      } else if (update.usage) {
+      if (update.usage) {
         if (!reply.tokens) {
           reply.tokens = usage{};
         }
-        merge_usage(*reply.tokens, *update.usage);
+        apply_usage(*reply.tokens, *update.usage);
+      }
+      if (!reply.error) {
+        add_update(reply.parts, update);
       }
       if (update.error && !reply.error) {
         reply.error = update.error;
@@ -138,6 +137,12 @@ inline streamed_reply stream_through(const codec& c, std::string_view bytes,
     apply(decoder.feed(bytes.substr(pos, chunk)));
   }
   apply(decoder.finish());
+  if (reply.error) {
+    reply.outcome = *reply.error;
+  } else {
+    reply.outcome = stream_outcome(reply.parts, reply.terminal,
+                                   c.accepts_unterminated_stream());
+  }
   return reply;
 }
 

@@ -56,8 +56,7 @@ bool complete(const codec_test::streamed_reply& reply) {
 
 codec_test::streamed_reply stream_through(std::string_view bytes,
                                           std::size_t chunk) {
-  return codec_test::stream_through(compatible(), bytes, chunk,
-                                    codec_test::usage_updates::replace);
+  return codec_test::stream_through(compatible(), bytes, chunk);
 }
 
 const std::string answer = "Paris is the capital of France.";
@@ -203,13 +202,15 @@ BOOST_AUTO_TEST_CASE(content_as_parts_keeps_the_text_parts_only) {
 }
 
 BOOST_AUTO_TEST_CASE(reasoning_that_ran_out_of_tokens_is_an_empty_reply) {
-  auto reply = as_completion(compatible().decode_body(
+  // Every token went to reasoning: billed, and no answer.
+  auto error = as_failure(compatible().decode_body(
       R"({"choices":[{"message":{"role":"assistant","content":null,
           "reasoning_content":"Let me think about"},"finish_reason":"length"}],
           "usage":{"prompt_tokens":10,"completion_tokens":64}})"));
-  BOOST_TEST(reply.text == "");
-  BOOST_TEST(reply.finish_reason == "length");
-  BOOST_TEST(reply.usage.output_tokens == 64);
+  BOOST_TEST(error.kind == failure_kind::empty_reply);
+  BOOST_TEST(error.message ==
+             "the reply holds no text (finish reason \"length\")");
+  BOOST_TEST(error.usage.output_tokens == 64);
 }
 
 // --- streams --------------------------------------------------------------

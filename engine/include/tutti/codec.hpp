@@ -5,6 +5,8 @@
 /// values. A codec does no I/O, reads no clock and knows nothing of CAF; the
 /// provider actor owns everything else (permits, retries, timeouts).
 
+#include <cstddef>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -52,17 +54,98 @@ struct sse_event {
   std::string id;
 };
 
+/// How the token counts of a stream event combine with those before it.
+/// Each vendor documents its own way; its codec says which its events use.
+enum class usage_counting : uint8_t {
+  /// Counts so far: a count reported replaces the one before, even when it
+  /// is lower (Gemini's running totals can go down; the last is the
+  /// vendor's final word).
+  totals,
+  /// Counts since the previous report: added to the ones before.
+  deltas,
+};
+
+/// The token counts one stream event reports: only those it names, so a
+/// count an event leaves out keeps its earlier value (Anthropic reports
+/// input in `message_start`, output in `message_delta`). Sums a vendor
+/// reports in parts (Anthropic's per-iteration usage) are the codec's to add
+/// up before it reports them.
+struct usage_report {
+  std::optional<int64_t> input_tokens; ///< all input, cached included
+  std::optional<int64_t> output_tokens;
+  std::optional<int64_t> cached_input_tokens;
+  usage_counting counting = usage_counting::totals;
+};
+
+/// All three counts of `used`, as totals.
+usage_report usage_totals(const usage& used);
+
+/// `into` with `report` applied as its `counting` says; sums saturate.
+void apply_usage(usage& into, const usage_report& report);
+
 /// What one stream event adds to a streamed reply.
 struct stream_update {
-  std::string text; ///< new content, possibly empty
-  std::optional<tutti::usage> usage;
-  std::string finish_reason;    ///< set once the upstream says why it stopped
+  std::string text;    ///< new content, possibly empty
+  std::string refusal; ///< new words of the model's refusal (`delta.refusal`)
+  /// The vendor says the model declined to answer, with or without words
+  /// (Anthropic's `stop_reason: "refusal"`).
+  bool refused = false;
+  /// Content that is neither text nor a refusal, one short description each
+  /// ("tool call get_weather"): named when a reply holds nothing else.
+  std::vector<std::string> other_content;
+  std::optional<usage_report> usage;
+  std::string finish_reason; ///< set once the upstream says why it stopped
+  /// The vendor's own words on why it stopped, for a failure message
+  /// ("finishReason SAFETY: ...").
+  std::string finish_detail;
   bool terminal = false;        ///< the upstream's end-of-stream marker
   std::optional<failure> error; ///< an error reported inside the stream
 };
 
 /// A decoded whole body: the reply or why it is not one.
 using body_result = std::variant<completion, failure>;
+
+/// A reply as the upstream sent it, before it is judged: built from a whole
+/// body by a codec, or from stream events by `add_update`, so that both
+/// forms of the same reply meet the same judgement (`reply_outcome`).
+struct reply_parts {
+  std::string text;
+  std::string refusal;
+  bool refused = false;
+  /// Descriptions of content that is not text, at most
+  /// `max_other_content` of them (`note_other_content`).
+  std::vector<std::string> other_content;
+  std::string finish_reason;
+  std::string finish_detail;
+  tutti::usage usage;
+};
+
+/// How many descriptions of other content a reply keeps.
+constexpr std::size_t max_other_content = 8;
+
+/// Adds a description of content that is not text; beyond
+/// `max_other_content` of them, or past 100 bytes each, the rest is cut.
+void note_other_content(reply_parts& parts, std::string_view description);
+
+/// Adds one stream event to `parts`: text, refusal, other content, usage and
+/// finish reason. Its error and end marker are the caller's to act on.
+void add_update(reply_parts& parts, const stream_update& update);
+
+/// The one judgement of a finished reply, whole or streamed:
+/// - a refusal is a `refused` failure whose message is the model's own words
+///   (or says it declined when the vendor gives none), partial text kept;
+/// - no text and a `content_filter` finish is a `content_filter` failure;
+/// - no text at all is an `empty_reply` failure naming what came instead;
+/// - anything else is the completion.
+/// Failures keep the reply's usage: the tokens were billed.
+body_result reply_outcome(reply_parts parts);
+
+/// The judgement of a stream that ended cleanly: `reply_outcome`, unless it
+/// ended without its end marker (`terminal`) where the format needs one
+/// (`accepts_unterminated`: a finish reason suffices), which is a
+/// `protocol` failure keeping the text that came.
+body_result stream_outcome(reply_parts parts, bool terminal,
+                           bool accepts_unterminated);
 
 /// One vendor's wire format.
 class codec {

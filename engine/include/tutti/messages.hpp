@@ -104,6 +104,8 @@ enum class failure_kind : uint8_t {
   cancelled,
   config,       ///< the provider is misconfigured (unknown codec, missing key)
   circuit_open, ///< skipped: the provider's circuit breaker is open
+  refused,      ///< the model declined to answer; `message` is its own words
+  empty_reply,  ///< the reply holds no text (only a tool call, say)
 };
 
 /// The stable lowercase name of a kind ("rate_limited", "timeout_total"...).

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -38,10 +39,10 @@ int64_t count_member(const rapidjson::Value& obj, std::string_view name) {
              : 0;
 }
 
-/// The token counts of an Anthropic `usage` object. Anthropic's
-/// `input_tokens` leaves out the tokens read from and written to the prompt
-/// cache; ours counts all of them.
-tutti::usage usage_from(const rapidjson::Value& obj) {
+/// The token counts of one Anthropic usage object, ours counting all input:
+/// Anthropic's `input_tokens` leaves out the tokens read from and written to
+/// the prompt cache.
+tutti::usage counts_of(const rapidjson::Value& obj) {
   tutti::usage result;
   auto cache_read = count_member(obj, "cache_read_input_tokens");
   // The counts are the server's to choose: their sum saturates.
@@ -53,8 +54,78 @@ tutti::usage usage_from(const rapidjson::Value& obj) {
   return result;
 }
 
+bool has_count(const rapidjson::Value& obj, std::string_view name) {
+  auto* value = member(obj, name);
+  return value != nullptr && !value->IsNull();
+}
+
+/// What a `usage` object reports, as totals so far: only the counts it
+/// holds (a stream's `message_delta` may carry output alone). With
+/// `iterations` (context compaction: one entry per sampling pass, the
+/// top-level fields covering the last pass only) the billed totals are the
+/// sums over every entry.
+usage_report report_of(const rapidjson::Value& obj) {
+  if (auto* passes = member(obj, "iterations");
+      passes != nullptr && passes->IsArray() && !passes->Empty()) {
+    tutti::usage sum;
+    for (const auto& pass : passes->GetArray()) {
+      auto counts = counts_of(pass);
+      sum.input_tokens = saturating_add(sum.input_tokens, counts.input_tokens);
+      sum.cached_input_tokens =
+          saturating_add(sum.cached_input_tokens, counts.cached_input_tokens);
+      sum.output_tokens =
+          saturating_add(sum.output_tokens, counts.output_tokens);
+    }
+    return usage_totals(sum);
+  }
+  auto counts = counts_of(obj);
+  usage_report report;
+  if (has_count(obj, "input_tokens")) {
+    // The cache counts complete the input: reported with it, absent as 0.
+    report.input_tokens = counts.input_tokens;
+    report.cached_input_tokens = counts.cached_input_tokens;
+  }
+  if (has_count(obj, "output_tokens")) {
+    report.output_tokens = counts.output_tokens;
+  }
+  return report;
+}
+
+/// The usage of a whole message.
+tutti::usage usage_from(const rapidjson::Value& obj) {
+  tutti::usage result;
+  apply_usage(result, report_of(obj));
+  return result;
+}
+
+/// Why the model declined, from `stop_details` (`{"type": "refusal",
+/// "category", "explanation"}`), for the failure's message.
+std::string refusal_detail(const rapidjson::Value* details) {
+  std::string result = "stop_reason refusal";
+  if (details == nullptr || !details->IsObject()) {
+    return result;
+  }
+  if (auto category = string_member(*details, "category"); !category.empty()) {
+    result += ", category " + std::string{category};
+  }
+  if (auto explanation = string_member(*details, "explanation");
+      !explanation.empty()) {
+    result += ": " + std::string{explanation};
+  }
+  return result;
+}
+
+/// Notes a `tool_use` content block.
+void note_tool_use(const rapidjson::Value& block,
+                   std::vector<std::string>& out) {
+  if (string_member(block, "type") == "tool_use") {
+    out.push_back("tool call " + std::string{string_member(block, "name")});
+  }
+}
+
 /// Our finish reason for an Anthropic `stop_reason`; a reason we do not know
-/// (`pause_turn`, future ones) passes through unchanged.
+/// (`pause_turn`, `compaction`, future ones) passes through unchanged. A
+/// `refusal` is not a finish but a refusal (`reply_outcome`).
 std::string finish_reason_from(std::string_view stop_reason) {
   if (stop_reason == "end_turn" || stop_reason == "stop_sequence") {
     return "stop";
@@ -62,9 +133,6 @@ std::string finish_reason_from(std::string_view stop_reason) {
   if (stop_reason == "max_tokens" ||
       stop_reason == "model_context_window_exceeded") {
     return "length";
-  }
-  if (stop_reason == "refusal") {
-    return "content_filter";
   }
   if (stop_reason == "tool_use") {
     return "tool_calls";
@@ -260,17 +328,27 @@ public:
       return make_failure(failure_kind::protocol,
                           "response has no content array: " + quote(body));
     }
-    completion reply;
+    reply_parts reply;
+    std::vector<std::string> calls;
     for (const auto& block : content->GetArray()) {
       if (string_member(block, "type") == "text") {
         reply.text += string_member(block, "text");
       }
+      note_tool_use(block, calls);
     }
-    reply.finish_reason = finish_reason_from(string_member(doc, "stop_reason"));
+    for (const auto& call : calls) {
+      note_other_content(reply, call);
+    }
+    auto stop_reason = string_member(doc, "stop_reason");
+    reply.finish_reason = finish_reason_from(stop_reason);
+    if (stop_reason == "refusal") {
+      reply.refused = true;
+      reply.finish_detail = refusal_detail(member(doc, "stop_details"));
+    }
     if (auto* u = member(doc, "usage"); u != nullptr && u->IsObject()) {
       reply.usage = usage_from(*u);
     }
-    return reply;
+    return reply_outcome(std::move(reply));
   }
 
   stream_update decode_event(const sse_event& event) const override {
@@ -299,15 +377,17 @@ public:
             u != nullptr && u->IsObject()) {
           // The output count here is a placeholder; message_delta has the
           // real one.
-          auto tokens = usage_from(*u);
-          tokens.output_tokens = 0;
-          update.usage = tokens;
+          auto report = report_of(*u);
+          report.output_tokens.reset();
+          update.usage = report;
         }
       }
     } else if (type == "content_block_start") {
-      if (auto* block = member(doc, "content_block");
-          block != nullptr && string_member(*block, "type") == "text") {
-        update.text = string_member(*block, "text");
+      if (auto* block = member(doc, "content_block"); block != nullptr) {
+        if (string_member(*block, "type") == "text") {
+          update.text = string_member(*block, "text");
+        }
+        note_tool_use(*block, update.other_content);
       }
     } else if (type == "content_block_delta") {
       if (auto* delta = member(doc, "delta");
@@ -319,10 +399,16 @@ public:
         if (auto reason = string_member(*delta, "stop_reason");
             !reason.empty()) {
           update.finish_reason = finish_reason_from(reason);
+          if (reason == "refusal") {
+            update.refused = true;
+            update.finish_detail =
+                refusal_detail(member(*delta, "stop_details"));
+          }
         }
       }
+      // Counts so far; those left out keep what message_start said.
       if (auto* u = member(doc, "usage"); u != nullptr && u->IsObject()) {
-        update.usage = usage_from(*u);
+        update.usage = report_of(*u);
       }
     } else if (type == "message_stop") {
       update.terminal = true;

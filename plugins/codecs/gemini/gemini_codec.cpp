@@ -58,6 +58,16 @@ std::optional<tutti::usage> usage_of(const rapidjson::Value& doc) {
   return usage_from(*u);
 }
 
+/// A stream chunk's `usageMetadata` holds the counts so far, all of them:
+/// the last one is Gemini's final word, even where it is lower than an
+/// earlier one (the prompt count can go down).
+std::optional<usage_report> report_of(const rapidjson::Value& doc) {
+  if (auto tokens = usage_of(doc)) {
+    return usage_totals(*tokens);
+  }
+  return std::nullopt;
+}
+
 /// True for the finish reasons that mean a filter stopped the reply.
 bool is_filter_reason(std::string_view reason) {
   return reason == "SAFETY" || reason == "RECITATION" ||
@@ -88,6 +98,7 @@ struct candidate_view {
   std::string finish_reason; ///< as sent ("STOP"); empty when absent
   std::string finish_message;
   bool has_parts = false; ///< `content.parts` held at least one part
+  std::vector<std::string> other_content; ///< function calls, by name
 };
 
 candidate_view read_candidate(const rapidjson::Value& candidate) {
@@ -105,8 +116,25 @@ candidate_view read_candidate(const rapidjson::Value& candidate) {
       continue; // a thought summary, not the answer
     }
     result.text += string_member(part, "text");
+    if (auto* call = object_member(part, "functionCall")) {
+      result.other_content.push_back("tool call " +
+                                     std::string{string_member(*call, "name")});
+    }
   }
   return result;
+}
+
+/// Gemini's words on why it stopped, for a failure message:
+/// "finishReason SAFETY: <finishMessage>".
+std::string finish_detail(const candidate_view& candidate) {
+  if (candidate.finish_reason.empty()) {
+    return {};
+  }
+  auto detail = "finishReason " + candidate.finish_reason;
+  if (!candidate.finish_message.empty()) {
+    detail += ": " + candidate.finish_message;
+  }
+  return detail;
 }
 
 /// `candidates[0]`, or nullptr when there is none.
@@ -124,21 +152,6 @@ failure prompt_blocked(std::string_view block_reason,
   auto result = make_failure(failure_kind::content_filter,
                              "the prompt was blocked (blockReason " +
                                  std::string{block_reason} + ")");
-  if (tokens) {
-    result.usage = *tokens;
-  }
-  return result;
-}
-
-/// The failure for a reply a filter stopped before any text.
-failure reply_blocked(const candidate_view& candidate,
-                      std::optional<tutti::usage> tokens) {
-  auto message =
-      "the reply was blocked (finishReason " + candidate.finish_reason + ")";
-  if (!candidate.finish_message.empty()) {
-    message += ": " + candidate.finish_message;
-  }
-  auto result = make_failure(failure_kind::content_filter, std::move(message));
   if (tokens) {
     result.usage = *tokens;
   }
@@ -332,22 +345,23 @@ public:
                               quote(body));
     }
     auto view = read_candidate(*candidate);
-    if (view.text.empty() && is_filter_reason(view.finish_reason)) {
-      return reply_blocked(view, tokens);
-    }
     if (!view.has_parts && view.finish_reason.empty()) {
       return make_failure(failure_kind::protocol,
                           "response candidate has neither content nor a "
                           "finish reason: " +
                               quote(body));
     }
-    completion reply;
+    reply_parts reply;
     reply.text = std::move(view.text);
+    for (const auto& other : view.other_content) {
+      note_other_content(reply, other);
+    }
     reply.finish_reason = finish_reason_from(view.finish_reason);
+    reply.finish_detail = finish_detail(view);
     if (tokens) {
       reply.usage = *tokens;
     }
-    return reply;
+    return reply_outcome(std::move(reply));
   }
 
   stream_update decode_event(const sse_event& event) const override {
@@ -370,22 +384,24 @@ public:
       update.error = malformed_json("stream event", parsed, data);
       return update;
     }
-    update.usage = usage_of(doc);
+    update.usage = report_of(doc);
     auto* candidate = first_candidate(doc);
     if (candidate == nullptr) {
       if (auto* feedback = member(doc, "promptFeedback")) {
         if (auto reason = string_member(*feedback, "blockReason");
             !reason.empty()) {
-          update.error = prompt_blocked(reason, update.usage);
+          update.error = prompt_blocked(reason, usage_of(doc));
         }
       }
       return update;
     }
     auto view = read_candidate(*candidate);
     update.text = std::move(view.text);
+    update.other_content = std::move(view.other_content);
     if (!view.finish_reason.empty()) {
       // Gemini sends no end marker: the chunk with a finish reason is last.
       update.finish_reason = finish_reason_from(view.finish_reason);
+      update.finish_detail = finish_detail(view);
       update.terminal = true;
     }
     return update;

@@ -102,6 +102,34 @@ std::optional<std::string> content_text(const rapidjson::Value* content) {
   return text;
 }
 
+/// Notes each tool call in `holder` (a message or a stream delta):
+/// `tool_calls[].function.name`, and the legacy `function_call.name`. A
+/// streamed call names itself in its first delta only.
+void note_tool_calls(const rapidjson::Value& holder,
+                     std::vector<std::string>& out) {
+  auto note = [&out](const rapidjson::Value& function) {
+    if (auto name = string_member(function, "name"); !name.empty()) {
+      out.push_back("tool call " + std::string{name});
+    }
+  };
+  if (auto* calls = member(holder, "tool_calls");
+      calls != nullptr && calls->IsArray()) {
+    for (const auto& call : calls->GetArray()) {
+      if (auto* function = object_member(call, "function")) {
+        note(*function);
+      }
+    }
+  }
+  if (auto* function = object_member(holder, "function_call")) {
+    note(*function);
+  }
+}
+
+/// The string member `name` of `obj` as a std::string; empty when absent.
+std::string string_of(const rapidjson::Value& obj, std::string_view name) {
+  return std::string{string_member(obj, name)};
+}
+
 /// The finish reason in OpenAI's words: servers built on other stacks say
 /// "eos" (end of sequence), "eos_token" or "stop_sequence" for "stop".
 std::string normalized_finish_reason(std::string_view reason) {
@@ -415,30 +443,36 @@ public:
       return make_failure(failure_kind::protocol,
                           "response choice has no message: " + quote(body));
     }
-    completion reply;
+    reply_parts reply;
     reply.finish_reason =
         normalized_finish_reason(string_member(choice, "finish_reason"));
     if (reply.finish_reason == "error") {
       return finished_with_error();
     }
-    auto* content = member(*message, "content");
-    if (auto text = content_text(content)) {
+    // A null or absent content is no text (a refusal, a tool call, a
+    // reasoning model that spent every token thinking); `reply_outcome`
+    // judges what the reply holds instead.
+    if (auto* content = member(*message, "content");
+        content != nullptr && !content->IsNull()) {
+      auto text = content_text(content);
+      if (!text) {
+        return make_failure(failure_kind::protocol,
+                            "response message content is neither text nor "
+                            "a list of parts: " +
+                                quote(body));
+      }
       reply.text = std::move(*text);
-    } else if ((content == nullptr || content->IsNull()) &&
-               (reply.finish_reason == "content_filter" ||
-                reply.finish_reason == "tool_calls" ||
-                reply.finish_reason == "length")) {
-      // No text, and the finish reason says why (a reasoning model that
-      // spent every token thinking stops at "length" with no content).
-    } else {
-      return make_failure(failure_kind::protocol,
-                          "response message has no text content: " +
-                              quote(body));
+    }
+    reply.refusal = string_of(*message, "refusal");
+    std::vector<std::string> calls;
+    note_tool_calls(*message, calls);
+    for (const auto& call : calls) {
+      note_other_content(reply, call);
     }
     if (auto tokens = reported_usage(doc)) {
       reply.usage = *tokens;
     }
-    return reply;
+    return reply_outcome(std::move(reply));
   }
 
   stream_update decode_event(const sse_event& event) const override {
@@ -469,6 +503,8 @@ public:
       if (auto* delta = object_member(choice, "delta")) {
         // `reasoning_content` (DeepSeek, vLLM, llama.cpp) is not the reply.
         update.text = content_text(member(*delta, "content")).value_or("");
+        update.refusal = string_of(*delta, "refusal");
+        note_tool_calls(*delta, update.other_content);
       }
       update.finish_reason =
           normalized_finish_reason(string_member(choice, "finish_reason"));
@@ -477,7 +513,10 @@ public:
         return update;
       }
     }
-    update.usage = reported_usage(doc);
+    // Each usage OpenAI-style servers send holds the totals so far.
+    if (auto tokens = reported_usage(doc)) {
+      update.usage = usage_totals(*tokens);
+    }
     return update;
   }
 

@@ -1,0 +1,130 @@
+// How a reply is judged once it is whole, the same for a body and for a
+// stream: the codecs gather `reply_parts`, this file decides what they are.
+
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "engine/src/saturating.hpp"
+#include "engine/src/utf8.hpp"
+#include "tutti/codec.hpp"
+
+namespace tutti {
+
+namespace {
+
+/// How long one description of other content may be.
+constexpr std::size_t other_content_limit = 100;
+
+/// `count` applied to `into` as `counting` says; a negative count (a
+/// vendor's bug) counts as 0.
+void apply_count(int64_t& into, const std::optional<int64_t>& count,
+                 usage_counting counting) {
+  if (!count)
+    return;
+  auto value = std::max<int64_t>(0, *count);
+  into =
+      counting == usage_counting::deltas ? saturating_add(into, value) : value;
+}
+
+failure failure_of(failure_kind kind, std::string message,
+                   const reply_parts& parts) {
+  failure result;
+  result.kind = kind;
+  result.message = std::move(message);
+  result.partial_text = parts.text;
+  result.usage = parts.usage;
+  return result;
+}
+
+/// "tool call a, tool call b" from the descriptions.
+std::string joined(const std::vector<std::string>& items) {
+  std::string result;
+  for (auto& item : items)
+    result += (result.empty() ? "" : ", ") + item;
+  return result;
+}
+
+} // namespace
+
+usage_report usage_totals(const usage& used) {
+  usage_report report;
+  report.input_tokens = used.input_tokens;
+  report.output_tokens = used.output_tokens;
+  report.cached_input_tokens = used.cached_input_tokens;
+  return report;
+}
+
+void apply_usage(usage& into, const usage_report& report) {
+  apply_count(into.input_tokens, report.input_tokens, report.counting);
+  apply_count(into.output_tokens, report.output_tokens, report.counting);
+  apply_count(into.cached_input_tokens, report.cached_input_tokens,
+              report.counting);
+}
+
+void note_other_content(reply_parts& parts, std::string_view description) {
+  if (parts.other_content.size() >= max_other_content)
+    return;
+  parts.other_content.push_back(
+      utf8::shortened(description, other_content_limit));
+}
+
+void add_update(reply_parts& parts, const stream_update& update) {
+  parts.text += update.text;
+  parts.refusal += update.refusal;
+  parts.refused = parts.refused || update.refused;
+  for (auto& description : update.other_content)
+    note_other_content(parts, description);
+  if (update.usage)
+    apply_usage(parts.usage, *update.usage);
+  if (!update.finish_reason.empty())
+    parts.finish_reason = update.finish_reason;
+  if (!update.finish_detail.empty())
+    parts.finish_detail = update.finish_detail;
+}
+
+body_result reply_outcome(reply_parts parts) {
+  if (parts.refused || !parts.refusal.empty()) {
+    auto message = !parts.refusal.empty()
+                       ? parts.refusal
+                       : std::string{"the model declined to answer"};
+    if (parts.refusal.empty() && !parts.finish_detail.empty())
+      message += " (" + parts.finish_detail + ")";
+    return failure_of(failure_kind::refused, std::move(message), parts);
+  }
+  if (parts.text.empty() && parts.finish_reason == "content_filter") {
+    std::string message = "the reply was blocked by the vendor's content "
+                          "filter before any text";
+    if (!parts.finish_detail.empty())
+      message += " (" + parts.finish_detail + ")";
+    return failure_of(failure_kind::content_filter, std::move(message), parts);
+  }
+  if (parts.text.empty()) {
+    std::string message = "the reply holds no text";
+    if (!parts.other_content.empty())
+      message += ", only " + joined(parts.other_content);
+    message += parts.finish_reason.empty()
+                   ? std::string{" and no finish reason"}
+                   : " (finish reason \"" + parts.finish_reason + "\")";
+    return failure_of(failure_kind::empty_reply, std::move(message), parts);
+  }
+  completion reply;
+  reply.text = std::move(parts.text);
+  reply.finish_reason = std::move(parts.finish_reason);
+  reply.usage = parts.usage;
+  return reply;
+}
+
+body_result stream_outcome(reply_parts parts, bool terminal,
+                           bool accepts_unterminated) {
+  if (!terminal && !(accepts_unterminated && !parts.finish_reason.empty()))
+    return failure_of(failure_kind::protocol,
+                      "stream ended without its end marker (incomplete "
+                      "reply, " +
+                          std::to_string(parts.text.size()) +
+                          " bytes of text kept)",
+                      parts);
+  return reply_outcome(std::move(parts));
+}
+
+} // namespace tutti
