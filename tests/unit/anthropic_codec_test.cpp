@@ -568,6 +568,101 @@ BOOST_AUTO_TEST_CASE(stream_cut_mid_event_ends_in_a_protocol_error) {
   BOOST_TEST(!reply.terminal);
 }
 
+// --- refusals, usage as billed, replies without text ---------------------
+
+const std::string refusal_message =
+    "the model declined to answer (stop_reason refusal, category cyber: The "
+    "request asks for help defeating a specific security system.)";
+
+BOOST_AUTO_TEST_CASE(refusal_is_refused_keeping_the_text_before_it) {
+  auto whole =
+      as_failure(anthropic().decode_body(read_fixture("refusal.json")));
+  BOOST_TEST(whole.kind == failure_kind::refused);
+  BOOST_TEST(whole.message == refusal_message);
+  BOOST_TEST(whole.partial_text == "I can explain how locks work in general. ");
+  BOOST_TEST(whole.usage.output_tokens == 9);
+  for (std::size_t chunk : {std::size_t{1}, std::size_t{17}}) {
+    auto reply = stream_through(read_fixture("refusal_stream.sse"), chunk);
+    auto streamed = as_failure(reply.outcome);
+    BOOST_TEST(streamed.kind == failure_kind::refused);
+    BOOST_TEST(streamed.message == refusal_message);
+    BOOST_TEST(streamed.partial_text == whole.partial_text);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(refusal_without_details_says_the_model_declined) {
+  auto error = as_failure(anthropic().decode_body(
+      R"({"content":[],"stop_reason":"refusal","usage":{"input_tokens":10,)"
+      R"("output_tokens":0}})"));
+  BOOST_TEST(error.kind == failure_kind::refused);
+  BOOST_TEST(error.message ==
+             "the model declined to answer (stop_reason refusal)");
+}
+
+BOOST_AUTO_TEST_CASE(usage_with_iterations_is_their_sum) {
+  // Compaction: the top-level counts cover the last pass only.
+  auto reply =
+      as_completion(anthropic().decode_body(read_fixture("compaction.json")));
+  BOOST_TEST(reply.text == "Done: the limiter now drains its queue in order.");
+  BOOST_TEST(reply.usage.input_tokens == 55377);
+  BOOST_TEST(reply.usage.cached_input_tokens == 55096);
+  BOOST_TEST(reply.usage.output_tokens == 91);
+  auto streamed = stream_through(read_fixture("compaction_stream.sse"), 3);
+  auto& tokens = as_completion(streamed.outcome).usage;
+  BOOST_TEST(tokens.input_tokens == 55377);
+  BOOST_TEST(tokens.cached_input_tokens == 55096);
+  BOOST_TEST(tokens.output_tokens == 91);
+}
+
+/// The usage of a stream whose message_start and message_delta report
+/// `start` and `delta`.
+usage streamed_usage(std::string_view start, std::string_view delta) {
+  auto bytes =
+      "event: message_start\ndata: "
+      R"({"type":"message_start","message":{"content":[],"usage":)" +
+      std::string{start} +
+      "}}\n\nevent: content_block_delta\ndata: "
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta",)"
+      R"("text":"OK"}})"
+      "\n\nevent: message_delta\ndata: "
+      R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":)" +
+      std::string{delta} +
+      "}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+  return as_completion(stream_through(bytes, 5).outcome).usage;
+}
+
+BOOST_AUTO_TEST_CASE(message_delta_counts_replace_message_start_ones) {
+  // The final counts correct the first ones, even downwards.
+  auto corrected =
+      streamed_usage(R"({"input_tokens":1200,"output_tokens":1})",
+                     R"({"input_tokens":100,"cache_read_input_tokens":900,)"
+                     R"("output_tokens":10})");
+  BOOST_TEST(corrected.input_tokens == 1000);
+  BOOST_TEST(corrected.cached_input_tokens == 900);
+  BOOST_TEST(corrected.output_tokens == 10);
+  // Counts message_delta leaves out keep what message_start said.
+  auto kept = streamed_usage(
+      R"({"input_tokens":100,"cache_read_input_tokens":900,"output_tokens":1})",
+      R"({"output_tokens":10})");
+  BOOST_TEST(kept.input_tokens == 1000);
+  BOOST_TEST(kept.cached_input_tokens == 900);
+  BOOST_TEST(kept.output_tokens == 10);
+}
+
+BOOST_AUTO_TEST_CASE(tool_use_alone_is_an_empty_reply_naming_it) {
+  const std::string message = "the reply holds no text, only tool call "
+                              "get_weather (finish reason \"tool_calls\")";
+  auto whole =
+      as_failure(anthropic().decode_body(read_fixture("tool_use.json")));
+  BOOST_TEST(whole.kind == failure_kind::empty_reply);
+  BOOST_TEST(whole.message == message);
+  auto streamed = as_failure(
+      stream_through(read_fixture("tool_use_stream.sse"), 4).outcome);
+  BOOST_TEST(streamed.kind == failure_kind::empty_reply);
+  BOOST_TEST(streamed.message == message);
+  BOOST_TEST(streamed.usage.output_tokens == 58);
+}
+
 // --- classify_error -------------------------------------------------------
 
 namespace {

@@ -663,6 +663,34 @@ BOOST_AUTO_TEST_CASE(stream_cut_mid_event_ends_in_a_protocol_error) {
   BOOST_TEST(!reply.terminal);
 }
 
+// --- usage as billed, replies without text --------------------------------
+
+BOOST_AUTO_TEST_CASE(streamed_usage_is_the_last_chunks_even_when_lower) {
+  // promptTokenCount runs 15, 15, 13: the last chunk is Gemini's final word.
+  for (std::size_t chunk : {std::size_t{1}, std::size_t{40}}) {
+    auto reply =
+        stream_through(read_fixture("stream_usage_going_down.sse"), chunk);
+    auto& done = as_completion(reply.outcome);
+    BOOST_TEST(done.text == "The capital of France is Paris.");
+    BOOST_TEST(done.usage.input_tokens == 13);
+    BOOST_TEST(done.usage.output_tokens == 8);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(function_call_alone_is_an_empty_reply_naming_it) {
+  const std::string message = "the reply holds no text, only tool call "
+                              "get_weather (finish reason \"stop\")";
+  auto whole =
+      as_failure(gemini().decode_body(read_fixture("function_call.json")));
+  BOOST_TEST(whole.kind == failure_kind::empty_reply);
+  BOOST_TEST(whole.message == message);
+  BOOST_TEST(whole.usage.output_tokens == 73); // thinking counts as output
+  auto streamed = as_failure(
+      stream_through(read_fixture("function_call_stream.sse"), 6).outcome);
+  BOOST_TEST(streamed.kind == failure_kind::empty_reply);
+  BOOST_TEST(streamed.message == message);
+}
+
 // --- classify_error -------------------------------------------------------
 
 namespace {

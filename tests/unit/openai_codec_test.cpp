@@ -466,6 +466,62 @@ BOOST_AUTO_TEST_CASE(stream_cut_mid_event_ends_in_a_protocol_error) {
   BOOST_TEST(!reply.terminal);
 }
 
+// --- refusals and replies without text ------------------------------------
+
+const std::string refusal_text =
+    "I'm very sorry, but I can't assist with that.";
+
+BOOST_AUTO_TEST_CASE(whole_refusal_is_refused_in_the_models_words) {
+  auto error = as_failure(openai().decode_body(read_fixture("refusal.json")));
+  BOOST_TEST(error.kind == failure_kind::refused);
+  BOOST_TEST(error.message == refusal_text);
+  BOOST_TEST(error.partial_text == "");
+  BOOST_TEST(error.usage.input_tokens == 81);
+  BOOST_TEST(error.usage.output_tokens == 11);
+}
+
+BOOST_AUTO_TEST_CASE(streamed_refusal_is_refused_in_the_models_words) {
+  auto bytes = read_fixture("refusal_stream.sse");
+  for (std::size_t chunk : {bytes.size(), std::size_t{1}, std::size_t{5}}) {
+    BOOST_TEST_CONTEXT("chunks of " << chunk << " bytes") {
+      auto reply = stream_through(bytes, chunk);
+      BOOST_TEST(reply.text == "");
+      BOOST_TEST(reply.parts.refusal == refusal_text);
+      auto error = as_failure(reply.outcome);
+      BOOST_TEST(error.kind == failure_kind::refused);
+      BOOST_TEST(error.message == refusal_text);
+      BOOST_TEST(error.usage.output_tokens == 11);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(refusal_delta_is_no_text) {
+  auto update = openai().decode_event(
+      data_event(R"({"choices":[{"index":0,"delta":{"refusal":" sorry"},)"
+                 R"("finish_reason":null}]})"));
+  BOOST_TEST(update.text == "");
+  BOOST_TEST(update.refusal == " sorry");
+}
+
+BOOST_AUTO_TEST_CASE(a_null_refusal_is_no_refusal) {
+  auto reply =
+      as_completion(openai().decode_body(read_fixture("completion.json")));
+  BOOST_TEST(!reply.text.empty());
+  auto update = openai().decode_event(data_event(
+      R"({"choices":[{"index":0,"delta":{"content":"","refusal":null},)"
+      R"("finish_reason":null}]})"));
+  BOOST_TEST(update.refusal == "");
+}
+
+BOOST_AUTO_TEST_CASE(streamed_tool_call_alone_is_an_empty_reply_naming_it) {
+  auto reply = stream_through(read_fixture("tool_calls_stream.sse"), 9);
+  auto error = as_failure(reply.outcome);
+  BOOST_TEST(error.kind == failure_kind::empty_reply);
+  BOOST_TEST(error.message == "the reply holds no text, only tool call "
+                              "get_weather (finish reason \"tool_calls\")");
+  BOOST_TEST(error.usage.output_tokens == 17);
+}
+
 // --- classify_error -------------------------------------------------------
 
 namespace {

@@ -1,0 +1,219 @@
+// What every codec must do, checked on recorded replies in each vendor's
+// published shapes: the whole and the streamed form of the same reply give
+// the same outcome, text, finish reason, usage and failure message, however
+// the stream's bytes are cut. Each reply also says what it must come to, so
+// that both forms cannot agree on a wrong answer. A codec in the built-in
+// registry with no replies here fails the suite.
+
+#include <boost/test/unit_test.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <set>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "tests/unit/codec_test_support.hpp"
+#include "tutti/codec.hpp"
+#include "tutti/registry.hpp"
+
+using namespace tutti;
+using namespace tutti::codec_test;
+
+namespace {
+
+/// One reply recorded both ways, and what it must come to.
+struct recorded_reply {
+  std::string_view codec;   ///< the registered kind
+  std::string_view dir;     ///< under tests/fixtures
+  std::string_view whole;   ///< the 2xx body
+  std::string_view stream;  ///< the same reply as a 2xx event stream
+  std::string_view outcome; ///< "ok" or the failure kind
+  usage tokens;             ///< input (cached included), output, cached
+};
+
+const std::vector<recorded_reply> replies = {
+    // OpenAI: a plain answer, a refusal, a reply that is only a tool call.
+    {"openai",
+     "openai",
+     "completion.json",
+     "stream_with_usage.sse",
+     "ok",
+     {27, 22, 0}},
+    {"openai",
+     "openai",
+     "refusal.json",
+     "refusal_stream.sse",
+     "refused",
+     {81, 11, 0}},
+    {"openai",
+     "openai",
+     "tool_calls.json",
+     "tool_calls_stream.sse",
+     "empty_reply",
+     {82, 17, 0}},
+    // The same wire through the servers that copy it.
+    {"openai-compatible",
+     "openai",
+     "refusal.json",
+     "refusal_stream.sse",
+     "refused",
+     {81, 11, 0}},
+    {"openai-compatible",
+     "openai",
+     "tool_calls.json",
+     "tool_calls_stream.sse",
+     "empty_reply",
+     {82, 17, 0}},
+    {"openai-compatible",
+     "openai",
+     "completion.json",
+     "stream_with_usage.sse",
+     "ok",
+     {27, 22, 0}},
+    // Azure: filter results in every chunk, a filtered reply, a refusal.
+    {"azure-openai",
+     "azure_openai",
+     "completion.json",
+     "stream.sse",
+     "ok",
+     {1342, 8, 1280}},
+    {"azure-openai",
+     "azure_openai",
+     "completion_content_filter.json",
+     "stream_content_filter_before_text.sse",
+     "content_filter",
+     {29, 57, 0}},
+    {"azure-openai",
+     "azure_openai",
+     "refusal.json",
+     "refusal_stream.sse",
+     "refused",
+     {81, 11, 0}},
+    // Anthropic: cached input, a refusal after some text, compaction's
+    // per-iteration usage, a reply that is only a tool call.
+    {"anthropic",
+     "anthropic",
+     "message.json",
+     "stream.sse",
+     "ok",
+     {2587, 22, 2048}},
+    {"anthropic",
+     "anthropic",
+     "refusal.json",
+     "refusal_stream.sse",
+     "refused",
+     {412, 9, 0}},
+    {"anthropic",
+     "anthropic",
+     "compaction.json",
+     "compaction_stream.sse",
+     "ok",
+     {55377, 91, 55096}},
+    {"anthropic",
+     "anthropic",
+     "tool_use.json",
+     "tool_use_stream.sse",
+     "empty_reply",
+     {384, 58, 0}},
+    // Gemini: thinking and cache, usage whose last word is lower, a
+    // function call alone, a blocked prompt.
+    {"gemini",
+     "gemini",
+     "completion.json",
+     "stream.sse",
+     "ok",
+     {2061, 21, 2048}},
+    {"gemini",
+     "gemini",
+     "completion_usage_going_down.json",
+     "stream_usage_going_down.sse",
+     "ok",
+     {13, 8, 0}},
+    {"gemini",
+     "gemini",
+     "function_call.json",
+     "function_call_stream.sse",
+     "empty_reply",
+     {58, 73, 0}},
+    {"gemini",
+     "gemini",
+     "blocked_prompt.json",
+     "stream_blocked_prompt.sse",
+     "content_filter",
+     {14, 0, 0}},
+};
+
+std::string outcome_name(const body_result& result) {
+  if (auto* error = std::get_if<failure>(&result)) {
+    return std::string{to_string(error->kind)};
+  }
+  return "ok";
+}
+
+const usage& tokens_of(const body_result& result) {
+  if (auto* error = std::get_if<failure>(&result)) {
+    return error->usage;
+  }
+  return std::get<completion>(result).usage;
+}
+
+void check_usage(const usage& actual, const usage& expected) {
+  BOOST_TEST(actual.input_tokens == expected.input_tokens);
+  BOOST_TEST(actual.output_tokens == expected.output_tokens);
+  BOOST_TEST(actual.cached_input_tokens == expected.cached_input_tokens);
+}
+
+/// The two forms agree on everything a caller sees.
+void check_same(const body_result& whole, const body_result& streamed) {
+  BOOST_REQUIRE(outcome_name(streamed) == outcome_name(whole));
+  check_usage(tokens_of(streamed), tokens_of(whole));
+  if (auto* done = std::get_if<completion>(&whole)) {
+    auto& other = std::get<completion>(streamed);
+    BOOST_TEST(other.text == done->text);
+    BOOST_TEST(other.finish_reason == done->finish_reason);
+    return;
+  }
+  auto& error = std::get<failure>(whole);
+  auto& other = std::get<failure>(streamed);
+  BOOST_TEST(other.message == error.message);
+  BOOST_TEST(other.partial_text == error.partial_text);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(whole_and_streamed_forms_of_a_reply_agree) {
+  for (const auto& reply : replies) {
+    BOOST_TEST_CONTEXT(reply.codec << " " << reply.whole << " / "
+                                   << reply.stream) {
+      auto c = registry::builtin().make_codec(std::string{reply.codec});
+      BOOST_REQUIRE(c != nullptr);
+      auto whole =
+          c->decode_body(read_fixture(reply.dir, std::string{reply.whole}));
+      BOOST_TEST(outcome_name(whole) == reply.outcome);
+      check_usage(tokens_of(whole), reply.tokens);
+      auto bytes = read_fixture(reply.dir, std::string{reply.stream});
+      for (std::size_t chunk :
+           {bytes.size(), std::size_t{1}, std::size_t{2}, std::size_t{3},
+            std::size_t{7}, std::size_t{64}}) {
+        BOOST_TEST_CONTEXT("streamed in chunks of " << chunk << " bytes") {
+          check_same(whole, stream_through(*c, bytes, chunk).outcome);
+        }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(every_builtin_codec_has_recorded_replies) {
+  std::set<std::string_view> covered;
+  for (const auto& reply : replies) {
+    covered.insert(reply.codec);
+  }
+  for (const auto& name : registry::builtin().codec_names()) {
+    BOOST_TEST_CONTEXT(name) {
+      BOOST_TEST(covered.count(name) == 1);
+    }
+  }
+}
