@@ -261,6 +261,33 @@ BOOST_AUTO_TEST_CASE(combine_first_answers_with_the_reply_it_streamed) {
   BOOST_TEST(llog->streamed_answer == (*answer)->text);
 }
 
+BOOST_AUTO_TEST_CASE(a_refusal_is_never_the_answer_of_first_or_vote) {
+  // A refusal comes quickly and says something, but it is no answer: first
+  // waits for a reply, vote counts only replies.
+  for (std::string combine : {"first", "vote"}) {
+    BOOST_TEST_CONTEXT(combine) {
+      plan.members.clear();
+      plan.combine_name = combine;
+      plan.strategy = registry::builtin().make_combine(combine);
+      add_scripted("careful",
+                   failed(failure_kind::refused, 0, "I can't help with that."));
+      add_scripted("prudent",
+                   failed(failure_kind::refused, 0, "I won't answer that."));
+      add_member("helpful",
+                 spawn_owned(late_provider, success("4"),
+                             caf::timespan{std::chrono::milliseconds{10}}));
+      auto answer = ask(false);
+      advance(10ms);
+      BOOST_REQUIRE(answer->has_value());
+      auto& a = **answer;
+      BOOST_TEST(a.status == answer_status::partial);
+      BOOST_TEST(a.text == "4");
+      BOOST_TEST(a.winner == "helpful");
+      BOOST_TEST(a.members[0].error.kind == failure_kind::refused);
+    }
+  }
+}
+
 // Regression: a cancel that reached the aggregator before its question (the
 // engine cancels a question it has just started when it stops, or when a
 // client leaves at once) indexed members it had not set up yet and crashed

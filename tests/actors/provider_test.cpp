@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <caf/event_based_actor.hpp>
@@ -82,6 +83,7 @@ struct provider_fixture : testing::actor_fixture {
   caf::actor limiter;
   caf::actor prov;
   int next_query = 1;
+  bool streaming = false; ///< queries ask for a token stream
 
   /// Three counting failures open the breaker for 30 s; no retries.
   provider_fixture() {
@@ -122,6 +124,7 @@ struct provider_fixture : testing::actor_fixture {
     q.request.priority = urgency;
     q.request.messages.push_back(chat_message{"user", prompt});
     q.request.params.max_tokens = max_tokens;
+    q.request.stream = streaming;
     auto slot = std::make_shared<std::optional<member_outcome>>();
     sys.spawn([slot, q, prov = prov](caf::event_based_actor* self) {
       self->request(prov, caf::infinite, query_atom::value, q)
@@ -859,6 +862,85 @@ BOOST_AUTO_TEST_CASE(an_error_that_arrives_whole_keeps_its_status_and_kind) {
   BOOST_TEST((*outcome)->error.kind == failure_kind::bad_request);
   BOOST_TEST((*outcome)->error.http_status == 400);
   BOOST_TEST(limiter_snapshot().in_flight == 0);
+}
+
+// -- replies as the vendors send them -----------------------------------------
+
+const std::string refusal_body =
+    R"({"choices":[{"index":0,"message":{"role":"assistant","content":null,)"
+    R"("refusal":"I'm very sorry, but I can't assist with that."},)"
+    R"("finish_reason":"stop"}],"usage":{"prompt_tokens":81,)"
+    R"("completion_tokens":11}})";
+
+BOOST_AUTO_TEST_CASE(a_refusal_is_neither_retried_nor_a_fault_of_the_upstream) {
+  deps.retry.attempts = 3;
+  start();
+  for (int i = 0; i < 4; ++i) {
+    auto started = net->started.size();
+    auto outcome = query();
+    reply(200, refusal_body);
+    BOOST_REQUIRE(outcome->has_value());
+    BOOST_TEST(!(*outcome)->ok);
+    BOOST_TEST((*outcome)->error.kind == failure_kind::refused);
+    BOOST_TEST((*outcome)->error.message ==
+               "I'm very sorry, but I can't assist with that.");
+    BOOST_TEST((*outcome)->error.usage.output_tokens == 11);
+    BOOST_TEST((*outcome)->error.attempts == 1);
+    BOOST_TEST(net->started.size() == started + 1);
+  }
+  auto st = snapshot();
+  BOOST_TEST(st.breaker == "closed");
+  BOOST_TEST(st.consecutive_failures == 0);
+  BOOST_TEST(limiter_snapshot().in_flight == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_streamed_refusal_is_refused_as_the_whole_one_is) {
+  streaming = true;
+  start();
+  auto outcome = query();
+  auto id = last_transfer().id;
+  head(id, 200);
+  chunk(id, "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+            "\"assistant\",\"content\":null,\"refusal\":\"I'm very "
+            "sorry\"},\"finish_reason\":null}]}\n\n");
+  chunk(id, "data: {\"choices\":[{\"index\":0,\"delta\":{\"refusal\":"
+            "\", but I can't assist with that.\"},\"finish_reason\":"
+            "\"stop\"}]}\n\ndata: [DONE]\n\n");
+  done(id, 200);
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->error.kind == failure_kind::refused);
+  BOOST_TEST((*outcome)->error.message ==
+             "I'm very sorry, but I can't assist with that.");
+  BOOST_TEST((*outcome)->error.partial_text == "");
+}
+
+BOOST_AUTO_TEST_CASE(streamed_usage_is_combined_as_the_codec_says) {
+  // Gemini's running totals: the prompt count goes 15, 15, 13 and the last
+  // chunk is the vendor's final word, lower or not.
+  deps.settings.kind = "gemini";
+  deps.wire = registry::builtin().make_codec("gemini");
+  streaming = true;
+  start();
+  auto outcome = query();
+  auto id = last_transfer().id;
+  head(id, 200);
+  for (auto [text, input, output, last] :
+       {std::tuple{"The capital", 15, 0, false},
+        std::tuple{" of France", 15, 4, false},
+        std::tuple{" is Paris.", 13, 8, true}}) {
+    chunk(id, std::string{"data: {\"candidates\":[{\"content\":{\"parts\":"
+                          "[{\"text\":\""} +
+                  text + "\"}]}" + (last ? ",\"finishReason\":\"STOP\"" : "") +
+                  "}],\"usageMetadata\":{\"promptTokenCount\":" +
+                  std::to_string(input) + ",\"candidatesTokenCount\":" +
+                  std::to_string(output) + "}}\r\n\r\n");
+  }
+  done(id, 200);
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_REQUIRE((*outcome)->ok);
+  BOOST_TEST((*outcome)->reply.text == "The capital of France is Paris.");
+  BOOST_TEST((*outcome)->reply.usage.input_tokens == 13);
+  BOOST_TEST((*outcome)->reply.usage.output_tokens == 8);
 }
 
 BOOST_AUTO_TEST_CASE(a_whole_body_over_the_limit_fails_once) {
