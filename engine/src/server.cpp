@@ -595,7 +595,9 @@ struct server::impl : http::service {
 
   void chat_answer(chat_state& st, const ensemble_answer& answer) {
     auto& ex = *st.ex;
-    bool failed = answer.status == answer_status::failed;
+    // A refusal is the model's answer, passed on as OpenAI sends it.
+    auto refusal = http::refusal_of(answer);
+    bool failed = answer.status == answer_status::failed && !refusal;
     if (!st.streaming) { // nothing is sent yet
       if (failed) {
         ex.respond(stopping ? error_response(shutting_down())
@@ -621,8 +623,10 @@ struct server::impl : http::service {
     }
     // Strategies that do not stream their answer send it whole here; a
     // streamed one sends whatever its tokens did not cover.
-    if (answer.text.rfind(st.sent_text, 0) == 0 &&
-        answer.text.size() > st.sent_text.size())
+    if (refusal)
+      ex.write(sse_data(http::refusal_chunk(st.ids, *refusal, usage)));
+    else if (answer.text.rfind(st.sent_text, 0) == 0 &&
+             answer.text.size() > st.sent_text.size())
       ex.write(sse_data(http::content_chunk(
           st.ids, answer.text.substr(st.sent_text.size()), usage)));
     ex.write(sse_data(http::finish_chunk(st.ids, answer, usage)));

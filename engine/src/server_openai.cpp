@@ -622,9 +622,19 @@ std::string finish_reason_of(const ensemble_answer& answer) {
   return "stop";
 }
 
+std::optional<std::string> refusal_of(const ensemble_answer& answer) {
+  if (answer.status != answer_status::failed || answer.members.empty())
+    return std::nullopt;
+  for (auto& member : answer.members)
+    if (member.ok || member.error.kind != failure_kind::refused)
+      return std::nullopt;
+  return answer.members.front().error.message;
+}
+
 std::string chat_completion_json(const completion_ids& ids,
                                  const ensemble_answer& answer) {
   auto ensemble = to_json(answer);
+  auto refusal = refusal_of(answer);
   return json_text([&](json_writer& w) {
     w.StartObject();
     write_completion_head(w, ids, "chat.completion");
@@ -638,9 +648,15 @@ std::string chat_completion_json(const completion_ids& ids,
     w.Key("role");
     w.String("assistant");
     w.Key("content");
-    write_string(w, answer.text);
-    w.Key("refusal");
-    w.Null();
+    if (refusal) {
+      w.Null();
+      w.Key("refusal");
+      write_string(w, *refusal);
+    } else {
+      write_string(w, answer.text);
+      w.Key("refusal");
+      w.Null();
+    }
     w.EndObject();
     w.Key("logprobs");
     w.Null();
@@ -675,6 +691,17 @@ std::string content_chunk(const completion_ids& ids, const std::string& text,
       [&](json_writer& w) {
         w.Key("content");
         write_string(w, text);
+      },
+      "");
+}
+
+std::string refusal_chunk(const completion_ids& ids, const std::string& words,
+                          bool include_usage) {
+  return choice_chunk(
+      ids, include_usage,
+      [&](json_writer& w) {
+        w.Key("refusal");
+        write_string(w, words);
       },
       "");
 }

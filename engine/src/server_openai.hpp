@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -82,8 +83,13 @@ struct completion_ids {
 /// says it ("stop", "length", "content_filter"); otherwise "stop".
 std::string finish_reason_of(const ensemble_answer& answer);
 
-/// A whole `chat.completion` object whose message is the answer, with the
-/// answer itself under `ensemble`.
+/// The model's refusal an answer passes on as OpenAI does (`content: null`,
+/// `refusal`, finish_reason "stop"): when there is no answer because every
+/// member refused (a provider target has one), the first one's words.
+std::optional<std::string> refusal_of(const ensemble_answer& answer);
+
+/// A whole `chat.completion` object whose message is the answer (or the
+/// refusal, see `refusal_of`), with the answer itself under `ensemble`.
 std::string chat_completion_json(const completion_ids& ids,
                                  const ensemble_answer& answer);
 
@@ -91,6 +97,9 @@ std::string chat_completion_json(const completion_ids& ids,
 /// `include_usage` every chunk carries `"usage": null`, as OpenAI's do.
 std::string role_chunk(const completion_ids& ids, bool include_usage);
 std::string content_chunk(const completion_ids& ids, const std::string& text,
+                          bool include_usage);
+/// A chunk whose delta is `refusal` words, as OpenAI streams a refusal.
+std::string refusal_chunk(const completion_ids& ids, const std::string& words,
                           bool include_usage);
 /// The last chunk with a choice: its finish_reason, plus the answer under
 /// `ensemble`.

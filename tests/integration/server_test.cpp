@@ -55,10 +55,14 @@ models:
   paced:   {reply: "a b c d e f g h", tokens_per_second: 20}
   broken:  {fail: {status: 500, message: "Internal failure in the model"}}
   stuck:   {reply: "one two three four five", stall_after_tokens: 2}
+  careful: {refusal: "I'm very sorry, but I can't assist with that."}
 )";
 
-const std::vector<std::string> models = {"fast",  "other",  "streamy",
-                                         "paced", "broken", "stuck"};
+const std::string refusal_words =
+    "I'm very sorry, but I can't assist with that.";
+
+const std::vector<std::string> models = {"fast",   "other", "streamy", "paced",
+                                         "broken", "stuck", "careful"};
 
 const char* secret_key = "sk-server-test-secret-0042";
 
@@ -69,8 +73,13 @@ std::string config_yaml(const std::string& base_url) {
             base_url + "\", api_key: " + secret_key +
             (m == "paced" ? ", concurrency: 100" : "") + "}\n";
   }
+  // The same refusing model, asked in Anthropic's format.
+  yaml += "  wary: {kind: anthropic, model: careful, base_url: \"" + base_url +
+          "\", api_key: " + secret_key + "}\n";
   yaml += R"(ensembles:
   duo: {members: [fast, other], deadline: 10s}
+  cautious: {members: [careful, wary], deadline: 10s}
+  helped: {members: [careful, fast], combine: first, deadline: 10s}
   doomed: {members: [broken], deadline: 10s}
   merged: {members: [fast, other], combine: synthesize, synthesizer: streamy, deadline: 10s}
 pipelines:
@@ -464,6 +473,79 @@ BOOST_AUTO_TEST_CASE(member_tokens_come_only_when_asked_for) {
     }
   }
   BOOST_TEST(member_chunks >= 2); // at least both members' outcomes
+}
+
+BOOST_AUTO_TEST_CASE(a_providers_refusal_passes_through_as_openai_sends_it) {
+  auto res = post("/v1/chat/completions", chat_body("careful", false));
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 200);
+  auto doc = parse(res->body);
+  auto& choice = doc["choices"][0];
+  BOOST_TEST(choice["message"]["content"].IsNull());
+  BOOST_TEST(str(choice["message"]["refusal"]) == refusal_words);
+  BOOST_TEST(str(choice["finish_reason"]) == "stop");
+  BOOST_TEST(doc["usage"]["completion_tokens"].GetInt() > 0);
+  auto& member = doc["ensemble"]["members"][0];
+  BOOST_TEST(str(member["status"]) == "failed");
+  BOOST_TEST(str(member["error"]["kind"]) == "refused");
+  BOOST_TEST(str(member["error"]["message"]) == refusal_words);
+}
+
+BOOST_AUTO_TEST_CASE(a_streamed_refusal_is_a_refusal_delta) {
+  auto res = post("/v1/chat/completions",
+                  chat_body("careful", true,
+                            R"(,"stream_options":{"include_usage":true})"));
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 200);
+  auto events = events_of(res->body);
+  BOOST_REQUIRE(events.size() >= 4u);
+  BOOST_TEST(events.back().data == "[DONE]");
+  std::string refusal, content, finish;
+  bool usage = false;
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    auto chunk = parse(events[i].data);
+    if (chunk["choices"].Empty()) {
+      usage = usage || chunk["usage"].IsObject();
+      continue;
+    }
+    auto& choice = chunk["choices"][0];
+    if (choice["delta"].HasMember("refusal"))
+      refusal += str(choice["delta"]["refusal"]);
+    if (choice["delta"].HasMember("content"))
+      content += str(choice["delta"]["content"]);
+    if (!choice["finish_reason"].IsNull())
+      finish = str(choice["finish_reason"]);
+  }
+  BOOST_TEST(refusal == refusal_words);
+  BOOST_TEST(content == "");
+  BOOST_TEST(finish == "stop");
+  BOOST_TEST(usage);
+}
+
+BOOST_AUTO_TEST_CASE(an_ensemble_that_only_refused_passes_the_refusal_on) {
+  // One member in OpenAI's format, one in Anthropic's: both say refused.
+  auto res =
+      post("/v1/chat/completions", chat_body("ensemble/cautious", false));
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 200);
+  auto doc = parse(res->body);
+  BOOST_TEST(str(doc["choices"][0]["message"]["refusal"]) == refusal_words);
+  auto& members = doc["ensemble"]["members"];
+  BOOST_REQUIRE(members.Size() == 2u);
+  BOOST_TEST(str(members[0]["error"]["kind"]) == "refused");
+  BOOST_TEST(str(members[1]["error"]["kind"]) == "refused");
+  BOOST_TEST(str(members[1]["error"]["message"]) ==
+             "the model declined to answer (stop_reason refusal: " +
+                 refusal_words + ")");
+  // A member that answers is the answer: a refusal never wins.
+  auto helped =
+      post("/v1/chat/completions", chat_body("ensemble/helped", false));
+  BOOST_REQUIRE(helped);
+  BOOST_TEST(helped->status == 200);
+  auto answer = parse(helped->body);
+  BOOST_TEST(str(answer["choices"][0]["message"]["content"]) ==
+             "Paris is the capital of France.");
+  BOOST_TEST(answer["choices"][0]["message"]["refusal"].IsNull());
 }
 
 BOOST_AUTO_TEST_CASE(a_failed_ensemble_is_a_502_with_the_ensemble) {

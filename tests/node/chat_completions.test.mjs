@@ -234,6 +234,18 @@ describe('tutti serve under the OpenAI SDK', () => {
     assert.equal(completion.choices[0].message.content, answer);
   });
 
+  test('a refusal reaches the SDK as message.refusal, whole and streamed', async () => {
+    const words = "I'm very sorry, but I can't assist with that.";
+    const completion = await openai.chat.completions.create({ model: 'careful', messages: question });
+    assert.equal(completion.choices[0].message.content, null);
+    assert.equal(completion.choices[0].message.refusal, words);
+    assert.equal(completion.choices[0].finish_reason, 'stop');
+    const runner = openai.chat.completions.stream({ model: 'careful', messages: question });
+    const streamed = await runner.finalChatCompletion();
+    assert.equal(streamed.choices[0].message.refusal, words);
+    assert.equal(streamed.choices[0].message.content, null);
+  });
+
   test('an unknown model is a 404 NotFoundError in OpenAI\'s error shape', async () => {
     for (const model of ['no-such-provider', 'ensemble/no-such-ensemble']) {
       await assert.rejects(

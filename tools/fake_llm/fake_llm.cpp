@@ -272,6 +272,8 @@ model_script parse_model(const std::string& file, const YAML::Node& node,
     const auto& value = entry.second;
     if (key == "reply") {
       out.reply = scalar_of(file, value, key);
+    } else if (key == "refusal") {
+      out.refusal = scalar_of(file, value, key);
     } else if (key == "latency") {
       out.latency_ms =
           static_cast<int>(std::lround(duration_ms_of(file, value, key)));
@@ -318,16 +320,17 @@ model_script parse_model(const std::string& file, const YAML::Node& node,
     } else if (key == "server_limit") {
       out.limit = parse_server_limit(file, value);
     } else {
-      fail_at(file, entry.first,
-              "unknown key '" + key + "' in model '" + name +
-                  "' (expected reply, latency, tokens_per_second, fail, "
-                  "stall_after_tokens, truncate_after_tokens, malformed, "
-                  "raw_body, "
-                  "finish_reason, split_chunks, split_seed, crlf, "
-                  "ping_comments, end_without_terminator, "
-                  "error_event_after_tokens, error_event_status, "
-                  "error_event_message, drip_ms, reset_after_tokens, "
-                  "safety_block, server_limit)");
+      fail_at(
+          file, entry.first,
+          "unknown key '" + key + "' in model '" + name +
+              "' (expected reply, refusal, latency, tokens_per_second, fail, "
+              "stall_after_tokens, truncate_after_tokens, malformed, "
+              "raw_body, "
+              "finish_reason, split_chunks, split_seed, crlf, "
+              "ping_comments, end_without_terminator, "
+              "error_event_after_tokens, error_event_status, "
+              "error_event_message, drip_ms, reset_after_tokens, "
+              "safety_block, server_limit)");
     }
   }
   return out;
@@ -846,11 +849,17 @@ struct reply_plan {
   std::string content;
   int completion_tokens = 0;
   std::string finish_reason;
+  /// The tokens are the model's refusal, not its answer (OpenAI and
+  /// Anthropic formats; Gemini sends them as text).
+  bool refusal = false;
 };
 
 reply_plan plan_reply(const model_script& ms, const chat_request& req) {
   reply_plan plan;
-  auto text = ms.reply.empty() ? "echo: " + req.last_user : ms.reply;
+  plan.refusal = !ms.refusal.empty() && req.format != wire::gemini;
+  auto text = !ms.refusal.empty() ? ms.refusal
+              : ms.reply.empty()  ? "echo: " + req.last_user
+                                  : ms.reply;
   plan.tokens = split_tokens(text);
   plan.finish_reason = ms.finish_reason;
   if (req.max_tokens &&
@@ -941,9 +950,17 @@ std::string openai_whole_body(const response_ids& ids, const reply_plan& plan,
   w.Key("role");
   w.String("assistant");
   w.Key("content");
-  write_string(w, plan.content);
+  if (plan.refusal) {
+    w.Null();
+  } else {
+    write_string(w, plan.content);
+  }
   w.Key("refusal");
-  w.Null();
+  if (plan.refusal) {
+    write_string(w, plan.content);
+  } else {
+    w.Null();
+  }
   w.EndObject();
   w.Key("logprobs");
   w.Null();
@@ -956,7 +973,7 @@ std::string openai_whole_body(const response_ids& ids, const reply_plan& plan,
   return buf.GetString();
 }
 
-enum class delta_kind { role, content, finish };
+enum class delta_kind { role, content, refusal, finish };
 
 // One `data: {...}\n\n` event carrying a choice chunk.
 std::string choice_event(const response_ids& ids, delta_kind kind,
@@ -979,6 +996,9 @@ std::string choice_event(const response_ids& ids, delta_kind kind,
     w.String("");
   } else if (kind == delta_kind::content) {
     w.Key("content");
+    write_string(w, text);
+  } else if (kind == delta_kind::refusal) {
+    w.Key("refusal");
     write_string(w, text);
   }
   w.EndObject();
@@ -1030,6 +1050,24 @@ void write_anthropic_usage(json_writer& w, int input, int output) {
   w.EndObject();
 }
 
+// `stop_reason`'s value, and for a refusal `stop_details` with the words.
+void write_anthropic_stop(json_writer& w, const reply_plan& plan) {
+  if (!plan.refusal) {
+    write_string(w, vendor_finish(wire::anthropic, plan.finish_reason));
+    return;
+  }
+  w.String("refusal");
+  w.Key("stop_details");
+  w.StartObject();
+  w.Key("type");
+  w.String("refusal");
+  w.Key("category");
+  w.Null();
+  w.Key("explanation");
+  write_string(w, plan.content);
+  w.EndObject();
+}
+
 // The message object; `whole` false gives message_start's (empty content, no
 // stop reason yet).
 void write_anthropic_message(json_writer& w, const response_ids& ids,
@@ -1046,7 +1084,7 @@ void write_anthropic_message(json_writer& w, const response_ids& ids,
   write_string(w, ids.model);
   w.Key("content");
   w.StartArray();
-  if (whole) {
+  if (whole && !plan.refusal) {
     w.StartObject();
     w.Key("type");
     w.String("text");
@@ -1057,7 +1095,7 @@ void write_anthropic_message(json_writer& w, const response_ids& ids,
   w.EndArray();
   w.Key("stop_reason");
   if (whole) {
-    write_string(w, vendor_finish(wire::anthropic, plan.finish_reason));
+    write_anthropic_stop(w, plan);
   } else {
     w.Null();
   }
@@ -1248,8 +1286,9 @@ stream_events make_stream_events(wire format, const response_ids& ids,
   case wire::openai: {
     const bool usage = chat.include_usage;
     out.head.push_back(choice_event(ids, delta_kind::role, "", usage));
+    auto token_kind = plan.refusal ? delta_kind::refusal : delta_kind::content;
     for (const auto& t : plan.tokens) {
-      out.tokens.push_back(choice_event(ids, delta_kind::content, t, usage));
+      out.tokens.push_back(choice_event(ids, token_kind, t, usage));
     }
     out.finish.push_back(
         choice_event(ids, delta_kind::finish, plan.finish_reason, usage));
@@ -1282,7 +1321,9 @@ stream_events make_stream_events(wire format, const response_ids& ids,
     out.head.push_back(anthropic_event("ping", [](json_writer&) {}));
     out.head_usage = {prompt, 1};
     out.finish_usage = {prompt, completion};
-    for (const auto& t : plan.tokens) {
+    // A refusal has no text: its words go with the stop reason.
+    for (const auto& t :
+         plan.refusal ? std::vector<std::string>{} : plan.tokens) {
       out.tokens.push_back(
           anthropic_event("content_block_delta", [&](json_writer& w) {
             w.Key("index");
@@ -1305,7 +1346,7 @@ stream_events make_stream_events(wire format, const response_ids& ids,
       w.Key("delta");
       w.StartObject();
       w.Key("stop_reason");
-      write_string(w, vendor_finish(wire::anthropic, plan.finish_reason));
+      write_anthropic_stop(w, plan);
       w.Key("stop_sequence");
       w.Null();
       w.EndObject();

@@ -47,6 +47,13 @@ struct server_limit {
 struct model_script {
   /// Fixed reply text; empty means "echo: <last user message content>".
   std::string reply;
+  /// When set, the model declines in these words instead of replying, as
+  /// each vendor sends a refusal: OpenAI's format has `content: null` and
+  /// `message.refusal` (streamed: `delta.refusal` chunks) with finish_reason
+  /// stop; Anthropic's has no content and `stop_reason: "refusal"` with the
+  /// words as `stop_details.explanation`; Gemini, which has no refusal,
+  /// sends the words as the reply's text.
+  std::string refusal;
   /// Delay before the response headers (and so before the first byte).
   int latency_ms = 0;
   /// Token pacing; 0 sends as fast as possible. Streamed replies send one
