@@ -649,20 +649,6 @@ BOOST_AUTO_TEST_CASE(message_delta_counts_replace_message_start_ones) {
   BOOST_TEST(kept.output_tokens == 10);
 }
 
-BOOST_AUTO_TEST_CASE(tool_use_alone_is_an_empty_reply_naming_it) {
-  const std::string message = "the reply holds no text, only tool call "
-                              "get_weather (finish reason \"tool_calls\")";
-  auto whole =
-      as_failure(anthropic().decode_body(read_fixture("tool_use.json")));
-  BOOST_TEST(whole.kind == failure_kind::empty_reply);
-  BOOST_TEST(whole.message == message);
-  auto streamed = as_failure(
-      stream_through(read_fixture("tool_use_stream.sse"), 4).outcome);
-  BOOST_TEST(streamed.kind == failure_kind::empty_reply);
-  BOOST_TEST(streamed.message == message);
-  BOOST_TEST(streamed.usage.output_tokens == 58);
-}
-
 // --- classify_error -------------------------------------------------------
 
 namespace {

@@ -142,18 +142,6 @@ BOOST_AUTO_TEST_CASE(whole_reply_filtered_before_any_text_is_content_filter) {
   BOOST_TEST(error.usage.output_tokens == 57);
 }
 
-BOOST_AUTO_TEST_CASE(refusal_is_refused_whole_and_streamed) {
-  const std::string words = "I'm very sorry, but I can't assist with that.";
-  auto whole = as_failure(azure().decode_body(read_fixture("refusal.json")));
-  BOOST_TEST(whole.kind == failure_kind::refused);
-  BOOST_TEST(whole.message == words);
-  auto streamed = as_failure(
-      stream_through(read_fixture("refusal_stream.sse"), 11).outcome);
-  BOOST_TEST(streamed.kind == failure_kind::refused);
-  BOOST_TEST(streamed.message == words);
-  BOOST_TEST(streamed.usage.input_tokens == 81);
-}
-
 // --- streams --------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(azure_streams_are_complete_only_with_done) {

@@ -677,20 +677,6 @@ BOOST_AUTO_TEST_CASE(streamed_usage_is_the_last_chunks_even_when_lower) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(function_call_alone_is_an_empty_reply_naming_it) {
-  const std::string message = "the reply holds no text, only tool call "
-                              "get_weather (finish reason \"stop\")";
-  auto whole =
-      as_failure(gemini().decode_body(read_fixture("function_call.json")));
-  BOOST_TEST(whole.kind == failure_kind::empty_reply);
-  BOOST_TEST(whole.message == message);
-  BOOST_TEST(whole.usage.output_tokens == 73); // thinking counts as output
-  auto streamed = as_failure(
-      stream_through(read_fixture("function_call_stream.sse"), 6).outcome);
-  BOOST_TEST(streamed.kind == failure_kind::empty_reply);
-  BOOST_TEST(streamed.message == message);
-}
-
 // --- classify_error -------------------------------------------------------
 
 namespace {

@@ -513,15 +513,6 @@ BOOST_AUTO_TEST_CASE(a_null_refusal_is_no_refusal) {
   BOOST_TEST(update.refusal == "");
 }
 
-BOOST_AUTO_TEST_CASE(streamed_tool_call_alone_is_an_empty_reply_naming_it) {
-  auto reply = stream_through(read_fixture("tool_calls_stream.sse"), 9);
-  auto error = as_failure(reply.outcome);
-  BOOST_TEST(error.kind == failure_kind::empty_reply);
-  BOOST_TEST(error.message == "the reply holds no text, only tool call "
-                              "get_weather (finish reason \"tool_calls\")");
-  BOOST_TEST(error.usage.output_tokens == 17);
-}
-
 // --- classify_error -------------------------------------------------------
 
 namespace {
