@@ -7,8 +7,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <random>
 #include <set>
 #include <string>
 #include <string_view>
@@ -99,6 +101,24 @@ const usage& tokens_of(const body_result& result) {
   return std::get<completion>(result).usage;
 }
 
+/// `bytes` cut at a few random places (empty pieces included).
+std::vector<std::string_view> random_pieces(std::string_view bytes,
+                                            std::mt19937& random) {
+  std::uniform_int_distribution<std::size_t> at{0, bytes.size()};
+  std::vector<std::size_t> cuts(1 + random() % 12);
+  for (auto& cut : cuts) {
+    cut = at(random);
+  }
+  cuts.push_back(0);
+  cuts.push_back(bytes.size());
+  std::sort(cuts.begin(), cuts.end());
+  std::vector<std::string_view> pieces;
+  for (std::size_t i = 0; i + 1 < cuts.size(); ++i) {
+    pieces.push_back(bytes.substr(cuts[i], cuts[i + 1] - cuts[i]));
+  }
+  return pieces;
+}
+
 void check_usage(const usage& actual, const usage& expected) {
   BOOST_TEST(actual.input_tokens == expected.input_tokens);
   BOOST_TEST(actual.output_tokens == expected.output_tokens);
@@ -143,6 +163,14 @@ BOOST_AUTO_TEST_CASE(whole_and_streamed_forms_of_a_reply_agree) {
               std::size_t{7}, std::size_t{64}}) {
           BOOST_TEST_CONTEXT("streamed in chunks of " << chunk << " bytes") {
             check_same(whole, stream_through(*c, bytes, chunk).outcome);
+          }
+        }
+        // And cut at random places, the same ones on every run.
+        std::mt19937 random{static_cast<unsigned>(bytes.size())};
+        for (int round = 0; round < 20; ++round) {
+          BOOST_TEST_CONTEXT("random cuts, round " << round) {
+            check_same(whole,
+                       stream_pieces(*c, random_pieces(bytes, random)).outcome);
           }
         }
       }

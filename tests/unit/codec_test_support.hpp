@@ -100,12 +100,12 @@ struct streamed_reply {
   body_result outcome;
 };
 
-/// Feeds `bytes` through an sse_decoder in chunks of `chunk` bytes and
-/// decodes every event with `c`, gathering them with `add_update` as the
-/// provider actor does (it stops at the first error; this goes on, so tests
-/// can see what follows one).
-inline streamed_reply stream_through(const codec& c, std::string_view bytes,
-                                     std::size_t chunk) {
+/// Feeds `pieces` in order through an sse_decoder, as the network might
+/// cut a stream, and decodes every event with `c`, gathering them with
+/// `add_update` as the provider actor does (it stops at the first error;
+/// this goes on, so tests can see what follows one).
+inline streamed_reply
+stream_pieces(const codec& c, const std::vector<std::string_view>& pieces) {
   sse_decoder decoder;
   streamed_reply reply;
   auto apply = [&](const std::vector<sse_event>& events) {
@@ -133,8 +133,8 @@ inline streamed_reply stream_through(const codec& c, std::string_view bytes,
       reply.terminal = reply.terminal || update.terminal;
     }
   };
-  for (std::size_t pos = 0; pos < bytes.size(); pos += chunk) {
-    apply(decoder.feed(bytes.substr(pos, chunk)));
+  for (auto piece : pieces) {
+    apply(decoder.feed(piece));
   }
   apply(decoder.finish());
   if (reply.error) {
@@ -144,6 +144,16 @@ inline streamed_reply stream_through(const codec& c, std::string_view bytes,
                                    c.accepts_unterminated_stream());
   }
   return reply;
+}
+
+/// `bytes` in chunks of `chunk` bytes, through `stream_pieces`.
+inline streamed_reply stream_through(const codec& c, std::string_view bytes,
+                                     std::size_t chunk) {
+  std::vector<std::string_view> pieces;
+  for (std::size_t pos = 0; pos < bytes.size(); pos += chunk) {
+    pieces.push_back(bytes.substr(pos, chunk));
+  }
+  return stream_pieces(c, pieces);
 }
 
 /// True when `s` is well-formed UTF-8.
