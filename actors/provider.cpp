@@ -308,7 +308,8 @@ void fail_attempt(self_ptr self, provider_call& call, failure error) {
   call.status = 0;
   call.headers.clear();
   call.body.clear();
-  call.decoder = sse_decoder{};
+  call.decoder.reset();
+  call.stream_bytes = 0;
   call.reply = reply_parts{};
   call.terminal = false;
   call.timers.push_back(self->state.deps.timers.at(
@@ -335,7 +336,7 @@ void note_content(self_ptr self, provider_call& call) {
 
 /// Applies decoded stream events to the call; false once the call ended.
 bool apply_events(self_ptr self, provider_call& call,
-                  const std::vector<sse_event>& events) {
+                  const std::vector<stream_event>& events) {
   auto& deps = self->state.deps;
   for (auto& event : events) {
     auto update = deps.wire->decode_event(event);
@@ -379,6 +380,54 @@ void on_head(self_ptr self, provider_call& call, int status,
                now);
 }
 
+/// The attempt's stream decoder, made for the codec's framing on first use.
+stream_decoder& decoder_of(self_ptr self, provider_call& call) {
+  if (!call.decoder)
+    call.decoder = make_stream_decoder(self->state.deps.wire->framing());
+  return *call.decoder;
+}
+
+/// " (incomplete reply, N bytes of text kept)" when some text came.
+std::string text_kept(const provider_call& call) {
+  if (call.reply.text.empty())
+    return {};
+  return " (incomplete reply, " + std::to_string(call.reply.text.size()) +
+         " bytes of text kept)";
+}
+
+/// Fails the attempt when the stream's framing broke; false then.
+bool framing_holds(self_ptr self, provider_call& call) {
+  auto problem = decoder_of(self, call).error();
+  if (problem.empty())
+    return true;
+  auto framing = self->state.deps.wire->framing();
+  fail_attempt(self, call,
+               make_failure(failure_kind::protocol,
+                            "the stream broke its " +
+                                std::string{to_string(framing)} +
+                                " framing: " + problem + text_kept(call),
+                            call.status));
+  return false;
+}
+
+/// Decodes streamed bytes and applies their events, within the body limit.
+void on_stream_bytes(self_ptr self, provider_call& call,
+                     const std::string& bytes) {
+  auto limit = self->state.deps.max_body_bytes;
+  call.stream_bytes += bytes.size();
+  if (call.stream_bytes > limit) {
+    fail_attempt(self, call,
+                 make_failure(failure_kind::protocol,
+                              "streamed reply larger than " +
+                                  std::to_string(limit) + " bytes" +
+                                  text_kept(call),
+                              call.status));
+    return;
+  }
+  if (apply_events(self, call, decoder_of(self, call).feed(bytes)))
+    framing_holds(self, call);
+}
+
 void on_chunk(self_ptr self, provider_call& call, const std::string& bytes) {
   auto& deps = self->state.deps;
   call.last_chunk_at = actor_now_us(self);
@@ -389,7 +438,7 @@ void on_chunk(self_ptr self, provider_call& call, const std::string& bytes) {
                    failure_kind::timeout_idle);
   }
   if (call.query.request.stream && is_success(call.status)) {
-    apply_events(self, call, call.decoder.feed(bytes));
+    on_stream_bytes(self, call, bytes);
     return;
   }
   note_content(self, call);
@@ -411,12 +460,9 @@ void on_done(self_ptr self, provider_call& call, const transfer_done& done) {
   call.transfer_id = 0; // the transport is done with it
   self->state.by_transfer.erase(done.transfer_id);
   if (!done.ok) {
-    auto message = done.message;
-    if (!call.reply.text.empty())
-      message += " (incomplete reply, " +
-                 std::to_string(call.reply.text.size()) +
-                 " bytes of text kept)";
-    fail_attempt(self, call, make_failure(done.kind, message, done.status));
+    fail_attempt(
+        self, call,
+        make_failure(done.kind, done.message + text_kept(call), done.status));
     return;
   }
   if (!is_success(done.status)) {
@@ -436,7 +482,8 @@ void on_done(self_ptr self, provider_call& call, const transfer_done& done) {
     finish(self, id, std::move(decoded));
     return;
   }
-  if (!apply_events(self, call, call.decoder.finish()))
+  if (!apply_events(self, call, decoder_of(self, call).finish()) ||
+      !framing_holds(self, call))
     return;
   auto outcome = stream_outcome(call.reply, call.terminal,
                                 deps.wire->accepts_unterminated_stream());

@@ -19,7 +19,7 @@
 #include "actors/transport.hpp"
 #include "tutti/codec.hpp"
 #include "tutti/config.hpp"
-#include "tutti/sse_decoder.hpp"
+#include "tutti/stream_decoder.hpp"
 
 namespace tutti {
 
@@ -73,8 +73,11 @@ struct provider_call {
   int status = 0;
   header_list headers;
   std::string body; ///< whole body, or an error body
-  sse_decoder decoder;
-  reply_parts reply; ///< what the stream has said so far
+  /// The attempt's decoder for the codec's framing, made on its first
+  /// streamed bytes.
+  std::unique_ptr<stream_decoder> decoder;
+  std::size_t stream_bytes = 0; ///< streamed bytes of the attempt so far
+  reply_parts reply;            ///< what the stream has said so far
   bool terminal = false;
 };
 

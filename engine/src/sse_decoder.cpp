@@ -15,8 +15,8 @@ constexpr std::string_view utf8_bom = "\xEF\xBB\xBF";
 
 } // namespace
 
-std::vector<sse_event> sse_decoder::feed(std::string_view bytes) {
-  std::vector<sse_event> out;
+std::vector<stream_event> sse_decoder::feed(std::string_view bytes) {
+  std::vector<stream_event> out;
   if (!bom_done_) {
     // The BOM may itself arrive split; hold its bytes until it is whole or
     // proven not to be a BOM, then replay them as ordinary bytes.
@@ -42,8 +42,8 @@ std::vector<sse_event> sse_decoder::feed(std::string_view bytes) {
   return out;
 }
 
-std::vector<sse_event> sse_decoder::finish() {
-  std::vector<sse_event> out;
+std::vector<stream_event> sse_decoder::finish() {
+  std::vector<stream_event> out;
   if (!bom_done_) {
     consume(utf8_bom.substr(0, bom_seen_), out);
   }
@@ -57,7 +57,7 @@ std::vector<sse_event> sse_decoder::finish() {
   return out;
 }
 
-void sse_decoder::consume(std::string_view bytes, std::vector<sse_event>& out) {
+void sse_decoder::consume(std::string_view bytes, std::vector<stream_event>& out) {
   std::size_t pos = 0;
   if (last_was_cr_ && !bytes.empty()) {
     // CR ended the previous chunk; an LF here completes the same line end.
@@ -92,7 +92,7 @@ void sse_decoder::consume(std::string_view bytes, std::vector<sse_event>& out) {
 }
 
 void sse_decoder::process_line(std::string_view line,
-                               std::vector<sse_event>& out) {
+                               std::vector<stream_event>& out) {
   if (line.empty()) {
     dispatch(out);
     return;
@@ -122,13 +122,13 @@ void sse_decoder::process_line(std::string_view line,
   // "retry" and unknown fields are ignored.
 }
 
-void sse_decoder::dispatch(std::vector<sse_event>& out) {
+void sse_decoder::dispatch(std::vector<stream_event>& out) {
   if (data_.empty()) {
     event_type_.clear();
     return;
   }
   data_.pop_back(); // the '\n' after the last data line
-  sse_event event;
+  stream_event event;
   event.event = std::move(event_type_);
   event.data = std::move(data_);
   event.id = last_event_id_;

@@ -20,6 +20,7 @@
 #include "actors/transport.hpp"
 #include "tests/actors/actor_fixture.hpp"
 #include "tutti/registry.hpp"
+#include "tutti/stream_decoder.hpp"
 
 using namespace tutti;
 using namespace std::chrono_literals;
@@ -941,6 +942,95 @@ BOOST_AUTO_TEST_CASE(streamed_usage_is_combined_as_the_codec_says) {
   BOOST_TEST((*outcome)->reply.text == "The capital of France is Paris.");
   BOOST_TEST((*outcome)->reply.usage.input_tokens == 13);
   BOOST_TEST((*outcome)->reply.usage.output_tokens == 8);
+}
+
+// -- streams in other framings ----------------------------------------------
+
+/// OpenAI's codec, declaring another framing: its events are OpenAI chunks
+/// however they are framed.
+class framed_openai final : public codec {
+public:
+  explicit framed_openai(stream_framing framing) : framing_(framing) {}
+  std::string default_base_url() const override {
+    return inner_->default_base_url();
+  }
+  http_request encode(const chat_request& req,
+                      const provider_settings& provider) const override {
+    return inner_->encode(req, provider);
+  }
+  body_result decode_body(std::string_view body) const override {
+    return inner_->decode_body(body);
+  }
+  stream_framing framing() const override { return framing_; }
+  stream_update decode_event(const stream_event& event) const override {
+    return inner_->decode_event(event);
+  }
+  failure classify_error(int status, std::string_view body,
+                         const header_list& headers) const override {
+    return inner_->classify_error(status, body, headers);
+  }
+
+private:
+  stream_framing framing_;
+  std::unique_ptr<codec> inner_ = registry::builtin().make_codec("openai");
+};
+
+const std::string ndjson_reply =
+    "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Par\"}}]}\n"
+    "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"is\"},"
+    "\"finish_reason\":\"stop\"}]}\r\n"
+    "[DONE]\n";
+
+BOOST_AUTO_TEST_CASE(a_stream_is_cut_into_events_by_the_codecs_framing) {
+  deps.wire = std::make_unique<framed_openai>(stream_framing::ndjson);
+  streaming = true;
+  start();
+  auto outcome = query();
+  auto id = last_transfer().id;
+  head(id, 200);
+  for (char byte : ndjson_reply)
+    chunk(id, std::string(1, byte));
+  done(id, 200);
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_REQUIRE((*outcome)->ok);
+  BOOST_TEST((*outcome)->reply.text == "Paris");
+  BOOST_TEST((*outcome)->reply.finish_reason == "stop");
+}
+
+BOOST_AUTO_TEST_CASE(a_stream_that_breaks_its_framing_is_a_protocol_failure) {
+  deps.wire = std::make_unique<framed_openai>(stream_framing::aws_event_stream);
+  streaming = true;
+  start();
+  auto outcome = query();
+  auto id = last_transfer().id;
+  head(id, 200);
+  // A prelude whose checksum does not match: refused, whatever follows.
+  chunk(id,
+        std::string("\x00\x00\x00\x20\x00\x00\x00\x00\xde\xad\xbe\xef", 12));
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->error.kind == failure_kind::protocol);
+  BOOST_TEST((*outcome)->error.message ==
+             "the stream broke its aws-event-stream framing: prelude "
+             "checksum mismatch in the message at byte 0");
+  BOOST_TEST(net->cancelled.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_stream_over_the_body_limit_fails_once) {
+  deps.max_body_bytes = 1000;
+  streaming = true;
+  start();
+  auto outcome = query();
+  auto id = last_transfer().id;
+  head(id, 200);
+  std::string event = "data: {\"choices\":[{\"index\":0,\"delta\":"
+                      "{\"content\":\"word \"}}]}\n\n";
+  for (int i = 0; i < 40 && !outcome->has_value(); ++i)
+    chunk(id, event);
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->error.kind == failure_kind::protocol);
+  BOOST_TEST((*outcome)->error.message.find(
+                 "streamed reply larger than 1000 bytes") == 0u);
+  BOOST_TEST(!(*outcome)->error.partial_text.empty());
 }
 
 BOOST_AUTO_TEST_CASE(a_whole_body_over_the_limit_fails_once) {

@@ -56,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (auto& event : decoder.finish()) {
     events.push_back(std::move(event));
   }
-  sse_event whole;
+  stream_event whole;
   whole.data = std::string{bytes};
   const header_list no_headers;
   // Three statuses always, and one picked by the input's last byte (each

@@ -14,12 +14,12 @@
 #include "tutti/sse_decoder.hpp"
 
 using tutti::sse_decoder;
-using tutti::sse_event;
+using tutti::stream_event;
 using tutti::fuzz::require;
 
 namespace {
 
-bool same(const std::vector<sse_event>& a, const std::vector<sse_event>& b) {
+bool same(const std::vector<stream_event>& a, const std::vector<stream_event>& b) {
   if (a.size() != b.size()) {
     return false;
   }
@@ -32,13 +32,13 @@ bool same(const std::vector<sse_event>& a, const std::vector<sse_event>& b) {
   return true;
 }
 
-void append(std::vector<sse_event>& to, std::vector<sse_event> more) {
+void append(std::vector<stream_event>& to, std::vector<stream_event> more) {
   for (auto& event : more) {
     to.push_back(std::move(event));
   }
 }
 
-std::vector<sse_event> decode_whole(sse_decoder& decoder,
+std::vector<stream_event> decode_whole(sse_decoder& decoder,
                                     std::string_view stream) {
   auto events = decoder.feed(stream);
   append(events, decoder.finish());
@@ -48,9 +48,9 @@ std::vector<sse_event> decode_whole(sse_decoder& decoder,
 /// Feeds `stream` in pieces whose sizes come from the stream's own bytes,
 /// read from its end: a byte b gives a piece of b % 17 bytes, 0 being an
 /// empty feed (never two in a row).
-std::vector<sse_event> decode_in_pieces(std::string_view stream) {
+std::vector<stream_event> decode_in_pieces(std::string_view stream) {
   sse_decoder decoder;
-  std::vector<sse_event> events;
+  std::vector<stream_event> events;
   size_t pos = 0;
   size_t step = 0;
   size_t n = 1;
@@ -67,9 +67,9 @@ std::vector<sse_event> decode_in_pieces(std::string_view stream) {
   return events;
 }
 
-std::vector<sse_event> decode_byte_by_byte(std::string_view stream) {
+std::vector<stream_event> decode_byte_by_byte(std::string_view stream) {
   sse_decoder decoder;
-  std::vector<sse_event> events;
+  std::vector<stream_event> events;
   for (size_t i = 0; i < stream.size(); ++i) {
     append(events, decoder.feed(stream.substr(i, 1)));
   }

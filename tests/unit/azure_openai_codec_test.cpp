@@ -152,7 +152,7 @@ BOOST_AUTO_TEST_CASE(prompt_filter_results_chunk_adds_nothing) {
   auto bytes = read_fixture("stream.sse");
   auto first = bytes.substr(6, bytes.find("\n\n") - 6);
   BOOST_REQUIRE(first.find("prompt_filter_results") != std::string::npos);
-  auto update = azure().decode_event(sse_event{{}, first, {}});
+  auto update = azure().decode_event(data_event(first));
   BOOST_TEST(update.text.empty());
   BOOST_TEST(update.finish_reason.empty());
   BOOST_TEST(!update.usage.has_value());
@@ -237,8 +237,8 @@ BOOST_AUTO_TEST_CASE(token_rate_limit_429_is_rate_limited) {
 }
 
 BOOST_AUTO_TEST_CASE(status_in_an_error_code_inside_a_stream_decides_kind) {
-  auto update = azure().decode_event(sse_event{
-      {}, R"({"error":{"code":"429","message":"Too many requests"}})", {}});
+  auto update = azure().decode_event(
+      data_event(R"({"error":{"code":"429","message":"Too many requests"}})"));
   BOOST_REQUIRE(update.error.has_value());
   BOOST_TEST(update.error->kind == failure_kind::rate_limited);
 }

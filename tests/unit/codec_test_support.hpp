@@ -22,6 +22,7 @@
 
 #include "tutti/codec.hpp"
 #include "tutti/sse_decoder.hpp"
+#include "tutti/stream_decoder.hpp"
 
 namespace tutti::codec_test {
 
@@ -69,13 +70,13 @@ inline const failure& as_failure(const body_result& result) {
 }
 
 /// An event with only a `data` field.
-inline sse_event data_event(std::string data) {
-  return sse_event{{}, std::move(data), {}};
+inline stream_event data_event(std::string data) {
+  return stream_event{{}, std::move(data), {}, {}};
 }
 
 /// An event with an `event` name and a `data` field.
-inline sse_event named_event(std::string name, std::string data) {
-  return sse_event{std::move(name), std::move(data), {}};
+inline stream_event named_event(std::string name, std::string data) {
+  return stream_event{std::move(name), std::move(data), {}, {}};
 }
 
 /// What `reported` says of a count an event leaves out.
@@ -100,15 +101,16 @@ struct streamed_reply {
   body_result outcome;
 };
 
-/// Feeds `pieces` in order through an sse_decoder, as the network might
+/// Feeds `pieces` in order through the decoder of the codec's framing, as
+/// the network might
 /// cut a stream, and decodes every event with `c`, gathering them with
 /// `add_update` as the provider actor does (it stops at the first error;
 /// this goes on, so tests can see what follows one).
 inline streamed_reply
 stream_pieces(const codec& c, const std::vector<std::string_view>& pieces) {
-  sse_decoder decoder;
+  auto decoder = make_stream_decoder(c.framing());
   streamed_reply reply;
-  auto apply = [&](const std::vector<sse_event>& events) {
+  auto apply = [&](const std::vector<stream_event>& events) {
     for (const auto& event : events) {
       auto update = c.decode_event(event);
       if (reply.terminal) {
@@ -134,9 +136,15 @@ stream_pieces(const codec& c, const std::vector<std::string_view>& pieces) {
     }
   };
   for (auto piece : pieces) {
-    apply(decoder.feed(piece));
+    apply(decoder->feed(piece));
   }
-  apply(decoder.finish());
+  apply(decoder->finish());
+  if (auto problem = decoder->error(); !problem.empty() && !reply.error) {
+    failure broken;
+    broken.kind = failure_kind::protocol;
+    broken.message = problem;
+    reply.error = broken;
+  }
   if (reply.error) {
     reply.outcome = *reply.error;
   } else {

@@ -130,7 +130,7 @@ BOOST_AUTO_TEST_CASE(every_codec_refuses_deep_nesting_from_upstream) {
       BOOST_TEST(error->kind == failure_kind::protocol);
       BOOST_TEST(error->message.find("nested deeper than 64 levels") !=
                  std::string::npos);
-      auto update = codec->decode_event(sse_event{"", deep, ""});
+      auto update = codec->decode_event(stream_event{"", deep, "", ""});
       BOOST_REQUIRE(update.error.has_value());
       BOOST_TEST(update.error->kind == failure_kind::protocol);
       auto classified = codec->classify_error(500, deep, {});

@@ -12,11 +12,11 @@
 namespace tutti {
 
 // Lets BOOST_TEST print events and compare vectors of them.
-bool operator==(const sse_event& a, const sse_event& b) {
+bool operator==(const stream_event& a, const stream_event& b) {
   return a.event == b.event && a.data == b.data && a.id == b.id;
 }
 
-std::ostream& operator<<(std::ostream& os, const sse_event& e) {
+std::ostream& operator<<(std::ostream& os, const stream_event& e) {
   return os << "{event=\"" << e.event << "\" data=\"" << e.data << "\" id=\""
             << e.id << "\"}";
 }
@@ -24,14 +24,14 @@ std::ostream& operator<<(std::ostream& os, const sse_event& e) {
 } // namespace tutti
 
 using tutti::sse_decoder;
-using tutti::sse_event;
-using events = std::vector<sse_event>;
+using tutti::stream_event;
+using events = std::vector<stream_event>;
 
 namespace {
 
-sse_event data_event(std::string data, std::string type = {},
-                     std::string id = {}) {
-  return sse_event{std::move(type), std::move(data), std::move(id)};
+stream_event data_event(std::string data, std::string type = {},
+                        std::string id = {}) {
+  return stream_event{std::move(type), std::move(data), std::move(id), {}};
 }
 
 void append(events& to, events from) {

@@ -43,7 +43,7 @@ if [ "$jobs" -gt "$cores" ]; then
     "$cores/$jobs of a core; see the CPU time reported for each" >&2
 fi
 
-all_targets="sse_decoder codec codec_encode retry_headers config \
+all_targets="sse_decoder stream_decoder codec codec_encode retry_headers config \
 prompt_template batch_rows json_reader utf8 secrets vote combine \
 server_openai server_guard http_request"
 
@@ -73,7 +73,7 @@ max_len_of() {
   utf8 | secrets | retry_headers) echo 1024 ;;
   prompt_template) echo 2048 ;;
   http_request) echo 20480 ;; # past the 16 KiB head limit
-  sse_decoder | codec | config | combine) echo 8192 ;;
+  sse_decoder | stream_decoder | codec | config | combine) echo 8192 ;;
   *) echo 4096 ;;
   esac
 }
@@ -87,6 +87,7 @@ copy_seeds() {
   fixtures=$root/tests/fixtures
   case $1 in
   sse_decoder) find "$fixtures" -name '*.sse' ;;
+  stream_decoder) find "$fixtures/aws_event_stream" -type f ;;
   codec) find "$fixtures" -path "$fixtures/config" -prune -o -type f -print ;;
   config) find "$fixtures/config" "$root/configs" -name '*.yaml' ;;
   json_reader) find "$fixtures" -name '*.json' ;;

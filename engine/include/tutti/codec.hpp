@@ -47,12 +47,37 @@ struct provider_settings {
   std::string api_version;   ///< azure-openai's `api-version`
 };
 
-/// One Server-Sent Event, as defined by the WHATWG EventSource spec.
-struct sse_event {
-  std::string event; ///< empty means the default type, "message"
-  std::string data;  ///< data lines joined with '\n'
-  std::string id;
+/// How a vendor frames the events of a streamed reply; the decoder for each
+/// is in tutti/stream_decoder.hpp.
+enum class stream_framing : uint8_t {
+  /// Server-sent events (`text/event-stream`): OpenAI, Anthropic, Gemini.
+  sse,
+  /// One JSON document per line (`application/x-ndjson`): Ollama's API.
+  ndjson,
+  /// AWS's binary `application/vnd.amazon.eventstream`: length-prefixed
+  /// messages with typed headers and CRC32 checksums (Amazon Bedrock).
+  aws_event_stream,
 };
+
+/// One event of a streamed reply, cut from the bytes by the stream decoder
+/// of the codec's framing (tutti/stream_decoder.hpp).
+struct stream_event {
+  /// Server-sent events: the event type, empty for the default ("message").
+  /// AWS event-stream: the `:event-type` header (`:exception-type` for an
+  /// exception, `:error-code` for an error). Newline-delimited JSON: empty.
+  std::string event;
+  /// Server-sent events: the data lines joined with '\n'. Newline-delimited
+  /// JSON: one line. AWS event-stream: the payload (for an error, the
+  /// `:error-message` header).
+  std::string data;
+  std::string id; ///< server-sent events: the last event ID
+  /// AWS event-stream's `:message-type`: "event", "exception" or "error";
+  /// empty for the other framings.
+  std::string message_type;
+};
+
+/// The name this struct had while every stream was server-sent events.
+using sse_event = stream_event;
 
 /// How the token counts of a stream event combine with those before it.
 /// Each vendor documents its own way; its codec says which its events use.
@@ -163,8 +188,11 @@ public:
   /// Decodes a whole 2xx response body.
   virtual body_result decode_body(std::string_view body) const = 0;
 
+  /// How the vendor frames a streamed reply's events.
+  virtual stream_framing framing() const { return stream_framing::sse; }
+
   /// Decodes one event of a 2xx streamed response.
-  virtual stream_update decode_event(const sse_event& event) const = 0;
+  virtual stream_update decode_event(const stream_event& event) const = 0;
 
   /// The `max_tokens` the codec sends when neither the request nor the
   /// provider sets one (a vendor that requires it); 0: none is sent. The

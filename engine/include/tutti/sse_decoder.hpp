@@ -9,26 +9,27 @@
 #include <vector>
 
 #include "tutti/codec.hpp"
+#include "tutti/stream_decoder.hpp"
 
 namespace tutti {
 
-class sse_decoder {
+class sse_decoder final : public stream_decoder {
 public:
   /// Feeds the next bytes; returns the events they completed, in order.
-  std::vector<sse_event> feed(std::string_view bytes);
+  std::vector<stream_event> feed(std::string_view bytes) override;
 
   /// The stream ended: returns the last event if it lacked its blank line.
-  std::vector<sse_event> finish();
+  std::vector<stream_event> finish() override;
 
 private:
   // Handles one complete line (without its terminator).
-  void process_line(std::string_view line, std::vector<sse_event>& out);
+  void process_line(std::string_view line, std::vector<stream_event>& out);
 
   // Splits `bytes` into lines; the unterminated tail waits in `line_`.
-  void consume(std::string_view bytes, std::vector<sse_event>& out);
+  void consume(std::string_view bytes, std::vector<stream_event>& out);
 
   // Dispatches the buffered event, if it has data, and clears the buffers.
-  void dispatch(std::vector<sse_event>& out);
+  void dispatch(std::vector<stream_event>& out);
 
   std::string line_;          // bytes of the line not yet terminated
   std::string data_;          // the data buffer: each data line + '\n'

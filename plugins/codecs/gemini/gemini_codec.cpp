@@ -364,7 +364,7 @@ public:
     return reply_outcome(std::move(reply));
   }
 
-  stream_update decode_event(const sse_event& event) const override {
+  stream_update decode_event(const stream_event& event) const override {
     stream_update update;
     auto data = trim(event.data);
     if (data.empty()) {
