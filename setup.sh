@@ -22,7 +22,7 @@ JOBS=${TUTTI_JOBS:-2}
 PACKAGES="g++ make cmake pkg-config ccache ca-certificates \
   libcaf-dev libcurl4-openssl-dev libcpp-httplib-dev rapidjson-dev \
   libyaml-cpp-dev libboost-test-dev libcli11-dev libsqlite3-dev libre2-dev \
-  libboost-dev"
+  libboost-dev libssl-dev"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

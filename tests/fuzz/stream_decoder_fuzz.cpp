@@ -76,12 +76,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
        {stream_framing::ndjson, stream_framing::aws_event_stream}) {
     auto whole = decode(framing, stream, [&] { return stream.size() + 1; });
     auto by_byte = decode(framing, stream, [] { return size_t{1}; });
-    // Piece sizes from the stream's own bytes, read from its end.
+    // Piece sizes from the stream's own bytes, read from its end: 0 is an
+    // empty feed, never two in a row.
     size_t step = 0;
+    size_t last = 1;
     auto pieces = decode(framing, stream, [&] {
       auto b = static_cast<uint8_t>(
           stream[stream.size() - 1 - step++ % stream.size()]);
-      return size_t{b % 17u};
+      last = last == 0 ? b % 16u + 1 : b % 17u;
+      return last;
     });
     require(same(whole, by_byte),
             "events differ when the stream comes byte by byte");
