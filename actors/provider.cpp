@@ -374,7 +374,8 @@ void on_head(self_ptr self, provider_call& call, int status,
   // limiter the same: no separate message.
   if (!ending)
     self->send(limiter, answered_atom::value, call.permit_id, now);
-  auto said = server_limits_of(call.headers, unix_now_ms());
+  auto said =
+      self->state.deps.wire->server_limits_of(call.headers, unix_now_ms());
   if (said.any())
     self->send(limiter, feedback_atom::value, call.permit_id, std::move(said),
                now);

@@ -49,8 +49,8 @@ std::optional<int64_t> parse_http_date_ms(const std::string& text) {
   return static_cast<int64_t>(seconds) * 1000;
 }
 
-/// Parses an RFC 3339 time ("2026-11-25T02:30:05Z", fractions and offsets
-/// allowed) to Unix ms.
+} // namespace
+
 std::optional<int64_t> parse_rfc3339_ms(const std::string& text) {
   std::tm tm{};
   auto* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
@@ -76,7 +76,6 @@ std::optional<int64_t> parse_rfc3339_ms(const std::string& text) {
   return std::nullopt;
 }
 
-/// The remaining count of one budget; nothing when absent or unreadable.
 std::optional<int64_t> header_count(const header_list& headers,
                                     const std::string& name) {
   auto* text = find_header(headers, name);
@@ -87,41 +86,6 @@ std::optional<int64_t> header_count(const header_list& headers,
     return std::nullopt;
   return static_cast<int64_t>(*value);
 }
-
-server_allowance openai_allowance(const header_list& headers,
-                                  const std::string& budget) {
-  server_allowance result;
-  auto remaining = header_count(headers, "x-ratelimit-remaining-" + budget);
-  auto* reset = find_header(headers, "x-ratelimit-reset-" + budget);
-  if (!remaining || reset == nullptr)
-    return result;
-  if (auto ms = parse_go_duration_ms(*reset)) {
-    result.limit =
-        header_count(headers, "x-ratelimit-limit-" + budget).value_or(-1);
-    result.remaining = *remaining;
-    result.reset_in_ms = *ms;
-  }
-  return result;
-}
-
-server_allowance anthropic_allowance(const header_list& headers,
-                                     const std::string& budget,
-                                     int64_t now_unix_ms) {
-  server_allowance result;
-  auto prefix = "anthropic-ratelimit-" + budget;
-  auto remaining = header_count(headers, prefix + "-remaining");
-  auto* reset = find_header(headers, prefix + "-reset");
-  if (!remaining || reset == nullptr)
-    return result;
-  if (auto at = parse_rfc3339_ms(*reset)) {
-    result.limit = header_count(headers, prefix + "-limit").value_or(-1);
-    result.remaining = *remaining;
-    result.reset_in_ms = std::max<int64_t>(0, *at - now_unix_ms);
-  }
-  return result;
-}
-
-} // namespace
 
 std::optional<int64_t> parse_go_duration_ms(const std::string& text) {
   if (text.empty())
@@ -150,20 +114,6 @@ std::optional<int64_t> parse_go_duration_ms(const std::string& text) {
   if (total_ms > 1e12)
     return std::nullopt;
   return static_cast<int64_t>(std::ceil(total_ms));
-}
-
-server_limits server_limits_of(const header_list& headers,
-                               int64_t now_unix_ms) {
-  server_limits result;
-  result.requests = openai_allowance(headers, "requests");
-  result.tokens = openai_allowance(headers, "tokens");
-  if (!result.requests.known())
-    result.requests = anthropic_allowance(headers, "requests", now_unix_ms);
-  if (!result.tokens.known())
-    result.tokens = anthropic_allowance(headers, "tokens", now_unix_ms);
-  if (!result.tokens.known())
-    result.tokens = anthropic_allowance(headers, "input-tokens", now_unix_ms);
-  return result;
 }
 
 std::optional<int64_t> retry_after_ms(const header_list& headers,

@@ -1,13 +1,16 @@
 // The retry rules on any response headers an upstream sends (an HTTP head,
-// "Name: value" per line): `retry_after_ms` and `server_limits_of` read
-// them or ignore them, never a negative wait or reset; go durations are
-// never negative.
+// "Name: value" per line): `retry_after_ms` and every codec's
+// `server_limits_of` read them or ignore them, never a negative wait or reset;
+// go durations are never negative.
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "tests/fuzz/fuzz_check.hpp"
+#include "tutti/registry.hpp"
 #include "tutti/retry.hpp"
 
 using namespace tutti;
@@ -41,6 +44,18 @@ header_list headers_of(std::string_view text) {
   return headers;
 }
 
+/// Every built-in codec: each reads its own vendor's rate-limit headers.
+const std::vector<std::unique_ptr<codec>>& codecs() {
+  static auto all = [] {
+    std::vector<std::unique_ptr<codec>> result;
+    for (const auto& name : registry::builtin().codec_names()) {
+      result.push_back(registry::builtin().make_codec(name));
+    }
+    return result;
+  }();
+  return all;
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -48,11 +63,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto wait = retry_after_ms(headers, now_ms)) {
     require(*wait >= 0, "a negative Retry-After");
   }
-  auto limits = server_limits_of(headers, now_ms);
-  for (const auto* budget : {&limits.requests, &limits.tokens}) {
-    if (budget->known()) {
-      require(budget->remaining >= 0 && budget->reset_in_ms >= 0,
-              "a negative budget or reset");
+  for (const auto& c : codecs()) {
+    auto limits = c->server_limits_of(headers, now_ms);
+    for (const auto* budget : {&limits.requests, &limits.tokens}) {
+      if (budget->known()) {
+        require(budget->remaining >= 0 && budget->reset_in_ms >= 0,
+                "a negative budget or reset");
+      }
     }
   }
   for (const auto& [name, value] : headers) {

@@ -3,6 +3,11 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <memory>
+
+#include <map>
+
+#include "tutti/registry.hpp"
 #include "tutti/retry.hpp"
 
 using namespace tutti;
@@ -108,14 +113,26 @@ BOOST_AUTO_TEST_CASE(openai_durations_read_every_unit_and_round_up) {
   BOOST_TEST(!parse_go_duration_ms("-1s").has_value());
 }
 
+/// The built-in codec of `kind`: each reads its own vendor's rate-limit
+/// headers.
+const codec& codec_of(const std::string& kind) {
+  static std::map<std::string, std::unique_ptr<codec>> made;
+  auto& slot = made[kind];
+  if (!slot)
+    slot = registry::builtin().make_codec(kind);
+  BOOST_REQUIRE(slot != nullptr);
+  return *slot;
+}
+
 BOOST_AUTO_TEST_CASE(openai_rate_limit_headers_say_what_is_left) {
-  auto limits = server_limits_of({{"x-ratelimit-limit-requests", "60"},
-                                  {"x-ratelimit-remaining-requests", "59"},
-                                  {"x-ratelimit-reset-requests", "1s"},
-                                  {"x-ratelimit-limit-tokens", "150000"},
-                                  {"X-RateLimit-Remaining-Tokens", "149984"},
-                                  {"x-ratelimit-reset-tokens", "6m0s"}},
-                                 0);
+  auto limits = codec_of("openai").server_limits_of(
+      {{"x-ratelimit-limit-requests", "60"},
+       {"x-ratelimit-remaining-requests", "59"},
+       {"x-ratelimit-reset-requests", "1s"},
+       {"x-ratelimit-limit-tokens", "150000"},
+       {"X-RateLimit-Remaining-Tokens", "149984"},
+       {"x-ratelimit-reset-tokens", "6m0s"}},
+      0);
   BOOST_TEST(limits.requests.limit == 60);
   BOOST_TEST(limits.requests.remaining == 59);
   BOOST_TEST(limits.requests.reset_in_ms == 1000);
@@ -127,15 +144,19 @@ BOOST_AUTO_TEST_CASE(openai_rate_limit_headers_say_what_is_left) {
 BOOST_AUTO_TEST_CASE(anthropic_rate_limit_headers_say_what_is_left) {
   // 2026-11-25T02:30:00Z
   int64_t now = 1'795'573'800'000;
-  auto limits = server_limits_of(
-      {{"anthropic-ratelimit-requests-limit", "50"},
-       {"anthropic-ratelimit-requests-remaining", "49"},
-       {"anthropic-ratelimit-requests-reset", "2026-11-25T02:30:01Z"},
-       {"anthropic-ratelimit-input-tokens-remaining", "900"},
-       {"anthropic-ratelimit-input-tokens-reset", "2026-11-25T02:30:05Z"},
-       {"anthropic-ratelimit-tokens-remaining", "700"},
-       {"anthropic-ratelimit-tokens-reset", "2026-11-25T02:30:02.250Z"}},
-      now);
+  auto limits =
+      codec_of("anthropic")
+          .server_limits_of(
+              {{"anthropic-ratelimit-requests-limit", "50"},
+               {"anthropic-ratelimit-requests-remaining", "49"},
+               {"anthropic-ratelimit-requests-reset", "2026-11-25T02:30:01Z"},
+               {"anthropic-ratelimit-input-tokens-remaining", "900"},
+               {"anthropic-ratelimit-input-tokens-reset",
+                "2026-11-25T02:30:05Z"},
+               {"anthropic-ratelimit-tokens-remaining", "700"},
+               {"anthropic-ratelimit-tokens-reset",
+                "2026-11-25T02:30:02.250Z"}},
+              now);
   BOOST_TEST(limits.requests.limit == 50);
   BOOST_TEST(limits.requests.remaining == 49);
   BOOST_TEST(limits.requests.reset_in_ms == 1000);
@@ -143,31 +164,38 @@ BOOST_AUTO_TEST_CASE(anthropic_rate_limit_headers_say_what_is_left) {
   BOOST_TEST(limits.tokens.limit == -1);
   BOOST_TEST(limits.tokens.remaining == 700);
   BOOST_TEST(limits.tokens.reset_in_ms == 2250);
-  auto offset = server_limits_of(
-      {{"anthropic-ratelimit-requests-remaining", "3"},
-       {"anthropic-ratelimit-requests-reset", "2026-11-25T03:30:04+01:00"}},
-      now);
+  auto offset =
+      codec_of("anthropic")
+          .server_limits_of({{"anthropic-ratelimit-requests-remaining", "3"},
+                             {"anthropic-ratelimit-requests-reset",
+                              "2026-11-25T03:30:04+01:00"}},
+                            now);
   BOOST_TEST(offset.requests.reset_in_ms == 4000);
   // A reset already past means "whole again now".
-  auto past = server_limits_of(
-      {{"anthropic-ratelimit-requests-remaining", "0"},
-       {"anthropic-ratelimit-requests-reset", "2026-11-25T02:29:00Z"}},
-      now);
+  auto past =
+      codec_of("anthropic")
+          .server_limits_of(
+              {{"anthropic-ratelimit-requests-remaining", "0"},
+               {"anthropic-ratelimit-requests-reset", "2026-11-25T02:29:00Z"}},
+              now);
   BOOST_TEST(past.requests.reset_in_ms == 0);
 }
 
 BOOST_AUTO_TEST_CASE(a_budget_without_a_readable_reset_is_unknown) {
   // Azure OpenAI sends what is left but not when it refills.
-  auto azure = server_limits_of({{"x-ratelimit-remaining-requests", "10"},
-                                 {"x-ratelimit-remaining-tokens", "1000"}},
-                                0);
+  auto azure = codec_of("azure-openai")
+                   .server_limits_of({{"x-ratelimit-remaining-requests", "10"},
+                                      {"x-ratelimit-remaining-tokens", "1000"}},
+                                     0);
   BOOST_TEST(!azure.any());
-  auto garbled =
-      server_limits_of({{"x-ratelimit-remaining-requests", "many"},
-                        {"x-ratelimit-reset-requests", "1s"},
-                        {"anthropic-ratelimit-tokens-remaining", "5"},
-                        {"anthropic-ratelimit-tokens-reset", "soon"}},
-                       0);
-  BOOST_TEST(!garbled.any());
-  BOOST_TEST(!server_limits_of({}, 0).any());
+  for (auto kind : registry::builtin().codec_names()) {
+    auto garbled = codec_of(kind).server_limits_of(
+        {{"x-ratelimit-remaining-requests", "many"},
+         {"x-ratelimit-reset-requests", "1s"},
+         {"anthropic-ratelimit-tokens-remaining", "5"},
+         {"anthropic-ratelimit-tokens-reset", "soon"}},
+        0);
+    BOOST_TEST(!garbled.any());
+    BOOST_TEST(!codec_of(kind).server_limits_of({}, 0).any());
+  }
 }

@@ -127,6 +127,23 @@ struct stream_update {
   std::optional<failure> error; ///< an error reported inside the stream
 };
 
+/// What a server says is left of one of its budgets (requests or tokens).
+struct server_allowance {
+  int64_t limit = -1;       ///< the whole budget; -1: not said
+  int64_t remaining = -1;   ///< -1: not said
+  int64_t reset_in_ms = -1; ///< until the budget is whole again; -1: not said
+
+  bool known() const { return remaining >= 0 && reset_in_ms >= 0; }
+};
+
+/// The rate-limit headers of one response.
+struct server_limits {
+  server_allowance requests;
+  server_allowance tokens;
+
+  bool any() const { return requests.known() || tokens.known(); }
+};
+
 /// A decoded whole body: the reply or why it is not one.
 using body_result = std::variant<completion, failure>;
 
@@ -202,6 +219,18 @@ public:
   /// True when a stream that ends cleanly after a finish reason is complete
   /// even without the format's end marker (servers that send no `[DONE]`).
   virtual bool accepts_unterminated_stream() const { return false; }
+
+  /// What the vendor's rate-limit headers on a reply say is left of its
+  /// budgets, resets measured from `now_unix_ms`; nothing known by default.
+  /// tutti/retry.hpp reads the formats vendors write them in. A budget
+  /// without a readable reset stays unknown: the limiter could not tell
+  /// when to stop holding back.
+  virtual server_limits server_limits_of(const header_list& headers,
+                                         int64_t now_unix_ms) const {
+    (void)headers;
+    (void)now_unix_ms;
+    return {};
+  }
 
   /// Describes a non-2xx response: kind, the vendor's own message, status.
   virtual failure classify_error(int status, std::string_view body,

@@ -1,8 +1,9 @@
 #pragma once
 
 /// The pure rules of retrying: which failures may be retried, how long the
-/// server asked us to wait, what it says is left of its rate limits, and the
-/// backoff cap for an attempt.
+/// server asked us to wait, the formats vendors' rate-limit headers are
+/// written in (each codec reads its own vendor's), and the backoff cap for
+/// an attempt.
 
 #include <cstdint>
 #include <optional>
@@ -24,35 +25,19 @@ bool is_retryable(const failure& f);
 std::optional<int64_t> retry_after_ms(const header_list& headers,
                                       int64_t now_unix_ms);
 
-/// What a server says is left of one of its budgets (requests or tokens).
-struct server_allowance {
-  int64_t limit = -1;       ///< the whole budget; -1: not said
-  int64_t remaining = -1;   ///< -1: not said
-  int64_t reset_in_ms = -1; ///< until the budget is whole again; -1: not said
+/// The count in header `name` (any case), a non-negative number; nothing
+/// when absent or unreadable. For codecs reading their vendor's rate-limit
+/// headers (`codec::server_limits_of`).
+std::optional<int64_t> header_count(const header_list& headers,
+                                    const std::string& name);
 
-  bool known() const { return remaining >= 0 && reset_in_ms >= 0; }
-};
+/// An RFC 3339 time ("2026-11-25T02:30:05Z", fractions and offsets allowed)
+/// in Unix milliseconds; nothing when unreadable.
+std::optional<int64_t> parse_rfc3339_ms(const std::string& text);
 
-/// The rate-limit headers of one response.
-struct server_limits {
-  server_allowance requests;
-  server_allowance tokens;
-
-  bool any() const { return requests.known() || tokens.known(); }
-};
-
-/// Reads OpenAI's `x-ratelimit-limit-*` / `-remaining-*` / `-reset-*`
-/// (durations such as "1s", "6m0s", "20ms"; also sent by many
-/// OpenAI-compatible servers) and Anthropic's `anthropic-ratelimit-*-limit`
-/// / `-remaining` / `-reset` (RFC 3339 times, compared with `now_unix_ms`).
-/// Both vendors' resets are when the budget is whole again. For
-/// Anthropic, `tokens-*` (the most restrictive) wins over `input-tokens-*`.
-/// A budget without a readable reset is left unknown: without one the
-/// limiter could not tell when to stop holding back.
-server_limits server_limits_of(const header_list& headers, int64_t now_unix_ms);
-
-/// An OpenAI rate-limit duration ("1s", "6m0s", "1m30.5s", "20ms", "2h3m")
-/// in milliseconds, rounded up; nothing when unreadable.
+/// A Go duration ("1s", "6m0s", "1m30.5s", "20ms", "2h3m"), as OpenAI's
+/// rate-limit resets are written, in milliseconds, rounded up; nothing when
+/// unreadable.
 std::optional<int64_t> parse_go_duration_ms(const std::string& text);
 
 /// The upper bound of the full-jitter backoff before attempt `attempt + 1`

@@ -1,5 +1,6 @@
 #include "plugins/codecs/anthropic/anthropic_codec.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "engine/src/saturating.hpp"
 #include "plugins/codecs/codec_support.hpp"
+#include "tutti/retry.hpp"
 
 // The Anthropic Messages API (POST /v1/messages), whole and streamed as
 // server-sent events. docs/providers/anthropic.md says what is sent and how
@@ -287,6 +289,26 @@ std::string encode_body(const chat_request& req,
   return {buffer.GetString(), buffer.GetSize()};
 }
 
+/// One budget from Anthropic's `anthropic-ratelimit-<budget>-limit` /
+/// `-remaining` / `-reset` (an RFC 3339 time when it is whole again).
+server_allowance anthropic_allowance(const header_list& headers,
+                                     const std::string& budget,
+                                     int64_t now_unix_ms) {
+  server_allowance result;
+  auto prefix = "anthropic-ratelimit-" + budget;
+  auto remaining = header_count(headers, prefix + "-remaining");
+  auto* reset = find_header(headers, prefix + "-reset");
+  if (!remaining || reset == nullptr) {
+    return result;
+  }
+  if (auto at = parse_rfc3339_ms(*reset)) {
+    result.limit = header_count(headers, prefix + "-limit").value_or(-1);
+    result.remaining = *remaining;
+    result.reset_in_ms = std::max<int64_t>(0, *at - now_unix_ms);
+  }
+  return result;
+}
+
 class anthropic_codec final : public codec {
 public:
   int64_t implied_max_tokens() const override { return fallback_max_tokens; }
@@ -415,6 +437,19 @@ public:
     }
     // ping, content_block_stop and event types added later say nothing.
     return update;
+  }
+
+  /// `tokens-*` (the most restrictive of Anthropic's token budgets) wins
+  /// over `input-tokens-*`.
+  server_limits server_limits_of(const header_list& headers,
+                                 int64_t now_unix_ms) const override {
+    server_limits result;
+    result.requests = anthropic_allowance(headers, "requests", now_unix_ms);
+    result.tokens = anthropic_allowance(headers, "tokens", now_unix_ms);
+    if (!result.tokens.known()) {
+      result.tokens = anthropic_allowance(headers, "input-tokens", now_unix_ms);
+    }
+    return result;
   }
 
   failure classify_error(int status, std::string_view body,

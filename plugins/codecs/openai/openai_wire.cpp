@@ -14,6 +14,7 @@
 #include <rapidjson/stringbuffer.h>
 
 #include "plugins/codecs/codec_support.hpp"
+#include "tutti/retry.hpp"
 
 // The OpenAI Chat Completions wire format (POST .../chat/completions), whole
 // and streamed as server-sent events, as OpenAI, Azure OpenAI and the servers
@@ -380,6 +381,27 @@ failure finished_with_error() {
                       "\"error\" and no error message");
 }
 
+/// One budget from OpenAI's `x-ratelimit-limit-*` / `-remaining-*` /
+/// `-reset-*` (a Go duration until the budget is whole again), which many
+/// OpenAI-compatible servers send too. Azure sends what is left without a
+/// reset: unknown.
+server_allowance openai_allowance(const header_list& headers,
+                                  const std::string& budget) {
+  server_allowance result;
+  auto remaining = header_count(headers, "x-ratelimit-remaining-" + budget);
+  auto* reset = find_header(headers, "x-ratelimit-reset-" + budget);
+  if (!remaining || reset == nullptr) {
+    return result;
+  }
+  if (auto ms = parse_go_duration_ms(*reset)) {
+    result.limit =
+        header_count(headers, "x-ratelimit-limit-" + budget).value_or(-1);
+    result.remaining = *remaining;
+    result.reset_in_ms = *ms;
+  }
+  return result;
+}
+
 class openai_wire_codec final : public codec {
 public:
   explicit openai_wire_codec(openai_dialect dialect)
@@ -518,6 +540,14 @@ public:
       update.usage = usage_totals(*tokens);
     }
     return update;
+  }
+
+  server_limits server_limits_of(const header_list& headers,
+                                 int64_t) const override {
+    server_limits result;
+    result.requests = openai_allowance(headers, "requests");
+    result.tokens = openai_allowance(headers, "tokens");
+    return result;
   }
 
   failure classify_error(int status, std::string_view body,
