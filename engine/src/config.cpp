@@ -1,5 +1,6 @@
 #include "tutti/config.hpp"
 
+#include "engine/src/config_yaml.hpp"
 #include "engine/src/names.hpp"
 #include "engine/src/utf8.hpp"
 
@@ -43,95 +44,45 @@ config_error::config_error(const source_location& where,
     : std::runtime_error(to_string(where) + ": " + utf8::printable(message)),
       where_(where), message_(utf8::printable(message)) {}
 
+using namespace config_detail;
+
 namespace {
 
-// --- words -----------------------------------------------------------------
+const word_list top_level_keys = {"providers", "ensembles", "pipelines"};
 
-using word_list = std::vector<std::string>;
+const word_list provider_keys = {
+    "kind",        "model",   "base_url",    "api_key",  "concurrency",
+    "limit_group", "rpm",     "tpm",         "requests", "tokens",
+    "queue",       "breaker", "temperature", "top_p",    "max_tokens",
+    "seed",        "stop",    "params",      "timeouts", "retry",
+    "price",       "headers", "api_version", "ca_file",
+};
 
-/// Optimal string alignment distance: Levenshtein plus adjacent swaps, so
-/// "gtp" is one edit from "gpt".
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::vector<size_t>> d(a.size() + 1,
-                                     std::vector<size_t>(b.size() + 1));
-  for (size_t i = 0; i <= a.size(); ++i) {
-    d[i][0] = i;
-  }
-  for (size_t j = 0; j <= b.size(); ++j) {
-    d[0][j] = j;
-  }
-  for (size_t i = 1; i <= a.size(); ++i) {
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] =
-          std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.size()][b.size()];
-}
+const word_list budget_keys = {"count", "per"};
 
-/// The candidate closest to `word` if it is close enough to be a typo.
-std::string closest(std::string_view word, const word_list& candidates) {
-  std::string best;
-  size_t best_distance = 0;
-  for (const auto& candidate : candidates) {
-    size_t limit = std::max<size_t>(1, candidate.size() / 4);
-    size_t distance = edit_distance(word, candidate);
-    if (distance <= limit && (best.empty() || distance < best_distance)) {
-      best = candidate;
-      best_distance = distance;
-    }
-  }
-  return best;
-}
+const word_list queue_keys = {"max"};
 
-/// "; did you mean 'b'?" for a near miss, else nothing.
-std::string did_you_mean(std::string_view word, const word_list& candidates) {
-  auto guess = closest(word, candidates);
-  return guess.empty() ? std::string{} : "; did you mean '" + guess + "'?";
-}
+const word_list breaker_keys = {"failures", "cooldown"};
 
-/// "expected one of: a, b, c" and, for a near miss, "; did you mean 'b'?".
-std::string expected_one_of(std::string_view word,
-                            const word_list& candidates) {
-  return "expected one of: " + join_names(candidates) +
-         did_you_mean(word, candidates);
-}
+constexpr int max_breaker_failures = 1000;
 
-/// Letters, digits, '_', '-' and '.', starting with a letter, digit or '_':
-/// names appear on command lines and in URLs, and '#' is kept for labels.
-bool is_valid_name(std::string_view name) {
-  if (name.empty()) {
-    return false;
-  }
-  auto word_char = [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-  };
-  if (!word_char(name.front())) {
-    return false;
-  }
-  return std::all_of(name.begin(), name.end(), [&](char c) {
-    return word_char(c) || c == '-' || c == '.';
-  });
-}
+/// The window of the `rpm` and `tpm` shorthands.
+constexpr int64_t minute_ms = 60 * 1000;
 
-bool is_http_url(std::string_view url) {
-  for (std::string_view scheme : {"http://", "https://"}) {
-    if (url.size() > scheme.size() && url.substr(0, scheme.size()) == scheme) {
-      return true;
-    }
-  }
-  return false;
-}
+const word_list timeout_keys = {"connect", "first_token", "idle", "total"};
 
-void strip_trailing_slashes(std::string& url) {
-  while (!url.empty() && url.back() == '/') {
-    url.pop_back();
-  }
-}
+const word_list retry_keys = {"attempts", "backoff", "max_backoff"};
+
+const word_list price_keys = {"input_per_mtok", "output_per_mtok",
+                              "cached_input_per_mtok"};
+
+/// Headers that carry the API key: they come from `api_key`, lower case.
+const word_list key_headers = {"authorization", "x-api-key", "api-key",
+                               "x-goog-api-key"};
+
+constexpr int max_retry_attempts = 20;
+
+constexpr int max_concurrency = 10000;
 
 std::string to_lower(std::string_view text) {
   std::string result{text};
@@ -146,29 +97,6 @@ bool is_header_name(std::string_view name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
   });
-}
-
-/// A header value must not break out of its line: no CR, LF or other
-/// control characters except tab.
-bool is_header_value(std::string_view value) {
-  return std::none_of(value.begin(), value.end(), [](char c) {
-    auto u = static_cast<unsigned char>(c);
-    return (u < 0x20 && u != '\t') || u == 0x7F;
-  });
-}
-
-/// "250ms", "8s", "2m" or "1h": the largest unit that divides `ms`.
-std::string format_duration(int64_t ms) {
-  if (ms != 0 && ms % (60 * 60 * 1000) == 0) {
-    return std::to_string(ms / (60 * 60 * 1000)) + "h";
-  }
-  if (ms != 0 && ms % (60 * 1000) == 0) {
-    return std::to_string(ms / (60 * 1000)) + "m";
-  }
-  if (ms % 1000 == 0) {
-    return std::to_string(ms / 1000) + "s";
-  }
-  return std::to_string(ms) + "ms";
 }
 
 /// `path` relative to the directory of `file` (the config file), unless it
@@ -194,156 +122,6 @@ std::string unreadable_reason(const std::string& path) {
   std::fclose(f);
   return failed ? std::strerror(error) : std::string{};
 }
-
-// --- ${VAR} references -------------------------------------------------------
-
-struct env_reference {
-  size_t begin = 0; ///< offset of "${"
-  size_t end = 0;   ///< one past "}"
-  std::string name;
-};
-
-bool is_env_name(std::string_view name) {
-  if (name.empty()) {
-    return false;
-  }
-  auto alpha = [](char c) {
-    return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
-  };
-  if (!alpha(name.front())) {
-    return false;
-  }
-  return std::all_of(name.begin(), name.end(), [&](char c) {
-    return alpha(c) || std::isdigit(static_cast<unsigned char>(c));
-  });
-}
-
-std::string prefixed(const std::string& what, const std::string& message) {
-  return what.empty() ? message : what + ": " + message;
-}
-
-/// Every `${NAME}` in `text`. The text may be a secret, so errors never
-/// quote it.
-std::vector<env_reference> find_env_references(const std::string& text,
-                                               const source_location& where,
-                                               const std::string& what) {
-  std::vector<env_reference> result;
-  size_t pos = 0;
-  while ((pos = text.find("${", pos)) != std::string::npos) {
-    auto close = text.find('}', pos + 2);
-    if (close == std::string::npos) {
-      throw config_error(where, prefixed(what, "'${' without a closing '}'"));
-    }
-    auto name = text.substr(pos + 2, close - pos - 2);
-    if (!is_env_name(name)) {
-      throw config_error(
-          where, prefixed(what, "invalid environment variable reference; "
-                                "expected ${NAME} where NAME is letters, "
-                                "digits and '_', not starting with a digit"));
-    }
-    result.push_back({pos, close + 1, std::move(name)});
-    pos = close + 1;
-  }
-  return result;
-}
-
-// --- YAML ------------------------------------------------------------------
-
-const word_list top_level_keys = {"providers", "ensembles", "pipelines"};
-
-const word_list provider_keys = {
-    "kind",        "model",   "base_url",    "api_key",  "concurrency",
-    "limit_group", "rpm",     "tpm",         "requests", "tokens",
-    "queue",       "breaker", "temperature", "top_p",    "max_tokens",
-    "seed",        "stop",    "params",      "timeouts", "retry",
-    "price",       "headers", "api_version", "ca_file",
-};
-
-const word_list budget_keys = {"count", "per"};
-
-const word_list queue_keys = {"max"};
-
-const word_list breaker_keys = {"failures", "cooldown"};
-
-constexpr int max_breaker_failures = 1000;
-
-/// The window of the `rpm` and `tpm` shorthands.
-constexpr int64_t minute_ms = 60 * 1000;
-
-/// The sampling parameters, given flat on the provider or under `params`.
-const word_list param_keys = {"temperature", "top_p", "max_tokens", "seed",
-                              "stop"};
-
-const word_list timeout_keys = {"connect", "first_token", "idle", "total"};
-
-const word_list retry_keys = {"attempts", "backoff", "max_backoff"};
-
-const word_list price_keys = {"input_per_mtok", "output_per_mtok",
-                              "cached_input_per_mtok"};
-
-/// Headers that carry the API key: they come from `api_key`, lower case.
-const word_list key_headers = {"authorization", "x-api-key", "api-key",
-                               "x-goog-api-key"};
-
-constexpr int max_retry_attempts = 20;
-
-const word_list ensemble_keys = {
-    "members", "until",   "mode",  "hedge_after", "deadline",    "min_success",
-    "combine", "extract", "judge", "rubric",      "synthesizer", "prompt",
-};
-
-const word_list member_keys = {"provider", "label", "samples", "weight",
-                               "params"};
-
-/// The words `until:` takes; `{quorum: K}` is the map form.
-const word_list until_words = {"all", "first", "deadline"};
-
-const word_list until_map_keys = {"quorum"};
-
-const word_list supported_modes = {"parallel", "fallback", "hedged"};
-
-/// The ensemble keys that become `combine_options`.
-const word_list combine_setting_keys = {"extract", "judge", "rubric",
-                                        "synthesizer", "prompt"};
-
-/// The settings each built-in strategy reads. A strategy not listed here (a
-/// host program's own) is handed every setting given and its factory
-/// decides. judge and rank fall back to a vote, so they read `extract` too.
-const std::map<std::string, word_list> strategy_settings = {
-    {"collect", {}},
-    {"first", {}},
-    {"vote", {"extract"}},
-    {"judge", {"judge", "rubric", "prompt", "extract"}},
-    {"rank", {"judge", "rubric", "prompt", "extract"}},
-    {"synthesize", {"synthesizer", "prompt", "rubric", "extract"}},
-};
-
-/// The setting a built-in strategy cannot do without, and what it is for.
-const std::map<std::string, std::pair<std::string, std::string>>
-    strategy_required_setting = {
-        {"judge", {"judge", "the provider that judges"}},
-        {"rank", {"judge", "the provider that ranks the replies"}},
-        {"synthesize",
-         {"synthesizer", "the provider that writes the final answer"}},
-};
-
-const word_list pipeline_keys = {"inputs", "steps", "output"};
-
-const word_list step_keys = {"ensemble", "call", "prompt", "system", "params"};
-
-/// Draws one member may ask for (self-consistency).
-constexpr int max_samples = 100;
-
-constexpr int max_concurrency = 10000;
-
-constexpr int64_t max_deadline_ms = 24LL * 60 * 60 * 1000;
-
-/// One key-value pair of a YAML map.
-struct map_entry {
-  std::string key;
-  YAML::Node key_node;
-  YAML::Node value;
-};
 
 /// Where a provider wrote one of its limit group's budgets.
 struct budget_place {
@@ -407,20 +185,66 @@ void copy_budget(const std::string& budget, const provider_config& from,
 
 const word_list group_budgets = {"concurrency", "requests", "tokens", "queue"};
 
+const word_list ensemble_keys = {
+    "members", "until",   "mode",  "hedge_after", "deadline",    "min_success",
+    "combine", "extract", "judge", "rubric",      "synthesizer", "prompt",
+};
+
+const word_list member_keys = {"provider", "label", "samples", "weight",
+                               "params"};
+
+/// The words `until:` takes; `{quorum: K}` is the map form.
+const word_list until_words = {"all", "first", "deadline"};
+
+const word_list until_map_keys = {"quorum"};
+
+const word_list supported_modes = {"parallel", "fallback", "hedged"};
+
+/// The ensemble keys that become `combine_options`.
+const word_list combine_setting_keys = {"extract", "judge", "rubric",
+                                        "synthesizer", "prompt"};
+
+/// The settings each built-in strategy reads. A strategy not listed here (a
+/// host program's own) is handed every setting given and its factory
+/// decides. judge and rank fall back to a vote, so they read `extract` too.
+const std::map<std::string, word_list> strategy_settings = {
+    {"collect", {}},
+    {"first", {}},
+    {"vote", {"extract"}},
+    {"judge", {"judge", "rubric", "prompt", "extract"}},
+    {"rank", {"judge", "rubric", "prompt", "extract"}},
+    {"synthesize", {"synthesizer", "prompt", "rubric", "extract"}},
+};
+
+/// The setting a built-in strategy cannot do without, and what it is for.
+const std::map<std::string, std::pair<std::string, std::string>>
+    strategy_required_setting = {
+        {"judge", {"judge", "the provider that judges"}},
+        {"rank", {"judge", "the provider that ranks the replies"}},
+        {"synthesize",
+         {"synthesizer", "the provider that writes the final answer"}},
+};
+
+/// Draws one member may ask for (self-consistency).
+constexpr int max_samples = 100;
+
+const word_list pipeline_keys = {"inputs", "steps", "output"};
+
+const word_list step_keys = {"ensemble", "call", "prompt", "system", "params"};
+
 /// Reads the YAML tree into a `config`, throwing at the first problem.
-class config_reader {
+class config_reader : private yaml_reader {
 public:
-  config_reader(const std::string& text, std::string file,
-                const registry& plugins)
-      : text_(text), line_starts_(line_starts_of(text)), file_(std::move(file)),
-        plugins_(plugins) {}
+  config_reader(const yaml_source& source, const registry& plugins)
+      : yaml_reader(source), plugins_(plugins) {}
 
   config read(const YAML::Node& root) {
     config result;
-    result.file = file_;
+    result.file = source().file;
     if (root.IsNull()) {
-      throw config_error({file_, 0, 0}, "the file is empty; expected a "
-                                        "'providers' or 'ensembles' section");
+      throw config_error({source().file, 0, 0},
+                         "the file is empty; expected a "
+                         "'providers' or 'ensembles' section");
     }
     if (!root.IsMap()) {
       fail(root, "",
@@ -468,250 +292,7 @@ public:
   }
 
 private:
-  // -- locations and errors
-
-  /// yaml-cpp's marks are 0-based and count bytes; editors count characters
-  /// from 1.
-  source_location at(const YAML::Node& node) const { return at(node.Mark()); }
-
-  source_location at(const YAML::Mark& mark) const {
-    if (mark.is_null()) {
-      return {file_, 0, 0};
-    }
-    return {file_, mark.line + 1, character_column(mark) + 1};
-  }
-
-  /// Where each line of `text` begins, in bytes, so that finding a line
-  /// costs no scan of the file (errors in a file of 40,000 providers used to
-  /// take seconds each).
-  static std::vector<size_t> line_starts_of(const std::string& text) {
-    std::vector<size_t> starts;
-    // yaml-cpp does not count a byte order mark.
-    starts.push_back(text.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0);
-    for (auto nl = text.find('\n'); nl != std::string::npos;
-         nl = text.find('\n', nl + 1)) {
-      starts.push_back(nl + 1);
-    }
-    return starts;
-  }
-
-  int character_column(const YAML::Mark& mark) const {
-    auto begin = line_begin(mark.line);
-    if (begin == std::string::npos) {
-      return mark.column;
-    }
-    auto end = std::min(text_.size(), begin + mark.column);
-    int column = 0;
-    for (auto i = begin; i < end; ++i) {
-      if ((static_cast<unsigned char>(text_[i]) & 0xC0) != 0x80) {
-        ++column;
-      }
-    }
-    return column;
-  }
-
-  /// Where the text of the file's line `line` (0-based) begins, in bytes;
-  /// npos past the end.
-  size_t line_begin(int line) const {
-    if (line < 0 || static_cast<size_t>(line) >= line_starts_.size()) {
-      return std::string::npos;
-    }
-    return line_starts_[static_cast<size_t>(line)];
-  }
-
-  /// The location of byte `pos` of the file.
-  source_location at_byte(size_t pos) const {
-    auto line = static_cast<int>(
-        std::upper_bound(line_starts_.begin() + 1, line_starts_.end(), pos) -
-        (line_starts_.begin() + 1));
-    int column = 0;
-    for (auto i = line_begin(line); i < pos; ++i) {
-      if ((static_cast<unsigned char>(text_[i]) & 0xC0) != 0x80) {
-        ++column;
-      }
-    }
-    return {file_, line + 1, column + 1};
-  }
-
-  /// The location of the `{{` at `offset` of `value`, the text of the
-  /// scalar `node`, with `length` bytes from there written as they are in
-  /// the file. The scalar's `{{` pairs are found in the file in the same
-  /// order as in its value whatever its style (plain, quoted, `|` or `>`,
-  /// on one line or several), so the k-th of the value is the k-th in the
-  /// file after the scalar's start. When that text does not match, or lies
-  /// past a quoted scalar's closing quote (an escape such as "\x7b" made a
-  /// brace), the scalar's own start is used.
-  source_location at_braces(const YAML::Node& node, const std::string& value,
-                            size_t offset, size_t length) const {
-    auto mark = node.Mark();
-    if (mark.is_null()) {
-      return at(node);
-    }
-    size_t k = 0;
-    size_t pos = 0;
-    while ((pos = value.find("{{", pos)) != std::string::npos && pos < offset) {
-      ++k;
-      pos += 2;
-    }
-    auto start = line_begin(mark.line);
-    if (pos != offset || start == std::string::npos) {
-      return at(node);
-    }
-    auto source = start + static_cast<size_t>(mark.column);
-    auto end = quoted_end(source);
-    for (size_t i = 0;; ++i) {
-      source = text_.find("{{", source);
-      if (source == std::string::npos) {
-        return at(node);
-      }
-      if (i == k) {
-        break;
-      }
-      source += 2;
-    }
-    if (source + length > end ||
-        text_.compare(source, length, value, offset, length) != 0) {
-      return at(node);
-    }
-    return at_byte(source);
-  }
-
-  /// Where the quoted scalar starting at byte `begin` ends (its closing
-  /// quote); npos if it is not quoted or not closed.
-  size_t quoted_end(size_t begin) const {
-    if (begin >= text_.size() ||
-        (text_[begin] != '"' && text_[begin] != '\'')) {
-      return std::string::npos;
-    }
-    auto quote = text_[begin];
-    for (auto i = begin + 1; i < text_.size(); ++i) {
-      if (quote == '"' && text_[i] == '\\') {
-        ++i; // an escape: the next character is not the end
-      } else if (text_[i] == quote) {
-        if (quote == '\'' && i + 1 < text_.size() && text_[i + 1] == '\'') {
-          ++i; // '' is a quote inside single quotes
-        } else {
-          return i;
-        }
-      }
-    }
-    return std::string::npos;
-  }
-
-  [[noreturn]] void fail(const source_location& where, const std::string& path,
-                         const std::string& message) const {
-    throw config_error(where, prefixed(path, message));
-  }
-
-  [[noreturn]] void fail(const YAML::Node& node, const std::string& path,
-                         const std::string& message) const {
-    fail(at(node), path, message);
-  }
-
-  /// The location of `entry`'s value, or of its key when the value is
-  /// empty: yaml-cpp marks an empty value at whatever token follows it.
-  source_location value_at(const map_entry& entry) const {
-    return at(entry.value.IsNull() ? entry.key_node : entry.value);
-  }
-
-  /// What a node is, for "expected X, got Y". Never used on secrets.
-  static std::string describe(const YAML::Node& node) {
-    if (node.IsMap()) {
-      return "a map";
-    }
-    if (node.IsSequence()) {
-      return "a list";
-    }
-    if (node.IsNull()) {
-      return "nothing";
-    }
-    auto text = node.Scalar();
-    if (text.size() > 40) {
-      text = text.substr(0, 37) + "...";
-    }
-    return "'" + text + "'";
-  }
-
-  // -- maps
-
-  /// The entries of `map` in YAML order, each key a unique scalar; with a
-  /// non-empty `allowed`, every key must be one of those words.
-  std::vector<map_entry> entries(const YAML::Node& map, const std::string& path,
-                                 const word_list& allowed) const {
-    std::vector<map_entry> result;
-    std::map<std::string, YAML::Node> seen;
-    for (auto pair : map) {
-      const YAML::Node& key_node = pair.first;
-      if (!key_node.IsScalar()) {
-        fail(key_node, path,
-             "expected a plain word as a key, got " + describe(key_node));
-      }
-      auto key = key_node.Scalar();
-      if (!allowed.empty() &&
-          std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        auto what = path.empty() ? "unknown top-level key '" + key + "'"
-                                 : "unknown key '" + key + "'";
-        fail(key_node, path, what + "; " + expected_one_of(key, allowed));
-      }
-      if (auto first = seen.find(key); first != seen.end()) {
-        fail(key_node, path,
-             "duplicate key '" + key + "' (first defined at line " +
-                 std::to_string(at(first->second).line) + ")");
-      }
-      seen.emplace(key, key_node);
-      result.push_back({key, key_node, pair.second});
-    }
-    return result;
-  }
-
-  // -- scalars
-
-  /// The text of a scalar value; `expected` names what was wanted.
-  std::string scalar_text(const map_entry& entry, const std::string& path,
-                          const std::string& expected) const {
-    if (!entry.value.IsScalar()) {
-      fail(value_at(entry), path,
-           "expected " + expected + ", got " + describe(entry.value));
-    }
-    return entry.value.Scalar();
-  }
-
-  std::string read_string(const map_entry& entry,
-                          const std::string& path) const {
-    auto text = scalar_text(entry, path, "a string");
-    if (text.empty()) {
-      fail(entry.value, path, "expected a non-empty string");
-    }
-    return text;
-  }
-
-  static bool parse_int(const std::string& text, int64_t& value) {
-    auto first = text.data();
-    auto last = text.data() + text.size();
-    auto [end, ec] = std::from_chars(first, last, value);
-    return ec == std::errc{} && end == last && !text.empty();
-  }
-
-  /// Plain decimal numbers only: no "inf", "nan", hex or exponent.
-  static bool parse_number(const std::string& text, double& value) {
-    auto first = text.data();
-    auto last = text.data() + text.size();
-    auto [end, ec] =
-        std::from_chars(first, last, value, std::chars_format::fixed);
-    return ec == std::errc{} && end == last && !text.empty() &&
-           std::isfinite(value);
-  }
-
-  int64_t read_int(const map_entry& entry, const std::string& path, int64_t min,
-                   int64_t max, const std::string& expected) const {
-    auto text = scalar_text(entry, path, expected);
-    int64_t value = 0;
-    if (!parse_int(text, value) || value < min || value > max) {
-      fail(entry.value, path,
-           "expected " + expected + ", got " + describe(entry.value));
-    }
-    return value;
-  }
+  // -- providers
 
   /// A price: a plain number, 0 or more.
   double read_price(const map_entry& entry, const std::string& path) const {
@@ -724,134 +305,6 @@ private:
            "expected " + expected + ", got " + describe(entry.value));
     }
     return value;
-  }
-
-  /// The value of `entry`, which must be a map; `example` shows one.
-  const YAML::Node& map_value(const map_entry& entry, const std::string& path,
-                              const std::string& example) const {
-    if (!entry.value.IsMap()) {
-      fail(value_at(entry), path,
-           "expected a map such as " + example + ", got " +
-               describe(entry.value));
-    }
-    return entry.value;
-  }
-
-  double read_number(const map_entry& entry, const std::string& path,
-                     double min, double max) const {
-    auto expected = "a number from " + std::to_string(int(min)) + " to " +
-                    std::to_string(int(max));
-    auto text = scalar_text(entry, path, expected);
-    double value = 0;
-    if (!parse_number(text, value) || value < min || value > max) {
-      fail(entry.value, path,
-           "expected " + expected + ", got " + describe(entry.value));
-    }
-    return value;
-  }
-
-  /// "250ms", "1.5s", "30s", "2m", "1h" or a bare number of seconds; with
-  /// `zero_is_none`, also 0 (in any unit), which means "none".
-  int64_t read_duration_ms(const map_entry& entry, const std::string& path,
-                           bool zero_is_none = false) const {
-    const std::string expected =
-        zero_is_none ? "a duration such as 250ms, 1.5s, 30s or 2m (a bare "
-                       "number is seconds; 0 is none)"
-                     : "a duration such as 250ms, 1.5s, 30s or 2m (a bare "
-                       "number is seconds)";
-    auto text = scalar_text(entry, path, expected);
-    auto unit_at = text.find_first_not_of("0123456789.");
-    auto number = text.substr(0, unit_at);
-    auto unit = unit_at == std::string::npos ? "" : text.substr(unit_at);
-    double value = 0;
-    double scale = 0;
-    if (unit.empty() || unit == "s") {
-      scale = 1000;
-    } else if (unit == "ms") {
-      scale = 1;
-    } else if (unit == "m") {
-      scale = 60 * 1000;
-    } else if (unit == "h") {
-      scale = 60 * 60 * 1000;
-    }
-    if (scale == 0 || !parse_number(number, value)) {
-      fail(entry.value, path,
-           "expected " + expected + ", got " + describe(entry.value));
-    }
-    if (zero_is_none && value == 0) {
-      return 0;
-    }
-    auto ms = value * scale;
-    if (ms > double(max_deadline_ms)) {
-      fail(entry.value, path, "must be at most 24h");
-    }
-    auto rounded = std::llround(ms);
-    if (rounded <= 0) {
-      fail(entry.value, path,
-           zero_is_none ? "must be 0 (none) or at least 1ms"
-                        : "must be at least 1ms");
-    }
-    return rounded;
-  }
-
-  /// A string or a list of strings.
-  std::vector<std::string> read_stop(const map_entry& entry,
-                                     const std::string& path) const {
-    const std::string expected = "a string or a list of strings";
-    if (entry.value.IsScalar()) {
-      return {read_string(entry, path)};
-    }
-    if (!entry.value.IsSequence()) {
-      fail(value_at(entry), path,
-           "expected " + expected + ", got " + describe(entry.value));
-    }
-    std::vector<std::string> result;
-    for (size_t i = 0; i < entry.value.size(); ++i) {
-      auto item = entry.value[i];
-      auto item_path = path + "[" + std::to_string(i) + "]";
-      if (!item.IsScalar() || item.Scalar().empty()) {
-        fail(item.IsNull() ? entry.value : item, item_path,
-             "expected a non-empty string, got " + describe(item));
-      }
-      result.push_back(item.Scalar());
-    }
-    return result;
-  }
-
-  // -- providers
-
-  /// Where each sampling parameter was given: its path and key.
-  using param_places =
-      std::map<std::string, std::pair<std::string, source_location>>;
-
-  /// One sampling parameter, flat or under `params`; each may be given in
-  /// only one of the two places.
-  void read_param(const map_entry& field, const std::string& field_path,
-                  chat_params& defaults, param_places& seen) const {
-    auto here = at(field.key_node);
-    if (auto first = seen.find(field.key); first != seen.end()) {
-      const auto& [first_path, first_at] = first->second;
-      fail(here, field_path,
-           "also given as " + first_path + " (line " +
-               std::to_string(first_at.line) +
-               "); give each sampling parameter either directly on the "
-               "provider or under 'params', not both");
-    }
-    seen.emplace(field.key, std::make_pair(field_path, here));
-    if (field.key == "temperature") {
-      defaults.temperature = read_number(field, field_path, 0, 2);
-    } else if (field.key == "top_p") {
-      defaults.top_p = read_number(field, field_path, 0, 1);
-    } else if (field.key == "max_tokens") {
-      defaults.max_tokens = read_int(field, field_path, 1, max_tokens_limit,
-                                     "a positive integer up to " +
-                                         std::to_string(max_tokens_limit));
-    } else if (field.key == "seed") {
-      defaults.seed =
-          read_int(field, field_path, INT64_MIN, INT64_MAX, "an integer");
-    } else if (field.key == "stop") {
-      defaults.stop = read_stop(field, field_path);
-    }
   }
 
   provider_timeouts read_timeouts(const map_entry& entry,
@@ -998,7 +451,7 @@ private:
   /// absolute; it must be readable now.
   std::string read_ca_file(const map_entry& entry,
                            const std::string& path) const {
-    auto file = relative_to_file(read_string(entry, path), file_);
+    auto file = relative_to_file(read_string(entry, path), source().file);
     if (auto reason = unreadable_reason(file); !reason.empty()) {
       fail(entry.value, path, "cannot read '" + file + "': " + reason);
     }
@@ -1310,17 +763,6 @@ private:
     return e;
   }
 
-  /// A scalar that must be one of `words`.
-  std::string read_word(const map_entry& entry, const std::string& path,
-                        const word_list& words) const {
-    auto word = scalar_text(entry, path, "one of: " + join_names(words));
-    if (std::find(words.begin(), words.end(), word) == words.end()) {
-      fail(entry.value, path,
-           "unsupported value '" + word + "'; " + expected_one_of(word, words));
-    }
-    return word;
-  }
-
   /// `all`, `first`, `deadline` or `{quorum: K}`; returns the quorum's entry
   /// (empty for a word).
   map_entry read_until(const map_entry& entry, const std::string& path,
@@ -1354,29 +796,6 @@ private:
     }
     e.until = word;
     return {};
-  }
-
-  /// Positive numbers such as a vote weight: 0.5, 2, "1.25".
-  double read_positive_number(const map_entry& entry, const std::string& path,
-                              const std::string& expected) const {
-    auto text = scalar_text(entry, path, expected);
-    double value = 0;
-    if (!parse_number(text, value) || value <= 0) {
-      fail(entry.value, path,
-           "expected " + expected + ", got " + describe(entry.value));
-    }
-    return value;
-  }
-
-  /// "unknown provider 'x'; expected one of: a, b" (or "no providers are
-  /// defined").
-  static std::string
-  unknown_provider(const std::string& name,
-                   const std::map<std::string, provider_config>& providers) {
-    auto names = keys_of(providers);
-    return "unknown provider '" + name + "'; " +
-           (names.empty() ? std::string{"no providers are defined"}
-                          : expected_one_of(name, names));
   }
 
   /// `extract`, `judge`, `rubric`, `synthesizer` or `prompt`; the judge and
@@ -2034,81 +1453,19 @@ private:
     }
   }
 
-  const std::string& text_;
-  std::vector<size_t> line_starts_;
-  std::string file_;
   const registry& plugins_;
 };
-
-} // namespace
-
-// --- public functions --------------------------------------------------------
-
-namespace {
 
 /// A config is a few kilobytes; a file far larger is a mistake (or
 /// /dev/zero), and reading it whole would only take the memory.
 constexpr size_t max_config_bytes = size_t{16} << 20;
 
-/// Notes where each document of a YAML stream starts, and nothing else.
-class document_starts : public YAML::EventHandler {
-public:
-  std::vector<YAML::Mark> marks;
-
-  void OnDocumentStart(const YAML::Mark& mark) override {
-    marks.push_back(mark);
-  }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {}
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {}
-  void OnMapEnd() override {}
-};
-
-source_location location_of(const YAML::Mark& mark, const std::string& file) {
-  if (mark.is_null()) {
-    return {file, 0, 0};
-  }
-  return {file, mark.line + 1, mark.column + 1};
-}
-
-/// Checks that `text` holds at most one YAML document. yaml-cpp 0.7's
-/// `LoadAll` never returns on a stray `,` after a document (each round
-/// yields an empty document without consuming the comma, and the list of
-/// documents grows until memory runs out), so documents are counted one at
-/// a time and a document that starts where the last one did is the error.
-void check_single_document(const std::string& text, const std::string& file) {
-  std::istringstream in{text};
-  YAML::Parser parser{in};
-  document_starts starts;
-  while (starts.marks.size() < 2 && parser.HandleNextDocument(starts)) {
-  }
-  if (starts.marks.size() < 2) {
-    return;
-  }
-  auto& second = starts.marks[1];
-  auto at = static_cast<size_t>(second.pos);
-  bool new_document = at < text.size() && text.compare(at, 3, "---") == 0;
-  if (!new_document && at < text.size()) {
-    auto bytes = text.substr(at, 1);
-    throw config_error(location_of(second, file),
-                       "invalid YAML: unexpected '" + bytes + "'");
-  }
-  throw config_error(location_of(second, file),
-                     "expected one YAML document, found more than one");
-}
-
 } // namespace
 
 config parse_config(const std::string& yaml_text, const std::string& file,
                     const registry& plugins) {
-  config_reader reader{yaml_text, file, plugins};
+  yaml_source source{yaml_text, file};
+  config_reader reader{source, plugins};
   YAML::Node document;
   try {
     check_single_document(yaml_text, file);
