@@ -22,4 +22,11 @@ std::map<std::string, provider_config>
 read_providers(const yaml_source& source, const registry& plugins,
                const YAML::Node& providers);
 
+/// `ensembles:`, each ensemble by name; its members, its judge and its
+/// synthesizer must be among `providers`.
+std::map<std::string, ensemble_config>
+read_ensembles(const yaml_source& source, const registry& plugins,
+               const YAML::Node& ensembles,
+               const std::map<std::string, provider_config>& providers);
+
 } // namespace tutti::config_detail
