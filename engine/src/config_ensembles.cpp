@@ -75,8 +75,6 @@ public:
   }
 
 private:
-  // -- ensembles
-
   /// The fields an ensemble gave, by key, for checks that involve more than
   /// one; "until.quorum" is the quorum's own entry.
   using ensemble_fields = std::map<std::string, map_entry>;

@@ -29,4 +29,10 @@ read_ensembles(const yaml_source& source, const registry& plugins,
                const YAML::Node& ensembles,
                const std::map<std::string, provider_config>& providers);
 
+/// `pipelines:`, each pipeline by name; its steps ask the ensembles and
+/// providers of `cfg`.
+std::map<std::string, pipeline_config>
+read_pipelines(const yaml_source& source, const YAML::Node& pipelines,
+               const config& cfg);
+
 } // namespace tutti::config_detail
