@@ -173,14 +173,8 @@ void resolve_env(config& cfg, const std::vector<std::string>& used) {
   for (const auto& name : used) {
     auto i = cfg.providers.find(name);
     if (i == cfg.providers.end()) {
-      word_list names;
-      for (const auto& entry : cfg.providers) {
-        names.push_back(entry.first);
-      }
       throw config_error({cfg.file, 0, 0},
-                         "unknown provider '" + name + "'; " +
-                             (names.empty() ? "no providers are defined"
-                                            : expected_one_of(name, names)));
+                         unknown_provider(name, cfg.providers));
     }
     auto& p = i->second;
     if (p.env_resolved) {

@@ -83,16 +83,7 @@ private:
   read_ensemble(const map_entry& entry,
                 const std::map<std::string, provider_config>& providers) const {
     auto path = "ensembles." + entry.key;
-    if (!is_valid_name(entry.key)) {
-      fail(entry.key_node, path,
-           "invalid ensemble name; use letters, digits, '_', '-' and '.', "
-           "starting with a letter, digit or '_'");
-    }
-    if (!entry.value.IsMap()) {
-      fail(value_at(entry), path,
-           "expected a map with at least 'members', got " +
-               describe(entry.value));
-    }
+    check_named_map(entry, path, "ensemble", "at least 'members'");
     ensemble_config e;
     e.name = entry.key;
     e.where = at(entry.key_node);

@@ -35,16 +35,7 @@ private:
   pipeline_config read_pipeline(const map_entry& entry,
                                 const config& cfg) const {
     auto path = "pipelines." + entry.key;
-    if (!is_valid_name(entry.key)) {
-      fail(entry.key_node, path,
-           "invalid pipeline name; use letters, digits, '_', '-' and '.', "
-           "starting with a letter, digit or '_'");
-    }
-    if (!entry.value.IsMap()) {
-      fail(value_at(entry), path,
-           "expected a map with 'inputs', 'steps' and 'output', got " +
-               describe(entry.value));
-    }
+    check_named_map(entry, path, "pipeline", "'inputs', 'steps' and 'output'");
     pipeline_config p;
     p.name = entry.key;
     p.where = at(entry.key_node);

@@ -451,16 +451,7 @@ private:
   provider_config read_provider(const map_entry& entry,
                                 budget_places& budgets) const {
     auto path = "providers." + entry.key;
-    if (!is_valid_name(entry.key)) {
-      fail(entry.key_node, path,
-           "invalid provider name; use letters, digits, '_', '-' and '.', "
-           "starting with a letter, digit or '_'");
-    }
-    if (!entry.value.IsMap()) {
-      fail(value_at(entry), path,
-           "expected a map with at least 'kind' and 'model', got " +
-               describe(entry.value));
-    }
+    check_named_map(entry, path, "provider", "at least 'kind' and 'model'");
     provider_config p;
     p.name = entry.key;
     p.where = at(entry.key_node);
@@ -511,9 +502,7 @@ private:
       } else if (field.key == "limit_group") {
         p.limit_group = read_string(field, field_path);
         if (!is_valid_name(p.limit_group)) {
-          fail(field.value, field_path,
-               "invalid limit group name; use letters, digits, '_', '-' and "
-               "'.', starting with a letter, digit or '_'");
+          fail(field.value, field_path, invalid_name("limit group"));
         }
       } else if (field.key == "rpm" || field.key == "tpm") {
         bool rpm = field.key == "rpm";

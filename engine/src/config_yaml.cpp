@@ -130,6 +130,12 @@ bool is_valid_name(std::string_view name) {
   });
 }
 
+std::string invalid_name(const std::string& what) {
+  return "invalid " + what +
+         " name; use letters, digits, '_', '-' and '.', starting with a "
+         "letter, digit or '_'";
+}
+
 bool is_http_url(std::string_view url) {
   for (std::string_view scheme : {"http://", "https://"}) {
     if (url.size() > scheme.size() && url.substr(0, scheme.size()) == scheme) {
@@ -337,6 +343,19 @@ std::vector<map_entry> yaml_reader::entries(const YAML::Node& map,
     result.push_back({key, key_node, pair.second});
   }
   return result;
+}
+
+void yaml_reader::check_named_map(const map_entry& entry,
+                                  const std::string& path,
+                                  const std::string& what,
+                                  const std::string& holds) const {
+  if (!is_valid_name(entry.key)) {
+    fail(entry.key_node, path, invalid_name(what));
+  }
+  if (!entry.value.IsMap()) {
+    fail(value_at(entry), path,
+         "expected a map with " + holds + ", got " + describe(entry.value));
+  }
 }
 
 const YAML::Node& yaml_reader::map_value(const map_entry& entry,

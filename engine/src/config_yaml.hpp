@@ -44,6 +44,10 @@ unknown_provider(const std::string& name,
 /// names appear on command lines and in URLs, and '#' is kept for labels.
 bool is_valid_name(std::string_view name);
 
+/// "invalid provider name; use letters, ..." for a name `is_valid_name`
+/// rejects; `what` says of what ("provider", "limit group").
+std::string invalid_name(const std::string& what);
+
 bool is_http_url(std::string_view url);
 
 void strip_trailing_slashes(std::string& url);
@@ -160,6 +164,12 @@ public:
   /// non-empty `allowed`, every key must be one of those words.
   std::vector<map_entry> entries(const YAML::Node& map, const std::string& path,
                                  const word_list& allowed) const;
+
+  /// Checks a section's entry `NAME: {...}`: NAME must be a valid name of a
+  /// `what` ("provider") and the value a map, which `holds` describes ("at
+  /// least 'kind' and 'model'").
+  void check_named_map(const map_entry& entry, const std::string& path,
+                       const std::string& what, const std::string& holds) const;
 
   /// The value of `entry`, which must be a map; `example` shows one.
   const YAML::Node& map_value(const map_entry& entry, const std::string& path,
