@@ -379,16 +379,7 @@ private:
   void read_member_map(const YAML::Node& item, const std::string& path,
                        member_config& m, YAML::Node& provider_node,
                        YAML::Node& label_node) const {
-    for (auto pair : item) {
-      const auto& key = pair.first;
-      if (key.IsScalar() && std::find(param_keys.begin(), param_keys.end(),
-                                      key.Scalar()) != param_keys.end()) {
-        fail(key, path,
-             "unknown key '" + key.Scalar() +
-                 "'; a member's sampling parameters go under 'params', such "
-                 "as params: {temperature: 0.9}");
-      }
-    }
+    reject_flat_params(item, path, "a member's", "{temperature: 0.9}");
     bool has_provider = false;
     for (auto& field : entries(item, path, member_keys)) {
       auto field_path = path + "." + field.key;

@@ -158,16 +158,7 @@ private:
            "expected a map with 'ensemble' or 'call' and 'prompt', got " +
                describe(entry.value));
     }
-    for (auto pair : entry.value) {
-      const auto& key = pair.first;
-      if (key.IsScalar() && std::find(param_keys.begin(), param_keys.end(),
-                                      key.Scalar()) != param_keys.end()) {
-        fail(key, path,
-             "unknown key '" + key.Scalar() +
-                 "'; a step's sampling parameters go under 'params', such "
-                 "as params: {temperature: 0.2}");
-      }
-    }
+    reject_flat_params(entry.value, path, "a step's", "{temperature: 0.2}");
     auto fields = entries(entry.value, path, step_keys);
     const map_entry* target = nullptr;
     const map_entry* prompt = nullptr;

@@ -547,6 +547,22 @@ void yaml_reader::read_param(const map_entry& field,
   }
 }
 
+void yaml_reader::reject_flat_params(const YAML::Node& map,
+                                     const std::string& path,
+                                     const std::string& whose,
+                                     const std::string& example) const {
+  for (auto pair : map) {
+    const auto& key = pair.first;
+    if (key.IsScalar() && std::find(param_keys.begin(), param_keys.end(),
+                                    key.Scalar()) != param_keys.end()) {
+      fail(key, path,
+           "unknown key '" + key.Scalar() + "'; " + whose +
+               " sampling parameters go under 'params', such as params: " +
+               example);
+    }
+  }
+}
+
 int yaml_reader::character_column(const YAML::Mark& mark) const {
   auto begin = line_begin(mark.line);
   if (begin == std::string::npos) {

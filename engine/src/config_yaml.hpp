@@ -219,6 +219,13 @@ public:
   void read_param(const map_entry& field, const std::string& field_path,
                   chat_params& defaults, param_places& seen) const;
 
+  /// Members and steps take their sampling parameters under `params` only:
+  /// a flat one in `map` is an unknown key whose message says where it goes
+  /// (`whose`: "a member's"; `example`: "{temperature: 0.9}").
+  void reject_flat_params(const YAML::Node& map, const std::string& path,
+                          const std::string& whose,
+                          const std::string& example) const;
+
 private:
   int character_column(const YAML::Mark& mark) const;
 
