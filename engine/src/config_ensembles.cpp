@@ -402,12 +402,9 @@ private:
         m.weight = read_positive_number(field, field_path,
                                         "a positive number (the vote weight)");
       } else {
-        const auto& map =
-            map_value(field, field_path, "{temperature: 0.9, seed: 7}");
         param_places seen;
-        for (auto& param : entries(map, field_path, param_keys)) {
-          read_param(param, field_path + "." + param.key, m.params, seen);
-        }
+        read_params(field, field_path, "{temperature: 0.9, seed: 7}", m.params,
+                    seen);
       }
     }
     if (!has_provider) {

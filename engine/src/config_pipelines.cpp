@@ -198,12 +198,9 @@ private:
         s.system = read_template(field, field_path);
         system = &field;
       } else {
-        const auto& map =
-            map_value(field, field_path, "{temperature: 0.2, max_tokens: 512}");
         param_places seen;
-        for (auto& param : entries(map, field_path, param_keys)) {
-          read_param(param, field_path + "." + param.key, s.params, seen);
-        }
+        read_params(field, field_path, "{temperature: 0.2, max_tokens: 512}",
+                    s.params, seen);
       }
     }
     if (target == nullptr) {

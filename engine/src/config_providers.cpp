@@ -524,12 +524,8 @@ private:
                  param_keys.end()) {
         read_param(field, field_path, p.defaults, params_seen);
       } else if (field.key == "params") {
-        const auto& map = map_value(field, field_path,
-                                    "{max_tokens: 1024, temperature: 0.2}");
-        for (auto& param : entries(map, field_path, param_keys)) {
-          read_param(param, field_path + "." + param.key, p.defaults,
-                     params_seen);
-        }
+        read_params(field, field_path, "{max_tokens: 1024, temperature: 0.2}",
+                    p.defaults, params_seen);
       } else if (field.key == "timeouts") {
         p.timeouts = read_timeouts(field, field_path);
       } else if (field.key == "retry") {

@@ -547,6 +547,16 @@ void yaml_reader::read_param(const map_entry& field,
   }
 }
 
+void yaml_reader::read_params(const map_entry& field,
+                              const std::string& field_path,
+                              const std::string& example, chat_params& params,
+                              param_places& seen) const {
+  const auto& map = map_value(field, field_path, example);
+  for (auto& param : entries(map, field_path, param_keys)) {
+    read_param(param, field_path + "." + param.key, params, seen);
+  }
+}
+
 void yaml_reader::reject_flat_params(const YAML::Node& map,
                                      const std::string& path,
                                      const std::string& whose,

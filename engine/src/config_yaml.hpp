@@ -219,6 +219,12 @@ public:
   void read_param(const map_entry& field, const std::string& field_path,
                   chat_params& defaults, param_places& seen) const;
 
+  /// `params: {...}`, a map of sampling parameters (`example` shows one);
+  /// `seen` holds those already given.
+  void read_params(const map_entry& field, const std::string& field_path,
+                   const std::string& example, chat_params& params,
+                   param_places& seen) const;
+
   /// Members and steps take their sampling parameters under `params` only:
   /// a flat one in `map` is an unknown key whose message says where it goes
   /// (`whose`: "a member's"; `example`: "{temperature: 0.9}").
