@@ -118,8 +118,9 @@ using param_places =
     std::map<std::string, std::pair<std::string, source_location>>;
 
 /// Reads nodes of one file's YAML tree, throwing `config_error` at the first
-/// problem, with the node's file:line:column and its path ("providers.a.
-/// rpm") in the message. Each section's reader derives from it.
+/// problem with the node's file:line:column and its path (such as
+/// "providers.a.rpm") in the message. Each section's reader derives from it
+/// privately, so that its code says `fail(...)` and `entries(...)`.
 class yaml_reader {
 public:
   explicit yaml_reader(const yaml_source& source) : source_(source) {}
