@@ -39,7 +39,7 @@ public:
     return completion{};
   }
 
-  stream_update decode_event(const sse_event&) const override { return {}; }
+  stream_update decode_event(const stream_event&) const override { return {}; }
 
   failure classify_error(int, std::string_view,
                          const header_list&) const override {

@@ -76,9 +76,6 @@ struct stream_event {
   std::string message_type;
 };
 
-/// The name this struct had while every stream was server-sent events.
-using sse_event = stream_event;
-
 /// How the token counts of a stream event combine with those before it.
 /// Each vendor documents its own way; its codec says which its events use.
 enum class usage_counting : uint8_t {
