@@ -11,7 +11,6 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
-#include <random>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -19,8 +18,10 @@
 #include <httplib.h>
 #include <rapidjson/stringbuffer.h>
 
+#include "tools/fake_llm/emitter.hpp"
 #include "tools/fake_llm/http_server.hpp"
 #include "tools/fake_llm/rate_limit.hpp"
+#include "tools/fake_llm/reply_plan.hpp"
 #include "tools/fake_llm/wire_format.hpp"
 #include "tools/fake_llm/wire_support.hpp"
 
@@ -34,8 +35,6 @@ using std::chrono::steady_clock;
 constexpr auto max_stall = std::chrono::seconds(60);
 // How often a stall looks for a gone client or a stopping server.
 constexpr auto stall_poll = std::chrono::milliseconds(20);
-// Pieces of a split write are 1 to this many bytes long.
-constexpr uint32_t max_split_piece = 7;
 
 int64_t steady_now_us() {
   using namespace std::chrono;
@@ -49,37 +48,6 @@ int64_t unix_now_us() {
       .count();
 }
 
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
-         c == '\v';
-}
-
-reply_plan plan_reply(const wire_format& format, const model_script& ms,
-                      const chat_request& req) {
-  reply_plan plan;
-  plan.refusal = !ms.refusal.empty() && format.has_refusals();
-  plan.blocked = ms.safety_block && format.blocks_prompts();
-  auto text = !ms.refusal.empty() ? ms.refusal
-              : ms.reply.empty()  ? "echo: " + req.last_user
-                                  : ms.reply;
-  plan.tokens = split_tokens(text);
-  plan.finish_reason = ms.finish_reason;
-  if (req.max_tokens &&
-      static_cast<size_t>(*req.max_tokens) < plan.tokens.size()) {
-    plan.tokens.resize(static_cast<size_t>(*req.max_tokens));
-    auto& last = plan.tokens.back();
-    while (!last.empty() && is_space(last.back())) {
-      last.pop_back();
-    }
-    plan.finish_reason = "length";
-  }
-  for (const auto& t : plan.tokens) {
-    plan.content += t;
-  }
-  plan.completion_tokens = count_tokens(plan.content);
-  return plan;
-}
-
 // The mid-stream error event `error_event_after_tokens` sends.
 std::string stream_error_event(const wire_format& format,
                                const model_script& ms) {
@@ -91,81 +59,6 @@ std::string stream_error_event(const wire_format& format,
   }
   return format.error_event(format.error_json(status, error, {}));
 }
-
-// Every "\n" as "\r\n" (the events' JSON holds no raw line breaks).
-std::string to_crlf(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + text.size() / 8);
-  for (char c : text) {
-    if (c == '\n') {
-      out += '\r';
-    }
-    out += c;
-  }
-  return out;
-}
-
-// Writes a reply's bytes as the script says: each write split into small
-// pieces (one HTTP chunk each) and dripped; SSE events with the chosen line
-// ends and `: ping` comments between them.
-class emitter {
-public:
-  using sleeper = std::function<bool(steady_clock::time_point)>;
-
-  emitter(httplib::DataSink& sink, const model_script& ms, bool crlf,
-          sleeper sleep)
-      : sink_(sink), ms_(ms), crlf_(crlf), sleep_(std::move(sleep)),
-        rng_(ms.split_seed) {}
-
-  // True when a write failed because the server began stopping.
-  bool stopped() const { return stopped_; }
-
-  bool write(std::string_view bytes) {
-    if (!ms_.split_chunks) {
-      return write_piece(bytes);
-    }
-    size_t pos = 0;
-    while (pos < bytes.size()) {
-      auto n =
-          std::min<size_t>(1 + rng_() % max_split_piece, bytes.size() - pos);
-      if (!write_piece(bytes.substr(pos, n))) {
-        return false;
-      }
-      pos += n;
-    }
-    return true;
-  }
-
-  bool event(std::string_view event) {
-    std::string text;
-    if (ms_.ping_comments && events_ > 0) {
-      text = ": ping\n\n";
-    }
-    ++events_;
-    text.append(event);
-    return write(crlf_ ? to_crlf(text) : text);
-  }
-
-private:
-  bool write_piece(std::string_view piece) {
-    if (ms_.drip_ms > 0 && writes_ > 0 &&
-        !sleep_(steady_clock::now() + std::chrono::milliseconds(ms_.drip_ms))) {
-      stopped_ = true;
-      return false;
-    }
-    ++writes_;
-    return sink_.write(piece.data(), piece.size());
-  }
-
-  httplib::DataSink& sink_;
-  const model_script& ms_;
-  bool crlf_;
-  sleeper sleep_;
-  std::minstd_rand rng_;
-  int writes_ = 0;
-  int events_ = 0;
-  bool stopped_ = false;
-};
 
 std::string arrival_json(const arrival& a) {
   rapidjson::StringBuffer buf;
@@ -210,46 +103,6 @@ std::string arrival_json(const arrival& a) {
 }
 
 } // namespace
-
-std::vector<std::string> split_tokens(std::string_view text) {
-  std::vector<std::string> tokens;
-  size_t i = 0;
-  size_t start = 0;
-  while (i < text.size() && is_space(text[i])) {
-    ++i;
-  }
-  while (i < text.size()) {
-    while (i < text.size() && !is_space(text[i])) {
-      ++i;
-    }
-    while (i < text.size() && is_space(text[i])) {
-      ++i;
-    }
-    tokens.emplace_back(text.substr(start, i - start));
-    start = i;
-  }
-  if (tokens.empty() && !text.empty()) {
-    tokens.emplace_back(text);
-  }
-  return tokens;
-}
-
-int count_tokens(std::string_view text) {
-  int n = 0;
-  bool in_word = false;
-  for (char c : text) {
-    if (is_space(c)) {
-      in_word = false;
-    } else if (!in_word) {
-      in_word = true;
-      ++n;
-    }
-  }
-  return n;
-}
-
-// --- server
-// --------------------------------------------------------------------
 
 struct server::impl {
   impl(script s, std::string log_path, int threads)
