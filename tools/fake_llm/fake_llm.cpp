@@ -60,6 +60,34 @@ std::string stream_error_event(const wire_format& format,
   return format.error_event(format.error_json(status, error, {}));
 }
 
+// Whether a request carries an API key where any format puts one.
+bool carries_api_key(const httplib::Request& req) {
+  for (const auto& format : wire_formats()) {
+    for (const auto& header : format->key_headers()) {
+      if (req.has_header(header)) {
+        return true;
+      }
+    }
+    for (const auto& param : format->key_params()) {
+      if (req.has_param(param)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+// The API version a request names in any format's header, "" when none.
+std::string api_version(const httplib::Request& req) {
+  for (const auto& format : wire_formats()) {
+    const auto header = format->version_header();
+    if (!header.empty() && req.has_header(header)) {
+      return req.get_header_value(header);
+    }
+  }
+  return {};
+}
+
 std::string arrival_json(const arrival& a) {
   rapidjson::StringBuffer buf;
   json_writer w(buf);
@@ -338,10 +366,8 @@ void server::impl::handle(const wire_format& format,
   rec.steady_us = steady_now_us();
   rec.path = req.path;
   rec.format = format.name();
-  rec.api_key = req.has_header("Authorization") || req.has_header("api-key") ||
-                req.has_header("x-api-key") ||
-                req.has_header("x-goog-api-key") || req.has_param("key");
-  rec.api_version = req.get_header_value("anthropic-version");
+  rec.api_key = carries_api_key(req);
+  rec.api_version = api_version(req);
   try {
     serve(format, req, res, rec);
   } catch (const std::exception& e) {

@@ -192,6 +192,12 @@ public:
     return out;
   }
 
+  std::vector<std::string> key_headers() const override {
+    return {"x-api-key"};
+  }
+
+  std::string version_header() const override { return "anthropic-version"; }
+
   std::string response_id(uint64_t n) const override {
     return "msg_fake" + std::to_string(n);
   }

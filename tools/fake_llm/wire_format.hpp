@@ -163,6 +163,18 @@ public:
   /// the request is invalid.
   virtual chat_request parse_request(const request_view& req) const = 0;
 
+  /// The headers a request of this format carries its API key in. Keys are
+  /// never checked: the request log says whether a request carried one in
+  /// any format's place.
+  virtual std::vector<std::string> key_headers() const = 0;
+
+  /// The query parameters a request may carry its API key in instead.
+  virtual std::vector<std::string> key_params() const { return {}; }
+
+  /// The header that names the API version the client speaks (Anthropic's
+  /// `anthropic-version`), recorded in the request log; empty for none.
+  virtual std::string version_header() const { return {}; }
+
   /// The id of the reply numbered `n`, e.g. "chatcmpl-fake7".
   virtual std::string response_id(uint64_t n) const = 0;
 

@@ -160,6 +160,12 @@ public:
     return chat;
   }
 
+  std::vector<std::string> key_headers() const override {
+    return {"x-goog-api-key"};
+  }
+
+  std::vector<std::string> key_params() const override { return {"key"}; }
+
   std::string response_id(uint64_t n) const override {
     return "fake-response-" + std::to_string(n);
   }

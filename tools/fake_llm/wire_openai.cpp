@@ -177,6 +177,11 @@ public:
     return out;
   }
 
+  // `api-key` is Azure OpenAI's.
+  std::vector<std::string> key_headers() const override {
+    return {"Authorization", "api-key"};
+  }
+
   std::string response_id(uint64_t n) const override {
     return "chatcmpl-fake" + std::to_string(n);
   }
