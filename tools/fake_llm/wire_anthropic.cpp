@@ -11,7 +11,6 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 
-#include "engine/src/json_reader.hpp"
 #include "tools/fake_llm/fake_llm.hpp"
 #include "tools/fake_llm/wire_format.hpp"
 #include "tools/fake_llm/wire_support.hpp"
@@ -147,18 +146,13 @@ public:
   chat_request parse_request(const request_view& req) const override {
     chat_request out;
     rapidjson::Document doc;
-    if (!json_reader::parse(doc, req.body) || !doc.IsObject()) {
-      out.error = "There was an issue with the JSON body of your request: it "
-                  "must be a JSON object.";
+    if (!parse_object(doc, req.body,
+                      "There was an issue with the JSON body of your request: "
+                      "it must be a JSON object.",
+                      out) ||
+        !read_model(doc, "model: Field required", "", out)) {
       return out;
     }
-    auto model = doc.FindMember("model");
-    if (model == doc.MemberEnd() || !model->value.IsString() ||
-        model->value.GetStringLength() == 0) {
-      out.error = "model: Field required";
-      return out;
-    }
-    out.model.assign(model->value.GetString(), model->value.GetStringLength());
     if (!doc.HasMember("max_tokens") || doc["max_tokens"].IsNull()) {
       out.error = "max_tokens: Field required";
       return out;
@@ -180,11 +174,8 @@ public:
                     ": each message needs a string 'role' and a 'content'";
         return out;
       }
-      auto text = member_text(message, "content");
-      out.prompt_tokens += count_tokens(text);
-      if (std::string_view(message["role"].GetString()) == "user") {
-        out.last_user = std::move(text);
-      }
+      add_message(member_text(message, "content"),
+                  std::string_view(message["role"].GetString()) == "user", out);
       ++i;
     }
     out.prompt_tokens += count_tokens(member_text(doc, "system"));

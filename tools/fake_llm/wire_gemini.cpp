@@ -10,7 +10,6 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 
-#include "engine/src/json_reader.hpp"
 #include "tools/fake_llm/fake_llm.hpp"
 #include "tools/fake_llm/wire_format.hpp"
 #include "tools/fake_llm/wire_support.hpp"
@@ -28,8 +27,7 @@ chat_request parse_body(std::string_view body, std::string model, bool stream) {
   out.model = std::move(model);
   out.stream = stream;
   rapidjson::Document doc;
-  if (!json_reader::parse(doc, body) || !doc.IsObject()) {
-    out.error = "Invalid JSON payload received.";
+  if (!parse_object(doc, body, "Invalid JSON payload received.", out)) {
     return out;
   }
   auto contents = doc.FindMember("contents");
@@ -48,15 +46,11 @@ chat_request parse_body(std::string_view body, std::string model, bool stream) {
                   "].parts: contents.parts must not be empty.";
       return out;
     }
-    auto text = text_of(parts->value);
-    out.prompt_tokens += count_tokens(text);
     auto role = content.FindMember("role");
     bool user = role == content.MemberEnd() ||
                 (role->value.IsString() &&
                  std::string_view(role->value.GetString()) == "user");
-    if (user) {
-      out.last_user = std::move(text);
-    }
+    add_message(text_of(parts->value), user, out);
     ++i;
   }
   auto system = doc.FindMember("systemInstruction");

@@ -9,8 +9,6 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 
-#include "engine/src/json_reader.hpp"
-#include "tools/fake_llm/fake_llm.hpp"
 #include "tools/fake_llm/wire_format.hpp"
 #include "tools/fake_llm/wire_support.hpp"
 
@@ -115,19 +113,13 @@ public:
   chat_request parse_request(const request_view& req) const override {
     chat_request out;
     rapidjson::Document doc;
-    if (!json_reader::parse(doc, req.body) || !doc.IsObject()) {
-      out.error = "We could not parse the JSON body of your request. The "
-                  "request body must be a JSON object.";
+    if (!parse_object(doc, req.body,
+                      "We could not parse the JSON body of your request. The "
+                      "request body must be a JSON object.",
+                      out) ||
+        !read_model(doc, "you must provide a model parameter", "model", out)) {
       return out;
     }
-    auto model = doc.FindMember("model");
-    if (model == doc.MemberEnd() || !model->value.IsString() ||
-        model->value.GetStringLength() == 0) {
-      out.error = "you must provide a model parameter";
-      out.error_param = "model";
-      return out;
-    }
-    out.model.assign(model->value.GetString(), model->value.GetStringLength());
     auto messages = doc.FindMember("messages");
     if (messages == doc.MemberEnd()) {
       out.error = "Missing required parameter: 'messages'.";
@@ -147,11 +139,8 @@ public:
         out.error_param = "messages";
         return out;
       }
-      auto text = member_text(message, "content");
-      out.prompt_tokens += count_tokens(text);
-      if (std::string_view(message["role"].GetString()) == "user") {
-        out.last_user = std::move(text);
-      }
+      add_message(member_text(message, "content"),
+                  std::string_view(message["role"].GetString()) == "user", out);
     }
     if (!read_stream(doc, out)) {
       return out;

@@ -1,5 +1,10 @@
 #include "tools/fake_llm/wire_support.hpp"
 
+#include <utility>
+
+#include "engine/src/json_reader.hpp"
+#include "tools/fake_llm/fake_llm.hpp"
+
 namespace tutti::fake {
 
 void write_string(json_writer& w, std::string_view s) {
@@ -42,6 +47,35 @@ std::string member_text(const rapidjson::Value& object, const char* key) {
   }
   auto it = object.FindMember(key);
   return it == object.MemberEnd() ? std::string() : text_of(it->value);
+}
+
+bool parse_object(rapidjson::Document& doc, std::string_view body,
+                  const char* not_an_object, chat_request& out) {
+  if (!json_reader::parse(doc, body) || !doc.IsObject()) {
+    out.error = not_an_object;
+    return false;
+  }
+  return true;
+}
+
+bool read_model(const rapidjson::Value& object, const char* missing,
+                const char* param, chat_request& out) {
+  auto model = object.FindMember("model");
+  if (model == object.MemberEnd() || !model->value.IsString() ||
+      model->value.GetStringLength() == 0) {
+    out.error = missing;
+    out.error_param = param;
+    return false;
+  }
+  out.model.assign(model->value.GetString(), model->value.GetStringLength());
+  return true;
+}
+
+void add_message(std::string text, bool from_user, chat_request& out) {
+  out.prompt_tokens += count_tokens(text);
+  if (from_user) {
+    out.last_user = std::move(text);
+  }
 }
 
 bool read_max_tokens(const rapidjson::Value& object, const char* key,

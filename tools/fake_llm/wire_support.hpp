@@ -32,6 +32,21 @@ std::string text_of(const rapidjson::Value& content);
 /// Text of `object[key]`, "" when absent.
 std::string member_text(const rapidjson::Value& object, const char* key);
 
+/// Parses `body` into `doc`; false (with `out.error` set to
+/// `not_an_object`) when it is not a JSON object.
+bool parse_object(rapidjson::Document& doc, std::string_view body,
+                  const char* not_an_object, chat_request& out);
+
+/// Reads the non-empty string `model` of `object` into `out.model`; false
+/// (with `out.error` set to `missing` and `out.error_param` to `param`) when
+/// there is none.
+bool read_model(const rapidjson::Value& object, const char* missing,
+                const char* param, chat_request& out);
+
+/// Counts one message's text into the prompt; the last user message is the
+/// one an echo repeats.
+void add_message(std::string text, bool from_user, chat_request& out);
+
 /// Reads an optional positive integer `key` of `object` into
 /// `out.max_tokens`; false (with `out.error` saying "<shown> must be an
 /// integer >= 1.") when present but not such an integer.
