@@ -44,15 +44,20 @@ void write_usage(json_writer& w, int prompt, int completion) {
   w.EndObject();
 }
 
+// Opens a stream chunk: its header fields, then its `choices` array.
+void start_chunk(json_writer& w, const response_ids& ids) {
+  w.StartObject();
+  write_header_fields(w, ids, "chat.completion.chunk");
+  w.Key("choices");
+  w.StartArray();
+}
+
 // One `data: {...}\n\n` event carrying a choice chunk.
 std::string choice_event(const response_ids& ids, delta_kind kind,
                          std::string_view text, bool usage_null) {
   rapidjson::StringBuffer buf;
   json_writer w(buf);
-  w.StartObject();
-  write_header_fields(w, ids, "chat.completion.chunk");
-  w.Key("choices");
-  w.StartArray();
+  start_chunk(w, ids);
   w.StartObject();
   w.Key("index");
   w.Int(0);
@@ -92,10 +97,7 @@ std::string choice_event(const response_ids& ids, delta_kind kind,
 std::string usage_event(const response_ids& ids, int prompt, int completion) {
   rapidjson::StringBuffer buf;
   json_writer w(buf);
-  w.StartObject();
-  write_header_fields(w, ids, "chat.completion.chunk");
-  w.Key("choices");
-  w.StartArray();
+  start_chunk(w, ids);
   w.EndArray();
   write_usage(w, prompt, completion);
   w.EndObject();
