@@ -4,7 +4,12 @@
 /// chat completions, Anthropic Messages and Gemini generateContent wire
 /// formats (whole and streamed) with behaviour and faults scripted per model
 /// name. Tests, benchmarks and the demo use it in place of a real provider.
-/// See docs/fake_llm.md.
+///
+/// This header is the fake's whole public face. Behind it the server core
+/// (fake_llm.cpp) owns routes, the script, the fault menu, server-side limits
+/// and the request log, and knows no vendor: each wire format is one file
+/// (wire_openai.cpp, ...) implementing wire_format.hpp, listed in
+/// wire_formats.cpp. See docs/fake_llm.md, "Adding a wire format".
 
 #include <cstdint>
 #include <map>
