@@ -21,7 +21,7 @@ const word_list provider_keys = {
     "limit_group", "rpm",     "tpm",         "requests", "tokens",
     "queue",       "breaker", "temperature", "top_p",    "max_tokens",
     "seed",        "stop",    "params",      "timeouts", "retry",
-    "price",       "headers", "api_version", "ca_file",
+    "price",       "headers", "ca_file",
 };
 
 const word_list budget_keys = {"count", "per"};
@@ -42,9 +42,36 @@ const word_list retry_keys = {"attempts", "backoff", "max_backoff"};
 const word_list price_keys = {"input_per_mtok", "output_per_mtok",
                               "cached_input_per_mtok"};
 
-/// Headers that carry the API key: they come from `api_key`, lower case.
-const word_list key_headers = {"authorization", "x-api-key", "api-key",
-                               "x-goog-api-key"};
+/// The headers that carry an API key for any registered kind, lower case:
+/// a key comes from `api_key`, never from `headers:` (a header another
+/// vendor's key travels in is most likely that key in the wrong place).
+word_list key_headers_of(const registry& plugins) {
+  word_list names;
+  for (const auto& kind : plugins.codec_names()) {
+    if (auto codec = plugins.make_codec(kind)) {
+      for (auto& name : codec->key_headers()) {
+        if (std::find(names.begin(), names.end(), name) == names.end()) {
+          names.push_back(name);
+        }
+      }
+    }
+  }
+  return names;
+}
+
+/// The `kind:` a provider's map names, when it is a plain string.
+std::string kind_named(const YAML::Node& provider) {
+  if (!provider.IsMap()) {
+    return {};
+  }
+  for (const auto& field : provider) {
+    if (field.first.IsScalar() && field.first.Scalar() == "kind" &&
+        field.second.IsScalar()) {
+      return field.second.Scalar();
+    }
+  }
+  return {};
+}
 
 constexpr int max_retry_attempts = 20;
 
@@ -155,7 +182,8 @@ const word_list group_budgets = {"concurrency", "requests", "tokens", "queue"};
 class provider_reader : private yaml_reader {
 public:
   provider_reader(const yaml_source& source, const registry& plugins)
-      : yaml_reader(source), plugins_(plugins) {}
+      : yaml_reader(source), plugins_(plugins),
+        key_headers_(key_headers_of(plugins)) {}
 
   std::map<std::string, provider_config>
   read(const YAML::Node& providers) const {
@@ -271,8 +299,8 @@ private:
              "invalid header name; use letters, digits, '-' and '_'");
       }
       auto lower = to_lower(field.key);
-      if (std::find(key_headers.begin(), key_headers.end(), lower) !=
-          key_headers.end()) {
+      if (std::find(key_headers_.begin(), key_headers_.end(), lower) !=
+          key_headers_.end()) {
         fail(field.key_node, field_path,
              "the " + field.key +
                  " header carries the API key and is set from 'api_key'; "
@@ -305,20 +333,14 @@ private:
     }
   }
 
-  /// Letters, digits, '-', '.' and '_', such as 2024-10-21 or
-  /// 2024-12-01-preview: it becomes a URL query value.
-  std::string read_api_version(const map_entry& entry,
-                               const std::string& path) const {
+  /// A key of the kind's own (`codec::keys()`): a string its codec checks.
+  std::string read_codec_key(const map_entry& entry, const std::string& path,
+                             const codec_key& key) const {
     auto text = read_string(entry, path);
-    bool plain = std::all_of(text.begin(), text.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-             c == '.' || c == '_';
-    });
-    if (!plain) {
-      fail(entry.value, path,
-           "expected an API version such as 2024-10-21 (letters, digits, "
-           "'-', '.' and '_'), got " +
-               describe(entry.value));
+    if (key.check != nullptr) {
+      if (auto problem = key.check(text); !problem.empty()) {
+        fail(entry.value, path, problem + ", got " + describe(entry.value));
+      }
     }
     return text;
   }
@@ -459,7 +481,16 @@ private:
     p.base_url_where = p.where;
     bool has_base_url = false;
     param_places params_seen;
-    for (auto& field : entries(entry.value, path, provider_keys)) {
+    // Every provider's keys, and those its kind adds.
+    auto allowed = provider_keys;
+    std::vector<codec_key> own_keys;
+    if (auto codec = plugins_.make_codec(kind_named(entry.value))) {
+      own_keys = codec->keys();
+      for (auto& key : own_keys) {
+        allowed.push_back(key.name);
+      }
+    }
+    for (auto& field : entries(entry.value, path, allowed)) {
       auto field_path = path + "." + field.key;
       if (field.key == "kind") {
         p.kind = read_string(field, field_path);
@@ -534,10 +565,14 @@ private:
         p.price = read_price_table(field, field_path);
       } else if (field.key == "headers") {
         read_headers(field, field_path, p);
-      } else if (field.key == "api_version") {
-        p.api_version = read_api_version(field, field_path);
       } else if (field.key == "ca_file") {
         p.ca_file = read_ca_file(field, field_path);
+      } else {
+        for (auto& key : own_keys) {
+          if (key.name == field.key) {
+            p.options[key.name] = read_codec_key(field, field_path, key);
+          }
+        }
       }
     }
     if (p.kind.empty()) {
@@ -565,6 +600,7 @@ private:
   }
 
   const registry& plugins_;
+  word_list key_headers_;
 };
 
 } // namespace

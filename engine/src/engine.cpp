@@ -460,7 +460,7 @@ struct engine::impl {
     deps.settings.api_key = pc.api_key;
     deps.settings.defaults = pc.defaults;
     deps.settings.extra_headers.assign(pc.headers.begin(), pc.headers.end());
-    deps.settings.api_version = pc.api_version;
+    deps.settings.options = pc.options;
     deps.timeouts = pc.timeouts;
     deps.retry = pc.retry;
     deps.price = pc.price;

@@ -78,11 +78,11 @@ BOOST_AUTO_TEST_CASE(encode_posts_to_the_deployment_with_default_api_version) {
 BOOST_AUTO_TEST_CASE(encode_uses_the_providers_api_version) {
   auto provider = settings();
   provider.base_url = deployment_url + "/";
-  provider.api_version = "2025-01-01-preview";
+  provider.options["api_version"] = "2025-01-01-preview";
   BOOST_TEST(azure().encode(question(), provider).url ==
              deployment_url +
                  "/chat/completions?api-version=2025-01-01-preview");
-  provider.api_version = "a b&c";
+  provider.options["api_version"] = "a b&c";
   BOOST_TEST(azure().encode(question(), provider).url ==
              deployment_url + "/chat/completions?api-version=a%20b%26c");
 }

@@ -48,12 +48,12 @@ BOOST_AUTO_TEST_CASE(provider_keys_fixture_parses_into_their_fields) {
   BOOST_TEST(claude.headers_where[0].column == 23);
   BOOST_TEST(claude.headers_where[1].line == 12);
   BOOST_TEST(claude.headers_where[1].column == 51);
-  BOOST_TEST(claude.api_version.empty());
+  BOOST_TEST(claude.options.empty());
   // Relative to the config file's directory, not the working directory.
   BOOST_TEST(claude.ca_file == fixtures + "custom_ca.pem");
 
   const auto& azure = cfg.providers.at("azure");
-  BOOST_TEST(azure.api_version == "2024-10-21");
+  BOOST_TEST(azure.options.at("api_version") == "2024-10-21");
   BOOST_TEST(azure.defaults.top_p.value() == 0.5);
   BOOST_TEST(azure.defaults.seed.value() == 7);
   BOOST_TEST(azure.defaults.stop == (std::vector<std::string>{"END"}),
@@ -92,7 +92,7 @@ BOOST_AUTO_TEST_CASE(provider_keys_have_defaults_when_absent) {
       BOOST_TEST(p.price.cached_input_per_mtok == 0.0);
       BOOST_TEST(p.headers.empty());
       BOOST_TEST(p.headers_where.empty());
-      BOOST_TEST(p.api_version.empty());
+      BOOST_TEST(p.options.empty());
       BOOST_TEST(p.ca_file.empty());
     }
   }
@@ -177,14 +177,23 @@ BOOST_AUTO_TEST_CASE(prices_may_be_zero_integers_or_quoted) {
   BOOST_TEST(price.cached_input_per_mtok == 100.0);
 }
 
-BOOST_AUTO_TEST_CASE(api_version_and_ca_file_are_allowed_on_any_kind) {
-  auto cfg = parse(two_providers +
-                   "    api_version: 2024-12-01-preview\n"
-                   "    ca_file: " +
-                   fixtures + "custom_ca.pem\n");
+BOOST_AUTO_TEST_CASE(ca_file_is_allowed_on_any_kind_api_version_on_azure) {
+  auto cfg =
+      parse(two_providers + "    ca_file: " + fixtures + "custom_ca.pem\n");
   const auto& p = cfg.providers.at("llama");
-  BOOST_TEST(p.api_version == "2024-12-01-preview");
   BOOST_TEST(p.ca_file == fixtures + "custom_ca.pem"); // absolute: unchanged
+  // api_version is azure-openai's own key: another kind would ignore it.
+  auto azure = parse("providers:\n"
+                     "  az:\n"
+                     "    kind: azure-openai\n"
+                     "    model: gpt-4o\n"
+                     "    base_url: https://r.openai.azure.com/openai/"
+                     "deployments/d\n"
+                     "    api_version: 2024-12-01-preview\n");
+  BOOST_TEST(azure.providers.at("az").options.at("api_version") ==
+             "2024-12-01-preview");
+  auto e = error_of(two_providers + "    api_version: 2024-12-01-preview\n");
+  BOOST_TEST(contains(e.what(), "providers.llama: unknown key 'api_version'"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -200,11 +209,12 @@ BOOST_AUTO_TEST_CASE(unknown_kind_names_the_registered_kinds) {
                     "    kind: opena\n");
   BOOST_TEST(std::string{e.what()} ==
              "demo.yaml:4:11: providers.gpt.kind: unknown kind 'opena'; "
-             "expected one of: anthropic, openai, openai-compatible; did "
-             "you mean 'openai'?");
+             "expected one of: anthropic, azure-openai, gemini, openai, "
+             "openai-compatible; did you mean 'openai'?");
   BOOST_TEST(e.message() ==
              "providers.gpt.kind: unknown kind 'opena'; expected one of: "
-             "anthropic, openai, openai-compatible; did you mean 'openai'?");
+             "anthropic, azure-openai, gemini, openai, openai-compatible; did "
+             "you mean 'openai'?");
 }
 
 BOOST_AUTO_TEST_CASE(wrong_types_say_what_was_expected) {
@@ -268,7 +278,7 @@ BOOST_AUTO_TEST_CASE(missing_required_keys_point_at_the_provider) {
                        "    model: gpt-4o\n"),
               2, 3,
               {"providers.gpt: missing required key 'kind' (one of: "
-               "anthropic, openai, openai-compatible)"});
+               "anthropic, azure-openai, gemini, openai, openai-compatible)"});
   check_error(error_of("providers:\n"
                        "  llama:\n"
                        "    kind: openai-compatible\n"
@@ -317,7 +327,7 @@ BOOST_AUTO_TEST_CASE(unknown_nested_keys_suggest_the_right_one) {
        "providers.p: unknown key 'timeout'; expected one of: kind, model, "
        "base_url, api_key, concurrency, limit_group, rpm, tpm, requests, "
        "tokens, queue, breaker, temperature, top_p, max_tokens, seed, "
-       "stop, params, timeouts, retry, price, headers, api_version, ca_file; "
+       "stop, params, timeouts, retry, price, headers, ca_file; "
        "did you mean 'timeouts'?"},
   };
   for (const auto& c : cases) {
@@ -406,6 +416,7 @@ BOOST_AUTO_TEST_CASE(nested_sections_must_be_maps) {
     std::string key;
     std::string value;
     std::string expected;
+    std::string kind = "openai";
   };
   const std::vector<bad_section> cases = {
       {"timeouts", "30s",
@@ -421,10 +432,11 @@ BOOST_AUTO_TEST_CASE(nested_sections_must_be_maps) {
        "'temperature'"},
       {"headers", "x-team=research",
        "expected a map such as {x-team: research}, got 'x-team=research'"},
-      {"api_version", "[1]", "expected a string, got a list"},
+      {"api_version", "[1]", "expected a string, got a list", "azure-openai"},
       {"api_version", "2024-10-21&x=1",
        "expected an API version such as 2024-10-21 (letters, digits, '-', "
-       "'.' and '_'), got '2024-10-21&x=1'"},
+       "'.' and '_'), got '2024-10-21&x=1'",
+       "azure-openai"},
       {"ca_file", "{a: 1}", "expected a string, got a map"},
       {"ca_file", "\"\"", "expected a non-empty string"},
   };
@@ -432,7 +444,9 @@ BOOST_AUTO_TEST_CASE(nested_sections_must_be_maps) {
     BOOST_TEST_CONTEXT(c.key << ": " << c.value) {
       auto e = error_of("providers:\n"
                         "  p:\n"
-                        "    kind: openai\n"
+                        "    kind: " +
+                        c.kind +
+                        "\n"
                         "    model: m\n"
                         "    " +
                         c.key + ": " + c.value + "\n");

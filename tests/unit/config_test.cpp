@@ -226,8 +226,8 @@ BOOST_AUTO_TEST_CASE(unknown_key_is_an_error_with_a_suggestion) {
              "expected one of: kind, model, base_url, api_key, "
              "concurrency, limit_group, rpm, tpm, requests, tokens, queue, "
              "breaker, temperature, top_p, max_tokens, seed, stop, "
-             "params, timeouts, retry, price, headers, api_version, "
-             "ca_file; did you mean 'temperature'?");
+             "params, timeouts, retry, price, headers, ca_file; did you "
+             "mean 'temperature'?");
 }
 
 BOOST_AUTO_TEST_CASE(unknown_key_far_from_any_has_no_suggestion) {

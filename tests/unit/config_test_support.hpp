@@ -7,6 +7,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <cctype>
+
 #include <memory>
 #include <regex>
 #include <stdexcept>
@@ -23,12 +25,19 @@ namespace tutti::config_test {
 inline const std::string fixtures =
     std::string{TUTTI_FIXTURES_DIR} + "/config/";
 
-/// A codec that only knows its default URL: enough for config validation.
+/// A codec that only knows what config validation asks of it: its default
+/// URL, the headers its key travels in and its own YAML keys.
 class url_only_codec : public codec {
 public:
-  explicit url_only_codec(std::string url) : url_(std::move(url)) {}
+  explicit url_only_codec(std::string url,
+                          std::vector<std::string> key_headers = {},
+                          std::vector<codec_key> keys = {})
+      : url_(std::move(url)), key_headers_(std::move(key_headers)),
+        keys_(std::move(keys)) {}
 
   std::string default_base_url() const override { return url_; }
+  std::vector<std::string> key_headers() const override { return key_headers_; }
+  std::vector<codec_key> keys() const override { return keys_; }
 
   http_request encode(const chat_request&,
                       const provider_settings&) const override {
@@ -48,7 +57,19 @@ public:
 
 private:
   std::string url_;
+  std::vector<std::string> key_headers_;
+  std::vector<codec_key> keys_;
 };
+
+/// Like azure-openai's `api_version`: letters, digits, '-', '.' and '_'.
+inline std::string check_version(std::string_view text) {
+  for (char c : text)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' &&
+        c != '_')
+      return "expected an API version such as 2024-10-21 (letters, digits, "
+             "'-', '.' and '_')";
+  return {};
+}
 
 /// A strategy that answers nothing and says it calls `called`.
 class no_combine : public combine_strategy {
@@ -98,19 +119,36 @@ make_picky(const combine_options& options) {
   return std::make_unique<no_combine>(calls(options.judge));
 }
 
-/// Plugins independent of the built-in ones: one kind with a default URL,
-/// one without, and strategies named like the built-in ones.
+/// Plugins independent of the built-in ones: kinds with a default URL and
+/// without, each with the key header and own keys it declares, and
+/// strategies named like the built-in ones.
 inline const registry& test_plugins() {
   static const registry instance = [] {
     registry reg;
     reg.add_codec("openai", [] {
-      return std::make_unique<url_only_codec>("https://api.openai.com/v1/");
+      return std::make_unique<url_only_codec>(
+          "https://api.openai.com/v1/",
+          std::vector<std::string>{"authorization"});
     });
     reg.add_codec("anthropic", [] {
-      return std::make_unique<url_only_codec>("https://api.anthropic.com/v1");
+      return std::make_unique<url_only_codec>(
+          "https://api.anthropic.com/v1",
+          std::vector<std::string>{"x-api-key"});
     });
-    reg.add_codec("openai-compatible",
-                  [] { return std::make_unique<url_only_codec>(""); });
+    reg.add_codec("openai-compatible", [] {
+      return std::make_unique<url_only_codec>(
+          "", std::vector<std::string>{"authorization"});
+    });
+    reg.add_codec("azure-openai", [] {
+      return std::make_unique<url_only_codec>(
+          "", std::vector<std::string>{"api-key"},
+          std::vector<codec_key>{{"api_version", check_version}});
+    });
+    reg.add_codec("gemini", [] {
+      return std::make_unique<url_only_codec>(
+          "https://generativelanguage.googleapis.com/v1beta",
+          std::vector<std::string>{"x-goog-api-key"});
+    });
     reg.add_combine("collect", make_plain);
     reg.add_combine("first", make_plain);
     reg.add_combine("vote", make_vote);

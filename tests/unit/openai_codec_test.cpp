@@ -744,7 +744,7 @@ BOOST_AUTO_TEST_CASE(payload_too_large_413_is_bad_request) {
 
 BOOST_AUTO_TEST_CASE(encode_ignores_api_version) {
   auto provider = settings();
-  provider.api_version = "2024-10-21";
+  provider.options["api_version"] = "2024-10-21";
   BOOST_TEST(openai().encode(question(), provider).url ==
              "https://api.openai.com/v1/chat/completions");
 }

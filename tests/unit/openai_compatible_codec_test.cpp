@@ -127,7 +127,7 @@ BOOST_AUTO_TEST_CASE(encode_body_is_openais_with_stream_options) {
 
 BOOST_AUTO_TEST_CASE(encode_ignores_api_version) {
   auto provider = settings();
-  provider.api_version = "2024-10-21";
+  provider.options["api_version"] = "2024-10-21";
   BOOST_TEST(compatible().encode(question(), provider).url ==
              "http://localhost:11434/v1/chat/completions");
 }

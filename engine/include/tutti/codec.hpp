@@ -44,7 +44,19 @@ struct provider_settings {
   std::string api_key;       ///< already resolved from the environment
   chat_params defaults;      ///< used where the request leaves a value unset
   header_list extra_headers; ///< sent with every request (custom headers)
-  std::string api_version;   ///< azure-openai's `api-version`
+  /// The codec's own YAML keys under the provider (`codec::keys()`, such
+  /// as azure-openai's `api_version`), by name, as the config gave them.
+  std::map<std::string, std::string> options;
+};
+
+/// A YAML key a codec adds under its providers, such as azure-openai's
+/// `api_version`: a string, checked when the config is read.
+struct codec_key {
+  std::string name;
+  /// Why `value` will not do, as the end of an error message ("expected an
+  /// API version such as 2024-10-21"); empty when it will. Null: any
+  /// string.
+  std::string (*check)(std::string_view value) = nullptr;
 };
 
 /// How a vendor frames the events of a streamed reply; the decoder for each
@@ -194,6 +206,16 @@ public:
   /// The vendor's API root, used when the config gives no `base_url`;
   /// empty when the kind requires one.
   virtual std::string default_base_url() const = 0;
+
+  /// The headers (lower case) that carry the provider's `api_key` or what
+  /// is made from it, as `encode` sends them ("authorization", "x-api-key").
+  /// A provider's custom `headers:` may not set them: a key is given as
+  /// `api_key`, where it is kept out of every message.
+  virtual std::vector<std::string> key_headers() const { return {}; }
+
+  /// The codec's own YAML keys under a provider (beside the ones every
+  /// provider has); their values reach `encode` as `provider.options`.
+  virtual std::vector<codec_key> keys() const { return {}; }
 
   /// The HTTP request for `req`; `req.stream` selects the streamed form.
   virtual http_request encode(const chat_request& req,

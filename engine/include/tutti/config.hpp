@@ -1,10 +1,10 @@
 #pragma once
 
-/// The YAML configuration: providers, ensembles and pipelines. Loading validates
-/// everything it can without the environment; `${VAR}` references in API keys,
-/// base URLs and header values are resolved later, only for the providers a
-/// command actually uses. `docs/configuration.md` is the reference for the
-/// format.
+/// The YAML configuration: providers, ensembles and pipelines. Loading
+/// validates everything it can without the environment; `${VAR}` references in
+/// API keys, base URLs and header values are resolved later, only for the
+/// providers a command actually uses. `docs/configuration.md` is the reference
+/// for the format.
 
 #include <cstdint>
 #include <map>
@@ -115,9 +115,11 @@ struct provider_config {
   /// Extra HTTP headers sent with every request, in YAML order; values may
   /// hold `${VAR}` until `resolve_env` expands them.
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string api_version; ///< azure-openai: the `api-version` query value
-  std::string ca_file;     ///< a custom CA bundle for TLS; empty: the system's
-  source_location where;   ///< the provider's name in the YAML
+  /// The kind's own keys (`codec::keys()`, such as azure-openai's
+  /// `api_version`), by name.
+  std::map<std::string, std::string> options;
+  std::string ca_file;   ///< a custom CA bundle for TLS; empty: the system's
+  source_location where; ///< the provider's name in the YAML
   source_location api_key_where;  ///< the api_key value (or `where`)
   source_location base_url_where; ///< the base_url value (or `where`)
   /// Where each header's value is, parallel to `headers`; a header without

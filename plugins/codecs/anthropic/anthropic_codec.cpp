@@ -317,6 +317,10 @@ public:
     return std::string{anthropic_base_url};
   }
 
+  std::vector<std::string> key_headers() const override {
+    return {"x-api-key"};
+  }
+
   http_request encode(const chat_request& req,
                       const provider_settings& provider) const override {
     http_request result;

@@ -296,6 +296,10 @@ public:
     return std::string{gemini_base_url};
   }
 
+  std::vector<std::string> key_headers() const override {
+    return {"x-goog-api-key"};
+  }
+
   http_request encode(const chat_request& req,
                       const provider_settings& provider) const override {
     http_request result;

@@ -1,6 +1,7 @@
 #include "plugins/codecs/openai/openai_wire.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -381,6 +382,22 @@ failure finished_with_error() {
                       "\"error\" and no error message");
 }
 
+/// The YAML key of a dialect that takes an `api-version` query (Azure).
+constexpr std::string_view api_version_key = "api_version";
+
+/// Letters, digits, '-', '.' and '_', such as 2024-10-21 or
+/// 2024-12-01-preview: it becomes a URL query value.
+std::string check_api_version(std::string_view text) {
+  bool plain =
+      !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+               c == '.' || c == '_';
+      });
+  return plain ? std::string{}
+               : "expected an API version such as 2024-10-21 (letters, "
+                 "digits, '-', '.' and '_')";
+}
+
 /// One budget from OpenAI's `x-ratelimit-limit-*` / `-remaining-*` /
 /// `-reset-*` (a Go duration until the budget is whole again), which many
 /// OpenAI-compatible servers send too. Azure sends what is left without a
@@ -409,6 +426,19 @@ public:
 
   std::string default_base_url() const override {
     return dialect_.default_base_url;
+  }
+
+  std::vector<std::string> key_headers() const override {
+    return {dialect_.key_header == openai_key_header::api_key
+                ? "api-key"
+                : "authorization"};
+  }
+
+  std::vector<codec_key> keys() const override {
+    if (dialect_.default_api_version.empty()) {
+      return {};
+    }
+    return {codec_key{std::string{api_version_key}, check_api_version}};
   }
 
   bool accepts_unterminated_stream() const override {
@@ -576,9 +606,10 @@ private:
     auto url = std::string{base_url_of(provider, dialect_.default_base_url)} +
                "/chat/completions";
     if (!dialect_.default_api_version.empty()) {
-      const auto& version = provider.api_version.empty()
+      auto given = provider.options.find(std::string{api_version_key});
+      const auto& version = given == provider.options.end()
                                 ? dialect_.default_api_version
-                                : provider.api_version;
+                                : given->second;
       url += "?api-version=" + url_encode(version);
     }
     return url;

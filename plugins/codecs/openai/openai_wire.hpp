@@ -31,7 +31,7 @@ struct openai_dialect {
 
   /// Non-empty for servers that take an `api-version` query (Azure): the
   /// value sent when the provider sets none. When empty, no query is sent
-  /// and the provider's `api_version` is ignored.
+  /// and the codec declares no `api_version` key.
   std::string default_api_version;
 
   /// What `codec::accepts_unterminated_stream()` returns: true for servers
