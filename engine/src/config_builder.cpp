@@ -1,5 +1,7 @@
 #include "tutti/config_builder.hpp"
 
+#include "tutti/registry.hpp"
+
 #include <yaml-cpp/yaml.h>
 
 namespace tutti {
@@ -114,8 +116,12 @@ std::string config_builder::yaml() const {
 }
 
 config config_builder::build() const {
+  return build(registry::builtin());
+}
+
+config config_builder::build(const registry& plugins) const {
   try {
-    return parse_config(yaml(), builder_file);
+    return parse_config(yaml(), builder_file, plugins);
   } catch (const config_error& e) {
     // Lines of generated YAML mean nothing to the caller; the message
     // names the setting.

@@ -272,6 +272,19 @@ caf::behavior lag_probe() {
 
 } // namespace
 
+namespace {
+
+/// The registry an engine uses: the host's, or the built-ins (which live
+/// for the whole program, so a non-owning pointer holds them).
+std::shared_ptr<const registry> plugins_of(const engine_options& options) {
+  if (options.plugins)
+    return options.plugins;
+  return std::shared_ptr<const registry>{std::shared_ptr<void>{},
+                                         &registry::builtin()};
+}
+
+} // namespace
+
 struct engine::impl {
   tutti::config cfg;
   caf::actor_system_config system_config;
@@ -298,7 +311,12 @@ struct engine::impl {
   std::map<std::string, answer_metrics> by_ensemble;   // guarded by metrics_mtx
   std::map<std::string, answer_metrics> by_pipeline;   // guarded by metrics_mtx
 
-  impl(tutti::config c, const engine_options& options) : cfg(std::move(c)) {
+  /// The plugins the config names (the built-ins unless the host gave its
+  /// own).
+  std::shared_ptr<const registry> plugins;
+
+  impl(tutti::config c, const engine_options& options)
+      : cfg(std::move(c)), plugins(plugins_of(options)) {
     system_config.add_message_types<caf::id_block::tutti>();
     system_config.add_message_types<caf::id_block::tutti_pipeline>();
     if (options.worker_threads > 0)
@@ -448,7 +466,7 @@ struct engine::impl {
     auto resolved = cfg;
     resolve_env(resolved, {name});
     auto& pc = resolved.providers.at(name);
-    std::shared_ptr<const codec> wire = registry::builtin().make_codec(pc.kind);
+    std::shared_ptr<const codec> wire = plugins->make_codec(pc.kind);
     if (!wire)
       throw config_error(pc.where, "unknown provider kind '" + pc.kind + "'");
     auto limiter = limiter_for(pc);
@@ -487,8 +505,7 @@ struct engine::impl {
     plan.name = name;
     plan.timers = timers;
     plan.combine_name = ec.combine;
-    plan.strategy =
-        registry::builtin().make_combine(ec.combine, ec.combine_settings);
+    plan.strategy = plugins->make_combine(ec.combine, ec.combine_settings);
     if (!plan.strategy)
       throw config_error(ec.where,
                          "unknown combine strategy '" + ec.combine + "'");
@@ -536,7 +553,7 @@ struct engine::impl {
     plan.name = provider;
     plan.timers = timers;
     plan.combine_name = "first";
-    plan.strategy = registry::builtin().make_combine("first", {});
+    plan.strategy = plugins->make_combine("first", {});
     if (!plan.strategy)
       throw config_error(used_at, "the combine strategy 'first' is missing");
     plan.until = until_rule::all;
@@ -822,12 +839,14 @@ caf::actor_system& engine::actor_system() {
 }
 
 engine engine::from_file(const std::string& path, engine_options options) {
-  return engine{load_config(path), options};
+  auto plugins = plugins_of(options);
+  return engine{load_config(path, *plugins), options};
 }
 
 engine engine::from_yaml(const std::string& yaml_text, engine_options options,
                          const std::string& name) {
-  return engine{parse_config(yaml_text, name), options};
+  auto plugins = plugins_of(options);
+  return engine{parse_config(yaml_text, name, *plugins), options};
 }
 
 engine::engine(engine&&) noexcept = default;

@@ -1,8 +1,9 @@
 #!/bin/sh
-# The host-app example against the installed package, as a host project
-# would build it: `cmake --install` into a fresh prefix, configure
-# examples/host_app with only that prefix, build it, and have it answer a
-# question from the demo ensemble behind the fake upstream.
+# The examples against the installed package, as a host project would build
+# them: `cmake --install` into a fresh prefix, configure examples/host_app
+# with only that prefix, build it, and have it answer a question from the
+# demo ensemble behind the fake upstream; then examples/own_plugins, which
+# registers its own codec and strategy and asks an ensemble using both.
 #
 #   host_app_test.sh SOURCE_DIR BUILD_DIR FAKE_LLM_BIN [CMAKE_ARG...]
 #
@@ -68,4 +69,21 @@ grep -q 'Paris' "$work/out.txt" || fail "the answer does not name Paris"
 grep -q '^  broken: failed (' "$work/out.txt" || fail "the broken member is not reported"
 grep -q '^  \[fast done: ok\]' "$work/out.txt" || fail "no streamed member event"
 grep -q '^streamed answer (partial)' "$work/out.txt" || fail "no streamed answer"
+
+# A host program's own codec and strategy, through the engine's registry.
+cmake -S "$src/examples/own_plugins" -B "$work/own" \
+  -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release "$@" \
+  >"$work/configure-own.log" 2>&1 ||
+  { cat "$work/configure-own.log" >&2; fail "configuring own_plugins failed"; }
+cmake --build "$work/own" >"$work/build-own.log" 2>&1 ||
+  { cat "$work/build-own.log" >&2; fail "building own_plugins failed"; }
+status=0
+timeout 60 "$work/own/own_plugins" "$url/v1" "What is the capital of France?" \
+  >"$work/own.txt" 2>&1 || status=$?
+cat "$work/own.txt"
+[ "$status" -eq 0 ] || fail "own_plugins exited $status"
+# The strategy picked the longest reply, which the codec put in capitals.
+grep -q '^answer (ok, longest, winner loud): THE CAPITAL OF FRANCE IS PARIS, ON THE SEINE.$' \
+  "$work/own.txt" || fail "own_plugins did not answer with its own codec and strategy"
+grep -q '^  plain: Paris.$' "$work/own.txt" || fail "the built-in codec's member is missing"
 echo "host_app_test: ok"

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "tutti/config.hpp"
+#include "tutti/registry.hpp"
 
 namespace tutti {
 
@@ -77,6 +78,10 @@ public:
   /// names the setting (e.g. "ensembles.poll.members[1]: unknown provider
   /// 'x'") and whose location is `<builder>`.
   config build() const;
+
+  /// As `build()`, with the kinds and strategies of `plugins` (a host
+  /// program's own beside the built-ins).
+  config build(const registry& plugins) const;
 
 private:
   struct impl;

@@ -14,6 +14,7 @@
 #include "tutti/config.hpp"
 #include "tutti/messages.hpp"
 #include "tutti/metrics.hpp"
+#include "tutti/registry.hpp"
 
 namespace caf {
 class actor_system;
@@ -64,6 +65,11 @@ struct engine_options {
   /// least four. Actors never block,
   /// so even one thread serves any number of members in parallel.
   size_t worker_threads = 0;
+  /// The codecs and strategies the config's `kind:` and `combine:` name:
+  /// a host program's own beside the built-ins (`registry` starts empty;
+  /// `register_builtin_plugins` adds the built-ins). Null: the built-ins.
+  /// `from_file` and `from_yaml` read the config with it too.
+  std::shared_ptr<const registry> plugins;
 };
 
 /// What `tutti providers` shows of one provider: its limit group's budgets
