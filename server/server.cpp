@@ -10,12 +10,12 @@
 #include <vector>
 
 #include "engine/src/json_writers.hpp"
-#include "engine/src/server_access_log.hpp"
-#include "engine/src/server_connection.hpp"
-#include "engine/src/server_guard.hpp"
-#include "engine/src/server_http_metrics.hpp"
-#include "engine/src/server_openai.hpp"
-#include "engine/src/server_runs.hpp"
+#include "server/access_log.hpp"
+#include "server/connection.hpp"
+#include "server/guard.hpp"
+#include "server/http_metrics.hpp"
+#include "server/openai.hpp"
+#include "server/run_registry.hpp"
 #include "tutti/json.hpp"
 #include "tutti/metrics.hpp"
 

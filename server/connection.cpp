@@ -1,4 +1,4 @@
-#include "engine/src/server_connection.hpp"
+#include "server/connection.hpp"
 
 #include <sys/resource.h>
 

@@ -1,4 +1,4 @@
-#include "engine/src/server_openai.hpp"
+#include "server/openai.hpp"
 
 #include <algorithm>
 #include <cctype>
