@@ -1,5 +1,5 @@
-// The HTTP side of `tutti serve` (server/connection.cpp) on its
-// own: a listener with a service the test plays, and a raw client.
+// The HTTP side of `tutti serve` (server/listener.cpp, connection.cpp) on
+// its own: a listener with a service the test plays, and a raw client.
 
 #include <boost/test/unit_test.hpp>
 
