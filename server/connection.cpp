@@ -301,11 +301,7 @@ void connection::on_head(error_code ec) {
         ec == net::error::operation_aborted) {
       close();
     } else if (ec == bhttp::error::body_limit) {
-      refuse(413,
-             "Request body too large: the limit is " +
-                 std::to_string(owner_->options.max_body_bytes) +
-                 " bytes (tutti serve --max-body)",
-             "request_too_large");
+      refuse_too_large();
     } else if (ec == bhttp::error::header_limit) {
       refuse(431,
              "Request head too large: the limit is " +
@@ -358,11 +354,7 @@ void connection::on_body(error_code ec) {
   }
   if (ec) {
     if (ec == bhttp::error::body_limit) {
-      refuse(413,
-             "Request body too large: the limit is " +
-                 std::to_string(owner_->options.max_body_bytes) +
-                 " bytes (tutti serve --max-body)",
-             "request_too_large");
+      refuse_too_large();
     } else if (ec == net::error::eof || ec == bhttp::error::end_of_stream ||
                ec == net::error::connection_reset ||
                ec == bhttp::error::partial_message ||
@@ -406,6 +398,14 @@ void connection::refuse(int status, const std::string& message,
   r.status = status;
   r.body = error_body(message, code);
   respond(seq_, std::move(r));
+}
+
+void connection::refuse_too_large() {
+  refuse(413,
+         "Request body too large: the limit is " +
+             std::to_string(owner_->options.max_body_bytes) +
+             " bytes (tutti serve --max-body)",
+         "request_too_large");
 }
 
 void connection::dispatch() {

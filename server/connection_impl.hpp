@@ -162,6 +162,8 @@ private:
   /// Answers a request the connection cannot read (bad, too large, too
   /// slow) and closes after the answer.
   void refuse(int status, const std::string& message, std::string_view code);
+  /// A 413: the body is over `max_body_bytes`, declared or counted.
+  void refuse_too_large();
   void dispatch();
 
   // --- deadlines ---

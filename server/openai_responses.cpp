@@ -87,6 +87,18 @@ std::string choice_chunk(const completion_ids& ids, bool include_usage,
   });
 }
 
+/// A chunk whose delta is one text member, `key`: `content` or `refusal`.
+std::string text_chunk(const completion_ids& ids, bool include_usage,
+                       const char* key, const std::string& text) {
+  return choice_chunk(
+      ids, include_usage,
+      [&](json_writer& w) {
+        w.Key(key);
+        write_string(w, text);
+      },
+      "");
+}
+
 void write_openai_usage(json_writer& w, const tutti::usage& used) {
   w.StartObject();
   w.Key("prompt_tokens");
@@ -256,24 +268,12 @@ std::string role_chunk(const completion_ids& ids, bool include_usage) {
 
 std::string content_chunk(const completion_ids& ids, const std::string& text,
                           bool include_usage) {
-  return choice_chunk(
-      ids, include_usage,
-      [&](json_writer& w) {
-        w.Key("content");
-        write_string(w, text);
-      },
-      "");
+  return text_chunk(ids, include_usage, "content", text);
 }
 
 std::string refusal_chunk(const completion_ids& ids, const std::string& words,
                           bool include_usage) {
-  return choice_chunk(
-      ids, include_usage,
-      [&](json_writer& w) {
-        w.Key("refusal");
-        write_string(w, words);
-      },
-      "");
+  return text_chunk(ids, include_usage, "refusal", words);
 }
 
 std::string finish_chunk(const completion_ids& ids,
