@@ -2,7 +2,7 @@
 // request parser with the limits `tutti serve` sets (16 KiB of head, a
 // body limit), fed in pieces as a socket would deliver them, several
 // pipelined requests in a row; each head goes through the request guards
-// and each body through the route's parser, as server_connection.cpp does.
+// and each body through the route's parser, as server/connection.cpp does.
 // A parsed body is never over the limit; a field value holds no CR, LF or
 // NUL.
 
@@ -17,8 +17,8 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
-#include "engine/src/server_guard.hpp"
-#include "engine/src/server_openai.hpp"
+#include "server/guard.hpp"
+#include "server/openai.hpp"
 #include "tests/fuzz/endpoint_config.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 

@@ -13,7 +13,7 @@
 
 #include <fuzzer/FuzzedDataProvider.h>
 
-#include "engine/src/server_guard.hpp"
+#include "server/guard.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 using namespace tutti::http;

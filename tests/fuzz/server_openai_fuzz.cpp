@@ -11,8 +11,8 @@
 #include <variant>
 
 #include "engine/src/json_reader.hpp"
-#include "engine/src/server_openai.hpp"
 #include "engine/src/utf8.hpp"
+#include "server/openai.hpp"
 #include "tests/fuzz/endpoint_config.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 

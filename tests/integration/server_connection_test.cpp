@@ -1,5 +1,5 @@
-// The HTTP side of `tutti serve` (engine/src/server_connection.cpp) on its
-// own: a listener with a service the test plays, and a raw client.
+// The HTTP side of `tutti serve` (server/listener.cpp, connection.cpp) on
+// its own: a listener with a service the test plays, and a raw client.
 
 #include <boost/test/unit_test.hpp>
 
@@ -10,7 +10,7 @@
 #include <optional>
 #include <thread>
 
-#include "engine/src/server_connection.hpp"
+#include "server/connection.hpp"
 #include "tests/integration/raw_http.hpp"
 
 namespace http = tutti::http;

@@ -10,9 +10,9 @@
 
 #include <rapidjson/document.h>
 
-#include "engine/src/server_guard.hpp"
-#include "engine/src/server_openai.hpp"
-#include "engine/src/server_runs.hpp"
+#include "server/guard.hpp"
+#include "server/openai.hpp"
+#include "server/run_registry.hpp"
 #include "tutti/config.hpp"
 
 using namespace tutti;

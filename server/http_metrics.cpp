@@ -1,4 +1,4 @@
-#include "engine/src/server_http_metrics.hpp"
+#include "server/http_metrics.hpp"
 
 #include "engine/src/prometheus_text.hpp"
 

@@ -14,7 +14,8 @@
 /// `max_connections` a new connection gets a 503 and is closed. Requests
 /// pipelined behind one another are answered in order.
 ///
-/// No Boost include here: server.cpp, the routes, builds without it.
+/// No Boost include here: the routes build without it. The Boost side is
+/// connection_impl.hpp, private to connection.cpp and listener.cpp.
 
 #include <chrono>
 #include <cstddef>

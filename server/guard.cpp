@@ -1,4 +1,4 @@
-#include "engine/src/server_guard.hpp"
+#include "server/guard.hpp"
 
 #include <arpa/inet.h>
 

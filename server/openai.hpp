@@ -3,7 +3,8 @@
 /// The HTTP endpoint's request and response mapping as pure functions: JSON
 /// bodies in, engine calls out; engine values in, OpenAI-shaped JSON out. No
 /// sockets and no clock, so every rule here is unit-tested from strings
-/// (tests/unit/server_openai_test.cpp).
+/// (tests/unit/server_openai_test.cpp). openai_requests.cpp reads the
+/// bodies, openai_responses.cpp writes the JSON.
 
 #include <cstdint>
 #include <map>

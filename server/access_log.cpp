@@ -1,4 +1,4 @@
-#include "engine/src/server_access_log.hpp"
+#include "server/access_log.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "engine/src/server_runs.hpp"
+#include "server/run_registry.hpp"
 
 #include <algorithm>
 #include <random>

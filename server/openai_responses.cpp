@@ -1,0 +1,480 @@
+#include "server/openai.hpp"
+
+#include <functional>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "engine/src/json_writers.hpp"
+#include "tutti/json.hpp"
+
+namespace tutti::http {
+
+namespace {
+
+using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using json_detail::json_text;
+using json_detail::write_string;
+using json_detail::write_string_or_null;
+
+void write_raw_object(json_writer& w, const std::string& json) {
+  w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+}
+
+void write_limit(json_writer& w, int64_t limit) {
+  if (limit > 0)
+    w.Int64(limit);
+  else
+    w.Null();
+}
+
+const member_outcome* outcome_named(const std::vector<member_outcome>& list,
+                                    const std::string& label) {
+  for (auto& o : list)
+    if (o.member == label)
+      return &o;
+  return nullptr;
+}
+
+/// The fields a chat completion and each of its chunks start with; `object`
+/// is "chat.completion" or "chat.completion.chunk".
+void write_completion_head(json_writer& w, const completion_ids& ids,
+                           const char* object) {
+  w.Key("id");
+  write_string(w, ids.id);
+  w.Key("object");
+  w.String(object);
+  w.Key("created");
+  w.Int64(ids.created);
+  w.Key("model");
+  write_string(w, ids.model);
+  w.Key("system_fingerprint");
+  w.Null();
+}
+
+/// A chunk with one choice whose delta `write_delta` writes.
+std::string choice_chunk(const completion_ids& ids, bool include_usage,
+                         const std::function<void(json_writer&)>& write_delta,
+                         const std::string& finish_reason,
+                         const std::string& ensemble_json = {}) {
+  return json_text([&](json_writer& w) {
+    w.StartObject();
+    write_completion_head(w, ids, "chat.completion.chunk");
+    w.Key("choices");
+    w.StartArray();
+    w.StartObject();
+    w.Key("index");
+    w.Int(0);
+    w.Key("delta");
+    w.StartObject();
+    write_delta(w);
+    w.EndObject();
+    w.Key("logprobs");
+    w.Null();
+    w.Key("finish_reason");
+    write_string_or_null(w, finish_reason);
+    w.EndObject();
+    w.EndArray();
+    if (include_usage) {
+      w.Key("usage");
+      w.Null();
+    }
+    if (!ensemble_json.empty()) {
+      w.Key("ensemble");
+      write_raw_object(w, ensemble_json);
+    }
+    w.EndObject();
+  });
+}
+
+/// A chunk whose delta is one text member, `key`: `content` or `refusal`.
+std::string text_chunk(const completion_ids& ids, bool include_usage,
+                       const char* key, const std::string& text) {
+  return choice_chunk(
+      ids, include_usage,
+      [&](json_writer& w) {
+        w.Key(key);
+        write_string(w, text);
+      },
+      "");
+}
+
+void write_openai_usage(json_writer& w, const tutti::usage& used) {
+  w.StartObject();
+  w.Key("prompt_tokens");
+  w.Int64(used.input_tokens);
+  w.Key("completion_tokens");
+  w.Int64(used.output_tokens);
+  w.Key("total_tokens");
+  w.Int64(used.input_tokens + used.output_tokens);
+  w.Key("prompt_tokens_details");
+  w.StartObject();
+  w.Key("cached_tokens");
+  w.Int64(used.cached_input_tokens);
+  w.EndObject();
+  w.EndObject();
+}
+
+/// A chunk without choices carrying tutti's own `tutti` member.
+std::string tutti_chunk(const completion_ids& ids, bool include_usage,
+                        const std::function<void(json_writer&)>& write_tutti) {
+  return json_text([&](json_writer& w) {
+    w.StartObject();
+    write_completion_head(w, ids, "chat.completion.chunk");
+    w.Key("choices");
+    w.StartArray();
+    w.EndArray();
+    if (include_usage) {
+      w.Key("usage");
+      w.Null();
+    }
+    w.Key("tutti");
+    w.StartObject();
+    write_tutti(w);
+    w.EndObject();
+    w.EndObject();
+  });
+}
+
+/// `{"object": "list", "data": [...]}` with the items `write_items` writes.
+std::string list_json(const std::function<void(json_writer&)>& write_items) {
+  return json_text([&](json_writer& w) {
+    w.StartObject();
+    w.Key("object");
+    w.String("list");
+    w.Key("data");
+    w.StartArray();
+    write_items(w);
+    w.EndArray();
+    w.EndObject();
+  });
+}
+
+/// A list of a config map's entries: objects that start with the entry's
+/// `name`, then what `write_fields(w, name, entry)` writes.
+template <class Map, class WriteFields>
+std::string named_list_json(const Map& map, WriteFields write_fields) {
+  return list_json([&](json_writer& w) {
+    for (auto& [name, entry] : map) {
+      w.StartObject();
+      w.Key("name");
+      write_string(w, name);
+      write_fields(w, name, entry);
+      w.EndObject();
+    }
+  });
+}
+
+} // namespace
+
+std::string to_json(const api_error& error, const std::string& ensemble_json) {
+  return json_text([&](json_writer& w) {
+    w.StartObject();
+    w.Key("error");
+    w.StartObject();
+    w.Key("message");
+    write_string(w, error.message);
+    w.Key("type");
+    write_string(w, error.type);
+    w.Key("param");
+    write_string_or_null(w, error.param);
+    w.Key("code");
+    write_string_or_null(w, error.code);
+    w.EndObject();
+    if (!ensemble_json.empty()) {
+      w.Key("ensemble");
+      write_raw_object(w, ensemble_json);
+    }
+    w.EndObject();
+  });
+}
+
+std::string finish_reason_of(const ensemble_answer& answer) {
+  const member_outcome* source = nullptr;
+  if (!answer.winner.empty())
+    source = outcome_named(answer.members, answer.winner);
+  else if (answer.combine == "synthesize" && !answer.combiner_calls.empty())
+    source = &answer.combiner_calls.back();
+  if (source == nullptr || !source->ok)
+    return "stop";
+  auto& reason = source->reply.finish_reason;
+  // Only the values OpenAI clients know.
+  if (reason == "length" || reason == "content_filter")
+    return reason;
+  return "stop";
+}
+
+std::optional<std::string> refusal_of(const ensemble_answer& answer) {
+  if (answer.status != answer_status::failed || answer.members.empty())
+    return std::nullopt;
+  for (auto& member : answer.members)
+    if (member.ok || member.error.kind != failure_kind::refused)
+      return std::nullopt;
+  return answer.members.front().error.message;
+}
+
+std::string chat_completion_json(const completion_ids& ids,
+                                 const ensemble_answer& answer) {
+  auto ensemble = to_json(answer);
+  auto refusal = refusal_of(answer);
+  return json_text([&](json_writer& w) {
+    w.StartObject();
+    write_completion_head(w, ids, "chat.completion");
+    w.Key("choices");
+    w.StartArray();
+    w.StartObject();
+    w.Key("index");
+    w.Int(0);
+    w.Key("message");
+    w.StartObject();
+    w.Key("role");
+    w.String("assistant");
+    w.Key("content");
+    if (refusal) {
+      w.Null();
+      w.Key("refusal");
+      write_string(w, *refusal);
+    } else {
+      write_string(w, answer.text);
+      w.Key("refusal");
+      w.Null();
+    }
+    w.EndObject();
+    w.Key("logprobs");
+    w.Null();
+    w.Key("finish_reason");
+    write_string(w, finish_reason_of(answer));
+    w.EndObject();
+    w.EndArray();
+    w.Key("usage");
+    write_openai_usage(w, answer.usage);
+    w.Key("ensemble");
+    write_raw_object(w, ensemble);
+    w.EndObject();
+  });
+}
+
+std::string role_chunk(const completion_ids& ids, bool include_usage) {
+  return choice_chunk(
+      ids, include_usage,
+      [](json_writer& w) {
+        w.Key("role");
+        w.String("assistant");
+        w.Key("content");
+        w.String("");
+      },
+      "");
+}
+
+std::string content_chunk(const completion_ids& ids, const std::string& text,
+                          bool include_usage) {
+  return text_chunk(ids, include_usage, "content", text);
+}
+
+std::string refusal_chunk(const completion_ids& ids, const std::string& words,
+                          bool include_usage) {
+  return text_chunk(ids, include_usage, "refusal", words);
+}
+
+std::string finish_chunk(const completion_ids& ids,
+                         const ensemble_answer& answer, bool include_usage) {
+  return choice_chunk(
+      ids, include_usage, [](json_writer&) {}, finish_reason_of(answer),
+      to_json(answer));
+}
+
+std::string usage_chunk(const completion_ids& ids, const tutti::usage& used) {
+  return json_text([&](json_writer& w) {
+    w.StartObject();
+    write_completion_head(w, ids, "chat.completion.chunk");
+    w.Key("choices");
+    w.StartArray();
+    w.EndArray();
+    w.Key("usage");
+    write_openai_usage(w, used);
+    w.EndObject();
+  });
+}
+
+std::string member_delta_chunk(const completion_ids& ids,
+                               const member_delta& delta, bool include_usage) {
+  return tutti_chunk(ids, include_usage, [&](json_writer& w) {
+    w.Key("member");
+    write_string(w, delta.member);
+    w.Key("delta");
+    write_string(w, delta.text);
+  });
+}
+
+std::string member_done_chunk(const completion_ids& ids,
+                              const member_outcome& outcome,
+                              bool include_usage) {
+  return tutti_chunk(ids, include_usage, [&](json_writer& w) {
+    w.Key("member_done");
+    json_detail::write_outcome(w, outcome);
+  });
+}
+
+std::string providers_json(const std::vector<provider_status>& states,
+                           const config& cfg) {
+  return list_json([&](json_writer& w) {
+    for (auto& st : states) {
+      w.StartObject();
+      w.Key("name");
+      write_string(w, st.name);
+      w.Key("kind");
+      write_string(w, st.kind);
+      w.Key("model");
+      write_string(w, st.model);
+      w.Key("limit_group");
+      write_string(w, st.limit_group);
+      w.Key("running");
+      w.Bool(st.note.empty());
+      w.Key("note");
+      write_string_or_null(w, st.note);
+      w.Key("in_flight");
+      w.Int64(st.in_flight);
+      w.Key("queued");
+      w.Int64(st.queued);
+      w.Key("concurrency");
+      w.Int64(st.concurrency);
+      auto pc = cfg.providers.find(st.name);
+      auto window = [&](const char* key, int64_t used, int64_t limit,
+                        int64_t per_ms) {
+        w.Key(key);
+        w.StartObject();
+        w.Key("in_window");
+        w.Int64(used);
+        w.Key("limit");
+        write_limit(w, limit);
+        w.Key("per_ms");
+        w.Int64(per_ms);
+        w.EndObject();
+      };
+      window("requests", st.requests_in_window, st.requests_limit,
+             pc != cfg.providers.end() ? pc->second.requests.per_ms : 0);
+      window("tokens", st.tokens_in_window, st.tokens_limit,
+             pc != cfg.providers.end() ? pc->second.tokens.per_ms : 0);
+      w.Key("cooldown_left_ms");
+      w.Int64(st.cooldown_left_ms);
+      // -1: the server's rate-limit headers said nothing.
+      w.Key("server_requests_left");
+      if (st.server_requests_left >= 0)
+        w.Int64(st.server_requests_left);
+      else
+        w.Null();
+      w.Key("server_tokens_left");
+      if (st.server_tokens_left >= 0)
+        w.Int64(st.server_tokens_left);
+      else
+        w.Null();
+      w.Key("breaker");
+      w.StartObject();
+      w.Key("state");
+      write_string_or_null(w, st.breaker);
+      w.Key("consecutive_failures");
+      w.Int(st.consecutive_failures);
+      w.EndObject();
+      w.EndObject();
+    }
+  });
+}
+
+std::string ensembles_json(const config& cfg) {
+  return named_list_json(cfg.ensembles, [](json_writer& w,
+                                           const std::string& name,
+                                           const ensemble_config& e) {
+    w.Key("model");
+    write_string(w, "ensemble/" + name);
+    w.Key("members");
+    w.StartArray();
+    for (auto& m : e.members) {
+      w.StartObject();
+      w.Key("label");
+      write_string(w, m.label);
+      w.Key("provider");
+      write_string(w, m.provider);
+      w.Key("weight");
+      w.Double(m.weight);
+      w.Key("samples");
+      w.Int(m.samples);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("until");
+    write_string(w, e.until == "quorum" ? "quorum:" + std::to_string(e.quorum)
+                                        : e.until);
+    w.Key("mode");
+    write_string(w, e.mode);
+    w.Key("deadline_ms");
+    w.Int64(e.deadline_ms);
+    w.Key("min_success");
+    w.Int(e.min_success);
+    w.Key("combine");
+    write_string(w, e.combine);
+    if (!e.combine_settings.judge.empty()) {
+      w.Key("judge");
+      write_string(w, e.combine_settings.judge);
+    }
+    if (!e.combine_settings.synthesizer.empty()) {
+      w.Key("synthesizer");
+      write_string(w, e.combine_settings.synthesizer);
+    }
+  });
+}
+
+std::string pipelines_json(const config& cfg) {
+  return named_list_json(cfg.pipelines, [](json_writer& w, const std::string&,
+                                           const pipeline_config& p) {
+    w.Key("inputs");
+    w.StartArray();
+    for (auto& input : p.inputs)
+      write_string(w, input);
+    w.EndArray();
+    w.Key("output");
+    write_string(w, p.output);
+    w.Key("steps");
+    w.StartArray();
+    for (auto& step : p.steps) {
+      w.StartObject();
+      w.Key("id");
+      write_string(w, step.id);
+      w.Key(step.ensemble.empty() ? "call" : "ensemble");
+      write_string(w, step.ensemble.empty() ? step.call : step.ensemble);
+      w.Key("needs");
+      w.StartArray();
+      for (auto& need : step.needs)
+        write_string(w, need);
+      w.EndArray();
+      w.EndObject();
+    }
+    w.EndArray();
+  });
+}
+
+std::string models_json(const config& cfg, int64_t created) {
+  return list_json([&](json_writer& w) {
+    auto model = [&](const std::string& id) {
+      w.StartObject();
+      w.Key("id");
+      write_string(w, id);
+      w.Key("object");
+      w.String("model");
+      w.Key("created");
+      w.Int64(created);
+      w.Key("owned_by");
+      w.String("tutti");
+      w.EndObject();
+    };
+    for (auto& [name, p] : cfg.providers)
+      model(name);
+    for (auto& [name, e] : cfg.ensembles)
+      model("ensemble/" + name);
+  });
+}
+
+std::string step_json(const step_outcome& step) {
+  return json_text([&](json_writer& w) { json_detail::write_step(w, step); });
+}
+
+} // namespace tutti::http

@@ -1,0 +1,54 @@
+// GET /metrics, /v1/providers, /v1/ensembles, /v1/pipelines, /v1/models:
+// the engine's state and its configuration, as docs/http.md shows them.
+
+#include "server/server_impl.hpp"
+#include "tutti/metrics.hpp"
+
+namespace tutti {
+
+using http::api_error;
+using http::error_response;
+using http::exchange_ptr;
+using http::json_response;
+
+void server::impl::get_metrics(const exchange_ptr& ex) {
+  answer_waiting(ex, [this] {
+    http::response r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = to_prometheus(engine.metrics()) + metrics.to_prometheus();
+    return r;
+  });
+}
+
+void server::impl::get_providers(const exchange_ptr& ex) {
+  answer_waiting(ex, [this] {
+    return json_response(200, http::providers_json(engine.provider_states(),
+                                                   engine.loaded_config()));
+  });
+}
+
+void server::impl::get_ensembles(const exchange_ptr& ex) {
+  ex->respond(json_response(200, http::ensembles_json(engine.loaded_config())));
+}
+
+void server::impl::get_pipelines(const exchange_ptr& ex) {
+  ex->respond(json_response(200, http::pipelines_json(engine.loaded_config())));
+}
+
+void server::impl::get_models(const exchange_ptr& ex) {
+  ex->respond(json_response(
+      200, http::models_json(engine.loaded_config(), http::unix_now())));
+}
+
+void server::impl::answer_waiting(const exchange_ptr& ex,
+                                  std::function<http::response()> make) {
+  bool queued = waiting.submit([ex, make = std::move(make)] {
+    auto r = std::make_shared<http::response>(make());
+    ex->post([ex, r] { ex->respond(std::move(*r)); });
+  });
+  if (!queued)
+    ex->respond(error_response(api_error{503, "Too busy; try again shortly",
+                                         "server_error", "", "busy"}));
+}
+
+} // namespace tutti

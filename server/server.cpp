@@ -1,0 +1,381 @@
+#include "tutti/server.hpp"
+
+#include <chrono>
+#include <string_view>
+#include <thread>
+
+#include "server/guard.hpp"
+#include "server/server_impl.hpp"
+
+namespace tutti {
+
+namespace http {
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+response json_response(int status, std::string body) {
+  response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+response error_response(const api_error& error,
+                        const std::string& ensemble_json) {
+  auto r = json_response(error.status, to_json(error, ensemble_json));
+  if (error.status == 401)
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+std::vector<header_pair> event_stream_headers() {
+  return {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
+}
+
+} // namespace http
+
+namespace {
+
+using namespace std::chrono_literals;
+using http::api_error;
+using http::error_response;
+using http::exchange;
+using http::exchange_ptr;
+using http::json_response;
+using http::route_match;
+
+int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool is_run_id(std::string_view id) {
+  if (id.empty() || id.size() > 64)
+    return false;
+  for (char c : id)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '_'))
+      return false;
+  return true;
+}
+
+/// The route for a method and path; nothing with `known_path` false for a
+/// path no route has (404), true for a method the path does not take (405).
+std::optional<route_match>
+match_route(std::string_view method, std::string_view path, bool& known_path) {
+  using id = route_match::route_id;
+  struct fixed {
+    std::string_view method;
+    std::string_view path;
+    id route;
+  };
+  static const fixed routes[] = {
+      {"GET", "/healthz", id::healthz},
+      {"GET", "/metrics", id::metrics},
+      {"GET", "/v1/providers", id::providers},
+      {"GET", "/v1/ensembles", id::ensembles},
+      {"GET", "/v1/pipelines", id::pipelines},
+      {"GET", "/v1/models", id::models},
+      {"POST", "/v1/chat/completions", id::chat},
+      {"POST", "/v1/runs", id::create_run},
+  };
+  known_path = false;
+  for (auto& r : routes) {
+    if (r.path != path)
+      continue;
+    known_path = true;
+    if (r.method == method)
+      return route_match{r.route, std::string{r.path}, {}};
+  }
+  constexpr std::string_view runs = "/v1/runs/";
+  if (path.substr(0, runs.size()) != runs)
+    return std::nullopt;
+  auto rest = path.substr(runs.size());
+  constexpr std::string_view events = "/events";
+  bool is_events = rest.size() > events.size() &&
+                   rest.substr(rest.size() - events.size()) == events;
+  auto run = is_events ? rest.substr(0, rest.size() - events.size()) : rest;
+  if (!is_run_id(run))
+    return std::nullopt;
+  known_path = true;
+  if (is_events)
+    return method == "GET"
+               ? std::optional<route_match>{route_match{
+                     id::run_events, "/v1/runs/{id}/events", std::string{run}}}
+               : std::nullopt;
+  if (method == "GET")
+    return route_match{id::get_run, "/v1/runs/{id}", std::string{run}};
+  if (method == "DELETE")
+    return route_match{id::delete_run, "/v1/runs/{id}", std::string{run}};
+  return std::nullopt;
+}
+
+} // namespace
+
+// --- the server ------------------------------------------------------------
+
+server::impl::impl(tutti::engine& e, server_options opts)
+    : engine(e), options(std::move(opts)),
+      runs(options.keep_runs_for, options.keep_runs_max,
+           std::max<size_t>(1, options.max_running_runs)) {
+  // nop
+}
+
+server::impl::~impl() {
+  std::unique_lock<std::mutex> lock{in_flight_mutex};
+  in_flight_changed.wait_for(lock, 5s, [&] { return questions == 0; });
+}
+
+bool server::impl::authorized(const http::request_head& head) const {
+  if (tokenless())
+    return true;
+  auto* header = head.header("Authorization");
+  return header != nullptr &&
+         http::tokens_match(http::bearer_token(*header), options.token);
+}
+
+// --- http::service ---
+
+std::optional<http::response> server::impl::check(exchange& ex) {
+  auto& head = ex.head();
+  bool known_path = false;
+  auto route = match_route(head.method, head.path, known_path);
+  if (!route) {
+    if (known_path) {
+      ex.route = "unmatched";
+      return error_response(api_error{405, "Method not allowed on this route",
+                                      "invalid_request_error", "",
+                                      "method_not_allowed"});
+    }
+    ex.route = "unmatched";
+    return error_response(
+        api_error{404, "No such route; see docs/http.md for the routes",
+                  "invalid_request_error", "", "not_found"});
+  }
+  ex.route = route->name;
+  if (route->id == route_match::route_id::healthz)
+    return json_response(200, R"({"status":"ok"})");
+  if (tokenless()) {
+    // Only a browser page could send a foreign Host or Origin to a
+    // loopback endpoint: a cross-site request, or DNS rebinding.
+    auto* host = head.header("Host");
+    if (host == nullptr || !http::is_loopback_authority(*host))
+      return error_response(api_error{
+          403,
+          "Host must be a loopback address (localhost, 127.0.0.1, [::1]) "
+          "when tutti serve runs without a token",
+          "invalid_request_error", "", "forbidden_host"});
+    if (auto* origin = head.header("Origin");
+        origin != nullptr && !http::is_loopback_origin(*origin))
+      return error_response(
+          api_error{403,
+                    "Cross-origin requests are refused when tutti serve "
+                    "runs without a token",
+                    "invalid_request_error", "", "forbidden_origin"});
+  } else if (!authorized(head)) {
+    return error_response(
+        api_error{401,
+                  "Missing or wrong bearer token: send 'Authorization: Bearer "
+                  "<token>' with the token tutti serve was started with",
+                  "invalid_request_error", "", "invalid_api_key"});
+  }
+  if (tokenless() && head.method == "POST") {
+    auto* type = head.header("Content-Type");
+    if (type == nullptr || !http::is_json_content_type(*type))
+      return error_response(
+          api_error{415, "Content-Type must be application/json",
+                    "invalid_request_error", "", "unsupported_media_type"});
+  }
+  return std::nullopt;
+}
+
+void server::impl::handle(const exchange_ptr& ex) {
+  bool known_path = false;
+  auto route = match_route(ex->head().method, ex->head().path, known_path);
+  if (!route)
+    return; // `check` answered it
+  try {
+    dispatch(*route, ex);
+  } catch (const std::exception& e) {
+    ex->respond(error_response(
+        api_error{500, std::string{"internal error: "} + e.what(),
+                  "server_error", "", "internal_error"}));
+  }
+}
+
+void server::impl::finished(const http::exchange_summary& s) {
+  metrics.observe(std::string{http::method_label(s.method)}, s.route, s.status,
+                  s.seconds);
+  if (!access)
+    return;
+  http::access_entry e;
+  e.unix_ms = unix_now_ms();
+  e.remote = s.remote_addr;
+  e.method = s.method.empty() ? "-" : s.method;
+  e.path = s.path;
+  e.route = s.route;
+  e.target = s.target;
+  e.status = s.status;
+  e.ms = s.seconds * 1000;
+  e.bytes_in = s.bytes_in;
+  e.bytes_out = s.bytes_out;
+  e.stream = s.stream;
+  access->write(e);
+}
+
+void server::impl::dispatch(const route_match& route, const exchange_ptr& ex) {
+  using id = route_match::route_id;
+  switch (route.id) {
+  case id::healthz:
+    ex->respond(json_response(200, R"({"status":"ok"})"));
+    return;
+  case id::metrics:
+    get_metrics(ex);
+    return;
+  case id::providers:
+    get_providers(ex);
+    return;
+  case id::ensembles:
+    get_ensembles(ex);
+    return;
+  case id::pipelines:
+    get_pipelines(ex);
+    return;
+  case id::models:
+    get_models(ex);
+    return;
+  case id::chat:
+    chat(ex);
+    return;
+  case id::create_run:
+    create_run(ex);
+    return;
+  case id::get_run:
+    get_run(route.run_id, ex);
+    return;
+  case id::delete_run:
+    delete_run(route.run_id, ex);
+    return;
+  case id::run_events:
+    run_events(route.run_id, ex);
+    return;
+  }
+}
+
+// --- lifecycle ---
+
+void server::impl::bind() {
+  if (tokenless() && !http::is_loopback_host(options.host))
+    throw server_error(
+        "refusing to listen on " + options.host +
+        ": it is not a loopback address, so anyone who can reach it could "
+        "spend your API budget; give a token (--token or TUTTI_TOKEN) or "
+        "listen on 127.0.0.1");
+  if (options.port < 0 || options.port > 65535)
+    throw server_error("port " + std::to_string(options.port) +
+                       " is out of range (0 to 65535)");
+  if (!options.access_log.empty())
+    access = std::make_unique<http::access_log>(options.access_log);
+  http::listener_options lo;
+  lo.host = options.host;
+  lo.port = options.port;
+  lo.threads = std::max<size_t>(1, options.io_threads);
+  lo.max_connections = std::max<size_t>(1, options.max_connections);
+  lo.max_body_bytes = options.max_body_bytes;
+  lo.header_timeout = options.header_timeout;
+  lo.body_timeout = options.read_timeout;
+  lo.write_timeout = options.write_timeout;
+  lo.keep_alive_timeout = options.keep_alive_timeout;
+  listener = std::make_unique<http::listener>(lo, *this);
+}
+
+void server::impl::run() {
+  {
+    std::lock_guard<std::mutex> guard{phase_mutex};
+    if (stopping || state != phase::idle)
+      return;
+    state = phase::running;
+  }
+  listener->run();
+  {
+    std::lock_guard<std::mutex> guard{phase_mutex};
+    state = phase::done;
+  }
+  phase_changed.notify_all();
+}
+
+void server::impl::cancel_everything() {
+  std::vector<uint64_t> handles;
+  {
+    std::lock_guard<std::mutex> guard{in_flight_mutex};
+    handles.assign(in_flight.begin(), in_flight.end());
+  }
+  for (auto& record : runs.all())
+    if (!record->finished() && record->request_cancel())
+      if (auto handle = record->handle())
+        handles.push_back(*handle);
+  for (auto handle : handles)
+    engine.cancel(handle);
+}
+
+void server::impl::stop() {
+  stopping = true;
+  cancel_everything();
+  listener->stop();
+  std::unique_lock<std::mutex> lock{phase_mutex};
+  if (state == phase::idle) {
+    state = phase::done;
+    return;
+  }
+  phase_changed.wait(lock, [&] { return state != phase::running; });
+}
+
+server::server(tutti::engine& engine, server_options options)
+    : impl_(std::make_unique<impl>(engine, std::move(options))) {
+  impl_->bind();
+}
+
+server::~server() {
+  stop();
+  if (impl_->background.joinable())
+    impl_->background.join();
+}
+
+int server::port() const {
+  return impl_->listener->port();
+}
+
+std::string server::url() const {
+  auto& host = impl_->options.host;
+  bool v6 = host.find(':') != std::string::npos;
+  return "http://" + (v6 ? "[" + host + "]" : host) + ":" +
+         std::to_string(port());
+}
+
+void server::run() {
+  impl_->run();
+}
+
+void server::start() {
+  if (!impl_->background.joinable())
+    impl_->background = std::thread{[this] { impl_->run(); }};
+}
+
+void server::stop() {
+  if (impl_->background.joinable() &&
+      impl_->background.get_id() == std::this_thread::get_id()) {
+    impl_->stopping = true;
+    impl_->listener->stop();
+    return;
+  }
+  impl_->stop();
+  if (impl_->background.joinable())
+    impl_->background.join();
+}
+
+} // namespace tutti

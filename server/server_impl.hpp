@@ -1,0 +1,208 @@
+#pragma once
+
+/// `tutti::server`'s state, shared by the files that answer its routes:
+/// server.cpp (the service the listener calls: the route table, the checks
+/// on a request's head, metrics and the access log; starting and stopping),
+/// routes_admin.cpp (state and listings), routes_chat.cpp
+/// (`POST /v1/chat/completions`) and routes_runs.cpp (`/v1/runs`). Private
+/// to the endpoint.
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "server/access_log.hpp"
+#include "server/connection.hpp"
+#include "server/http_metrics.hpp"
+#include "server/openai.hpp"
+#include "server/run_registry.hpp"
+#include "server/waiting_pool.hpp"
+#include "tutti/server.hpp"
+
+namespace tutti {
+
+namespace http {
+
+/// Seconds since the epoch, for `created` fields and run times.
+int64_t unix_now();
+
+/// A JSON response with `status`.
+response json_response(int status, std::string body);
+
+/// An error in OpenAI's format (a 401 says how to authenticate); with a
+/// failed ensemble's answer when given.
+response error_response(const api_error& error,
+                        const std::string& ensemble_json = {});
+
+/// The headers of every event stream: no caching, no proxy buffering.
+std::vector<header_pair> event_stream_headers();
+
+/// One route: its method and pattern, its name in the metrics, whether it
+/// needs the token, and what answers it.
+struct route_match {
+  enum class route_id {
+    healthz,
+    metrics,
+    providers,
+    ensembles,
+    pipelines,
+    models,
+    chat,
+    create_run,
+    get_run,
+    delete_run,
+    run_events
+  };
+  route_id id;
+  std::string name;
+  std::string run_id; ///< for the /v1/runs/{id} routes
+};
+
+} // namespace http
+
+struct server::impl : http::service {
+  tutti::engine& engine;
+  server_options options;
+  http::http_metrics metrics;
+  std::unique_ptr<http::access_log> access; ///< --access-log, if given
+  http::run_registry runs;
+  std::unique_ptr<http::listener> listener;
+  http::waiting_pool waiting{2, 256};
+
+  std::atomic<bool> stopping{false};
+  enum class phase { idle, running, done };
+  std::mutex phase_mutex;
+  std::condition_variable phase_changed;
+  phase state = phase::idle;
+  std::thread background;
+
+  /// Questions of chat completions in flight (cancelled at stop), and how
+  /// many have not had their answer yet.
+  std::mutex in_flight_mutex;
+  std::condition_variable in_flight_changed;
+  std::set<uint64_t> in_flight;
+  size_t questions = 0;
+
+  impl(tutti::engine& e, server_options opts);
+
+  /// The engine outlives the endpoint: the questions it was asked (and
+  /// cancelled at stop) end before their callbacks' endpoint goes.
+  ~impl();
+
+  // --- helpers ---
+
+  /// A chat completion's question is about to be asked.
+  void begin_question() {
+    std::lock_guard<std::mutex> guard{in_flight_mutex};
+    ++questions;
+  }
+
+  /// Its answer came (on an engine thread; maybe before `track`).
+  template <class State>
+  void end_question(State& st) {
+    {
+      std::lock_guard<std::mutex> guard{in_flight_mutex};
+      --questions;
+      in_flight.erase(st.handle);
+      st.answered = true;
+    }
+    in_flight_changed.notify_all();
+  }
+
+  /// Its handle, for `stop` to cancel, unless its answer came already.
+  template <class State>
+  void track(State& st, uint64_t handle) {
+    std::lock_guard<std::mutex> guard{in_flight_mutex};
+    st.handle = handle;
+    if (!st.answered)
+      in_flight.insert(handle);
+  }
+
+  bool tokenless() const { return options.token.empty(); }
+
+  bool authorized(const http::request_head& head) const;
+
+  /// The call a request body asks for, or nothing when the body is not a
+  /// valid one (its error is then sent).
+  template <class Call>
+  static std::optional<Call>
+  valid_call(std::variant<Call, http::api_error> parsed, http::exchange& ex) {
+    if (auto* error = std::get_if<http::api_error>(&parsed)) {
+      ex.respond(http::error_response(*error));
+      return std::nullopt;
+    }
+    return std::get<Call>(std::move(parsed));
+  }
+
+  // --- http::service (server.cpp) ---
+
+  std::optional<http::response> check(http::exchange& ex) override;
+  void handle(const http::exchange_ptr& ex) override;
+  void finished(const http::exchange_summary& s) override;
+  void dispatch(const http::route_match& route, const http::exchange_ptr& ex);
+
+  // --- GET /metrics, /v1/providers, /v1/ensembles, /v1/pipelines,
+  // /v1/models (routes_admin.cpp) ---
+
+  void get_metrics(const http::exchange_ptr& ex);
+  void get_providers(const http::exchange_ptr& ex);
+  void get_ensembles(const http::exchange_ptr& ex);
+  void get_pipelines(const http::exchange_ptr& ex);
+  void get_models(const http::exchange_ptr& ex);
+  /// Answers with what `make` returns, made on the waiting pool.
+  void answer_waiting(const http::exchange_ptr& ex,
+                      std::function<http::response()> make);
+
+  // --- POST /v1/chat/completions (routes_chat.cpp) ---
+
+  /// One chat completion while it runs; lives on its exchange's strand.
+  struct chat_state;
+
+  void chat(const http::exchange_ptr& ex);
+  /// Counts a chat stream out of the open streams, once.
+  void stream_over(chat_state& st);
+  /// Starts the event stream: held until there is something to send, so
+  /// that an ensemble failing before its first token is an HTTP error
+  /// (which OpenAI's SDKs raise), not a stream that says nothing.
+  bool open_chat_stream(chat_state& st);
+  void chat_delta(chat_state& st, const member_delta& d);
+  void chat_member_done(chat_state& st, const member_outcome& o);
+  void chat_answer(chat_state& st, const ensemble_answer& answer);
+  void end_chat_stream(chat_state& st);
+
+  // --- /v1/runs (routes_runs.cpp) ---
+
+  /// An event stream's reader of one run.
+  struct subscription;
+
+  void create_run(const http::exchange_ptr& ex);
+  void get_run(const std::string& id, const http::exchange_ptr& ex);
+  void delete_run(const std::string& id, const http::exchange_ptr& ex);
+  void run_events(const std::string& id, const http::exchange_ptr& ex);
+  /// The run `id`, or nothing when there is none (a 404 is then sent).
+  std::shared_ptr<http::run_record> find_run(const std::string& id,
+                                             http::exchange& ex);
+  /// Writes the events the reader has not seen; ends the stream after the
+  /// run's last.
+  void send_run_events(subscription& sub);
+
+  // --- lifecycle (server.cpp) ---
+
+  void bind();
+  void run();
+  void cancel_everything();
+  void stop();
+};
+
+} // namespace tutti
