@@ -58,4 +58,12 @@ std::string format_cost(double usd) {
   return "$" + text;
 }
 
+std::string format_totals(const tutti::usage& used, double cost_usd) {
+  auto line = pad("totals:", key_width) + std::to_string(used.input_tokens) +
+              "/" + std::to_string(used.output_tokens) + " tokens in/out";
+  if (used.cached_input_tokens > 0)
+    line += " (" + std::to_string(used.cached_input_tokens) + " cached)";
+  return line + ", " + format_cost(cost_usd);
+}
+
 } // namespace tutti::cli

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "tutti/messages.hpp"
+
 namespace tutti::cli {
 
 /// `--config` when given, else $TUTTI_CONFIG, else ./tutti.yaml.
@@ -26,5 +28,12 @@ std::string format_ms(int64_t us);
 
 /// "$0", "$0.000123", "$1.5": six decimals at most, no trailing zeros.
 std::string format_cost(double usd);
+
+/// Width of the key column of a summary beneath an answer ("combiner: ").
+constexpr size_t key_width = 10;
+
+/// "totals:   120/45 tokens in/out (100 cached), $0.0012": the summary's
+/// last line, without its line break.
+std::string format_totals(const tutti::usage& used, double cost_usd);
 
 } // namespace tutti::cli
