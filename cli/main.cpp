@@ -37,43 +37,8 @@ int main(int argc, char** argv) {
   auto* ask_cmd = add_ask_command(app, ask);
   run_args run;
   auto* run_cmd = add_run_command(app, run);
-
   batch_args batch;
-  auto* batch_cmd = app.add_subcommand(
-      "batch",
-      "Run a pipeline over every row of a JSONL file: one result row per "
-      "input row, appended as each finishes; --resume completes a batch "
-      "that was stopped or killed.");
-  batch_cmd->add_option(
-      "--config,-c", batch.config,
-      "Config file (default: $TUTTI_CONFIG, then ./tutti.yaml)");
-  batch_cmd->add_option("--pipeline,-p", batch.pipeline, "Pipeline to run")
-      ->required();
-  batch_cmd
-      ->add_option("--in", batch.in,
-                   "Input rows, one JSON object per line, e.g. {\"id\": 1, "
-                   "\"question\": \"...\"}")
-      ->required();
-  batch_cmd->add_option("--out", batch.out, "Results file (JSONL)")->required();
-  batch_cmd
-      ->add_option("--concurrency", batch.concurrency,
-                   "Rows running at once (default 16); the providers' "
-                   "limits still hold")
-      ->check(CLI::Range(1, 100000));
-  batch_cmd
-      ->add_option("--max-row-bytes", batch.max_row_bytes,
-                   "Longest input row in bytes; a longer line is an invalid "
-                   "row (default 8388608)")
-      ->check(CLI::Range(size_t{16}, size_t{1} << 30));
-  batch_cmd->add_flag("--resume", batch.resume,
-                      "Complete an existing results file: skip the rows "
-                      "it has, redo a torn last line");
-  batch_cmd
-      ->add_option("--progress-every", batch.progress_every,
-                   "Seconds between progress lines when stderr is not a "
-                   "terminal (default 10)")
-      ->check(CLI::PositiveNumber);
-
+  auto* batch_cmd = add_batch_command(app, batch);
   validate_args validate;
   add_validate_command(app, validate);
   providers_args providers;
