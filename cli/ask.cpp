@@ -165,8 +165,7 @@ CLI::App* add_ask_command(CLI::App& app, ask_args& args) {
       "ask",
       "Ask an ensemble one question; print each member's outcome and the "
       "combined answer.");
-  cmd->add_option("--config,-c", args.config,
-                  "Config file (default: $TUTTI_CONFIG, then ./tutti.yaml)");
+  add_config_option(*cmd, args.config);
   cmd->add_option("--ensemble,-e", args.ensemble, "Ensemble to ask")
       ->required();
   cmd->add_flag("--json", args.json, "Print the full ensemble answer as JSON");

@@ -196,8 +196,7 @@ CLI::App* add_batch_command(CLI::App& app, batch_args& args) {
       "Run a pipeline over every row of a JSONL file: one result row per "
       "input row, appended as each finishes; --resume completes a batch "
       "that was stopped or killed.");
-  cmd->add_option("--config,-c", args.config,
-                  "Config file (default: $TUTTI_CONFIG, then ./tutti.yaml)");
+  add_config_option(*cmd, args.config);
   cmd->add_option("--pipeline,-p", args.pipeline, "Pipeline to run")
       ->required();
   cmd->add_option("--in", args.in,

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <CLI/CLI.hpp>
+
 namespace tutti::cli {
 
 std::string config_path(const std::string& flag) {
@@ -15,6 +17,12 @@ std::string config_path(const std::string& flag) {
   if (auto* env = std::getenv("TUTTI_CONFIG"); env != nullptr && *env != 0)
     return env;
   return "tutti.yaml";
+}
+
+CLI::Option* add_config_option(CLI::App& cmd, std::string& config) {
+  return cmd.add_option(
+      "--config,-c", config,
+      "Config file (default: $TUTTI_CONFIG, then ./tutti.yaml)");
 }
 
 std::string preview(const std::string& text, size_t width) {

@@ -8,10 +8,19 @@
 
 #include "tutti/messages.hpp"
 
+namespace CLI {
+class App;
+class Option;
+} // namespace CLI
+
 namespace tutti::cli {
 
 /// `--config` when given, else $TUTTI_CONFIG, else ./tutti.yaml.
 std::string config_path(const std::string& flag);
+
+/// Registers `--config,-c` on a subcommand, its help saying where
+/// `config_path` looks without it.
+CLI::Option* add_config_option(CLI::App& cmd, std::string& config);
 
 /// The first line of `text`, at most `width` characters (UTF-8 aware),
 /// control characters and stray bytes shown as escapes (`\x1b`).

@@ -28,9 +28,7 @@ CLI::App* add_providers_command(CLI::App& app, providers_args& args) {
       "providers",
       "Show each provider's limit group, budgets in use, queue and "
       "circuit breaker.");
-  cmd->add_option("--config,-c", args.config,
-                  "Config file (default: $TUTTI_CONFIG, then "
-                  "./tutti.yaml)");
+  add_config_option(*cmd, args.config);
   return cmd;
 }
 

@@ -113,8 +113,7 @@ CLI::App* add_run_command(CLI::App& app, run_args& args) {
   auto* cmd = app.add_subcommand(
       "run", "Run a pipeline: its steps as soon as their inputs exist, "
              "independent ones in parallel; print each step and the output.");
-  cmd->add_option("--config,-c", args.config,
-                  "Config file (default: $TUTTI_CONFIG, then ./tutti.yaml)");
+  add_config_option(*cmd, args.config);
   cmd->add_option("--pipeline,-p", args.pipeline, "Pipeline to run")
       ->required();
   cmd->add_option("--input,-i", args.inputs,
