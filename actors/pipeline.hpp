@@ -5,17 +5,8 @@
 /// independent steps in parallel, skips the dependents of a failed step and
 /// answers with a `pipeline_result` that keeps every step's outcome.
 ///
-/// Its messages, beside those of `actors/protocol.hpp`:
-/// - caller -> pipeline: (run_atom, listener) => pipeline_result; the
-///   listener (may be null) receives the run's events below, then the
-///   `pipeline_result`
-/// - pipeline -> listener: (step_atom, step id), a step started
-/// - pipeline -> listener: (step id, member_delta), a member's or the step
-///   answer's tokens while streaming
-/// - pipeline -> listener: step_outcome, a step finished, failed or was
-///   skipped
-/// - anyone -> pipeline: (cancel_atom), cancels every running step; the
-///   steps not yet started are skipped
+/// Its messages, `(run_atom, listener)` and what the listener receives, are
+/// listed in `actors/protocol.hpp` with every other actor's.
 
 #include <cstdint>
 #include <map>
@@ -23,12 +14,9 @@
 #include <vector>
 
 #include <caf/actor.hpp>
-#include <caf/atom.hpp>
 #include <caf/event_based_actor.hpp>
-#include <caf/meta/type_name.hpp>
 #include <caf/response_promise.hpp>
 #include <caf/stateful_actor.hpp>
-#include <caf/type_id.hpp>
 
 #include "actors/aggregator.hpp"
 #include "actors/protocol.hpp"
@@ -36,9 +24,6 @@
 #include "tutti/prompt_template.hpp"
 
 namespace tutti {
-
-using run_atom = caf::atom_constant<caf::atom("run")>;
-using step_atom = caf::atom_constant<caf::atom("step")>;
 
 /// One step as the pipeline actor sees it: what to ask, and whom.
 struct pipeline_step_plan {
@@ -101,25 +86,4 @@ struct pipeline_state {
 caf::behavior pipeline(caf::stateful_actor<pipeline_state>* self,
                        pipeline_plan plan);
 
-// -- inspect overloads --------------------------------------------------------
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, step_outcome& x) {
-  return f(caf::meta::type_name("step_outcome"), x.id, x.status, x.answer,
-           x.reason, x.started_us, x.total_us);
-}
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, pipeline_result& x) {
-  return f(caf::meta::type_name("pipeline_result"), x.pipeline, x.status,
-           x.output, x.steps, x.usage, x.cost_usd, x.total_us);
-}
-
 } // namespace tutti
-
-CAF_BEGIN_TYPE_ID_BLOCK(tutti_pipeline, caf::id_block::tutti::end)
-
-CAF_ADD_TYPE_ID(tutti_pipeline, (tutti::step_outcome))
-CAF_ADD_TYPE_ID(tutti_pipeline, (tutti::pipeline_result))
-
-CAF_END_TYPE_ID_BLOCK(tutti_pipeline)

@@ -2,7 +2,7 @@
 
 /// The message protocol between tutti's actors, readable in one place: the
 /// atoms, the internal message types, the `inspect` overloads that make every
-/// message serializable, and the CAF type ID block.
+/// message serializable, and the CAF type ID blocks.
 ///
 /// - caller -> aggregator: (ask_atom, ensemble_question) => ensemble_answer
 /// - aggregator -> provider: (query_atom, member_query) => member_outcome
@@ -22,6 +22,18 @@
 ///   (not to a listener that is also the asker: it has the reply)
 /// - anyone -> provider: (cancel_atom, request_id)
 /// - anyone -> aggregator: (cancel_atom), cancels every running member
+/// - caller -> pipeline: (run_atom, listener) => pipeline_result; the
+///   listener (may be null) receives the run's events below, then the
+///   `pipeline_result`
+/// - pipeline -> listener: (step_atom, step id), a step started
+/// - pipeline -> listener: (step id, member_delta), a member's or the step
+///   answer's tokens while streaming
+/// - pipeline -> listener: (step id, member_outcome), a member's outcome,
+///   when the run's plan asks for them
+/// - pipeline -> listener: step_outcome, a step finished, failed or was
+///   skipped
+/// - anyone -> pipeline: (cancel_atom), cancels every running step; the
+///   steps not yet started are skipped
 /// - provider -> itself: (expire_atom) at the earliest deadline of its
 ///   calls (one timer for them all);
 ///   (check_atom, request_id, generation, failure_kind) for the first-token
@@ -58,6 +70,8 @@ using cooldown_atom = caf::atom_constant<caf::atom("cooldown")>;
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
 using answered_atom = caf::atom_constant<caf::atom("answered")>;
 using feedback_atom = caf::atom_constant<caf::atom("feedback")>;
+using run_atom = caf::atom_constant<caf::atom("run")>;
+using step_atom = caf::atom_constant<caf::atom("step")>;
 
 /// A provider asks its limit group for permission to send one request.
 struct permit_request {
@@ -300,6 +314,18 @@ typename Inspector::result_type inspect(Inspector& f, transfer_done& x) {
            x.message, x.status, x.has_head, x.headers, x.bytes);
 }
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, step_outcome& x) {
+  return f(caf::meta::type_name("step_outcome"), x.id, x.status, x.answer,
+           x.reason, x.started_us, x.total_us);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pipeline_result& x) {
+  return f(caf::meta::type_name("pipeline_result"), x.pipeline, x.status,
+           x.output, x.steps, x.usage, x.cost_usd, x.total_us);
+}
+
 } // namespace tutti
 
 CAF_BEGIN_TYPE_ID_BLOCK(tutti, caf::first_custom_type_id)
@@ -325,3 +351,13 @@ CAF_ADD_TYPE_ID(tutti, (tutti::server_limits))
 CAF_ADD_TYPE_ID(tutti, (tutti::vote_row))
 
 CAF_END_TYPE_ID_BLOCK(tutti)
+
+// The pipeline's types: a second block, which an actor system adds after the
+// first (`add_message_types<caf::id_block::tutti_pipeline>()`).
+
+CAF_BEGIN_TYPE_ID_BLOCK(tutti_pipeline, caf::id_block::tutti::end)
+
+CAF_ADD_TYPE_ID(tutti_pipeline, (tutti::step_outcome))
+CAF_ADD_TYPE_ID(tutti_pipeline, (tutti::pipeline_result))
+
+CAF_END_TYPE_ID_BLOCK(tutti_pipeline)

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "cli/format.hpp"
 #include "tutti/batch.hpp"
 #include "tutti/config.hpp"
@@ -187,6 +189,38 @@ void print_summary(const batch_progress& p, const batch_args& args) {
 }
 
 } // namespace
+
+CLI::App* add_batch_command(CLI::App& app, batch_args& args) {
+  auto* cmd = app.add_subcommand(
+      "batch",
+      "Run a pipeline over every row of a JSONL file: one result row per "
+      "input row, appended as each finishes; --resume completes a batch "
+      "that was stopped or killed.");
+  add_config_option(*cmd, args.config);
+  cmd->add_option("--pipeline,-p", args.pipeline, "Pipeline to run")
+      ->required();
+  cmd->add_option("--in", args.in,
+                  "Input rows, one JSON object per line, e.g. {\"id\": 1, "
+                  "\"question\": \"...\"}")
+      ->required();
+  cmd->add_option("--out", args.out, "Results file (JSONL)")->required();
+  cmd->add_option("--concurrency", args.concurrency,
+                  "Rows running at once (default 16); the providers' "
+                  "limits still hold")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--max-row-bytes", args.max_row_bytes,
+                  "Longest input row in bytes; a longer line is an invalid "
+                  "row (default 8388608)")
+      ->check(CLI::Range(size_t{16}, size_t{1} << 30));
+  cmd->add_flag("--resume", args.resume,
+                "Complete an existing results file: skip the rows "
+                "it has, redo a torn last line");
+  cmd->add_option("--progress-every", args.progress_every,
+                  "Seconds between progress lines when stderr is not a "
+                  "terminal (default 10)")
+      ->check(CLI::PositiveNumber);
+  return cmd;
+}
 
 int run_batch(const batch_args& args) {
   auto config = config_path(args.config);

@@ -5,6 +5,10 @@
 #include <cstddef>
 #include <string>
 
+namespace CLI {
+class App;
+} // namespace CLI
+
 namespace tutti::cli {
 
 struct batch_args {
@@ -18,6 +22,9 @@ struct batch_args {
   /// Seconds between progress lines when stderr is not a terminal.
   double progress_every = 10;
 };
+
+/// Registers the `batch` subcommand and its flags on `app`.
+CLI::App* add_batch_command(CLI::App& app, batch_args& args);
 
 /// Exit code 0: every row has an answer; 1: some rows failed or were
 /// invalid; 130: interrupted, rows left for `--resume`.

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <CLI/CLI.hpp>
+
 namespace tutti::cli {
 
 std::string config_path(const std::string& flag) {
@@ -15,6 +17,12 @@ std::string config_path(const std::string& flag) {
   if (auto* env = std::getenv("TUTTI_CONFIG"); env != nullptr && *env != 0)
     return env;
   return "tutti.yaml";
+}
+
+CLI::Option* add_config_option(CLI::App& cmd, std::string& config) {
+  return cmd.add_option(
+      "--config,-c", config,
+      "Config file (default: $TUTTI_CONFIG, then ./tutti.yaml)");
 }
 
 std::string preview(const std::string& text, size_t width) {
@@ -56,6 +64,14 @@ std::string format_cost(double usd) {
   if (text.back() == '.')
     text.pop_back();
   return "$" + text;
+}
+
+std::string format_totals(const tutti::usage& used, double cost_usd) {
+  auto line = pad("totals:", key_width) + std::to_string(used.input_tokens) +
+              "/" + std::to_string(used.output_tokens) + " tokens in/out";
+  if (used.cached_input_tokens > 0)
+    line += " (" + std::to_string(used.cached_input_tokens) + " cached)";
+  return line + ", " + format_cost(cost_usd);
 }
 
 } // namespace tutti::cli

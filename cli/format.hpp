@@ -6,10 +6,21 @@
 #include <cstdint>
 #include <string>
 
+#include "tutti/messages.hpp"
+
+namespace CLI {
+class App;
+class Option;
+} // namespace CLI
+
 namespace tutti::cli {
 
 /// `--config` when given, else $TUTTI_CONFIG, else ./tutti.yaml.
 std::string config_path(const std::string& flag);
+
+/// Registers `--config,-c` on a subcommand, its help saying where
+/// `config_path` looks without it.
+CLI::Option* add_config_option(CLI::App& cmd, std::string& config);
 
 /// The first line of `text`, at most `width` characters (UTF-8 aware),
 /// control characters and stray bytes shown as escapes (`\x1b`).
@@ -26,5 +37,12 @@ std::string format_ms(int64_t us);
 
 /// "$0", "$0.000123", "$1.5": six decimals at most, no trailing zeros.
 std::string format_cost(double usd);
+
+/// Width of the key column of a summary beneath an answer ("combiner: ").
+constexpr size_t key_width = 10;
+
+/// "totals:   120/45 tokens in/out (100 cached), $0.0012": the summary's
+/// last line, without its line break.
+std::string format_totals(const tutti::usage& used, double cost_usd);
 
 } // namespace tutti::cli

@@ -63,8 +63,7 @@ CLI::App* add_serve_command(CLI::App& app, serve_args& args) {
       "serve", "Serve the HTTP control endpoint: OpenAI-compatible chat "
                "completions, runs with live events, provider state and "
                "metrics (see docs/http.md).");
-  cmd->add_option("--config,-c", args.config,
-                  "Config file (default: $TUTTI_CONFIG, then ./tutti.yaml)");
+  add_config_option(*cmd, args.config);
   cmd->add_option("--listen", args.listen,
                   "Address and port, e.g. 127.0.0.1:8700 (the default); "
                   "port 0 picks a free one. Anything but loopback needs "

@@ -4,7 +4,7 @@
 /// question (`chat_request`), a member's reply (`completion`) or its failure
 /// (`failure`), one member's result (`member_outcome`) and the combined
 /// `ensemble_answer`. Plain structs with no CAF include; their `inspect`
-/// overloads and CAF type IDs live in `tutti/caf_types.hpp`.
+/// overloads and CAF type IDs live in `actors/protocol.hpp`.
 
 #include <cstdint>
 #include <iosfwd>

@@ -1,0 +1,218 @@
+#include "cli/ask.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/exit_codes.hpp"
+#include "cli/format.hpp"
+#include "cli/stream_printer.hpp"
+#include "engine/src/utf8.hpp"
+#include "tutti/config.hpp"
+#include "tutti/engine.hpp"
+#include "tutti/json.hpp"
+
+namespace tutti::cli {
+
+namespace {
+
+/// Whether the ensemble itself stopped this member (`until`, `fallback`,
+/// a cancel) rather than the member failing on its own.
+bool stopped(const tutti::member_outcome& m) {
+  return !m.ok && m.error.kind == tutti::failure_kind::cancelled;
+}
+
+/// A member's status cell: "ok", "cancelled", or the failure's kind and HTTP
+/// status, and how many tries it took when more than one.
+std::string status_of(const tutti::member_outcome& m) {
+  std::string status = "ok";
+  auto attempts = m.ok ? m.reply.attempts : m.error.attempts;
+  if (stopped(m)) {
+    status = "cancelled";
+  } else if (!m.ok) {
+    status = "failed: " + std::string{to_string(m.error.kind)};
+    if (m.error.http_status != 0)
+      status += " " + std::to_string(m.error.http_status);
+  }
+  if (attempts > 1)
+    status += " (" + std::to_string(attempts) + " tries)";
+  return status;
+}
+
+/// "-" for an outcome the aggregator wrote for a member that never reached
+/// its provider, or was stopped before it reported (no time was measured).
+std::string latency_of(const tutti::member_outcome& m) {
+  if (!m.ok && m.error.attempts == 0 && m.total_us() == 0)
+    return "-";
+  return format_ms(m.total_us());
+}
+
+std::string tokens_of(const tutti::member_outcome& m) {
+  // A failure shows what it used before it failed, if anything.
+  auto& used = m.ok ? m.reply.usage : m.error.usage;
+  if (!m.ok && used.input_tokens == 0 && used.output_tokens == 0)
+    return "-";
+  return std::to_string(used.input_tokens) + "/" +
+         std::to_string(used.output_tokens);
+}
+
+/// The start of the reply, or of the failure's message.
+std::string text_of(const tutti::member_outcome& m, size_t width) {
+  return preview(m.ok ? m.reply.text : m.error.message, width);
+}
+
+/// A weight as written in YAML: "2", "0.5".
+std::string format_weight(double weight) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", weight);
+  return buf;
+}
+
+std::string join(const std::vector<std::string>& items,
+                 const std::string& separator) {
+  std::string text;
+  for (auto& item : items)
+    text += (text.empty() ? "" : separator) + item;
+  return text;
+}
+
+void print_table(const tutti::ensemble_answer& answer) {
+  size_t member_width = 14;
+  size_t status_width = 24;
+  for (auto& m : answer.members) {
+    member_width = std::max(member_width, m.member.size() + 2);
+    status_width = std::max(status_width, status_of(m).size() + 2);
+  }
+  std::cout << pad("member", member_width) << pad("status", status_width)
+            << pad("latency", 10) << pad("tokens in/out", 15) << "answer\n";
+  for (auto& m : answer.members)
+    std::cout << pad(m.member, member_width) << pad(status_of(m), status_width)
+              << pad(latency_of(m), 10) << pad(tokens_of(m), 15)
+              << text_of(m, 50) << '\n';
+  size_t ok = 0;
+  for (auto& m : answer.members)
+    ok += m.ok ? 1 : 0;
+  std::cout << "\nanswer (" << answer.combine << ", "
+            << to_string(answer.status) << ": " << ok << " of "
+            << answer.members.size() << " members answered, "
+            << format_ms(answer.total_us) << "):\n"
+            << tutti::utf8::for_terminal(answer.text) << '\n';
+}
+
+/// The vote table: one line per answer, winner first.
+void print_votes(const tutti::ensemble_answer& answer) {
+  std::cout << pad("votes:", key_width) << "agreement "
+            << static_cast<int>(answer.agreement * 100 + 0.5) << "%\n";
+  size_t text_width = 8;
+  for (auto& row : answer.votes)
+    text_width = std::max(text_width, width_of(preview(row.text, 40)) + 2);
+  for (auto& row : answer.votes)
+    std::cout << pad("", key_width) << pad(preview(row.text, 40), text_width)
+              << pad("weight " + format_weight(row.weight), 12)
+              << join(row.members, ", ") << '\n';
+}
+
+/// The extra model calls a strategy made (judge, synthesizer), one a line.
+void print_combiner_calls(const tutti::ensemble_answer& answer) {
+  size_t label_width = 8;
+  size_t provider_width = 10;
+  size_t status_width = 8;
+  for (auto& call : answer.combiner_calls) {
+    label_width = std::max(label_width, call.member.size() + 2);
+    provider_width = std::max(provider_width, call.provider.size() + 2);
+    status_width = std::max(status_width, status_of(call).size() + 2);
+  }
+  bool first = true;
+  for (auto& call : answer.combiner_calls) {
+    std::cout << pad(first ? "combiner:" : "", key_width)
+              << pad(call.member, label_width)
+              << pad(call.provider, provider_width)
+              << pad(status_of(call), status_width) << pad(latency_of(call), 10)
+              << text_of(call, 40) << '\n';
+    first = false;
+  }
+}
+
+/// Beneath the answer: how it came about and what it cost.
+void print_summary(const tutti::ensemble_answer& answer) {
+  std::cout << '\n'
+            << pad("status:", key_width) << to_string(answer.status)
+            << " (until " << answer.until << ", mode " << answer.mode
+            << ", combine " << answer.combine << ")\n";
+  if (!answer.winner.empty())
+    std::cout << pad("winner:", key_width) << answer.winner << '\n';
+  if (!answer.votes.empty())
+    print_votes(answer);
+  if (!answer.ranking.empty())
+    std::cout << pad("ranking:", key_width) << join(answer.ranking, " > ")
+              << '\n';
+  if (!answer.note.empty())
+    std::cout << pad("note:", key_width) << tutti::utf8::printable(answer.note)
+              << '\n';
+  print_combiner_calls(answer);
+  std::cout << format_totals(answer.usage, answer.cost_usd) << '\n';
+}
+
+} // namespace
+
+CLI::App* add_ask_command(CLI::App& app, ask_args& args) {
+  auto* cmd = app.add_subcommand(
+      "ask",
+      "Ask an ensemble one question; print each member's outcome and the "
+      "combined answer.");
+  add_config_option(*cmd, args.config);
+  cmd->add_option("--ensemble,-e", args.ensemble, "Ensemble to ask")
+      ->required();
+  cmd->add_flag("--json", args.json, "Print the full ensemble answer as JSON");
+  cmd->add_flag("--stream", args.stream,
+                "Print each member's tokens as they arrive");
+  cmd->add_option("--system", args.system,
+                  "A system prompt sent before the question");
+  cmd->add_option("--temperature", args.temperature,
+                  "Sampling temperature for every member (overrides the "
+                  "config)")
+      ->check(CLI::Range(0.0, 2.0));
+  cmd->add_option("--max-tokens", args.max_tokens,
+                  "Longest reply, in tokens, for every member (overrides "
+                  "the config)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("prompt", args.prompt, "The question")->required();
+  return cmd;
+}
+
+int run_ask(const ask_args& args) {
+  auto cfg = tutti::load_config(config_path(args.config));
+  tutti::engine engine{std::move(cfg)};
+  tutti::ask_options options;
+  options.stream = args.stream;
+  options.system = args.system;
+  options.params.temperature = args.temperature;
+  options.params.max_tokens = args.max_tokens;
+  stream_printer printer;
+  if (args.stream && !args.json) {
+    options.on_delta = [&](const tutti::member_delta& delta) {
+      printer.on_delta(delta);
+    };
+    options.on_member_done = [&](const tutti::member_outcome& outcome) {
+      printer.on_done(outcome);
+    };
+  }
+  auto answer = engine.ask(args.ensemble, args.prompt, options).get();
+  if (args.json) {
+    std::cout << tutti::to_json(answer, true) << '\n';
+  } else {
+    if (args.stream)
+      printer.finish();
+    print_table(answer);
+    print_summary(answer);
+  }
+  return answer.status == tutti::answer_status::failed ? exit_no_answer
+                                                       : exit_answer;
+}
+
+} // namespace tutti::cli
