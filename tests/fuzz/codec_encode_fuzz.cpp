@@ -70,7 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   provider.model = in.ConsumeRandomLengthString(64);
   provider.base_url = in.ConsumeRandomLengthString(64);
   provider.api_key = in.ConsumeRandomLengthString(64);
-  provider.api_version = in.ConsumeRandomLengthString(32);
+  provider.options["api_version"] = in.ConsumeRandomLengthString(32);
   provider.defaults = params_of(in);
   auto headers = in.ConsumeIntegralInRange<int>(0, 3);
   for (int i = 0; i < headers; ++i) {
