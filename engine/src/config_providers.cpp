@@ -484,7 +484,8 @@ private:
     // Every provider's keys, and those its kind adds.
     auto allowed = provider_keys;
     std::vector<codec_key> own_keys;
-    if (auto codec = plugins_.make_codec(kind_named(entry.value))) {
+    auto codec = plugins_.make_codec(kind_named(entry.value));
+    if (codec) {
       own_keys = codec->keys();
       for (auto& key : own_keys) {
         allowed.push_back(key.name);
@@ -587,7 +588,7 @@ private:
       p.limit_group = p.name;
     }
     if (!has_base_url) {
-      auto codec = plugins_.make_codec(p.kind);
+      // The kind was checked above: the codec made for its keys is its own.
       p.base_url = codec ? codec->default_base_url() : std::string{};
       strip_trailing_slashes(p.base_url);
       if (p.base_url.empty()) {

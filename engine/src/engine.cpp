@@ -23,6 +23,7 @@
 #include "actors/rate_limiter.hpp"
 #include "actors/transport.hpp"
 #include "engine/src/names.hpp"
+#include "engine/src/watchers.hpp"
 #include "tutti/registry.hpp"
 
 namespace tutti {
@@ -34,10 +35,6 @@ namespace {
 const std::string& limit_group_of(const provider_config& pc) {
   return pc.limit_group.empty() ? pc.name : pc.limit_group;
 }
-
-/// How long `ask` waits past the deadline before it stops listening; the
-/// aggregator answers well before that unless the engine is broken.
-constexpr int64_t ask_backstop_us = 10'000'000;
 
 /// How long a `call:` step may take when its provider sets no total
 /// timeout: the default ensemble deadline.
@@ -85,194 +82,10 @@ int64_t longest_path_us(const pipeline_plan& plan) {
   return longest;
 }
 
-/// A failed result for every step of a run the engine lost track of.
-pipeline_result lost_run(const std::string& name,
-                         const std::vector<std::string>& ids,
-                         const std::string& reason, int64_t total_us) {
-  pipeline_result result;
-  result.pipeline = name;
-  result.status = answer_status::failed;
-  for (auto& id : ids) {
-    step_outcome step;
-    step.id = id;
-    step.status = "failed";
-    step.reason = reason;
-    step.started_us = -1;
-    result.steps.push_back(std::move(step));
-  }
-  result.total_us = total_us;
-  return result;
-}
-
-/// What a `run_watch` actor knows of its run.
-struct run_watch_state {
-  caf::actor pipe;
-  std::string pipeline;
-  std::vector<std::string> step_ids;
-  run_options options;
-  std::function<void(pipeline_result)> on_done;
-  std::function<void()> forget; ///< takes the run off the engine's table
-  tutti::timers timers;
-  steady_us started = 0;
-  bool backstop_passed = false;
-  bool done = false;
-
-  static inline const char* name = "run_watch";
-};
-
-/// One short-lived actor per `start_run`: it starts the pipeline actor,
-/// passes the run's events to the caller's callbacks in order, and hands
-/// the result to `on_done` exactly once. Every step ends by its own
-/// deadline; the backstop (`backstop_us` after the start) only guards
-/// against a broken engine: it cancels the run, waits `ask_backstop_us`
-/// for the steps to report, then answers with every step failed. So does a
-/// pipeline actor that stops without an answer.
-caf::behavior run_watch(caf::stateful_actor<run_watch_state>* self,
-                        run_watch_state init, int64_t backstop_us) {
-  self->state = std::move(init);
-  self->state.started = steady_now_us();
-  auto finish = [self](pipeline_result result) {
-    auto& st = self->state;
-    if (st.done)
-      return;
-    st.done = true;
-    st.timers.cancel_all(self);
-    st.forget();
-    st.on_done(std::move(result));
-    self->quit();
-  };
-  auto lost = [self, finish](const std::string& reason) {
-    auto& st = self->state;
-    finish(lost_run(st.pipeline, st.step_ids, reason,
-                    steady_now_us() - st.started));
-  };
-  self->monitor(self->state.pipe);
-  self->set_down_handler([lost](caf::down_msg&) {
-    lost("the pipeline actor stopped without an answer");
-  });
-  self->send(self->state.pipe, run_atom::value,
-             caf::actor_cast<caf::actor>(self));
-  self->state.timers.at(self, actor_now_us(self) + backstop_us,
-                        expire_atom::value);
-  return {
-      [self](step_atom, std::string& step) {
-        if (self->state.options.on_step_started)
-          self->state.options.on_step_started(step);
-      },
-      [self](std::string& step, member_delta& delta) {
-        if (self->state.options.on_delta)
-          self->state.options.on_delta(step, delta);
-      },
-      [self](std::string& step, member_outcome& outcome) {
-        if (self->state.options.on_member_done)
-          self->state.options.on_member_done(step, outcome);
-      },
-      [self](step_outcome& outcome) {
-        if (self->state.options.on_step_done)
-          self->state.options.on_step_done(outcome);
-      },
-      [finish](pipeline_result& result) { finish(std::move(result)); },
-      [self, lost](expire_atom) {
-        auto& st = self->state;
-        if (st.backstop_passed) {
-          lost("the engine got no answer from its pipeline actor");
-          return;
-        }
-        st.backstop_passed = true;
-        self->send(st.pipe, cancel_atom::value);
-        st.timers.at(self, actor_now_us(self) + ask_backstop_us,
-                     expire_atom::value);
-      },
-  };
-}
-
-/// What an `ask_watch` actor knows of its question.
-struct ask_watch_state {
-  caf::actor agg;
-  std::string ensemble;
-  ask_options options;
-  std::function<void(ensemble_answer)> on_done;
-  std::function<void()> forget; ///< takes the question off the engine's table
-  tutti::timers timers;
-  steady_us started = 0;
-  bool backstop_passed = false;
-  bool done = false;
-
-  static inline const char* name = "ask_watch";
-};
-
-/// One short-lived actor per `start_ask`, the question's counterpart of
-/// `run_watch`: it asks the aggregator, passes member events to the
-/// caller's callbacks in order and the answer to `on_done` exactly once.
-/// The aggregator answers by its deadline; the backstop cancels it if it
-/// does not, and answers "failed" if even that brings nothing.
-caf::behavior ask_watch(caf::stateful_actor<ask_watch_state>* self,
-                        ask_watch_state init, ensemble_question question,
-                        int64_t backstop_us) {
-  self->state = std::move(init);
-  self->state.started = steady_now_us();
-  auto finish = [self](ensemble_answer answer) {
-    auto& st = self->state;
-    if (st.done)
-      return;
-    st.done = true;
-    st.timers.cancel_all(self);
-    st.forget();
-    st.on_done(std::move(answer));
-    self->quit();
-  };
-  auto lost = [self, finish](const std::string& reason) {
-    ensemble_answer answer;
-    answer.ensemble = self->state.ensemble;
-    answer.status = answer_status::failed;
-    answer.note = reason;
-    answer.total_us = steady_now_us() - self->state.started;
-    finish(std::move(answer));
-  };
-  self->monitor(self->state.agg);
-  self->set_down_handler([lost](caf::down_msg&) {
-    lost("the engine lost the aggregator before it answered");
-  });
-  // Without callbacks only the answer matters: no wake-up per member event.
-  if (self->state.options.on_delta || self->state.options.on_member_done)
-    question.listener = caf::actor_cast<caf::actor>(self);
-  // The aggregator answers the sender and (first) the listener: both land
-  // in the ensemble_answer handler below, which takes the first.
-  self->send(self->state.agg, ask_atom::value, std::move(question));
-  self->state.timers.at(self, actor_now_us(self) + backstop_us,
-                        expire_atom::value);
-  return {
-      [self](member_delta& delta) {
-        if (self->state.options.on_delta)
-          self->state.options.on_delta(delta);
-      },
-      [self](member_outcome& outcome) {
-        if (self->state.options.on_member_done)
-          self->state.options.on_member_done(outcome);
-      },
-      [finish](ensemble_answer& answer) { finish(std::move(answer)); },
-      [self, lost](expire_atom) {
-        auto& st = self->state;
-        if (st.backstop_passed) {
-          lost("the engine got no answer from its aggregator");
-          return;
-        }
-        st.backstop_passed = true;
-        self->send(st.agg, cancel_atom::value);
-        st.timers.at(self, actor_now_us(self) + ask_backstop_us,
-                     expire_atom::value);
-      },
-  };
-}
-
 /// Answers every probe at once: its round trip is the scheduler's lag.
 caf::behavior lag_probe() {
   return {[](state_atom) { return true; }};
 }
-
-} // namespace
-
-namespace {
 
 /// The registry an engine uses: the host's, or the built-ins (which live
 /// for the whole program, so a non-owning pointer holds them).

@@ -1,6 +1,7 @@
 // How a reply is judged once it is whole, the same for a body and for a
 // stream: the codecs gather `reply_parts`, this file decides what they are.
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <utility>

@@ -12,27 +12,17 @@
 #include <variant>
 #include <vector>
 
+#include "tests/fuzz/builtin_codecs.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 #include "tutti/codec.hpp"
 #include "tutti/registry.hpp"
 #include "tutti/sse_decoder.hpp"
 
 using namespace tutti;
+using tutti::fuzz::builtin_codecs;
 using tutti::fuzz::require;
 
 namespace {
-
-const std::vector<std::unique_ptr<codec>>& codecs() {
-  static auto all = [] {
-    std::vector<std::unique_ptr<codec>> result;
-    const auto& plugins = registry::builtin();
-    for (const auto& name : plugins.codec_names()) {
-      result.push_back(plugins.make_codec(name));
-    }
-    return result;
-  }();
-  return all;
-}
 
 constexpr int statuses[] = {400, 401, 403, 404, 408, 409, 413, 422,
                             429, 500, 502, 503, 504, 529, 299, 418};
@@ -62,7 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Three statuses always, and one picked by the input's last byte (each
   // status costs a parse of the body).
   int picked = statuses[size > 0 ? data[size - 1] % std::size(statuses) : 0];
-  for (const auto& c : codecs()) {
+  for (const auto& c : builtin_codecs()) {
     auto body = c->decode_body(bytes);
     if (auto* f = std::get_if<failure>(&body)) {
       check(*f);

@@ -9,11 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/fuzz/builtin_codecs.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 #include "tutti/registry.hpp"
 #include "tutti/retry.hpp"
 
 using namespace tutti;
+using tutti::fuzz::builtin_codecs;
 using tutti::fuzz::require;
 
 namespace {
@@ -44,18 +46,6 @@ header_list headers_of(std::string_view text) {
   return headers;
 }
 
-/// Every built-in codec: each reads its own vendor's rate-limit headers.
-const std::vector<std::unique_ptr<codec>>& codecs() {
-  static auto all = [] {
-    std::vector<std::unique_ptr<codec>> result;
-    for (const auto& name : registry::builtin().codec_names()) {
-      result.push_back(registry::builtin().make_codec(name));
-    }
-    return result;
-  }();
-  return all;
-}
-
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -63,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto wait = retry_after_ms(headers, now_ms)) {
     require(*wait >= 0, "a negative Retry-After");
   }
-  for (const auto& c : codecs()) {
+  for (const auto& c : builtin_codecs()) {
     auto limits = c->server_limits_of(headers, now_ms);
     for (const auto* budget : {&limits.requests, &limits.tokens}) {
       if (budget->known()) {
