@@ -302,10 +302,10 @@ void server::impl::run() {
     state = phase::running;
   }
   listener->run();
-  {
-    std::lock_guard<std::mutex> guard{phase_mutex};
-    state = phase::done;
-  }
+  // Notified under the lock, so a `stop` on another thread that then
+  // destroys the server never races this notify.
+  std::lock_guard<std::mutex> guard{phase_mutex};
+  state = phase::done;
   phase_changed.notify_all();
 }
 

@@ -111,12 +111,12 @@ struct server::impl : http::service {
   /// Its answer came (on an engine thread; maybe before `track`).
   template <class State>
   void end_question(State& st) {
-    {
-      std::lock_guard<std::mutex> guard{in_flight_mutex};
-      --questions;
-      in_flight.erase(st.handle);
-      st.answered = true;
-    }
+    // Notified under the lock: once `~impl` sees no question left, nothing
+    // here touches the condition variable it is about to destroy.
+    std::lock_guard<std::mutex> guard{in_flight_mutex};
+    --questions;
+    in_flight.erase(st.handle);
+    st.answered = true;
     in_flight_changed.notify_all();
   }
 
