@@ -105,6 +105,16 @@ public:
     }
   }
 
+  /// Waits up to `timeout` for the server to send something or close; true
+  /// when it did. A trickling client paces itself with this, so it stops as
+  /// soon as the server answers instead of when its own loop ends.
+  bool server_spoke(std::chrono::milliseconds timeout) {
+    if (fd_ < 0)
+      return true;
+    pollfd p{fd_, POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(timeout.count())) > 0;
+  }
+
   const std::string& received() const { return received_; }
   bool closed() const { return closed_; }
 

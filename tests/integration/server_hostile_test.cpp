@@ -257,10 +257,8 @@ BOOST_AUTO_TEST_CASE(a_head_trickled_byte_by_byte_meets_one_deadline) {
       "X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
   auto started = steady::now();
   for (char byte : head) {
-    if (!c.send(std::string(1, byte)))
-      break;
-    std::this_thread::sleep_for(100ms);
-    if (steady::now() - started > 5s)
+    if (!c.send(std::string(1, byte)) || c.server_spoke(100ms) ||
+        steady::now() - started > 5s)
       break;
   }
   BOOST_TEST(c.read_until_closed(3s));
@@ -277,9 +275,9 @@ BOOST_AUTO_TEST_CASE(a_body_trickled_byte_by_byte_meets_one_deadline) {
          std::to_string(body.size()) + "\r\n\r\n");
   auto started = steady::now();
   for (char byte : body) {
-    if (!c.send(std::string(1, byte)) || steady::now() - started > 5s)
+    if (!c.send(std::string(1, byte)) || c.server_spoke(100ms) ||
+        steady::now() - started > 5s)
       break;
-    std::this_thread::sleep_for(100ms);
   }
   BOOST_TEST(c.read_until_closed(3s));
   BOOST_TEST(contains(c.received(), "408"));
