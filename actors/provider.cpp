@@ -57,11 +57,22 @@ std::string redacted(std::string text, const provider_deps& deps) {
                        ? deps.wire->default_base_url()
                        : deps.settings.base_url;
   std::vector<std::string_view> secrets{deps.settings.api_key};
+  for (const auto& key : deps.wire->keys())
+    if (auto value = deps.settings.options.find(key.name);
+        key.secret && value != deps.settings.options.end())
+      secrets.push_back(value->second);
   for (auto& [name, value] : deps.settings.extra_headers)
     if (is_credential_header(name))
       secrets.push_back(value);
   return redact_host(redact_secrets(std::move(text), secrets),
                      host_of_url(base_url));
+}
+
+/// Wall-clock time, for the vendor's reset headers and signatures.
+int64_t unix_now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+      .count();
 }
 
 bool any_tokens(const usage& used) {
@@ -249,6 +260,8 @@ void ask_for_permit(self_ptr self, provider_call& call) {
                              failure_kind::timeout_first_token);
             auto http = self->state.deps.wire->encode(
                 call.query.request, self->state.deps.settings);
+            self->state.deps.wire->sign(http, self->state.deps.settings,
+                                        unix_now_ms());
             transfer_options options;
             options.connect_timeout_ms = timeouts.connect_ms;
             options.ca_file = self->state.deps.ca_file;
@@ -263,12 +276,6 @@ void ask_for_permit(self_ptr self, provider_call& call) {
                                 "rate limiter unavailable: " +
                                     self->system().render(err)));
           });
-}
-
-int64_t unix_now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-      .count();
 }
 
 /// An attempt failed: retry it if allowed and worthwhile, else finish.

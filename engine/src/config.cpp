@@ -205,9 +205,16 @@ void resolve_env(config& cfg, const std::vector<std::string>& used) {
                                          "expanding ${...}");
       }
     }
+    auto options = p.options;
+    for (auto& [key, value] : options) {
+      auto where =
+          p.options_where.count(key) != 0 ? p.options_where.at(key) : p.where;
+      value = expand_env(value, where, path + "." + key);
+    }
     p.api_key = std::move(api_key);
     p.base_url = std::move(base_url);
     p.headers = std::move(headers);
+    p.options = std::move(options);
     p.env_resolved = true;
   }
 }

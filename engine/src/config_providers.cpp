@@ -337,6 +337,11 @@ private:
   std::string read_codec_key(const map_entry& entry, const std::string& path,
                              const codec_key& key) const {
     auto text = read_string(entry, path);
+    auto where = at(entry.value);
+    // Checked once expanded (the engine does) when it names a variable.
+    if (!find_env_references(text, where, path).empty()) {
+      return text;
+    }
     if (key.check != nullptr) {
       if (auto problem = key.check(text); !problem.empty()) {
         fail(entry.value, path, problem + ", got " + describe(entry.value));
@@ -572,6 +577,7 @@ private:
         for (auto& key : own_keys) {
           if (key.name == field.key) {
             p.options[key.name] = read_codec_key(field, field_path, key);
+            p.options_where[key.name] = at(field.value);
           }
         }
       }
@@ -583,6 +589,13 @@ private:
     }
     if (p.model.empty()) {
       fail(p.where, path, "missing required key 'model'");
+    }
+    for (auto& key : own_keys) {
+      if (key.required && p.options.count(key.name) == 0) {
+        fail(p.where, path,
+             "missing required key '" + key.name + "' (a " + p.kind +
+                 " provider needs it)");
+      }
     }
     if (p.limit_group.empty()) {
       p.limit_group = p.name;

@@ -96,6 +96,23 @@ std::shared_ptr<const registry> plugins_of(const engine_options& options) {
                                          &registry::builtin()};
 }
 
+/// The kind's own keys as `${VAR}` expanded them, checked as the config
+/// reader checks a literal value.
+void check_expanded_options(const provider_config& pc, const codec& wire) {
+  for (const auto& key : wire.keys()) {
+    auto value = pc.options.find(key.name);
+    if (key.check == nullptr || value == pc.options.end())
+      continue;
+    if (auto problem = key.check(value->second); !problem.empty()) {
+      auto where = pc.options_where.find(key.name);
+      throw config_error(where != pc.options_where.end() ? where->second
+                                                         : pc.where,
+                         "providers." + pc.name + "." + key.name + ": " +
+                             problem + " after expanding ${...}");
+    }
+  }
+}
+
 } // namespace
 
 struct engine::impl {
@@ -282,6 +299,7 @@ struct engine::impl {
     std::shared_ptr<const codec> wire = plugins->make_codec(pc.kind);
     if (!wire)
       throw config_error(pc.where, "unknown provider kind '" + pc.kind + "'");
+    check_expanded_options(pc, *wire);
     auto limiter = limiter_for(pc);
     provider_deps deps;
     deps.settings.name = name;

@@ -4,6 +4,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -194,6 +195,54 @@ BOOST_AUTO_TEST_CASE(ca_file_is_allowed_on_any_kind_api_version_on_azure) {
              "2024-12-01-preview");
   auto e = error_of(two_providers + "    api_version: 2024-12-01-preview\n");
   BOOST_TEST(contains(e.what(), "providers.llama: unknown key 'api_version'"));
+}
+
+BOOST_AUTO_TEST_CASE(a_kinds_own_keys_may_be_required_and_name_variables) {
+  // Like bedrock: a required key with a check, and a secret one.
+  registry plugins;
+  plugins.add_codec("signed", [] {
+    return std::make_unique<url_only_codec>(
+        "https://signed.example", std::vector<std::string>{"authorization"},
+        std::vector<codec_key>{{"region", check_version, true},
+                               {"secret_key", nullptr, false, true}});
+  });
+  auto parse = [&](const std::string& yaml) {
+    return parse_config(yaml, "demo.yaml", plugins);
+  };
+  auto error_of = [&](const std::string& yaml) {
+    try {
+      parse(yaml);
+    } catch (const config_error& e) {
+      return std::string{e.what()};
+    }
+    return std::string{"no error"};
+  };
+  const std::string signed_provider = "providers:\n"
+                                      "  s:\n"
+                                      "    kind: signed\n"
+                                      "    model: m\n";
+  auto missing = error_of(signed_provider);
+  BOOST_TEST(contains(missing,
+                      "providers.s: missing required key 'region' (a signed "
+                      "provider needs it)"),
+             missing);
+  // A literal is checked when read; a ${VAR} once expanded.
+  auto bad = error_of(signed_provider + "    region: eu west\n");
+  BOOST_TEST(contains(bad, "providers.s.region: expected an API "
+                           "version"),
+             bad);
+  auto cfg = parse(signed_provider + "    region: ${TUTTI_TEST_REGION}\n" +
+                   "    secret_key: ${TUTTI_TEST_SECRET}\n");
+  auto& p = cfg.providers.at("s");
+  BOOST_TEST(p.options.at("region") == "${TUTTI_TEST_REGION}");
+  BOOST_TEST(p.options_where.at("region").line == 5);
+  ::setenv("TUTTI_TEST_REGION", "eu-west-1", 1);
+  ::setenv("TUTTI_TEST_SECRET", "wJalrXUtnFEMI", 1);
+  resolve_env(cfg, {"s"});
+  BOOST_TEST(p.options.at("region") == "eu-west-1");
+  BOOST_TEST(p.options.at("secret_key") == "wJalrXUtnFEMI");
+  ::unsetenv("TUTTI_TEST_REGION");
+  ::unsetenv("TUTTI_TEST_SECRET");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -42,6 +42,10 @@ bool emitter::write(std::string_view bytes) {
 }
 
 bool emitter::event(std::string_view event) {
+  if (!sse_) {
+    ++events_;
+    return write(event);
+  }
   std::string text;
   if (ms_.ping_comments && events_ > 0) {
     text = ": ping\n\n";

@@ -23,9 +23,10 @@ public:
   using sleeper = std::function<bool(std::chrono::steady_clock::time_point)>;
 
   /// `ms` must outlive the emitter.
-  emitter(httplib::DataSink& sink, const model_script& ms, bool crlf,
+  /// `sse`: events are SSE events (else written as they are).
+  emitter(httplib::DataSink& sink, const model_script& ms, bool sse, bool crlf,
           sleeper sleep)
-      : sink_(sink), ms_(ms), crlf_(crlf), sleep_(std::move(sleep)),
+      : sink_(sink), ms_(ms), sse_(sse), crlf_(crlf), sleep_(std::move(sleep)),
         rng_(ms.split_seed) {}
 
   /// True when a write failed because the server began stopping.
@@ -36,7 +37,8 @@ public:
   bool write(std::string_view bytes);
 
   /// Writes an SSE event given with LF line ends, in the chosen line ends
-  /// and after a `: ping` comment when scripted.
+  /// and after a `: ping` comment when scripted; an event of another
+  /// framing as it is.
   bool event(std::string_view event);
 
 private:
@@ -44,6 +46,7 @@ private:
 
   httplib::DataSink& sink_;
   const model_script& ms_;
+  bool sse_;
   bool crlf_;
   sleeper sleep_;
   std::minstd_rand rng_;

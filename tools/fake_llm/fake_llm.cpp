@@ -514,7 +514,7 @@ void server::impl::serve_whole(const wire_format& format,
       "application/json",
       [this, shared, job, outcome = rec.outcome](size_t,
                                                  httplib::DataSink& sink) {
-        emitter out(sink, job->second, false, sleeper());
+        emitter out(sink, job->second, true, false, sleeper());
         if (!out.write(*shared)) {
           if (out.stopped()) {
             job->first.outcome = "stopped";
@@ -548,6 +548,7 @@ void server::impl::serve_stream(const wire_format& format,
     stream_events events;
     std::string error_event;
     bool crlf = false;
+    bool sse = true;
     bool blocked = false;
     bool recorded = false;
     int local_port = -1;
@@ -563,9 +564,10 @@ void server::impl::serve_stream(const wire_format& format,
   job->error_event = stream_error_event(format, ms);
   if (ms.raw_body) {
     job->ms.malformed = true;
-    job->events.malformed = "data: " + *ms.raw_body + "\n\n";
+    job->events.malformed = format.raw_event(*ms.raw_body);
   }
   job->crlf = ms.crlf.value_or(format.crlf());
+  job->sse = format.sse_framed();
   job->blocked = plan.blocked;
   job->local_port = req.local_port;
   job->remote_port = req.remote_port;
@@ -573,11 +575,11 @@ void server::impl::serve_stream(const wire_format& format,
   res.set_header("Cache-Control", "no-cache");
   tag_request(format, res);
   res.set_chunked_content_provider(
-      "text/event-stream",
+      format.stream_content_type(),
       [this, job](size_t, httplib::DataSink& sink) {
         auto& j = *job;
         const auto& ev = j.events;
-        emitter out(sink, j.ms, j.crlf, sleeper());
+        emitter out(sink, j.ms, j.sse, j.crlf, sleeper());
         const auto n = static_cast<int>(ev.tokens.size());
         // Records the request before the client can see its end (the last
         // byte or a reset), so whoever saw the end finds it logged.

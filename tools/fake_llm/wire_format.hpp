@@ -234,6 +234,21 @@ public:
 
   /// Whether its SSE lines end in CRLF (else LF) unless scripted otherwise.
   virtual bool crlf() const { return false; }
+
+  /// Whether its streamed events are SSE events, which the emitter writes
+  /// with the scripted line ends and `: ping` comments. Other framings
+  /// (NDJSON lines, AWS event-stream messages) are written as they are.
+  virtual bool sse_framed() const { return true; }
+
+  /// The Content-Type of a streamed reply.
+  virtual std::string stream_content_type() const {
+    return "text/event-stream";
+  }
+
+  /// A stream event whose payload is the script's `raw_body` as it is.
+  virtual std::string raw_event(std::string_view text) const {
+    return "data: " + std::string(text) + "\n\n";
+  }
 };
 
 /// Every wire format the fake serves, in the order their routes are tried.

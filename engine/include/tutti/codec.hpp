@@ -55,8 +55,13 @@ struct codec_key {
   std::string name;
   /// Why `value` will not do, as the end of an error message ("expected an
   /// API version such as 2024-10-21"); empty when it will. Null: any
-  /// string.
+  /// string. A value that names `${VAR}` is checked once it is expanded.
   std::string (*check)(std::string_view value) = nullptr;
+  /// A provider of the kind must set it.
+  bool required = false;
+  /// A credential (Bedrock's `secret_access_key`): blanked out of every
+  /// failure message, as `api_key` is. Give it as `${VAR}`.
+  bool secret = false;
 };
 
 /// How a vendor frames the events of a streamed reply; the decoder for each
@@ -220,6 +225,18 @@ public:
   /// The HTTP request for `req`; `req.stream` selects the streamed form.
   virtual http_request encode(const chat_request& req,
                               const provider_settings& provider) const = 0;
+
+  /// Signs an encoded request just before it is sent, as vendors that
+  /// authenticate with a signature of the request need (Bedrock's SigV4):
+  /// the time it signs with is the caller's, `now_unix_ms`, so each retry
+  /// is signed afresh and tests can pin the clock. Nothing by default: a
+  /// key sent in a header is `encode`'s to add.
+  virtual void sign(http_request& request, const provider_settings& provider,
+                    int64_t now_unix_ms) const {
+    (void)request;
+    (void)provider;
+    (void)now_unix_ms;
+  }
 
   /// Decodes a whole 2xx response body.
   virtual body_result decode_body(std::string_view body) const = 0;

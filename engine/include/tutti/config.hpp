@@ -117,7 +117,10 @@ struct provider_config {
   std::vector<std::pair<std::string, std::string>> headers;
   /// The kind's own keys (`codec::keys()`, such as azure-openai's
   /// `api_version`), by name.
+  /// Values may hold `${VAR}` until `resolve_env` expands them.
   std::map<std::string, std::string> options;
+  /// Where each option's value is.
+  std::map<std::string, source_location> options_where;
   std::string ca_file;   ///< a custom CA bundle for TLS; empty: the system's
   source_location where; ///< the provider's name in the YAML
   source_location api_key_where;  ///< the api_key value (or `where`)
