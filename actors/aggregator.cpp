@@ -385,9 +385,9 @@ void record(self_ptr self, size_t index, member_outcome outcome) {
     ++st.successes;
   if (st.question.listener)
     self->send(st.question.listener, outcome);
-  // combine first: the first success to arrive is the answer (`arrival`
-  // tells the strategy the same order); say so at once.
-  if (outcome.ok && st.plan.combine_name == "first" && !st.answer_streamed &&
+  // A strategy whose answer is the first success to arrive (`arrival`
+  // tells it the same order): say so at once.
+  if (outcome.ok && st.plan.streams_first_success && !st.answer_streamed &&
       st.question.listener) {
     st.answer_streamed = true;
     self->send(st.question.listener,

@@ -53,6 +53,10 @@ struct ensemble_plan {
   std::vector<ensemble_member> members;
   std::shared_ptr<const combine_strategy> strategy;
   std::string combine_name;
+  /// The strategy declares its answer is the first success
+  /// (`combine_traits::streams_first_success`): it is streamed the moment it
+  /// arrives.
+  bool streams_first_success = false;
   until_rule until = until_rule::all;
   int quorum = 0;
   run_mode mode = run_mode::parallel;

@@ -23,12 +23,12 @@ void register_builtin_plugins(registry& reg) {
   reg.add_codec("openai-compatible", make_openai_compatible_codec);
   reg.add_codec("azure-openai", make_azure_openai_codec);
   reg.add_codec("gemini", make_gemini_codec);
-  reg.add_combine("collect", make_collect);
-  reg.add_combine("first", make_first);
-  reg.add_combine("vote", make_vote);
-  reg.add_combine("judge", make_judge);
-  reg.add_combine("rank", make_rank);
-  reg.add_combine("synthesize", make_synthesize);
+  reg.add_combine("collect", make_collect, combine_traits{});
+  reg.add_combine("first", make_first, first_traits());
+  reg.add_combine("vote", make_vote, vote_traits());
+  reg.add_combine("judge", make_judge, judge_traits());
+  reg.add_combine("rank", make_rank, rank_traits());
+  reg.add_combine("synthesize", make_synthesize, synthesize_traits());
 }
 
 } // namespace tutti

@@ -120,7 +120,9 @@ std::string member_done_chunk(const completion_ids& ids,
 /// never its key, headers or base URL.
 std::string providers_json(const std::vector<provider_status>& states,
                            const config& cfg);
-std::string ensembles_json(const config& cfg);
+/// `plugins`: the registry whose strategies the ensembles use.
+std::string ensembles_json(const config& cfg,
+                           const registry& plugins = registry::builtin());
 std::string pipelines_json(const config& cfg);
 /// `GET /v1/models` (OpenAI's list): each provider, and each ensemble as
 /// "ensemble/NAME".

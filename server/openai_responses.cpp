@@ -193,8 +193,9 @@ std::string finish_reason_of(const ensemble_answer& answer) {
   const member_outcome* source = nullptr;
   if (!answer.winner.empty())
     source = outcome_named(answer.members, answer.winner);
-  else if (answer.combine == "synthesize" && !answer.combiner_calls.empty())
-    source = &answer.combiner_calls.back();
+  else if (!answer.combiner_calls.empty() && answer.combiner_calls.back().ok &&
+           answer.combiner_calls.back().reply.text == answer.text)
+    source = &answer.combiner_calls.back(); // a synthesizer wrote it
   if (source == nullptr || !source->ok)
     return "stop";
   auto& reason = source->reply.finish_reason;
@@ -380,10 +381,10 @@ std::string providers_json(const std::vector<provider_status>& states,
   });
 }
 
-std::string ensembles_json(const config& cfg) {
-  return named_list_json(cfg.ensembles, [](json_writer& w,
-                                           const std::string& name,
-                                           const ensemble_config& e) {
+std::string ensembles_json(const config& cfg, const registry& plugins) {
+  return named_list_json(cfg.ensembles, [&plugins](json_writer& w,
+                                                   const std::string& name,
+                                                   const ensemble_config& e) {
     w.Key("model");
     write_string(w, "ensemble/" + name);
     w.Key("members");
@@ -412,13 +413,17 @@ std::string ensembles_json(const config& cfg) {
     w.Int(e.min_success);
     w.Key("combine");
     write_string(w, e.combine);
-    if (!e.combine_settings.judge.empty()) {
-      w.Key("judge");
-      write_string(w, e.combine_settings.judge);
-    }
-    if (!e.combine_settings.synthesizer.empty()) {
-      w.Key("synthesizer");
-      write_string(w, e.combine_settings.synthesizer);
+    // The providers the strategy asks (`judge`, `synthesizer`): the
+    // settings it declares as providers.
+    for (const auto& [name, value] : e.combine_settings.all()) {
+      const auto* traits = plugins.traits_of(e.combine);
+      if (traits == nullptr)
+        continue;
+      for (const auto& setting : traits->settings)
+        if (setting.name == name && setting.type == setting_type::provider) {
+          w.Key(name.c_str(), static_cast<rapidjson::SizeType>(name.size()));
+          write_string(w, value);
+        }
     }
   });
 }

@@ -28,7 +28,8 @@ void server::impl::get_providers(const exchange_ptr& ex) {
 }
 
 void server::impl::get_ensembles(const exchange_ptr& ex) {
-  ex->respond(json_response(200, http::ensembles_json(engine.loaded_config())));
+  ex->respond(json_response(
+      200, http::ensembles_json(engine.loaded_config(), engine.plugins())));
 }
 
 void server::impl::get_pipelines(const exchange_ptr& ex) {

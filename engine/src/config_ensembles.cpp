@@ -15,9 +15,11 @@ namespace tutti::config_detail {
 
 namespace {
 
+/// An ensemble's own keys; beside them, the settings its strategies
+/// declare (`combine_traits`).
 const word_list ensemble_keys = {
-    "members", "until",   "mode",  "hedge_after", "deadline",    "min_success",
-    "combine", "extract", "judge", "rubric",      "synthesizer", "prompt",
+    "members",  "until",       "mode",    "hedge_after",
+    "deadline", "min_success", "combine",
 };
 
 const word_list member_keys = {"provider", "label", "samples", "weight",
@@ -30,30 +32,21 @@ const word_list until_map_keys = {"quorum"};
 
 const word_list supported_modes = {"parallel", "fallback", "hedged"};
 
-/// The ensemble keys that become `combine_options`.
-const word_list combine_setting_keys = {"extract", "judge", "rubric",
-                                        "synthesizer", "prompt"};
-
-/// The settings each built-in strategy reads. A strategy not listed here (a
-/// host program's own) is handed every setting given and its factory
-/// decides. judge and rank fall back to a vote, so they read `extract` too.
-const std::map<std::string, word_list> strategy_settings = {
-    {"collect", {}},
-    {"first", {}},
-    {"vote", {"extract"}},
-    {"judge", {"judge", "rubric", "prompt", "extract"}},
-    {"rank", {"judge", "rubric", "prompt", "extract"}},
-    {"synthesize", {"synthesizer", "prompt", "rubric", "extract"}},
-};
-
-/// The setting a built-in strategy cannot do without, and what it is for.
-const std::map<std::string, std::pair<std::string, std::string>>
-    strategy_required_setting = {
-        {"judge", {"judge", "the provider that judges"}},
-        {"rank", {"judge", "the provider that ranks the replies"}},
-        {"synthesize",
-         {"synthesizer", "the provider that writes the final answer"}},
-};
+/// Every setting some registered strategy declares, by name, as the first
+/// one (in name order) declares it: the keys an ensemble may give beside its
+/// own, and how a strategy that declares nothing has them checked.
+std::map<std::string, combine_setting>
+declared_settings(const registry& plugins) {
+  std::map<std::string, combine_setting> result;
+  for (const auto& name : plugins.combine_names()) {
+    if (const auto* traits = plugins.traits_of(name)) {
+      for (const auto& setting : traits->settings) {
+        result.emplace(setting.name, setting);
+      }
+    }
+  }
+  return result;
+}
 
 /// Draws one member may ask for (self-consistency).
 constexpr int max_samples = 100;
@@ -62,7 +55,13 @@ constexpr int max_samples = 100;
 class ensemble_reader : private yaml_reader {
 public:
   ensemble_reader(const yaml_source& source, const registry& plugins)
-      : yaml_reader(source), plugins_(plugins) {}
+      : yaml_reader(source), plugins_(plugins),
+        settings_(declared_settings(plugins)) {
+    keys_ = ensemble_keys;
+    for (const auto& entry : settings_) {
+      keys_.push_back(entry.first);
+    }
+  }
 
   std::map<std::string, ensemble_config>
   read(const YAML::Node& ensembles,
@@ -88,7 +87,7 @@ private:
     e.name = entry.key;
     e.where = at(entry.key_node);
     ensemble_fields given;
-    for (auto& field : entries(entry.value, path, ensemble_keys)) {
+    for (auto& field : entries(entry.value, path, keys_)) {
       auto field_path = path + "." + field.key;
       given.emplace(field.key, field);
       if (field.key == "members") {
@@ -113,7 +112,7 @@ private:
                    expected_one_of(e.combine, names));
         }
       } else {
-        read_combine_setting(field, field_path, providers, e.combine_settings);
+        e.combine_settings.set(field.key, read_string(field, field_path));
       }
     }
     if (given.count("members") == 0) {
@@ -157,30 +156,6 @@ private:
     }
     e.until = word;
     return {};
-  }
-
-  /// `extract`, `judge`, `rubric`, `synthesizer` or `prompt`; the judge and
-  /// the synthesizer must be providers of this file.
-  void
-  read_combine_setting(const map_entry& field, const std::string& path,
-                       const std::map<std::string, provider_config>& providers,
-                       combine_options& settings) const {
-    auto text = read_string(field, path);
-    if ((field.key == "judge" || field.key == "synthesizer") &&
-        providers.find(text) == providers.end()) {
-      fail(field.value, path, unknown_provider(text, providers));
-    }
-    if (field.key == "extract") {
-      settings.extract = text;
-    } else if (field.key == "judge") {
-      settings.judge = text;
-    } else if (field.key == "rubric") {
-      settings.rubric = text;
-    } else if (field.key == "synthesizer") {
-      settings.synthesizer = text;
-    } else {
-      settings.prompt = text;
-    }
   }
 
   /// "3s", or "60s, the default" when the YAML did not give it.
@@ -271,40 +246,61 @@ private:
     bool is_default = given.count("combine") == 0;
     auto strategy_name = "combine strategy '" + e.combine + "'" +
                          (is_default ? " (the default)" : "");
-    if (auto reads = strategy_settings.find(e.combine);
-        reads != strategy_settings.end()) {
-      for (const auto& key : combine_setting_keys) {
-        auto setting = given.find(key);
-        if (setting == given.end() ||
-            std::find(reads->second.begin(), reads->second.end(), key) !=
-                reads->second.end()) {
-          continue;
+    // What each setting given is, as this strategy (or, when it declares
+    // nothing, any strategy) declares it.
+    const auto* traits = plugins_.traits_of(e.combine);
+    auto declared = [&](const std::string& key) -> const combine_setting* {
+      if (traits == nullptr) {
+        auto i = settings_.find(key);
+        return i == settings_.end() ? nullptr : &i->second;
+      }
+      for (const auto& setting : traits->settings) {
+        if (setting.name == key) {
+          return &setting;
         }
-        auto message = strategy_name +
-                       (reads->second.empty()
-                            ? std::string{" takes no settings"}
-                            : " does not use '" + key +
-                                  "'; it reads: " + join_names(reads->second));
+      }
+      return nullptr;
+    };
+    for (const auto& [key, value] : e.combine_settings.all()) {
+      const auto& field = given.at(key);
+      const auto* setting = declared(key);
+      if (setting == nullptr) {
+        word_list reads;
+        for (const auto& s : traits->settings) {
+          reads.push_back(s.name);
+        }
+        auto message =
+            strategy_name + (reads.empty()
+                                 ? std::string{" takes no settings"}
+                                 : " does not use '" + key +
+                                       "'; it reads: " + join_names(reads));
         word_list readers;
-        for (const auto& [name, keys] : strategy_settings) {
-          if (std::find(keys.begin(), keys.end(), key) != keys.end() &&
-              std::find(registered.begin(), registered.end(), name) !=
-                  registered.end()) {
+        for (const auto& name : registered) {
+          const auto* other = plugins_.traits_of(name);
+          if (other != nullptr &&
+              std::any_of(other->settings.begin(), other->settings.end(),
+                          [&](const auto& s) { return s.name == key; })) {
             readers.push_back(name);
           }
         }
         if (!readers.empty()) {
           message += "; '" + key + "' is for combine: " + join_names(readers);
         }
-        fail(setting->second.key_node, path + "." + key, message);
+        fail(field.key_node, path + "." + key, message);
       }
-      if (auto required = strategy_required_setting.find(e.combine);
-          required != strategy_required_setting.end() &&
-          given.count(required->second.first) == 0) {
-        fail(e.where, path,
-             "missing required key '" + required->second.first + "' (" +
-                 required->second.second + ") for combine strategy '" +
-                 e.combine + "'");
+      if (setting->type == setting_type::provider &&
+          providers.find(value) == providers.end()) {
+        fail(field.value, path + "." + key, unknown_provider(value, providers));
+      }
+    }
+    if (traits != nullptr) {
+      for (const auto& setting : traits->settings) {
+        if (setting.required && !e.combine_settings.has(setting.name)) {
+          fail(e.where, path,
+               "missing required key '" + setting.name + "' (" +
+                   setting.purpose + ") for combine strategy '" + e.combine +
+                   "'");
+        }
       }
     }
     std::unique_ptr<combine_strategy> strategy;
@@ -477,6 +473,10 @@ private:
   }
 
   const registry& plugins_;
+  /// Every setting some strategy declares (`declared_settings`).
+  std::map<std::string, combine_setting> settings_;
+  /// The keys an ensemble may give: its own and those settings.
+  word_list keys_;
 };
 
 } // namespace

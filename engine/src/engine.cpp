@@ -340,6 +340,8 @@ struct engine::impl {
     if (!plan.strategy)
       throw config_error(ec.where,
                          "unknown combine strategy '" + ec.combine + "'");
+    const auto* traits = plugins->traits_of(ec.combine);
+    plan.streams_first_success = traits && traits->streams_first_success;
     plan.until = ec.until == "first"      ? until_rule::first
                  : ec.until == "quorum"   ? until_rule::quorum
                  : ec.until == "deadline" ? until_rule::deadline
@@ -387,6 +389,7 @@ struct engine::impl {
     plan.strategy = plugins->make_combine("first", {});
     if (!plan.strategy)
       throw config_error(used_at, "the combine strategy 'first' is missing");
+    plan.streams_first_success = true; // one member: its reply is the answer
     plan.until = until_rule::all;
     plan.deadline_us = pc.timeouts.total_ms > 0 ? pc.timeouts.total_ms * 1000
                                                 : call_deadline_us;
@@ -502,6 +505,10 @@ std::vector<provider_status> engine::provider_states() {
 
 const config& engine::loaded_config() const {
   return impl_->cfg;
+}
+
+const registry& engine::plugins() const {
+  return *impl_->plugins;
 }
 
 std::future<ensemble_answer>

@@ -17,8 +17,20 @@ void registry::add_codec(std::string name, codec_factory make) {
   codecs_[std::move(name)] = std::move(make);
 }
 
-void registry::add_combine(std::string name, combine_factory make) {
+void registry::add_combine(std::string name, combine_factory make,
+                           combine_traits traits) {
+  traits_[name] = std::move(traits);
   combines_[std::move(name)] = std::move(make);
+}
+
+void registry::add_combine(std::string name, combine_factory make) {
+  traits_.erase(name);
+  combines_[std::move(name)] = std::move(make);
+}
+
+const combine_traits* registry::traits_of(const std::string& name) const {
+  auto i = traits_.find(name);
+  return i == traits_.end() ? nullptr : &i->second;
 }
 
 std::unique_ptr<codec> registry::make_codec(const std::string& name) const {

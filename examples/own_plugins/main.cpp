@@ -10,6 +10,7 @@
 #include <cctype>
 #include <iostream>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include <tutti/config_builder.hpp>
@@ -60,13 +61,27 @@ private:
       tutti::registry::builtin().make_codec("openai");
 };
 
-/// The longest successful reply is the answer.
+/// The longest successful reply is the answer; `at_least: N` (a setting it
+/// declares) leaves out replies shorter than N characters.
 class longest final : public tutti::combine_strategy {
 public:
+  explicit longest(const tutti::combine_options& options) {
+    auto text = options.text("at_least");
+    if (text.empty())
+      return;
+    if (text.find_first_not_of("0123456789") != std::string::npos ||
+        text.size() > 6)
+      throw std::invalid_argument("'at_least' must be a number of characters "
+                                  "up to 999999, got '" +
+                                  text + "'");
+    at_least_ = std::stoul(text);
+  }
+
   tutti::combined combine(const tutti::combine_input& input) const override {
     tutti::combined result;
     for (auto& outcome : input.outcomes) {
       if (outcome.ok && outcome.reply.text.size() >= result.text.size() &&
+          outcome.reply.text.size() >= at_least_ &&
           !outcome.reply.text.empty()) {
         result.status = tutti::answer_status::ok;
         result.text = outcome.reply.text;
@@ -75,6 +90,9 @@ public:
     }
     return result;
   }
+
+private:
+  size_t at_least_ = 0;
 };
 
 } // namespace
@@ -89,9 +107,17 @@ int main(int argc, char** argv) {
     tutti::register_builtin_plugins(*plugins);
     plugins->add_codec("loud-openai",
                        [] { return std::make_unique<loud_openai>(); });
-    plugins->add_combine("longest", [](const tutti::combine_options&) {
-      return std::make_unique<longest>();
-    });
+    // What the strategy reads is declared with it: the config reader
+    // refuses any other setting and checks these.
+    tutti::combine_traits traits;
+    traits.settings.push_back({"at_least", tutti::setting_type::text, false,
+                               "the fewest characters an answer may have"});
+    plugins->add_combine(
+        "longest",
+        [](const tutti::combine_options& options) {
+          return std::make_unique<longest>(options);
+        },
+        traits);
 
     tutti::config_builder b;
     b.provider("loud", "loud-openai", "slow-model")
@@ -100,7 +126,9 @@ int main(int argc, char** argv) {
     b.provider("plain", "openai", "terse-model")
         .set("base_url", argv[1])
         .set("api_key", "not-a-secret");
-    b.ensemble("pair", {"loud", "plain"}).set("combine", "longest");
+    b.ensemble("pair", {"loud", "plain"})
+        .set("combine", "longest")
+        .set("at_least", "2");
 
     tutti::engine_options options;
     options.plugins = plugins;

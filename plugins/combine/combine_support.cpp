@@ -218,6 +218,16 @@ std::string fill_prompt(std::string_view prompt, std::string_view question,
   return out;
 }
 
+std::vector<combine_setting> prompt_setting_traits() {
+  return {
+      {"rubric", setting_type::text, false, "what \"best\" means"},
+      {"prompt", setting_type::text, false,
+       "the prompt sent instead of the built-in one"},
+      {"extract", setting_type::regex, false,
+       "what a reply's answer is, for the vote it falls back to"},
+  };
+}
+
 prompt_settings settings_for(const std::string& provider,
                              const combine_options& options,
                              const char* default_prompt,
@@ -226,10 +236,11 @@ prompt_settings settings_for(const std::string& provider,
     throw std::invalid_argument(missing);
   prompt_settings settings;
   settings.provider = provider;
-  settings.prompt = options.prompt.empty() ? default_prompt : options.prompt;
-  settings.system = options.prompt.empty() ? default_system : "";
-  settings.rubric =
-      options.rubric.empty() ? std::string(default_rubric) : options.rubric;
+  auto prompt = options.text("prompt");
+  auto rubric = options.text("rubric");
+  settings.prompt = prompt.empty() ? default_prompt : prompt;
+  settings.system = prompt.empty() ? default_system : "";
+  settings.rubric = rubric.empty() ? std::string(default_rubric) : rubric;
   return settings;
 }
 

@@ -47,6 +47,11 @@ struct prompt_settings {
 /// (then no system prompt) or `default_prompt` with `default_system`, and
 /// the user's rubric or the default one. Throws `std::invalid_argument`
 /// with `missing` when `provider` is empty.
+/// The settings a strategy that asks another model reads besides the
+/// provider it asks: `prompt`, `rubric`, and `extract` for the vote it falls
+/// back to.
+std::vector<combine_setting> prompt_setting_traits();
+
 prompt_settings settings_for(const std::string& provider,
                              const combine_options& options,
                              const char* default_prompt,

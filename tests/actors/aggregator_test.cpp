@@ -244,6 +244,7 @@ BOOST_AUTO_TEST_CASE(listener_sees_deltas_outcomes_then_the_answer) {
 BOOST_AUTO_TEST_CASE(combine_first_answers_with_the_reply_it_streamed) {
   plan.combine_name = "first";
   plan.strategy = registry::builtin().make_combine("first");
+  plan.streams_first_success = true; // as `first` declares
   auto quick_but_late = success("alpha");
   quick_but_late.reply.timing.total_us = 100; // measured faster...
   auto slower = success("beta");

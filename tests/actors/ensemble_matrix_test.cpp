@@ -153,10 +153,11 @@ struct matrix_fixture : testing::actor_fixture {
     ensemble_plan plan;
     plan.name = "matrix";
     plan.combine_name = combine;
-    combine_options options;
-    options.judge = "judge";
-    options.synthesizer = "synth";
+    combine_options options{{"judge", "judge"}, {"synthesizer", "synth"}};
     plan.strategy = registry::builtin().make_combine(combine, options);
+    plan.streams_first_success =
+        registry::builtin().traits_of(combine) != nullptr &&
+        registry::builtin().traits_of(combine)->streams_first_success;
     BOOST_REQUIRE_MESSAGE(plan.strategy, "no strategy " << combine);
     plan.until = e.until;
     plan.quorum = e.quorum;

@@ -128,6 +128,8 @@ struct pipeline_fixture {
     plan.combine_name = combine;
     plan.strategy = registry::builtin().make_combine(combine, {});
     BOOST_REQUIRE_MESSAGE(plan.strategy, "no strategy " << combine);
+    plan.streams_first_success =
+        registry::builtin().traits_of(combine)->streams_first_success;
     plan.deadline_us = 2'000'000;
     plan.grace_us = 500'000;
     for (auto& [label, s] : members) {

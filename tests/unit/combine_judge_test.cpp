@@ -15,8 +15,8 @@ namespace {
 
 combine_options judged_by(std::string judge, std::string rubric = {}) {
   combine_options options;
-  options.judge = std::move(judge);
-  options.rubric = std::move(rubric);
+  options.set("judge", std::move(judge));
+  options.set("rubric", std::move(rubric));
   return options;
 }
 
@@ -61,7 +61,7 @@ BOOST_AUTO_TEST_CASE(asks_the_judge_with_the_question_and_numbered_candidates) {
 
 BOOST_AUTO_TEST_CASE(a_prompt_of_ones_own_is_filled_and_sent_alone) {
   auto options = judged_by("referee", "brevity");
-  options.prompt = "Q={{question}}|R={{rubric}}|{{candidates}}|{{other}}";
+  options.set("prompt", "Q={{question}}|R={{rubric}}|{{candidates}}|{{other}}");
   auto input = input_of({success("a", "one {{rubric}}"), success("b", "two")},
                         {}, "Why?");
   auto result = strategy("judge", options)->combine(input);
@@ -163,7 +163,7 @@ BOOST_AUTO_TEST_CASE(an_unreadable_verdict_falls_back_to_vote) {
 
 BOOST_AUTO_TEST_CASE(when_vote_has_no_answer_either_first_decides) {
   auto options = judged_by("referee");
-  options.extract = R"(####\s*(\d+))";
+  options.set("extract", R"(####\s*(\d+))");
   auto input = input_of({success("a", "42", 500), success("b", "41", 100)});
   auto result = strategy("judge", options)
                     ->combine(judged(input, failed("judge", failure_kind::auth,
@@ -196,7 +196,7 @@ BOOST_AUTO_TEST_CASE(a_judge_must_be_named) {
   BOOST_TEST(invalid_argument_from([] { strategy("judge"); }) ==
              "combine: judge needs `judge:` naming the provider that judges");
   auto options = judged_by("referee");
-  options.extract = "[";
+  options.set("extract", "[");
   BOOST_TEST(invalid_argument_from([&] {
                strategy("judge", options);
              }).rfind("extract: `[` does not compile", 0) == 0);

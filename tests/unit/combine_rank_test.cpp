@@ -15,8 +15,8 @@ namespace {
 
 combine_options ranked_by(std::string judge, std::string rubric = {}) {
   combine_options options;
-  options.judge = std::move(judge);
-  options.rubric = std::move(rubric);
+  options.set("judge", std::move(judge));
+  options.set("rubric", std::move(rubric));
   return options;
 }
 

@@ -14,7 +14,7 @@ namespace {
 
 combine_options written_by(std::string synthesizer) {
   combine_options options;
-  options.synthesizer = std::move(synthesizer);
+  options.set("synthesizer", std::move(synthesizer));
   return options;
 }
 

@@ -16,7 +16,7 @@ namespace {
 
 combine_options extracting(std::string regex) {
   combine_options options;
-  options.extract = std::move(regex);
+  options.set("extract", std::move(regex));
   return options;
 }
 

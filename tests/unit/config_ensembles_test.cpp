@@ -28,11 +28,11 @@ BOOST_AUTO_TEST_CASE(ensemble_defaults_apply) {
   BOOST_TEST(duo.hedge_after_ms == 0);
   BOOST_TEST(duo.quorum == 0);
   BOOST_TEST(duo.min_success == 1);
-  BOOST_TEST(duo.combine_settings.extract.empty());
-  BOOST_TEST(duo.combine_settings.judge.empty());
-  BOOST_TEST(duo.combine_settings.rubric.empty());
-  BOOST_TEST(duo.combine_settings.synthesizer.empty());
-  BOOST_TEST(duo.combine_settings.prompt.empty());
+  BOOST_TEST(duo.combine_settings.text("extract").empty());
+  BOOST_TEST(duo.combine_settings.text("judge").empty());
+  BOOST_TEST(duo.combine_settings.text("rubric").empty());
+  BOOST_TEST(duo.combine_settings.text("synthesizer").empty());
+  BOOST_TEST(duo.combine_settings.text("prompt").empty());
   for (const auto& m : duo.members) {
     BOOST_TEST(m.samples == 1);
     BOOST_TEST(m.weight == 1.0);
@@ -196,7 +196,7 @@ BOOST_AUTO_TEST_CASE(issue_example_parses_into_its_fields) {
   BOOST_TEST(poll.deadline_ms == 30000);
   BOOST_TEST(poll.min_success == 2);
   BOOST_TEST(poll.combine == "vote");
-  BOOST_TEST(poll.combine_settings.extract == "####\\s*(-?[\\d.,]+)");
+  BOOST_TEST(poll.combine_settings.text("extract") == "####\\s*(-?[\\d.,]+)");
 }
 
 BOOST_AUTO_TEST_CASE(member_params_take_the_provider_param_keys) {
@@ -311,27 +311,28 @@ BOOST_AUTO_TEST_CASE(strategy_settings_are_kept_for_the_strategy) {
                                 "    extract: '(\\d+)'\n"))
                    .ensembles.at("e");
   BOOST_TEST(judge.combine == "judge");
-  BOOST_TEST(judge.combine_settings.judge == "gpt");
-  BOOST_TEST(judge.combine_settings.rubric == "accuracy first");
-  BOOST_TEST(judge.combine_settings.prompt ==
+  BOOST_TEST(judge.combine_settings.text("judge") == "gpt");
+  BOOST_TEST(judge.combine_settings.text("rubric") == "accuracy first");
+  BOOST_TEST(judge.combine_settings.text("prompt") ==
              "Question: {{question}}\n{{candidates}}\n");
-  BOOST_TEST(judge.combine_settings.extract == "(\\d+)");
+  BOOST_TEST(judge.combine_settings.text("extract") == "(\\d+)");
 
   auto rank = parse(ensemble_e("    members: [gpt, llama]\n"
                                "    combine: rank\n"
                                "    judge: llama\n"))
                   .ensembles.at("e");
-  BOOST_TEST(rank.combine_settings.judge == "llama");
-  BOOST_TEST(rank.combine_settings.rubric.empty());
+  BOOST_TEST(rank.combine_settings.text("judge") == "llama");
+  BOOST_TEST(rank.combine_settings.text("rubric").empty());
 
   auto synthesize = parse(ensemble_e("    members: [gpt, llama]\n"
                                      "    combine: synthesize\n"
                                      "    synthesizer: llama\n"
                                      "    prompt: Merge {{candidates}}\n"))
                         .ensembles.at("e");
-  BOOST_TEST(synthesize.combine_settings.synthesizer == "llama");
-  BOOST_TEST(synthesize.combine_settings.prompt == "Merge {{candidates}}");
-  BOOST_TEST(synthesize.combine_settings.judge.empty());
+  BOOST_TEST(synthesize.combine_settings.text("synthesizer") == "llama");
+  BOOST_TEST(synthesize.combine_settings.text("prompt") ==
+             "Merge {{candidates}}");
+  BOOST_TEST(synthesize.combine_settings.text("judge").empty());
 
   for (std::string name : {"vote", "first", "collect"}) {
     BOOST_TEST_CONTEXT("combine: " << name) {
@@ -344,6 +345,70 @@ BOOST_AUTO_TEST_CASE(strategy_settings_are_kept_for_the_strategy) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_host_strategy_is_checked_by_what_it_declares) {
+  registry reg;
+  reg.add_codec("openai", [] {
+    return std::make_unique<url_only_codec>("https://api.openai.com/v1");
+  });
+  reg.add_combine("collect", make_plain, combine_traits{});
+  combine_traits traits;
+  traits.settings.push_back(
+      {"arbiter", setting_type::provider, true, "the provider that picks"});
+  traits.settings.push_back({"style", setting_type::text});
+  reg.add_combine("pick", make_plain, traits);
+  auto error = [&](const std::string& fields) {
+    try {
+      parse_config("providers:\n"
+                   "  gpt: {kind: openai, model: m}\n"
+                   "ensembles:\n"
+                   "  e:\n"
+                   "    members: [gpt]\n"
+                   "    combine: pick\n" +
+                       fields,
+                   "demo.yaml", reg);
+    } catch (const config_error& e) {
+      return std::string{e.what()};
+    }
+    return std::string{"no error"};
+  };
+  BOOST_TEST(contains(error(""), "ensembles.e: missing required key 'arbiter' "
+                                 "(the provider that picks) for combine "
+                                 "strategy 'pick'"));
+  BOOST_TEST(contains(error("    arbiter: oracle\n"),
+                      "ensembles.e.arbiter: unknown provider 'oracle'"));
+  BOOST_TEST(contains(error("    arbiter: gpt\n    judge: gpt\n"),
+                      "unknown key 'judge'"));
+  auto e = parse_config("providers:\n"
+                        "  gpt: {kind: openai, model: m}\n"
+                        "ensembles:\n"
+                        "  e:\n"
+                        "    members: [gpt]\n"
+                        "    combine: pick\n"
+                        "    arbiter: gpt\n"
+                        "    style: terse\n",
+                        "demo.yaml", reg)
+               .ensembles.at("e");
+  BOOST_TEST(e.combine_settings.text("arbiter") == "gpt");
+  BOOST_TEST(e.combine_settings.text("style") == "terse");
+  BOOST_TEST(error("    arbiter: gpt\n") == "no error");
+  // collect declares nothing: `style` is another strategy's.
+  try {
+    parse_config("providers:\n"
+                 "  gpt: {kind: openai, model: m}\n"
+                 "ensembles:\n"
+                 "  e:\n"
+                 "    members: [gpt]\n"
+                 "    style: terse\n",
+                 "demo.yaml", reg);
+    BOOST_FAIL("expected a config_error");
+  } catch (const config_error& e) {
+    BOOST_TEST(contains(e.what(), "ensembles.e.style: combine strategy "
+                                  "'collect' (the default) takes no settings; "
+                                  "'style' is for combine: pick"),
+               e.what());
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_strategy_outside_the_builtin_table_gets_every_setting) {
   auto e = parse(ensemble_e("    members: [gpt]\n"
                             "    combine: picky\n"
@@ -353,11 +418,11 @@ BOOST_AUTO_TEST_CASE(a_strategy_outside_the_builtin_table_gets_every_setting) {
                             "    synthesizer: llama\n"
                             "    extract: x\n"))
                .ensembles.at("e");
-  BOOST_TEST(e.combine_settings.prompt == "p");
-  BOOST_TEST(e.combine_settings.judge == "gpt");
-  BOOST_TEST(e.combine_settings.rubric == "r");
-  BOOST_TEST(e.combine_settings.synthesizer == "llama");
-  BOOST_TEST(e.combine_settings.extract == "x");
+  BOOST_TEST(e.combine_settings.text("prompt") == "p");
+  BOOST_TEST(e.combine_settings.text("judge") == "gpt");
+  BOOST_TEST(e.combine_settings.text("rubric") == "r");
+  BOOST_TEST(e.combine_settings.text("synthesizer") == "llama");
+  BOOST_TEST(e.combine_settings.text("extract") == "x");
 }
 
 // -- errors
@@ -625,8 +690,8 @@ BOOST_AUTO_TEST_CASE(unregistered_strategies_are_not_suggested) {
   reg.add_codec("openai", [] {
     return std::make_unique<url_only_codec>("https://api.openai.com/v1");
   });
-  reg.add_combine("collect", make_plain);
-  reg.add_combine("vote", make_vote);
+  reg.add_combine("collect", make_plain, combine_traits{});
+  reg.add_combine("vote", make_vote, *registry::builtin().traits_of("vote"));
   try {
     parse_config("providers:\n"
                  "  gpt: {kind: openai, model: m}\n"
@@ -637,9 +702,11 @@ BOOST_AUTO_TEST_CASE(unregistered_strategies_are_not_suggested) {
                  "demo.yaml", reg);
     BOOST_FAIL("expected a config_error");
   } catch (const config_error& e) {
+    // No registered strategy reads `judge`: it is no ensemble key here.
     check_error(e, 6, 5,
-                {"ensembles.e.judge: combine strategy 'collect' (the default) "
-                 "takes no settings"});
+                {"ensembles.e: unknown key 'judge'; expected one of: members, "
+                 "until, mode, hedge_after, deadline, min_success, combine, "
+                 "extract"});
     BOOST_TEST(!contains(e.what(), "is for combine"));
   }
 }

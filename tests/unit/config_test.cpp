@@ -248,8 +248,8 @@ BOOST_AUTO_TEST_CASE(unknown_keys_are_errors_everywhere) {
               13, 5,
               {"ensembles.e: unknown key 'deadlin'",
                "expected one of: members, until, mode, hedge_after, "
-               "deadline, min_success, combine, extract, judge, rubric, "
-               "synthesizer, prompt",
+               "deadline, min_success, combine, extract, judge, prompt, "
+               "rubric, synthesizer",
                "did you mean 'deadline'?"});
   check_error(error_of(two_providers + "ensembles:\n"
                                        "  e:\n"

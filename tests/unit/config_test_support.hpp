@@ -100,7 +100,7 @@ inline std::unique_ptr<combine_strategy> make_plain(const combine_options&) {
 inline std::unique_ptr<combine_strategy>
 make_vote(const combine_options& options) {
   try {
-    std::regex{options.extract};
+    std::regex{options.text("extract")};
   } catch (const std::regex_error&) {
     throw std::invalid_argument("'extract' is not a valid regular expression");
   }
@@ -112,11 +112,11 @@ make_vote(const combine_options& options) {
 /// `std::regex_error` escape.
 inline std::unique_ptr<combine_strategy>
 make_picky(const combine_options& options) {
-  if (options.prompt.empty()) {
+  if (options.text("prompt").empty()) {
     throw std::invalid_argument("needs a prompt");
   }
-  std::regex{options.extract};
-  return std::make_unique<no_combine>(calls(options.judge));
+  std::regex{options.text("extract")};
+  return std::make_unique<no_combine>(calls(options.text("judge")));
 }
 
 /// Plugins independent of the built-in ones: kinds with a default URL and
@@ -149,21 +149,38 @@ inline const registry& test_plugins() {
           "https://generativelanguage.googleapis.com/v1beta",
           std::vector<std::string>{"x-goog-api-key"});
     });
-    reg.add_combine("collect", make_plain);
-    reg.add_combine("first", make_plain);
-    reg.add_combine("vote", make_vote);
-    reg.add_combine("judge", [](const combine_options& options) {
-      return std::make_unique<no_combine>(calls(options.judge));
-    });
-    reg.add_combine("rank", [](const combine_options& options) {
-      return std::make_unique<no_combine>(calls(options.judge));
-    });
-    reg.add_combine("synthesize", [](const combine_options& options) {
-      return std::make_unique<no_combine>(calls(options.synthesizer));
-    });
-    reg.add_combine("ghost", [](const combine_options&) {
-      return std::make_unique<no_combine>(calls("oracle"));
-    });
+    // The built-in strategies' names declare what the built-in ones do.
+    auto traits = [](const std::string& name) {
+      return *registry::builtin().traits_of(name);
+    };
+    reg.add_combine("collect", make_plain, combine_traits{});
+    reg.add_combine("first", make_plain, traits("first"));
+    reg.add_combine("vote", make_vote, traits("vote"));
+    reg.add_combine(
+        "judge",
+        [](const combine_options& options) {
+          return std::make_unique<no_combine>(calls(options.text("judge")));
+        },
+        traits("judge"));
+    reg.add_combine(
+        "rank",
+        [](const combine_options& options) {
+          return std::make_unique<no_combine>(calls(options.text("judge")));
+        },
+        traits("rank"));
+    reg.add_combine(
+        "synthesize",
+        [](const combine_options& options) {
+          return std::make_unique<no_combine>(
+              calls(options.text("synthesizer")));
+        },
+        traits("synthesize"));
+    reg.add_combine(
+        "ghost",
+        [](const combine_options&) {
+          return std::make_unique<no_combine>(calls("oracle"));
+        },
+        combine_traits{});
     reg.add_combine("picky", make_picky);
     return reg;
   }();

@@ -7,33 +7,83 @@
 /// member, appends the outcome to `combine_input::calls` and asks the
 /// strategy again.
 
+#include <cstdint>
+#include <initializer_list>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tutti/messages.hpp"
 
 namespace tutti {
 
-/// A strategy's settings from the ensemble's YAML. Each strategy reads the
-/// fields it needs; its factory rejects bad values (a regex that does not
-/// compile, a judge missing) by throwing `std::invalid_argument` with a
-/// plain message, which the config loader reports at the ensemble's
-/// file:line:column.
-struct combine_options {
-  /// vote: a regex; its first capture group (or the whole match) is what is
-  /// compared. A reply without a match votes for nothing.
-  std::string extract;
-  /// judge, rank: the provider that judges.
-  std::string judge;
-  /// judge, rank: what "best" means; empty: a built-in rubric.
-  std::string rubric;
-  /// synthesize: the provider that writes the final answer.
-  std::string synthesizer;
-  /// judge, rank, synthesize: the prompt sent to the judge or synthesizer;
-  /// empty: a built-in one. `{{question}}`, `{{candidates}}` (numbered
-  /// replies) and `{{rubric}}` are replaced.
-  std::string prompt;
+/// What a strategy's setting holds, so that whoever gives it (the config
+/// reader, the HTTP endpoint) checks it the same way.
+enum class setting_type : uint8_t {
+  text,     ///< any string: a rubric, a prompt
+  provider, ///< the name of a provider of the config, which must exist
+  regex,    ///< a regular expression; the strategy's factory compiles it
+};
+
+/// One setting a strategy reads from its ensemble's YAML (a key beside
+/// `combine:`).
+struct combine_setting {
+  std::string name;
+  setting_type type = setting_type::text;
+  /// An ensemble using the strategy must give it.
+  bool required = false;
+  /// What it is for, as error messages say it ("the provider that judges").
+  std::string purpose;
+};
+
+/// What a strategy declares about itself, registered beside its factory.
+struct combine_traits {
+  /// The settings it reads; any other is refused where it is given.
+  std::vector<combine_setting> settings;
+  /// Its answer is the first success to arrive: the aggregator streams
+  /// that member's reply as the answer the moment it arrives.
+  bool streams_first_success = false;
+};
+
+/// A strategy's settings as an ensemble gave them, by name: only those the
+/// strategy declares, each of its declared type. Each strategy reads the
+/// ones it needs; its factory rejects bad values (a regex that does not
+/// compile) by throwing `std::invalid_argument` with a plain message, which
+/// the config loader reports at the ensemble's file:line:column.
+class combine_options {
+public:
+  combine_options() = default;
+
+  /// `{{"extract", "(\\d+)"}}`: settings given in code (tests, hosts).
+  combine_options(
+      std::initializer_list<std::pair<const std::string, std::string>> settings)
+      : values_(settings) {}
+
+  /// The value given for `name`; empty when none was.
+  std::string text(std::string_view name) const {
+    auto i = values_.find(std::string(name));
+    return i == values_.end() ? std::string{} : i->second;
+  }
+
+  bool has(std::string_view name) const {
+    return values_.count(std::string(name)) > 0;
+  }
+
+  void set(std::string name, std::string value) {
+    values_[std::move(name)] = std::move(value);
+  }
+
+  /// Every setting given, by name.
+  const std::map<std::string, std::string>& all() const { return values_; }
+
+  bool operator==(const combine_options& other) const {
+    return values_ == other.values_;
+  }
+
+private:
+  std::map<std::string, std::string> values_;
 };
 
 /// What a strategy sees.

@@ -167,8 +167,9 @@ struct ensemble_config {
   /// still lists every member. 1 <= min_success <= the number of draws.
   int min_success = 1;
   std::string combine = "collect";
-  /// The strategy's own settings (`extract`, `judge`, `rubric`,
-  /// `synthesizer`, `prompt`).
+  /// The strategy's own settings, those its `combine_traits` declare
+  /// (`extract`, `judge`, `rubric`, `synthesizer`, `prompt` for the
+  /// built-in ones).
   combine_options combine_settings;
   source_location where; ///< the ensemble's name in the YAML
 };

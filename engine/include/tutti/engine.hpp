@@ -200,6 +200,9 @@ public:
 
   const tutti::config& loaded_config() const;
 
+  /// The plugins it uses: `engine_options::plugins`, or the built-ins.
+  const registry& plugins() const;
+
   /// The CAF actor system the engine runs on, for hosts that write their own
   /// actors (include <caf/actor_system.hpp> to use it).
   caf::actor_system& actor_system();

@@ -27,6 +27,12 @@ public:
   static const registry& builtin();
 
   void add_codec(std::string name, codec_factory make);
+  /// `traits`: the settings the strategy reads and how it answers.
+  void add_combine(std::string name, combine_factory make,
+                   combine_traits traits);
+  /// A strategy that declares nothing: it is handed every setting the
+  /// ensemble gives (any key another strategy declares) and its factory
+  /// decides.
   void add_combine(std::string name, combine_factory make);
 
   /// nullptr when no codec has that name.
@@ -37,12 +43,17 @@ public:
   make_combine(const std::string& name,
                const combine_options& options = {}) const;
 
+  /// What the strategy `name` declares; nullptr when it declares nothing or
+  /// none has that name.
+  const combine_traits* traits_of(const std::string& name) const;
+
   std::vector<std::string> codec_names() const;
   std::vector<std::string> combine_names() const;
 
 private:
   std::map<std::string, codec_factory> codecs_;
   std::map<std::string, combine_factory> combines_;
+  std::map<std::string, combine_traits> traits_;
 };
 
 /// Adds every built-in plugin to `reg` (defined in plugins/builtin.cpp).

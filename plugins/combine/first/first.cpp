@@ -41,4 +41,10 @@ std::unique_ptr<combine_strategy> make_first(const combine_options&) {
   return std::make_unique<first>();
 }
 
+combine_traits first_traits() {
+  combine_traits traits;
+  traits.streams_first_success = true;
+  return traits;
+}
+
 } // namespace tutti

@@ -14,6 +14,10 @@ namespace tutti {
 /// succeeded.
 std::unique_ptr<combine_strategy> make_first(const combine_options&);
 
+/// `combine: first` reads no settings and streams its answer: the first
+/// success, the moment it arrives.
+combine_traits first_traits();
+
 /// What `combine: first` answers for `input`; also the last fallback of the
 /// strategies that ask another model.
 combined first_success(const combine_input& input);

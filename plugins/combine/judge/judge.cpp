@@ -1,6 +1,7 @@
 #include "plugins/combine/judge/judge.hpp"
 
 #include <stdexcept>
+#include <utility>
 
 #include "plugins/combine/combine_support.hpp"
 #include "plugins/combine/vote/vote.hpp"
@@ -33,9 +34,10 @@ const char* const missing_provider =
 class judge final : public combine_strategy {
 public:
   explicit judge(const combine_options& options)
-      : reader_(options.extract),
-        settings_(settings_for(options.judge, options, default_judge_prompt,
-                               judge_system, missing_provider)) {}
+      : reader_(options.text("extract")),
+        settings_(settings_for(options.text("judge"), options,
+                               default_judge_prompt, judge_system,
+                               missing_provider)) {}
 
   combined combine(const combine_input& input) const override {
     auto candidates = candidates_of(input);
@@ -76,6 +78,15 @@ private:
 
 std::unique_ptr<combine_strategy> make_judge(const combine_options& options) {
   return std::make_unique<judge>(options);
+}
+
+combine_traits judge_traits() {
+  combine_traits traits;
+  traits.settings.push_back(
+      {"judge", setting_type::provider, true, "the provider that judges"});
+  for (auto& setting : prompt_setting_traits())
+    traits.settings.push_back(std::move(setting));
+  return traits;
 }
 
 } // namespace tutti

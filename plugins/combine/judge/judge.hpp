@@ -16,4 +16,8 @@ namespace tutti {
 /// compile.
 std::unique_ptr<combine_strategy> make_judge(const combine_options& options);
 
+/// The settings `combine: judge` reads: `judge` (the provider that judges),
+/// `rubric`, `prompt`, `extract`.
+combine_traits judge_traits();
+
 } // namespace tutti

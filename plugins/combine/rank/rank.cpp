@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 #include "plugins/combine/combine_support.hpp"
 #include "plugins/combine/vote/vote.hpp"
@@ -35,9 +36,10 @@ const char* const missing_provider =
 class rank final : public combine_strategy {
 public:
   explicit rank(const combine_options& options)
-      : reader_(options.extract),
-        settings_(settings_for(options.judge, options, default_rank_prompt,
-                               rank_system, missing_provider)) {}
+      : reader_(options.text("extract")),
+        settings_(settings_for(options.text("judge"), options,
+                               default_rank_prompt, rank_system,
+                               missing_provider)) {}
 
   combined combine(const combine_input& input) const override {
     auto candidates = candidates_of(input);
@@ -92,6 +94,15 @@ private:
 
 std::unique_ptr<combine_strategy> make_rank(const combine_options& options) {
   return std::make_unique<rank>(options);
+}
+
+combine_traits rank_traits() {
+  combine_traits traits;
+  traits.settings.push_back({"judge", setting_type::provider, true,
+                             "the provider that ranks the replies"});
+  for (auto& setting : prompt_setting_traits())
+    traits.settings.push_back(std::move(setting));
+  return traits;
 }
 
 } // namespace tutti

@@ -14,4 +14,8 @@ namespace tutti {
 /// compile.
 std::unique_ptr<combine_strategy> make_rank(const combine_options& options);
 
+/// The settings `combine: rank` reads: `judge` (the provider that ranks the
+/// replies), `rubric`, `prompt`, `extract`.
+combine_traits rank_traits();
+
 } // namespace tutti

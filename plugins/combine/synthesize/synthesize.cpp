@@ -1,6 +1,7 @@
 #include "plugins/combine/synthesize/synthesize.hpp"
 
 #include <stdexcept>
+#include <utility>
 
 #include "plugins/combine/combine_support.hpp"
 #include "plugins/combine/vote/vote.hpp"
@@ -38,8 +39,8 @@ const char* const missing_provider =
 class synthesize final : public combine_strategy {
 public:
   explicit synthesize(const combine_options& options)
-      : reader_(options.extract),
-        settings_(settings_for(options.synthesizer, options,
+      : reader_(options.text("extract")),
+        settings_(settings_for(options.text("synthesizer"), options,
                                default_synthesize_prompt, synthesize_system,
                                missing_provider)) {}
 
@@ -81,6 +82,18 @@ private:
 std::unique_ptr<combine_strategy>
 make_synthesize(const combine_options& options) {
   return std::make_unique<synthesize>(options);
+}
+
+combine_traits synthesize_traits() {
+  combine_traits traits;
+  traits.settings.push_back({"synthesizer", setting_type::provider, true,
+                             "the provider that writes the final answer"});
+  // The prompt first: it is what a synthesizer's user changes most.
+  auto rest = prompt_setting_traits();
+  std::swap(rest[0], rest[1]);
+  for (auto& setting : rest)
+    traits.settings.push_back(std::move(setting));
+  return traits;
 }
 
 } // namespace tutti

@@ -16,4 +16,8 @@ namespace tutti {
 std::unique_ptr<combine_strategy>
 make_synthesize(const combine_options& options);
 
+/// The settings `combine: synthesize` reads: `synthesizer` (the provider that
+/// writes the final answer), `rubric`, `prompt`, `extract`.
+combine_traits synthesize_traits();
+
 } // namespace tutti

@@ -134,7 +134,8 @@ std::string joined(const std::vector<std::string>& labels) {
 
 class vote final : public combine_strategy {
 public:
-  explicit vote(const combine_options& options) : reader_(options.extract) {}
+  explicit vote(const combine_options& options)
+      : reader_(options.text("extract")) {}
 
   combined combine(const combine_input& input) const override {
     return count_votes(input, reader_);
@@ -289,6 +290,13 @@ combined count_votes(const combine_input& input, const answer_reader& reader) {
 
 std::unique_ptr<combine_strategy> make_vote(const combine_options& options) {
   return std::make_unique<vote>(options);
+}
+
+combine_traits vote_traits() {
+  combine_traits traits;
+  traits.settings.push_back(
+      {"extract", setting_type::regex, false, "what a reply's answer is"});
+  return traits;
 }
 
 } // namespace tutti

@@ -21,6 +21,9 @@ namespace tutti {
 /// compile.
 std::unique_ptr<combine_strategy> make_vote(const combine_options& options);
 
+/// The settings `combine: vote` reads: `extract`.
+combine_traits vote_traits();
+
 /// Reads the answer out of a reply: the whole reply, or with an `extract:`
 /// regex the last match in the reply — its first capture group that took
 /// part in the match, or the whole match when the regex has no group.
