@@ -10,29 +10,11 @@
 namespace tutti {
 
 std::string until_name(const ensemble_plan& plan) {
-  switch (plan.until) {
-  case until_rule::all:
-    return "all";
-  case until_rule::first:
-    return "first";
-  case until_rule::quorum:
-    return "quorum:" + std::to_string(plan.quorum);
-  case until_rule::deadline:
-    return "deadline";
-  }
-  return "all";
+  return until_name(plan.until, plan.quorum);
 }
 
 std::string mode_name(run_mode mode) {
-  switch (mode) {
-  case run_mode::parallel:
-    return "parallel";
-  case run_mode::fallback:
-    return "fallback";
-  case run_mode::hedged:
-    return "hedged";
-  }
-  return "parallel";
+  return to_string(mode);
 }
 
 namespace {

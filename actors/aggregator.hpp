@@ -12,6 +12,7 @@
 #include "actors/protocol.hpp"
 #include "actors/timer_service.hpp"
 #include "tutti/combine.hpp"
+#include "tutti/config.hpp"
 
 namespace tutti {
 
@@ -24,21 +25,6 @@ struct ensemble_member {
   /// Set fields override the question's parameters (a sample's own seed).
   chat_params params;
   double weight = 1;
-};
-
-/// When an ensemble is done.
-enum class until_rule : uint8_t {
-  all,      ///< every member has an outcome
-  first,    ///< the first success
-  quorum,   ///< `quorum` successes
-  deadline, ///< whatever arrived by the deadline
-};
-
-/// How members run.
-enum class run_mode : uint8_t {
-  parallel, ///< all at once
-  fallback, ///< one after another, the next only when the previous failed
-  hedged,   ///< the next also starts when the running one is slow
 };
 
 /// A provider a strategy may call (judge, synthesizer).

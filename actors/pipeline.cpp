@@ -56,11 +56,8 @@ step_values values_of(const ensemble_answer& answer) {
 }
 
 bool has_answer(const step_outcome& outcome) {
-  return outcome.status == "ok" || outcome.status == "partial";
-}
-
-std::string status_name(answer_status status) {
-  return std::string{to_string(status)};
+  return outcome.status == step_status::ok ||
+         outcome.status == step_status::partial;
 }
 
 size_t index_of(self_ptr self, const std::string& id) {
@@ -86,7 +83,7 @@ void conclude(self_ptr self, size_t index, step_outcome outcome) {
 void skip(self_ptr self, size_t index, std::string reason) {
   step_outcome outcome;
   outcome.id = self->state.plan.steps[index].id;
-  outcome.status = "skipped";
+  outcome.status = step_status::skipped;
   outcome.reason = std::move(reason);
   outcome.started_us = -1;
   conclude(self, index, std::move(outcome));
@@ -95,7 +92,7 @@ void skip(self_ptr self, size_t index, std::string reason) {
 void fail_unstarted(self_ptr self, size_t index, std::string reason) {
   step_outcome outcome;
   outcome.id = self->state.plan.steps[index].id;
-  outcome.status = "failed";
+  outcome.status = step_status::failed;
   outcome.reason = std::move(reason);
   outcome.started_us = actor_now_us(self) - self->state.started_at;
   conclude(self, index, std::move(outcome));
@@ -110,7 +107,7 @@ void finish_step(self_ptr self, size_t index, ensemble_answer answer) {
     return;
   auto outcome = std::move(st.outcomes[index]);
   outcome.total_us = actor_now_us(self) - st.started_at - outcome.started_us;
-  outcome.status = status_name(answer.status);
+  outcome.status = step_status_of(answer.status);
   if (answer.status == answer_status::failed)
     outcome.reason = failure_reason(answer);
   outcome.answer = std::move(answer);
@@ -141,8 +138,10 @@ bool ready(self_ptr self, size_t index) {
     if (!has_answer(dep)) {
       skip(self, index,
            "needs step '" + need + "', which " +
-               (dep.status == "skipped" ? "was skipped" : dep.status) + ": " +
-               dep.reason);
+               (dep.status == step_status::skipped
+                    ? std::string{"was skipped"}
+                    : std::string{to_string(dep.status)}) +
+               ": " + dep.reason);
       return false;
     }
   }
@@ -192,7 +191,7 @@ void start_step(self_ptr self, size_t index) {
             if (st.phases[index] != step_phase::running)
               return;
             auto outcome = std::move(st.outcomes[index]);
-            outcome.status = "failed";
+            outcome.status = step_status::failed;
             outcome.reason =
                 "its aggregator failed: " + self->system().render(err);
             outcome.total_us =
@@ -214,7 +213,7 @@ pipeline_result result_of(self_ptr self) {
     result.usage.output_tokens += step.answer.usage.output_tokens;
     result.usage.cached_input_tokens += step.answer.usage.cached_input_tokens;
     result.cost_usd += step.answer.cost_usd;
-    if (step.status != "ok")
+    if (step.status != step_status::ok)
       all_ok = false;
     if (step.id == st.plan.output)
       output = &step;

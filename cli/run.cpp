@@ -78,7 +78,7 @@ std::string step_time(const tutti::step_outcome& step) {
 
 /// The start of a step's answer, or why it has none.
 std::string step_text(const tutti::step_outcome& step, size_t width) {
-  return preview(step.reason.empty() || step.status == "partial"
+  return preview(step.reason.empty() || step.status == step_status::partial
                      ? step.answer.text
                      : step.reason,
                  width);
@@ -91,11 +91,14 @@ void print_steps(const tutti::pipeline_result& result) {
   std::cout << pad("step", id_width) << pad("status", 10) << pad("time", 10)
             << "answer\n";
   for (auto& step : result.steps)
-    std::cout << pad(step.id, id_width) << pad(step.status, 10)
+    std::cout << pad(step.id, id_width)
+              << pad(std::string{to_string(step.status)}, 10)
               << pad(step_time(step), 10) << step_text(step, 60) << '\n';
   size_t ok = 0;
   for (auto& step : result.steps)
-    ok += step.status == "ok" || step.status == "partial" ? 1 : 0;
+    ok += step.status == step_status::ok || step.status == step_status::partial
+              ? 1
+              : 0;
   std::cout << "\noutput (" << to_string(result.status) << ": " << ok << " of "
             << result.steps.size() << " steps answered, "
             << format_ms(result.total_us) << "):\n";
@@ -151,10 +154,11 @@ int run_pipeline(const run_args& args) {
         printer.on_delta(delta);
     };
     options.on_step_done = [&](const tutti::step_outcome& step) {
-      auto line = "[step " + step.id + " " + step.status;
+      auto line =
+          "[step " + step.id + " " + std::string{to_string(step.status)};
       if (step.started_us >= 0)
         line += ", " + format_ms(step.total_us);
-      if (step.status != "ok" && !step.reason.empty())
+      if (step.status != step_status::ok && !step.reason.empty())
         line += ": " + preview(step.reason, 80);
       printer.line_of(line + "]");
     };

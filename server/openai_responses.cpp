@@ -403,10 +403,9 @@ std::string ensembles_json(const config& cfg, const registry& plugins) {
     }
     w.EndArray();
     w.Key("until");
-    write_string(w, e.until == "quorum" ? "quorum:" + std::to_string(e.quorum)
-                                        : e.until);
+    write_string(w, until_name(e.until, e.quorum));
     w.Key("mode");
-    write_string(w, e.mode);
+    write_string(w, to_string(e.mode));
     w.Key("deadline_ms");
     w.Int64(e.deadline_ms);
     w.Key("min_success");

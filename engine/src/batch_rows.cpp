@@ -56,7 +56,7 @@ void write_error(json_writer& w, std::string_view kind,
 /// render, a run the engine lost).
 std::pair<std::string, std::string> failure_of(const pipeline_result& r) {
   for (auto& step : r.steps) {
-    if (step.status != "failed")
+    if (step.status != step_status::failed)
       continue;
     std::map<std::string, size_t> kinds;
     for (auto& member : step.answer.members)
@@ -72,7 +72,7 @@ std::pair<std::string, std::string> failure_of(const pipeline_result& r) {
     return {kind, "step '" + step.id + "' failed: " + step.reason};
   }
   for (auto& step : r.steps)
-    if (step.status == "skipped")
+    if (step.status == step_status::skipped)
       return {"pipeline", "step '" + step.id + "': " + step.reason};
   return {"pipeline", "the pipeline has no answer"};
 }
@@ -186,7 +186,7 @@ std::string batch_result_line(const batch_row& row,
     w.Key("id");
     write_string(w, step.id);
     w.Key("status");
-    write_string(w, step.status);
+    write_string(w, to_string(step.status));
     if (!step.reason.empty()) {
       w.Key("reason");
       write_string(w, step.reason);

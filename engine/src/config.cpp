@@ -146,6 +146,37 @@ config load_config(const std::string& path) {
   return load_config(path, registry::builtin());
 }
 
+std::string to_string(until_rule rule) {
+  switch (rule) {
+  case until_rule::all:
+    return "all";
+  case until_rule::first:
+    return "first";
+  case until_rule::quorum:
+    return "quorum";
+  case until_rule::deadline:
+    return "deadline";
+  }
+  return "all";
+}
+
+std::string until_name(until_rule rule, int quorum) {
+  return rule == until_rule::quorum ? "quorum:" + std::to_string(quorum)
+                                    : to_string(rule);
+}
+
+std::string to_string(run_mode mode) {
+  switch (mode) {
+  case run_mode::parallel:
+    return "parallel";
+  case run_mode::fallback:
+    return "fallback";
+  case run_mode::hedged:
+    return "hedged";
+  }
+  return "parallel";
+}
+
 std::string expand_env(const std::string& text, const source_location& where,
                        const std::string& what) {
   std::string result;

@@ -95,7 +95,10 @@ private:
       } else if (field.key == "until") {
         given.emplace("until.quorum", read_until(field, field_path, e));
       } else if (field.key == "mode") {
-        e.mode = read_word(field, field_path, supported_modes);
+        auto mode = read_word(field, field_path, supported_modes);
+        e.mode = mode == "fallback" ? run_mode::fallback
+                 : mode == "hedged" ? run_mode::hedged
+                                    : run_mode::parallel;
       } else if (field.key == "hedge_after") {
         e.hedge_after_ms = read_duration_ms(field, field_path);
       } else if (field.key == "deadline") {
@@ -136,7 +139,7 @@ private:
              "missing required key 'quorum'; expected a map such as "
              "{quorum: 2}");
       }
-      e.until = "quorum";
+      e.until = until_rule::quorum;
       e.quorum = static_cast<int>(
           read_int(fields.front(), path + ".quorum", 1, INT32_MAX,
                    "a positive integer (successful draws to wait for)"));
@@ -154,7 +157,9 @@ private:
            "unsupported value '" + word + "'; expected " + expected +
                did_you_mean(word, until_words));
     }
-    e.until = word;
+    e.until = word == "first"      ? until_rule::first
+              : word == "deadline" ? until_rule::deadline
+                                   : until_rule::all;
     return {};
   }
 
@@ -176,7 +181,7 @@ private:
     auto draws_range = "an integer from 1 to " + std::to_string(draws) +
                        " (the ensemble's draws: one per member, or its "
                        "samples)";
-    if (e.until == "quorum" && e.quorum > draws) {
+    if (e.until == until_rule::quorum && e.quorum > draws) {
       const auto& quorum = given.at("until.quorum");
       fail(quorum.value, path + ".until.quorum",
            "expected " + draws_range + ", got " + describe(quorum.value));
@@ -186,7 +191,7 @@ private:
       fail(min_success.value, path + ".min_success",
            "expected " + draws_range + ", got " + describe(min_success.value));
     }
-    if (e.mode == "hedged") {
+    if (e.mode == run_mode::hedged) {
       if (given.count("hedge_after") == 0) {
         fail(given.at("mode").value, path + ".mode",
              "mode 'hedged' needs 'hedge_after': how long a member may run "
@@ -204,23 +209,23 @@ private:
       fail(hedge_after->second.key_node, path + ".hedge_after",
            "'hedge_after' applies only to mode: hedged; this ensemble's mode "
            "is '" +
-               e.mode + "'" +
+               to_string(e.mode) + "'" +
                (given.count("mode") > 0 ? "" : " (the default)"));
     }
-    if (e.mode == "parallel") {
+    if (e.mode == run_mode::parallel) {
       return;
     }
     // A chain (fallback, hedged) ends at its first success: `all` and
     // `first` both mean "until a member succeeds or all have been tried".
-    auto chain =
-        "mode '" + e.mode + "' stops at the first successful member, so ";
-    if (e.until == "deadline") {
+    auto chain = "mode '" + to_string(e.mode) +
+                 "' stops at the first successful member, so ";
+    if (e.until == until_rule::deadline) {
       fail(given.at("until").value, path + ".until",
            chain + "it cannot wait for the deadline; use until: first or "
                    "all (both mean: until a member succeeds or all have "
                    "been tried), or mode: parallel");
     }
-    if (e.until == "quorum" && e.quorum > 1) {
+    if (e.until == until_rule::quorum && e.quorum > 1) {
       const auto& quorum = given.at("until.quorum");
       fail(quorum.value, path + ".until.quorum",
            chain + "a quorum of " + std::to_string(e.quorum) +

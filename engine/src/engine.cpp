@@ -342,14 +342,9 @@ struct engine::impl {
                          "unknown combine strategy '" + ec.combine + "'");
     const auto* traits = plugins->traits_of(ec.combine);
     plan.streams_first_success = traits && traits->streams_first_success;
-    plan.until = ec.until == "first"      ? until_rule::first
-                 : ec.until == "quorum"   ? until_rule::quorum
-                 : ec.until == "deadline" ? until_rule::deadline
-                                          : until_rule::all;
+    plan.until = ec.until;
     plan.quorum = ec.quorum;
-    plan.mode = ec.mode == "fallback" ? run_mode::fallback
-                : ec.mode == "hedged" ? run_mode::hedged
-                                      : run_mode::parallel;
+    plan.mode = ec.mode;
     plan.hedge_after_us = ec.hedge_after_ms * 1000;
     plan.min_success = ec.min_success;
     plan.deadline_us = ec.deadline_ms * 1000;

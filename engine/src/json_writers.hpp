@@ -200,7 +200,7 @@ void write_step(Writer& w, const step_outcome& step) {
   w.Key("id");
   write_string(w, step.id);
   w.Key("status");
-  write_string(w, step.status);
+  write_string(w, to_string(step.status));
   w.Key("reason");
   write_string_or_null(w, step.reason);
   w.Key("started_ms");

@@ -77,6 +77,36 @@ std::ostream& operator<<(std::ostream& out, answer_status status) {
   return out << to_string(status);
 }
 
+std::string_view to_string(step_status status) {
+  switch (status) {
+  case step_status::ok:
+    return "ok";
+  case step_status::partial:
+    return "partial";
+  case step_status::failed:
+    return "failed";
+  case step_status::skipped:
+    break;
+  }
+  return "skipped";
+}
+
+std::ostream& operator<<(std::ostream& out, step_status status) {
+  return out << to_string(status);
+}
+
+step_status step_status_of(answer_status status) {
+  switch (status) {
+  case answer_status::ok:
+    return step_status::ok;
+  case answer_status::partial:
+    return step_status::partial;
+  case answer_status::failed:
+    break;
+  }
+  return step_status::failed;
+}
+
 const std::string* find_header(const header_list& headers,
                                std::string_view name) {
   auto equal_ci = [](std::string_view a, std::string_view b) {

@@ -20,7 +20,7 @@ pipeline_result lost_run(const std::string& name,
   for (auto& id : ids) {
     step_outcome step;
     step.id = id;
-    step.status = "failed";
+    step.status = step_status::failed;
     step.reason = reason;
     step.started_us = -1;
     result.steps.push_back(std::move(step));

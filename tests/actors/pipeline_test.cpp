@@ -63,7 +63,8 @@ caf::behavior recording_listener(caf::event_based_actor* self,
         note("delta " + step + " " + delta.member + " " + delta.text);
       },
       [=](const step_outcome& outcome) {
-        note("done " + outcome.id + " " + outcome.status);
+        note("done " + outcome.id + " " +
+             std::string{to_string(outcome.status)});
       },
       [=](const pipeline_result& result) {
         note("result " + std::string{to_string(result.status)});
@@ -261,7 +262,7 @@ BOOST_AUTO_TEST_CASE(independent_steps_start_together_and_a_dependent_waits) {
   BOOST_TEST(step_of(r, "c").total_us == 50'000);
   BOOST_TEST(r.total_us == 350'000);
   for (auto& s : r.steps)
-    BOOST_TEST(s.status == "ok");
+    BOOST_TEST(s.status == step_status::ok);
   // Usage and cost are summed over every step.
   BOOST_TEST(r.usage.input_tokens == 30);
   BOOST_TEST(r.usage.output_tokens == 15);
@@ -297,7 +298,7 @@ BOOST_AUTO_TEST_CASE(a_dependent_prompt_gets_the_answer_and_each_reply) {
   BOOST_REQUIRE(result->has_value());
   auto& r = **result;
   // A failed member makes its step partial; its reply is not offered.
-  BOOST_TEST(step_of(r, "propose").status == "partial");
+  BOOST_TEST(step_of(r, "propose").status == step_status::partial);
   BOOST_TEST(step_of(r, "propose").reason.empty());
   auto& request = log->requests["s"];
   BOOST_REQUIRE(request.messages.size() == 2u);
@@ -349,24 +350,24 @@ BOOST_AUTO_TEST_CASE(a_failed_step_skips_its_dependents_and_keeps_the_rest) {
   BOOST_TEST(log->queried_at.count("b1") == 0u);
   BOOST_TEST(log->queried_at.count("c1") == 0u);
   auto& a = step_of(r, "a");
-  BOOST_TEST(a.status == "failed");
+  BOOST_TEST(a.status == step_status::failed);
   BOOST_TEST(a.reason.find("a1: server 500: boom") != std::string::npos,
              a.reason);
   BOOST_REQUIRE(a.answer.members.size() == 1u);
   auto& b = step_of(r, "b");
-  BOOST_TEST(b.status == "skipped");
+  BOOST_TEST(b.status == step_status::skipped);
   BOOST_TEST(starts_with(b.reason, "needs step 'a', which failed: "), b.reason);
   BOOST_TEST(b.reason.find("boom") != std::string::npos);
   BOOST_TEST(b.started_us == -1);
   auto& c = step_of(r, "c");
-  BOOST_TEST(c.status == "skipped");
+  BOOST_TEST(c.status == step_status::skipped);
   BOOST_TEST(starts_with(c.reason, "needs step 'b', which was skipped: "
                                    "needs step 'a', which failed"),
              c.reason);
   // The independent branch finished and is kept; it is the output, so
   // the run has an answer, partial because a step failed.
   auto& d = step_of(r, "d");
-  BOOST_TEST(d.status == "ok");
+  BOOST_TEST(d.status == step_status::ok);
   BOOST_TEST(d.answer.text == "independent");
   BOOST_TEST(r.output == "independent");
   BOOST_TEST(r.status == answer_status::partial);
@@ -390,9 +391,9 @@ BOOST_AUTO_TEST_CASE(a_run_whose_output_step_has_no_answer_failed) {
   auto& r = **result;
   BOOST_TEST(r.status == answer_status::failed);
   BOOST_TEST(r.output.empty());
-  BOOST_TEST(step_of(r, "b").status == "ok");
+  BOOST_TEST(step_of(r, "b").status == step_status::ok);
   BOOST_TEST(step_of(r, "b").answer.text == "[b1]\nkept");
-  BOOST_TEST(step_of(r, "out").status == "skipped");
+  BOOST_TEST(step_of(r, "out").status == step_status::skipped);
   BOOST_TEST(starts_with(step_of(r, "out").reason, "needs step 'a'"));
 }
 
@@ -409,7 +410,7 @@ BOOST_AUTO_TEST_CASE(a_prompt_that_cannot_render_fails_its_step) {
   auto result = run(std::move(plan));
   BOOST_REQUIRE(result->has_value());
   auto& a = step_of(**result, "a");
-  BOOST_TEST(a.status == "failed");
+  BOOST_TEST(a.status == step_status::failed);
   BOOST_TEST(starts_with(a.reason, "cannot render its prompt: "), a.reason);
   BOOST_TEST(log->queried_at.empty());
   BOOST_TEST((*result)->status == answer_status::failed);
@@ -431,10 +432,10 @@ BOOST_AUTO_TEST_CASE(a_step_that_never_answers_ends_at_its_deadline) {
   step(200);
   BOOST_REQUIRE(result->has_value());
   auto& r = **result;
-  BOOST_TEST(step_of(r, "a").status == "failed");
+  BOOST_TEST(step_of(r, "a").status == step_status::failed);
   BOOST_TEST(step_of(r, "a").reason.find("timeout_total") != std::string::npos,
              step_of(r, "a").reason);
-  BOOST_TEST(step_of(r, "b").status == "skipped");
+  BOOST_TEST(step_of(r, "b").status == step_status::skipped);
   BOOST_TEST(r.status == answer_status::failed);
 }
 
@@ -456,9 +457,9 @@ BOOST_AUTO_TEST_CASE(cancel_stops_running_steps_and_skips_the_rest) {
   auto& r = **result;
   BOOST_TEST(log->cancelled == std::vector<std::string>{"a1"},
              boost::test_tools::per_element());
-  BOOST_TEST(step_of(r, "a").status == "failed");
+  BOOST_TEST(step_of(r, "a").status == step_status::failed);
   BOOST_TEST(step_of(r, "a").total_us == 50'000);
-  BOOST_TEST(step_of(r, "b").status == "skipped");
+  BOOST_TEST(step_of(r, "b").status == step_status::skipped);
   BOOST_TEST(step_of(r, "b").reason ==
              "the run was cancelled before it started");
   BOOST_TEST(r.status == answer_status::failed);
@@ -506,7 +507,7 @@ BOOST_AUTO_TEST_CASE(a_pipeline_result_survives_serialization) {
   in.output = "Blue.";
   step_outcome ran;
   ran.id = "propose";
-  ran.status = "ok";
+  ran.status = step_status::ok;
   ran.answer.text = "Blue.";
   ran.answer.status = answer_status::ok;
   ran.started_us = 5;
@@ -531,7 +532,7 @@ BOOST_AUTO_TEST_CASE(a_pipeline_result_survives_serialization) {
   BOOST_REQUIRE(out.steps.size() == 2u);
   BOOST_TEST(out.steps[0].answer.text == "Blue.");
   BOOST_TEST(out.steps[0].total_us == 300);
-  BOOST_TEST(out.steps[1].status == "skipped");
+  BOOST_TEST(out.steps[1].status == step_status::skipped);
   BOOST_TEST(out.steps[1].reason == skipped.reason);
   BOOST_TEST(out.steps[1].started_us == -1);
   BOOST_TEST(out.usage.cached_input_tokens == 1);

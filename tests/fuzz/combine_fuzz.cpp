@@ -58,15 +58,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto& plugins = registry::builtin();
   auto names = plugins.combine_names();
   auto name = names[in.ConsumeIntegralInRange<size_t>(0, names.size() - 1)];
-  combine_options options;
-  options.judge = "judge-provider";
-  options.synthesizer = "synth-provider";
+  combine_options options{{"judge", "judge-provider"},
+                          {"synthesizer", "synth-provider"}};
   if (in.ConsumeBool()) {
-    options.extract = in.PickValueInArray(
-        {R"((?i)answer\s*[:=]\s*([A-E]))", R"(-?\d+)", R"((a)|(b))"});
+    options.set("extract",
+                in.PickValueInArray({R"((?i)answer\s*[:=]\s*([A-E]))",
+                                     R"(-?\d+)", R"((a)|(b))"}));
   }
   if (in.ConsumeBool()) {
-    options.prompt = in.ConsumeRandomLengthString(128);
+    options.set("prompt", in.ConsumeRandomLengthString(128));
   }
   std::unique_ptr<combine_strategy> strategy;
   try {

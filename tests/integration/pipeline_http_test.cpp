@@ -153,7 +153,8 @@ BOOST_AUTO_TEST_CASE(mixture_of_agents_runs_layer_after_layer) {
   BOOST_TEST(result.steps[1].id == "refine");
   BOOST_TEST(result.steps[2].id == "final");
   for (auto& s : result.steps)
-    BOOST_TEST(s.status == "ok", s.id << ": " << s.status << " " << s.reason);
+    BOOST_TEST(s.status == step_status::ok,
+               s.id << ": " << s.status << " " << s.reason);
   // Each layer's members run at once; a layer starts after the one before
   // it has answered.
   BOOST_TEST(std::abs(arrival_of("alpha") - arrival_of("bravo")) < 150'000);
@@ -194,19 +195,20 @@ BOOST_AUTO_TEST_CASE(a_failed_step_skips_what_needs_it_and_the_rest_runs) {
   };
   options.on_step_done = [&](const step_outcome& step) {
     std::lock_guard<std::mutex> guard{mtx};
-    events.push_back("done " + step.id + " " + step.status);
+    events.push_back("done " + step.id + " " +
+                     std::string{to_string(step.status)});
   };
   auto result = eng.run("branches", {{"question", "Hello?"}}, options).get();
   BOOST_TEST(result.status == answer_status::partial);
   BOOST_TEST(result.output == "Alpha says the sky scatters blue light.");
   auto& broken = step_of(result, "broken");
-  BOOST_TEST(broken.status == "failed");
+  BOOST_TEST(broken.status == step_status::failed);
   BOOST_TEST(contains(broken.reason, "oops: server 500"), broken.reason);
   auto& after = step_of(result, "after-broken");
-  BOOST_TEST(after.status == "skipped");
+  BOOST_TEST(after.status == step_status::skipped);
   BOOST_TEST(contains(after.reason, "needs step 'broken', which failed: "),
              after.reason);
-  BOOST_TEST(step_of(result, "fine").status == "ok");
+  BOOST_TEST(step_of(result, "fine").status == step_status::ok);
   BOOST_TEST(fake_upstream::arrivals_of(upstream, "synth").empty());
   // The callbacks saw every step; the two that could run started at once.
   BOOST_REQUIRE(events.size() == 5u);
@@ -313,11 +315,11 @@ BOOST_AUTO_TEST_CASE(cancel_ends_a_run_with_what_it_has) {
                 std::future_status::ready);
   auto r = result.get();
   BOOST_CHECK(r.status == answer_status::failed);
-  BOOST_CHECK_EQUAL(step_of(r, "propose").status, "failed");
+  BOOST_CHECK_EQUAL(step_of(r, "propose").status, step_status::failed);
   for (auto& m : step_of(r, "propose").answer.members)
     BOOST_CHECK(!m.ok && m.error.kind == failure_kind::cancelled);
-  BOOST_CHECK_EQUAL(step_of(r, "refine").status, "skipped");
-  BOOST_CHECK_EQUAL(step_of(r, "final").status, "skipped");
+  BOOST_CHECK_EQUAL(step_of(r, "refine").status, step_status::skipped);
+  BOOST_CHECK_EQUAL(step_of(r, "final").status, step_status::skipped);
   BOOST_CHECK(fake_upstream::arrivals_of(upstream, "refine-a").empty());
   // Finished: nothing left to cancel.
   BOOST_CHECK(!eng.cancel(id));
@@ -337,7 +339,7 @@ BOOST_AUTO_TEST_CASE(the_shipped_mixture_of_agents_config_runs) {
   BOOST_TEST(r.status == answer_status::ok);
   for (auto& step : r.steps)
     BOOST_TEST_CONTEXT(step.id) {
-      BOOST_TEST(step.status == "ok");
+      BOOST_TEST(step.status == step_status::ok);
     }
   // Two layers of three vendors, then the synthesizer once.
   for (auto model :

@@ -57,7 +57,7 @@ pipeline_result answered(const std::string& text) {
   r.output = text;
   step_outcome step;
   step.id = "reply";
-  step.status = "ok";
+  step.status = step_status::ok;
   step.answer.status = answer_status::ok;
   member_outcome m;
   m.member = "a";
@@ -152,7 +152,7 @@ BOOST_AUTO_TEST_CASE(a_failed_row_names_the_step_and_the_members_kind) {
   r.status = answer_status::failed;
   step_outcome draft;
   draft.id = "draft";
-  draft.status = "failed";
+  draft.status = step_status::failed;
   draft.reason = "no member answered";
   for (auto kind : {failure_kind::rate_limited, failure_kind::timeout_total,
                     failure_kind::rate_limited}) {
@@ -163,7 +163,7 @@ BOOST_AUTO_TEST_CASE(a_failed_row_names_the_step_and_the_members_kind) {
   }
   step_outcome final_step;
   final_step.id = "final";
-  final_step.status = "skipped";
+  final_step.status = step_status::skipped;
   final_step.reason = "needs step 'draft', which failed";
   final_step.started_us = -1;
   r.steps = {draft, final_step};

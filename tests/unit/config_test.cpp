@@ -105,7 +105,7 @@ BOOST_AUTO_TEST_CASE(full_fixture_parses_into_values_with_defaults) {
 
   const auto& trio = cfg.ensembles.at("trio");
   BOOST_TEST(trio.name == "trio");
-  BOOST_TEST(trio.until == "all");
+  BOOST_TEST(to_string(trio.until) == "all");
   BOOST_TEST(trio.combine == "collect");
   BOOST_TEST(trio.deadline_ms == 30000);
   BOOST_TEST(trio.where.line == 25);
@@ -120,7 +120,7 @@ BOOST_AUTO_TEST_CASE(full_fixture_parses_into_values_with_defaults) {
   BOOST_TEST(trio.members[2].where.column == 26);
 
   const auto& sc = cfg.ensembles.at("self-consistency");
-  BOOST_TEST(sc.until == "all");
+  BOOST_TEST(to_string(sc.until) == "all");
   BOOST_TEST(sc.combine == "collect");
   BOOST_TEST(sc.deadline_ms == 1500);
   BOOST_REQUIRE(sc.members.size() == 3u);

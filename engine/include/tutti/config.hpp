@@ -150,17 +150,39 @@ struct member_config {
   source_location where;
 };
 
+/// When an ensemble is done (`until:`).
+enum class until_rule : uint8_t {
+  all,      ///< every member has an outcome
+  first,    ///< the first success
+  quorum,   ///< `quorum` successes
+  deadline, ///< whatever arrived by the deadline
+};
+
+/// How an ensemble's members run (`mode:`).
+enum class run_mode : uint8_t {
+  parallel, ///< all at once
+  fallback, ///< one after another, the next only when the previous failed
+  hedged,   ///< the next also starts when the running one is slow
+};
+
+/// "all", "first", "quorum" or "deadline", as the YAML writes them.
+std::string to_string(until_rule rule);
+
+/// "all", "first", "quorum:K" or "deadline": `rule` with its quorum.
+std::string until_name(until_rule rule, int quorum);
+
+/// "parallel", "fallback" or "hedged".
+std::string to_string(run_mode mode);
+
 /// A named ensemble.
 struct ensemble_config {
   std::string name;
   std::vector<member_config> members; ///< at least one, in YAML order
-  /// When the ensemble is done: "all", "first", "quorum" (with `quorum`) or
-  /// "deadline".
-  std::string until = "all";
+  /// When the ensemble is done; `quorum` goes with until_rule::quorum.
+  until_rule until = until_rule::all;
   int quorum = 0; ///< until: {quorum: K}; 1 <= K <= the number of draws
-  /// How members run: "parallel", "fallback" or "hedged" (with
-  /// `hedge_after_ms`).
-  std::string mode = "parallel";
+  /// How members run; hedged goes with `hedge_after_ms`.
+  run_mode mode = run_mode::parallel;
   int64_t hedge_after_ms = 0;
   int64_t deadline_ms = 60000;
   /// Below this many successful members the answer is `failed`, though it

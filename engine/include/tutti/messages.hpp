@@ -198,12 +198,27 @@ struct ensemble_answer {
   int64_t total_us = 0;
 };
 
+/// What became of a pipeline step.
+enum class step_status : uint8_t {
+  ok,      ///< its answer, every member succeeded
+  partial, ///< its answer, some members failed
+  failed,  ///< it ran and has no answer
+  skipped, ///< a step it needs failed, so it never ran
+};
+
+std::string_view to_string(step_status status);
+
+std::ostream& operator<<(std::ostream& out, step_status status);
+
+/// A step's status for its ensemble's answer status.
+step_status step_status_of(answer_status status);
+
 /// What became of one pipeline step.
 struct step_outcome {
   std::string id;
   /// ok or partial: it has an answer; failed: it ran and has none; skipped:
   /// a step it needs failed, so it never ran (`reason` says which).
-  std::string status = "skipped";
+  step_status status = step_status::skipped;
   ensemble_answer answer; ///< when it ran
   std::string reason;     ///< why it failed or was skipped
   int64_t started_us = 0; ///< since the run began; -1: never started
