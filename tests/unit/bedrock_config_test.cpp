@@ -132,3 +132,23 @@ BOOST_AUTO_TEST_CASE(signature_headers_may_not_be_custom_headers) {
                     "      X-Amz-Date: 20240620T120000Z\n");
   BOOST_TEST(contains(e, "providers.claude.headers.X-Amz-Date"), e);
 }
+
+BOOST_AUTO_TEST_CASE(an_unset_region_variable_is_reported_at_the_region) {
+  auto cfg = parse(head + "    region: ${TUTTI_TEST_AWS_NO_REGION}\n" + key_id +
+                   secret);
+  ::unsetenv("TUTTI_TEST_AWS_NO_REGION");
+  ::setenv("TUTTI_TEST_AWS_KEY_ID", "AKIAIOSFODNN7EXAMPLE", 1);
+  ::setenv("TUTTI_TEST_AWS_SECRET", "wJalrXUtnFEMI/K7MDENG", 1);
+  std::string message = "no error";
+  try {
+    resolve_env(cfg, {"claude"});
+  } catch (const config_error& e) {
+    message = e.what();
+  }
+  BOOST_TEST(contains(message, "bedrock.yaml:5:"), message);
+  BOOST_TEST(contains(message, "providers.claude.region: environment "
+                               "variable TUTTI_TEST_AWS_NO_REGION is not set"),
+             message);
+  ::unsetenv("TUTTI_TEST_AWS_KEY_ID");
+  ::unsetenv("TUTTI_TEST_AWS_SECRET");
+}
