@@ -54,7 +54,7 @@ usage bounded(usage used) {
 /// libcurl).
 std::string redacted(std::string text, const provider_deps& deps) {
   auto& base_url = deps.settings.base_url.empty()
-                       ? deps.wire->default_base_url()
+                       ? deps.wire->default_base_url_for(deps.settings.options)
                        : deps.settings.base_url;
   std::vector<std::string_view> secrets{deps.settings.api_key};
   for (const auto& key : deps.wire->keys())

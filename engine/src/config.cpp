@@ -213,6 +213,15 @@ void resolve_env(config& cfg, const std::vector<std::string>& used) {
     }
     auto path = "providers." + p.name;
     auto api_key = expand_env(p.api_key, p.api_key_where, path + ".api_key");
+    // The kind's own keys before the base URL: a default URL may name one
+    // (Bedrock's region), and an unset variable is reported where it is
+    // written.
+    auto options = p.options;
+    for (auto& [key, value] : options) {
+      auto where =
+          p.options_where.count(key) != 0 ? p.options_where.at(key) : p.where;
+      value = expand_env(value, where, path + "." + key);
+    }
     auto base_url =
         expand_env(p.base_url, p.base_url_where, path + ".base_url");
     if (base_url != p.base_url) {
@@ -235,12 +244,6 @@ void resolve_env(config& cfg, const std::vector<std::string>& used) {
                                          "or control character after "
                                          "expanding ${...}");
       }
-    }
-    auto options = p.options;
-    for (auto& [key, value] : options) {
-      auto where =
-          p.options_where.count(key) != 0 ? p.options_where.at(key) : p.where;
-      value = expand_env(value, where, path + "." + key);
     }
     p.api_key = std::move(api_key);
     p.base_url = std::move(base_url);

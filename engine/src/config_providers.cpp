@@ -602,7 +602,8 @@ private:
     }
     if (!has_base_url) {
       // The kind was checked above: the codec made for its keys is its own.
-      p.base_url = codec ? codec->default_base_url() : std::string{};
+      p.base_url =
+          codec ? codec->default_base_url_for(p.options) : std::string{};
       strip_trailing_slashes(p.base_url);
       if (p.base_url.empty()) {
         fail(p.where, path,

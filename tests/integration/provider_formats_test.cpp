@@ -42,7 +42,7 @@ struct kind_case {
 const std::vector<kind_case> all_kinds = {
     {"openai", "openai"},       {"anthropic", "anthropic"},
     {"gemini", "gemini"},       {"openai-compatible", "openai"},
-    {"azure-openai", "openai"},
+    {"azure-openai", "openai"}, {"bedrock", "bedrock"},
 };
 
 struct formats_fixture {
@@ -54,12 +54,20 @@ struct formats_fixture {
     return fake_upstream::base_url_for(upstream, kind);
   }
 
+  /// The keys a provider of `kind` requires beside the common ones.
+  static std::string own_keys(const std::string& kind) {
+    if (kind == "bedrock")
+      return " region: us-east-1, access_key_id: AKIDEXAMPLE,"
+             " secret_access_key: test-secret,";
+    return {};
+  }
+
   /// One provider `p` of `kind` on `model`, alone in ensemble `e`.
   config make_config(const std::string& kind, const std::string& model) {
     std::string yaml =
         "providers:\n  p: {kind: " + kind + ", model: " + model +
         ", base_url: \"" + base_url_for(kind) +
-        "\", api_key: test-key, max_tokens: 256," +
+        "\", api_key: test-key, max_tokens: 256," + own_keys(kind) +
         " retry: {attempts: 3, backoff: 20ms, max_backoff: 100ms}}\n" +
         "ensembles:\n  e: {members: [p], deadline: 10s}\n";
     return parse_config(yaml, "formats.yaml");
@@ -116,6 +124,7 @@ BOOST_AUTO_TEST_CASE(every_kind_answers_whole_and_streamed) {
   BOOST_TEST(per_format["openai"] == 6);
   BOOST_TEST(per_format["anthropic"] == 2);
   BOOST_TEST(per_format["gemini"] == 2);
+  BOOST_TEST(per_format["bedrock"] == 2);
 }
 
 BOOST_AUTO_TEST_CASE(

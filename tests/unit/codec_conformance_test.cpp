@@ -84,6 +84,24 @@ const std::vector<recorded_reply> replies = {
      "\"stop\")"},
     {{"gemini"}, "gemini", "blocked_prompt.json", "stream_blocked_prompt.sse",
      "content_filter", {14, 0, 0}},
+    // Bedrock: Converse bodies and ConverseStream's binary event stream
+    // (tests/fixtures/bedrock/make_streams.py): cached input, a cut at
+    // max_tokens, a guardrail's own words, a filtered reply with no text, a
+    // tool call alone.
+    {{"bedrock"}, "bedrock", "converse.json", "stream.bin", "ok",
+     {2060, 10, 2048}},
+    {{"bedrock"}, "bedrock", "converse_max_tokens.json",
+     "stream_max_tokens.bin", "ok", {15, 5, 0}},
+    {{"bedrock"}, "bedrock", "converse_guardrail.json", "stream_guardrail.bin",
+     "ok", {21, 0, 0}},
+    {{"bedrock"}, "bedrock", "converse_content_filtered.json",
+     "stream_content_filtered.bin", "content_filter", {18, 0, 0},
+     "the reply was blocked by the vendor's content filter before any text "
+     "(stopReason content_filtered)"},
+    {{"bedrock"}, "bedrock", "converse_tool_use.json", "stream_tool_use.bin",
+     "empty_reply", {384, 58, 0},
+     "the reply holds no text, only tool call get_weather (finish reason "
+     "\"tool_calls\")"},
 };
 // clang-format on
 

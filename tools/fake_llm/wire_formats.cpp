@@ -14,6 +14,7 @@ namespace tutti::fake {
 std::unique_ptr<wire_format> make_openai_wire();
 std::unique_ptr<wire_format> make_anthropic_wire();
 std::unique_ptr<wire_format> make_gemini_wire();
+std::unique_ptr<wire_format> make_bedrock_wire();
 
 const std::vector<std::unique_ptr<wire_format>>& wire_formats() {
   static const auto all = [] {
@@ -21,6 +22,7 @@ const std::vector<std::unique_ptr<wire_format>>& wire_formats() {
     out.push_back(make_openai_wire());
     out.push_back(make_anthropic_wire());
     out.push_back(make_gemini_wire());
+    out.push_back(make_bedrock_wire());
     return out;
   }();
   return all;

@@ -212,6 +212,16 @@ public:
   /// empty when the kind requires one.
   virtual std::string default_base_url() const = 0;
 
+  /// The API root when it depends on the codec's own keys (Bedrock's host
+  /// names its `region`): `options` are the provider's `keys()` values as
+  /// the config gave them, so a `${VAR}` in one stays in the URL until it
+  /// is expanded with the `base_url`. `default_base_url()` by default.
+  virtual std::string default_base_url_for(
+      const std::map<std::string, std::string>& options) const {
+    (void)options;
+    return default_base_url();
+  }
+
   /// The headers (lower case) that carry the provider's `api_key` or what
   /// is made from it, as `encode` sends them ("authorization", "x-api-key").
   /// A provider's custom `headers:` may not set them: a key is given as
