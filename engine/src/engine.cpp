@@ -147,6 +147,7 @@ struct engine::impl {
 
   impl(tutti::config c, const engine_options& options)
       : cfg(std::move(c)), plugins(plugins_of(options)) {
+    validate_config(cfg, *plugins);
     system_config.add_message_types<caf::id_block::tutti>();
     system_config.add_message_types<caf::id_block::tutti_pipeline>();
     if (options.worker_threads > 0)

@@ -125,6 +125,23 @@ BOOST_AUTO_TEST_CASE(a_builder_config_runs_like_a_file) {
   BOOST_TEST(answer.text == "Paris.");
 }
 
+BOOST_AUTO_TEST_CASE(an_engine_refuses_a_config_changed_into_nonsense) {
+  config_builder b;
+  b.provider("alpha", "openai", "alpha")
+      .set("base_url", upstream.base_url())
+      .set("api_key", "sk-test");
+  b.ensemble("pair", {"alpha"}).set("combine", "vote");
+  auto cfg = b.build();
+  cfg.ensembles.at("pair").min_success = 2; // one draw: never reached
+  try {
+    engine eng{cfg};
+    BOOST_FAIL("expected a config_error");
+  } catch (const config_error& e) {
+    BOOST_TEST(e.message().find("ensembles.pair.min_success") !=
+               std::string::npos);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_builder_error_names_the_setting) {
   config_builder b;
   b.provider("alpha", "openai", "alpha").set("base_url", upstream.base_url());

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <string>
 #include <vector>
@@ -726,6 +727,101 @@ BOOST_AUTO_TEST_CASE(every_ready_to_run_config_loads) {
     }
   }
   BOOST_TEST(loaded >= 6u); // demo, judge, self-consistency, moa, multi, batch
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// --- a config built in code
+// ---------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(built_in_code)
+
+namespace {
+
+/// A valid config: two providers, a judged ensemble, a two-step pipeline.
+config valid() {
+  return parse(two_providers + "ensembles:\n"
+                               "  e:\n"
+                               "    members: [gpt, {provider: llama, "
+                               "samples: 2}]\n"
+                               "    combine: judge\n"
+                               "    judge: gpt\n"
+                               "pipelines:\n"
+                               "  p:\n"
+                               "    inputs: [q]\n"
+                               "    steps:\n"
+                               "      a:\n"
+                               "        ensemble: e\n"
+                               "        prompt: '{{input.q}}'\n"
+                               "      b:\n"
+                               "        call: gpt\n"
+                               "        prompt: '{{steps.a.answer}}'\n"
+                               "    output: b\n");
+}
+
+std::string invalid_because(const config& cfg) {
+  try {
+    validate_config(cfg, test_plugins());
+  } catch (const config_error& e) {
+    return e.what();
+  }
+  return "valid";
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_loaded_config_is_valid) {
+  BOOST_TEST(invalid_because(valid()) == "valid");
+}
+
+BOOST_AUTO_TEST_CASE(what_the_loader_would_refuse_is_refused_in_code_too) {
+  struct change {
+    std::string what;
+    std::function<void(config&)> apply;
+  };
+  const std::vector<change> changes = {
+      {"ensembles.e.members[0]: unknown provider 'gtp'",
+       [](config& c) { c.ensembles.at("e").members[0].provider = "gtp"; }},
+      {"ensembles.e.min_success: expected an integer from 1 to 3",
+       [](config& c) { c.ensembles.at("e").min_success = 4; }},
+      {"ensembles.e.until.quorum: expected an integer from 1 to 3",
+       [](config& c) {
+         c.ensembles.at("e").until = until_rule::quorum; // quorum 0
+       }},
+      {"ensembles.e.hedge_after: mode 'hedged' needs a hedge_after",
+       [](config& c) { c.ensembles.at("e").mode = run_mode::hedged; }},
+      {"ensembles.e.extract2: combine strategy 'judge' does not use "
+       "'extract2'",
+       [](config& c) {
+         c.ensembles.at("e").combine_settings.set("extract2", "x");
+       }},
+      {"ensembles.e.judge: unknown provider 'oracle'",
+       [](config& c) {
+         c.ensembles.at("e").combine_settings.set("judge", "oracle");
+       }},
+      {"ensembles.e: missing required key 'judge'",
+       [](config& c) { c.ensembles.at("e").combine_settings = {}; }},
+      {"ensembles.e.combine: unknown combine strategy 'vot'",
+       [](config& c) { c.ensembles.at("e").combine = "vot"; }},
+      {"providers.gpt.kind: unknown provider kind 'opneai'",
+       [](config& c) { c.providers.at("gpt").kind = "opneai"; }},
+      {"providers.gpt.concurrency: expected a positive integer",
+       [](config& c) { c.providers.at("gpt").concurrency = 0; }},
+      {"pipelines.p.steps.a.ensemble: unknown ensemble 'f'",
+       [](config& c) { c.pipelines.at("p").steps[0].ensemble = "f"; }},
+      {"pipelines.p.steps: the steps' references form a cycle",
+       [](config& c) { c.pipelines.at("p").steps[0].needs = {"b"}; }},
+      {"pipelines.p.output: unknown step 'c'",
+       [](config& c) { c.pipelines.at("p").output = "c"; }},
+  };
+  for (const auto& c : changes) {
+    BOOST_TEST_CONTEXT(c.what) {
+      auto cfg = valid();
+      c.apply(cfg);
+      auto error = invalid_because(cfg);
+      BOOST_TEST(contains(error, c.what), error);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

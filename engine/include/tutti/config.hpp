@@ -230,6 +230,13 @@ struct config {
   std::map<std::string, pipeline_config> pipelines;
 };
 
+/// Checks a config built or changed in code as the loader checks a file:
+/// names refer to what exists, counts are in range, each strategy gets the
+/// settings it declares, pipelines have no cycle. Throws `config_error`
+/// naming the entry (`ensembles.e.min_success: ...`). `engine` runs it on
+/// the config it is given.
+void validate_config(const config& cfg, const registry& plugins);
+
 /// Loads and validates a config file against the built-in plugins. Throws
 /// `config_error`; an unreadable file gives "file: cannot read: reason".
 config load_config(const std::string& path);
