@@ -51,6 +51,10 @@ struct chat_call {
   /// outcome in chunks with no choices (opt-in: naive clients index
   /// choices[0]).
   bool stream_members = false;
+  /// tutti.combine (and tutti.settings): an ensemble combined another way
+  /// for this request; checked against the strategy's declared settings
+  /// when the request is served.
+  std::optional<combine_choice> combine;
 };
 
 /// Parses and validates a chat completions body against `cfg` (for the

@@ -57,6 +57,10 @@ std::vector<std::string> names_of(const Map& map, const std::string& prefix) {
 }
 
 /// A member that is absent or null reads as "not given".
+/// Settings a request may give the strategy it chooses (tutti.settings);
+/// the built-in ones read at most four.
+constexpr size_t max_combine_settings = 16;
+
 const json_value* field(const json_value& object, const char* name) {
   auto i = object.FindMember(name);
   if (i == object.MemberEnd() || i->value.IsNull())
@@ -347,6 +351,25 @@ std::variant<chat_call, api_error> parse_chat_request(std::string_view body,
         wrong_type("tutti", "an object", *v);
       if (auto* m = field(*v, "members"))
         call.stream_members = read_bool(*m, "tutti.members");
+      if (auto* c = field(*v, "combine"))
+        call.combine = combine_choice{read_string(*c, "tutti.combine"), {}};
+      if (auto* s = field(*v, "settings")) {
+        if (!call.combine)
+          fail("tutti.settings",
+               "tutti.settings: goes with tutti.combine, the strategy they "
+               "are for");
+        if (!s->IsObject())
+          wrong_type("tutti.settings", "an object of strings", *s);
+        if (s->MemberCount() > max_combine_settings)
+          fail("tutti.settings", "tutti.settings: at most " +
+                                     std::to_string(max_combine_settings) +
+                                     " settings");
+        for (auto& m : s->GetObject()) {
+          std::string key{m.name.GetString(), m.name.GetStringLength()};
+          call.combine->settings.set(
+              key, read_string(m.value, "tutti.settings." + key));
+        }
+      }
     }
     call.to = resolve_model(call.model, cfg);
     return call;

@@ -86,9 +86,34 @@ void server::impl::chat(const exchange_ptr& ex) {
   st->ids = http::completion_ids{"chatcmpl-" + http::random_hex(24), unix_now(),
                                  st->call.model};
   ex->target = st->call.model;
+  if (st->call.combine) {
+    // Checked as the config's own are: a setting the strategy does not
+    // declare, a missing one, an unknown judge is the client's error.
+    if (st->call.to.of != target::kind::ensemble) {
+      ex->respond(error_response(api_error{
+          400,
+          "tutti.combine: the model is a provider, asked alone; only an "
+          "ensemble has a combine strategy to choose",
+          "invalid_request_error", "tutti.combine", "invalid_value"}));
+      return;
+    }
+    try {
+      const auto& cfg = engine.loaded_config();
+      validate_combine_choice("tutti", cfg.ensembles.at(st->call.to.name).where,
+                              st->call.combine->name,
+                              st->call.combine->settings, cfg,
+                              engine.plugins());
+    } catch (const config_error& e) {
+      ex->respond(
+          error_response(api_error{400, e.message(), "invalid_request_error",
+                                   "tutti.combine", "invalid_value"}));
+      return;
+    }
+  }
   ask_options ask;
   ask.stream = st->call.stream;
   ask.params = st->call.params;
+  ask.combine = st->call.combine;
   if (st->call.stream) {
     ask.on_delta = [this, st](const member_delta& d) {
       if (!is_answer_delta(st->call, d) &&

@@ -81,47 +81,46 @@ void validate_provider(const std::string& name, const provider_config& p,
 
 /// The settings `e` gives its strategy, checked against what the strategy
 /// declares; then the strategy is made as the engine will make it.
-void validate_combine(const std::string& path, const ensemble_config& e,
-                      const config& cfg, const registry& plugins) {
+void check_combine(const std::string& path, const source_location& where,
+                   const std::string& combine, const combine_options& settings,
+                   const config& cfg, const registry& plugins) {
   auto names = plugins.combine_names();
-  if (std::find(names.begin(), names.end(), e.combine) == names.end())
-    invalid(e.where, path + ".combine",
-            "unknown combine strategy '" + e.combine +
+  if (std::find(names.begin(), names.end(), combine) == names.end())
+    invalid(where, path + ".combine",
+            "unknown combine strategy '" + combine +
                 "'; expected one of: " + join_names(names));
-  if (const auto* traits = plugins.traits_of(e.combine)) {
-    for (const auto& [key, value] : e.combine_settings.all()) {
+  if (const auto* traits = plugins.traits_of(combine)) {
+    for (const auto& [key, value] : settings.all()) {
       auto setting =
           std::find_if(traits->settings.begin(), traits->settings.end(),
                        [&](const combine_setting& s) { return s.name == key; });
       if (setting == traits->settings.end())
-        invalid(e.where, path + "." + key,
-                "combine strategy '" + e.combine + "' does not use '" + key +
+        invalid(where, path + "." + key,
+                "combine strategy '" + combine + "' does not use '" + key +
                     "'");
       if (setting->type == setting_type::provider &&
           cfg.providers.count(value) == 0)
-        invalid(e.where, path + "." + key, "unknown provider '" + value + "'");
+        invalid(where, path + "." + key, "unknown provider '" + value + "'");
     }
     for (const auto& setting : traits->settings)
-      if (setting.required && !e.combine_settings.has(setting.name))
-        invalid(e.where, path,
+      if (setting.required && !settings.has(setting.name))
+        invalid(where, path,
                 "missing required key '" + setting.name + "' (" +
-                    setting.purpose + ") for combine strategy '" + e.combine +
+                    setting.purpose + ") for combine strategy '" + combine +
                     "'");
   }
   std::unique_ptr<combine_strategy> strategy;
   try {
-    strategy = plugins.make_combine(e.combine, e.combine_settings);
+    strategy = plugins.make_combine(combine, settings);
   } catch (const std::invalid_argument& error) {
-    invalid(e.where, path,
-            "combine strategy '" + e.combine + "': " + error.what());
+    invalid(where, path, "combine strategy '" + combine + "': " + error.what());
   } catch (const std::regex_error& error) {
-    invalid(e.where, path,
-            "combine strategy '" + e.combine + "': " + error.what());
+    invalid(where, path, "combine strategy '" + combine + "': " + error.what());
   }
   for (const auto& called : strategy->providers_called())
     if (cfg.providers.count(called) == 0)
-      invalid(e.where, path,
-              "combine strategy '" + e.combine + "' calls provider '" + called +
+      invalid(where, path,
+              "combine strategy '" + combine + "' calls provider '" + called +
                   "', which is not in the config");
 }
 
@@ -181,7 +180,7 @@ void validate_ensemble(const std::string& name, const ensemble_config& e,
     if (e.min_success > 1)
       invalid(e.where, path + ".min_success", chain + "expected 1");
   }
-  validate_combine(path, e, cfg, plugins);
+  check_combine(path, e.where, e.combine, e.combine_settings, cfg, plugins);
 }
 
 void validate_pipeline(const std::string& name, const pipeline_config& p,
@@ -235,6 +234,14 @@ void validate_pipeline(const std::string& name, const pipeline_config& p,
 }
 
 } // namespace
+
+void validate_combine_choice(const std::string& path,
+                             const source_location& where,
+                             const std::string& combine,
+                             const combine_options& settings, const config& cfg,
+                             const registry& plugins) {
+  check_combine(path, where, combine, settings, cfg, plugins);
+}
 
 void validate_config(const config& cfg, const registry& plugins) {
   for (const auto& [name, p] : cfg.providers)

@@ -326,7 +326,9 @@ struct engine::impl {
     return actor;
   }
 
-  ensemble_plan plan_for(const std::string& name) {
+  /// `choice`: a strategy for this question instead of the ensemble's.
+  ensemble_plan plan_for(const std::string& name,
+                         const combine_choice* choice = nullptr) {
     auto e = cfg.ensembles.find(name);
     if (e == cfg.ensembles.end())
       throw config_error(source_location{cfg.file, 0, 0},
@@ -336,12 +338,17 @@ struct engine::impl {
     ensemble_plan plan;
     plan.name = name;
     plan.timers = timers;
-    plan.combine_name = ec.combine;
-    plan.strategy = plugins->make_combine(ec.combine, ec.combine_settings);
+    const auto& combine = choice ? choice->name : ec.combine;
+    const auto& settings = choice ? choice->settings : ec.combine_settings;
+    if (choice)
+      validate_combine_choice("combine", ec.where, combine, settings, cfg,
+                              *plugins);
+    plan.combine_name = combine;
+    plan.strategy = plugins->make_combine(combine, settings);
     if (!plan.strategy)
       throw config_error(ec.where,
-                         "unknown combine strategy '" + ec.combine + "'");
-    const auto* traits = plugins->traits_of(ec.combine);
+                         "unknown combine strategy '" + combine + "'");
+    const auto* traits = plugins->traits_of(combine);
     plan.streams_first_success = traits && traits->streams_first_success;
     plan.until = ec.until;
     plan.quorum = ec.quorum;
@@ -527,10 +534,16 @@ uint64_t engine::start_ask(const target& to, std::vector<chat_message> messages,
                            ask_options options,
                            std::function<void(ensemble_answer)> on_done) {
   impl_->check_open();
+  if (to.of == target::kind::provider && options.combine)
+    throw config_error(source_location{impl_->cfg.file, 0, 0},
+                       "provider '" + to.name +
+                           "' is asked alone; only an ensemble has a combine "
+                           "strategy to choose");
   auto plan = to.of == target::kind::provider
                   ? impl_->call_plan_for(to.name,
                                          source_location{impl_->cfg.file, 0, 0})
-                  : impl_->plan_for(to.name);
+                  : impl_->plan_for(to.name, options.combine ? &*options.combine
+                                                             : nullptr);
   auto deadline_us = plan.deadline_us;
   // A strategy's own calls (judge, synthesizer) get another deadline's
   // length after the members are done.

@@ -411,6 +411,53 @@ BOOST_AUTO_TEST_CASE(a_whole_reply_is_a_chat_completion_with_the_ensemble) {
   BOOST_TEST(str(doc["ensemble"]["text"]) == str(message["content"]));
 }
 
+BOOST_AUTO_TEST_CASE(a_request_may_choose_the_ensembles_strategy) {
+  // duo collects; this request asks it to let streamy synthesize instead.
+  auto res = post("/v1/chat/completions",
+                  chat_body("ensemble/duo", false,
+                            R"(,"tutti":{"combine":"synthesize",)"
+                            R"("settings":{"synthesizer":"streamy"}})"));
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 200, res->body);
+  auto doc = parse(res->body);
+  BOOST_TEST(str(doc["ensemble"]["combine"]) == "synthesize");
+  BOOST_TEST(doc["ensemble"]["combiner_calls"].Size() == 1u);
+  // Checked against what the strategy declares, as the config is.
+  struct bad {
+    std::string tutti;
+    std::string says;
+  };
+  std::vector<bad> cases = {
+      {R"({"combine":"synthesize"})",
+       "tutti: missing required key 'synthesizer' (the provider that writes "
+       "the final answer) for combine strategy 'synthesize'"},
+      {R"({"combine":"vote","settings":{"judge":"fast"}})",
+       "tutti.judge: combine strategy 'vote' does not use 'judge'"},
+      {R"({"combine":"judge","settings":{"judge":"oracle"}})",
+       "tutti.judge: unknown provider 'oracle'"},
+      {R"({"combine":"vot"})", "tutti.combine: unknown combine strategy 'vot'"},
+      {R"({"combine":"vote","settings":{"extract":"("}})",
+       "tutti: combine strategy 'vote': "},
+      {R"({"settings":{"extract":"x"}})",
+       "tutti.settings: goes with tutti.combine"},
+  };
+  for (auto& c : cases) {
+    auto bad_res =
+        post("/v1/chat/completions",
+             chat_body("ensemble/duo", false, R"(,"tutti":)" + c.tutti));
+    BOOST_REQUIRE(bad_res);
+    BOOST_TEST(bad_res->status == 400, c.tutti);
+    auto error = parse(bad_res->body);
+    BOOST_TEST(contains(str(error["error"]["message"]), c.says),
+               str(error["error"]["message"]));
+  }
+  auto provider =
+      post("/v1/chat/completions",
+           chat_body("fast", false, R"(,"tutti":{"combine":"vote"})"));
+  BOOST_REQUIRE(provider);
+  BOOST_TEST(provider->status == 400);
+}
+
 BOOST_AUTO_TEST_CASE(a_provider_model_is_asked_alone) {
   auto res = post("/v1/chat/completions", chat_body("fast", false));
   BOOST_REQUIRE(res);

@@ -8,6 +8,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,13 @@ struct target {
   }
 };
 
+/// A combine strategy and its settings, chosen for one question instead of
+/// the ensemble's own.
+struct combine_choice {
+  std::string name;
+  combine_options settings;
+};
+
 /// Options and callbacks for one question. The callbacks run on an engine
 /// thread, one at a time and in order; keep them short and do not block.
 struct ask_options {
@@ -54,6 +62,10 @@ struct ask_options {
   /// Batch questions queue behind interactive ones in every limit group
   /// that is short of budget.
   tutti::priority priority = priority::interactive;
+  /// Combine this question's ensemble with another strategy (or other
+  /// settings); checked as the config's are (`validate_combine_choice`), a
+  /// `config_error` when it will not do. Not for a provider target.
+  std::optional<combine_choice> combine;
   std::function<void(const member_delta&)> on_delta;
   /// Called as soon as one member has its outcome.
   std::function<void(const member_outcome&)> on_member_done;
