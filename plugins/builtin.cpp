@@ -7,6 +7,7 @@
 #include "plugins/codecs/azure_openai/azure_openai_codec.hpp"
 #include "plugins/codecs/bedrock/bedrock_codec.hpp"
 #include "plugins/codecs/gemini/gemini_codec.hpp"
+#include "plugins/codecs/ollama/ollama_codec.hpp"
 #include "plugins/codecs/openai/openai_codec.hpp"
 #include "plugins/codecs/openai_compatible/openai_compatible_codec.hpp"
 #include "plugins/combine/collect/collect.hpp"
@@ -25,6 +26,7 @@ void register_builtin_plugins(registry& reg) {
   reg.add_codec("azure-openai", make_azure_openai_codec);
   reg.add_codec("gemini", make_gemini_codec);
   reg.add_codec("bedrock", make_bedrock_codec);
+  reg.add_codec("ollama", make_ollama_codec);
   reg.add_combine("collect", make_collect, combine_traits{});
   reg.add_combine("first", make_first, first_traits());
   reg.add_combine("vote", make_vote, vote_traits());

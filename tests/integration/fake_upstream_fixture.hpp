@@ -62,7 +62,7 @@ inline std::string base_url_for(const fake::server& upstream,
   auto root = upstream.root_url();
   if (kind == "gemini")
     return root + "/v1beta";
-  if (kind == "azure-openai" || kind == "bedrock")
+  if (kind == "azure-openai" || kind == "bedrock" || kind == "ollama")
     return root;
   return root + "/v1";
 }

@@ -43,6 +43,7 @@ const std::vector<kind_case> all_kinds = {
     {"openai", "openai"},       {"anthropic", "anthropic"},
     {"gemini", "gemini"},       {"openai-compatible", "openai"},
     {"azure-openai", "openai"}, {"bedrock", "bedrock"},
+    {"ollama", "ollama"},
 };
 
 struct formats_fixture {
@@ -125,6 +126,7 @@ BOOST_AUTO_TEST_CASE(every_kind_answers_whole_and_streamed) {
   BOOST_TEST(per_format["anthropic"] == 2);
   BOOST_TEST(per_format["gemini"] == 2);
   BOOST_TEST(per_format["bedrock"] == 2);
+  BOOST_TEST(per_format["ollama"] == 2);
 }
 
 BOOST_AUTO_TEST_CASE(

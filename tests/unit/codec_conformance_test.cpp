@@ -102,6 +102,20 @@ const std::vector<recorded_reply> replies = {
      "empty_reply", {384, 58, 0},
      "the reply holds no text, only tool call get_weather (finish reason "
      "\"tool_calls\")"},
+    // Ollama's native API, streamed as NDJSON: a plain answer, one cut by
+    // num_predict, a cached prompt without prompt_eval_count (CRLF lines),
+    // thinking left out of the text, a tool call alone.
+    {{"ollama"}, "ollama", "chat.json", "chat_stream.ndjson", "ok", {32, 8, 0}},
+    {{"ollama"}, "ollama", "chat_length.json", "chat_length_stream.ndjson",
+     "ok", {41, 10, 0}},
+    {{"ollama"}, "ollama", "chat_cached_prompt.json",
+     "chat_cached_prompt_stream.ndjson", "ok", {0, 3, 0}},
+    {{"ollama"}, "ollama", "thinking.json", "thinking_stream.ndjson", "ok",
+     {19, 47, 0}},
+    {{"ollama"}, "ollama", "tool_calls.json", "tool_calls_stream.ndjson",
+     "empty_reply", {213, 18, 0},
+     "the reply holds no text, only tool call get_weather (finish reason "
+     "\"stop\")"},
 };
 // clang-format on
 

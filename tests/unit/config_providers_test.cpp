@@ -1,15 +1,18 @@
 // The providers section: a provider's keys, their defaults and errors,
-// timeouts, retry, price, headers, api_version and ca_file, and sampling
-// parameters. Rate limits and limit groups: config_rate_limits_test.cpp.
+// timeouts, retry, price, headers, api_version and ca_file, sampling
+// parameters, and a built-in kind's own keys (ollama's keep_alive and
+// num_ctx). Rate limits and limit groups: config_rate_limits_test.cpp.
 
 #include <boost/test/unit_test.hpp>
 
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "tests/unit/config_test_support.hpp"
 #include "tutti/config.hpp"
+#include "tutti/registry.hpp"
 
 using namespace tutti;
 using namespace tutti::config_test;
@@ -616,6 +619,104 @@ BOOST_AUTO_TEST_CASE(ca_file_must_be_readable_at_load) {
   BOOST_TEST(std::string{e.what()} ==
              "/etc/tutti/tutti.yaml:5:14: providers.p.ca_file: cannot read "
              "'/etc/tutti/certs/ca.pem': No such file or directory");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// --- a built-in kind's own keys: ollama's keep_alive and num_ctx -------------
+
+BOOST_AUTO_TEST_SUITE(builtin_kinds)
+
+namespace {
+
+/// `yaml` read with the built-in plugins, as `tutti` reads it.
+config parse_builtin(const std::string& yaml) {
+  return parse_config(yaml, "demo.yaml", registry::builtin());
+}
+
+config_error builtin_error_of(const std::string& yaml) {
+  try {
+    parse_builtin(yaml);
+  } catch (const config_error& e) {
+    return e;
+  }
+  BOOST_FAIL("expected a config error");
+  throw std::logic_error("unreachable");
+}
+
+const std::string ollama_provider = "providers:\n"
+                                    "  local:\n"
+                                    "    kind: ollama\n"
+                                    "    model: llama3.2\n";
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(keep_alive_and_num_ctx_are_ollamas_own_keys) {
+  auto cfg = parse_builtin(ollama_provider + "    keep_alive: 10m\n"
+                                             "    num_ctx: 8192\n"
+                                             "  pinned:\n"
+                                             "    kind: ollama\n"
+                                             "    model: llama3.2\n"
+                                             "    keep_alive: -1\n"
+                                             "  seconds:\n"
+                                             "    kind: ollama\n"
+                                             "    model: llama3.2\n"
+                                             "    keep_alive: 300\n"
+                                             "  mixed:\n"
+                                             "    kind: ollama\n"
+                                             "    model: llama3.2\n"
+                                             "    keep_alive: 1h30m0.5s\n");
+  const auto& local = cfg.providers.at("local");
+  BOOST_TEST(local.options.at("keep_alive") == "10m");
+  BOOST_TEST(local.options.at("num_ctx") == "8192");
+  BOOST_TEST(cfg.providers.at("pinned").options.at("keep_alive") == "-1");
+  BOOST_TEST(cfg.providers.at("seconds").options.at("keep_alive") == "300");
+  BOOST_TEST(cfg.providers.at("mixed").options.at("keep_alive") == "1h30m0.5s");
+  BOOST_TEST(cfg.providers.at("pinned").options.count("num_ctx") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(ollamas_keys_say_what_they_expect) {
+  for (std::string bad : {"5 minutes", "m5", "1.5", "10x", "\"-\"", "1h-5m",
+                          "99999999999999999999"}) {
+    BOOST_TEST_CONTEXT(bad) {
+      check_error(
+          builtin_error_of(ollama_provider + "    keep_alive: " + bad + "\n"),
+          5, 17,
+          {"providers.local.keep_alive: expected a number of seconds (-1 "
+           "keeps the model loaded, 0 unloads it at once) or a duration such "
+           "as 5m, 30s or 1h30m, got "});
+    }
+  }
+  for (std::string bad : {"0", "-4096", "8k", "4096.5", "3000000000"}) {
+    BOOST_TEST_CONTEXT(bad) {
+      check_error(
+          builtin_error_of(ollama_provider + "    num_ctx: " + bad + "\n"), 5,
+          14,
+          {"providers.local.num_ctx: expected a positive integer (the "
+           "context window in tokens, such as 8192), got "});
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(ollamas_keys_are_unknown_on_other_kinds) {
+  for (std::string kind : {"openai", "openai-compatible", "gemini"}) {
+    for (std::string key : {"keep_alive", "num_ctx"}) {
+      BOOST_TEST_CONTEXT(kind << " " << key) {
+        auto e = builtin_error_of("providers:\n"
+                                  "  other:\n"
+                                  "    kind: " +
+                                  kind +
+                                  "\n"
+                                  "    model: m\n"
+                                  "    base_url: http://localhost:8000/v1\n"
+                                  "    " +
+                                  key + ": 5\n");
+        BOOST_TEST(
+            contains(e.what(), "providers.other: unknown key '" + key + "'"),
+            e.what());
+      }
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

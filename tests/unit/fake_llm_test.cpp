@@ -1031,6 +1031,155 @@ BOOST_AUTO_TEST_CASE(gemini_safety_block_answers_without_candidates) {
   BOOST_TEST(f.srv.arrivals()[1].outcome == "blocked");
 }
 
+/// An Ollama /api/chat body for `model`; `extra` adds fields
+/// (",\"stream\":false").
+std::string ollama_body(const std::string& model,
+                        const std::string& extra = "") {
+  return R"({"model":")" + model +
+         R"(","messages":[{"role":"system","content":"be brief"},)"
+         R"({"role":"user","content":"what is the capital"}])" +
+         extra + "}";
+}
+
+/// The lines of an NDJSON body, each without its "\n".
+std::vector<std::string> ndjson_lines(const std::string& body) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < body.size()) {
+    auto end = body.find('\n', pos);
+    BOOST_REQUIRE_MESSAGE(end != std::string::npos,
+                          "unended line: " + body.substr(pos));
+    out.push_back(body.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
+BOOST_AUTO_TEST_CASE(ollama_whole_reply_has_the_api_chat_shape) {
+  fixture f(formats_script);
+  auto c = f.client();
+  auto res = c.Post("/api/chat", ollama_body("fast", R"(,"stream":false)"),
+                    "application/json");
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->status == 200);
+  auto doc = parse_json(res->body);
+  BOOST_TEST(doc["model"].GetString() == std::string("fast"));
+  BOOST_TEST(doc["message"]["role"].GetString() == std::string("assistant"));
+  BOOST_TEST(doc["message"]["content"].GetString() ==
+             std::string("Paris is the capital of France."));
+  BOOST_TEST(doc["done"].GetBool());
+  BOOST_TEST(doc["done_reason"].GetString() == std::string("stop"));
+  BOOST_TEST(doc["prompt_eval_count"].GetInt() == 6);
+  BOOST_TEST(doc["eval_count"].GetInt() == 6);
+  BOOST_TEST(doc["created_at"].IsString());
+
+  // options.num_predict cuts the reply; options.seed is logged.
+  auto cut = parse_json(
+      c.Post("/api/chat",
+             ollama_body("fast", R"(,"stream":false,"options":)"
+                                 R"({"num_predict":3,"seed":9,"num_ctx":4096},)"
+                                 R"("keep_alive":"10m")"),
+             "application/json")
+          ->body);
+  BOOST_TEST(cut["message"]["content"].GetString() ==
+             std::string("Paris is the"));
+  BOOST_TEST(cut["done_reason"].GetString() == std::string("length"));
+  BOOST_TEST(cut["eval_count"].GetInt() == 3);
+
+  f.srv.stop();
+  auto log = f.srv.arrivals();
+  BOOST_REQUIRE(log.size() == 2u);
+  BOOST_TEST(log[0].format == "ollama");
+  BOOST_TEST(log[0].path == "/api/chat");
+  BOOST_TEST(!log[0].stream);
+  BOOST_TEST(!log[0].api_key);
+  BOOST_TEST(log[0].seed == -1);
+  BOOST_TEST(log[1].seed == 9);
+  BOOST_TEST(log[1].output_tokens == 3);
+}
+
+BOOST_AUTO_TEST_CASE(ollama_streams_ndjson_by_default_ending_with_done) {
+  fixture f(formats_script);
+  // No "stream" field: Ollama streams.
+  auto raw = raw_post(f.port, "/api/chat", ollama_body("fast"));
+  BOOST_TEST(raw.clean_end);
+  BOOST_TEST(raw.bytes.find("Content-Type: application/x-ndjson") !=
+             std::string::npos);
+  BOOST_TEST(raw.body.find("data:") == std::string::npos);
+  BOOST_TEST(raw.body.find('\r') == std::string::npos);
+  auto lines = ndjson_lines(raw.body);
+  BOOST_REQUIRE(lines.size() == 7u); // one per word, then the done line
+  std::string text;
+  for (size_t i = 0; i + 1 < lines.size(); ++i) {
+    auto chunk = parse_json(lines[i]);
+    BOOST_TEST(!chunk["done"].GetBool());
+    BOOST_TEST(!chunk.HasMember("eval_count"));
+    text += chunk["message"]["content"].GetString();
+  }
+  BOOST_TEST(text == "Paris is the capital of France.");
+  auto last = parse_json(lines.back());
+  BOOST_TEST(last["done"].GetBool());
+  BOOST_TEST(last["done_reason"].GetString() == std::string("stop"));
+  BOOST_TEST(last["message"]["content"].GetString() == std::string(""));
+  BOOST_TEST(last["prompt_eval_count"].GetInt() == 6);
+  BOOST_TEST(last["eval_count"].GetInt() == 6);
+
+  auto errored =
+      ndjson_lines(raw_post(f.port, "/api/chat", ollama_body("errored")).body);
+  BOOST_REQUIRE(errored.size() == 3u);
+  BOOST_TEST(parse_json(errored[2])["error"].IsString());
+  auto garbled =
+      ndjson_lines(raw_post(f.port, "/api/chat", ollama_body("garbled")).body);
+  BOOST_REQUIRE(!garbled.empty());
+  rapidjson::Document bad;
+  bad.Parse(garbled[0].c_str());
+  BOOST_TEST(bad.HasParseError());
+  f.srv.stop();
+  auto log = f.srv.arrivals();
+  BOOST_REQUIRE(log.size() == 3u);
+  BOOST_TEST(log[0].stream);
+  BOOST_TEST(log[0].outcome == "ok");
+  BOOST_TEST(log[0].input_tokens == 6);
+  BOOST_TEST(log[0].output_tokens == 6);
+}
+
+BOOST_AUTO_TEST_CASE(ollama_errors_are_one_string) {
+  fixture f(formats_script);
+  auto c = f.client();
+  auto check = [&](const std::string& body, int status,
+                   const std::string& message) {
+    auto res = c.Post("/api/chat", body, "application/json");
+    BOOST_REQUIRE(res);
+    BOOST_TEST(res->status == status);
+    auto doc = parse_json(res->body);
+    BOOST_REQUIRE(doc["error"].IsString());
+    BOOST_TEST(doc.MemberCount() == 1u);
+    if (!message.empty())
+      BOOST_TEST(doc["error"].GetString() == message);
+  };
+  check(ollama_body("nope"), 404,
+        "model \"nope\" not found, try pulling it first");
+  check(ollama_body("down", R"(,"stream":false)"), 503,
+        "server busy, please try again.  maximum pending requests exceeded");
+  check(ollama_body("limited"), 429, "too many requests");
+  check(R"({"messages":[]})", 400, "model is required");
+  check("{not json", 400, "");
+  check(ollama_body("fast", R"(,"keep_alive":"5 minutes")"), 400,
+        "time: invalid duration \"5 minutes\"");
+  check(ollama_body("fast", R"(,"options":{"num_predict":"many"})"), 400,
+        "option \"num_predict\" must be of type integer");
+  // A number of seconds and a negative duration are fine.
+  BOOST_TEST(c.Post("/api/chat",
+                    ollama_body("fast", R"(,"stream":false,"keep_alive":-1)"),
+                    "application/json")
+                 ->status == 200);
+  BOOST_TEST(
+      c.Post("/api/chat",
+             ollama_body("fast", R"(,"stream":false,"keep_alive":"-1s")"),
+             "application/json")
+          ->status == 200);
+}
+
 BOOST_AUTO_TEST_CASE(malformed_streams_of_every_format_carry_bad_json) {
   fixture f(formats_script);
   auto c = f.client();

@@ -15,6 +15,7 @@ std::unique_ptr<wire_format> make_openai_wire();
 std::unique_ptr<wire_format> make_anthropic_wire();
 std::unique_ptr<wire_format> make_gemini_wire();
 std::unique_ptr<wire_format> make_bedrock_wire();
+std::unique_ptr<wire_format> make_ollama_wire();
 
 const std::vector<std::unique_ptr<wire_format>>& wire_formats() {
   static const auto all = [] {
@@ -23,6 +24,7 @@ const std::vector<std::unique_ptr<wire_format>>& wire_formats() {
     out.push_back(make_anthropic_wire());
     out.push_back(make_gemini_wire());
     out.push_back(make_bedrock_wire());
+    out.push_back(make_ollama_wire());
     return out;
   }();
   return all;
