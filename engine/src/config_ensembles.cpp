@@ -266,7 +266,10 @@ private:
       }
       return nullptr;
     };
-    for (const auto& [key, value] : e.combine_settings.all()) {
+    for (const auto& entry : e.combine_settings.all()) {
+      // Named, not bound: clang's C++17 lambdas cannot capture a binding.
+      const auto& key = entry.first;
+      const auto& value = entry.second;
       const auto& field = given.at(key);
       const auto* setting = declared(key);
       if (setting == nullptr) {

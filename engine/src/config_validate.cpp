@@ -71,7 +71,8 @@ void validate_provider(const std::string& name, const provider_config& p,
         invalid(p.where, path + "." + key.name, problem);
     }
   }
-  for (const auto& [option, value] : p.options) {
+  for (const auto& entry : p.options) {
+    const auto& option = entry.first; // clang cannot capture a binding
     auto keys = codec->keys();
     if (std::none_of(keys.begin(), keys.end(),
                      [&](const codec_key& k) { return k.name == option; }))
@@ -90,7 +91,9 @@ void check_combine(const std::string& path, const source_location& where,
             "unknown combine strategy '" + combine +
                 "'; expected one of: " + join_names(names));
   if (const auto* traits = plugins.traits_of(combine)) {
-    for (const auto& [key, value] : settings.all()) {
+    for (const auto& entry : settings.all()) {
+      const auto& key = entry.first; // clang cannot capture a binding
+      const auto& value = entry.second;
       auto setting =
           std::find_if(traits->settings.begin(), traits->settings.end(),
                        [&](const combine_setting& s) { return s.name == key; });
