@@ -118,6 +118,44 @@ void write_string_array(json_writer& w, std::string_view key,
   w.EndArray();
 }
 
+sampling sampling_of(const chat_params& params, const chat_params& defaults) {
+  auto finite = [](const std::optional<double>& own,
+                   const std::optional<double>& fallback) {
+    const auto& value = own ? own : fallback;
+    return value && std::isfinite(*value) ? value : std::nullopt;
+  };
+  sampling s;
+  s.temperature = finite(params.temperature, defaults.temperature);
+  s.top_p = finite(params.top_p, defaults.top_p);
+  s.max_tokens = params.max_tokens ? params.max_tokens : defaults.max_tokens;
+  s.seed = params.seed ? params.seed : defaults.seed;
+  s.stop = params.stop.empty() ? defaults.stop : params.stop;
+  return s;
+}
+
+void write_sampling_members(json_writer& w, const sampling& s,
+                            const sampling_names& names) {
+  if (s.temperature && names.temperature != nullptr) {
+    write_key(w, names.temperature);
+    w.Double(*s.temperature);
+  }
+  if (s.top_p && names.top_p != nullptr) {
+    write_key(w, names.top_p);
+    w.Double(*s.top_p);
+  }
+  if (s.max_tokens && names.max_tokens != nullptr) {
+    write_key(w, names.max_tokens);
+    w.Int64(*s.max_tokens);
+  }
+  if (s.seed && names.seed != nullptr) {
+    write_key(w, names.seed);
+    w.Int64(*s.seed);
+  }
+  if (!s.stop.empty() && names.stop != nullptr) {
+    write_string_array(w, names.stop, s.stop);
+  }
+}
+
 const rapidjson::Value* member(const rapidjson::Value& obj,
                                std::string_view name) {
   if (!obj.IsObject()) {

@@ -78,6 +78,38 @@ void write_double_param(json_writer& w, std::string_view key,
 void write_string_array(json_writer& w, std::string_view key,
                         const std::vector<std::string>& values);
 
+/// The sampling parameters a request sends: each the request's own, else
+/// the provider's default. A temperature or top_p that is not finite is
+/// left out (JSON has no NaN or infinity; the server's default applies).
+struct sampling {
+  std::optional<double> temperature;
+  std::optional<double> top_p;
+  std::optional<int64_t> max_tokens;
+  std::optional<int64_t> seed;
+  std::vector<std::string> stop;
+
+  bool empty() const {
+    return !temperature && !top_p && !max_tokens && !seed && stop.empty();
+  }
+};
+
+sampling sampling_of(const chat_params& params, const chat_params& defaults);
+
+/// What a vendor calls each sampling parameter inside its own object
+/// (Gemini's `generationConfig`, Ollama's `options`, Bedrock's
+/// `inferenceConfig`); a null name is one the vendor does not take.
+struct sampling_names {
+  const char* temperature;
+  const char* top_p;
+  const char* max_tokens;
+  const char* seed;
+  const char* stop;
+};
+
+/// Writes the parameters `s` sets as members of the object being written.
+void write_sampling_members(json_writer& w, const sampling& s,
+                            const sampling_names& names);
+
 /// The member `name` of `obj`, or nullptr when absent or `obj` is no object.
 const rapidjson::Value* member(const rapidjson::Value& obj,
                                std::string_view name);

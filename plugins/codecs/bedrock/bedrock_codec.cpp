@@ -285,37 +285,16 @@ std::string encode_body(const chat_request& req,
   if (has_system) {
     w.EndArray();
   }
-  auto max_tokens = params.max_tokens ? params.max_tokens : defaults.max_tokens;
-  const auto& stop = params.stop.empty() ? defaults.stop : params.stop;
-  // JSON has no NaN or infinity; such a value is left to the default.
-  auto finite = [](const std::optional<double>& own,
-                   const std::optional<double>& fallback) {
-    const auto& value = own ? own : fallback;
-    return value && std::isfinite(*value) ? value : std::nullopt;
-  };
-  auto temperature = finite(params.temperature, defaults.temperature);
-  auto top_p = finite(params.top_p, defaults.top_p);
-  if (max_tokens || temperature || top_p || !stop.empty()) {
+  // `seed` has no Converse equivalent and is not sent.
+  auto s = sampling_of(params, defaults);
+  s.seed.reset();
+  if (!s.empty()) {
     write_key(w, "inferenceConfig");
     w.StartObject();
-    if (max_tokens) {
-      write_key(w, "maxTokens");
-      w.Int64(*max_tokens);
-    }
-    if (temperature) {
-      write_key(w, "temperature");
-      w.Double(*temperature);
-    }
-    if (top_p) {
-      write_key(w, "topP");
-      w.Double(*top_p);
-    }
-    if (!stop.empty()) {
-      write_string_array(w, "stopSequences", stop);
-    }
+    write_sampling_members(
+        w, s, {"temperature", "topP", "maxTokens", nullptr, "stopSequences"});
     w.EndObject();
   }
-  // `seed` has no Converse equivalent and is not sent.
   w.EndObject();
   return {buffer.GetString(), buffer.GetSize()};
 }

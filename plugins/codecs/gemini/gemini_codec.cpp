@@ -485,42 +485,15 @@ private:
   /// that, in `defaults`; nothing at all when neither sets any.
   static void write_generation_config(json_writer& w, const chat_params& params,
                                       const chat_params& defaults) {
-    // JSON has no NaN or infinity; such a value is left to the default.
-    auto finite = [](const std::optional<double>& own,
-                     const std::optional<double>& fallback) {
-      const auto& value = own ? own : fallback;
-      return value && std::isfinite(*value) ? value : std::nullopt;
-    };
-    auto temperature = finite(params.temperature, defaults.temperature);
-    auto top_p = finite(params.top_p, defaults.top_p);
-    auto max_tokens =
-        params.max_tokens ? params.max_tokens : defaults.max_tokens;
-    auto seed = params.seed ? params.seed : defaults.seed;
-    const auto& stop = params.stop.empty() ? defaults.stop : params.stop;
-    if (!temperature && !top_p && !max_tokens && !seed && stop.empty()) {
+    auto s = sampling_of(params, defaults);
+    if (s.empty()) {
       return;
     }
     write_key(w, "generationConfig");
     w.StartObject();
-    if (temperature) {
-      write_key(w, "temperature");
-      w.Double(*temperature);
-    }
-    if (top_p) {
-      write_key(w, "topP");
-      w.Double(*top_p);
-    }
-    if (max_tokens) {
-      write_key(w, "maxOutputTokens");
-      w.Int64(*max_tokens);
-    }
-    if (seed) {
-      write_key(w, "seed");
-      w.Int64(*seed);
-    }
-    if (!stop.empty()) {
-      write_string_array(w, "stopSequences", stop);
-    }
+    write_sampling_members(
+        w, s,
+        {"temperature", "topP", "maxOutputTokens", "seed", "stopSequences"});
     w.EndObject();
   }
 };

@@ -230,43 +230,16 @@ std::string_view ollama_role(std::string_view role) {
 /// defaults or its `num_ctx`; nothing at all when none is set.
 void write_options(json_writer& w, const chat_params& params,
                    const chat_params& defaults, const std::string* num_ctx) {
-  auto finite = [](const std::optional<double>& own,
-                   const std::optional<double>& fallback) {
-    const auto& value = own ? own : fallback;
-    return value && std::isfinite(*value) ? value : std::nullopt;
-  };
-  auto temperature = finite(params.temperature, defaults.temperature);
-  auto top_p = finite(params.top_p, defaults.top_p);
-  auto max_tokens = params.max_tokens ? params.max_tokens : defaults.max_tokens;
-  auto seed = params.seed ? params.seed : defaults.seed;
-  const auto& stop = params.stop.empty() ? defaults.stop : params.stop;
+  auto s = sampling_of(params, defaults);
   auto context =
       num_ctx == nullptr ? std::nullopt : integer_of(*num_ctx, false);
-  if (!temperature && !top_p && !max_tokens && !seed && stop.empty() &&
-      !context) {
+  if (s.empty() && !context) {
     return;
   }
   write_key(w, "options");
   w.StartObject();
-  if (temperature) {
-    write_key(w, "temperature");
-    w.Double(*temperature);
-  }
-  if (top_p) {
-    write_key(w, "top_p");
-    w.Double(*top_p);
-  }
-  if (max_tokens) {
-    write_key(w, "num_predict");
-    w.Int64(*max_tokens);
-  }
-  if (seed) {
-    write_key(w, "seed");
-    w.Int64(*seed);
-  }
-  if (!stop.empty()) {
-    write_string_array(w, "stop", stop);
-  }
+  write_sampling_members(
+      w, s, {"temperature", "top_p", "num_predict", "seed", "stop"});
   if (context) {
     write_key(w, "num_ctx");
     w.Int64(*context);
