@@ -177,7 +177,8 @@ struct arrival {
   int64_t steady_us = 0;
   /// Request path, e.g. "/v1/chat/completions".
   std::string path;
-  /// Wire format of the request: "openai", "anthropic" or "gemini".
+  /// Wire format of the request: its `wire_format::name()` ("openai",
+  /// "anthropic", "gemini", "ollama", "bedrock").
   std::string format = "openai";
   /// Whether the request carried an API key (`Authorization`, `api-key`,
   /// `x-api-key`, `x-goog-api-key` or a `key` query parameter). Not checked.
