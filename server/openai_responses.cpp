@@ -414,16 +414,14 @@ std::string ensembles_json(const config& cfg, const registry& plugins) {
     write_string(w, e.combine);
     // The providers the strategy asks (`judge`, `synthesizer`): the
     // settings it declares as providers.
-    for (const auto& [name, value] : e.combine_settings.all()) {
-      const auto* traits = plugins.traits_of(e.combine);
-      if (traits == nullptr)
-        continue;
+    if (const auto* traits = plugins.traits_of(e.combine))
       for (const auto& setting : traits->settings)
-        if (setting.name == name && setting.type == setting_type::provider) {
-          w.Key(name.c_str(), static_cast<rapidjson::SizeType>(name.size()));
-          write_string(w, value);
+        if (setting.type == setting_type::provider &&
+            e.combine_settings.has(setting.name)) {
+          w.Key(setting.name.c_str(),
+                static_cast<rapidjson::SizeType>(setting.name.size()));
+          write_string(w, e.combine_settings.text(setting.name));
         }
-    }
   });
 }
 

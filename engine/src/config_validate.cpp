@@ -81,10 +81,12 @@ void validate_provider(const std::string& name, const provider_config& p,
 }
 
 /// The settings `e` gives its strategy, checked against what the strategy
-/// declares; then the strategy is made as the engine will make it.
-void check_combine(const std::string& path, const source_location& where,
-                   const std::string& combine, const combine_options& settings,
-                   const config& cfg, const registry& plugins) {
+/// declares; then the strategy is made as the engine will make it, and
+/// returned.
+std::unique_ptr<combine_strategy>
+check_combine(const std::string& path, const source_location& where,
+              const std::string& combine, const combine_options& settings,
+              const config& cfg, const registry& plugins) {
   auto names = plugins.combine_names();
   if (std::find(names.begin(), names.end(), combine) == names.end())
     invalid(where, path + ".combine",
@@ -125,6 +127,7 @@ void check_combine(const std::string& path, const source_location& where,
       invalid(where, path,
               "combine strategy '" + combine + "' calls provider '" + called +
                   "', which is not in the config");
+  return strategy;
 }
 
 void validate_ensemble(const std::string& name, const ensemble_config& e,
@@ -238,12 +241,12 @@ void validate_pipeline(const std::string& name, const pipeline_config& p,
 
 } // namespace
 
-void validate_combine_choice(const std::string& path,
-                             const source_location& where,
-                             const std::string& combine,
-                             const combine_options& settings, const config& cfg,
-                             const registry& plugins) {
-  check_combine(path, where, combine, settings, cfg, plugins);
+std::unique_ptr<combine_strategy>
+validate_combine_choice(const std::string& path, const source_location& where,
+                        const std::string& combine,
+                        const combine_options& settings, const config& cfg,
+                        const registry& plugins) {
+  return check_combine(path, where, combine, settings, cfg, plugins);
 }
 
 void validate_config(const config& cfg, const registry& plugins) {

@@ -340,11 +340,11 @@ struct engine::impl {
     plan.timers = timers;
     const auto& combine = choice ? choice->name : ec.combine;
     const auto& settings = choice ? choice->settings : ec.combine_settings;
-    if (choice)
-      validate_combine_choice("combine", ec.where, combine, settings, cfg,
-                              *plugins);
     plan.combine_name = combine;
-    plan.strategy = plugins->make_combine(combine, settings);
+    plan.strategy = choice
+                        ? validate_combine_choice("combine", ec.where, combine,
+                                                  settings, cfg, *plugins)
+                        : plugins->make_combine(combine, settings);
     if (!plan.strategy)
       throw config_error(ec.where,
                          "unknown combine strategy '" + combine + "'");

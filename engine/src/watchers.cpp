@@ -29,6 +29,21 @@ pipeline_result lost_run(const std::string& name,
   return result;
 }
 
+/// A watcher's backstop passed: the first time it cancels `watched` and
+/// gives it `ask_backstop_us` more to answer; the second time it gives up.
+template <class State, class Lost>
+void on_backstop(caf::stateful_actor<State>* self, const caf::actor& watched,
+                 const Lost& lost, const char* reason) {
+  auto& st = self->state;
+  if (st.backstop_passed) {
+    lost(reason);
+    return;
+  }
+  st.backstop_passed = true;
+  self->send(watched, cancel_atom::value);
+  st.timers.at(self, actor_now_us(self) + ask_backstop_us, expire_atom::value);
+}
+
 } // namespace
 
 /// One short-lived actor per `start_run`: it starts the pipeline actor,
@@ -84,15 +99,8 @@ caf::behavior run_watch(caf::stateful_actor<run_watch_state>* self,
       },
       [finish](pipeline_result& result) { finish(std::move(result)); },
       [self, lost](expire_atom) {
-        auto& st = self->state;
-        if (st.backstop_passed) {
-          lost("the engine got no answer from its pipeline actor");
-          return;
-        }
-        st.backstop_passed = true;
-        self->send(st.pipe, cancel_atom::value);
-        st.timers.at(self, actor_now_us(self) + ask_backstop_us,
-                     expire_atom::value);
+        on_backstop(self, self->state.pipe, lost,
+                    "the engine got no answer from its pipeline actor");
       },
   };
 }
@@ -148,15 +156,8 @@ caf::behavior ask_watch(caf::stateful_actor<ask_watch_state>* self,
       },
       [finish](ensemble_answer& answer) { finish(std::move(answer)); },
       [self, lost](expire_atom) {
-        auto& st = self->state;
-        if (st.backstop_passed) {
-          lost("the engine got no answer from its aggregator");
-          return;
-        }
-        st.backstop_passed = true;
-        self->send(st.agg, cancel_atom::value);
-        st.timers.at(self, actor_now_us(self) + ask_backstop_us,
-                     expire_atom::value);
+        on_backstop(self, self->state.agg, lost,
+                    "the engine got no answer from its aggregator");
       },
   };
 }

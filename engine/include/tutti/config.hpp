@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -241,12 +242,13 @@ void validate_config(const config& cfg, const registry& plugins);
 /// `cfg`: it is registered, gets only the settings it declares (each of its
 /// type: a provider must be one of `cfg`), its required ones, and its
 /// factory accepts them. Throws `config_error` whose message starts with
-/// `path` (`ensembles.e`, or `tutti` for a request's override).
-void validate_combine_choice(const std::string& path,
-                             const source_location& where,
-                             const std::string& combine,
-                             const combine_options& settings, const config& cfg,
-                             const registry& plugins);
+/// `path` (`ensembles.e`, or `tutti` for a request's override); returns the
+/// strategy it made.
+std::unique_ptr<combine_strategy>
+validate_combine_choice(const std::string& path, const source_location& where,
+                        const std::string& combine,
+                        const combine_options& settings, const config& cfg,
+                        const registry& plugins);
 
 /// Loads and validates a config file against the built-in plugins. Throws
 /// `config_error`; an unreadable file gives "file: cannot read: reason".
