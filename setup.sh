@@ -22,7 +22,7 @@ JOBS=${TUTTI_JOBS:-2}
 PACKAGES="g++ make cmake pkg-config ccache ca-certificates \
   libcaf-dev libcurl4-openssl-dev libcpp-httplib-dev rapidjson-dev \
   libyaml-cpp-dev libboost-test-dev libcli11-dev libsqlite3-dev libre2-dev \
-  libboost-dev libssl-dev"
+  libboost-dev libssl-dev libpq-dev"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -111,6 +111,14 @@ install_node_test_deps() {
   fi
 }
 
+# The store's PostgreSQL tests (tests/integration/store_test.cpp) start a
+# throwaway server of Debian's postgresql on a free loopback port in a
+# temporary directory; only `test` (and `checks`) need it.
+TEST_PACKAGES="postgresql"
+
+# shellcheck disable=SC2086 # one word per package
+install_test_deps() { install_packages $TEST_PACKAGES; }
+
 run_tests() {
   say "running the test suite"
   ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$JOBS"
@@ -150,9 +158,9 @@ run_checks() {
 
 case "${1:-}" in
   demo) install_missing; build; run_demo ;;
-  test) install_missing; install_node_test_deps; build; run_tests ;;
+  test) install_missing; install_test_deps; install_node_test_deps; build; run_tests ;;
   build) install_missing; build ;;
-  checks) install_missing; install_check_deps; build; run_checks ;;
+  checks) install_missing; install_test_deps; install_check_deps; build; run_checks ;;
   *)
     echo "usage: ./setup.sh demo|test|build|checks" >&2
     exit 2

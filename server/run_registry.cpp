@@ -244,19 +244,5 @@ std::vector<std::shared_ptr<run_record>> run_registry::all() {
   return result;
 }
 
-std::string random_hex(size_t hex_digits) {
-  // The kernel's random source: ids must not be guessable from others.
-  static std::mutex mutex;
-  static std::random_device device;
-  static const char* digits = "0123456789abcdef";
-  std::lock_guard<std::mutex> guard{mutex};
-  std::string text;
-  while (text.size() < hex_digits) {
-    auto bits = device();
-    for (int i = 0; i < 8 && text.size() < hex_digits; ++i, bits >>= 4)
-      text += digits[bits & 0xf];
-  }
-  return text;
-}
 
 } // namespace tutti::http

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/src/random_hex.hpp"
 #include "tutti/messages.hpp"
 
 namespace tutti::http {
@@ -125,7 +126,6 @@ private:
   std::map<std::string, std::shared_ptr<run_record>> runs_;
 };
 
-/// A fresh random id of `hex_digits` hex digits.
-std::string random_hex(size_t hex_digits);
+using tutti::random_hex;
 
 } // namespace tutti::http

@@ -34,7 +34,9 @@ using namespace config_detail;
 
 namespace {
 
-const word_list top_level_keys = {"providers", "ensembles", "pipelines"};
+const word_list top_level_keys = {"providers", "ensembles", "pipelines",
+                                  "store"};
+const word_list store_keys = {"url", "texts", "queue"};
 
 /// Reads the YAML tree into a `config`, throwing at the first problem.
 class config_reader : private yaml_reader {
@@ -60,6 +62,10 @@ public:
     YAML::Node ensembles;
     YAML::Node pipelines;
     for (auto& entry : entries(root, "", top_level_keys)) {
+      if (entry.key == "store") {
+        read_store(entry, result);
+        continue;
+      }
       (entry.key == "providers"   ? providers
        : entry.key == "ensembles" ? ensembles
                                   : pipelines) = entry.value;
@@ -86,6 +92,34 @@ public:
   }
 
 private:
+  /// `store: URL` or `store: {url: URL, texts: false, queue: 10000}`.
+  void read_store(const map_entry& entry, config& result) const {
+    result.store_where = value_at(entry);
+    auto read_url = [&](const map_entry& e, const std::string& path) {
+      auto url = read_string(e, path);
+      if (url.empty())
+        fail(value_at(e), path,
+             "expected none, a file path or a postgresql:// URL, got an "
+             "empty string");
+      return url;
+    };
+    if (!entry.value.IsMap()) {
+      result.store.url = read_url(entry, "store");
+      return;
+    }
+    for (auto& field : entries(entry.value, "store", store_keys)) {
+      auto path = "store." + field.key;
+      if (field.key == "url")
+        result.store.url = read_url(field, path);
+      else if (field.key == "texts")
+        result.store.texts =
+            read_word(field, path, {"true", "false"}) == "true";
+      else
+        result.store.queue_max = static_cast<size_t>(
+            read_int(field, path, 1, 10'000'000, "a count from 1 to 10000000"));
+    }
+  }
+
   const registry& plugins_;
 };
 

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <functional>
 #include <future>
 #include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 
 #include <caf/actor_system.hpp>
@@ -23,7 +25,9 @@
 #include "actors/rate_limiter.hpp"
 #include "actors/transport.hpp"
 #include "engine/src/names.hpp"
+#include "engine/src/run_records.hpp"
 #include "engine/src/watchers.hpp"
+#include "store/store_writer.hpp"
 #include "tutti/registry.hpp"
 
 namespace tutti {
@@ -145,9 +149,28 @@ struct engine::impl {
   /// own).
   std::shared_ptr<const registry> plugins;
 
+  /// Writes every answer to the store; null with `store: none`.
+  std::unique_ptr<store_writer> writer;
+  std::set<uint64_t> cancelled; ///< asks and runs cancelled; guarded by mtx
+
   impl(tutti::config c, const engine_options& options)
       : cfg(std::move(c)), plugins(plugins_of(options)) {
     validate_config(cfg, *plugins);
+    // The default store lives in the user's data directory; a process
+    // without one (no XDG_DATA_HOME, no HOME) keeps nothing.
+    bool default_nowhere =
+        cfg.store.url.empty() && default_store_path().empty();
+    if (cfg.store.url != "none" && !default_nowhere) {
+      auto settings = cfg.store;
+      settings.url = expand_env(settings.url, cfg.store_where, "store");
+      auto log = options.log;
+      if (!log)
+        log = [](const std::string& line) {
+          std::fprintf(stderr, "tutti: %s\n", line.c_str());
+        };
+      writer =
+          std::make_unique<store_writer>(std::move(settings), std::move(log));
+    }
     system_config.add_message_types<caf::id_block::tutti>();
     system_config.add_message_types<caf::id_block::tutti_pipeline>();
     if (options.worker_threads > 0)
@@ -192,6 +215,37 @@ struct engine::impl {
     guard.unlock();
     system.reset(); // waits for every actor to finish
     net.reset();    // then joins the transport thread
+    writer.reset(); // writes the last answers (for at most 5 s)
+  }
+
+  /// Whether `cancel` was asked for question or run `id`; forgets it.
+  bool take_cancelled(uint64_t id) {
+    std::lock_guard<std::mutex> guard{mtx};
+    return cancelled.erase(id) > 0;
+  }
+
+  /// Hands a finished question or run to the store writer.
+  template <class Result>
+  void keep(run_context& context, uint64_t id, const Result& result) {
+    context.cancelled = take_cancelled(id);
+    if (writer && !context.id.empty())
+      writer->submit(stored_run_of(context, result));
+  }
+
+  /// Who asked and when, for the store; the id stays empty when the
+  /// question is not kept.
+  run_context context_for(const record_options& record,
+                          const char* default_kind) {
+    run_context context;
+    if (!writer || !record.keep)
+      return context;
+    context.id = record.run_id.empty() ? new_run_id() : record.run_id;
+    context.kind = record.kind.empty() ? default_kind : record.kind;
+    context.key = record.key;
+    context.session = record.session;
+    context.started_ms = unix_now_ms();
+    context.texts = cfg.store.texts;
+    return context;
   }
 
   /// Takes a finished question or run off its table.
@@ -514,6 +568,16 @@ const registry& engine::plugins() const {
   return *impl_->plugins;
 }
 
+store_health engine::store_status() const {
+  if (!impl_->writer)
+    return store_health{};
+  return impl_->writer->health();
+}
+
+bool engine::flush_store(std::chrono::milliseconds max) {
+  return !impl_->writer || impl_->writer->flush(max);
+}
+
 std::future<ensemble_answer>
 engine::ask(const target& to, const std::string& prompt, ask_options options) {
   return ask(to, std::vector<chat_message>{chat_message{"user", prompt}},
@@ -561,12 +625,20 @@ uint64_t engine::start_ask(const target& to, std::vector<chat_message> messages,
   question.request.stream = options.stream;
   question.request.priority = options.priority;
   question.request.deadline = steady_now_us() + deadline_us;
+  auto context = impl_->context_for(options.record, "ask");
+  context.target_kind =
+      to.of == target::kind::provider ? "provider" : "ensemble";
+  context.target = to.name;
+  if (!context.id.empty() && context.texts)
+    context.prompt = messages_json(question.request.messages);
   ask_watch_state watch;
   watch.ensemble = plan.name;
   watch.options = std::move(options);
   auto* state = impl_.get();
-  watch.on_done = [state, done = std::move(on_done)](ensemble_answer a) {
+  watch.on_done = [state, id, context = std::move(context),
+                   done = std::move(on_done)](ensemble_answer a) mutable {
     state->record(a);
+    state->keep(context, id, a);
     done(std::move(a));
   };
   watch.forget = [state, id] { state->forget(state->asks, id); };
@@ -596,10 +668,17 @@ uint64_t engine::start_run(const std::string& name,
   for (auto& step : plan.steps)
     watch.step_ids.push_back(step.id);
   auto backstop_us = longest_path_us(plan) + ask_backstop_us;
+  auto context = impl_->context_for(options.record, "run");
+  context.target_kind = "pipeline";
+  context.target = name;
+  if (!context.id.empty() && context.texts)
+    context.prompt = inputs_json(inputs);
   watch.options = std::move(options);
   auto* state = impl_.get();
-  watch.on_done = [state, done = std::move(on_done)](pipeline_result r) {
+  watch.on_done = [state, id, context = std::move(context),
+                   done = std::move(on_done)](pipeline_result r) mutable {
     state->record(r);
+    state->keep(context, id, r);
     done(std::move(r));
   };
   watch.forget = [state, id] { state->forget(state->runs, id); };
@@ -616,6 +695,7 @@ bool engine::cancel(uint64_t handle) {
   std::lock_guard<std::mutex> guard{impl_->mtx};
   for (auto* table : {&impl_->asks, &impl_->runs})
     if (auto i = table->find(handle); i != table->end()) {
+      impl_->cancelled.insert(handle);
       caf::anon_send(i->second, cancel_atom::value);
       return true;
     }

@@ -17,6 +17,7 @@
 #include "tutti/combine.hpp"
 #include "tutti/messages.hpp"
 #include "tutti/prompt_template.hpp"
+#include "tutti/store.hpp"
 
 namespace tutti {
 
@@ -229,6 +230,10 @@ struct config {
   std::map<std::string, provider_config> providers;
   std::map<std::string, ensemble_config> ensembles;
   std::map<std::string, pipeline_config> pipelines;
+  /// `store:`: where runs are kept (docs/store.md); `${VAR}`s in its URL
+  /// are expanded when the engine opens it.
+  store_config store;
+  source_location store_where;
 };
 
 /// Checks a config built or changed in code as the loader checks a file:

@@ -3,6 +3,7 @@
 /// The engine facade: what a host program (and the `tutti` command) uses to
 /// ask an ensemble. No CAF include: the actors stay behind this interface.
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <future>
@@ -16,6 +17,7 @@
 #include "tutti/messages.hpp"
 #include "tutti/metrics.hpp"
 #include "tutti/registry.hpp"
+#include "tutti/store.hpp"
 
 namespace caf {
 class actor_system;
@@ -49,6 +51,22 @@ struct combine_choice {
   combine_options settings;
 };
 
+/// What the store records of a question or run beside its answer
+/// (docs/store.md).
+struct record_options {
+  /// The run's id in the store; "": a fresh one (`new_run_id()`).
+  std::string run_id;
+  /// "ask" (the default for a question), "run" (for a pipeline), "batch",
+  /// "http".
+  std::string kind;
+  /// The name of the API key that asked; "" none.
+  std::string key;
+  /// The conversation it belongs to; "" none.
+  std::string session;
+  /// false: nothing of it is stored.
+  bool keep = true;
+};
+
 /// Options and callbacks for one question. The callbacks run on an engine
 /// thread, one at a time and in order; keep them short and do not block.
 struct ask_options {
@@ -66,6 +84,7 @@ struct ask_options {
   /// settings); checked as the config's are (`validate_combine_choice`), a
   /// `config_error` when it will not do. Not for a provider target.
   std::optional<combine_choice> combine;
+  tutti::record_options record;
   std::function<void(const member_delta&)> on_delta;
   /// Called as soon as one member has its outcome.
   std::function<void(const member_outcome&)> on_member_done;
@@ -82,6 +101,9 @@ struct engine_options {
   /// `register_builtin_plugins` adds the built-ins). Null: the built-ins.
   /// `from_file` and `from_yaml` read the config with it too.
   std::shared_ptr<const registry> plugins;
+  /// Where the store writer's changes of state are told (one line each:
+  /// degraded and why, writing again); null: standard error.
+  std::function<void(const std::string&)> log;
 };
 
 /// What `tutti providers` shows of one provider: its limit group's budgets
@@ -115,6 +137,7 @@ struct run_options {
   /// A batch run's requests queue behind interactive ones in every limit
   /// group that is short of budget.
   tutti::priority priority = priority::interactive;
+  tutti::record_options record;
   std::function<void(const std::string& step)> on_step_started;
   /// A member's (or the answer's) tokens, labelled with the step.
   std::function<void(const std::string& step, const member_delta&)> on_delta;
@@ -211,6 +234,14 @@ public:
   metrics_snapshot metrics();
 
   const tutti::config& loaded_config() const;
+
+  /// The store writer's state: "off" when `store: none`.
+  store_health store_status() const;
+
+  /// Waits (at most `max`) until every question and run answered before
+  /// the call is written to the store (or dropped); true when it came to
+  /// that. The destructor does this too, for at most 5 s.
+  bool flush_store(std::chrono::milliseconds max);
 
   /// The plugins it uses: `engine_options::plugins`, or the built-ins.
   const registry& plugins() const;

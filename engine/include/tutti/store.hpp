@@ -1,0 +1,199 @@
+#pragma once
+
+/// The run store: what tutti remembers of every ask, pipeline run, batch row
+/// and HTTP request (docs/store.md). One SQLite file by default, a shared
+/// PostgreSQL for a team, or nothing. The engine writes to it from a thread
+/// of its own through a bounded queue (off the answer path); `tutti runs`
+/// and `GET /v1/runs` read it through `run_store`. No CAF, no SQL here.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "tutti/messages.hpp"
+
+namespace tutti {
+
+/// `store:` in the config, `--store` on the command line.
+struct store_config {
+  /// "" (the default): an SQLite file at `default_store_path()`; "none":
+  /// keep nothing; "postgresql://..." or "postgres://...": a PostgreSQL
+  /// server (libpq's URI); "sqlite:PATH" or any other text: an SQLite file.
+  std::string url;
+  /// Keep prompt and answer texts (false: only what happened and its
+  /// figures).
+  bool texts = true;
+  /// Runs waiting to be written at most; beyond it new ones are dropped
+  /// (and counted) until the store catches up.
+  size_t queue_max = 10'000;
+};
+
+/// Where an SQLite store lives by default: `$XDG_DATA_HOME/tutti/tutti.db`,
+/// else `$HOME/.local/share/tutti/tutti.db`; empty when neither is set.
+std::string default_store_path();
+
+/// `url` as it may be printed: a PostgreSQL password (in the URI or as a
+/// `password=` parameter) replaced by "***".
+std::string printable_store_url(const std::string& url);
+
+/// A store that cannot be opened, migrated, read or written; the message
+/// says which store (its password hidden) and why.
+class store_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The state of an engine's store writer (`engine::store_status`), as
+/// /healthz and /metrics report it.
+struct store_health {
+  std::string state = "off"; ///< "ok", "degraded" (see `problem`), "off"
+  std::string backend;       ///< "sqlite", "postgresql"; "" before connecting
+  std::string problem;       ///< the last error while degraded
+  uint64_t written = 0;      ///< runs written since the start
+  uint64_t dropped = 0;      ///< runs given up: queue full or unwritable
+  uint64_t queued = 0;       ///< runs waiting now
+};
+
+/// One model call of a run: a member's, or a strategy's own (a judge's).
+struct stored_call {
+  std::string step; ///< the pipeline step; "" in an ask
+  std::string role; ///< "member" or "combiner"
+  std::string member;
+  std::string provider;
+  std::string model;
+  bool ok = false;
+  std::string failure_kind; ///< `to_string(failure_kind)`; "" when ok
+  std::string error;        ///< the failure's message
+  int64_t http_status = 0;
+  int64_t attempts = 0;
+  int64_t queued_us = 0;
+  int64_t first_token_us = -1;
+  int64_t total_us = 0;
+  tutti::usage usage;
+  double cost_usd = 0;
+  bool cached = false;
+  std::string finish_reason;
+  std::string text; ///< the reply, or the partial text of a failure
+};
+
+/// One step of a pipeline run.
+struct stored_step {
+  std::string id;
+  std::string target; ///< the ensemble or provider it asked
+  std::string status; ///< ok, partial, failed, skipped
+  std::string reason;
+  std::string combine;
+  std::string note;
+  int64_t started_us = -1; ///< since the run began
+  int64_t total_us = 0;
+  tutti::usage usage;
+  double cost_usd = 0;
+  std::string text; ///< the step's answer
+};
+
+/// One run: an ask, a pipeline run, a batch row or an HTTP request.
+struct stored_run {
+  std::string id;          ///< "run_" and 24 hex digits
+  std::string kind;        ///< "ask", "run", "batch", "http"
+  std::string target_kind; ///< "ensemble", "provider", "pipeline"
+  std::string target;
+  std::string status;     ///< ok, partial, failed, cancelled
+  int64_t started_ms = 0; ///< Unix time
+  int64_t finished_ms = 0;
+  int64_t wall_us = 0;
+  tutti::usage usage;
+  double cost_usd = 0;
+  std::string key;     ///< the name of the API key that asked; "" none
+  std::string session; ///< the conversation it belongs to; "" none
+  std::string combine;
+  std::string note;
+  std::string prompt; ///< the messages (JSON) or a pipeline's inputs (JSON)
+  std::string answer;
+  std::vector<stored_step> steps; ///< a pipeline's, in its order
+  std::vector<stored_call> calls; ///< in order: members, then combiners
+};
+
+/// Which runs `run_store::list` returns; empty fields do not filter.
+struct run_filter {
+  int64_t since_ms = 0; ///< started at or after
+  int64_t until_ms = 0; ///< started before; 0: no end
+  std::string kind;
+  std::string target;
+  std::string status;
+  std::string key;
+  std::string session;
+  size_t limit = 50; ///< at most `max_page` are returned
+  /// From `run_page::next_cursor` of the previous page.
+  std::string cursor;
+  static constexpr size_t max_page = 1000;
+};
+
+struct run_page {
+  /// Newest first; each without its steps and calls.
+  std::vector<stored_run> runs;
+  /// Pass as `run_filter::cursor` for the next page; empty: no more.
+  std::string next_cursor;
+};
+
+/// What `run_store::stats` sums, and how.
+struct stats_query {
+  std::string by = "provider"; ///< provider, model, ensemble or key
+  std::string per = "day";     ///< day or hour
+  int64_t since_ms = 0;
+  int64_t until_ms = 0; ///< 0: now
+};
+
+/// The calls of one group in one day (or hour).
+struct stats_row {
+  std::string group;
+  int64_t bucket_ms = 0; ///< the day's (or hour's) start, Unix time, UTC
+  int64_t calls = 0;
+  int64_t failures = 0;
+  std::map<std::string, int64_t> failures_by_kind;
+  int64_t cached = 0;
+  /// Estimated from a histogram of 25%-wide buckets (docs/store.md).
+  double p50_ms = 0;
+  double p95_ms = 0;
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
+  double cost_usd = 0;
+};
+
+/// A connection to a store. Not thread-safe: one per thread.
+class run_store {
+public:
+  virtual ~run_store();
+
+  /// "sqlite" or "postgresql".
+  virtual std::string backend() const = 0;
+  /// The schema version the store has (0: empty).
+  virtual int schema_version() = 0;
+  /// Applies the migrations the store lacks, each in a transaction of its
+  /// own; throws `store_error` when the store's schema is newer than this
+  /// binary knows.
+  virtual void migrate() = 0;
+  /// Writes `runs` in one transaction (all or none).
+  virtual void write(const std::vector<stored_run>& runs) = 0;
+  virtual run_page list(const run_filter& filter) = 0;
+  /// The run with every step and call; nullopt when it is not stored.
+  virtual std::optional<stored_run> find(const std::string& id) = 0;
+  virtual std::vector<stats_row> stats(const stats_query& query) = 0;
+};
+
+/// The schema version this binary writes.
+int store_schema_version();
+
+/// Opens the store `config.url` names (never "none"), creating an SQLite
+/// file and its directory when missing; with `migrate`, brings its schema up
+/// to date, else checks it is current. Throws `store_error`.
+std::unique_ptr<run_store> open_store(const store_config& config,
+                                      bool migrate = true);
+
+/// A fresh, unguessable run id: "run_" and 24 hex digits.
+std::string new_run_id();
+
+} // namespace tutti

@@ -1,0 +1,148 @@
+#include "engine/src/run_records.hpp"
+
+#include <chrono>
+
+#include "engine/src/json_writers.hpp"
+
+namespace tutti {
+
+namespace {
+
+stored_call call_of(const member_outcome& m, const std::string& step,
+                    const char* role, bool texts) {
+  stored_call c;
+  c.step = step;
+  c.role = role;
+  c.member = m.member;
+  c.provider = m.provider;
+  c.model = m.model;
+  c.ok = m.ok;
+  auto& time = m.ok ? m.reply.timing : m.error.timing;
+  c.queued_us = time.queued_us;
+  c.first_token_us = time.first_token_us;
+  c.total_us = time.total_us;
+  if (m.ok) {
+    c.attempts = m.reply.attempts;
+    c.usage = m.reply.usage;
+    c.cost_usd = m.reply.cost_usd;
+    c.finish_reason = m.reply.finish_reason;
+    if (texts)
+      c.text = m.reply.text;
+  } else {
+    c.failure_kind = std::string{to_string(m.error.kind)};
+    c.error = m.error.message;
+    c.http_status = m.error.http_status;
+    c.attempts = m.error.attempts;
+    c.usage = m.error.usage;
+    c.cost_usd = m.error.cost_usd;
+    if (texts)
+      c.text = m.error.partial_text;
+  }
+  return c;
+}
+
+void add_calls(std::vector<stored_call>& calls, const ensemble_answer& a,
+               const std::string& step, bool texts) {
+  for (auto& m : a.members)
+    calls.push_back(call_of(m, step, "member", texts));
+  for (auto& m : a.combiner_calls)
+    calls.push_back(call_of(m, step, "combiner", texts));
+}
+
+stored_run run_of(const run_context& context) {
+  stored_run run;
+  run.id = context.id;
+  run.kind = context.kind;
+  run.target_kind = context.target_kind;
+  run.target = context.target;
+  run.key = context.key;
+  run.session = context.session;
+  run.started_ms = context.started_ms;
+  run.finished_ms = unix_now_ms();
+  if (context.texts)
+    run.prompt = context.prompt;
+  return run;
+}
+
+} // namespace
+
+int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string messages_json(const std::vector<chat_message>& messages) {
+  return json_detail::json_text([&](auto& w) {
+    w.StartArray();
+    for (auto& m : messages) {
+      w.StartObject();
+      w.Key("role");
+      json_detail::write_string(w, m.role);
+      w.Key("content");
+      json_detail::write_string(w, m.content);
+      w.EndObject();
+    }
+    w.EndArray();
+  });
+}
+
+std::string inputs_json(const std::map<std::string, std::string>& inputs) {
+  return json_detail::json_text([&](auto& w) {
+    w.StartObject();
+    for (auto& [name, value] : inputs) {
+      json_detail::write_string(w, name);
+      json_detail::write_string(w, value);
+    }
+    w.EndObject();
+  });
+}
+
+stored_run stored_run_of(const run_context& context,
+                         const ensemble_answer& answer) {
+  auto run = run_of(context);
+  run.status =
+      context.cancelled ? "cancelled" : std::string{to_string(answer.status)};
+  run.wall_us = answer.total_us;
+  run.usage = answer.usage;
+  run.cost_usd = answer.cost_usd;
+  run.combine = answer.combine;
+  run.note = answer.note;
+  if (context.texts)
+    run.answer = answer.text;
+  add_calls(run.calls, answer, "", context.texts);
+  return run;
+}
+
+stored_run stored_run_of(const run_context& context,
+                         const pipeline_result& result) {
+  auto run = run_of(context);
+  run.status =
+      context.cancelled ? "cancelled" : std::string{to_string(result.status)};
+  run.wall_us = result.total_us;
+  run.usage = result.usage;
+  run.cost_usd = result.cost_usd;
+  if (context.texts)
+    run.answer = result.output;
+  for (auto& s : result.steps) {
+    stored_step step;
+    step.id = s.id;
+    step.target = s.answer.ensemble;
+    step.status = std::string{to_string(s.status)};
+    step.reason = s.reason;
+    step.combine = s.answer.combine;
+    step.note = s.answer.note;
+    step.started_us = s.started_us;
+    step.total_us = s.total_us;
+    step.usage = s.answer.usage;
+    step.cost_usd = s.answer.cost_usd;
+    if (context.texts)
+      step.text = s.answer.text;
+    run.steps.push_back(std::move(step));
+    if (s.started_us >= 0)
+      add_calls(run.calls, s.answer, s.id, context.texts);
+  }
+  return run;
+}
+
+} // namespace tutti

@@ -1,0 +1,516 @@
+// The run store over either database (sql_db.hpp): migrations, writing a
+// batch of runs in one transaction, listing, finding and summing them.
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <tuple>
+
+#include "engine/src/random_hex.hpp"
+#include "store/schema.hpp"
+#include "store/sql_db.hpp"
+
+namespace tutti {
+
+using namespace store_detail;
+
+run_store::~run_store() = default;
+
+namespace store_detail {
+
+const std::string& sql_row::text(size_t i) const {
+  static const std::string empty;
+  auto& c = columns_.at(i);
+  return c ? *c : empty;
+}
+
+int64_t sql_row::integer(size_t i) const {
+  auto& c = columns_.at(i);
+  return c ? std::strtoll(c->c_str(), nullptr, 10) : 0;
+}
+
+double sql_row::real(size_t i) const {
+  auto& c = columns_.at(i);
+  return c ? std::strtod(c->c_str(), nullptr) : 0;
+}
+
+} // namespace store_detail
+
+namespace {
+
+constexpr int64_t hour_ms = 3'600'000;
+constexpr int64_t day_ms = 24 * hour_ms;
+
+/// The columns of `runs` in the order `run_of` reads them.
+const char* run_columns =
+    "id, kind, target_kind, target, status, started_ms, finished_ms, wall_us, "
+    "input_tokens, output_tokens, cached_input_tokens, cost_usd, key_name, "
+    "session, combine, note, prompt, answer";
+
+stored_run run_of(const sql_row& r) {
+  stored_run run;
+  run.id = r.text(0);
+  run.kind = r.text(1);
+  run.target_kind = r.text(2);
+  run.target = r.text(3);
+  run.status = r.text(4);
+  run.started_ms = r.integer(5);
+  run.finished_ms = r.integer(6);
+  run.wall_us = r.integer(7);
+  run.usage = {r.integer(8), r.integer(9), r.integer(10)};
+  run.cost_usd = r.real(11);
+  run.key = r.text(12);
+  run.session = r.text(13);
+  run.combine = r.text(14);
+  run.note = r.text(15);
+  run.prompt = r.text(16);
+  run.answer = r.text(17);
+  return run;
+}
+
+/// One cell of the roll-up: the calls of one hour that share everything
+/// `stats` can group or split by.
+using rollup_key = std::tuple<int64_t, std::string, std::string, std::string,
+                              std::string, std::string, int, bool>;
+struct rollup_sum {
+  int64_t calls = 0;
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
+  double cost_usd = 0;
+};
+
+/// The ensemble a call counts for: the step's target in a pipeline, the
+/// run's target in an ask of an ensemble; "" for a provider asked alone.
+std::string ensemble_of(const stored_run& run, const stored_call& call) {
+  if (!call.step.empty()) {
+    for (auto& s : run.steps)
+      if (s.id == call.step)
+        return s.target;
+    return "";
+  }
+  return run.target_kind == "ensemble" ? run.target : "";
+}
+
+class sql_run_store final : public run_store {
+public:
+  explicit sql_run_store(std::unique_ptr<sql_db> db) : db_(std::move(db)) {}
+
+  std::string backend() const override { return db_->backend(); }
+
+  int schema_version() override {
+    int64_t tables = 0;
+    auto exists_sql =
+        backend() == "sqlite"
+            ? "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND "
+              "name = 'tutti_schema'"
+            : "SELECT COUNT(*) FROM information_schema.tables WHERE "
+              "table_schema = current_schema() AND table_name = "
+              "'tutti_schema'";
+    db_->query(exists_sql, {},
+               [&](const sql_row& r) { tables = r.integer(0); });
+    if (tables == 0)
+      return 0;
+    int64_t version = 0;
+    db_->query("SELECT MAX(version) FROM tutti_schema", {},
+               [&](const sql_row& r) { version = r.integer(0); });
+    return static_cast<int>(version);
+  }
+
+  void migrate() override {
+    auto& steps = migrations();
+    for (;;) {
+      bool done = false;
+      in_transaction(*db_, [&] {
+        // Two processes migrating at once: the second waits here and then
+        // finds the work done.
+        if (backend() == "postgresql")
+          db_->run("SELECT pg_advisory_xact_lock(7474747474)");
+        auto version = schema_version();
+        check_not_newer(version);
+        if (version == static_cast<int>(steps.size())) {
+          done = true;
+          return;
+        }
+        if (version == 0)
+          db_->run("CREATE TABLE tutti_schema (version BIGINT NOT NULL)");
+        for (auto& sql : steps[static_cast<size_t>(version)])
+          db_->run(sql);
+        db_->run("INSERT INTO tutti_schema (version) VALUES (?)",
+                 {int64_t{version + 1}});
+      });
+      if (done)
+        return;
+    }
+  }
+
+  void check_current() {
+    auto version = schema_version();
+    check_not_newer(version);
+    if (version < store_schema_version())
+      throw store_error("store is at schema version " +
+                        std::to_string(version) + ", this tutti writes " +
+                        std::to_string(store_schema_version()) +
+                        ": run `tutti store migrate`");
+  }
+
+  void write(const std::vector<stored_run>& runs) override {
+    std::map<rollup_key, rollup_sum> rollup;
+    in_transaction(*db_, [&] {
+      for (auto& run : runs) {
+        write_run(run);
+        for (auto& call : run.calls) {
+          auto& sum =
+              rollup[{run.started_ms - run.started_ms % hour_ms, call.provider,
+                      call.model, ensemble_of(run, call), run.key,
+                      call.ok ? std::string{} : call.failure_kind,
+                      latency_bucket_of(call.total_us), call.cached}];
+          sum.calls += 1;
+          sum.input_tokens += call.usage.input_tokens;
+          sum.output_tokens += call.usage.output_tokens;
+          sum.cost_usd += call.cost_usd;
+        }
+      }
+      for (auto& [key, sum] : rollup) {
+        auto& [hour, provider, model, ensemble, key_name, kind, bucket,
+               cached] = key;
+        db_->run(
+            "INSERT INTO call_rollup VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?) ON CONFLICT (hour_ms, provider, model, ensemble, key_name, "
+            "failure_kind, latency_bucket, cached) DO UPDATE SET "
+            "calls = call_rollup.calls + excluded.calls, "
+            "input_tokens = call_rollup.input_tokens + excluded.input_tokens, "
+            "output_tokens = call_rollup.output_tokens + "
+            "excluded.output_tokens, "
+            "cost_usd = call_rollup.cost_usd + excluded.cost_usd",
+            {hour, provider, model, ensemble, key_name, kind, int64_t{bucket},
+             int64_t{cached ? 1 : 0}, sum.calls, sum.input_tokens,
+             sum.output_tokens, sum.cost_usd});
+      }
+    });
+  }
+
+  run_page list(const run_filter& f) override {
+    std::string sql =
+        std::string{"SELECT "} + run_columns + " FROM runs WHERE 1 = 1";
+    std::vector<sql_value> params;
+    auto equal = [&](const char* column, const std::string& value) {
+      if (value.empty())
+        return;
+      sql += std::string{" AND "} + column + " = ?";
+      params.emplace_back(value);
+    };
+    equal("kind", f.kind);
+    equal("target", f.target);
+    equal("status", f.status);
+    equal("key_name", f.key);
+    equal("session", f.session);
+    if (f.since_ms > 0) {
+      sql += " AND started_ms >= ?";
+      params.emplace_back(f.since_ms);
+    }
+    if (f.until_ms > 0) {
+      sql += " AND started_ms < ?";
+      params.emplace_back(f.until_ms);
+    }
+    if (!f.cursor.empty()) {
+      auto [ms, id] = parse_cursor(f.cursor);
+      sql += " AND (started_ms < ? OR (started_ms = ? AND id < ?))";
+      params.emplace_back(ms);
+      params.emplace_back(ms);
+      params.emplace_back(id);
+    }
+    auto limit = std::clamp<size_t>(f.limit, 1, run_filter::max_page);
+    sql +=
+        " ORDER BY started_ms DESC, id DESC LIMIT " + std::to_string(limit + 1);
+    run_page page;
+    db_->query(sql, params,
+               [&](const sql_row& r) { page.runs.push_back(run_of(r)); });
+    if (page.runs.size() > limit) {
+      page.runs.resize(limit);
+      auto& last = page.runs.back();
+      page.next_cursor = std::to_string(last.started_ms) + "." + last.id;
+    }
+    return page;
+  }
+
+  std::optional<stored_run> find(const std::string& id) override {
+    std::optional<stored_run> run;
+    db_->query(std::string{"SELECT "} + run_columns + " FROM runs WHERE id = ?",
+               {id}, [&](const sql_row& r) { run = run_of(r); });
+    if (!run)
+      return run;
+    db_->query("SELECT id, target, status, reason, combine, note, started_us, "
+               "total_us, input_tokens, output_tokens, cached_input_tokens, "
+               "cost_usd, answer FROM steps WHERE run_id = ? ORDER BY seq",
+               {id}, [&](const sql_row& r) {
+                 stored_step s;
+                 s.id = r.text(0);
+                 s.target = r.text(1);
+                 s.status = r.text(2);
+                 s.reason = r.text(3);
+                 s.combine = r.text(4);
+                 s.note = r.text(5);
+                 s.started_us = r.integer(6);
+                 s.total_us = r.integer(7);
+                 s.usage = {r.integer(8), r.integer(9), r.integer(10)};
+                 s.cost_usd = r.real(11);
+                 s.text = r.text(12);
+                 run->steps.push_back(std::move(s));
+               });
+    db_->query(
+        "SELECT step, role, member, provider, model, ok, failure_kind, error, "
+        "http_status, attempts, queued_us, first_token_us, total_us, "
+        "input_tokens, output_tokens, cached_input_tokens, cost_usd, cached, "
+        "finish_reason, text FROM calls WHERE run_id = ? ORDER BY seq",
+        {id}, [&](const sql_row& r) {
+          stored_call c;
+          c.step = r.text(0);
+          c.role = r.text(1);
+          c.member = r.text(2);
+          c.provider = r.text(3);
+          c.model = r.text(4);
+          c.ok = r.integer(5) != 0;
+          c.failure_kind = r.text(6);
+          c.error = r.text(7);
+          c.http_status = r.integer(8);
+          c.attempts = r.integer(9);
+          c.queued_us = r.integer(10);
+          c.first_token_us = r.integer(11);
+          c.total_us = r.integer(12);
+          c.usage = {r.integer(13), r.integer(14), r.integer(15)};
+          c.cost_usd = r.real(16);
+          c.cached = r.integer(17) != 0;
+          c.finish_reason = r.text(18);
+          c.text = r.text(19);
+          run->calls.push_back(std::move(c));
+        });
+    return run;
+  }
+
+  std::vector<stats_row> stats(const stats_query& q) override {
+    static const std::map<std::string, std::string> columns = {
+        {"provider", "provider"},
+        {"model", "model"},
+        {"ensemble", "ensemble"},
+        {"key", "key_name"}};
+    auto column = columns.find(q.by);
+    if (column == columns.end())
+      throw store_error(
+          "stats: 'by' is provider, model, ensemble or key, not '" + q.by +
+          "'");
+    if (q.per != "day" && q.per != "hour")
+      throw store_error("stats: 'per' is day or hour, not '" + q.per + "'");
+    auto bucket_ms = q.per == "day" ? day_ms : hour_ms;
+    std::string sql = "SELECT " + column->second +
+                      ", hour_ms, failure_kind, latency_bucket, cached, "
+                      "SUM(calls), SUM(input_tokens), SUM(output_tokens), "
+                      "SUM(cost_usd) FROM call_rollup WHERE hour_ms >= ?";
+    std::vector<sql_value> params{q.since_ms - q.since_ms % hour_ms};
+    if (q.until_ms > 0) {
+      sql += " AND hour_ms < ?";
+      params.emplace_back(q.until_ms);
+    }
+    sql += " GROUP BY 1, 2, 3, 4, 5";
+    struct cell {
+      stats_row row;
+      std::vector<int64_t> histogram = std::vector<int64_t>(latency_buckets, 0);
+    };
+    std::map<std::pair<int64_t, std::string>, cell> cells;
+    db_->query(sql, params, [&](const sql_row& r) {
+      auto hour = r.integer(1);
+      auto bucket = hour - hour % bucket_ms;
+      auto& c = cells[{bucket, r.text(0)}];
+      c.row.group = r.text(0);
+      c.row.bucket_ms = bucket;
+      auto calls = r.integer(5);
+      c.row.calls += calls;
+      if (!r.text(2).empty()) {
+        c.row.failures += calls;
+        c.row.failures_by_kind[r.text(2)] += calls;
+      }
+      if (r.integer(4) != 0)
+        c.row.cached += calls;
+      auto latency = std::clamp<int64_t>(r.integer(3), 0, latency_buckets - 1);
+      c.histogram[static_cast<size_t>(latency)] += calls;
+      c.row.input_tokens += r.integer(6);
+      c.row.output_tokens += r.integer(7);
+      c.row.cost_usd += r.real(8);
+    });
+    std::vector<stats_row> rows;
+    for (auto& [key, c] : cells) {
+      c.row.p50_ms = percentile_ms(c.histogram, c.row.calls, 0.50);
+      c.row.p95_ms = percentile_ms(c.histogram, c.row.calls, 0.95);
+      rows.push_back(std::move(c.row));
+    }
+    return rows;
+  }
+
+private:
+  void check_not_newer(int version) {
+    if (version > store_schema_version())
+      throw store_error(
+          "store is at schema version " + std::to_string(version) +
+          ", newer than this tutti knows (" +
+          std::to_string(store_schema_version()) +
+          "): upgrade tutti, or point store: at another database");
+  }
+
+  static std::pair<int64_t, std::string> parse_cursor(const std::string& c) {
+    auto dot = c.find('.');
+    char* end = nullptr;
+    auto ms = std::strtoll(c.c_str(), &end, 10);
+    if (dot == std::string::npos || end != c.c_str() + dot || dot == 0 ||
+        c.size() - dot > 64)
+      throw store_error("cursor '" + c.substr(0, 40) +
+                        "' is not one a page of runs gave");
+    return {ms, c.substr(dot + 1)};
+  }
+
+  /// The latency below which `share` of the calls fall, interpolated
+  /// within the bucket where that count is reached.
+  static double percentile_ms(const std::vector<int64_t>& histogram,
+                              int64_t calls, double share) {
+    if (calls <= 0)
+      return 0;
+    auto rank = share * static_cast<double>(calls);
+    double seen = 0;
+    for (int i = 0; i < latency_buckets; ++i) {
+      auto n = static_cast<double>(histogram[static_cast<size_t>(i)]);
+      if (n > 0 && seen + n >= rank) {
+        double low = i == 0 ? 0 : latency_bucket_bound_us(i - 1);
+        double high = latency_bucket_bound_us(i);
+        return (low + (high - low) * ((rank - seen) / n)) / 1000.0;
+      }
+      seen += n;
+    }
+    return latency_bucket_bound_us(latency_buckets - 1) / 1000.0;
+  }
+
+  void write_run(const stored_run& run) {
+    db_->run("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+             "?, ?, ?, ?, ?)",
+             {run.id, run.kind, run.target_kind, run.target, run.status,
+              run.started_ms, run.finished_ms, run.wall_us,
+              run.usage.input_tokens, run.usage.output_tokens,
+              run.usage.cached_input_tokens, run.cost_usd, run.key, run.session,
+              run.combine, run.note, run.prompt, run.answer});
+    int64_t seq = 0;
+    for (auto& s : run.steps)
+      db_->run("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+               "?, ?, ?)",
+               {run.id, seq++, s.id, s.target, s.status, s.reason, s.combine,
+                s.note, s.started_us, s.total_us, s.usage.input_tokens,
+                s.usage.output_tokens, s.usage.cached_input_tokens, s.cost_usd,
+                s.text});
+    seq = 0;
+    for (auto& c : run.calls)
+      db_->run("INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+               "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               {run.id,
+                seq++,
+                run.started_ms,
+                c.step,
+                ensemble_of(run, c),
+                c.role,
+                c.member,
+                c.provider,
+                c.model,
+                run.key,
+                int64_t{c.ok ? 1 : 0},
+                c.failure_kind,
+                c.error,
+                c.http_status,
+                c.attempts,
+                c.queued_us,
+                c.first_token_us,
+                c.total_us,
+                c.usage.input_tokens,
+                c.usage.output_tokens,
+                c.usage.cached_input_tokens,
+                c.cost_usd,
+                int64_t{c.cached ? 1 : 0},
+                c.finish_reason,
+                c.text});
+  }
+
+  std::unique_ptr<sql_db> db_;
+};
+
+bool is_postgres_url(const std::string& url) {
+  return url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
+}
+
+} // namespace
+
+int store_schema_version() {
+  return static_cast<int>(migrations().size());
+}
+
+std::string default_store_path() {
+  auto* data = std::getenv("XDG_DATA_HOME");
+  if (data != nullptr && data[0] == '/')
+    return std::string{data} + "/tutti/tutti.db";
+  auto* home = std::getenv("HOME");
+  if (home != nullptr && home[0] == '/')
+    return std::string{home} + "/.local/share/tutti/tutti.db";
+  return "";
+}
+
+std::string printable_store_url(const std::string& url) {
+  if (!is_postgres_url(url))
+    return url;
+  auto text = url;
+  // postgresql://user:PASSWORD@host/db
+  auto scheme_end = text.find("://") + 3;
+  auto at = text.find('@', scheme_end);
+  auto slash = text.find('/', scheme_end);
+  if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+    auto colon = text.find(':', scheme_end);
+    if (colon != std::string::npos && colon < at)
+      text.replace(colon + 1, at - colon - 1, "***");
+  }
+  // ...?password=PASSWORD&...
+  for (size_t from = 0;;) {
+    auto p = text.find("password=", from);
+    if (p == std::string::npos)
+      break;
+    auto value = p + 9;
+    auto end = text.find('&', value);
+    if (end == std::string::npos)
+      end = text.size();
+    text.replace(value, end - value, "***");
+    from = value + 3;
+  }
+  return text;
+}
+
+std::unique_ptr<run_store> open_store(const store_config& config,
+                                      bool migrate) {
+  if (config.url == "none")
+    throw store_error("store: none is configured; nothing is kept");
+  std::unique_ptr<sql_db> db;
+  if (is_postgres_url(config.url)) {
+    db = open_postgres(config.url);
+  } else {
+    auto path =
+        config.url.rfind("sqlite:", 0) == 0 ? config.url.substr(7) : config.url;
+    if (path.empty())
+      path = default_store_path();
+    if (path.empty())
+      throw store_error("store: neither XDG_DATA_HOME nor HOME is set; give "
+                        "store: a path");
+    db = open_sqlite(path);
+  }
+  auto store = std::make_unique<sql_run_store>(std::move(db));
+  if (migrate)
+    store->migrate();
+  else
+    store->check_current();
+  return store;
+}
+
+std::string new_run_id() {
+  return "run_" + random_hex(24);
+}
+
+} // namespace tutti

@@ -1,0 +1,140 @@
+// The store's schema, as forward migrations: version N is reached from N-1
+// by the statements of migrations()[N-1], in one transaction. Never edit a
+// released migration; add the next one. docs/store.md draws the tables.
+
+#include "store/schema.hpp"
+
+#include <cmath>
+
+namespace tutti::store_detail {
+
+namespace {
+
+/// Version 1: runs, their steps and every model call.
+const std::vector<std::string> v1 = {
+    R"(CREATE TABLE runs (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  target_kind TEXT NOT NULL,
+  target TEXT NOT NULL,
+  status TEXT NOT NULL,
+  started_ms BIGINT NOT NULL,
+  finished_ms BIGINT NOT NULL,
+  wall_us BIGINT NOT NULL,
+  input_tokens BIGINT NOT NULL,
+  output_tokens BIGINT NOT NULL,
+  cached_input_tokens BIGINT NOT NULL,
+  cost_usd DOUBLE PRECISION NOT NULL,
+  key_name TEXT NOT NULL,
+  session TEXT NOT NULL,
+  combine TEXT NOT NULL,
+  note TEXT NOT NULL,
+  prompt TEXT NOT NULL,
+  answer TEXT NOT NULL))",
+    "CREATE INDEX runs_by_time ON runs (started_ms, id)",
+    "CREATE INDEX runs_by_target ON runs (target, started_ms)",
+    "CREATE INDEX runs_by_key ON runs (key_name, started_ms)",
+    "CREATE INDEX runs_by_session ON runs (session, started_ms)",
+    R"(CREATE TABLE steps (
+  run_id TEXT NOT NULL,
+  seq BIGINT NOT NULL,
+  id TEXT NOT NULL,
+  target TEXT NOT NULL,
+  status TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  combine TEXT NOT NULL,
+  note TEXT NOT NULL,
+  started_us BIGINT NOT NULL,
+  total_us BIGINT NOT NULL,
+  input_tokens BIGINT NOT NULL,
+  output_tokens BIGINT NOT NULL,
+  cached_input_tokens BIGINT NOT NULL,
+  cost_usd DOUBLE PRECISION NOT NULL,
+  answer TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq)))",
+    R"(CREATE TABLE calls (
+  run_id TEXT NOT NULL,
+  seq BIGINT NOT NULL,
+  started_ms BIGINT NOT NULL,
+  step TEXT NOT NULL,
+  ensemble TEXT NOT NULL,
+  role TEXT NOT NULL,
+  member TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  model TEXT NOT NULL,
+  key_name TEXT NOT NULL,
+  ok BIGINT NOT NULL,
+  failure_kind TEXT NOT NULL,
+  error TEXT NOT NULL,
+  http_status BIGINT NOT NULL,
+  attempts BIGINT NOT NULL,
+  queued_us BIGINT NOT NULL,
+  first_token_us BIGINT NOT NULL,
+  total_us BIGINT NOT NULL,
+  input_tokens BIGINT NOT NULL,
+  output_tokens BIGINT NOT NULL,
+  cached_input_tokens BIGINT NOT NULL,
+  cost_usd DOUBLE PRECISION NOT NULL,
+  cached BIGINT NOT NULL,
+  finish_reason TEXT NOT NULL,
+  text TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq)))",
+    "CREATE INDEX calls_by_time ON calls (started_ms)",
+};
+
+/// `calls.total_us` as its latency bucket, in SQL.
+std::string bucket_case() {
+  std::string sql = "CASE";
+  for (int i = 0; i + 1 < latency_buckets; ++i)
+    sql += " WHEN total_us <= " + std::to_string(latency_bucket_bound_us(i)) +
+           " THEN " + std::to_string(i);
+  return sql + " ELSE " + std::to_string(latency_buckets - 1) + " END";
+}
+
+/// Version 2: the hourly roll-up that `stats` reads, so that a day over a
+/// million calls is summed from a few thousand rows; filled from the calls
+/// already stored.
+std::vector<std::string> v2() {
+  return {
+      R"(CREATE TABLE call_rollup (
+  hour_ms BIGINT NOT NULL,
+  provider TEXT NOT NULL,
+  model TEXT NOT NULL,
+  ensemble TEXT NOT NULL,
+  key_name TEXT NOT NULL,
+  failure_kind TEXT NOT NULL,
+  latency_bucket BIGINT NOT NULL,
+  cached BIGINT NOT NULL,
+  calls BIGINT NOT NULL,
+  input_tokens BIGINT NOT NULL,
+  output_tokens BIGINT NOT NULL,
+  cost_usd DOUBLE PRECISION NOT NULL,
+  PRIMARY KEY (hour_ms, provider, model, ensemble, key_name, failure_kind,
+               latency_bucket, cached)))",
+      "INSERT INTO call_rollup SELECT started_ms - started_ms % 3600000, "
+      "provider, model, ensemble, key_name, failure_kind, " +
+          bucket_case() +
+          ", cached, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
+          "SUM(cost_usd) FROM calls GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
+  };
+}
+
+} // namespace
+
+int64_t latency_bucket_bound_us(int bucket) {
+  return std::llround(1000.0 * std::pow(1.25, bucket));
+}
+
+int latency_bucket_of(int64_t total_us) {
+  for (int i = 0; i + 1 < latency_buckets; ++i)
+    if (total_us <= latency_bucket_bound_us(i))
+      return i;
+  return latency_buckets - 1;
+}
+
+const std::vector<std::vector<std::string>>& migrations() {
+  static const std::vector<std::vector<std::string>> all = {v1, v2()};
+  return all;
+}
+
+} // namespace tutti::store_detail

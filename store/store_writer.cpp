@@ -1,0 +1,181 @@
+#include "store/store_writer.hpp"
+
+#include <algorithm>
+#include <vector>
+
+namespace tutti {
+
+namespace {
+
+constexpr std::chrono::milliseconds backoff_min{100};
+constexpr std::chrono::milliseconds backoff_max{5000};
+/// A batch that fails this often in a row, each time on a fresh
+/// connection, is given up: it is the batch, not the store.
+constexpr int attempts_per_batch = 3;
+
+} // namespace
+
+store_writer::store_writer(store_config config, log_function log)
+    : config_(std::move(config)), log_(std::move(log)) {
+  thread_ = std::thread{[this] { loop(); }};
+}
+
+store_writer::~store_writer() {
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    stopping_ = true;
+    changed_.notify_all();
+  }
+  thread_.join();
+}
+
+void store_writer::submit(stored_run run) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  ++submitted_;
+  if (stopping_ || queue_.size() + in_hand_ >= config_.queue_max) {
+    ++dropped_;
+    ++finished_;
+    if (!told_full_ && !stopping_) {
+      told_full_ = true;
+      if (log_)
+        log_("store: " + std::to_string(config_.queue_max) +
+             " runs are waiting to be written; dropping new ones until the "
+             "store catches up (counted in tutti_store_dropped_total)");
+    }
+    changed_.notify_all();
+    return;
+  }
+  queue_.push_back(std::move(run));
+  changed_.notify_all();
+}
+
+bool store_writer::flush(std::chrono::milliseconds max) {
+  std::unique_lock<std::mutex> lock{mutex_};
+  auto target = submitted_;
+  return changed_.wait_for(lock, max, [&] { return finished_ >= target; });
+}
+
+store_health store_writer::health() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  store_health h;
+  h.state = degraded_ ? "degraded" : "ok";
+  h.backend = backend_;
+  h.problem = degraded_ ? problem_ : "";
+  h.written = written_;
+  h.dropped = dropped_;
+  h.queued = queue_.size() + in_hand_;
+  return h;
+}
+
+void store_writer::degrade(const std::string& problem) {
+  // Under mutex_.
+  if (!degraded_ && log_)
+    log_(problem + "; answers go on, runs wait (at most " +
+         std::to_string(config_.queue_max) + ") and the store is retried");
+  degraded_ = true;
+  problem_ = problem;
+}
+
+void store_writer::wait_backoff(std::unique_lock<std::mutex>& lock) {
+  changed_.wait_for(lock, backoff_, [&] { return stopping_; });
+  backoff_ = std::min(backoff_ * 2, backoff_max);
+}
+
+bool store_writer::connect(std::unique_lock<std::mutex>& lock) {
+  if (store_)
+    return true;
+  lock.unlock();
+  std::unique_ptr<run_store> opened;
+  std::string problem;
+  try {
+    opened = open_store(config_, true);
+  } catch (const std::exception& e) {
+    problem = e.what();
+  }
+  lock.lock();
+  if (!opened) {
+    degrade(problem);
+    return false;
+  }
+  store_ = std::move(opened);
+  backend_ = store_->backend();
+  return true;
+}
+
+void store_writer::loop() {
+  std::unique_lock<std::mutex> lock{mutex_};
+  std::chrono::steady_clock::time_point drain_until{};
+  int failures = 0;
+  for (;;) {
+    changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (stopping_ && drain_until == std::chrono::steady_clock::time_point{})
+      drain_until = std::chrono::steady_clock::now() + drain_for;
+    if (queue_.empty() ||
+        (stopping_ && std::chrono::steady_clock::now() >= drain_until))
+      break;
+    if (!connect(lock)) {
+      if (stopping_)
+        break; // no store to drain into
+      wait_backoff(lock);
+      continue;
+    }
+    std::vector<stored_run> batch;
+    auto n = std::min(queue_.size(), batch_max);
+    batch.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    in_hand_ = n;
+    lock.unlock();
+    std::string problem;
+    try {
+      store_->write(batch);
+    } catch (const std::exception& e) {
+      problem = e.what();
+    }
+    lock.lock();
+    in_hand_ = 0;
+    if (problem.empty()) {
+      written_ += n;
+      finished_ += n;
+      failures = 0;
+      backoff_ = backoff_min;
+      if (degraded_ && log_)
+        log_("store: writing again");
+      degraded_ = false;
+      told_full_ = false;
+      changed_.notify_all();
+      continue;
+    }
+    store_.reset(); // reconnect: the connection may be what broke
+    if (++failures >= attempts_per_batch) {
+      if (log_)
+        log_(problem + "; " + std::to_string(n) + " runs given up");
+      dropped_ += n;
+      finished_ += n;
+      failures = 0;
+      changed_.notify_all();
+    } else {
+      // Back at the front, in their order; the bound still holds since they
+      // were counted while in hand.
+      for (auto i = batch.rbegin(); i != batch.rend(); ++i)
+        queue_.push_front(std::move(*i));
+    }
+    degrade(problem);
+    if (!stopping_)
+      wait_backoff(lock);
+  }
+  auto left = queue_.size();
+  if (left > 0) {
+    dropped_ += left;
+    finished_ += left;
+    queue_.clear();
+    if (log_)
+      log_("store: " + std::to_string(left) +
+           " runs were not written before the engine stopped");
+  }
+  changed_.notify_all();
+}
+
+} // namespace tutti

@@ -1,0 +1,79 @@
+#pragma once
+
+/// Writes runs to the store from a thread of its own, off the answer path
+/// (DESIGN.md rule 8): `submit` never blocks; runs queue up to
+/// `store_config::queue_max` and are written in batches, one transaction
+/// each. A store that cannot be opened or written is retried with backoff
+/// while runs wait; beyond the bound new runs are dropped and counted, and
+/// the log says so once per episode.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "tutti/store.hpp"
+
+namespace tutti {
+
+class store_writer {
+public:
+  using log_function = std::function<void(const std::string&)>;
+
+  /// Starts the thread, which opens (and migrates) the store. `log` gets
+  /// one line per change of state; it runs on the writer's thread.
+  store_writer(store_config config, log_function log);
+
+  /// Writes what is queued for at most `drain_for`, drops (and counts) the
+  /// rest, and stops the thread.
+  ~store_writer();
+
+  store_writer(const store_writer&) = delete;
+  store_writer& operator=(const store_writer&) = delete;
+
+  /// Queues `run`; never blocks. Dropped and counted when the queue is full.
+  void submit(stored_run run);
+
+  /// Waits (at most `max`) until every run submitted before the call is
+  /// written or dropped; true when it came to that.
+  bool flush(std::chrono::milliseconds max);
+
+  store_health health() const;
+
+  /// How long the destructor keeps writing what is left.
+  static constexpr std::chrono::seconds drain_for{5};
+  /// Runs in one transaction at most.
+  static constexpr size_t batch_max = 256;
+
+private:
+  void loop();
+  /// Opens the store when it is not; false (after logging) when it fails.
+  bool connect(std::unique_lock<std::mutex>& lock);
+  void degrade(const std::string& problem);
+  void wait_backoff(std::unique_lock<std::mutex>& lock);
+
+  const store_config config_;
+  const log_function log_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<stored_run> queue_;
+  size_t in_hand_ = 0; ///< taken for the batch being written
+  uint64_t submitted_ = 0;
+  uint64_t finished_ = 0; ///< written or dropped, of those submitted
+  uint64_t written_ = 0;
+  uint64_t dropped_ = 0;
+  bool stopping_ = false;
+  bool degraded_ = false;
+  bool told_full_ = false; ///< the log said the queue is full
+  std::string problem_;
+  std::string backend_;
+  std::chrono::milliseconds backoff_{100};
+  std::unique_ptr<run_store> store_; ///< used on the writer's thread only
+  std::thread thread_;
+};
+
+} // namespace tutti
