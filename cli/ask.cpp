@@ -11,6 +11,7 @@
 
 #include "cli/exit_codes.hpp"
 #include "cli/format.hpp"
+#include "cli/runs.hpp"
 #include "cli/stream_printer.hpp"
 #include "engine/src/utf8.hpp"
 #include "tutti/config.hpp"
@@ -166,6 +167,7 @@ CLI::App* add_ask_command(CLI::App& app, ask_args& args) {
       "Ask an ensemble one question; print each member's outcome and the "
       "combined answer.");
   add_config_option(*cmd, args.config);
+  add_store_option(*cmd, args.store);
   cmd->add_option("--ensemble,-e", args.ensemble, "Ensemble to ask")
       ->required();
   cmd->add_flag("--json", args.json, "Print the full ensemble answer as JSON");
@@ -187,8 +189,12 @@ CLI::App* add_ask_command(CLI::App& app, ask_args& args) {
 
 int run_ask(const ask_args& args) {
   auto cfg = tutti::load_config(config_path(args.config));
+  apply_store_flag(cfg, args.store);
   tutti::engine engine{std::move(cfg)};
   tutti::ask_options options;
+  bool stored = engine.store_status().state != "off";
+  if (stored)
+    options.record.run_id = tutti::new_run_id();
   options.stream = args.stream;
   options.system = args.system;
   options.params.temperature = args.temperature;
@@ -210,6 +216,9 @@ int run_ask(const ask_args& args) {
       printer.finish();
     print_table(answer);
     print_summary(answer);
+    if (stored)
+      std::cout << pad("run:", key_width) << options.record.run_id
+                << " (tutti runs show " << options.record.run_id << ")\n";
   }
   return answer.status == tutti::answer_status::failed ? exit_no_answer
                                                        : exit_answer;

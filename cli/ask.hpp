@@ -15,6 +15,7 @@ namespace tutti::cli {
 
 struct ask_args {
   std::string config;
+  std::string store;
   std::string ensemble;
   std::string prompt;
   bool json = false;

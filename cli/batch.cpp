@@ -21,6 +21,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/format.hpp"
+#include "cli/runs.hpp"
 #include "tutti/batch.hpp"
 #include "tutti/config.hpp"
 #include "tutti/engine.hpp"
@@ -197,6 +198,7 @@ CLI::App* add_batch_command(CLI::App& app, batch_args& args) {
       "input row, appended as each finishes; --resume completes a batch "
       "that was stopped or killed.");
   add_config_option(*cmd, args.config);
+  add_store_option(*cmd, args.store);
   cmd->add_option("--pipeline,-p", args.pipeline, "Pipeline to run")
       ->required();
   cmd->add_option("--in", args.in,
@@ -224,7 +226,9 @@ CLI::App* add_batch_command(CLI::App& app, batch_args& args) {
 
 int run_batch(const batch_args& args) {
   auto config = config_path(args.config);
-  tutti::engine engine{tutti::load_config(config)};
+  auto cfg = tutti::load_config(config);
+  apply_store_flag(cfg, args.store);
+  tutti::engine engine{std::move(cfg)};
   batch_options options;
   options.pipeline = args.pipeline;
   options.input_path = args.in;

@@ -13,6 +13,7 @@ namespace tutti::cli {
 
 struct batch_args {
   std::string config;
+  std::string store;
   std::string pipeline;
   std::string in;
   std::string out;

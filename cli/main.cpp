@@ -22,6 +22,7 @@
 #include "cli/exit_codes.hpp"
 #include "cli/providers.hpp"
 #include "cli/run.hpp"
+#include "cli/runs.hpp"
 #include "cli/serve.hpp"
 #include "cli/validate.hpp"
 
@@ -45,6 +46,8 @@ int main(int argc, char** argv) {
   auto* providers_cmd = add_providers_command(app, providers);
   serve_args serve;
   auto* serve_cmd = add_serve_command(app, serve);
+  runs_args runs;
+  auto runs_cmds = add_runs_commands(app, runs);
 
   try {
     app.parse(argc, argv);
@@ -63,8 +66,14 @@ int main(int argc, char** argv) {
       return run_providers(providers);
     if (*serve_cmd)
       return run_serve(serve);
+    if (*runs_cmds.list || *runs_cmds.show || *runs_cmds.stats ||
+        *runs_cmds.migrate)
+      return run_runs(runs_cmds, runs);
     return run_validate(validate);
   } catch (const tutti::config_error& e) {
+    std::cerr << "tutti: " << e.what() << '\n';
+    return exit_usage;
+  } catch (const tutti::store_error& e) {
     std::cerr << "tutti: " << e.what() << '\n';
     return exit_usage;
   } catch (const tutti::batch_error& e) {

@@ -16,6 +16,7 @@
 
 #include "cli/exit_codes.hpp"
 #include "cli/format.hpp"
+#include "cli/runs.hpp"
 #include "cli/stream_printer.hpp"
 #include "engine/src/json_reader.hpp"
 #include "engine/src/utf8.hpp"
@@ -117,6 +118,7 @@ CLI::App* add_run_command(CLI::App& app, run_args& args) {
       "run", "Run a pipeline: its steps as soon as their inputs exist, "
              "independent ones in parallel; print each step and the output.");
   add_config_option(*cmd, args.config);
+  add_store_option(*cmd, args.store);
   cmd->add_option("--pipeline,-p", args.pipeline, "Pipeline to run")
       ->required();
   cmd->add_option("--input,-i", args.inputs,
@@ -136,6 +138,7 @@ int run_pipeline(const run_args& args) {
     inputs = inputs_from_json(
         std::string{std::istreambuf_iterator<char>{std::cin}, {}});
   auto cfg = tutti::load_config(config_path(args.config));
+  apply_store_flag(cfg, args.store);
   auto output_step = [&] {
     auto p = cfg.pipelines.find(args.pipeline);
     return p == cfg.pipelines.end() ? std::string{} : p->second.output;

@@ -13,6 +13,7 @@ namespace tutti::cli {
 
 struct run_args {
   std::string config;
+  std::string store;
   std::string pipeline;
   std::vector<std::string> inputs; ///< "key=value"
   bool json = false;

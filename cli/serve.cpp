@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/format.hpp"
+#include "cli/runs.hpp"
 #include "tutti/config.hpp"
 #include "tutti/engine.hpp"
 #include "tutti/server.hpp"
@@ -64,6 +65,7 @@ CLI::App* add_serve_command(CLI::App& app, serve_args& args) {
                "completions, runs with live events, provider state and "
                "metrics (see docs/http.md).");
   add_config_option(*cmd, args.config);
+  add_store_option(*cmd, args.store);
   cmd->add_option("--listen", args.listen,
                   "Address and port, e.g. 127.0.0.1:8700 (the default); "
                   "port 0 picks a free one. Anything but loopback needs "
@@ -138,7 +140,9 @@ int run_serve(const serve_args& args) {
   options.max_running_runs = args.max_runs;
   options.access_log = args.access_log;
 
-  tutti::engine engine{load_config(config_path(args.config))};
+  auto cfg = load_config(config_path(args.config));
+  apply_store_flag(cfg, args.store);
+  tutti::engine engine{std::move(cfg)};
   std::unique_ptr<tutti::server> endpoint;
   try {
     endpoint = std::make_unique<tutti::server>(engine, options);

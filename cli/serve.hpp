@@ -13,6 +13,7 @@ namespace tutti::cli {
 
 struct serve_args {
   std::string config;
+  std::string store;
   std::string listen = "127.0.0.1:8700";
   std::string token; ///< empty: $TUTTI_TOKEN, else none
   size_t max_connections = 4096;

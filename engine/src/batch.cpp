@@ -265,6 +265,7 @@ struct batch_runner::impl {
       auto seq = next_seq++;
       run_options run;
       run.priority = priority::batch;
+      run.record.kind = "batch";
       auto inputs = row.inputs;
       try {
         running[seq] = 0;
