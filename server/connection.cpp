@@ -595,11 +595,13 @@ exchange::exchange(std::shared_ptr<connection> conn, uint64_t seq,
 }
 
 void exchange::respond(response r) {
+  r.headers.insert(r.headers.end(), extra_headers.begin(), extra_headers.end());
   conn_->respond(seq_, std::move(r));
 }
 
 void exchange::start_stream(int status, std::string content_type,
                             std::vector<header_pair> headers) {
+  headers.insert(headers.end(), extra_headers.begin(), extra_headers.end());
   conn_->start_stream(seq_, status, std::move(content_type),
                       std::move(headers));
 }

@@ -68,6 +68,9 @@ public:
   /// pipeline asked, for the metrics and the access log.
   std::string route = "unmatched";
   std::string target;
+  /// Headers every response of this exchange carries, whole or streamed
+  /// (`x-tutti-run-id`).
+  std::vector<header_pair> extra_headers;
 
   /// Sends a whole response.
   void respond(response r);

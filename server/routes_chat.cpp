@@ -78,7 +78,7 @@ void server::impl::stream_over(chat_state& st) {
 void server::impl::chat(const exchange_ptr& ex) {
   auto parsed = valid_call(
       http::parse_chat_request(ex->body(), engine.loaded_config()), *ex);
-  if (!parsed)
+  if (!parsed || !session_ok(*ex))
     return;
   auto st = std::make_shared<chat_state>();
   st->ex = ex;
@@ -111,6 +111,7 @@ void server::impl::chat(const exchange_ptr& ex) {
     }
   }
   ask_options ask;
+  ask.record = record_of(*ex, new_run_id());
   ask.stream = st->call.stream;
   ask.params = st->call.params;
   ask.combine = st->call.combine;

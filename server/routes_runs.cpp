@@ -58,7 +58,7 @@ struct server::impl::subscription {
 void server::impl::create_run(const exchange_ptr& ex) {
   auto parsed = valid_call(
       http::parse_run_request(ex->body(), engine.loaded_config()), *ex);
-  if (!parsed)
+  if (!parsed || !session_ok(*ex))
     return;
   auto call = std::move(*parsed);
   ex->target = call.name;
@@ -86,6 +86,7 @@ void server::impl::create_run(const exchange_ptr& ex) {
     if (kind == http::run_record::kind::pipeline) {
       run_options options;
       options.stream = true;
+      options.record = record_of(*ex, record->id());
       options.on_step_started = [record](const std::string& step) {
         record->push("step.started", "{\"step\":" + quote_json(step) + "}");
       };
@@ -108,6 +109,7 @@ void server::impl::create_run(const exchange_ptr& ex) {
                            });
     } else {
       ask_options options;
+      options.record = record_of(*ex, record->id());
       options.stream = call.stream;
       options.params = call.params;
       options.system = call.system;
@@ -143,8 +145,12 @@ void server::impl::create_run(const exchange_ptr& ex) {
 }
 
 void server::impl::get_run(const std::string& id, const exchange_ptr& ex) {
-  if (auto record = find_run(id, *ex))
+  runs.prune();
+  if (auto record = runs.find(id)) {
     ex->respond(json_response(200, record->json()));
+    return;
+  }
+  get_stored_run(id, ex);
 }
 
 std::shared_ptr<http::run_record> server::impl::find_run(const std::string& id,

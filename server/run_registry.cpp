@@ -244,5 +244,4 @@ std::vector<std::shared_ptr<run_record>> run_registry::all() {
   return result;
 }
 
-
 } // namespace tutti::http

@@ -83,6 +83,8 @@ match_route(std::string_view method, std::string_view path, bool& known_path) {
       {"GET", "/v1/models", id::models},
       {"POST", "/v1/chat/completions", id::chat},
       {"POST", "/v1/runs", id::create_run},
+      {"GET", "/v1/runs", id::list_runs},
+      {"GET", "/v1/stats", id::stats},
   };
   known_path = false;
   for (auto& r : routes) {
@@ -159,7 +161,7 @@ std::optional<http::response> server::impl::check(exchange& ex) {
   }
   ex.route = route->name;
   if (route->id == route_match::route_id::healthz)
-    return json_response(200, R"({"status":"ok"})");
+    return http::healthz_response(engine.store_status());
   if (tokenless()) {
     // Only a browser page could send a foreign Host or Origin to a
     // loopback endpoint: a cross-site request, or DNS rebinding.
@@ -263,6 +265,12 @@ void server::impl::dispatch(const route_match& route, const exchange_ptr& ex) {
     return;
   case id::run_events:
     run_events(route.run_id, ex);
+    return;
+  case id::list_runs:
+    list_runs(ex);
+    return;
+  case id::stats:
+    get_stats(ex);
     return;
   }
 }

@@ -29,6 +29,7 @@
 #include "server/run_registry.hpp"
 #include "server/waiting_pool.hpp"
 #include "tutti/server.hpp"
+#include "tutti/store.hpp"
 
 namespace tutti {
 
@@ -44,6 +45,10 @@ response json_response(int status, std::string body);
 /// failed ensemble's answer when given.
 response error_response(const api_error& error,
                         const std::string& ensemble_json = {});
+
+/// GET /healthz: 200 while the server runs; "degraded" when the store
+/// cannot keep up (answers still flow).
+response healthz_response(const store_health& store);
 
 /// The headers of every event stream: no caching, no proxy buffering.
 std::vector<header_pair> event_stream_headers();
@@ -62,7 +67,9 @@ struct route_match {
     create_run,
     get_run,
     delete_run,
-    run_events
+    run_events,
+    list_runs,
+    stats
   };
   route_id id;
   std::string name;
@@ -196,6 +203,26 @@ struct server::impl : http::service {
   /// Writes the events the reader has not seen; ends the stream after the
   /// run's last.
   void send_run_events(subscription& sub);
+
+  // --- GET /v1/runs, /v1/stats, stored runs (routes_store.cpp) ---
+
+  /// What the store records of a request besides its answer: its run id
+  /// (also sent as `x-tutti-run-id`) and session (`X-Tutti-Session`).
+  record_options record_of(http::exchange& ex, const std::string& run_id);
+  /// Whether `X-Tutti-Session`, when sent, is a session id; else a 400 is
+  /// sent.
+  static bool session_ok(http::exchange& ex);
+  static constexpr size_t max_session_bytes = 128;
+  void list_runs(const http::exchange_ptr& ex);
+  void get_stats(const http::exchange_ptr& ex);
+  /// `GET /v1/runs/{id}` of a run the registry no longer holds.
+  void get_stored_run(const std::string& id, const http::exchange_ptr& ex);
+  /// Runs `read` with the store's reader connection on the waiting pool and
+  /// answers with what it returns; a store that cannot be read is a 503.
+  void read_store(const http::exchange_ptr& ex,
+                  std::function<http::response(run_store&)> read);
+  std::mutex store_mutex;
+  std::unique_ptr<run_store> store_reader; ///< guarded by store_mutex
 
   // --- lifecycle (server.cpp) ---
 

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "engine/src/random_hex.hpp"
+#include "engine/src/utf8.hpp"
 #include "store/schema.hpp"
 #include "store/sql_db.hpp"
 
@@ -89,6 +90,32 @@ std::string ensemble_of(const stored_run& run, const stored_call& call) {
     return "";
   }
   return run.target_kind == "ensemble" ? run.target : "";
+}
+
+/// Text as both databases keep it: PostgreSQL refuses bytes that are not
+/// UTF-8 and cuts text at a NUL, so each of those becomes U+FFFD (as the
+/// JSON tutti writes does) rather than losing the run.
+std::string storable(const std::string& text) {
+  if (utf8::is_valid(text) && text.find('\0') == std::string::npos)
+    return text;
+  auto repaired = utf8::repaired(text);
+  std::string out;
+  out.reserve(repaired.size());
+  for (char c : repaired) {
+    if (c == '\0')
+      out += "\xef\xbf\xbd";
+    else
+      out += c;
+  }
+  return out;
+}
+
+/// `params` with every text storable.
+std::vector<sql_value> storable(std::vector<sql_value> params) {
+  for (auto& p : params)
+    if (auto* text = std::get_if<std::string>(&p))
+      *text = storable(*text);
+  return params;
 }
 
 class sql_run_store final : public run_store {
@@ -182,9 +209,9 @@ public:
             "output_tokens = call_rollup.output_tokens + "
             "excluded.output_tokens, "
             "cost_usd = call_rollup.cost_usd + excluded.cost_usd",
-            {hour, provider, model, ensemble, key_name, kind, int64_t{bucket},
-             int64_t{cached ? 1 : 0}, sum.calls, sum.input_tokens,
-             sum.output_tokens, sum.cost_usd});
+            storable({hour, provider, model, ensemble, key_name, kind,
+                      int64_t{bucket}, int64_t{cached ? 1 : 0}, sum.calls,
+                      sum.input_tokens, sum.output_tokens, sum.cost_usd}));
       }
     });
   }
@@ -387,50 +414,51 @@ private:
   }
 
   void write_run(const stored_run& run) {
-    db_->run("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-             "?, ?, ?, ?, ?)",
-             {run.id, run.kind, run.target_kind, run.target, run.status,
-              run.started_ms, run.finished_ms, run.wall_us,
-              run.usage.input_tokens, run.usage.output_tokens,
-              run.usage.cached_input_tokens, run.cost_usd, run.key, run.session,
-              run.combine, run.note, run.prompt, run.answer});
+    db_->run(
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+        "?, ?, ?, ?, ?)",
+        storable({run.id, run.kind, run.target_kind, run.target, run.status,
+                  run.started_ms, run.finished_ms, run.wall_us,
+                  run.usage.input_tokens, run.usage.output_tokens,
+                  run.usage.cached_input_tokens, run.cost_usd, run.key,
+                  run.session, run.combine, run.note, run.prompt, run.answer}));
     int64_t seq = 0;
     for (auto& s : run.steps)
       db_->run("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
                "?, ?, ?)",
-               {run.id, seq++, s.id, s.target, s.status, s.reason, s.combine,
-                s.note, s.started_us, s.total_us, s.usage.input_tokens,
-                s.usage.output_tokens, s.usage.cached_input_tokens, s.cost_usd,
-                s.text});
+               storable({run.id, seq++, s.id, s.target, s.status, s.reason,
+                         s.combine, s.note, s.started_us, s.total_us,
+                         s.usage.input_tokens, s.usage.output_tokens,
+                         s.usage.cached_input_tokens, s.cost_usd, s.text}));
     seq = 0;
     for (auto& c : run.calls)
       db_->run("INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-               {run.id,
-                seq++,
-                run.started_ms,
-                c.step,
-                ensemble_of(run, c),
-                c.role,
-                c.member,
-                c.provider,
-                c.model,
-                run.key,
-                int64_t{c.ok ? 1 : 0},
-                c.failure_kind,
-                c.error,
-                c.http_status,
-                c.attempts,
-                c.queued_us,
-                c.first_token_us,
-                c.total_us,
-                c.usage.input_tokens,
-                c.usage.output_tokens,
-                c.usage.cached_input_tokens,
-                c.cost_usd,
-                int64_t{c.cached ? 1 : 0},
-                c.finish_reason,
-                c.text});
+               storable({run.id,
+                         seq++,
+                         run.started_ms,
+                         c.step,
+                         ensemble_of(run, c),
+                         c.role,
+                         c.member,
+                         c.provider,
+                         c.model,
+                         run.key,
+                         int64_t{c.ok ? 1 : 0},
+                         c.failure_kind,
+                         c.error,
+                         c.http_status,
+                         c.attempts,
+                         c.queued_us,
+                         c.first_token_us,
+                         c.total_us,
+                         c.usage.input_tokens,
+                         c.usage.output_tokens,
+                         c.usage.cached_input_tokens,
+                         c.cost_usd,
+                         int64_t{c.cached ? 1 : 0},
+                         c.finish_reason,
+                         c.text}));
   }
 
   std::unique_ptr<sql_db> db_;

@@ -911,6 +911,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(call_text_with_invalid_utf8_and_nul_is_kept, B,
   BOOST_TEST_MESSAGE("stored as " << have.size() << " bytes");
   BOOST_CHECK(have.rfind("ok ", 0) == 0);
   BOOST_CHECK(have.size() >= 4 && have.substr(have.size() - 4) == "tail");
+  // Each stray byte and the NUL become U+FFFD, the same on both backends.
+  BOOST_CHECK_EQUAL(have, "ok \xef\xbf\xbd\xef\xbf\xbd mid\xef\xbf\xbdtail");
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(call_text_with_invalid_utf8_is_kept, B,

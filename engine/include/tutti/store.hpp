@@ -144,7 +144,7 @@ struct stats_query {
   std::string by = "provider"; ///< provider, model, ensemble or key
   std::string per = "day";     ///< day or hour
   int64_t since_ms = 0;
-  int64_t until_ms = 0; ///< 0: now
+  int64_t until_ms = 0; ///< 0: no end; counted in whole hours
 };
 
 /// The calls of one group in one day (or hour).
