@@ -715,6 +715,7 @@ engine::run(const std::string& name,
 
 metrics_snapshot engine::metrics() {
   metrics_snapshot snapshot;
+  snapshot.store = store_status();
   auto now = steady_now_us();
   snapshot.uptime = static_cast<double>(now - impl_->started) / 1e6;
   std::map<std::string, caf::actor> limiters;

@@ -113,6 +113,23 @@ std::string to_prometheus(const metrics_snapshot& s) {
   out.family("tutti_scheduler_lag_seconds", "gauge",
              "How long a probe message waited for an actor-scheduler thread.");
   out.sample("tutti_scheduler_lag_seconds", "", s.scheduler_lag);
+  if (s.store.state != "off") {
+    out.family("tutti_store_up", "gauge",
+               "1 while the run store takes every record, 0 while degraded.");
+    out.sample("tutti_store_up", "", s.store.state == "ok" ? 1.0 : 0.0);
+    out.family("tutti_store_written_total", "counter",
+               "Runs written to the store.");
+    out.sample("tutti_store_written_total", "",
+               static_cast<double>(s.store.written));
+    out.family("tutti_store_dropped_total", "counter",
+               "Runs the store could not keep: its queue was full or it "
+               "refused them.");
+    out.sample("tutti_store_dropped_total", "",
+               static_cast<double>(s.store.dropped));
+    out.family("tutti_store_queued", "gauge",
+               "Runs waiting to be written to the store.");
+    out.sample("tutti_store_queued", "", static_cast<double>(s.store.queued));
+  }
   out.family("tutti_uptime_seconds", "gauge",
              "Seconds since the engine started.");
   out.sample("tutti_uptime_seconds", "", s.uptime);

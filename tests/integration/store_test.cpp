@@ -21,7 +21,7 @@
 
 #include "store/schema.hpp"
 #include "store/sql_db.hpp"
-#include "tests/integration/postgres_server.hpp"
+#include "tests/integration/store_place.hpp"
 #include "tutti/store.hpp"
 
 namespace fs = std::filesystem;
@@ -38,108 +38,16 @@ using tutti::store_detail::sql_db;
 using tutti::store_detail::sql_row;
 using tutti::testing::postgres_server;
 
-// Named outside the anonymous namespace so that a case's name reads
-// `written_run_is_found_with_every_field<backend::postgresql>`.
-namespace backend {
-struct sqlite {
-  static constexpr const char* name = "sqlite";
-};
-struct postgresql {
-  static constexpr const char* name = "postgresql";
-};
-} // namespace backend
-
 namespace {
 
-using backends = boost::mpl::list<backend::sqlite, backend::postgresql>;
+using tutti::testing::backends;
+using tutti::testing::pg_server;
+using tutti::testing::store_place;
 
 constexpr int64_t hour_ms = 3'600'000;
 constexpr int64_t day_ms = 24 * hour_ms;
 /// 2023-11-15 00:00 UTC: a day's start, so that buckets are easy to name.
 constexpr int64_t day0 = 1'700'006'400'000;
-
-/// The module's one server, started by the first PostgreSQL case; a failure
-/// to start is kept and thrown again in every PostgreSQL case.
-struct shared_server {
-  std::unique_ptr<postgres_server> server;
-  std::string failure;
-  bool tried = false;
-};
-
-shared_server& shared() {
-  static shared_server s;
-  return s;
-}
-
-postgres_server& pg_server() {
-  auto& s = shared();
-  if (!s.tried) {
-    s.tried = true;
-    try {
-      s.server = std::make_unique<postgres_server>();
-    } catch (const std::exception& e) {
-      s.failure = e.what();
-    }
-  }
-  if (!s.server)
-    throw std::runtime_error("no PostgreSQL server for the test: " + s.failure);
-  return *s.server;
-}
-
-/// Stops and removes the server when the module ends, not at exit().
-struct server_teardown {
-  ~server_teardown() { shared().server.reset(); }
-};
-BOOST_TEST_GLOBAL_FIXTURE(server_teardown);
-
-/// An empty store of one backend: an SQLite file in a directory of its own,
-/// or a database of its own on the shared server.
-class store_place {
-public:
-  explicit store_place(const std::string& backend) {
-    if (backend == "sqlite") {
-      char pattern[] = "/tmp/tutti-store-test-XXXXXX";
-      if (mkdtemp(pattern) == nullptr)
-        throw std::runtime_error("mkdtemp failed");
-      dir_ = pattern;
-      url_ = "sqlite:" + (dir_ / "runs.db").string();
-    } else {
-      static int count = 0;
-      auto name = "store_" + std::to_string(++count);
-      auto& server = pg_server();
-      // CREATE DATABASE cannot run in a transaction: one statement alone.
-      tutti::store_detail::open_postgres(server.url())
-          ->run("CREATE DATABASE " + name);
-      url_ = server.url(name);
-    }
-  }
-
-  ~store_place() {
-    std::error_code ec;
-    if (!dir_.empty())
-      fs::remove_all(dir_, ec);
-  }
-
-  store_place(const store_place&) = delete;
-  store_place& operator=(const store_place&) = delete;
-
-  const std::string& url() const { return url_; }
-
-  std::unique_ptr<run_store> open(bool migrate = true) const {
-    return tutti::open_store(store_config{url_}, migrate);
-  }
-
-  /// The database itself, for what the store's interface cannot do.
-  std::unique_ptr<sql_db> raw() const {
-    if (dir_.empty())
-      return tutti::store_detail::open_postgres(url_);
-    return tutti::store_detail::open_sqlite((dir_ / "runs.db").string());
-  }
-
-private:
-  fs::path dir_;
-  std::string url_;
-};
 
 int64_t count_of(sql_db& db, const std::string& sql) {
   int64_t n = -1;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tutti/messages.hpp"
+#include "tutti/store.hpp"
 
 namespace tutti {
 
@@ -60,6 +61,8 @@ struct metrics_snapshot {
   /// taken (a probe's round trip), in seconds.
   double scheduler_lag = 0;
   double uptime = 0; ///< seconds
+  /// The run store's writer (state "off" with `store: none`).
+  store_health store;
 };
 
 /// The snapshot in Prometheus' text exposition format (version 0.0.4),
