@@ -7,6 +7,8 @@
 // The server refuses to run as root, so a root test runs initdb and pg_ctl
 // as the `postgres` user. Every child process is waited for a bounded time.
 
+#include "tests/integration/child_process.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -30,96 +32,20 @@
 namespace tutti::testing {
 
 /// What one bounded run of a command left behind.
-struct command_result {
-  int exit_code = -1; ///< 128 + N when signal N ended it
-  std::string out;
-  std::string err;
-  bool timed_out = false;
-};
+using command_result = run_result;
 
 /// Runs `argv` (argv[0] a path) in `cwd` with a minimal environment and
 /// /dev/null as stdin, collecting its output; kills it (SIGKILL) when it has
-/// not closed its output after `timeout`.
-inline command_result run_command(const std::vector<std::string>& argv_text,
+/// not ended after `timeout`.
+inline command_result run_command(const std::vector<std::string>& argv,
                                   const std::filesystem::path& cwd,
                                   std::chrono::milliseconds timeout) {
-  // Built before fork: after it, only async-signal-safe calls.
-  std::vector<std::string> args = argv_text;
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_text = {"PATH=/usr/bin:/bin:/usr/sbin:/sbin",
-                                       "LC_ALL=C", "TZ=UTC"};
-  std::vector<char*> envp;
-  for (auto& e : env_text)
-    envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::string dir = cwd.string();
-
-  int out_pipe[2];
-  int err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0)
-    throw std::runtime_error("pipe2 failed");
-  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-    close(out_pipe[0]);
-    close(out_pipe[1]);
-    throw std::runtime_error("pipe2 failed");
-  }
-  pid_t pid = fork();
-  if (pid < 0)
-    throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (in < 0 || dup2(in, 0) < 0 || dup2(out_pipe[1], 1) < 0 ||
-        dup2(err_pipe[1], 2) < 0 || chdir(dir.c_str()) != 0)
-      _exit(126);
-    execve(argv[0], argv.data(), envp.data());
-    _exit(127);
-  }
-  close(out_pipe[1]);
-  close(err_pipe[1]);
-
-  command_result result;
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&result.out, &result.err};
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (fds[0].fd >= 0 || fds[1].fd >= 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    until - std::chrono::steady_clock::now())
-                    .count();
-    if (left <= 0) {
-      result.timed_out = true;
-      ::kill(pid, SIGKILL);
-      break;
-    }
-    int ready = poll(fds, 2, static_cast<int>(left));
-    if (ready < 0 && errno != EINTR)
-      break;
-    for (int i = 0; i < 2 && ready > 0; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0)
-        continue;
-      char buf[4096];
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        sinks[i]->append(buf, static_cast<size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-      }
-    }
-  }
-  for (auto& f : fds)
-    if (f.fd >= 0)
-      close(f.fd);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status))
-    result.exit_code = WEXITSTATUS(status);
-  else if (WIFSIGNALED(status))
-    result.exit_code = 128 + WTERMSIG(status);
-  return result;
+  child_process child{argv,
+                      {{"PATH", "/usr/bin:/bin:/usr/sbin:/sbin"},
+                       {"LC_ALL", "C"},
+                       {"TZ", "UTC"}},
+                      cwd};
+  return child.wait(timeout);
 }
 
 class postgres_server {
