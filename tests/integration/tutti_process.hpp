@@ -36,10 +36,20 @@ using environment = std::map<std::string, std::string>;
 class tutti_process {
 public:
   tutti_process(const std::vector<std::string>& args, const environment& env,
-                const std::filesystem::path& cwd) {
+                const std::filesystem::path& cwd)
+      : tutti_process(program{TUTTI_BIN}, args, env, cwd) {}
+
+  /// The program to run instead of `tutti` itself: a shell that sets a
+  /// limit or a mount up, then execs `tutti` (keeping the process id).
+  struct program {
+    std::string path;
+  };
+
+  tutti_process(const program& run, const std::vector<std::string>& args,
+                const environment& env, const std::filesystem::path& cwd) {
     // Everything the child needs is built before fork: after it, only
     // async-signal-safe calls.
-    std::vector<std::string> argv_text{TUTTI_BIN};
+    std::vector<std::string> argv_text{run.path};
     argv_text.insert(argv_text.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_text)
