@@ -8,6 +8,8 @@
 #include <map>
 
 #include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -21,6 +23,38 @@ namespace {
 /// writing the same file) before it fails.
 constexpr int busy_timeout_ms = 5000;
 
+/// SQLite's message for the last error, and for one of the file's what
+/// may lie behind it: "disk I/O error" alone does not say that the disk is
+/// full or read-only. (sqlite3_system_errno is no help: it reads errno
+/// after later calls have changed it.)
+std::string why_of(sqlite3* db, const std::string& path) {
+  std::string why = sqlite3_errmsg(db);
+  switch (sqlite3_extended_errcode(db) & 0xff) {
+  case SQLITE_IOERR:
+  case SQLITE_CANTOPEN:
+  case SQLITE_READONLY:
+  case SQLITE_FULL:
+    break;
+  default:
+    return why;
+  }
+  auto dir = std::filesystem::path{path}.parent_path();
+  if (dir.empty())
+    dir = ".";
+  struct statvfs disk {};
+  rlimit limit{};
+  if (sqlite3_db_readonly(db, "main") == 1 ||
+      (::access(dir.c_str(), W_OK) != 0 && (errno == EROFS || errno == EACCES)))
+    why += " (the file or its directory is read-only)";
+  else if (::statvfs(dir.c_str(), &disk) == 0 && disk.f_bavail == 0)
+    why += " (the disk is full)";
+  else if (::getrlimit(RLIMIT_FSIZE, &limit) == 0 &&
+           limit.rlim_cur != RLIM_INFINITY)
+    why += " (this process may write files of " +
+           std::to_string(limit.rlim_cur) + " bytes at most: ulimit -f)";
+  return why;
+}
+
 class sqlite_db final : public sql_db {
 public:
   explicit sqlite_db(std::string path) : path_(std::move(path)) {
@@ -28,7 +62,7 @@ public:
     int flags =
         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
-      std::string why = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
+      std::string why = db_ != nullptr ? why_of(db_, path_) : "out of memory";
       sqlite3_close(db_);
       db_ = nullptr;
       throw store_error("store " + path_ + ": cannot open: " + why);
@@ -66,7 +100,7 @@ public:
       if (rc == SQLITE_DONE)
         break;
       if (rc != SQLITE_ROW) {
-        std::string why = sqlite3_errmsg(db_);
+        std::string why = why_of(db_, path_);
         sqlite3_reset(stmt);
         fail(why);
       }
@@ -125,7 +159,7 @@ private:
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v2(db_, sql.c_str(), static_cast<int>(sql.size()),
                            &stmt, nullptr) != SQLITE_OK)
-      fail(sqlite3_errmsg(db_));
+      fail(why_of(db_, path_));
     statements_.emplace(sql, stmt);
     return stmt;
   }
