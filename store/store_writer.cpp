@@ -46,13 +46,20 @@ void store_writer::submit(stored_run run) {
     return;
   }
   queue_.push_back(std::move(run));
-  changed_.notify_all();
+  // The writer waits for the first run of a batch, or lingers until the
+  // batch is full; other submits need not wake it.
+  if (queue_.size() == 1 || queue_.size() >= batch_max)
+    changed_.notify_all();
 }
 
 bool store_writer::flush(std::chrono::milliseconds max) {
   std::unique_lock<std::mutex> lock{mutex_};
   auto target = submitted_;
-  return changed_.wait_for(lock, max, [&] { return finished_ >= target; });
+  ++flushing_;
+  changed_.notify_all(); // a lingering writer writes now
+  auto done = changed_.wait_for(lock, max, [&] { return finished_ >= target; });
+  --flushing_;
+  return done;
 }
 
 store_health store_writer::health() const {
@@ -119,6 +126,10 @@ void store_writer::loop() {
       wait_backoff(lock);
       continue;
     }
+    if (queue_.size() < batch_max && !stopping_ && flushing_ == 0)
+      changed_.wait_for(lock, linger, [&] {
+        return stopping_ || flushing_ > 0 || queue_.size() >= batch_max;
+      });
     std::vector<stored_run> batch;
     auto n = std::min(queue_.size(), batch_max);
     batch.reserve(n);

@@ -48,6 +48,10 @@ public:
   static constexpr std::chrono::seconds drain_for{5};
   /// Runs in one transaction at most.
   static constexpr size_t batch_max = 256;
+  /// How long the writer waits for more runs to join a batch before it
+  /// writes a small one: one transaction (and one wake-up) per run cost a
+  /// quarter of a busy engine's CPU (docs/benchmarks.md, "Store").
+  static constexpr std::chrono::milliseconds linger{10};
 
 private:
   void loop();
@@ -66,6 +70,7 @@ private:
   uint64_t finished_ = 0; ///< written or dropped, of those submitted
   uint64_t written_ = 0;
   uint64_t dropped_ = 0;
+  int flushing_ = 0; ///< callers waiting in `flush`: no lingering
   bool stopping_ = false;
   bool degraded_ = false;
   bool told_full_ = false; ///< the log said the queue is full
