@@ -217,6 +217,9 @@ CLI::App* add_batch_command(CLI::App& app, batch_args& args) {
   cmd->add_flag("--resume", args.resume,
                 "Complete an existing results file: skip the rows "
                 "it has, redo a torn last line");
+  cmd->add_flag("--retry-failed", args.retry_failed,
+                "Redo the rows whose result is failed, once each, and "
+                "complete the file as --resume does");
   cmd->add_option("--progress-every", args.progress_every,
                   "Seconds between progress lines when stderr is not a "
                   "terminal (default 10)")
@@ -234,10 +237,14 @@ int run_batch(const batch_args& args) {
   options.input_path = args.in;
   options.output_path = args.out;
   options.concurrency = args.concurrency;
-  options.resume = args.resume;
+  options.resume = args.resume || args.retry_failed;
+  options.retry_failed = args.retry_failed;
   options.max_row_bytes = args.max_row_bytes;
   batch_runner runner{engine, options};
   auto before = runner.progress();
+  if (args.retry_failed)
+    std::cerr << "retrying " << before.retried << " failed row"
+              << (before.retried == 1 ? "" : "s") << '\n';
   if (before.done_before > 0)
     std::cerr << "resuming: " << before.done_before << " of " << before.total
               << " rows already have a result\n";

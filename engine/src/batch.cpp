@@ -98,6 +98,7 @@ struct batch_runner::impl {
   std::vector<std::string> input_names;
   std::string output_step;
   batch_results_file before;
+  size_t retried = 0; ///< failed rows dropped to be redone
   size_t total = 0;
 
   std::ifstream input;
@@ -157,7 +158,10 @@ struct batch_runner::impl {
   /// What the results file already holds; nothing is written yet.
   void read_output() {
     auto& path = options.output_path;
-    if (options.resume) {
+    if (options.retry_failed) {
+      retried = drop_failed_results(path);
+      before = read_batch_results(path);
+    } else if (options.resume) {
       before = read_batch_results(path);
     } else {
       std::error_code ec;
@@ -321,6 +325,7 @@ struct batch_runner::impl {
     batch_progress p;
     p.total = total;
     p.done_before = before.tally.rows;
+    p.retried = retried;
     p.tally = tally;
     p.in_flight = running.size();
     p.elapsed_us = started == steady::time_point{}

@@ -1,6 +1,9 @@
 // The two JSONL formats of a batch: input rows and result rows. Pure: no
 // engine, no actor; the file handling is in batch.cpp.
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -299,6 +302,70 @@ void count_result_line(std::string_view line, batch_tally& tally) {
   rapidjson::Document doc;
   if (parse_result(line, doc))
     count(doc, tally);
+}
+
+size_t drop_failed_results(const std::string& path) {
+  // Read and checked as --resume reads it: a file that is not results is
+  // refused before anything is rewritten.
+  auto results = read_batch_results(path);
+  if (results.tally.rows == 0 && !results.torn)
+    return 0;
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    throw batch_error(path + ": cannot read: " + std::strerror(errno));
+  std::string text{std::istreambuf_iterator<char>{in}, {}};
+  std::string kept;
+  size_t dropped = 0;
+  for (size_t start = 0; start < results.complete_bytes;) {
+    auto end = text.find('\n', start);
+    std::string_view line{text.data() + start, end - start};
+    start = end + 1;
+    rapidjson::Document doc;
+    if (parse_result(line, doc) &&
+        std::string_view{doc["status"].GetString()} == "failed") {
+      ++dropped;
+      continue;
+    }
+    kept.append(line);
+    kept += '\n';
+  }
+  if (dropped == 0 && !results.torn)
+    return 0;
+  auto temporary = path + ".retry";
+  auto fail = [&](const char* what) {
+    auto why = std::strerror(errno);
+    ::unlink(temporary.c_str());
+    throw batch_error(path + ": cannot " + what + ": " + why);
+  };
+  int fd =
+      ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    fail("write the file without its failed rows");
+  for (size_t at = 0; at < kept.size();) {
+    auto n = ::write(fd, kept.data() + at, kept.size() - at);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      ::close(fd);
+      fail("write the file without its failed rows");
+    }
+    at += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    ::close(fd);
+    fail("flush the file without its failed rows");
+  }
+  ::close(fd);
+  if (::rename(temporary.c_str(), path.c_str()) != 0)
+    fail("replace it");
+  // The rename itself is durable once the directory is flushed.
+  auto dir = std::filesystem::path{path}.parent_path();
+  int dir_fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+  return dropped;
 }
 
 batch_results_file read_batch_results(const std::string& path) {

@@ -21,6 +21,7 @@
 
 #include <rapidjson/document.h>
 
+#include "tests/integration/fake_upstream_fixture.hpp"
 #include "tests/integration/tutti_process.hpp"
 #include "tools/fake_llm/fake_llm.hpp"
 
@@ -39,6 +40,7 @@ models:
   busy-model:  {fail: {status: 503, message: "The server is overloaded"}}
   slow-model:  {latency: 300ms}
   stuck-model: {latency: 20s}
+  flaky-model: {fail: {status: 503, times: 3}}
 )";
 
 // `quick` and `other` echo their question, so each row's answer names
@@ -71,6 +73,12 @@ const char* config_text = R"(providers:
     model: stuck-model
     base_url: ${TUTTI_FAKE_URL}
     api_key: sk-batch-test
+  flaky:
+    kind: openai
+    model: flaky-model
+    base_url: ${TUTTI_FAKE_URL}
+    api_key: sk-batch-test
+    retry: {attempts: 1}
 ensembles:
   pair:
     members: [quick, other]
@@ -103,6 +111,11 @@ pipelines:
     inputs: [question]
     steps:
       reply: {call: slow, prompt: "{{input.question}}"}
+    output: reply
+  flaky:
+    inputs: [question]
+    steps:
+      reply: {call: flaky, prompt: "{{input.question}}"}
     output: reply
   stuck:
     inputs: [question]
@@ -449,6 +462,45 @@ BOOST_AUTO_TEST_CASE(a_torn_last_line_is_dropped_and_redone) {
   BOOST_CHECK_EQUAL(r.exit_code, 0);
   BOOST_CHECK(contains(r.out, "batch: 1 of 20 rows"));
   check_exactly_once(20);
+}
+
+// The flaky model fails its first three requests: with one row at a time,
+// rows 1-3 fail and 4-6 are answered. --retry-failed redoes exactly the
+// three failed rows, once each, and keeps the answered ones as they were.
+BOOST_AUTO_TEST_CASE(retry_failed_redoes_each_failed_row_once) {
+  write_rows(6);
+  auto first = run("flaky", {"--concurrency", "1"});
+  BOOST_CHECK_EQUAL(first.exit_code, 1);
+  auto rows = results();
+  BOOST_REQUIRE_EQUAL(rows.size(), 6u);
+  std::string answered_before;
+  for (auto& row : rows)
+    BOOST_CHECK_EQUAL(row.status, row.line <= 3 ? "failed" : "ok");
+  {
+    std::istringstream in{output_text()};
+    for (std::string line; std::getline(in, line);)
+      if (line.find("\"status\":\"ok\"") != std::string::npos)
+        answered_before += line + "\n";
+  }
+
+  auto retry = run("flaky", {"--retry-failed", "--concurrency", "1"});
+  BOOST_CHECK_EQUAL(retry.exit_code, 0);
+  BOOST_CHECK(contains(retry.err, "retrying 3 failed rows"));
+  check_exactly_once(6);
+  // The answered rows are the same bytes, first in the file.
+  BOOST_CHECK_EQUAL(output_text().substr(0, answered_before.size()),
+                    answered_before);
+  // 6 requests, then one for each of the 3 failed rows.
+  BOOST_CHECK_EQUAL(
+      tutti::fake_upstream::arrivals_of(upstream, "flaky-model").size(), 9u);
+
+  // Nothing failed any more: a second retry redoes nothing.
+  auto again = run("flaky", {"--retry-failed"});
+  BOOST_CHECK_EQUAL(again.exit_code, 0);
+  BOOST_CHECK(contains(again.err, "retrying 0 failed rows"));
+  BOOST_CHECK_EQUAL(
+      tutti::fake_upstream::arrivals_of(upstream, "flaky-model").size(), 9u);
+  check_exactly_once(6);
 }
 
 // The acceptance test: kill -9 at random moments, resume each time.

@@ -101,6 +101,14 @@ struct batch_results_file {
 /// line, naming `path:line`.
 batch_results_file read_batch_results(const std::string& path);
 
+/// Removes the result rows whose status is `failed` (and a torn last line)
+/// from the results file at `path`, so that resuming redoes those rows
+/// once each. The file is replaced whole (a new file renamed over it, both
+/// flushed to disk): a crash leaves the old file or the new one. Returns
+/// how many rows it removed; throws `batch_error` as `read_batch_results`
+/// does, or when the file cannot be replaced.
+size_t drop_failed_results(const std::string& path);
+
 struct batch_options {
   std::string pipeline;
   std::string input_path;
@@ -109,6 +117,9 @@ struct batch_options {
   /// Complete an existing results file; without it an existing, non-empty
   /// results file is an error (nothing is overwritten).
   bool resume = false;
+  /// Redo the rows whose result is `failed`, once each (implies `resume`):
+  /// `drop_failed_results` first, then resume.
+  bool retry_failed = false;
   /// How often `run` calls its `on_tick`.
   std::chrono::milliseconds tick{100};
   /// Flush the results file to disk (fdatasync) at least this often; it
@@ -124,6 +135,7 @@ struct batch_options {
 struct batch_progress {
   size_t total = 0;       ///< rows in the input file
   size_t done_before = 0; ///< rows with a result before this run began
+  size_t retried = 0;     ///< failed rows this run redoes (`retry_failed`)
   batch_tally tally;      ///< every row with a result, those before included
   size_t in_flight = 0;
   int64_t elapsed_us = 0;  ///< since this run began
