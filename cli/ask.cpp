@@ -173,6 +173,18 @@ CLI::App* add_ask_command(CLI::App& app, ask_args& args) {
   cmd->add_flag("--json", args.json, "Print the full ensemble answer as JSON");
   cmd->add_flag("--stream", args.stream,
                 "Print each member's tokens as they arrive");
+  cmd->add_option("--session", args.session,
+                  "Continue conversation ID: its earlier turns (from the "
+                  "store) go with the question, and this one is kept for the "
+                  "next")
+      ->check([](const std::string& id) {
+        bool ok = !id.empty() && id.size() <= 128;
+        for (char c : id)
+          ok = ok && c > ' ' && c < 0x7f;
+        return ok ? std::string{}
+                  : std::string{"a session id is 1 to 128 printable ASCII "
+                                "characters without spaces"};
+      });
   cmd->add_option("--system", args.system,
                   "A system prompt sent before the question");
   cmd->add_option("--temperature", args.temperature,
@@ -195,6 +207,13 @@ int run_ask(const ask_args& args) {
   bool stored = engine.store_status().state != "off";
   if (stored)
     options.record.run_id = tutti::new_run_id();
+  if (!args.session.empty()) {
+    if (!stored)
+      throw tutti::store_error("--session needs a store to keep the "
+                               "conversation in, and store: is none");
+    options.history = engine.session_history(args.session);
+    options.record.session = args.session;
+  }
   options.stream = args.stream;
   options.system = args.system;
   options.params.temperature = args.temperature;

@@ -21,6 +21,7 @@ struct ask_args {
   bool json = false;
   bool stream = false;
   std::string system;
+  std::string session;
   std::optional<double> temperature;
   std::optional<int64_t> max_tokens;
 };

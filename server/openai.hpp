@@ -55,7 +55,16 @@ struct chat_call {
   /// for this request; checked against the strategy's declared settings
   /// when the request is served.
   std::optional<combine_choice> combine;
+  /// tutti.session: the conversation this request continues.
+  std::string session;
 };
+
+/// The longest session id (`X-Tutti-Session`, `tutti.session`).
+constexpr size_t max_session_bytes = 128;
+
+/// Whether `id` is a session id: 1 to `max_session_bytes` printable ASCII
+/// characters, no spaces.
+bool is_session_id(std::string_view id);
 
 /// Parses and validates a chat completions body against `cfg` (for the
 /// model). A 400 names the field at fault; an unknown model is a 404.

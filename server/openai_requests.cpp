@@ -351,6 +351,14 @@ std::variant<chat_call, api_error> parse_chat_request(std::string_view body,
         wrong_type("tutti", "an object", *v);
       if (auto* m = field(*v, "members"))
         call.stream_members = read_bool(*m, "tutti.members");
+      if (auto* s = field(*v, "session")) {
+        call.session = read_string(*s, "tutti.session");
+        if (!is_session_id(call.session))
+          fail("tutti.session",
+               "tutti.session: must be 1 to " +
+                   std::to_string(max_session_bytes) +
+                   " printable ASCII characters without spaces");
+      }
       if (auto* c = field(*v, "combine"))
         call.combine = combine_choice{read_string(*c, "tutti.combine"), {}};
       if (auto* s = field(*v, "settings")) {
@@ -457,6 +465,15 @@ std::variant<run_call, api_error> parse_run_request(std::string_view body,
   } catch (api_error& e) {
     return std::move(e);
   }
+}
+
+bool is_session_id(std::string_view id) {
+  if (id.empty() || id.size() > max_session_bytes)
+    return false;
+  for (char c : id)
+    if (c <= ' ' || c >= 0x7f)
+      return false;
+  return true;
 }
 
 } // namespace tutti::http

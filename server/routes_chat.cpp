@@ -127,6 +127,40 @@ void server::impl::chat(const exchange_ptr& ex) {
         st->ex->post([this, st, o] { chat_member_done(*st, o); });
       };
   }
+  if (!st->call.session.empty())
+    ask.record.session = st->call.session;
+  if (ask.record.session.empty()) {
+    start_chat(st, std::move(ask));
+    return;
+  }
+  // A conversation's earlier turns come from the store, read on the
+  // waiting pool; the question starts back on the exchange's strand.
+  auto pending = std::make_shared<ask_options>(std::move(ask));
+  bool queued = waiting.submit([this, st, pending] {
+    std::string problem;
+    try {
+      pending->history = engine.session_history(pending->record.session);
+    } catch (const std::exception& e) {
+      problem = e.what();
+    }
+    st->ex->post([this, st, pending, problem] {
+      if (!problem.empty()) {
+        st->ex->respond(error_response(api_error{
+            503, "The conversation's history cannot be read: " + problem,
+            "server_error", "tutti.session", "store_unavailable"}));
+        return;
+      }
+      start_chat(st, std::move(*pending));
+    });
+  });
+  if (!queued)
+    ex->respond(error_response(api_error{503, "Too busy; try again shortly",
+                                         "server_error", "", "busy"}));
+}
+
+void server::impl::start_chat(const std::shared_ptr<chat_state>& st,
+                              ask_options ask) {
+  auto& ex = st->ex;
   uint64_t handle = 0;
   begin_question();
   try {

@@ -126,13 +126,12 @@ bool server::impl::session_ok(exchange& ex) {
   auto* session = ex.head().header("X-Tutti-Session");
   if (session == nullptr)
     return true;
-  bool ok = !session->empty() && session->size() <= max_session_bytes;
-  for (char c : *session)
-    ok = ok && c > ' ' && c < 0x7f;
+  bool ok = http::is_session_id(*session);
   if (!ok)
     ex.respond(error_response(api_error{
         400,
-        "X-Tutti-Session must be 1 to " + std::to_string(max_session_bytes) +
+        "X-Tutti-Session must be 1 to " +
+            std::to_string(http::max_session_bytes) +
             " printable ASCII characters without spaces",
         "invalid_request_error", "X-Tutti-Session", "invalid_value"}));
   return ok;

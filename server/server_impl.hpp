@@ -177,6 +177,8 @@ struct server::impl : http::service {
   struct chat_state;
 
   void chat(const http::exchange_ptr& ex);
+  /// Asks the question of `st` (its history loaded, when it has a session).
+  void start_chat(const std::shared_ptr<chat_state>& st, ask_options ask);
   /// Counts a chat stream out of the open streams, once.
   void stream_over(chat_state& st);
   /// Starts the event stream: held until there is something to send, so
@@ -212,7 +214,6 @@ struct server::impl : http::service {
   /// Whether `X-Tutti-Session`, when sent, is a session id; else a 400 is
   /// sent.
   static bool session_ok(http::exchange& ex);
-  static constexpr size_t max_session_bytes = 128;
   void list_runs(const http::exchange_ptr& ex);
   void get_stats(const http::exchange_ptr& ex);
   /// `GET /v1/runs/{id}` of a run the registry no longer holds.

@@ -6,6 +6,7 @@
 #include <map>
 #include <tuple>
 
+#include "engine/src/json_reader.hpp"
 #include "engine/src/random_hex.hpp"
 #include "engine/src/utf8.hpp"
 #include "store/schema.hpp"
@@ -314,6 +315,42 @@ public:
     return run;
   }
 
+  std::vector<chat_message> session_history(const std::string& session,
+                                            size_t max_turns,
+                                            size_t max_tokens) override {
+    std::vector<std::vector<chat_message>> turns; // newest first
+    if (session.empty() || max_turns == 0)
+      return {};
+    size_t bytes = 0;
+    auto max_bytes = max_tokens > SIZE_MAX / 4 ? SIZE_MAX : max_tokens * 4;
+    bool full = false;
+    db_->query(
+        "SELECT prompt, answer FROM runs WHERE session = ? AND status <> "
+        "'failed' AND status <> 'cancelled' AND answer <> '' ORDER BY "
+        "started_ms DESC, id DESC LIMIT " +
+            std::to_string(std::min<size_t>(max_turns, 10'000)),
+        {session}, [&](const sql_row& r) {
+          if (full)
+            return;
+          auto turn = user_messages(r.text(0));
+          turn.push_back(chat_message{"assistant", r.text(1)});
+          size_t size = 0;
+          for (auto& m : turn)
+            size += m.content.size();
+          if (bytes + size > max_bytes) {
+            full = true;
+            return;
+          }
+          bytes += size;
+          turns.push_back(std::move(turn));
+        });
+    std::vector<chat_message> history;
+    for (auto t = turns.rbegin(); t != turns.rend(); ++t)
+      for (auto& m : *t)
+        history.push_back(std::move(m));
+    return history;
+  }
+
   std::vector<stats_row> stats(const stats_query& q) override {
     static const std::map<std::string, std::string> columns = {
         {"provider", "provider"},
@@ -373,6 +410,31 @@ public:
   }
 
 private:
+  /// The user (and assistant) turns of a stored prompt (JSON messages);
+  /// the system prompt is the asker's to give again.
+  static std::vector<chat_message> user_messages(const std::string& prompt) {
+    std::vector<chat_message> messages;
+    rapidjson::Document doc;
+    if (!json_reader::parse(doc, prompt).ok || !doc.IsArray())
+      return messages;
+    for (auto& m : doc.GetArray()) {
+      if (!m.IsObject())
+        continue;
+      auto role = m.FindMember("role");
+      auto content = m.FindMember("content");
+      if (role == m.MemberEnd() || content == m.MemberEnd() ||
+          !role->value.IsString() || !content->value.IsString())
+        continue;
+      std::string r{role->value.GetString(), role->value.GetStringLength()};
+      if (r != "user" && r != "assistant")
+        continue;
+      messages.push_back(
+          chat_message{r, std::string{content->value.GetString(),
+                                      content->value.GetStringLength()}});
+    }
+    return messages;
+  }
+
   void check_not_newer(int version) {
     if (version > store_schema_version())
       throw store_error(

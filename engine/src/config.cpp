@@ -36,7 +36,8 @@ namespace {
 
 const word_list top_level_keys = {"providers", "ensembles", "pipelines",
                                   "store"};
-const word_list store_keys = {"url", "texts", "queue"};
+const word_list store_keys = {"url", "texts", "queue", "history"};
+const word_list history_keys = {"turns", "tokens"};
 
 /// Reads the YAML tree into a `config`, throwing at the first problem.
 class config_reader : private yaml_reader {
@@ -114,9 +115,19 @@ private:
       else if (field.key == "texts")
         result.store.texts =
             read_word(field, path, {"true", "false"}) == "true";
-      else
+      else if (field.key == "queue")
         result.store.queue_max = static_cast<size_t>(
             read_int(field, path, 1, 10'000'000, "a count from 1 to 10000000"));
+      else
+        for (auto& limit :
+             entries(map_value(field, path, "{turns: 20, tokens: 8000}"), path,
+                     history_keys)) {
+          auto n = static_cast<size_t>(read_int(limit, path + "." + limit.key,
+                                                0, 10'000'000,
+                                                "a count from 0 to 10000000"));
+          (limit.key == "turns" ? result.store.history_turns
+                                : result.store.history_tokens) = n;
+        }
     }
   }
 

@@ -151,6 +151,9 @@ struct engine::impl {
 
   /// Writes every answer to the store; null with `store: none`.
   std::unique_ptr<store_writer> writer;
+  store_config store_settings; ///< with its URL expanded
+  std::mutex reader_mtx;
+  std::unique_ptr<run_store> reader; ///< for sessions; guarded by reader_mtx
   std::set<uint64_t> cancelled; ///< asks and runs cancelled; guarded by mtx
 
   impl(tutti::config c, const engine_options& options)
@@ -168,6 +171,7 @@ struct engine::impl {
         log = [](const std::string& line) {
           std::fprintf(stderr, "tutti: %s\n", line.c_str());
         };
+      store_settings = settings;
       writer =
           std::make_unique<store_writer>(std::move(settings), std::move(log));
     }
@@ -574,6 +578,24 @@ store_health engine::store_status() const {
   return impl_->writer->health();
 }
 
+std::vector<chat_message> engine::session_history(const std::string& session) {
+  if (!impl_->writer || session.empty())
+    return {};
+  // The session's last answer may still wait in the writer's queue.
+  flush_store(std::chrono::seconds{2});
+  std::lock_guard<std::mutex> guard{impl_->reader_mtx};
+  try {
+    if (!impl_->reader)
+      impl_->reader = open_store(impl_->store_settings, true);
+    return impl_->reader->session_history(session,
+                                          impl_->cfg.store.history_turns,
+                                          impl_->cfg.store.history_tokens);
+  } catch (...) {
+    impl_->reader.reset(); // reconnect next time
+    throw;
+  }
+}
+
 bool engine::flush_store(std::chrono::milliseconds max) {
   return !impl_->writer || impl_->writer->flush(max);
 }
@@ -617,20 +639,33 @@ uint64_t engine::start_ask(const target& to, std::vector<chat_message> messages,
   ensemble_question question;
   question.prompt_id = "q" + std::to_string(id);
   question.request.id = question.prompt_id;
-  if (!options.system.empty())
-    question.request.messages.push_back(chat_message{"system", options.system});
-  for (auto& m : messages)
-    question.request.messages.push_back(std::move(m));
-  question.request.params = options.params;
-  question.request.stream = options.stream;
-  question.request.priority = options.priority;
-  question.request.deadline = steady_now_us() + deadline_us;
   auto context = impl_->context_for(options.record, "ask");
   context.target_kind =
       to.of == target::kind::provider ? "provider" : "ensemble";
   context.target = to.name;
-  if (!context.id.empty() && context.texts)
-    context.prompt = messages_json(question.request.messages);
+  // The store keeps the system prompt and this question's own messages;
+  // the history is the earlier runs' and stored with them already.
+  std::vector<chat_message> kept;
+  bool keep_prompt = !context.id.empty() && context.texts;
+  if (!options.system.empty()) {
+    question.request.messages.push_back(chat_message{"system", options.system});
+    if (keep_prompt)
+      kept.push_back(question.request.messages.back());
+  }
+  for (auto& m : options.history)
+    question.request.messages.push_back(std::move(m));
+  options.history.clear();
+  for (auto& m : messages) {
+    if (keep_prompt)
+      kept.push_back(m);
+    question.request.messages.push_back(std::move(m));
+  }
+  if (keep_prompt)
+    context.prompt = messages_json(kept);
+  question.request.params = options.params;
+  question.request.stream = options.stream;
+  question.request.priority = options.priority;
+  question.request.deadline = steady_now_us() + deadline_us;
   ask_watch_state watch;
   watch.ensemble = plan.name;
   watch.options = std::move(options);

@@ -31,6 +31,7 @@ models:
   alpha: {reply: "Paris.", latency: 10ms}
   bravo: {reply: "Paris.", latency: 20ms}
   oops:  {fail: {status: 500, message: "Internal failure in the model"}}
+  echo:  {}
 )";
 
 struct records_fixture {
@@ -40,7 +41,7 @@ struct records_fixture {
 
   std::string yaml(const std::string& store, const std::string& extra = "") {
     return "store: " + store + "\n" + extra + "providers:\n" +
-           fake_upstream::providers_yaml({"alpha", "bravo", "oops"},
+           fake_upstream::providers_yaml({"alpha", "bravo", "oops", "echo"},
                                          upstream.base_url(),
                                          ", api_key: sk-records-test, retry: "
                                          "{attempts: 1}") +
@@ -283,6 +284,94 @@ BOOST_FIXTURE_TEST_CASE_TEMPLATE(texts_false_keeps_no_text, B, backends,
   for (auto& c : run->calls)
     BOOST_CHECK(c.text.empty());
   BOOST_CHECK_EQUAL(run->calls.size(), 3u);
+}
+
+// A conversation: each question of a session goes with the earlier turns
+// (the user's messages and the answers), which the fake counts as prompt
+// tokens: "alpha beta" (2), "echo: alpha beta" (3), then "gamma" (1).
+BOOST_FIXTURE_TEST_CASE_TEMPLATE(a_session_sends_its_history, B, backends,
+                                 records_fixture) {
+  store_place place{B::name};
+  auto eng = engine::from_yaml(yaml("\"" + place.url() + "\""));
+  auto ask_in_session = [&](const std::string& question) {
+    ask_options options;
+    options.record.run_id = new_run_id();
+    options.record.session = "conv-1";
+    options.history = eng.session_history("conv-1");
+    auto answer = eng.ask(target::provider("echo"), question, options).get();
+    BOOST_CHECK(answer.status == answer_status::ok);
+    return options.record.run_id;
+  };
+  ask_in_session("alpha beta");
+  auto second = ask_in_session("gamma");
+  // Another session's turn and a failed run are no part of it.
+  ask_options other;
+  other.record.session = "conv-2";
+  eng.ask(target::provider("echo"), "delta", other).get();
+  ask_options failed;
+  failed.record.session = "conv-1";
+  eng.ask(target::provider("oops"), "lost", failed).get();
+
+  auto seen = fake_upstream::arrivals_of(upstream, "echo");
+  BOOST_REQUIRE_EQUAL(seen.size(), 3u);
+  BOOST_CHECK_EQUAL(seen[0].input_tokens, 2);
+  BOOST_CHECK_EQUAL(seen[1].input_tokens, 6);
+
+  auto history = eng.session_history("conv-1");
+  BOOST_REQUIRE_EQUAL(history.size(), 4u);
+  BOOST_CHECK_EQUAL(history[0].role, "user");
+  BOOST_CHECK_EQUAL(history[0].content, "alpha beta");
+  BOOST_CHECK_EQUAL(history[1].role, "assistant");
+  BOOST_CHECK_EQUAL(history[1].content, "echo: alpha beta");
+  BOOST_CHECK_EQUAL(history[2].content, "gamma");
+  BOOST_CHECK_EQUAL(history[3].content, "echo: gamma");
+  // The second run keeps only its own question, not the history again.
+  auto run = place.open()->find(second);
+  BOOST_REQUIRE(run);
+  BOOST_CHECK_EQUAL(run->prompt, R"([{"role":"user","content":"gamma"}])");
+  // history.turns bounds it: the newest turn only.
+  BOOST_CHECK_EQUAL(place.open()->session_history("conv-1", 1, 8000).size(),
+                    2u);
+  // So does history.tokens (4 bytes a token): "gamma" and "echo: gamma"
+  // are 16 bytes, both turns 42.
+  BOOST_CHECK_EQUAL(place.open()->session_history("conv-1", 20, 5).size(), 2u);
+  BOOST_CHECK_EQUAL(place.open()->session_history("conv-1", 20, 3).size(), 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE_TEMPLATE(a_session_over_http_sends_its_history, B,
+                                 backends, records_fixture) {
+  store_place place{B::name};
+  auto eng = engine::from_yaml(yaml("\"" + place.url() + "\""));
+  server_options server_opts;
+  server_opts.port = 0;
+  tutti::server endpoint{eng, server_opts};
+  endpoint.start();
+  httplib::Client client{"127.0.0.1", endpoint.port()};
+  client.set_read_timeout(10s);
+  auto first = client.Post(
+      "/v1/chat/completions",
+      R"({"model": "echo", "messages": [{"role": "user", "content": "alpha beta"}], "tutti": {"session": "web-1"}})",
+      "application/json");
+  BOOST_REQUIRE(first);
+  BOOST_CHECK_EQUAL(first->status, 200);
+  // The header names the same session.
+  auto second = client.Post(
+      "/v1/chat/completions", httplib::Headers{{"X-Tutti-Session", "web-1"}},
+      R"({"model": "echo", "stream": true, "messages": [{"role": "user", "content": "gamma"}]})",
+      "application/json");
+  BOOST_REQUIRE(second);
+  BOOST_CHECK_EQUAL(second->status, 200);
+  auto seen = fake_upstream::arrivals_of(upstream, "echo");
+  BOOST_REQUIRE_EQUAL(seen.size(), 2u);
+  BOOST_CHECK_EQUAL(seen[0].input_tokens, 2);
+  BOOST_CHECK_EQUAL(seen[1].input_tokens, 6);
+  auto bad = client.Post(
+      "/v1/chat/completions",
+      R"({"model": "echo", "messages": [{"role": "user", "content": "x"}], "tutti": {"session": "has space"}})",
+      "application/json");
+  BOOST_REQUIRE(bad);
+  BOOST_CHECK_EQUAL(bad->status, 400);
+  endpoint.stop();
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -77,6 +77,10 @@ struct ask_options {
   chat_params params;
   /// An optional system prompt, sent before the question.
   std::string system;
+  /// Earlier turns of the conversation (`run_store::session_history`),
+  /// sent between the system prompt and the messages; not stored again
+  /// with this run, whose prompt is only its own messages.
+  std::vector<chat_message> history;
   /// Batch questions queue behind interactive ones in every limit group
   /// that is short of budget.
   tutti::priority priority = priority::interactive;
@@ -242,6 +246,13 @@ public:
   /// the call is written to the store (or dropped); true when it came to
   /// that. The destructor does this too, for at most 5 s.
   bool flush_store(std::chrono::milliseconds max);
+
+  /// The earlier turns of conversation `session`, to send as
+  /// `ask_options::history` (`store.history` bounds them), once the runs
+  /// answered so far are written (waiting at most 2 s). Empty when the
+  /// store is off. Waits for the store: not from inside a callback. Throws
+  /// `store_error` when the store cannot be read.
+  std::vector<chat_message> session_history(const std::string& session);
 
   /// The plugins it uses: `engine_options::plugins`, or the built-ins.
   const registry& plugins() const;

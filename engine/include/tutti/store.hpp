@@ -30,6 +30,12 @@ struct store_config {
   /// Runs waiting to be written at most; beyond it new ones are dropped
   /// (and counted) until the store catches up.
   size_t queue_max = 10'000;
+  /// A session's question is sent with its earlier turns, at most this
+  /// many (a turn: the user's messages and the answer)...
+  size_t history_turns = 20;
+  /// ...and at most about this many tokens of them (4 bytes a token); the
+  /// oldest turns go first.
+  size_t history_tokens = 8000;
 };
 
 /// Where an SQLite store lives by default: `$XDG_DATA_HOME/tutti/tutti.db`,
@@ -182,6 +188,13 @@ public:
   /// The run with every step and call; nullopt when it is not stored.
   virtual std::optional<stored_run> find(const std::string& id) = 0;
   virtual std::vector<stats_row> stats(const stats_query& query) = 0;
+  /// The conversation so far of `session`: for each of its runs that has
+  /// an answer, oldest first, the user's messages and the answer as an
+  /// assistant message; the newest `max_turns` turns that fit in about
+  /// `max_tokens` tokens.
+  virtual std::vector<chat_message> session_history(const std::string& session,
+                                                    size_t max_turns,
+                                                    size_t max_tokens) = 0;
 };
 
 /// The schema version this binary writes.
