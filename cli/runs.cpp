@@ -195,7 +195,7 @@ int show_stats(const runs_args& args) {
   std::cout << pad(query.per == "day" ? "day" : "hour (UTC)", 18)
             << pad(query.by, group_width) << pad("calls", 8) << pad("failed", 8)
             << pad("cached", 8) << pad("p50", 10) << pad("p95", 10)
-            << pad("tokens in/out", 17) << pad("cost", 12) << "failures\n";
+            << pad("tokens in/out", 23) << pad("cost", 14) << "failures\n";
   for (auto& row : rows) {
     std::string kinds;
     for (auto& [kind, n] : row.failures_by_kind)
@@ -213,8 +213,8 @@ int show_stats(const runs_args& args) {
               << pad(format_ms(static_cast<int64_t>(row.p95_ms * 1000)), 10)
               << pad(std::to_string(row.input_tokens) + "/" +
                          std::to_string(row.output_tokens),
-                     17)
-              << pad(format_cost(row.cost_usd), 12) << kinds << '\n';
+                     23)
+              << pad(format_cost(row.cost_usd), 14) << kinds << '\n';
   }
   return exit_answer;
 }
