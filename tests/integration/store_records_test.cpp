@@ -256,9 +256,22 @@ BOOST_FIXTURE_TEST_CASE_TEMPLATE(http_requests_are_kept_and_read_back, B,
   BOOST_CHECK(stats->body.find("\"group\":\"e\"") != std::string::npos);
   BOOST_CHECK(stats->body.find("\"calls\":3") != std::string::npos);
 
-  auto bad = client.Get("/v1/runs?cursor=nonsense");
-  BOOST_REQUIRE(bad);
-  BOOST_CHECK_EQUAL(bad->status, 400);
+  // Hostile query strings are 400s that say what is wrong.
+  for (auto* query :
+       {"/v1/runs?cursor=nonsense", "/v1/runs?limit=0", "/v1/runs?limit=1001",
+        "/v1/runs?limit=abc", "/v1/runs?since=-5", "/v1/runs?target=%zz",
+        "/v1/runs?target=%4", "/v1/runs?kind=a&kind=b", "/v1/runs?nope=1",
+        "/v1/stats?by=nope", "/v1/stats?per=week", "/v1/stats?since=1e9"}) {
+    auto bad = client.Get(query);
+    BOOST_REQUIRE(bad);
+    BOOST_CHECK_MESSAGE(bad->status == 400, query << ": " << bad->status);
+    BOOST_CHECK(bad->body.find("invalid_query") != std::string::npos);
+  }
+  // Escapes are decoded: %65 is "e".
+  auto decoded = client.Get("/v1/runs?target=%65&session=chat%2D7");
+  BOOST_REQUIRE(decoded);
+  BOOST_CHECK_EQUAL(decoded->status, 200);
+  BOOST_CHECK(decoded->body.find(id) != std::string::npos);
   auto missing = client.Get("/v1/runs/run_000000000000000000000000");
   BOOST_REQUIRE(missing);
   BOOST_CHECK_EQUAL(missing->status, 404);
