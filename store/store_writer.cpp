@@ -29,9 +29,9 @@ store_writer::~store_writer() {
   thread_.join();
 }
 
-void store_writer::submit(stored_run run) {
+uint64_t store_writer::submit(stored_run run) {
   std::lock_guard<std::mutex> guard{mutex_};
-  ++submitted_;
+  auto place = ++submitted_;
   if (stopping_ || queue_.size() + in_hand_ >= config_.queue_max) {
     ++dropped_;
     ++finished_;
@@ -43,18 +43,29 @@ void store_writer::submit(stored_run run) {
              "store catches up (counted in tutti_store_dropped_total)");
     }
     changed_.notify_all();
-    return;
+    return place;
   }
   queue_.push_back(std::move(run));
   // The writer waits for the first run of a batch, or lingers until the
   // batch is full; other submits need not wake it.
   if (queue_.size() == 1 || queue_.size() >= batch_max)
     changed_.notify_all();
+  return place;
 }
 
 bool store_writer::flush(std::chrono::milliseconds max) {
+  uint64_t place = 0;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    place = submitted_;
+  }
+  return flush_to(place, max);
+}
+
+bool store_writer::flush_to(uint64_t target, std::chrono::milliseconds max) {
   std::unique_lock<std::mutex> lock{mutex_};
-  auto target = submitted_;
+  if (finished_ >= target)
+    return true;
   ++flushing_;
   changed_.notify_all(); // a lingering writer writes now
   auto done = changed_.wait_for(lock, max, [&] { return finished_ >= target; });

@@ -36,11 +36,16 @@ public:
   store_writer& operator=(const store_writer&) = delete;
 
   /// Queues `run`; never blocks. Dropped and counted when the queue is full.
-  void submit(stored_run run);
+  /// Returns its place in the order of submits (from 1), for `flush_to`.
+  uint64_t submit(stored_run run);
 
   /// Waits (at most `max`) until every run submitted before the call is
   /// written or dropped; true when it came to that.
   bool flush(std::chrono::milliseconds max);
+
+  /// Waits (at most `max`) until the runs submitted up to place `place` are
+  /// written or dropped; true when they are (at once when they are already).
+  bool flush_to(uint64_t place, std::chrono::milliseconds max);
 
   store_health health() const;
 

@@ -248,8 +248,9 @@ public:
   bool flush_store(std::chrono::milliseconds max);
 
   /// The earlier turns of conversation `session`, to send as
-  /// `ask_options::history` (`store.history` bounds them), once the runs
-  /// answered so far are written (waiting at most 2 s). Empty when the
+  /// `ask_options::history` (`store.history` bounds them), once the
+  /// session's last answered run is written (waiting at most 2 s). Empty
+  /// when the
   /// store is off. Waits for the store: not from inside a callback. Throws
   /// `store_error` when the store cannot be read.
   std::vector<chat_message> session_history(const std::string& session);
