@@ -20,6 +20,7 @@
 #include "cli/ask.hpp"
 #include "cli/batch.hpp"
 #include "cli/exit_codes.hpp"
+#include "cli/keys.hpp"
 #include "cli/providers.hpp"
 #include "cli/run.hpp"
 #include "cli/runs.hpp"
@@ -48,6 +49,8 @@ int main(int argc, char** argv) {
   auto* serve_cmd = add_serve_command(app, serve);
   runs_args runs;
   auto runs_cmds = add_runs_commands(app, runs);
+  keys_args keys;
+  auto keys_cmds = add_keys_commands(app, keys);
 
   try {
     app.parse(argc, argv);
@@ -69,6 +72,8 @@ int main(int argc, char** argv) {
     if (*runs_cmds.list || *runs_cmds.show || *runs_cmds.stats ||
         *runs_cmds.migrate)
       return run_runs(runs_cmds, runs);
+    if (*keys_cmds.create || *keys_cmds.list || *keys_cmds.revoke)
+      return run_keys(keys_cmds, keys);
     return run_validate(validate);
   } catch (const tutti::config_error& e) {
     std::cerr << "tutti: " << e.what() << '\n';

@@ -37,25 +37,32 @@ std::string format_time(int64_t unix_ms, bool with_time = true) {
   return text;
 }
 
-/// The store `tutti runs` reads: `--store`, else the config's (when a
-/// config is given or ./tutti.yaml exists), else the default file.
 store_config reader_store(const runs_args& args) {
+  return store_to_read(args.config, args.store);
+}
+
+} // namespace
+
+store_config store_to_read(const std::string& config_flag,
+                           const std::string& store_flag) {
   store_config store;
-  if (!args.store.empty()) {
-    store.url = args.store;
+  if (!store_flag.empty()) {
+    store.url = store_flag;
   } else {
-    auto path = config_path(args.config);
+    auto path = config_path(config_flag);
     std::error_code ec;
-    if (!args.config.empty() || std::filesystem::exists(path, ec)) {
+    if (!config_flag.empty() || std::filesystem::exists(path, ec)) {
       auto cfg = load_config(path);
       store = cfg.store;
       store.url = expand_env(store.url, cfg.store_where, "store");
     }
   }
   if (store.url == "none")
-    throw store_error("store: none is configured; there are no runs to read");
+    throw store_error("store: none is configured; there is nothing to read");
   return store;
 }
+
+namespace {
 
 std::string tokens(const usage& u) {
   return std::to_string(u.input_tokens) + "/" + std::to_string(u.output_tokens);

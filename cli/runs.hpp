@@ -50,6 +50,12 @@ runs_commands add_runs_commands(CLI::App& app, runs_args& args);
 /// finds no such run; 2 when the store cannot be read.
 int run_runs(const runs_commands& commands, const runs_args& args);
 
+/// The store `tutti runs` and `tutti keys` use: `--store`, else the
+/// config's (when a config is given or ./tutti.yaml exists), else the
+/// default file. Throws `store_error` for `store: none`.
+store_config store_to_read(const std::string& config_flag,
+                           const std::string& store_flag);
+
 /// Registers `--store URL` on a command that asks.
 CLI::Option* add_store_option(CLI::App& cmd, std::string& store);
 

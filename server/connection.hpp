@@ -71,6 +71,12 @@ public:
   /// Headers every response of this exchange carries, whole or streamed
   /// (`x-tutti-run-id`).
   std::vector<header_pair> extra_headers;
+  /// The API key the request came with (`tutti keys`), until the store has
+  /// been asked for it; then its name and the targets it may ask (none:
+  /// all). Empty name: the admin token, or no token on loopback.
+  std::string key_secret;
+  std::string key_name;
+  std::vector<std::string> key_targets;
 
   /// Sends a whole response.
   void respond(response r);

@@ -78,7 +78,7 @@ void server::impl::stream_over(chat_state& st) {
 void server::impl::chat(const exchange_ptr& ex) {
   auto parsed = valid_call(
       http::parse_chat_request(ex->body(), engine.loaded_config()), *ex);
-  if (!parsed || !session_ok(*ex))
+  if (!parsed || !session_ok(*ex) || !may_ask(*ex, parsed->to.name))
     return;
   auto st = std::make_shared<chat_state>();
   st->ex = ex;

@@ -58,7 +58,7 @@ struct server::impl::subscription {
 void server::impl::create_run(const exchange_ptr& ex) {
   auto parsed = valid_call(
       http::parse_run_request(ex->body(), engine.loaded_config()), *ex);
-  if (!parsed || !session_ok(*ex))
+  if (!parsed || !session_ok(*ex) || !may_ask(*ex, parsed->name))
     return;
   auto call = std::move(*parsed);
   ex->target = call.name;

@@ -137,11 +137,81 @@ bool server::impl::session_ok(exchange& ex) {
   return ok;
 }
 
+void server::impl::resolve_key(const http::route_match& route,
+                               const exchange_ptr& ex) {
+  auto hash = key_hash(ex->key_secret);
+  ex->key_secret.clear();
+  auto refused = [](const std::string& why) {
+    return error_response(
+        api_error{401, why, "invalid_request_error", "", "invalid_api_key"});
+  };
+  bool queued = waiting.submit([this, route, ex, hash, refused] {
+    std::optional<api_key> key;
+    std::optional<http::response> problem;
+    {
+      std::lock_guard<std::mutex> guard{store_mutex};
+      try {
+        if (!store_reader) {
+          auto settings = engine.loaded_config().store;
+          settings.url = expand_env(
+              settings.url, engine.loaded_config().store_where, "store");
+          if (settings.url == "none" ||
+              (settings.url.empty() && default_store_path().empty()))
+            problem = refused("This server keeps no API keys (store: none); "
+                              "use the token it was started with");
+          else
+            store_reader = open_store(settings, true);
+        }
+        if (!problem)
+          key = store_reader->key_by_hash(hash);
+      } catch (const std::exception& e) {
+        store_reader.reset();
+        problem = error_response(api_error{
+            503, std::string{"API keys cannot be checked: "} + e.what(),
+            "server_error", "", "store_unavailable"});
+      }
+    }
+    if (!problem && !key)
+      problem = refused("Unknown or revoked API key");
+    ex->post([this, route, ex, key, problem] {
+      if (problem) {
+        ex->respond(*problem);
+        return;
+      }
+      ex->key_name = key->name;
+      ex->key_targets = key->targets;
+      try {
+        dispatch(route, ex);
+      } catch (const std::exception& e) {
+        ex->respond(error_response(
+            api_error{500, std::string{"internal error: "} + e.what(),
+                      "server_error", "", "internal_error"}));
+      }
+    });
+  });
+  if (!queued)
+    ex->respond(error_response(api_error{503, "Too busy; try again shortly",
+                                         "server_error", "", "busy"}));
+}
+
+bool server::impl::may_ask(exchange& ex, const std::string& target) {
+  if (ex.key_targets.empty())
+    return true;
+  for (auto& t : ex.key_targets)
+    if (t == target)
+      return true;
+  ex.respond(error_response(api_error{
+      403, "API key '" + ex.key_name + "' may not ask '" + target + "'",
+      "invalid_request_error", "model", "target_not_allowed"}));
+  return false;
+}
+
 record_options server::impl::record_of(exchange& ex,
                                        const std::string& run_id) {
   record_options record;
   record.run_id = run_id;
   record.kind = "http";
+  record.key = ex.key_name;
   if (auto* session = ex.head().header("X-Tutti-Session"))
     record.session = *session;
   ex.extra_headers.emplace_back("x-tutti-run-id", run_id);
@@ -201,6 +271,16 @@ void server::impl::list_runs(const exchange_ptr& ex) {
   filter.target = get(*params, "target");
   filter.status = get(*params, "status");
   filter.key = get(*params, "key");
+  // A key sees its own runs; the admin token (or loopback) sees all.
+  if (!ex->key_name.empty()) {
+    if (!filter.key.empty() && filter.key != ex->key_name) {
+      ex->respond(error_response(
+          api_error{403, "API key '" + ex->key_name + "' sees its own runs",
+                    "invalid_request_error", "key", "forbidden"}));
+      return;
+    }
+    filter.key = ex->key_name;
+  }
   filter.session = get(*params, "session");
   filter.cursor = get(*params, "cursor");
   read_store(ex, [filter](run_store& store) {
@@ -216,6 +296,12 @@ void server::impl::list_runs(const exchange_ptr& ex) {
 }
 
 void server::impl::get_stats(const exchange_ptr& ex) {
+  if (!ex->key_name.empty()) {
+    ex->respond(error_response(
+        api_error{403, "The stats of every key need the server's token",
+                  "invalid_request_error", "", "forbidden"}));
+    return;
+  }
   std::string problem;
   auto params =
       query_params(ex->head().target, {"by", "per", "since", "until"}, problem);
@@ -248,8 +334,8 @@ void server::impl::get_stats(const exchange_ptr& ex) {
 
 void server::impl::get_stored_run(const std::string& id,
                                   const exchange_ptr& ex) {
-  read_store(ex, [id](run_store& store) {
-    if (auto run = store.find(id))
+  read_store(ex, [id, key = ex->key_name](run_store& store) {
+    if (auto run = store.find(id); run && (key.empty() || run->key == key))
       return json_response(200, to_json(*run));
     return error_response(api_error{404, "No run '" + id + "'",
                                     "invalid_request_error", "id",

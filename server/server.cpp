@@ -162,6 +162,14 @@ std::optional<http::response> server::impl::check(exchange& ex) {
   ex.route = route->name;
   if (route->id == route_match::route_id::healthz)
     return http::healthz_response(engine.store_status());
+  // An API key from `tutti keys` is looked up in the store by `handle`,
+  // off this thread; the server's own token is the admin key.
+  if (auto* auth = head.header("Authorization")) {
+    auto bearer = std::string{http::bearer_token(*auth)};
+    if (looks_like_key_secret(bearer) &&
+        (tokenless() || !http::tokens_match(bearer, options.token)))
+      ex.key_secret = bearer;
+  }
   if (tokenless()) {
     // Only a browser page could send a foreign Host or Origin to a
     // loopback endpoint: a cross-site request, or DNS rebinding.
@@ -179,7 +187,7 @@ std::optional<http::response> server::impl::check(exchange& ex) {
                     "Cross-origin requests are refused when tutti serve "
                     "runs without a token",
                     "invalid_request_error", "", "forbidden_origin"});
-  } else if (!authorized(head)) {
+  } else if (ex.key_secret.empty() && !authorized(head)) {
     return error_response(
         api_error{401,
                   "Missing or wrong bearer token: send 'Authorization: Bearer "
@@ -201,6 +209,10 @@ void server::impl::handle(const exchange_ptr& ex) {
   auto route = match_route(ex->head().method, ex->head().path, known_path);
   if (!route)
     return; // `check` answered it
+  if (!ex->key_secret.empty()) {
+    resolve_key(*route, ex);
+    return;
+  }
   try {
     dispatch(*route, ex);
   } catch (const std::exception& e) {

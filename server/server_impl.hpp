@@ -158,6 +158,12 @@ struct server::impl : http::service {
   void handle(const http::exchange_ptr& ex) override;
   void finished(const http::exchange_summary& s) override;
   void dispatch(const http::route_match& route, const http::exchange_ptr& ex);
+  /// Looks the request's API key up in the store (on the waiting pool),
+  /// then dispatches it, or answers 401.
+  void resolve_key(const http::route_match& route,
+                   const http::exchange_ptr& ex);
+  /// Whether the request's key may ask `target`; else a 403 is sent.
+  static bool may_ask(http::exchange& ex, const std::string& target);
 
   // --- GET /metrics, /v1/providers, /v1/ensembles, /v1/pipelines,
   // /v1/models (routes_admin.cpp) ---

@@ -2,8 +2,11 @@
 // batch of runs in one transaction, listing, finding and summing them.
 
 #include <algorithm>
+#include <cctype>
+
 #include <cstdlib>
 #include <map>
+#include <openssl/sha.h>
 #include <tuple>
 
 #include "engine/src/json_reader.hpp"
@@ -351,6 +354,52 @@ public:
     return history;
   }
 
+  void create_key(const api_key& key, const std::string& hash) override {
+    int64_t existing = 0;
+    std::string targets;
+    for (auto& t : key.targets)
+      targets += (targets.empty() ? "" : ",") + t;
+    in_transaction(*db_, [&] {
+      db_->query("SELECT COUNT(*) FROM api_keys WHERE name = ?", {key.name},
+                 [&](const sql_row& r) { existing = r.integer(0); });
+      if (existing > 0)
+        throw store_error("a key named '" + key.name +
+                          "' exists already; revoked keys keep their names");
+      db_->run("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?)",
+               storable({key.name, hash, key.hint, targets, key.created_ms,
+                         key.revoked_ms}));
+    });
+  }
+
+  std::vector<api_key> list_keys() override {
+    std::vector<api_key> keys;
+    db_->query("SELECT name, hint, targets, created_ms, revoked_ms FROM "
+               "api_keys ORDER BY name",
+               {}, [&](const sql_row& r) { keys.push_back(key_of(r)); });
+    return keys;
+  }
+
+  bool revoke_key(const std::string& name, int64_t now_ms) override {
+    int64_t changed = 0;
+    in_transaction(*db_, [&] {
+      db_->query("SELECT COUNT(*) FROM api_keys WHERE name = ? AND "
+                 "revoked_ms = 0",
+                 {name}, [&](const sql_row& r) { changed = r.integer(0); });
+      db_->run("UPDATE api_keys SET revoked_ms = ? WHERE name = ? AND "
+               "revoked_ms = 0",
+               {now_ms, name});
+    });
+    return changed > 0;
+  }
+
+  std::optional<api_key> key_by_hash(const std::string& hash) override {
+    std::optional<api_key> key;
+    db_->query("SELECT name, hint, targets, created_ms, revoked_ms FROM "
+               "api_keys WHERE hash = ? AND revoked_ms = 0",
+               {hash}, [&](const sql_row& r) { key = key_of(r); });
+    return key;
+  }
+
   std::vector<stats_row> stats(const stats_query& q) override {
     static const std::map<std::string, std::string> columns = {
         {"provider", "provider"},
@@ -433,6 +482,23 @@ private:
                                       content->value.GetStringLength()}});
     }
     return messages;
+  }
+
+  static api_key key_of(const sql_row& r) {
+    api_key key;
+    key.name = r.text(0);
+    key.hint = r.text(1);
+    auto& targets = r.text(2);
+    for (size_t start = 0; start < targets.size();) {
+      auto comma = targets.find(',', start);
+      if (comma == std::string::npos)
+        comma = targets.size();
+      key.targets.push_back(targets.substr(start, comma - start));
+      start = comma + 1;
+    }
+    key.created_ms = r.integer(3);
+    key.revoked_ms = r.integer(4);
+    return key;
   }
 
   void check_not_newer(int version) {
@@ -601,6 +667,32 @@ std::unique_ptr<run_store> open_store(const store_config& config,
 
 std::string new_run_id() {
   return "run_" + random_hex(24);
+}
+
+std::string new_key_secret() {
+  return "tutti-sk-" + random_hex(48);
+}
+
+bool looks_like_key_secret(const std::string& text) {
+  if (text.size() != 9 + 48 || text.rfind("tutti-sk-", 0) != 0)
+    return false;
+  for (size_t i = 9; i < text.size(); ++i)
+    if (!std::isxdigit(static_cast<unsigned char>(text[i])))
+      return false;
+  return true;
+}
+
+std::string key_hash(const std::string& secret) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(),
+         digest);
+  static const char* hex = "0123456789abcdef";
+  std::string text;
+  for (auto byte : digest) {
+    text += hex[byte >> 4];
+    text += hex[byte & 0xf];
+  }
+  return text;
 }
 
 } // namespace tutti

@@ -119,6 +119,17 @@ std::vector<std::string> v2() {
   };
 }
 
+/// Version 3: API keys, by the hash of their secret.
+const std::vector<std::string> v3 = {
+    R"(CREATE TABLE api_keys (
+  name TEXT PRIMARY KEY,
+  hash TEXT NOT NULL UNIQUE,
+  hint TEXT NOT NULL,
+  targets TEXT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  revoked_ms BIGINT NOT NULL))",
+};
+
 } // namespace
 
 int64_t latency_bucket_bound_us(int bucket) {
@@ -133,7 +144,7 @@ int latency_bucket_of(int64_t total_us) {
 }
 
 const std::vector<std::vector<std::string>>& migrations() {
-  static const std::vector<std::vector<std::string>> all = {v1, v2()};
+  static const std::vector<std::vector<std::string>> all = {v1, v2(), v3};
   return all;
 }
 

@@ -8,9 +8,9 @@
 #include <map>
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/statvfs.h>
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include "store/sql_db.hpp"

@@ -169,6 +169,17 @@ struct stats_row {
   double cost_usd = 0;
 };
 
+/// An API key of `tutti serve` (`tutti keys`). The secret is shown once,
+/// when the key is made; the store keeps only its SHA-256.
+struct api_key {
+  std::string name;
+  std::string hint; ///< the secret's first characters, to tell keys apart
+  /// The ensembles, providers and pipelines it may ask; empty: all.
+  std::vector<std::string> targets;
+  int64_t created_ms = 0;
+  int64_t revoked_ms = 0; ///< 0: in use
+};
+
 /// A connection to a store. Not thread-safe: one per thread.
 class run_store {
 public:
@@ -195,6 +206,14 @@ public:
   virtual std::vector<chat_message> session_history(const std::string& session,
                                                     size_t max_turns,
                                                     size_t max_tokens) = 0;
+  /// Stores `key` with the hash of its secret (`key_hash`); throws
+  /// `store_error` when a key of that name exists.
+  virtual void create_key(const api_key& key, const std::string& hash) = 0;
+  virtual std::vector<api_key> list_keys() = 0;
+  /// Revokes key `name` at `now_ms`; false when there is no such key in use.
+  virtual bool revoke_key(const std::string& name, int64_t now_ms) = 0;
+  /// The key in use whose secret hashes to `hash`.
+  virtual std::optional<api_key> key_by_hash(const std::string& hash) = 0;
 };
 
 /// The schema version this binary writes.
@@ -208,5 +227,14 @@ std::unique_ptr<run_store> open_store(const store_config& config,
 
 /// A fresh, unguessable run id: "run_" and 24 hex digits.
 std::string new_run_id();
+
+/// A fresh API key secret: "tutti-sk-" and 48 hex digits (192 bits).
+std::string new_key_secret();
+
+/// What the store keeps of a key's secret: its SHA-256, in hex.
+std::string key_hash(const std::string& secret);
+
+/// Whether `text` has the form of a key secret.
+bool looks_like_key_secret(const std::string& text);
 
 } // namespace tutti
