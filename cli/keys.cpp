@@ -33,6 +33,8 @@ int create_key(const keys_args& args) {
   key.name = args.name;
   key.hint = secret.substr(0, 13);
   key.targets = args.targets;
+  key.rpm = args.rpm;
+  key.tpm = args.tpm;
   key.created_ms = now_ms();
   store->create_key(key, key_hash(secret));
   std::cerr << "key '" << args.name
@@ -44,13 +46,15 @@ int create_key(const keys_args& args) {
 int list_keys(const keys_args& args) {
   auto store = open_store(store_to_read(args.config, args.store));
   std::cout << pad("name", 24) << pad("secret starts", 16) << pad("state", 10)
-            << "targets\n";
+            << pad("rpm", 10) << pad("tpm", 14) << "targets\n";
   for (auto& key : store->list_keys()) {
     std::string targets;
     for (auto& t : key.targets)
       targets += (targets.empty() ? "" : ", ") + t;
     std::cout << pad(key.name, 24) << pad(key.hint + "…", 16)
               << pad(key.revoked_ms > 0 ? "revoked" : "in use", 10)
+              << pad(key.rpm > 0 ? std::to_string(key.rpm) : "-", 10)
+              << pad(key.tpm > 0 ? std::to_string(key.tpm) : "-", 14)
               << (targets.empty() ? "all" : targets) << '\n';
   }
   return exit_answer;
@@ -89,6 +93,16 @@ keys_commands add_keys_commands(CLI::App& app, keys_args& args) {
                    "The ensembles, providers and pipelines it may ask "
                    "(default: all)")
       ->delimiter(',');
+  commands.create
+      ->add_option("--rpm", args.rpm,
+                   "Requests per minute it may make (default: no limit of "
+                   "its own)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000}));
+  commands.create
+      ->add_option("--tpm", args.tpm,
+                   "Tokens (input and output) per minute it may use "
+                   "(default: no limit of its own)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000'000}));
   commands.list = keys->add_subcommand("list", "Every key, in use or "
                                                "revoked (never a secret).");
   common(*commands.list);

@@ -4,6 +4,7 @@
 /// (docs/store.md#api-keys). A secret is printed once; the store keeps its
 /// hash.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,8 @@ struct keys_args {
   std::string store;
   std::string name;
   std::vector<std::string> targets;
+  int64_t rpm = 0;
+  int64_t tpm = 0;
   bool json = false;
 };
 

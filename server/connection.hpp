@@ -77,6 +77,8 @@ public:
   std::string key_secret;
   std::string key_name;
   std::vector<std::string> key_targets;
+  int64_t key_rpm = 0; ///< the key's own per-minute budgets; 0: none
+  int64_t key_tpm = 0;
 
   /// Sends a whole response.
   void respond(response r);

@@ -78,7 +78,8 @@ void server::impl::stream_over(chat_state& st) {
 void server::impl::chat(const exchange_ptr& ex) {
   auto parsed = valid_call(
       http::parse_chat_request(ex->body(), engine.loaded_config()), *ex);
-  if (!parsed || !session_ok(*ex) || !may_ask(*ex, parsed->to.name))
+  if (!parsed || !session_ok(*ex) || !may_ask(*ex, parsed->to.name) ||
+      !admit_key(*ex))
     return;
   auto st = std::make_shared<chat_state>();
   st->ex = ex;
@@ -166,7 +167,9 @@ void server::impl::start_chat(const std::shared_ptr<chat_state>& st,
   try {
     handle = engine.start_ask(
         st->call.to, st->call.messages, std::move(ask),
-        [this, st](ensemble_answer a) {
+        [this, st, key = ex->key_name,
+         budgets = key_budgets](ensemble_answer a) {
+          budgets->charge(key, a.usage);
           auto answer = std::make_shared<ensemble_answer>(std::move(a));
           st->ex->post([this, st, answer] { chat_answer(*st, *answer); });
           end_question(*st);

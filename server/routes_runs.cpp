@@ -58,7 +58,8 @@ struct server::impl::subscription {
 void server::impl::create_run(const exchange_ptr& ex) {
   auto parsed = valid_call(
       http::parse_run_request(ex->body(), engine.loaded_config()), *ex);
-  if (!parsed || !session_ok(*ex) || !may_ask(*ex, parsed->name))
+  if (!parsed || !session_ok(*ex) || !may_ask(*ex, parsed->name) ||
+      !admit_key(*ex))
     return;
   auto call = std::move(*parsed);
   ex->target = call.name;
@@ -103,7 +104,9 @@ void server::impl::create_run(const exchange_ptr& ex) {
       };
       handle =
           engine.start_run(call.name, call.inputs, std::move(options),
-                           [record](pipeline_result r) {
+                           [record, key = ex->key_name,
+                            budgets = key_budgets](pipeline_result r) {
+                             budgets->charge(key, r.usage);
                              record->finish(std::string{to_string(r.status)},
                                             to_json(r), unix_now());
                            });
@@ -122,11 +125,14 @@ void server::impl::create_run(const exchange_ptr& ex) {
       auto to = kind == http::run_record::kind::provider
                     ? target::provider(call.name)
                     : target::ensemble(call.name);
-      handle = engine.start_ask(
-          to, call.messages, std::move(options), [record](ensemble_answer a) {
-            record->finish(std::string{to_string(a.status)}, to_json(a),
-                           unix_now());
-          });
+      handle =
+          engine.start_ask(to, call.messages, std::move(options),
+                           [record, key = ex->key_name,
+                            budgets = key_budgets](ensemble_answer a) {
+                             budgets->charge(key, a.usage);
+                             record->finish(std::string{to_string(a.status)},
+                                            to_json(a), unix_now());
+                           });
     }
   } catch (const config_error& e) {
     runs.remove(record->id());

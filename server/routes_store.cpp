@@ -180,6 +180,8 @@ void server::impl::resolve_key(const http::route_match& route,
       }
       ex->key_name = key->name;
       ex->key_targets = key->targets;
+      ex->key_rpm = key->rpm;
+      ex->key_tpm = key->tpm;
       try {
         dispatch(route, ex);
       } catch (const std::exception& e) {
@@ -203,6 +205,26 @@ bool server::impl::may_ask(exchange& ex, const std::string& target) {
   ex.respond(error_response(api_error{
       403, "API key '" + ex.key_name + "' may not ask '" + target + "'",
       "invalid_request_error", "model", "target_not_allowed"}));
+  return false;
+}
+
+bool server::impl::admit_key(exchange& ex) {
+  if (ex.key_name.empty() || (ex.key_rpm <= 0 && ex.key_tpm <= 0))
+    return true;
+  int64_t retry_after_s = 0;
+  if (key_budgets->admit(ex.key_name, ex.key_rpm, ex.key_tpm, http::unix_now(),
+                         retry_after_s))
+    return true;
+  auto r = error_response(api_error{
+      429,
+      "API key '" + ex.key_name + "' has used its budget for this minute (" +
+          (ex.key_rpm > 0 ? std::to_string(ex.key_rpm) + " requests" : "") +
+          (ex.key_rpm > 0 && ex.key_tpm > 0 ? ", " : "") +
+          (ex.key_tpm > 0 ? std::to_string(ex.key_tpm) + " tokens" : "") +
+          "); retry after " + std::to_string(retry_after_s) + " s",
+      "rate_limit_error", "", "key_rate_limited"});
+  r.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+  ex.respond(std::move(r));
   return false;
 }
 

@@ -25,6 +25,7 @@
 #include "server/access_log.hpp"
 #include "server/connection.hpp"
 #include "server/http_metrics.hpp"
+#include "server/key_limits.hpp"
 #include "server/openai.hpp"
 #include "server/run_registry.hpp"
 #include "server/waiting_pool.hpp"
@@ -164,6 +165,13 @@ struct server::impl : http::service {
                    const http::exchange_ptr& ex);
   /// Whether the request's key may ask `target`; else a 403 is sent.
   static bool may_ask(http::exchange& ex, const std::string& target);
+  /// Whether the request's key has room in its per-minute budgets (and
+  /// counts it); else a 429 with Retry-After is sent.
+  bool admit_key(http::exchange& ex);
+  /// Shared with the engine callbacks of runs, which may outlive the
+  /// endpoint.
+  std::shared_ptr<http::key_limits> key_budgets =
+      std::make_shared<http::key_limits>();
 
   // --- GET /metrics, /v1/providers, /v1/ensembles, /v1/pipelines,
   // /v1/models (routes_admin.cpp) ---

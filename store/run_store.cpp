@@ -365,15 +365,15 @@ public:
       if (existing > 0)
         throw store_error("a key named '" + key.name +
                           "' exists already; revoked keys keep their names");
-      db_->run("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?)",
-               storable({key.name, hash, key.hint, targets, key.created_ms,
-                         key.revoked_ms}));
+      db_->run("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               storable({key.name, hash, key.hint, targets, key.rpm, key.tpm,
+                         key.created_ms, key.revoked_ms}));
     });
   }
 
   std::vector<api_key> list_keys() override {
     std::vector<api_key> keys;
-    db_->query("SELECT name, hint, targets, created_ms, revoked_ms FROM "
+    db_->query("SELECT name, hint, targets, rpm, tpm, created_ms, revoked_ms FROM "
                "api_keys ORDER BY name",
                {}, [&](const sql_row& r) { keys.push_back(key_of(r)); });
     return keys;
@@ -394,7 +394,7 @@ public:
 
   std::optional<api_key> key_by_hash(const std::string& hash) override {
     std::optional<api_key> key;
-    db_->query("SELECT name, hint, targets, created_ms, revoked_ms FROM "
+    db_->query("SELECT name, hint, targets, rpm, tpm, created_ms, revoked_ms FROM "
                "api_keys WHERE hash = ? AND revoked_ms = 0",
                {hash}, [&](const sql_row& r) { key = key_of(r); });
     return key;
@@ -496,8 +496,10 @@ private:
       key.targets.push_back(targets.substr(start, comma - start));
       start = comma + 1;
     }
-    key.created_ms = r.integer(3);
-    key.revoked_ms = r.integer(4);
+    key.rpm = r.integer(3);
+    key.tpm = r.integer(4);
+    key.created_ms = r.integer(5);
+    key.revoked_ms = r.integer(6);
     return key;
   }
 

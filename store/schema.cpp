@@ -126,6 +126,8 @@ const std::vector<std::string> v3 = {
   hash TEXT NOT NULL UNIQUE,
   hint TEXT NOT NULL,
   targets TEXT NOT NULL,
+  rpm BIGINT NOT NULL,
+  tpm BIGINT NOT NULL,
   created_ms BIGINT NOT NULL,
   revoked_ms BIGINT NOT NULL))",
 };

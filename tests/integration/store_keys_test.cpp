@@ -156,6 +156,28 @@ BOOST_FIXTURE_TEST_CASE_TEMPLATE(keys_are_hashed_scoped_and_revoked_at_once, B,
   BOOST_REQUIRE(by_key);
   BOOST_CHECK(by_key->body.find("\"group\":\"team-a\"") != std::string::npos);
 
+  // A key's own per-minute budget: two requests, then a 429 that says when.
+  auto c =
+      first_line(keys({"create", "team-c", "--rpm", "2"}, place.url()).out);
+  for (int i = 0; i < 2; ++i) {
+    auto ok = client.Post("/v1/chat/completions", bearer(c), chat_body("e"),
+                          "application/json");
+    BOOST_REQUIRE(ok);
+    BOOST_CHECK_EQUAL(ok->status, 200);
+  }
+  auto limited = client.Post("/v1/chat/completions", bearer(c), chat_body("e"),
+                             "application/json");
+  BOOST_REQUIRE(limited);
+  BOOST_CHECK_EQUAL(limited->status, 429);
+  BOOST_CHECK(limited->body.find("key_rate_limited") != std::string::npos);
+  auto retry_after = std::stoi(limited->get_header_value("Retry-After"));
+  BOOST_CHECK(retry_after >= 1 && retry_after <= 60);
+  // The other keys are not held back by it.
+  auto still_b = client.Post("/v1/chat/completions", bearer(b),
+                             chat_body("alpha"), "application/json");
+  BOOST_REQUIRE(still_b);
+  BOOST_CHECK_EQUAL(still_b->status, 200);
+
   // Revoked: refused from the next request on.
   keys({"revoke", "team-a"}, place.url());
   auto after = client.Post("/v1/chat/completions", bearer(a), chat_body("e"),
@@ -180,7 +202,9 @@ BOOST_FIXTURE_TEST_CASE_TEMPLATE(keys_are_hashed_scoped_and_revoked_at_once, B,
     }
   }
   auto keys_now = place.open()->list_keys();
-  BOOST_REQUIRE_EQUAL(keys_now.size(), 2u);
+  BOOST_REQUIRE_EQUAL(keys_now.size(), 3u);
+  BOOST_CHECK_EQUAL(keys_now[2].name, "team-c");
+  BOOST_CHECK_EQUAL(keys_now[2].rpm, 2);
   BOOST_CHECK(place.open()->key_by_hash(key_hash(b)));
   BOOST_CHECK(!place.open()->key_by_hash(key_hash(a)));
 }

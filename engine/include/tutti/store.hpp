@@ -176,6 +176,10 @@ struct api_key {
   std::string hint; ///< the secret's first characters, to tell keys apart
   /// The ensembles, providers and pipelines it may ask; empty: all.
   std::vector<std::string> targets;
+  /// Requests and tokens (input and output) per minute it may use; 0: no
+  /// limit of its own.
+  int64_t rpm = 0;
+  int64_t tpm = 0;
   int64_t created_ms = 0;
   int64_t revoked_ms = 0; ///< 0: in use
 };
