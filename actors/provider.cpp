@@ -68,13 +68,6 @@ std::string redacted(std::string text, const provider_deps& deps) {
                      host_of_url(base_url));
 }
 
-/// Wall-clock time, for the vendor's reset headers and signatures.
-int64_t unix_now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-      .count();
-}
-
 bool any_tokens(const usage& used) {
   return used.input_tokens != 0 || used.output_tokens != 0 ||
          used.cached_input_tokens != 0;

@@ -15,12 +15,6 @@ namespace tutti::cli {
 
 namespace {
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 int create_key(const keys_args& args) {
   if (!config_detail::is_valid_name(args.name))
     throw store_error("a key's name: " + config_detail::invalid_name("key"));
@@ -35,7 +29,7 @@ int create_key(const keys_args& args) {
   key.targets = args.targets;
   key.rpm = args.rpm;
   key.tpm = args.tpm;
-  key.created_ms = now_ms();
+  key.created_ms = unix_now_ms();
   store->create_key(key, key_hash(secret));
   std::cerr << "key '" << args.name
             << "' created; its secret is shown this once, keep it now:\n";
@@ -62,7 +56,7 @@ int list_keys(const keys_args& args) {
 
 int revoke_key(const keys_args& args) {
   auto store = open_store(store_to_read(args.config, args.store));
-  if (!store->revoke_key(args.name, now_ms())) {
+  if (!store->revoke_key(args.name, unix_now_ms())) {
     std::cerr << "tutti keys revoke: no key '" << args.name << "' in use\n";
     return exit_no_answer;
   }

@@ -20,12 +20,6 @@ namespace tutti::cli {
 
 namespace {
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 /// "2026-12-06 13:01:02" (UTC), or just the date.
 std::string format_time(int64_t unix_ms, bool with_time = true) {
   std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
@@ -71,7 +65,7 @@ std::string tokens(const usage& u) {
 int list_runs(const runs_args& args) {
   auto store = open_store(reader_store(args));
   run_filter filter;
-  auto now = now_ms();
+  auto now = unix_now_ms();
   if (!args.since.empty())
     filter.since_ms = parse_time_flag("--since", args.since, now);
   if (!args.until.empty())
@@ -186,7 +180,7 @@ int show_stats(const runs_args& args) {
   stats_query query;
   query.by = args.by;
   query.per = args.per;
-  auto now = now_ms();
+  auto now = unix_now_ms();
   query.since_ms =
       parse_time_flag("--since", args.since.empty() ? "7d" : args.since, now);
   if (!args.until.empty())

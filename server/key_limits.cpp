@@ -43,7 +43,7 @@ int64_t key_limits::window::seconds_until_freed(
   int64_t freed = 0;
   for (int64_t age = window_s - 1; age >= 0; --age) {
     auto i = static_cast<size_t>((now_s - age) % window_s);
-    freed += buckets[i];
+    freed = buckets[i] > INT64_MAX - freed ? INT64_MAX : freed + buckets[i];
     if (freed >= needed)
       return window_s - age;
   }

@@ -48,12 +48,6 @@ using http::exchange_ptr;
 using http::json_response;
 using http::route_match;
 
-int64_t unix_now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 bool is_run_id(std::string_view id) {
   if (id.empty() || id.size() > 64)
     return false;

@@ -14,6 +14,12 @@ steady_us steady_now_us() {
       .count();
 }
 
+int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 namespace {
 
 constexpr std::array<std::string_view, 19> failure_kind_names = {

@@ -66,12 +66,6 @@ stored_run run_of(const run_context& context) {
 
 } // namespace
 
-int64_t unix_now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string messages_json(const std::vector<chat_message>& messages) {
   return json_detail::json_text([&](auto& w) {
     w.StartArray();

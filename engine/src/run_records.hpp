@@ -40,7 +40,4 @@ stored_run stored_run_of(const run_context& context,
 stored_run stored_run_of(const run_context& context,
                          const pipeline_result& result);
 
-/// Unix time now, in milliseconds.
-int64_t unix_now_ms();
-
 } // namespace tutti

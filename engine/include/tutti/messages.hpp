@@ -22,6 +22,10 @@ using steady_us = int64_t;
 /// Now, in microseconds of the steady clock.
 steady_us steady_now_us();
 
+/// Now, in milliseconds since the Unix epoch (the wall clock: for what is
+/// shown, stored or sent, never for measuring time).
+int64_t unix_now_ms();
+
 /// One turn of a conversation.
 struct chat_message {
   std::string role; ///< "system", "user" or "assistant"
