@@ -178,12 +178,10 @@ CLI::App* add_ask_command(CLI::App& app, ask_args& args) {
                   "store) go with the question, and this one is kept for the "
                   "next")
       ->check([](const std::string& id) {
-        bool ok = !id.empty() && id.size() <= 128;
-        for (char c : id)
-          ok = ok && c > ' ' && c < 0x7f;
-        return ok ? std::string{}
-                  : std::string{"a session id is 1 to 128 printable ASCII "
-                                "characters without spaces"};
+        return tutti::is_session_id(id)
+                   ? std::string{}
+                   : std::string{"a session id is 1 to 128 printable ASCII "
+                                 "characters without spaces"};
       });
   cmd->add_option("--system", args.system,
                   "A system prompt sent before the question");

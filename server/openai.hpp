@@ -59,13 +59,6 @@ struct chat_call {
   std::string session;
 };
 
-/// The longest session id (`X-Tutti-Session`, `tutti.session`).
-constexpr size_t max_session_bytes = 128;
-
-/// Whether `id` is a session id: 1 to `max_session_bytes` printable ASCII
-/// characters, no spaces.
-bool is_session_id(std::string_view id);
-
 /// Parses and validates a chat completions body against `cfg` (for the
 /// model). A 400 names the field at fault; an unknown model is a 404.
 std::variant<chat_call, api_error> parse_chat_request(std::string_view body,

@@ -353,10 +353,10 @@ std::variant<chat_call, api_error> parse_chat_request(std::string_view body,
         call.stream_members = read_bool(*m, "tutti.members");
       if (auto* s = field(*v, "session")) {
         call.session = read_string(*s, "tutti.session");
-        if (!is_session_id(call.session))
+        if (!tutti::is_session_id(call.session))
           fail("tutti.session",
                "tutti.session: must be 1 to " +
-                   std::to_string(max_session_bytes) +
+                   std::to_string(tutti::max_session_bytes) +
                    " printable ASCII characters without spaces");
       }
       if (auto* c = field(*v, "combine"))
@@ -465,15 +465,6 @@ std::variant<run_call, api_error> parse_run_request(std::string_view body,
   } catch (api_error& e) {
     return std::move(e);
   }
-}
-
-bool is_session_id(std::string_view id) {
-  if (id.empty() || id.size() > max_session_bytes)
-    return false;
-  for (char c : id)
-    if (c <= ' ' || c >= 0x7f)
-      return false;
-  return true;
 }
 
 } // namespace tutti::http

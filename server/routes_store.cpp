@@ -126,12 +126,11 @@ bool server::impl::session_ok(exchange& ex) {
   auto* session = ex.head().header("X-Tutti-Session");
   if (session == nullptr)
     return true;
-  bool ok = http::is_session_id(*session);
+  bool ok = is_session_id(*session);
   if (!ok)
     ex.respond(error_response(api_error{
         400,
-        "X-Tutti-Session must be 1 to " +
-            std::to_string(http::max_session_bytes) +
+        "X-Tutti-Session must be 1 to " + std::to_string(max_session_bytes) +
             " printable ASCII characters without spaces",
         "invalid_request_error", "X-Tutti-Session", "invalid_value"}));
   return ok;
@@ -151,19 +150,11 @@ void server::impl::resolve_key(const http::route_match& route,
     {
       std::lock_guard<std::mutex> guard{store_mutex};
       try {
-        if (!store_reader) {
-          auto settings = engine.loaded_config().store;
-          settings.url = expand_env(
-              settings.url, engine.loaded_config().store_where, "store");
-          if (settings.url == "none" ||
-              (settings.url.empty() && default_store_path().empty()))
-            problem = refused("This server keeps no API keys (store: none); "
-                              "use the token it was started with");
-          else
-            store_reader = open_store(settings, true);
-        }
-        if (!problem)
-          key = store_reader->key_by_hash(hash);
+        if (auto* store = reader())
+          key = store->key_by_hash(hash);
+        else
+          problem = refused("This server keeps no API keys (store: none); "
+                            "use the token it was started with");
       } catch (const std::exception& e) {
         store_reader.reset();
         problem = error_response(api_error{
@@ -240,23 +231,28 @@ record_options server::impl::record_of(exchange& ex,
   return record;
 }
 
+run_store* server::impl::reader() {
+  if (!store_reader) {
+    auto settings = engine.loaded_config().store;
+    settings.url =
+        expand_env(settings.url, engine.loaded_config().store_where, "store");
+    if (store_is_off(settings))
+      return nullptr;
+    store_reader = open_store(settings, true);
+  }
+  return store_reader.get();
+}
+
 void server::impl::read_store(const exchange_ptr& ex,
                               std::function<http::response(run_store&)> read) {
   answer_waiting(ex, [this, read = std::move(read)]() -> http::response {
     std::lock_guard<std::mutex> guard{store_mutex};
     try {
-      if (!store_reader) {
-        auto settings = engine.loaded_config().store;
-        settings.url = expand_env(settings.url,
-                                  engine.loaded_config().store_where, "store");
-        if (settings.url == "none" ||
-            (settings.url.empty() && default_store_path().empty()))
-          return error_response(
-              api_error{404, "This server keeps no runs (store: none)",
-                        "invalid_request_error", "", "store_disabled"});
-        store_reader = open_store(settings, true);
-      }
-      return read(*store_reader);
+      if (auto* store = reader())
+        return read(*store);
+      return error_response(
+          api_error{404, "This server keeps no runs (store: none)",
+                    "invalid_request_error", "", "store_disabled"});
     } catch (const std::exception& e) {
       store_reader.reset(); // reconnect on the next request
       return error_response(api_error{503,

@@ -236,6 +236,9 @@ struct server::impl : http::service {
   /// answers with what it returns; a store that cannot be read is a 503.
   void read_store(const http::exchange_ptr& ex,
                   std::function<http::response(run_store&)> read);
+  /// The reader connection, opened (and migrated) on first use; null with
+  /// `store: none`. Throws what `open_store` throws. Under store_mutex.
+  run_store* reader();
   std::mutex store_mutex;
   std::unique_ptr<run_store> store_reader; ///< guarded by store_mutex
 

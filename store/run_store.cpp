@@ -373,9 +373,10 @@ public:
 
   std::vector<api_key> list_keys() override {
     std::vector<api_key> keys;
-    db_->query("SELECT name, hint, targets, rpm, tpm, created_ms, revoked_ms FROM "
-               "api_keys ORDER BY name",
-               {}, [&](const sql_row& r) { keys.push_back(key_of(r)); });
+    db_->query(
+        "SELECT name, hint, targets, rpm, tpm, created_ms, revoked_ms FROM "
+        "api_keys ORDER BY name",
+        {}, [&](const sql_row& r) { keys.push_back(key_of(r)); });
     return keys;
   }
 
@@ -394,9 +395,10 @@ public:
 
   std::optional<api_key> key_by_hash(const std::string& hash) override {
     std::optional<api_key> key;
-    db_->query("SELECT name, hint, targets, rpm, tpm, created_ms, revoked_ms FROM "
-               "api_keys WHERE hash = ? AND revoked_ms = 0",
-               {hash}, [&](const sql_row& r) { key = key_of(r); });
+    db_->query(
+        "SELECT name, hint, targets, rpm, tpm, created_ms, revoked_ms FROM "
+        "api_keys WHERE hash = ? AND revoked_ms = 0",
+        {hash}, [&](const sql_row& r) { key = key_of(r); });
     return key;
   }
 
@@ -612,6 +614,20 @@ std::string default_store_path() {
   if (home != nullptr && home[0] == '/')
     return std::string{home} + "/.local/share/tutti/tutti.db";
   return "";
+}
+
+bool store_is_off(const store_config& config) {
+  return config.url == "none" ||
+         (config.url.empty() && default_store_path().empty());
+}
+
+bool is_session_id(std::string_view id) {
+  if (id.empty() || id.size() > max_session_bytes)
+    return false;
+  for (char c : id)
+    if (c <= ' ' || c >= 0x7f)
+      return false;
+  return true;
 }
 
 std::string printable_store_url(const std::string& url) {

@@ -29,9 +29,17 @@ store_writer::~store_writer() {
   thread_.join();
 }
 
-uint64_t store_writer::submit(stored_run run) {
+void store_writer::submit(stored_run run) {
   std::lock_guard<std::mutex> guard{mutex_};
   auto place = ++submitted_;
+  if (!run.session.empty()) {
+    if (session_places_.size() >= max_sessions &&
+        session_places_.count(run.session) == 0) {
+      forgotten_places_ = submitted_ - 1;
+      session_places_.clear();
+    }
+    session_places_[run.session] = place;
+  }
   if (stopping_ || queue_.size() + in_hand_ >= config_.queue_max) {
     ++dropped_;
     ++finished_;
@@ -43,27 +51,30 @@ uint64_t store_writer::submit(stored_run run) {
              "store catches up (counted in tutti_store_dropped_total)");
     }
     changed_.notify_all();
-    return place;
+    return;
   }
   queue_.push_back(std::move(run));
   // The writer waits for the first run of a batch, or lingers until the
   // batch is full; other submits need not wake it.
   if (queue_.size() == 1 || queue_.size() >= batch_max)
     changed_.notify_all();
-  return place;
 }
 
 bool store_writer::flush(std::chrono::milliseconds max) {
-  uint64_t place = 0;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    place = submitted_;
-  }
-  return flush_to(place, max);
+  std::unique_lock<std::mutex> lock{mutex_};
+  return flush_to(lock, submitted_, max);
 }
 
-bool store_writer::flush_to(uint64_t target, std::chrono::milliseconds max) {
+bool store_writer::flush_session(const std::string& session,
+                                 std::chrono::milliseconds max) {
   std::unique_lock<std::mutex> lock{mutex_};
+  auto i = session_places_.find(session);
+  return flush_to(
+      lock, i != session_places_.end() ? i->second : forgotten_places_, max);
+}
+
+bool store_writer::flush_to(std::unique_lock<std::mutex>& lock, uint64_t target,
+                            std::chrono::milliseconds max) {
   if (finished_ >= target)
     return true;
   ++flushing_;

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 
 #include "tutti/store.hpp"
 
@@ -36,16 +37,16 @@ public:
   store_writer& operator=(const store_writer&) = delete;
 
   /// Queues `run`; never blocks. Dropped and counted when the queue is full.
-  /// Returns its place in the order of submits (from 1), for `flush_to`.
-  uint64_t submit(stored_run run);
+  void submit(stored_run run);
 
   /// Waits (at most `max`) until every run submitted before the call is
   /// written or dropped; true when it came to that.
   bool flush(std::chrono::milliseconds max);
 
-  /// Waits (at most `max`) until the runs submitted up to place `place` are
-  /// written or dropped; true when they are (at once when they are already).
-  bool flush_to(uint64_t place, std::chrono::milliseconds max);
+  /// Waits (at most `max`) until the last run of `session` submitted so far
+  /// is written or dropped; true when it is (at once for a session this
+  /// writer has not seen).
+  bool flush_session(const std::string& session, std::chrono::milliseconds max);
 
   store_health health() const;
 
@@ -76,6 +77,16 @@ private:
   uint64_t written_ = 0;
   uint64_t dropped_ = 0;
   int flushing_ = 0; ///< callers waiting in `flush`: no lingering
+  /// Each session's last run's place in the order of submits, so that
+  /// reading a session's history waits for that run alone. Bounded: past
+  /// `max_sessions` the table starts over, and a session not in it waits
+  /// for what was submitted before then.
+  std::unordered_map<std::string, uint64_t> session_places_;
+  uint64_t forgotten_places_ = 0;
+  static constexpr size_t max_sessions = 10'000;
+  /// Waits, under `lock`, until the runs up to `place` are finished.
+  bool flush_to(std::unique_lock<std::mutex>& lock, uint64_t place,
+                std::chrono::milliseconds max);
   bool stopping_ = false;
   bool degraded_ = false;
   bool told_full_ = false; ///< the log said the queue is full

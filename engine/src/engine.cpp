@@ -160,11 +160,7 @@ struct engine::impl {
   impl(tutti::config c, const engine_options& options)
       : cfg(std::move(c)), plugins(plugins_of(options)) {
     validate_config(cfg, *plugins);
-    // The default store lives in the user's data directory; a process
-    // without one (no XDG_DATA_HOME, no HOME) keeps nothing.
-    bool default_nowhere =
-        cfg.store.url.empty() && default_store_path().empty();
-    if (cfg.store.url != "none" && !default_nowhere) {
+    if (!store_is_off(cfg.store)) {
       auto settings = cfg.store;
       settings.url = expand_env(settings.url, cfg.store_where, "store");
       auto log = options.log;
@@ -235,37 +231,7 @@ struct engine::impl {
     context.cancelled = take_cancelled(id);
     if (!writer || context.id.empty())
       return;
-    auto place = writer->submit(stored_run_of(context, result));
-    if (!context.session.empty())
-      note_session(context.session, place);
-  }
-
-  /// Where each session's last run stands in the writer's order, so that
-  /// reading a session's history waits for that run alone (and not at all
-  /// for a session this process has not answered). Bounded: past
-  /// `max_sessions` the table starts over, and a session not in it waits
-  /// for what was submitted before then.
-  std::mutex sessions_mtx;
-  std::unordered_map<std::string, uint64_t> session_places;
-  uint64_t forgotten_places = 0; ///< guarded by sessions_mtx
-  static constexpr size_t max_sessions = 10'000;
-
-  void note_session(const std::string& session, uint64_t place) {
-    std::lock_guard<std::mutex> guard{sessions_mtx};
-    if (session_places.size() >= max_sessions &&
-        session_places.count(session) == 0) {
-      for (auto& [name, p] : session_places)
-        forgotten_places = std::max(forgotten_places, p);
-      session_places.clear();
-    }
-    auto& p = session_places[session];
-    p = std::max(p, place);
-  }
-
-  uint64_t session_place(const std::string& session) {
-    std::lock_guard<std::mutex> guard{sessions_mtx};
-    auto i = session_places.find(session);
-    return i != session_places.end() ? i->second : forgotten_places;
+    writer->submit(stored_run_of(context, result));
   }
 
   /// Who asked and when, for the store; the id stays empty when the
@@ -614,8 +580,7 @@ std::vector<chat_message> engine::session_history(const std::string& session) {
   if (!impl_->writer || session.empty())
     return {};
   // The session's last answer may still wait in the writer's queue.
-  impl_->writer->flush_to(impl_->session_place(session),
-                          std::chrono::seconds{2});
+  impl_->writer->flush_session(session, std::chrono::seconds{2});
   std::lock_guard<std::mutex> guard{impl_->reader_mtx};
   try {
     if (!impl_->reader)

@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tutti/messages.hpp"
@@ -41,6 +42,17 @@ struct store_config {
 /// Where an SQLite store lives by default: `$XDG_DATA_HOME/tutti/tutti.db`,
 /// else `$HOME/.local/share/tutti/tutti.db`; empty when neither is set.
 std::string default_store_path();
+
+/// Whether `config` keeps nothing: `none`, or the default store when there
+/// is no data directory to put it in (no XDG_DATA_HOME, no HOME).
+bool store_is_off(const store_config& config);
+
+/// The longest session id (`--session`, `X-Tutti-Session`, `tutti.session`).
+constexpr size_t max_session_bytes = 128;
+
+/// Whether `id` is a session id: 1 to `max_session_bytes` printable ASCII
+/// characters, no spaces.
+bool is_session_id(std::string_view id);
 
 /// `url` as it may be printed: a PostgreSQL password (in the URI or as a
 /// `password=` parameter) replaced by "***".
