@@ -166,6 +166,7 @@ void combine_step(self_ptr self) {
   query.request.messages.push_back(chat_message{"user", call.prompt});
   query.request.stream = st.question.request.stream;
   query.request.priority = st.question.request.priority;
+  query.request.scope = st.question.request.scope;
   // The combiner gets a deadline as long as the members had, from now.
   auto deadline = actor_now_us(self) + st.plan.deadline_us;
   query.request.deadline = deadline;

@@ -171,6 +171,10 @@ void start_step(self_ptr self, size_t index) {
   question.request.params = step.params;
   question.request.stream = st.plan.stream;
   question.request.priority = st.plan.priority;
+  question.request.scope = step.scope;
+  question.request.scope.key = st.plan.scope.key;
+  question.request.scope.key_budget = st.plan.scope.key_budget;
+  question.request.scope.no_cache = st.plan.scope.no_cache;
   if (st.listener && (st.plan.stream || st.plan.member_outcomes))
     question.listener = caf::actor_cast<caf::actor>(self);
   // Linked: a pipeline that is killed takes its running steps with it.

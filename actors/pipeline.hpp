@@ -36,6 +36,9 @@ struct pipeline_step_plan {
   chat_params params;     ///< the step's overrides; members' own win
   /// Ids of the steps whose values its templates use.
   std::vector<std::string> needs;
+  /// Its ensemble's name and cache rule ("" for a `call:` step); the run's
+  /// key and cache choice are added from `pipeline_plan::scope`.
+  request_scope scope;
 };
 
 /// Everything a pipeline actor needs for one run.
@@ -50,6 +53,8 @@ struct pipeline_plan {
   /// off, a step's aggregator sends none (no message per member).
   bool member_outcomes = false;
   tutti::priority priority = priority::interactive; ///< of every request
+  /// The key that asked, its budget, and whether to skip the cache.
+  request_scope scope;
 };
 
 /// Where one step stands.

@@ -10,6 +10,8 @@
 /// - provider -> rate_limiter: (release_atom, permit_id, usage)
 /// - provider -> rate_limiter: (withdraw_atom, request_id), a queued waiter
 /// - provider -> rate_limiter: (cooldown_atom, until), a 429 pauses the group
+/// - provider -> response_cache: (cache_get_atom, key, now_ms) => cached_reply;
+///   (cache_put_atom, key, cached_reply, expires_ms) after a fresh reply
 /// - provider -> rate_limiter: (answered_atom, permit_id, at), the server has
 ///   the request (its reply began): the grant's window time starts; not sent
 ///   for a reply that arrives whole, whose release says the same
@@ -72,8 +74,20 @@ using answered_atom = caf::atom_constant<caf::atom("answered")>;
 using feedback_atom = caf::atom_constant<caf::atom("feedback")>;
 using run_atom = caf::atom_constant<caf::atom("run")>;
 using step_atom = caf::atom_constant<caf::atom("step")>;
+using cache_get_atom = caf::atom_constant<caf::atom("cache_get")>;
+using cache_put_atom = caf::atom_constant<caf::atom("cache_put")>;
 
 /// A provider asks its limit group for permission to send one request.
+/// A reply kept by the response cache, or none (`found` false).
+struct cached_reply {
+  bool found = false;
+  std::string text;
+  std::string finish_reason;
+  tutti::usage usage; ///< what it took when it was first made
+  std::string provider; ///< who made it, for the store's record
+  std::string model;
+};
+
 struct permit_request {
   std::string request_id;
   std::string provider;
@@ -194,9 +208,25 @@ typename Inspector::result_type inspect(Inspector& f, chat_params& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, spend_limit& x) {
+  return f(caf::meta::type_name("spend_limit"), x.day_usd, x.month_usd);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cache_policy& x) {
+  return f(caf::meta::type_name("cache_policy"), x.ttl_ms, x.sampled);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, request_scope& x) {
+  return f(caf::meta::type_name("request_scope"), x.ensemble, x.key,
+           x.key_budget, x.cache, x.no_cache);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, chat_request& x) {
   return f(caf::meta::type_name("chat_request"), x.id, x.messages, x.params,
-           x.stream, x.deadline, x.priority);
+           x.stream, x.deadline, x.priority, x.scope);
 }
 
 template <class Inspector>
@@ -214,7 +244,7 @@ typename Inspector::result_type inspect(Inspector& f, timing& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, completion& x) {
   return f(caf::meta::type_name("completion"), x.text, x.finish_reason, x.usage,
-           x.timing, x.cost_usd, x.attempts);
+           x.timing, x.cost_usd, x.attempts, x.cached);
 }
 
 template <class Inspector>
@@ -246,6 +276,12 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, vote_row& x) {
   return f(caf::meta::type_name("vote_row"), x.answer, x.text, x.weight,
            x.members);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cached_reply& x) {
+  return f(caf::meta::type_name("cached_reply"), x.found, x.text,
+           x.finish_reason, x.usage, x.provider, x.model);
 }
 
 template <class Inspector>
@@ -349,6 +385,7 @@ CAF_ADD_TYPE_ID(tutti, (tutti::failure_kind))
 CAF_ADD_TYPE_ID(tutti, (tutti::provider_snapshot))
 CAF_ADD_TYPE_ID(tutti, (tutti::server_limits))
 CAF_ADD_TYPE_ID(tutti, (tutti::vote_row))
+CAF_ADD_TYPE_ID(tutti, (tutti::cached_reply))
 
 CAF_END_TYPE_ID_BLOCK(tutti)
 

@@ -10,6 +10,7 @@
 #include "engine/src/saturating.hpp"
 #include "engine/src/secrets.hpp"
 #include "tutti/retry.hpp"
+#include "tutti/store.hpp"
 
 namespace tutti {
 
@@ -24,18 +25,27 @@ constexpr int64_t max_counted_tokens = int64_t{1} << 40;
 /// A rough token estimate for the limiter's token budget: 4 bytes a prompt
 /// token, plus the most the reply may take (the request's max_tokens, else
 /// the provider's default, else what the codec sends by itself).
-int64_t estimate_tokens(const chat_request& req, const provider_deps& deps) {
-  // Sizes and max_tokens can come from a client: the sum is clamped, never
-  // overflowed, and never below 1 (a negative estimate would stall the
-  // limit group's queue).
+usage estimate_usage(const chat_request& req, const provider_deps& deps) {
+  // Sizes and max_tokens can come from a client: each count is clamped,
+  // never overflowed.
   int64_t bytes = 0;
   for (auto& msg : req.messages)
     bytes = saturating_add(bytes, static_cast<int64_t>(msg.content.size()));
   auto output =
       req.params.max_tokens.value_or(deps.settings.defaults.max_tokens.value_or(
           deps.wire->implied_max_tokens()));
+  usage estimate;
+  estimate.input_tokens = std::min(bytes / 4, max_counted_tokens);
+  estimate.output_tokens =
+      std::clamp<int64_t>(output, 0, max_counted_tokens);
+  return estimate;
+}
+
+int64_t estimate_tokens(const chat_request& req, const provider_deps& deps) {
+  // Never below 1: a negative estimate would stall the limit group's queue.
+  auto estimate = estimate_usage(req, deps);
   return std::clamp<int64_t>(
-      saturating_add(bytes / 4, std::max<int64_t>(0, output)), 1,
+      saturating_add(estimate.input_tokens, estimate.output_tokens), 1,
       max_counted_tokens);
 }
 
@@ -148,8 +158,16 @@ void finish(self_ptr self, const std::string& request_id,
     outcome.reply = std::move(*done);
     outcome.reply.usage = bounded(outcome.reply.usage);
     outcome.reply.timing = timing_of(self, call);
-    outcome.reply.cost_usd = cost_usd(outcome.reply.usage, deps.price);
+    outcome.reply.cost_usd =
+        outcome.reply.cached ? 0 : cost_usd(outcome.reply.usage, deps.price);
     outcome.reply.attempts = call.attempts;
+    if (!outcome.reply.cached && !call.cache_key.empty() && deps.cache &&
+        !outcome.reply.text.empty())
+      self->send(deps.cache, cache_put_atom::value, call.cache_key,
+                 cached_reply{true, outcome.reply.text,
+                              outcome.reply.finish_reason, outcome.reply.usage,
+                              deps.settings.name, deps.settings.model},
+                 saturating_add(unix_now_ms(), call.cache_ttl_ms));
   } else {
     outcome.ok = false;
     auto& error = outcome.error;
@@ -173,6 +191,11 @@ void finish(self_ptr self, const std::string& request_id,
     // The probe ended before it sent anything (cancelled or denied while
     // queued): it says nothing of the upstream, but frees the probe slot.
     self->state.breaker.record(false, false, actor_now_us(self));
+  if (call.spend_hold != 0)
+    deps.ledger->settle(call.spend_hold,
+                        outcome.ok ? outcome.reply.cost_usd
+                                   : outcome.error.cost_usd,
+                        unix_now_ms());
   end_attempt(self, call,
               outcome.ok ? outcome.reply.usage : outcome.error.usage);
   call.promise.deliver(std::move(outcome));
@@ -269,6 +292,108 @@ void ask_for_permit(self_ptr self, provider_call& call) {
                                 "rate limiter unavailable: " +
                                     self->system().render(err)));
           });
+}
+
+/// How long a looked-up reply may take before the call goes on without it:
+/// the cache is a shortcut, never a wait.
+constexpr auto cache_lookup_timeout = std::chrono::milliseconds{250};
+
+/// Sets `call`'s cache key, the SHA-256 of the request as the vendor would
+/// get it whole (not streamed): kind, URL and body hold everything that
+/// determines the reply (model, parameters, messages) and nothing else.
+/// Left empty when no cache rule covers the call, the asker said no, or it
+/// samples (temperature above 0 without a seed) and the rule does not say
+/// to cache that too.
+void choose_cache_key(self_ptr self, provider_call& call) {
+  auto& deps = self->state.deps;
+  auto& req = call.query.request;
+  auto rule = req.scope.cache.ttl_ms > 0 ? req.scope.cache : deps.cache_rule;
+  if (!deps.cache || rule.ttl_ms <= 0 || req.scope.no_cache)
+    return;
+  auto& defaults = deps.settings.defaults;
+  auto temperature = req.params.temperature ? req.params.temperature
+                                            : defaults.temperature;
+  auto seeded = req.params.seed.has_value() || defaults.seed.has_value();
+  if (!seeded && !(temperature && *temperature == 0) && !rule.sampled)
+    return;
+  chat_request whole;
+  whole.messages = req.messages;
+  whole.params = req.params;
+  auto http = deps.wire->encode(whole, deps.settings);
+  call.cache_key = sha256_hex(deps.settings.kind + '\n' + http.method + ' ' +
+                              http.url + '\n' + http.body);
+  call.cache_ttl_ms = rule.ttl_ms;
+}
+
+/// Reserves the call's estimated cost with every budget it counts for;
+/// false (and the call finished as `budget_exceeded`) when one cannot
+/// take it.
+bool reserve_spend(self_ptr self, provider_call& call) {
+  auto& deps = self->state.deps;
+  if (!deps.ledger)
+    return true;
+  auto& req = call.query.request;
+  spend_parties who{deps.settings.name, req.scope.ensemble, req.scope.key,
+                    req.scope.key_budget};
+  auto estimate = cost_usd(estimate_usage(req, deps), deps.price);
+  auto hold = deps.ledger->reserve(who, estimate, unix_now_ms());
+  if (hold.id == 0) {
+    auto error = make_failure(failure_kind::budget_exceeded,
+                              "not sent: " + hold.refused);
+    finish(self, req.id, std::move(error));
+    return false;
+  }
+  call.spend_hold = hold.id;
+  return true;
+}
+
+/// A call past the cache: its budget, then a permit.
+void admit(self_ptr self, provider_call& call) {
+  if (reserve_spend(self, call))
+    ask_for_permit(self, call);
+}
+
+/// Serves a call from the cache when it can, else admits it.
+void begin_call(self_ptr self, provider_call& call) {
+  choose_cache_key(self, call);
+  if (call.cache_key.empty()) {
+    admit(self, call);
+    return;
+  }
+  auto id = call.query.request.id;
+  auto generation = call.generation;
+  auto go_on = [=] {
+    auto i = self->state.calls.find(id);
+    if (i != self->state.calls.end() && i->second.generation == generation)
+      admit(self, i->second);
+  };
+  self->request(self->state.deps.cache, cache_lookup_timeout,
+                cache_get_atom::value, call.cache_key, unix_now_ms())
+      .then(
+          [=](cached_reply& hit) {
+            auto i = self->state.calls.find(id);
+            if (i == self->state.calls.end() ||
+                i->second.generation != generation)
+              return; // it ended (cancelled, past its deadline) meanwhile
+            if (!hit.found) {
+              go_on();
+              return;
+            }
+            auto& call = i->second;
+            call.permitted_at = actor_now_us(self);
+            call.first_token_at = call.permitted_at;
+            call.sent_at = call.permitted_at;
+            if (call.query.request.stream && call.query.listener)
+              self->send(call.query.listener,
+                         member_delta{call.query.member, hit.text});
+            completion done;
+            done.text = std::move(hit.text);
+            done.finish_reason = std::move(hit.finish_reason);
+            done.usage = hit.usage;
+            done.cached = true;
+            finish(self, id, std::move(done));
+          },
+          [=](const caf::error&) { go_on(); });
 }
 
 /// An attempt failed: retry it if allowed and worthwhile, else finish.
@@ -552,7 +677,7 @@ caf::behavior provider(self_ptr self, provider_deps deps) {
               self->state.deadlines.emplace(call.deadline, id);
           arm_deadline_timer(self);
         }
-        ask_for_permit(self, call);
+        begin_call(self, call);
         return promise;
       },
       [=](transfer_head& head) {

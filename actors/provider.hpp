@@ -17,6 +17,7 @@
 
 #include "actors/circuit_breaker.hpp"
 #include "actors/transport.hpp"
+#include "engine/src/spend_ledger.hpp"
 #include "tutti/codec.hpp"
 #include "tutti/config.hpp"
 #include "tutti/stream_decoder.hpp"
@@ -38,6 +39,11 @@ struct provider_deps {
   /// The engine's timer service, for the per-call checks and retries (none
   /// in tests: CAF's delayed messages).
   tutti::timers timers;
+  /// Spend budgets (docs/store.md); null: none are kept.
+  std::shared_ptr<spend_ledger> ledger;
+  /// The response cache (`response_cache`); null: none.
+  caf::actor cache;
+  cache_policy cache_rule; ///< the provider's own `cache:`
 };
 
 /// The calls' deadlines, earliest first: a provider keeps one timer for
@@ -58,6 +64,9 @@ struct provider_call {
   uint64_t generation = 0;     ///< bumps per attempt; stale timers ignore it
   bool delivered_text = false; ///< a delta reached the listener: no retry
   bool probe = false; ///< admitted as the half-open breaker's one probe
+  uint64_t spend_hold = 0; ///< its reservation with the ledger; 0: none
+  std::string cache_key;   ///< "": not cached
+  int64_t cache_ttl_ms = 0;
   /// Why the last attempt failed, while a retry waits: if the retry never
   /// gets to run, this is still the outcome's cause.
   std::optional<failure> retrying_after;
@@ -104,7 +113,10 @@ struct provider_state {
 /// full-jitter exponential backoff, honouring Retry-After, while attempts
 /// remain, no text has reached the listener, and the next attempt can start
 /// before the deadline. `(cancel_atom, request_id)` ends a call as
-/// `cancelled`, keeping the text so far.
+/// `cancelled`, keeping the text so far. A request the cache rule covers
+/// is looked up in the response cache first (a hit is the outcome, marked
+/// `cached`, costing nothing); one that would pass a spend budget fails as
+/// `budget_exceeded` before it takes a permit.
 caf::behavior provider(caf::stateful_actor<provider_state>* self,
                        provider_deps deps);
 

@@ -1,6 +1,7 @@
 #include "cli/keys.hpp"
 
 #include <chrono>
+#include <cstdio>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -9,6 +10,7 @@
 #include "cli/format.hpp"
 #include "cli/runs.hpp"
 #include "engine/src/config_yaml.hpp"
+#include "tutti/config.hpp"
 #include "tutti/store.hpp"
 
 namespace tutti::cli {
@@ -29,6 +31,11 @@ int create_key(const keys_args& args) {
   key.targets = args.targets;
   key.rpm = args.rpm;
   key.tpm = args.tpm;
+  for (auto& budget : args.budgets) {
+    std::string why;
+    if (!parse_spend_limit(budget, key.budget, why))
+      throw store_error("--budget: " + why);
+  }
   key.created_ms = unix_now_ms();
   store->create_key(key, key_hash(secret));
   std::cerr << "key '" << args.name
@@ -37,10 +44,26 @@ int create_key(const keys_args& args) {
   return exit_answer;
 }
 
+/// "$10.00/day, $200.00/month", or "-".
+std::string budget_text(const spend_limit& budget) {
+  std::string text;
+  auto add = [&](double usd, const char* per) {
+    if (usd <= 0)
+      return;
+    char amount[48];
+    std::snprintf(amount, sizeof amount, "$%.2f/%s", usd, per);
+    text += (text.empty() ? "" : ", ") + std::string{amount};
+  };
+  add(budget.day_usd, "day");
+  add(budget.month_usd, "month");
+  return text.empty() ? "-" : text;
+}
+
 int list_keys(const keys_args& args) {
   auto store = open_store(store_to_read(args.config, args.store));
   std::cout << pad("name", 24) << pad("secret starts", 16) << pad("state", 10)
-            << pad("rpm", 10) << pad("tpm", 14) << "targets\n";
+            << pad("rpm", 10) << pad("tpm", 14) << pad("budget", 22)
+            << "targets\n";
   for (auto& key : store->list_keys()) {
     std::string targets;
     for (auto& t : key.targets)
@@ -49,7 +72,7 @@ int list_keys(const keys_args& args) {
               << pad(key.revoked_ms > 0 ? "revoked" : "in use", 10)
               << pad(key.rpm > 0 ? std::to_string(key.rpm) : "-", 10)
               << pad(key.tpm > 0 ? std::to_string(key.tpm) : "-", 14)
-              << (targets.empty() ? "all" : targets) << '\n';
+              << pad(budget_text(key.budget), 22) << (targets.empty() ? "all" : targets) << '\n';
   }
   return exit_answer;
 }
@@ -97,6 +120,10 @@ keys_commands add_keys_commands(CLI::App& app, keys_args& args) {
                    "Tokens (input and output) per minute it may use "
                    "(default: no limit of its own)")
       ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000'000}));
+  commands.create->add_option(
+      "--budget", args.budgets,
+      "What its requests may cost in US dollars: 10/day, 200/month (give "
+      "both as two options; default: no budget of its own)");
   commands.list = keys->add_subcommand("list", "Every key, in use or "
                                                "revoked (never a secret).");
   common(*commands.list);

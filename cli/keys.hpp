@@ -21,6 +21,7 @@ struct keys_args {
   std::vector<std::string> targets;
   int64_t rpm = 0;
   int64_t tpm = 0;
+  std::vector<std::string> budgets; ///< "10/day", "200/month"
   bool json = false;
 };
 

@@ -365,16 +365,20 @@ public:
       if (existing > 0)
         throw store_error("a key named '" + key.name +
                           "' exists already; revoked keys keep their names");
-      db_->run("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      db_->run("INSERT INTO api_keys (name, hash, hint, targets, rpm, tpm, "
+               "created_ms, revoked_ms, budget_day_usd, budget_month_usd) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                storable({key.name, hash, key.hint, targets, key.rpm, key.tpm,
-                         key.created_ms, key.revoked_ms}));
+                         key.created_ms, key.revoked_ms, key.budget.day_usd,
+                         key.budget.month_usd}));
     });
   }
 
   std::vector<api_key> list_keys() override {
     std::vector<api_key> keys;
     db_->query(
-        "SELECT name, hint, targets, rpm, tpm, created_ms, revoked_ms FROM "
+        "SELECT name, hint, targets, rpm, tpm, created_ms, revoked_ms, "
+        "budget_day_usd, budget_month_usd FROM "
         "api_keys ORDER BY name",
         {}, [&](const sql_row& r) { keys.push_back(key_of(r)); });
     return keys;
@@ -396,10 +400,73 @@ public:
   std::optional<api_key> key_by_hash(const std::string& hash) override {
     std::optional<api_key> key;
     db_->query(
-        "SELECT name, hint, targets, rpm, tpm, created_ms, revoked_ms FROM "
+        "SELECT name, hint, targets, rpm, tpm, created_ms, revoked_ms, "
+        "budget_day_usd, budget_month_usd FROM "
         "api_keys WHERE hash = ? AND revoked_ms = 0",
         {hash}, [&](const sql_row& r) { key = key_of(r); });
     return key;
+  }
+
+  std::vector<spend_row> spend_since(int64_t since_ms) override {
+    std::vector<spend_row> rows;
+    db_->query("SELECT hour_ms, provider, ensemble, key_name, SUM(cost_usd) "
+               "FROM call_rollup WHERE hour_ms >= ? AND cost_usd > 0 GROUP BY "
+               "1, 2, 3, 4",
+               {since_ms - since_ms % hour_ms}, [&](const sql_row& r) {
+                 rows.push_back(spend_row{r.integer(0), r.text(1), r.text(2),
+                                          r.text(3), r.real(4)});
+               });
+    return rows;
+  }
+
+  std::optional<cache_entry> cache_get(const std::string& key,
+                                       int64_t now_ms) override {
+    std::optional<cache_entry> entry;
+    db_->query("SELECT expires_ms, provider, model, finish_reason, "
+               "input_tokens, output_tokens, cached_input_tokens, text FROM "
+               "response_cache WHERE key = ? AND expires_ms > ?",
+               {key, now_ms}, [&](const sql_row& r) {
+                 cache_entry e;
+                 e.key = key;
+                 e.expires_ms = r.integer(0);
+                 e.provider = r.text(1);
+                 e.model = r.text(2);
+                 e.finish_reason = r.text(3);
+                 e.usage.input_tokens = r.integer(4);
+                 e.usage.output_tokens = r.integer(5);
+                 e.usage.cached_input_tokens = r.integer(6);
+                 e.text = r.text(7);
+                 entry = std::move(e);
+               });
+    return entry;
+  }
+
+  void cache_put(const std::vector<cache_entry>& entries) override {
+    in_transaction(*db_, [&] {
+      for (auto& e : entries)
+        db_->run(
+            "INSERT INTO response_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET expires_ms = "
+            "excluded.expires_ms, provider = excluded.provider, model = "
+            "excluded.model, finish_reason = excluded.finish_reason, "
+            "input_tokens = excluded.input_tokens, output_tokens = "
+            "excluded.output_tokens, cached_input_tokens = "
+            "excluded.cached_input_tokens, text = excluded.text",
+            storable({e.key, e.expires_ms, e.provider, e.model,
+                      e.finish_reason, e.usage.input_tokens,
+                      e.usage.output_tokens, e.usage.cached_input_tokens,
+                      e.text}));
+    });
+  }
+
+  int64_t cache_purge(int64_t now_ms) override {
+    int64_t expired = 0;
+    in_transaction(*db_, [&] {
+      db_->query("SELECT COUNT(*) FROM response_cache WHERE expires_ms <= ?",
+                 {now_ms}, [&](const sql_row& r) { expired = r.integer(0); });
+      db_->run("DELETE FROM response_cache WHERE expires_ms <= ?", {now_ms});
+    });
+    return expired;
   }
 
   std::vector<stats_row> stats(const stats_query& q) override {
@@ -443,12 +510,17 @@ public:
         c.row.failures += calls;
         c.row.failures_by_kind[r.text(2)] += calls;
       }
-      if (r.integer(4) != 0)
-        c.row.cached += calls;
       auto latency = std::clamp<int64_t>(r.integer(3), 0, latency_buckets - 1);
       c.histogram[static_cast<size_t>(latency)] += calls;
-      c.row.input_tokens += r.integer(6);
-      c.row.output_tokens += r.integer(7);
+      // A cached call's tokens were spent once, by the call that made it.
+      if (r.integer(4) != 0) {
+        c.row.cached += calls;
+        c.row.saved_input_tokens += r.integer(6);
+        c.row.saved_output_tokens += r.integer(7);
+      } else {
+        c.row.input_tokens += r.integer(6);
+        c.row.output_tokens += r.integer(7);
+      }
       c.row.cost_usd += r.real(8);
     });
     std::vector<stats_row> rows;
@@ -502,6 +574,8 @@ private:
     key.tpm = r.integer(4);
     key.created_ms = r.integer(5);
     key.revoked_ms = r.integer(6);
+    key.budget.day_usd = r.real(7);
+    key.budget.month_usd = r.real(8);
     return key;
   }
 
@@ -701,8 +775,12 @@ bool looks_like_key_secret(const std::string& text) {
 }
 
 std::string key_hash(const std::string& secret) {
+  return sha256_hex(secret);
+}
+
+std::string sha256_hex(std::string_view bytes) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(),
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
          digest);
   static const char* hex = "0123456789abcdef";
   std::string text;

@@ -132,6 +132,26 @@ const std::vector<std::string> v3 = {
   revoked_ms BIGINT NOT NULL))",
 };
 
+/// Version 4: key budgets, and the response cache (by the SHA-256 of what
+/// determines a reply; no prompt is kept).
+const std::vector<std::string> v4 = {
+    "ALTER TABLE api_keys ADD COLUMN budget_day_usd DOUBLE PRECISION NOT "
+    "NULL DEFAULT 0",
+    "ALTER TABLE api_keys ADD COLUMN budget_month_usd DOUBLE PRECISION NOT "
+    "NULL DEFAULT 0",
+    R"(CREATE TABLE response_cache (
+  key TEXT PRIMARY KEY,
+  expires_ms BIGINT NOT NULL,
+  provider TEXT NOT NULL,
+  model TEXT NOT NULL,
+  finish_reason TEXT NOT NULL,
+  input_tokens BIGINT NOT NULL,
+  output_tokens BIGINT NOT NULL,
+  cached_input_tokens BIGINT NOT NULL,
+  text TEXT NOT NULL))",
+    "CREATE INDEX response_cache_by_expiry ON response_cache (expires_ms)",
+};
+
 } // namespace
 
 int64_t latency_bucket_bound_us(int bucket) {
@@ -146,7 +166,7 @@ int latency_bucket_of(int64_t total_us) {
 }
 
 const std::vector<std::vector<std::string>>& migrations() {
-  static const std::vector<std::vector<std::string>> all = {v1, v2(), v3};
+  static const std::vector<std::vector<std::string>> all = {v1, v2(), v3, v4};
   return all;
 }
 

@@ -19,7 +19,7 @@ namespace {
 /// declare (`combine_traits`).
 const word_list ensemble_keys = {
     "members",  "until",       "mode",    "hedge_after",
-    "deadline", "min_success", "combine",
+    "deadline", "min_success", "combine", "budget", "cache",
 };
 
 const word_list member_keys = {"provider", "label", "samples", "weight",
@@ -106,6 +106,10 @@ private:
       } else if (field.key == "min_success") {
         e.min_success = static_cast<int>(
             read_int(field, field_path, 1, INT32_MAX, "a positive integer"));
+      } else if (field.key == "budget") {
+        e.budget = read_spend_limit(field, field_path);
+      } else if (field.key == "cache") {
+        e.cache = read_cache_policy(field, field_path);
       } else if (field.key == "combine") {
         e.combine = read_string(field, field_path);
         auto names = plugins_.combine_names();

@@ -21,7 +21,7 @@ const word_list provider_keys = {
     "limit_group", "rpm",     "tpm",         "requests", "tokens",
     "queue",       "breaker", "temperature", "top_p",    "max_tokens",
     "seed",        "stop",    "params",      "timeouts", "retry",
-    "price",       "headers", "ca_file",
+    "price",       "headers", "ca_file",  "budget",   "cache",
 };
 
 const word_list budget_keys = {"count", "per"};
@@ -569,6 +569,10 @@ private:
         p.retry = read_retry(field, field_path);
       } else if (field.key == "price") {
         p.price = read_price_table(field, field_path);
+      } else if (field.key == "budget") {
+        p.budget = read_spend_limit(field, field_path);
+      } else if (field.key == "cache") {
+        p.cache = read_cache_policy(field, field_path);
       } else if (field.key == "headers") {
         read_headers(field, field_path, p);
       } else if (field.key == "ca_file") {

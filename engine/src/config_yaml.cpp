@@ -484,6 +484,46 @@ int64_t yaml_reader::read_duration_ms(const map_entry& entry,
   return rounded;
 }
 
+spend_limit yaml_reader::read_spend_limit(const map_entry& entry,
+                                          const std::string& path) const {
+  spend_limit result;
+  if (!entry.value.IsMap()) {
+    auto text = scalar_text(entry, path, "a budget such as 10/day");
+    std::string why;
+    if (!parse_spend_limit(text, result, why))
+      fail(entry.value, path, why);
+    return result;
+  }
+  for (auto& field : entries(map_value(entry, path, "{day: 5, month: 100}"),
+                             path, {"day", "month"})) {
+    auto field_path = path + "." + field.key;
+    auto usd = read_number(field, field_path, 0, max_budget_usd);
+    (field.key == "day" ? result.day_usd : result.month_usd) = usd;
+  }
+  return result;
+}
+
+cache_policy yaml_reader::read_cache_policy(const map_entry& entry,
+                                            const std::string& path) const {
+  cache_policy result;
+  bool has_ttl = false;
+  for (auto& field : entries(map_value(entry, path, "{ttl: 1h}"), path,
+                             {"ttl", "sampled"})) {
+    auto field_path = path + "." + field.key;
+    if (field.key == "ttl") {
+      result.ttl_ms = read_duration_ms(field, field_path);
+      has_ttl = true;
+    } else {
+      result.sampled =
+          read_word(field, field_path, {"true", "false"}) == "true";
+    }
+  }
+  if (!has_ttl)
+    fail(entry.value, path,
+         "missing required key 'ttl'; expected a map such as {ttl: 1h}");
+  return result;
+}
+
 std::string yaml_reader::read_word(const map_entry& entry,
                                    const std::string& path,
                                    const word_list& words) const {

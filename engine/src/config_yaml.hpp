@@ -205,6 +205,15 @@ public:
   int64_t read_duration_ms(const map_entry& entry, const std::string& path,
                            bool zero_is_none = false) const;
 
+  /// `budget:` of a provider or an ensemble: `{day: 5, month: 100}` in US
+  /// dollars, or one period as "10/day" or "100/month".
+  spend_limit read_spend_limit(const map_entry& entry,
+                               const std::string& path) const;
+
+  /// `cache:` of a provider or an ensemble: `{ttl: 1h, sampled: false}`.
+  cache_policy read_cache_policy(const map_entry& entry,
+                                 const std::string& path) const;
+
   /// A scalar that must be one of `words`.
   std::string read_word(const map_entry& entry, const std::string& path,
                         const word_list& words) const;

@@ -24,9 +24,11 @@
 #include "actors/protocol.hpp"
 #include "actors/provider.hpp"
 #include "actors/rate_limiter.hpp"
+#include "actors/response_cache.hpp"
 #include "actors/transport.hpp"
 #include "engine/src/names.hpp"
 #include "engine/src/run_records.hpp"
+#include "engine/src/spend_ledger.hpp"
 #include "engine/src/watchers.hpp"
 #include "store/store_writer.hpp"
 #include "tutti/registry.hpp"
@@ -156,6 +158,9 @@ struct engine::impl {
   std::mutex reader_mtx;
   std::unique_ptr<run_store> reader; ///< for sessions; guarded by reader_mtx
   std::set<uint64_t> cancelled; ///< asks and runs cancelled; guarded by mtx
+  /// Spend budgets: every provider's calls reserve and settle here.
+  std::shared_ptr<spend_ledger> ledger = std::make_shared<spend_ledger>();
+  caf::actor cache; ///< the response cache; null when nothing is cached
 
   impl(tutti::config c, const engine_options& options)
       : cfg(std::move(c)), plugins(plugins_of(options)) {
@@ -192,6 +197,63 @@ struct engine::impl {
     auto service = system->spawn(timer_service);
     long_lived.push_back(service);
     timers = tutti::timers{service};
+    start_budgets(options);
+    start_cache(options);
+  }
+
+  /// The budgets of the config, and what was spent this month before this
+  /// engine started (from the store's roll-up).
+  void start_budgets(const engine_options& options) {
+    for (auto& [name, pc] : cfg.providers)
+      ledger->set_limit("provider", name, pc.budget);
+    for (auto& [name, ec] : cfg.ensembles)
+      ledger->set_limit("ensemble", name, ec.budget);
+    if (!writer)
+      return;
+    try {
+      auto store = open_store(store_settings, true);
+      for (auto& row : store->spend_since(month_start_ms(unix_now_ms()))) {
+        ledger->add_spent("provider", row.provider, row.hour_ms, row.cost_usd);
+        if (!row.ensemble.empty())
+          ledger->add_spent("ensemble", row.ensemble, row.hour_ms,
+                            row.cost_usd);
+        if (!row.key.empty())
+          ledger->add_spent("key", row.key, row.hour_ms, row.cost_usd);
+      }
+    } catch (const std::exception& e) {
+      say(options, std::string{"spend budgets start from $0: the store's "
+                               "spend could not be read ("} +
+                       e.what() + ")");
+    }
+  }
+
+  /// The response cache, when a provider or an ensemble has `cache:`; in
+  /// the store too when it keeps texts, else in memory only.
+  void start_cache(const engine_options& options) {
+    bool wanted = false;
+    for (auto& [name, pc] : cfg.providers)
+      wanted = wanted || pc.cache.ttl_ms > 0;
+    for (auto& [name, ec] : cfg.ensembles)
+      wanted = wanted || ec.cache.ttl_ms > 0;
+    if (!wanted)
+      return;
+    response_cache_deps deps;
+    deps.log = options.log;
+    if (writer && cfg.store.texts) {
+      deps.store = store_settings;
+      // Its store reads block: a thread of its own, off the scheduler.
+      cache = system->spawn<caf::detached>(response_cache, std::move(deps));
+    } else {
+      cache = system->spawn(response_cache, std::move(deps));
+    }
+    long_lived.push_back(cache);
+  }
+
+  static void say(const engine_options& options, const std::string& line) {
+    if (options.log)
+      options.log(line);
+    else
+      std::fprintf(stderr, "tutti: %s\n", line.c_str());
   }
 
   ~impl() {
@@ -213,6 +275,7 @@ struct engine::impl {
     providers.clear();
     limiters.clear();
     probe = nullptr;
+    cache = nullptr;
     guard.unlock();
     system.reset(); // waits for every actor to finish
     net.reset();    // then joins the transport thread
@@ -278,6 +341,14 @@ struct engine::impl {
       ++p.failures[std::string{to_string(m.error.kind)}];
     }
     auto& used = m.ok ? m.reply.usage : m.error.usage;
+    if (m.ok && m.reply.cached) {
+      ++p.cached;
+      p.saved_usage.input_tokens += used.input_tokens;
+      p.saved_usage.output_tokens += used.output_tokens;
+      p.saved_usage.cached_input_tokens += used.cached_input_tokens;
+      p.latency.observe(static_cast<double>(time.total_us) / 1e6);
+      return;
+    }
     p.usage.input_tokens += used.input_tokens;
     p.usage.output_tokens += used.output_tokens;
     p.usage.cached_input_tokens += used.cached_input_tokens;
@@ -376,6 +447,9 @@ struct engine::impl {
     deps.limiter = limiter;
     deps.net = net;
     deps.timers = timers;
+    deps.ledger = ledger;
+    deps.cache = cache;
+    deps.cache_rule = pc.cache;
     auto actor = system->spawn(provider, std::move(deps));
     long_lived.push_back(actor);
     providers.emplace(name, actor);
@@ -500,6 +574,10 @@ struct engine::impl {
       sp.system = step.system;
       sp.params = step.params;
       sp.needs = step.needs;
+      if (!step.ensemble.empty()) {
+        sp.scope.ensemble = step.ensemble;
+        sp.scope.cache = cfg.ensembles.at(step.ensemble).cache;
+      }
       plan.steps.push_back(std::move(sp));
     }
     return plan;
@@ -594,6 +672,11 @@ std::vector<chat_message> engine::session_history(const std::string& session) {
   }
 }
 
+budget_left engine::key_budget_left(const std::string& key,
+                                    spend_limit limit) {
+  return impl_->ledger->left("key", key, limit, unix_now_ms());
+}
+
 bool engine::flush_store(std::chrono::milliseconds max) {
   return !impl_->writer || impl_->writer->flush(max);
 }
@@ -664,6 +747,14 @@ uint64_t engine::start_ask(const target& to, std::vector<chat_message> messages,
   question.request.stream = options.stream;
   question.request.priority = options.priority;
   question.request.deadline = steady_now_us() + deadline_us;
+  auto& scope = question.request.scope;
+  if (to.of == target::kind::ensemble) {
+    scope.ensemble = to.name;
+    scope.cache = impl_->cfg.ensembles.at(to.name).cache;
+  }
+  scope.key = options.record.key;
+  scope.key_budget = options.key_budget;
+  scope.no_cache = options.no_cache;
   ask_watch_state watch;
   watch.ensemble = plan.name;
   watch.options = std::move(options);
@@ -696,6 +787,9 @@ uint64_t engine::start_run(const std::string& name,
   plan.stream = options.stream;
   plan.member_outcomes = static_cast<bool>(options.on_member_done);
   plan.priority = options.priority;
+  plan.scope.key = options.record.key;
+  plan.scope.key_budget = options.key_budget;
+  plan.scope.no_cache = options.no_cache;
   run_watch_state watch;
   watch.pipeline = name;
   for (auto& step : plan.steps)

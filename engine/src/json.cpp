@@ -179,6 +179,8 @@ std::string to_json(const stats_query& query,
       w.Double(r.p95_ms);
       key_int(w, "input_tokens", r.input_tokens);
       key_int(w, "output_tokens", r.output_tokens);
+      key_int(w, "saved_input_tokens", r.saved_input_tokens);
+      key_int(w, "saved_output_tokens", r.saved_output_tokens);
       key_cost(w, r.cost_usd);
       w.EndObject();
     }

@@ -96,6 +96,8 @@ void write_outcome(Writer& w, const member_outcome& o) {
     w.Double(o.reply.cost_usd);
     w.Key("attempts");
     w.Int(o.reply.attempts);
+    w.Key("cached");
+    w.Bool(o.reply.cached);
     w.Key("timing");
     write_timing(w, o.reply.timing);
   } else {

@@ -22,7 +22,7 @@ int64_t unix_now_ms() {
 
 namespace {
 
-constexpr std::array<std::string_view, 19> failure_kind_names = {
+constexpr std::array<std::string_view, 20> failure_kind_names = {
     "auth",
     "bad_request",
     "context_length",
@@ -42,10 +42,11 @@ constexpr std::array<std::string_view, 19> failure_kind_names = {
     "circuit_open",
     "refused",
     "empty_reply",
+    "budget_exceeded",
 };
 
 static_assert(failure_kind_names.size() ==
-              static_cast<size_t>(failure_kind::empty_reply) + 1);
+              static_cast<size_t>(failure_kind::budget_exceeded) + 1);
 
 } // namespace
 

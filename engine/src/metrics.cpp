@@ -58,6 +58,22 @@ std::string to_prometheus(const metrics_snapshot& s) {
     out.sample("tutti_provider_tokens_total", l + ",direction=\"cached_input\"",
                static_cast<double>(p.usage.cached_input_tokens));
   });
+  out.family("tutti_provider_cached_total", "counter",
+             "Calls served from the response cache.");
+  each_provider([&](const provider_metrics& p, const std::string& l) {
+    out.sample("tutti_provider_cached_total", l,
+               static_cast<double>(p.cached));
+  });
+  out.family("tutti_provider_saved_tokens_total", "counter",
+             "Tokens the cached replies took when first made, by direction: "
+             "not spent again.");
+  each_provider([&](const provider_metrics& p, const std::string& l) {
+    out.sample("tutti_provider_saved_tokens_total", l + ",direction=\"input\"",
+               static_cast<double>(p.saved_usage.input_tokens));
+    out.sample("tutti_provider_saved_tokens_total",
+               l + ",direction=\"output\"",
+               static_cast<double>(p.saved_usage.output_tokens));
+  });
   out.family("tutti_provider_cost_usd_total", "counter",
              "Cost from the providers' price tables, in US dollars.");
   each_provider([&](const provider_metrics& p, const std::string& l) {

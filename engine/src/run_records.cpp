@@ -26,6 +26,7 @@ stored_call call_of(const member_outcome& m, const std::string& step,
     c.usage = m.reply.usage;
     c.cost_usd = m.reply.cost_usd;
     c.finish_reason = m.reply.finish_reason;
+    c.cached = m.reply.cached;
     if (texts)
       c.text = m.reply.text;
   } else {

@@ -706,7 +706,7 @@ BOOST_AUTO_TEST_CASE(unregistered_strategies_are_not_suggested) {
     check_error(e, 6, 5,
                 {"ensembles.e: unknown key 'judge'; expected one of: members, "
                  "until, mode, hedge_after, deadline, min_success, combine, "
-                 "extract"});
+                 "budget, cache, extract"});
     BOOST_TEST(!contains(e.what(), "is for combine"));
   }
 }

@@ -227,8 +227,8 @@ BOOST_AUTO_TEST_CASE(unknown_key_is_an_error_with_a_suggestion) {
              "expected one of: kind, model, base_url, api_key, "
              "concurrency, limit_group, rpm, tpm, requests, tokens, queue, "
              "breaker, temperature, top_p, max_tokens, seed, stop, "
-             "params, timeouts, retry, price, headers, ca_file; did you "
-             "mean 'temperature'?");
+             "params, timeouts, retry, price, headers, ca_file, budget, "
+             "cache; did you mean 'temperature'?");
 }
 
 BOOST_AUTO_TEST_CASE(unknown_key_far_from_any_has_no_suggestion) {
@@ -249,7 +249,8 @@ BOOST_AUTO_TEST_CASE(unknown_keys_are_errors_everywhere) {
               13, 5,
               {"ensembles.e: unknown key 'deadlin'",
                "expected one of: members, until, mode, hedge_after, "
-               "deadline, min_success, combine, extract, judge, prompt, "
+               "deadline, min_success, combine, budget, cache, extract, "
+               "judge, prompt, "
                "rubric, synthesizer",
                "did you mean 'deadline'?"});
   check_error(error_of(two_providers + "ensembles:\n"

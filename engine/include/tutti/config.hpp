@@ -11,6 +11,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -88,6 +89,22 @@ struct breaker_policy {
   int64_t cooldown_ms = 30000;
 };
 
+/// The largest spend budget accepted, in US dollars.
+constexpr double max_budget_usd = 1e9;
+
+/// Parses one budget period, "10/day" or "250/month" (US dollars, a
+/// leading '$' allowed), into `into`; false with `why` when it is not one.
+bool parse_spend_limit(std::string_view text, spend_limit& into,
+                       std::string& why);
+
+/// What a spend budget has left right now.
+struct budget_left {
+  bool limited = false; ///< false: no budget applies
+  double usd = 0;       ///< the smaller of the day's and the month's
+  std::string budget;   ///< "key 'alice' ($10.00 a day)"
+  int64_t resets_ms = 0; ///< when that period ends (Unix time)
+};
+
 /// One configured upstream.
 struct provider_config {
   std::string name;
@@ -114,6 +131,10 @@ struct provider_config {
   provider_timeouts timeouts;
   retry_policy retry;
   price_table price;
+  /// `budget: {day: 5, month: 100}`: what its calls may cost in all.
+  spend_limit budget;
+  /// `cache: {ttl: 1h}`: reuse replies to identical requests.
+  cache_policy cache;
   /// Extra HTTP headers sent with every request, in YAML order; values may
   /// hold `${VAR}` until `resolve_env` expands them.
   std::vector<std::pair<std::string, std::string>> headers;
@@ -195,6 +216,11 @@ struct ensemble_config {
   /// (`extract`, `judge`, `rubric`, `synthesizer`, `prompt` for the
   /// built-in ones).
   combine_options combine_settings;
+  /// What its calls (members' and the strategy's) may cost in all.
+  spend_limit budget;
+  /// Reuse its members' replies to identical requests; ttl 0: each
+  /// provider's own `cache`.
+  cache_policy cache;
   source_location where; ///< the ensemble's name in the YAML
 };
 

@@ -89,6 +89,10 @@ struct ask_options {
   /// `config_error` when it will not do. Not for a provider target.
   std::optional<combine_choice> combine;
   tutti::record_options record;
+  /// The budget of the key in `record.key` (`tutti keys create --budget`).
+  spend_limit key_budget;
+  /// Neither read nor fill the response cache (`--no-cache`).
+  bool no_cache = false;
   std::function<void(const member_delta&)> on_delta;
   /// Called as soon as one member has its outcome.
   std::function<void(const member_outcome&)> on_member_done;
@@ -142,6 +146,9 @@ struct run_options {
   /// group that is short of budget.
   tutti::priority priority = priority::interactive;
   tutti::record_options record;
+  /// As in `ask_options`.
+  spend_limit key_budget;
+  bool no_cache = false;
   std::function<void(const std::string& step)> on_step_started;
   /// A member's (or the answer's) tokens, labelled with the step.
   std::function<void(const std::string& step, const member_delta&)> on_delta;
@@ -255,6 +262,10 @@ public:
   /// `store_error` when the store cannot be read.
   std::vector<chat_message> session_history(const std::string& session);
 
+  /// What the budget `limit` of API key `key` has left now: the store's
+  /// spend this month from before the engine started, plus what its calls
+  /// have cost since and may cost while in flight.
+  budget_left key_budget_left(const std::string& key, spend_limit limit);
   /// The plugins it uses: `engine_options::plugins`, or the built-ins.
   const registry& plugins() const;
 

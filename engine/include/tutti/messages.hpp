@@ -49,6 +49,31 @@ struct chat_params {
 /// queued interactive requests are served before any batch one.
 enum class priority : uint8_t { interactive = 0, batch = 1 };
 
+/// Spending caps in US dollars; 0: none. Days and months are UTC.
+struct spend_limit {
+  double day_usd = 0;
+  double month_usd = 0;
+  bool any() const { return day_usd > 0 || month_usd > 0; }
+};
+
+/// The response cache's rule for a provider's or an ensemble's calls.
+struct cache_policy {
+  int64_t ttl_ms = 0; ///< how long a reply is reused; 0: not cached
+  /// Also cache sampled replies (temperature > 0 without a seed): a hit then
+  /// repeats one earlier draw rather than making a new one.
+  bool sampled = false;
+};
+
+/// Whom a request is for, beside what is sent upstream: budgets and the
+/// response cache read it; it never leaves the engine.
+struct request_scope {
+  std::string ensemble;   ///< the ensemble asked; "" for a provider alone
+  std::string key;        ///< the name of the API key that asked; "" none
+  spend_limit key_budget; ///< that key's own budget
+  cache_policy cache;     ///< the ensemble's; ttl 0: the provider's own
+  bool no_cache = false;  ///< neither read nor fill the cache
+};
+
 /// One question to one model.
 struct chat_request {
   std::string id; ///< unique per request; used to cancel it
@@ -57,6 +82,7 @@ struct chat_request {
   bool stream = false;    ///< ask the upstream for a token stream
   steady_us deadline = 0; ///< absolute; 0 means none was set
   tutti::priority priority = priority::interactive;
+  request_scope scope;
 };
 
 /// Tokens counted by the upstream (or 0 where it did not say).
@@ -87,6 +113,9 @@ struct completion {
   tutti::timing timing;
   double cost_usd = 0; ///< from the provider's price table; 0 if unpriced
   int attempts = 1;    ///< tries it took, retries included
+  /// Served from the response cache: nothing was sent, `cost_usd` is 0 and
+  /// `usage` is what the reply took when it was first made (tokens saved).
+  bool cached = false;
 };
 
 /// What went wrong; users switch on this.
@@ -110,6 +139,9 @@ enum class failure_kind : uint8_t {
   circuit_open, ///< skipped: the provider's circuit breaker is open
   refused,      ///< the model declined to answer; `message` is its own words
   empty_reply,  ///< the reply holds no text (only a tool call, say)
+  /// Not sent: it could cost more than a spend budget has left; the
+  /// message names the budget.
+  budget_exceeded,
 };
 
 /// The stable lowercase name of a kind ("rate_limited", "timeout_total"...).

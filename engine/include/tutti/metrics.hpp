@@ -35,8 +35,10 @@ struct provider_metrics {
   uint64_t attempts = 0; ///< HTTP requests sent for them, retries included
   uint64_t ok = 0;
   std::map<std::string, uint64_t> failures; ///< by failure kind
-  tutti::usage usage;
+  tutti::usage usage; ///< what the calls used (cached replies excluded)
   double cost_usd = 0;
+  uint64_t cached = 0;      ///< calls served from the response cache
+  tutti::usage saved_usage; ///< what the cached replies would have used
   latency_histogram latency = latency_histogram::standard();
   latency_histogram first_token = latency_histogram::standard();
   /// Live, from the provider's limit group (shared by the group's

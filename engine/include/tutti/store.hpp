@@ -172,7 +172,10 @@ struct stats_row {
   int64_t calls = 0;
   int64_t failures = 0;
   std::map<std::string, int64_t> failures_by_kind;
-  int64_t cached = 0;
+  int64_t cached = 0; ///< calls served from the response cache
+  /// Tokens the cached calls' replies took when first made: not spent again.
+  int64_t saved_input_tokens = 0;
+  int64_t saved_output_tokens = 0;
   /// Estimated from a histogram of 25%-wide buckets (docs/store.md).
   double p50_ms = 0;
   double p95_ms = 0;
@@ -192,8 +195,31 @@ struct api_key {
   /// limit of its own.
   int64_t rpm = 0;
   int64_t tpm = 0;
+  /// What its requests may cost per day and month, in US dollars; 0: none.
+  spend_limit budget;
   int64_t created_ms = 0;
   int64_t revoked_ms = 0; ///< 0: in use
+};
+
+/// The cost of calls in one hour, for one provider, ensemble and key: what
+/// spend budgets start from.
+struct spend_row {
+  int64_t hour_ms = 0;
+  std::string provider;
+  std::string ensemble;
+  std::string key;
+  double cost_usd = 0;
+};
+
+/// One reply in the response cache.
+struct cache_entry {
+  std::string key; ///< the SHA-256 of what determines the reply, in hex
+  int64_t expires_ms = 0;
+  std::string provider;
+  std::string model;
+  std::string text;
+  std::string finish_reason;
+  tutti::usage usage;
 };
 
 /// A connection to a store. Not thread-safe: one per thread.
@@ -230,6 +256,15 @@ public:
   virtual bool revoke_key(const std::string& name, int64_t now_ms) = 0;
   /// The key in use whose secret hashes to `hash`.
   virtual std::optional<api_key> key_by_hash(const std::string& hash) = 0;
+  /// What calls cost from `since_ms` on, by hour, provider, ensemble and key.
+  virtual std::vector<spend_row> spend_since(int64_t since_ms) = 0;
+  /// The cached reply under `key` that has not expired at `now_ms`.
+  virtual std::optional<cache_entry> cache_get(const std::string& key,
+                                               int64_t now_ms) = 0;
+  /// Stores `entries` in one transaction, replacing those of the same key.
+  virtual void cache_put(const std::vector<cache_entry>& entries) = 0;
+  /// Deletes the entries expired at `now_ms`; how many went.
+  virtual int64_t cache_purge(int64_t now_ms) = 0;
 };
 
 /// The schema version this binary writes.
@@ -249,6 +284,9 @@ std::string new_key_secret();
 
 /// What the store keeps of a key's secret: its SHA-256, in hex.
 std::string key_hash(const std::string& secret);
+
+/// The SHA-256 of `bytes`, in hex.
+std::string sha256_hex(std::string_view bytes);
 
 /// Whether `text` has the form of a key secret.
 bool looks_like_key_secret(const std::string& text);
