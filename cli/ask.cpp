@@ -168,6 +168,7 @@ CLI::App* add_ask_command(CLI::App& app, ask_args& args) {
       "combined answer.");
   add_config_option(*cmd, args.config);
   add_store_option(*cmd, args.store);
+  add_no_cache_flag(*cmd, args.no_cache);
   cmd->add_option("--ensemble,-e", args.ensemble, "Ensemble to ask")
       ->required();
   cmd->add_flag("--json", args.json, "Print the full ensemble answer as JSON");
@@ -213,6 +214,7 @@ int run_ask(const ask_args& args) {
     options.record.session = args.session;
   }
   options.stream = args.stream;
+  options.no_cache = args.no_cache;
   options.system = args.system;
   options.params.temperature = args.temperature;
   options.params.max_tokens = args.max_tokens;

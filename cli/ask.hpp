@@ -22,6 +22,7 @@ struct ask_args {
   bool stream = false;
   std::string system;
   std::string session;
+  bool no_cache = false;
   std::optional<double> temperature;
   std::optional<int64_t> max_tokens;
 };

@@ -199,6 +199,7 @@ CLI::App* add_batch_command(CLI::App& app, batch_args& args) {
       "that was stopped or killed.");
   add_config_option(*cmd, args.config);
   add_store_option(*cmd, args.store);
+  add_no_cache_flag(*cmd, args.no_cache);
   cmd->add_option("--pipeline,-p", args.pipeline, "Pipeline to run")
       ->required();
   cmd->add_option("--in", args.in,
@@ -239,6 +240,7 @@ int run_batch(const batch_args& args) {
   options.concurrency = args.concurrency;
   options.resume = args.resume || args.retry_failed;
   options.retry_failed = args.retry_failed;
+  options.no_cache = args.no_cache;
   options.max_row_bytes = args.max_row_bytes;
   batch_runner runner{engine, options};
   auto before = runner.progress();

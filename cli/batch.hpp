@@ -20,6 +20,7 @@ struct batch_args {
   size_t concurrency = 16;
   bool resume = false;
   bool retry_failed = false;
+  bool no_cache = false;
   size_t max_row_bytes = 8 << 20;
   /// Seconds between progress lines when stderr is not a terminal.
   double progress_every = 10;

@@ -119,6 +119,7 @@ CLI::App* add_run_command(CLI::App& app, run_args& args) {
              "independent ones in parallel; print each step and the output.");
   add_config_option(*cmd, args.config);
   add_store_option(*cmd, args.store);
+  add_no_cache_flag(*cmd, args.no_cache);
   cmd->add_option("--pipeline,-p", args.pipeline, "Pipeline to run")
       ->required();
   cmd->add_option("--input,-i", args.inputs,
@@ -146,6 +147,7 @@ int run_pipeline(const run_args& args) {
   tutti::engine engine{std::move(cfg)};
   tutti::run_options options;
   options.stream = args.stream;
+  options.no_cache = args.no_cache;
   stream_printer printer;
   if (args.stream && !args.json) {
     options.on_step_started = [&](const std::string& step) {

@@ -18,6 +18,7 @@ struct run_args {
   std::vector<std::string> inputs; ///< "key=value"
   bool json = false;
   bool stream = false;
+  bool no_cache = false;
 };
 
 /// Registers the `run` subcommand and its flags on `app`.

@@ -196,7 +196,8 @@ int show_stats(const runs_args& args) {
   std::cout << pad(query.per == "day" ? "day" : "hour (UTC)", 18)
             << pad(query.by, group_width) << pad("calls", 8) << pad("failed", 8)
             << pad("cached", 8) << pad("p50", 10) << pad("p95", 10)
-            << pad("tokens in/out", 23) << pad("cost", 14) << "failures\n";
+            << pad("tokens in/out", 23) << pad("saved in/out", 18)
+            << pad("cost", 14) << "failures\n";
   for (auto& row : rows) {
     std::string kinds;
     for (auto& [kind, n] : row.failures_by_kind)
@@ -215,6 +216,11 @@ int show_stats(const runs_args& args) {
               << pad(std::to_string(row.input_tokens) + "/" +
                          std::to_string(row.output_tokens),
                      23)
+              << pad(row.cached == 0
+                         ? std::string{"-"}
+                         : std::to_string(row.saved_input_tokens) + "/" +
+                               std::to_string(row.saved_output_tokens),
+                     18)
               << pad(format_cost(row.cost_usd), 14) << kinds << '\n';
   }
   return exit_answer;
@@ -277,6 +283,12 @@ CLI::Option* add_store_option(CLI::App& cmd, std::string& store) {
       "--store", store,
       "Where to keep this run: none, a file, or a postgresql:// URL "
       "(overrides the config's store:)");
+}
+
+CLI::Option* add_no_cache_flag(CLI::App& cmd, bool& no_cache) {
+  return cmd.add_flag("--no-cache", no_cache,
+                      "Neither read nor fill the response cache (the "
+                      "config's cache: rules)");
 }
 
 void apply_store_flag(tutti::config& cfg, const std::string& flag) {

@@ -59,6 +59,9 @@ store_config store_to_read(const std::string& config_flag,
 /// Registers `--store URL` on a command that asks.
 CLI::Option* add_store_option(CLI::App& cmd, std::string& store);
 
+/// `--no-cache` on ask, run and batch.
+CLI::Option* add_no_cache_flag(CLI::App& cmd, bool& no_cache);
+
 /// `cfg.store` with `--store` (when given) in place of the config's.
 void apply_store_flag(tutti::config& cfg, const std::string& flag);
 

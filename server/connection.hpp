@@ -28,6 +28,8 @@
 #include <utility>
 #include <vector>
 
+#include "tutti/messages.hpp"
+
 namespace tutti::http {
 
 using header_pair = std::pair<std::string, std::string>;
@@ -79,6 +81,7 @@ public:
   std::vector<std::string> key_targets;
   int64_t key_rpm = 0; ///< the key's own per-minute budgets; 0: none
   int64_t key_tpm = 0;
+  tutti::spend_limit key_budget; ///< the key's spend budget; none: 0s
 
   /// Sends a whole response.
   void respond(response r);

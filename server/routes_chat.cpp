@@ -33,8 +33,16 @@ std::string failure_summary(const ensemble_answer& answer) {
   return reasons.empty() ? text : text + " (" + reasons + ")";
 }
 
-/// The 502 of an ensemble that has no answer; sent with the answer itself.
+/// The 502 of an ensemble that has no answer, sent with the answer itself;
+/// a 429 `budget_exceeded` when spend budgets stopped every call.
 api_error ensemble_failed(const ensemble_answer& answer) {
+  bool over_budget = !answer.members.empty();
+  for (auto& m : answer.members)
+    over_budget = over_budget && !m.ok &&
+                  m.error.kind == failure_kind::budget_exceeded;
+  if (over_budget)
+    return api_error{429, failure_summary(answer), "insufficient_quota", "",
+                     "budget_exceeded"};
   return api_error{502, failure_summary(answer), "upstream_error", "",
                    "ensemble_failed"};
 }
@@ -112,7 +120,7 @@ void server::impl::chat(const exchange_ptr& ex) {
     }
   }
   ask_options ask;
-  ask.record = record_of(*ex, new_run_id());
+  scope_of(*ex, new_run_id(), ask);
   ask.stream = st->call.stream;
   ask.params = st->call.params;
   ask.combine = st->call.combine;
@@ -226,9 +234,13 @@ void server::impl::chat_answer(chat_state& st, const ensemble_answer& answer) {
   bool failed = answer.status == answer_status::failed && !refusal;
   if (!st.streaming) { // nothing is sent yet
     if (failed) {
-      ex.respond(
-          stopping ? error_response(shutting_down())
-                   : error_response(ensemble_failed(answer), to_json(answer)));
+      auto r = stopping
+                   ? error_response(shutting_down())
+                   : error_response(ensemble_failed(answer), to_json(answer));
+      // tutti has retried already; a client's retry runs it all again.
+      if (!stopping)
+        r.headers.emplace_back("x-should-retry", "false");
+      ex.respond(std::move(r));
       return;
     }
     if (!st.call.stream) {

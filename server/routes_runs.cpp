@@ -87,7 +87,7 @@ void server::impl::create_run(const exchange_ptr& ex) {
     if (kind == http::run_record::kind::pipeline) {
       run_options options;
       options.stream = true;
-      options.record = record_of(*ex, record->id());
+      scope_of(*ex, record->id(), options);
       options.on_step_started = [record](const std::string& step) {
         record->push("step.started", "{\"step\":" + quote_json(step) + "}");
       };
@@ -112,7 +112,7 @@ void server::impl::create_run(const exchange_ptr& ex) {
                            });
     } else {
       ask_options options;
-      options.record = record_of(*ex, record->id());
+      scope_of(*ex, record->id(), options);
       options.stream = call.stream;
       options.params = call.params;
       options.system = call.system;

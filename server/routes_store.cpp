@@ -2,6 +2,8 @@
 // read over HTTP (docs/store.md), on the waiting pool since a read waits for
 // the database.
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <map>
 
@@ -173,6 +175,7 @@ void server::impl::resolve_key(const http::route_match& route,
       ex->key_targets = key->targets;
       ex->key_rpm = key->rpm;
       ex->key_tpm = key->tpm;
+      ex->key_budget = key->budget;
       try {
         dispatch(route, ex);
       } catch (const std::exception& e) {
@@ -199,8 +202,36 @@ bool server::impl::may_ask(exchange& ex, const std::string& target) {
   return false;
 }
 
+bool server::impl::skips_cache(exchange& ex) {
+  auto* control = ex.head().header("Cache-Control");
+  if (control == nullptr)
+    return false;
+  auto value = *control;
+  std::transform(value.begin(), value.end(), value.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  return value.find("no-cache") != std::string::npos ||
+         value.find("no-store") != std::string::npos;
+}
+
 bool server::impl::admit_key(exchange& ex) {
-  if (ex.key_name.empty() || (ex.key_rpm <= 0 && ex.key_tpm <= 0))
+  if (ex.key_name.empty())
+    return true;
+  if (auto left = engine.key_budget_left(ex.key_name, ex.key_budget);
+      left.limited && left.usd <= 0) {
+    auto wait_s =
+        std::max<int64_t>(1, (left.resets_ms - unix_now_ms() + 999) / 1000);
+    auto r = error_response(api_error{
+        429,
+        "API key '" + ex.key_name + "' has spent its budget: " + left.budget +
+            " has nothing left; it resets in " + std::to_string(wait_s) + " s",
+        "insufficient_quota", "", "budget_exceeded"});
+    r.headers.emplace_back("Retry-After", std::to_string(wait_s));
+    // Retrying cannot help before the reset: tell the SDKs not to.
+    r.headers.emplace_back("x-should-retry", "false");
+    ex.respond(std::move(r));
+    return false;
+  }
+  if (ex.key_rpm <= 0 && ex.key_tpm <= 0)
     return true;
   int64_t retry_after_s = 0;
   if (key_budgets->admit(ex.key_name, ex.key_rpm, ex.key_tpm, http::unix_now(),

@@ -166,7 +166,8 @@ struct server::impl : http::service {
   /// Whether the request's key may ask `target`; else a 403 is sent.
   static bool may_ask(http::exchange& ex, const std::string& target);
   /// Whether the request's key has room in its per-minute budgets (and
-  /// counts it); else a 429 with Retry-After is sent.
+  /// counts it) and its spend budget has money left; else a 429 with
+  /// Retry-After is sent.
   bool admit_key(http::exchange& ex);
   /// Shared with the engine callbacks of runs, which may outlive the
   /// endpoint.
@@ -225,6 +226,17 @@ struct server::impl : http::service {
   /// What the store records of a request besides its answer: its run id
   /// (also sent as `x-tutti-run-id`) and session (`X-Tutti-Session`).
   record_options record_of(http::exchange& ex, const std::string& run_id);
+  /// Fills what every ask and run of a request carries: its record
+  /// (`record_of`), its key's spend budget, and whether the client asked
+  /// to skip the response cache (`skips_cache`).
+  template <class Options>
+  void scope_of(http::exchange& ex, const std::string& run_id, Options& o) {
+    o.record = record_of(ex, run_id);
+    o.key_budget = ex.key_budget;
+    o.no_cache = skips_cache(ex);
+  }
+  /// `Cache-Control: no-cache` or `no-store`: neither read nor fill it.
+  static bool skips_cache(http::exchange& ex);
   /// Whether `X-Tutti-Session`, when sent, is a session id; else a 400 is
   /// sent.
   static bool session_ok(http::exchange& ex);

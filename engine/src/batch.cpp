@@ -270,6 +270,7 @@ struct batch_runner::impl {
       run_options run;
       run.priority = priority::batch;
       run.record.kind = "batch";
+      run.no_cache = options.no_cache;
       auto inputs = row.inputs;
       try {
         running[seq] = 0;

@@ -670,8 +670,11 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(stats_sum_calls_by_group_per_day_and_hour, B,
   BOOST_CHECK_EQUAL(openai0->failures, 0);
   BOOST_CHECK(openai0->failures_by_kind.empty());
   BOOST_CHECK_EQUAL(openai0->cached, 1);
-  BOOST_CHECK_EQUAL(openai0->input_tokens, 40);
-  BOOST_CHECK_EQUAL(openai0->output_tokens, 25);
+  // The cached call's tokens count as saved, not spent.
+  BOOST_CHECK_EQUAL(openai0->input_tokens, 10);
+  BOOST_CHECK_EQUAL(openai0->output_tokens, 20);
+  BOOST_CHECK_EQUAL(openai0->saved_input_tokens, 30);
+  BOOST_CHECK_EQUAL(openai0->saved_output_tokens, 5);
   BOOST_CHECK_CLOSE(openai0->cost_usd, 0.012, 1e-6);
   auto* anthropic0 = row_of(rows, "anthropic", day0);
   BOOST_REQUIRE(anthropic0);

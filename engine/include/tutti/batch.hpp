@@ -120,6 +120,8 @@ struct batch_options {
   /// Redo the rows whose result is `failed`, once each (implies `resume`):
   /// `drop_failed_results` first, then resume.
   bool retry_failed = false;
+  /// Neither read nor fill the response cache.
+  bool no_cache = false;
   /// How often `run` calls its `on_tick`.
   std::chrono::milliseconds tick{100};
   /// Flush the results file to disk (fdatasync) at least this often; it
