@@ -36,8 +36,7 @@ usage estimate_usage(const chat_request& req, const provider_deps& deps) {
           deps.wire->implied_max_tokens()));
   usage estimate;
   estimate.input_tokens = std::min(bytes / 4, max_counted_tokens);
-  estimate.output_tokens =
-      std::clamp<int64_t>(output, 0, max_counted_tokens);
+  estimate.output_tokens = std::clamp<int64_t>(output, 0, max_counted_tokens);
   return estimate;
 }
 
@@ -311,8 +310,8 @@ void choose_cache_key(self_ptr self, provider_call& call) {
   if (!deps.cache || rule.ttl_ms <= 0 || req.scope.no_cache)
     return;
   auto& defaults = deps.settings.defaults;
-  auto temperature = req.params.temperature ? req.params.temperature
-                                            : defaults.temperature;
+  auto temperature =
+      req.params.temperature ? req.params.temperature : defaults.temperature;
   auto seeded = req.params.seed.has_value() || defaults.seed.has_value();
   if (!seeded && !(temperature && *temperature == 0) && !rule.sampled)
     return;

@@ -63,7 +63,7 @@ struct provider_call {
   int attempts = 0;            ///< attempts started
   uint64_t generation = 0;     ///< bumps per attempt; stale timers ignore it
   bool delivered_text = false; ///< a delta reached the listener: no retry
-  bool probe = false; ///< admitted as the half-open breaker's one probe
+  bool probe = false;      ///< admitted as the half-open breaker's one probe
   uint64_t spend_hold = 0; ///< its reservation with the ledger; 0: none
   std::string cache_key;   ///< "": not cached
   int64_t cache_ttl_ms = 0;

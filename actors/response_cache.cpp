@@ -124,8 +124,10 @@ caf::behavior response_cache(self_ptr self, response_cache_deps deps) {
             auto found = store->cache_get(key, now_ms);
             store_works(self);
             if (found) {
-              cached_reply reply{true, std::move(found->text),
-                                 std::move(found->finish_reason), found->usage,
+              cached_reply reply{true,
+                                 std::move(found->text),
+                                 std::move(found->finish_reason),
+                                 found->usage,
                                  std::move(found->provider),
                                  std::move(found->model)};
               remember(self, key, reply, found->expires_ms);

@@ -23,7 +23,7 @@ struct response_cache_deps {
   /// Where replies persist (the config's store); none: memory only. An
   /// actor with a store must be spawned detached: its reads block.
   std::optional<store_config> store;
-  size_t memory_bytes = 64 * 1024 * 1024; ///< the in-memory tier's bound
+  size_t memory_bytes = 64 * 1024 * 1024;   ///< the in-memory tier's bound
   size_t max_entry_bytes = 4 * 1024 * 1024; ///< larger replies are not kept
   size_t max_pending = 1000; ///< replies waiting to be written; more: dropped
   std::function<void(const std::string&)> log; ///< null: standard error

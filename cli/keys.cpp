@@ -72,7 +72,8 @@ int list_keys(const keys_args& args) {
               << pad(key.revoked_ms > 0 ? "revoked" : "in use", 10)
               << pad(key.rpm > 0 ? std::to_string(key.rpm) : "-", 10)
               << pad(key.tpm > 0 ? std::to_string(key.tpm) : "-", 14)
-              << pad(budget_text(key.budget), 22) << (targets.empty() ? "all" : targets) << '\n';
+              << pad(budget_text(key.budget), 22)
+              << (targets.empty() ? "all" : targets) << '\n';
   }
   return exit_answer;
 }

@@ -202,26 +202,24 @@ int show_stats(const runs_args& args) {
     std::string kinds;
     for (auto& [kind, n] : row.failures_by_kind)
       kinds += (kinds.empty() ? "" : ", ") + kind + " " + std::to_string(n);
-    std::cout << pad(query.per == "day"
-                         ? format_time(row.bucket_ms, false)
-                         : format_time(row.bucket_ms).substr(0, 16),
-                     18)
-              << pad(row.group.empty() ? "-" : preview(row.group, 40),
-                     group_width)
-              << pad(std::to_string(row.calls), 8)
-              << pad(std::to_string(row.failures), 8)
-              << pad(std::to_string(row.cached), 8)
-              << pad(format_ms(static_cast<int64_t>(row.p50_ms * 1000)), 10)
-              << pad(format_ms(static_cast<int64_t>(row.p95_ms * 1000)), 10)
-              << pad(std::to_string(row.input_tokens) + "/" +
-                         std::to_string(row.output_tokens),
-                     23)
-              << pad(row.cached == 0
-                         ? std::string{"-"}
-                         : std::to_string(row.saved_input_tokens) + "/" +
-                               std::to_string(row.saved_output_tokens),
-                     18)
-              << pad(format_cost(row.cost_usd), 14) << kinds << '\n';
+    std::cout
+        << pad(query.per == "day" ? format_time(row.bucket_ms, false)
+                                  : format_time(row.bucket_ms).substr(0, 16),
+               18)
+        << pad(row.group.empty() ? "-" : preview(row.group, 40), group_width)
+        << pad(std::to_string(row.calls), 8)
+        << pad(std::to_string(row.failures), 8)
+        << pad(std::to_string(row.cached), 8)
+        << pad(format_ms(static_cast<int64_t>(row.p50_ms * 1000)), 10)
+        << pad(format_ms(static_cast<int64_t>(row.p95_ms * 1000)), 10)
+        << pad(std::to_string(row.input_tokens) + "/" +
+                   std::to_string(row.output_tokens),
+               23)
+        << pad(row.cached == 0 ? std::string{"-"}
+                               : std::to_string(row.saved_input_tokens) + "/" +
+                                     std::to_string(row.saved_output_tokens),
+               18)
+        << pad(format_cost(row.cost_usd), 14) << kinds << '\n';
   }
   return exit_answer;
 }

@@ -38,8 +38,8 @@ std::string failure_summary(const ensemble_answer& answer) {
 api_error ensemble_failed(const ensemble_answer& answer) {
   bool over_budget = !answer.members.empty();
   for (auto& m : answer.members)
-    over_budget = over_budget && !m.ok &&
-                  m.error.kind == failure_kind::budget_exceeded;
+    over_budget =
+        over_budget && !m.ok && m.error.kind == failure_kind::budget_exceeded;
   if (over_budget)
     return api_error{429, failure_summary(answer), "insufficient_quota", "",
                      "budget_exceeded"};

@@ -376,11 +376,10 @@ public:
 
   std::vector<api_key> list_keys() override {
     std::vector<api_key> keys;
-    db_->query(
-        "SELECT name, hint, targets, rpm, tpm, created_ms, revoked_ms, "
-        "budget_day_usd, budget_month_usd FROM "
-        "api_keys ORDER BY name",
-        {}, [&](const sql_row& r) { keys.push_back(key_of(r)); });
+    db_->query("SELECT name, hint, targets, rpm, tpm, created_ms, revoked_ms, "
+               "budget_day_usd, budget_month_usd FROM "
+               "api_keys ORDER BY name",
+               {}, [&](const sql_row& r) { keys.push_back(key_of(r)); });
     return keys;
   }
 
@@ -399,11 +398,10 @@ public:
 
   std::optional<api_key> key_by_hash(const std::string& hash) override {
     std::optional<api_key> key;
-    db_->query(
-        "SELECT name, hint, targets, rpm, tpm, created_ms, revoked_ms, "
-        "budget_day_usd, budget_month_usd FROM "
-        "api_keys WHERE hash = ? AND revoked_ms = 0",
-        {hash}, [&](const sql_row& r) { key = key_of(r); });
+    db_->query("SELECT name, hint, targets, rpm, tpm, created_ms, revoked_ms, "
+               "budget_day_usd, budget_month_usd FROM "
+               "api_keys WHERE hash = ? AND revoked_ms = 0",
+               {hash}, [&](const sql_row& r) { key = key_of(r); });
     return key;
   }
 
@@ -452,10 +450,9 @@ public:
             "input_tokens = excluded.input_tokens, output_tokens = "
             "excluded.output_tokens, cached_input_tokens = "
             "excluded.cached_input_tokens, text = excluded.text",
-            storable({e.key, e.expires_ms, e.provider, e.model,
-                      e.finish_reason, e.usage.input_tokens,
-                      e.usage.output_tokens, e.usage.cached_input_tokens,
-                      e.text}));
+            storable({e.key, e.expires_ms, e.provider, e.model, e.finish_reason,
+                      e.usage.input_tokens, e.usage.output_tokens,
+                      e.usage.cached_input_tokens, e.text}));
     });
   }
 

@@ -507,8 +507,8 @@ cache_policy yaml_reader::read_cache_policy(const map_entry& entry,
                                             const std::string& path) const {
   cache_policy result;
   bool has_ttl = false;
-  for (auto& field : entries(map_value(entry, path, "{ttl: 1h}"), path,
-                             {"ttl", "sampled"})) {
+  for (auto& field :
+       entries(map_value(entry, path, "{ttl: 1h}"), path, {"ttl", "sampled"})) {
     auto field_path = path + "." + field.key;
     if (field.key == "ttl") {
       result.ttl_ms = read_duration_ms(field, field_path);

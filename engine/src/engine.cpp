@@ -672,8 +672,7 @@ std::vector<chat_message> engine::session_history(const std::string& session) {
   }
 }
 
-budget_left engine::key_budget_left(const std::string& key,
-                                    spend_limit limit) {
+budget_left engine::key_budget_left(const std::string& key, spend_limit limit) {
   return impl_->ledger->left("key", key, limit, unix_now_ms());
 }
 

@@ -175,8 +175,8 @@ spend_hold spend_ledger::reserve(const spend_parties& who, double estimate_usd,
     };
     auto why = check(a.day, limit.day_usd, "day", a.day.start + day_ms);
     if (why.empty())
-      why = check(a.month, limit.month_usd, "month",
-                  next_month_start_ms(now_ms));
+      why =
+          check(a.month, limit.month_usd, "month", next_month_start_ms(now_ms));
     if (!why.empty())
       return spend_hold{0, why};
   }
@@ -215,9 +215,8 @@ void spend_ledger::settle(uint64_t id, double actual_usd, int64_t now_ms) {
   }
 }
 
-budget_left spend_ledger::left(const std::string& kind,
-                               const std::string& name, spend_limit limit,
-                               int64_t now_ms) {
+budget_left spend_ledger::left(const std::string& kind, const std::string& name,
+                               spend_limit limit, int64_t now_ms) {
   budget_left result;
   if (!limit.any())
     return result;

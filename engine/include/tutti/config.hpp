@@ -99,9 +99,9 @@ bool parse_spend_limit(std::string_view text, spend_limit& into,
 
 /// What a spend budget has left right now.
 struct budget_left {
-  bool limited = false; ///< false: no budget applies
-  double usd = 0;       ///< the smaller of the day's and the month's
-  std::string budget;   ///< "key 'alice' ($10.00 a day)"
+  bool limited = false;  ///< false: no budget applies
+  double usd = 0;        ///< the smaller of the day's and the month's
+  std::string budget;    ///< "key 'alice' ($10.00 a day)"
   int64_t resets_ms = 0; ///< when that period ends (Unix time)
 };
 
