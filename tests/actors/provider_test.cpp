@@ -17,6 +17,7 @@
 
 #include "actors/provider.hpp"
 #include "actors/rate_limiter.hpp"
+#include "actors/response_cache.hpp"
 #include "actors/transport.hpp"
 #include "tests/actors/actor_fixture.hpp"
 #include "tutti/registry.hpp"
@@ -1089,6 +1090,102 @@ BOOST_AUTO_TEST_CASE(an_earlier_deadline_after_a_later_one_still_fires_first) {
   BOOST_REQUIRE(early->has_value());
   BOOST_TEST((*early)->error.kind == failure_kind::timeout_total);
   BOOST_TEST(!late->has_value());
+}
+
+// -- spend budgets -----------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_call_past_its_budget_fails_before_it_takes_a_permit) {
+  // $1 a token: "2+2?" (1 token) and at most 10 out is estimated at $11.
+  deps.price = price_table{1'000'000, 1'000'000, 0};
+  deps.ledger = std::make_shared<spend_ledger>();
+  deps.ledger->set_limit("provider", "gpt", spend_limit{20, 0});
+  start();
+  auto first = query({}, priority::interactive, "2+2?", 10);
+  BOOST_REQUIRE_EQUAL(net->started.size(), 1u);
+  // In flight together, the second would pass $20: refused unsent.
+  for (int i = 0; i < 3; ++i) {
+    auto refused = query({}, priority::interactive, "2+2?", 10);
+    BOOST_REQUIRE(refused->has_value());
+    BOOST_TEST((*refused)->error.kind == failure_kind::budget_exceeded);
+    BOOST_TEST((*refused)->error.attempts == 0);
+    BOOST_TEST((*refused)->error.message.find(
+                   "provider 'gpt' ($20.00 a day) has $9.00 left") !=
+               std::string::npos);
+  }
+  BOOST_TEST(net->started.size() == 1u);
+  BOOST_TEST(limiter_snapshot().in_flight == 1);
+  // Not a fault of the upstream: the breaker stays closed.
+  BOOST_TEST(snapshot().breaker == "closed");
+  BOOST_TEST(snapshot().consecutive_failures == 0);
+  // The first costs $6 (5 in, 1 out): $14 is left, and $11 fits again.
+  reply(200, ok_body);
+  BOOST_REQUIRE(first->has_value());
+  BOOST_TEST((*first)->reply.cost_usd == 6.0);
+  auto third = query({}, priority::interactive, "2+2?", 10);
+  BOOST_TEST(!third->has_value());
+  BOOST_TEST(net->started.size() == 2u);
+}
+
+// -- the response cache -------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(an_identical_request_is_answered_from_the_cache) {
+  deps.price = price_table{1'000'000, 1'000'000, 0};
+  deps.settings.defaults.temperature = 0.0;
+  deps.cache_rule.ttl_ms = 60'000;
+  response_cache_deps cache_deps;
+  deps.cache = spawn_owned(response_cache, cache_deps);
+  start();
+  auto made = query();
+  reply(200, ok_body);
+  BOOST_REQUIRE(made->has_value());
+  BOOST_TEST(!(*made)->reply.cached);
+  BOOST_TEST(net->started.size() == 1u);
+  auto hit = query();
+  BOOST_REQUIRE(hit->has_value());
+  BOOST_TEST((*hit)->ok);
+  BOOST_TEST((*hit)->reply.cached);
+  BOOST_TEST((*hit)->reply.text == "4");
+  BOOST_TEST((*hit)->reply.cost_usd == 0.0);
+  BOOST_TEST((*hit)->reply.usage.input_tokens == 5);
+  BOOST_TEST(net->started.size() == 1u);
+  BOOST_TEST(limiter_snapshot().in_flight == 0);
+  // Another prompt, or another max_tokens, is another request.
+  auto other = query({}, priority::interactive, "3+3?");
+  BOOST_TEST(!other->has_value());
+  BOOST_TEST(net->started.size() == 2u);
+  reply(500, server_error_body);
+  // A failure is never cached: the same question goes out again.
+  auto again = query({}, priority::interactive, "3+3?");
+  BOOST_TEST(!again->has_value());
+  BOOST_TEST(net->started.size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(a_cancelled_call_waiting_for_the_cache_ends_once) {
+  deps.settings.defaults.temperature = 0.0;
+  deps.cache_rule.ttl_ms = 60'000;
+  deps.cache = spawn_owned(response_cache, response_cache_deps{});
+  start();
+  member_query q;
+  q.member = "m";
+  q.request.id = "c1";
+  q.request.messages.push_back(chat_message{"user", "2+2?"});
+  auto slot = std::make_shared<std::optional<member_outcome>>();
+  auto answers = std::make_shared<int>(0);
+  sys.spawn([slot, answers, q, prov = prov](caf::event_based_actor* self) {
+    self->request(prov, caf::infinite, query_atom::value, q)
+        .then([=](member_outcome& outcome) {
+          ++*answers;
+          *slot = std::move(outcome);
+        });
+  });
+  // The query and the cancel arrive before the cache has answered.
+  sched.run_once();
+  caf::anon_send(prov, cancel_atom::value, std::string{"c1"});
+  run();
+  BOOST_REQUIRE(slot->has_value());
+  BOOST_TEST(*answers == 1);
+  BOOST_TEST((*slot)->error.kind == failure_kind::cancelled);
+  BOOST_TEST(net->started.empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
