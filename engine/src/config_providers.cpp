@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "tutti/registry.hpp"
@@ -21,7 +22,7 @@ const word_list provider_keys = {
     "limit_group", "rpm",     "tpm",         "requests", "tokens",
     "queue",       "breaker", "temperature", "top_p",    "max_tokens",
     "seed",        "stop",    "params",      "timeouts", "retry",
-    "price",       "headers", "ca_file",  "budget",   "cache",
+    "price",       "headers", "ca_file",     "budget",   "cache",
 };
 
 const word_list budget_keys = {"count", "per"};
@@ -486,6 +487,7 @@ private:
     p.base_url_where = p.where;
     bool has_base_url = false;
     param_places params_seen;
+    std::optional<map_entry> budget_field;
     // Every provider's keys, and those its kind adds.
     auto allowed = provider_keys;
     std::vector<codec_key> own_keys;
@@ -571,6 +573,7 @@ private:
         p.price = read_price_table(field, field_path);
       } else if (field.key == "budget") {
         p.budget = read_spend_limit(field, field_path);
+        budget_field = field;
       } else if (field.key == "cache") {
         p.cache = read_cache_policy(field, field_path);
       } else if (field.key == "headers") {
@@ -585,6 +588,13 @@ private:
           }
         }
       }
+    }
+    if (budget_field && p.price.input_per_mtok == 0 &&
+        p.price.output_per_mtok == 0) {
+      // Unpriced calls cost $0 and would never meet the budget.
+      fail(budget_field->key_node, path + ".budget",
+           "a budget needs the provider's price: (input_per_mtok and "
+           "output_per_mtok), else its calls cost nothing");
     }
     if (p.kind.empty()) {
       fail(p.where, path,

@@ -40,6 +40,7 @@ ensemble_answer sample_answer() {
   ok.ok = true;
   ok.reply =
       completion{"Paris", "stop", usage{12, 3}, timing{5, 100, 300, 7000}};
+  ok.reply.cached = true;
   member_outcome bad;
   bad.member = "broken";
   bad.ok = false;
@@ -64,6 +65,7 @@ BOOST_AUTO_TEST_CASE(ensemble_answer_survives_serialization) {
   BOOST_TEST(out.members[1].error.http_status == 503);
   BOOST_TEST(out.members[0].reply.timing.first_token_us == 100);
   BOOST_TEST(out.members[0].reply.timing.started_us == 7000);
+  BOOST_TEST(out.members[0].reply.cached);
 }
 
 BOOST_AUTO_TEST_CASE(chat_request_keeps_set_and_unset_params) {
@@ -75,7 +77,18 @@ BOOST_AUTO_TEST_CASE(chat_request_keeps_set_and_unset_params) {
   in.params.stop = {"END"};
   in.stream = true;
   in.deadline = 987654321;
+  in.scope.ensemble = "trio";
+  in.scope.key = "team-a";
+  in.scope.key_budget = spend_limit{10, 200};
+  in.scope.cache = cache_policy{60'000, true};
+  in.scope.no_cache = true;
   auto out = round_trip(in);
+  BOOST_TEST(out.scope.ensemble == "trio");
+  BOOST_TEST(out.scope.key == "team-a");
+  BOOST_TEST(out.scope.key_budget.month_usd == 200.0);
+  BOOST_TEST(out.scope.cache.ttl_ms == 60'000);
+  BOOST_TEST(out.scope.cache.sampled);
+  BOOST_TEST(out.scope.no_cache);
   BOOST_TEST(out.id == in.id);
   BOOST_TEST(out.messages.size() == 2u);
   BOOST_TEST(out.messages[1].content == in.messages[1].content);
@@ -91,6 +104,12 @@ BOOST_AUTO_TEST_CASE(chat_request_keeps_set_and_unset_params) {
 }
 
 BOOST_AUTO_TEST_CASE(internal_messages_survive_serialization) {
+  auto hit = round_trip(
+      cached_reply{true, "Paris.", "stop", usage{5, 1, 2}, "gpt", "gpt-4o"});
+  BOOST_TEST(hit.found);
+  BOOST_TEST(hit.text == "Paris.");
+  BOOST_TEST(hit.usage.cached_input_tokens == 2);
+  BOOST_TEST(hit.model == "gpt-4o");
   auto grant = round_trip(
       permit_grant{false, 7, failure_kind::queue_timeout, "no permit"});
   BOOST_TEST(!grant.granted);

@@ -181,6 +181,52 @@ BOOST_AUTO_TEST_CASE(prices_may_be_zero_integers_or_quoted) {
   BOOST_TEST(price.cached_input_per_mtok == 100.0);
 }
 
+BOOST_AUTO_TEST_CASE(budgets_and_cache_rules_read_into_their_fields) {
+  const std::string priced =
+      two_providers + "    price: {input_per_mtok: 1, output_per_mtok: 2}\n";
+  auto cfg =
+      parse(priced + "    budget: {day: 5, month: \"100.5\"}\n"
+                     "    cache: {ttl: 1h, sampled: true}\n"
+                     "ensembles:\n"
+                     "  e: {members: [llama], budget: 30/month, cache: {ttl: "
+                     "90s}}\n");
+  const auto& p = cfg.providers.at("llama");
+  BOOST_TEST(p.budget.day_usd == 5.0);
+  BOOST_TEST(p.budget.month_usd == 100.5);
+  BOOST_TEST(p.cache.ttl_ms == 3'600'000);
+  BOOST_TEST(p.cache.sampled);
+  const auto& e = cfg.ensembles.at("e");
+  BOOST_TEST(e.budget.day_usd == 0.0);
+  BOOST_TEST(e.budget.month_usd == 30.0);
+  BOOST_TEST(e.cache.ttl_ms == 90'000);
+  BOOST_TEST(!e.cache.sampled);
+  // Absent: no budget, nothing cached.
+  BOOST_TEST(!cfg.providers.at("gpt").budget.any());
+  BOOST_TEST(cfg.providers.at("gpt").cache.ttl_ms == 0);
+
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"    budget: 10/week\n", "expected a budget in US dollars per day or "
+                                "month such as 10/day"},
+      {"    budget: {day: -1}\n", "providers.llama.budget.day: expected a "
+                                  "number from 0 to 1000000000"},
+      {"    budget: {daily: 1}\n", "unknown key 'daily'"},
+      {"    cache: {sampled: true}\n", "missing required key 'ttl'"},
+      {"    cache: {ttl: 25h}\n", "must be at most 24h"},
+      {"    cache: 1h\n", "providers.llama.cache: expected a map"},
+  };
+  for (auto& [yaml, message] : bad) {
+    BOOST_TEST_CONTEXT(yaml) {
+      auto error = error_of(priced + yaml);
+      BOOST_TEST(contains(error.what(), message), error.what());
+    }
+  }
+  // A budget on an unpriced provider could never be met.
+  auto unpriced = error_of(two_providers + "    budget: 10/day\n");
+  check_error(unpriced, 10, 5,
+              {"providers.llama.budget: a budget needs the provider's "
+               "price:"});
+}
+
 BOOST_AUTO_TEST_CASE(ca_file_is_allowed_on_any_kind_api_version_on_azure) {
   auto cfg =
       parse(two_providers + "    ca_file: " + fixtures + "custom_ca.pem\n");
