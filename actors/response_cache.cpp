@@ -107,6 +107,21 @@ void flush(self_ptr self) {
 
 caf::behavior response_cache(self_ptr self, response_cache_deps deps) {
   self->state.deps = std::move(deps);
+  // Replies filled just before the engine stops (a `tutti ask` that exits
+  // right after its answer) are written before the actor goes.
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    try {
+      if (!self->state.pending.empty())
+        if (auto* store = store_of(self, unix_now_ms()))
+          store->cache_put(self->state.pending);
+    } catch (const std::exception& e) {
+      say(self, std::string{"response cache: the last replies were not "
+                            "written ("} +
+                    e.what() + ")");
+    }
+    self->state.pending.clear();
+    self->quit(msg.reason);
+  });
   return {
       [=](cache_get_atom, const std::string& key, int64_t now_ms) {
         auto& st = self->state;

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,14 +36,16 @@ namespace {
 
 const char* upstream_script = R"(
 models:
-  alpha: {reply: "Paris.", latency: 40ms}
-  bravo: {reply: "Paris.", latency: 40ms}
-  charlie: {reply: "Paris.", latency: 40ms}
-  delta: {reply: "Lyon.", latency: 40ms}
-  echo: {reply: "Paris.", latency: 40ms}
+  alpha: {reply: "Paris.", latency: 250ms}
+  bravo: {reply: "Paris.", latency: 250ms}
+  charlie: {reply: "Paris.", latency: 250ms}
+  delta: {reply: "Lyon.", latency: 250ms}
+  echo: {reply: "Paris.", latency: 250ms}
   streamy: {reply: "The capital is Paris.", latency: 5ms}
 )";
 
+// Replies take 250 ms: every member has reserved long before any ends,
+// even on a loaded machine under a sanitizer.
 const std::vector<std::string> five = {"alpha", "bravo", "charlie", "delta",
                                        "echo"};
 
@@ -375,6 +378,39 @@ BOOST_FIXTURE_TEST_CASE(http_clients_stream_from_the_cache_and_may_skip_it,
   BOOST_CHECK_EQUAL(skipped->status, 200);
   BOOST_CHECK_EQUAL(asked("streamy"), 2u);
   endpoint.stop();
+}
+
+BOOST_FIXTURE_TEST_CASE(a_reply_cached_by_one_command_serves_the_next,
+                        upstream_fixture) {
+  store_place place{"sqlite"};
+  auto dir = std::filesystem::temp_directory_path() /
+             ("tutti-cache-cli-" + new_run_id());
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream config{dir / "tutti.yaml"};
+    config << "store: \"" << place.url() << "\"\nproviders:\n"
+           << "  streamy: {kind: openai, model: streamy, base_url: \""
+           << upstream.base_url()
+           << "\", api_key: k, temperature: 0, cache: {ttl: 1h}}\n"
+           << "ensembles:\n  e: {members: [streamy]}\n";
+  }
+  auto ask_cli = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"ask", "--config", "tutti.yaml", "-e",
+                                     "e",   "--json",   "Capital?"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = run_tutti(args, {}, dir);
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    return r.out;
+  };
+  BOOST_CHECK(ask_cli({}).find("\"cached\": false") != std::string::npos);
+  // The first process exited right after its answer: its fill was written.
+  BOOST_CHECK(ask_cli({}).find("\"cached\": true") != std::string::npos);
+  BOOST_CHECK_EQUAL(asked("streamy"), 1u);
+  BOOST_CHECK(ask_cli({"--no-cache"}).find("\"cached\": false") !=
+              std::string::npos);
+  BOOST_CHECK_EQUAL(asked("streamy"), 2u);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
