@@ -161,7 +161,10 @@ spend_hold spend_ledger::reserve(const spend_parties& who, double estimate_usd,
     add("ensemble", who.ensemble);
   if (!who.key.empty())
     parties.emplace_back(account_id("key", who.key), who.key_limit);
-  for (auto& [id, limit] : parties) {
+  for (auto& party : parties) {
+    // Named, not a structured binding: clang's lambdas cannot capture those.
+    const auto& id = party.first;
+    const auto& limit = party.second;
     auto& a = account_of(id, now_ms);
     auto check = [&](const period& p, double cap, const char* per,
                      int64_t resets) -> std::string {
