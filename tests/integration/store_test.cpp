@@ -25,8 +25,13 @@
 #include "tutti/store.hpp"
 
 namespace fs = std::filesystem;
+using tutti::api_key;
+using tutti::cache_entry;
+using tutti::key_hash;
 using tutti::run_filter;
 using tutti::run_store;
+using tutti::spend_limit;
+using tutti::spend_row;
 using tutti::stats_query;
 using tutti::stats_row;
 using tutti::store_config;
@@ -939,6 +944,111 @@ BOOST_AUTO_TEST_CASE(server_restarts_with_what_was_written) {
   BOOST_CHECK(dump.find(run.id) != std::string::npos);
   BOOST_CHECK(dump.find("CREATE TABLE public.call_rollup") !=
               std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(spend_is_summed_by_hour_provider_ensemble_key, B,
+                              backends) {
+  store_place place{B::name};
+  auto store = place.open();
+  auto a =
+      make_run("run_a", day0 + hour_ms + 60'000, "ask", "ensemble", "trio");
+  a.key = "team-a";
+  auto a1 = make_call("openai", "gpt-x", 1000);
+  a1.cost_usd = 0.25;
+  auto a2 = make_call("anthropic", "claude-y", 1000);
+  a2.cost_usd = 0.5;
+  auto a3 = make_call("openai", "gpt-x", 1000); // cached: free
+  a3.cached = true;
+  a.calls = {a1, a2, a3};
+  auto b =
+      make_run("run_b", day0 + hour_ms + 120'000, "ask", "provider", "openai");
+  auto b1 = make_call("openai", "gpt-x", 1000);
+  b1.cost_usd = 1;
+  b.calls = {b1};
+  auto old = make_run("run_old", day0 - day_ms, "ask", "provider", "openai");
+  auto old1 = make_call("openai", "gpt-x", 1000);
+  old1.cost_usd = 100;
+  old.calls = {old1};
+  store->write({a, b, old});
+  auto rows = store->spend_since(day0);
+  double total = 0;
+  for (auto& r : rows) {
+    BOOST_CHECK_EQUAL(r.hour_ms, day0 + hour_ms);
+    total += r.cost_usd;
+  }
+  BOOST_CHECK_CLOSE(total, 1.75, 1e-9);
+  auto find = [&](const std::string& provider, const std::string& ensemble,
+                  const std::string& key) -> const spend_row* {
+    for (auto& r : rows)
+      if (r.provider == provider && r.ensemble == ensemble && r.key == key)
+        return &r;
+    return nullptr;
+  };
+  auto* team = find("openai", "trio", "team-a");
+  BOOST_REQUIRE(team);
+  BOOST_CHECK_CLOSE(team->cost_usd, 0.25, 1e-9);
+  auto* alone = find("openai", "", "");
+  BOOST_REQUIRE(alone);
+  BOOST_CHECK_CLOSE(alone->cost_usd, 1.0, 1e-9);
+  BOOST_CHECK(find("anthropic", "trio", "team-a") != nullptr);
+  // A start inside an hour counts that whole hour.
+  BOOST_CHECK_EQUAL(store->spend_since(day0 + hour_ms + 30'000).size(),
+                    rows.size());
+  BOOST_CHECK(store->spend_since(day0 + 2 * hour_ms).empty());
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(cache_entries_expire_are_replaced_and_purged, B,
+                              backends) {
+  store_place place{B::name};
+  auto store = place.open();
+  cache_entry e;
+  e.key = std::string(64, 'a');
+  e.expires_ms = day0 + hour_ms;
+  e.provider = "openai";
+  e.model = "gpt-x";
+  e.text = "Paris.\xff\0tail"; // kept storable, as texts are
+  e.text.push_back('!');
+  e.finish_reason = "stop";
+  e.usage = {12, 3, 4};
+  auto other = e;
+  other.key = std::string(64, 'b');
+  other.expires_ms = day0 + 2 * hour_ms;
+  store->cache_put({e, other});
+  auto found = store->cache_get(e.key, day0);
+  BOOST_REQUIRE(found);
+  BOOST_CHECK(found->text.rfind("Paris.", 0) == 0);
+  BOOST_CHECK_EQUAL(found->finish_reason, "stop");
+  BOOST_CHECK_EQUAL(found->usage.input_tokens, 12);
+  BOOST_CHECK_EQUAL(found->usage.cached_input_tokens, 4);
+  BOOST_CHECK_EQUAL(found->model, "gpt-x");
+  // Expired at its time: a miss, though the row is still there.
+  BOOST_CHECK(!store->cache_get(e.key, day0 + hour_ms));
+  // Put again: replaced, with its new expiry.
+  e.text = "Lyon.";
+  e.expires_ms = day0 + 3 * hour_ms;
+  store->cache_put({e});
+  auto replaced = store->cache_get(e.key, day0 + hour_ms);
+  BOOST_REQUIRE(replaced);
+  BOOST_CHECK_EQUAL(replaced->text, "Lyon.");
+  BOOST_CHECK_EQUAL(store->cache_purge(day0 + 2 * hour_ms), 1);
+  BOOST_CHECK(!store->cache_get(other.key, day0));
+  BOOST_CHECK(store->cache_get(e.key, day0));
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_keys_budget_is_kept, B, backends) {
+  store_place place{B::name};
+  auto store = place.open();
+  api_key key;
+  key.name = "team-a";
+  key.hint = "tutti-sk-0000";
+  key.budget = spend_limit{10, 250.5};
+  key.created_ms = day0;
+  store->create_key(key, key_hash("tutti-sk-secret"));
+  auto found = store->key_by_hash(key_hash("tutti-sk-secret"));
+  BOOST_REQUIRE(found);
+  BOOST_CHECK_EQUAL(found->budget.day_usd, 10);
+  BOOST_CHECK_EQUAL(found->budget.month_usd, 250.5);
+  BOOST_CHECK_EQUAL(store->list_keys().at(0).budget.month_usd, 250.5);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
