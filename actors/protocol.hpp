@@ -250,7 +250,8 @@ typename Inspector::result_type inspect(Inspector& f, completion& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, failure& x) {
   return f(caf::meta::type_name("failure"), x.kind, x.message, x.http_status,
-           x.attempts, x.partial_text, x.usage, x.timing, x.cost_usd);
+           x.attempts, x.partial_text, x.usage, x.timing, x.cost_usd,
+           x.retry_after_ms);
 }
 
 template <class Inspector>

@@ -400,6 +400,8 @@ void fail_attempt(self_ptr self, provider_call& call, failure error) {
   auto& deps = self->state.deps;
   auto id = call.query.request.id;
   auto asked_ms = retry_after_ms(call.headers, unix_now_ms());
+  if (asked_ms)
+    error.retry_after_ms = *asked_ms;
   if (error.kind == failure_kind::rate_limited && asked_ms) {
     // The server wants the whole key to wait: pause the limit group.
     self->send(deps.limiter, cooldown_atom::value,

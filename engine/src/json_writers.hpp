@@ -116,6 +116,10 @@ void write_outcome(Writer& w, const member_outcome& o) {
     w.Int(o.error.attempts);
     w.Key("partial_text");
     write_string(w, o.error.partial_text);
+    if (o.error.retry_after_ms >= 0) {
+      w.Key("retry_after_ms");
+      w.Int64(o.error.retry_after_ms);
+    }
     w.EndObject();
     w.Key("usage");
     write_usage(w, o.error.usage);

@@ -162,6 +162,9 @@ struct failure {
   tutti::usage usage;
   tutti::timing timing;
   double cost_usd = 0; ///< of the tokens used before the failure
+  /// How long the upstream asked to wait (its Retry-After), in ms; -1 when
+  /// it did not say.
+  int64_t retry_after_ms = -1;
 };
 
 /// One ensemble member's result: either a completion or a failure.
