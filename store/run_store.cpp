@@ -759,7 +759,7 @@ std::string new_run_id() {
 }
 
 std::string new_key_secret() {
-  return "tutti-sk-" + random_hex(48);
+  return "tutti-sk-" + secret_hex(48);
 }
 
 bool looks_like_key_secret(const std::string& text) {

@@ -1,21 +1,84 @@
 #include "engine/src/random_hex.hpp"
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <mutex>
-#include <random>
+#include <stdexcept>
+#include <vector>
 
 namespace tutti {
 
-std::string random_hex(size_t hex_digits) {
-  static std::mutex mutex;
-  static std::random_device device;
-  static const char* digits = "0123456789abcdef";
-  std::lock_guard<std::mutex> guard{mutex};
-  std::string text;
-  while (text.size() < hex_digits) {
-    auto bits = device();
-    for (int i = 0; i < 8 && text.size() < hex_digits; ++i, bits >>= 4)
-      text += digits[bits & 0xf];
+namespace {
+
+constexpr const char* digits = "0123456789abcdef";
+
+void fill_random(unsigned char* bytes, size_t size) {
+  if (RAND_bytes(bytes, static_cast<int>(size)) != 1)
+    throw std::runtime_error("no random bytes from OpenSSL's generator");
+}
+
+/// Bytes drawn ahead for ids: one RAND_bytes call per 4 KiB instead of a
+/// getrandom per id (docs/benchmarks.md, "Store").
+class random_pool {
+public:
+  void draw(unsigned char* out, size_t size) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    // A forked child must not hand out the ids its parent will.
+    if (auto pid = ::getpid(); pid != pid_) {
+      pid_ = pid;
+      next_ = sizeof(bytes_);
+    }
+    while (size > 0) {
+      if (next_ == sizeof(bytes_)) {
+        fill_random(bytes_, sizeof(bytes_));
+        next_ = 0;
+      }
+      auto n = std::min(size, sizeof(bytes_) - next_);
+      std::copy(bytes_ + next_, bytes_ + next_ + n, out);
+      next_ += n;
+      out += n;
+      size -= n;
+    }
   }
+
+private:
+  std::mutex mutex_;
+  pid_t pid_ = 0;
+  unsigned char bytes_[4096];
+  size_t next_ = sizeof(bytes_);
+};
+
+void write_hex(const unsigned char* bytes, char* out, size_t hex_digits) {
+  for (size_t i = 0; i < hex_digits; ++i) {
+    auto byte = bytes[i / 2];
+    out[i] = digits[i % 2 == 0 ? byte >> 4 : byte & 0xf];
+  }
+}
+
+} // namespace
+
+std::string random_hex(size_t hex_digits) {
+  static random_pool pool;
+  std::string text(hex_digits, '0');
+  unsigned char bytes[32];
+  for (size_t at = 0; at < hex_digits; at += 2 * sizeof(bytes)) {
+    auto n = std::min(hex_digits - at, 2 * sizeof(bytes));
+    pool.draw(bytes, (n + 1) / 2);
+    write_hex(bytes, text.data() + at, n);
+  }
+  return text;
+}
+
+std::string secret_hex(size_t hex_digits) {
+  std::vector<unsigned char> bytes((hex_digits + 1) / 2);
+  fill_random(bytes.data(), bytes.size());
+  std::string text(hex_digits, '0');
+  write_hex(bytes.data(), text.data(), hex_digits);
+  // The secret's bytes do not outlive the call.
+  OPENSSL_cleanse(bytes.data(), bytes.size());
   return text;
 }
 
