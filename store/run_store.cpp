@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 
 #include <cstdlib>
 #include <map>
@@ -755,7 +756,21 @@ std::unique_ptr<run_store> open_store(const store_config& config,
 }
 
 std::string new_run_id() {
-  return "run_" + random_hex(24);
+  // 8 hex digits of a clock that ticks every 4 ms (wrapping every 198 days),
+  // then 16 random ones (64 bits). Runs made close in time get ids that sort
+  // close together, so a batch's rows land on a few pages of the `runs` and
+  // `calls` keys instead of a random page each: that cut the writer's CPU
+  // per run by 40% (docs/benchmarks.md, "Store"). Guessing an id still takes
+  // 2^64 tries per tick.
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  auto tick = static_cast<uint32_t>(static_cast<uint64_t>(ms) / 4);
+  static const char* hex = "0123456789abcdef";
+  std::string id = "run_";
+  for (int shift = 28; shift >= 0; shift -= 4)
+    id += hex[(tick >> shift) & 0xf];
+  return id + random_hex(16);
 }
 
 std::string new_key_secret() {
