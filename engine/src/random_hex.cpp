@@ -2,7 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <unistd.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <mutex>
@@ -24,13 +24,13 @@ void fill_random(unsigned char* bytes, size_t size) {
 /// getrandom per id (docs/benchmarks.md, "Store").
 class random_pool {
 public:
+  static random_pool& instance() {
+    static random_pool pool;
+    return pool;
+  }
+
   void draw(unsigned char* out, size_t size) {
     std::lock_guard<std::mutex> guard{mutex_};
-    // A forked child must not hand out the ids its parent will.
-    if (auto pid = ::getpid(); pid != pid_) {
-      pid_ = pid;
-      next_ = sizeof(bytes_);
-    }
     while (size > 0) {
       if (next_ == sizeof(bytes_)) {
         fill_random(bytes_, sizeof(bytes_));
@@ -45,8 +45,20 @@ public:
   }
 
 private:
+  random_pool() {
+    // A forked child must not hand out the ids its parent will: it starts
+    // a buffer of its own. The lock is held across the fork so that the
+    // child does not inherit it taken.
+    pthread_atfork([] { instance().mutex_.lock(); },
+                   [] { instance().mutex_.unlock(); },
+                   [] {
+                     auto& pool = instance();
+                     pool.next_ = sizeof(pool.bytes_);
+                     pool.mutex_.unlock();
+                   });
+  }
+
   std::mutex mutex_;
-  pid_t pid_ = 0;
   unsigned char bytes_[4096];
   size_t next_ = sizeof(bytes_);
 };
@@ -61,7 +73,7 @@ void write_hex(const unsigned char* bytes, char* out, size_t hex_digits) {
 } // namespace
 
 std::string random_hex(size_t hex_digits) {
-  static random_pool pool;
+  auto& pool = random_pool::instance();
   std::string text(hex_digits, '0');
   unsigned char bytes[32];
   for (size_t at = 0; at < hex_digits; at += 2 * sizeof(bytes)) {
