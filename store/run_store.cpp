@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <chrono>
 
 #include <cstdlib>
 #include <map>
@@ -97,35 +96,29 @@ std::string ensemble_of(const stored_run& run, const stored_call& call) {
   return run.target_kind == "ensemble" ? run.target : "";
 }
 
-/// Whether both databases keep `text` as it is.
-bool is_storable(const std::string& text) {
-  return utf8::is_valid(text) && text.find('\0') == std::string::npos;
-}
-
-/// Text as both databases keep it: PostgreSQL refuses bytes that are not
-/// UTF-8 and cuts text at a NUL, so each of those becomes U+FFFD (as the
-/// JSON tutti writes does) rather than losing the run.
-std::string storable(const std::string& text) {
-  if (is_storable(text))
-    return text;
+/// Makes `text` as both databases keep it: PostgreSQL refuses bytes that
+/// are not UTF-8 and cuts text at a NUL, so each of those becomes U+FFFD (as
+/// the JSON tutti writes does) rather than losing the run. Text that is
+/// already storable (nearly all) is left alone, not copied.
+void make_storable(std::string& text) {
+  if (utf8::is_valid(text) && text.find('\0') == std::string::npos)
+    return;
   auto repaired = utf8::repaired(text);
-  std::string out;
-  out.reserve(repaired.size());
+  text.clear();
+  text.reserve(repaired.size());
   for (char c : repaired) {
     if (c == '\0')
-      out += "\xef\xbf\xbd";
+      text += "\xef\xbf\xbd";
     else
-      out += c;
+      text += c;
   }
-  return out;
 }
 
-/// `params` with every text storable; a text that is already is not copied.
+/// `params` with every text storable.
 std::vector<sql_value> storable(std::vector<sql_value> params) {
   for (auto& p : params)
-    if (auto* text = std::get_if<std::string>(&p);
-        text != nullptr && !is_storable(*text))
-      *text = storable(*text);
+    if (auto* text = std::get_if<std::string>(&p))
+      make_storable(*text);
   return params;
 }
 
@@ -766,21 +759,10 @@ std::unique_ptr<run_store> open_store(const store_config& config,
 }
 
 std::string new_run_id() {
-  // 8 hex digits of a clock that ticks every 4 ms (wrapping every 198 days),
-  // then 16 random ones (64 bits). Runs made close in time get ids that sort
-  // close together, so a batch's rows land on a few pages of the `runs` and
-  // `calls` keys instead of a random page each: that cut the writer's CPU
-  // per run by 40% (docs/benchmarks.md, "Store"). Guessing an id still takes
-  // 2^64 tries per tick.
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::system_clock::now().time_since_epoch())
-                .count();
-  auto tick = static_cast<uint32_t>(static_cast<uint64_t>(ms) / 4);
-  static const char* hex = "0123456789abcdef";
-  std::string id = "run_";
-  for (int shift = 28; shift >= 0; shift -= 4)
-    id += hex[(tick >> shift) & 0xf];
-  return id + random_hex(16);
+  // Sorted by time, so that a batch's rows land on a few pages of the runs
+  // and calls keys, not a random page each (docs/benchmarks.md, "Store CPU
+  // per row"); its 64 random bits keep it unguessable.
+  return "run_" + time_sorted_hex(24);
 }
 
 std::string new_key_secret() {

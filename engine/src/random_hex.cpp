@@ -5,6 +5,8 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <stdexcept>
 #include <vector>
@@ -82,6 +84,19 @@ std::string random_hex(size_t hex_digits) {
     write_hex(bytes, text.data() + at, n);
   }
   return text;
+}
+
+std::string time_sorted_hex(size_t hex_digits) {
+  constexpr size_t clock_digits = 8;
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  auto tick = static_cast<uint32_t>(static_cast<uint64_t>(ms) / 4);
+  std::string text(clock_digits, '0');
+  for (size_t i = 0; i < clock_digits; ++i)
+    text[i] = digits[(tick >> (28 - 4 * i)) & 0xf];
+  return text +
+         random_hex(hex_digits > clock_digits ? hex_digits - clock_digits : 0);
 }
 
 std::string secret_hex(size_t hex_digits) {
