@@ -215,12 +215,22 @@ double fake_cpu_s() {
   return s;
 }
 
+/// CPU seconds of the store writers' threads (`store_writer::thread_name`).
+double writer_cpu_s() {
+  double s = 0;
+  for (auto& [tid, t] : threads_cpu())
+    if (t.name == "tutti.store")
+      s += t.cpu_s;
+  return s;
+}
+
 struct batch_round {
   bool on = false;
   double wall_s = 0;
-  double cpu_s = 0;      ///< the whole process
-  double fake_cpu_s = 0; ///< of it, the fake upstream's threads
-  double flush_ms = 0;   ///< from the last answer until the store had all
+  double cpu_s = 0;        ///< the whole process
+  double fake_cpu_s = 0;   ///< of it, the fake upstream's threads
+  double writer_cpu_s = 0; ///< of it, the store writer's thread
+  double flush_ms = 0;     ///< from the last answer until the store had all
 
   double engine_cpu_s() const { return cpu_s - fake_cpu_s; }
 };
@@ -241,6 +251,7 @@ batch_round run_batch(tutti::engine& eng, bool on, const bench_options& opts,
   r.on = on;
   auto cpu_before = process_cpu_s();
   auto fake_before = fake_cpu_s();
+  auto writer_before = writer_cpu_s();
   auto start = steady::now();
   auto ask_one = [&](int id) {
     tutti::ask_options o;
@@ -280,6 +291,7 @@ batch_round run_batch(tutti::engine& eng, bool on, const bench_options& opts,
   r.wall_s = ms_since(start) / 1000;
   r.cpu_s = process_cpu_s() - cpu_before;
   r.fake_cpu_s = fake_cpu_s() - fake_before;
+  r.writer_cpu_s = writer_cpu_s() - writer_before;
   return r;
 }
 
@@ -535,11 +547,11 @@ void print_latency(const latency_result& r, int questions) {
 
 void print_batch(const std::vector<batch_round>& rounds, int rows) {
   row("",
-      {"wall s", "CPU s", "fake CPU", "engine CPU", "rows/CPU-s", "rows/eng-s",
-       "flush ms"},
+      {"wall s", "CPU s", "fake CPU", "engine CPU", "writer CPU", "rows/CPU-s",
+       "rows/eng-s", "flush ms"},
       22, 11);
   std::vector<double> on_rate, off_rate, on_engine, off_engine, ratio,
-      engine_ratio;
+      engine_ratio, on_writer_us;
   int pair = 0;
   for (size_t i = 0; i < rounds.size(); ++i) {
     auto& r = rounds[i];
@@ -547,11 +559,13 @@ void print_batch(const std::vector<batch_round>& rounds, int rows) {
     double engine_rate = rows / r.engine_cpu_s();
     (r.on ? on_rate : off_rate).push_back(rate);
     (r.on ? on_engine : off_engine).push_back(engine_rate);
+    if (r.on)
+      on_writer_us.push_back(r.writer_cpu_s / rows * 1e6);
     row(std::string{r.on ? "on " : "off"} + " (round " +
             std::to_string(i / 2 + 1) + ")",
         {fixed(r.wall_s, 2), fixed(r.cpu_s, 3), fixed(r.fake_cpu_s, 3),
-         fixed(r.engine_cpu_s(), 3), fixed(rate, 0), fixed(engine_rate, 0),
-         fixed(r.flush_ms, 1)},
+         fixed(r.engine_cpu_s(), 3), fixed(r.writer_cpu_s, 3), fixed(rate, 0),
+         fixed(engine_rate, 0), fixed(r.flush_ms, 1)},
         22, 11);
     if (i % 2 == 1) {
       auto& a = rounds[i - 1];
@@ -565,7 +579,9 @@ void print_batch(const std::vector<batch_round>& rounds, int rows) {
   std::cout << "  CPU s = this process, every thread (getrusage), from the "
                "first ask until flush_store\n"
                "  returned; fake CPU = the fake upstream's threads of it "
-               "(schedstat); engine CPU = the rest\n";
+               "(schedstat); engine CPU = the rest;\n"
+               "  writer CPU = of the engine's, the store writer's thread "
+               "(schedstat)\n";
   auto on_m = nearest_rank_median(on_rate),
        off_m = nearest_rank_median(off_rate);
   auto on_e = nearest_rank_median(on_engine),
@@ -580,6 +596,11 @@ void print_batch(const std::vector<batch_round>& rounds, int rows) {
       {"", "", fixed(nearest_rank_median(ratio), 3) + "x"}, 40, 11);
   row("  engine, median of pairs",
       {"", "", fixed(nearest_rank_median(engine_ratio), 3) + "x"}, 40, 11);
+  std::cout << "  engine CPU per row: on " << fixed(1e6 / on_e, 1)
+            << " us, off " << fixed(1e6 / off_e, 1) << " us (+"
+            << fixed(1e6 / on_e - 1e6 / off_e, 1)
+            << " us), of which the store writer's thread "
+            << fixed(nearest_rank_median(on_writer_us), 1) << " us\n";
   std::cout << "\n  rows per engine CPU-second (medians)\n"
             << "  store off |" << scaled_bar(off_e, std::max(on_e, off_e))
             << ' ' << fixed(off_e, 0) << '\n'

@@ -58,6 +58,8 @@ public:
   /// writes a small one: one transaction (and one wake-up) per run cost a
   /// quarter of a busy engine's CPU (docs/benchmarks.md, "Store").
   static constexpr std::chrono::milliseconds linger{10};
+  /// The writer thread's name (Linux: at most 15 characters).
+  static constexpr const char* thread_name = "tutti.store";
 
 private:
   void loop();

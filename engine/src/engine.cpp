@@ -294,7 +294,8 @@ struct engine::impl {
     context.cancelled = take_cancelled(id);
     if (!writer || context.id.empty())
       return;
-    writer->submit(stored_run_of(context, result));
+    // `context` is not used again: the answer comes once.
+    writer->submit(stored_run_of(std::move(context), result));
   }
 
   /// Who asked and when, for the store; the id stays empty when the

@@ -50,18 +50,19 @@ void add_calls(std::vector<stored_call>& calls, const ensemble_answer& a,
     calls.push_back(call_of(m, step, "combiner", texts));
 }
 
-stored_run run_of(const run_context& context) {
+/// Moves the context's texts (the prompt may be long) into the run.
+stored_run run_of(run_context& context) {
   stored_run run;
-  run.id = context.id;
-  run.kind = context.kind;
-  run.target_kind = context.target_kind;
-  run.target = context.target;
-  run.key = context.key;
-  run.session = context.session;
+  run.id = std::move(context.id);
+  run.kind = std::move(context.kind);
+  run.target_kind = std::move(context.target_kind);
+  run.target = std::move(context.target);
+  run.key = std::move(context.key);
+  run.session = std::move(context.session);
   run.started_ms = context.started_ms;
   run.finished_ms = unix_now_ms();
   if (context.texts)
-    run.prompt = context.prompt;
+    run.prompt = std::move(context.prompt);
   return run;
 }
 
@@ -93,8 +94,7 @@ std::string inputs_json(const std::map<std::string, std::string>& inputs) {
   });
 }
 
-stored_run stored_run_of(const run_context& context,
-                         const ensemble_answer& answer) {
+stored_run stored_run_of(run_context context, const ensemble_answer& answer) {
   auto run = run_of(context);
   run.status =
       context.cancelled ? "cancelled" : std::string{to_string(answer.status)};
@@ -109,8 +109,7 @@ stored_run stored_run_of(const run_context& context,
   return run;
 }
 
-stored_run stored_run_of(const run_context& context,
-                         const pipeline_result& result) {
+stored_run stored_run_of(run_context context, const pipeline_result& result) {
   auto run = run_of(context);
   run.status =
       context.cancelled ? "cancelled" : std::string{to_string(result.status)};

@@ -34,10 +34,10 @@ std::string messages_json(const std::vector<chat_message>& messages);
 /// A pipeline's inputs as a JSON object.
 std::string inputs_json(const std::map<std::string, std::string>& inputs);
 
-stored_run stored_run_of(const run_context& context,
-                         const ensemble_answer& answer);
+/// The run to store; `context` is taken (moved from by a caller that is
+/// done with it) rather than copied.
+stored_run stored_run_of(run_context context, const ensemble_answer& answer);
 
-stored_run stored_run_of(const run_context& context,
-                         const pipeline_result& result);
+stored_run stored_run_of(run_context context, const pipeline_result& result);
 
 } // namespace tutti
