@@ -4,6 +4,7 @@
 #include <random>
 
 #include "engine/src/json_writers.hpp"
+#include "tutti/store.hpp"
 
 namespace tutti::http {
 
@@ -196,8 +197,8 @@ std::shared_ptr<run_record> run_registry::add(run_record::kind of,
       ++running;
   if (running >= max_running_)
     return nullptr;
-  auto record = std::make_shared<run_record>("run_" + random_hex(24), of, name,
-                                             created_unix);
+  auto record =
+      std::make_shared<run_record>(new_run_id(), of, name, created_unix);
   runs_.emplace(record->id(), record);
   return record;
 }
