@@ -1,6 +1,7 @@
 // `tutti serve` under the official OpenAI npm SDK: chat completions whole and
-// streamed, from a provider and from an ensemble, and the SDK's own error
-// classes for 404, 400 and 401. Real processes over real sockets: the fake
+// streamed, from a provider and from an ensemble, the SDK's own error
+// classes for 404, 400, 401, 429 and 502, and its retry rules: a provider's
+// 429 is retried as the vendor's would be, a failed ensemble is not. Real processes over real sockets: the fake
 // upstream (tutti-fake-llm, upstream.yaml) and `tutti serve` (tutti.yaml),
 // both on 127.0.0.1 with a free port.
 //
@@ -313,5 +314,72 @@ describe('tutti serve --token under the OpenAI SDK', () => {
       await openai.chat.completions.create({ model: 'paris', messages: question, stream: true }),
     );
     assert.equal(deltas(chunks), answer);
+  });
+});
+
+describe('errors under the SDK\'s own retry rules', () => {
+  let url;
+
+  before(async () => {
+    url = await startServe();
+  });
+
+  /// A client with the SDK's default retries (2) that counts its POSTs.
+  function counting() {
+    const seen = { posts: 0, headers: [] };
+    const openai = new OpenAI({
+      baseURL: `${url}/v1`,
+      apiKey: 'sk-anything',
+      timeout: 20_000,
+      fetch: async (input, init) => {
+        seen.posts += 1;
+        const response = await fetch(input, init);
+        seen.headers.push(response.headers);
+        return response;
+      },
+    });
+    return { openai, seen };
+  }
+
+  test('a provider\'s 429 reaches the SDK as a RateLimitError it retries as it would the vendor\'s', async () => {
+    const { openai, seen } = counting();
+    await assert.rejects(openai.chat.completions.create({ model: 'limited', messages: question }), (err) => {
+      assert.ok(err instanceof OpenAI.RateLimitError, `expected RateLimitError, got ${err}`);
+      assertOpenAIError(err, 429);
+      assert.equal(err.error.code, 'rate_limited');
+      assert.match(err.error.message, /provider 'limited'/);
+      return true;
+    });
+    // tutti answered as the vendor did, Retry-After included: the SDK's
+    // own rule (2 retries) applies, after the 200 ms the vendor asked for.
+    assert.equal(seen.posts, 3);
+    assert.equal(seen.headers[0].get('retry-after-ms'), '200');
+    assert.equal(seen.headers[0].get('x-tutti-status'), 'failed');
+  });
+
+  test('an ensemble without an answer is one 502 the SDK does not retry', async () => {
+    const { openai, seen } = counting();
+    await assert.rejects(openai.chat.completions.create({ model: 'ensemble/doomed', messages: question }), (err) => {
+      assert.ok(err instanceof OpenAI.InternalServerError, `expected InternalServerError, got ${err}`);
+      assertOpenAIError(err, 502);
+      assert.equal(err.error.code, 'ensemble_failed');
+      return true;
+    });
+    // tutti retried already: one question is one POST, not three.
+    assert.equal(seen.posts, 1);
+    assert.equal(seen.headers[0].get('x-should-retry'), 'false');
+    assert.equal(seen.headers[0].get('x-tutti-members-failed'), '2');
+  });
+
+  test('a whole answer\'s status is in its headers for clients that drop the body', async () => {
+    const { openai } = counting();
+    const { data, response } = await openai.chat.completions
+      .create({ model: 'ensemble/capital', messages: question })
+      .withResponse();
+    assert.equal(data.choices[0].message.content, answer);
+    assert.equal(response.headers.get('x-tutti-status'), 'ok');
+    assert.equal(response.headers.get('x-tutti-members-ok'), '2');
+    assert.equal(response.headers.get('x-tutti-members-failed'), '0');
+    assert.match(response.headers.get('x-tutti-run-id') ?? '', /^run_[0-9a-f]{24}$/);
   });
 });
