@@ -133,6 +133,12 @@ std::string pipelines_json(const config& cfg);
 /// `GET /v1/models` (OpenAI's list): each provider, and each ensemble as
 /// "ensemble/NAME".
 std::string models_json(const config& cfg, int64_t created);
+/// `GET /v1/models/{id}`: one model object.
+std::string model_json(const std::string& id, int64_t created);
+/// `GET /`: what this server is: name, version, auth ("none" or "bearer"),
+/// whether it keeps a store, the models and the routes.
+std::string server_json(const config& cfg, const std::string& version,
+                        const std::string& auth);
 
 /// A pipeline step's outcome for a `step.done` event.
 std::string step_json(const step_outcome& step);

@@ -454,24 +454,83 @@ std::string pipelines_json(const config& cfg) {
   });
 }
 
+namespace {
+
+void write_model(json_writer& w, const std::string& id, int64_t created) {
+  w.StartObject();
+  w.Key("id");
+  write_string(w, id);
+  w.Key("object");
+  w.String("model");
+  w.Key("created");
+  w.Int64(created);
+  w.Key("owned_by");
+  w.String("tutti");
+  w.EndObject();
+}
+
+} // namespace
+
 std::string models_json(const config& cfg, int64_t created) {
   return list_json([&](json_writer& w) {
-    auto model = [&](const std::string& id) {
-      w.StartObject();
-      w.Key("id");
-      write_string(w, id);
-      w.Key("object");
-      w.String("model");
-      w.Key("created");
-      w.Int64(created);
-      w.Key("owned_by");
-      w.String("tutti");
-      w.EndObject();
-    };
     for (auto& [name, p] : cfg.providers)
-      model(name);
+      write_model(w, name, created);
     for (auto& [name, e] : cfg.ensembles)
-      model("ensemble/" + name);
+      write_model(w, "ensemble/" + name, created);
+  });
+}
+
+std::string model_json(const std::string& id, int64_t created) {
+  return json_text([&](json_writer& w) { write_model(w, id, created); });
+}
+
+std::string server_json(const config& cfg, const std::string& version,
+                        const std::string& auth) {
+  static const char* routes[][2] = {
+      {"GET", "/"},
+      {"GET", "/healthz"},
+      {"GET", "/metrics"},
+      {"GET", "/v1/models"},
+      {"GET", "/v1/models/{id}"},
+      {"POST", "/v1/chat/completions"},
+      {"GET", "/v1/providers"},
+      {"GET", "/v1/ensembles"},
+      {"GET", "/v1/pipelines"},
+      {"POST", "/v1/runs"},
+      {"GET", "/v1/runs"},
+      {"GET", "/v1/runs/{id}"},
+      {"DELETE", "/v1/runs/{id}"},
+      {"GET", "/v1/runs/{id}/events"},
+      {"GET", "/v1/stats"},
+  };
+  return json_text([&](json_writer& w) {
+    w.StartObject();
+    w.Key("object");
+    w.String("tutti.server");
+    w.Key("name");
+    w.String("tutti");
+    w.Key("version");
+    write_string(w, version);
+    w.Key("description");
+    w.String("An OpenAI-compatible endpoint that asks several models at once "
+             "and combines their replies (docs/http.md).");
+    w.Key("auth");
+    write_string(w, auth);
+    w.Key("store");
+    w.Bool(!store_is_off(cfg.store));
+    w.Key("models");
+    w.StartArray();
+    for (auto& [name, p] : cfg.providers)
+      write_string(w, name);
+    for (auto& [name, e] : cfg.ensembles)
+      write_string(w, "ensemble/" + name);
+    w.EndArray();
+    w.Key("routes");
+    w.StartArray();
+    for (auto& r : routes)
+      write_string(w, std::string{r[0]} + " " + r[1]);
+    w.EndArray();
+    w.EndObject();
   });
 }
 

@@ -1,6 +1,8 @@
-// GET /metrics, /v1/providers, /v1/ensembles, /v1/pipelines, /v1/models:
+// GET /, /metrics, /v1/providers, /v1/ensembles, /v1/pipelines, /v1/models,
+// /v1/models/{id}:
 // the engine's state and its configuration, as docs/http.md shows them.
 
+#include "engine/src/utf8.hpp"
 #include "server/server_impl.hpp"
 #include "tutti/metrics.hpp"
 
@@ -39,6 +41,29 @@ void server::impl::get_pipelines(const exchange_ptr& ex) {
 void server::impl::get_models(const exchange_ptr& ex) {
   ex->respond(json_response(
       200, http::models_json(engine.loaded_config(), http::unix_now())));
+}
+
+void server::impl::get_model(const std::string& id, const exchange_ptr& ex) {
+  auto& cfg = engine.loaded_config();
+  constexpr std::string_view prefix = "ensemble/";
+  bool known = id.rfind(prefix, 0) == 0
+                   ? cfg.ensembles.count(id.substr(prefix.size())) > 0
+                   : cfg.providers.count(id) > 0;
+  if (!known) {
+    ex->respond(error_response(
+        api_error{404,
+                  "The model '" + utf8::printable(id.substr(0, 200)) +
+                      "' does not exist here",
+                  "invalid_request_error", "model", "model_not_found"}));
+    return;
+  }
+  ex->respond(json_response(200, http::model_json(id, http::unix_now())));
+}
+
+void server::impl::get_root(const exchange_ptr& ex) {
+  ex->respond(json_response(
+      200, http::server_json(engine.loaded_config(), TUTTI_VERSION,
+                             tokenless() ? "none" : "bearer")));
 }
 
 void server::impl::answer_waiting(const exchange_ptr& ex,

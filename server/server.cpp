@@ -69,6 +69,7 @@ match_route(std::string_view method, std::string_view path, bool& known_path) {
     id route;
   };
   static const fixed routes[] = {
+      {"GET", "/", id::root},
       {"GET", "/healthz", id::healthz},
       {"GET", "/metrics", id::metrics},
       {"GET", "/v1/providers", id::providers},
@@ -87,6 +88,25 @@ match_route(std::string_view method, std::string_view path, bool& known_path) {
     known_path = true;
     if (r.method == method)
       return route_match{r.route, std::string{r.path}, {}};
+  }
+  constexpr std::string_view models = "/v1/models/";
+  if (path.size() > models.size() && path.substr(0, models.size()) == models) {
+    known_path = true;
+    if (method != "GET")
+      return std::nullopt;
+    // "ensemble/NAME" may come with its slash escaped.
+    std::string id;
+    auto rest = path.substr(models.size());
+    for (size_t i = 0; i < rest.size(); ++i) {
+      if (rest[i] == '%' && i + 2 < rest.size() && rest[i + 1] == '2' &&
+          (rest[i + 2] == 'F' || rest[i + 2] == 'f')) {
+        id += '/';
+        i += 2;
+      } else {
+        id += rest[i];
+      }
+    }
+    return route_match{id::model, "/v1/models/{id}", std::move(id)};
   }
   constexpr std::string_view runs = "/v1/runs/";
   if (path.substr(0, runs.size()) != runs)
@@ -257,6 +277,12 @@ void server::impl::dispatch(const route_match& route, const exchange_ptr& ex) {
   case id::models:
     get_models(ex);
     return;
+  case id::model:
+    get_model(route.path_id, ex);
+    return;
+  case id::root:
+    get_root(ex);
+    return;
   case id::chat:
     chat(ex);
     return;
@@ -264,13 +290,13 @@ void server::impl::dispatch(const route_match& route, const exchange_ptr& ex) {
     create_run(ex);
     return;
   case id::get_run:
-    get_run(route.run_id, ex);
+    get_run(route.path_id, ex);
     return;
   case id::delete_run:
-    delete_run(route.run_id, ex);
+    delete_run(route.path_id, ex);
     return;
   case id::run_events:
-    run_events(route.run_id, ex);
+    run_events(route.path_id, ex);
     return;
   case id::list_runs:
     list_runs(ex);

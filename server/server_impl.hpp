@@ -64,6 +64,8 @@ struct route_match {
     ensembles,
     pipelines,
     models,
+    model, ///< /v1/models/{id}
+    root,  ///< GET /: what this server is
     chat,
     create_run,
     get_run,
@@ -74,7 +76,8 @@ struct route_match {
   };
   route_id id;
   std::string name;
-  std::string run_id; ///< for the /v1/runs/{id} routes
+  /// The {id} of /v1/runs/{id} (a run id) and /v1/models/{id} (a model).
+  std::string path_id;
 };
 
 } // namespace http
@@ -182,6 +185,10 @@ struct server::impl : http::service {
   void get_ensembles(const http::exchange_ptr& ex);
   void get_pipelines(const http::exchange_ptr& ex);
   void get_models(const http::exchange_ptr& ex);
+  /// `GET /v1/models/{id}`: one model (a provider or ensemble/NAME), or 404.
+  void get_model(const std::string& id, const http::exchange_ptr& ex);
+  /// `GET /`: the server's name, version, auth, store and routes.
+  void get_root(const http::exchange_ptr& ex);
   /// Answers with what `make` returns, made on the waiting pool.
   void answer_waiting(const http::exchange_ptr& ex,
                       std::function<http::response()> make);

@@ -696,6 +696,32 @@ BOOST_AUTO_TEST_CASE(listings_show_state_and_never_a_secret) {
   BOOST_TEST(str(pipelines["data"][0]["output"]) == "polish");
   auto listed = parse(get("/v1/models")->body);
   BOOST_TEST(listed["data"].Size() == provider_count + 5);
+  // Each model on its own, an ensemble's slash escaped or not.
+  auto name = str(ensembles["data"][0]["name"]);
+  for (auto path :
+       {"/v1/models/ensemble/" + name, "/v1/models/ensemble%2F" + name,
+        "/v1/models/" + str(first["name"])}) {
+    BOOST_TEST_CONTEXT(path) {
+      auto one = get(path);
+      BOOST_REQUIRE(one);
+      BOOST_TEST(one->status == 200);
+      BOOST_TEST(str(parse(one->body)["object"]) == "model");
+    }
+  }
+  auto unknown = get("/v1/models/no-such-model");
+  BOOST_REQUIRE(unknown);
+  BOOST_TEST(unknown->status == 404);
+  BOOST_TEST(contains(unknown->body, "model_not_found"));
+  // The root says what this server is.
+  auto root = get("/");
+  BOOST_REQUIRE(root);
+  BOOST_TEST(root->status == 200);
+  auto about = parse(root->body);
+  BOOST_TEST(str(about["object"]) == "tutti.server");
+  BOOST_TEST(!str(about["version"]).empty());
+  BOOST_TEST(about["models"].Size() == provider_count + 5);
+  BOOST_TEST(contains(root->body, "POST /v1/chat/completions"));
+  BOOST_TEST(!contains(root->body, secret_key));
 }
 
 BOOST_AUTO_TEST_CASE(metrics_has_the_engine_and_the_http_counters) {
