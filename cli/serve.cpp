@@ -107,6 +107,10 @@ CLI::App* add_serve_command(CLI::App& app, serve_args& args) {
                   "Most runs running at once; one more POST /v1/runs gets "
                   "429 (default 1000)")
       ->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  cmd->add_option("--cors-origin", args.cors_origins,
+                  "A web origin whose pages may call this server from a "
+                  "browser, e.g. https://app.example.com (repeat for more; "
+                  "'*' for any, with --token only)");
   cmd->add_option("--access-log", args.access_log,
                   "Append one JSON line per answered request to this file "
                   "('-': standard error); no headers, bodies or tokens");
@@ -138,6 +142,7 @@ int run_serve(const serve_args& args) {
   options.keep_runs_for = millis(args.keep_runs);
   options.keep_runs_max = args.keep_runs_max;
   options.max_running_runs = args.max_runs;
+  options.cors_origins = args.cors_origins;
   options.access_log = args.access_log;
 
   auto cfg = load_config(config_path(args.config));

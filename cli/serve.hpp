@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -15,7 +16,8 @@ struct serve_args {
   std::string config;
   std::string store;
   std::string listen = "127.0.0.1:8700";
-  std::string token; ///< empty: $TUTTI_TOKEN, else none
+  std::string token;                     ///< empty: $TUTTI_TOKEN, else none
+  std::vector<std::string> cors_origins; ///< --cors-origin
   size_t max_connections = 4096;
   size_t io_threads = 2;
   double header_timeout = 10;

@@ -1,5 +1,7 @@
 #include "tutti/server.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <string_view>
 #include <thread>
@@ -157,7 +159,68 @@ bool server::impl::authorized(const http::request_head& head) const {
 
 // --- http::service ---
 
+bool server::impl::cors_allowed(std::string_view origin) const {
+  for (auto& allowed : options.cors_origins)
+    if (allowed == "*" || allowed == origin)
+      return true;
+  return false;
+}
+
+namespace {
+
+/// What a browser's preflight asks to send, echoed when it is a plain list
+/// of header names; else the headers tutti's clients send.
+std::string allowed_headers(const std::string* requested) {
+  if (requested != nullptr && !requested->empty() &&
+      requested->size() <= 2048 &&
+      std::all_of(requested->begin(), requested->end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+               c == '_' || c == ',' || c == ' ';
+      }))
+    return *requested;
+  return "Authorization, Content-Type, Cache-Control, X-Tutti-Session";
+}
+
+} // namespace
+
 std::optional<http::response> server::impl::check(exchange& ex) {
+  auto& head = ex.head();
+  auto* origin = head.header("Origin");
+  if (origin == nullptr || !cors_allowed(*origin))
+    return check_request(ex);
+  // A page of an allowed origin: every answer says so, and it may read the
+  // headers that carry what the body does.
+  ex.extra_headers.emplace_back("Access-Control-Allow-Origin", *origin);
+  ex.extra_headers.emplace_back("Vary", "Origin");
+  ex.extra_headers.emplace_back(
+      "Access-Control-Expose-Headers",
+      "x-tutti-run-id, x-tutti-status, x-tutti-members-ok, "
+      "x-tutti-members-failed, retry-after, retry-after-ms, x-should-retry");
+  std::optional<http::response> early;
+  bool known_path = false;
+  if (head.method == "OPTIONS" &&
+      (match_route("GET", head.path, known_path) || known_path)) {
+    ex.route = "preflight";
+    http::response r;
+    r.status = 204;
+    r.headers.emplace_back("Access-Control-Allow-Methods",
+                           "GET, POST, DELETE, OPTIONS");
+    r.headers.emplace_back(
+        "Access-Control-Allow-Headers",
+        allowed_headers(head.header("Access-Control-Request-Headers")));
+    r.headers.emplace_back("Access-Control-Max-Age", "600");
+    early = std::move(r);
+  } else {
+    early = check_request(ex);
+  }
+  // An early answer goes out before the exchange adds its headers.
+  if (early)
+    early->headers.insert(early->headers.end(), ex.extra_headers.begin(),
+                          ex.extra_headers.end());
+  return early;
+}
+
+std::optional<http::response> server::impl::check_request(exchange& ex) {
   auto& head = ex.head();
   bool known_path = false;
   auto route = match_route(head.method, head.path, known_path);
@@ -195,7 +258,8 @@ std::optional<http::response> server::impl::check(exchange& ex) {
           "when tutti serve runs without a token",
           "invalid_request_error", "", "forbidden_host"});
     if (auto* origin = head.header("Origin");
-        origin != nullptr && !http::is_loopback_origin(*origin))
+        origin != nullptr && !http::is_loopback_origin(*origin) &&
+        !cors_allowed(*origin))
       return error_response(
           api_error{403,
                     "Cross-origin requests are refused when tutti serve "
@@ -316,6 +380,25 @@ void server::impl::bind() {
         ": it is not a loopback address, so anyone who can reach it could "
         "spend your API budget; give a token (--token or TUTTI_TOKEN) or "
         "listen on 127.0.0.1");
+  for (auto& origin : options.cors_origins) {
+    if (origin == "*") {
+      if (tokenless())
+        throw server_error(
+            "--cors-origin '*' lets any web page use this server: it needs a "
+            "token (--token or TUTTI_TOKEN)");
+      continue;
+    }
+    auto scheme_end = origin.find("://");
+    auto scheme = origin.substr(0, scheme_end);
+    auto rest = scheme_end == std::string::npos ? std::string{}
+                                                : origin.substr(scheme_end + 3);
+    if ((scheme != "http" && scheme != "https") || rest.empty() ||
+        origin.size() > 256 ||
+        rest.find_first_of("/?#@ \t") != std::string::npos)
+      throw server_error("--cors-origin '" + origin.substr(0, 64) +
+                         "' is not an origin: give scheme://host[:port], "
+                         "e.g. https://app.example.com");
+  }
   if (options.port < 0 || options.port > 65535)
     throw server_error("port " + std::to_string(options.port) +
                        " is out of range (0 to 65535)");

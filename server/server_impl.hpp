@@ -159,6 +159,10 @@ struct server::impl : http::service {
   // --- http::service (server.cpp) ---
 
   std::optional<http::response> check(http::exchange& ex) override;
+  /// `check` without CORS: the route, then who may ask.
+  std::optional<http::response> check_request(http::exchange& ex);
+  /// Whether `origin` is one of `options.cors_origins` (or they hold "*").
+  bool cors_allowed(std::string_view origin) const;
   void handle(const http::exchange_ptr& ex) override;
   void finished(const http::exchange_summary& s) override;
   void dispatch(const http::route_match& route, const http::exchange_ptr& ex);

@@ -4,11 +4,15 @@
 // provider and kind; an ensemble without an answer is a 502 that tells
 // OpenAI's SDKs not to retry; every whole answer carries the ensemble's
 // status and member counts in headers for clients that drop the body.
+// And browsers: pages of a configured origin get their preflight answered
+// and may read those headers (CORS); other origins get nothing of it.
 
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include <httplib.h>
 
@@ -142,6 +146,100 @@ BOOST_AUTO_TEST_CASE(an_ensemble_reports_its_status_in_headers) {
   BOOST_CHECK_EQUAL(whole->status, 200);
   BOOST_CHECK_EQUAL(whole->get_header_value("x-tutti-status"), "ok");
   BOOST_CHECK_EQUAL(whole->get_header_value("x-tutti-members-ok"), "1");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(cors)
+
+BOOST_AUTO_TEST_CASE(a_configured_origin_may_call_from_a_browser) {
+  fake::server upstream{fake::parse_script(upstream_script)};
+  upstream.start();
+  auto eng = engine::from_yaml(
+      "store: none\nproviders:\n  fine: {kind: openai, model: fine, "
+      "base_url: \"" +
+      upstream.base_url() + "\", api_key: k}\n");
+  server_options options;
+  options.port = 0;
+  options.token = "cors-test-token";
+  options.cors_origins = {"https://app.example.com"};
+  tutti::server endpoint{eng, options};
+  endpoint.start();
+  httplib::Client client{"127.0.0.1", endpoint.port()};
+  client.set_read_timeout(10s);
+  const std::string app = "https://app.example.com";
+
+  // The preflight needs no token, and asks for the SDK's own headers.
+  auto preflight =
+      client.Options("/v1/chat/completions",
+                     {{"Origin", app},
+                      {"Access-Control-Request-Method", "POST"},
+                      {"Access-Control-Request-Headers",
+                       "authorization, content-type, x-stainless-os"}});
+  BOOST_REQUIRE(preflight);
+  BOOST_CHECK_EQUAL(preflight->status, 204);
+  BOOST_CHECK_EQUAL(preflight->get_header_value("Access-Control-Allow-Origin"),
+                    app);
+  BOOST_CHECK(
+      has(preflight->get_header_value("Access-Control-Allow-Methods"), "POST"));
+  BOOST_CHECK(has(preflight->get_header_value("Access-Control-Allow-Headers"),
+                  "x-stainless-os"));
+
+  httplib::Headers from_app = {{"Origin", app},
+                               {"Authorization", "Bearer cors-test-token"}};
+  auto answer = client.Post(
+      "/v1/chat/completions", from_app,
+      R"({"model": "fine", "messages": [{"role": "user", "content": "Hi"}]})",
+      "application/json");
+  BOOST_REQUIRE(answer);
+  BOOST_CHECK_EQUAL(answer->status, 200);
+  BOOST_CHECK_EQUAL(answer->get_header_value("Access-Control-Allow-Origin"),
+                    app);
+  BOOST_CHECK(has(answer->get_header_value("Access-Control-Expose-Headers"),
+                  "x-tutti-status"));
+  // An error answered before the route runs carries them too.
+  auto refused = client.Get("/v1/models", {{"Origin", app}});
+  BOOST_REQUIRE(refused);
+  BOOST_CHECK_EQUAL(refused->status, 401);
+  BOOST_CHECK_EQUAL(refused->get_header_value("Access-Control-Allow-Origin"),
+                    app);
+
+  // Another origin: no preflight, no CORS headers.
+  httplib::Headers from_elsewhere = {
+      {"Origin", "https://evil.example"},
+      {"Authorization", "Bearer cors-test-token"}};
+  auto other = client.Options("/v1/chat/completions",
+                              {{"Origin", "https://evil.example"}});
+  BOOST_REQUIRE(other);
+  BOOST_CHECK_NE(other->status, 204);
+  BOOST_CHECK(!other->has_header("Access-Control-Allow-Origin"));
+  auto models = client.Get("/v1/models", from_elsewhere);
+  BOOST_REQUIRE(models);
+  BOOST_CHECK(!models->has_header("Access-Control-Allow-Origin"));
+  endpoint.stop();
+}
+
+BOOST_AUTO_TEST_CASE(any_origin_needs_a_token_and_origins_are_checked) {
+  auto eng = engine::from_yaml("store: none\nproviders:\n  fine: {kind: "
+                               "openai, model: fine, api_key: k}\n");
+  for (auto& [origins, token, why] : std::vector<
+           std::tuple<std::vector<std::string>, std::string, std::string>>{
+           {{"*"}, "", "needs a token"},
+           {{"app.example.com"}, "t", "is not an origin"},
+           {{"https://app.example.com/path"}, "t", "is not an origin"},
+       }) {
+    server_options options;
+    options.port = 0;
+    options.token = token;
+    options.cors_origins = origins;
+    try {
+      tutti::server endpoint{eng, options};
+      endpoint.start();
+      BOOST_ERROR("expected a server_error for " << origins.at(0));
+    } catch (const server_error& e) {
+      BOOST_CHECK_MESSAGE(has(e.what(), why), e.what());
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -55,6 +55,11 @@ struct server_options {
   /// pipeline asked, status, milliseconds, body sizes, whether it streamed.
   /// Never a header, a body or a token.
   std::string access_log;
+  /// Web origins ("https://app.example.com") whose pages may call this
+  /// server from a browser (CORS): their preflights are answered and their
+  /// responses carry Access-Control-Allow-Origin. "*" is any origin and
+  /// needs a token. Empty: no cross-origin access.
+  std::vector<std::string> cors_origins;
 };
 
 /// The endpoint refuses to start: a non-loopback address without a token,
