@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -159,18 +160,42 @@ void print_summary(const tutti::ensemble_answer& answer) {
   std::cout << format_totals(answer.usage, answer.cost_usd) << '\n';
 }
 
+/// The largest question read from standard input.
+constexpr size_t max_stdin_prompt = 8 * 1024 * 1024;
+
+/// `prompt`, or for "-" standard input to its end (at most 8 MiB).
+std::string prompt_of(const std::string& prompt) {
+  if (prompt != "-")
+    return prompt;
+  std::string text;
+  char buffer[65536];
+  while (std::cin.read(buffer, sizeof buffer) || std::cin.gcount() > 0) {
+    text.append(buffer, static_cast<size_t>(std::cin.gcount()));
+    if (text.size() > max_stdin_prompt)
+      throw std::runtime_error("the question on standard input is over 8 MiB");
+  }
+  if (text.empty())
+    throw std::runtime_error("the question on standard input is empty");
+  return text;
+}
+
 } // namespace
 
 CLI::App* add_ask_command(CLI::App& app, ask_args& args) {
   auto* cmd = app.add_subcommand(
       "ask",
-      "Ask an ensemble one question; print each member's outcome and the "
-      "combined answer.");
+      "Ask an ensemble (or one provider) one question; print each member's "
+      "outcome and the combined answer.");
   add_config_option(*cmd, args.config);
   add_store_option(*cmd, args.store);
   add_no_cache_flag(*cmd, args.no_cache);
-  cmd->add_option("--ensemble,-e", args.ensemble, "Ensemble to ask")
-      ->required();
+  auto* ensemble =
+      cmd->add_option("--ensemble,-e", args.ensemble, "Ensemble to ask");
+  auto* provider = cmd->add_option("--provider,-p", args.provider,
+                                   "One provider to ask alone, instead of "
+                                   "an ensemble");
+  ensemble->excludes(provider);
+  provider->excludes(ensemble);
   cmd->add_flag("--json", args.json, "Print the full ensemble answer as JSON");
   cmd->add_flag("--stream", args.stream,
                 "Print each member's tokens as they arrive");
@@ -194,7 +219,9 @@ CLI::App* add_ask_command(CLI::App& app, ask_args& args) {
                   "Longest reply, in tokens, for every member (overrides "
                   "the config)")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("prompt", args.prompt, "The question")->required();
+  cmd->add_option("prompt", args.prompt,
+                  "The question; '-' reads it from standard input")
+      ->required();
   return cmd;
 }
 
@@ -227,7 +254,12 @@ int run_ask(const ask_args& args) {
       printer.on_done(outcome);
     };
   }
-  auto answer = engine.ask(args.ensemble, args.prompt, options).get();
+  if (args.ensemble.empty() && args.provider.empty())
+    throw std::runtime_error(
+        "ask whom? give --ensemble NAME or --provider NAME");
+  auto to = args.provider.empty() ? tutti::target::ensemble(args.ensemble)
+                                  : tutti::target::provider(args.provider);
+  auto answer = engine.ask(to, prompt_of(args.prompt), options).get();
   if (args.json) {
     std::cout << tutti::to_json(answer, true) << '\n';
   } else {

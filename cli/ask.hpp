@@ -17,7 +17,8 @@ struct ask_args {
   std::string config;
   std::string store;
   std::string ensemble;
-  std::string prompt;
+  std::string provider; ///< --provider: one provider alone
+  std::string prompt;   ///< "-": read from standard input
   bool json = false;
   bool stream = false;
   std::string system;

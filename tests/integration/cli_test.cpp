@@ -26,6 +26,7 @@
 
 #include "tests/integration/tutti_process.hpp"
 #include "tools/fake_llm/fake_llm.hpp"
+#include "tutti/store.hpp"
 
 namespace fs = std::filesystem;
 
@@ -381,6 +382,42 @@ BOOST_AUTO_TEST_CASE(ask_prints_one_row_per_member_and_the_combined_answer) {
   BOOST_TEST(contains(combined, "Paris is the capital of France."));
   BOOST_TEST(contains(combined, "Lyon is not the capital."));
   BOOST_TEST(r.err.empty(), "stderr: " << r.err);
+}
+
+BOOST_AUTO_TEST_CASE(ask_takes_one_provider_and_a_question_from_stdin) {
+  auto alone = run({"ask", "--config", config.string(), "--provider", "good",
+                    "--json", "Capital?"});
+  BOOST_TEST(alone.exit_code == 0, alone.err);
+  BOOST_TEST(contains(alone.out, "\"member\": \"good\""));
+  BOOST_TEST(contains(alone.out, "Paris is the capital of France."));
+  // "-" reads the question from standard input.
+  auto e = env();
+  e["TUTTI"] = TUTTI_BIN;
+  e["CONFIG"] = config.string();
+  auto db = (work / "stdin.db").string();
+  e["STORE"] = "sqlite:" + db;
+  tutti::testing::child_process piped{
+      {"/bin/sh", "-c",
+       "printf 'What is the capital\\nof France?' | \"$TUTTI\" ask "
+       "--config \"$CONFIG\" --store \"$STORE\" -p good --json -"},
+      e,
+      work};
+  auto r = piped.wait(std::chrono::seconds{10});
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(contains(r.out, "Paris is the capital of France."));
+  // The question asked was the whole of standard input, its line break too.
+  auto store = tutti::open_store(tutti::store_config{"sqlite:" + db});
+  auto runs = store->list(tutti::run_filter{}).runs;
+  BOOST_REQUIRE_EQUAL(runs.size(), 1u);
+  auto stored = store->find(runs[0].id);
+  BOOST_REQUIRE(stored);
+  BOOST_TEST(contains(stored->prompt, "What is the capital\\nof France?"),
+             stored->prompt);
+  // Neither, or both, is a usage error.
+  BOOST_TEST(run({"ask", "--config", config.string(), "hi"}).exit_code == 2);
+  BOOST_TEST(run({"ask", "--config", config.string(), "-e", "mixed", "-p",
+                  "good", "hi"})
+                 .exit_code == 2);
 }
 
 BOOST_AUTO_TEST_CASE(max_tokens_flag_overrides_the_config_for_every_member) {
