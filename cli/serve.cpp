@@ -57,6 +57,21 @@ std::chrono::milliseconds millis(double seconds) {
   return std::chrono::milliseconds{static_cast<int64_t>(seconds * 1000)};
 }
 
+/// Says at start which providers will fail for an unset `${VAR}` (the
+/// engine starts a provider on first use, so its request would be the first
+/// to tell): one line each, naming the variable, never a value.
+void warn_unset_variables(const tutti::config& cfg) {
+  auto copy = cfg;
+  for (auto& [name, provider] : cfg.providers) {
+    try {
+      resolve_env(copy, {name});
+    } catch (const config_error& e) {
+      std::cerr << "tutti serve: warning: provider '" << name
+                << "' cannot start until this is fixed: " << e.what() << '\n';
+    }
+  }
+}
+
 } // namespace
 
 CLI::App* add_serve_command(CLI::App& app, serve_args& args) {
@@ -147,6 +162,7 @@ int run_serve(const serve_args& args) {
 
   auto cfg = load_config(config_path(args.config));
   apply_store_flag(cfg, args.store);
+  warn_unset_variables(cfg);
   tutti::engine engine{std::move(cfg)};
   std::unique_ptr<tutti::server> endpoint;
   try {

@@ -518,6 +518,25 @@ BOOST_AUTO_TEST_CASE(unset_variable_exits_2_naming_the_variable) {
   BOOST_TEST(upstream.arrivals().empty());
 }
 
+BOOST_AUTO_TEST_CASE(serve_warns_at_start_of_each_unset_variable) {
+  tutti::testing::tutti_process serve{
+      {"serve", "--config", config.string(), "--listen", "127.0.0.1:0"},
+      env(),
+      work};
+  for (int i = 0; i < 100 && !contains(serve.out(), "listening on"); ++i)
+    serve.pump(std::chrono::milliseconds{50});
+  BOOST_REQUIRE(contains(serve.out(), "listening on"));
+  BOOST_TEST(contains(serve.err(), "warning: provider 'elsewhere'"),
+             serve.err());
+  BOOST_TEST(contains(serve.err(), "TUTTI_UNUSED_KEY is not set"));
+  // One line: the providers whose variables are set say nothing.
+  BOOST_TEST(!contains(serve.err(), "provider 'good'"));
+  BOOST_TEST(!contains(serve.err(), secret_key));
+  serve.signal(SIGTERM);
+  auto ended = serve.wait(std::chrono::seconds{10});
+  BOOST_TEST(!ended.timed_out);
+}
+
 BOOST_AUTO_TEST_CASE(
     variable_of_a_provider_the_ensemble_does_not_use_may_be_unset) {
   auto e = env();
