@@ -10,8 +10,8 @@
 /// - provider -> rate_limiter: (release_atom, permit_id, usage)
 /// - provider -> rate_limiter: (withdraw_atom, request_id), a queued waiter
 /// - provider -> rate_limiter: (cooldown_atom, until), a 429 pauses the group
-/// - provider -> response_cache: (cache_get_atom, key, now_ms) => cached_reply;
-///   (cache_put_atom, key, cached_reply, expires_ms) after a fresh reply
+/// - provider -> response_cache: (cache_get_atom, key, now_ms) => cache_entry
+///   (its key empty: none); (cache_put_atom, cache_entry) after a fresh reply
 /// - provider -> rate_limiter: (answered_atom, permit_id, at), the server has
 ///   the request (its reply began): the grant's window time starts; not sent
 ///   for a reply that arrives whole, whose release says the same
@@ -55,6 +55,7 @@
 #include "tutti/codec.hpp"
 #include "tutti/messages.hpp"
 #include "tutti/retry.hpp"
+#include "tutti/store.hpp"
 
 namespace tutti {
 
@@ -78,16 +79,6 @@ using cache_get_atom = caf::atom_constant<caf::atom("cache_get")>;
 using cache_put_atom = caf::atom_constant<caf::atom("cache_put")>;
 
 /// A provider asks its limit group for permission to send one request.
-/// A reply kept by the response cache, or none (`found` false).
-struct cached_reply {
-  bool found = false;
-  std::string text;
-  std::string finish_reason;
-  tutti::usage usage; ///< what it took when it was first made
-  std::string provider; ///< who made it, for the store's record
-  std::string model;
-};
-
 struct permit_request {
   std::string request_id;
   std::string provider;
@@ -280,9 +271,9 @@ typename Inspector::result_type inspect(Inspector& f, vote_row& x) {
 }
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, cached_reply& x) {
-  return f(caf::meta::type_name("cached_reply"), x.found, x.text,
-           x.finish_reason, x.usage, x.provider, x.model);
+typename Inspector::result_type inspect(Inspector& f, cache_entry& x) {
+  return f(caf::meta::type_name("cache_entry"), x.key, x.expires_ms, x.provider,
+           x.model, x.text, x.finish_reason, x.usage);
 }
 
 template <class Inspector>
@@ -386,7 +377,7 @@ CAF_ADD_TYPE_ID(tutti, (tutti::failure_kind))
 CAF_ADD_TYPE_ID(tutti, (tutti::provider_snapshot))
 CAF_ADD_TYPE_ID(tutti, (tutti::server_limits))
 CAF_ADD_TYPE_ID(tutti, (tutti::vote_row))
-CAF_ADD_TYPE_ID(tutti, (tutti::cached_reply))
+CAF_ADD_TYPE_ID(tutti, (tutti::cache_entry))
 
 CAF_END_TYPE_ID_BLOCK(tutti)
 

@@ -162,11 +162,12 @@ void finish(self_ptr self, const std::string& request_id,
     outcome.reply.attempts = call.attempts;
     if (!outcome.reply.cached && !call.cache_key.empty() && deps.cache &&
         !outcome.reply.text.empty())
-      self->send(deps.cache, cache_put_atom::value, call.cache_key,
-                 cached_reply{true, outcome.reply.text,
-                              outcome.reply.finish_reason, outcome.reply.usage,
-                              deps.settings.name, deps.settings.model},
-                 saturating_add(unix_now_ms(), call.cache_ttl_ms));
+      self->send(deps.cache, cache_put_atom::value,
+                 cache_entry{call.cache_key,
+                             saturating_add(unix_now_ms(), call.cache_ttl_ms),
+                             deps.settings.name, deps.settings.model,
+                             outcome.reply.text, outcome.reply.finish_reason,
+                             outcome.reply.usage});
   } else {
     outcome.ok = false;
     auto& error = outcome.error;
@@ -369,12 +370,12 @@ void begin_call(self_ptr self, provider_call& call) {
   self->request(self->state.deps.cache, cache_lookup_timeout,
                 cache_get_atom::value, call.cache_key, unix_now_ms())
       .then(
-          [=](cached_reply& hit) {
+          [=](cache_entry& hit) {
             auto i = self->state.calls.find(id);
             if (i == self->state.calls.end() ||
                 i->second.generation != generation)
               return; // it ended (cancelled, past its deadline) meanwhile
-            if (!hit.found) {
+            if (hit.key.empty()) {
               go_on();
               return;
             }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <iterator>
 
 namespace tutti {
 
@@ -13,8 +14,9 @@ constexpr int64_t store_retry_ms = 5000;
 constexpr int64_t purge_every_ms = 10 * 60 * 1000;
 constexpr auto flush_after = std::chrono::milliseconds{20};
 
-size_t bytes_of(const std::string& key, const cached_reply& reply) {
-  return key.size() + reply.text.size() + reply.finish_reason.size() + 128;
+size_t bytes_of(const cache_entry& e) {
+  return e.key.size() + e.text.size() + e.finish_reason.size() +
+         e.provider.size() + e.model.size() + 128;
 }
 
 void say(self_ptr self, const std::string& line) {
@@ -24,25 +26,25 @@ void say(self_ptr self, const std::string& line) {
     std::cerr << "tutti: " << line << '\n';
 }
 
-void remember(self_ptr self, const std::string& key, cached_reply reply,
-              int64_t expires_ms) {
+void forget(self_ptr self, std::list<cache_entry>::iterator i) {
   auto& st = self->state;
-  auto bytes = bytes_of(key, reply);
+  st.bytes -= bytes_of(*i);
+  st.by_key.erase(i->key);
+  st.lru.erase(i);
+}
+
+void remember(self_ptr self, cache_entry e) {
+  auto& st = self->state;
+  auto bytes = bytes_of(e);
   if (bytes > st.deps.max_entry_bytes || bytes > st.deps.memory_bytes)
     return;
-  if (auto i = st.by_key.find(key); i != st.by_key.end()) {
-    st.bytes -= i->second->bytes;
-    st.lru.erase(i->second);
-    st.by_key.erase(i);
-  }
-  st.lru.push_front({key, std::move(reply), expires_ms, bytes});
-  st.by_key[key] = st.lru.begin();
+  if (auto i = st.by_key.find(e.key); i != st.by_key.end())
+    forget(self, i->second);
+  st.lru.push_front(std::move(e));
+  st.by_key[st.lru.front().key] = st.lru.begin();
   st.bytes += bytes;
-  while (st.bytes > st.deps.memory_bytes && !st.lru.empty()) {
-    st.bytes -= st.lru.back().bytes;
-    st.by_key.erase(st.lru.back().key);
-    st.lru.pop_back();
-  }
+  while (st.bytes > st.deps.memory_bytes && !st.lru.empty())
+    forget(self, std::prev(st.lru.end()));
 }
 
 /// The store, opened on first use; null while it is failing.
@@ -128,53 +130,37 @@ caf::behavior response_cache(self_ptr self, response_cache_deps deps) {
         if (auto i = st.by_key.find(key); i != st.by_key.end()) {
           if (i->second->expires_ms > now_ms) {
             st.lru.splice(st.lru.begin(), st.lru, i->second);
-            return i->second->reply;
+            return *i->second;
           }
-          st.bytes -= i->second->bytes;
-          st.lru.erase(i->second);
-          st.by_key.erase(i);
+          forget(self, i->second);
         }
         try {
           if (auto* store = store_of(self, now_ms)) {
             auto found = store->cache_get(key, now_ms);
             store_works(self);
             if (found) {
-              cached_reply reply{true,
-                                 std::move(found->text),
-                                 std::move(found->finish_reason),
-                                 found->usage,
-                                 std::move(found->provider),
-                                 std::move(found->model)};
-              remember(self, key, reply, found->expires_ms);
-              return reply;
+              remember(self, *found);
+              return std::move(*found);
             }
           }
         } catch (const std::exception& e) {
           store_failed(self, now_ms, e.what());
         }
-        return cached_reply{};
+        return cache_entry{};
       },
-      [=](cache_put_atom, std::string& key, cached_reply& reply,
-          int64_t expires_ms) {
+      [=](cache_put_atom, cache_entry& e) {
         auto& st = self->state;
-        reply.found = true;
-        if (st.deps.store && bytes_of(key, reply) <= st.deps.max_entry_bytes &&
+        if (e.key.empty())
+          return;
+        if (st.deps.store && bytes_of(e) <= st.deps.max_entry_bytes &&
             st.pending.size() < st.deps.max_pending) {
-          cache_entry e;
-          e.key = key;
-          e.expires_ms = expires_ms;
-          e.text = reply.text;
-          e.finish_reason = reply.finish_reason;
-          e.usage = reply.usage;
-          e.provider = reply.provider;
-          e.model = reply.model;
-          st.pending.push_back(std::move(e));
+          st.pending.push_back(e);
           if (!st.flush_scheduled) {
             st.flush_scheduled = true;
             self->delayed_send(self, flush_after, wake_atom::value);
           }
         }
-        remember(self, key, std::move(reply), expires_ms);
+        remember(self, std::move(e));
       },
       [=](wake_atom) { flush(self); },
   };

@@ -30,15 +30,9 @@ struct response_cache_deps {
 };
 
 struct response_cache_state {
-  struct entry {
-    std::string key;
-    cached_reply reply;
-    int64_t expires_ms = 0;
-    size_t bytes = 0;
-  };
   response_cache_deps deps;
-  std::list<entry> lru; ///< most recently used first
-  std::unordered_map<std::string, std::list<entry>::iterator> by_key;
+  std::list<cache_entry> lru; ///< most recently used first
+  std::unordered_map<std::string, std::list<cache_entry>::iterator> by_key;
   size_t bytes = 0;
   std::unique_ptr<run_store> store;
   int64_t store_down_until_ms = 0; ///< after a failure, skip the store
@@ -51,10 +45,10 @@ struct response_cache_state {
 };
 
 /// The response cache (docs/store.md): answers `(cache_get_atom, key,
-/// now_ms)` with the unexpired reply under `key` (`found` false when none)
-/// from memory or, failing that, the store; takes `(cache_put_atom, key,
-/// cached_reply, expires_ms)` into memory at once and into the store in
-/// batches. A store that fails is left alone for a few seconds (lookups
+/// now_ms)` with the unexpired `cache_entry` under `key` (one with an empty
+/// key when none) from memory or, failing that, the store; takes
+/// `(cache_put_atom, cache_entry)` into memory at once and into the store
+/// in batches. A store that fails is left alone for a few seconds (lookups
 /// miss, fills wait up to `max_pending`); answers never wait for it.
 caf::behavior response_cache(caf::stateful_actor<response_cache_state>* self,
                              response_cache_deps deps);

@@ -104,9 +104,10 @@ BOOST_AUTO_TEST_CASE(chat_request_keeps_set_and_unset_params) {
 }
 
 BOOST_AUTO_TEST_CASE(internal_messages_survive_serialization) {
-  auto hit = round_trip(
-      cached_reply{true, "Paris.", "stop", usage{5, 1, 2}, "gpt", "gpt-4o"});
-  BOOST_TEST(hit.found);
+  auto hit = round_trip(cache_entry{std::string(64, 'a'), 99, "gpt", "gpt-4o",
+                                    "Paris.", "stop", usage{5, 1, 2}});
+  BOOST_TEST(hit.key == std::string(64, 'a'));
+  BOOST_TEST(hit.expires_ms == 99);
   BOOST_TEST(hit.text == "Paris.");
   BOOST_TEST(hit.usage.cached_input_tokens == 2);
   BOOST_TEST(hit.model == "gpt-4o");
