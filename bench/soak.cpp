@@ -324,9 +324,12 @@ void check_whole(long status, const std::string& body,
     auto text = str(doc["choices"][0]["message"]["content"]);
     if (text != str(ens["text"]))
       t.problem(where + ": the message is not the answer's text");
-  } else if (status == 502) {
+  } else if (status >= 400 && status <= 599) {
+    // A failed ensemble is a 502; a provider asked alone answers with the
+    // status its failure maps to (429, 500, 503, 504...; docs/http.md).
     if (answer != "failed")
-      t.problem(where + ": 502 for a " + answer + " ensemble");
+      t.problem(where + ": " + std::to_string(status) + " for a " + answer +
+                " answer");
   } else {
     t.problem(where + ": HTTP " + std::to_string(status));
   }
@@ -337,7 +340,7 @@ void check_stream(long status, const std::string& body,
                   tally& t) {
   auto where = spec.name + " stream";
   ++t.streams;
-  if (status == 502) {
+  if (status >= 400 && status <= 599) {
     check_whole(status, body, spec, opts, t); // failed before any token
     return;
   }
