@@ -4,6 +4,8 @@
 
 #include "store/schema.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace tutti::store_detail {
@@ -154,15 +156,31 @@ const std::vector<std::string> v4 = {
 
 } // namespace
 
+namespace {
+
+/// Every bucket's upper bound, computed once: the writer looks up a bucket
+/// for every call it stores.
+const std::array<int64_t, latency_buckets>& bucket_bounds() {
+  static const auto bounds = [] {
+    std::array<int64_t, latency_buckets> b{};
+    for (int i = 0; i < latency_buckets; ++i)
+      b[static_cast<size_t>(i)] = std::llround(1000.0 * std::pow(1.25, i));
+    return b;
+  }();
+  return bounds;
+}
+
+} // namespace
+
 int64_t latency_bucket_bound_us(int bucket) {
-  return std::llround(1000.0 * std::pow(1.25, bucket));
+  return bucket_bounds().at(static_cast<size_t>(bucket));
 }
 
 int latency_bucket_of(int64_t total_us) {
-  for (int i = 0; i + 1 < latency_buckets; ++i)
-    if (total_us <= latency_bucket_bound_us(i))
-      return i;
-  return latency_buckets - 1;
+  auto& bounds = bucket_bounds();
+  // The first bound at or above it; past the last but one: the last bucket.
+  auto at = std::lower_bound(bounds.begin(), bounds.end() - 1, total_us);
+  return static_cast<int>(at - bounds.begin());
 }
 
 const std::vector<std::vector<std::string>>& migrations() {
