@@ -75,21 +75,16 @@ void store_works(self_ptr self) {
   }
 }
 
-void flush(self_ptr self) {
+/// Writes the pending fills (and now and then purges expired rows); false
+/// when they stay pending because the store is paused or failed.
+bool write_pending(self_ptr self, int64_t now) {
   auto& st = self->state;
-  st.flush_scheduled = false;
   if (st.pending.empty())
-    return;
-  auto now = unix_now_ms();
+    return true;
   try {
     auto* store = store_of(self, now);
-    if (store == nullptr) {
-      // Try again once the store's pause is over.
-      st.flush_scheduled = true;
-      self->delayed_send(self, std::chrono::milliseconds{store_retry_ms},
-                         wake_atom::value);
-      return;
-    }
+    if (store == nullptr)
+      return false;
     store->cache_put(st.pending);
     st.pending.clear();
     if (now >= st.next_purge_ms) {
@@ -97,8 +92,18 @@ void flush(self_ptr self) {
       store->cache_purge(now);
     }
     store_works(self);
+    return true;
   } catch (const std::exception& e) {
     store_failed(self, now, e.what());
+    return false;
+  }
+}
+
+void flush(self_ptr self) {
+  auto& st = self->state;
+  st.flush_scheduled = false;
+  if (!write_pending(self, unix_now_ms())) {
+    // Try again once the store's pause is over.
     st.flush_scheduled = true;
     self->delayed_send(self, std::chrono::milliseconds{store_retry_ms},
                        wake_atom::value);
@@ -112,16 +117,11 @@ caf::behavior response_cache(self_ptr self, response_cache_deps deps) {
   // Replies filled just before the engine stops (a `tutti ask` that exits
   // right after its answer) are written before the actor goes.
   self->set_exit_handler([=](caf::exit_msg& msg) {
-    try {
-      if (!self->state.pending.empty())
-        if (auto* store = store_of(self, unix_now_ms()))
-          store->cache_put(self->state.pending);
-    } catch (const std::exception& e) {
-      say(self, std::string{"response cache: the last replies were not "
-                            "written ("} +
-                    e.what() + ")");
-    }
-    self->state.pending.clear();
+    auto& pending = self->state.pending;
+    if (!write_pending(self, unix_now_ms()))
+      say(self, "response cache: " + std::to_string(pending.size()) +
+                    " last replies were not written");
+    pending.clear();
     self->quit(msg.reason);
   });
   return {

@@ -133,24 +133,26 @@ struct engine::impl {
   std::mutex reader_mtx;
   std::unique_ptr<run_store> reader; ///< for sessions; guarded by reader_mtx
   std::set<uint64_t> cancelled; ///< asks and runs cancelled; guarded by mtx
+  /// Where the store, the budgets and the cache tell of their state:
+  /// `engine_options::log`, else standard error.
+  std::function<void(const std::string&)> log;
   /// Spend budgets: every provider's calls reserve and settle here.
   std::shared_ptr<spend_ledger> ledger = std::make_shared<spend_ledger>();
   caf::actor cache; ///< the response cache; null when nothing is cached
 
   impl(tutti::config c, const engine_options& options)
-      : cfg(std::move(c)), plugins(engine_detail::plugins_of(options)) {
+      : cfg(std::move(c)), plugins(engine_detail::plugins_of(options)),
+        log(options.log) {
     validate_config(cfg, *plugins);
+    if (!log)
+      log = [](const std::string& line) {
+        std::fprintf(stderr, "tutti: %s\n", line.c_str());
+      };
     if (!store_is_off(cfg.store)) {
       auto settings = cfg.store;
       settings.url = expand_env(settings.url, cfg.store_where, "store");
-      auto log = options.log;
-      if (!log)
-        log = [](const std::string& line) {
-          std::fprintf(stderr, "tutti: %s\n", line.c_str());
-        };
       store_settings = settings;
-      writer =
-          std::make_unique<store_writer>(std::move(settings), std::move(log));
+      writer = std::make_unique<store_writer>(std::move(settings), log);
     }
     system_config.add_message_types<caf::id_block::tutti>();
     system_config.add_message_types<caf::id_block::tutti_pipeline>();
@@ -172,13 +174,13 @@ struct engine::impl {
     auto service = system->spawn(timer_service);
     long_lived.push_back(service);
     timers = tutti::timers{service};
-    start_budgets(options);
-    start_cache(options);
+    start_budgets();
+    start_cache();
   }
 
   /// The budgets of the config, and what was spent this month before this
   /// engine started (from the store's roll-up).
-  void start_budgets(const engine_options& options) {
+  void start_budgets() {
     for (auto& [name, pc] : cfg.providers)
       ledger->set_limit("provider", name, pc.budget);
     for (auto& [name, ec] : cfg.ensembles)
@@ -196,15 +198,15 @@ struct engine::impl {
           ledger->add_spent("key", row.key, row.hour_ms, row.cost_usd);
       }
     } catch (const std::exception& e) {
-      say(options, std::string{"spend budgets start from $0: the store's "
-                               "spend could not be read ("} +
-                       e.what() + ")");
+      log(std::string{"spend budgets start from $0: the store's spend "
+                      "could not be read ("} +
+          e.what() + ")");
     }
   }
 
   /// The response cache, when a provider or an ensemble has `cache:`; in
   /// the store too when it keeps texts, else in memory only.
-  void start_cache(const engine_options& options) {
+  void start_cache() {
     bool wanted = false;
     for (auto& [name, pc] : cfg.providers)
       wanted = wanted || pc.cache.ttl_ms > 0;
@@ -213,7 +215,7 @@ struct engine::impl {
     if (!wanted)
       return;
     response_cache_deps deps;
-    deps.log = options.log;
+    deps.log = log;
     if (writer && cfg.store.texts) {
       deps.store = store_settings;
       // Its store reads block: a thread of its own, off the scheduler.
@@ -222,13 +224,6 @@ struct engine::impl {
       cache = system->spawn(response_cache, std::move(deps));
     }
     long_lived.push_back(cache);
-  }
-
-  static void say(const engine_options& options, const std::string& line) {
-    if (options.log)
-      options.log(line);
-    else
-      std::fprintf(stderr, "tutti: %s\n", line.c_str());
   }
 
   ~impl() {
