@@ -383,8 +383,13 @@ void server::impl::get_stats(const exchange_ptr& ex) {
 
 void server::impl::get_stored_run(const std::string& id,
                                   const exchange_ptr& ex) {
-  read_store(ex, [id, key = ex->key_name](run_store& store) {
-    if (auto run = store.find(id); run && (key.empty() || run->key == key))
+  read_store(ex, [this, id, key = ex->key_name](run_store& store) {
+    auto run = store.find(id);
+    // A run answered a moment ago may still wait in the store writer's
+    // batch: a client that looks up the id it was just given finds it.
+    if (!run && engine.flush_store(std::chrono::seconds{1}))
+      run = store.find(id);
+    if (run && (key.empty() || run->key == key))
       return json_response(200, to_json(*run));
     return error_response(api_error{404, "No run '" + id + "'",
                                     "invalid_request_error", "id",

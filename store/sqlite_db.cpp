@@ -145,8 +145,12 @@ private:
       std::filesystem::permissions(p.parent_path(),
                                    std::filesystem::perms::owner_all, ec);
     }
-    int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0 && errno != EACCES && errno != EROFS)
+    // Never open an existing file: closing any descriptor of it drops every
+    // POSIX lock this process holds on it, SQLite's included. Another
+    // process would then take itself for the file's last user and delete
+    // the WAL that this one's connections still write to.
+    int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST && errno != EACCES && errno != EROFS)
       throw store_error("store " + path_ +
                         ": cannot open: " + std::strerror(errno));
     if (fd >= 0)

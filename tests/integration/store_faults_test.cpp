@@ -479,6 +479,58 @@ BOOST_AUTO_TEST_CASE(serve_killed_mid_write_leaves_a_sound_file_without_holes) {
   upstream.stop();
 }
 
+// Regression: opening a second connection made tutti close a descriptor of
+// the database file, and POSIX drops every lock a process holds on a file
+// when any descriptor of it closes. The next `tutti` command to close then
+// found itself the last user, checkpointed and deleted the WAL that `tutti
+// serve` was still writing to: serve's later runs went where no other
+// process could read them, and its reader answered from a stale snapshot.
+BOOST_AUTO_TEST_CASE(a_command_beside_serve_loses_none_of_its_runs) {
+  fake::server upstream{fake::parse_script(upstream_script())};
+  upstream.start();
+  temp_dir dir;
+  auto db = dir.path() / "runs.db";
+  auto url = "sqlite:" + db.string();
+  auto config_file = (dir.path() / "tutti.yaml").string();
+  std::ofstream{config_file}
+      << config_yaml(upstream.base_url(), "\"" + url + "\"");
+  served serve{dir.path(), config_file};
+  auto command = [&](std::vector<std::string> args) {
+    args.push_back("--store");
+    args.push_back(url);
+    return tutti::testing::run_tutti(args, serve_env(), dir.path());
+  };
+  std::vector<std::string> delivered;
+  for (int round = 0; round < 3; ++round) {
+    BOOST_TEST_CONTEXT("round " << round) {
+      auto reply = chat(serve.port(), "fast");
+      BOOST_REQUIRE_EQUAL(reply.status, 200);
+      delivered.push_back(reply.run_id);
+      // Serve reads its store (a connection of its own), then a command
+      // beside it opens the file, reads and exits.
+      BOOST_REQUIRE_EQUAL(
+          exchange(serve.port(), "GET", "/v1/runs/" + reply.run_id).status,
+          200);
+      BOOST_REQUIRE_EQUAL(command({"runs", "list"}).exit_code, 0);
+      // What serve writes next is where every reader finds it.
+      auto next = chat(serve.port(), "fast");
+      BOOST_REQUIRE_EQUAL(next.status, 200);
+      delivered.push_back(next.run_id);
+      BOOST_REQUIRE_EQUAL(
+          exchange(serve.port(), "GET", "/v1/runs/" + next.run_id).status, 200);
+      auto shown = command({"runs", "show", next.run_id});
+      BOOST_TEST(shown.exit_code == 0, "tutti runs show: " << shown.err);
+    }
+  }
+  serve.process().signal(SIGTERM);
+  serve.process().wait(10s);
+  BOOST_TEST(integrity_of(db) == "ok");
+  auto store = open_store(store_config{url}, false);
+  for (auto& id : delivered)
+    BOOST_TEST(store->find(id).has_value(), id << " was lost");
+  upstream.stop();
+}
+
 BOOST_AUTO_TEST_CASE(store_under_a_regular_file_is_named_and_answers_flow) {
   export_keys();
   fake::server upstream{fake::parse_script(upstream_script())};
