@@ -83,7 +83,9 @@ public:
         char buffer[32];
         auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, *d);
         texts[i].assign(buffer, ec == std::errc{} ? end : buffer);
-      } else
+      } else if (auto* view = std::get_if<std::string_view>(&p))
+        texts[i] = std::string{*view};
+      else
         texts[i] = std::get<std::string>(p);
       values[i] = texts[i].c_str();
     }

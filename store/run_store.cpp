@@ -8,6 +8,7 @@
 #include <map>
 #include <openssl/sha.h>
 #include <tuple>
+#include <type_traits>
 
 #include "engine/src/json_reader.hpp"
 #include "engine/src/random_hex.hpp"
@@ -96,39 +97,60 @@ std::string ensemble_of(const stored_run& run, const stored_call& call) {
   return run.target_kind == "ensemble" ? run.target : "";
 }
 
-/// Makes `text` as both databases keep it: PostgreSQL refuses bytes that
-/// are not UTF-8 and cuts text at a NUL, so each of those becomes U+FFFD (as
-/// the JSON tutti writes does) rather than losing the run. Text that is
-/// already storable (nearly all) is left alone, not copied.
-void make_storable(std::string& text) {
-  if (utf8::is_valid(text) && text.find('\0') == std::string::npos)
-    return;
-  auto repaired = utf8::repaired(text);
-  text.clear();
-  text.reserve(repaired.size());
-  for (char c : repaired) {
-    if (c == '\0')
-      text += "\xef\xbf\xbd";
-    else
-      text += c;
-  }
+/// Whether `text` is as both databases keep it: PostgreSQL refuses bytes
+/// that are not UTF-8 and cuts text at a NUL.
+bool is_storable(std::string_view text) {
+  return utf8::is_valid(text) && text.find('\0') == std::string_view::npos;
 }
 
-/// `params` with every text storable.
+/// `text` with what neither database keeps as U+FFFD (as the JSON tutti
+/// writes has it), rather than losing the run.
+std::string storable_copy(std::string_view text) {
+  auto repaired = utf8::repaired(text);
+  std::string out;
+  out.reserve(repaired.size());
+  for (char c : repaired) {
+    if (c == '\0')
+      out += "\xef\xbf\xbd";
+    else
+      out += c;
+  }
+  return out;
+}
+
+/// `params` with every text storable; text that already is (nearly all) is
+/// left alone, not copied.
 std::vector<sql_value> storable(std::vector<sql_value> params) {
-  for (auto& p : params)
-    if (auto* text = std::get_if<std::string>(&p))
-      make_storable(*text);
+  for (auto& p : params) {
+    if (auto* text = std::get_if<std::string>(&p)) {
+      if (!is_storable(*text))
+        *text = storable_copy(*text);
+    } else if (auto* view = std::get_if<std::string_view>(&p)) {
+      if (!is_storable(*view))
+        p = storable_copy(*view);
+    }
+  }
   return params;
 }
 
-/// `storable` of the values, each text copied once (a braced list copies
-/// it twice): the writer copies every run's texts.
+/// One statement parameter. A string the caller holds is bound where it
+/// lies, uncopied: the writer passes every run's texts, and they outlive the
+/// statement. A temporary one is moved in.
+template <class Value>
+sql_value parameter(Value&& value) {
+  if constexpr (std::is_lvalue_reference_v<Value> &&
+                std::is_same_v<std::decay_t<Value>, std::string>)
+    return std::string_view{value};
+  else
+    return sql_value(std::forward<Value>(value));
+}
+
+/// `storable` of the values, as `parameter` binds them.
 template <class... Values>
 std::vector<sql_value> storable_values(Values&&... values) {
   std::vector<sql_value> params;
   params.reserve(sizeof...(values));
-  (params.emplace_back(std::forward<Values>(values)), ...);
+  (params.push_back(parameter(std::forward<Values>(values))), ...);
   return storable(std::move(params));
 }
 
@@ -242,6 +264,12 @@ public:
       sql += std::string{" AND "} + column + " = ?";
       params.emplace_back(value);
     };
+    // The key and session indexes hold only runs that have one (schema v5):
+    // the planner uses them only when the query says so.
+    if (!f.key.empty())
+      sql += " AND key_name <> ''";
+    if (!f.session.empty())
+      sql += " AND session <> ''";
     equal("kind", f.kind);
     equal("target", f.target);
     equal("status", f.status);
@@ -340,7 +368,8 @@ public:
     auto max_bytes = max_tokens > SIZE_MAX / 4 ? SIZE_MAX : max_tokens * 4;
     bool full = false;
     db_->query(
-        "SELECT prompt, answer FROM runs WHERE session = ? AND status <> "
+        "SELECT prompt, answer FROM runs WHERE session = ? AND session <> '' "
+        "AND status <> "
         "'failed' AND status <> 'cancelled' AND answer <> '' ORDER BY "
         "started_ms DESC, id DESC LIMIT " +
             std::to_string(std::min<size_t>(max_turns, 10'000)),

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -19,7 +20,10 @@
 
 namespace tutti::store_detail {
 
-using sql_value = std::variant<std::nullptr_t, int64_t, double, std::string>;
+/// A parameter of a statement. A `string_view` is bound without a copy: the
+/// text it views must outlive the call that runs the statement.
+using sql_value = std::variant<std::nullptr_t, int64_t, double, std::string,
+                               std::string_view>;
 
 /// One row of a result: each column as text, nullopt for NULL.
 class sql_row {

@@ -57,7 +57,7 @@ public:
   /// How long the writer waits for more runs to join a batch before it
   /// writes a small one: one transaction (and one wake-up) per run cost a
   /// quarter of a busy engine's CPU (docs/benchmarks.md, "Store").
-  static constexpr std::chrono::milliseconds linger{10};
+  static constexpr std::chrono::milliseconds linger{25};
   /// The writer thread's name (Linux: at most 15 characters).
   static constexpr const char* thread_name = "tutti.store";
 

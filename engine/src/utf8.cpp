@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 namespace tutti::utf8 {
 
@@ -49,11 +50,29 @@ size_t sequence_length(std::string_view text, size_t& bad) {
   return length;
 }
 
+/// How many bytes at the start of `text` are ASCII, read eight at a time:
+/// nearly all text is, and the store checks every text it keeps.
+size_t ascii_prefix(std::string_view text) {
+  size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, text.data() + i, 8);
+    if ((word & 0x8080808080808080ULL) != 0)
+      break;
+  }
+  while (i < text.size() && static_cast<uint8_t>(text[i]) < 0x80)
+    ++i;
+  return i;
+}
+
 } // namespace
 
 bool is_valid(std::string_view text) {
   size_t bad = 0;
   while (!text.empty()) {
+    text.remove_prefix(ascii_prefix(text));
+    if (text.empty())
+      break;
     auto n = sequence_length(text, bad);
     if (n == 0)
       return false;

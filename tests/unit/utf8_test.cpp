@@ -29,6 +29,20 @@ BOOST_AUTO_TEST_CASE(ill_formed_text_is_not) {
   BOOST_TEST(!utf8::is_valid("\xFF"));
 }
 
+// ASCII is skipped eight bytes at a time: what follows a run of it, at
+// every offset and at the very end, is still checked.
+BOOST_AUTO_TEST_CASE(what_follows_ascii_is_checked_at_every_offset) {
+  for (size_t at = 0; at <= 20; ++at) {
+    BOOST_TEST_CONTEXT("at " << at) {
+      std::string before(at, 'a');
+      BOOST_TEST(utf8::is_valid(before + "\xC3\xA9" + std::string(5, 'b')));
+      BOOST_TEST(!utf8::is_valid(before + "\xFF" + std::string(9, 'b')));
+      BOOST_TEST(!utf8::is_valid(before + "\xE6\x9D"));
+      BOOST_TEST(!utf8::is_valid(before + "\xC3\xA9" + before + "\x80"));
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(repair_replaces_each_maximal_invalid_part_once) {
   BOOST_TEST(utf8::repaired("a\xC3\x28z") == "a\xEF\xBF\xBD(z");
   BOOST_TEST(utf8::repaired("\xE6\x9D") == "\xEF\xBF\xBD");
