@@ -82,6 +82,14 @@ void override_params(chat_params& params, const chat_params& over) {
     params.seed = over.seed;
   if (!over.stop.empty())
     params.stop = over.stop;
+  if (!over.tools.empty())
+    params.tools = over.tools;
+  if (!over.tool_choice.mode.empty())
+    params.tool_choice = over.tool_choice;
+  if (over.parallel_tool_calls)
+    params.parallel_tool_calls = over.parallel_tool_calls;
+  if (!over.response_format.type.empty())
+    params.response_format = over.response_format;
 }
 
 size_t running_count(self_ptr self) {
@@ -121,6 +129,13 @@ void answer(self_ptr self, combined verdict) {
     add_usage(result, outcome);
   result.text = std::move(verdict.text);
   result.winner = std::move(verdict.winner);
+  // The answer is the winner's reply: its tool calls too.
+  if (verdict.status != answer_status::failed && !result.winner.empty())
+    for (auto& outcome : result.members)
+      if (outcome.ok && outcome.member == result.winner) {
+        result.tool_calls = outcome.reply.tool_calls;
+        break;
+      }
   result.votes = std::move(verdict.votes);
   result.agreement = verdict.agreement;
   result.ranking = std::move(verdict.ranking);

@@ -166,8 +166,31 @@ struct transfer_done {
 // -- inspect overloads --------------------------------------------------------
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tool_call& x) {
+  return f(caf::meta::type_name("tool_call"), x.id, x.name, x.arguments);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, chat_message& x) {
-  return f(caf::meta::type_name("chat_message"), x.role, x.content);
+  return f(caf::meta::type_name("chat_message"), x.role, x.content,
+           x.tool_calls, x.tool_call_id);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tool_spec& x) {
+  return f(caf::meta::type_name("tool_spec"), x.name, x.description,
+           x.parameters, x.strict);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tool_choice& x) {
+  return f(caf::meta::type_name("tool_choice"), x.mode, x.name);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, response_format& x) {
+  return f(caf::meta::type_name("response_format"), x.type, x.name, x.schema,
+           x.strict);
 }
 
 /// CAF 0.17 serializes caf::optional but not std::optional: go through it.
@@ -181,6 +204,7 @@ typename Inspector::result_type inspect(Inspector& f, chat_params& x) {
   auto top_p = to_caf(x.top_p);
   auto max_tokens = to_caf(x.max_tokens);
   auto seed = to_caf(x.seed);
+  auto parallel_tool_calls = to_caf(x.parallel_tool_calls);
   auto from_caf = [](const auto& opt, auto& out) {
     if (opt)
       out = *opt;
@@ -192,10 +216,12 @@ typename Inspector::result_type inspect(Inspector& f, chat_params& x) {
     from_caf(top_p, x.top_p);
     from_caf(max_tokens, x.max_tokens);
     from_caf(seed, x.seed);
+    from_caf(parallel_tool_calls, x.parallel_tool_calls);
     return caf::none;
   });
   return f(caf::meta::type_name("chat_params"), temperature, top_p, max_tokens,
-           seed, x.stop, load);
+           seed, x.stop, x.tools, x.tool_choice, parallel_tool_calls,
+           x.response_format, load);
 }
 
 template <class Inspector>
@@ -235,7 +261,7 @@ typename Inspector::result_type inspect(Inspector& f, timing& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, completion& x) {
   return f(caf::meta::type_name("completion"), x.text, x.finish_reason, x.usage,
-           x.timing, x.cost_usd, x.attempts, x.cached);
+           x.timing, x.cost_usd, x.attempts, x.cached, x.tool_calls);
 }
 
 template <class Inspector>
@@ -261,7 +287,7 @@ typename Inspector::result_type inspect(Inspector& f, ensemble_answer& x) {
   return f(caf::meta::type_name("ensemble_answer"), x.ensemble, x.status,
            x.text, x.combine, x.until, x.mode, x.members, x.winner, x.votes,
            x.agreement, x.ranking, x.combiner_calls, x.note, x.usage,
-           x.cost_usd, x.total_us);
+           x.cost_usd, x.total_us, x.tool_calls);
 }
 
 template <class Inspector>

@@ -108,6 +108,11 @@ std::string content_chunk(const completion_ids& ids, const std::string& text,
 /// A chunk whose delta is `refusal` words, as OpenAI streams a refusal.
 std::string refusal_chunk(const completion_ids& ids, const std::string& words,
                           bool include_usage);
+/// A chunk whose delta holds the answer's tool calls, whole (a stream may
+/// split their arguments; one piece is as valid).
+std::string tool_calls_chunk(const completion_ids& ids,
+                             const std::vector<tool_call>& calls,
+                             bool include_usage);
 /// The last chunk with a choice: its finish_reason, plus the answer under
 /// `ensemble`.
 std::string finish_chunk(const completion_ids& ids,

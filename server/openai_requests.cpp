@@ -4,8 +4,11 @@
 #include <cstdio>
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "engine/src/json_reader.hpp"
+#include "tutti/codec.hpp"
 
 namespace tutti::http {
 
@@ -161,6 +164,75 @@ std::string read_content(const json_value& v, const std::string& param) {
   return text;
 }
 
+/// Tools one request may offer (OpenAI's own limit).
+constexpr size_t max_tools = 128;
+
+/// A function name as OpenAI takes it: 1 to 64 letters, digits, '_' and
+/// '-'.
+bool is_function_name(const std::string& name) {
+  return !name.empty() && name.size() <= 64 &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  (c >= '0' && c <= '9') || c == '_' || c == '-';
+         });
+}
+
+std::string read_function_name(const json_value& v, const std::string& param) {
+  auto name = read_string(v, param);
+  if (!is_function_name(name))
+    fail(param, param + ": expected 1 to 64 letters, digits, '_' or '-', got " +
+                    quoted(name.substr(0, 80)));
+  return name;
+}
+
+/// `v` as compact JSON text (the parse limits its depth, so writing it
+/// recurses no deeper).
+std::string compact_json(const json_value& v) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w{buffer};
+  v.Accept(w);
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+/// An assistant turn's `tool_calls`: `[{id, type: "function", function:
+/// {name, arguments}}]`.
+std::vector<tool_call> read_tool_calls(const json_value& v,
+                                       const std::string& param) {
+  if (!v.IsArray())
+    wrong_type(param, "an array of tool calls", v);
+  if (v.Size() > max_tool_calls)
+    fail(param,
+         param + ": at most " + std::to_string(max_tool_calls) + " tool calls");
+  std::vector<tool_call> calls;
+  for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+    auto at = param + "[" + std::to_string(i) + "]";
+    auto& c = v[i];
+    if (!c.IsObject())
+      wrong_type(at, "an object with id, type and function", c);
+    if (auto* type = field(c, "type");
+        type != nullptr && read_string(*type, at + ".type") != "function")
+      unsupported(at + ".type", at + ".type: only \"function\" calls are "
+                                     "supported");
+    tool_call call;
+    auto* id = field(c, "id");
+    if (id == nullptr)
+      fail(at + ".id", at + ".id: required");
+    call.id = read_string(*id, at + ".id");
+    auto* function = field(c, "function");
+    if (function == nullptr || !function->IsObject())
+      fail(at + ".function", at + ".function: required, an object with name "
+                                  "and arguments");
+    auto* name = field(*function, "name");
+    if (name == nullptr)
+      fail(at + ".function.name", at + ".function.name: required");
+    call.name = read_function_name(*name, at + ".function.name");
+    if (auto* arguments = field(*function, "arguments"))
+      call.arguments = read_string(*arguments, at + ".function.arguments");
+    calls.push_back(std::move(call));
+  }
+  return calls;
+}
+
 std::vector<chat_message> read_messages(const json_value& v) {
   if (!v.IsArray())
     wrong_type("messages", "an array of messages", v);
@@ -178,30 +250,174 @@ std::vector<chat_message> read_messages(const json_value& v) {
     auto role_text = read_string(*role, param + ".role");
     if (role_text == "developer")
       role_text = "system"; // OpenAI's newer name for the system turn
-    if (role_text == "tool" || role_text == "function")
+    if (role_text == "function")
       unsupported(param + ".role",
-                  param + ".role: " + quoted(role_text) +
-                      " messages are not supported (tutti runs no tools)");
+                  param + ".role: \"function\" messages (the legacy form) "
+                          "are not supported; send \"tool\" messages");
     if (role_text != "system" && role_text != "user" &&
-        role_text != "assistant")
+        role_text != "assistant" && role_text != "tool")
       fail(param + ".role", param +
                                 ".role: expected one of system, user, "
-                                "assistant, got " +
+                                "assistant, tool, got " +
                                 quoted(role_text));
-    if (field(m, "tool_calls") != nullptr ||
-        field(m, "function_call") != nullptr)
-      unsupported(param + ".tool_calls",
-                  param + ".tool_calls: not supported (tutti runs no tools)");
+    if (field(m, "function_call") != nullptr)
+      unsupported(param + ".function_call",
+                  param + ".function_call: the legacy form is not supported; "
+                          "send tool_calls");
+    chat_message message;
+    message.role = role_text;
+    if (auto* calls = field(m, "tool_calls")) {
+      if (role_text != "assistant")
+        fail(param + ".tool_calls",
+             param + ".tool_calls: only assistant messages make tool calls");
+      message.tool_calls = read_tool_calls(*calls, param + ".tool_calls");
+    }
+    if (role_text == "tool") {
+      auto* id = field(m, "tool_call_id");
+      if (id == nullptr)
+        fail(param + ".tool_call_id",
+             param + ".tool_call_id: required in a tool message (the call "
+                     "it answers)");
+      message.tool_call_id = read_string(*id, param + ".tool_call_id");
+    }
     auto* content = field(m, "content");
-    if (content == nullptr)
+    if (content == nullptr && message.tool_calls.empty())
       fail(param + ".content", param + ".content: required");
-    messages.push_back(
-        chat_message{role_text, read_content(*content, param + ".content")});
+    if (content != nullptr)
+      message.content = read_content(*content, param + ".content");
+    messages.push_back(std::move(message));
   }
   return messages;
 }
 
-/// temperature, top_p, max_tokens / max_completion_tokens, seed, stop.
+/// `tools`: `[{type: "function", function: {name, description,
+/// parameters, strict}}]`.
+std::vector<tool_spec> read_tools(const json_value& v) {
+  if (!v.IsArray())
+    wrong_type("tools", "an array of tools", v);
+  if (v.Size() > max_tools)
+    fail("tools", "tools: at most " + std::to_string(max_tools) + " tools");
+  std::vector<tool_spec> tools;
+  for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+    auto at = "tools[" + std::to_string(i) + "]";
+    auto& t = v[i];
+    if (!t.IsObject())
+      wrong_type(at,
+                 "an object like {\"type\": \"function\", "
+                 "\"function\": {...}}",
+                 t);
+    auto* type = field(t, "type");
+    if (type == nullptr)
+      fail(at + ".type", at + ".type: required");
+    if (auto kind = read_string(*type, at + ".type"); kind != "function")
+      unsupported(at + ".type", at +
+                                    ".type: only \"function\" tools are "
+                                    "supported, got " +
+                                    quoted(kind));
+    auto* function = field(t, "function");
+    if (function == nullptr || !function->IsObject())
+      fail(at + ".function", at + ".function: required, an object with a "
+                                  "name");
+    tool_spec tool;
+    auto* name = field(*function, "name");
+    if (name == nullptr)
+      fail(at + ".function.name", at + ".function.name: required");
+    tool.name = read_function_name(*name, at + ".function.name");
+    for (auto& other : tools)
+      if (other.name == tool.name)
+        fail(at + ".function.name", at +
+                                        ".function.name: " + quoted(tool.name) +
+                                        " is the name of an earlier tool too");
+    if (auto* d = field(*function, "description"))
+      tool.description = read_string(*d, at + ".function.description");
+    if (auto* p = field(*function, "parameters")) {
+      if (!p->IsObject())
+        wrong_type(at + ".function.parameters", "a JSON Schema object", *p);
+      tool.parameters = compact_json(*p);
+    }
+    if (auto* strict = field(*function, "strict"))
+      tool.strict = read_bool(*strict, at + ".function.strict");
+    tools.push_back(std::move(tool));
+  }
+  return tools;
+}
+
+/// `tool_choice`: "none", "auto", "required", or `{type: "function",
+/// function: {name}}` naming one of `tools`.
+tool_choice read_tool_choice(const json_value& v,
+                             const std::vector<tool_spec>& tools) {
+  tool_choice choice;
+  if (v.IsString()) {
+    choice.mode = string_of(v);
+    if (choice.mode != "none" && choice.mode != "auto" &&
+        choice.mode != "required")
+      fail("tool_choice", "tool_choice: expected none, auto, required or "
+                          "{\"type\": \"function\", ...}, got " +
+                              quoted(choice.mode));
+  } else if (v.IsObject()) {
+    auto* function = field(v, "function");
+    auto* name = function != nullptr && function->IsObject()
+                     ? field(*function, "name")
+                     : nullptr;
+    if (name == nullptr)
+      fail("tool_choice.function.name", "tool_choice.function.name: required");
+    choice.mode = "function";
+    choice.name = read_function_name(*name, "tool_choice.function.name");
+  } else {
+    wrong_type("tool_choice", "a string or an object", v);
+  }
+  if (choice.mode != "none" && choice.mode != "auto" && tools.empty())
+    fail("tool_choice",
+         "tool_choice: " + quoted(choice.mode) + " needs tools to choose from");
+  if (choice.mode == "function" &&
+      std::none_of(tools.begin(), tools.end(),
+                   [&](const tool_spec& t) { return t.name == choice.name; }))
+    fail("tool_choice.function.name",
+         "tool_choice.function.name: " + quoted(choice.name) +
+             " is not one of the request's tools");
+  return choice;
+}
+
+/// `response_format`: `{type: "text"}`, `{type: "json_object"}` or `{type:
+/// "json_schema", json_schema: {name, schema, strict}}`.
+response_format read_response_format(const json_value& v) {
+  if (!v.IsObject())
+    wrong_type("response_format", "an object with a type", v);
+  auto* type = field(v, "type");
+  if (type == nullptr)
+    fail("response_format.type", "response_format.type: required");
+  response_format format;
+  format.type = read_string(*type, "response_format.type");
+  if (format.type != "text" && format.type != "json_object" &&
+      format.type != "json_schema")
+    fail("response_format.type", "response_format.type: expected text, "
+                                 "json_object or json_schema, got " +
+                                     quoted(format.type));
+  if (format.type != "json_schema")
+    return format;
+  auto* spec = field(v, "json_schema");
+  if (spec == nullptr || !spec->IsObject())
+    fail("response_format.json_schema",
+         "response_format.json_schema: required, an object with name and "
+         "schema");
+  auto* name = field(*spec, "name");
+  if (name == nullptr)
+    fail("response_format.json_schema.name",
+         "response_format.json_schema.name: required");
+  format.name = read_function_name(*name, "response_format.json_schema.name");
+  if (auto* schema = field(*spec, "schema")) {
+    if (!schema->IsObject())
+      wrong_type("response_format.json_schema.schema", "a JSON Schema object",
+                 *schema);
+    format.schema = compact_json(*schema);
+  }
+  if (auto* strict = field(*spec, "strict"))
+    format.strict = read_bool(*strict, "response_format.json_schema.strict");
+  return format;
+}
+
+/// temperature, top_p, max_tokens / max_completion_tokens, seed, stop,
+/// tools, tool_choice, parallel_tool_calls and response_format.
 chat_params read_params(const json_value& body) {
   chat_params params;
   if (auto* v = field(body, "temperature"))
@@ -234,6 +450,14 @@ chat_params read_params(const json_value& body) {
       wrong_type("stop", "a string or an array of strings", *v);
     }
   }
+  if (auto* v = field(body, "tools"))
+    params.tools = read_tools(*v);
+  if (auto* v = field(body, "tool_choice"))
+    params.tool_choice = read_tool_choice(*v, params.tools);
+  if (auto* v = field(body, "parallel_tool_calls"))
+    params.parallel_tool_calls = read_bool(*v, "parallel_tool_calls");
+  if (auto* v = field(body, "response_format"))
+    params.response_format = read_response_format(*v);
   return params;
 }
 
@@ -246,25 +470,14 @@ void reject_unsupported(const json_value& body) {
       unsupported("n", "n: only 1 is supported (ask an ensemble for several "
                        "replies)");
   }
-  for (auto* name : {"tools", "functions"}) {
-    if (auto* v = field(body, name);
-        v != nullptr && !(v->IsArray() && v->Empty()))
-      unsupported(name, std::string{name} + ": not supported (tutti runs no "
-                                            "tools)");
-  }
-  for (auto* name : {"tool_choice", "function_call"}) {
-    if (auto* v = field(body, name)) {
-      if (!v->IsString() ||
-          (string_of(*v) != "none" && string_of(*v) != "auto"))
-        unsupported(name, std::string{name} + ": not supported (tutti runs "
-                                              "no tools)");
-    }
-  }
-  if (auto* v = field(body, "response_format")) {
-    const json_value* type = v->IsObject() ? field(*v, "type") : nullptr;
-    if (type == nullptr || !type->IsString() || string_of(*type) != "text")
-      unsupported("response_format",
-                  "response_format: only {\"type\": \"text\"} is supported");
+  if (auto* v = field(body, "functions");
+      v != nullptr && !(v->IsArray() && v->Empty()))
+    unsupported("functions", "functions: the legacy form is not supported; "
+                             "send tools");
+  if (auto* v = field(body, "function_call")) {
+    if (!v->IsString() || (string_of(*v) != "none" && string_of(*v) != "auto"))
+      unsupported("function_call", "function_call: the legacy form is not "
+                                   "supported; send tool_choice");
   }
   if (auto* v = field(body, "logprobs")) {
     if (read_bool(*v, "logprobs"))

@@ -53,6 +53,34 @@ void write_completion_head(json_writer& w, const completion_ids& ids,
 }
 
 /// A chunk with one choice whose delta `write_delta` writes.
+/// `[{id, type: "function", function: {name, arguments}}]`; in a stream
+/// chunk each call carries its `index` too.
+void write_openai_tool_calls(json_writer& w,
+                             const std::vector<tool_call>& calls,
+                             bool indexed) {
+  w.StartArray();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    w.StartObject();
+    if (indexed) {
+      w.Key("index");
+      w.Uint64(i);
+    }
+    w.Key("id");
+    write_string(w, calls[i].id);
+    w.Key("type");
+    w.String("function");
+    w.Key("function");
+    w.StartObject();
+    w.Key("name");
+    write_string(w, calls[i].name);
+    w.Key("arguments");
+    write_string(w, calls[i].arguments);
+    w.EndObject();
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
 std::string choice_chunk(const completion_ids& ids, bool include_usage,
                          const std::function<void(json_writer&)>& write_delta,
                          const std::string& finish_reason,
@@ -196,6 +224,8 @@ std::string finish_reason_of(const ensemble_answer& answer) {
   else if (!answer.combiner_calls.empty() && answer.combiner_calls.back().ok &&
            answer.combiner_calls.back().reply.text == answer.text)
     source = &answer.combiner_calls.back(); // a synthesizer wrote it
+  if (!answer.tool_calls.empty())
+    return "tool_calls";
   if (source == nullptr || !source->ok)
     return "stop";
   auto& reason = source->reply.finish_reason;
@@ -236,9 +266,17 @@ std::string chat_completion_json(const completion_ids& ids,
       w.Key("refusal");
       write_string(w, *refusal);
     } else {
-      write_string(w, answer.text);
+      // A reply that only calls tools has no content, as OpenAI's.
+      if (answer.text.empty() && !answer.tool_calls.empty())
+        w.Null();
+      else
+        write_string(w, answer.text);
       w.Key("refusal");
       w.Null();
+    }
+    if (!answer.tool_calls.empty()) {
+      w.Key("tool_calls");
+      write_openai_tool_calls(w, answer.tool_calls, false);
     }
     w.EndObject();
     w.Key("logprobs");
@@ -275,6 +313,18 @@ std::string content_chunk(const completion_ids& ids, const std::string& text,
 std::string refusal_chunk(const completion_ids& ids, const std::string& words,
                           bool include_usage) {
   return text_chunk(ids, include_usage, "refusal", words);
+}
+
+std::string tool_calls_chunk(const completion_ids& ids,
+                             const std::vector<tool_call>& calls,
+                             bool include_usage) {
+  return choice_chunk(
+      ids, include_usage,
+      [&](json_writer& w) {
+        w.Key("tool_calls");
+        write_openai_tool_calls(w, calls, true);
+      },
+      "", "");
 }
 
 std::string finish_chunk(const completion_ids& ids,

@@ -252,6 +252,13 @@ void server::impl::start_chat(const std::shared_ptr<chat_state>& st,
           st->ex->post([this, st, answer] { chat_answer(*st, *answer); });
           end_question(*st);
         });
+  } catch (const unsupported_request& e) {
+    end_question(*st);
+    ex->respond(error_response(
+        api_error{400, e.what(), "invalid_request_error",
+                  st->call.params.tools.empty() ? "response_format" : "tools",
+                  "unsupported_parameter"}));
+    return;
   } catch (const config_error& e) {
     end_question(*st);
     ex->respond(error_response(
@@ -359,6 +366,9 @@ void server::impl::chat_answer(chat_state& st, const ensemble_answer& answer) {
            answer.text.size() > st.sent_text.size())
     ex.write(sse_data(http::content_chunk(
         st.ids, answer.text.substr(st.sent_text.size()), usage)));
+  if (!refusal && !answer.tool_calls.empty())
+    ex.write(
+        sse_data(http::tool_calls_chunk(st.ids, answer.tool_calls, usage)));
   ex.write(sse_data(http::finish_chunk(st.ids, answer, usage)));
   if (usage)
     ex.write(sse_data(http::usage_chunk(st.ids, answer.usage)));

@@ -481,6 +481,35 @@ struct engine::impl {
     return plan;
   }
 
+  /// Throws `unsupported_request` when `plan` cannot honour `params`' tools or
+  /// JSON response format: its strategy writes an answer of its own, or a
+  /// member's codec cannot send them.
+  void check_structured(const ensemble_plan& plan, const chat_params& params) {
+    const auto* traits = plugins->traits_of(plan.combine_name);
+    if (traits == nullptr || !traits->answers_with_a_member)
+      throw unsupported_request(
+          "combine '" + plan.combine_name +
+          "' writes an answer of its own, so it cannot answer "
+          "with tool calls or keep to a JSON response_format; "
+          "use first, vote, judge or rank");
+    // Only the members are sent them: a judge is asked about the replies.
+    for (auto& member : plan.members) {
+      auto& name = member.provider;
+      auto& pc = cfg.providers.at(name);
+      auto codec = plugins->make_codec(pc.kind);
+      auto what = !params.tools.empty() && !(codec && codec->takes_tools())
+                      ? "tools"
+                  : params.response_format.is_json() &&
+                          !(codec && codec->takes_response_format())
+                      ? "a JSON response_format"
+                      : nullptr;
+      if (what != nullptr)
+        throw unsupported_request("provider '" + name + "' (kind " + pc.kind +
+                                  ") cannot be sent " + what +
+                                  " yet: its codec does not map them");
+    }
+  }
+
   /// A `call:` step: one member on `provider`, its reply is the answer.
   ensemble_plan call_plan_for(const std::string& provider,
                               const source_location& used_at) {

@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -74,6 +75,23 @@ void write_timing(Writer& w, const timing& t) {
   w.EndObject();
 }
 
+/// `[{id, name, arguments}]`: the arguments as the model wrote their JSON.
+template <class Writer>
+void write_tool_calls(Writer& w, const std::vector<tool_call>& calls) {
+  w.StartArray();
+  for (auto& call : calls) {
+    w.StartObject();
+    w.Key("id");
+    write_string(w, call.id);
+    w.Key("name");
+    write_string(w, call.name);
+    w.Key("arguments");
+    write_string(w, call.arguments);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
 template <class Writer>
 void write_outcome(Writer& w, const member_outcome& o) {
   w.StartObject();
@@ -88,6 +106,10 @@ void write_outcome(Writer& w, const member_outcome& o) {
   if (o.ok) {
     w.Key("text");
     write_string(w, o.reply.text);
+    if (!o.reply.tool_calls.empty()) {
+      w.Key("tool_calls");
+      write_tool_calls(w, o.reply.tool_calls);
+    }
     w.Key("finish_reason");
     write_string(w, o.reply.finish_reason);
     w.Key("usage");
@@ -140,6 +162,10 @@ void write_answer(Writer& w, const ensemble_answer& a) {
   write_string(w, to_string(a.status));
   w.Key("text");
   write_string(w, a.text);
+  if (!a.tool_calls.empty()) {
+    w.Key("tool_calls");
+    write_tool_calls(w, a.tool_calls);
+  }
   w.Key("until");
   write_string(w, a.until);
   w.Key("mode");

@@ -76,6 +76,20 @@ void add_update(reply_parts& parts, const stream_update& update) {
   parts.refused = parts.refused || update.refused;
   for (auto& description : update.other_content)
     note_other_content(parts, description);
+  for (auto& piece : update.tool_calls) {
+    // Past the limit the reply is judged a failure (`reply_outcome`); one
+    // more slot records that it went past.
+    if (piece.index > max_tool_calls)
+      continue;
+    if (parts.tool_calls.size() <= piece.index)
+      parts.tool_calls.resize(piece.index + 1);
+    auto& call = parts.tool_calls[piece.index];
+    if (!piece.id.empty())
+      call.id = piece.id;
+    if (!piece.name.empty())
+      call.name = piece.name;
+    call.arguments += piece.arguments;
+  }
   if (update.usage)
     apply_usage(parts.usage, *update.usage);
   if (!update.finish_reason.empty())
@@ -100,7 +114,25 @@ body_result reply_outcome(reply_parts parts) {
       message += " (" + parts.finish_detail + ")";
     return failure_of(failure_kind::content_filter, std::move(message), parts);
   }
-  if (parts.text.empty()) {
+  if (parts.tool_calls.size() > max_tool_calls)
+    return failure_of(failure_kind::protocol,
+                      "the reply makes more than " +
+                          std::to_string(max_tool_calls) + " tool calls",
+                      parts);
+  for (size_t i = 0; i < parts.tool_calls.size(); ++i) {
+    auto& call = parts.tool_calls[i];
+    if (call.name.empty())
+      return failure_of(failure_kind::protocol,
+                        "tool call " + std::to_string(i) +
+                            " of the reply names no function",
+                        parts);
+    // A call that takes no arguments may come with none at all.
+    if (call.arguments.empty())
+      call.arguments = "{}";
+    if (call.id.empty())
+      call.id = "call_" + std::to_string(i);
+  }
+  if (parts.text.empty() && parts.tool_calls.empty()) {
     std::string message = "the reply holds no text";
     if (!parts.other_content.empty())
       message += ", only " + joined(parts.other_content);
@@ -111,7 +143,10 @@ body_result reply_outcome(reply_parts parts) {
   }
   completion reply;
   reply.text = std::move(parts.text);
+  reply.tool_calls = std::move(parts.tool_calls);
   reply.finish_reason = std::move(parts.finish_reason);
+  if (!reply.tool_calls.empty() && reply.finish_reason.empty())
+    reply.finish_reason = "tool_calls";
   reply.usage = parts.usage;
   return reply;
 }

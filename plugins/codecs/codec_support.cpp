@@ -98,6 +98,19 @@ void write_key(json_writer& w, std::string_view key) {
   w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
 }
 
+void write_raw_json(json_writer& w, std::string_view json) {
+  auto type = !json.empty() && json.front() == '[' ? rapidjson::kArrayType
+                                                   : rapidjson::kObjectType;
+  w.RawValue(json.data(), json.size(), type);
+}
+
+std::string json_text(const rapidjson::Value& value) {
+  rapidjson::StringBuffer buffer;
+  json_writer w{buffer};
+  value.Accept(w);
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
 void write_double_param(json_writer& w, std::string_view key,
                         const std::optional<double>& own,
                         const std::optional<double>& fallback) {

@@ -67,6 +67,14 @@ void write_string(json_writer& w, std::string_view text);
 /// Writes `key` as a JSON object key.
 void write_key(json_writer& w, std::string_view key);
 
+/// Writes `json` as a value: JSON text tutti itself wrote (a tool's
+/// parameters schema, read and rewritten when the request came in).
+void write_raw_json(json_writer& w, std::string_view json);
+
+/// `value` as compact JSON text (a parsed value is at most
+/// `json_reader::default_max_depth` deep, so writing it recurses that far).
+std::string json_text(const rapidjson::Value& value);
+
 /// Writes `key: value` for the value of `own`, or failing that `fallback`;
 /// nothing when neither is set or the value is not finite (JSON has no NaN
 /// or infinity, so such a value is left to the server's default).

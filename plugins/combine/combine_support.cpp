@@ -187,9 +187,15 @@ std::vector<size_t> candidates_of(const combine_input& input) {
 std::string numbered_candidates(const combine_input& input,
                                 const std::vector<size_t>& candidates) {
   std::string out;
-  for (size_t n = 0; n < candidates.size(); ++n)
-    out += "Candidate " + std::to_string(n + 1) + ":\n" +
-           input.outcomes[candidates[n]].reply.text + "\n\n";
+  for (size_t n = 0; n < candidates.size(); ++n) {
+    auto& reply = input.outcomes[candidates[n]].reply;
+    out += "Candidate " + std::to_string(n + 1) + ":\n" + reply.text;
+    // A reply that calls tools is judged by its calls: each as data.
+    for (auto& call : reply.tool_calls)
+      out += (out.back() == '\n' ? "" : "\n") + std::string{"[tool call] "} +
+             call.name + " " + call.arguments;
+    out += "\n\n";
+  }
   return out;
 }
 

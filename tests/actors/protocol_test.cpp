@@ -39,7 +39,8 @@ ensemble_answer sample_answer() {
   ok.model = "gpt-4o-mini";
   ok.ok = true;
   ok.reply =
-      completion{"Paris", "stop", usage{12, 3}, timing{5, 100, 300, 7000}};
+      completion{"Paris", "stop", usage{12, 3}, timing{5, 100, 300, 7000},
+                 0,       1,      false,        {}};
   ok.reply.cached = true;
   member_outcome bad;
   bad.member = "broken";

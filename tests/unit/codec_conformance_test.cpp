@@ -43,15 +43,13 @@ const std::string_view refusal_words =
 // clang-format off
 const std::vector<recorded_reply> replies = {
     // OpenAI and the servers that copy its wire: a plain answer, a refusal,
-    // a reply that is only a tool call.
+    // a reply that is only a tool call (its arguments streamed in pieces).
     {{"openai", "openai-compatible"}, "openai", "completion.json",
      "stream_with_usage.sse", "ok", {27, 22, 0}},
     {{"openai", "openai-compatible"}, "openai", "refusal.json",
      "refusal_stream.sse", "refused", {81, 11, 0}, refusal_words},
     {{"openai", "openai-compatible"}, "openai", "tool_calls.json",
-     "tool_calls_stream.sse", "empty_reply", {82, 17, 0},
-     "the reply holds no text, only tool call get_weather (finish reason "
-     "\"tool_calls\")"},
+     "tool_calls_stream.sse", "ok", {82, 17, 0}},
     // Azure: filter results in every chunk, a filtered reply, a refusal.
     {{"azure-openai"}, "azure_openai", "completion.json", "stream.sse", "ok",
      {1342, 8, 1280}},
@@ -165,6 +163,13 @@ void check_same(const body_result& whole, const body_result& streamed) {
     auto& other = std::get<completion>(streamed);
     BOOST_TEST(other.text == done->text);
     BOOST_TEST(other.finish_reason == done->finish_reason);
+    BOOST_REQUIRE(other.tool_calls.size() == done->tool_calls.size());
+    for (std::size_t i = 0; i < done->tool_calls.size(); ++i) {
+      BOOST_TEST(other.tool_calls[i].id == done->tool_calls[i].id);
+      BOOST_TEST(other.tool_calls[i].name == done->tool_calls[i].name);
+      BOOST_TEST(other.tool_calls[i].arguments ==
+                 done->tool_calls[i].arguments);
+    }
     return;
   }
   auto& error = std::get<failure>(whole);

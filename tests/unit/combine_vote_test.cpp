@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 
+#include "engine/src/json_canonical.hpp"
 #include "plugins/combine/vote/vote.hpp"
 #include "tests/unit/combine_test_support.hpp"
 
@@ -285,4 +286,76 @@ BOOST_AUTO_TEST_CASE(majority_of_five_matches_the_binomial_prediction) {
              << std::abs(observed - predicted) / standard_error << " SE");
     BOOST_TEST(std::abs(observed - predicted) < 4 * standard_error);
   }
+}
+
+// Structured answers: JSON objects and tool calls vote by what they mean,
+// not how they are spelled.
+
+namespace {
+
+member_outcome calling(std::string label,
+                       std::vector<std::pair<std::string, std::string>> calls) {
+  auto outcome = success(std::move(label), "");
+  for (auto& [name, arguments] : calls)
+    outcome.reply.tool_calls.push_back(
+        tool_call{"call_" + name, name, arguments});
+  return outcome;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(json_answers_vote_by_canonical_json) {
+  auto result = strategy("vote")->combine(input_of(
+      {success("a", R"({"city": "Paris", "temp": 18})"),
+       success("b", "{\n  \"temp\": 18.0,\n  \"city\": \"Par\\u0069s\"\n}"),
+       success("c", R"({"city":"Lyon","temp":18})"),
+       success("d", R"({"temp":1.8e1,"city":"Paris"})")}));
+  BOOST_TEST(result.status == answer_status::ok);
+  BOOST_TEST(result.winner == "a");
+  BOOST_TEST(result.text == R"({"city": "Paris", "temp": 18})");
+  BOOST_TEST_REQUIRE(result.votes.size() == 2u);
+  BOOST_TEST(result.votes[0].answer == R"({"city":"Paris","temp":18})");
+  BOOST_TEST(members_of(result.votes[0]) ==
+                 (std::vector<std::string>{"a", "b", "d"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(result.agreement == 0.75);
+}
+
+BOOST_AUTO_TEST_CASE(tool_calls_vote_by_name_and_canonical_arguments) {
+  auto result = strategy("vote")->combine(input_of(
+      {calling("a", {{"get_weather", R"({"city":"Paris","unit":"c"})"}}),
+       calling("b", {{"get_weather", R"({"unit": "c", "city": "Paris"})"}}),
+       calling("c", {{"get_weather", R"({"city":"Lyon","unit":"c"})"}}),
+       success("d", "It is sunny.")}));
+  BOOST_TEST(result.status == answer_status::ok);
+  BOOST_TEST(result.winner == "a");
+  BOOST_TEST_REQUIRE(result.votes.size() == 3u);
+  BOOST_TEST(result.votes[0].answer ==
+             R"(tool calls: get_weather {"city":"Paris","unit":"c"})");
+  BOOST_TEST(result.votes[0].members.size() == 2u);
+  BOOST_TEST(result.agreement == 0.5);
+}
+
+BOOST_AUTO_TEST_CASE(the_same_tool_calls_in_another_order_are_one_answer) {
+  auto result = strategy("vote")->combine(
+      input_of({calling("a", {{"f", R"({"x":1})"}, {"g", "{}"}}),
+                calling("b", {{"g", "{ }"}, {"f", R"({"x":1.0})"}}),
+                calling("c", {{"f", R"({"x":2})"}})}));
+  BOOST_TEST_REQUIRE(result.votes.size() == 2u);
+  BOOST_TEST(result.votes[0].members.size() == 2u);
+  BOOST_TEST(result.winner == "a");
+}
+
+BOOST_AUTO_TEST_CASE(canonical_json_sorts_keys_and_spells_numbers_once) {
+  BOOST_TEST(*canonical_json(R"( {"b":[1, 2.50, -0.0, 1e2], "a":null} )") ==
+             R"({"a":null,"b":[1,2.5,0,100]})");
+  BOOST_TEST(*canonical_json(R"({"k":"\u00e9\n"})") ==
+             "{\"k\":\"\xc3\xa9\\n\"}");
+  BOOST_TEST(*canonical_json("12345678901234567890") == "12345678901234567890");
+  BOOST_TEST(*canonical_json("0.1") == "0.1");
+  BOOST_TEST(!canonical_json("{\"a\":1} trailing"));
+  BOOST_TEST(!canonical_json("{"));
+  // Deeper than the reader allows: no answer, and no recursion to get there.
+  BOOST_TEST(
+      !canonical_json(std::string(100000, '[') + std::string(100000, ']')));
 }

@@ -113,6 +113,46 @@ BOOST_AUTO_TEST_CASE(encode_omits_params_set_nowhere_and_stream_fields) {
   BOOST_TEST(doc.MemberCount() == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(encode_sends_tools_choice_format_and_tool_turns) {
+  auto req = question();
+  tool_call call{"call_1", "get_weather", R"({"city":"Paris"})"};
+  chat_message asked{"assistant", ""};
+  asked.tool_calls.push_back(call);
+  chat_message result{"tool", "18 degrees"};
+  result.tool_call_id = "call_1";
+  req.messages.push_back(asked);
+  req.messages.push_back(result);
+  req.params.tools.push_back(
+      {"get_weather", "The weather in a city",
+       R"({"type":"object","properties":{"city":{"type":"string"}}})", true});
+  req.params.tool_choice = {"function", "get_weather"};
+  req.params.parallel_tool_calls = false;
+  req.params.response_format = {"json_schema", "weather",
+                                R"({"type":"object"})", true};
+  auto doc = parse(openai().encode(req, settings()).body);
+  const auto& tool = doc["tools"][0];
+  BOOST_TEST(str(tool["type"]) == "function");
+  BOOST_TEST(str(tool["function"]["name"]) == "get_weather");
+  BOOST_TEST(
+      str(tool["function"]["parameters"]["properties"]["city"]["type"]) ==
+      "string");
+  BOOST_TEST(tool["function"]["strict"].GetBool());
+  BOOST_TEST(str(doc["tool_choice"]["function"]["name"]) == "get_weather");
+  BOOST_TEST(!doc["parallel_tool_calls"].GetBool());
+  BOOST_TEST(str(doc["response_format"]["type"]) == "json_schema");
+  BOOST_TEST(str(doc["response_format"]["json_schema"]["name"]) == "weather");
+  BOOST_TEST(doc["response_format"]["json_schema"]["strict"].GetBool());
+  const auto& turns = doc["messages"];
+  BOOST_REQUIRE(turns.Size() == 4u);
+  BOOST_TEST(turns[2]["content"].IsNull());
+  BOOST_TEST(str(turns[2]["tool_calls"][0]["id"]) == "call_1");
+  BOOST_TEST(str(turns[2]["tool_calls"][0]["function"]["arguments"]) ==
+             R"({"city":"Paris"})");
+  BOOST_TEST(str(turns[3]["role"]) == "tool");
+  BOOST_TEST(str(turns[3]["tool_call_id"]) == "call_1");
+  BOOST_TEST(str(turns[3]["content"]) == "18 degrees");
+}
+
 BOOST_AUTO_TEST_CASE(encode_takes_request_params_over_provider_defaults) {
   auto req = question();
   req.params.temperature = 0.2;
@@ -226,19 +266,62 @@ BOOST_AUTO_TEST_CASE(decode_body_filtered_before_any_text_is_content_filter) {
   BOOST_TEST(error.usage.output_tokens == 0);
 }
 
-BOOST_AUTO_TEST_CASE(
-    decode_body_only_tool_calls_is_an_empty_reply_naming_them) {
-  auto error = as_failure(openai().decode_body(R"({"choices":[{"index":0,
+BOOST_AUTO_TEST_CASE(decode_body_tool_calls_are_the_reply) {
+  auto reply = as_completion(openai().decode_body(R"({"choices":[{"index":0,
       "message":{"role":"assistant","content":null,"tool_calls":[{"id":"c1",
-      "type":"function","function":{"name":"f","arguments":"{}"}},{"id":"c2",
-      "type":"function","function":{"name":"g","arguments":"{}"}}]},
+      "type":"function","function":{"name":"f","arguments":"{\"a\":1}"}},
+      {"id":"c2","type":"function","function":{"name":"g","arguments":""}}]},
       "finish_reason":"tool_calls"}],"usage":{"prompt_tokens":9,
       "completion_tokens":4}})"));
-  BOOST_TEST(error.kind == failure_kind::empty_reply);
-  BOOST_TEST(error.message ==
-             "the reply holds no text, only tool call f, tool call g "
-             "(finish reason \"tool_calls\")");
-  BOOST_TEST(error.usage.output_tokens == 4);
+  BOOST_TEST(reply.text.empty());
+  BOOST_TEST(reply.finish_reason == "tool_calls");
+  BOOST_REQUIRE(reply.tool_calls.size() == 2u);
+  BOOST_TEST(reply.tool_calls[0].id == "c1");
+  BOOST_TEST(reply.tool_calls[0].name == "f");
+  BOOST_TEST(reply.tool_calls[0].arguments == R"({"a":1})");
+  // A call without arguments takes none.
+  BOOST_TEST(reply.tool_calls[1].arguments == "{}");
+  BOOST_TEST(reply.usage.output_tokens == 4);
+}
+
+BOOST_AUTO_TEST_CASE(
+    decode_body_tool_call_without_a_name_is_a_protocol_failure) {
+  auto error = as_failure(openai().decode_body(R"({"choices":[{"message":{
+      "content":null,"tool_calls":[{"id":"c1","type":"function",
+      "function":{"arguments":"{}"}}]},"finish_reason":"tool_calls"}]})"));
+  BOOST_TEST(error.kind == failure_kind::protocol);
+  BOOST_TEST(error.message == "tool call 0 of the reply names no function");
+}
+
+BOOST_AUTO_TEST_CASE(decode_body_legacy_function_call_is_a_tool_call) {
+  auto reply = as_completion(openai().decode_body(R"({"choices":[{"message":{
+      "content":null,"function_call":{"name":"f","arguments":"{}"}},
+      "finish_reason":"function_call"}]})"));
+  BOOST_REQUIRE(reply.tool_calls.size() == 1u);
+  BOOST_TEST(reply.tool_calls[0].name == "f");
+  BOOST_TEST(reply.tool_calls[0].id == "call_0");
+}
+
+BOOST_AUTO_TEST_CASE(streamed_tool_calls_are_assembled_by_index) {
+  // Two calls whose pieces interleave, as parallel tool calls stream.
+  std::string stream;
+  for (
+      auto* data :
+      {R"({"choices":[{"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"f","arguments":"{\"x\""}}]}}]})",
+       R"({"choices":[{"delta":{"tool_calls":[{"index":1,"id":"b","function":{"name":"g","arguments":"[1"}}]}}]})",
+       R"({"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":":2}"}}]}}]})",
+       R"({"choices":[{"delta":{"tool_calls":[{"index":1,"function":{"arguments":",2]"}}]}}]})",
+       R"({"choices":[{"delta":{},"finish_reason":"tool_calls"}]})"})
+    stream += std::string{"data: "} + data + "\n\n";
+  stream += "data: [DONE]\n\n";
+  auto outcome = stream_through(openai(), stream, 5).outcome;
+  auto& reply = std::get<completion>(outcome);
+  BOOST_REQUIRE(reply.tool_calls.size() == 2u);
+  BOOST_TEST(reply.tool_calls[0].id == "a");
+  BOOST_TEST(reply.tool_calls[0].arguments == R"({"x":2})");
+  BOOST_TEST(reply.tool_calls[1].name == "g");
+  BOOST_TEST(reply.tool_calls[1].arguments == "[1,2]");
+  BOOST_TEST(reply.finish_reason == "tool_calls");
 }
 
 BOOST_AUTO_TEST_CASE(decode_body_without_usage_counts_zero_tokens) {

@@ -177,8 +177,8 @@ BOOST_AUTO_TEST_CASE(bad_bodies_name_the_field_at_fault) {
     {"role":"assistant","content":"b"},{"role":"wizard","content":"c"}]})");
   BOOST_TEST(bad_role.param == "messages[2].role");
   BOOST_TEST(bad_role.message ==
-             "messages[2].role: expected one of system, user, assistant, got "
-             "'wizard'");
+             "messages[2].role: expected one of system, user, assistant, "
+             "tool, got 'wizard'");
   auto wrong_type = error_of(
       R"({"model":"alpha","messages":[{"role":"user","content":"a"}],"temperature":"hot"})");
   BOOST_TEST(wrong_type.param == "temperature");
@@ -205,22 +205,97 @@ BOOST_AUTO_TEST_CASE(what_tutti_cannot_honour_is_refused) {
   auto base = std::string{
       R"({"model":"alpha","messages":[{"role":"user","content":"a"}],)"};
   BOOST_TEST(error_of(base + R"("n":2})").param == "n");
-  BOOST_TEST(error_of(base + R"("tools":[{"type":"function"}]})").param ==
-             "tools");
-  BOOST_TEST(
-      error_of(base + R"("response_format":{"type":"json_object"}})").param ==
-      "response_format");
+  BOOST_TEST(error_of(base + R"("functions":[{"name":"f"}]})").param ==
+             "functions");
   BOOST_TEST(error_of(base + R"("logprobs":true})").param == "logprobs");
   BOOST_TEST(error_of(base + R"("presence_penalty":0.5})").param ==
              "presence_penalty");
-  auto tool_turn = error_of(
-      R"({"model":"alpha","messages":[{"role":"tool","content":"x"}]})");
-  BOOST_TEST(tool_turn.code == "unsupported_parameter");
+  auto legacy_turn = error_of(
+      R"({"model":"alpha","messages":[{"role":"function","content":"x"}]})");
+  BOOST_TEST(legacy_turn.code == "unsupported_parameter");
   // Values that change nothing pass.
   call_of(
       base +
       R"("tools":[],"tool_choice":"none","logprobs":false,"presence_penalty":0,
     "response_format":{"type":"text"},"parallel_tool_calls":true})");
+}
+
+BOOST_AUTO_TEST_CASE(tools_tool_turns_and_response_formats_are_read) {
+  auto call = call_of(R"({"model":"alpha","messages":[
+    {"role":"user","content":"Weather in Paris?"},
+    {"role":"assistant","content":null,"tool_calls":[{"id":"call_1",
+      "type":"function","function":{"name":"get_weather",
+      "arguments":"{\"city\":\"Paris\"}"}}]},
+    {"role":"tool","tool_call_id":"call_1","content":"18 degrees"}],
+    "tools":[{"type":"function","function":{"name":"get_weather",
+      "description":"Weather now","strict":true,
+      "parameters":{"type":"object", "properties":{"city":{"type":"string"}}}}}],
+    "tool_choice":{"type":"function","function":{"name":"get_weather"}},
+    "parallel_tool_calls":false,
+    "response_format":{"type":"json_schema","json_schema":{"name":"w",
+      "strict":true,"schema":{"type":"object"}}}})");
+  BOOST_REQUIRE(call.messages.size() == 3u);
+  BOOST_TEST(call.messages[1].content.empty());
+  BOOST_REQUIRE(call.messages[1].tool_calls.size() == 1u);
+  BOOST_TEST(call.messages[1].tool_calls[0].arguments == R"({"city":"Paris"})");
+  BOOST_TEST(call.messages[2].role == "tool");
+  BOOST_TEST(call.messages[2].tool_call_id == "call_1");
+  BOOST_REQUIRE(call.params.tools.size() == 1u);
+  auto& tool = call.params.tools[0];
+  BOOST_TEST(tool.name == "get_weather");
+  BOOST_TEST(tool.strict);
+  // The schema is kept as compact JSON.
+  BOOST_TEST(tool.parameters ==
+             R"({"type":"object","properties":{"city":{"type":"string"}}})");
+  BOOST_TEST(call.params.tool_choice.mode == "function");
+  BOOST_TEST(call.params.tool_choice.name == "get_weather");
+  BOOST_TEST(*call.params.parallel_tool_calls == false);
+  BOOST_TEST(call.params.response_format.type == "json_schema");
+  BOOST_TEST(call.params.response_format.schema == R"({"type":"object"})");
+  BOOST_TEST(call.params.structured());
+}
+
+BOOST_AUTO_TEST_CASE(bad_tools_name_the_field_at_fault) {
+  auto base = std::string{
+      R"({"model":"alpha","messages":[{"role":"user","content":"a"}],)"};
+  auto no_function = error_of(base + R"("tools":[{"type":"function"}]})");
+  BOOST_TEST(no_function.param == "tools[0].function");
+  auto bad_name = error_of(
+      base + R"("tools":[{"type":"function","function":{"name":"a b"}}]})");
+  BOOST_TEST(bad_name.param == "tools[0].function.name");
+  auto twice = error_of(base + R"("tools":[
+    {"type":"function","function":{"name":"f"}},
+    {"type":"function","function":{"name":"f"}}]})");
+  BOOST_TEST(twice.param == "tools[1].function.name");
+  auto other_type =
+      error_of(base + R"("tools":[{"type":"web_search","function":{}}]})");
+  BOOST_TEST(other_type.code == "unsupported_parameter");
+  auto schema_type = error_of(base + R"("tools":[{"type":"function",
+    "function":{"name":"f","parameters":"object"}}]})");
+  BOOST_TEST(schema_type.param == "tools[0].function.parameters");
+  auto unknown_choice = error_of(base + R"("tools":[{"type":"function",
+    "function":{"name":"f"}}],"tool_choice":{"type":"function",
+    "function":{"name":"g"}}})");
+  BOOST_TEST(unknown_choice.param == "tool_choice.function.name");
+  auto required_without = error_of(base + R"("tool_choice":"required"})");
+  BOOST_TEST(required_without.param == "tool_choice");
+  auto format = error_of(base + R"("response_format":{"type":"yaml"}})");
+  BOOST_TEST(format.param == "response_format.type");
+  auto schema_missing =
+      error_of(base + R"("response_format":{"type":"json_schema"}})");
+  BOOST_TEST(schema_missing.param == "response_format.json_schema");
+  auto tool_without_id = error_of(
+      R"({"model":"alpha","messages":[{"role":"tool","content":"x"}]})");
+  BOOST_TEST(tool_without_id.param == "messages[0].tool_call_id");
+  auto user_calls = error_of(R"({"model":"alpha","messages":[{"role":"user",
+    "content":"a","tool_calls":[]}]})");
+  BOOST_TEST(user_calls.param == "messages[0].tool_calls");
+  std::string many = base + R"("tools":[)";
+  for (int i = 0; i < 129; ++i)
+    many += std::string{i ? "," : ""} +
+            R"({"type":"function","function":{"name":"f)" + std::to_string(i) +
+            R"("}})";
+  BOOST_TEST(error_of(many + "]}").message == "tools: at most 128 tools");
 }
 
 BOOST_AUTO_TEST_CASE(an_unknown_model_is_a_404_listing_the_known_ones) {

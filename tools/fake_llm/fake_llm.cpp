@@ -348,6 +348,7 @@ void server::impl::serve(const wire_format& format, const httplib::Request& req,
   rec.model = chat.model;
   rec.stream = chat.stream;
   rec.seed = chat.seed.value_or(-1);
+  rec.body = req.body.substr(0, arrival_body_max);
   if (!chat.error.empty()) {
     auto shape = format.default_error(400);
     shape.message = chat.error;

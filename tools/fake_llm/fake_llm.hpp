@@ -48,10 +48,20 @@ struct server_limit {
   limit_refill refill = limit_refill::continuous;
 };
 
+/// A tool call a scripted model makes.
+struct fake_tool_call {
+  std::string name;
+  std::string arguments; ///< JSON text, sent as it is
+};
+
 /// Behaviour of one model name.
 struct model_script {
   /// Fixed reply text; empty means "echo: <last user message content>".
   std::string reply;
+  /// When set, the reply calls these tools (finish_reason tool_calls), with
+  /// `reply` as its text (none when `reply` is empty). OpenAI's format only:
+  /// whole, or streamed with each call's arguments in pieces of 4 bytes.
+  std::vector<fake_tool_call> tool_calls;
   /// When set, the model declines in these words instead of replying, as
   /// each vendor sends a refusal: OpenAI's format has `content: null` and
   /// `message.refusal` (streamed: `delta.refusal` chunks) with finish_reason
@@ -166,6 +176,9 @@ std::vector<std::string> split_tokens(std::string_view text);
 /// The fake's token count: the number of whitespace-separated words.
 int count_tokens(std::string_view text);
 
+/// How much of each request's body the log keeps.
+constexpr size_t arrival_body_max = 16 * 1024;
+
 /// One request the server received, recorded when it finished.
 struct arrival {
   /// Arrival time, microseconds since the Unix epoch. For a model with a
@@ -207,6 +220,9 @@ struct arrival {
   int output_tokens = 0;
   /// The request's `seed` (OpenAI format); -1 when it sent none.
   int64_t seed = -1;
+  /// The request's body, its first `arrival_body_max` bytes: what tests
+  /// check tutti sent (tools, formats).
+  std::string body;
   /// For a model with a server_limit with `refill: window`: the start of the
   /// fixed window the request was counted in (or refused in), on
   /// steady_clock; 0 otherwise.

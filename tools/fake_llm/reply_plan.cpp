@@ -20,11 +20,14 @@ reply_plan plan_reply(const wire_format& format, const model_script& ms,
   reply_plan plan;
   plan.refusal = !ms.refusal.empty() && format.has_refusals();
   plan.blocked = ms.safety_block && format.blocks_prompts();
-  auto text = !ms.refusal.empty() ? ms.refusal
-              : ms.reply.empty()  ? "echo: " + req.last_user
-                                  : ms.reply;
+  for (const auto& call : ms.tool_calls)
+    plan.tool_calls.emplace_back(call.name, call.arguments);
+  auto text = !ms.refusal.empty()                          ? ms.refusal
+              : ms.reply.empty() && !ms.tool_calls.empty() ? std::string{}
+              : ms.reply.empty() ? "echo: " + req.last_user
+                                 : ms.reply;
   plan.tokens = split_tokens(text);
-  plan.finish_reason = ms.finish_reason;
+  plan.finish_reason = ms.tool_calls.empty() ? ms.finish_reason : "tool_calls";
   if (req.max_tokens &&
       static_cast<size_t>(*req.max_tokens) < plan.tokens.size()) {
     plan.tokens.resize(static_cast<size_t>(*req.max_tokens));
@@ -38,6 +41,8 @@ reply_plan plan_reply(const wire_format& format, const model_script& ms,
     plan.content += t;
   }
   plan.completion_tokens = count_tokens(plan.content);
+  for (const auto& call : plan.tool_calls)
+    plan.completion_tokens += count_tokens(call.second) + 1;
   return plan;
 }
 

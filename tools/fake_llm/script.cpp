@@ -222,6 +222,19 @@ model_script parse_model(const std::string& file, const YAML::Node& node,
       out.reply = scalar_of(file, value, key);
     } else if (key == "refusal") {
       out.refusal = scalar_of(file, value, key);
+    } else if (key == "tool_calls") {
+      if (!value.IsSequence())
+        fail_at(file, value,
+                "'tool_calls' must be a list of {name, arguments}");
+      for (const auto& call : value) {
+        if (!call.IsMap() || !call["name"])
+          fail_at(file, call, "a tool call needs a 'name'");
+        fake_tool_call one;
+        one.name = scalar_of(file, call["name"], "name");
+        if (call["arguments"])
+          one.arguments = scalar_of(file, call["arguments"], "arguments");
+        out.tool_calls.push_back(std::move(one));
+      }
     } else if (key == "latency") {
       out.latency_ms =
           static_cast<int>(std::lround(duration_ms_of(file, value, key)));
@@ -268,17 +281,17 @@ model_script parse_model(const std::string& file, const YAML::Node& node,
     } else if (key == "server_limit") {
       out.limit = parse_server_limit(file, value);
     } else {
-      fail_at(
-          file, entry.first,
-          "unknown key '" + key + "' in model '" + name +
-              "' (expected reply, refusal, latency, tokens_per_second, fail, "
-              "stall_after_tokens, truncate_after_tokens, malformed, "
-              "raw_body, "
-              "finish_reason, split_chunks, split_seed, crlf, "
-              "ping_comments, end_without_terminator, "
-              "error_event_after_tokens, error_event_status, "
-              "error_event_message, drip_ms, reset_after_tokens, "
-              "safety_block, server_limit)");
+      fail_at(file, entry.first,
+              "unknown key '" + key + "' in model '" + name +
+                  "' (expected reply, refusal, tool_calls, latency, "
+                  "tokens_per_second, fail, "
+                  "stall_after_tokens, truncate_after_tokens, malformed, "
+                  "raw_body, "
+                  "finish_reason, split_chunks, split_seed, crlf, "
+                  "ping_comments, end_without_terminator, "
+                  "error_event_after_tokens, error_event_status, "
+                  "error_event_message, drip_ms, reset_after_tokens, "
+                  "safety_block, server_limit)");
     }
   }
   return out;

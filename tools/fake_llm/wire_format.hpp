@@ -87,6 +87,9 @@ struct reply_plan {
   /// The prompt is blocked: the reply has no candidates (only in a format
   /// that blocks prompts).
   bool blocked = false;
+  /// The tool calls the reply makes (`model_script::tool_calls`): each
+  /// one's name and arguments.
+  std::vector<std::pair<std::string, std::string>> tool_calls;
 };
 
 /// Usage as a reply reports it: input and output tokens.

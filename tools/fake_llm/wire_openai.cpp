@@ -52,6 +52,61 @@ void start_chunk(json_writer& w, const response_ids& ids) {
   w.StartArray();
 }
 
+/// The id of a reply's `index`th tool call.
+std::string tool_call_id(const response_ids& ids, size_t index) {
+  return "call_" + ids.id.substr(ids.id.size() > 8 ? ids.id.size() - 8 : 0) +
+         "_" + std::to_string(index);
+}
+
+/// One piece of a streamed tool call: its id and name in the first piece.
+std::string tool_call_event(const response_ids& ids, size_t index,
+                            std::string_view id, std::string_view name,
+                            std::string_view arguments, bool usage_null) {
+  rapidjson::StringBuffer buf;
+  json_writer w(buf);
+  start_chunk(w, ids);
+  w.StartObject();
+  w.Key("index");
+  w.Int(0);
+  w.Key("delta");
+  w.StartObject();
+  w.Key("tool_calls");
+  w.StartArray();
+  w.StartObject();
+  w.Key("index");
+  w.Uint64(index);
+  if (!id.empty()) {
+    w.Key("id");
+    write_string(w, id);
+    w.Key("type");
+    w.String("function");
+  }
+  w.Key("function");
+  w.StartObject();
+  if (!name.empty()) {
+    w.Key("name");
+    write_string(w, name);
+  }
+  w.Key("arguments");
+  write_string(w, arguments);
+  w.EndObject();
+  w.EndObject();
+  w.EndArray();
+  w.EndObject();
+  w.Key("logprobs");
+  w.Null();
+  w.Key("finish_reason");
+  w.Null();
+  w.EndObject();
+  w.EndArray();
+  if (usage_null) {
+    w.Key("usage");
+    w.Null();
+  }
+  w.EndObject();
+  return data_event(buf.GetString());
+}
+
 // One `data: {...}\n\n` event carrying a choice chunk.
 std::string choice_event(const response_ids& ids, delta_kind kind,
                          std::string_view text, bool usage_null) {
@@ -280,10 +335,30 @@ public:
     w.Key("role");
     w.String("assistant");
     w.Key("content");
-    if (plan.refusal) {
+    if (plan.refusal || (plan.content.empty() && !plan.tool_calls.empty())) {
       w.Null();
     } else {
       write_string(w, plan.content);
+    }
+    if (!plan.tool_calls.empty()) {
+      w.Key("tool_calls");
+      w.StartArray();
+      for (size_t i = 0; i < plan.tool_calls.size(); ++i) {
+        w.StartObject();
+        w.Key("id");
+        write_string(w, tool_call_id(ids, i));
+        w.Key("type");
+        w.String("function");
+        w.Key("function");
+        w.StartObject();
+        w.Key("name");
+        write_string(w, plan.tool_calls[i].first);
+        w.Key("arguments");
+        write_string(w, plan.tool_calls[i].second);
+        w.EndObject();
+        w.EndObject();
+      }
+      w.EndArray();
     }
     w.Key("refusal");
     if (plan.refusal) {
@@ -316,6 +391,16 @@ public:
     auto token_kind = plan.refusal ? delta_kind::refusal : delta_kind::content;
     for (const auto& t : plan.tokens) {
       out.tokens.push_back(choice_event(ids, token_kind, t, usage));
+    }
+    // Each call names itself in its first piece; its arguments follow in
+    // pieces of 4 bytes, as OpenAI streams them.
+    for (size_t i = 0; i < plan.tool_calls.size(); ++i) {
+      auto& [name, arguments] = plan.tool_calls[i];
+      out.tokens.push_back(
+          tool_call_event(ids, i, tool_call_id(ids, i), name, "", usage));
+      for (size_t at = 0; at < arguments.size(); at += 4)
+        out.tokens.push_back(
+            tool_call_event(ids, i, "", "", arguments.substr(at, 4), usage));
     }
     out.finish.push_back(
         choice_event(ids, delta_kind::finish, plan.finish_reason, usage));

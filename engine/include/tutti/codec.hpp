@@ -122,6 +122,16 @@ usage_report usage_totals(const usage& used);
 /// `into` with `report` applied as its `counting` says; sums saturate.
 void apply_usage(usage& into, const usage_report& report);
 
+/// A piece of a streamed tool call: the call at `index` of the reply, its
+/// id and name when this piece says them (the first usually does), and more
+/// of its arguments' JSON text.
+struct tool_call_delta {
+  size_t index = 0;
+  std::string id;
+  std::string name;
+  std::string arguments;
+};
+
 /// What one stream event adds to a streamed reply.
 struct stream_update {
   std::string text;    ///< new content, possibly empty
@@ -132,6 +142,8 @@ struct stream_update {
   /// Content that is neither text nor a refusal, one short description each
   /// ("tool call get_weather"): named when a reply holds nothing else.
   std::vector<std::string> other_content;
+  /// Pieces of the reply's tool calls (`add_update` assembles them).
+  std::vector<tool_call_delta> tool_calls;
   std::optional<usage_report> usage;
   std::string finish_reason; ///< set once the upstream says why it stopped
   /// The vendor's own words on why it stopped, for a failure message
@@ -171,6 +183,8 @@ struct reply_parts {
   /// Descriptions of content that is not text, at most
   /// `max_other_content` of them (`note_other_content`).
   std::vector<std::string> other_content;
+  /// The calls of the request's tools, at most `max_tool_calls`.
+  std::vector<tool_call> tool_calls;
   std::string finish_reason;
   std::string finish_detail;
   tutti::usage usage;
@@ -178,6 +192,10 @@ struct reply_parts {
 
 /// How many descriptions of other content a reply keeps.
 constexpr std::size_t max_other_content = 8;
+
+/// How many tool calls one reply may make; a reply with more is a
+/// `protocol` failure rather than calls silently dropped.
+constexpr std::size_t max_tool_calls = 128;
 
 /// Adds a description of content that is not text; beyond
 /// `max_other_content` of them, or past 100 bytes each, the rest is cut.
@@ -265,6 +283,16 @@ public:
   /// True when a stream that ends cleanly after a finish reason is complete
   /// even without the format's end marker (servers that send no `[DONE]`).
   virtual bool accepts_unterminated_stream() const { return false; }
+
+  /// It sends a request's tools (`chat_params::tools`, tool calls and tool
+  /// results in the messages) and reads the model's tool calls back. A
+  /// request with tools is refused for a provider whose codec does not.
+  virtual bool takes_tools() const { return false; }
+
+  /// It sends a JSON `response_format` (json_object, json_schema) as its
+  /// vendor has it. A request with one is refused for a provider whose
+  /// codec does not.
+  virtual bool takes_response_format() const { return false; }
 
   /// What the vendor's rate-limit headers on a reply say is left of its
   /// budgets, resets measured from `now_unix_ms`; nothing known by default.

@@ -45,6 +45,11 @@ struct combine_traits {
   /// Its answer is the first success to arrive: the aggregator streams
   /// that member's reply as the answer the moment it arrives.
   bool streams_first_success = false;
+  /// Its answer is always one member's reply (`combined::winner`), so it can
+  /// answer with that member's tool calls or structured (JSON) reply. A
+  /// strategy that writes an answer of its own cannot, and a request with
+  /// tools or a JSON `response_format` is refused for it.
+  bool answers_with_a_member = false;
 };
 
 /// A strategy's settings as an ensemble gave them, by name: only those the

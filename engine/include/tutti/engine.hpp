@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,15 @@ struct record_options {
 
 /// Options and callbacks for one question. The callbacks run on an engine
 /// thread, one at a time and in order; keep them short and do not block.
+/// A question its target cannot answer as asked: tools or a JSON response
+/// format for a strategy that writes its own answer, or for a member whose
+/// codec cannot send them. The asker's to change, not the config's (an
+/// HTTP client gets a 400).
+class unsupported_request : public std::invalid_argument {
+public:
+  using std::invalid_argument::invalid_argument;
+};
+
 struct ask_options {
   /// Ask the upstreams for token streams and report each piece of text.
   bool stream = false;

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace tutti {
@@ -26,23 +27,78 @@ steady_us steady_now_us();
 /// shown, stored or sent, never for measuring time).
 int64_t unix_now_ms();
 
+/// A call of one of the request's tools that a model made.
+struct tool_call {
+  std::string id;   ///< the vendor's id for it ("call_..."); may be made up
+  std::string name; ///< the function's name
+  std::string arguments; ///< JSON text, as the model wrote it
+};
+
 /// One turn of a conversation.
 struct chat_message {
-  std::string role; ///< "system", "user" or "assistant"
+  chat_message() = default;
+  chat_message(std::string role, std::string content)
+      : role(std::move(role)), content(std::move(content)) {}
+
+  std::string role; ///< "system", "user", "assistant" or "tool"
   std::string content;
+  /// An assistant turn's calls of the request's tools.
+  std::vector<tool_call> tool_calls;
+  /// A tool turn: the call whose result `content` is.
+  std::string tool_call_id;
+};
+
+/// A function the model may call: OpenAI's `tools[].function`.
+struct tool_spec {
+  std::string name;
+  std::string description;
+  std::string parameters; ///< a JSON Schema as compact JSON text; "" none
+  bool strict = false;
+};
+
+/// Whether and which tool the model must call; an empty `mode`: the
+/// vendor's default.
+struct tool_choice {
+  std::string mode; ///< "", "auto", "none", "required" or "function"
+  std::string name; ///< the function, when `mode` is "function"
+};
+
+/// The form the reply must take; an empty `type`: free text.
+struct response_format {
+  std::string type;   ///< "", "text", "json_object" or "json_schema"
+  std::string name;   ///< json_schema: the schema's name
+  std::string schema; ///< json_schema: compact JSON text
+  bool strict = false;
+
+  /// The reply must be a JSON document.
+  bool is_json() const {
+    return type == "json_object" || type == "json_schema";
+  }
 };
 
 /// The largest `max_tokens` accepted from a config or a request: beyond any
 /// model's output, and small enough that token arithmetic cannot overflow.
 constexpr int64_t max_tokens_limit = 2'147'483'647;
 
-/// Sampling parameters; an unset value means "the provider's default".
+/// What a request asks of the model beside its messages: sampling
+/// parameters (an unset value means "the provider's default"), the tools it
+/// may call and the form of its reply.
 struct chat_params {
   std::optional<double> temperature;
   std::optional<double> top_p;
   std::optional<int64_t> max_tokens;
   std::optional<int64_t> seed;
   std::vector<std::string> stop;
+  std::vector<tool_spec> tools;
+  tutti::tool_choice tool_choice;
+  std::optional<bool> parallel_tool_calls;
+  tutti::response_format response_format;
+
+  /// The reply may be something other than free text: tool calls, or a
+  /// JSON document.
+  bool structured() const {
+    return !tools.empty() || response_format.is_json();
+  }
 };
 
 /// How urgent a request is. When a limit group is short of budget, its
@@ -116,6 +172,9 @@ struct completion {
   /// Served from the response cache: nothing was sent, `cost_usd` is 0 and
   /// `usage` is what the reply took when it was first made (tokens saved).
   bool cached = false;
+  /// The calls of the request's tools the model made (finish_reason
+  /// "tool_calls"), in its order.
+  std::vector<tool_call> tool_calls;
 };
 
 /// What went wrong; users switch on this.
@@ -235,6 +294,8 @@ struct ensemble_answer {
   tutti::usage usage; ///< summed over members and combiner calls
   double cost_usd = 0;
   int64_t total_us = 0;
+  /// The winner's calls of the request's tools: the answer is to call them.
+  std::vector<tool_call> tool_calls;
 };
 
 /// What became of a pipeline step.

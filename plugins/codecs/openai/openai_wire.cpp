@@ -104,27 +104,47 @@ std::optional<std::string> content_text(const rapidjson::Value* content) {
   return text;
 }
 
-/// Notes each tool call in `holder` (a message or a stream delta):
-/// `tool_calls[].function.name`, and the legacy `function_call.name`. A
-/// streamed call names itself in its first delta only.
-void note_tool_calls(const rapidjson::Value& holder,
-                     std::vector<std::string>& out) {
-  auto note = [&out](const rapidjson::Value& function) {
-    if (auto name = string_member(function, "name"); !name.empty()) {
-      out.push_back("tool call " + std::string{name});
-    }
+/// The tool calls in `holder` (a message or a stream delta), as pieces:
+/// `tool_calls[]` with their `index` (a whole message's are numbered in
+/// order), `id` and `function.name` / `function.arguments`; and the legacy
+/// `function_call`, as call 0. A streamed call names itself in its first
+/// piece only; later pieces carry more of its arguments.
+std::vector<tool_call_delta> tool_call_pieces(const rapidjson::Value& holder) {
+  std::vector<tool_call_delta> pieces;
+  auto arguments_of = [](const rapidjson::Value& function) {
+    auto* arguments = member(function, "arguments");
+    if (arguments == nullptr || arguments->IsNull())
+      return std::string{};
+    if (arguments->IsString())
+      return std::string{arguments->GetString(), arguments->GetStringLength()};
+    // Some copies send the arguments as an object, not its text.
+    return json_text(*arguments);
   };
   if (auto* calls = member(holder, "tool_calls");
       calls != nullptr && calls->IsArray()) {
+    size_t position = 0;
     for (const auto& call : calls->GetArray()) {
+      tool_call_delta piece;
+      piece.index = position++;
+      if (auto* index = member(call, "index");
+          index != nullptr && index->IsUint64())
+        piece.index = static_cast<size_t>(
+            std::min<uint64_t>(index->GetUint64(), max_tool_calls + 1));
+      piece.id = string_member(call, "id");
       if (auto* function = object_member(call, "function")) {
-        note(*function);
+        piece.name = string_member(*function, "name");
+        piece.arguments = arguments_of(*function);
       }
+      pieces.push_back(std::move(piece));
     }
   }
   if (auto* function = object_member(holder, "function_call")) {
-    note(*function);
+    tool_call_delta piece;
+    piece.name = string_member(*function, "name");
+    piece.arguments = arguments_of(*function);
+    pieces.push_back(std::move(piece));
   }
+  return pieces;
 }
 
 /// The string member `name` of `obj` as a std::string; empty when absent.
@@ -445,6 +465,10 @@ public:
     return dialect_.accepts_unterminated_stream;
   }
 
+  bool takes_tools() const override { return true; }
+
+  bool takes_response_format() const override { return true; }
+
   http_request encode(const chat_request& req,
                       const provider_settings& provider) const override {
     http_request result;
@@ -516,11 +540,9 @@ public:
       reply.text = std::move(*text);
     }
     reply.refusal = string_of(*message, "refusal");
-    std::vector<std::string> calls;
-    note_tool_calls(*message, calls);
-    for (const auto& call : calls) {
-      note_other_content(reply, call);
-    }
+    stream_update calls;
+    calls.tool_calls = tool_call_pieces(*message);
+    add_update(reply, calls);
     if (auto tokens = reported_usage(doc)) {
       reply.usage = *tokens;
     }
@@ -556,7 +578,7 @@ public:
         // `reasoning_content` (DeepSeek, vLLM, llama.cpp) is not the reply.
         update.text = content_text(member(*delta, "content")).value_or("");
         update.refusal = string_of(*delta, "refusal");
-        note_tool_calls(*delta, update.other_content);
+        update.tool_calls = tool_call_pieces(*delta);
       }
       update.finish_reason =
           normalized_finish_reason(string_member(choice, "finish_reason"));
@@ -615,6 +637,119 @@ private:
     return url;
   }
 
+  /// One message; an assistant's tool calls and a tool's result as
+  /// OpenAI has them.
+  static void write_message(json_writer& w, const chat_message& msg) {
+    w.StartObject();
+    write_key(w, "role");
+    write_string(w, msg.role);
+    write_key(w, "content");
+    if (msg.content.empty() && !msg.tool_calls.empty()) {
+      w.Null();
+    } else {
+      write_string(w, msg.content);
+    }
+    if (!msg.tool_calls.empty()) {
+      write_key(w, "tool_calls");
+      w.StartArray();
+      for (const auto& call : msg.tool_calls) {
+        w.StartObject();
+        write_key(w, "id");
+        write_string(w, call.id);
+        write_key(w, "type");
+        write_string(w, "function");
+        write_key(w, "function");
+        w.StartObject();
+        write_key(w, "name");
+        write_string(w, call.name);
+        write_key(w, "arguments");
+        write_string(w, call.arguments);
+        w.EndObject();
+        w.EndObject();
+      }
+      w.EndArray();
+    }
+    if (!msg.tool_call_id.empty()) {
+      write_key(w, "tool_call_id");
+      write_string(w, msg.tool_call_id);
+    }
+    w.EndObject();
+  }
+
+  /// `tools`, `tool_choice`, `parallel_tool_calls` and `response_format`,
+  /// as the request gave them.
+  static void write_tools(json_writer& w, const chat_params& params) {
+    if (!params.tools.empty()) {
+      write_key(w, "tools");
+      w.StartArray();
+      for (const auto& tool : params.tools) {
+        w.StartObject();
+        write_key(w, "type");
+        write_string(w, "function");
+        write_key(w, "function");
+        w.StartObject();
+        write_key(w, "name");
+        write_string(w, tool.name);
+        if (!tool.description.empty()) {
+          write_key(w, "description");
+          write_string(w, tool.description);
+        }
+        if (!tool.parameters.empty()) {
+          write_key(w, "parameters");
+          write_raw_json(w, tool.parameters);
+        }
+        if (tool.strict) {
+          write_key(w, "strict");
+          w.Bool(true);
+        }
+        w.EndObject();
+        w.EndObject();
+      }
+      w.EndArray();
+    }
+    const auto& choice = params.tool_choice;
+    if (choice.mode == "function") {
+      write_key(w, "tool_choice");
+      w.StartObject();
+      write_key(w, "type");
+      write_string(w, "function");
+      write_key(w, "function");
+      w.StartObject();
+      write_key(w, "name");
+      write_string(w, choice.name);
+      w.EndObject();
+      w.EndObject();
+    } else if (!choice.mode.empty()) {
+      write_key(w, "tool_choice");
+      write_string(w, choice.mode);
+    }
+    if (params.parallel_tool_calls) {
+      write_key(w, "parallel_tool_calls");
+      w.Bool(*params.parallel_tool_calls);
+    }
+    const auto& format = params.response_format;
+    if (!format.type.empty()) {
+      write_key(w, "response_format");
+      w.StartObject();
+      write_key(w, "type");
+      write_string(w, format.type);
+      if (format.type == "json_schema") {
+        write_key(w, "json_schema");
+        w.StartObject();
+        write_key(w, "name");
+        write_string(w, format.name.empty() ? "answer" : format.name);
+        write_key(w, "schema");
+        write_raw_json(w, format.schema.empty() ? "{}" : format.schema);
+        if (format.strict) {
+          write_key(w, "strict");
+          w.Bool(true);
+        }
+        w.EndObject();
+      }
+      w.EndObject();
+    }
+  }
+
   static std::string encode_body(const chat_request& req,
                                  const provider_settings& provider) {
     const auto& params = req.params;
@@ -627,14 +762,10 @@ private:
     write_key(w, "messages");
     w.StartArray();
     for (const auto& msg : req.messages) {
-      w.StartObject();
-      write_key(w, "role");
-      write_string(w, msg.role);
-      write_key(w, "content");
-      write_string(w, msg.content);
-      w.EndObject();
+      write_message(w, msg);
     }
     w.EndArray();
+    write_tools(w, params);
     auto write_int = [&w](std::string_view key,
                           const std::optional<int64_t>& own,
                           const std::optional<int64_t>& fallback) {

@@ -44,6 +44,7 @@ std::unique_ptr<combine_strategy> make_first(const combine_options&) {
 combine_traits first_traits() {
   combine_traits traits;
   traits.streams_first_success = true;
+  traits.answers_with_a_member = true;
   return traits;
 }
 

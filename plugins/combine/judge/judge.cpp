@@ -82,6 +82,7 @@ std::unique_ptr<combine_strategy> make_judge(const combine_options& options) {
 
 combine_traits judge_traits() {
   combine_traits traits;
+  traits.answers_with_a_member = true;
   traits.settings.push_back(
       {"judge", setting_type::provider, true, "the provider that judges"});
   for (auto& setting : prompt_setting_traits())

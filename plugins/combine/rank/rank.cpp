@@ -98,6 +98,7 @@ std::unique_ptr<combine_strategy> make_rank(const combine_options& options) {
 
 combine_traits rank_traits() {
   combine_traits traits;
+  traits.answers_with_a_member = true;
   traits.settings.push_back({"judge", setting_type::provider, true,
                              "the provider that ranks the replies"});
   for (auto& setting : prompt_setting_traits())

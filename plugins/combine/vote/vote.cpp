@@ -1,5 +1,7 @@
 #include "plugins/combine/vote/vote.hpp"
 
+#include "engine/src/json_canonical.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -228,6 +230,37 @@ std::string normalize_answer(std::string_view text) {
   return out;
 }
 
+namespace {
+
+/// What a reply with tool calls votes for: each call's name and canonical
+/// arguments, in a fixed order (the same calls listed in another order are
+/// the same answer).
+std::string tool_calls_key(const std::vector<tool_call>& calls) {
+  std::vector<std::string> each;
+  for (auto& call : calls)
+    each.push_back(call.name + " " +
+                   canonical_json(call.arguments).value_or(call.arguments));
+  std::sort(each.begin(), each.end());
+  std::string key = "tool calls:";
+  for (auto& one : each)
+    key += " " + one;
+  return key;
+}
+
+/// What an answer votes for: a JSON object or array in canonical form (a
+/// structured answer; key order and number spelling do not matter), any
+/// other text as `normalize_answer` has it.
+std::string answer_key(const std::string& answer) {
+  auto start = answer.find_first_not_of(" \t\r\n");
+  if (start != std::string::npos &&
+      (answer[start] == '{' || answer[start] == '['))
+    if (auto canonical = canonical_json(answer))
+      return *canonical;
+  return normalize_answer(answer);
+}
+
+} // namespace
+
 combined count_votes(const combine_input& input, const answer_reader& reader) {
   combined result;
   std::vector<tally> rows;
@@ -239,8 +272,12 @@ combined count_votes(const combine_input& input, const answer_reader& reader) {
     if (!outcome.ok)
       continue;
     ++successes;
-    auto answer = reader.read(outcome.reply.text);
-    auto key = answer ? normalize_answer(*answer) : std::string();
+    auto& calls = outcome.reply.tool_calls;
+    auto answer = calls.empty() ? reader.read(outcome.reply.text)
+                                : std::optional<std::string>{};
+    auto key = !calls.empty() ? tool_calls_key(calls)
+               : answer       ? answer_key(*answer)
+                              : std::string();
     if (key.empty()) {
       without_answer.push_back(outcome.member);
       continue;
@@ -253,7 +290,8 @@ combined count_votes(const combine_input& input, const answer_reader& reader) {
     if (row == rows.end()) {
       tally fresh;
       fresh.row.answer = key;
-      fresh.row.text = reader.extracts() ? *answer : outcome.reply.text;
+      fresh.row.text =
+          reader.extracts() && answer ? *answer : outcome.reply.text;
       fresh.first_voter = i;
       rows.push_back(std::move(fresh));
       row = rows.end() - 1;
@@ -294,6 +332,7 @@ std::unique_ptr<combine_strategy> make_vote(const combine_options& options) {
 
 combine_traits vote_traits() {
   combine_traits traits;
+  traits.answers_with_a_member = true;
   traits.settings.push_back(
       {"extract", setting_type::regex, false, "what a reply's answer is"});
   return traits;
