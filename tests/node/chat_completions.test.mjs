@@ -287,6 +287,124 @@ describe('tutti serve under the OpenAI SDK', () => {
   });
 });
 
+describe('tools and structured output under the OpenAI SDK', () => {
+  let openai;
+  const tools = [
+    {
+      type: 'function',
+      function: {
+        name: 'get_weather',
+        description: 'The weather in a city',
+        parameters: {
+          type: 'object',
+          properties: { city: { type: 'string' }, unit: { type: 'string' } },
+          required: ['city', 'unit'],
+          additionalProperties: false,
+        },
+        strict: true,
+      },
+    },
+  ];
+  const weatherQuestion = [{ role: 'user', content: 'What is the weather in Paris?' }];
+
+  before(async () => {
+    openai = client(await startServe());
+  });
+
+  test('a provider answers with the tool call, whole', async () => {
+    const completion = await openai.chat.completions.create({
+      model: 'weather',
+      messages: weatherQuestion,
+      tools,
+      tool_choice: 'required',
+    });
+    const choice = completion.choices[0];
+    assert.equal(choice.finish_reason, 'tool_calls');
+    assert.equal(choice.message.content, null);
+    assert.equal(choice.message.tool_calls.length, 1);
+    const call = choice.message.tool_calls[0];
+    assert.equal(call.type, 'function');
+    assert.equal(call.function.name, 'get_weather');
+    assert.deepEqual(JSON.parse(call.function.arguments), { city: 'Paris', unit: 'celsius' });
+  });
+
+  test('the SDK stream helper assembles a streamed tool call', async () => {
+    const stream = openai.chat.completions.stream({
+      model: 'weather',
+      messages: weatherQuestion,
+      tools,
+    });
+    const completion = await stream.finalChatCompletion();
+    const call = completion.choices[0].message.tool_calls[0];
+    assert.equal(call.function.name, 'get_weather');
+    assert.deepEqual(JSON.parse(call.function.arguments), { city: 'Paris', unit: 'celsius' });
+    assert.equal(completion.choices[0].finish_reason, 'tool_calls');
+  });
+
+  test('the tool result goes back and the conversation goes on', async () => {
+    const first = await openai.chat.completions.create({ model: 'weather', messages: weatherQuestion, tools });
+    const call = first.choices[0].message.tool_calls[0];
+    const second = await openai.chat.completions.create({
+      model: 'paris',
+      messages: [
+        ...weatherQuestion,
+        first.choices[0].message,
+        { role: 'tool', tool_call_id: call.id, content: '18 degrees, sunny' },
+      ],
+      tools,
+    });
+    assert.equal(second.choices[0].message.content, answer);
+  });
+
+  test('an ensemble votes on the call: the same call spelled two ways agrees', async () => {
+    const completion = await openai.chat.completions.create({
+      model: 'ensemble/forecast',
+      messages: weatherQuestion,
+      tools,
+    });
+    assert.equal(completion.choices[0].message.tool_calls[0].function.name, 'get_weather');
+    assert.equal(completion.ensemble.agreement, 1);
+    assert.equal(completion.ensemble.votes.length, 1);
+  });
+
+  test('a json_schema response_format reaches the SDK\'s parse helper as an object', async () => {
+    const completion = await openai.chat.completions.parse({
+      model: 'jsonish',
+      messages: question,
+      response_format: {
+        type: 'json_schema',
+        json_schema: {
+          name: 'place',
+          strict: true,
+          schema: {
+            type: 'object',
+            properties: { city: { type: 'string' }, country: { type: 'string' } },
+            required: ['city', 'country'],
+            additionalProperties: false,
+          },
+        },
+      },
+    });
+    assert.deepEqual(completion.choices[0].message.parsed, { city: 'Paris', country: 'France' });
+  });
+
+  test('tools for a strategy that writes its own answer are a 400 BadRequestError', async () => {
+    await assert.rejects(
+      openai.chat.completions.create({
+        model: 'ensemble/capital',
+        messages: weatherQuestion,
+        tools,
+        tutti: { combine: 'collect' },
+      }),
+      (err) => {
+        assert.ok(err instanceof OpenAI.BadRequestError, `expected BadRequestError, got ${err}`);
+        assert.match(err.message, /combine 'collect' writes an answer of its own/);
+        return true;
+      },
+    );
+  });
+});
+
 describe('tutti serve --token under the OpenAI SDK', () => {
   let url;
 
