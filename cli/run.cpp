@@ -138,7 +138,7 @@ int run_pipeline(const run_args& args) {
   if (args.inputs.empty() && isatty(STDIN_FILENO) == 0)
     inputs = inputs_from_json(
         std::string{std::istreambuf_iterator<char>{std::cin}, {}});
-  auto cfg = tutti::load_config(config_path(args.config));
+  auto cfg = load_cli_config(args.config);
   apply_store_flag(cfg, args.store);
   auto output_step = [&] {
     auto p = cfg.pipelines.find(args.pipeline);
