@@ -261,7 +261,8 @@ int run_ask(const ask_args& args) {
                                   : tutti::target::provider(args.provider);
   auto answer = engine.ask(to, prompt_of(args.prompt), options).get();
   if (args.json) {
-    std::cout << tutti::to_json(answer, true) << '\n';
+    std::cout << with_demo_field(tutti::to_json(answer, true), args.json_notice)
+              << '\n';
   } else {
     if (args.stream)
       printer.finish();

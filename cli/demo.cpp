@@ -46,7 +46,8 @@ constexpr const char* placeholder_key = "demo-key-not-secret";
 
 /// `url` (a provider's address, or its codec's default) moved to `root`:
 /// its path kept, its scheme, host and port replaced. A `${VAR}` prefix
-/// counts as the host.
+/// counts as the host. What is kept starts with '/' or is dropped, so that
+/// nothing after `root` can name another host ("${X}@elsewhere").
 std::string moved_to(const std::string& url, const std::string& root) {
   std::string path = url;
   if (auto var_end = url.rfind('}');
@@ -56,6 +57,8 @@ std::string moved_to(const std::string& url, const std::string& root) {
     auto slash = url.find('/', scheme + 3);
     path = slash == std::string::npos ? "" : url.substr(slash);
   }
+  if (!path.empty() && path.front() != '/')
+    path.clear();
   return root + path;
 }
 
@@ -173,7 +176,8 @@ int run_demo(const demo_args& args) {
   auto config =
       args.config.empty() ? std::string{builtin_demo_config} : args.config;
   // Before and after the answer, so that no part of the output can be
-  // taken for a real model's; on stderr when stdout is JSON.
+  // taken for a real model's; on stderr when stdout is JSON, which then
+  // carries it as its first field, "demo".
   auto& notice_to = args.json ? std::cerr : std::cout;
   auto cfg = load_cli_config(config); // its errors come before the notice
   auto ensemble = args.ensemble;
@@ -194,6 +198,7 @@ int run_demo(const demo_args& args) {
     run.pipeline = args.pipeline;
     run.inputs.push_back(p->second.inputs.front() + "=" + args.prompt);
     run.json = args.json;
+    run.json_notice = upstream.notice();
     run.stream = args.stream;
     notice_to << upstream.notice() << "\n\n" << std::flush;
     code = run_pipeline(run);
@@ -204,6 +209,7 @@ int run_demo(const demo_args& args) {
     ask.ensemble = ensemble;
     ask.prompt = args.prompt;
     ask.json = args.json;
+    ask.json_notice = upstream.notice();
     ask.stream = args.stream;
     notice_to << upstream.notice() << "\n\n" << std::flush;
     code = run_ask(ask);

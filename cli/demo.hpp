@@ -61,7 +61,8 @@ struct demo_args {
 CLI::App* add_demo_command(CLI::App& app, demo_args& args);
 
 /// Asks the demo's ensemble (or the one named, of the config given) one
-/// question against the fake upstream. Exit codes as for `ask`.
+/// question against the fake upstream. Exit codes as for `ask`. With
+/// --json the answer's first field is "demo", the notice.
 int run_demo(const demo_args& args);
 
 } // namespace tutti::cli

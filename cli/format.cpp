@@ -39,6 +39,25 @@ tutti::config load_cli_config(const std::string& flag) {
   return source ? source(path) : tutti::load_config(path);
 }
 
+std::string with_demo_field(const std::string& json_object,
+                            const std::string& notice) {
+  auto open = json_object.find('{');
+  if (notice.empty() || open == std::string::npos)
+    return json_object;
+  std::string quoted = "\"";
+  for (char c : notice) {
+    if (c == '"' || c == '\\')
+      quoted += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20)
+      quoted += c;
+  }
+  quoted += '"';
+  auto rest = json_object.substr(open + 1);
+  bool empty = rest.find_first_not_of(" \n\t\r") == rest.find('}');
+  return json_object.substr(0, open + 1) + "\"demo\": " + quoted +
+         (empty ? "" : ", ") + rest;
+}
+
 CLI::Option* add_config_option(CLI::App& cmd, std::string& config) {
   return cmd.add_option(
       "--config,-c", config,

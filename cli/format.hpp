@@ -34,6 +34,12 @@ void set_config_source(config_source source);
 /// The config at `config_path(flag)`, loaded through the config source.
 tutti::config load_cli_config(const std::string& flag);
 
+/// `json_object` (a JSON object's text) with `"demo": notice` as its first
+/// field, or as it is when `notice` is empty: how `tutti demo --json`
+/// marks its answer as the fake's.
+std::string with_demo_field(const std::string& json_object,
+                            const std::string& notice);
+
 /// Registers `--config,-c` on a subcommand, its help saying where
 /// `config_path` looks without it.
 CLI::Option* add_config_option(CLI::App& cmd, std::string& config);

@@ -170,7 +170,8 @@ int run_pipeline(const run_args& args) {
   }
   auto result = engine.run(args.pipeline, inputs, options).get();
   if (args.json) {
-    std::cout << tutti::to_json(result, true) << '\n';
+    std::cout << with_demo_field(tutti::to_json(result, true), args.json_notice)
+              << '\n';
   } else {
     if (args.stream)
       printer.finish();

@@ -103,6 +103,9 @@ BOOST_AUTO_TEST_CASE(demo_json_keeps_stdout_json_and_the_notice_on_stderr) {
   answer.Parse(r.out.c_str());
   BOOST_REQUIRE_MESSAGE(!answer.HasParseError() && answer.IsObject(), r.out);
   BOOST_TEST(answer["members"].Size() == 4u);
+  // Kept apart from stdout, the JSON still says what it is.
+  BOOST_REQUIRE(answer.HasMember("demo") && answer["demo"].IsString());
+  BOOST_TEST(std::string{answer["demo"].GetString()}.rfind(notice, 0) == 0u);
   BOOST_TEST(contains(r.err, notice));
 }
 
@@ -132,6 +135,34 @@ BOOST_AUTO_TEST_CASE(every_shipped_config_runs_offline_in_the_demo) {
       }
     }
   }
+}
+
+// Addresses written to reach elsewhere still reach the fake: a user and a
+// port in the authority, a variable before an `@`, a default address.
+BOOST_AUTO_TEST_CASE(no_address_in_a_config_leads_off_the_machine) {
+  auto config = work / "elsewhere.yaml";
+  std::ofstream{config} << R"(providers:
+  userinfo: {kind: openai, model: m1, base_url: "https://user:pw@example.com:8443/v1"}
+  variable: {kind: openai, model: m2, base_url: "${TUTTI_NOT_SET}@example.com/v1"}
+  default: {kind: anthropic, model: m3, api_key: "${ANTHROPIC_API_KEY}"}
+ensembles:
+  e: {members: [userinfo, variable, default], deadline: 10s}
+)";
+  auto r = demo({"--config", config.string()});
+  auto row = [&](const std::string& label) {
+    auto at = r.out.find("\n" + label + " ");
+    return at == std::string::npos
+               ? std::string{}
+               : r.out.substr(at + 1, r.out.find('\n', at + 1) - at - 1);
+  };
+  BOOST_TEST(contains(row("userinfo"), " ok "), r.out << r.err);
+  BOOST_TEST(contains(row("default"), " ok "), r.out);
+  // `${TUTTI_NOT_SET}@example.com/v1` keeps no path (what follows the
+  // variable does not start with '/'): the fake's root, which serves the
+  // OpenAI route there too. Kept as written, `@` would make example.com
+  // the host.
+  BOOST_TEST(contains(row("variable"), " ok "), r.out);
+  BOOST_TEST(!contains(r.out + r.err, "TUTTI_NOT_SET"));
 }
 
 BOOST_AUTO_TEST_CASE(demo_of_a_config_with_several_ensembles_asks_which) {
