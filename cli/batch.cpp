@@ -7,6 +7,7 @@
 
 #include "cli/batch.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -288,6 +289,13 @@ CLI::App* add_batch_command(CLI::App& app, batch_args& args) {
 }
 
 int run_batch(const batch_args& args) {
+  // A closed stdin or stdout would be the number of the next file the
+  // engine opens: refuse it before anything is opened.
+  if (is_stdio(args.in) && ::fcntl(STDIN_FILENO, F_GETFD) < 0)
+    throw batch_error("stdin: is closed; give the rows on stdin, or --in "
+                      "FILE");
+  if (is_stdio(args.out) && ::fcntl(STDOUT_FILENO, F_GETFD) < 0)
+    throw batch_error("stdout: is closed; give --out FILE");
   auto config = config_path(args.config);
   auto cfg = load_cli_config(args.config);
   apply_store_flag(cfg, args.store);

@@ -161,13 +161,13 @@ CLI::App* add_demo_command(CLI::App& app, demo_args& args) {
   provider->excludes(ensemble)->excludes(pipeline);
   pipeline->excludes(ensemble)->excludes(provider);
   cmd->add_flag("--json", args.json,
-                "Print the full answer as JSON (the demo notice goes to "
-                "stderr)");
+                "Print the full answer as JSON; its first field, \"demo\", "
+                "is the notice that the models are fakes (also on stderr)");
   cmd->add_flag("--stream", args.stream,
                 "Print each member's tokens as they arrive");
   cmd->add_option("prompt", args.prompt,
                   "The question (default: \"What is the capital of "
-                  "France?\")");
+                  "France?\"); '-' reads it from standard input");
   return cmd;
 }
 

@@ -723,6 +723,20 @@ BOOST_AUTO_TEST_CASE(resume_is_refused_when_either_end_is_a_stream) {
   }
 }
 
+// A closed stdin would be whatever file the engine opens next.
+BOOST_AUTO_TEST_CASE(a_closed_stdin_or_stdout_is_refused) {
+  auto words = stdio_args(*this, "-", output.string());
+  std::string command = TUTTI_BIN;
+  for (auto& w : words)
+    command += " '" + w + "'";
+  tutti::testing::child_process closed_in{
+      {"/bin/sh", "-c", "exec " + command + " <&-"}, env(), dir};
+  auto r = closed_in.wait(10s);
+  BOOST_CHECK_EQUAL(r.exit_code, 2);
+  BOOST_CHECK(contains(r.err, "stdin: is closed"));
+  BOOST_CHECK(!fs::exists(output));
+}
+
 // The ready-to-run example, as its header says to run it.
 BOOST_AUTO_TEST_CASE(the_batch_example_runs_against_the_demo_upstream) {
   auto source = std::string{TUTTI_SOURCE_DIR} + "/configs/";
