@@ -331,7 +331,10 @@ int run_batch(const batch_args& args) {
     std::cerr << "reading rows from the terminal, one JSON object a line; "
                  "Ctrl-D ends them\n";
 
-  bool terminal = ::isatty(STDERR_FILENO) != 0;
+  // No live bar when the result lines go to the same terminal: they would
+  // land on the bar's line. Plain progress lines instead.
+  bool terminal = ::isatty(STDERR_FILENO) != 0 &&
+                  !(is_stdio(args.out) && ::isatty(STDOUT_FILENO) != 0);
   bool bar_shown = false;
   int seen_interrupts = 0;
   auto every_us = static_cast<int64_t>(args.progress_every * 1e6);
