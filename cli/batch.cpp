@@ -234,11 +234,11 @@ void print_stopped(const batch_progress& p, const batch_args& args,
   if (!p.total_known)
     out << ", and the rest of stdin was not read";
   out << ".\n";
-  if (is_stdio(args.out))
+  if (is_stdio(args.out)) {
     out << "results on stdout cannot be resumed: to finish, keep the rows "
            "of the result lines you have and run the others again, or run "
            "with --out FILE, which --resume completes.\n";
-  else {
+  } else {
     auto from_file = args;
     from_file.in = "ROWS.jsonl";
     out << "to finish, save the same rows to ROWS.jsonl and run:\n  "

@@ -669,6 +669,26 @@ BOOST_AUTO_TEST_CASE(results_stream_out_before_stdin_ends) {
   BOOST_CHECK(contains(r.err, "batch: 3 of 3 rows"));
 }
 
+// Ctrl-C while stdin is open and silent stops the batch at once (the
+// reader is not left waiting for a line), and says what cannot be resumed.
+BOOST_AUTO_TEST_CASE(ctrl_c_stops_a_batch_waiting_on_a_silent_stdin) {
+  auto fifo = dir / "rows.fifo";
+  BOOST_REQUIRE_EQUAL(::mkfifo(fifo.c_str(), 0600), 0);
+  tutti_process child{stdio_args(*this, "-", "-"), env(), dir, fifo};
+  std::ofstream rows{fifo};
+  rows << R"({"id": "row-1", "question": "question 1"})" << '\n' << std::flush;
+  BOOST_REQUIRE(
+      child.pump_until([&] { return contains(child.out(), "\n"); }, 10s));
+  child.signal(SIGINT);
+  auto r = child.wait(10s);
+  BOOST_REQUIRE(!r.timed_out);
+  BOOST_CHECK_EQUAL(r.exit_code, 130);
+  check_exactly_once(1, r.out);
+  BOOST_CHECK(contains(r.err, "stopped: 0 rows read have no result, and the "
+                              "rest of stdin was not read"));
+  BOOST_CHECK(contains(r.err, "results on stdout cannot be resumed"));
+}
+
 // Rows from stdin into a results file: the same file as from --in FILE,
 // and the same row limits, naming stdin and the line.
 BOOST_AUTO_TEST_CASE(stdin_rows_into_a_file_keep_the_row_limits) {
