@@ -67,32 +67,12 @@ build() {
   cmake --build "$BUILD_DIR" -j"$JOBS"
 }
 
+# `tutti demo` starts the fake upstream inside itself on a free loopback
+# port and asks configs/demo.yaml's ensemble (built into the binary).
 run_demo() {
-  log=$(mktemp)
-  "$BUILD_DIR/tools/fake_llm/tutti-fake-llm" \
-    --script "$SOURCE_DIR/configs/demo-upstream.yaml" --port 0 >"$log" 2>&1 &
-  fake_pid=$!
-  trap 'kill $fake_pid 2>/dev/null || true; rm -f "$log"' EXIT INT TERM
-  url=""
-  for _ in $(seq 1 100); do
-    url=$(sed -n 's/^tutti-fake-llm listening on \(http:[^ ]*\)$/\1/p' "$log")
-    [ -n "$url" ] && break
-    kill -0 "$fake_pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  if [ -z "$url" ]; then
-    echo "setup.sh: the fake upstream did not start:" >&2
-    cat "$log" >&2
-    exit 2
-  fi
-  say "fake upstream (scripted models, not real ones) on $url"
   prompt="What is the capital of France?"
-  say "tutti ask --config configs/demo.yaml --ensemble demo \"$prompt\""
-  status=0
-  TUTTI_FAKE_URL="$url/v1" "$BUILD_DIR/cli/tutti" ask \
-    --config "$SOURCE_DIR/configs/demo.yaml" --ensemble demo "$prompt" \
-    || status=$?
-  return $status
+  say "tutti demo \"$prompt\"  (scripted models on a fake upstream, not real ones)"
+  "$BUILD_DIR/cli/tutti" demo "$prompt"
 }
 
 # The OpenAI SDK test (tests/node, CTest's openai_sdk_test) needs node and

@@ -226,7 +226,7 @@ CLI::App* add_ask_command(CLI::App& app, ask_args& args) {
 }
 
 int run_ask(const ask_args& args) {
-  auto cfg = tutti::load_config(config_path(args.config));
+  auto cfg = load_cli_config(args.config);
   apply_store_flag(cfg, args.store);
   tutti::engine engine{std::move(cfg)};
   tutti::ask_options options;
@@ -261,7 +261,8 @@ int run_ask(const ask_args& args) {
                                   : tutti::target::provider(args.provider);
   auto answer = engine.ask(to, prompt_of(args.prompt), options).get();
   if (args.json) {
-    std::cout << tutti::to_json(answer, true) << '\n';
+    std::cout << with_demo_field(tutti::to_json(answer, true), args.json_notice)
+              << '\n';
   } else {
     if (args.stream)
       printer.finish();

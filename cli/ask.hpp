@@ -26,6 +26,9 @@ struct ask_args {
   bool no_cache = false;
   std::optional<double> temperature;
   std::optional<int64_t> max_tokens;
+  /// Set by `tutti demo`: with --json, the answer's first field is
+  /// `"demo": json_notice`.
+  std::string json_notice;
 };
 
 /// Registers the `ask` subcommand and its flags on `app`.

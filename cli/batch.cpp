@@ -2,10 +2,12 @@
 // progress display, a closing summary, and Ctrl-C handling: the first stops
 // taking rows and lets those in flight finish, the second cancels them, the
 // third exits at once. Every way out leaves a results file that `--resume`
-// completes.
+// completes. `--in -` reads the rows from stdin and `--out -` writes the
+// results to stdout, and then every other word goes to stderr.
 
 #include "cli/batch.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -121,8 +123,28 @@ int64_t tokens_of(const batch_tally& t) {
   return t.usage.input_tokens + t.usage.output_tokens;
 }
 
+/// The live line on a terminal for rows from a stream: how many there
+/// are is not known until its end.
+std::string stream_progress_bar(const batch_progress& p) {
+  char rate[32];
+  std::snprintf(rate, sizeof rate, "%.0f rows/s", rate_of(p));
+  std::ostringstream line;
+  line << p.tally.rows << " rows done, " << p.total << " read | ok "
+       << p.tally.ok + p.tally.partial << " failed " << failed_rows(p.tally)
+       << " | in flight " << p.in_flight << " | " << rate << " | "
+       << short_count(tokens_of(p.tally)) << " tokens | "
+       << format_cost(p.tally.cost_usd);
+  if (p.cancelling)
+    line << " | cancelling";
+  else if (p.stopping)
+    line << " | stopping";
+  return line.str();
+}
+
 /// The live line on a terminal.
 std::string progress_bar(const batch_progress& p) {
+  if (!p.total_known)
+    return stream_progress_bar(p);
   constexpr size_t width = 24;
   auto fraction = p.total == 0 ? 1.0 : double(p.tally.rows) / p.total;
   auto filled = static_cast<size_t>(fraction * width);
@@ -151,42 +173,77 @@ std::string progress_line(const batch_progress& p) {
   char rate[32];
   std::snprintf(rate, sizeof rate, "%.1f rows/s", rate_of(p));
   std::ostringstream line;
-  line << "batch: " << p.tally.rows << '/' << p.total << " rows ("
-       << (p.total == 0 ? 100 : p.tally.rows * 100 / p.total) << "%), "
-       << p.tally.ok + p.tally.partial << " answered, " << failed_rows(p.tally)
-       << " failed, " << p.in_flight << " in flight, " << rate << ", ETA "
-       << clock_time(eta_of(p)) << ", " << tokens_of(p.tally) << " tokens, "
+  line << "batch: " << p.tally.rows << '/' << p.total;
+  if (p.total_known)
+    line << " rows (" << (p.total == 0 ? 100 : p.tally.rows * 100 / p.total)
+         << "%), ";
+  else
+    line << " rows (read so far), ";
+  line << p.tally.ok + p.tally.partial << " answered, " << failed_rows(p.tally)
+       << " failed, " << p.in_flight << " in flight, " << rate;
+  if (p.total_known)
+    line << ", ETA " << clock_time(eta_of(p));
+  line << ", " << tokens_of(p.tally) << " tokens, "
        << format_cost(p.tally.cost_usd);
   return line.str();
 }
 
-void print_summary(const batch_progress& p, const batch_args& args) {
+bool is_stdio(const std::string& path) {
+  return path == "-";
+}
+
+void print_summary(const batch_progress& p, const batch_args& args,
+                   std::ostream& out) {
   auto& t = p.tally;
   char head[160];
   std::snprintf(
       head, sizeof head, "batch: %zu of %zu rows in %.1f s (%.1f rows/s)",
       t.rows - p.done_before, p.total, p.elapsed_us / 1e6, rate_of(p));
-  std::cout << head;
+  out << head;
   if (p.done_before > 0)
-    std::cout << ", " << p.done_before << " done before";
-  std::cout << "; results in " << args.out << '\n';
-  std::cout << "  answered  " << t.ok + t.partial << " (" << t.ok << " ok, "
-            << t.partial << " partial)\n";
-  std::cout << "  failed    " << t.failed;
+    out << ", " << p.done_before << " done before";
+  out << "; results " << (is_stdio(args.out) ? "on stdout" : "in " + args.out)
+      << '\n';
+  out << "  answered  " << t.ok + t.partial << " (" << t.ok << " ok, "
+      << t.partial << " partial)\n";
+  out << "  failed    " << t.failed;
   std::string kinds;
   for (auto& [kind, count] : t.failures_by_kind)
     if (kind != "bad_input")
       kinds += (kinds.empty() ? "" : ", ") + kind + " " + std::to_string(count);
   if (!kinds.empty())
-    std::cout << " (" << kinds << ")";
-  std::cout << '\n';
-  std::cout << "  invalid   " << t.invalid
-            << " (input lines that are not rows)\n";
-  std::cout << "  tokens    " << t.usage.input_tokens << " in, "
-            << t.usage.output_tokens << " out";
+    out << " (" << kinds << ")";
+  out << '\n';
+  out << "  invalid   " << t.invalid << " (input lines that are not rows)\n";
+  out << "  tokens    " << t.usage.input_tokens << " in, "
+      << t.usage.output_tokens << " out";
   if (t.usage.cached_input_tokens > 0)
-    std::cout << " (" << t.usage.cached_input_tokens << " cached)";
-  std::cout << "\n  cost      " << format_cost(t.cost_usd) << '\n';
+    out << " (" << t.usage.cached_input_tokens << " cached)";
+  out << "\n  cost      " << format_cost(t.cost_usd) << '\n';
+}
+
+/// What to say when a batch stopped with rows left.
+void print_stopped(const batch_progress& p, const batch_args& args,
+                   const std::string& config, std::ostream& out) {
+  if (!is_stdio(args.in) && !is_stdio(args.out)) {
+    out << "stopped with " << p.left() << " rows left; to finish, run:\n  "
+        << resume_command(args, config) << '\n';
+    return;
+  }
+  out << "stopped: " << p.left() << " rows read have no result";
+  if (!p.total_known)
+    out << ", and the rest of stdin was not read";
+  out << ".\n";
+  if (is_stdio(args.out)) {
+    out << "results on stdout cannot be resumed: to finish, keep the rows "
+           "of the result lines you have and run the others again, or run "
+           "with --out FILE, which --resume completes.\n";
+  } else {
+    auto from_file = args;
+    from_file.in = "ROWS.jsonl";
+    out << "to finish, save the same rows to ROWS.jsonl and run:\n  "
+        << resume_command(from_file, config) << '\n';
+  }
 }
 
 } // namespace
@@ -204,9 +261,12 @@ CLI::App* add_batch_command(CLI::App& app, batch_args& args) {
       ->required();
   cmd->add_option("--in", args.in,
                   "Input rows, one JSON object per line, e.g. {\"id\": 1, "
-                  "\"question\": \"...\"}")
+                  "\"question\": \"...\"}; - reads them from stdin")
       ->required();
-  cmd->add_option("--out", args.out, "Results file (JSONL)")->required();
+  cmd->add_option("--out", args.out,
+                  "Results file (JSONL); - writes the result lines to "
+                  "stdout, and every other message to stderr")
+      ->required();
   cmd->add_option("--concurrency", args.concurrency,
                   "Rows running at once (default 16); the providers' "
                   "limits still hold")
@@ -229,14 +289,31 @@ CLI::App* add_batch_command(CLI::App& app, batch_args& args) {
 }
 
 int run_batch(const batch_args& args) {
+  // A closed stdin or stdout would be the number of the next file the
+  // engine opens: refuse it before anything is opened.
+  if (is_stdio(args.in) && ::fcntl(STDIN_FILENO, F_GETFD) < 0)
+    throw batch_error("stdin: is closed; give the rows on stdin, or --in "
+                      "FILE");
+  if (is_stdio(args.out) && ::fcntl(STDOUT_FILENO, F_GETFD) < 0)
+    throw batch_error("stdout: is closed; give --out FILE");
   auto config = config_path(args.config);
-  auto cfg = tutti::load_config(config);
+  auto cfg = load_cli_config(args.config);
   apply_store_flag(cfg, args.store);
   tutti::engine engine{std::move(cfg)};
   batch_options options;
   options.pipeline = args.pipeline;
   options.input_path = args.in;
   options.output_path = args.out;
+  if (is_stdio(args.in)) {
+    options.input_fd = STDIN_FILENO;
+    options.input_path = "stdin";
+  }
+  if (is_stdio(args.out)) {
+    options.output_fd = STDOUT_FILENO;
+    options.output_path = "stdout";
+  }
+  // With the results on stdout, the summary goes where the progress goes.
+  std::ostream& report = is_stdio(args.out) ? std::cerr : std::cout;
   options.concurrency = args.concurrency;
   options.resume = args.resume || args.retry_failed;
   options.retry_failed = args.retry_failed;
@@ -250,8 +327,14 @@ int run_batch(const batch_args& args) {
   if (before.done_before > 0)
     std::cerr << "resuming: " << before.done_before << " of " << before.total
               << " rows already have a result\n";
+  if (is_stdio(args.in) && ::isatty(STDIN_FILENO) != 0)
+    std::cerr << "reading rows from the terminal, one JSON object a line; "
+                 "Ctrl-D ends them\n";
 
-  bool terminal = ::isatty(STDERR_FILENO) != 0;
+  // No live bar when the result lines go to the same terminal: they would
+  // land on the bar's line. Plain progress lines instead.
+  bool terminal = ::isatty(STDERR_FILENO) != 0 &&
+                  !(is_stdio(args.out) && ::isatty(STDOUT_FILENO) != 0);
   bool bar_shown = false;
   int seen_interrupts = 0;
   auto every_us = static_cast<int64_t>(args.progress_every * 1e6);
@@ -286,11 +369,9 @@ int run_batch(const batch_args& args) {
   });
   if (terminal && bar_shown)
     std::cerr << "\r\033[K" << progress_bar(progress) << '\n';
-  print_summary(progress, args);
-  if (progress.left() > 0) {
-    std::cout << "stopped with " << progress.left()
-              << " rows left; to finish, run:\n  "
-              << resume_command(args, config) << '\n';
+  print_summary(progress, args, report);
+  if (progress.left() > 0 || !progress.total_known) {
+    print_stopped(progress, args, config, report);
     return exit_interrupted;
   }
   return failed_rows(progress.tally) > 0 ? exit_rows_failed : exit_all_answered;

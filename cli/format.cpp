@@ -3,6 +3,7 @@
 #include "cli/format.hpp"
 
 #include "engine/src/utf8.hpp"
+#include "tutti/config.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +18,44 @@ std::string config_path(const std::string& flag) {
   if (auto* env = std::getenv("TUTTI_CONFIG"); env != nullptr && *env != 0)
     return env;
   return "tutti.yaml";
+}
+
+namespace {
+
+config_source& current_source() {
+  static config_source source;
+  return source;
+}
+
+} // namespace
+
+void set_config_source(config_source source) {
+  current_source() = std::move(source);
+}
+
+tutti::config load_cli_config(const std::string& flag) {
+  auto path = config_path(flag);
+  auto& source = current_source();
+  return source ? source(path) : tutti::load_config(path);
+}
+
+std::string with_demo_field(const std::string& json_object,
+                            const std::string& notice) {
+  auto open = json_object.find('{');
+  if (notice.empty() || open == std::string::npos)
+    return json_object;
+  std::string quoted = "\"";
+  for (char c : notice) {
+    if (c == '"' || c == '\\')
+      quoted += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20)
+      quoted += c;
+  }
+  quoted += '"';
+  auto rest = json_object.substr(open + 1);
+  bool empty = rest.find_first_not_of(" \n\t\r") == rest.find('}');
+  return json_object.substr(0, open + 1) + "\"demo\": " + quoted +
+         (empty ? "" : ", ") + rest;
 }
 
 CLI::Option* add_config_option(CLI::App& cmd, std::string& config) {

@@ -4,9 +4,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "tutti/messages.hpp"
+
+namespace tutti {
+struct config;
+} // namespace tutti
 
 namespace CLI {
 class App;
@@ -17,6 +22,23 @@ namespace tutti::cli {
 
 /// `--config` when given, else $TUTTI_CONFIG, else ./tutti.yaml.
 std::string config_path(const std::string& flag);
+
+/// How the subcommands that run questions load their config: from a path
+/// to a config. `tutti demo` puts one in that points every config at its
+/// fake upstream; by default it is `tutti::load_config`.
+using config_source = std::function<tutti::config(const std::string& path)>;
+
+/// Replaces the config source; an empty one restores the default.
+void set_config_source(config_source source);
+
+/// The config at `config_path(flag)`, loaded through the config source.
+tutti::config load_cli_config(const std::string& flag);
+
+/// `json_object` (a JSON object's text) with `"demo": notice` as its first
+/// field, or as it is when `notice` is empty: how `tutti demo --json`
+/// marks its answer as the fake's.
+std::string with_demo_field(const std::string& json_object,
+                            const std::string& notice);
 
 /// Registers `--config,-c` on a subcommand, its help saying where
 /// `config_path` looks without it.

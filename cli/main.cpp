@@ -19,6 +19,7 @@
 
 #include "cli/ask.hpp"
 #include "cli/batch.hpp"
+#include "cli/demo.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/keys.hpp"
 #include "cli/providers.hpp"
@@ -41,6 +42,8 @@ int main(int argc, char** argv) {
   auto* run_cmd = add_run_command(app, run);
   batch_args batch;
   auto* batch_cmd = add_batch_command(app, batch);
+  demo_args demo;
+  auto* demo_cmd = add_demo_command(app, demo);
   validate_args validate;
   add_validate_command(app, validate);
   providers_args providers;
@@ -65,6 +68,8 @@ int main(int argc, char** argv) {
       return run_pipeline(run);
     if (*batch_cmd)
       return run_batch(batch);
+    if (*demo_cmd)
+      return run_demo(demo);
     if (*providers_cmd)
       return run_providers(providers);
     if (*serve_cmd)

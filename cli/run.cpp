@@ -138,7 +138,7 @@ int run_pipeline(const run_args& args) {
   if (args.inputs.empty() && isatty(STDIN_FILENO) == 0)
     inputs = inputs_from_json(
         std::string{std::istreambuf_iterator<char>{std::cin}, {}});
-  auto cfg = tutti::load_config(config_path(args.config));
+  auto cfg = load_cli_config(args.config);
   apply_store_flag(cfg, args.store);
   auto output_step = [&] {
     auto p = cfg.pipelines.find(args.pipeline);
@@ -170,7 +170,8 @@ int run_pipeline(const run_args& args) {
   }
   auto result = engine.run(args.pipeline, inputs, options).get();
   if (args.json) {
-    std::cout << tutti::to_json(result, true) << '\n';
+    std::cout << with_demo_field(tutti::to_json(result, true), args.json_notice)
+              << '\n';
   } else {
     if (args.stream)
       printer.finish();

@@ -19,6 +19,9 @@ struct run_args {
   bool json = false;
   bool stream = false;
   bool no_cache = false;
+  /// Set by `tutti demo`: with --json, the result's first field is
+  /// `"demo": json_notice`.
+  std::string json_notice;
 };
 
 /// Registers the `run` subcommand and its flags on `app`.

@@ -6,11 +6,13 @@
 #include <atomic>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 
+#include "cli/demo.hpp"
 #include "cli/format.hpp"
 #include "cli/runs.hpp"
 #include "tutti/config.hpp"
@@ -126,6 +128,10 @@ CLI::App* add_serve_command(CLI::App& app, serve_args& args) {
                   "A web origin whose pages may call this server from a "
                   "browser, e.g. https://app.example.com (repeat for more; "
                   "'*' for any, with --token only)");
+  cmd->add_flag("--demo", args.demo,
+                "Serve against tutti's fake upstream, started in this "
+                "process: scripted models, not real ones, and nothing "
+                "stored. Without --config: the demo's own config");
   cmd->add_option("--access-log", args.access_log,
                   "Append one JSON line per answered request to this file "
                   "('-': standard error); no headers, bodies or tokens");
@@ -160,7 +166,14 @@ int run_serve(const serve_args& args) {
   options.cors_origins = args.cors_origins;
   options.access_log = args.access_log;
 
-  auto cfg = load_config(config_path(args.config));
+  std::unique_ptr<demo_upstream> demo;
+  auto config = args.config;
+  if (args.demo) {
+    demo = std::make_unique<demo_upstream>();
+    if (config.empty())
+      config = builtin_demo_config;
+  }
+  auto cfg = load_cli_config(config);
   apply_store_flag(cfg, args.store);
   warn_unset_variables(cfg);
   tutti::engine engine{std::move(cfg)};
@@ -172,6 +185,8 @@ int run_serve(const serve_args& args) {
     return 2;
   }
   std::cout << "tutti serve listening on " << endpoint->url() << std::endl;
+  if (demo)
+    std::cout << demo->notice() << std::endl;
 
   std::atomic<bool> serving_ended{false};
   std::thread signal_waiter{[&] {

@@ -28,6 +28,8 @@ struct serve_args {
   size_t keep_runs_max = 1000;
   size_t max_runs = 1000;
   std::string access_log; ///< file, "-" for standard error; empty: none
+  /// --demo: serve against the fake upstream, in this process (demo.hpp).
+  bool demo = false;
 };
 
 /// Registers the `serve` subcommand and its flags on `app`.

@@ -1,11 +1,14 @@
 // The batch runner: reads input rows as it needs them, keeps `concurrency`
 // pipeline runs in flight on the engine, and appends each result line with
 // one write(2) on an O_APPEND descriptor, so that a killed process leaves
-// whole lines plus at most one torn last line, which `resume` drops.
+// whole lines plus at most one torn last line, which `resume` drops. Rows
+// from a stream (stdin) are read by a thread of its own a few lines ahead,
+// so that waiting for a slow writer never holds up the results.
 
 #include "tutti/batch.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +20,8 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
+#include <thread>
 
 #include "engine/src/names.hpp"
 #include "engine/src/write_all.hpp"
@@ -83,12 +88,175 @@ void open_input(std::ifstream& in, const std::string& path) {
   if (S_ISDIR(info.st_mode))
     throw batch_error(path + ": is a directory, not a file of rows");
   if (!S_ISREG(info.st_mode))
-    throw batch_error(path + ": not a regular file (the rows are read twice, "
-                             "so a pipe or device cannot be the input)");
+    throw batch_error(path + ": not a regular file (the rows of a file are "
+                             "read twice; to read them from a pipe, pass "
+                             "--in - and give them on stdin)");
   in.open(path, std::ios::binary);
   if (!in)
     throw batch_error(path + ": cannot read: " + std::strerror(errno));
 }
+
+/// What `fd` (when >= 0) or else `path` is; nothing when it does not exist.
+std::optional<struct stat> file_status(int fd, const std::string& path) {
+  struct stat info {};
+  if (fd >= 0 ? ::fstat(fd, &info) == 0 : ::stat(path.c_str(), &info) == 0)
+    return info;
+  return std::nullopt;
+}
+
+/// The lines of a stream (stdin, a pipe), read on a thread of its own at
+/// most `ahead` lines ahead of the runner; each line keeps at most `max`
+/// bytes (the rest is read past and dropped, never held), so what it holds
+/// is bounded by (ahead + 1) * max.
+class stream_lines {
+public:
+  struct line {
+    std::string text;
+    bool too_long = false;
+  };
+
+  /// Starts reading `fd` (named `name` in errors); calls `wake` (from the
+  /// reading thread) after each line and at the end.
+  stream_lines(int fd, std::string name, size_t max, std::function<void()> wake)
+      : fd_(fd), name_(std::move(name)), max_(max), wake_(std::move(wake)) {
+    if (::pipe2(stop_pipe_, O_CLOEXEC) != 0)
+      throw batch_error(name_ + ": cannot read: " + std::strerror(errno));
+    thread_ = std::thread{[this] { read_all(); }};
+  }
+
+  /// Stops reading, even in the middle of a line or while the writer is
+  /// silent, and joins the thread.
+  ~stream_lines() {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      stopping_ = true;
+    }
+    room_.notify_one();
+    char byte = 0;
+    while (::write(stop_pipe_[1], &byte, 1) < 0 && errno == EINTR) {
+    }
+    thread_.join();
+    ::close(stop_pipe_[0]);
+    ::close(stop_pipe_[1]);
+  }
+
+  stream_lines(const stream_lines&) = delete;
+  stream_lines& operator=(const stream_lines&) = delete;
+
+  /// Takes the next line read; false when none is ready yet (or ever:
+  /// see `ended`).
+  bool pop(line& out) {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (lines_.empty())
+        return false;
+      out = std::move(lines_.front());
+      lines_.pop_front();
+    }
+    room_.notify_one();
+    return true;
+  }
+
+  /// A line is ready, or the end.
+  bool ready() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return !lines_.empty() || ended_;
+  }
+
+  /// Every line has been taken and no more will come; `error` says
+  /// whether the stream ended in a read error.
+  bool ended() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return lines_.empty() && ended_;
+  }
+
+  std::string error() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return error_;
+  }
+
+private:
+  static constexpr size_t ahead = 2;
+
+  /// Hands one line over, waiting for room; false when stopping.
+  bool push(line&& l) {
+    {
+      std::unique_lock<std::mutex> lock{mtx_};
+      room_.wait(lock, [this] { return lines_.size() < ahead || stopping_; });
+      if (stopping_)
+        return false;
+      lines_.push_back(std::move(l));
+    }
+    wake_();
+    return true;
+  }
+
+  void end(std::string error) {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      ended_ = true;
+      error_ = std::move(error);
+    }
+    wake_();
+  }
+
+  void read_all() {
+    std::vector<char> buffer(64 * 1024);
+    line current;
+    bool any = false; // `current` has begun
+    for (;;) {
+      pollfd fds[2] = {{fd_, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR)
+          continue;
+        return end(name_ + ": cannot read: " + std::strerror(errno));
+      }
+      if (fds[1].revents != 0)
+        return; // stopping
+      auto n = ::read(fd_, buffer.data(), buffer.size());
+      if (n < 0) {
+        if (errno == EINTR || errno == EAGAIN)
+          continue;
+        return end(name_ + ": cannot read: " + std::strerror(errno));
+      }
+      if (n == 0) {
+        if (any && !push(std::move(current)))
+          return;
+        return end({});
+      }
+      std::string_view chunk{buffer.data(), static_cast<size_t>(n)};
+      while (!chunk.empty()) {
+        any = true;
+        auto newline = chunk.find('\n');
+        auto piece = chunk.substr(0, newline);
+        auto room = max_ - std::min(max_, current.text.size());
+        current.text.append(piece.substr(0, room));
+        if (piece.size() > room)
+          current.too_long = true;
+        if (newline == std::string_view::npos)
+          break;
+        if (!push(std::move(current)))
+          return;
+        current = line{};
+        any = false;
+        chunk.remove_prefix(newline + 1);
+      }
+    }
+  }
+
+  int fd_;
+  std::string name_;
+  size_t max_;
+  std::function<void()> wake_;
+  int stop_pipe_[2] = {-1, -1};
+  mutable std::mutex mtx_;
+  std::condition_variable room_;
+  std::deque<line> lines_; // guarded by mtx_
+  bool ended_ = false;     // guarded by mtx_
+  bool stopping_ = false;  // guarded by mtx_
+  std::string error_;      // guarded by mtx_
+  std::thread thread_;
+};
 
 } // namespace
 
@@ -102,6 +270,8 @@ struct batch_runner::impl {
   size_t total = 0;
 
   std::ifstream input;
+  /// The rows of a stream (`input_fd`), once `run` began.
+  std::unique_ptr<stream_lines> stream;
   size_t lines_read = 0;
   bool input_done = false;
   int fd = -1;
@@ -137,27 +307,51 @@ struct batch_runner::impl {
     output_step = p->second.output;
     if (options.concurrency == 0)
       throw batch_error("concurrency must be at least 1");
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    if (fs::exists(options.output_path, ec) &&
-        fs::equivalent(options.input_path, options.output_path, ec))
+    refuse_resume_of_streams();
+    auto in = file_status(options.input_fd, options.input_path);
+    auto out = file_status(options.output_fd, options.output_path);
+    if (in && out && S_ISREG(in->st_mode) && in->st_dev == out->st_dev &&
+        in->st_ino == out->st_ino)
       throw batch_error(options.output_path +
                         ": the results file is the input file");
     read_output();
-    count_input();
+    if (options.input_fd < 0)
+      count_input();
     open_output();
     tally = before.tally;
-    open_input(input, options.input_path);
+    if (options.input_fd < 0)
+      open_input(input, options.input_path);
   }
 
   ~impl() {
-    if (fd >= 0)
+    stream.reset(); // its thread wakes `cv`
+    if (fd >= 0 && fd != options.output_fd)
       ::close(fd);
+  }
+
+  /// Resuming reads the results back and matches them to the input lines
+  /// before anything runs: neither works on a stream.
+  void refuse_resume_of_streams() const {
+    if (!options.resume && !options.retry_failed)
+      return;
+    if (options.output_fd >= 0)
+      throw batch_error(options.output_path +
+                        ": cannot resume: results written to a stream cannot "
+                        "be read back; write them to a file (--out FILE) to "
+                        "be able to resume a batch");
+    if (options.input_fd >= 0)
+      throw batch_error(options.input_path +
+                        ": cannot resume from a stream: resuming matches each "
+                        "result to its input line, and a stream can be read "
+                        "only once; save the rows to a file and resume with "
+                        "--in FILE");
   }
 
   /// What the results file already holds; nothing is written yet.
   void read_output() {
     auto& path = options.output_path;
+    if (options.output_fd >= 0)
+      return; // appended to as it is; resuming was refused
     if (options.retry_failed) {
       retried = drop_failed_results(path);
       before = read_batch_results(path);
@@ -175,6 +369,10 @@ struct batch_runner::impl {
   /// Opens the results file for appending, without its torn last line.
   void open_output() {
     auto& path = options.output_path;
+    if (options.output_fd >= 0) {
+      fd = options.output_fd;
+      return;
+    }
     fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0)
       throw batch_error(path +
@@ -235,6 +433,8 @@ struct batch_runner::impl {
 
   /// The next row without a result, or false at the end of the input.
   bool next_row(batch_row& row) {
+    if (options.input_fd >= 0)
+      return next_stream_row(row);
     std::string line;
     bool too_long = false;
     while (read_line(input, line, options.max_row_bytes, too_long)) {
@@ -250,6 +450,37 @@ struct batch_runner::impl {
     }
     input_done = true;
     return false;
+  }
+
+  /// The next row the stream has ready; false when none is ready yet, or
+  /// at its end (`input_done`). Rows are counted as they are read.
+  bool next_stream_row(batch_row& row) {
+    if (!stream)
+      return false;
+    stream_lines::line l;
+    while (stream->pop(l)) {
+      ++lines_read;
+      chomp(l.text);
+      if (!l.too_long && blank(l.text))
+        continue;
+      ++total;
+      row = l.too_long ? overlong_row(lines_read, options.input_path,
+                                      options.max_row_bytes)
+                       : parse_batch_row(l.text, lines_read, options.input_path,
+                                         input_names);
+      return true;
+    }
+    if (stream->ended()) {
+      input_done = true;
+      if (fatal.empty())
+        fatal = stream->error();
+    }
+    return false;
+  }
+
+  /// Whether the run loop would take a row now.
+  bool wants_rows() const {
+    return taking_rows() && running.size() < options.concurrency && !input_done;
   }
 
   bool taking_rows() const {
@@ -325,6 +556,7 @@ struct batch_runner::impl {
   batch_progress progress() const {
     batch_progress p;
     p.total = total;
+    p.total_known = options.input_fd < 0 || input_done;
     p.done_before = before.tally.rows;
     p.retried = retried;
     p.tally = tally;
@@ -343,6 +575,12 @@ struct batch_runner::impl {
 
   batch_progress run(const std::function<void(const batch_progress&)>& tick) {
     started = steady::now();
+    if (options.input_fd >= 0)
+      stream = std::make_unique<stream_lines>(
+          options.input_fd, options.input_path, options.max_row_bytes, [this] {
+            std::lock_guard<std::mutex> guard{mtx};
+            cv.notify_one();
+          });
     auto next_tick = started + options.tick;
     auto next_sync = started + options.sync_every;
     for (;;) {
@@ -354,8 +592,10 @@ struct batch_runner::impl {
         break;
       {
         std::unique_lock<std::mutex> lock{mtx};
-        cv.wait_until(lock, std::min(next_tick, next_sync),
-                      [this] { return !arrivals.empty(); });
+        cv.wait_until(lock, std::min(next_tick, next_sync), [this] {
+          return !arrivals.empty() ||
+                 (stream && wants_rows() && stream->ready());
+        });
       }
       auto now = steady::now();
       if (now >= next_sync) {
@@ -369,6 +609,7 @@ struct batch_runner::impl {
       }
     }
     sync();
+    stream.reset(); // a stopped batch leaves the rest of the stream unread
     if (!fatal.empty())
       throw batch_error(fatal);
     return progress();

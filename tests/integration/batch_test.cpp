@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -209,9 +210,12 @@ struct batch_fixture {
 
   /// Every complete line of the results file, parsed; a line that does not
   /// parse fails the test.
-  std::vector<result_row> results() const {
+  std::vector<result_row> results() const { return results(output_text()); }
+
+  /// The same for result lines in `text` (what a batch wrote to stdout).
+  static std::vector<result_row> results(const std::string& text) {
     std::vector<result_row> rows;
-    std::istringstream in{output_text()};
+    std::istringstream in{text};
     size_t number = 0;
     for (std::string line; std::getline(in, line);) {
       ++number;
@@ -240,11 +244,15 @@ struct batch_fixture {
   /// Checks that rows 1..n each have exactly one result, for the right id,
   /// answered by the echoing member.
   void check_exactly_once(size_t n) const {
-    auto text = output_text();
+    check_exactly_once(n, output_text());
+  }
+
+  /// The same for result lines in `text`.
+  static void check_exactly_once(size_t n, const std::string& text) {
     BOOST_REQUIRE(!text.empty());
     BOOST_CHECK_EQUAL(text.back(), '\n');
     std::map<size_t, size_t> seen;
-    for (auto& row : results()) {
+    for (auto& row : results(text)) {
       ++seen[row.line];
       auto i = std::to_string(row.line);
       BOOST_CHECK_EQUAL(row.id, "\"row-" + i + "\"");
@@ -594,6 +602,159 @@ BOOST_AUTO_TEST_CASE(a_second_ctrl_c_cancels_the_rows_in_flight) {
   // Cancelled rows have no result: the resume runs them.
   BOOST_CHECK(output_text().empty());
   BOOST_CHECK(contains(r.out, "10 rows left"));
+}
+
+/// `tutti batch` over `pipeline` with the given --in and --out.
+std::vector<std::string> stdio_args(const batch_fixture& f,
+                                    const std::string& in,
+                                    const std::string& out,
+                                    std::vector<std::string> extra = {}) {
+  std::vector<std::string> a{
+      "batch", "--config", f.config.string(), "--pipeline", "answer",
+      "--in",  in,         "--out",           out,          "--progress-every",
+      "0.05"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+// `cat rows.jsonl | tutti batch --in - --out - | jq`: stdout holds the
+// result lines and nothing else; the progress and summary are on stderr.
+BOOST_AUTO_TEST_CASE(rows_from_stdin_and_results_on_stdout_only) {
+  write_rows(12);
+  std::ofstream{input, std::ios::app} << "not json\n";
+  tutti_process child{stdio_args(*this, "-", "-"), env(), dir, input};
+  auto r = child.wait(30s);
+  BOOST_REQUIRE(!r.timed_out);
+  BOOST_CHECK_EQUAL(r.exit_code, 1); // line 13 is invalid
+  auto rows = results(r.out);        // every stdout line must be a result row
+  BOOST_REQUIRE_EQUAL(rows.size(), 13u);
+  for (auto& row : rows)
+    if (row.line == 13) {
+      BOOST_CHECK_EQUAL(row.status, "invalid");
+      BOOST_CHECK(contains(row.error_message, "stdin:13: "));
+    }
+  BOOST_CHECK(contains(r.err, "batch: 13 of 13 rows"));
+  BOOST_CHECK(contains(r.err, "results on stdout"));
+  BOOST_CHECK(contains(r.err, "answered  12 (12 ok, 0 partial)"));
+  BOOST_CHECK(!fs::exists(dir / "-"));
+}
+
+// A producer that writes its rows slowly gets each result as its row is
+// done, not when stdin ends: the rows are read on a thread of their own.
+BOOST_AUTO_TEST_CASE(results_stream_out_before_stdin_ends) {
+  auto fifo = dir / "rows.fifo";
+  BOOST_REQUIRE_EQUAL(::mkfifo(fifo.c_str(), 0600), 0);
+  tutti_process child{stdio_args(*this, "-", "-"), env(), dir, fifo};
+  std::ofstream rows{fifo}; // opens when the child opens its end
+  auto row = [&](int i) {
+    rows << R"({"id": "row-)" << i << R"(", "question": "question )" << i
+         << "\"}\n"
+         << std::flush;
+  };
+  auto lines = [&] {
+    return std::count(child.out().begin(), child.out().end(), '\n');
+  };
+  row(1);
+  row(2);
+  BOOST_REQUIRE_MESSAGE(child.pump_until([&] { return lines() == 2; }, 10s),
+                        "no results while stdin is open; stderr:\n"
+                            << child.err());
+  row(3);
+  BOOST_REQUIRE(child.pump_until([&] { return lines() == 3; }, 10s));
+  rows.close();
+  auto r = child.wait(10s);
+  BOOST_REQUIRE(!r.timed_out);
+  BOOST_CHECK_EQUAL(r.exit_code, 0);
+  check_exactly_once(3, r.out);
+  BOOST_CHECK(contains(r.err, "batch: 3 of 3 rows"));
+}
+
+// Ctrl-C while stdin is open and silent stops the batch at once (the
+// reader is not left waiting for a line), and says what cannot be resumed.
+BOOST_AUTO_TEST_CASE(ctrl_c_stops_a_batch_waiting_on_a_silent_stdin) {
+  auto fifo = dir / "rows.fifo";
+  BOOST_REQUIRE_EQUAL(::mkfifo(fifo.c_str(), 0600), 0);
+  tutti_process child{stdio_args(*this, "-", "-"), env(), dir, fifo};
+  std::ofstream rows{fifo};
+  rows << R"({"id": "row-1", "question": "question 1"})" << '\n' << std::flush;
+  BOOST_REQUIRE(
+      child.pump_until([&] { return contains(child.out(), "\n"); }, 10s));
+  child.signal(SIGINT);
+  auto r = child.wait(10s);
+  BOOST_REQUIRE(!r.timed_out);
+  BOOST_CHECK_EQUAL(r.exit_code, 130);
+  check_exactly_once(1, r.out);
+  BOOST_CHECK(contains(r.err, "stopped: 0 rows read have no result, and the "
+                              "rest of stdin was not read"));
+  BOOST_CHECK(contains(r.err, "results on stdout cannot be resumed"));
+}
+
+// Rows from stdin into a results file: the same file as from --in FILE,
+// and the same row limits, naming stdin and the line.
+BOOST_AUTO_TEST_CASE(stdin_rows_into_a_file_keep_the_row_limits) {
+  {
+    std::ofstream out{input};
+    out << R"({"id": "row-1", "question": "question 1"})" << '\n'
+        << R"({"id": "long", "question": ")" << std::string(100000, 'x')
+        << "\"}\n"
+        << std::string(3000, '[') << '\n'
+        << R"({"id": "row-4", "question": "question 4"})" << '\n';
+  }
+  tutti_process child{
+      stdio_args(*this, "-", output.string(), {"--max-row-bytes", "4096"}),
+      env(), dir, input};
+  auto r = child.wait(30s);
+  BOOST_REQUIRE(!r.timed_out);
+  BOOST_CHECK_EQUAL(r.exit_code, 1);
+  std::map<size_t, result_row> by_line;
+  for (auto& row : results())
+    by_line[row.line] = row;
+  BOOST_REQUIRE_EQUAL(by_line.size(), 4u);
+  BOOST_CHECK_EQUAL(by_line[1].answer, "echo: question 1");
+  BOOST_CHECK_EQUAL(by_line[4].answer, "echo: question 4");
+  BOOST_CHECK_EQUAL(by_line[2].status, "invalid");
+  BOOST_CHECK(contains(by_line[2].error_message,
+                       "stdin:2: the row is longer than 4096 bytes"));
+  BOOST_CHECK_EQUAL(by_line[3].status, "invalid");
+  BOOST_CHECK(contains(by_line[3].error_message, "nested deeper than 64"));
+  BOOST_CHECK(contains(r.out, "batch: 4 of 4 rows"));
+}
+
+// A batch resumes from its results file and its input file: neither can be
+// a stream, and saying so beats a wrong or duplicated result.
+BOOST_AUTO_TEST_CASE(resume_is_refused_when_either_end_is_a_stream) {
+  write_rows(3);
+  for (auto flag : {"--resume", "--retry-failed"}) {
+    BOOST_TEST_CONTEXT(flag) {
+      tutti_process to_stdout{stdio_args(*this, input.string(), "-", {flag}),
+                              env(), dir};
+      auto r = to_stdout.wait(10s);
+      BOOST_CHECK_EQUAL(r.exit_code, 2);
+      BOOST_CHECK(r.out.empty());
+      BOOST_CHECK(contains(r.err, "stdout: cannot resume: results written to "
+                                  "a stream cannot be read back"));
+      tutti_process from_stdin{stdio_args(*this, "-", output.string(), {flag}),
+                               env(), dir, input};
+      r = from_stdin.wait(10s);
+      BOOST_CHECK_EQUAL(r.exit_code, 2);
+      BOOST_CHECK(contains(r.err, "stdin: cannot resume from a stream"));
+      BOOST_CHECK(!fs::exists(output));
+    }
+  }
+}
+
+// A closed stdin would be whatever file the engine opens next.
+BOOST_AUTO_TEST_CASE(a_closed_stdin_or_stdout_is_refused) {
+  auto words = stdio_args(*this, "-", output.string());
+  std::string command = TUTTI_BIN;
+  for (auto& w : words)
+    command += " '" + w + "'";
+  tutti::testing::child_process closed_in{
+      {"/bin/sh", "-c", "exec " + command + " <&-"}, env(), dir};
+  auto r = closed_in.wait(10s);
+  BOOST_CHECK_EQUAL(r.exit_code, 2);
+  BOOST_CHECK(contains(r.err, "stdin: is closed"));
+  BOOST_CHECK(!fs::exists(output));
 }
 
 // The ready-to-run example, as its header says to run it.

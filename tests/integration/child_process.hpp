@@ -2,9 +2,10 @@
 
 // A command as a child process of a test, with exactly the environment (plus
 // the sanitizers' options, if set) and working directory the test gives it
-// and /dev/null as stdin; its stdout and stderr are collected while it runs
-// so that it never blocks on a full pipe. tutti_process.hpp runs the `tutti`
-// binary with it, postgres_server.hpp PostgreSQL's tools.
+// and /dev/null (or a file or FIFO the test names) as stdin; its stdout and
+// stderr are collected while it runs so that it never blocks on a full pipe.
+// tutti_process.hpp runs the `tutti` binary with it, postgres_server.hpp
+// PostgreSQL's tools.
 
 #include <fcntl.h>
 #include <poll.h>
@@ -35,9 +36,11 @@ using environment = std::map<std::string, std::string>;
 
 class child_process {
 public:
-  /// Starts `argv_text` (its first word a path).
+  /// Starts `argv_text` (its first word a path) with `stdin_path` as its
+  /// stdin (a FIFO's writer must open it for the child to start).
   child_process(std::vector<std::string> argv_text, const environment& env,
-                const std::filesystem::path& cwd) {
+                const std::filesystem::path& cwd,
+                const std::filesystem::path& stdin_path = "/dev/null") {
     // Everything the child needs is built before fork: after it, only
     // async-signal-safe calls.
     std::vector<char*> argv;
@@ -60,6 +63,7 @@ public:
       envp.push_back(e.data());
     envp.push_back(nullptr);
     std::string dir = cwd.string();
+    std::string in_path = stdin_path.string();
 
     int out_pipe[2];
     int err_pipe[2];
@@ -69,7 +73,7 @@ public:
     if (pid_ < 0)
       throw std::runtime_error("fork failed");
     if (pid_ == 0) {
-      int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      int in = open(in_path.c_str(), O_RDONLY | O_CLOEXEC);
       if (in < 0 || dup2(in, 0) < 0 || dup2(out_pipe[1], 1) < 0 ||
           dup2(err_pipe[1], 2) < 0 || chdir(dir.c_str()) != 0)
         _exit(126);

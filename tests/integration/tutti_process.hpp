@@ -9,8 +9,9 @@ namespace tutti::testing {
 class tutti_process : public child_process {
 public:
   tutti_process(const std::vector<std::string>& args, const environment& env,
-                const std::filesystem::path& cwd)
-      : child_process(with_binary(args), env, cwd) {}
+                const std::filesystem::path& cwd,
+                const std::filesystem::path& stdin_path = "/dev/null")
+      : child_process(with_binary(args), env, cwd, stdin_path) {}
 
 private:
   static std::vector<std::string>

@@ -113,6 +113,20 @@ struct batch_options {
   std::string pipeline;
   std::string input_path;
   std::string output_path;
+  /// >= 0: read the rows from this descriptor (stdin, a pipe, a terminal)
+  /// instead of opening `input_path`, which then only names it in messages
+  /// ("stdin"). A stream is read once, as the rows are needed, on a thread
+  /// of its own a few lines ahead (so a slow writer never holds up the
+  /// results of the rows in flight); it is not counted up front, so
+  /// `batch_progress::total` grows as it is read. Not with `resume`: the
+  /// results are matched to their input lines by reading the input before
+  /// anything runs. The descriptor is not closed.
+  int input_fd = -1;
+  /// >= 0: append the result lines to this descriptor (stdout) instead of
+  /// opening `output_path`, which then only names it in messages
+  /// ("stdout"). Nothing is read back from it, so not with `resume`.
+  /// The descriptor is not closed.
+  int output_fd = -1;
   size_t concurrency = 16; ///< rows running at once
   /// Complete an existing results file; without it an existing, non-empty
   /// results file is an error (nothing is overwritten).
@@ -135,7 +149,10 @@ struct batch_options {
 
 /// Where a batch stands.
 struct batch_progress {
-  size_t total = 0;       ///< rows in the input file
+  size_t total = 0; ///< rows in the input file (a stream: read so far)
+  /// Whether `total` is every row: always for a file, for a stream once
+  /// its end has been read.
+  bool total_known = true;
   size_t done_before = 0; ///< rows with a result before this run began
   size_t retried = 0;     ///< failed rows this run redoes (`retry_failed`)
   batch_tally tally;      ///< every row with a result, those before included
