@@ -114,6 +114,11 @@ body_result reply_outcome(reply_parts parts) {
       message += " (" + parts.finish_detail + ")";
     return failure_of(failure_kind::content_filter, std::move(message), parts);
   }
+  // Places no piece filled (a vendor that numbers calls among its other
+  // content, as Anthropic's blocks) are not calls.
+  std::erase_if(parts.tool_calls, [](const tool_call& call) {
+    return call.id.empty() && call.name.empty() && call.arguments.empty();
+  });
   if (parts.tool_calls.size() > max_tool_calls)
     return failure_of(failure_kind::protocol,
                       "the reply makes more than " +

@@ -50,13 +50,13 @@ struct tools_fixture {
     for (auto* m : {"paris", "paris2", "lyon", "obj1", "obj2", "obj3"})
       yaml += std::string{"  "} + m + ": {kind: openai, model: " + m +
               ", base_url: \"" + upstream.base_url() + "\", api_key: sk-t}\n";
-    yaml += "  claude: {kind: anthropic, model: claude, base_url: \"" +
+    yaml += "  gem: {kind: gemini, model: claude, base_url: \"" +
             upstream.base_url() + "\", api_key: sk-t}\n";
     yaml += "ensembles:\n"
             "  weather: {members: [paris, lyon, paris2], combine: vote}\n"
             "  objects: {members: [obj1, obj3, obj2], combine: vote}\n"
             "  merged: {members: [paris, lyon], combine: collect}\n"
-            "  mixed: {members: [paris, claude], combine: first}\n";
+            "  mixed: {members: [paris, gem], combine: first}\n";
     eng = std::make_unique<engine>(engine::from_yaml(yaml));
     server_options options;
     options.port = 0;
@@ -201,7 +201,7 @@ BOOST_AUTO_TEST_CASE(what_a_target_cannot_honour_is_a_400_that_says_why) {
   auto mixed = chat("ensemble/mixed", tools_json);
   BOOST_REQUIRE(mixed);
   BOOST_TEST(mixed->status == 400);
-  BOOST_TEST(has(mixed->body, "provider 'claude' (kind anthropic) cannot be "
+  BOOST_TEST(has(mixed->body, "provider 'gem' (kind gemini) cannot be "
                               "sent tools"));
   // Nothing went upstream for either.
   for (auto& a : upstream.arrivals())

@@ -267,6 +267,82 @@ BOOST_AUTO_TEST_CASE(decode_body_concatenates_text_blocks_only) {
   BOOST_TEST(reply.usage.output_tokens == 3);
 }
 
+BOOST_AUTO_TEST_CASE(decode_body_tool_use_blocks_are_tool_calls) {
+  auto reply = as_completion(anthropic().decode_body(
+      R"({"type":"message","role":"assistant","content":[)"
+      R"({"type":"text","text":"Looking it up."},)"
+      R"({"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"city":"Paris","days":2}},)"
+      R"({"type":"tool_use","id":"toolu_2","name":"get_time","input":{}}],)"
+      R"("stop_reason":"tool_use","usage":{"input_tokens":5,"output_tokens":3}})"));
+  BOOST_TEST(reply.text == "Looking it up.");
+  BOOST_REQUIRE(reply.tool_calls.size() == 2u);
+  BOOST_TEST(reply.tool_calls[0].id == "toolu_1");
+  BOOST_TEST(reply.tool_calls[0].name == "get_weather");
+  BOOST_TEST(reply.tool_calls[0].arguments == R"({"city":"Paris","days":2})");
+  BOOST_TEST(reply.tool_calls[1].arguments == "{}");
+}
+
+BOOST_AUTO_TEST_CASE(streamed_tool_use_blocks_are_assembled_from_json_deltas) {
+  std::string bytes;
+  auto event = [&](const char* type, const std::string& data) {
+    bytes += std::string{"event: "} + type + "\ndata: " + data + "\n\n";
+  };
+  event("message_start", R"({"type":"message_start","message":{"usage":{"input_tokens":9,"output_tokens":1}}})");
+  event("content_block_start", R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})");
+  event("content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Checking."}})");
+  event("content_block_start", R"({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{}}})");
+  event("content_block_delta", R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\": "}})");
+  event("content_block_delta", R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"\"Paris\"}"}})");
+  event("message_delta", R"({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":12}})");
+  event("message_stop", R"({"type":"message_stop"})");
+  for (std::size_t chunk : {bytes.size(), std::size_t{3}}) {
+    auto outcome = stream_through(bytes, chunk).outcome;
+    auto& reply = std::get<completion>(outcome);
+    BOOST_TEST(reply.text == "Checking.");
+    BOOST_REQUIRE(reply.tool_calls.size() == 1u);
+    BOOST_TEST(reply.tool_calls[0].id == "toolu_1");
+    BOOST_TEST(reply.tool_calls[0].arguments == R"({"city": "Paris"})");
+    BOOST_TEST(reply.finish_reason == "tool_calls");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(encode_sends_tools_choice_and_tool_turns_as_blocks) {
+  auto req = question();
+  chat_message asked{"assistant", "Let me check."};
+  asked.tool_calls.push_back({"toolu_1", "get_weather", R"({"city":"Paris"})"});
+  asked.tool_calls.push_back({"toolu_2", "get_time", "not json"});
+  chat_message weather{"tool", "18 C"};
+  weather.tool_call_id = "toolu_1";
+  chat_message time{"tool", "noon"};
+  time.tool_call_id = "toolu_2";
+  req.messages.push_back(asked);
+  req.messages.push_back(weather);
+  req.messages.push_back(time);
+  req.params.tools.push_back({"get_weather", "Weather now",
+                              R"({"type":"object","properties":{}})", false});
+  req.params.tool_choice = {"required", ""};
+  req.params.parallel_tool_calls = false;
+  auto doc = parse(anthropic().encode(req, settings()).body);
+  BOOST_TEST(str(doc["tools"][0]["name"]) == "get_weather");
+  BOOST_TEST(str(doc["tools"][0]["input_schema"]["type"]) == "object");
+  BOOST_TEST(str(doc["tool_choice"]["type"]) == "any");
+  BOOST_TEST(doc["tool_choice"]["disable_parallel_tool_use"].GetBool());
+  auto& turns = doc["messages"];
+  // user, assistant with its calls, one user turn with both results.
+  BOOST_REQUIRE(turns.Size() == 3u);
+  auto& calls = turns[1]["content"];
+  BOOST_TEST(str(calls[0]["type"]) == "text");
+  BOOST_TEST(str(calls[1]["type"]) == "tool_use");
+  BOOST_TEST(str(calls[1]["input"]["city"]) == "Paris");
+  BOOST_TEST(calls[2]["input"].IsObject()); // arguments that are not JSON
+  auto& results = turns[2]["content"];
+  BOOST_TEST(str(turns[2]["role"]) == "user");
+  BOOST_REQUIRE(results.Size() == 2u);
+  BOOST_TEST(str(results[0]["type"]) == "tool_result");
+  BOOST_TEST(str(results[1]["tool_use_id"]) == "toolu_2");
+  BOOST_TEST(str(results[1]["content"]) == "noon");
+}
+
 // Regression (found by codec_fuzz): input, cache-read and cache-creation
 // counts near 2^63 overflowed their sum (undefined behaviour).
 BOOST_AUTO_TEST_CASE(decode_body_usage_sums_saturate) {

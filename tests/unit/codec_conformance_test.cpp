@@ -17,6 +17,7 @@
 #include <variant>
 #include <vector>
 
+#include "engine/src/json_canonical.hpp"
 #include "tests/unit/codec_test_support.hpp"
 #include "tutti/codec.hpp"
 #include "tutti/registry.hpp"
@@ -67,9 +68,7 @@ const std::vector<recorded_reply> replies = {
     {{"anthropic"}, "anthropic", "compaction.json", "compaction_stream.sse",
      "ok", {55377, 91, 55096}},
     {{"anthropic"}, "anthropic", "tool_use.json", "tool_use_stream.sse",
-     "empty_reply", {384, 58, 0},
-     "the reply holds no text, only tool call get_weather (finish reason "
-     "\"tool_calls\")"},
+     "ok", {384, 58, 0}},
     // Gemini: thinking and cache, usage whose last word is lower, a
     // function call alone, a blocked prompt.
     {{"gemini"}, "gemini", "completion.json", "stream.sse", "ok",
@@ -167,8 +166,10 @@ void check_same(const body_result& whole, const body_result& streamed) {
     for (std::size_t i = 0; i < done->tool_calls.size(); ++i) {
       BOOST_TEST(other.tool_calls[i].id == done->tool_calls[i].id);
       BOOST_TEST(other.tool_calls[i].name == done->tool_calls[i].name);
-      BOOST_TEST(other.tool_calls[i].arguments ==
-                 done->tool_calls[i].arguments);
+      // The same arguments; a vendor may space its whole and streamed
+      // JSON differently (Anthropic's `input` object, its partial_json).
+      BOOST_TEST(canonical_json(other.tool_calls[i].arguments).value_or("?") ==
+                 canonical_json(done->tool_calls[i].arguments).value_or("!"));
     }
     return;
   }

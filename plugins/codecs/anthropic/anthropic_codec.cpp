@@ -117,12 +117,25 @@ std::string refusal_detail(const rapidjson::Value* details) {
   return result;
 }
 
-/// Notes a `tool_use` content block.
-void note_tool_use(const rapidjson::Value& block,
-                   std::vector<std::string>& out) {
-  if (string_member(block, "type") == "tool_use") {
-    out.push_back("tool call " + std::string{string_member(block, "name")});
+/// A `tool_use` content block as the first piece of the call at `index`:
+/// its id and name, and with `with_input` its `input` object as JSON text
+/// (a streamed block's `input` is a placeholder; its `input_json_delta`s
+/// carry the arguments). Nothing for a block of another type.
+std::optional<tool_call_delta> tool_use_piece(const rapidjson::Value& block,
+                                              size_t index, bool with_input) {
+  if (string_member(block, "type") != "tool_use") {
+    return std::nullopt;
   }
+  tool_call_delta piece;
+  piece.index = index;
+  piece.id = string_member(block, "id");
+  piece.name = string_member(block, "name");
+  if (with_input) {
+    if (auto* input = member(block, "input"); input != nullptr) {
+      piece.arguments = json_text(*input);
+    }
+  }
+  return piece;
 }
 
 /// Our finish reason for an Anthropic `stop_reason`; a reason we do not know
@@ -242,6 +255,84 @@ std::string system_prompt(const chat_request& req) {
   return result;
 }
 
+/// An assistant's call as a `tool_use` block: its arguments become the
+/// `input` object (arguments that are not a JSON object, as `{}`).
+void write_tool_use(json_writer& w, const tool_call& call) {
+  w.StartObject();
+  write_key(w, "type");
+  write_string(w, "tool_use");
+  write_key(w, "id");
+  write_string(w, call.id);
+  write_key(w, "name");
+  write_string(w, call.name);
+  write_key(w, "input");
+  rapidjson::Document input;
+  if (parse_json(input, call.arguments) && input.IsObject()) {
+    input.Accept(w);
+  } else {
+    w.StartObject();
+    w.EndObject();
+  }
+  w.EndObject();
+}
+
+/// A tool turn as a `tool_result` block.
+void write_tool_result(json_writer& w, const chat_message& msg) {
+  w.StartObject();
+  write_key(w, "type");
+  write_string(w, "tool_result");
+  write_key(w, "tool_use_id");
+  write_string(w, msg.tool_call_id);
+  write_key(w, "content");
+  write_string(w, msg.content);
+  w.EndObject();
+}
+
+/// `tools` (`input_schema` is the function's parameters) and `tool_choice`
+/// (`required` is Anthropic's `any`; `parallel_tool_calls: false` its
+/// `disable_parallel_tool_use`).
+void write_tools(json_writer& w, const chat_params& params) {
+  if (!params.tools.empty()) {
+    write_key(w, "tools");
+    w.StartArray();
+    for (const auto& tool : params.tools) {
+      w.StartObject();
+      write_key(w, "name");
+      write_string(w, tool.name);
+      if (!tool.description.empty()) {
+        write_key(w, "description");
+        write_string(w, tool.description);
+      }
+      write_key(w, "input_schema");
+      write_raw_json(w, tool.parameters.empty() ? R"({"type":"object"})"
+                                                : tool.parameters);
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  const auto& choice = params.tool_choice;
+  bool serial = params.parallel_tool_calls && !*params.parallel_tool_calls;
+  if (choice.mode.empty() && !(serial && !params.tools.empty())) {
+    return;
+  }
+  write_key(w, "tool_choice");
+  w.StartObject();
+  write_key(w, "type");
+  write_string(w, choice.mode == "required"   ? "any"
+                  : choice.mode == "function" ? "tool"
+                  : choice.mode == "none"     ? "none"
+                                              : "auto");
+  if (choice.mode == "function") {
+    write_key(w, "name");
+    write_string(w, choice.name);
+  }
+  if (serial && choice.mode != "none") {
+    write_key(w, "disable_parallel_tool_use");
+    w.Bool(true);
+  }
+  w.EndObject();
+}
+
 std::string encode_body(const chat_request& req,
                         const provider_settings& provider) {
   const auto& params = req.params;
@@ -261,7 +352,9 @@ std::string encode_body(const chat_request& req,
   }
   write_key(w, "messages");
   w.StartArray();
-  for (const auto& msg : req.messages) {
+  const auto& turns = req.messages;
+  for (std::size_t i = 0; i < turns.size(); ++i) {
+    const auto& msg = turns[i];
     if (msg.role == "system") {
       continue;
     }
@@ -269,10 +362,35 @@ std::string encode_body(const chat_request& req,
     write_key(w, "role");
     write_string(w, msg.role == "assistant" ? "assistant" : "user");
     write_key(w, "content");
-    write_string(w, msg.content);
+    if (msg.role == "tool") {
+      // The results of one turn's calls go back in one user turn.
+      w.StartArray();
+      for (; i < turns.size() && turns[i].role == "tool"; ++i) {
+        write_tool_result(w, turns[i]);
+      }
+      --i;
+      w.EndArray();
+    } else if (!msg.tool_calls.empty()) {
+      w.StartArray();
+      if (!msg.content.empty()) {
+        w.StartObject();
+        write_key(w, "type");
+        write_string(w, "text");
+        write_key(w, "text");
+        write_string(w, msg.content);
+        w.EndObject();
+      }
+      for (const auto& call : msg.tool_calls) {
+        write_tool_use(w, call);
+      }
+      w.EndArray();
+    } else {
+      write_string(w, msg.content);
+    }
     w.EndObject();
   }
   w.EndArray();
+  write_tools(w, params);
   write_double_param(w, "temperature", params.temperature,
                      defaults.temperature);
   write_double_param(w, "top_p", params.top_p, defaults.top_p);
@@ -309,8 +427,21 @@ server_allowance anthropic_allowance(const header_list& headers,
   return result;
 }
 
+/// A stream event's content block `index`, capped where the reply would
+/// have more blocks than it may make tool calls.
+std::size_t block_index(const rapidjson::Value& event) {
+  auto* index = member(event, "index");
+  if (index == nullptr || !index->IsUint64()) {
+    return 0;
+  }
+  return static_cast<std::size_t>(
+      std::min<uint64_t>(index->GetUint64(), max_tool_calls + 1));
+}
+
 class anthropic_codec final : public codec {
 public:
+  bool takes_tools() const override { return true; }
+
   int64_t implied_max_tokens() const override { return fallback_max_tokens; }
 
   std::string default_base_url() const override {
@@ -355,16 +486,17 @@ public:
                           "response has no content array: " + quote(body));
     }
     reply_parts reply;
-    std::vector<std::string> calls;
+    stream_update calls;
     for (const auto& block : content->GetArray()) {
       if (string_member(block, "type") == "text") {
         reply.text += string_member(block, "text");
       }
-      note_tool_use(block, calls);
+      if (auto piece =
+              tool_use_piece(block, calls.tool_calls.size(), true)) {
+        calls.tool_calls.push_back(std::move(*piece));
+      }
     }
-    for (const auto& call : calls) {
-      note_other_content(reply, call);
-    }
+    add_update(reply, calls);
     auto stop_reason = string_member(doc, "stop_reason");
     reply.finish_reason = finish_reason_from(stop_reason);
     if (stop_reason == "refusal") {
@@ -413,12 +545,23 @@ public:
         if (string_member(*block, "type") == "text") {
           update.text = string_member(*block, "text");
         }
-        note_tool_use(*block, update.other_content);
+        // A call's place is its block's index (text blocks leave gaps,
+        // which `reply_outcome` closes).
+        if (auto piece = tool_use_piece(*block, block_index(doc), false)) {
+          update.tool_calls.push_back(std::move(*piece));
+        }
       }
     } else if (type == "content_block_delta") {
-      if (auto* delta = member(doc, "delta");
-          delta != nullptr && string_member(*delta, "type") == "text_delta") {
-        update.text = string_member(*delta, "text");
+      if (auto* delta = member(doc, "delta"); delta != nullptr) {
+        auto kind = string_member(*delta, "type");
+        if (kind == "text_delta") {
+          update.text = string_member(*delta, "text");
+        } else if (kind == "input_json_delta") {
+          tool_call_delta piece;
+          piece.index = block_index(doc);
+          piece.arguments = string_member(*delta, "partial_json");
+          update.tool_calls.push_back(std::move(piece));
+        }
       }
     } else if (type == "message_delta") {
       if (auto* delta = member(doc, "delta"); delta != nullptr) {
