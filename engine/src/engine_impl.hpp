@@ -497,8 +497,12 @@ struct engine::impl {
       auto& name = member.provider;
       auto& pc = cfg.providers.at(name);
       auto codec = plugins->make_codec(pc.kind);
+      auto forced = params.tool_choice.mode == "required" ||
+                    params.tool_choice.mode == "function";
       auto what = !params.tools.empty() && !(codec && codec->takes_tools())
                       ? "tools"
+                  : forced && !(codec && codec->takes_forced_tool_choice())
+                      ? "a tool_choice that forces a call"
                   : params.response_format.is_json() &&
                           !(codec && codec->takes_response_format())
                       ? "a JSON response_format"

@@ -52,11 +52,14 @@ struct tools_fixture {
               ", base_url: \"" + upstream.base_url() + "\", api_key: sk-t}\n";
     yaml += "  gem: {kind: gemini, model: claude, base_url: \"" +
             upstream.base_url() + "\", api_key: sk-t}\n";
+    yaml += "  llama: {kind: ollama, model: claude, base_url: \"" +
+            upstream.base_url() + "\"}\n";
     yaml += "ensembles:\n"
             "  weather: {members: [paris, lyon, paris2], combine: vote}\n"
             "  objects: {members: [obj1, obj3, obj2], combine: vote}\n"
             "  merged: {members: [paris, lyon], combine: collect}\n"
-            "  mixed: {members: [paris, gem], combine: first}\n";
+            "  mixed: {members: [paris, gem], combine: first}\n"
+            "  local: {members: [paris, llama], combine: first}\n";
     eng = std::make_unique<engine>(engine::from_yaml(yaml));
     server_options options;
     options.port = 0;
@@ -203,7 +206,14 @@ BOOST_AUTO_TEST_CASE(what_a_target_cannot_honour_is_a_400_that_says_why) {
   BOOST_TEST(mixed->status == 400);
   BOOST_TEST(has(mixed->body, "provider 'gem' (kind gemini) cannot be "
                               "sent tools"));
-  // Nothing went upstream for either.
+  // Ollama takes tools, but cannot be made to call one.
+  auto forced = chat("ensemble/local", std::string{tools_json} +
+                                           R"(, "tool_choice": "required")");
+  BOOST_REQUIRE(forced);
+  BOOST_TEST(forced->status == 400);
+  BOOST_TEST(has(forced->body, "provider 'llama' (kind ollama) cannot be sent "
+                               "a tool_choice that forces a call"));
+  // Nothing went upstream for any of them.
   for (auto& a : upstream.arrivals())
     BOOST_TEST(a.model != "claude");
 }

@@ -287,13 +287,27 @@ BOOST_AUTO_TEST_CASE(streamed_tool_use_blocks_are_assembled_from_json_deltas) {
   auto event = [&](const char* type, const std::string& data) {
     bytes += std::string{"event: "} + type + "\ndata: " + data + "\n\n";
   };
-  event("message_start", R"({"type":"message_start","message":{"usage":{"input_tokens":9,"output_tokens":1}}})");
-  event("content_block_start", R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})");
-  event("content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Checking."}})");
-  event("content_block_start", R"({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{}}})");
-  event("content_block_delta", R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\": "}})");
-  event("content_block_delta", R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"\"Paris\"}"}})");
-  event("message_delta", R"({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":12}})");
+  event(
+      "message_start",
+      R"({"type":"message_start","message":{"usage":{"input_tokens":9,"output_tokens":1}}})");
+  event(
+      "content_block_start",
+      R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})");
+  event(
+      "content_block_delta",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Checking."}})");
+  event(
+      "content_block_start",
+      R"({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{}}})");
+  event(
+      "content_block_delta",
+      R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\": "}})");
+  event(
+      "content_block_delta",
+      R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"\"Paris\"}"}})");
+  event(
+      "message_delta",
+      R"({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":12}})");
   event("message_stop", R"({"type":"message_stop"})");
   for (std::size_t chunk : {bytes.size(), std::size_t{3}}) {
     auto outcome = stream_through(bytes, chunk).outcome;

@@ -110,9 +110,7 @@ const std::vector<recorded_reply> replies = {
     {{"ollama"}, "ollama", "thinking.json", "thinking_stream.ndjson", "ok",
      {19, 47, 0}},
     {{"ollama"}, "ollama", "tool_calls.json", "tool_calls_stream.ndjson",
-     "empty_reply", {213, 18, 0},
-     "the reply holds no text, only tool call get_weather (finish reason "
-     "\"stop\")"},
+     "ok", {213, 18, 0}},
 };
 // clang-format on
 

@@ -234,14 +234,65 @@ BOOST_AUTO_TEST_CASE(thinking_is_not_the_answer) {
   BOOST_TEST(done.usage.output_tokens == 47);
 }
 
-BOOST_AUTO_TEST_CASE(a_tool_call_alone_is_an_empty_reply_naming_it) {
-  auto error =
-      as_failure(ollama().decode_body(read_fixture("tool_calls.json")));
-  BOOST_TEST(error.kind == failure_kind::empty_reply);
-  BOOST_TEST(error.message == "the reply holds no text, only tool call "
-                              "get_weather (finish reason \"stop\")");
-  BOOST_TEST(error.usage.input_tokens == 213);
-  BOOST_TEST(error.usage.output_tokens == 18);
+BOOST_AUTO_TEST_CASE(a_tool_call_alone_is_the_reply) {
+  auto reply =
+      as_completion(ollama().decode_body(read_fixture("tool_calls.json")));
+  BOOST_TEST(reply.text.empty());
+  BOOST_REQUIRE(reply.tool_calls.size() == 1u);
+  BOOST_TEST(reply.tool_calls[0].name == "get_weather");
+  // Ollama's arguments are an object: its JSON text; it gives no id.
+  BOOST_TEST(reply.tool_calls[0].arguments == R"({"city":"Toronto"})");
+  BOOST_TEST(reply.tool_calls[0].id == "call_0");
+  BOOST_TEST(reply.usage.input_tokens == 213);
+  BOOST_TEST(reply.usage.output_tokens == 18);
+}
+
+BOOST_AUTO_TEST_CASE(parallel_calls_streamed_one_to_a_line_keep_their_places) {
+  std::string lines =
+      R"({"message":{"role":"assistant","content":"","tool_calls":[{"function":{"index":0,"name":"f","arguments":{"a":1}}}]},"done":false})"
+      "\n"
+      R"({"message":{"role":"assistant","content":"","tool_calls":[{"function":{"index":1,"name":"g","arguments":{}}}]},"done":false})"
+      "\n"
+      R"({"message":{"role":"assistant","content":""},"done_reason":"stop","done":true,"prompt_eval_count":5,"eval_count":2})"
+      "\n";
+  auto outcome = stream_through(lines, 7).outcome;
+  auto& reply = std::get<completion>(outcome);
+  BOOST_REQUIRE(reply.tool_calls.size() == 2u);
+  BOOST_TEST(reply.tool_calls[0].name == "f");
+  BOOST_TEST(reply.tool_calls[0].arguments == R"({"a":1})");
+  BOOST_TEST(reply.tool_calls[1].name == "g");
+}
+
+BOOST_AUTO_TEST_CASE(encode_sends_tools_format_and_tool_turns) {
+  auto req = question();
+  chat_message asked{"assistant", ""};
+  asked.tool_calls.push_back(
+      {"call_0", "get_weather", R"({"city":"Toronto"})"});
+  chat_message result{"tool", "-3 C"};
+  result.tool_call_id = "call_0";
+  req.messages.push_back(asked);
+  req.messages.push_back(result);
+  req.params.tools.push_back({"get_weather", "Weather now", "", false});
+  req.params.response_format = {"json_schema", "w", R"({"type":"object"})",
+                                true};
+  auto doc = parse(ollama().encode(req, settings()).body);
+  BOOST_TEST(str(doc["tools"][0]["function"]["name"]) == "get_weather");
+  BOOST_TEST(str(doc["tools"][0]["function"]["parameters"]["type"]) ==
+             "object");
+  BOOST_TEST(str(doc["format"]["type"]) == "object");
+  auto& turns = doc["messages"];
+  auto last = turns.Size() - 1;
+  BOOST_TEST(
+      str(turns[last - 1]["tool_calls"][0]["function"]["arguments"]["city"]) ==
+      "Toronto");
+  BOOST_TEST(str(turns[last]["role"]) == "tool");
+  BOOST_TEST(str(turns[last]["tool_name"]) == "get_weather");
+  // tool_choice none is no tools at all; json_object is "json".
+  req.params.tool_choice = {"none", ""};
+  req.params.response_format = {"json_object", "", "", false};
+  auto plain = parse(ollama().encode(req, settings()).body);
+  BOOST_TEST(!plain.HasMember("tools"));
+  BOOST_TEST(str(plain["format"]) == "json");
 }
 
 BOOST_AUTO_TEST_CASE(odd_whole_bodies_are_protocol_failures) {
@@ -356,12 +407,11 @@ BOOST_AUTO_TEST_CASE(a_line_that_is_not_json_is_a_protocol_error) {
              update.error->message);
 }
 
-BOOST_AUTO_TEST_CASE(a_streamed_tool_call_is_named) {
+BOOST_AUTO_TEST_CASE(a_streamed_tool_call_is_read) {
   auto reply = stream_through(read_fixture("tool_calls_stream.ndjson"), 3);
-  auto error = as_failure(reply.outcome);
-  BOOST_TEST(error.kind == failure_kind::empty_reply);
-  BOOST_TEST(error.message == "the reply holds no text, only tool call "
-                              "get_weather (finish reason \"stop\")");
+  auto& done = std::get<completion>(reply.outcome);
+  BOOST_REQUIRE(done.tool_calls.size() == 1u);
+  BOOST_TEST(done.tool_calls[0].arguments == R"({"city":"Toronto"})");
 }
 
 // --- errors

@@ -289,6 +289,11 @@ public:
   /// request with tools is refused for a provider whose codec does not.
   virtual bool takes_tools() const { return false; }
 
+  /// It can make the model call a tool (`tool_choice` `required`, or one
+  /// function by name). A request that asks it is refused for a provider
+  /// whose codec cannot.
+  virtual bool takes_forced_tool_choice() const { return takes_tools(); }
+
   /// It sends a JSON `response_format` (json_object, json_schema) as its
   /// vendor has it. A request with one is refused for a provider whose
   /// codec does not.

@@ -491,8 +491,7 @@ public:
       if (string_member(block, "type") == "text") {
         reply.text += string_member(block, "text");
       }
-      if (auto piece =
-              tool_use_piece(block, calls.tool_calls.size(), true)) {
+      if (auto piece = tool_use_piece(block, calls.tool_calls.size(), true)) {
         calls.tool_calls.push_back(std::move(*piece));
       }
     }

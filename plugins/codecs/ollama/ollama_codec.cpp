@@ -1,5 +1,6 @@
 #include "plugins/codecs/ollama/ollama_codec.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -150,24 +151,42 @@ std::string finish_reason_from(std::string_view done_reason) {
   return std::string{done_reason};
 }
 
-/// What a reply's or a chunk's `message` holds: its `content` and the names
-/// of its `tool_calls`. `thinking` (a reasoning model's thoughts) is not
-/// the answer and is left out.
+/// What a reply's or a chunk's `message` holds: its `content` and its
+/// `tool_calls`. `thinking` (a reasoning model's thoughts) is not the
+/// answer and is left out.
 struct message_view {
   std::string_view text;
-  std::vector<std::string> calls;
+  std::vector<tool_call_delta> calls;
 };
 
+/// Ollama sends each call whole, its `arguments` an object. A call's place
+/// is its `function.index` where Ollama gives one (it streams parallel
+/// calls one to a line), else its place in the list.
 message_view read_message(const rapidjson::Value& message) {
   message_view result;
   result.text = string_member(message, "content");
   if (auto* calls = member(message, "tool_calls");
       calls != nullptr && calls->IsArray()) {
     for (const auto& call : calls->GetArray()) {
-      auto* function = object_member(call, "function");
-      auto name = function == nullptr ? std::string_view{}
-                                      : string_member(*function, "name");
-      result.calls.push_back("tool call " + std::string{name});
+      tool_call_delta piece;
+      piece.index = result.calls.size();
+      piece.id = string_member(call, "id");
+      if (auto* function = object_member(call, "function")) {
+        piece.name = string_member(*function, "name");
+        if (auto* index = member(*function, "index");
+            index != nullptr && index->IsUint64()) {
+          piece.index = static_cast<std::size_t>(
+              std::min<uint64_t>(index->GetUint64(), max_tool_calls + 1));
+        }
+        if (auto* arguments = member(*function, "arguments");
+            arguments != nullptr && !arguments->IsNull()) {
+          piece.arguments =
+              arguments->IsString()
+                  ? std::string{string_member(*function, "arguments")}
+                  : json_text(*arguments);
+        }
+      }
+      result.calls.push_back(std::move(piece));
     }
   }
   return result;
@@ -247,6 +266,20 @@ void write_options(json_writer& w, const chat_params& params,
   w.EndObject();
 }
 
+/// The function of the call `id` an earlier assistant turn made; empty
+/// when none did.
+std::string called_name(const std::vector<chat_message>& turns,
+                        const std::string& id) {
+  for (const auto& turn : turns) {
+    for (const auto& call : turn.tool_calls) {
+      if (call.id == id) {
+        return call.name;
+      }
+    }
+  }
+  return {};
+}
+
 std::string encode_body(const chat_request& req,
                         const provider_settings& provider) {
   rapidjson::StringBuffer buffer;
@@ -262,9 +295,73 @@ std::string encode_body(const chat_request& req,
     write_string(w, ollama_role(msg.role));
     write_key(w, "content");
     write_string(w, msg.content);
+    if (!msg.tool_calls.empty()) {
+      write_key(w, "tool_calls");
+      w.StartArray();
+      for (const auto& call : msg.tool_calls) {
+        w.StartObject();
+        write_key(w, "function");
+        w.StartObject();
+        write_key(w, "name");
+        write_string(w, call.name);
+        write_key(w, "arguments");
+        rapidjson::Document arguments;
+        if (parse_json(arguments, call.arguments) && arguments.IsObject()) {
+          arguments.Accept(w);
+        } else {
+          w.StartObject();
+          w.EndObject();
+        }
+        w.EndObject();
+        w.EndObject();
+      }
+      w.EndArray();
+    }
+    if (msg.role == "tool") {
+      // Ollama names the function a result is for, not the call.
+      if (auto name = called_name(req.messages, msg.tool_call_id);
+          !name.empty()) {
+        write_key(w, "tool_name");
+        write_string(w, name);
+      }
+    }
     w.EndObject();
   }
   w.EndArray();
+  // `tool_choice: none` is no tools at all; Ollama has no other choice.
+  if (!req.params.tools.empty() && req.params.tool_choice.mode != "none") {
+    write_key(w, "tools");
+    w.StartArray();
+    for (const auto& tool : req.params.tools) {
+      w.StartObject();
+      write_key(w, "type");
+      write_string(w, "function");
+      write_key(w, "function");
+      w.StartObject();
+      write_key(w, "name");
+      write_string(w, tool.name);
+      if (!tool.description.empty()) {
+        write_key(w, "description");
+        write_string(w, tool.description);
+      }
+      write_key(w, "parameters");
+      write_raw_json(w, tool.parameters.empty() ? R"({"type":"object"})"
+                                                : tool.parameters);
+      w.EndObject();
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  // A JSON reply is Ollama's `format`: "json", or the schema itself.
+  const auto& format = req.params.response_format;
+  if (format.type == "json_object") {
+    write_key(w, "format");
+    write_string(w, "json");
+  } else if (format.type == "json_schema") {
+    write_key(w, "format");
+    write_raw_json(w, format.schema.empty() ? R"({"type":"object"})"
+                                            : format.schema);
+  }
   // Ollama streams unless told not to: always say which.
   write_key(w, "stream");
   w.Bool(req.stream);
@@ -286,6 +383,13 @@ std::string encode_body(const chat_request& req,
 
 class ollama_codec final : public codec {
 public:
+  bool takes_tools() const override { return true; }
+
+  bool takes_response_format() const override { return true; }
+
+  /// Ollama cannot be made to call a tool: it has no `tool_choice`.
+  bool takes_forced_tool_choice() const override { return false; }
+
   std::string default_base_url() const override {
     return std::string{ollama_base_url};
   }
@@ -340,9 +444,9 @@ public:
     auto view = read_message(*message);
     reply_parts reply;
     reply.text = std::string{view.text};
-    for (const auto& call : view.calls) {
-      note_other_content(reply, call);
-    }
+    stream_update calls;
+    calls.tool_calls = std::move(view.calls);
+    add_update(reply, calls);
     reply.finish_reason = finish_reason_from(string_member(doc, "done_reason"));
     apply_usage(reply.usage, report_of(doc));
     return reply_outcome(std::move(reply));
@@ -369,7 +473,7 @@ public:
     if (auto* message = object_member(doc, "message")) {
       auto view = read_message(*message);
       update.text = std::string{view.text};
-      update.other_content = std::move(view.calls);
+      update.tool_calls = std::move(view.calls);
     }
     if (auto* done = member(doc, "done"); done != nullptr && done->IsTrue()) {
       // The last line: why it stopped and the counts. It is the stream's
