@@ -79,6 +79,12 @@ void add_update(reply_parts& parts, const stream_update& update) {
   for (auto& piece : update.tool_calls) {
     // Past the limit the reply is judged a failure (`reply_outcome`); one
     // more slot records that it went past.
+    if (piece.whole) {
+      if (parts.tool_calls.size() <= max_tool_calls)
+        parts.tool_calls.push_back(
+            tool_call{piece.id, piece.name, piece.arguments});
+      continue;
+    }
     if (piece.index > max_tool_calls)
       continue;
     if (parts.tool_calls.size() <= piece.index)

@@ -104,6 +104,28 @@ void write_raw_json(json_writer& w, std::string_view json) {
   w.RawValue(json.data(), json.size(), type);
 }
 
+std::string called_name(const std::vector<chat_message>& turns,
+                        const std::string& id) {
+  for (const auto& turn : turns) {
+    for (const auto& call : turn.tool_calls) {
+      if (call.id == id) {
+        return call.name;
+      }
+    }
+  }
+  return {};
+}
+
+void write_arguments_object(json_writer& w, const std::string& arguments) {
+  rapidjson::Document doc;
+  if (parse_json(doc, arguments) && doc.IsObject()) {
+    doc.Accept(w);
+  } else {
+    w.StartObject();
+    w.EndObject();
+  }
+}
+
 std::string json_text(const rapidjson::Value& value) {
   rapidjson::StringBuffer buffer;
   json_writer w{buffer};

@@ -71,6 +71,16 @@ void write_key(json_writer& w, std::string_view key);
 /// parameters schema, read and rewritten when the request came in).
 void write_raw_json(json_writer& w, std::string_view json);
 
+/// The function of the call `id` an earlier assistant turn of `turns`
+/// made; empty when none did (vendors that name the function a tool result
+/// is for, not the call).
+std::string called_name(const std::vector<chat_message>& turns,
+                        const std::string& id);
+
+/// Writes `arguments`, a call's JSON text, as an object (text that is not
+/// a JSON object, as `{}`): the vendors that take arguments as an object.
+void write_arguments_object(json_writer& w, const std::string& arguments);
+
 /// `value` as compact JSON text (a parsed value is at most
 /// `json_reader::default_max_depth` deep, so writing it recurses that far).
 std::string json_text(const rapidjson::Value& value);

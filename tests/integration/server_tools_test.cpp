@@ -50,7 +50,7 @@ struct tools_fixture {
     for (auto* m : {"paris", "paris2", "lyon", "obj1", "obj2", "obj3"})
       yaml += std::string{"  "} + m + ": {kind: openai, model: " + m +
               ", base_url: \"" + upstream.base_url() + "\", api_key: sk-t}\n";
-    yaml += "  gem: {kind: gemini, model: claude, base_url: \"" +
+    yaml += "  claude: {kind: anthropic, model: claude, base_url: \"" +
             upstream.base_url() + "\", api_key: sk-t}\n";
     yaml += "  llama: {kind: ollama, model: claude, base_url: \"" +
             upstream.base_url() + "\"}\n";
@@ -58,7 +58,7 @@ struct tools_fixture {
             "  weather: {members: [paris, lyon, paris2], combine: vote}\n"
             "  objects: {members: [obj1, obj3, obj2], combine: vote}\n"
             "  merged: {members: [paris, lyon], combine: collect}\n"
-            "  mixed: {members: [paris, gem], combine: first}\n"
+            "  mixed: {members: [paris, claude], combine: first}\n"
             "  local: {members: [paris, llama], combine: first}\n";
     eng = std::make_unique<engine>(engine::from_yaml(yaml));
     server_options options;
@@ -201,11 +201,14 @@ BOOST_AUTO_TEST_CASE(what_a_target_cannot_honour_is_a_400_that_says_why) {
   BOOST_TEST(merged->status == 400);
   BOOST_TEST(
       has(merged->body, "combine 'collect' writes an answer of its own"));
-  auto mixed = chat("ensemble/mixed", tools_json);
+  // Anthropic takes tools but no response format.
+  auto mixed =
+      chat("ensemble/mixed", R"("response_format": {"type": "json_object"})");
   BOOST_REQUIRE(mixed);
   BOOST_TEST(mixed->status == 400);
-  BOOST_TEST(has(mixed->body, "provider 'gem' (kind gemini) cannot be "
-                              "sent tools"));
+  BOOST_TEST(has(mixed->body, "provider 'claude' (kind anthropic) cannot be "
+                              "sent a JSON response_format"));
+  BOOST_TEST(has(mixed->body, R"("param":"response_format")"));
   // Ollama takes tools, but cannot be made to call one.
   auto forced = chat("ensemble/local", std::string{tools_json} +
                                            R"(, "tool_choice": "required")");

@@ -76,9 +76,7 @@ const std::vector<recorded_reply> replies = {
     {{"gemini"}, "gemini", "completion_usage_going_down.json",
      "stream_usage_going_down.sse", "ok", {13, 8, 0}},
     {{"gemini"}, "gemini", "function_call.json", "function_call_stream.sse",
-     "empty_reply", {58, 73, 0},
-     "the reply holds no text, only tool call get_weather (finish reason "
-     "\"stop\")"},
+     "ok", {58, 73, 0}},
     {{"gemini"}, "gemini", "blocked_prompt.json", "stream_blocked_prompt.sse",
      "content_filter", {14, 0, 0}},
     // Bedrock: Converse bodies and ConverseStream's binary event stream

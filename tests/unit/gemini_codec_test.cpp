@@ -155,6 +155,71 @@ BOOST_AUTO_TEST_CASE(encode_lets_a_custom_header_replace_one_of_ours) {
   BOOST_TEST(header(req, "Content-Type") == "application/json; charset=utf-8");
 }
 
+BOOST_AUTO_TEST_CASE(encode_sends_function_declarations_config_and_turns) {
+  auto req = question();
+  chat_message asked{"assistant", ""};
+  asked.tool_calls.push_back({"call_0", "get_weather", R"({"city":"Paris"})"});
+  asked.tool_calls.push_back({"call_1", "get_time", "{}"});
+  chat_message weather{"tool", "18 C"};
+  weather.tool_call_id = "call_0";
+  chat_message time{"tool", "noon"};
+  time.tool_call_id = "call_1";
+  req.messages.push_back(asked);
+  req.messages.push_back(weather);
+  req.messages.push_back(time);
+  req.params.tools.push_back(
+      {"get_weather", "Weather now",
+       R"({"type":"object","additionalProperties":false})", true});
+  req.params.tool_choice = {"function", "get_weather"};
+  req.params.response_format = {"json_schema", "w", R"({"type":"object"})",
+                                true};
+  auto doc = parse(gemini().encode(req, settings()).body);
+  auto& declaration = doc["tools"][0]["functionDeclarations"][0];
+  BOOST_TEST(str(declaration["name"]) == "get_weather");
+  BOOST_TEST(
+      !declaration["parametersJsonSchema"]["additionalProperties"].GetBool());
+  auto& calling = doc["toolConfig"]["functionCallingConfig"];
+  BOOST_TEST(str(calling["mode"]) == "ANY");
+  BOOST_TEST(str(calling["allowedFunctionNames"][0]) == "get_weather");
+  BOOST_TEST(str(doc["generationConfig"]["responseMimeType"]) ==
+             "application/json");
+  BOOST_TEST(str(doc["generationConfig"]["responseJsonSchema"]["type"]) ==
+             "object");
+  auto& contents = doc["contents"];
+  // user, model with two calls, one user turn with both results.
+  BOOST_REQUIRE(contents.Size() == 3u);
+  BOOST_TEST(str(contents[1]["role"]) == "model");
+  BOOST_REQUIRE(contents[1]["parts"].Size() == 2u);
+  BOOST_TEST(str(contents[1]["parts"][0]["functionCall"]["args"]["city"]) ==
+             "Paris");
+  auto& results = contents[2]["parts"];
+  BOOST_REQUIRE(results.Size() == 2u);
+  BOOST_TEST(str(results[1]["functionResponse"]["name"]) == "get_time");
+  BOOST_TEST(str(results[1]["functionResponse"]["response"]["content"]) ==
+             "noon");
+}
+
+BOOST_AUTO_TEST_CASE(function_calls_are_tool_calls_whole_and_streamed) {
+  auto whole = gemini().decode_body(read_fixture("function_call.json"));
+  auto& reply = std::get<completion>(whole);
+  BOOST_REQUIRE(reply.tool_calls.size() == 1u);
+  BOOST_TEST(reply.tool_calls[0].name == "get_weather");
+  BOOST_TEST(reply.tool_calls[0].arguments ==
+             R"({"location":"Paris, France"})");
+  // Calls in two events are two calls: each comes whole.
+  std::string two =
+      "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":"
+      "{\"name\":\"f\",\"args\":{\"a\":1}}}]}}]}\r\n\r\n"
+      "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":"
+      "{\"name\":\"g\",\"args\":{}}}]},\"finishReason\":\"STOP\"}]}\r\n\r\n";
+  auto streamed = codec_test::stream_through(gemini(), two, 5).outcome;
+  auto& calls = std::get<completion>(streamed).tool_calls;
+  BOOST_REQUIRE(calls.size() == 2u);
+  BOOST_TEST(calls[0].arguments == R"({"a":1})");
+  BOOST_TEST(calls[1].name == "g");
+  BOOST_TEST(calls[1].id == "call_1");
+}
+
 BOOST_AUTO_TEST_CASE(encode_sends_turns_as_contents_with_assistant_as_model) {
   auto req = question();
   req.messages = {{"user", "Hi"},

@@ -130,6 +130,10 @@ struct tool_call_delta {
   std::string id;
   std::string name;
   std::string arguments;
+  /// A whole call, not a piece: it is the reply's next call whatever its
+  /// `index` (Gemini sends each call whole, and a stateless decoder cannot
+  /// number the calls of earlier events).
+  bool whole = false;
 };
 
 /// What one stream event adds to a streamed reply.

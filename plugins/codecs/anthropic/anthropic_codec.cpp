@@ -266,13 +266,7 @@ void write_tool_use(json_writer& w, const tool_call& call) {
   write_key(w, "name");
   write_string(w, call.name);
   write_key(w, "input");
-  rapidjson::Document input;
-  if (parse_json(input, call.arguments) && input.IsObject()) {
-    input.Accept(w);
-  } else {
-    w.StartObject();
-    w.EndObject();
-  }
+  write_arguments_object(w, call.arguments);
   w.EndObject();
 }
 

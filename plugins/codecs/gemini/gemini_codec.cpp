@@ -98,7 +98,7 @@ struct candidate_view {
   std::string finish_reason; ///< as sent ("STOP"); empty when absent
   std::string finish_message;
   bool has_parts = false; ///< `content.parts` held at least one part
-  std::vector<std::string> other_content; ///< function calls, by name
+  std::vector<tool_call_delta> calls; ///< its function calls, each whole
 };
 
 candidate_view read_candidate(const rapidjson::Value& candidate) {
@@ -117,8 +117,14 @@ candidate_view read_candidate(const rapidjson::Value& candidate) {
     }
     result.text += string_member(part, "text");
     if (auto* call = object_member(part, "functionCall")) {
-      result.other_content.push_back("tool call " +
-                                     std::string{string_member(*call, "name")});
+      tool_call_delta piece;
+      piece.whole = true;
+      piece.id = string_member(*call, "id");
+      piece.name = string_member(*call, "name");
+      if (auto* args = member(*call, "args"); args != nullptr) {
+        piece.arguments = json_text(*args);
+      }
+      result.calls.push_back(std::move(piece));
     }
   }
   return result;
@@ -292,6 +298,10 @@ std::string_view gemini_role(std::string_view role) {
 
 class gemini_codec final : public codec {
 public:
+  bool takes_tools() const override { return true; }
+
+  bool takes_response_format() const override { return true; }
+
   std::string default_base_url() const override {
     return std::string{gemini_base_url};
   }
@@ -357,9 +367,9 @@ public:
     }
     reply_parts reply;
     reply.text = std::move(view.text);
-    for (const auto& other : view.other_content) {
-      note_other_content(reply, other);
-    }
+    stream_update calls;
+    calls.tool_calls = std::move(view.calls);
+    add_update(reply, calls);
     reply.finish_reason = finish_reason_from(view.finish_reason);
     reply.finish_detail = finish_detail(view);
     if (tokens) {
@@ -401,7 +411,7 @@ public:
     }
     auto view = read_candidate(*candidate);
     update.text = std::move(view.text);
-    update.other_content = std::move(view.other_content);
+    update.tool_calls = std::move(view.calls);
     if (!view.finish_reason.empty()) {
       // Gemini sends no end marker: the chunk with a finish reason is last.
       update.finish_reason = finish_reason_from(view.finish_reason);
@@ -442,7 +452,9 @@ private:
     w.StartArray();
     std::string system_text;
     bool has_system = false;
-    for (const auto& msg : req.messages) {
+    const auto& turns = req.messages;
+    for (std::size_t i = 0; i < turns.size(); ++i) {
+      const auto& msg = turns[i];
       if (msg.role == "system") {
         if (has_system) {
           system_text += "\n\n";
@@ -456,14 +468,34 @@ private:
       write_string(w, gemini_role(msg.role));
       write_key(w, "parts");
       w.StartArray();
-      w.StartObject();
-      write_key(w, "text");
-      write_string(w, msg.content);
-      w.EndObject();
+      if (msg.role == "tool") {
+        // The results of one turn's calls go back as one turn's parts.
+        for (; i < turns.size() && turns[i].role == "tool"; ++i) {
+          write_function_response(w, turns, turns[i]);
+        }
+        --i;
+      } else if (!msg.content.empty() || msg.tool_calls.empty()) {
+        w.StartObject();
+        write_key(w, "text");
+        write_string(w, msg.content);
+        w.EndObject();
+      }
+      for (const auto& call : msg.tool_calls) {
+        w.StartObject();
+        write_key(w, "functionCall");
+        w.StartObject();
+        write_key(w, "name");
+        write_string(w, call.name);
+        write_key(w, "args");
+        write_arguments_object(w, call.arguments);
+        w.EndObject();
+        w.EndObject();
+      }
       w.EndArray();
       w.EndObject();
     }
     w.EndArray();
+    write_tools(w, req.params);
     if (!system_text.empty()) {
       write_key(w, "systemInstruction");
       w.StartObject();
@@ -481,12 +513,82 @@ private:
     return {buffer.GetString(), buffer.GetSize()};
   }
 
+  /// A tool turn as a `functionResponse` part: Gemini names the function
+  /// (found in the call it answers) and takes the result as an object.
+  static void write_function_response(json_writer& w,
+                                      const std::vector<chat_message>& turns,
+                                      const chat_message& msg) {
+    w.StartObject();
+    write_key(w, "functionResponse");
+    w.StartObject();
+    write_key(w, "name");
+    write_string(w, called_name(turns, msg.tool_call_id));
+    write_key(w, "response");
+    w.StartObject();
+    write_key(w, "content");
+    write_string(w, msg.content);
+    w.EndObject();
+    w.EndObject();
+    w.EndObject();
+  }
+
+  /// `tools` as `functionDeclarations` (the schema as
+  /// `parametersJsonSchema`: JSON Schema as given, not Gemini's subset) and
+  /// `toolConfig`: auto AUTO, required ANY, a named function ANY limited
+  /// to it, none NONE.
+  static void write_tools(json_writer& w, const chat_params& params) {
+    if (params.tools.empty()) {
+      return;
+    }
+    write_key(w, "tools");
+    w.StartArray();
+    w.StartObject();
+    write_key(w, "functionDeclarations");
+    w.StartArray();
+    for (const auto& tool : params.tools) {
+      w.StartObject();
+      write_key(w, "name");
+      write_string(w, tool.name);
+      if (!tool.description.empty()) {
+        write_key(w, "description");
+        write_string(w, tool.description);
+      }
+      if (!tool.parameters.empty()) {
+        write_key(w, "parametersJsonSchema");
+        write_raw_json(w, tool.parameters);
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    w.EndArray();
+    const auto& choice = params.tool_choice;
+    if (choice.mode.empty()) {
+      return;
+    }
+    write_key(w, "toolConfig");
+    w.StartObject();
+    write_key(w, "functionCallingConfig");
+    w.StartObject();
+    write_key(w, "mode");
+    write_string(w, choice.mode == "none"   ? "NONE"
+                    : choice.mode == "auto" ? "AUTO"
+                                            : "ANY");
+    if (choice.mode == "function") {
+      write_string_array(w, "allowedFunctionNames", {choice.name});
+    }
+    w.EndObject();
+    w.EndObject();
+  }
+
   /// `generationConfig` with only the values set in `params` or, failing
-  /// that, in `defaults`; nothing at all when neither sets any.
+  /// that, in `defaults`, and a JSON response's MIME type and schema;
+  /// nothing at all when none is set.
   static void write_generation_config(json_writer& w, const chat_params& params,
                                       const chat_params& defaults) {
     auto s = sampling_of(params, defaults);
-    if (s.empty()) {
+    const auto& format = params.response_format;
+    if (s.empty() && !format.is_json()) {
       return;
     }
     write_key(w, "generationConfig");
@@ -494,6 +596,14 @@ private:
     write_sampling_members(
         w, s,
         {"temperature", "topP", "maxOutputTokens", "seed", "stopSequences"});
+    if (format.is_json()) {
+      write_key(w, "responseMimeType");
+      write_string(w, "application/json");
+      if (format.type == "json_schema" && !format.schema.empty()) {
+        write_key(w, "responseJsonSchema");
+        write_raw_json(w, format.schema);
+      }
+    }
     w.EndObject();
   }
 };

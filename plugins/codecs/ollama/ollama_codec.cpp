@@ -161,7 +161,7 @@ struct message_view {
 
 /// Ollama sends each call whole, its `arguments` an object. A call's place
 /// is its `function.index` where Ollama gives one (it streams parallel
-/// calls one to a line), else its place in the list.
+/// calls one to a line); without one, it is the reply's next call.
 message_view read_message(const rapidjson::Value& message) {
   message_view result;
   result.text = string_member(message, "content");
@@ -169,12 +169,13 @@ message_view read_message(const rapidjson::Value& message) {
       calls != nullptr && calls->IsArray()) {
     for (const auto& call : calls->GetArray()) {
       tool_call_delta piece;
-      piece.index = result.calls.size();
+      piece.whole = true; // unless Ollama numbers it
       piece.id = string_member(call, "id");
       if (auto* function = object_member(call, "function")) {
         piece.name = string_member(*function, "name");
         if (auto* index = member(*function, "index");
             index != nullptr && index->IsUint64()) {
+          piece.whole = false;
           piece.index = static_cast<std::size_t>(
               std::min<uint64_t>(index->GetUint64(), max_tool_calls + 1));
         }
@@ -266,20 +267,6 @@ void write_options(json_writer& w, const chat_params& params,
   w.EndObject();
 }
 
-/// The function of the call `id` an earlier assistant turn made; empty
-/// when none did.
-std::string called_name(const std::vector<chat_message>& turns,
-                        const std::string& id) {
-  for (const auto& turn : turns) {
-    for (const auto& call : turn.tool_calls) {
-      if (call.id == id) {
-        return call.name;
-      }
-    }
-  }
-  return {};
-}
-
 std::string encode_body(const chat_request& req,
                         const provider_settings& provider) {
   rapidjson::StringBuffer buffer;
@@ -305,13 +292,7 @@ std::string encode_body(const chat_request& req,
         write_key(w, "name");
         write_string(w, call.name);
         write_key(w, "arguments");
-        rapidjson::Document arguments;
-        if (parse_json(arguments, call.arguments) && arguments.IsObject()) {
-          arguments.Accept(w);
-        } else {
-          w.StartObject();
-          w.EndObject();
-        }
+        write_arguments_object(w, call.arguments);
         w.EndObject();
         w.EndObject();
       }
