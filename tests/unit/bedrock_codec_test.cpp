@@ -270,12 +270,44 @@ BOOST_AUTO_TEST_CASE(a_filtered_reply_without_text_is_a_content_filter) {
   BOOST_TEST(error.usage.input_tokens == 18);
 }
 
-BOOST_AUTO_TEST_CASE(a_tool_call_alone_is_an_empty_reply) {
-  auto error_result = bedrock().decode_body(fixture("converse_tool_use.json"));
-  auto& error = as_failure(error_result);
-  BOOST_TEST(error.kind == failure_kind::empty_reply);
-  BOOST_TEST(error.message == "the reply holds no text, only tool call "
-                              "get_weather (finish reason \"tool_calls\")");
+BOOST_AUTO_TEST_CASE(a_tool_use_block_is_a_tool_call) {
+  auto result = bedrock().decode_body(fixture("converse_tool_use.json"));
+  auto& reply = std::get<completion>(result);
+  BOOST_REQUIRE(reply.tool_calls.size() == 1u);
+  BOOST_TEST(reply.tool_calls[0].name == "get_weather");
+  BOOST_TEST(!reply.tool_calls[0].id.empty());
+  BOOST_TEST(reply.finish_reason == "tool_calls");
+}
+
+BOOST_AUTO_TEST_CASE(encode_writes_tool_config_and_tool_turns) {
+  auto ask = question();
+  chat_message asked{"assistant", ""};
+  asked.tool_calls.push_back(
+      {"tooluse_1", "get_weather", R"({"city":"Oslo"})"});
+  chat_message result{"tool", "-3 C"};
+  result.tool_call_id = "tooluse_1";
+  ask.messages.push_back(asked);
+  ask.messages.push_back(result);
+  ask.params.tools.push_back(
+      {"get_weather", "Weather now", R"({"type":"object"})", false});
+  ask.params.tool_choice = {"function", "get_weather"};
+  auto doc = parse(bedrock().encode(ask, settings()).body);
+  auto& spec = doc["toolConfig"]["tools"][0]["toolSpec"];
+  BOOST_TEST(str(spec["name"]) == "get_weather");
+  BOOST_TEST(str(spec["inputSchema"]["json"]["type"]) == "object");
+  BOOST_TEST(str(doc["toolConfig"]["toolChoice"]["tool"]["name"]) ==
+             "get_weather");
+  auto& messages = doc["messages"];
+  auto last = messages.Size() - 1;
+  BOOST_TEST(
+      str(messages[last - 1]["content"][0]["toolUse"]["input"]["city"]) ==
+      "Oslo");
+  BOOST_TEST(str(messages[last]["content"][0]["toolResult"]["toolUseId"]) ==
+             "tooluse_1");
+  // Converse has no "none": no tools are sent.
+  ask.params.tool_choice = {"none", ""};
+  BOOST_TEST(
+      !parse(bedrock().encode(ask, settings()).body).HasMember("toolConfig"));
 }
 
 BOOST_AUTO_TEST_CASE(

@@ -94,9 +94,7 @@ const std::vector<recorded_reply> replies = {
      "the reply was blocked by the vendor's content filter before any text "
      "(stopReason content_filtered)"},
     {{"bedrock"}, "bedrock", "converse_tool_use.json", "stream_tool_use.bin",
-     "empty_reply", {384, 58, 0},
-     "the reply holds no text, only tool call get_weather (finish reason "
-     "\"tool_calls\")"},
+     "ok", {384, 58, 0}},
     // Ollama's native API, streamed as NDJSON: a plain answer, one cut by
     // num_predict, a cached prompt without prompt_eval_count (CRLF lines),
     // thinking left out of the text, a tool call alone.

@@ -1,5 +1,7 @@
 #include "plugins/codecs/bedrock/bedrock_codec.hpp"
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -226,10 +228,11 @@ std::string message_of(const rapidjson::Value& doc) {
   return std::string{text};
 }
 
-/// Reads one content block of a reply: text, or a description of what else
-/// it is. Reasoning is not the reply's text and is left out.
+/// Reads one content block of a reply: its text, or its `toolUse` as the
+/// reply's next call (`input` an object, kept as its JSON text). Reasoning
+/// is not the reply's text and is left out.
 void read_block(const rapidjson::Value& block, std::string& text,
-                std::vector<std::string>& other) {
+                std::vector<tool_call_delta>& calls) {
   if (!block.IsObject()) {
     return;
   }
@@ -237,8 +240,117 @@ void read_block(const rapidjson::Value& block, std::string& text,
     text.append(part->GetString(), part->GetStringLength());
   }
   if (auto* tool = object_member(block, "toolUse"); tool != nullptr) {
-    other.push_back("tool call " + std::string{string_member(*tool, "name")});
+    tool_call_delta call;
+    call.whole = true;
+    call.id = string_member(*tool, "toolUseId");
+    call.name = string_member(*tool, "name");
+    if (auto* input = member(*tool, "input"); input != nullptr) {
+      call.arguments = json_text(*input);
+    }
+    calls.push_back(std::move(call));
   }
+}
+
+/// A stream event's `contentBlockIndex`, capped past the calls a reply may
+/// make.
+std::size_t block_index(const rapidjson::Value& event) {
+  auto* index = member(event, "contentBlockIndex");
+  if (index == nullptr || !index->IsUint64()) {
+    return 0;
+  }
+  return static_cast<std::size_t>(
+      std::min<uint64_t>(index->GetUint64(), max_tool_calls + 1));
+}
+
+/// An assistant turn's text and calls, or a tool turn's result, as Converse
+/// content blocks.
+void write_content(json_writer& w, const chat_message& msg) {
+  if (msg.role == "tool") {
+    w.StartObject();
+    write_key(w, "toolResult");
+    w.StartObject();
+    write_key(w, "toolUseId");
+    write_string(w, msg.tool_call_id);
+    write_key(w, "content");
+    w.StartArray();
+    w.StartObject();
+    write_key(w, "text");
+    write_string(w, msg.content);
+    w.EndObject();
+    w.EndArray();
+    w.EndObject();
+    w.EndObject();
+    return;
+  }
+  if (!msg.content.empty() || msg.tool_calls.empty()) {
+    w.StartObject();
+    write_key(w, "text");
+    write_string(w, msg.content);
+    w.EndObject();
+  }
+  for (const auto& call : msg.tool_calls) {
+    w.StartObject();
+    write_key(w, "toolUse");
+    w.StartObject();
+    write_key(w, "toolUseId");
+    write_string(w, call.id);
+    write_key(w, "name");
+    write_string(w, call.name);
+    write_key(w, "input");
+    write_arguments_object(w, call.arguments);
+    w.EndObject();
+    w.EndObject();
+  }
+}
+
+/// `toolConfig`: each tool as a `toolSpec` (its schema under
+/// `inputSchema.json`), and `toolChoice` (`required` is `any`, a named
+/// function `tool`; `none` sends no tools at all: Converse has no such
+/// choice).
+void write_tool_config(json_writer& w, const chat_params& params) {
+  if (params.tools.empty() || params.tool_choice.mode == "none") {
+    return;
+  }
+  write_key(w, "toolConfig");
+  w.StartObject();
+  write_key(w, "tools");
+  w.StartArray();
+  for (const auto& tool : params.tools) {
+    w.StartObject();
+    write_key(w, "toolSpec");
+    w.StartObject();
+    write_key(w, "name");
+    write_string(w, tool.name);
+    if (!tool.description.empty()) {
+      write_key(w, "description");
+      write_string(w, tool.description);
+    }
+    write_key(w, "inputSchema");
+    w.StartObject();
+    write_key(w, "json");
+    write_raw_json(w, tool.parameters.empty() ? R"({"type":"object"})"
+                                              : tool.parameters);
+    w.EndObject();
+    w.EndObject();
+    w.EndObject();
+  }
+  w.EndArray();
+  const auto& choice = params.tool_choice;
+  if (!choice.mode.empty()) {
+    write_key(w, "toolChoice");
+    w.StartObject();
+    write_key(w, choice.mode == "required"   ? "any"
+                 : choice.mode == "function" ? "tool"
+                                             : "auto");
+    w.StartObject();
+    if (choice.mode == "function") {
+      write_key(w, "name");
+      write_string(w, choice.name);
+    }
+    w.EndObject();
+    w.EndObject();
+  }
+  w.EndObject();
 }
 
 std::string encode_body(const chat_request& req,
@@ -250,7 +362,9 @@ std::string encode_body(const chat_request& req,
   w.StartObject();
   write_key(w, "messages");
   w.StartArray();
-  for (const auto& msg : req.messages) {
+  const auto& turns = req.messages;
+  for (std::size_t i = 0; i < turns.size(); ++i) {
+    const auto& msg = turns[i];
     if (msg.role == "system") {
       continue;
     }
@@ -259,14 +373,20 @@ std::string encode_body(const chat_request& req,
     write_string(w, msg.role == "assistant" ? "assistant" : "user");
     write_key(w, "content");
     w.StartArray();
-    w.StartObject();
-    write_key(w, "text");
-    write_string(w, msg.content);
-    w.EndObject();
+    if (msg.role == "tool") {
+      // The results of one turn's calls go back in one user turn.
+      for (; i < turns.size() && turns[i].role == "tool"; ++i) {
+        write_content(w, turns[i]);
+      }
+      --i;
+    } else {
+      write_content(w, msg);
+    }
     w.EndArray();
     w.EndObject();
   }
   w.EndArray();
+  write_tool_config(w, params);
   bool has_system = false;
   for (const auto& msg : req.messages) {
     if (msg.role != "system" || msg.content.empty()) {
@@ -301,6 +421,8 @@ std::string encode_body(const chat_request& req,
 
 class bedrock_codec final : public codec {
 public:
+  bool takes_tools() const override { return true; }
+
   /// The host names the region: there is no default without one.
   std::string default_base_url() const override { return {}; }
 
@@ -375,13 +497,11 @@ public:
                               quote(body));
     }
     reply_parts reply;
-    std::vector<std::string> other;
+    stream_update calls;
     for (const auto& block : content->GetArray()) {
-      read_block(block, reply.text, other);
+      read_block(block, reply.text, calls.tool_calls);
     }
-    for (const auto& description : other) {
-      note_other_content(reply, description);
-    }
+    add_update(reply, calls);
     auto stop_reason = string_member(doc, "stopReason");
     reply.finish_reason = finish_reason_from(stop_reason);
     reply.finish_detail = finish_detail_from(stop_reason);
@@ -428,12 +548,24 @@ public:
             text != nullptr && text->IsString()) {
           update.text.assign(text->GetString(), text->GetStringLength());
         }
+        // A call's input streams as pieces of its JSON text.
+        if (auto* tool = object_member(*delta, "toolUse"); tool != nullptr) {
+          tool_call_delta piece;
+          piece.index = block_index(doc);
+          piece.arguments = string_member(*tool, "input");
+          update.tool_calls.push_back(std::move(piece));
+        }
       }
     } else if (type == "contentBlockStart") {
       if (auto* start = object_member(doc, "start"); start != nullptr) {
         if (auto* tool = object_member(*start, "toolUse"); tool != nullptr) {
-          update.other_content.push_back(
-              "tool call " + std::string{string_member(*tool, "name")});
+          // A call's place is its block's index (text blocks leave gaps,
+          // which `reply_outcome` closes).
+          tool_call_delta piece;
+          piece.index = block_index(doc);
+          piece.id = string_member(*tool, "toolUseId");
+          piece.name = string_member(*tool, "name");
+          update.tool_calls.push_back(std::move(piece));
         }
       }
     } else if (type == "messageStop") {
