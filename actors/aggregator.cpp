@@ -82,6 +82,12 @@ void override_params(chat_params& params, const chat_params& over) {
     params.seed = over.seed;
   if (!over.stop.empty())
     params.stop = over.stop;
+  if (over.frequency_penalty)
+    params.frequency_penalty = over.frequency_penalty;
+  if (over.presence_penalty)
+    params.presence_penalty = over.presence_penalty;
+  if (!over.reasoning_effort.empty())
+    params.reasoning_effort = over.reasoning_effort;
   if (!over.tools.empty())
     params.tools = over.tools;
   if (!over.tool_choice.mode.empty())

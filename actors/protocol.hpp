@@ -205,6 +205,8 @@ typename Inspector::result_type inspect(Inspector& f, chat_params& x) {
   auto max_tokens = to_caf(x.max_tokens);
   auto seed = to_caf(x.seed);
   auto parallel_tool_calls = to_caf(x.parallel_tool_calls);
+  auto frequency_penalty = to_caf(x.frequency_penalty);
+  auto presence_penalty = to_caf(x.presence_penalty);
   auto from_caf = [](const auto& opt, auto& out) {
     if (opt)
       out = *opt;
@@ -217,10 +219,13 @@ typename Inspector::result_type inspect(Inspector& f, chat_params& x) {
     from_caf(max_tokens, x.max_tokens);
     from_caf(seed, x.seed);
     from_caf(parallel_tool_calls, x.parallel_tool_calls);
+    from_caf(frequency_penalty, x.frequency_penalty);
+    from_caf(presence_penalty, x.presence_penalty);
     return caf::none;
   });
   return f(caf::meta::type_name("chat_params"), temperature, top_p, max_tokens,
-           seed, x.stop, x.tools, x.tool_choice, parallel_tool_calls,
+           seed, x.stop, frequency_penalty, presence_penalty,
+           x.reasoning_effort, x.tools, x.tool_choice, parallel_tool_calls,
            x.response_format, load);
 }
 

@@ -450,6 +450,25 @@ chat_params read_params(const json_value& body) {
       wrong_type("stop", "a string or an array of strings", *v);
     }
   }
+  for (auto* name : {"frequency_penalty", "presence_penalty"}) {
+    if (auto* v = field(body, name)) {
+      auto x = read_number(*v, name, -2, 2);
+      // 0 is every vendor's default: it asks nothing of a member.
+      if (x != 0)
+        (std::string_view{name} == "frequency_penalty"
+             ? params.frequency_penalty
+             : params.presence_penalty) = x;
+    }
+  }
+  if (auto* v = field(body, "reasoning_effort")) {
+    auto effort = read_string(*v, "reasoning_effort");
+    if (effort != "minimal" && effort != "low" && effort != "medium" &&
+        effort != "high")
+      fail("reasoning_effort", "reasoning_effort: expected minimal, low, "
+                               "medium or high, got " +
+                                   quoted(effort));
+    params.reasoning_effort = effort;
+  }
   if (auto* v = field(body, "tools"))
     params.tools = read_tools(*v);
   if (auto* v = field(body, "tool_choice"))
@@ -486,12 +505,6 @@ void reject_unsupported(const json_value& body) {
   if (auto* v = field(body, "top_logprobs")) {
     if (read_integer(*v, "top_logprobs") != 0)
       unsupported("top_logprobs", "top_logprobs: not supported");
-  }
-  for (auto* name : {"frequency_penalty", "presence_penalty"}) {
-    if (auto* v = field(body, name)) {
-      if (read_number(*v, name, -2, 2) != 0)
-        unsupported(name, std::string{name} + ": not supported");
-    }
   }
   if (auto* v = field(body, "logit_bias");
       v != nullptr && !(v->IsObject() && v->ObjectEmpty()))

@@ -254,10 +254,8 @@ void server::impl::start_chat(const std::shared_ptr<chat_state>& st,
         });
   } catch (const unsupported_request& e) {
     end_question(*st);
-    ex->respond(error_response(
-        api_error{400, e.what(), "invalid_request_error",
-                  st->call.params.tools.empty() ? "response_format" : "tools",
-                  "unsupported_parameter"}));
+    ex->respond(error_response(api_error{400, e.what(), "invalid_request_error",
+                                         e.param(), "unsupported_parameter"}));
     return;
   } catch (const config_error& e) {
     end_question(*st);

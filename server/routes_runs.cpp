@@ -137,7 +137,7 @@ void server::impl::create_run(const exchange_ptr& ex) {
   } catch (const unsupported_request& e) {
     runs.remove(record->id());
     ex->respond(error_response(api_error{400, e.what(), "invalid_request_error",
-                                         "", "unsupported_parameter"}));
+                                         e.param(), "unsupported_parameter"}));
     return;
   } catch (const config_error& e) {
     runs.remove(record->id());

@@ -486,31 +486,55 @@ struct engine::impl {
   /// member's codec cannot send them.
   void check_structured(const ensemble_plan& plan, const chat_params& params) {
     const auto* traits = plugins->traits_of(plan.combine_name);
-    if (traits == nullptr || !traits->answers_with_a_member)
+    if (params.structured() &&
+        (traits == nullptr || !traits->answers_with_a_member))
       throw unsupported_request(
+          params.tools.empty() ? "response_format" : "tools",
           "combine '" + plan.combine_name +
-          "' writes an answer of its own, so it cannot answer "
-          "with tool calls or keep to a JSON response_format; "
-          "use first, vote, judge or rank");
+              "' writes an answer of its own, so it cannot answer with tool "
+              "calls or keep to a JSON response_format; use first, vote, "
+              "judge or rank");
     // Only the members are sent them: a judge is asked about the replies.
     for (auto& member : plan.members) {
       auto& name = member.provider;
       auto& pc = cfg.providers.at(name);
       auto codec = plugins->make_codec(pc.kind);
+      auto takes = [&](bool (codec::*can)() const) {
+        return codec && ((*codec).*can)();
+      };
       auto forced = params.tool_choice.mode == "required" ||
                     params.tool_choice.mode == "function";
-      auto what = !params.tools.empty() && !(codec && codec->takes_tools())
-                      ? "tools"
-                  : forced && !(codec && codec->takes_forced_tool_choice())
-                      ? "a tool_choice that forces a call"
-                  : params.response_format.is_json() &&
-                          !(codec && codec->takes_response_format())
-                      ? "a JSON response_format"
-                      : nullptr;
-      if (what != nullptr)
-        throw unsupported_request("provider '" + name + "' (kind " + pc.kind +
-                                  ") cannot be sent " + what +
-                                  " yet: its codec does not map them");
+      std::string param;
+      std::string what;
+      if (!params.tools.empty() && !takes(&codec::takes_tools)) {
+        param = "tools";
+        what = "tools";
+      } else if (forced && !takes(&codec::takes_forced_tool_choice)) {
+        param = "tool_choice";
+        what = "a tool_choice that forces a call";
+      } else if (params.response_format.is_json() &&
+                 !takes(&codec::takes_response_format)) {
+        param = "response_format";
+        what = "a JSON response_format";
+      } else {
+        for (auto [set, field] :
+             {std::pair{params.frequency_penalty.has_value(),
+                        "frequency_penalty"},
+              std::pair{params.presence_penalty.has_value(),
+                        "presence_penalty"},
+              std::pair{!params.reasoning_effort.empty(), "reasoning_effort"}})
+          if (set && !(codec && codec->takes_param(field)) && param.empty()) {
+            param = field;
+            what = field;
+          }
+      }
+      if (!param.empty())
+        throw unsupported_request(param, "provider '" + name + "' (kind " +
+                                             pc.kind + ") cannot be sent " +
+                                             what +
+                                             ": its vendor has no such "
+                                             "field, or its codec does not "
+                                             "map it yet");
     }
   }
 

@@ -216,9 +216,29 @@ BOOST_AUTO_TEST_CASE(what_a_target_cannot_honour_is_a_400_that_says_why) {
   BOOST_TEST(forced->status == 400);
   BOOST_TEST(has(forced->body, "provider 'llama' (kind ollama) cannot be sent "
                                "a tool_choice that forces a call"));
+  // A field the vendor has no place for is named.
+  auto penalty = chat("ensemble/mixed", R"("frequency_penalty": 0.5)");
+  BOOST_REQUIRE(penalty);
+  BOOST_TEST(penalty->status == 400);
+  BOOST_TEST(has(penalty->body, R"("param":"frequency_penalty")"));
+  BOOST_TEST(has(penalty->body, "provider 'claude' (kind anthropic) cannot "
+                                "be sent frequency_penalty"));
   // Nothing went upstream for any of them.
   for (auto& a : upstream.arrivals())
     BOOST_TEST(a.model != "claude");
+}
+
+BOOST_AUTO_TEST_CASE(penalties_and_reasoning_effort_reach_an_openai_vendor) {
+  auto r = client->Post("/v1/chat/completions", R"({"model": "obj1",
+    "messages": [{"role": "user", "content": "Hi"}], "frequency_penalty": 0.5,
+    "presence_penalty": -1, "reasoning_effort": "high"})",
+                        "application/json");
+  BOOST_REQUIRE(r);
+  BOOST_REQUIRE_EQUAL(r->status, 200);
+  auto sent = sent_to("obj1");
+  BOOST_TEST(sent["frequency_penalty"].GetDouble() == 0.5);
+  BOOST_TEST(sent["presence_penalty"].GetDouble() == -1.0);
+  BOOST_TEST(str(sent["reasoning_effort"]) == "high");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -208,8 +208,10 @@ BOOST_AUTO_TEST_CASE(what_tutti_cannot_honour_is_refused) {
   BOOST_TEST(error_of(base + R"("functions":[{"name":"f"}]})").param ==
              "functions");
   BOOST_TEST(error_of(base + R"("logprobs":true})").param == "logprobs");
-  BOOST_TEST(error_of(base + R"("presence_penalty":0.5})").param ==
+  BOOST_TEST(error_of(base + R"("presence_penalty":2.5})").param ==
              "presence_penalty");
+  BOOST_TEST(error_of(base + R"("reasoning_effort":"extreme"})").param ==
+             "reasoning_effort");
   auto legacy_turn = error_of(
       R"({"model":"alpha","messages":[{"role":"function","content":"x"}]})");
   BOOST_TEST(legacy_turn.code == "unsupported_parameter");
@@ -253,6 +255,16 @@ BOOST_AUTO_TEST_CASE(tools_tool_turns_and_response_formats_are_read) {
   BOOST_TEST(call.params.response_format.type == "json_schema");
   BOOST_TEST(call.params.response_format.schema == R"({"type":"object"})");
   BOOST_TEST(call.params.structured());
+}
+
+BOOST_AUTO_TEST_CASE(penalties_and_reasoning_effort_are_read) {
+  auto call = call_of(R"({"model":"alpha","messages":[{"role":"user",
+    "content":"a"}],"frequency_penalty":0.5,"presence_penalty":0,
+    "reasoning_effort":"low"})");
+  BOOST_TEST(*call.params.frequency_penalty == 0.5);
+  // 0, every vendor's default, asks nothing.
+  BOOST_TEST(!call.params.presence_penalty);
+  BOOST_TEST(call.params.reasoning_effort == "low");
 }
 
 BOOST_AUTO_TEST_CASE(bad_tools_name_the_field_at_fault) {

@@ -303,6 +303,11 @@ public:
   /// codec does not.
   virtual bool takes_response_format() const { return false; }
 
+  /// It sends the optional parameter `name` (`frequency_penalty`,
+  /// `presence_penalty`, `reasoning_effort`) as its vendor has it. A request
+  /// that sets one is refused for a provider whose codec does not.
+  virtual bool takes_param(std::string_view /*name*/) const { return false; }
+
   /// What the vendor's rate-limit headers on a reply say is left of its
   /// budgets, resets measured from `now_unix_ms`; nothing known by default.
   /// tutti/retry.hpp reads the formats vendors write them in. A budget

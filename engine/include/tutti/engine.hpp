@@ -76,7 +76,13 @@ struct record_options {
 /// HTTP client gets a 400).
 class unsupported_request : public std::invalid_argument {
 public:
-  using std::invalid_argument::invalid_argument;
+  /// `param`: the request field at fault ("tools", "frequency_penalty").
+  unsupported_request(std::string param, const std::string& message)
+      : std::invalid_argument(message), param_(std::move(param)) {}
+  const std::string& param() const { return param_; }
+
+private:
+  std::string param_;
 };
 
 struct ask_options {

@@ -89,6 +89,11 @@ struct chat_params {
   std::optional<int64_t> max_tokens;
   std::optional<int64_t> seed;
   std::vector<std::string> stop;
+  std::optional<double> frequency_penalty; ///< -2 to 2
+  std::optional<double> presence_penalty;  ///< -2 to 2
+  /// How hard a reasoning model thinks ("minimal", "low", "medium",
+  /// "high"); "" the vendor's default.
+  std::string reasoning_effort;
   std::vector<tool_spec> tools;
   tutti::tool_choice tool_choice;
   std::optional<bool> parallel_tool_calls;

@@ -302,6 +302,10 @@ public:
 
   bool takes_response_format() const override { return true; }
 
+  bool takes_param(std::string_view name) const override {
+    return name == "frequency_penalty" || name == "presence_penalty";
+  }
+
   std::string default_base_url() const override {
     return std::string{gemini_base_url};
   }
@@ -588,7 +592,8 @@ private:
                                       const chat_params& defaults) {
     auto s = sampling_of(params, defaults);
     const auto& format = params.response_format;
-    if (s.empty() && !format.is_json()) {
+    if (s.empty() && !format.is_json() && !params.frequency_penalty &&
+        !params.presence_penalty) {
       return;
     }
     write_key(w, "generationConfig");
@@ -596,6 +601,10 @@ private:
     write_sampling_members(
         w, s,
         {"temperature", "topP", "maxOutputTokens", "seed", "stopSequences"});
+    write_double_param(w, "frequencyPenalty", params.frequency_penalty,
+                       std::nullopt);
+    write_double_param(w, "presencePenalty", params.presence_penalty,
+                       std::nullopt);
     if (format.is_json()) {
       write_key(w, "responseMimeType");
       write_string(w, "application/json");

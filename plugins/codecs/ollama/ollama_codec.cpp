@@ -253,13 +253,18 @@ void write_options(json_writer& w, const chat_params& params,
   auto s = sampling_of(params, defaults);
   auto context =
       num_ctx == nullptr ? std::nullopt : integer_of(*num_ctx, false);
-  if (s.empty() && !context) {
+  if (s.empty() && !context && !params.frequency_penalty &&
+      !params.presence_penalty) {
     return;
   }
   write_key(w, "options");
   w.StartObject();
   write_sampling_members(
       w, s, {"temperature", "top_p", "num_predict", "seed", "stop"});
+  write_double_param(w, "frequency_penalty", params.frequency_penalty,
+                     std::nullopt);
+  write_double_param(w, "presence_penalty", params.presence_penalty,
+                     std::nullopt);
   if (context) {
     write_key(w, "num_ctx");
     w.Int64(*context);
@@ -367,6 +372,10 @@ public:
   bool takes_tools() const override { return true; }
 
   bool takes_response_format() const override { return true; }
+
+  bool takes_param(std::string_view name) const override {
+    return name == "frequency_penalty" || name == "presence_penalty";
+  }
 
   /// Ollama cannot be made to call a tool: it has no `tool_choice`.
   bool takes_forced_tool_choice() const override { return false; }

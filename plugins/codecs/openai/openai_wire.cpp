@@ -469,6 +469,8 @@ public:
 
   bool takes_response_format() const override { return true; }
 
+  bool takes_param(std::string_view) const override { return true; }
+
   http_request encode(const chat_request& req,
                       const provider_settings& provider) const override {
     http_request result;
@@ -780,6 +782,14 @@ private:
     write_double_param(w, "top_p", params.top_p, defaults.top_p);
     write_int("max_tokens", params.max_tokens, defaults.max_tokens);
     write_int("seed", params.seed, defaults.seed);
+    write_double_param(w, "frequency_penalty", params.frequency_penalty,
+                       std::nullopt);
+    write_double_param(w, "presence_penalty", params.presence_penalty,
+                       std::nullopt);
+    if (!params.reasoning_effort.empty()) {
+      write_key(w, "reasoning_effort");
+      write_string(w, params.reasoning_effort);
+    }
     const auto& stop = params.stop.empty() ? defaults.stop : params.stop;
     if (!stop.empty()) {
       write_string_array(w, "stop", stop);
