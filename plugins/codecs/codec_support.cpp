@@ -104,6 +104,41 @@ void write_raw_json(json_writer& w, std::string_view json) {
   w.RawValue(json.data(), json.size(), type);
 }
 
+void write_tool_head(json_writer& w, const tool_spec& tool) {
+  write_key(w, "name");
+  write_string(w, tool.name);
+  if (!tool.description.empty()) {
+    write_key(w, "description");
+    write_string(w, tool.description);
+  }
+}
+
+void write_function_tools(json_writer& w, const std::vector<tool_spec>& tools,
+                          function_tools dialect) {
+  write_key(w, "tools");
+  w.StartArray();
+  for (const auto& tool : tools) {
+    w.StartObject();
+    write_key(w, "type");
+    write_string(w, "function");
+    write_key(w, "function");
+    w.StartObject();
+    write_tool_head(w, tool);
+    if (!tool.parameters.empty() || dialect == function_tools::ollama) {
+      write_key(w, "parameters");
+      write_raw_json(w, tool.parameters.empty() ? R"({"type":"object"})"
+                                                : tool.parameters);
+    }
+    if (tool.strict && dialect == function_tools::openai) {
+      write_key(w, "strict");
+      w.Bool(true);
+    }
+    w.EndObject();
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
 std::string called_name(const std::vector<chat_message>& turns,
                         const std::string& id) {
   for (const auto& turn : turns) {

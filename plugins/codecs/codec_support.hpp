@@ -81,6 +81,21 @@ std::string called_name(const std::vector<chat_message>& turns,
 /// a JSON object, as `{}`): the vendors that take arguments as an object.
 void write_arguments_object(json_writer& w, const std::string& arguments);
 
+/// Writes a function's `name` and, when it has one, its `description`:
+/// how every vendor's declaration of a tool starts.
+void write_tool_head(json_writer& w, const tool_spec& tool);
+
+/// The two vendors that take tools in OpenAI's shape, and where they differ.
+enum class function_tools : uint8_t {
+  openai, ///< no schema when the tool gave none; `strict` where it is set
+  ollama, ///< always a schema (`{"type":"object"}` at least); no `strict`
+};
+
+/// Writes `"tools": [{type: "function", function: {name, description,
+/// parameters, strict}}]` as `dialect` has it.
+void write_function_tools(json_writer& w, const std::vector<tool_spec>& tools,
+                          function_tools dialect);
+
 /// `value` as compact JSON text (a parsed value is at most
 /// `json_reader::default_max_depth` deep, so writing it recurses that far).
 std::string json_text(const rapidjson::Value& value);

@@ -291,12 +291,7 @@ void write_tools(json_writer& w, const chat_params& params) {
     w.StartArray();
     for (const auto& tool : params.tools) {
       w.StartObject();
-      write_key(w, "name");
-      write_string(w, tool.name);
-      if (!tool.description.empty()) {
-        write_key(w, "description");
-        write_string(w, tool.description);
-      }
+      write_tool_head(w, tool);
       write_key(w, "input_schema");
       write_raw_json(w, tool.parameters.empty() ? R"({"type":"object"})"
                                                 : tool.parameters);

@@ -319,12 +319,7 @@ void write_tool_config(json_writer& w, const chat_params& params) {
     w.StartObject();
     write_key(w, "toolSpec");
     w.StartObject();
-    write_key(w, "name");
-    write_string(w, tool.name);
-    if (!tool.description.empty()) {
-      write_key(w, "description");
-      write_string(w, tool.description);
-    }
+    write_tool_head(w, tool);
     write_key(w, "inputSchema");
     w.StartObject();
     write_key(w, "json");

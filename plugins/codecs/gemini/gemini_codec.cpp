@@ -551,12 +551,7 @@ private:
     w.StartArray();
     for (const auto& tool : params.tools) {
       w.StartObject();
-      write_key(w, "name");
-      write_string(w, tool.name);
-      if (!tool.description.empty()) {
-        write_key(w, "description");
-        write_string(w, tool.description);
-      }
+      write_tool_head(w, tool);
       if (!tool.parameters.empty()) {
         write_key(w, "parametersJsonSchema");
         write_raw_json(w, tool.parameters);

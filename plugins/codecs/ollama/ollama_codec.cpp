@@ -316,27 +316,7 @@ std::string encode_body(const chat_request& req,
   w.EndArray();
   // `tool_choice: none` is no tools at all; Ollama has no other choice.
   if (!req.params.tools.empty() && req.params.tool_choice.mode != "none") {
-    write_key(w, "tools");
-    w.StartArray();
-    for (const auto& tool : req.params.tools) {
-      w.StartObject();
-      write_key(w, "type");
-      write_string(w, "function");
-      write_key(w, "function");
-      w.StartObject();
-      write_key(w, "name");
-      write_string(w, tool.name);
-      if (!tool.description.empty()) {
-        write_key(w, "description");
-        write_string(w, tool.description);
-      }
-      write_key(w, "parameters");
-      write_raw_json(w, tool.parameters.empty() ? R"({"type":"object"})"
-                                                : tool.parameters);
-      w.EndObject();
-      w.EndObject();
-    }
-    w.EndArray();
+    write_function_tools(w, req.params.tools, function_tools::ollama);
   }
   // A JSON reply is Ollama's `format`: "json", or the schema itself.
   const auto& format = req.params.response_format;

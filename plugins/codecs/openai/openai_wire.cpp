@@ -682,32 +682,7 @@ private:
   /// as the request gave them.
   static void write_tools(json_writer& w, const chat_params& params) {
     if (!params.tools.empty()) {
-      write_key(w, "tools");
-      w.StartArray();
-      for (const auto& tool : params.tools) {
-        w.StartObject();
-        write_key(w, "type");
-        write_string(w, "function");
-        write_key(w, "function");
-        w.StartObject();
-        write_key(w, "name");
-        write_string(w, tool.name);
-        if (!tool.description.empty()) {
-          write_key(w, "description");
-          write_string(w, tool.description);
-        }
-        if (!tool.parameters.empty()) {
-          write_key(w, "parameters");
-          write_raw_json(w, tool.parameters);
-        }
-        if (tool.strict) {
-          write_key(w, "strict");
-          w.Bool(true);
-        }
-        w.EndObject();
-        w.EndObject();
-      }
-      w.EndArray();
+      write_function_tools(w, params.tools, function_tools::openai);
     }
     const auto& choice = params.tool_choice;
     if (choice.mode == "function") {
