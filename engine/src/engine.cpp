@@ -83,10 +83,7 @@ uint64_t engine::start_ask(const target& to, std::vector<chat_message> messages,
                                          source_location{impl_->cfg.file, 0, 0})
                   : impl_->plan_for(to.name, options.combine ? &*options.combine
                                                              : nullptr);
-  if (options.params.structured() || options.params.frequency_penalty ||
-      options.params.presence_penalty ||
-      !options.params.reasoning_effort.empty())
-    impl_->check_structured(plan, options.params);
+  impl_->check_structured(plan, options.params);
   auto deadline_us = plan.deadline_us;
   // A strategy's own calls (judge, synthesizer) get another deadline's
   // length after the members are done.

@@ -481,10 +481,16 @@ struct engine::impl {
     return plan;
   }
 
-  /// Throws `unsupported_request` when `plan` cannot honour `params`' tools or
-  /// JSON response format: its strategy writes an answer of its own, or a
-  /// member's codec cannot send them.
+  /// Throws `unsupported_request` when `plan` cannot honour what `params`
+  /// asks beyond text and sampling: tools or a JSON response format for a
+  /// strategy that writes an answer of its own, or anything (tools, a forced
+  /// tool choice, a JSON format, a penalty, reasoning_effort) a member's
+  /// codec cannot send.
   void check_structured(const ensemble_plan& plan, const chat_params& params) {
+    // Plain questions (nearly all) build no codec here.
+    if (!params.structured() && !params.frequency_penalty &&
+        !params.presence_penalty && params.reasoning_effort.empty())
+      return;
     const auto* traits = plugins->traits_of(plan.combine_name);
     if (params.structured() &&
         (traits == nullptr || !traits->answers_with_a_member))
