@@ -7,128 +7,14 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "engine/src/json_reader.hpp"
+#include "server/request_fields.hpp"
 #include "tutti/codec.hpp"
 
 namespace tutti::http {
 
 namespace {
 
-using json_value = rapidjson::Value;
-
-std::string format_number(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", x);
-  return buf;
-}
-
-std::string type_name(const json_value& v) {
-  if (v.IsNull())
-    return "null";
-  if (v.IsBool())
-    return "a boolean";
-  if (v.IsNumber())
-    return "a number";
-  if (v.IsString())
-    return "a string";
-  if (v.IsArray())
-    return "an array";
-  return "an object";
-}
-
-std::string string_of(const json_value& v) {
-  return {v.GetString(), v.GetStringLength()};
-}
-
-std::string quoted(const std::string& text) {
-  return "'" + text + "'";
-}
-
-std::string join(const std::vector<std::string>& items) {
-  std::string text;
-  for (auto& item : items)
-    text += (text.empty() ? "" : ", ") + item;
-  return text;
-}
-
-template <class Map>
-std::vector<std::string> names_of(const Map& map, const std::string& prefix) {
-  std::vector<std::string> names;
-  for (auto& [name, value] : map)
-    names.push_back(prefix + name);
-  return names;
-}
-
-/// A member that is absent or null reads as "not given".
-/// Settings a request may give the strategy it chooses (tutti.settings);
-/// the built-in ones read at most four.
-constexpr size_t max_combine_settings = 16;
-
-const json_value* field(const json_value& object, const char* name) {
-  auto i = object.FindMember(name);
-  if (i == object.MemberEnd() || i->value.IsNull())
-    return nullptr;
-  return &i->value;
-}
-
-[[noreturn]] void fail(std::string param, std::string message,
-                       std::string code = "invalid_value") {
-  throw bad_request(std::move(param), std::move(message), std::move(code));
-}
-
-[[noreturn]] void unsupported(std::string param, std::string message) {
-  fail(std::move(param), std::move(message), "unsupported_parameter");
-}
-
-[[noreturn]] void wrong_type(const std::string& param, const std::string& want,
-                             const json_value& got) {
-  fail(param, param + ": expected " + want + ", got " + type_name(got),
-       "invalid_type");
-}
-
-std::string read_string(const json_value& v, const std::string& param) {
-  if (!v.IsString())
-    wrong_type(param, "a string", v);
-  return string_of(v);
-}
-
-bool read_bool(const json_value& v, const std::string& param) {
-  if (!v.IsBool())
-    wrong_type(param, "true or false", v);
-  return v.GetBool();
-}
-
-double read_number(const json_value& v, const std::string& param, double low,
-                   double high) {
-  if (!v.IsNumber())
-    wrong_type(param, "a number", v);
-  auto x = v.GetDouble();
-  if (x < low || x > high)
-    fail(param, param + ": expected a number from " + format_number(low) +
-                    " to " + format_number(high) + ", got " + format_number(x));
-  return x;
-}
-
-int64_t read_integer(const json_value& v, const std::string& param) {
-  if (!v.IsInt64())
-    wrong_type(param, "an integer", v);
-  return v.GetInt64();
-}
-
-rapidjson::Document parse_object(std::string_view body) {
-  rapidjson::Document doc;
-  auto parsed =
-      json_reader::parse(doc, body, json_reader::utf8_check::validate);
-  if (!parsed)
-    fail("",
-         "request body: not valid JSON at offset " +
-             std::to_string(parsed.offset) + ": " + parsed.what,
-         "invalid_json");
-  if (!doc.IsObject())
-    fail("", "request body: expected a JSON object, got " + type_name(doc),
-         "invalid_json");
-  return doc;
-}
+using namespace fields;
 
 /// One message's content: a string, or an array of text parts.
 std::string read_content(const json_value& v, const std::string& param) {
@@ -162,36 +48,6 @@ std::string read_content(const json_value& v, const std::string& param) {
     text += read_string(*part_text, part_param + ".text");
   }
   return text;
-}
-
-/// Tools one request may offer (OpenAI's own limit).
-constexpr size_t max_tools = 128;
-
-/// A function name as OpenAI takes it: 1 to 64 letters, digits, '_' and
-/// '-'.
-bool is_function_name(const std::string& name) {
-  return !name.empty() && name.size() <= 64 &&
-         std::all_of(name.begin(), name.end(), [](char c) {
-           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                  (c >= '0' && c <= '9') || c == '_' || c == '-';
-         });
-}
-
-std::string read_function_name(const json_value& v, const std::string& param) {
-  auto name = read_string(v, param);
-  if (!is_function_name(name))
-    fail(param, param + ": expected 1 to 64 letters, digits, '_' or '-', got " +
-                    quoted(name.substr(0, 80)));
-  return name;
-}
-
-/// `v` as compact JSON text (the parse limits its depth, so writing it
-/// recurses no deeper).
-std::string compact_json(const json_value& v) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> w{buffer};
-  v.Accept(w);
-  return {buffer.GetString(), buffer.GetSize()};
 }
 
 /// An assistant turn's `tool_calls`: `[{id, type: "function", function:
@@ -323,21 +179,13 @@ std::vector<tool_spec> read_tools(const json_value& v) {
     if (name == nullptr)
       fail(at + ".function.name", at + ".function.name: required");
     tool.name = read_function_name(*name, at + ".function.name");
-    for (auto& other : tools)
-      if (other.name == tool.name)
-        fail(at + ".function.name", at +
-                                        ".function.name: " + quoted(tool.name) +
-                                        " is the name of an earlier tool too");
     if (auto* d = field(*function, "description"))
       tool.description = read_string(*d, at + ".function.description");
-    if (auto* p = field(*function, "parameters")) {
-      if (!p->IsObject())
-        wrong_type(at + ".function.parameters", "a JSON Schema object", *p);
-      tool.parameters = compact_json(*p);
-    }
+    if (auto* p = field(*function, "parameters"))
+      tool.parameters = read_schema(*p, at + ".function.parameters");
     if (auto* strict = field(*function, "strict"))
       tool.strict = read_bool(*strict, at + ".function.strict");
-    tools.push_back(std::move(tool));
+    add_tool(tools, std::move(tool), at + ".function.name");
   }
   return tools;
 }
@@ -366,15 +214,7 @@ tool_choice read_tool_choice(const json_value& v,
   } else {
     wrong_type("tool_choice", "a string or an object", v);
   }
-  if (choice.mode != "none" && choice.mode != "auto" && tools.empty())
-    fail("tool_choice",
-         "tool_choice: " + quoted(choice.mode) + " needs tools to choose from");
-  if (choice.mode == "function" &&
-      std::none_of(tools.begin(), tools.end(),
-                   [&](const tool_spec& t) { return t.name == choice.name; }))
-    fail("tool_choice.function.name",
-         "tool_choice.function.name: " + quoted(choice.name) +
-             " is not one of the request's tools");
+  check_tool_choice(choice, tools, "tool_choice", "tool_choice.function.name");
   return choice;
 }
 
@@ -405,12 +245,8 @@ response_format read_response_format(const json_value& v) {
     fail("response_format.json_schema.name",
          "response_format.json_schema.name: required");
   format.name = read_function_name(*name, "response_format.json_schema.name");
-  if (auto* schema = field(*spec, "schema")) {
-    if (!schema->IsObject())
-      wrong_type("response_format.json_schema.schema", "a JSON Schema object",
-                 *schema);
-    format.schema = compact_json(*schema);
-  }
+  if (auto* schema = field(*spec, "schema"))
+    format.schema = read_schema(*schema, "response_format.json_schema.schema");
   if (auto* strict = field(*spec, "strict"))
     format.strict = read_bool(*strict, "response_format.json_schema.strict");
   return format;
@@ -426,14 +262,7 @@ chat_params read_params(const json_value& body) {
     params.top_p = read_number(*v, "top_p", 0, 1);
   for (auto* name : {"max_tokens", "max_completion_tokens"}) {
     if (auto* v = field(body, name)) {
-      auto n = read_integer(*v, name);
-      if (n < 1)
-        fail(name, std::string{name} + ": expected at least 1, got " +
-                       std::to_string(n));
-      if (n > max_tokens_limit)
-        fail(name, std::string{name} + ": expected at most " +
-                       std::to_string(max_tokens_limit) + ", got " +
-                       std::to_string(n));
+      auto n = read_max_tokens(*v, name);
       params.max_tokens = n; // max_completion_tokens, read last, wins
     }
   }
@@ -522,25 +351,6 @@ void reject_unsupported(const json_value& body) {
   }
 }
 
-tutti::target resolve_model(const std::string& model, const config& cfg) {
-  const std::string prefix = "ensemble/";
-  if (model.rfind(prefix, 0) == 0) {
-    auto name = model.substr(prefix.size());
-    if (cfg.ensembles.count(name) > 0)
-      return tutti::target::ensemble(name);
-  } else if (cfg.providers.count(model) > 0) {
-    return tutti::target::provider(model);
-  }
-  auto message = "The model " + quoted(model) +
-                 " does not exist: expected a provider (" +
-                 join(names_of(cfg.providers, "")) + ") or ensemble/NAME (" +
-                 join(names_of(cfg.ensembles, "ensemble/")) + ")";
-  if (cfg.ensembles.count(model) > 0)
-    message += "; did you mean ensemble/" + model + "?";
-  throw api_error{404, message, "invalid_request_error", "model",
-                  "model_not_found"};
-}
-
 } // namespace
 
 api_error bad_request(std::string param, std::string message,
@@ -572,39 +382,7 @@ std::variant<chat_call, api_error> parse_chat_request(std::string_view body,
       if (auto* u = field(*v, "include_usage"))
         call.include_usage = read_bool(*u, "stream_options.include_usage");
     }
-    if (auto* v = field(doc, "tutti")) {
-      if (!v->IsObject())
-        wrong_type("tutti", "an object", *v);
-      if (auto* m = field(*v, "members"))
-        call.stream_members = read_bool(*m, "tutti.members");
-      if (auto* s = field(*v, "session")) {
-        call.session = read_string(*s, "tutti.session");
-        if (!tutti::is_session_id(call.session))
-          fail("tutti.session",
-               "tutti.session: must be 1 to " +
-                   std::to_string(tutti::max_session_bytes) +
-                   " printable ASCII characters without spaces");
-      }
-      if (auto* c = field(*v, "combine"))
-        call.combine = combine_choice{read_string(*c, "tutti.combine"), {}};
-      if (auto* s = field(*v, "settings")) {
-        if (!call.combine)
-          fail("tutti.settings",
-               "tutti.settings: goes with tutti.combine, the strategy they "
-               "are for");
-        if (!s->IsObject())
-          wrong_type("tutti.settings", "an object of strings", *s);
-        if (s->MemberCount() > max_combine_settings)
-          fail("tutti.settings", "tutti.settings: at most " +
-                                     std::to_string(max_combine_settings) +
-                                     " settings");
-        for (auto& m : s->GetObject()) {
-          std::string key{m.name.GetString(), m.name.GetStringLength()};
-          call.combine->settings.set(
-              key, read_string(m.value, "tutti.settings." + key));
-        }
-      }
-    }
+    read_tutti_extension(doc, call);
     call.to = resolve_model(call.model, cfg);
     return call;
   } catch (api_error& e) {

@@ -1,6 +1,8 @@
-// POST /v1/chat/completions: OpenAI's chat completions, whole or streamed,
+// One question in any client API (server/client_api.hpp): POST
+// /v1/chat/completions, /v1/responses and /v1/messages, whole or streamed,
 // on top of the engine's `start_ask`.
 
+#include "server/client_api.hpp"
 #include "server/server_impl.hpp"
 #include "tutti/json.hpp"
 
@@ -122,10 +124,6 @@ api_error shutting_down() {
                    "shutting_down"};
 }
 
-std::string sse_data(const std::string& json) {
-  return "data: " + json + "\n\n";
-}
-
 /// Whether a delta is a token of the answer: a provider asked alone
 /// answers with its own reply, so its member tokens are the answer's (and
 /// the `first` strategy's whole-reply answer delta that follows them is a
@@ -138,6 +136,8 @@ bool is_answer_delta(const http::chat_call& call, const member_delta& d) {
 
 struct server::impl::chat_state {
   exchange_ptr ex;
+  const http::client_api* api = nullptr;
+  std::unique_ptr<http::reply_stream> out; ///< while streaming
   uint64_t handle = 0;   ///< guarded by in_flight_mutex until tracked
   bool answered = false; ///< guarded by in_flight_mutex
   http::completion_ids ids;
@@ -153,17 +153,17 @@ void server::impl::stream_over(chat_state& st) {
   st.counted = false;
 }
 
-void server::impl::chat(const exchange_ptr& ex) {
-  auto parsed = valid_call(
-      http::parse_chat_request(ex->body(), engine.loaded_config()), *ex);
+void server::impl::chat(const exchange_ptr& ex, const http::client_api& api) {
+  auto parsed = valid_call(api.parse(ex->body(), engine.loaded_config()), *ex);
   if (!parsed || !session_ok(*ex) || !may_ask(*ex, parsed->to.name) ||
       !admit_key(*ex))
     return;
   auto st = std::make_shared<chat_state>();
   st->ex = ex;
+  st->api = &api;
   st->call = std::move(*parsed);
-  st->ids = http::completion_ids{"chatcmpl-" + http::random_hex(24), unix_now(),
-                                 st->call.model};
+  st->ids = http::completion_ids{api.id_prefix() + http::random_hex(24),
+                                 unix_now(), st->call.model};
   ex->target = st->call.model;
   if (st->call.combine) {
     // Checked as the config's own are: a setting the strategy does not
@@ -278,8 +278,8 @@ bool server::impl::open_chat_stream(chat_state& st) {
   st.ex->start_stream(200, "text/event-stream", event_stream_headers());
   metrics.stream_opened();
   st.counted = true;
-  return st.ex->write(
-      sse_data(http::role_chunk(st.ids, st.call.include_usage)));
+  st.out = st.api->stream(st.ids, st.call);
+  return st.ex->write(st.out->open());
 }
 
 void server::impl::chat_delta(chat_state& st, const member_delta& d) {
@@ -287,19 +287,16 @@ void server::impl::chat_delta(chat_state& st, const member_delta& d) {
     return;
   if (is_answer_delta(st.call, d)) {
     st.sent_text += d.text;
-    st.ex->write(
-        sse_data(http::content_chunk(st.ids, d.text, st.call.include_usage)));
+    st.ex->write(st.out->text(d.text));
   } else {
-    st.ex->write(
-        sse_data(http::member_delta_chunk(st.ids, d, st.call.include_usage)));
+    st.ex->write(st.out->member_delta(d));
   }
 }
 
 void server::impl::chat_member_done(chat_state& st, const member_outcome& o) {
   if (!open_chat_stream(st))
     return;
-  st.ex->write(
-      sse_data(http::member_done_chunk(st.ids, o, st.call.include_usage)));
+  st.ex->write(st.out->member_done(o));
 }
 
 void server::impl::chat_answer(chat_state& st, const ensemble_answer& answer) {
@@ -341,7 +338,7 @@ void server::impl::chat_answer(chat_state& st, const ensemble_answer& answer) {
       return;
     }
     if (!st.call.stream) {
-      auto r = json_response(200, http::chat_completion_json(st.ids, answer));
+      auto r = json_response(200, st.api->reply_json(st.ids, st.call, answer));
       add_answer_headers(r, answer);
       ex.respond(std::move(r));
       return;
@@ -349,28 +346,17 @@ void server::impl::chat_answer(chat_state& st, const ensemble_answer& answer) {
   }
   if (!open_chat_stream(st))
     return;
-  bool usage = st.call.include_usage;
   if (failed) {
-    // Mid-stream, the error goes as an event; OpenAI's SDKs raise it.
-    ex.write(sse_data(http::to_json(ensemble_failed(answer), to_json(answer))));
+    ex.write(st.out->fail(ensemble_failed(answer), answer));
     end_chat_stream(st);
     return;
   }
   // Strategies that do not stream their answer send it whole here; a
   // streamed one sends whatever its tokens did not cover.
-  if (refusal)
-    ex.write(sse_data(http::refusal_chunk(st.ids, *refusal, usage)));
-  else if (answer.text.rfind(st.sent_text, 0) == 0 &&
-           answer.text.size() > st.sent_text.size())
-    ex.write(sse_data(http::content_chunk(
-        st.ids, answer.text.substr(st.sent_text.size()), usage)));
-  if (!refusal && !answer.tool_calls.empty())
-    ex.write(
-        sse_data(http::tool_calls_chunk(st.ids, answer.tool_calls, usage)));
-  ex.write(sse_data(http::finish_chunk(st.ids, answer, usage)));
-  if (usage)
-    ex.write(sse_data(http::usage_chunk(st.ids, answer.usage)));
-  ex.write("data: [DONE]\n\n");
+  std::string rest;
+  if (answer.text.rfind(st.sent_text, 0) == 0)
+    rest = answer.text.substr(st.sent_text.size());
+  ex.write(st.out->finish(answer, rest));
   end_chat_stream(st);
 }
 

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <thread>
 
+#include "server/client_api.hpp"
 #include "server/guard.hpp"
 #include "server/server_impl.hpp"
 
@@ -348,7 +349,7 @@ void server::impl::dispatch(const route_match& route, const exchange_ptr& ex) {
     get_root(ex);
     return;
   case id::chat:
-    chat(ex);
+    chat(ex, http::chat_completions_api());
     return;
   case id::create_run:
     create_run(ex);

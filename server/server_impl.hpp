@@ -36,6 +36,8 @@ namespace tutti {
 
 namespace http {
 
+class client_api;
+
 /// Seconds since the epoch, for `created` fields and run times.
 int64_t unix_now();
 
@@ -197,12 +199,13 @@ struct server::impl : http::service {
   void answer_waiting(const http::exchange_ptr& ex,
                       std::function<http::response()> make);
 
-  // --- POST /v1/chat/completions (routes_chat.cpp) ---
+  // --- one question in a client API: POST /v1/chat/completions,
+  // /v1/responses, /v1/messages (routes_chat.cpp) ---
 
   /// One chat completion while it runs; lives on its exchange's strand.
   struct chat_state;
 
-  void chat(const http::exchange_ptr& ex);
+  void chat(const http::exchange_ptr& ex, const http::client_api& api);
   /// Asks the question of `st` (its history loaded, when it has a session).
   void start_chat(const std::shared_ptr<chat_state>& st, ask_options ask);
   /// Counts a chat stream out of the open streams, once.

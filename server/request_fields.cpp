@@ -1,0 +1,241 @@
+#include "server/request_fields.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "engine/src/json_reader.hpp"
+#include "tutti/store.hpp"
+
+namespace tutti::http::fields {
+
+namespace {
+
+std::string format_number(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+
+/// Settings a request may give the strategy it chooses (tutti.settings);
+/// the built-in ones read at most four.
+constexpr size_t max_combine_settings = 16;
+
+bool is_function_name(const std::string& name) {
+  return !name.empty() && name.size() <= 64 &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  (c >= '0' && c <= '9') || c == '_' || c == '-';
+         });
+}
+
+} // namespace
+
+std::string type_name(const json_value& v) {
+  if (v.IsNull())
+    return "null";
+  if (v.IsBool())
+    return "a boolean";
+  if (v.IsNumber())
+    return "a number";
+  if (v.IsString())
+    return "a string";
+  if (v.IsArray())
+    return "an array";
+  return "an object";
+}
+
+std::string string_of(const json_value& v) {
+  return {v.GetString(), v.GetStringLength()};
+}
+
+std::string quoted(const std::string& text) {
+  return "'" + text + "'";
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string text;
+  for (auto& item : items)
+    text += (text.empty() ? "" : ", ") + item;
+  return text;
+}
+
+const json_value* field(const json_value& object, const char* name) {
+  auto i = object.FindMember(name);
+  if (i == object.MemberEnd() || i->value.IsNull())
+    return nullptr;
+  return &i->value;
+}
+
+void fail(std::string param, std::string message, std::string code) {
+  throw bad_request(std::move(param), std::move(message), std::move(code));
+}
+
+void unsupported(std::string param, std::string message) {
+  fail(std::move(param), std::move(message), "unsupported_parameter");
+}
+
+void wrong_type(const std::string& param, const std::string& want,
+                const json_value& got) {
+  fail(param, param + ": expected " + want + ", got " + type_name(got),
+       "invalid_type");
+}
+
+std::string read_string(const json_value& v, const std::string& param) {
+  if (!v.IsString())
+    wrong_type(param, "a string", v);
+  return string_of(v);
+}
+
+bool read_bool(const json_value& v, const std::string& param) {
+  if (!v.IsBool())
+    wrong_type(param, "true or false", v);
+  return v.GetBool();
+}
+
+double read_number(const json_value& v, const std::string& param, double low,
+                   double high) {
+  if (!v.IsNumber())
+    wrong_type(param, "a number", v);
+  auto x = v.GetDouble();
+  if (x < low || x > high)
+    fail(param, param + ": expected a number from " + format_number(low) +
+                    " to " + format_number(high) + ", got " + format_number(x));
+  return x;
+}
+
+int64_t read_integer(const json_value& v, const std::string& param) {
+  if (!v.IsInt64())
+    wrong_type(param, "an integer", v);
+  return v.GetInt64();
+}
+
+rapidjson::Document parse_object(std::string_view body) {
+  rapidjson::Document doc;
+  auto parsed =
+      json_reader::parse(doc, body, json_reader::utf8_check::validate);
+  if (!parsed)
+    fail("",
+         "request body: not valid JSON at offset " +
+             std::to_string(parsed.offset) + ": " + parsed.what,
+         "invalid_json");
+  if (!doc.IsObject())
+    fail("", "request body: expected a JSON object, got " + type_name(doc),
+         "invalid_json");
+  return doc;
+}
+
+std::string read_function_name(const json_value& v, const std::string& param) {
+  auto name = read_string(v, param);
+  if (!is_function_name(name))
+    fail(param, param + ": expected 1 to 64 letters, digits, '_' or '-', got " +
+                    quoted(name.substr(0, 80)));
+  return name;
+}
+
+/// `v` as compact JSON text (the parse limits its depth, so writing it
+/// recurses no deeper).
+std::string compact_json(const json_value& v) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w{buffer};
+  v.Accept(w);
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+int64_t read_max_tokens(const json_value& v, const std::string& param) {
+  auto n = read_integer(v, param);
+  if (n < 1)
+    fail(param, param + ": expected at least 1, got " + std::to_string(n));
+  if (n > max_tokens_limit)
+    fail(param, param + ": expected at most " +
+                    std::to_string(max_tokens_limit) + ", got " +
+                    std::to_string(n));
+  return n;
+}
+
+std::string read_schema(const json_value& v, const std::string& param) {
+  if (!v.IsObject())
+    wrong_type(param, "a JSON Schema object", v);
+  return compact_json(v);
+}
+
+void check_tool_choice(const tool_choice& choice,
+                       const std::vector<tool_spec>& tools,
+                       const std::string& param,
+                       const std::string& name_param) {
+  if (choice.mode != "none" && choice.mode != "auto" && tools.empty())
+    fail(param,
+         param + ": " + quoted(choice.mode) + " needs tools to choose from");
+  if (choice.mode == "function" &&
+      std::none_of(tools.begin(), tools.end(),
+                   [&](const tool_spec& t) { return t.name == choice.name; }))
+    fail(name_param, name_param + ": " + quoted(choice.name) +
+                         " is not one of the request's tools");
+}
+
+void add_tool(std::vector<tool_spec>& tools, tool_spec tool,
+              const std::string& name_param) {
+  for (auto& other : tools)
+    if (other.name == tool.name)
+      fail(name_param, name_param + ": " + quoted(tool.name) +
+                           " is the name of an earlier tool too");
+  tools.push_back(std::move(tool));
+}
+
+tutti::target resolve_model(const std::string& model, const config& cfg) {
+  const std::string prefix = "ensemble/";
+  if (model.rfind(prefix, 0) == 0) {
+    auto name = model.substr(prefix.size());
+    if (cfg.ensembles.count(name) > 0)
+      return tutti::target::ensemble(name);
+  } else if (cfg.providers.count(model) > 0) {
+    return tutti::target::provider(model);
+  }
+  auto message = "The model " + quoted(model) +
+                 " does not exist: expected a provider (" +
+                 join(names_of(cfg.providers, "")) + ") or ensemble/NAME (" +
+                 join(names_of(cfg.ensembles, "ensemble/")) + ")";
+  if (cfg.ensembles.count(model) > 0)
+    message += "; did you mean ensemble/" + model + "?";
+  throw api_error{404, message, "invalid_request_error", "model",
+                  "model_not_found"};
+}
+
+void read_tutti_extension(const json_value& body, chat_call& call) {
+  if (auto* v = field(body, "tutti")) {
+    if (!v->IsObject())
+      wrong_type("tutti", "an object", *v);
+    if (auto* m = field(*v, "members"))
+      call.stream_members = read_bool(*m, "tutti.members");
+    if (auto* s = field(*v, "session")) {
+      call.session = read_string(*s, "tutti.session");
+      if (!tutti::is_session_id(call.session))
+        fail("tutti.session", "tutti.session: must be 1 to " +
+                                  std::to_string(tutti::max_session_bytes) +
+                                  " printable ASCII characters without spaces");
+    }
+    if (auto* c = field(*v, "combine"))
+      call.combine = combine_choice{read_string(*c, "tutti.combine"), {}};
+    if (auto* s = field(*v, "settings")) {
+      if (!call.combine)
+        fail("tutti.settings",
+             "tutti.settings: goes with tutti.combine, the strategy they "
+             "are for");
+      if (!s->IsObject())
+        wrong_type("tutti.settings", "an object of strings", *s);
+      if (s->MemberCount() > max_combine_settings)
+        fail("tutti.settings", "tutti.settings: at most " +
+                                   std::to_string(max_combine_settings) +
+                                   " settings");
+      for (auto& m : s->GetObject()) {
+        std::string key{m.name.GetString(), m.name.GetStringLength()};
+        call.combine->settings.set(
+            key, read_string(m.value, "tutti.settings." + key));
+      }
+    }
+  }
+}
+
+} // namespace tutti::http::fields
