@@ -595,6 +595,8 @@ exchange::exchange(std::shared_ptr<connection> conn, uint64_t seq,
 }
 
 void exchange::respond(response r) {
+  if (r.status >= 400 && shape_error)
+    shape_error(r);
   r.headers.insert(r.headers.end(), extra_headers.begin(), extra_headers.end());
   conn_->respond(seq_, std::move(r));
 }

@@ -83,6 +83,10 @@ public:
   int64_t key_tpm = 0;
   tutti::spend_limit key_budget; ///< the key's spend budget; none: 0s
 
+  /// Rewrites an error response (status 400 and up) into the shape this
+  /// route's client API has (Anthropic's on /v1/messages); none: as is.
+  std::function<void(response&)> shape_error;
+
   /// Sends a whole response.
   void respond(response r);
 

@@ -82,6 +82,15 @@ std::string_view bearer_token(std::string_view authorization) {
   return token;
 }
 
+std::string_view presented_token(const std::string* authorization,
+                                 const std::string* x_api_key) {
+  if (authorization != nullptr)
+    return bearer_token(*authorization);
+  if (x_api_key != nullptr)
+    return *x_api_key;
+  return {};
+}
+
 bool is_loopback_authority(std::string_view host_header) {
   auto text = trim(host_header);
   std::string_view host;

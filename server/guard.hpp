@@ -37,6 +37,12 @@ bool tokens_match(std::string_view presented, std::string_view expected);
 /// "Bearer T" -> "T"; empty when the header is not a bearer credential.
 std::string_view bearer_token(std::string_view authorization);
 
+/// The credential a request presents: `Authorization: Bearer T`, or else
+/// `x-api-key: T` (how Anthropic's SDK sends its key); empty when neither.
+/// Each argument is its header's value, nullptr when absent.
+std::string_view presented_token(const std::string* authorization,
+                                 const std::string* x_api_key);
+
 /// The method as a metrics label: one of GET, POST, DELETE, PUT, PATCH,
 /// HEAD, OPTIONS, or "other" (any token is a valid method, and labels must
 /// stay a fixed set whatever clients send).

@@ -57,6 +57,9 @@ struct chat_call {
   std::optional<combine_choice> combine;
   /// tutti.session: the conversation this request continues.
   std::string session;
+  /// Responses: `instructions` (the first, system, turn), echoed in its
+  /// response objects.
+  std::optional<std::string> instructions;
 };
 
 /// Parses and validates a chat completions body against `cfg` (for the

@@ -80,6 +80,8 @@ match_route(std::string_view method, std::string_view path, bool& known_path) {
       {"GET", "/v1/pipelines", id::pipelines},
       {"GET", "/v1/models", id::models},
       {"POST", "/v1/chat/completions", id::chat},
+      {"POST", "/v1/responses", id::responses},
+      {"POST", "/v1/messages", id::messages},
       {"POST", "/v1/runs", id::create_run},
       {"GET", "/v1/runs", id::list_runs},
       {"GET", "/v1/stats", id::stats},
@@ -153,9 +155,9 @@ server::impl::~impl() {
 bool server::impl::authorized(const http::request_head& head) const {
   if (tokenless())
     return true;
-  auto* header = head.header("Authorization");
-  return header != nullptr &&
-         http::tokens_match(http::bearer_token(*header), options.token);
+  auto presented = http::presented_token(head.header("Authorization"),
+                                         head.header("x-api-key"));
+  return !presented.empty() && http::tokens_match(presented, options.token);
 }
 
 // --- http::service ---
@@ -179,7 +181,8 @@ std::string allowed_headers(const std::string* requested) {
                c == '_' || c == ',' || c == ' ';
       }))
     return *requested;
-  return "Authorization, Content-Type, Cache-Control, X-Tutti-Session";
+  return "Authorization, Content-Type, Cache-Control, X-Tutti-Session, "
+         "x-api-key, anthropic-version";
 }
 
 } // namespace
@@ -187,8 +190,12 @@ std::string allowed_headers(const std::string* requested) {
 std::optional<http::response> server::impl::check(exchange& ex) {
   auto& head = ex.head();
   auto* origin = head.header("Origin");
-  if (origin == nullptr || !cors_allowed(*origin))
-    return check_request(ex);
+  if (origin == nullptr || !cors_allowed(*origin)) {
+    auto early = check_request(ex);
+    if (early && early->status >= 400 && ex.shape_error)
+      ex.shape_error(*early);
+    return early;
+  }
   // A page of an allowed origin: every answer says so, and it may read the
   // headers that carry what the body does.
   ex.extra_headers.emplace_back("Access-Control-Allow-Origin", *origin);
@@ -215,6 +222,8 @@ std::optional<http::response> server::impl::check(exchange& ex) {
     early = check_request(ex);
   }
   // An early answer goes out before the exchange adds its headers.
+  if (early && early->status >= 400 && ex.shape_error)
+    ex.shape_error(*early);
   if (early)
     early->headers.insert(early->headers.end(), ex.extra_headers.begin(),
                           ex.extra_headers.end());
@@ -238,16 +247,19 @@ std::optional<http::response> server::impl::check_request(exchange& ex) {
                   "invalid_request_error", "", "not_found"});
   }
   ex.route = route->name;
+  if (route->id == route_match::route_id::messages)
+    ex.shape_error = [](http::response& r) {
+      r.body = http::anthropic_error_body(r.status, r.body);
+    };
   if (route->id == route_match::route_id::healthz)
     return http::healthz_response(engine.store_status());
   // An API key from `tutti keys` is looked up in the store by `handle`,
   // off this thread; the server's own token is the admin key.
-  if (auto* auth = head.header("Authorization")) {
-    auto bearer = std::string{http::bearer_token(*auth)};
-    if (looks_like_key_secret(bearer) &&
-        (tokenless() || !http::tokens_match(bearer, options.token)))
-      ex.key_secret = bearer;
-  }
+  if (auto presented = std::string{http::presented_token(
+          head.header("Authorization"), head.header("x-api-key"))};
+      !presented.empty() && looks_like_key_secret(presented) &&
+      (tokenless() || !http::tokens_match(presented, options.token)))
+    ex.key_secret = presented;
   if (tokenless()) {
     // Only a browser page could send a foreign Host or Origin to a
     // loopback endpoint: a cross-site request, or DNS rebinding.
@@ -269,8 +281,9 @@ std::optional<http::response> server::impl::check_request(exchange& ex) {
   } else if (ex.key_secret.empty() && !authorized(head)) {
     return error_response(
         api_error{401,
-                  "Missing or wrong bearer token: send 'Authorization: Bearer "
-                  "<token>' with the token tutti serve was started with",
+                  "Missing or wrong token: send 'Authorization: Bearer "
+                  "<token>' (or 'x-api-key: <token>') with the token tutti "
+                  "serve was started with, or an API key from tutti keys",
                   "invalid_request_error", "", "invalid_api_key"});
   }
   if (tokenless() && head.method == "POST") {
@@ -350,6 +363,12 @@ void server::impl::dispatch(const route_match& route, const exchange_ptr& ex) {
     return;
   case id::chat:
     chat(ex, http::chat_completions_api());
+    return;
+  case id::responses:
+    chat(ex, http::responses_api());
+    return;
+  case id::messages:
+    chat(ex, http::messages_api());
     return;
   case id::create_run:
     create_run(ex);

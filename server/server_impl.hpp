@@ -69,6 +69,8 @@ struct route_match {
     model, ///< /v1/models/{id}
     root,  ///< GET /: what this server is
     chat,
+    responses, ///< POST /v1/responses
+    messages,  ///< POST /v1/messages (Anthropic's)
     create_run,
     get_run,
     delete_run,

@@ -1,0 +1,860 @@
+// OpenAI's Responses API (POST /v1/responses) as a client API: `input`
+// items and `instructions` in, a `response` object out, or its stream of
+// named events (response.created ... response.completed) with sequence
+// numbers. tutti keeps no responses: a conversation is sent whole in
+// `input` (or continued with tutti.session), so `previous_response_id` is a
+// 400 that says so.
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "engine/src/json_writers.hpp"
+#include "server/client_api.hpp"
+#include "server/request_fields.hpp"
+#include "tutti/json.hpp"
+
+namespace tutti::http {
+
+namespace {
+
+using namespace fields;
+using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using json_detail::json_text;
+using json_detail::write_string;
+
+// --- the request ---
+
+/// A content array's text: input_text, output_text and refusal parts.
+std::string read_parts(const json_value& v, const std::string& param) {
+  if (v.IsString())
+    return string_of(v);
+  if (!v.IsArray())
+    wrong_type(param, "a string or an array of content parts", v);
+  std::string text;
+  for (rapidjson::SizeType j = 0; j < v.Size(); ++j) {
+    auto at = param + "[" + std::to_string(j) + "]";
+    auto& part = v[j];
+    if (!part.IsObject())
+      wrong_type(at, "an object like {\"type\": \"input_text\", \"text\": ...}",
+                 part);
+    auto* type = field(part, "type");
+    if (type == nullptr)
+      fail(at + ".type", at + ".type: required");
+    auto kind = read_string(*type, at + ".type");
+    const char* key = kind == "refusal" ? "refusal" : "text";
+    if (kind != "input_text" && kind != "output_text" && kind != "text" &&
+        kind != "refusal")
+      unsupported(at + ".type", at +
+                                    ".type: only input_text, output_text and "
+                                    "refusal parts are supported, got " +
+                                    quoted(kind));
+    auto* words = field(part, key);
+    if (words == nullptr)
+      fail(at + "." + key, at + "." + key + ": required");
+    if (!text.empty())
+      text += "\n";
+    text += read_string(*words, at + "." + key);
+  }
+  return text;
+}
+
+std::string read_role(const json_value& item, const std::string& at) {
+  auto* role = field(item, "role");
+  if (role == nullptr)
+    fail(at + ".role", at + ".role: required");
+  auto name = read_string(*role, at + ".role");
+  if (name == "developer")
+    name = "system";
+  if (name != "system" && name != "user" && name != "assistant")
+    fail(at + ".role", at +
+                           ".role: expected one of user, assistant, system, "
+                           "developer, got " +
+                           quoted(name));
+  return name;
+}
+
+/// The turns `input` holds: a string is one user turn; an array holds
+/// messages, function calls (joined to the assistant turn before them) and
+/// their outputs (tool turns).
+void read_input(const json_value& v, std::vector<chat_message>& turns) {
+  if (v.IsString()) {
+    turns.emplace_back("user", string_of(v));
+    return;
+  }
+  if (!v.IsArray())
+    wrong_type("input", "a string or an array of input items", v);
+  if (v.Empty())
+    fail("input", "input: expected at least one item");
+  for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+    auto at = "input[" + std::to_string(i) + "]";
+    auto& item = v[i];
+    if (!item.IsObject())
+      wrong_type(at, "an input item (an object)", item);
+    std::string kind = "message";
+    if (auto* type = field(item, "type"))
+      kind = read_string(*type, at + ".type");
+    if (kind == "message") {
+      chat_message turn;
+      turn.role = read_role(item, at);
+      auto* content = field(item, "content");
+      if (content == nullptr)
+        fail(at + ".content", at + ".content: required");
+      turn.content = read_parts(*content, at + ".content");
+      turns.push_back(std::move(turn));
+    } else if (kind == "function_call") {
+      tool_call call;
+      auto* id = field(item, "call_id");
+      if (id == nullptr)
+        fail(at + ".call_id", at + ".call_id: required");
+      call.id = read_string(*id, at + ".call_id");
+      auto* name = field(item, "name");
+      if (name == nullptr)
+        fail(at + ".name", at + ".name: required");
+      call.name = read_function_name(*name, at + ".name");
+      call.arguments = "{}";
+      if (auto* arguments = field(item, "arguments"))
+        call.arguments = read_string(*arguments, at + ".arguments");
+      if (turns.empty() || turns.back().role != "assistant")
+        turns.emplace_back("assistant", "");
+      if (turns.back().tool_calls.size() >= max_tool_calls)
+        fail(at, at + ": at most " + std::to_string(max_tool_calls) +
+                     " function calls in one turn");
+      turns.back().tool_calls.push_back(std::move(call));
+    } else if (kind == "function_call_output") {
+      chat_message turn;
+      turn.role = "tool";
+      auto* id = field(item, "call_id");
+      if (id == nullptr)
+        fail(at + ".call_id", at + ".call_id: required (the call it answers)");
+      turn.tool_call_id = read_string(*id, at + ".call_id");
+      auto* output = field(item, "output");
+      if (output == nullptr)
+        fail(at + ".output", at + ".output: required");
+      turn.content = read_parts(*output, at + ".output");
+      turns.push_back(std::move(turn));
+    } else if (kind == "reasoning") {
+      // A reasoning model's own notes, sent back by clients that keep the
+      // output items: no other vendor can read them, so they are left out.
+    } else {
+      unsupported(at + ".type", at +
+                                    ".type: expected message, function_call, "
+                                    "function_call_output or reasoning, got " +
+                                    quoted(kind));
+    }
+  }
+}
+
+/// `tools`: `[{type: "function", name, description, parameters, strict}]`.
+std::vector<tool_spec> read_tools(const json_value& v) {
+  if (!v.IsArray())
+    wrong_type("tools", "an array of tools", v);
+  if (v.Size() > max_tools)
+    fail("tools", "tools: at most " + std::to_string(max_tools) + " tools");
+  std::vector<tool_spec> tools;
+  for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+    auto at = "tools[" + std::to_string(i) + "]";
+    auto& t = v[i];
+    if (!t.IsObject())
+      wrong_type(at, "an object like {\"type\": \"function\", \"name\": ...}",
+                 t);
+    auto* type = field(t, "type");
+    if (type == nullptr)
+      fail(at + ".type", at + ".type: required");
+    if (auto kind = read_string(*type, at + ".type"); kind != "function")
+      unsupported(at + ".type", at +
+                                    ".type: only \"function\" tools are "
+                                    "supported (no hosted tools), got " +
+                                    quoted(kind));
+    tool_spec tool;
+    auto* name = field(t, "name");
+    if (name == nullptr)
+      fail(at + ".name", at + ".name: required");
+    tool.name = read_function_name(*name, at + ".name");
+    if (auto* d = field(t, "description"))
+      tool.description = read_string(*d, at + ".description");
+    if (auto* p = field(t, "parameters"))
+      tool.parameters = read_schema(*p, at + ".parameters");
+    if (auto* strict = field(t, "strict"))
+      tool.strict = read_bool(*strict, at + ".strict");
+    add_tool(tools, std::move(tool), at + ".name");
+  }
+  return tools;
+}
+
+/// "none", "auto", "required" or `{type: "function", name}`.
+tool_choice read_tool_choice(const json_value& v,
+                             const std::vector<tool_spec>& tools) {
+  tool_choice choice;
+  if (v.IsString()) {
+    choice.mode = string_of(v);
+    if (choice.mode != "none" && choice.mode != "auto" &&
+        choice.mode != "required")
+      fail("tool_choice", "tool_choice: expected none, auto, required or "
+                          "{\"type\": \"function\", \"name\": ...}, got " +
+                              quoted(choice.mode));
+  } else if (v.IsObject()) {
+    auto* type = field(v, "type");
+    if (type == nullptr)
+      fail("tool_choice.type", "tool_choice.type: required");
+    if (auto kind = read_string(*type, "tool_choice.type"); kind != "function")
+      unsupported("tool_choice.type",
+                  "tool_choice.type: only \"function\" is supported, got " +
+                      quoted(kind));
+    auto* name = field(v, "name");
+    if (name == nullptr)
+      fail("tool_choice.name", "tool_choice.name: required");
+    choice.mode = "function";
+    choice.name = read_function_name(*name, "tool_choice.name");
+  } else {
+    wrong_type("tool_choice", "a string or an object", v);
+  }
+  check_tool_choice(choice, tools, "tool_choice", "tool_choice.name");
+  return choice;
+}
+
+/// `text.format`: `{type: "text"}`, `{type: "json_object"}` or `{type:
+/// "json_schema", name, schema, strict}`.
+response_format read_text_format(const json_value& text) {
+  if (!text.IsObject())
+    wrong_type("text", "an object with a format", text);
+  if (auto* verbosity = field(text, "verbosity");
+      verbosity != nullptr &&
+      read_string(*verbosity, "text.verbosity") != "medium")
+    unsupported("text.verbosity", "text.verbosity: only \"medium\" (every "
+                                  "model's default) is supported");
+  response_format format;
+  auto* v = field(text, "format");
+  if (v == nullptr)
+    return format;
+  if (!v->IsObject())
+    wrong_type("text.format", "an object with a type", *v);
+  auto* type = field(*v, "type");
+  if (type == nullptr)
+    fail("text.format.type", "text.format.type: required");
+  format.type = read_string(*type, "text.format.type");
+  if (format.type != "text" && format.type != "json_object" &&
+      format.type != "json_schema")
+    fail("text.format.type", "text.format.type: expected text, json_object "
+                             "or json_schema, got " +
+                                 quoted(format.type));
+  if (format.type != "json_schema")
+    return format;
+  auto* name = field(*v, "name");
+  if (name == nullptr)
+    fail("text.format.name", "text.format.name: required");
+  format.name = read_function_name(*name, "text.format.name");
+  auto* schema = field(*v, "schema");
+  if (schema == nullptr)
+    fail("text.format.schema", "text.format.schema: required");
+  format.schema = read_schema(*schema, "text.format.schema");
+  if (auto* strict = field(*v, "strict"))
+    format.strict = read_bool(*strict, "text.format.strict");
+  return format;
+}
+
+chat_params read_params(const json_value& body) {
+  chat_params params;
+  if (auto* v = field(body, "temperature"))
+    params.temperature = read_number(*v, "temperature", 0, 2);
+  if (auto* v = field(body, "top_p"))
+    params.top_p = read_number(*v, "top_p", 0, 1);
+  if (auto* v = field(body, "max_output_tokens"))
+    params.max_tokens = read_max_tokens(*v, "max_output_tokens");
+  if (auto* v = field(body, "reasoning")) {
+    if (!v->IsObject())
+      wrong_type("reasoning", "an object", *v);
+    // `summary` asks for a summary of the reasoning the answer does not
+    // carry anyway; only the effort reaches a vendor.
+    if (auto* e = field(*v, "effort")) {
+      auto effort = read_string(*e, "reasoning.effort");
+      if (effort != "minimal" && effort != "low" && effort != "medium" &&
+          effort != "high")
+        fail("reasoning.effort", "reasoning.effort: expected minimal, low, "
+                                 "medium or high, got " +
+                                     quoted(effort));
+      params.reasoning_effort = effort;
+    }
+  }
+  if (auto* v = field(body, "tools"))
+    params.tools = read_tools(*v);
+  if (auto* v = field(body, "tool_choice"))
+    params.tool_choice = read_tool_choice(*v, params.tools);
+  if (auto* v = field(body, "parallel_tool_calls"))
+    params.parallel_tool_calls = read_bool(*v, "parallel_tool_calls");
+  if (auto* v = field(body, "text"))
+    params.response_format = read_text_format(*v);
+  return params;
+}
+
+/// What tutti cannot honour: a 400 rather than something else done.
+void reject_unsupported(const json_value& body) {
+  for (auto* name : {"previous_response_id", "conversation"})
+    if (field(body, name) != nullptr)
+      unsupported(name, std::string{name} +
+                            ": tutti keeps no responses; send the whole "
+                            "conversation in input (or continue one with "
+                            "tutti.session)");
+  if (auto* v = field(body, "background");
+      v != nullptr && read_bool(*v, "background"))
+    unsupported("background", "background: not supported; stream the "
+                              "response instead");
+  if (field(body, "prompt") != nullptr)
+    unsupported("prompt", "prompt: stored prompt templates are not supported");
+  if (auto* v = field(body, "top_logprobs");
+      v != nullptr && read_integer(*v, "top_logprobs") != 0)
+    unsupported("top_logprobs", "top_logprobs: not supported");
+  if (auto* v = field(body, "include"); v != nullptr) {
+    if (!v->IsArray())
+      wrong_type("include", "an array", *v);
+    if (!v->Empty())
+      unsupported("include", "include: no extra output is supported");
+  }
+}
+
+std::variant<chat_call, api_error> parse_responses(std::string_view body,
+                                                   const config& cfg) {
+  try {
+    auto doc = parse_object(body);
+    chat_call call;
+    auto* model = field(doc, "model");
+    if (model == nullptr)
+      fail("model", "model: required (a provider's name or ensemble/NAME)");
+    call.model = read_string(*model, "model");
+    if (auto* v = field(doc, "instructions")) {
+      call.instructions = read_string(*v, "instructions");
+      call.messages.emplace_back("system", *call.instructions);
+    }
+    auto* input = field(doc, "input");
+    if (input == nullptr)
+      fail("input", "input: required");
+    read_input(*input, call.messages);
+    call.params = read_params(doc);
+    reject_unsupported(doc);
+    if (auto* v = field(doc, "stream"))
+      call.stream = read_bool(*v, "stream");
+    read_tutti_extension(doc, call);
+    call.to = resolve_model(call.model, cfg);
+    return call;
+  } catch (api_error& e) {
+    return std::move(e);
+  }
+}
+
+// --- the response ---
+
+/// The part of the response id after "resp_", for its items' ids.
+std::string id_tail(const completion_ids& ids) {
+  auto at = ids.id.find('_');
+  return at == std::string::npos ? ids.id : ids.id.substr(at + 1);
+}
+
+std::string message_id(const completion_ids& ids) {
+  return "msg_" + id_tail(ids);
+}
+
+std::string call_item_id(const completion_ids& ids, size_t i) {
+  return "fc_" + id_tail(ids) + "_" + std::to_string(i);
+}
+
+void write_usage(json_writer& w, const tutti::usage& used) {
+  w.StartObject();
+  w.Key("input_tokens");
+  w.Int64(used.input_tokens);
+  w.Key("input_tokens_details");
+  w.StartObject();
+  w.Key("cached_tokens");
+  w.Int64(used.cached_input_tokens);
+  w.EndObject();
+  w.Key("output_tokens");
+  w.Int64(used.output_tokens);
+  w.Key("output_tokens_details");
+  w.StartObject();
+  w.Key("reasoning_tokens");
+  w.Int(0);
+  w.EndObject();
+  w.Key("total_tokens");
+  w.Int64(used.input_tokens + used.output_tokens);
+  w.EndObject();
+}
+
+void write_optional(json_writer& w, const std::optional<double>& x,
+                    double fallback) {
+  w.Double(x ? *x : fallback);
+}
+
+void write_text_format(json_writer& w, const response_format& format) {
+  w.StartObject();
+  w.Key("type");
+  write_string(w, format.type.empty() ? "text" : format.type);
+  if (format.type == "json_schema") {
+    w.Key("name");
+    write_string(w, format.name);
+    w.Key("schema");
+    if (format.schema.empty()) {
+      w.StartObject();
+      w.EndObject();
+    } else {
+      w.RawValue(format.schema.data(), format.schema.size(),
+                 rapidjson::kObjectType);
+    }
+    w.Key("strict");
+    w.Bool(format.strict);
+  }
+  w.EndObject();
+}
+
+void write_tool_choice(json_writer& w, const tool_choice& choice) {
+  if (choice.mode == "function") {
+    w.StartObject();
+    w.Key("type");
+    w.String("function");
+    w.Key("name");
+    write_string(w, choice.name);
+    w.EndObject();
+  } else {
+    write_string(w, choice.mode.empty() ? "auto" : choice.mode);
+  }
+}
+
+void write_tools(json_writer& w, const std::vector<tool_spec>& tools) {
+  w.StartArray();
+  for (auto& t : tools) {
+    w.StartObject();
+    w.Key("type");
+    w.String("function");
+    w.Key("name");
+    write_string(w, t.name);
+    w.Key("description");
+    json_detail::write_string_or_null(w, t.description);
+    w.Key("parameters");
+    if (t.parameters.empty())
+      w.Null();
+    else
+      w.RawValue(t.parameters.data(), t.parameters.size(),
+                 rapidjson::kObjectType);
+    w.Key("strict");
+    w.Bool(t.strict);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+/// A message output item holding `text` (or a refusal's words).
+void write_message_item(json_writer& w, const completion_ids& ids,
+                        const std::string& text, bool refusal,
+                        const char* status) {
+  w.StartObject();
+  w.Key("id");
+  write_string(w, message_id(ids));
+  w.Key("type");
+  w.String("message");
+  w.Key("status");
+  w.String(status);
+  w.Key("role");
+  w.String("assistant");
+  w.Key("content");
+  w.StartArray();
+  if (status != std::string_view{"in_progress"}) {
+    w.StartObject();
+    w.Key("type");
+    w.String(refusal ? "refusal" : "output_text");
+    w.Key(refusal ? "refusal" : "text");
+    write_string(w, text);
+    if (!refusal) {
+      w.Key("annotations");
+      w.StartArray();
+      w.EndArray();
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+}
+
+void write_call_item(json_writer& w, const completion_ids& ids, size_t i,
+                     const tool_call& call, bool done) {
+  w.StartObject();
+  w.Key("id");
+  write_string(w, call_item_id(ids, i));
+  w.Key("type");
+  w.String("function_call");
+  w.Key("status");
+  w.String(done ? "completed" : "in_progress");
+  w.Key("call_id");
+  write_string(w, call.id);
+  w.Key("name");
+  write_string(w, call.name);
+  w.Key("arguments");
+  write_string(w, done ? call.arguments : std::string{});
+  w.EndObject();
+}
+
+/// How an answer ended, as a response's status: "completed", or
+/// "incomplete" with its reason.
+std::pair<const char*, const char*> status_of(const ensemble_answer& answer) {
+  auto reason = finish_reason_of(answer);
+  if (reason == "length")
+    return {"incomplete", "max_output_tokens"};
+  if (reason == "content_filter")
+    return {"incomplete", "content_filter"};
+  return {"completed", nullptr};
+}
+
+/// The `response` object: in progress (no answer yet), or the answer's.
+void write_response(json_writer& w, const completion_ids& ids,
+                    const chat_call& call, const ensemble_answer* answer,
+                    const api_error* error) {
+  auto& p = call.params;
+  w.StartObject();
+  w.Key("id");
+  write_string(w, ids.id);
+  w.Key("object");
+  w.String("response");
+  w.Key("created_at");
+  w.Int64(ids.created);
+  const char* status = "in_progress";
+  const char* incomplete = nullptr;
+  if (error != nullptr)
+    status = "failed";
+  else if (answer != nullptr)
+    std::tie(status, incomplete) = status_of(*answer);
+  w.Key("status");
+  w.String(status);
+  w.Key("error");
+  if (error != nullptr) {
+    w.StartObject();
+    w.Key("code");
+    write_string(w, error->code.empty() ? "server_error" : error->code);
+    w.Key("message");
+    write_string(w, error->message);
+    w.EndObject();
+  } else {
+    w.Null();
+  }
+  w.Key("incomplete_details");
+  if (incomplete != nullptr) {
+    w.StartObject();
+    w.Key("reason");
+    w.String(incomplete);
+    w.EndObject();
+  } else {
+    w.Null();
+  }
+  w.Key("instructions");
+  if (call.instructions)
+    write_string(w, *call.instructions);
+  else
+    w.Null();
+  w.Key("max_output_tokens");
+  if (p.max_tokens)
+    w.Int64(*p.max_tokens);
+  else
+    w.Null();
+  w.Key("model");
+  write_string(w, ids.model);
+  w.Key("output");
+  w.StartArray();
+  if (answer != nullptr && error == nullptr) {
+    auto refusal = refusal_of(*answer);
+    if (refusal)
+      write_message_item(w, ids, *refusal, true, "completed");
+    else if (!answer->text.empty() || answer->tool_calls.empty())
+      write_message_item(w, ids, answer->text, false, "completed");
+    if (!refusal)
+      for (size_t i = 0; i < answer->tool_calls.size(); ++i)
+        write_call_item(w, ids, i, answer->tool_calls[i], true);
+  }
+  w.EndArray();
+  w.Key("parallel_tool_calls");
+  w.Bool(p.parallel_tool_calls.value_or(true));
+  w.Key("previous_response_id");
+  w.Null();
+  w.Key("reasoning");
+  w.StartObject();
+  w.Key("effort");
+  json_detail::write_string_or_null(w, p.reasoning_effort);
+  w.Key("summary");
+  w.Null();
+  w.EndObject();
+  w.Key("store");
+  w.Bool(false);
+  w.Key("temperature");
+  write_optional(w, p.temperature, 1);
+  w.Key("text");
+  w.StartObject();
+  w.Key("format");
+  write_text_format(w, p.response_format);
+  w.EndObject();
+  w.Key("tool_choice");
+  write_tool_choice(w, p.tool_choice);
+  w.Key("tools");
+  write_tools(w, p.tools);
+  w.Key("top_p");
+  write_optional(w, p.top_p, 1);
+  w.Key("truncation");
+  w.String("disabled");
+  w.Key("usage");
+  if (answer != nullptr)
+    write_usage(w, answer->usage);
+  else
+    w.Null();
+  w.Key("user");
+  w.Null();
+  w.Key("metadata");
+  w.StartObject();
+  w.EndObject();
+  if (answer != nullptr) {
+    auto ensemble = to_json(*answer);
+    w.Key("ensemble");
+    w.RawValue(ensemble.data(), ensemble.size(), rapidjson::kObjectType);
+  }
+  w.EndObject();
+}
+
+/// The stream: named events, each with the next sequence number.
+class responses_stream final : public reply_stream {
+public:
+  responses_stream(completion_ids ids, const chat_call& call)
+      : ids_(std::move(ids)), call_(call) {}
+
+  std::string open() override {
+    auto out = event("response.created", [&](json_writer& w) {
+      w.Key("response");
+      write_response(w, ids_, call_, nullptr, nullptr);
+    });
+    return out + event("response.in_progress", [&](json_writer& w) {
+             w.Key("response");
+             write_response(w, ids_, call_, nullptr, nullptr);
+           });
+  }
+
+  std::string text(const std::string& delta) override {
+    auto out = open_message(false);
+    text_ += delta;
+    return out + event("response.output_text.delta", [&](json_writer& w) {
+             write_place(w);
+             w.Key("delta");
+             write_string(w, delta);
+             w.Key("logprobs");
+             w.StartArray();
+             w.EndArray();
+           });
+  }
+
+  std::string member_delta(const tutti::member_delta& delta) override {
+    return event("tutti.member.delta", [&](json_writer& w) {
+      w.Key("member");
+      write_string(w, delta.member);
+      w.Key("delta");
+      write_string(w, delta.text);
+    });
+  }
+
+  std::string member_done(const member_outcome& outcome) override {
+    return event("tutti.member.done", [&](json_writer& w) {
+      w.Key("member_done");
+      json_detail::write_outcome(w, outcome);
+    });
+  }
+
+  std::string finish(const ensemble_answer& answer,
+                     const std::string& rest) override {
+    std::string out;
+    auto refusal = refusal_of(answer);
+    if (refusal) {
+      out += open_message(true);
+      out += event("response.refusal.delta", [&](json_writer& w) {
+        write_place(w);
+        w.Key("delta");
+        write_string(w, *refusal);
+      });
+      out += event("response.refusal.done", [&](json_writer& w) {
+        write_place(w);
+        w.Key("refusal");
+        write_string(w, *refusal);
+      });
+      out += close_message(*refusal, true);
+    } else {
+      if (!rest.empty() || (!message_open_ && answer.tool_calls.empty()))
+        out += text(rest);
+      if (message_open_) {
+        out += event("response.output_text.done", [&](json_writer& w) {
+          write_place(w);
+          w.Key("text");
+          write_string(w, text_);
+          w.Key("logprobs");
+          w.StartArray();
+          w.EndArray();
+        });
+        out += close_message(text_, false);
+      }
+      for (size_t i = 0; i < answer.tool_calls.size(); ++i)
+        out += call_events(i, answer.tool_calls[i]);
+    }
+    auto [status, incomplete] = status_of(answer);
+    (void)incomplete;
+    out +=
+        event(status == std::string_view{"completed"} ? "response.completed"
+                                                      : "response.incomplete",
+              [&](json_writer& w) {
+                w.Key("response");
+                write_response(w, ids_, call_, &answer, nullptr);
+              });
+    return out;
+  }
+
+  std::string fail(const api_error& error,
+                   const ensemble_answer& answer) override {
+    return event("response.failed", [&](json_writer& w) {
+      w.Key("response");
+      write_response(w, ids_, call_, &answer, &error);
+    });
+  }
+
+private:
+  template <class WriteFields>
+  std::string event(const char* type, WriteFields&& write_fields) {
+    auto data = json_text([&](json_writer& w) {
+      w.StartObject();
+      w.Key("type");
+      w.String(type);
+      w.Key("sequence_number");
+      w.Int64(sequence_++);
+      write_fields(w);
+      w.EndObject();
+    });
+    return std::string{"event: "} + type + "\ndata: " + data + "\n\n";
+  }
+
+  /// item_id, output_index and content_index of the message's one part.
+  void write_place(json_writer& w) {
+    w.Key("item_id");
+    write_string(w, message_id(ids_));
+    w.Key("output_index");
+    w.Int(0);
+    w.Key("content_index");
+    w.Int(0);
+  }
+
+  std::string open_message(bool refusal) {
+    if (message_open_)
+      return {};
+    message_open_ = true;
+    next_output_ = 1;
+    auto out = event("response.output_item.added", [&](json_writer& w) {
+      w.Key("output_index");
+      w.Int(0);
+      w.Key("item");
+      write_message_item(w, ids_, "", false, "in_progress");
+    });
+    return out + event("response.content_part.added", [&](json_writer& w) {
+             write_place(w);
+             w.Key("part");
+             write_part(w, "", refusal);
+           });
+  }
+
+  static void write_part(json_writer& w, const std::string& text,
+                         bool refusal) {
+    w.StartObject();
+    w.Key("type");
+    w.String(refusal ? "refusal" : "output_text");
+    w.Key(refusal ? "refusal" : "text");
+    write_string(w, text);
+    if (!refusal) {
+      w.Key("annotations");
+      w.StartArray();
+      w.EndArray();
+    }
+    w.EndObject();
+  }
+
+  std::string close_message(const std::string& text, bool refusal) {
+    auto out = event("response.content_part.done", [&](json_writer& w) {
+      write_place(w);
+      w.Key("part");
+      write_part(w, text, refusal);
+    });
+    return out + event("response.output_item.done", [&](json_writer& w) {
+             w.Key("output_index");
+             w.Int(0);
+             w.Key("item");
+             write_message_item(w, ids_, text, refusal, "completed");
+           });
+  }
+
+  std::string call_events(size_t i, const tool_call& call) {
+    int index = next_output_++;
+    auto item_id = call_item_id(ids_, i);
+    auto place = [&](json_writer& w) {
+      w.Key("item_id");
+      write_string(w, item_id);
+      w.Key("output_index");
+      w.Int(index);
+    };
+    // One statement per event: the sequence numbers are taken in order.
+    auto out = event("response.output_item.added", [&](json_writer& w) {
+      w.Key("output_index");
+      w.Int(index);
+      w.Key("item");
+      write_call_item(w, ids_, i, call, false);
+    });
+    out += event("response.function_call_arguments.delta", [&](json_writer& w) {
+      place(w);
+      w.Key("delta");
+      write_string(w, call.arguments);
+    });
+    out += event("response.function_call_arguments.done", [&](json_writer& w) {
+      place(w);
+      w.Key("name");
+      write_string(w, call.name);
+      w.Key("arguments");
+      write_string(w, call.arguments);
+    });
+    return out + event("response.output_item.done", [&](json_writer& w) {
+             w.Key("output_index");
+             w.Int(index);
+             w.Key("item");
+             write_call_item(w, ids_, i, call, true);
+           });
+  }
+
+  completion_ids ids_;
+  const chat_call& call_; ///< the route's, which outlives the stream
+  int64_t sequence_ = 0;
+  bool message_open_ = false;
+  int next_output_ = 0; ///< the output index of the next item
+  std::string text_;    ///< the message's text so far
+};
+
+class responses final : public client_api {
+public:
+  const char* name() const override { return "responses"; }
+  const char* id_prefix() const override { return "resp_"; }
+
+  std::variant<chat_call, api_error> parse(std::string_view body,
+                                           const config& cfg) const override {
+    return parse_responses(body, cfg);
+  }
+
+  std::string reply_json(const completion_ids& ids, const chat_call& call,
+                         const ensemble_answer& answer) const override {
+    return json_text([&](json_writer& w) {
+      write_response(w, ids, call, &answer, nullptr);
+    });
+  }
+
+  std::unique_ptr<reply_stream> stream(const completion_ids& ids,
+                                       const chat_call& call) const override {
+    return std::make_unique<responses_stream>(ids, call);
+  }
+};
+
+} // namespace
+
+const client_api& responses_api() {
+  static const responses api;
+  return api;
+}
+
+} // namespace tutti::http
