@@ -30,6 +30,24 @@ config_error::config_error(const source_location& where,
     : std::runtime_error(to_string(where) + ": " + utf8::printable(message)),
       where_(where), message_(utf8::printable(message)) {}
 
+namespace {
+
+std::string all_of(const std::vector<config_error>& problems) {
+  std::string text;
+  for (auto& p : problems)
+    text += (text.empty() ? "" : "\n") + std::string{p.what()};
+  return text;
+}
+
+} // namespace
+
+config_error::config_error(std::vector<config_error> problems)
+    : std::runtime_error(all_of(problems)),
+      where_(problems.empty() ? source_location{} : problems[0].where()),
+      message_(problems.empty() ? std::string{} : problems[0].message()),
+      problems_(problems.size() > 1 ? std::move(problems)
+                                    : std::vector<config_error>{}) {}
+
 using namespace config_detail;
 
 namespace {
@@ -39,7 +57,8 @@ const word_list top_level_keys = {"providers", "ensembles", "pipelines",
 const word_list store_keys = {"url", "texts", "queue", "history"};
 const word_list history_keys = {"turns", "tokens"};
 
-/// Reads the YAML tree into a `config`, throwing at the first problem.
+/// Reads the YAML tree into a `config`, throwing every entry's first
+/// problem.
 class config_reader : private yaml_reader {
 public:
   config_reader(const yaml_source& source, const registry& plugins)
@@ -76,16 +95,24 @@ public:
                  describe(entry.value));
       }
     }
+    // Each entry's first problem is collected and the reading goes on, so
+    // one run reports every broken provider, ensemble and pipeline.
+    std::vector<config_error> problems;
     if (providers.IsMap()) {
-      result.providers = read_providers(source(), plugins_, providers);
+      result.providers =
+          read_providers(source(), plugins_, providers, problems);
     }
     if (ensembles.IsMap()) {
-      result.ensembles =
-          read_ensembles(source(), plugins_, ensembles, result.providers);
+      result.ensembles = read_ensembles(source(), plugins_, ensembles,
+                                        result.providers, problems);
     }
     if (pipelines.IsMap()) {
-      result.pipelines = read_pipelines(source(), pipelines, result);
+      result.pipelines = read_pipelines(source(), pipelines, result, problems);
     }
+    if (problems.size() == 1)
+      throw problems[0];
+    if (!problems.empty())
+      throw config_error(std::move(problems));
     if (result.providers.empty() && result.ensembles.empty()) {
       fail(root, "", "no providers and no ensembles are defined");
     }

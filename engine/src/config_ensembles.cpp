@@ -18,8 +18,8 @@ namespace {
 /// An ensemble's own keys; beside them, the settings its strategies
 /// declare (`combine_traits`).
 const word_list ensemble_keys = {
-    "members",  "until",       "mode",    "hedge_after",
-    "deadline", "min_success", "combine", "budget", "cache",
+    "members",     "until",   "mode",   "hedge_after", "deadline",
+    "min_success", "combine", "budget", "cache",
 };
 
 const word_list member_keys = {"provider", "label", "samples", "weight",
@@ -65,10 +65,18 @@ public:
 
   std::map<std::string, ensemble_config>
   read(const YAML::Node& ensembles,
-       const std::map<std::string, provider_config>& providers) const {
+       const std::map<std::string, provider_config>& providers,
+       std::vector<config_error>& problems) const {
     std::map<std::string, ensemble_config> result;
     for (auto& entry : entries(ensembles, "ensembles", {})) {
-      result.emplace(entry.key, read_ensemble(entry, providers));
+      try {
+        result.emplace(entry.key, read_ensemble(entry, providers));
+      } catch (const config_error& e) {
+        problems.push_back(e);
+        ensemble_config kept;
+        kept.name = entry.key;
+        result.emplace(entry.key, std::move(kept));
+      }
     }
     return result;
   }
@@ -496,8 +504,9 @@ private:
 std::map<std::string, ensemble_config>
 read_ensembles(const yaml_source& source, const registry& plugins,
                const YAML::Node& ensembles,
-               const std::map<std::string, provider_config>& providers) {
-  return ensemble_reader{source, plugins}.read(ensembles, providers);
+               const std::map<std::string, provider_config>& providers,
+               std::vector<config_error>& problems) {
+  return ensemble_reader{source, plugins}.read(ensembles, providers, problems);
 }
 
 } // namespace tutti::config_detail

@@ -22,11 +22,16 @@ class pipeline_reader : private yaml_reader {
 public:
   explicit pipeline_reader(const yaml_source& source) : yaml_reader(source) {}
 
-  std::map<std::string, pipeline_config> read(const YAML::Node& pipelines,
-                                              const config& cfg) const {
+  std::map<std::string, pipeline_config>
+  read(const YAML::Node& pipelines, const config& cfg,
+       std::vector<config_error>& problems) const {
     std::map<std::string, pipeline_config> result;
     for (auto& entry : entries(pipelines, "pipelines", {})) {
-      result.emplace(entry.key, read_pipeline(entry, cfg));
+      try {
+        result.emplace(entry.key, read_pipeline(entry, cfg));
+      } catch (const config_error& e) {
+        problems.push_back(e);
+      }
     }
     return result;
   }
@@ -340,8 +345,8 @@ private:
 
 std::map<std::string, pipeline_config>
 read_pipelines(const yaml_source& source, const YAML::Node& pipelines,
-               const config& cfg) {
-  return pipeline_reader{source}.read(pipelines, cfg);
+               const config& cfg, std::vector<config_error>& problems) {
+  return pipeline_reader{source}.read(pipelines, cfg, problems);
 }
 
 } // namespace tutti::config_detail

@@ -187,12 +187,19 @@ public:
         key_headers_(key_headers_of(plugins)) {}
 
   std::map<std::string, provider_config>
-  read(const YAML::Node& providers) const {
+  read(const YAML::Node& providers, std::vector<config_error>& problems) const {
     std::map<std::string, provider_config> result;
     written_budgets written;
     for (auto& entry : entries(providers, "providers", {})) {
       written.emplace_back(entry.key, budget_places{});
-      result.emplace(entry.key, read_provider(entry, written.back().second));
+      try {
+        result.emplace(entry.key, read_provider(entry, written.back().second));
+      } catch (const config_error& e) {
+        problems.push_back(e);
+        provider_config kept;
+        kept.name = entry.key;
+        result.emplace(entry.key, std::move(kept));
+      }
     }
     resolve_limit_groups(result, written);
     return result;
@@ -636,8 +643,9 @@ private:
 
 std::map<std::string, provider_config>
 read_providers(const yaml_source& source, const registry& plugins,
-               const YAML::Node& providers) {
-  return provider_reader{source, plugins}.read(providers);
+               const YAML::Node& providers,
+               std::vector<config_error>& problems) {
+  return provider_reader{source, plugins}.read(providers, problems);
 }
 
 } // namespace tutti::config_detail

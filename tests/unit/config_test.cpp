@@ -5,6 +5,7 @@
 // config_providers_test.cpp (and config_rate_limits_test.cpp),
 // config_ensembles_test.cpp, config_pipelines_test.cpp.
 
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
@@ -826,3 +827,29 @@ BOOST_AUTO_TEST_CASE(what_the_loader_would_refuse_is_refused_in_code_too) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(every_broken_entry_is_reported_at_once) {
+  // Each entry's first problem, in file order; a provider that is broken is
+  // not also called unknown by the ensemble that names it.
+  auto e = error_of(R"(providers:
+  a: {kind: openai, model: m, base_url: "http://127.0.0.1:1/v1", retry: {attempts: -1}}
+  b: {kind: nope, model: m}
+ensembles:
+  e: {members: [a, zzz], combine: first}
+  f: {members: [a, b], combine: nosuch}
+  g: {members: [a, b], combine: first}
+)");
+  BOOST_REQUIRE_EQUAL(e.problems().size(), 4u);
+  BOOST_CHECK_EQUAL(e.where().line, 2);
+  BOOST_CHECK_EQUAL(e.problems()[1].where().line, 3);
+  BOOST_CHECK_NE(e.problems()[2].message().find("'zzz'"), std::string::npos);
+  BOOST_CHECK_NE(e.problems()[3].message().find("nosuch"), std::string::npos);
+  std::string all = e.what();
+  BOOST_CHECK_EQUAL(std::count(all.begin(), all.end(), '\n'), 3);
+  BOOST_CHECK_EQUAL(all.find("'a'"), std::string::npos);
+  // One problem is thrown as itself.
+  auto one = error_of(R"(providers:
+  b: {kind: nope, model: m}
+)");
+  BOOST_CHECK(one.problems().empty());
+}

@@ -39,6 +39,9 @@ std::string to_string(const source_location& loc);
 class config_error : public std::runtime_error {
 public:
   config_error(const source_location& where, const std::string& message);
+  /// Several problems found in one reading (each entry's first): `where`
+  /// and `message` are the first's, `what()` lists them all, one a line.
+  explicit config_error(std::vector<config_error> problems);
 
   /// Where the problem is.
   const source_location& where() const { return where_; }
@@ -46,9 +49,13 @@ public:
   /// The message without the location prefix. Never contains a secret.
   const std::string& message() const { return message_; }
 
+  /// Every problem when there were several; empty when there was one.
+  const std::vector<config_error>& problems() const { return problems_; }
+
 private:
   source_location where_;
   std::string message_;
+  std::vector<config_error> problems_;
 };
 
 /// The four timeouts of one call, in milliseconds; 0 means "none of its
