@@ -173,6 +173,24 @@ describe('generateText and streamText', () => {
       },
     );
   });
+
+  test('a failed ensemble asked to stream: the stream\'s error part is the 502', async () => {
+    const result = streamText({
+      model: tutti.chat('ensemble/doomed'),
+      prompt,
+      maxRetries: 0,
+      onError: () => {}, // the error part below is what is checked
+    });
+    let error;
+    for await (const part of result.fullStream) {
+      if (part.type === 'error') {
+        error = part.error;
+      }
+    }
+    assert.ok(APICallError.isInstance(error), `expected an APICallError part, got ${error}`);
+    assert.equal(error.statusCode, 502);
+    assert.equal(error.responseHeaders['x-tutti-status'], 'failed');
+  });
 });
 
 describe('structured output', () => {

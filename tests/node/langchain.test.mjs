@@ -161,6 +161,15 @@ describe('invoke and stream', () => {
     assert.equal(seen.length, 1, 'no retry');
     assertStatusHeaders(seen, { status: 'failed', ok: 0, failed: 2 });
   });
+
+  test('a failed ensemble asked to stream rejects with the 502 before any chunk', async () => {
+    const { chat, seen } = chatModel('ensemble/doomed');
+    await assert.rejects(collect(chat, question), (err) => {
+      assert.equal(err.status, 502, `expected a 502, got ${err}`);
+      return true;
+    });
+    assert.equal(seen[0].headers.get('x-tutti-status'), 'failed');
+  });
 });
 
 describe('withStructuredOutput', () => {

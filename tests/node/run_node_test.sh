@@ -39,4 +39,7 @@ const direct = Object.keys(lock.packages[""].devDependencies ?? {}).sort();
 console.log(direct.map((p) => `${p} ${lock.packages["node_modules/" + p].version}`).join(", "));
 ')
 echo "$name: node $(node --version); $versions"
-TUTTI_BIN=$1 TUTTI_FAKE_LLM_BIN=$2 exec node --test "$test_file"
+# Loopback only: LangChain would send traces to LangSmith if the caller's
+# environment asked it to.
+LANGSMITH_TRACING=false LANGCHAIN_TRACING_V2=false LANGCHAIN_TRACING=false \
+  TUTTI_BIN=$1 TUTTI_FAKE_LLM_BIN=$2 exec node --test "$test_file"
