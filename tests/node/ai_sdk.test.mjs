@@ -99,6 +99,12 @@ describe('generateText and streamText', () => {
     ]);
   });
 
+  test('an ensemble with a failed member still answers; the headers say partial', async () => {
+    const result = await generateText({ model: tutti.chat('ensemble/shaky'), prompt, maxRetries: 0 });
+    assert.equal(result.text, answer);
+    assertStatusHeaders(result.response.headers, { status: 'partial', ok: 1, failed: 1 });
+  });
+
   test('streamText from a provider: the deltas add up to the answer', async () => {
     const result = streamText({ model: tutti.chat('paris'), prompt, maxRetries: 0 });
     const deltas = [];

@@ -113,6 +113,13 @@ describe('invoke and stream', () => {
     assert.equal(seen[0].body.temperature, 0.2);
   });
 
+  test('an ensemble with a failed member still answers; the headers say partial', async () => {
+    const { chat, seen } = chatModel('ensemble/shaky');
+    const reply = await chat.invoke(question);
+    assert.equal(reply.content, answer);
+    assertStatusHeaders(seen, { status: 'partial', ok: 1, failed: 1 });
+  });
+
   test('stream on a provider: the chunks add up to the answer, with usage', async () => {
     const { chat, seen } = chatModel('paris');
     const { chunks, sum } = await collect(chat, question);
