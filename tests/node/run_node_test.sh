@@ -33,6 +33,7 @@ node "$here/check_install.mjs" "$here" ||
   fail "tests/node/node_modules is missing or does not match package-lock.json; run ./setup.sh test (or: npm ci --prefix tests/node)"
 
 cd "$here"
+# shellcheck disable=SC2016 # JavaScript, not shell, expands ${...} here
 versions=$(node -e '
 const lock = require("./package-lock.json");
 const direct = Object.keys(lock.packages[""].devDependencies ?? {}).sort();
