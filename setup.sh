@@ -75,10 +75,11 @@ run_demo() {
   "$BUILD_DIR/cli/tutti" demo "$prompt"
 }
 
-# The OpenAI SDK test (tests/node, CTest's openai_sdk_test) needs node and
-# npm, and the SDK that tests/node/package-lock.json pins. Only `test` needs
-# them. node and npm are looked for as commands, not as Debian packages, so a
-# node installed some other way is used as it is.
+# The node client tests (tests/node; CTest's openai_sdk_test, ai_sdk_test
+# and langchain_test: the OpenAI SDK, the Vercel AI SDK and LangChain JS)
+# need node and npm, and the libraries tests/node/package-lock.json pins.
+# Only `test` needs them. node and npm are looked for as commands, not as
+# Debian packages, so a node installed some other way is used as it is.
 install_node_test_deps() {
   need=""
   command -v node >/dev/null 2>&1 || need="$need nodejs"
@@ -86,7 +87,7 @@ install_node_test_deps() {
   # shellcheck disable=SC2086
   [ -z "$need" ] || apt_install $need
   if ! node tests/node/check_install.mjs tests/node >/dev/null 2>&1; then
-    say "installing the OpenAI SDK for the tests (npm ci --prefix tests/node)"
+    say "installing the npm client libraries for the tests (npm ci --prefix tests/node)"
     npm ci --prefix tests/node --no-audit --no-fund --loglevel=error >/dev/null
   fi
 }

@@ -1,89 +1,30 @@
 // `tutti serve` under the official OpenAI npm SDK: chat completions whole and
 // streamed, from a provider and from an ensemble, the SDK's own error
 // classes for 404, 400, 401, 429 and 502, and its retry rules: a provider's
-// 429 is retried as the vendor's would be, a failed ensemble is not. Real processes over real sockets: the fake
-// upstream (tutti-fake-llm, upstream.yaml) and `tutti serve` (tutti.yaml),
-// both on 127.0.0.1 with a free port.
+// 429 is retried as the vendor's would be, a failed ensemble is not. Real
+// processes over real sockets: the fake upstream (tutti-fake-llm,
+// upstream.yaml) and `tutti serve` (tutti.yaml), both on 127.0.0.1 with a
+// free port (serve_fixture.mjs).
 //
 //   TUTTI_BIN=build/cli/tutti \
 //   TUTTI_FAKE_LLM_BIN=build/tools/fake_llm/tutti-fake-llm \
 //     node --test tests/node/chat_completions.test.mjs
 //
-// CTest runs it as openai_sdk_test through run_openai_sdk_test.sh, which
-// checks node and node_modules first.
+// CTest runs it as openai_sdk_test through run_node_test.sh, which checks
+// node and node_modules first.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import OpenAI from 'openai';
 
-const here = dirname(fileURLToPath(import.meta.url));
+import { startFixture } from './serve_fixture.mjs';
+
 const question = [{ role: 'user', content: 'What is the capital of France?' }];
 // Both scripted models answer this (upstream.yaml), so it is the answer of
 // the provider `paris` and of `ensemble/capital` alike.
 const answer = 'Paris is the capital of France.';
 const token = 'test-token-for-serve';
-
-function requiredEnv(name) {
-  const value = process.env[name];
-  if (!value) {
-    throw new Error(`${name} is not set: the path of the built binary (see the top of this file)`);
-  }
-  return value;
-}
-
-/// Starts `binary args`, waits (at most 15 s) for the stdout line
-/// `<banner> http://HOST:PORT` and resolves to {child, url}. Rejects with
-/// the child's stderr when it exits or times out first.
-function startListening(binary, args, env, banner) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    const fail = (why) => {
-      clearTimeout(timer);
-      child.kill('SIGKILL');
-      reject(new Error(`${binary} ${args.join(' ')}: ${why}\nstderr:\n${stderr}`));
-    };
-    const timer = setTimeout(() => fail('no listening line within 15 s'), 15_000);
-    child.on('error', (e) => fail(e.message));
-    child.on('exit', (code, signal) => fail(`exited (${signal ?? code}) before listening`));
-    const lines = createInterface({ input: child.stdout });
-    const pattern = new RegExp(`^${banner} (http://\\S+)$`);
-    lines.on('line', (line) => {
-      const match = pattern.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        child.removeAllListeners('exit');
-        resolve({ child, url: match[1] });
-      }
-    });
-  });
-}
-
-/// SIGTERM, then SIGKILL after 5 s; resolves once the child is gone.
-function stop(child) {
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) {
-    return Promise.resolve();
-  }
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 function client(baseUrl, apiKey = 'sk-anything') {
   // No retries: a failure must show as it happened, once.
@@ -116,40 +57,26 @@ function assertOpenAIError(err, status) {
   assert.ok('code' in err.error, 'error.code is present (null or a string)');
 }
 
-const processes = [];
-let upstreamUrl;
+let fixture;
 
 before(async () => {
-  const fake = await startListening(
-    requiredEnv('TUTTI_FAKE_LLM_BIN'),
-    ['--script', join(here, 'upstream.yaml'), '--port', '0'],
-    {},
-    'tutti-fake-llm listening on',
-  );
-  processes.push(fake.child);
-  upstreamUrl = `${fake.url}/v1`;
+  fixture = await startFixture();
 });
 
 after(async () => {
-  await Promise.all(processes.map(stop));
+  await fixture?.stop();
 });
 
-async function startServe(extraArgs = []) {
-  const serve = await startListening(
-    requiredEnv('TUTTI_BIN'),
-    ['serve', '--config', join(here, 'tutti.yaml'), '--listen', '127.0.0.1:0', ...extraArgs],
-    { TUTTI_FAKE_URL: upstreamUrl },
-    'tutti serve listening on',
-  );
-  processes.push(serve.child);
-  return serve.url;
+/// Another `tutti serve` on the same fake upstream, with `extraArgs`.
+function startServe(extraArgs = []) {
+  return fixture.serve(extraArgs);
 }
 
 describe('tutti serve under the OpenAI SDK', () => {
   let openai;
 
-  before(async () => {
-    openai = client(await startServe());
+  before(() => {
+    openai = client(fixture.url);
   });
 
   test('a whole completion from a provider is its answer', async () => {

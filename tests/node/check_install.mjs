@@ -4,8 +4,8 @@
 //
 // Exits 0 when every locked package is installed at its locked version, 1
 // (naming the first difference) when node_modules is missing or stale. Used
-// by setup.sh (to decide whether to run `npm ci`) and by run_openai_sdk_test.sh
-// (to fail with a clear message instead of testing the wrong SDK).
+// by setup.sh (to decide whether to run `npm ci`) and by run_node_test.sh
+// (to fail with a clear message instead of testing the wrong library).
 
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
