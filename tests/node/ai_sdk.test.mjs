@@ -155,14 +155,11 @@ describe('generateText and streamText', () => {
     assertStatusHeaders(result.response.headers, { status: 'failed', ok: 0, failed: 1 });
   });
 
-  // GAP: tutti has no `POST /v1/responses`. The AI SDK's default model,
-  // `createOpenAI(...)(model)` (as `openai.responses(model)`), speaks
-  // OpenAI's Responses API since AI SDK 5, so it gets tutti's 404 `No such
-  // route`; `.chat(model)` (chat completions) is what works. A todo, not a
-  // failure, until tutti serves that route.
-  test.todo('the default (Responses API) model: generateText on createOpenAI(...)(model)', async () => {
+  // The default model speaks OpenAI's Responses API (POST /v1/responses).
+  test('the default (Responses API) model: generateText on createOpenAI(...)(model)', async () => {
     const result = await generateText({ model: tutti('paris'), prompt, maxRetries: 0 });
     assert.equal(result.text, answer);
+    assertStatusHeaders(result.response.headers, { status: 'ok', ok: 1, failed: 0 });
   });
 
   test('a failed ensemble is an APICallError 502 whose headers say failed', async () => {

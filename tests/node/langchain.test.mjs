@@ -74,7 +74,7 @@ function chatModel(model, fields = {}) {
 function assertStatusHeaders(seen, { status = 'ok', ok, failed = 0 }) {
   assert.ok(seen.length > 0, 'the custom fetch saw the request');
   const { headers, url } = seen.at(-1);
-  assert.match(url, /\/v1\/chat\/completions$/);
+  assert.match(url, /\/v1\/(chat\/completions|responses)$/);
   assert.equal(headers.get('x-tutti-status'), status);
   assert.equal(headers.get('x-tutti-members-ok'), String(ok));
   assert.equal(headers.get('x-tutti-members-failed'), String(failed));
@@ -147,15 +147,13 @@ describe('invoke and stream', () => {
     assertStatusHeaders(seen, { status: 'failed', ok: 0, failed: 1 });
   });
 
-  // GAP: tutti has no `POST /v1/responses`. ChatOpenAI switches to OpenAI's
-  // Responses API with `useResponsesApi: true`, with built-in tools, and with
-  // Responses-only options (`reasoning.summary`, `include`, `text`,
-  // `previous_response_id`, `truncation`); each then gets tutti's 404 `No
-  // such route`. A todo, not a failure, until tutti serves that route.
-  test.todo('useResponsesApi: invoke through the Responses API', async () => {
-    const { chat } = chatModel('paris', { useResponsesApi: true });
+  // ChatOpenAI speaks OpenAI's Responses API (POST /v1/responses) with
+  // useResponsesApi, built-in tools and Responses-only options.
+  test('useResponsesApi: invoke through the Responses API', async () => {
+    const { chat, seen } = chatModel('paris', { useResponsesApi: true });
     const reply = await chat.invoke(question);
     assert.equal(reply.text, answer);
+    assertStatusHeaders(seen, { status: 'ok', ok: 1, failed: 0 });
   });
 
   test('a failed ensemble rejects with the 502, and the headers say failed', async () => {
