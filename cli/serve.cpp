@@ -128,6 +128,9 @@ CLI::App* add_serve_command(CLI::App& app, serve_args& args) {
                   "A web origin whose pages may call this server from a "
                   "browser, e.g. https://app.example.com (repeat for more; "
                   "'*' for any, with --token only)");
+  cmd->add_flag("--no-inline-ensembles", args.no_inline_ensembles,
+                "Refuse requests that define their own ensemble "
+                "(tutti.ensemble) with 403");
   cmd->add_flag("--demo", args.demo,
                 "Serve against tutti's fake upstream, started in this "
                 "process: scripted models, not real ones, and nothing "
@@ -164,6 +167,7 @@ int run_serve(const serve_args& args) {
   options.keep_runs_max = args.keep_runs_max;
   options.max_running_runs = args.max_runs;
   options.cors_origins = args.cors_origins;
+  options.inline_ensembles = !args.no_inline_ensembles;
   options.access_log = args.access_log;
 
   std::unique_ptr<demo_upstream> demo;

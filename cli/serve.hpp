@@ -18,6 +18,7 @@ struct serve_args {
   std::string listen = "127.0.0.1:8700";
   std::string token;                     ///< empty: $TUTTI_TOKEN, else none
   std::vector<std::string> cors_origins; ///< --cors-origin
+  bool no_inline_ensembles = false;      ///< --no-inline-ensembles
   size_t max_connections = 4096;
   size_t io_threads = 2;
   double header_timeout = 10;

@@ -60,6 +60,10 @@ struct chat_call {
   /// Responses: `instructions` (the first, system, turn), echoed in its
   /// response objects.
   std::optional<std::string> instructions;
+  /// tutti.ensemble: an ensemble this request defines, as compact JSON
+  /// (read as the YAML's ensembles are when the request is served); the
+  /// model names it. Empty: none.
+  std::string inline_ensemble;
 };
 
 /// Parses and validates a chat completions body against `cfg` (for the

@@ -383,7 +383,7 @@ std::variant<chat_call, api_error> parse_chat_request(std::string_view body,
         call.include_usage = read_bool(*u, "stream_options.include_usage");
     }
     read_tutti_extension(doc, call);
-    call.to = resolve_model(call.model, cfg);
+    resolve_target(call, cfg);
     return call;
   } catch (api_error& e) {
     return std::move(e);

@@ -203,12 +203,42 @@ tutti::target resolve_model(const std::string& model, const config& cfg) {
                   "model_not_found"};
 }
 
+void resolve_target(chat_call& call, const config& cfg) {
+  if (call.inline_ensemble.empty()) {
+    call.to = resolve_model(call.model, cfg);
+    return;
+  }
+  auto bare =
+      call.model.rfind("ensemble/", 0) == 0 ? call.model.substr(9) : call.model;
+  if (bare.empty() || cfg.ensembles.count(bare) > 0 ||
+      cfg.providers.count(bare) > 0)
+    fail("model",
+         "model: with tutti.ensemble the model names the request's "
+         "own ensemble; " +
+             quoted(call.model) +
+             (bare.empty() ? std::string{" is empty"}
+                           : " is the name of the config's " +
+                                 std::string{cfg.providers.count(bare) > 0
+                                                 ? "provider"
+                                                 : "ensemble"}) +
+             ", give another");
+  call.to = tutti::target::ensemble(bare);
+}
+
 void read_tutti_extension(const json_value& body, chat_call& call) {
   if (auto* v = field(body, "tutti")) {
     if (!v->IsObject())
       wrong_type("tutti", "an object", *v);
     if (auto* m = field(*v, "members"))
       call.stream_members = read_bool(*m, "tutti.members");
+    if (auto* e = field(*v, "ensemble")) {
+      if (!e->IsObject())
+        wrong_type("tutti.ensemble",
+                   "an object like an ensemble in the YAML ({\"members\": "
+                   "[...], \"combine\": ...})",
+                   *e);
+      call.inline_ensemble = compact_json(*e);
+    }
     if (auto* s = field(*v, "session")) {
       call.session = read_string(*s, "tutti.session");
       if (!tutti::is_session_id(call.session))

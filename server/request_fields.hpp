@@ -88,4 +88,9 @@ void read_tutti_extension(const json_value& body, chat_call& call);
 /// unknown one is a 404 listing what there is.
 tutti::target resolve_model(const std::string& model, const config& cfg);
 
+/// Sets `call.to`: the model resolved, or, when the request defines its
+/// own ensemble, an ensemble target the model names (not a name the
+/// config already uses).
+void resolve_target(chat_call& call, const config& cfg);
+
 } // namespace tutti::http::fields

@@ -333,7 +333,7 @@ std::variant<chat_call, api_error> parse_responses(std::string_view body,
     if (auto* v = field(doc, "stream"))
       call.stream = read_bool(*v, "stream");
     read_tutti_extension(doc, call);
-    call.to = resolve_model(call.model, cfg);
+    resolve_target(call, cfg);
     return call;
   } catch (api_error& e) {
     return std::move(e);

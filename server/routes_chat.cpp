@@ -2,6 +2,8 @@
 // /v1/chat/completions, /v1/responses and /v1/messages, whole or streamed,
 // on top of the engine's `start_ask`.
 
+#include <algorithm>
+
 #include "server/client_api.hpp"
 #include "server/server_impl.hpp"
 #include "tutti/json.hpp"
@@ -155,8 +157,13 @@ void server::impl::stream_over(chat_state& st) {
 
 void server::impl::chat(const exchange_ptr& ex, const http::client_api& api) {
   auto parsed = valid_call(api.parse(ex->body(), engine.loaded_config()), *ex);
-  if (!parsed || !session_ok(*ex) || !may_ask(*ex, parsed->to.name) ||
-      !admit_key(*ex))
+  if (!parsed || !session_ok(*ex))
+    return;
+  std::optional<ensemble_config> own;
+  if (parsed->inline_ensemble.empty() ? !may_ask(*ex, parsed->to.name)
+                                      : !own_ensemble(*ex, *parsed, own))
+    return;
+  if (!admit_key(*ex))
     return;
   auto st = std::make_shared<chat_state>();
   st->ex = ex;
@@ -194,6 +201,7 @@ void server::impl::chat(const exchange_ptr& ex, const http::client_api& api) {
   ask.stream = st->call.stream;
   ask.params = st->call.params;
   ask.combine = st->call.combine;
+  ask.ensemble = std::move(own);
   if (st->call.stream) {
     ask.on_delta = [this, st](const member_delta& d) {
       if (!is_answer_delta(st->call, d) &&
@@ -235,6 +243,54 @@ void server::impl::chat(const exchange_ptr& ex, const http::client_api& api) {
   if (!queued)
     ex->respond(error_response(api_error{503, "Too busy; try again shortly",
                                          "server_error", "", "busy"}));
+}
+
+bool server::impl::own_ensemble(http::exchange& ex, const http::chat_call& call,
+                                std::optional<ensemble_config>& own) {
+  auto refuse = [&](int status, std::string message, std::string param,
+                    std::string code) {
+    ex.respond(error_response(api_error{status, std::move(message),
+                                        "invalid_request_error",
+                                        std::move(param), std::move(code)}));
+    return false;
+  };
+  if (!options.inline_ensembles)
+    return refuse(403,
+                  "tutti.ensemble: this server does not take ensembles "
+                  "defined in requests (tutti serve --no-inline-ensembles); "
+                  "ask one of its ensembles",
+                  "tutti.ensemble", "inline_ensembles_disabled");
+  if (call.combine)
+    return refuse(400,
+                  "tutti.combine: give the strategy inside tutti.ensemble "
+                  "(its combine and settings)",
+                  "tutti.combine", "invalid_value");
+  try {
+    own = parse_inline_ensemble(call.inline_ensemble, call.to.name,
+                                "tutti.ensemble", engine.loaded_config(),
+                                engine.plugins());
+  } catch (const config_error& e) {
+    return refuse(400, e.message(), "tutti.ensemble", "invalid_value");
+  }
+  if (ex.key_targets.empty())
+    return true;
+  // A key limited to some targets composes ensembles of those alone: its
+  // members' providers and those its strategy calls (a judge).
+  std::vector<std::string> called;
+  for (auto& m : own->members)
+    called.push_back(m.provider);
+  if (auto strategy =
+          engine.plugins().make_combine(own->combine, own->combine_settings))
+    for (auto& p : strategy->providers_called())
+      called.push_back(p);
+  for (auto& p : called)
+    if (std::find(ex.key_targets.begin(), ex.key_targets.end(), p) ==
+        ex.key_targets.end())
+      return refuse(403,
+                    "API key '" + ex.key_name + "' may not ask '" + p +
+                        "', which tutti.ensemble calls",
+                    "tutti.ensemble", "target_not_allowed");
+  return true;
 }
 
 void server::impl::start_chat(const std::shared_ptr<chat_state>& st,

@@ -210,6 +210,10 @@ struct server::impl : http::service {
   void chat(const http::exchange_ptr& ex, const http::client_api& api);
   /// Asks the question of `st` (its history loaded, when it has a session).
   void start_chat(const std::shared_ptr<chat_state>& st, ask_options ask);
+  /// Reads and checks the ensemble `call` defines (tutti.ensemble) into
+  /// `own`; false when it was refused (the response is sent).
+  bool own_ensemble(http::exchange& ex, const http::chat_call& call,
+                    std::optional<ensemble_config>& own);
   /// Counts a chat stream out of the open streams, once.
   void stream_over(chat_state& st);
   /// Starts the event stream: held until there is something to send, so

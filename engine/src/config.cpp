@@ -181,6 +181,60 @@ config parse_config(const std::string& yaml_text, const std::string& file,
   return reader.read(document);
 }
 
+ensemble_config parse_inline_ensemble(const std::string& text,
+                                      const std::string& name,
+                                      const std::string& path,
+                                      const config& cfg,
+                                      const registry& plugins) {
+  const std::string file = "request";
+  // The reader names what it reads "ensembles.NAME...": the request's own
+  // field is named instead.
+  auto renamed = [&](const config_error& e) {
+    auto message = e.message();
+    auto own = "ensembles." + name;
+    if (message.rfind(own, 0) == 0)
+      message = path + message.substr(own.size());
+    else
+      message = path + ": " + message;
+    return config_error({file, 0, 0}, message);
+  };
+  YAML::Node definition;
+  try {
+    check_single_document(text, file);
+    definition = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw config_error({file, 0, 0}, path + ": invalid: " + e.msg);
+  } catch (const config_error& e) {
+    throw renamed(e);
+  }
+  if (!definition.IsMap())
+    throw config_error({file, 0, 0},
+                       path + ": expected an object with members, until, "
+                              "mode, combine...");
+  YAML::Node ensembles;
+  ensembles[name] = definition;
+  yaml_source source{text, file};
+  std::vector<config_error> problems;
+  std::map<std::string, ensemble_config> read;
+  try {
+    read = read_ensembles(source, plugins, ensembles, cfg.providers, problems);
+  } catch (const config_error& e) {
+    problems.push_back(e);
+  }
+  if (!problems.empty())
+    throw renamed(problems.front());
+  auto& e = read.at(name);
+  // The spend ledger knows the config's budgets; one written here would be
+  // ignored, so it is refused.
+  if (e.budget.any())
+    throw config_error({file, 0, 0},
+                       path + ".budget: an ensemble defined in a request has "
+                              "no budget of its own (its providers' and the "
+                              "key's apply)");
+  e.where = {file, 0, 0};
+  return e;
+}
+
 config parse_config(const std::string& yaml_text, const std::string& file) {
   return parse_config(yaml_text, file, registry::builtin());
 }

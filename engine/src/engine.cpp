@@ -78,11 +78,18 @@ uint64_t engine::start_ask(const target& to, std::vector<chat_message> messages,
                        "provider '" + to.name +
                            "' is asked alone; only an ensemble has a combine "
                            "strategy to choose");
+  if (options.ensemble && to.of != target::kind::ensemble)
+    throw config_error(source_location{impl_->cfg.file, 0, 0},
+                       "an ensemble of the request's own goes with an "
+                       "ensemble target, not provider '" +
+                           to.name + "'");
+  const auto* choice = options.combine ? &*options.combine : nullptr;
   auto plan = to.of == target::kind::provider
                   ? impl_->call_plan_for(to.name,
                                          source_location{impl_->cfg.file, 0, 0})
-                  : impl_->plan_for(to.name, options.combine ? &*options.combine
-                                                             : nullptr);
+              : options.ensemble
+                  ? impl_->plan_for(to.name, *options.ensemble, choice)
+                  : impl_->plan_for(to.name, choice);
   impl_->check_structured(plan, options.params);
   auto deadline_us = plan.deadline_us;
   // A strategy's own calls (judge, synthesizer) get another deadline's
@@ -123,7 +130,8 @@ uint64_t engine::start_ask(const target& to, std::vector<chat_message> messages,
   auto& scope = question.request.scope;
   if (to.of == target::kind::ensemble) {
     scope.ensemble = to.name;
-    scope.cache = impl_->cfg.ensembles.at(to.name).cache;
+    scope.cache = options.ensemble ? options.ensemble->cache
+                                   : impl_->cfg.ensembles.at(to.name).cache;
   }
   scope.key = options.record.key;
   scope.key_budget = options.key_budget;

@@ -435,7 +435,12 @@ struct engine::impl {
       throw config_error(source_location{cfg.file, 0, 0},
                          "unknown ensemble '" + name + "'; expected one of: " +
                              join_names(keys_of(cfg.ensembles)));
-    auto& ec = e->second;
+    return plan_for(name, e->second, choice);
+  }
+
+  /// The plan of `ec`, one of the config's or a request's own.
+  ensemble_plan plan_for(const std::string& name, const ensemble_config& ec,
+                         const combine_choice* choice) {
     ensemble_plan plan;
     plan.name = name;
     plan.timers = timers;

@@ -122,6 +122,25 @@ BOOST_FIXTURE_TEST_CASE_TEMPLATE(keys_are_hashed_scoped_and_revoked_at_once, B,
   BOOST_REQUIRE(outside);
   BOOST_CHECK_EQUAL(outside->status, 403);
   BOOST_CHECK(outside->body.find("target_not_allowed") != std::string::npos);
+  // Nor an ensemble of its own that calls the provider.
+  auto composed = client.Post(
+      "/v1/chat/completions", bearer(a),
+      R"({"model": "mine", "messages": [{"role": "user", "content": "Capital?"}],
+          "tutti": {"ensemble": {"members": ["alpha"]}}})",
+      "application/json");
+  BOOST_REQUIRE(composed);
+  BOOST_CHECK_EQUAL(composed->status, 403);
+  BOOST_CHECK(composed->body.find("'alpha', which tutti.ensemble calls") !=
+              std::string::npos);
+  // Anthropic's SDK sends the key as x-api-key.
+  auto as_anthropic = client.Post("/v1/messages", {{"x-api-key", a}},
+                                  R"({"model": "ensemble/e", "max_tokens": 50,
+          "messages": [{"role": "user", "content": "Capital?"}]})",
+                                  "application/json");
+  BOOST_REQUIRE(as_anthropic);
+  BOOST_CHECK_EQUAL(as_anthropic->status, 200);
+  BOOST_CHECK(as_anthropic->body.find("\"type\":\"message\"") !=
+              std::string::npos);
   auto as_b = client.Post("/v1/chat/completions", bearer(b), chat_body("alpha"),
                           "application/json");
   BOOST_REQUIRE(as_b);

@@ -288,6 +288,18 @@ validate_combine_choice(const std::string& path, const source_location& where,
                         const combine_options& settings, const config& cfg,
                         const registry& plugins);
 
+/// An ensemble a request defines (`tutti.ensemble` over HTTP): `text` is
+/// its definition as an ensemble's entry in the YAML is written (JSON is
+/// YAML), read and checked exactly as the file's are, its members and
+/// judges among `cfg`'s providers. `name` names it in answers and records.
+/// Throws `config_error` whose message starts with `path` instead of
+/// `ensembles.NAME` (`tutti.ensemble.members[1]: unknown provider ...`).
+ensemble_config parse_inline_ensemble(const std::string& text,
+                                      const std::string& name,
+                                      const std::string& path,
+                                      const config& cfg,
+                                      const registry& plugins);
+
 /// Loads and validates a config file against the built-in plugins. Throws
 /// `config_error`; an unreadable file gives "file: cannot read: reason".
 config load_config(const std::string& path);

@@ -104,6 +104,10 @@ struct ask_options {
   /// settings); checked as the config's are (`validate_combine_choice`), a
   /// `config_error` when it will not do. Not for a provider target.
   std::optional<combine_choice> combine;
+  /// An ensemble defined for this question alone (`parse_inline_ensemble`),
+  /// asked instead of one of the config's; the target (an ensemble target)
+  /// names it in the answer and the records.
+  std::optional<ensemble_config> ensemble;
   tutti::record_options record;
   /// The budget of the key in `record.key` (`tutti keys create --budget`).
   spend_limit key_budget;

@@ -60,6 +60,10 @@ struct server_options {
   /// responses carry Access-Control-Allow-Origin. "*" is any origin and
   /// needs a token. Empty: no cross-origin access.
   std::vector<std::string> cors_origins;
+  /// Requests may define their own ensemble (`tutti.ensemble`); false: a
+  /// 403 `inline_ensembles_disabled`. API keys limited to some targets may
+  /// only compose ensembles of those providers either way.
+  bool inline_ensembles = true;
 };
 
 /// The endpoint refuses to start: a non-loopback address without a token,
