@@ -6,6 +6,7 @@
 #include <caf/send.hpp>
 
 #include "actors/clock.hpp"
+#include "actors/route_order.hpp"
 
 namespace tutti {
 
@@ -96,6 +97,8 @@ void override_params(chat_params& params, const chat_params& over) {
     params.parallel_tool_calls = over.parallel_tool_calls;
   if (!over.response_format.type.empty())
     params.response_format = over.response_format;
+  if (!over.model.empty())
+    params.model = over.model;
 }
 
 size_t running_count(self_ptr self) {
@@ -432,6 +435,46 @@ void start_member(self_ptr self, size_t index) {
                       wake_atom::value, static_cast<uint64_t>(index));
 }
 
+/// How long routing waits for a provider to say how it stands before it
+/// orders the deployments without it.
+constexpr auto route_state_timeout = std::chrono::milliseconds{200};
+
+/// A routed model: asks each deployment's provider how it stands, puts the
+/// members in the route's order, then starts the first.
+void route_then_start(self_ptr self) {
+  auto& st = self->state;
+  auto count = st.plan.members.size();
+  auto views = std::make_shared<std::vector<deployment_view>>(count);
+  for (size_t i = 0; i < count; ++i)
+    (*views)[i].weight = st.plan.members[i].weight;
+  st.route_replies = count;
+  auto one_more = [self, views] {
+    auto& st = self->state;
+    if (--st.route_replies > 0 || st.members_done || st.answered)
+      return; // more to come, or cancelled or expired meanwhile
+    auto order = route_order(*st.plan.route, *views, st.plan.route_random);
+    std::vector<ensemble_member> ordered;
+    ordered.reserve(order.size());
+    for (auto i : order)
+      ordered.push_back(std::move(st.plan.members[i]));
+    st.plan.members = std::move(ordered);
+    start_member(self, 0);
+  };
+  for (size_t i = 0; i < count; ++i)
+    self->request(st.plan.members[i].actor, route_state_timeout,
+                  state_atom::value)
+        .then(
+            [=](const provider_snapshot& s) {
+              auto& v = (*views)[i];
+              v.breaker_open = s.breaker == "open";
+              v.in_flight = s.calls;
+              v.latency_us = s.latency_us;
+              v.requests_left = s.requests_left;
+              one_more();
+            },
+            [=](const caf::error&) { one_more(); });
+}
+
 } // namespace
 
 caf::behavior aggregator(self_ptr self, ensemble_plan plan) {
@@ -464,6 +507,8 @@ caf::behavior aggregator(self_ptr self, ensemble_plan plan) {
         if (st.plan.mode == run_mode::parallel) {
           for (size_t i = 0; i < count; ++i)
             start_member(self, i);
+        } else if (st.plan.route) {
+          route_then_start(self);
         } else {
           start_member(self, 0);
         }

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,11 @@ struct ensemble_plan {
   int64_t hedge_after_us = 0;
   int min_success = 1;
   int64_t deadline_us = 60'000'000; ///< relative to the question's arrival
+  /// A routed model's: its members (fallback) are first put in this
+  /// strategy's order (`route_order`), from what each provider reports;
+  /// `route_random` draws the weighted order.
+  std::optional<route_strategy> route;
+  uint64_t route_random = 0;
   /// How long after the deadline the aggregator stops waiting for providers
   /// that did not report (they fail themselves at the deadline).
   int64_t grace_us = 2'000'000;
@@ -101,7 +107,8 @@ struct aggregator_state {
   bool call_streams_answer = false;
   bool answer_streamed = false; ///< combine first: the winner's text went out
   bool answered = false;
-  bool asked = false; ///< the question has come
+  bool asked = false;       ///< the question has come
+  size_t route_replies = 0; ///< routing: provider snapshots still awaited
   /// A cancel came before the question (the engine cancels what it has just
   /// started, e.g. as it stops): the question is answered at once.
   bool cancelled_before_asked = false;

@@ -117,6 +117,14 @@ struct provider_snapshot {
   int32_t consecutive_failures = 0;
   steady_us breaker_open_until = 0;
   int64_t calls = 0; ///< calls not yet answered
+  /// Recent successful calls' time, query to reply, as a moving average;
+  /// 0: none yet.
+  int64_t latency_us = 0;
+  /// What the upstream's rate-limit headers last said is left of its
+  /// request budget, and when that stops holding (the budget is whole
+  /// again); -1: nothing said.
+  int64_t requests_left = -1;
+  steady_us requests_left_until = 0;
 };
 
 /// One member's question, sent to its provider.
@@ -226,7 +234,7 @@ typename Inspector::result_type inspect(Inspector& f, chat_params& x) {
   return f(caf::meta::type_name("chat_params"), temperature, top_p, max_tokens,
            seed, x.stop, frequency_penalty, presence_penalty,
            x.reasoning_effort, x.tools, x.tool_choice, parallel_tool_calls,
-           x.response_format, load);
+           x.response_format, x.model, load);
 }
 
 template <class Inspector>
@@ -341,7 +349,8 @@ typename Inspector::result_type inspect(Inspector& f, server_limits& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, provider_snapshot& x) {
   return f(caf::meta::type_name("provider_snapshot"), x.breaker,
-           x.consecutive_failures, x.breaker_open_until, x.calls);
+           x.consecutive_failures, x.breaker_open_until, x.calls, x.latency_us,
+           x.requests_left, x.requests_left_until);
 }
 
 template <class Inspector>

@@ -136,6 +136,19 @@ bool counts_for_breaker(failure_kind kind) {
 }
 
 /// Ends a call for good and answers the query.
+/// The provider's settings for `req`: another model when the request
+/// names one (a routed wildcard name), else the provider's own, uncopied.
+const provider_settings& settings_for(const provider_deps& deps,
+                                      const chat_request& req,
+                                      provider_settings& scratch) {
+  auto& model = req.params.model;
+  if (model.empty() || model == deps.settings.model)
+    return deps.settings;
+  scratch = deps.settings;
+  scratch.model = model;
+  return scratch;
+}
+
 void finish(self_ptr self, const std::string& request_id,
             std::variant<completion, failure> result) {
   auto i = self->state.calls.find(request_id);
@@ -151,7 +164,9 @@ void finish(self_ptr self, const std::string& request_id,
   member_outcome outcome;
   outcome.member = call.query.member;
   outcome.provider = deps.settings.name;
-  outcome.model = deps.settings.model;
+  outcome.model = call.query.request.params.model.empty()
+                      ? deps.settings.model
+                      : call.query.request.params.model;
   if (auto* done = std::get_if<completion>(&result)) {
     outcome.ok = true;
     outcome.reply = std::move(*done);
@@ -183,6 +198,12 @@ void finish(self_ptr self, const std::string& request_id,
       error.usage = call.reply.usage;
     error.usage = bounded(error.usage);
     error.cost_usd = cost_usd(error.usage, deps.price);
+  }
+  if (outcome.ok && !outcome.reply.cached) {
+    // A moving average over about the last eight replies.
+    auto took = outcome.reply.timing.total_us;
+    auto& avg = self->state.latency_us;
+    avg = avg == 0 ? took : avg + (took - avg) / 8;
   }
   if (call.attempts > 0)
     self->state.breaker.record(
@@ -275,10 +296,12 @@ void ask_for_permit(self_ptr self, provider_call& call) {
               schedule_check(self, call,
                              call.sent_at + timeouts.first_token_ms * 1000,
                              failure_kind::timeout_first_token);
-            auto http = self->state.deps.wire->encode(
-                call.query.request, self->state.deps.settings);
-            self->state.deps.wire->sign(http, self->state.deps.settings,
-                                        unix_now_ms());
+            provider_settings scratch;
+            auto& settings =
+                settings_for(self->state.deps, call.query.request, scratch);
+            auto http =
+                self->state.deps.wire->encode(call.query.request, settings);
+            self->state.deps.wire->sign(http, settings, unix_now_ms());
             transfer_options options;
             options.connect_timeout_ms = timeouts.connect_ms;
             options.ca_file = self->state.deps.ca_file;
@@ -320,7 +343,8 @@ void choose_cache_key(self_ptr self, provider_call& call) {
   chat_request whole;
   whole.messages = req.messages;
   whole.params = req.params;
-  auto http = deps.wire->encode(whole, deps.settings);
+  provider_settings scratch;
+  auto http = deps.wire->encode(whole, settings_for(deps, req, scratch));
   call.cache_key = sha256_hex(deps.settings.kind + '\n' + http.method + ' ' +
                               http.url + '\n' + http.body);
   call.cache_ttl_ms = rule.ttl_ms;
@@ -504,6 +528,11 @@ void on_head(self_ptr self, provider_call& call, int status,
     self->send(limiter, answered_atom::value, call.permit_id, now);
   auto said =
       self->state.deps.wire->server_limits_of(call.headers, unix_now_ms());
+  if (said.requests.known()) {
+    self->state.requests_left = said.requests.remaining;
+    self->state.requests_left_until =
+        saturating_add(now, saturating_mul(said.requests.reset_in_ms, 1000));
+  }
   if (said.any())
     self->send(limiter, feedback_atom::value, call.permit_id, std::move(said),
                now);
@@ -779,6 +808,11 @@ caf::behavior provider(self_ptr self, provider_deps deps) {
         snapshot.consecutive_failures = breaker.consecutive_failures();
         snapshot.breaker_open_until = breaker.open_until();
         snapshot.calls = static_cast<int64_t>(self->state.calls.size());
+        snapshot.latency_us = self->state.latency_us;
+        if (self->state.requests_left_until > now) {
+          snapshot.requests_left = self->state.requests_left;
+          snapshot.requests_left_until = self->state.requests_left_until;
+        }
         return snapshot;
       },
       [=](cancel_atom, const std::string& request_id) {

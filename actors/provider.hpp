@@ -98,6 +98,11 @@ struct provider_state {
   steady_us deadline_wake = 0; ///< the earliest timer set; 0: none
   std::minstd_rand jitter{std::random_device{}()};
   circuit_breaker breaker;
+  /// For routing (provider_snapshot): recent latency and what the
+  /// upstream's headers last said of its request budget.
+  int64_t latency_us = 0;
+  int64_t requests_left = -1;
+  steady_us requests_left_until = 0;
 
   static inline const char* name = "provider";
 };

@@ -64,6 +64,11 @@ struct chat_call {
   /// (read as the YAML's ensembles are when the request is served); the
   /// model names it. Empty: none.
   std::string inline_ensemble;
+  /// A routed model (`models:`): the ensemble that serves this question
+  /// (its deployments one after another), and the route's name as the
+  /// config writes it ("gpt-4o", "openai/*").
+  std::optional<ensemble_config> routed;
+  std::string route;
 };
 
 /// Parses and validates a chat completions body against `cfg` (for the
@@ -142,8 +147,8 @@ std::string providers_json(const std::vector<provider_status>& states,
 std::string ensembles_json(const config& cfg,
                            const registry& plugins = registry::builtin());
 std::string pipelines_json(const config& cfg);
-/// `GET /v1/models` (OpenAI's list): each provider, and each ensemble as
-/// "ensemble/NAME".
+/// `GET /v1/models` (OpenAI's list): each provider, each ensemble as
+/// "ensemble/NAME", and each routed name (`models:`) but the wildcards.
 std::string models_json(const config& cfg, int64_t created);
 /// `GET /v1/models/{id}`: one model object.
 std::string model_json(const std::string& id, int64_t created);

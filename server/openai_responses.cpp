@@ -527,6 +527,10 @@ std::string models_json(const config& cfg, int64_t created) {
       write_model(w, name, created);
     for (auto& [name, e] : cfg.ensembles)
       write_model(w, "ensemble/" + name, created);
+    // Routed names; a wildcard matches too many names to list.
+    for (auto& [name, r] : cfg.models)
+      if (!r.wildcard)
+        write_model(w, name, created);
   });
 }
 

@@ -193,10 +193,13 @@ tutti::target resolve_model(const std::string& model, const config& cfg) {
   } else if (cfg.providers.count(model) > 0) {
     return tutti::target::provider(model);
   }
-  auto message = "The model " + quoted(model) +
-                 " does not exist: expected a provider (" +
-                 join(names_of(cfg.providers, "")) + ") or ensemble/NAME (" +
-                 join(names_of(cfg.ensembles, "ensemble/")) + ")";
+  auto message =
+      "The model " + quoted(model) + " does not exist: expected a provider (" +
+      join(names_of(cfg.providers, "")) + ") or ensemble/NAME (" +
+      join(names_of(cfg.ensembles, "ensemble/")) + ")" +
+      (cfg.models.empty()
+           ? std::string{}
+           : " or a routed model (" + join(names_of(cfg.models, "")) + ")");
   if (cfg.ensembles.count(model) > 0)
     message += "; did you mean ensemble/" + model + "?";
   throw api_error{404, message, "invalid_request_error", "model",
@@ -204,10 +207,23 @@ tutti::target resolve_model(const std::string& model, const config& cfg) {
 }
 
 void resolve_target(chat_call& call, const config& cfg) {
+  std::string rest;
+  const auto* route = find_route(cfg, call.model, rest);
   if (call.inline_ensemble.empty()) {
+    if (route != nullptr && cfg.providers.count(call.model) == 0) {
+      call.to = tutti::target::ensemble(call.model);
+      call.routed = ensemble_of_route(*route, rest);
+      call.route = route->name;
+      return;
+    }
     call.to = resolve_model(call.model, cfg);
     return;
   }
+  if (route != nullptr)
+    fail("model", "model: with tutti.ensemble the model names the request's "
+                  "own ensemble; " +
+                      quoted(call.model) + " is a routed model (models: " +
+                      quoted(route->name) + "), give another");
   auto bare =
       call.model.rfind("ensemble/", 0) == 0 ? call.model.substr(9) : call.model;
   if (bare.empty() || cfg.ensembles.count(bare) > 0 ||

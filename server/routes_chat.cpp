@@ -159,10 +159,13 @@ void server::impl::chat(const exchange_ptr& ex, const http::client_api& api) {
   auto parsed = valid_call(api.parse(ex->body(), engine.loaded_config()), *ex);
   if (!parsed || !session_ok(*ex))
     return;
-  std::optional<ensemble_config> own;
-  if (parsed->inline_ensemble.empty() ? !may_ask(*ex, parsed->to.name)
-                                      : !own_ensemble(*ex, *parsed, own))
+  std::optional<ensemble_config> own = parsed->routed;
+  if (!parsed->inline_ensemble.empty()) {
+    if (!own_ensemble(*ex, *parsed, own))
+      return;
+  } else if (!may_ask(*ex, parsed->routed ? parsed->route : parsed->to.name)) {
     return;
+  }
   if (!admit_key(*ex))
     return;
   auto st = std::make_shared<chat_state>();
@@ -172,6 +175,14 @@ void server::impl::chat(const exchange_ptr& ex, const http::client_api& api) {
   st->ids = http::completion_ids{api.id_prefix() + http::random_hex(24),
                                  unix_now(), st->call.model};
   ex->target = st->call.model;
+  if (st->call.combine && st->call.routed) {
+    ex->respond(error_response(api_error{
+        400,
+        "tutti.combine: the model is routed to one deployment at a time; "
+        "only an ensemble has a combine strategy to choose",
+        "invalid_request_error", "tutti.combine", "invalid_value"}));
+    return;
+  }
   if (st->call.combine) {
     // Checked as the config's own are: a setting the strategy does not
     // declare, a missing one, an unknown judge is the client's error.

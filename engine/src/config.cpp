@@ -53,7 +53,7 @@ using namespace config_detail;
 namespace {
 
 const word_list top_level_keys = {"providers", "ensembles", "pipelines",
-                                  "store"};
+                                  "models", "store"};
 const word_list store_keys = {"url", "texts", "queue", "history"};
 const word_list history_keys = {"turns", "tokens"};
 
@@ -81,6 +81,7 @@ public:
     YAML::Node providers;
     YAML::Node ensembles;
     YAML::Node pipelines;
+    YAML::Node models;
     for (auto& entry : entries(root, "", top_level_keys)) {
       if (entry.key == "store") {
         read_store(entry, result);
@@ -88,6 +89,7 @@ public:
       }
       (entry.key == "providers"   ? providers
        : entry.key == "ensembles" ? ensembles
+       : entry.key == "models"    ? models
                                   : pipelines) = entry.value;
       if (!entry.value.IsNull() && !entry.value.IsMap()) {
         fail(entry.value, entry.key,
@@ -108,6 +110,9 @@ public:
     }
     if (pipelines.IsMap()) {
       result.pipelines = read_pipelines(source(), pipelines, result, problems);
+    }
+    if (models.IsMap()) {
+      result.models = read_models(source(), models, result.providers, problems);
     }
     if (problems.size() == 1)
       throw problems[0];

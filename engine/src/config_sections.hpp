@@ -41,4 +41,11 @@ std::map<std::string, pipeline_config>
 read_pipelines(const yaml_source& source, const YAML::Node& pipelines,
                const config& cfg, std::vector<config_error>& problems);
 
+/// `models:`, each public model name with its deployments among
+/// `providers`.
+std::map<std::string, model_route>
+read_models(const yaml_source& source, const YAML::Node& models,
+            const std::map<std::string, provider_config>& providers,
+            std::vector<config_error>& problems);
+
 } // namespace tutti::config_detail

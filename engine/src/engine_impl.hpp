@@ -15,6 +15,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <random>
 #include <set>
 #include <stdexcept>
 #include <unordered_map>
@@ -103,6 +104,13 @@ struct engine::impl {
   std::unique_ptr<caf::actor_system> system;
   std::shared_ptr<transport> net;
   std::mutex mtx;
+  /// Draws for routed models' weighted orders (guarded by mtx).
+  std::mt19937_64 route_draws{std::random_device{}()};
+
+  uint64_t route_random() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return route_draws();
+  }
   std::map<std::string, caf::actor> providers; // guarded by mtx
   std::map<std::string, caf::actor> limiters;  // by group, guarded by mtx
   std::vector<caf::actor> long_lived;          // guarded by mtx
@@ -462,6 +470,10 @@ struct engine::impl {
     plan.hedge_after_us = ec.hedge_after_ms * 1000;
     plan.min_success = ec.min_success;
     plan.deadline_us = ec.deadline_ms * 1000;
+    if (ec.route) {
+      plan.route = ec.route;
+      plan.route_random = route_random();
+    }
     for (auto& member : ec.members) {
       auto actor = provider_for(member.provider, member.where);
       auto& pc = cfg.providers.at(member.provider);

@@ -487,7 +487,7 @@ BOOST_AUTO_TEST_CASE(unknown_keys_name_the_allowed_ones) {
                        "pipeline: {}\n"),
               15, 1,
               {"unknown top-level key 'pipeline'; expected one of: "
-               "providers, ensembles, pipelines, store; did you mean 'pipelines'?"});
+               "providers, ensembles, pipelines, models, store; did you mean 'pipelines'?"});
 }
 
 BOOST_AUTO_TEST_CASE(step_params_are_checked_like_member_params) {

@@ -853,3 +853,70 @@ ensembles:
 )");
   BOOST_CHECK(one.problems().empty());
 }
+
+BOOST_AUTO_TEST_CASE(models_route_public_names_to_deployments) {
+  auto cfg = parse_config(R"(providers:
+  east: {kind: openai, model: m, base_url: "http://127.0.0.1:1/v1"}
+  west: {kind: openai, model: m, base_url: "http://127.0.0.1:1/v1"}
+models:
+  gpt-4o:
+    deployments: [east, {provider: west, weight: 3}]
+    strategy: least_busy
+    deadline: 20s
+  "openai/*": {deployments: [east]}
+  "openai/mini/*": {deployments: [west]}
+)",
+                          "models.yaml");
+  BOOST_REQUIRE_EQUAL(cfg.models.size(), 3u);
+  auto& r = cfg.models.at("gpt-4o");
+  BOOST_CHECK(!r.wildcard);
+  BOOST_CHECK(r.strategy == route_strategy::least_busy);
+  BOOST_CHECK_EQUAL(r.deadline_ms, 20000);
+  BOOST_REQUIRE_EQUAL(r.deployments.size(), 2u);
+  BOOST_CHECK_EQUAL(r.deployments[1].weight, 3);
+  std::string rest;
+  BOOST_CHECK(find_route(cfg, "gpt-4o", rest) == &r);
+  BOOST_CHECK(rest.empty());
+  // The longest wildcard prefix wins; the rest is the model asked.
+  auto* mini = find_route(cfg, "openai/mini/fast", rest);
+  BOOST_REQUIRE(mini != nullptr);
+  BOOST_CHECK_EQUAL(mini->name, "openai/mini/*");
+  BOOST_CHECK_EQUAL(rest, "fast");
+  BOOST_CHECK_EQUAL(find_route(cfg, "openai/gpt-5", rest)->name, "openai/*");
+  BOOST_CHECK_EQUAL(rest, "gpt-5");
+  BOOST_CHECK(find_route(cfg, "openai/", rest) == nullptr);
+  BOOST_CHECK(find_route(cfg, "gpt-4", rest) == nullptr);
+  auto e = ensemble_of_route(*mini, "fast");
+  BOOST_CHECK(e.mode == run_mode::fallback);
+  BOOST_CHECK(e.until == until_rule::first);
+  BOOST_CHECK_EQUAL(e.combine, "first");
+  BOOST_CHECK_EQUAL(e.members.at(0).params.model, "fast");
+  BOOST_CHECK(e.route == route_strategy::weighted);
+}
+
+BOOST_AUTO_TEST_CASE(a_broken_model_route_says_where_and_why) {
+  const std::string head = R"(providers:
+  east: {kind: openai, model: m, base_url: "http://127.0.0.1:1/v1"}
+models:
+)";
+  struct row {
+    const char* yaml;
+    const char* says;
+  } rows[] = {
+      {"  x: {deployments: [nobody]}\n", "unknown provider 'nobody'"},
+      {"  x: {deployments: []}\n", "expected a list of providers"},
+      {"  x: {deployments: [east, east]}\n", "listed twice"},
+      {"  x: {deployments: [{provider: east, weight: 0}]}\n", "positive"},
+      {"  x: {deployments: [east], strategy: fastest}\n", "fastest"},
+      {"  x: {strategy: weighted}\n", "missing required key 'deployments'"},
+      {"  east: {deployments: [east]}\n", "is a provider's name"},
+      {"  \"ensemble/x\": {deployments: [east]}\n", "name the config's ensembles"},
+      {"  \"a*b\": {deployments: [east]}\n", "letters, digits"},
+  };
+  for (auto& r : rows) {
+    auto e = error_of(head + r.yaml);
+    BOOST_CHECK_MESSAGE(std::string{e.what()}.find(r.says) != std::string::npos,
+                        r.yaml << " -> " << e.what());
+    BOOST_CHECK_EQUAL(e.where().line, 4);
+  }
+}

@@ -205,6 +205,17 @@ std::string until_name(until_rule rule, int quorum);
 std::string to_string(run_mode mode);
 
 /// A named ensemble.
+/// How a routed model (`models:`) orders its deployments
+/// (`route_order`).
+enum class route_strategy : uint8_t {
+  weighted,       ///< at random, by weight
+  least_busy,     ///< fewest calls in flight first
+  lowest_latency, ///< fastest recent replies first
+  most_remaining, ///< most requests left under the upstream's headers first
+};
+
+std::string to_string(route_strategy strategy);
+
 struct ensemble_config {
   std::string name;
   std::vector<member_config> members; ///< at least one, in YAML order
@@ -228,7 +239,33 @@ struct ensemble_config {
   /// Reuse its members' replies to identical requests; ttl 0: each
   /// provider's own `cache`.
   cache_policy cache;
+  /// Set for a routed model's ensemble (`ensemble_of_route`): its members,
+  /// run one after another, are first put in this strategy's order.
+  std::optional<route_strategy> route;
   source_location where; ///< the ensemble's name in the YAML
+};
+
+/// One deployment of a routed model: a provider and its share of the
+/// traffic.
+struct deployment_config {
+  std::string provider;
+  double weight = 1;
+  source_location where;
+};
+
+/// `models:`: a public model name clients ask for, served by one of its
+/// deployments at a time; a failed one falls over to the next within the
+/// deadline.
+struct model_route {
+  std::string name; ///< as written: "gpt-4o", or "openai/*"
+  /// The name ends in "/*": it matches every name that starts with what
+  /// comes before the '*', and the rest is the model each deployment is
+  /// asked for.
+  bool wildcard = false;
+  std::vector<deployment_config> deployments; ///< at least one
+  route_strategy strategy = route_strategy::weighted;
+  int64_t deadline_ms = 60000;
+  source_location where;
 };
 
 /// One step of a pipeline: an ensemble, or a single call to one provider,
@@ -263,6 +300,7 @@ struct config {
   std::map<std::string, provider_config> providers;
   std::map<std::string, ensemble_config> ensembles;
   std::map<std::string, pipeline_config> pipelines;
+  std::map<std::string, model_route> models; ///< by name as written
   /// `store:`: where runs are kept (docs/store.md); `${VAR}`s in its URL
   /// are expanded when the engine opens it.
   store_config store;
@@ -299,6 +337,19 @@ ensemble_config parse_inline_ensemble(const std::string& text,
                                       const std::string& path,
                                       const config& cfg,
                                       const registry& plugins);
+
+/// The route a model name asks: an exact `models:` name, else the wildcard
+/// with the longest prefix it starts with (`rest` is then what follows the
+/// prefix); nullptr when none.
+const model_route* find_route(const config& cfg, const std::string& model,
+                              std::string& rest);
+
+/// The ensemble that serves one question of `route`: its deployments as
+/// members run one after another (`fallback`) in the route's order, the
+/// first success the answer; `rest` (a wildcard's) is the model asked of
+/// each.
+ensemble_config ensemble_of_route(const model_route& route,
+                                  const std::string& rest);
 
 /// Loads and validates a config file against the built-in plugins. Throws
 /// `config_error`; an unreadable file gives "file: cannot read: reason".

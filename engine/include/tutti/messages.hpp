@@ -98,6 +98,9 @@ struct chat_params {
   tutti::tool_choice tool_choice;
   std::optional<bool> parallel_tool_calls;
   tutti::response_format response_format;
+  /// Another of the vendor's models than the provider's own (a `models:`
+  /// wildcard passes the rest of the name asked); "": the provider's.
+  std::string model;
 
   /// The reply may be something other than free text: tool calls, or a
   /// JSON document.
