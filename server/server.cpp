@@ -79,6 +79,7 @@ match_route(std::string_view method, std::string_view path, bool& known_path) {
       {"GET", "/v1/pipelines", id::pipelines},
       {"GET", "/v1/models", id::models},
       {"POST", "/v1/chat/completions", id::chat},
+      {"POST", "/v1/embeddings", id::embeddings},
       {"POST", "/v1/runs", id::create_run},
       {"GET", "/v1/runs", id::list_runs},
       {"GET", "/v1/stats", id::stats},
@@ -349,6 +350,9 @@ void server::impl::dispatch(const route_match& route, const exchange_ptr& ex) {
     return;
   case id::chat:
     chat(ex);
+    return;
+  case id::embeddings:
+    embeddings(ex);
     return;
   case id::create_run:
     create_run(ex);
