@@ -12,14 +12,17 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <httplib.h>
 #include <rapidjson/document.h>
 
 #include "tests/integration/fake_upstream_fixture.hpp"
+#include "tests/integration/store_place.hpp"
 #include "tools/fake_llm/fake_llm.hpp"
 #include "tools/fake_llm/wire_support.hpp"
 #include "tutti/engine.hpp"
@@ -407,6 +410,82 @@ BOOST_AUTO_TEST_CASE(a_failed_call_is_retried_as_a_chat_call_is) {
       BOOST_TEST(p.attempts == 2u);
     }
   BOOST_TEST(found);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// The engine's own API, under the endpoint: the store and cancelling.
+
+BOOST_AUTO_TEST_SUITE(engine_embeddings)
+
+BOOST_AUTO_TEST_CASE(an_embeddings_request_is_stored_as_a_run_of_its_own) {
+  fake::server upstream{fake::parse_script("default: {latency: 0ms}\n")};
+  upstream.start();
+  tutti::testing::store_place place{"sqlite"};
+  auto eng = engine::from_yaml(
+      "store: \"" + place.url() +
+      "\"\nproviders:\n  oa: {kind: openai, model: emb, base_url: \"" +
+      upstream.root_url() +
+      "/v1\", api_key: k, price: {input_per_mtok: 1000}}\n");
+  embed_options options;
+  options.record.run_id = new_run_id();
+  options.record.session = "s-1";
+  std::promise<member_outcome> done;
+  auto answer = done.get_future();
+  eng.start_embed("oa", {"one two", "three"}, options,
+                  [&](member_outcome o) { done.set_value(std::move(o)); });
+  auto outcome = answer.get();
+  BOOST_REQUIRE(outcome.ok);
+  BOOST_TEST(outcome.model == "emb");
+  BOOST_TEST(outcome.reply.embeddings.size() == 2u);
+  BOOST_TEST(outcome.reply.usage.input_tokens == 3);
+  BOOST_TEST(outcome.reply.cost_usd > 0);
+  BOOST_REQUIRE(eng.flush_store(10s));
+  auto run = place.open()->find(options.record.run_id);
+  BOOST_REQUIRE(run);
+  BOOST_TEST(run->kind == "embedding");
+  BOOST_TEST(run->target_kind == "provider");
+  BOOST_TEST(run->target == "oa");
+  BOOST_TEST(run->status == "ok");
+  // No turn of a conversation.
+  BOOST_TEST(run->session.empty());
+  BOOST_TEST(has(run->prompt, "one two"));
+  BOOST_REQUIRE(run->calls.size() == 1u);
+  BOOST_TEST(run->calls[0].provider == "oa");
+  BOOST_TEST(run->calls[0].model == "emb");
+  BOOST_TEST(run->calls[0].usage.input_tokens == 3);
+}
+
+BOOST_AUTO_TEST_CASE(a_cancelled_request_ends_at_once_with_its_calls) {
+  fake::server upstream{fake::parse_script("models:\n  slow: {latency: 5s}\n")};
+  upstream.start();
+  auto eng = engine::from_yaml(
+      "store: none\nproviders:\n  oa: {kind: openai, model: slow, base_url: "
+      "\"" +
+      upstream.root_url() + "/v1\"}\n");
+  std::promise<member_outcome> done;
+  auto answer = done.get_future();
+  auto started = std::chrono::steady_clock::now();
+  auto handle = eng.start_embed(
+      "oa", {"a"}, {}, [&](member_outcome o) { done.set_value(std::move(o)); });
+  // Time to reach the fake, which holds it for 5 s.
+  std::this_thread::sleep_for(200ms);
+  BOOST_TEST(eng.cancel(handle));
+  auto outcome = answer.get();
+  BOOST_TEST(!outcome.ok);
+  BOOST_TEST(outcome.error.kind == failure_kind::cancelled);
+  BOOST_CHECK(std::chrono::steady_clock::now() - started < 4s);
+  BOOST_TEST(!eng.cancel(handle));
+}
+
+BOOST_AUTO_TEST_CASE(a_kind_without_embeddings_throws_before_anything_starts) {
+  auto eng = engine::from_yaml(
+      "store: none\nproviders:\n  c: {kind: anthropic, model: m, api_key: "
+      "k}\n");
+  BOOST_CHECK_THROW(eng.start_embed("c", {"a"}, {}, [](member_outcome) {}),
+                    unsupported_request);
+  BOOST_CHECK_THROW(eng.start_embed("nobody", {"a"}, {}, [](member_outcome) {}),
+                    config_error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -58,7 +58,7 @@ struct record_options {
   /// The run's id in the store; "": a fresh one (`new_run_id()`).
   std::string run_id;
   /// "ask" (the default for a question), "run" (for a pipeline), "batch",
-  /// "http".
+  /// "http", "embedding" (the default for `start_embed`).
   std::string kind;
   /// The name of the API key that asked; "" none.
   std::string key;
