@@ -242,6 +242,28 @@ BOOST_AUTO_TEST_CASE(titan_gets_one_call_per_text_in_order) {
                                                  R"({"inputText":"two"})"}));
 }
 
+BOOST_AUTO_TEST_CASE(a_large_request_goes_in_batches_answered_as_one) {
+  std::string body = R"({"model": "oa", "input": [)";
+  for (int i = 0; i < 300; ++i)
+    body +=
+        (i == 0 ? "" : ",") + std::string{"\"text "} + std::to_string(i) + "\"";
+  body += "]}";
+  auto r = embed(body);
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->status == 200, r->body.substr(0, 300));
+  auto doc = json_of(r->body);
+  BOOST_REQUIRE(doc["data"].Size() == 300u);
+  for (rapidjson::SizeType i : {0u, 255u, 256u, 299u}) {
+    BOOST_TEST(doc["data"][i]["index"].GetUint() == i);
+    BOOST_TEST(vector_at(doc, i) ==
+               fake::fake_embedding("text " + std::to_string(i), 0));
+  }
+  // Two calls (256 and 44 texts); the usage is theirs summed.
+  auto arrived = arrivals_of("emb-oa");
+  BOOST_REQUIRE(arrived.size() == 2u);
+  BOOST_TEST(doc["usage"]["prompt_tokens"].GetInt() == 600);
+}
+
 BOOST_AUTO_TEST_CASE(a_single_string_is_one_input) {
   auto r = embed(R"({"model": "oa", "input": "hello"})");
   BOOST_REQUIRE(r);

@@ -314,6 +314,9 @@ public:
 
   bool takes_embedding_dimensions() const override { return true; }
 
+  /// batchEmbedContents takes at most 100 requests.
+  std::size_t max_embedding_batch() const override { return 100; }
+
   /// POST models/{model}:batchEmbedContents, one request per input:
   /// `{"model": "models/M", "content": {"parts": [{"text"}]},
   /// "outputDimensionality"}`.

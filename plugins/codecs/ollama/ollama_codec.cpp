@@ -380,6 +380,10 @@ public:
 
   bool takes_embeddings() const override { return true; }
 
+  /// 256 texts a call, as for OpenAI: the reply stays within the body
+  /// limit.
+  std::size_t max_embedding_batch() const override { return 256; }
+
   /// POST /api/embed: `{"model", "input": [...], "keep_alive"}`; Ollama
   /// chooses no dimensions.
   http_request

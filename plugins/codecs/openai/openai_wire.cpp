@@ -475,6 +475,10 @@ public:
 
   bool takes_embedding_dimensions() const override { return true; }
 
+  /// 256 texts a call: a reply of 2048 vectors of 1536 numbers as JSON
+  /// text is some 40 MB, beyond the provider's body limit.
+  std::size_t max_embedding_batch() const override { return 256; }
+
   http_request
   encode_embedding(const embedding_request& req,
                    const provider_settings& provider) const override {
