@@ -170,8 +170,9 @@ void add_usage(usage& into, const usage& used) {
   into.cached_input_tokens += used.cached_input_tokens;
 }
 
-/// The outcome of every call as one: see `embed_watch`.
-member_outcome embeddings_outcome(const embed_watch_state& st) {
+/// The outcome of every call as one (see `embed_watch`); the calls' vectors
+/// move into it.
+member_outcome embeddings_outcome(embed_watch_state& st) {
   member_outcome result;
   result.member = st.provider_name;
   result.provider = st.provider_name;
@@ -211,9 +212,11 @@ member_outcome embeddings_outcome(const embed_watch_state& st) {
   if (!st.outcomes.empty() && st.outcomes[0])
     reply.timing = st.outcomes[0]->reply.timing;
   reply.timing.total_us = total_us;
-  for (auto& o : st.outcomes)
+  for (auto& o : st.outcomes) {
     for (auto& v : o->reply.embeddings)
-      reply.embeddings.push_back(v);
+      reply.embeddings.push_back(std::move(v));
+    o->reply.embeddings.clear();
+  }
   return result;
 }
 
@@ -231,11 +234,12 @@ caf::behavior embed_watch(caf::stateful_actor<embed_watch_state>* self,
     st.done = true;
     st.timers.cancel_all(self);
     st.forget();
+    auto outcome = embeddings_outcome(st);
     std::vector<member_outcome> calls;
     for (auto& o : st.outcomes)
       if (o)
-        calls.push_back(*o);
-    st.on_done(embeddings_outcome(st), std::move(calls));
+        calls.push_back(std::move(*o));
+    st.on_done(std::move(outcome), std::move(calls));
     self->quit();
   };
   auto cancel_running = [self] {

@@ -83,7 +83,8 @@ struct embed_watch_state {
   /// Each call's outcome once it came; `answered` counts them.
   std::vector<std::optional<member_outcome>> outcomes;
   size_t answered = 0;
-  /// Gets the combined outcome and every call's, exactly once.
+  /// Gets the combined outcome and every call's (without their vectors,
+  /// which are the combined outcome's), exactly once.
   std::function<void(member_outcome, std::vector<member_outcome>)> on_done;
   std::function<void()> forget; ///< takes the request off the engine's table
   tutti::timers timers;
