@@ -254,9 +254,14 @@ typename Inspector::result_type inspect(Inspector& f, request_scope& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, embedding_request& x) {
+  return f(caf::meta::type_name("embedding_request"), x.inputs, x.dimensions);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, chat_request& x) {
   return f(caf::meta::type_name("chat_request"), x.id, x.messages, x.params,
-           x.stream, x.deadline, x.priority, x.scope);
+           x.stream, x.deadline, x.priority, x.scope, x.embedding);
 }
 
 template <class Inspector>
@@ -274,7 +279,8 @@ typename Inspector::result_type inspect(Inspector& f, timing& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, completion& x) {
   return f(caf::meta::type_name("completion"), x.text, x.finish_reason, x.usage,
-           x.timing, x.cost_usd, x.attempts, x.cached, x.tool_calls);
+           x.timing, x.cost_usd, x.attempts, x.cached, x.tool_calls,
+           x.embeddings);
 }
 
 template <class Inspector>

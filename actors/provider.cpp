@@ -29,6 +29,14 @@ usage estimate_usage(const chat_request& req, const provider_deps& deps) {
   // Sizes and max_tokens can come from a client: each count is clamped,
   // never overflowed.
   int64_t bytes = 0;
+  if (req.embedding.any()) {
+    // Embeddings read their inputs and write no tokens.
+    for (auto& text : req.embedding.inputs)
+      bytes = saturating_add(bytes, static_cast<int64_t>(text.size()));
+    usage estimate;
+    estimate.input_tokens = std::min(bytes / 4, max_counted_tokens);
+    return estimate;
+  }
   for (auto& msg : req.messages)
     bytes = saturating_add(bytes, static_cast<int64_t>(msg.content.size()));
   auto output =
@@ -102,6 +110,31 @@ failure make_failure(failure_kind kind, std::string message, int status = 0) {
   return f;
 }
 
+/// Why the provider cannot send embeddings request `req` as it is; empty
+/// when it can (or `req` is no embeddings request). The engine checks the
+/// same before it asks; this keeps the actor safe from any other asker.
+std::string embedding_problem(const provider_deps& deps,
+                              const chat_request& req) {
+  auto& e = req.embedding;
+  if (!e.any())
+    return {};
+  auto& wire = *deps.wire;
+  auto kind = " (kind " + deps.settings.kind + ")";
+  if (!wire.takes_embeddings())
+    return "provider '" + deps.settings.name + "'" + kind +
+           " has no embeddings endpoint";
+  if (e.dimensions != 0 && !wire.takes_embedding_dimensions())
+    return "provider '" + deps.settings.name + "'" + kind +
+           " cannot choose the embeddings' dimensions";
+  if (e.inputs.size() > wire.max_embedding_batch())
+    return std::to_string(e.inputs.size()) +
+           " inputs in one embeddings call; provider '" + deps.settings.name +
+           "' takes at most " + std::to_string(wire.max_embedding_batch());
+  if (req.stream)
+    return "embeddings are not streamed";
+  return {};
+}
+
 /// Stops the current attempt: the transfer and the permit go back.
 void end_attempt(self_ptr self, provider_call& call, const usage& used) {
   auto& deps = self->state.deps;
@@ -164,9 +197,10 @@ void finish(self_ptr self, const std::string& request_id,
   member_outcome outcome;
   outcome.member = call.query.member;
   outcome.provider = deps.settings.name;
-  outcome.model = call.query.request.params.model.empty()
-                      ? deps.settings.model
-                      : call.query.request.params.model;
+  auto& asked = call.query.request;
+  outcome.model = asked.embedding.any() ? embedding_model_of(deps.settings)
+                  : asked.params.model.empty() ? deps.settings.model
+                                               : asked.params.model;
   if (auto* done = std::get_if<completion>(&result)) {
     outcome.ok = true;
     outcome.reply = std::move(*done);
@@ -296,11 +330,13 @@ void ask_for_permit(self_ptr self, provider_call& call) {
               schedule_check(self, call,
                              call.sent_at + timeouts.first_token_ms * 1000,
                              failure_kind::timeout_first_token);
+            auto& req = call.query.request;
             provider_settings scratch;
-            auto& settings =
-                settings_for(self->state.deps, call.query.request, scratch);
-            auto http =
-                self->state.deps.wire->encode(call.query.request, settings);
+            auto& settings = settings_for(self->state.deps, req, scratch);
+            auto http = req.embedding.any()
+                            ? self->state.deps.wire->encode_embedding(
+                                  req.embedding, settings)
+                            : self->state.deps.wire->encode(req, settings);
             self->state.deps.wire->sign(http, settings, unix_now_ms());
             transfer_options options;
             options.connect_timeout_ms = timeouts.connect_ms;
@@ -332,7 +368,9 @@ void choose_cache_key(self_ptr self, provider_call& call) {
   auto& deps = self->state.deps;
   auto& req = call.query.request;
   auto rule = req.scope.cache.ttl_ms > 0 ? req.scope.cache : deps.cache_rule;
-  if (!deps.cache || rule.ttl_ms <= 0 || req.scope.no_cache)
+  // The cache keeps text replies; embeddings are not cached.
+  if (!deps.cache || rule.ttl_ms <= 0 || req.scope.no_cache ||
+      req.embedding.any())
     return;
   auto& defaults = deps.settings.defaults;
   auto temperature =
@@ -631,7 +669,10 @@ void on_done(self_ptr self, provider_call& call, const transfer_done& done) {
     return;
   }
   if (!call.query.request.stream) {
-    auto decoded = deps.wire->decode_body(call.body);
+    auto& embedding = call.query.request.embedding;
+    auto decoded = embedding.any()
+                       ? deps.wire->decode_embedding(call.body, embedding)
+                       : deps.wire->decode_body(call.body);
     if (auto* error = std::get_if<failure>(&decoded)) {
       error->http_status = done.status;
       fail_attempt(self, call, std::move(*error));
@@ -668,6 +709,16 @@ caf::behavior provider(self_ptr self, provider_deps deps) {
           outcome.model = self->state.deps.settings.model;
           outcome.error = make_failure(failure_kind::bad_request,
                                        "duplicate request id '" + id + "'");
+          outcome.error.attempts = 0;
+          return outcome;
+        }
+        if (auto problem = embedding_problem(self->state.deps, query.request);
+            !problem.empty()) {
+          member_outcome outcome;
+          outcome.member = query.member;
+          outcome.provider = self->state.deps.settings.name;
+          outcome.model = embedding_model_of(self->state.deps.settings);
+          outcome.error = make_failure(failure_kind::bad_request, problem);
           outcome.error.attempts = 0;
           return outcome;
         }

@@ -82,6 +82,7 @@ match_route(std::string_view method, std::string_view path, bool& known_path) {
       {"POST", "/v1/chat/completions", id::chat},
       {"POST", "/v1/responses", id::responses},
       {"POST", "/v1/messages", id::messages},
+      {"POST", "/v1/embeddings", id::embeddings},
       {"POST", "/v1/runs", id::create_run},
       {"GET", "/v1/runs", id::list_runs},
       {"GET", "/v1/stats", id::stats},
@@ -369,6 +370,9 @@ void server::impl::dispatch(const route_match& route, const exchange_ptr& ex) {
     return;
   case id::messages:
     chat(ex, http::messages_api());
+    return;
+  case id::embeddings:
+    embeddings(ex);
     return;
   case id::create_run:
     create_run(ex);

@@ -4,8 +4,9 @@
 /// server.cpp (the service the listener calls: the route table, the checks
 /// on a request's head, metrics and the access log; starting and stopping),
 /// routes_admin.cpp (state and listings), routes_chat.cpp
-/// (`POST /v1/chat/completions`) and routes_runs.cpp (`/v1/runs`). Private
-/// to the endpoint.
+/// (`POST /v1/chat/completions`), routes_embeddings.cpp
+/// (`POST /v1/embeddings`) and routes_runs.cpp (`/v1/runs`). Private to the
+/// endpoint.
 
 #include <algorithm>
 #include <atomic>
@@ -71,6 +72,7 @@ struct route_match {
     chat,
     responses, ///< POST /v1/responses
     messages,  ///< POST /v1/messages (Anthropic's)
+    embeddings,
     create_run,
     get_run,
     delete_run,
@@ -85,6 +87,21 @@ struct route_match {
 };
 
 } // namespace http
+
+/// The error a provider asked alone answers with: the vendor's own status
+/// where it gave one a client understands, else the status that says what
+/// happened (a timeout 504, a broken reply 502, an open breaker 503), with
+/// the kind as the code and the provider named.
+http::api_error provider_failed(const member_outcome& m);
+
+/// The same for the answer of a provider asked alone (its one member).
+http::api_error provider_failed(const ensemble_answer& answer);
+
+/// `provider_failed` as a response: a 429 carries the upstream's wait as
+/// `Retry-After` and `retry-after-ms`, a spent budget says not to retry;
+/// `ensemble_json`, when given, is added as for `error_response`.
+http::response provider_failed_response(const member_outcome& m,
+                                        const std::string& ensemble_json = {});
 
 struct server::impl : http::service {
   tutti::engine& engine;
@@ -224,6 +241,15 @@ struct server::impl : http::service {
   void chat_member_done(chat_state& st, const member_outcome& o);
   void chat_answer(chat_state& st, const ensemble_answer& answer);
   void end_chat_stream(chat_state& st);
+
+  // --- POST /v1/embeddings (routes_embeddings.cpp) ---
+
+  /// One embeddings request while it runs.
+  struct embeddings_state;
+
+  void embeddings(const http::exchange_ptr& ex);
+  /// Sends the reply to `st`'s request: its vectors, or its failure.
+  void embeddings_answer(embeddings_state& st, const member_outcome& outcome);
 
   // --- /v1/runs (routes_runs.cpp) ---
 

@@ -18,11 +18,13 @@ namespace tutti::config_detail {
 namespace {
 
 const word_list provider_keys = {
-    "kind",        "model",   "base_url",    "api_key",  "concurrency",
-    "limit_group", "rpm",     "tpm",         "requests", "tokens",
-    "queue",       "breaker", "temperature", "top_p",    "max_tokens",
-    "seed",        "stop",    "params",      "timeouts", "retry",
-    "price",       "headers", "ca_file",     "budget",   "cache",
+    "kind",    "model",       "embedding_model", "base_url",
+    "api_key", "concurrency", "limit_group",     "rpm",
+    "tpm",     "requests",    "tokens",          "queue",
+    "breaker", "temperature", "top_p",           "max_tokens",
+    "seed",    "stop",        "params",          "timeouts",
+    "retry",   "price",       "headers",         "ca_file",
+    "budget",  "cache",
 };
 
 const word_list budget_keys = {"count", "per"};
@@ -517,6 +519,17 @@ private:
         }
       } else if (field.key == "model") {
         p.model = read_string(field, field_path);
+      } else if (field.key == "embedding_model") {
+        p.embedding_model = read_string(field, field_path);
+        if (p.embedding_model.empty()) {
+          fail(field.value, field_path,
+               "must not be empty (leave it out to embed with 'model')");
+        }
+        if (codec && !codec->takes_embeddings()) {
+          fail(field.value, field_path,
+               "a " + kind_named(entry.value) +
+                   " provider has no embeddings endpoint");
+        }
       } else if (field.key == "base_url") {
         p.base_url = read_string(field, field_path);
         p.base_url_where = at(field.value);

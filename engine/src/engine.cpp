@@ -157,6 +157,110 @@ uint64_t engine::start_ask(const target& to, std::vector<chat_message> messages,
   return id;
 }
 
+uint64_t engine::start_embed(const std::string& provider,
+                             std::vector<std::string> inputs,
+                             embed_options options,
+                             std::function<void(member_outcome)> on_done) {
+  impl_->check_open();
+  source_location where{impl_->cfg.file, 0, 0};
+  auto actor = impl_->provider_for(provider, where);
+  auto& pc = impl_->cfg.providers.at(provider);
+  auto wire = impl_->plugins->make_codec(pc.kind);
+  if (!wire || !wire->takes_embeddings())
+    throw unsupported_request(
+        "model", "provider '" + provider + "' (kind " + pc.kind +
+                     ") has no embeddings endpoint; ask a provider of a kind "
+                     "that embeds (openai, openai-compatible, azure-openai, "
+                     "gemini, ollama, bedrock)");
+  if (options.dimensions != 0 && !wire->takes_embedding_dimensions())
+    throw unsupported_request(
+        "dimensions", "provider '" + provider + "' (kind " + pc.kind +
+                          ") cannot choose the embeddings' dimensions: its "
+                          "vendor has no such field");
+  if (options.dimensions < 0 || options.dimensions > max_embedding_dimensions)
+    throw unsupported_request("dimensions",
+                              "dimensions must be from 1 to " +
+                                  std::to_string(max_embedding_dimensions));
+  if (inputs.empty() || inputs.size() > max_embedding_inputs)
+    throw unsupported_request(
+        "input", "input must hold from 1 to " +
+                     std::to_string(max_embedding_inputs) + " texts");
+  auto id = impl_->next_question++;
+  auto deadline_us = pc.timeouts.total_ms > 0 ? pc.timeouts.total_ms * 1000
+                                              : engine_detail::call_deadline_us;
+  auto context = impl_->context_for(options.record, "embedding");
+  context.target_kind = "provider";
+  context.target = provider;
+  // Embeddings are no turn of a conversation: a session's history would
+  // read their texts back as questions.
+  context.session.clear();
+  if (!context.id.empty() && context.texts) {
+    std::vector<chat_message> kept;
+    for (auto& text : inputs)
+      kept.push_back(chat_message{"user", text});
+    context.prompt = messages_json(kept);
+  }
+  embed_watch_state watch;
+  watch.provider = actor;
+  watch.provider_name = provider;
+  watch.model = pc.embedding_model.empty() ? pc.model : pc.embedding_model;
+  auto batch = std::max<size_t>(1, wire->max_embedding_batch());
+  auto deadline = steady_now_us() + deadline_us;
+  for (size_t first = 0; first < inputs.size(); first += batch) {
+    chat_request call;
+    call.id = "e" + std::to_string(id) + "." + std::to_string(first / batch);
+    call.deadline = deadline;
+    call.priority = options.priority;
+    call.scope.key = options.record.key;
+    call.scope.key_budget = options.key_budget;
+    call.scope.no_cache = true;
+    call.embedding.dimensions = options.dimensions;
+    auto last = std::min(inputs.size(), first + batch);
+    for (auto i = first; i < last; ++i)
+      call.embedding.inputs.push_back(std::move(inputs[i]));
+    watch.calls.push_back(std::move(call));
+  }
+  auto* state = impl_.get();
+  watch.on_done =
+      [state, id, context = std::move(context), done = std::move(on_done)](
+          member_outcome outcome, std::vector<member_outcome> calls) mutable {
+        // As the store and the metrics see it: a provider asked alone, each
+        // call one member (labelled by its place when there are several).
+        ensemble_answer answer;
+        answer.ensemble = outcome.provider;
+        answer.status = outcome.ok ? answer_status::ok : answer_status::failed;
+        answer.combine = "embedding";
+        for (size_t i = 0; i < calls.size(); ++i) {
+          calls[i].member = calls.size() == 1 ? outcome.provider
+                                              : outcome.provider + "[" +
+                                                    std::to_string(i) + "]";
+          // The store keeps texts, not vectors.
+          calls[i].reply.embeddings.clear();
+        }
+        answer.members = std::move(calls);
+        answer.usage = outcome.ok ? outcome.reply.usage : outcome.error.usage;
+        answer.cost_usd =
+            outcome.ok ? outcome.reply.cost_usd : outcome.error.cost_usd;
+        answer.total_us = outcome.total_us();
+        if (outcome.ok)
+          answer.text =
+              std::to_string(outcome.reply.embeddings.size()) + " embeddings";
+        else
+          answer.note = outcome.error.message;
+        state->record(answer);
+        state->keep(context, id, answer);
+        done(std::move(outcome));
+      };
+  watch.forget = [state, id] { state->forget(state->asks, id); };
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  impl_->check_open(); // destruction may have begun since the first check
+  watch.timers = impl_->timers;
+  auto watcher = impl_->system->spawn(embed_watch, std::move(watch),
+                                      deadline_us + ask_backstop_us);
+  impl_->asks.emplace(id, watcher);
+  return id;
+}
+
 uint64_t engine::start_run(const std::string& name,
                            const std::map<std::string, std::string>& inputs,
                            run_options options,

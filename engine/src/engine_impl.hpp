@@ -412,6 +412,7 @@ struct engine::impl {
     deps.settings.name = name;
     deps.settings.kind = pc.kind;
     deps.settings.model = pc.model;
+    deps.settings.embedding_model = pc.embedding_model;
     deps.settings.base_url = pc.base_url;
     deps.settings.api_key = pc.api_key;
     deps.settings.defaults = pc.defaults;

@@ -2,6 +2,7 @@
 // stream: the codecs gather `reply_parts`, this file decides what they are.
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -172,6 +173,46 @@ body_result stream_outcome(reply_parts parts, bool terminal,
                           " bytes of text kept)",
                       parts);
   return reply_outcome(std::move(parts));
+}
+
+const std::string& embedding_model_of(const provider_settings& provider) {
+  return provider.embedding_model.empty() ? provider.model
+                                          : provider.embedding_model;
+}
+
+body_result embedding_outcome(std::vector<std::vector<float>> vectors,
+                              const usage& used, const embedding_request& req) {
+  auto fail = [&](std::string message) {
+    failure result;
+    result.kind = failure_kind::protocol;
+    result.message = "embeddings reply: " + std::move(message);
+    result.usage = used;
+    return result;
+  };
+  if (vectors.size() != req.inputs.size())
+    return fail(std::to_string(vectors.size()) + " vectors for " +
+                std::to_string(req.inputs.size()) + " inputs");
+  for (std::size_t i = 0; i < vectors.size(); ++i) {
+    auto& v = vectors[i];
+    auto at = " (vector " + std::to_string(i) + ")";
+    if (v.empty())
+      return fail("an empty vector" + at);
+    if (v.size() != vectors[0].size())
+      return fail("vectors of different lengths, " +
+                  std::to_string(vectors[0].size()) + " and " +
+                  std::to_string(v.size()) + at);
+    if (req.dimensions > 0 && static_cast<int64_t>(v.size()) != req.dimensions)
+      return fail(std::to_string(v.size()) + " dimensions where " +
+                  std::to_string(req.dimensions) + " were asked" + at);
+    if (!std::all_of(v.begin(), v.end(),
+                     [](float x) { return std::isfinite(x); }))
+      return fail("a number that is not finite" + at);
+  }
+  completion done;
+  done.finish_reason = "stop";
+  done.usage = used;
+  done.embeddings = std::move(vectors);
+  return done;
 }
 
 } // namespace tutti

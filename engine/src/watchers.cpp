@@ -162,4 +162,146 @@ caf::behavior ask_watch(caf::stateful_actor<ask_watch_state>* self,
   };
 }
 
+namespace {
+
+void add_usage(usage& into, const usage& used) {
+  into.input_tokens += used.input_tokens;
+  into.output_tokens += used.output_tokens;
+  into.cached_input_tokens += used.cached_input_tokens;
+}
+
+/// The outcome of every call as one (see `embed_watch`); the calls' vectors
+/// move into it.
+member_outcome embeddings_outcome(embed_watch_state& st) {
+  member_outcome result;
+  result.member = st.provider_name;
+  result.provider = st.provider_name;
+  result.model = st.model;
+  usage used;
+  double cost = 0;
+  int attempts = 0;
+  const member_outcome* failed = nullptr;
+  for (auto& o : st.outcomes) {
+    if (!o) {
+      continue;
+    }
+    add_usage(used, o->ok ? o->reply.usage : o->error.usage);
+    cost += o->ok ? o->reply.cost_usd : o->error.cost_usd;
+    attempts += o->ok ? o->reply.attempts : o->error.attempts;
+    // The first failure that is not a cancellation it caused itself.
+    if (!o->ok &&
+        (failed == nullptr || (failed->error.kind == failure_kind::cancelled &&
+                               o->error.kind != failure_kind::cancelled)))
+      failed = &*o;
+  }
+  auto total_us = steady_now_us() - st.started;
+  if (failed != nullptr) {
+    result.error = failed->error;
+    result.error.usage = used;
+    result.error.cost_usd = cost;
+    result.error.attempts = attempts;
+    result.error.timing.total_us = total_us;
+    return result;
+  }
+  result.ok = true;
+  auto& reply = result.reply;
+  reply.finish_reason = "stop";
+  reply.usage = used;
+  reply.cost_usd = cost;
+  reply.attempts = attempts;
+  if (!st.outcomes.empty() && st.outcomes[0])
+    reply.timing = st.outcomes[0]->reply.timing;
+  reply.timing.total_us = total_us;
+  for (auto& o : st.outcomes) {
+    for (auto& v : o->reply.embeddings)
+      reply.embeddings.push_back(std::move(v));
+    o->reply.embeddings.clear();
+  }
+  return result;
+}
+
+} // namespace
+
+caf::behavior embed_watch(caf::stateful_actor<embed_watch_state>* self,
+                          embed_watch_state init, int64_t backstop_us) {
+  self->state = std::move(init);
+  self->state.started = steady_now_us();
+  self->state.outcomes.resize(self->state.calls.size());
+  auto finish = [self] {
+    auto& st = self->state;
+    if (st.done)
+      return;
+    st.done = true;
+    st.timers.cancel_all(self);
+    st.forget();
+    auto outcome = embeddings_outcome(st);
+    std::vector<member_outcome> calls;
+    for (auto& o : st.outcomes)
+      if (o)
+        calls.push_back(std::move(*o));
+    st.on_done(std::move(outcome), std::move(calls));
+    self->quit();
+  };
+  auto cancel_running = [self] {
+    auto& st = self->state;
+    for (size_t i = 0; i < st.calls.size(); ++i)
+      if (!st.outcomes[i])
+        self->send(st.provider, cancel_atom::value, st.calls[i].id);
+  };
+  auto lost = [self, finish](const std::string& reason) {
+    auto& st = self->state;
+    for (size_t i = 0; i < st.calls.size(); ++i)
+      if (!st.outcomes[i]) {
+        member_outcome o;
+        o.member = st.calls[i].id;
+        o.provider = st.provider_name;
+        o.model = st.model;
+        o.error.kind = failure_kind::timeout_total;
+        o.error.message = reason;
+        o.error.attempts = 0;
+        st.outcomes[i] = std::move(o);
+      }
+    finish();
+  };
+  self->monitor(self->state.provider);
+  self->set_down_handler([lost](caf::down_msg&) {
+    lost("the engine lost the provider before it answered");
+  });
+  for (auto& call : self->state.calls)
+    self->send(self->state.provider, query_atom::value,
+               member_query{call.id, call, caf::actor{}});
+  self->state.timers.at(self, actor_now_us(self) + backstop_us,
+                        expire_atom::value);
+  return {
+      [self, finish, cancel_running](member_outcome& outcome) {
+        auto& st = self->state;
+        for (size_t i = 0; i < st.calls.size(); ++i) {
+          if (st.calls[i].id != outcome.member || st.outcomes[i])
+            continue;
+          bool failed = !outcome.ok;
+          st.outcomes[i] = std::move(outcome);
+          ++st.answered;
+          // One failed call fails the request: the others need not run on.
+          if (failed)
+            cancel_running();
+          break;
+        }
+        if (st.answered == st.calls.size())
+          finish();
+      },
+      [cancel_running](cancel_atom) { cancel_running(); },
+      [self, lost, cancel_running](expire_atom) {
+        auto& st = self->state;
+        if (st.backstop_passed) {
+          lost("the engine got no answer from its provider");
+          return;
+        }
+        st.backstop_passed = true;
+        cancel_running();
+        st.timers.at(self, actor_now_us(self) + ask_backstop_us,
+                     expire_atom::value);
+      },
+  };
+}
+
 } // namespace tutti

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,5 +71,38 @@ struct ask_watch_state {
 caf::behavior ask_watch(caf::stateful_actor<ask_watch_state>* self,
                         ask_watch_state init, ensemble_question question,
                         int64_t backstop_us);
+
+/// What an `embed_watch` actor knows of one embeddings request.
+struct embed_watch_state {
+  caf::actor provider;
+  std::string provider_name;
+  std::string model;
+  /// The request's calls, each at most the codec's batch of inputs; their
+  /// ids are the request ids the provider knows them by.
+  std::vector<chat_request> calls;
+  /// Each call's outcome once it came; `answered` counts them.
+  std::vector<std::optional<member_outcome>> outcomes;
+  size_t answered = 0;
+  /// Gets the combined outcome and every call's (without their vectors,
+  /// which are the combined outcome's), exactly once.
+  std::function<void(member_outcome, std::vector<member_outcome>)> on_done;
+  std::function<void()> forget; ///< takes the request off the engine's table
+  tutti::timers timers;
+  steady_us started = 0;
+  bool backstop_passed = false;
+  bool done = false;
+
+  static inline const char* name = "embed_watch";
+};
+
+/// One short-lived actor per `start_embed`: it sends the request's calls to
+/// the provider (which gives each its permit, retries and deadline), and
+/// once all have answered hands `on_done` one outcome: every vector in
+/// input order with usage, cost and attempts summed; or, when a call
+/// failed, the first failure, the others' usage added. A failure cancels
+/// the calls still running. `(cancel_atom)` cancels them all; the backstop
+/// does as `ask_watch`'s does.
+caf::behavior embed_watch(caf::stateful_actor<embed_watch_state>* self,
+                          embed_watch_state init, int64_t backstop_us);
 
 } // namespace tutti

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <utility>
 
 #include <rapidjson/error/en.h>
@@ -300,6 +301,41 @@ std::optional<failure_kind> kind_from_common_status(int64_t status) {
     return failure_kind::server;
   }
   return std::nullopt;
+}
+
+std::optional<std::vector<float>> read_vector(const rapidjson::Value& value,
+                                              std::string& why) {
+  if (!value.IsArray()) {
+    why = "an embedding is not an array of numbers";
+    return std::nullopt;
+  }
+  if (value.Size() >
+      static_cast<rapidjson::SizeType>(max_embedding_dimensions)) {
+    why = "an embedding of " + std::to_string(value.Size()) +
+          " numbers, more than " + std::to_string(max_embedding_dimensions);
+    return std::nullopt;
+  }
+  std::vector<float> out;
+  out.reserve(value.Size());
+  for (const auto& item : value.GetArray()) {
+    if (!item.IsNumber()) {
+      why = "an embedding holds something that is not a number";
+      return std::nullopt;
+    }
+    auto number = item.GetDouble();
+    if (!std::isfinite(number) ||
+        std::fabs(number) > std::numeric_limits<float>::max()) {
+      why = "an embedding holds a number beyond a float's range";
+      return std::nullopt;
+    }
+    out.push_back(static_cast<float>(number));
+  }
+  return out;
+}
+
+void write_inputs(json_writer& w, std::string_view key,
+                  const embedding_request& req) {
+  write_string_array(w, key, req.inputs);
 }
 
 } // namespace tutti::codec_support

@@ -155,6 +155,17 @@ const rapidjson::Value* object_member(const rapidjson::Value& obj,
 std::string_view string_member(const rapidjson::Value& obj,
                                std::string_view name);
 
+/// `value`, a JSON array of numbers, as floats; nothing (and `why` says
+/// what is wrong) when it is no array, holds more than
+/// `max_embedding_dimensions` items, or an item that is not a number or
+/// lies beyond a float's range.
+std::optional<std::vector<float>> read_vector(const rapidjson::Value& value,
+                                              std::string& why);
+
+/// Writes `key: [texts...]`, the inputs of an embeddings request.
+void write_inputs(json_writer& w, std::string_view key,
+                  const embedding_request& req);
+
 /// A failure of `kind` saying `message`; `http_status` 0 when there was none.
 failure make_failure(failure_kind kind, std::string message,
                      int http_status = 0);

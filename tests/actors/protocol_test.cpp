@@ -38,9 +38,9 @@ ensemble_answer sample_answer() {
   ok.provider = "gpt";
   ok.model = "gpt-4o-mini";
   ok.ok = true;
-  ok.reply =
-      completion{"Paris", "stop", usage{12, 3}, timing{5, 100, 300, 7000},
-                 0,       1,      false,        {}};
+  ok.reply = completion{
+      "Paris", "stop", usage{12, 3}, timing{5, 100, 300, 7000}, 0, 1, false,
+      {},      {}};
   ok.reply.cached = true;
   member_outcome bad;
   bad.member = "broken";
@@ -134,6 +134,20 @@ BOOST_AUTO_TEST_CASE(internal_messages_survive_serialization) {
   auto req = round_trip(permit_request{"r", "p", priority::batch, 5, 100});
   BOOST_TEST((req.priority == priority::batch));
   BOOST_TEST(req.estimated_tokens == 100);
+}
+
+BOOST_AUTO_TEST_CASE(an_embeddings_request_and_its_vectors_survive) {
+  chat_request in;
+  in.id = "e1.0";
+  in.embedding.inputs = {"the cat", "the mat"};
+  in.embedding.dimensions = 256;
+  auto out = round_trip(in);
+  BOOST_TEST(out.embedding.inputs == in.embedding.inputs);
+  BOOST_TEST(out.embedding.dimensions == 256);
+  completion done;
+  done.embeddings = {{0.5f, -0.25f}, {1.0f, 0.0f}};
+  auto back = round_trip(done);
+  BOOST_TEST(back.embeddings == done.embeddings);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1189,3 +1189,117 @@ BOOST_AUTO_TEST_CASE(a_cancelled_call_waiting_for_the_cache_ends_once) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// -- embeddings ---------------------------------------------------------------
+
+namespace {
+
+/// An embeddings query of `inputs`; the outcome lands in the slot.
+outcome_slot embed_query(provider_fixture& f, std::vector<std::string> inputs,
+                         int64_t dimensions = 0) {
+  member_query q;
+  q.member = "m";
+  q.request.id = "e" + std::to_string(f.next_query++);
+  q.request.embedding.inputs = std::move(inputs);
+  q.request.embedding.dimensions = dimensions;
+  auto slot = std::make_shared<std::optional<member_outcome>>();
+  f.sys.spawn([slot, q, prov = f.prov](caf::event_based_actor* self) {
+    self->request(prov, caf::infinite, query_atom::value, q)
+        .then([=](member_outcome& outcome) { *slot = std::move(outcome); });
+  });
+  f.run();
+  return slot;
+}
+
+const std::string vectors_body =
+    R"({"object":"list","data":[{"index":0,"embedding":[0.6,0.8]},)"
+    R"({"index":1,"embedding":[1,0]}],"usage":{"prompt_tokens":3,)"
+    R"("total_tokens":3}})";
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(provider_embeddings, provider_fixture)
+
+BOOST_AUTO_TEST_CASE(an_embeddings_query_takes_a_permit_and_reads_vectors) {
+  deps.settings.embedding_model = "text-embedding-3-small";
+  start();
+  auto outcome = embed_query(*this, {"a b", "c"}, 2);
+  auto& sent = last_transfer().request;
+  BOOST_TEST(sent.url == "http://upstream.test/v1/embeddings");
+  BOOST_TEST(
+      sent.body ==
+      R"({"model":"text-embedding-3-small","input":["a b","c"],"dimensions":2})");
+  BOOST_TEST(limiter_snapshot().in_flight == 1);
+  reply(200, vectors_body);
+  BOOST_REQUIRE(outcome->has_value());
+  auto& o = **outcome;
+  BOOST_REQUIRE(o.ok);
+  BOOST_TEST(o.model == "text-embedding-3-small");
+  BOOST_REQUIRE(o.reply.embeddings.size() == 2u);
+  BOOST_TEST(o.reply.embeddings[0] == (std::vector<float>{0.6f, 0.8f}));
+  BOOST_TEST(o.reply.usage.input_tokens == 3);
+  BOOST_TEST(o.reply.attempts == 1);
+  BOOST_TEST(limiter_snapshot().in_flight == 0);
+}
+
+BOOST_AUTO_TEST_CASE(an_embeddings_call_is_retried_as_a_chat_call_is) {
+  deps.retry.attempts = 2;
+  start();
+  auto outcome = embed_query(*this, {"a", "b"});
+  reply(429, rate_limited_body);
+  BOOST_TEST(!outcome->has_value());
+  advance(10ms);
+  BOOST_REQUIRE(net->started.size() == 2u);
+  BOOST_TEST(net->started[1].request.body == net->started[0].request.body);
+  reply(200, vectors_body);
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->ok);
+  BOOST_TEST((*outcome)->reply.attempts == 2);
+}
+
+BOOST_AUTO_TEST_CASE(a_broken_embeddings_reply_is_a_protocol_failure) {
+  start();
+  auto outcome = embed_query(*this, {"a", "b", "c"});
+  reply(200, vectors_body);
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->error.kind == failure_kind::protocol);
+  BOOST_TEST((*outcome)->error.message.find("2 vectors for 3 inputs") !=
+             std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(
+    a_kind_without_embeddings_answers_at_once_sending_nothing) {
+  deps.wire = registry::builtin().make_codec("anthropic");
+  start();
+  auto outcome = embed_query(*this, {"a"});
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->error.kind == failure_kind::bad_request);
+  BOOST_TEST((*outcome)->error.attempts == 0);
+  BOOST_TEST(net->started.empty());
+  // Nothing was asked of the upstream: the breaker heard nothing.
+  BOOST_TEST(snapshot().consecutive_failures == 0);
+}
+
+BOOST_AUTO_TEST_CASE(dimensions_a_kind_cannot_choose_are_refused) {
+  deps.wire = registry::builtin().make_codec("ollama");
+  start();
+  auto outcome = embed_query(*this, {"a"}, 8);
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->error.kind == failure_kind::bad_request);
+  BOOST_TEST(net->started.empty());
+}
+
+BOOST_AUTO_TEST_CASE(the_total_timeout_ends_an_embeddings_call) {
+  deps.timeouts.total_ms = 2000;
+  start();
+  auto outcome = embed_query(*this, {"a"});
+  auto transfer = last_transfer().id;
+  advance(2000ms);
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->error.kind == failure_kind::timeout_total);
+  BOOST_TEST(net->cancelled == (std::vector<uint64_t>{transfer}),
+             boost::test_tools::per_element());
+  BOOST_TEST(limiter_snapshot().in_flight == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,8 +1,8 @@
 // Every built-in codec's decoding of what an upstream sends: the input as a
 // whole response body, as an error body under several HTTP statuses the codecs
-// tell apart, as an SSE stream whose events are decoded one by one, and as
-// the data of one event. Whatever the bytes, decoding returns a value: no
-// crash, no exception, no undefined behaviour.
+// tell apart, as an SSE stream whose events are decoded one by one, as the
+// data of one event, and as an embeddings reply. Whatever the bytes, decoding
+// returns a value: no crash, no exception, no undefined behaviour.
 
 #include <cstddef>
 #include <cstdint>
@@ -58,6 +58,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       check(*f);
     }
     check(c->decode_event(whole));
+    // As an embeddings reply, for one text and for two.
+    for (size_t texts : {1u, 2u}) {
+      embedding_request req;
+      req.inputs.assign(texts, "text");
+      auto embedded = c->decode_embedding(bytes, req);
+      if (auto* f = std::get_if<failure>(&embedded)) {
+        check(*f);
+      } else {
+        require(std::get<completion>(embedded).embeddings.size() == texts,
+                "vectors not one per text");
+      }
+    }
     // The events gathered and judged as the provider does.
     reply_parts parts;
     for (const auto& event : events) {

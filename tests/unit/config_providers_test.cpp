@@ -423,7 +423,8 @@ BOOST_AUTO_TEST_CASE(unknown_nested_keys_suggest_the_right_one) {
        "temperature, top_p, max_tokens, seed, stop"},
       {"timeout: {total: 5s}", 5,
        "providers.p: unknown key 'timeout'; expected one of: kind, model, "
-       "base_url, api_key, concurrency, limit_group, rpm, tpm, requests, "
+       "embedding_model, base_url, api_key, concurrency, limit_group, rpm, "
+       "tpm, requests, "
        "tokens, queue, breaker, temperature, top_p, max_tokens, seed, "
        "stop, params, timeouts, retry, price, headers, ca_file, budget, "
        "cache; did you mean 'timeouts'?"},

@@ -223,13 +223,14 @@ BOOST_AUTO_TEST_SUITE(errors)
 
 BOOST_AUTO_TEST_CASE(unknown_key_is_an_error_with_a_suggestion) {
   auto e = error_of(two_providers + "    temprature: 0.2\n");
-  BOOST_TEST(std::string{e.what()} ==
-             "demo.yaml:10:5: providers.llama: unknown key 'temprature'; "
-             "expected one of: kind, model, base_url, api_key, "
-             "concurrency, limit_group, rpm, tpm, requests, tokens, queue, "
-             "breaker, temperature, top_p, max_tokens, seed, stop, "
-             "params, timeouts, retry, price, headers, ca_file, budget, "
-             "cache; did you mean 'temperature'?");
+  BOOST_TEST(
+      std::string{e.what()} ==
+      "demo.yaml:10:5: providers.llama: unknown key 'temprature'; "
+      "expected one of: kind, model, embedding_model, base_url, api_key, "
+      "concurrency, limit_group, rpm, tpm, requests, tokens, queue, "
+      "breaker, temperature, top_p, max_tokens, seed, stop, "
+      "params, timeouts, retry, price, headers, ca_file, budget, "
+      "cache; did you mean 'temperature'?");
 }
 
 BOOST_AUTO_TEST_CASE(unknown_key_far_from_any_has_no_suggestion) {

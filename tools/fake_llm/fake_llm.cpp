@@ -105,9 +105,12 @@ struct server::impl {
 
   void configure();
   void handle(const wire_format& format, const httplib::Request& req,
-              httplib::Response& res);
+              httplib::Response& res, bool embedding);
   void serve(const wire_format& format, const httplib::Request& req,
-             httplib::Response& res, arrival& rec);
+             httplib::Response& res, arrival& rec, bool embedding);
+  void serve_embedding(const wire_format& format, httplib::Response& res,
+                       arrival& rec, const model_script& ms,
+                       const chat_request& req, const response_ids& ids);
   void serve_whole(const wire_format& format, const httplib::Request& req,
                    httplib::Response& res, arrival& rec, const model_script& ms,
                    const chat_request& chat, const response_ids& ids);
@@ -210,7 +213,13 @@ void server::impl::configure() {
     for (const auto& path : format->paths()) {
       http_.Post(path, [this, &f = *format](const httplib::Request& req,
                                             httplib::Response& res) {
-        handle(f, req, res);
+        handle(f, req, res, false);
+      });
+    }
+    for (const auto& path : format->embedding_paths()) {
+      http_.Post(path, [this, &f = *format](const httplib::Request& req,
+                                            httplib::Response& res) {
+        handle(f, req, res, true);
       });
     }
   }
@@ -319,7 +328,8 @@ void server::impl::respond_error(httplib::Response& res, arrival& rec,
 }
 
 void server::impl::handle(const wire_format& format,
-                          const httplib::Request& req, httplib::Response& res) {
+                          const httplib::Request& req, httplib::Response& res,
+                          bool embedding) {
   arrival rec;
   rec.unix_us = unix_now_us();
   rec.steady_us = steady_now_us();
@@ -328,7 +338,7 @@ void server::impl::handle(const wire_format& format,
   rec.api_key = carries_api_key(req);
   rec.api_version = api_version(req);
   try {
-    serve(format, req, res, rec);
+    serve(format, req, res, rec, embedding);
   } catch (const std::exception& e) {
     auto shape = format.default_error(500);
     shape.message = std::string("fake server error: ") + e.what();
@@ -337,14 +347,15 @@ void server::impl::handle(const wire_format& format,
 }
 
 void server::impl::serve(const wire_format& format, const httplib::Request& req,
-                         httplib::Response& res, arrival& rec) {
+                         httplib::Response& res, arrival& rec, bool embedding) {
   request_view view;
   view.body = req.body;
   for (const auto& match : req.matches) {
     view.captures.push_back(match.str());
   }
   view.query.insert(req.params.begin(), req.params.end());
-  const chat_request chat = format.parse_request(view);
+  const chat_request chat = embedding ? format.parse_embedding_request(view)
+                                      : format.parse_request(view);
   rec.model = chat.model;
   rec.stream = chat.stream;
   rec.seed = chat.seed.value_or(-1);
@@ -365,9 +376,12 @@ void server::impl::serve(const wire_format& format, const httplib::Request& req,
     return;
   }
   if (ms->limit) {
-    const int64_t charge = chat.prompt_tokens +
-                           chat.max_tokens.value_or(
-                               plan_reply(format, *ms, chat).completion_tokens);
+    const int64_t charge =
+        chat.embedding
+            ? chat.prompt_tokens
+            : chat.prompt_tokens +
+                  chat.max_tokens.value_or(
+                      plan_reply(format, *ms, chat).completion_tokens);
     const auto a = admit(chat.model, *ms->limit, charge);
     rec.steady_us = a.at_us;
     rec.unix_us = a.at_unix_us;
@@ -426,11 +440,45 @@ void server::impl::serve(const wire_format& format, const httplib::Request& req,
   ids.id = format.response_id(++next_id_);
   ids.created = rec.unix_us / 1'000'000;
   ids.model = chat.model;
-  if (chat.stream) {
+  if (chat.embedding) {
+    serve_embedding(format, res, rec, *ms, chat, ids);
+  } else if (chat.stream) {
     serve_stream(format, req, res, rec, *ms, chat, ids);
   } else {
     serve_whole(format, req, res, rec, *ms, chat, ids);
   }
+}
+
+// An embeddings reply: a vector per input from the hash of its text, whole
+// at once (latency and failures were scripted before); `malformed` and
+// `raw_body` apply as to a whole reply.
+void server::impl::serve_embedding(const wire_format& format,
+                                   httplib::Response& res, arrival& rec,
+                                   const model_script& ms,
+                                   const chat_request& req,
+                                   const response_ids& ids) {
+  rec.status = 200;
+  std::string body;
+  if (ms.raw_body) {
+    body = *ms.raw_body;
+    rec.outcome = "malformed";
+  } else if (ms.malformed) {
+    body = format.malformed_body(ids);
+    rec.outcome = "malformed";
+  } else {
+    std::vector<std::vector<float>> vectors;
+    vectors.reserve(req.inputs.size());
+    for (const auto& text : req.inputs) {
+      vectors.push_back(fake_embedding(text, req.dimensions));
+    }
+    body = format.embedding_body(ids, vectors, req);
+    rec.outcome = "ok";
+    rec.input_tokens = req.prompt_tokens;
+  }
+  tag_request(format, res);
+  res.status = 200;
+  res.set_content(body, "application/json");
+  record(rec);
 }
 
 void server::impl::serve_whole(const wire_format& format,

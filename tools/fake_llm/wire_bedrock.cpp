@@ -158,6 +158,59 @@ public:
     return {R"(/model/([^/]+)/(converse|converse-stream))"};
   }
 
+  // InvokeModel; the fake speaks Titan Text Embeddings' body there.
+  std::vector<std::string> embedding_paths() const override {
+    return {R"(/model/([^/]+)/invoke)"};
+  }
+
+  // {"inputText", "dimensions", "normalize"}: one text.
+  chat_request parse_embedding_request(const request_view& req) const override {
+    chat_request out;
+    out.embedding = true;
+    out.model = percent_decoded(req.captures.at(1));
+    rapidjson::Document doc;
+    if (!parse_object(doc, req.body, "Malformed input request.", out)) {
+      return out;
+    }
+    auto text = doc.FindMember("inputText");
+    if (text == doc.MemberEnd() || !text->value.IsString()) {
+      out.error = "Malformed input request: #: required key [inputText] not "
+                  "found, please reformat your input and try again.";
+      return out;
+    }
+    out.inputs.emplace_back(text->value.GetString(),
+                            text->value.GetStringLength());
+    out.prompt_tokens = count_tokens(out.inputs.back());
+    auto dimensions = doc.FindMember("dimensions");
+    if (dimensions != doc.MemberEnd()) {
+      if (!dimensions->value.IsInt() || (dimensions->value.GetInt() != 256 &&
+                                         dimensions->value.GetInt() != 512 &&
+                                         dimensions->value.GetInt() != 1024)) {
+        out.error = "Malformed input request: #/dimensions: " +
+                    std::string("must be one of 256, 512, 1024");
+        return out;
+      }
+      out.dimensions = dimensions->value.GetInt();
+    }
+    return out;
+  }
+
+  std::string embedding_body(const response_ids& /*ids*/,
+                             const std::vector<std::vector<float>>& vectors,
+                             const chat_request& req) const override {
+    return json([&](json_writer& w) {
+      w.Key("embedding");
+      write_vector(w, vectors.at(0));
+      w.Key("inputTextTokenCount");
+      w.Int(req.prompt_tokens);
+      w.Key("embeddingsByType");
+      w.StartObject();
+      w.Key("float");
+      write_vector(w, vectors.at(0));
+      w.EndObject();
+    });
+  }
+
   chat_request parse_request(const request_view& req) const override {
     chat_request out;
     out.model = percent_decoded(req.captures.at(1));

@@ -49,6 +49,11 @@ struct chat_request {
   std::string error;
   std::string error_param;
   std::string error_code;
+  /// An embeddings request (`wire_format::parse_embedding_request`): the
+  /// texts to embed, and the vectors' length asked for (0: the default).
+  bool embedding = false;
+  std::vector<std::string> inputs;
+  int dimensions = 0;
 };
 
 /// An error in vendor-neutral terms; wire_format::error_json renders it.
@@ -246,6 +251,29 @@ public:
   /// The Content-Type of a streamed reply.
   virtual std::string stream_content_type() const {
     return "text/event-stream";
+  }
+
+  /// The patterns of the POST paths of its embeddings endpoint; none by
+  /// default.
+  virtual std::vector<std::string> embedding_paths() const { return {}; }
+
+  /// Reads a request on one of `embedding_paths()`: sets `embedding`,
+  /// `model`, `inputs`, `dimensions` and `prompt_tokens`, or the error as
+  /// parse_request does.
+  virtual chat_request
+  parse_embedding_request(const request_view& /*req*/) const {
+    chat_request out;
+    out.embedding = true;
+    out.error = "This format has no embeddings.";
+    return out;
+  }
+
+  /// The body of an embeddings reply: `vectors`, one per input in order.
+  virtual std::string
+  embedding_body(const response_ids& /*ids*/,
+                 const std::vector<std::vector<float>>& /*vectors*/,
+                 const chat_request& /*req*/) const {
+    return {};
   }
 
   /// A stream event whose payload is the script's `raw_body` as it is.

@@ -144,6 +144,80 @@ public:
         R"((?:/v1beta|/v1)?/models/([^/:]+):(generateContent|streamGenerateContent))"};
   }
 
+  std::vector<std::string> embedding_paths() const override {
+    return {R"((?:/v1beta|/v1)?/models/([^/:]+):batchEmbedContents)"};
+  }
+
+  // {"requests": [{"model": "models/M", "content": {"parts": [{"text"}]},
+  // "outputDimensionality"}]}: one text each.
+  chat_request parse_embedding_request(const request_view& req) const override {
+    chat_request out;
+    out.embedding = true;
+    out.model = req.captures.at(1);
+    rapidjson::Document doc;
+    if (!parse_object(doc, req.body, "Invalid JSON payload received.", out)) {
+      return out;
+    }
+    auto requests = doc.FindMember("requests");
+    if (requests == doc.MemberEnd() || !requests->value.IsArray() ||
+        requests->value.Empty()) {
+      out.error = "* BatchEmbedContentsRequest.requests: requests is not "
+                  "specified";
+      return out;
+    }
+    for (const auto& one : requests->value.GetArray()) {
+      auto model = one.IsObject() ? one.FindMember("model") : one.MemberEnd();
+      if (model == one.MemberEnd() || !model->value.IsString() ||
+          std::string(model->value.GetString()) != "models/" + out.model) {
+        out.error = "* BatchEmbedContentsRequest.requests[].model: each "
+                    "request's model must be the batch's, models/" +
+                    out.model;
+        return out;
+      }
+      auto content = one.FindMember("content");
+      if (content == one.MemberEnd() || !content->value.IsObject()) {
+        out.error = "* BatchEmbedContentsRequest.requests[].content: content "
+                    "is not specified";
+        return out;
+      }
+      auto parts = content->value.FindMember("parts");
+      out.inputs.push_back(parts == content->value.MemberEnd()
+                               ? std::string()
+                               : text_of(parts->value));
+      out.prompt_tokens += count_tokens(out.inputs.back());
+      auto dimensions = one.FindMember("outputDimensionality");
+      if (dimensions != one.MemberEnd()) {
+        if (!dimensions->value.IsInt() || dimensions->value.GetInt() < 1 ||
+            dimensions->value.GetInt() > 65536) {
+          out.error = "* BatchEmbedContentsRequest.requests[]."
+                      "outputDimensionality: must be a positive integer";
+          return out;
+        }
+        out.dimensions = dimensions->value.GetInt();
+      }
+    }
+    return out;
+  }
+
+  std::string embedding_body(const response_ids& /*ids*/,
+                             const std::vector<std::vector<float>>& vectors,
+                             const chat_request& /*req*/) const override {
+    rapidjson::StringBuffer buf;
+    json_writer w(buf);
+    w.StartObject();
+    w.Key("embeddings");
+    w.StartArray();
+    for (const auto& vector : vectors) {
+      w.StartObject();
+      w.Key("values");
+      write_vector(w, vector);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    return buf.GetString();
+  }
+
   chat_request parse_request(const request_view& req) const override {
     const bool stream = req.captures.at(2) == "streamGenerateContent";
     auto chat = parse_body(req.body, req.captures.at(1), stream);

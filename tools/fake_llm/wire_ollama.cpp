@@ -236,6 +236,49 @@ public:
 
   std::vector<std::string> paths() const override { return {"/api/chat"}; }
 
+  std::vector<std::string> embedding_paths() const override {
+    return {"/api/embed"};
+  }
+
+  // {"model", "input": string or [string], "keep_alive", "truncate"}
+  chat_request parse_embedding_request(const request_view& req) const override {
+    chat_request out;
+    out.embedding = true;
+    rapidjson::Document doc;
+    if (!parse_object(doc, req.body, "invalid request body", out) ||
+        !read_model(doc, "model is required", "model", out)) {
+      return out;
+    }
+    auto input = doc.FindMember("input");
+    read_embedding_inputs(input == doc.MemberEnd() ? nullptr : &input->value,
+                          out);
+    return out;
+  }
+
+  std::string embedding_body(const response_ids& ids,
+                             const std::vector<std::vector<float>>& vectors,
+                             const chat_request& req) const override {
+    rapidjson::StringBuffer buf;
+    json_writer w(buf);
+    w.StartObject();
+    w.Key("model");
+    write_string(w, ids.model);
+    w.Key("embeddings");
+    w.StartArray();
+    for (const auto& vector : vectors) {
+      write_vector(w, vector);
+    }
+    w.EndArray();
+    w.Key("total_duration");
+    w.Int(1000);
+    w.Key("load_duration");
+    w.Int(100);
+    w.Key("prompt_eval_count");
+    w.Int(req.prompt_tokens);
+    w.EndObject();
+    return buf.GetString();
+  }
+
   chat_request parse_request(const request_view& req) const override {
     return parse_body(req.body);
   }

@@ -167,6 +167,81 @@ public:
     return {"/v1/chat/completions", "/chat/completions"};
   }
 
+  std::vector<std::string> embedding_paths() const override {
+    return {"/v1/embeddings", "/embeddings"};
+  }
+
+  // {"model", "input": string or [string], "dimensions", "encoding_format"}
+  chat_request parse_embedding_request(const request_view& req) const override {
+    chat_request out;
+    out.embedding = true;
+    rapidjson::Document doc;
+    if (!parse_object(doc, req.body,
+                      "We could not parse the JSON body of your request. The "
+                      "request body must be a JSON object.",
+                      out) ||
+        !read_model(doc, "you must provide a model parameter", "model", out)) {
+      return out;
+    }
+    auto input = doc.FindMember("input");
+    if (!read_embedding_inputs(
+            input == doc.MemberEnd() ? nullptr : &input->value, out)) {
+      return out;
+    }
+    auto dimensions = doc.FindMember("dimensions");
+    if (dimensions != doc.MemberEnd()) {
+      if (!dimensions->value.IsInt() || dimensions->value.GetInt() < 1 ||
+          dimensions->value.GetInt() > 65536) {
+        out.error = "'dimensions' must be an integer >= 1.";
+        out.error_param = "dimensions";
+        return out;
+      }
+      out.dimensions = dimensions->value.GetInt();
+    }
+    auto format = doc.FindMember("encoding_format");
+    if (format != doc.MemberEnd() &&
+        !(format->value.IsString() &&
+          std::string_view(format->value.GetString()) == "float")) {
+      out.error = "tutti-fake-llm answers embeddings as floats only.";
+      out.error_param = "encoding_format";
+    }
+    return out;
+  }
+
+  std::string embedding_body(const response_ids& ids,
+                             const std::vector<std::vector<float>>& vectors,
+                             const chat_request& req) const override {
+    rapidjson::StringBuffer buf;
+    json_writer w(buf);
+    w.StartObject();
+    w.Key("object");
+    w.String("list");
+    w.Key("data");
+    w.StartArray();
+    for (size_t i = 0; i < vectors.size(); ++i) {
+      w.StartObject();
+      w.Key("object");
+      w.String("embedding");
+      w.Key("index");
+      w.Uint64(i);
+      w.Key("embedding");
+      write_vector(w, vectors[i]);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("model");
+    write_string(w, ids.model);
+    w.Key("usage");
+    w.StartObject();
+    w.Key("prompt_tokens");
+    w.Int(req.prompt_tokens);
+    w.Key("total_tokens");
+    w.Int(req.prompt_tokens);
+    w.EndObject();
+    w.EndObject();
+    return buf.GetString();
+  }
+
   chat_request parse_request(const request_view& req) const override {
     chat_request out;
     rapidjson::Document doc;

@@ -1,5 +1,6 @@
 #include "tools/fake_llm/wire_support.hpp"
 
+#include <cmath>
 #include <utility>
 
 #include "engine/src/json_reader.hpp"
@@ -153,6 +154,74 @@ std::string go_duration(int64_t ms) {
     out += "." + digits;
   }
   return out + "s";
+}
+
+std::vector<float> fake_embedding(std::string_view text, int dimensions) {
+  if (dimensions <= 0) {
+    dimensions = default_embedding_dimensions;
+  }
+  // FNV-1a of the text seeds splitmix64: one number in [-1, 1) each.
+  uint64_t state = 14695981039346656037ull;
+  for (unsigned char c : text) {
+    state = (state ^ c) * 1099511628211ull;
+  }
+  std::vector<float> out;
+  out.reserve(static_cast<size_t>(dimensions));
+  double norm = 0;
+  for (int i = 0; i < dimensions; ++i) {
+    state += 0x9e3779b97f4a7c15ull;
+    uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    double x = static_cast<double>(z >> 11) / 9007199254740992.0 * 2 - 1;
+    out.push_back(static_cast<float>(x));
+    norm += x * x;
+  }
+  norm = std::sqrt(norm);
+  if (norm > 0) {
+    for (auto& x : out) {
+      x = static_cast<float>(x / norm);
+    }
+  }
+  return out;
+}
+
+bool read_embedding_inputs(const rapidjson::Value* input, chat_request& out) {
+  auto fail = [&out](std::string message) {
+    out.error = std::move(message);
+    out.error_param = "input";
+    return false;
+  };
+  if (input == nullptr) {
+    return fail("Missing required parameter: 'input'.");
+  }
+  auto add = [&out](const rapidjson::Value& text) {
+    out.inputs.emplace_back(text.GetString(), text.GetStringLength());
+    out.prompt_tokens += count_tokens(out.inputs.back());
+  };
+  if (input->IsString()) {
+    add(*input);
+    return true;
+  }
+  if (!input->IsArray() || input->Empty()) {
+    return fail("'input' must be a string or a non-empty array of strings.");
+  }
+  for (const auto& text : input->GetArray()) {
+    if (!text.IsString()) {
+      return fail("'input' must be a string or a non-empty array of strings.");
+    }
+    add(text);
+  }
+  return true;
+}
+
+void write_vector(json_writer& w, const std::vector<float>& vector) {
+  w.StartArray();
+  for (float x : vector) {
+    w.Double(static_cast<double>(x));
+  }
+  w.EndArray();
 }
 
 } // namespace tutti::fake

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -55,6 +56,22 @@ bool read_max_tokens(const rapidjson::Value& object, const char* key,
 
 /// Reads an optional boolean `stream`; false (with the error set) when bad.
 bool read_stream(const rapidjson::Value& object, chat_request& out);
+
+/// The vectors' length when an embeddings request asks for none.
+constexpr int default_embedding_dimensions = 16;
+
+/// The fake's embedding of `text`: `dimensions` numbers (the default when
+/// 0) drawn from a hash of the text, scaled to length 1. The same text
+/// always gets the same vector.
+std::vector<float> fake_embedding(std::string_view text, int dimensions);
+
+/// Reads the texts of an embeddings request's `input` (a string or an
+/// array of strings) into `out.inputs`, counting their tokens; false (with
+/// the error set) when it is neither or empty.
+bool read_embedding_inputs(const rapidjson::Value* input, chat_request& out);
+
+/// Writes `vector` as a JSON array of numbers.
+void write_vector(json_writer& w, const std::vector<float>& vector);
 
 /// `data: <data>` and a blank line.
 std::string data_event(std::string_view data);

@@ -40,6 +40,9 @@ struct provider_settings {
   std::string name; ///< the provider's name in the config
   std::string kind; ///< the codec's registered name
   std::string model;
+  /// The model embeddings requests name; empty: `model`
+  /// (`embedding_model_of`).
+  std::string embedding_model;
   std::string base_url;      ///< without a trailing slash
   std::string api_key;       ///< already resolved from the environment
   chat_params defaults;      ///< used where the request leaves a value unset
@@ -48,6 +51,18 @@ struct provider_settings {
   /// as azure-openai's `api_version`), by name, as the config gave them.
   std::map<std::string, std::string> options;
 };
+
+/// The model an embeddings request names: the provider's
+/// `embedding_model`, else its `model`.
+const std::string& embedding_model_of(const provider_settings& provider);
+
+/// The judgement of an embeddings reply a codec has read: `vectors` must be
+/// one per input of `req`, none empty, all of one length (the asked
+/// `dimensions` when it set some), every number finite; else a `protocol`
+/// failure that says what is wrong. `usage` is the reply's.
+std::variant<completion, failure>
+embedding_outcome(std::vector<std::vector<float>> vectors,
+                  const tutti::usage& used, const embedding_request& req);
 
 /// A YAML key a codec adds under its providers, such as azure-openai's
 /// `api_version`: a string, checked when the config is read.
@@ -307,6 +322,46 @@ public:
   /// `presence_penalty`, `reasoning_effort`) as its vendor has it. A request
   /// that sets one is refused for a provider whose codec does not.
   virtual bool takes_param(std::string_view /*name*/) const { return false; }
+
+  /// It has an embeddings endpoint: `encode_embedding` and
+  /// `decode_embedding` work. An embeddings request for a provider whose
+  /// codec has none is refused (an HTTP client gets a 400).
+  virtual bool takes_embeddings() const { return false; }
+
+  /// Its embeddings endpoint lets the vectors' length be chosen
+  /// (`embedding_request::dimensions`); a request that sets one is refused
+  /// for a provider whose codec cannot send it.
+  virtual bool takes_embedding_dimensions() const { return false; }
+
+  /// How many texts one embeddings call may carry; a request with more is
+  /// split into calls of at most this many (Bedrock's Titan: one).
+  virtual std::size_t max_embedding_batch() const {
+    return max_embedding_inputs;
+  }
+
+  /// The HTTP request for the embeddings of `req.inputs` (at most
+  /// `max_embedding_batch()` of them). Only called when `takes_embeddings()`;
+  /// an empty request by default. `sign` signs it as it signs a chat call.
+  virtual http_request
+  encode_embedding(const embedding_request& req,
+                   const provider_settings& provider) const {
+    (void)req;
+    (void)provider;
+    return {};
+  }
+
+  /// Decodes a whole 2xx body of an embeddings call for `req`: a
+  /// `completion` whose `embeddings` hold one vector per input, in order
+  /// (`embedding_outcome` judges them), or why not.
+  virtual body_result decode_embedding(std::string_view body,
+                                       const embedding_request& req) const {
+    (void)body;
+    (void)req;
+    failure why;
+    why.kind = failure_kind::bad_request;
+    why.message = "this provider kind has no embeddings";
+    return why;
+  }
 
   /// What the vendor's rate-limit headers on a reply say is left of its
   /// budgets, resets measured from `now_unix_ms`; nothing known by default.

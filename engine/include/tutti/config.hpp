@@ -117,6 +117,8 @@ struct provider_config {
   std::string name;
   std::string kind; ///< codec name: openai, ...
   std::string model;
+  /// The model embeddings requests name (`embedding_model:`); empty: `model`.
+  std::string embedding_model;
   std::string base_url; ///< without trailing slash; the codec's default if
                         ///< the YAML omits it. May hold `${VAR}` until
                         ///< `resolve_env` expands it.

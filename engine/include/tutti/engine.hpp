@@ -58,7 +58,7 @@ struct record_options {
   /// The run's id in the store; "": a fresh one (`new_run_id()`).
   std::string run_id;
   /// "ask" (the default for a question), "run" (for a pipeline), "batch",
-  /// "http".
+  /// "http", "embedding" (the default for `start_embed`).
   std::string kind;
   /// The name of the API key that asked; "" none.
   std::string key;
@@ -116,6 +116,20 @@ struct ask_options {
   std::function<void(const member_delta&)> on_delta;
   /// Called as soon as one member has its outcome.
   std::function<void(const member_outcome&)> on_member_done;
+};
+
+/// Options for one embeddings request (`engine::start_embed`).
+struct embed_options {
+  /// The vectors' length; 0: the model's own. Only for a provider whose
+  /// codec can choose it (`codec::takes_embedding_dimensions`).
+  int64_t dimensions = 0;
+  /// As in `ask_options`.
+  tutti::priority priority = priority::interactive;
+  /// Stored as a run of kind "embedding" unless `record.kind` says
+  /// otherwise, in no session (`record.session` is ignored); its texts are
+  /// kept only as `store.texts` allows, its vectors never.
+  tutti::record_options record;
+  spend_limit key_budget;
 };
 
 /// How the engine runs.
@@ -227,6 +241,23 @@ public:
                      ask_options options,
                      std::function<void(ensemble_answer)> on_done);
 
+  /// Asks provider `provider` alone for the embeddings of `inputs` and
+  /// returns at once with a handle for `cancel`. The call takes the
+  /// provider's normal path: budget, permits from its limit group, retries
+  /// with backoff, its deadline (`timeouts.total`, else 60 s), its circuit
+  /// breaker, metrics and the store. Inputs beyond what one call of its
+  /// codec carries (`codec::max_embedding_batch`) go in several calls,
+  /// answered as one. `on_done` gets the outcome exactly once, on an engine
+  /// thread: `reply.embeddings` holds one vector per input in order, usage
+  /// and cost summed over the calls; or the first failure. Throws
+  /// `config_error` as `start_ask` does for a provider, and
+  /// `unsupported_request` when its codec has no embeddings ("model") or
+  /// cannot choose `dimensions` ("dimensions"), or the inputs are none or
+  /// beyond `max_embedding_inputs` ("input").
+  uint64_t start_embed(const std::string& provider,
+                       std::vector<std::string> inputs, embed_options options,
+                       std::function<void(member_outcome)> on_done);
+
   /// Runs pipeline `name` with `inputs` (every declared input must be
   /// given; throws `config_error` when one is missing or unknown, or the
   /// pipeline is). Independent steps run in parallel; a step starts as soon
@@ -247,7 +278,8 @@ public:
                      run_options options,
                      std::function<void(pipeline_result)> on_done);
 
-  /// Cancels a question from `start_ask` or a run from `start_run`: running
+  /// Cancels a question from `start_ask`, embeddings from `start_embed` or a
+  /// run from `start_run`: running
   /// members stop (their transfers are closed) and report what they have,
   /// pipeline steps not started are skipped, and `on_done` follows with the
   /// answer or result as it stands. Returns false when it has already

@@ -6,6 +6,7 @@
 /// `ensemble_answer`. Plain structs with no CAF include; their `inspect`
 /// overloads and CAF type IDs live in `actors/protocol.hpp`.
 
+#include <cstddef>
 #include <cstdint>
 #include <iosfwd>
 #include <optional>
@@ -138,6 +139,27 @@ struct request_scope {
   bool no_cache = false;  ///< neither read nor fill the cache
 };
 
+/// The most texts one embeddings request may hold (OpenAI's own limit).
+constexpr std::size_t max_embedding_inputs = 2048;
+
+/// The most bytes one text of an embeddings request may hold.
+constexpr std::size_t max_embedding_input_bytes = 256 * 1024;
+
+/// The longest vector an embeddings reply may hold, and the most
+/// `dimensions` a request may ask for.
+constexpr int64_t max_embedding_dimensions = 65536;
+
+/// What an embeddings request asks: vectors for these texts.
+struct embedding_request {
+  /// The texts, in order; empty: the request is not one for embeddings.
+  std::vector<std::string> inputs;
+  /// The vectors' length, where the vendor lets it be chosen; 0: the
+  /// model's own.
+  int64_t dimensions = 0;
+
+  bool any() const { return !inputs.empty(); }
+};
+
 /// One question to one model.
 struct chat_request {
   std::string id; ///< unique per request; used to cancel it
@@ -147,6 +169,9 @@ struct chat_request {
   steady_us deadline = 0; ///< absolute; 0 means none was set
   tutti::priority priority = priority::interactive;
   request_scope scope;
+  /// Set: the request asks for embeddings of these texts, not a reply
+  /// (`messages` and `params` are then unused, and it is never streamed).
+  embedding_request embedding;
 };
 
 /// Tokens counted by the upstream (or 0 where it did not say).
@@ -183,6 +208,9 @@ struct completion {
   /// The calls of the request's tools the model made (finish_reason
   /// "tool_calls"), in its order.
   std::vector<tool_call> tool_calls;
+  /// An embeddings request's vectors: one per input, in its order, all of
+  /// one length.
+  std::vector<std::vector<float>> embeddings;
 };
 
 /// What went wrong; users switch on this.

@@ -116,7 +116,7 @@ struct stored_step {
 /// One run: an ask, a pipeline run, a batch row or an HTTP request.
 struct stored_run {
   std::string id;          ///< "run_" and 24 hex digits
-  std::string kind;        ///< "ask", "run", "batch", "http"
+  std::string kind;        ///< "ask", "run", "batch", "http", "embedding"
   std::string target_kind; ///< "ensemble", "provider", "pipeline"
   std::string target;
   std::string status;     ///< ok, partial, failed, cancelled

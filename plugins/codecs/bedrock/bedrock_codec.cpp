@@ -462,6 +462,76 @@ public:
     return result;
   }
 
+  bool takes_embeddings() const override { return true; }
+
+  bool takes_embedding_dimensions() const override { return true; }
+
+  /// Titan Text Embeddings takes one text a call.
+  std::size_t max_embedding_batch() const override { return 1; }
+
+  /// InvokeModel of Amazon Titan Text Embeddings (v2):
+  /// POST /model/{modelId}/invoke with `{"inputText", "dimensions"}`,
+  /// signed by `sign` as every Bedrock call is.
+  http_request
+  encode_embedding(const embedding_request& req,
+                   const provider_settings& provider) const override {
+    http_request result;
+    result.method = "POST";
+    auto fallback = regional_base_url(option(provider, region_key));
+    result.url = std::string{base_url_of(provider, fallback)} + "/model/" +
+                 url_encode(embedding_model_of(provider)) + "/invoke";
+    result.headers.emplace_back("content-type", "application/json");
+    result.headers.emplace_back("accept", "application/json");
+    for (const auto& [name, value] : provider.extra_headers) {
+      set_header(result.headers, name, value, replaced_name::ours);
+    }
+    rapidjson::StringBuffer buffer;
+    json_writer w{buffer};
+    w.StartObject();
+    write_key(w, "inputText");
+    write_string(w, req.inputs.empty() ? std::string{} : req.inputs[0]);
+    if (req.dimensions > 0) {
+      write_key(w, "dimensions");
+      w.Int64(req.dimensions);
+    }
+    w.EndObject();
+    result.body = {buffer.GetString(), buffer.GetSize()};
+    return result;
+  }
+
+  /// `{"embedding": [...], "inputTextTokenCount": N}`.
+  body_result decode_embedding(std::string_view body,
+                               const embedding_request& req) const override {
+    rapidjson::Document doc;
+    auto parsed = parse_json(doc, body);
+    if (!parsed || !doc.IsObject()) {
+      return malformed_json("response body", parsed, body);
+    }
+    auto* embedding = member(doc, "embedding");
+    if (embedding == nullptr) {
+      if (auto said = message_of(doc); !said.empty()) {
+        return make_failure(failure_kind::server, std::move(said));
+      }
+      return make_failure(failure_kind::protocol,
+                          "embeddings reply has no embedding array: " +
+                              quote(body));
+    }
+    std::string why;
+    auto vector = read_vector(*embedding, why);
+    if (!vector) {
+      return make_failure(failure_kind::protocol, "embeddings reply: " + why);
+    }
+    tutti::usage used;
+    if (auto* count = member(doc, "inputTextTokenCount");
+        count != nullptr && count->IsUint64()) {
+      used.input_tokens = static_cast<int64_t>(
+          std::min<uint64_t>(count->GetUint64(), uint64_t{1} << 40));
+    }
+    std::vector<std::vector<float>> vectors;
+    vectors.push_back(std::move(*vector));
+    return embedding_outcome(std::move(vectors), used, req);
+  }
+
   void sign(http_request& request, const provider_settings& provider,
             int64_t now_unix_ms) const override {
     sigv4::credentials who;

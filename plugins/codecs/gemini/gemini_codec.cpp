@@ -310,6 +310,109 @@ public:
     return std::string{gemini_base_url};
   }
 
+  bool takes_embeddings() const override { return true; }
+
+  bool takes_embedding_dimensions() const override { return true; }
+
+  /// batchEmbedContents takes at most 100 requests.
+  std::size_t max_embedding_batch() const override { return 100; }
+
+  /// POST models/{model}:batchEmbedContents, one request per input:
+  /// `{"model": "models/M", "content": {"parts": [{"text"}]},
+  /// "outputDimensionality"}`.
+  http_request
+  encode_embedding(const embedding_request& req,
+                   const provider_settings& provider) const override {
+    http_request result;
+    result.method = "POST";
+    auto model = model_segment(embedding_model_of(provider));
+    result.url = std::string{base_url_of(provider, gemini_base_url)} +
+                 "/models/" + model + ":batchEmbedContents";
+    if (!provider.api_key.empty()) {
+      result.headers.emplace_back("x-goog-api-key", provider.api_key);
+    }
+    result.headers.emplace_back("Content-Type", "application/json");
+    for (const auto& [name, value] : provider.extra_headers) {
+      set_header(result.headers, name, value, replaced_name::custom);
+    }
+    rapidjson::StringBuffer buffer;
+    json_writer w{buffer};
+    w.StartObject();
+    write_key(w, "requests");
+    w.StartArray();
+    for (const auto& text : req.inputs) {
+      w.StartObject();
+      write_key(w, "model");
+      write_string(w, "models/" + model);
+      write_key(w, "content");
+      w.StartObject();
+      write_key(w, "parts");
+      w.StartArray();
+      w.StartObject();
+      write_key(w, "text");
+      write_string(w, text);
+      w.EndObject();
+      w.EndArray();
+      w.EndObject();
+      if (req.dimensions > 0) {
+        write_key(w, "outputDimensionality");
+        w.Int64(req.dimensions);
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    result.body = {buffer.GetString(), buffer.GetSize()};
+    return result;
+  }
+
+  /// `{"embeddings": [{"values": [...]}]}`, in the requests' order; a
+  /// `usageMetadata.promptTokenCount` where the reply has one.
+  body_result decode_embedding(std::string_view body,
+                               const embedding_request& req) const override {
+    rapidjson::Document doc;
+    auto parsed = parse_json(doc, body);
+    if (!parsed) {
+      return malformed_json("response body", parsed, body);
+    }
+    if (auto err = google_error_from(doc); err.found) {
+      return failure_from_google_error(err, body);
+    }
+    if (!doc.IsObject()) {
+      return malformed_json("response body", parsed, body);
+    }
+    auto* embeddings = member(doc, "embeddings");
+    if (embeddings == nullptr || !embeddings->IsArray()) {
+      return make_failure(failure_kind::protocol,
+                          "embeddings reply has no embeddings array: " +
+                              quote(body));
+    }
+    if (embeddings->Size() != req.inputs.size()) {
+      return make_failure(
+          failure_kind::protocol,
+          "embeddings reply: " + std::to_string(embeddings->Size()) +
+              " vectors for " + std::to_string(req.inputs.size()) + " inputs");
+    }
+    std::vector<std::vector<float>> vectors;
+    for (const auto& item : embeddings->GetArray()) {
+      auto* values = member(item, "values");
+      std::string why;
+      auto vector =
+          values == nullptr ? std::nullopt : read_vector(*values, why);
+      if (!vector) {
+        return make_failure(
+            failure_kind::protocol,
+            "embeddings reply: " +
+                (why.empty() ? std::string{"an embedding has no values"}
+                             : why) +
+                " (item " + std::to_string(vectors.size()) + ")");
+      }
+      vectors.push_back(std::move(*vector));
+    }
+    return embedding_outcome(std::move(vectors),
+                             usage_of(doc).value_or(tutti::usage{}), req);
+  }
+
   std::vector<std::string> key_headers() const override {
     return {"x-goog-api-key"};
   }

@@ -272,6 +272,20 @@ void write_options(json_writer& w, const chat_params& params,
   w.EndObject();
 }
 
+/// `keep_alive` when the provider sets one. Seconds go as a number: Ollama
+/// reads a string as a Go duration, which needs a unit ("-1" alone would be
+/// refused).
+void write_keep_alive(json_writer& w, const provider_settings& provider) {
+  if (auto* keep_alive = option_of(provider, keep_alive_key)) {
+    write_key(w, "keep_alive");
+    if (auto seconds = integer_of(*keep_alive, true)) {
+      w.Int64(*seconds);
+    } else {
+      write_string(w, *keep_alive);
+    }
+  }
+}
+
 std::string encode_body(const chat_request& req,
                         const provider_settings& provider) {
   rapidjson::StringBuffer buffer;
@@ -333,16 +347,7 @@ std::string encode_body(const chat_request& req,
   w.Bool(req.stream);
   write_options(w, req.params, provider.defaults,
                 option_of(provider, num_ctx_key));
-  if (auto* keep_alive = option_of(provider, keep_alive_key)) {
-    write_key(w, "keep_alive");
-    // Seconds go as a number: Ollama reads a string as a Go duration,
-    // which needs a unit ("-1" alone would be refused).
-    if (auto seconds = integer_of(*keep_alive, true)) {
-      w.Int64(*seconds);
-    } else {
-      write_string(w, *keep_alive);
-    }
-  }
+  write_keep_alive(w, provider);
   w.EndObject();
   return {buffer.GetString(), buffer.GetSize()};
 }
@@ -371,6 +376,81 @@ public:
   std::vector<codec_key> keys() const override {
     return {codec_key{std::string{keep_alive_key}, check_keep_alive},
             codec_key{std::string{num_ctx_key}, check_num_ctx}};
+  }
+
+  bool takes_embeddings() const override { return true; }
+
+  /// 256 texts a call, as for OpenAI: the reply stays within the body
+  /// limit.
+  std::size_t max_embedding_batch() const override { return 256; }
+
+  /// POST /api/embed: `{"model", "input": [...], "keep_alive"}`; Ollama
+  /// chooses no dimensions.
+  http_request
+  encode_embedding(const embedding_request& req,
+                   const provider_settings& provider) const override {
+    http_request result;
+    result.method = "POST";
+    result.url =
+        std::string{base_url_of(provider, ollama_base_url)} + "/api/embed";
+    if (!provider.api_key.empty()) {
+      result.headers.emplace_back("Authorization",
+                                  "Bearer " + provider.api_key);
+    }
+    result.headers.emplace_back("Content-Type", "application/json");
+    for (const auto& [name, value] : provider.extra_headers) {
+      set_header(result.headers, name, value, replaced_name::custom);
+    }
+    rapidjson::StringBuffer buffer;
+    json_writer w{buffer};
+    w.StartObject();
+    write_key(w, "model");
+    write_string(w, embedding_model_of(provider));
+    write_inputs(w, "input", req);
+    write_keep_alive(w, provider);
+    w.EndObject();
+    result.body = {buffer.GetString(), buffer.GetSize()};
+    return result;
+  }
+
+  /// `{"embeddings": [[...], ...], "prompt_eval_count": N}`.
+  body_result decode_embedding(std::string_view body,
+                               const embedding_request& req) const override {
+    rapidjson::Document doc;
+    auto parsed = parse_json(doc, body);
+    if (!parsed || !doc.IsObject()) {
+      return malformed_json("response body", parsed, body);
+    }
+    if (auto error = error_of(doc)) {
+      return failure_from_error(*error, body);
+    }
+    auto* embeddings = member(doc, "embeddings");
+    if (embeddings == nullptr || !embeddings->IsArray()) {
+      return make_failure(failure_kind::protocol,
+                          "embeddings reply has no embeddings array: " +
+                              quote(body));
+    }
+    if (embeddings->Size() != req.inputs.size()) {
+      return make_failure(
+          failure_kind::protocol,
+          "embeddings reply: " + std::to_string(embeddings->Size()) +
+              " vectors for " + std::to_string(req.inputs.size()) + " inputs");
+    }
+    std::vector<std::vector<float>> vectors;
+    for (const auto& item : embeddings->GetArray()) {
+      std::string why;
+      auto vector = read_vector(item, why);
+      if (!vector) {
+        return make_failure(failure_kind::protocol,
+                            "embeddings reply: " + why + " (item " +
+                                std::to_string(vectors.size()) + ")");
+      }
+      vectors.push_back(std::move(*vector));
+    }
+    tutti::usage used;
+    apply_usage(used, report_of(doc));
+    used.output_tokens = 0;
+    return embedding_outcome(std::move(vectors), used, req);
   }
 
   http_request encode(const chat_request& req,

@@ -471,32 +471,105 @@ public:
 
   bool takes_param(std::string_view) const override { return true; }
 
+  bool takes_embeddings() const override { return true; }
+
+  bool takes_embedding_dimensions() const override { return true; }
+
+  /// 256 texts a call: a reply of 2048 vectors of 1536 numbers as JSON
+  /// text is some 40 MB, beyond the provider's body limit.
+  std::size_t max_embedding_batch() const override { return 256; }
+
+  http_request
+  encode_embedding(const embedding_request& req,
+                   const provider_settings& provider) const override {
+    http_request result;
+    result.method = "POST";
+    result.url = url_for(provider, "/embeddings");
+    result.headers = headers_for(provider, false);
+    rapidjson::StringBuffer buffer;
+    json_writer w{buffer};
+    w.StartObject();
+    write_key(w, "model");
+    write_string(w, embedding_model_of(provider));
+    write_inputs(w, "input", req);
+    if (req.dimensions > 0) {
+      write_key(w, "dimensions");
+      w.Int64(req.dimensions);
+    }
+    w.EndObject();
+    result.body = {buffer.GetString(), buffer.GetSize()};
+    return result;
+  }
+
+  /// `{"data": [{"index": i, "embedding": [...]}], "usage": {...}}`; the
+  /// vectors placed by their `index` (in order where a server leaves it
+  /// out).
+  body_result decode_embedding(std::string_view body,
+                               const embedding_request& req) const override {
+    rapidjson::Document doc;
+    auto parsed = parse_json(doc, body);
+    if (!parsed || !doc.IsObject()) {
+      return malformed_json("response body", parsed, body);
+    }
+    if (auto err = vendor_error_from(doc); err.found) {
+      return failure_from_vendor_error(err, body);
+    }
+    auto* data = member(doc, "data");
+    if (data == nullptr || !data->IsArray()) {
+      return make_failure(failure_kind::protocol,
+                          "embeddings reply has no data array: " + quote(body));
+    }
+    if (data->Size() != req.inputs.size()) {
+      return make_failure(failure_kind::protocol,
+                          "embeddings reply: " + std::to_string(data->Size()) +
+                              " vectors for " +
+                              std::to_string(req.inputs.size()) + " inputs");
+    }
+    std::vector<std::vector<float>> vectors(data->Size());
+    std::vector<bool> placed(data->Size(), false);
+    size_t position = 0;
+    for (const auto& item : data->GetArray()) {
+      auto at = position++;
+      if (auto* index = member(item, "index"); index != nullptr) {
+        if (!index->IsUint64() || index->GetUint64() >= vectors.size()) {
+          return make_failure(failure_kind::protocol,
+                              "embeddings reply: an index out of range: " +
+                                  quote(body));
+        }
+        at = static_cast<size_t>(index->GetUint64());
+      }
+      if (placed[at]) {
+        return make_failure(failure_kind::protocol, "embeddings reply: index " +
+                                                        std::to_string(at) +
+                                                        " given twice");
+      }
+      auto* embedding = member(item, "embedding");
+      std::string why;
+      auto vector =
+          embedding == nullptr ? std::nullopt : read_vector(*embedding, why);
+      if (!vector) {
+        return make_failure(
+            failure_kind::protocol,
+            "embeddings reply: " +
+                (why.empty() ? std::string{"an item has no embedding"} : why) +
+                " (item " + std::to_string(at) + ")");
+      }
+      vectors[at] = std::move(*vector);
+      placed[at] = true;
+    }
+    tutti::usage used;
+    if (auto tokens = reported_usage(doc)) {
+      used = *tokens;
+    }
+    return embedding_outcome(std::move(vectors), used, req);
+  }
+
   http_request encode(const chat_request& req,
                       const provider_settings& provider) const override {
     http_request result;
     result.method = "POST";
-    result.url = url_for(provider);
-    result.headers.emplace_back("Content-Type", "application/json");
-    if (!provider.api_key.empty()) {
-      if (dialect_.key_header == openai_key_header::api_key) {
-        result.headers.emplace_back("api-key", provider.api_key);
-      } else {
-        result.headers.emplace_back("Authorization",
-                                    "Bearer " + provider.api_key);
-      }
-    }
-    if (req.stream) {
-      result.headers.emplace_back("Accept", "text/event-stream");
-    }
-    // A custom header replaces one of ours with the same name, so that it
-    // is never sent twice.
-    for (const auto& [name, value] : provider.extra_headers) {
-      std::erase_if(result.headers, [&name = name](const auto& header) {
-        return equals_ci(header.first, name);
-      });
-    }
-    result.headers.insert(result.headers.end(), provider.extra_headers.begin(),
-                          provider.extra_headers.end());
+    result.url = url_for(provider, "/chat/completions");
+    result.headers = headers_for(provider, req.stream);
     result.body = encode_body(req, provider);
     return result;
   }
@@ -624,11 +697,39 @@ public:
   }
 
 private:
-  /// `{base_url}/chat/completions`, with `?api-version=` for dialects that
-  /// take one.
-  std::string url_for(const provider_settings& provider) const {
+  /// The JSON content type, the key as the dialect sends it, the stream's
+  /// Accept; then the custom headers, each replacing one of ours with the
+  /// same name, so that it is never sent twice.
+  header_list headers_for(const provider_settings& provider,
+                          bool stream) const {
+    header_list headers;
+    headers.emplace_back("Content-Type", "application/json");
+    if (!provider.api_key.empty()) {
+      if (dialect_.key_header == openai_key_header::api_key) {
+        headers.emplace_back("api-key", provider.api_key);
+      } else {
+        headers.emplace_back("Authorization", "Bearer " + provider.api_key);
+      }
+    }
+    if (stream) {
+      headers.emplace_back("Accept", "text/event-stream");
+    }
+    for (const auto& [name, value] : provider.extra_headers) {
+      std::erase_if(headers, [&name = name](const auto& header) {
+        return equals_ci(header.first, name);
+      });
+    }
+    headers.insert(headers.end(), provider.extra_headers.begin(),
+                   provider.extra_headers.end());
+    return headers;
+  }
+
+  /// `{base_url}{path}` (`/chat/completions`, `/embeddings`), with
+  /// `?api-version=` for dialects that take one.
+  std::string url_for(const provider_settings& provider,
+                      std::string_view path) const {
     auto url = std::string{base_url_of(provider, dialect_.default_base_url)} +
-               "/chat/completions";
+               std::string{path};
     if (!dialect_.default_api_version.empty()) {
       auto given = provider.options.find(std::string{api_version_key});
       const auto& version = given == provider.options.end()
