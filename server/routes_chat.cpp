@@ -323,18 +323,7 @@ void server::impl::chat_answer(chat_state& st, const ensemble_answer& answer) {
     }
     if (failed && alone) {
       // As the vendor answered: its SDK's own retry rules then apply.
-      auto error = provider_failed(answer);
-      auto r = error_response(error, to_json(answer));
-      auto& cause = answer.members[0].error;
-      if (error.status == 429 && cause.retry_after_ms >= 0) {
-        // Both, as OpenAI sends them; its SDKs prefer the milliseconds.
-        r.headers.emplace_back(
-            "Retry-After", std::to_string((cause.retry_after_ms + 999) / 1000));
-        r.headers.emplace_back("retry-after-ms",
-                               std::to_string(cause.retry_after_ms));
-      }
-      if (cause.kind == failure_kind::budget_exceeded)
-        r.headers.emplace_back("x-should-retry", "false");
+      auto r = provider_failed_response(answer.members[0], to_json(answer));
       add_answer_headers(r, answer);
       ex.respond(std::move(r));
       return;
