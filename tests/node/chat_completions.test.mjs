@@ -1,4 +1,5 @@
 // `tutti serve` under the official OpenAI npm SDK: chat completions whole and
+// streamed, embeddings,
 // streamed, from a provider and from an ensemble, the SDK's own error
 // classes for 404, 400, 401, 429 and 502, and its retry rules: a provider's
 // 429 is retried as the vendor's would be, a failed ensemble is not. Real
@@ -329,6 +330,49 @@ describe('tools and structured output under the OpenAI SDK', () => {
         return true;
       },
     );
+  });
+});
+
+describe('embeddings under the OpenAI SDK', () => {
+  let openai;
+
+  before(() => {
+    openai = client(fixture.url);
+  });
+
+  function norm(vector) {
+    return Math.sqrt(vector.reduce((sum, x) => sum + x * x, 0));
+  }
+
+  test('embeddings.create: one vector per input, in order, as the SDK decodes them', async () => {
+    // The SDK asks for base64 unless told otherwise and decodes it itself.
+    const { data, response } = await openai.embeddings
+      .create({ model: 'paris', input: ['Paris', 'Rome', 'Paris'] })
+      .withResponse();
+    assert.equal(data.object, 'list');
+    assert.equal(data.data.length, 3);
+    assert.deepEqual(data.data.map((d) => d.index), [0, 1, 2]);
+    const [paris, rome, again] = data.data.map((d) => d.embedding);
+    assert.ok(paris.length > 0);
+    assert.ok(Math.abs(norm(paris) - 1) < 1e-3, 'the fake\'s vectors have length 1');
+    assert.deepEqual(again, paris, 'the same text, the same vector');
+    assert.notDeepEqual(rome, paris);
+    assert.ok(data.usage.prompt_tokens > 0);
+    assert.match(response.headers.get('x-tutti-run-id') ?? '', /^run_[0-9a-f]{24}$/);
+    // Floats asked for plainly are the same numbers.
+    const floats = await openai.embeddings.create({ model: 'paris', input: 'Paris', encoding_format: 'float' });
+    assert.equal(floats.data[0].embedding.length, paris.length);
+    floats.data[0].embedding.forEach((x, k) => assert.ok(Math.abs(x - paris[k]) < 1e-6));
+  });
+
+  test('dimensions are passed on; an ensemble is a 400 BadRequestError', async () => {
+    const small = await openai.embeddings.create({ model: 'paris', input: 'Paris', dimensions: 8 });
+    assert.equal(small.data[0].embedding.length, 8);
+    await assert.rejects(openai.embeddings.create({ model: 'ensemble/capital', input: 'Paris' }), (err) => {
+      assertOpenAIError(err, 400);
+      assert.match(err.message, /one provider/);
+      return true;
+    });
   });
 });
 
