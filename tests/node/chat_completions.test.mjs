@@ -1,6 +1,5 @@
 // `tutti serve` under the official OpenAI npm SDK: chat completions whole and
-// streamed, embeddings,
-// streamed, from a provider and from an ensemble, the SDK's own error
+// streamed, from a provider and from an ensemble, embeddings, the SDK's own error
 // classes for 404, 400, 401, 429 and 502, and its retry rules: a provider's
 // 429 is retried as the vendor's would be, a failed ensemble is not. Real
 // processes over real sockets: the fake upstream (tutti-fake-llm,
