@@ -9,46 +9,13 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "engine/src/json_reader.hpp"
+#include "server/request_fields.hpp"
 
 namespace tutti::http {
 
 namespace {
 
-using json_value = rapidjson::Value;
-
-[[noreturn]] void fail(std::string param, std::string message,
-                       std::string code = "invalid_value") {
-  throw bad_request(std::move(param), std::move(message), std::move(code));
-}
-
-std::string type_name(const json_value& v) {
-  if (v.IsNull())
-    return "null";
-  if (v.IsBool())
-    return "a boolean";
-  if (v.IsNumber())
-    return "a number";
-  if (v.IsString())
-    return "a string";
-  if (v.IsArray())
-    return "an array";
-  return "an object";
-}
-
-const json_value* field(const json_value& object, const char* name) {
-  auto i = object.FindMember(name);
-  if (i == object.MemberEnd() || i->value.IsNull())
-    return nullptr;
-  return &i->value;
-}
-
-std::string names_of(const std::map<std::string, provider_config>& providers) {
-  std::string text;
-  for (auto& [name, p] : providers)
-    text += (text.empty() ? "" : ", ") + name;
-  return text;
-}
+using namespace fields;
 
 /// The provider `model` names; a 400 for an ensemble, a 404 for nothing.
 std::string provider_of(const std::string& model, const config& cfg) {
@@ -61,12 +28,12 @@ std::string provider_of(const std::string& model, const config& cfg) {
          "model: '" + model +
              "' is an ensemble; embeddings are asked of one provider (one "
              "of: " +
-             names_of(cfg.providers) + ")",
+             join(names_of(cfg.providers, "")) + ")",
          "unsupported_model");
   throw api_error{404,
                   "The model '" + model +
                       "' does not exist: expected a provider (" +
-                      names_of(cfg.providers) + ")",
+                      join(names_of(cfg.providers, "")) + ")",
                   "invalid_request_error", "model", "model_not_found"};
 }
 
@@ -127,24 +94,12 @@ void write_float(rapidjson::Writer<rapidjson::StringBuffer>& w, float x) {
 std::variant<embeddings_call, api_error>
 parse_embeddings_request(std::string_view body, const config& cfg) {
   try {
-    rapidjson::Document doc;
-    auto parsed =
-        json_reader::parse(doc, body, json_reader::utf8_check::validate);
-    if (!parsed)
-      fail("",
-           "request body: not valid JSON at offset " +
-               std::to_string(parsed.offset) + ": " + parsed.what,
-           "invalid_json");
-    if (!doc.IsObject())
-      fail("", "request body: expected a JSON object, got " + type_name(doc),
-           "invalid_json");
+    auto doc = parse_object(body);
     embeddings_call call;
     auto* model = field(doc, "model");
     if (model == nullptr)
       fail("model", "model: required (a provider's name)");
-    if (!model->IsString())
-      fail("model", "model: expected a string, got " + type_name(*model));
-    call.model = {model->GetString(), model->GetStringLength()};
+    call.model = read_string(*model, "model");
     call.provider = provider_of(call.model, cfg);
     auto* input = field(doc, "input");
     if (input == nullptr)
@@ -163,8 +118,8 @@ parse_embeddings_request(std::string_view body, const config& cfg) {
     }
     if (auto* dimensions = field(doc, "dimensions"))
       call.dimensions = read_dimensions(*dimensions);
-    if (auto* user = field(doc, "user"); user != nullptr && !user->IsString())
-      fail("user", "user: expected a string, got " + type_name(*user));
+    if (auto* user = field(doc, "user"))
+      read_string(*user, "user");
     return call;
   } catch (const api_error& e) {
     return e;

@@ -12,6 +12,7 @@
 #include "engine/src/json_writers.hpp"
 #include "plugins/codecs/codec_support.hpp"
 #include "server/client_api.hpp"
+#include "server/named_events.hpp"
 #include "server/request_fields.hpp"
 #include "tutti/json.hpp"
 
@@ -462,19 +463,13 @@ public:
   }
 
   std::string member_delta(const tutti::member_delta& delta) override {
-    return event("tutti.member.delta", [&](json_writer& w) {
-      w.Key("member");
-      write_string(w, delta.member);
-      w.Key("delta");
-      write_string(w, delta.text);
-    });
+    return event("tutti.member.delta",
+                 [&](json_writer& w) { write_member_delta(w, delta); });
   }
 
   std::string member_done(const member_outcome& outcome) override {
-    return event("tutti.member.done", [&](json_writer& w) {
-      w.Key("member_done");
-      json_detail::write_outcome(w, outcome);
-    });
+    return event("tutti.member.done",
+                 [&](json_writer& w) { write_member_done(w, outcome); });
   }
 
   std::string finish(const ensemble_answer& answer,
@@ -546,14 +541,7 @@ public:
 private:
   template <class WriteFields>
   static std::string event(const char* type, WriteFields&& write_fields) {
-    auto data = json_text([&](json_writer& w) {
-      w.StartObject();
-      w.Key("type");
-      w.String(type);
-      write_fields(w);
-      w.EndObject();
-    });
-    return std::string{"event: "} + type + "\ndata: " + data + "\n\n";
+    return named_event(type, std::forward<WriteFields>(write_fields));
   }
 
   std::string stop_block(int index) {

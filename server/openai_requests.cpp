@@ -289,15 +289,8 @@ chat_params read_params(const json_value& body) {
              : params.presence_penalty) = x;
     }
   }
-  if (auto* v = field(body, "reasoning_effort")) {
-    auto effort = read_string(*v, "reasoning_effort");
-    if (effort != "minimal" && effort != "low" && effort != "medium" &&
-        effort != "high")
-      fail("reasoning_effort", "reasoning_effort: expected minimal, low, "
-                               "medium or high, got " +
-                                   quoted(effort));
-    params.reasoning_effort = effort;
-  }
+  if (auto* v = field(body, "reasoning_effort"))
+    params.reasoning_effort = read_reasoning_effort(*v, "reasoning_effort");
   if (auto* v = field(body, "tools"))
     params.tools = read_tools(*v);
   if (auto* v = field(body, "tool_choice"))

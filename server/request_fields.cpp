@@ -155,6 +155,16 @@ int64_t read_max_tokens(const json_value& v, const std::string& param) {
   return n;
 }
 
+std::string read_reasoning_effort(const json_value& v,
+                                  const std::string& param) {
+  auto effort = read_string(v, param);
+  if (effort != "minimal" && effort != "low" && effort != "medium" &&
+      effort != "high")
+    fail(param, param + ": expected minimal, low, medium or high, got " +
+                    quoted(effort));
+  return effort;
+}
+
 std::string read_schema(const json_value& v, const std::string& param) {
   if (!v.IsObject())
     wrong_type(param, "a JSON Schema object", v);

@@ -66,6 +66,10 @@ std::string read_function_name(const json_value& v, const std::string& param);
 /// recurses no deeper).
 std::string compact_json(const json_value& v);
 
+/// A reasoning effort: minimal, low, medium or high.
+std::string read_reasoning_effort(const json_value& v,
+                                  const std::string& param);
+
 /// A JSON Schema object (tool parameters, a response schema) as compact
 /// JSON text.
 std::string read_schema(const json_value& v, const std::string& param);

@@ -10,6 +10,7 @@
 
 #include "engine/src/json_writers.hpp"
 #include "server/client_api.hpp"
+#include "server/named_events.hpp"
 #include "server/request_fields.hpp"
 #include "tutti/json.hpp"
 
@@ -265,15 +266,8 @@ chat_params read_params(const json_value& body) {
       wrong_type("reasoning", "an object", *v);
     // `summary` asks for a summary of the reasoning the answer does not
     // carry anyway; only the effort reaches a vendor.
-    if (auto* e = field(*v, "effort")) {
-      auto effort = read_string(*e, "reasoning.effort");
-      if (effort != "minimal" && effort != "low" && effort != "medium" &&
-          effort != "high")
-        fail("reasoning.effort", "reasoning.effort: expected minimal, low, "
-                                 "medium or high, got " +
-                                     quoted(effort));
-      params.reasoning_effort = effort;
-    }
+    if (auto* e = field(*v, "effort"))
+      params.reasoning_effort = read_reasoning_effort(*e, "reasoning.effort");
   }
   if (auto* v = field(body, "tools"))
     params.tools = read_tools(*v);
@@ -439,6 +433,22 @@ void write_tools(json_writer& w, const std::vector<tool_spec>& tools) {
   w.EndArray();
 }
 
+/// A message's one content part: output_text (with its annotations) or a
+/// refusal.
+void write_part(json_writer& w, const std::string& text, bool refusal) {
+  w.StartObject();
+  w.Key("type");
+  w.String(refusal ? "refusal" : "output_text");
+  w.Key(refusal ? "refusal" : "text");
+  write_string(w, text);
+  if (!refusal) {
+    w.Key("annotations");
+    w.StartArray();
+    w.EndArray();
+  }
+  w.EndObject();
+}
+
 /// A message output item holding `text` (or a refusal's words).
 void write_message_item(json_writer& w, const completion_ids& ids,
                         const std::string& text, bool refusal,
@@ -454,19 +464,8 @@ void write_message_item(json_writer& w, const completion_ids& ids,
   w.String("assistant");
   w.Key("content");
   w.StartArray();
-  if (status != std::string_view{"in_progress"}) {
-    w.StartObject();
-    w.Key("type");
-    w.String(refusal ? "refusal" : "output_text");
-    w.Key(refusal ? "refusal" : "text");
-    write_string(w, text);
-    if (!refusal) {
-      w.Key("annotations");
-      w.StartArray();
-      w.EndArray();
-    }
-    w.EndObject();
-  }
+  if (status != std::string_view{"in_progress"})
+    write_part(w, text, refusal);
   w.EndArray();
   w.EndObject();
 }
@@ -642,19 +641,13 @@ public:
   }
 
   std::string member_delta(const tutti::member_delta& delta) override {
-    return event("tutti.member.delta", [&](json_writer& w) {
-      w.Key("member");
-      write_string(w, delta.member);
-      w.Key("delta");
-      write_string(w, delta.text);
-    });
+    return event("tutti.member.delta",
+                 [&](json_writer& w) { write_member_delta(w, delta); });
   }
 
   std::string member_done(const member_outcome& outcome) override {
-    return event("tutti.member.done", [&](json_writer& w) {
-      w.Key("member_done");
-      json_detail::write_outcome(w, outcome);
-    });
+    return event("tutti.member.done",
+                 [&](json_writer& w) { write_member_done(w, outcome); });
   }
 
   std::string finish(const ensemble_answer& answer,
@@ -712,18 +705,14 @@ public:
   }
 
 private:
+  /// An event with the next sequence number.
   template <class WriteFields>
   std::string event(const char* type, WriteFields&& write_fields) {
-    auto data = json_text([&](json_writer& w) {
-      w.StartObject();
-      w.Key("type");
-      w.String(type);
+    return named_event(type, [&](json_writer& w) {
       w.Key("sequence_number");
       w.Int64(sequence_++);
       write_fields(w);
-      w.EndObject();
     });
-    return std::string{"event: "} + type + "\ndata: " + data + "\n\n";
   }
 
   /// item_id, output_index and content_index of the message's one part.
@@ -752,21 +741,6 @@ private:
              w.Key("part");
              write_part(w, "", refusal);
            });
-  }
-
-  static void write_part(json_writer& w, const std::string& text,
-                         bool refusal) {
-    w.StartObject();
-    w.Key("type");
-    w.String(refusal ? "refusal" : "output_text");
-    w.Key(refusal ? "refusal" : "text");
-    write_string(w, text);
-    if (!refusal) {
-      w.Key("annotations");
-      w.StartArray();
-      w.EndArray();
-    }
-    w.EndObject();
   }
 
   std::string close_message(const std::string& text, bool refusal) {

@@ -47,10 +47,10 @@ void server::impl::get_model(const std::string& id, const exchange_ptr& ex) {
   auto& cfg = engine.loaded_config();
   constexpr std::string_view prefix = "ensemble/";
   std::string rest;
-  bool known = id.rfind(prefix, 0) == 0
-                   ? cfg.ensembles.count(id.substr(prefix.size())) > 0
-                   : cfg.providers.count(id) > 0 ||
-                         find_route(cfg, id, rest) != nullptr;
+  bool known =
+      id.rfind(prefix, 0) == 0
+          ? cfg.ensembles.count(id.substr(prefix.size())) > 0
+          : cfg.providers.count(id) > 0 || find_route(cfg, id, rest) != nullptr;
   if (!known) {
     ex->respond(error_response(
         api_error{404,
