@@ -142,13 +142,15 @@ CLI::App* add_serve_command(CLI::App& app, serve_args& args) {
 }
 
 int run_serve(const serve_args& args) {
-  // Block SIGINT and SIGTERM before the engine and the server start their
-  // threads, so that every thread inherits the mask and one thread below
-  // takes the signals with sigwait, outside any signal handler.
+  // Block SIGINT, SIGTERM and SIGHUP before the engine and the server
+  // start their threads, so that every thread inherits the mask and one
+  // thread below takes the signals with sigwait, outside any signal
+  // handler.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   server_options options;
@@ -180,6 +182,13 @@ int run_serve(const serve_args& args) {
   auto cfg = load_cli_config(config);
   apply_store_flag(cfg, args.store);
   warn_unset_variables(cfg);
+  // SIGHUP and POST /admin/reload read the file again, as at start.
+  options.reload_source = [config, store = args.store] {
+    auto next = load_cli_config(config);
+    apply_store_flag(next, store);
+    warn_unset_variables(next);
+    return next;
+  };
   tutti::engine engine{std::move(cfg)};
   std::unique_ptr<tutti::server> endpoint;
   try {
@@ -195,7 +204,20 @@ int run_serve(const serve_args& args) {
   std::atomic<bool> serving_ended{false};
   std::thread signal_waiter{[&] {
     int sig = 0;
-    sigwait(&stop_signals, &sig);
+    for (;;) {
+      sigwait(&stop_signals, &sig);
+      if (sig != SIGHUP || serving_ended)
+        break;
+      try {
+        auto serving = endpoint->reload();
+        std::cerr << "tutti serve: SIGHUP, config reloaded: " << serving
+                  << std::endl;
+      } catch (const std::exception& e) {
+        std::cerr << "tutti serve: SIGHUP, config NOT reloaded (the one in "
+                     "use goes on):\n"
+                  << e.what() << std::endl;
+      }
+    }
     if (!serving_ended)
       std::cerr << "tutti serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
                 << ", stopping" << std::endl;

@@ -2,6 +2,7 @@
 // /v1/models/{id}:
 // the engine's state and its configuration, as docs/http.md shows them.
 
+#include "engine/src/json_writers.hpp"
 #include "engine/src/utf8.hpp"
 #include "server/server_impl.hpp"
 #include "tutti/metrics.hpp"
@@ -26,6 +27,44 @@ void server::impl::get_providers(const exchange_ptr& ex) {
   answer_waiting(ex, [this] {
     return json_response(200, http::providers_json(engine.provider_states(),
                                                    engine.loaded_config()));
+  });
+}
+
+void server::impl::reload_config(const exchange_ptr& ex) {
+  // An API key from `tutti keys` is a client's; only the admin token (or
+  // loopback without a token) may change what the server serves.
+  if (!ex->key_name.empty()) {
+    ex->respond(error_response(
+        api_error{403, "Only the admin token may reload the config",
+                  "invalid_request_error", "", "admin_only"}));
+    return;
+  }
+  if (!options.reload_source) {
+    ex->respond(error_response(
+        api_error{501,
+                  "This server was given its config in code; there is "
+                  "no file to reload",
+                  "server_error", "", "no_config_file"}));
+    return;
+  }
+  answer_waiting(ex, [this] {
+    try {
+      auto line = reload_now();
+      return json_response(200, json_detail::json_text([&](auto& w) {
+                             w.StartObject();
+                             w.Key("object");
+                             w.String("tutti.reload");
+                             w.Key("reloaded");
+                             w.Bool(true);
+                             w.Key("message");
+                             json_detail::write_string(w, line);
+                             w.EndObject();
+                           }));
+    } catch (const config_error& e) {
+      // Every problem, one a line, as `tutti validate` prints them.
+      return error_response(api_error{400, e.what(), "invalid_request_error",
+                                      "", "config_error"});
+    }
   });
 }
 

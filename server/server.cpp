@@ -83,6 +83,7 @@ match_route(std::string_view method, std::string_view path, bool& known_path) {
       {"POST", "/v1/responses", id::responses},
       {"POST", "/v1/messages", id::messages},
       {"POST", "/v1/embeddings", id::embeddings},
+      {"POST", "/admin/reload", id::reload},
       {"POST", "/v1/runs", id::create_run},
       {"GET", "/v1/runs", id::list_runs},
       {"GET", "/v1/stats", id::stats},
@@ -371,6 +372,9 @@ void server::impl::dispatch(const route_match& route, const exchange_ptr& ex) {
   case id::messages:
     chat(ex, http::messages_api());
     return;
+  case id::reload:
+    reload_config(ex);
+    return;
   case id::embeddings:
     embeddings(ex);
     return;
@@ -491,6 +495,23 @@ server::~server() {
   stop();
   if (impl_->background.joinable())
     impl_->background.join();
+}
+
+std::string server::reload() {
+  return impl_->reload_now();
+}
+
+std::string server::impl::reload_now() {
+  if (!options.reload_source)
+    throw config_error({}, "this server was given its config in code; there "
+                           "is no file to reload");
+  std::lock_guard<std::mutex> guard{reload_mutex};
+  engine.reload(options.reload_source());
+  auto& cfg = engine.loaded_config();
+  return "serving " + std::to_string(cfg.providers.size()) + " providers, " +
+         std::to_string(cfg.ensembles.size()) + " ensembles, " +
+         std::to_string(cfg.models.size()) + " routed models and " +
+         std::to_string(cfg.pipelines.size()) + " pipelines from " + cfg.file;
 }
 
 int server::port() const {

@@ -72,6 +72,7 @@ struct route_match {
     chat,
     responses, ///< POST /v1/responses
     messages,  ///< POST /v1/messages (Anthropic's)
+    reload,    ///< POST /admin/reload
     embeddings,
     create_run,
     get_run,
@@ -113,6 +114,7 @@ struct server::impl : http::service {
   http::waiting_pool waiting{2, 256};
 
   std::atomic<bool> stopping{false};
+  std::mutex reload_mutex; ///< one reload at a time
   enum class phase { idle, running, done };
   std::mutex phase_mutex;
   std::condition_variable phase_changed;
@@ -214,6 +216,11 @@ struct server::impl : http::service {
   void get_model(const std::string& id, const http::exchange_ptr& ex);
   /// `GET /`: the server's name, version, auth, store and routes.
   void get_root(const http::exchange_ptr& ex);
+  /// `POST /admin/reload` (the admin token only): `server::reload` on the
+  /// waiting pool.
+  void reload_config(const http::exchange_ptr& ex);
+  /// `server::reload`.
+  std::string reload_now();
   /// Answers with what `make` returns, made on the waiting pool.
   void answer_waiting(const http::exchange_ptr& ex,
                       std::function<http::response()> make);

@@ -491,6 +491,7 @@ private:
     check_named_map(entry, path, "provider", "at least 'kind' and 'model'");
     provider_config p;
     p.name = entry.key;
+    p.definition = YAML::Dump(entry.value);
     p.where = at(entry.key_node);
     p.api_key_where = p.where;
     p.base_url_where = p.where;

@@ -74,22 +74,24 @@ uint64_t engine::start_ask(const target& to, std::vector<chat_message> messages,
                            std::function<void(ensemble_answer)> on_done) {
   impl_->check_open();
   if (to.of == target::kind::provider && options.combine)
-    throw config_error(source_location{impl_->cfg.file, 0, 0},
+    throw config_error(source_location{impl_->cfg().file, 0, 0},
                        "provider '" + to.name +
                            "' is asked alone; only an ensemble has a combine "
                            "strategy to choose");
   if (options.ensemble && to.of != target::kind::ensemble)
-    throw config_error(source_location{impl_->cfg.file, 0, 0},
+    throw config_error(source_location{impl_->cfg().file, 0, 0},
                        "an ensemble of the request's own goes with an "
                        "ensemble target, not provider '" +
                            to.name + "'");
   const auto* choice = options.combine ? &*options.combine : nullptr;
-  auto plan = to.of == target::kind::provider
-                  ? impl_->call_plan_for(to.name,
-                                         source_location{impl_->cfg.file, 0, 0})
-              : options.ensemble
-                  ? impl_->plan_for(to.name, *options.ensemble, choice)
-                  : impl_->plan_for(to.name, choice);
+  // One config for the whole question, whatever a reload does meanwhile.
+  const auto& cfg = impl_->cfg();
+  auto plan =
+      to.of == target::kind::provider
+          ? impl_->call_plan_for(to.name, source_location{cfg.file, 0, 0})
+      : options.ensemble
+          ? impl_->plan_for(cfg, to.name, *options.ensemble, choice)
+          : impl_->plan_for(cfg, to.name, choice);
   impl_->check_structured(plan, options.params);
   auto deadline_us = plan.deadline_us;
   // A strategy's own calls (judge, synthesizer) get another deadline's
@@ -131,7 +133,7 @@ uint64_t engine::start_ask(const target& to, std::vector<chat_message> messages,
   if (to.of == target::kind::ensemble) {
     scope.ensemble = to.name;
     scope.cache = options.ensemble ? options.ensemble->cache
-                                   : impl_->cfg.ensembles.at(to.name).cache;
+                                   : cfg.ensembles.at(to.name).cache;
   }
   scope.key = options.record.key;
   scope.key_budget = options.key_budget;
@@ -162,9 +164,9 @@ uint64_t engine::start_embed(const std::string& provider,
                              embed_options options,
                              std::function<void(member_outcome)> on_done) {
   impl_->check_open();
-  source_location where{impl_->cfg.file, 0, 0};
+  source_location where{impl_->cfg().file, 0, 0};
   auto actor = impl_->provider_for(provider, where);
-  auto& pc = impl_->cfg.providers.at(provider);
+  auto& pc = impl_->cfg().providers.at(provider);
   auto wire = impl_->plugins->make_codec(pc.kind);
   if (!wire || !wire->takes_embeddings())
     throw unsupported_request(

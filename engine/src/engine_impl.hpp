@@ -99,7 +99,15 @@ inline void check_expanded_options(const provider_config& pc,
 } // namespace engine_detail
 
 struct engine::impl {
-  tutti::config cfg;
+  /// Every config loaded (the first, then each `reload`'s), kept for the
+  /// engine's life: questions in flight and callers hold references into
+  /// them. `current` is the one new questions start with.
+  std::vector<std::unique_ptr<const tutti::config>> configs; // guarded by mtx
+  std::atomic<const tutti::config*> current{nullptr};
+
+  const tutti::config& cfg() const {
+    return *current.load(std::memory_order_acquire);
+  }
   caf::actor_system_config system_config;
   std::unique_ptr<caf::actor_system> system;
   std::shared_ptr<transport> net;
@@ -149,16 +157,17 @@ struct engine::impl {
   caf::actor cache; ///< the response cache; null when nothing is cached
 
   impl(tutti::config c, const engine_options& options)
-      : cfg(std::move(c)), plugins(engine_detail::plugins_of(options)),
-        log(options.log) {
-    validate_config(cfg, *plugins);
+      : plugins(engine_detail::plugins_of(options)), log(options.log) {
+    configs.push_back(std::make_unique<const tutti::config>(std::move(c)));
+    current.store(configs.back().get(), std::memory_order_release);
+    validate_config(cfg(), *plugins);
     if (!log)
       log = [](const std::string& line) {
         std::fprintf(stderr, "tutti: %s\n", line.c_str());
       };
-    if (!store_is_off(cfg.store)) {
-      auto settings = cfg.store;
-      settings.url = expand_env(settings.url, cfg.store_where, "store");
+    if (!store_is_off(cfg().store)) {
+      auto settings = cfg().store;
+      settings.url = expand_env(settings.url, cfg().store_where, "store");
       store_settings = settings;
       writer = std::make_unique<store_writer>(std::move(settings), log);
     }
@@ -189,9 +198,9 @@ struct engine::impl {
   /// The budgets of the config, and what was spent this month before this
   /// engine started (from the store's roll-up).
   void start_budgets() {
-    for (auto& [name, pc] : cfg.providers)
+    for (auto& [name, pc] : cfg().providers)
       ledger->set_limit("provider", name, pc.budget);
-    for (auto& [name, ec] : cfg.ensembles)
+    for (auto& [name, ec] : cfg().ensembles)
       ledger->set_limit("ensemble", name, ec.budget);
     if (!writer)
       return;
@@ -216,15 +225,15 @@ struct engine::impl {
   /// the store too when it keeps texts, else in memory only.
   void start_cache() {
     bool wanted = false;
-    for (auto& [name, pc] : cfg.providers)
+    for (auto& [name, pc] : cfg().providers)
       wanted = wanted || pc.cache.ttl_ms > 0;
-    for (auto& [name, ec] : cfg.ensembles)
+    for (auto& [name, ec] : cfg().ensembles)
       wanted = wanted || ec.cache.ttl_ms > 0;
     if (!wanted)
       return;
     response_cache_deps deps;
     deps.log = log;
-    if (writer && cfg.store.texts) {
+    if (writer && cfg().store.texts) {
       deps.store = store_settings;
       // Its store reads block: a thread of its own, off the scheduler.
       cache = system->spawn<caf::detached>(response_cache, std::move(deps));
@@ -288,7 +297,7 @@ struct engine::impl {
     context.key = record.key;
     context.session = record.session;
     context.started_ms = unix_now_ms();
-    context.texts = cfg.store.texts;
+    context.texts = cfg().store.texts;
     return context;
   }
 
@@ -367,6 +376,54 @@ struct engine::impl {
     record_answer(by_pipeline, result.pipeline, result.status, result.total_us);
   }
 
+  /// `engine::reload`: see there.
+  void reload(tutti::config next) {
+    validate_config(next, *plugins);
+    std::lock_guard<std::mutex> guard{mtx};
+    check_open();
+    const auto& old = cfg();
+    if (next.store.url != old.store.url || next.store.texts != old.store.texts)
+      throw config_error(next.store_where.line > 0
+                             ? next.store_where
+                             : source_location{next.file, 0, 0},
+                         "store: a reload cannot change where or what runs "
+                         "are kept; restart to change it");
+    // A limit group is its providers' definitions: any change, and the
+    // group's limiter and every provider in it start anew on next use.
+    auto groups_of = [](const tutti::config& c) {
+      std::map<std::string, std::string> groups;
+      for (auto& [name, pc] : c.providers)
+        groups[engine_detail::limit_group_of(pc)] +=
+            name + '\n' + pc.definition + '\n';
+      return groups;
+    };
+    auto before = groups_of(old);
+    auto after = groups_of(next);
+    for (auto i = providers.begin(); i != providers.end();) {
+      auto o = old.providers.find(i->first);
+      auto n = next.providers.find(i->first);
+      bool same = o != old.providers.end() && n != next.providers.end() &&
+                  o->second.definition == n->second.definition &&
+                  !o->second.definition.empty() &&
+                  before[engine_detail::limit_group_of(o->second)] ==
+                      after[engine_detail::limit_group_of(n->second)];
+      // A replaced actor stays in long_lived: it finishes the calls it has.
+      i = same ? std::next(i) : providers.erase(i);
+    }
+    for (auto i = limiters.begin(); i != limiters.end();)
+      i = before[i->first] == after[i->first] && after.count(i->first) > 0
+              ? std::next(i)
+              : limiters.erase(i);
+    for (auto& [name, pc] : next.providers)
+      ledger->set_limit("provider", name, pc.budget);
+    for (auto& [name, ec] : next.ensembles)
+      ledger->set_limit("ensemble", name, ec.budget);
+    configs.push_back(std::make_unique<const tutti::config>(std::move(next)));
+    current.store(configs.back().get(), std::memory_order_release);
+    if (!cache)
+      start_cache(); // a `cache:` rule may be new
+  }
+
   /// The limiter of the provider's limit group, started on first use.
   /// Every provider of a group carries the group's budgets (the config
   /// loader sees to that), so the first one to start sets them.
@@ -395,12 +452,12 @@ struct engine::impl {
     check_open(); // nothing spawns once destruction has begun
     if (auto i = providers.find(name); i != providers.end())
       return i->second;
-    auto p = cfg.providers.find(name);
-    if (p == cfg.providers.end())
+    auto p = cfg().providers.find(name);
+    if (p == cfg().providers.end())
       throw config_error(used_at, "unknown provider '" + name +
                                       "'; expected one of: " +
-                                      join_names(keys_of(cfg.providers)));
-    auto resolved = cfg;
+                                      join_names(keys_of(cfg().providers)));
+    auto resolved = cfg();
     resolve_env(resolved, {name});
     auto& pc = resolved.providers.at(name);
     std::shared_ptr<const codec> wire = plugins->make_codec(pc.kind);
@@ -439,16 +496,24 @@ struct engine::impl {
   /// `choice`: a strategy for this question instead of the ensemble's.
   ensemble_plan plan_for(const std::string& name,
                          const combine_choice* choice = nullptr) {
-    auto e = cfg.ensembles.find(name);
-    if (e == cfg.ensembles.end())
-      throw config_error(source_location{cfg.file, 0, 0},
-                         "unknown ensemble '" + name + "'; expected one of: " +
-                             join_names(keys_of(cfg.ensembles)));
-    return plan_for(name, e->second, choice);
+    return plan_for(cfg(), name, choice);
   }
 
-  /// The plan of `ec`, one of the config's or a request's own.
-  ensemble_plan plan_for(const std::string& name, const ensemble_config& ec,
+  /// The plan of ensemble `name` of `c` (one config throughout, whatever a
+  /// reload does meanwhile).
+  ensemble_plan plan_for(const tutti::config& c, const std::string& name,
+                         const combine_choice* choice) {
+    auto e = c.ensembles.find(name);
+    if (e == c.ensembles.end())
+      throw config_error(source_location{c.file, 0, 0},
+                         "unknown ensemble '" + name + "'; expected one of: " +
+                             join_names(keys_of(c.ensembles)));
+    return plan_for(c, name, e->second, choice);
+  }
+
+  /// The plan of `ec`, one of `c`'s or a request's own.
+  ensemble_plan plan_for(const tutti::config& c, const std::string& name,
+                         const ensemble_config& ec,
                          const combine_choice* choice) {
     ensemble_plan plan;
     plan.name = name;
@@ -458,7 +523,7 @@ struct engine::impl {
     plan.combine_name = combine;
     plan.strategy = choice
                         ? validate_combine_choice("combine", ec.where, combine,
-                                                  settings, cfg, *plugins)
+                                                  settings, c, *plugins)
                         : plugins->make_combine(combine, settings);
     if (!plan.strategy)
       throw config_error(ec.where,
@@ -477,7 +542,7 @@ struct engine::impl {
     }
     for (auto& member : ec.members) {
       auto actor = provider_for(member.provider, member.where);
-      auto& pc = cfg.providers.at(member.provider);
+      auto& pc = c.providers.at(member.provider);
       for (int draw = 1; draw <= member.samples; ++draw) {
         ensemble_member m{member.label, member.provider, pc.model,
                           actor,        member.params,   member.weight};
@@ -492,8 +557,8 @@ struct engine::impl {
     }
     for (auto& called : plan.strategy->providers_called())
       plan.callees.emplace(called,
-                           ensemble_callee{cfg.providers.count(called) > 0
-                                               ? cfg.providers.at(called).model
+                           ensemble_callee{c.providers.count(called) > 0
+                                               ? c.providers.at(called).model
                                                : "",
                                            provider_for(called, ec.where)});
     return plan;
@@ -521,7 +586,7 @@ struct engine::impl {
     // Only the members are sent them: a judge is asked about the replies.
     for (auto& member : plan.members) {
       auto& name = member.provider;
-      auto& pc = cfg.providers.at(name);
+      auto& pc = cfg().providers.at(name);
       auto codec = plugins->make_codec(pc.kind);
       auto takes = [&](bool (codec::*can)() const) {
         return codec && ((*codec).*can)();
@@ -566,7 +631,7 @@ struct engine::impl {
   ensemble_plan call_plan_for(const std::string& provider,
                               const source_location& used_at) {
     auto actor = provider_for(provider, used_at);
-    auto& pc = cfg.providers.at(provider);
+    auto& pc = cfg().providers.at(provider);
     ensemble_plan plan;
     plan.name = provider;
     plan.timers = timers;
@@ -588,11 +653,11 @@ struct engine::impl {
   pipeline_plan
   pipeline_plan_for(const std::string& name,
                     const std::map<std::string, std::string>& inputs) {
-    auto p = cfg.pipelines.find(name);
-    if (p == cfg.pipelines.end())
-      throw config_error(source_location{cfg.file, 0, 0},
+    auto p = cfg().pipelines.find(name);
+    if (p == cfg().pipelines.end())
+      throw config_error(source_location{cfg().file, 0, 0},
                          "unknown pipeline '" + name + "'; expected one of: " +
-                             join_names(keys_of(cfg.pipelines)));
+                             join_names(keys_of(cfg().pipelines)));
     auto& pc = p->second;
     std::vector<std::string> missing;
     for (auto& input : pc.inputs)
@@ -629,7 +694,7 @@ struct engine::impl {
       sp.needs = step.needs;
       if (!step.ensemble.empty()) {
         sp.scope.ensemble = step.ensemble;
-        sp.scope.cache = cfg.ensembles.at(step.ensemble).cache;
+        sp.scope.cache = cfg().ensembles.at(step.ensemble).cache;
       }
       plan.steps.push_back(std::move(sp));
     }

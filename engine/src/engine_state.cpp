@@ -8,7 +8,7 @@ namespace tutti {
 std::vector<provider_status> engine::provider_states() {
   std::vector<provider_status> result;
   caf::scoped_actor self{*impl_->system};
-  for (auto& [name, pc] : impl_->cfg.providers) {
+  for (auto& [name, pc] : impl_->cfg().providers) {
     provider_status st;
     st.name = name;
     st.kind = pc.kind;
@@ -54,8 +54,13 @@ std::vector<provider_status> engine::provider_states() {
   return result;
 }
 
+void engine::reload(tutti::config next) {
+  impl_->check_open();
+  impl_->reload(std::move(next));
+}
+
 const config& engine::loaded_config() const {
-  return impl_->cfg;
+  return impl_->cfg();
 }
 
 const registry& engine::plugins() const {
@@ -78,8 +83,8 @@ std::vector<chat_message> engine::session_history(const std::string& session) {
     if (!impl_->reader)
       impl_->reader = open_store(impl_->store_settings, true);
     return impl_->reader->session_history(session,
-                                          impl_->cfg.store.history_turns,
-                                          impl_->cfg.store.history_tokens);
+                                          impl_->cfg().store.history_turns,
+                                          impl_->cfg().store.history_tokens);
   } catch (...) {
     impl_->reader.reset(); // reconnect next time
     throw;
@@ -110,7 +115,7 @@ metrics_snapshot engine::metrics() {
   }
   {
     std::lock_guard<std::mutex> guard{impl_->metrics_mtx};
-    for (auto& [name, pc] : impl_->cfg.providers) {
+    for (auto& [name, pc] : impl_->cfg().providers) {
       auto i = impl_->by_provider.find(name);
       auto p = i != impl_->by_provider.end() ? i->second : provider_metrics{};
       p.provider = name;
@@ -128,7 +133,7 @@ metrics_snapshot engine::metrics() {
         .receive([&, g = group](const limiter_state& ls) { groups[g] = ls; },
                  [](const caf::error&) {});
   for (auto& p : snapshot.providers) {
-    auto& pc = impl_->cfg.providers.at(p.provider);
+    auto& pc = impl_->cfg().providers.at(p.provider);
     if (auto g = groups.find(engine_detail::limit_group_of(pc));
         g != groups.end()) {
       p.in_flight = g->second.in_flight;

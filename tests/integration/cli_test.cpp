@@ -537,6 +537,41 @@ BOOST_AUTO_TEST_CASE(serve_warns_at_start_of_each_unset_variable) {
   BOOST_TEST(!ended.timed_out);
 }
 
+BOOST_AUTO_TEST_CASE(serve_reloads_its_config_on_sighup_and_keeps_a_good_one) {
+  auto file = write("reload.yaml", "store: none\nproviders:\n  first: {kind: "
+                                   "openai, model: m, base_url: \"" +
+                                       upstream.base_url() + "\"}\n");
+  tutti::testing::tutti_process serve{
+      {"serve", "--config", file.string(), "--listen", "127.0.0.1:0"},
+      env(),
+      work};
+  for (int i = 0; i < 100 && !contains(serve.out(), "listening on"); ++i)
+    serve.pump(std::chrono::milliseconds{50});
+  BOOST_REQUIRE(contains(serve.out(), "listening on"));
+  auto pump_until = [&](const std::string& text) {
+    for (int i = 0; i < 100 && !contains(serve.err(), text); ++i)
+      serve.pump(std::chrono::milliseconds{50});
+    return contains(serve.err(), text);
+  };
+  write("reload.yaml", "store: none\nproviders:\n  first: {kind: openai, "
+                       "model: m, base_url: \"" +
+                           upstream.base_url() +
+                           "\"}\n  second: {kind: openai, model: m2, "
+                           "base_url: \"" +
+                           upstream.base_url() + "\"}\n");
+  serve.signal(SIGHUP);
+  BOOST_TEST(pump_until("config reloaded: serving 2 providers"), serve.err());
+  write("reload.yaml", "providers:\n  first: {kind: nope}\n");
+  serve.signal(SIGHUP);
+  BOOST_TEST(pump_until("config NOT reloaded"), serve.err());
+  BOOST_TEST(contains(serve.err(), "reload.yaml:2:"), serve.err());
+  // Still serving, then a clean stop.
+  serve.signal(SIGTERM);
+  auto ended = serve.wait(std::chrono::seconds{10});
+  BOOST_TEST(!ended.timed_out);
+  BOOST_TEST(ended.exit_code == 0);
+}
+
 BOOST_AUTO_TEST_CASE(
     variable_of_a_provider_the_ensemble_does_not_use_may_be_unset) {
   auto e = env();

@@ -115,6 +115,9 @@ struct budget_left {
 /// One configured upstream.
 struct provider_config {
   std::string name;
+  /// Its entry as the YAML wrote it, normalised (`engine::reload` restarts
+  /// a provider whose definition changed); empty for one built in code.
+  std::string definition;
   std::string kind; ///< codec name: openai, ...
   std::string model;
   /// The model embeddings requests name (`embedding_model:`); empty: `model`.

@@ -296,7 +296,19 @@ public:
   /// the scheduler's lag right now. Waits as `provider_states` does.
   metrics_snapshot metrics();
 
+  /// The config questions start with now. After `reload` it is the new
+  /// one; a reference taken before stays valid (every config loaded is
+  /// kept for the engine's life: a few kilobytes each).
   const tutti::config& loaded_config() const;
+
+  /// Serves `next` from now on: checked as the constructor checks (a
+  /// `config_error`, and the current config goes on, when it will not do);
+  /// questions and runs in flight finish on the config they started with.
+  /// A provider whose definition changed, or whose limit group's did, gets
+  /// a new actor and limiter on its next question; the others keep theirs,
+  /// limits and breaker state included. The store cannot change (a
+  /// `config_error` says to restart).
+  void reload(tutti::config next);
 
   /// The store writer's state: "off" when `store: none`.
   store_health store_status() const;

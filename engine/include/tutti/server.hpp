@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -64,6 +65,9 @@ struct server_options {
   /// 403 `inline_ensembles_disabled`. API keys limited to some targets may
   /// only compose ensembles of those providers either way.
   bool inline_ensembles = true;
+  /// Where a reload reads the config from (`tutti serve` rereads its file);
+  /// throws `config_error`. Unset: `POST /admin/reload` answers 501.
+  std::function<tutti::config()> reload_source;
 };
 
 /// The endpoint refuses to start: a non-loopback address without a token,
@@ -104,6 +108,13 @@ public:
   /// once when it was never called). Safe from any thread but a signal
   /// handler, and more than once.
   void stop();
+
+  /// Reads the config again (`reload_source`) and serves it from now on
+  /// (`engine::reload`): what `POST /admin/reload` and `tutti serve`'s
+  /// SIGHUP do. Returns a line saying what it now serves; throws
+  /// `config_error`, and the config in use goes on, when the new one will
+  /// not do. Safe from any thread.
+  std::string reload();
 
 private:
   struct impl;
