@@ -7,8 +7,8 @@
 #include <caf/send.hpp>
 
 #include "actors/clock.hpp"
+#include "actors/provider_support.hpp"
 #include "engine/src/saturating.hpp"
-#include "engine/src/secrets.hpp"
 #include "tutti/retry.hpp"
 #include "tutti/store.hpp"
 
@@ -16,79 +16,9 @@ namespace tutti {
 
 namespace {
 
+using namespace provider_support;
+
 using self_ptr = caf::stateful_actor<provider_state>*;
-
-/// The most tokens one request is counted for: far beyond any model, and
-/// small enough that a limit group can add up many of them.
-constexpr int64_t max_counted_tokens = int64_t{1} << 40;
-
-/// A rough token estimate for the limiter's token budget: 4 bytes a prompt
-/// token, plus the most the reply may take (the request's max_tokens, else
-/// the provider's default, else what the codec sends by itself).
-usage estimate_usage(const chat_request& req, const provider_deps& deps) {
-  // Sizes and max_tokens can come from a client: each count is clamped,
-  // never overflowed.
-  int64_t bytes = 0;
-  if (req.embedding.any()) {
-    // Embeddings read their inputs and write no tokens.
-    for (auto& text : req.embedding.inputs)
-      bytes = saturating_add(bytes, static_cast<int64_t>(text.size()));
-    usage estimate;
-    estimate.input_tokens = std::min(bytes / 4, max_counted_tokens);
-    return estimate;
-  }
-  for (auto& msg : req.messages)
-    bytes = saturating_add(bytes, static_cast<int64_t>(msg.content.size()));
-  auto output =
-      req.params.max_tokens.value_or(deps.settings.defaults.max_tokens.value_or(
-          deps.wire->implied_max_tokens()));
-  usage estimate;
-  estimate.input_tokens = std::min(bytes / 4, max_counted_tokens);
-  estimate.output_tokens = std::clamp<int64_t>(output, 0, max_counted_tokens);
-  return estimate;
-}
-
-int64_t estimate_tokens(const chat_request& req, const provider_deps& deps) {
-  // Never below 1: a negative estimate would stall the limit group's queue.
-  auto estimate = estimate_usage(req, deps);
-  return std::clamp<int64_t>(
-      saturating_add(estimate.input_tokens, estimate.output_tokens), 1,
-      max_counted_tokens);
-}
-
-/// Usage as an upstream reported it, each count in [0, max_counted_tokens]:
-/// the numbers are the server's to choose, and the limiter adds them up.
-usage bounded(usage used) {
-  for (auto* count :
-       {&used.input_tokens, &used.output_tokens, &used.cached_input_tokens})
-    *count = std::clamp<int64_t>(*count, 0, max_counted_tokens);
-  return used;
-}
-
-/// Secrets never leave the provider: the key and the values of custom
-/// credential headers (whole or in part) and the base URL's host are blanked
-/// out of a failure's message, whoever wrote it (the vendor's error body,
-/// libcurl).
-std::string redacted(std::string text, const provider_deps& deps) {
-  auto& base_url = deps.settings.base_url.empty()
-                       ? deps.wire->default_base_url_for(deps.settings.options)
-                       : deps.settings.base_url;
-  std::vector<std::string_view> secrets{deps.settings.api_key};
-  for (const auto& key : deps.wire->keys())
-    if (auto value = deps.settings.options.find(key.name);
-        key.secret && value != deps.settings.options.end())
-      secrets.push_back(value->second);
-  for (auto& [name, value] : deps.settings.extra_headers)
-    if (is_credential_header(name))
-      secrets.push_back(value);
-  return redact_host(redact_secrets(std::move(text), secrets),
-                     host_of_url(base_url));
-}
-
-bool any_tokens(const usage& used) {
-  return used.input_tokens != 0 || used.output_tokens != 0 ||
-         used.cached_input_tokens != 0;
-}
 
 timing timing_of(self_ptr self, const provider_call& call) {
   timing result;
@@ -100,39 +30,6 @@ timing timing_of(self_ptr self, const provider_call& call) {
   result.total_us = now - call.started_at;
   result.started_us = call.started_at;
   return result;
-}
-
-failure make_failure(failure_kind kind, std::string message, int status = 0) {
-  failure f;
-  f.kind = kind;
-  f.message = std::move(message);
-  f.http_status = status;
-  return f;
-}
-
-/// Why the provider cannot send embeddings request `req` as it is; empty
-/// when it can (or `req` is no embeddings request). The engine checks the
-/// same before it asks; this keeps the actor safe from any other asker.
-std::string embedding_problem(const provider_deps& deps,
-                              const chat_request& req) {
-  auto& e = req.embedding;
-  if (!e.any())
-    return {};
-  auto& wire = *deps.wire;
-  auto kind = " (kind " + deps.settings.kind + ")";
-  if (!wire.takes_embeddings())
-    return "provider '" + deps.settings.name + "'" + kind +
-           " has no embeddings endpoint";
-  if (e.dimensions != 0 && !wire.takes_embedding_dimensions())
-    return "provider '" + deps.settings.name + "'" + kind +
-           " cannot choose the embeddings' dimensions";
-  if (e.inputs.size() > wire.max_embedding_batch())
-    return std::to_string(e.inputs.size()) +
-           " inputs in one embeddings call; provider '" + deps.settings.name +
-           "' takes at most " + std::to_string(wire.max_embedding_batch());
-  if (req.stream)
-    return "embeddings are not streamed";
-  return {};
 }
 
 /// Stops the current attempt: the transfer and the permit go back.
@@ -152,36 +49,7 @@ void end_attempt(self_ptr self, provider_call& call, const usage& used) {
   }
 }
 
-/// Failures that say the provider itself is unwell; they open the breaker.
-bool counts_for_breaker(failure_kind kind) {
-  switch (kind) {
-  case failure_kind::server:
-  case failure_kind::overloaded:
-  case failure_kind::network:
-  case failure_kind::timeout_connect:
-  case failure_kind::timeout_first_token:
-  case failure_kind::timeout_idle:
-  case failure_kind::timeout_total:
-    return true;
-  default:
-    return false;
-  }
-}
-
 /// Ends a call for good and answers the query.
-/// The provider's settings for `req`: another model when the request
-/// names one (a routed wildcard name), else the provider's own, uncopied.
-const provider_settings& settings_for(const provider_deps& deps,
-                                      const chat_request& req,
-                                      provider_settings& scratch) {
-  auto& model = req.params.model;
-  if (model.empty() || model == deps.settings.model)
-    return deps.settings;
-  scratch = deps.settings;
-  scratch.model = model;
-  return scratch;
-}
-
 void finish(self_ptr self, const std::string& request_id,
             std::variant<completion, failure> result) {
   auto i = self->state.calls.find(request_id);
@@ -270,17 +138,6 @@ void arm_deadline_timer(self_ptr self) {
   self->scheduled_send(self, to_actor_time(earliest), expire_atom::value);
 }
 
-/// A call ends for `why` while a retry waits: the failure that caused the
-/// retry stays the outcome, saying why no retry followed.
-failure give_up_retry(provider_call& call, failure why) {
-  if (!call.retrying_after)
-    return why;
-  auto cause = std::move(*call.retrying_after);
-  call.retrying_after.reset();
-  cause.message += " (not retried: " + why.message + ")";
-  return cause;
-}
-
 void schedule_check(self_ptr self, provider_call& call, steady_us at,
                     failure_kind kind) {
   call.timers.push_back(self->state.deps.timers.at(self, at, check_atom::value,
@@ -358,36 +215,6 @@ void ask_for_permit(self_ptr self, provider_call& call) {
 /// the cache is a shortcut, never a wait.
 constexpr auto cache_lookup_timeout = std::chrono::milliseconds{250};
 
-/// Sets `call`'s cache key, the SHA-256 of the request as the vendor would
-/// get it whole (not streamed): kind, URL and body hold everything that
-/// determines the reply (model, parameters, messages) and nothing else.
-/// Left empty when no cache rule covers the call, the asker said no, or it
-/// samples (temperature above 0 without a seed) and the rule does not say
-/// to cache that too.
-void choose_cache_key(self_ptr self, provider_call& call) {
-  auto& deps = self->state.deps;
-  auto& req = call.query.request;
-  auto rule = req.scope.cache.ttl_ms > 0 ? req.scope.cache : deps.cache_rule;
-  // The cache keeps text replies; embeddings are not cached.
-  if (!deps.cache || rule.ttl_ms <= 0 || req.scope.no_cache ||
-      req.embedding.any())
-    return;
-  auto& defaults = deps.settings.defaults;
-  auto temperature =
-      req.params.temperature ? req.params.temperature : defaults.temperature;
-  auto seeded = req.params.seed.has_value() || defaults.seed.has_value();
-  if (!seeded && !(temperature && *temperature == 0) && !rule.sampled)
-    return;
-  chat_request whole;
-  whole.messages = req.messages;
-  whole.params = req.params;
-  provider_settings scratch;
-  auto http = deps.wire->encode(whole, settings_for(deps, req, scratch));
-  call.cache_key = sha256_hex(deps.settings.kind + '\n' + http.method + ' ' +
-                              http.url + '\n' + http.body);
-  call.cache_ttl_ms = rule.ttl_ms;
-}
-
 /// Reserves the call's estimated cost with every budget it counts for;
 /// false (and the call finished as `budget_exceeded`) when one cannot
 /// take it.
@@ -418,7 +245,7 @@ void admit(self_ptr self, provider_call& call) {
 
 /// Serves a call from the cache when it can, else admits it.
 void begin_call(self_ptr self, provider_call& call) {
-  choose_cache_key(self, call);
+  choose_cache_key(self->state.deps, call);
   if (call.cache_key.empty()) {
     admit(self, call);
     return;
@@ -514,10 +341,6 @@ provider_call* call_of_transfer(self_ptr self, uint64_t transfer_id) {
   return j == self->state.calls.end() ? nullptr : &j->second;
 }
 
-bool is_success(int status) {
-  return status >= 200 && status < 300;
-}
-
 /// Notes that content arrived, for the first-token and idle timeouts.
 void note_content(self_ptr self, provider_call& call) {
   if (call.first_token_at == 0)
@@ -581,14 +404,6 @@ stream_decoder& decoder_of(self_ptr self, provider_call& call) {
   if (!call.decoder)
     call.decoder = make_stream_decoder(self->state.deps.wire->framing());
   return *call.decoder;
-}
-
-/// " (incomplete reply, N bytes of text kept)" when some text came.
-std::string text_kept(const provider_call& call) {
-  if (call.reply.text.empty())
-    return {};
-  return " (incomplete reply, " + std::to_string(call.reply.text.size()) +
-         " bytes of text kept)";
 }
 
 /// Fails the attempt when the stream's framing broke; false then.
