@@ -206,13 +206,15 @@ struct engine::impl {
       return;
     try {
       auto store = open_store(store_settings, true);
-      for (auto& row : store->spend_since(month_start_ms(unix_now_ms()))) {
-        ledger->add_spent("provider", row.provider, row.hour_ms, row.cost_usd);
+      auto now = unix_now_ms();
+      for (auto& row : store->spend_since(month_start_ms(now))) {
+        ledger->add_spent("provider", row.provider, row.hour_ms, row.cost_usd,
+                          now);
         if (!row.ensemble.empty())
-          ledger->add_spent("ensemble", row.ensemble, row.hour_ms,
-                            row.cost_usd);
+          ledger->add_spent("ensemble", row.ensemble, row.hour_ms, row.cost_usd,
+                            now);
         if (!row.key.empty())
-          ledger->add_spent("key", row.key, row.hour_ms, row.cost_usd);
+          ledger->add_spent("key", row.key, row.hour_ms, row.cost_usd, now);
       }
     } catch (const std::exception& e) {
       log(std::string{"spend budgets start from $0: the store's spend "

@@ -135,12 +135,11 @@ spend_limit spend_ledger::limit_of(const std::string& id) const {
 }
 
 void spend_ledger::add_spent(const std::string& kind, const std::string& name,
-                             int64_t at_ms, double usd) {
+                             int64_t at_ms, double usd, int64_t now_ms) {
   if (!(usd > 0))
     return;
   std::lock_guard<std::mutex> guard{mtx_};
-  auto now = unix_now_ms();
-  auto& a = account_of(account_id(kind, name), now);
+  auto& a = account_of(account_id(kind, name), now_ms);
   if (month_start_ms(at_ms) == a.month.start)
     a.month.spent += usd;
   if (day_start_ms(at_ms) == a.day.start)

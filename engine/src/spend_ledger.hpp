@@ -45,9 +45,10 @@ public:
                  spend_limit limit);
 
   /// Counts spend from before this process (the store's), made at
-  /// `at_ms`; `kind` is "provider", "ensemble" or "key".
+  /// `at_ms`, in the day and month of `now_ms` it falls in; `kind` is
+  /// "provider", "ensemble" or "key".
   void add_spent(const std::string& kind, const std::string& name,
-                 int64_t at_ms, double usd);
+                 int64_t at_ms, double usd, int64_t now_ms);
 
   /// Reserves `estimate_usd` against every budget `who` counts for, or
   /// none when one of them cannot take it.

@@ -105,9 +105,10 @@ BOOST_AUTO_TEST_CASE(periods_roll_over_and_old_spend_counts_where_it_fell) {
   spend_ledger ledger;
   ledger.set_limit("provider", "gpt", spend_limit{10, 15});
   // From the store: $8 yesterday, $4 today, $50 last month.
-  ledger.add_spent("provider", "gpt", now - day_ms, 8);
-  ledger.add_spent("provider", "gpt", now - 60'000, 4);
-  ledger.add_spent("provider", "gpt", month_start - 1, 50);
+  // (At `now`, not the wall clock's: this failed from the day after `now`.)
+  ledger.add_spent("provider", "gpt", now - day_ms, 8, now);
+  ledger.add_spent("provider", "gpt", now - 60'000, 4, now);
+  ledger.add_spent("provider", "gpt", month_start - 1, 50, now);
   auto [today, month] = ledger.spent("provider", "gpt", now);
   BOOST_CHECK_CLOSE(today, 4, 1e-9);
   BOOST_CHECK_CLOSE(month, 12, 1e-9);
