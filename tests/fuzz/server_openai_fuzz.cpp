@@ -12,6 +12,7 @@
 
 #include "engine/src/json_reader.hpp"
 #include "engine/src/utf8.hpp"
+#include "server/client_api.hpp"
 #include "server/openai.hpp"
 #include "tests/fuzz/endpoint_config.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
@@ -33,7 +34,8 @@ void check(const api_error& e) {
 void check(const std::vector<chat_message>& messages) {
   require(!messages.empty(), "a call without messages");
   for (const auto& m : messages) {
-    require(m.role == "system" || m.role == "user" || m.role == "assistant",
+    require(m.role == "system" || m.role == "user" || m.role == "assistant" ||
+                m.role == "tool",
             "a message with an unknown role");
     require(utf8::is_valid(m.content), "message content is not UTF-8");
   }
@@ -60,15 +62,21 @@ void check(const chat_params& p) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto body = tutti::fuzz::text_of(data, size);
   const auto& cfg = tutti::fuzz::endpoint_config();
-  auto chat = parse_chat_request(body, cfg);
-  if (auto* e = std::get_if<api_error>(&chat)) {
-    check(*e);
-  } else {
+  // The same body read by each client API that asks one question.
+  for (auto* api :
+       {&chat_completions_api(), &responses_api(), &messages_api()}) {
+    auto chat = api->parse(body, cfg);
+    if (auto* e = std::get_if<api_error>(&chat)) {
+      check(*e);
+      continue;
+    }
     auto& call = std::get<chat_call>(chat);
-    check(call.messages);
+    for (const auto& m : call.messages)
+      require(utf8::is_valid(m.content), "message content is not UTF-8");
     check(call.params);
     require(cfg.providers.count(call.to.name) == 1 ||
-                cfg.ensembles.count(call.to.name) == 1,
+                cfg.ensembles.count(call.to.name) == 1 ||
+                !call.inline_ensemble.empty() || call.routed.has_value(),
             "a chat call to nothing the config has");
   }
   auto run = parse_run_request(body, cfg);
