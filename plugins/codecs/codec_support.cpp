@@ -303,6 +303,35 @@ std::optional<failure_kind> kind_from_common_status(int64_t status) {
   return std::nullopt;
 }
 
+std::variant<std::vector<std::vector<float>>, failure>
+read_embeddings(const rapidjson::Value& doc, const embedding_request& req,
+                std::string_view body, const char* values_key) {
+  auto* embeddings = member(doc, "embeddings");
+  if (embeddings == nullptr || !embeddings->IsArray())
+    return make_failure(failure_kind::protocol,
+                        "embeddings reply has no embeddings array: " +
+                            quote(body));
+  if (embeddings->Size() != req.inputs.size())
+    return make_failure(
+        failure_kind::protocol,
+        "embeddings reply: " + std::to_string(embeddings->Size()) +
+            " vectors for " + std::to_string(req.inputs.size()) + " inputs");
+  std::vector<std::vector<float>> vectors;
+  for (const auto& item : embeddings->GetArray()) {
+    const auto* values = values_key ? member(item, values_key) : &item;
+    std::string why;
+    auto vector = values == nullptr ? std::nullopt : read_vector(*values, why);
+    if (!vector)
+      return make_failure(
+          failure_kind::protocol,
+          "embeddings reply: " +
+              (why.empty() ? std::string{"an embedding has no values"} : why) +
+              " (item " + std::to_string(vectors.size()) + ")");
+    vectors.push_back(std::move(*vector));
+  }
+  return vectors;
+}
+
 std::optional<std::vector<float>> read_vector(const rapidjson::Value& value,
                                               std::string& why) {
   if (!value.IsArray()) {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include <rapidjson/document.h>
@@ -161,6 +162,14 @@ std::string_view string_member(const rapidjson::Value& obj,
 /// lies beyond a float's range.
 std::optional<std::vector<float>> read_vector(const rapidjson::Value& value,
                                               std::string& why);
+
+/// `doc`'s `embeddings` array, one vector per input of `req`: each item
+/// the vector itself, or, with `values_key`, an object holding it under
+/// that key (Gemini's `values`). A `protocol` failure (quoting `body`)
+/// says what is wrong.
+std::variant<std::vector<std::vector<float>>, failure>
+read_embeddings(const rapidjson::Value& doc, const embedding_request& req,
+                std::string_view body, const char* values_key = nullptr);
 
 /// Writes `key: [texts...]`, the inputs of an embeddings request.
 void write_inputs(json_writer& w, std::string_view key,

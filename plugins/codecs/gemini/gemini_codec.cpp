@@ -381,34 +381,10 @@ public:
     if (!doc.IsObject()) {
       return malformed_json("response body", parsed, body);
     }
-    auto* embeddings = member(doc, "embeddings");
-    if (embeddings == nullptr || !embeddings->IsArray()) {
-      return make_failure(failure_kind::protocol,
-                          "embeddings reply has no embeddings array: " +
-                              quote(body));
-    }
-    if (embeddings->Size() != req.inputs.size()) {
-      return make_failure(
-          failure_kind::protocol,
-          "embeddings reply: " + std::to_string(embeddings->Size()) +
-              " vectors for " + std::to_string(req.inputs.size()) + " inputs");
-    }
-    std::vector<std::vector<float>> vectors;
-    for (const auto& item : embeddings->GetArray()) {
-      auto* values = member(item, "values");
-      std::string why;
-      auto vector =
-          values == nullptr ? std::nullopt : read_vector(*values, why);
-      if (!vector) {
-        return make_failure(
-            failure_kind::protocol,
-            "embeddings reply: " +
-                (why.empty() ? std::string{"an embedding has no values"}
-                             : why) +
-                " (item " + std::to_string(vectors.size()) + ")");
-      }
-      vectors.push_back(std::move(*vector));
-    }
+    auto read = read_embeddings(doc, req, body, "values");
+    if (auto* why = std::get_if<failure>(&read))
+      return std::move(*why);
+    auto& vectors = std::get<std::vector<std::vector<float>>>(read);
     return embedding_outcome(std::move(vectors),
                              usage_of(doc).value_or(tutti::usage{}), req);
   }

@@ -424,29 +424,10 @@ public:
     if (auto error = error_of(doc)) {
       return failure_from_error(*error, body);
     }
-    auto* embeddings = member(doc, "embeddings");
-    if (embeddings == nullptr || !embeddings->IsArray()) {
-      return make_failure(failure_kind::protocol,
-                          "embeddings reply has no embeddings array: " +
-                              quote(body));
-    }
-    if (embeddings->Size() != req.inputs.size()) {
-      return make_failure(
-          failure_kind::protocol,
-          "embeddings reply: " + std::to_string(embeddings->Size()) +
-              " vectors for " + std::to_string(req.inputs.size()) + " inputs");
-    }
-    std::vector<std::vector<float>> vectors;
-    for (const auto& item : embeddings->GetArray()) {
-      std::string why;
-      auto vector = read_vector(item, why);
-      if (!vector) {
-        return make_failure(failure_kind::protocol,
-                            "embeddings reply: " + why + " (item " +
-                                std::to_string(vectors.size()) + ")");
-      }
-      vectors.push_back(std::move(*vector));
-    }
+    auto read = read_embeddings(doc, req, body);
+    if (auto* why = std::get_if<failure>(&read))
+      return std::move(*why);
+    auto& vectors = std::get<std::vector<std::vector<float>>>(read);
     tutti::usage used;
     apply_usage(used, report_of(doc));
     used.output_tokens = 0;
