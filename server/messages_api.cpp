@@ -27,34 +27,11 @@ using json_detail::write_string;
 
 // --- the request ---
 
-/// The text of a tool_result's content: a string or text blocks.
-std::string read_result_content(const json_value& v, const std::string& at) {
-  if (v.IsString())
-    return string_of(v);
-  if (!v.IsArray())
-    wrong_type(at, "a string or an array of text blocks", v);
-  std::string text;
-  for (rapidjson::SizeType j = 0; j < v.Size(); ++j) {
-    auto part_at = at + "[" + std::to_string(j) + "]";
-    auto& part = v[j];
-    if (!part.IsObject())
-      wrong_type(part_at, "a text block", part);
-    auto* type = field(part, "type");
-    if (type == nullptr)
-      fail(part_at + ".type", part_at + ".type: required");
-    if (auto kind = read_string(*type, part_at + ".type"); kind != "text")
-      unsupported(part_at + ".type",
-                  part_at + ".type: only text blocks are supported, got " +
-                      quoted(kind));
-    auto* words = field(part, "text");
-    if (words == nullptr)
-      fail(part_at + ".text", part_at + ".text: required");
-    if (!text.empty())
-      text += "\n";
-    text += read_string(*words, part_at + ".text");
-  }
-  return text;
-}
+/// A tool_result's content, or the system prompt: a string or text blocks.
+const text_parts text_blocks{"a string or an array of text blocks",
+                             "a text block",
+                             {"text"},
+                             "only text blocks are supported"};
 
 /// One message: its text, an assistant's tool_use blocks as tool calls,
 /// and a user's tool_result blocks as tool turns (before its text, as
@@ -133,7 +110,8 @@ void read_message(const json_value& m, const std::string& at,
              block_at + ".tool_use_id: required (the tool_use it answers)");
       result.tool_call_id = read_string(*id, block_at + ".tool_use_id");
       if (auto* c = field(block, "content"))
-        result.content = read_result_content(*c, block_at + ".content");
+        result.content =
+            read_text_parts(*c, block_at + ".content", text_blocks);
       turns.push_back(std::move(result));
     } else if (kind == "thinking" || kind == "redacted_thinking") {
       // Claude's own reasoning, sent back by clients that keep it: other
@@ -281,7 +259,7 @@ std::variant<chat_call, api_error> parse_messages(std::string_view body,
       fail("model", "model: required (a provider's name or ensemble/NAME)");
     call.model = read_string(*model, "model");
     if (auto* v = field(doc, "system")) {
-      auto text = read_result_content(*v, "system");
+      auto text = read_text_parts(*v, "system", text_blocks);
       if (!text.empty())
         call.messages.emplace_back("system", std::move(text));
     }

@@ -16,39 +16,12 @@ namespace {
 
 using namespace fields;
 
-/// One message's content: a string, or an array of text parts.
-std::string read_content(const json_value& v, const std::string& param) {
-  if (v.IsString())
-    return string_of(v);
-  if (!v.IsArray())
-    wrong_type(param, "a string or an array of text parts", v);
-  std::string text;
-  for (rapidjson::SizeType j = 0; j < v.Size(); ++j) {
-    auto part_param = param + "[" + std::to_string(j) + "]";
-    auto& part = v[j];
-    if (!part.IsObject())
-      wrong_type(part_param,
-                 "an object like {\"type\": \"text\", \"text\": "
-                 "\"...\"}",
-                 part);
-    auto* type = field(part, "type");
-    if (type == nullptr)
-      fail(part_param + ".type", part_param + ".type: required");
-    auto type_text = read_string(*type, part_param + ".type");
-    if (type_text != "text")
-      unsupported(part_param + ".type",
-                  part_param +
-                      ".type: only \"text\" parts are supported, got " +
-                      quoted(type_text));
-    auto* part_text = field(part, "text");
-    if (part_text == nullptr)
-      fail(part_param + ".text", part_param + ".text: required");
-    if (!text.empty())
-      text += "\n";
-    text += read_string(*part_text, part_param + ".text");
-  }
-  return text;
-}
+/// A message's content: a string, or an array of text parts.
+const text_parts content_parts{
+    "a string or an array of text parts",
+    "an object like {\"type\": \"text\", \"text\": \"...\"}",
+    {"text"},
+    "only \"text\" parts are supported"};
 
 /// An assistant turn's `tool_calls`: `[{id, type: "function", function:
 /// {name, arguments}}]`.
@@ -140,7 +113,8 @@ std::vector<chat_message> read_messages(const json_value& v) {
     if (content == nullptr && message.tool_calls.empty())
       fail(param + ".content", param + ".content: required");
     if (content != nullptr)
-      message.content = read_content(*content, param + ".content");
+      message.content =
+          read_text_parts(*content, param + ".content", content_parts);
     messages.push_back(std::move(message));
   }
   return messages;
@@ -196,12 +170,7 @@ tool_choice read_tool_choice(const json_value& v,
                              const std::vector<tool_spec>& tools) {
   tool_choice choice;
   if (v.IsString()) {
-    choice.mode = string_of(v);
-    if (choice.mode != "none" && choice.mode != "auto" &&
-        choice.mode != "required")
-      fail("tool_choice", "tool_choice: expected none, auto, required or "
-                          "{\"type\": \"function\", ...}, got " +
-                              quoted(choice.mode));
+    choice = read_tool_choice_word(v, "{\"type\": \"function\", ...}");
   } else if (v.IsObject()) {
     auto* function = field(v, "function");
     auto* name = function != nullptr && function->IsObject()

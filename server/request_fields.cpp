@@ -155,6 +155,37 @@ int64_t read_max_tokens(const json_value& v, const std::string& param) {
   return n;
 }
 
+std::string read_text_parts(const json_value& v, const std::string& param,
+                            const text_parts& form) {
+  if (v.IsString())
+    return string_of(v);
+  if (!v.IsArray())
+    wrong_type(param, form.whole, v);
+  std::string text;
+  for (rapidjson::SizeType j = 0; j < v.Size(); ++j) {
+    auto at = param + "[" + std::to_string(j) + "]";
+    auto& part = v[j];
+    if (!part.IsObject())
+      wrong_type(at, form.part, part);
+    auto* type = field(part, "type");
+    if (type == nullptr)
+      fail(at + ".type", at + ".type: required");
+    auto kind = read_string(*type, at + ".type");
+    if (std::find(form.kinds.begin(), form.kinds.end(), kind) ==
+        form.kinds.end())
+      unsupported(at + ".type",
+                  at + ".type: " + form.only + ", got " + quoted(kind));
+    std::string key = kind == "refusal" ? "refusal" : "text";
+    auto* words = field(part, key.c_str());
+    if (words == nullptr)
+      fail(at + "." + key, at + "." + key + ": required");
+    if (!text.empty())
+      text += "\n";
+    text += read_string(*words, at + "." + key);
+  }
+  return text;
+}
+
 std::string read_reasoning_effort(const json_value& v,
                                   const std::string& param) {
   auto effort = read_string(v, param);
@@ -169,6 +200,17 @@ std::string read_schema(const json_value& v, const std::string& param) {
   if (!v.IsObject())
     wrong_type(param, "a JSON Schema object", v);
   return compact_json(v);
+}
+
+tool_choice read_tool_choice_word(const json_value& v,
+                                  const std::string& object) {
+  tool_choice choice;
+  choice.mode = string_of(v);
+  if (choice.mode != "none" && choice.mode != "auto" &&
+      choice.mode != "required")
+    fail("tool_choice", "tool_choice: expected none, auto, required or " +
+                            object + ", got " + quoted(choice.mode));
+  return choice;
 }
 
 void check_tool_choice(const tool_choice& choice,

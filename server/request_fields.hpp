@@ -66,6 +66,21 @@ std::string read_function_name(const json_value& v, const std::string& param);
 /// recurses no deeper).
 std::string compact_json(const json_value& v);
 
+/// How a client API writes text as parts: the kinds of part it takes (each
+/// kind's text under `text`, a refusal's under `refusal`) and the words
+/// its errors use for the whole, for one part, and for what it takes.
+struct text_parts {
+  const char* whole; ///< "a string or an array of text parts"
+  const char* part;  ///< "an object like {\"type\": \"text\", ...}"
+  std::vector<std::string> kinds;
+  const char* only; ///< "only \"text\" parts are supported"
+};
+
+/// Text given as a string, or as an array of `form`'s parts joined with
+/// newlines.
+std::string read_text_parts(const json_value& v, const std::string& param,
+                            const text_parts& form);
+
 /// A reasoning effort: minimal, low, medium or high.
 std::string read_reasoning_effort(const json_value& v,
                                   const std::string& param);
@@ -73,6 +88,11 @@ std::string read_reasoning_effort(const json_value& v,
 /// A JSON Schema object (tool parameters, a response schema) as compact
 /// JSON text.
 std::string read_schema(const json_value& v, const std::string& param);
+
+/// `tool_choice` given as a word: none, auto or required; `object` is how
+/// the API writes the other form, for the error.
+tool_choice read_tool_choice_word(const json_value& v,
+                                  const std::string& object);
 
 /// Checks that `choice` can be honoured with `tools`: a mode other than
 /// none and auto needs tools, and a named function must be one of them.

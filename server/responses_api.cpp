@@ -26,38 +26,11 @@ using json_detail::write_string;
 // --- the request ---
 
 /// A content array's text: input_text, output_text and refusal parts.
-std::string read_parts(const json_value& v, const std::string& param) {
-  if (v.IsString())
-    return string_of(v);
-  if (!v.IsArray())
-    wrong_type(param, "a string or an array of content parts", v);
-  std::string text;
-  for (rapidjson::SizeType j = 0; j < v.Size(); ++j) {
-    auto at = param + "[" + std::to_string(j) + "]";
-    auto& part = v[j];
-    if (!part.IsObject())
-      wrong_type(at, "an object like {\"type\": \"input_text\", \"text\": ...}",
-                 part);
-    auto* type = field(part, "type");
-    if (type == nullptr)
-      fail(at + ".type", at + ".type: required");
-    auto kind = read_string(*type, at + ".type");
-    const char* key = kind == "refusal" ? "refusal" : "text";
-    if (kind != "input_text" && kind != "output_text" && kind != "text" &&
-        kind != "refusal")
-      unsupported(at + ".type", at +
-                                    ".type: only input_text, output_text and "
-                                    "refusal parts are supported, got " +
-                                    quoted(kind));
-    auto* words = field(part, key);
-    if (words == nullptr)
-      fail(at + "." + key, at + "." + key + ": required");
-    if (!text.empty())
-      text += "\n";
-    text += read_string(*words, at + "." + key);
-  }
-  return text;
-}
+const text_parts content_parts{
+    "a string or an array of content parts",
+    "an object like {\"type\": \"input_text\", \"text\": ...}",
+    {"input_text", "output_text", "text", "refusal"},
+    "only input_text, output_text and refusal parts are supported"};
 
 std::string read_role(const json_value& item, const std::string& at) {
   auto* role = field(item, "role");
@@ -100,7 +73,7 @@ void read_input(const json_value& v, std::vector<chat_message>& turns) {
       auto* content = field(item, "content");
       if (content == nullptr)
         fail(at + ".content", at + ".content: required");
-      turn.content = read_parts(*content, at + ".content");
+      turn.content = read_text_parts(*content, at + ".content", content_parts);
       turns.push_back(std::move(turn));
     } else if (kind == "function_call") {
       tool_call call;
@@ -131,7 +104,7 @@ void read_input(const json_value& v, std::vector<chat_message>& turns) {
       auto* output = field(item, "output");
       if (output == nullptr)
         fail(at + ".output", at + ".output: required");
-      turn.content = read_parts(*output, at + ".output");
+      turn.content = read_text_parts(*output, at + ".output", content_parts);
       turns.push_back(std::move(turn));
     } else if (kind == "reasoning") {
       // A reasoning model's own notes, sent back by clients that keep the
@@ -187,12 +160,8 @@ tool_choice read_tool_choice(const json_value& v,
                              const std::vector<tool_spec>& tools) {
   tool_choice choice;
   if (v.IsString()) {
-    choice.mode = string_of(v);
-    if (choice.mode != "none" && choice.mode != "auto" &&
-        choice.mode != "required")
-      fail("tool_choice", "tool_choice: expected none, auto, required or "
-                          "{\"type\": \"function\", \"name\": ...}, got " +
-                              quoted(choice.mode));
+    choice =
+        read_tool_choice_word(v, "{\"type\": \"function\", \"name\": ...}");
   } else if (v.IsObject()) {
     auto* type = field(v, "type");
     if (type == nullptr)
