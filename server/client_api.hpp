@@ -58,6 +58,10 @@ public:
                                                const chat_call& call) const = 0;
 };
 
+/// `POST /v1/responses`'s body (responses_requests.cpp).
+std::variant<chat_call, api_error>
+parse_responses_request(std::string_view body, const config& cfg);
+
 const client_api& chat_completions_api();
 const client_api& responses_api();
 const client_api& messages_api();
