@@ -179,9 +179,20 @@ typename Inspector::result_type inspect(Inspector& f, tool_call& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, image_ref& x) {
+  return f(caf::meta::type_name("image_ref"), x.media_type, x.data, x.url,
+           x.detail);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, content_part& x) {
+  return f(caf::meta::type_name("content_part"), x.text, x.image);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, chat_message& x) {
   return f(caf::meta::type_name("chat_message"), x.role, x.content,
-           x.tool_calls, x.tool_call_id);
+           x.tool_calls, x.tool_call_id, x.parts);
 }
 
 template <class Inspector>

@@ -29,13 +29,20 @@ usage estimate_usage(const chat_request& req, const provider_deps& deps) {
     estimate.input_tokens = std::min(bytes / 4, max_counted_tokens);
     return estimate;
   }
-  for (auto& msg : req.messages)
+  int64_t images = 0;
+  for (auto& msg : req.messages) {
     bytes = saturating_add(bytes, static_cast<int64_t>(msg.content.size()));
+    images += static_cast<int64_t>(msg.images());
+  }
   auto output =
       req.params.max_tokens.value_or(deps.settings.defaults.max_tokens.value_or(
           deps.wire->implied_max_tokens()));
   usage estimate;
-  estimate.input_tokens = std::min(bytes / 4, max_counted_tokens);
+  // An image's bytes say little about its tokens (vendors scale it down
+  // first): each counts a large image's worth.
+  estimate.input_tokens =
+      std::min(saturating_add(bytes / 4, images * image_token_estimate),
+               max_counted_tokens);
   estimate.output_tokens = std::clamp<int64_t>(output, 0, max_counted_tokens);
   return estimate;
 }

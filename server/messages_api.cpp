@@ -33,6 +33,40 @@ const text_parts text_blocks{"a string or an array of text blocks",
                              {"text"},
                              "only text blocks are supported"};
 
+/// An image block's `source`: `{type: "base64", media_type, data}` or
+/// `{type: "url", url}`.
+image_ref read_image_block(const json_value& block, const std::string& at) {
+  auto* source = field(block, "source");
+  if (source == nullptr || !source->IsObject())
+    fail(at + ".source", at + ".source: required, an object with a type");
+  auto* type = field(*source, "type");
+  if (type == nullptr)
+    fail(at + ".source.type", at + ".source.type: required");
+  auto kind = read_string(*type, at + ".source.type");
+  if (kind == "base64") {
+    auto* media_type = field(*source, "media_type");
+    if (media_type == nullptr)
+      fail(at + ".source.media_type", at + ".source.media_type: required");
+    auto* data = field(*source, "data");
+    if (data == nullptr)
+      fail(at + ".source.data", at + ".source.data: required");
+    return inline_image(read_string(*media_type, at + ".source.media_type"),
+                        read_string(*data, at + ".source.data"),
+                        at + ".source");
+  }
+  if (kind == "url") {
+    auto* url = field(*source, "url");
+    if (url == nullptr)
+      fail(at + ".source.url", at + ".source.url: required");
+    auto image = read_image_url(*url, at + ".source.url");
+    return image;
+  }
+  unsupported(at + ".source.type", at +
+                                       ".source.type: expected base64 or "
+                                       "url (tutti keeps no files), got " +
+                                       quoted(kind));
+}
+
 /// One message: its text, an assistant's tool_use blocks as tool calls,
 /// and a user's tool_result blocks as tool turns (before its text, as
 /// OpenAI's order has them).
@@ -74,9 +108,20 @@ void read_message(const json_value& m, const std::string& at,
       auto* words = field(block, "text");
       if (words == nullptr)
         fail(block_at + ".text", block_at + ".text: required");
+      auto text = read_string(*words, block_at + ".text");
       if (!turn.content.empty())
         turn.content += "\n";
-      turn.content += read_string(*words, block_at + ".text");
+      turn.content += text;
+      content_part part;
+      part.text = std::move(text);
+      turn.parts.push_back(std::move(part));
+    } else if (kind == "image") {
+      if (role_text != "user")
+        fail(block_at + ".type",
+             block_at + ".type: image blocks are the user's");
+      content_part part;
+      part.image = read_image_block(block, block_at);
+      turn.parts.push_back(std::move(part));
     } else if (kind == "tool_use") {
       if (role_text != "assistant")
         fail(block_at + ".type",
@@ -117,15 +162,19 @@ void read_message(const json_value& m, const std::string& at,
       // Claude's own reasoning, sent back by clients that keep it: other
       // vendors cannot read it, so it is left out.
     } else {
-      unsupported(block_at + ".type", block_at +
-                                          ".type: expected text, tool_use or "
-                                          "tool_result, got " +
-                                          quoted(kind));
+      unsupported(block_at + ".type",
+                  block_at +
+                      ".type: expected text, image, tool_use or "
+                      "tool_result, got " +
+                      quoted(kind));
     }
   }
+  // Parts are kept only when an image is among them.
+  if (turn.images() == 0)
+    turn.parts.clear();
   // A user turn of tool results alone adds no empty user turn.
   if (!turn.content.empty() || !turn.tool_calls.empty() ||
-      role_text == "assistant")
+      !turn.parts.empty() || role_text == "assistant")
     turns.push_back(std::move(turn));
 }
 
@@ -278,6 +327,7 @@ std::variant<chat_call, api_error> parse_messages(std::string_view body,
     if (auto* v = field(doc, "stream"))
       call.stream = read_bool(*v, "stream");
     read_tutti_extension(doc, call);
+    check_image_count(call.messages);
     resolve_target(call, cfg);
     return call;
   } catch (api_error& e) {

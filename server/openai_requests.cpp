@@ -16,12 +16,32 @@ namespace {
 
 using namespace fields;
 
-/// A message's content: a string, or an array of text parts.
+/// `{type: "image_url", image_url: {url, detail}}` (or the URL alone).
+image_ref read_image_part(const json_value& part, const std::string& at) {
+  auto* image = field(part, "image_url");
+  if (image == nullptr)
+    fail(at + ".image_url", at + ".image_url: required");
+  if (image->IsString())
+    return read_image_url(*image, at + ".image_url");
+  if (!image->IsObject())
+    wrong_type(at + ".image_url", "an object with url and detail", *image);
+  auto* url = field(*image, "url");
+  if (url == nullptr)
+    fail(at + ".image_url.url", at + ".image_url.url: required");
+  auto ref = read_image_url(*url, at + ".image_url.url");
+  if (auto* detail = field(*image, "detail"))
+    ref.detail = read_image_detail(*detail, at + ".image_url.detail");
+  return ref;
+}
+
+/// A message's content: a string, or an array of text and image parts.
 const text_parts content_parts{
-    "a string or an array of text parts",
+    "a string or an array of content parts",
     "an object like {\"type\": \"text\", \"text\": \"...\"}",
     {"text"},
-    "only \"text\" parts are supported"};
+    "only \"text\" and \"image_url\" parts are supported",
+    "image_url",
+    read_image_part};
 
 /// An assistant turn's `tool_calls`: `[{id, type: "function", function:
 /// {name, arguments}}]`.
@@ -113,8 +133,7 @@ std::vector<chat_message> read_messages(const json_value& v) {
     if (content == nullptr && message.tool_calls.empty())
       fail(param + ".content", param + ".content: required");
     if (content != nullptr)
-      message.content =
-          read_text_parts(*content, param + ".content", content_parts);
+      read_content(*content, param + ".content", content_parts, message);
     messages.push_back(std::move(message));
   }
   return messages;
@@ -345,6 +364,7 @@ std::variant<chat_call, api_error> parse_chat_request(std::string_view body,
         call.include_usage = read_bool(*u, "stream_options.include_usage");
     }
     read_tutti_extension(doc, call);
+    check_image_count(call.messages);
     resolve_target(call, cfg);
     return call;
   } catch (api_error& e) {
@@ -422,6 +442,7 @@ std::variant<run_call, api_error> parse_run_request(std::string_view body,
           chat_message{"user", read_string(*prompt, "prompt")});
     else
       call.messages = read_messages(*messages);
+    check_image_count(call.messages);
     if (auto* v = field(doc, "system"))
       call.system = read_string(*v, "system");
     if (auto* v = field(doc, "stream"))

@@ -559,6 +559,7 @@ std::string server_json(const config& cfg, const std::string& version,
       {"DELETE", "/v1/runs/{id}"},
       {"GET", "/v1/runs/{id}/events"},
       {"GET", "/v1/stats"},
+      {"POST", "/admin/reload"},
   };
   return json_text([&](json_writer& w) {
     w.StartObject();

@@ -155,13 +155,18 @@ int64_t read_max_tokens(const json_value& v, const std::string& param) {
   return n;
 }
 
-std::string read_text_parts(const json_value& v, const std::string& param,
-                            const text_parts& form) {
-  if (v.IsString())
-    return string_of(v);
+void read_content(const json_value& v, const std::string& param,
+                  const text_parts& form, chat_message& into) {
+  into.content.clear();
+  into.parts.clear();
+  if (v.IsString()) {
+    into.content = string_of(v);
+    return;
+  }
   if (!v.IsArray())
     wrong_type(param, form.whole, v);
-  std::string text;
+  std::vector<content_part> parts;
+  bool any_image = false;
   for (rapidjson::SizeType j = 0; j < v.Size(); ++j) {
     auto at = param + "[" + std::to_string(j) + "]";
     auto& part = v[j];
@@ -171,6 +176,18 @@ std::string read_text_parts(const json_value& v, const std::string& param,
     if (type == nullptr)
       fail(at + ".type", at + ".type: required");
     auto kind = read_string(*type, at + ".type");
+    if (form.image_kind != nullptr && kind == form.image_kind) {
+      if (into.role != "user")
+        unsupported(at + ".type", at +
+                                      ".type: only user messages may hold "
+                                      "images, not " +
+                                      into.role + " ones");
+      content_part image;
+      image.image = form.read_image(part, at);
+      parts.push_back(std::move(image));
+      any_image = true;
+      continue;
+    }
     if (std::find(form.kinds.begin(), form.kinds.end(), kind) ==
         form.kinds.end())
       unsupported(at + ".type",
@@ -179,11 +196,123 @@ std::string read_text_parts(const json_value& v, const std::string& param,
     auto* words = field(part, key.c_str());
     if (words == nullptr)
       fail(at + "." + key, at + "." + key + ": required");
-    if (!text.empty())
-      text += "\n";
-    text += read_string(*words, at + "." + key);
+    auto text = read_string(*words, at + "." + key);
+    if (!into.content.empty())
+      into.content += "\n";
+    into.content += text;
+    content_part piece;
+    piece.text = std::move(text);
+    parts.push_back(std::move(piece));
   }
-  return text;
+  if (any_image)
+    into.parts = std::move(parts);
+}
+
+std::string read_text_parts(const json_value& v, const std::string& param,
+                            const text_parts& form) {
+  chat_message message;
+  auto text_only = form;
+  text_only.image_kind = nullptr;
+  read_content(v, param, text_only, message);
+  return std::move(message.content);
+}
+
+namespace {
+
+bool is_base64(std::string_view data) {
+  if (data.empty() || data.size() % 4 != 0)
+    return false;
+  size_t padding = 0;
+  for (size_t i = 0; i < data.size(); ++i) {
+    auto c = data[i];
+    bool letter = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                  (c >= '0' && c <= '9') || c == '+' || c == '/';
+    if (c == '=') {
+      // Only the last one or two characters pad.
+      if (i + 2 < data.size())
+        return false;
+      ++padding;
+    } else if (!letter || padding > 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool is_image_type(std::string_view media_type) {
+  return media_type == "image/png" || media_type == "image/jpeg" ||
+         media_type == "image/gif" || media_type == "image/webp";
+}
+
+} // namespace
+
+image_ref inline_image(std::string media_type, std::string data,
+                       const std::string& param) {
+  if (!is_image_type(media_type))
+    fail(param, param +
+                    ": expected an image/png, image/jpeg, image/gif or "
+                    "image/webp image, got " +
+                    quoted(media_type.substr(0, 40)));
+  if (!is_base64(data))
+    fail(param, param + ": the image's bytes are not valid base64");
+  image_ref image;
+  image.media_type = std::move(media_type);
+  image.data = std::move(data);
+  return image;
+}
+
+image_ref read_image_url(const json_value& v, const std::string& param) {
+  auto url = read_string(v, param);
+  std::string_view text{url};
+  constexpr std::string_view data_scheme = "data:";
+  if (text.substr(0, data_scheme.size()) == data_scheme) {
+    // data:MEDIA_TYPE;base64,DATA: the media type is short, so it is
+    // looked for in the first bytes only.
+    auto comma = text.substr(0, 64).find(',');
+    auto head =
+        comma == std::string_view::npos
+            ? std::string_view{}
+            : text.substr(data_scheme.size(), comma - data_scheme.size());
+    constexpr std::string_view base64_suffix = ";base64";
+    if (head.size() <= base64_suffix.size() ||
+        head.substr(head.size() - base64_suffix.size()) != base64_suffix)
+      fail(param, param + ": expected a data URL like "
+                          "data:image/png;base64,..., or an http(s) URL");
+    auto media_type =
+        std::string{head.substr(0, head.size() - base64_suffix.size())};
+    return inline_image(std::move(media_type),
+                        std::string{text.substr(comma + 1)}, param);
+  }
+  if (text.substr(0, 8) != "https://" && text.substr(0, 7) != "http://")
+    fail(param, param + ": expected an http(s) URL or a data: URL");
+  if (text.size() > max_image_url_bytes)
+    fail(param, param + ": an image URL may be at most " +
+                    std::to_string(max_image_url_bytes) + " bytes");
+  for (auto c : text)
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
+      fail(param, param + ": an image URL may not hold spaces or control "
+                          "characters");
+  image_ref image;
+  image.url = std::move(url);
+  return image;
+}
+
+std::string read_image_detail(const json_value& v, const std::string& param) {
+  auto detail = read_string(v, param);
+  if (detail != "low" && detail != "high" && detail != "auto")
+    fail(param, param + ": expected low, high or auto, got " +
+                    quoted(detail.substr(0, 40)));
+  return detail;
+}
+
+void check_image_count(const std::vector<chat_message>& messages) {
+  size_t images = 0;
+  for (auto& m : messages)
+    images += m.images();
+  if (images > max_images_per_request)
+    fail("messages",
+         "messages: at most " + std::to_string(max_images_per_request) +
+             " images in one request, got " + std::to_string(images));
 }
 
 std::string read_reasoning_effort(const json_value& v,

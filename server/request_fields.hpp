@@ -74,12 +74,41 @@ struct text_parts {
   const char* part;  ///< "an object like {\"type\": \"text\", ...}"
   std::vector<std::string> kinds;
   const char* only; ///< "only \"text\" parts are supported"
+  /// The kind of part that holds an image ("image_url", "input_image");
+  /// nullptr: the API takes none here.
+  const char* image_kind = nullptr;
+  /// Reads a part of `image_kind` (`at` names it).
+  image_ref (*read_image)(const json_value& part,
+                          const std::string& at) = nullptr;
 };
 
 /// Text given as a string, or as an array of `form`'s parts joined with
 /// newlines.
 std::string read_text_parts(const json_value& v, const std::string& param,
                             const text_parts& form);
+
+/// A message's content as `read_text_parts` reads it, images included
+/// where `form` takes them: `into.content` is its text, and `into.parts`
+/// every part when one is an image. Only a user turn (`into.role`) may
+/// hold an image.
+void read_content(const json_value& v, const std::string& param,
+                  const text_parts& form, chat_message& into);
+
+/// An image given by URL: a `data:` URL of a PNG, JPEG, GIF or WebP image
+/// in base64 (its bytes are sent inline) or an http(s) URL (passed to
+/// vendors that fetch one). Anything else is a 400 naming `param`.
+image_ref read_image_url(const json_value& v, const std::string& param);
+
+/// An image's bytes in base64 with their media type, checked as a `data:`
+/// URL's are.
+image_ref inline_image(std::string media_type, std::string data,
+                       const std::string& param);
+
+/// OpenAI's image `detail`: low, high or auto.
+std::string read_image_detail(const json_value& v, const std::string& param);
+
+/// More than `max_images_per_request` images in `messages` is a 400.
+void check_image_count(const std::vector<chat_message>& messages);
 
 /// A reasoning effort: minimal, low, medium or high.
 std::string read_reasoning_effort(const json_value& v,

@@ -11,12 +11,32 @@ namespace {
 
 using namespace fields;
 
-/// A content array's text: input_text, output_text and refusal parts.
+/// `{type: "input_image", image_url, detail}`; a `file_id` is refused
+/// (tutti keeps no files).
+image_ref read_image_part(const json_value& part, const std::string& at) {
+  if (field(part, "file_id") != nullptr)
+    unsupported(at + ".file_id", at + ".file_id: tutti keeps no files; give "
+                                      "the image as image_url (a data: or "
+                                      "http(s) URL)");
+  auto* url = field(part, "image_url");
+  if (url == nullptr)
+    fail(at + ".image_url", at + ".image_url: required");
+  auto ref = read_image_url(*url, at + ".image_url");
+  if (auto* detail = field(part, "detail"))
+    ref.detail = read_image_detail(*detail, at + ".detail");
+  return ref;
+}
+
+/// A content array's text and images: input_text, output_text, refusal
+/// and input_image parts.
 const text_parts content_parts{
     "a string or an array of content parts",
     "an object like {\"type\": \"input_text\", \"text\": ...}",
     {"input_text", "output_text", "text", "refusal"},
-    "only input_text, output_text and refusal parts are supported"};
+    "only input_text, input_image, output_text and refusal parts are "
+    "supported",
+    "input_image",
+    read_image_part};
 
 std::string read_role(const json_value& item, const std::string& at) {
   auto* role = field(item, "role");
@@ -59,7 +79,7 @@ void read_input(const json_value& v, std::vector<chat_message>& turns) {
       auto* content = field(item, "content");
       if (content == nullptr)
         fail(at + ".content", at + ".content: required");
-      turn.content = read_text_parts(*content, at + ".content", content_parts);
+      read_content(*content, at + ".content", content_parts, turn);
       turns.push_back(std::move(turn));
     } else if (kind == "function_call") {
       tool_call call;
@@ -284,6 +304,7 @@ parse_responses_request(std::string_view body, const config& cfg) {
     if (auto* v = field(doc, "stream"))
       call.stream = read_bool(*v, "stream");
     read_tutti_extension(doc, call);
+    check_image_count(call.messages);
     resolve_target(call, cfg);
     return call;
   } catch (api_error& e) {

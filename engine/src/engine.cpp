@@ -92,7 +92,7 @@ uint64_t engine::start_ask(const target& to, std::vector<chat_message> messages,
       : options.ensemble
           ? impl_->plan_for(cfg, to.name, *options.ensemble, choice)
           : impl_->plan_for(cfg, to.name, choice);
-  impl_->check_structured(plan, options.params);
+  impl_->check_structured(plan, options.params, messages);
   auto deadline_us = plan.deadline_us;
   // A strategy's own calls (judge, synthesizer) get another deadline's
   // length after the members are done.

@@ -567,14 +567,22 @@ struct engine::impl {
   }
 
   /// Throws `unsupported_request` when `plan` cannot honour what `params`
-  /// asks beyond text and sampling: tools or a JSON response format for a
-  /// strategy that writes an answer of its own, or anything (tools, a forced
-  /// tool choice, a JSON format, a penalty, reasoning_effort) a member's
-  /// codec cannot send.
-  void check_structured(const ensemble_plan& plan, const chat_params& params) {
+  /// and `messages` ask beyond text and sampling: tools or a JSON response
+  /// format for a strategy that writes an answer of its own, or anything
+  /// (tools, a forced tool choice, a JSON format, images, a penalty,
+  /// reasoning_effort) a member's codec cannot send.
+  void check_structured(const ensemble_plan& plan, const chat_params& params,
+                        const std::vector<chat_message>& messages) {
+    bool images = false;
+    bool image_urls = false;
+    for (auto& m : messages)
+      for (auto& part : m.parts) {
+        images = images || part.is_image();
+        image_urls = image_urls || !part.image.url.empty();
+      }
     // Plain questions (nearly all) build no codec here.
     if (!params.structured() && !params.frequency_penalty &&
-        !params.presence_penalty && params.reasoning_effort.empty())
+        !params.presence_penalty && params.reasoning_effort.empty() && !images)
       return;
     const auto* traits = plugins->traits_of(plan.combine_name);
     if (params.structured() &&
@@ -607,6 +615,13 @@ struct engine::impl {
                  !takes(&codec::takes_response_format)) {
         param = "response_format";
         what = "a JSON response_format";
+      } else if (images && !takes(&codec::takes_images)) {
+        param = "messages";
+        what = "images";
+      } else if (image_urls && !takes(&codec::takes_image_urls)) {
+        param = "messages";
+        what = "an image by URL (give it inline, as a data: URL; tutti does "
+               "not fetch URLs)";
       } else {
         for (auto [set, field] :
              {std::pair{params.frequency_penalty.has_value(),

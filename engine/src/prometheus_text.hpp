@@ -4,6 +4,7 @@
 /// metrics (`tutti::to_prometheus`) and the HTTP endpoint's own counters
 /// write it: one spelling of families, samples, histograms and label values.
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -38,6 +39,12 @@ inline std::string prometheus_label(const char* key, const std::string& value) {
 /// Shortest exact text of a number as Prometheus reads it.
 inline std::string prometheus_number(double value) {
   char buf[32];
+  // Whole numbers (counts, most bucket bounds) as integers: "30", not the
+  // "3e+01" %g shortens them to, which a query matching le="10" misses.
+  if (value == std::trunc(value) && std::fabs(value) < 1e15) {
+    std::snprintf(buf, sizeof buf, "%.0f", value);
+    return buf;
+  }
   std::snprintf(buf, sizeof buf, "%.17g", value);
   // %.17g of 0.1 is 0.10000000000000001: try shorter forms that read back.
   for (int precision = 1; precision < 17; ++precision) {

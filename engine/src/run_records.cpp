@@ -77,6 +77,12 @@ std::string messages_json(const std::vector<chat_message>& messages) {
       json_detail::write_string(w, m.role);
       w.Key("content");
       json_detail::write_string(w, m.content);
+      // Images are not kept (their bytes would swell the store, and a URL
+      // may carry a signature): only how many there were.
+      if (auto images = m.images(); images > 0) {
+        w.Key("images");
+        w.Uint64(images);
+      }
       w.EndObject();
     }
     w.EndArray();

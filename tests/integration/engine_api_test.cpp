@@ -298,6 +298,11 @@ BOOST_AUTO_TEST_CASE(metrics_count_calls_failures_and_tokens) {
                        "\"alpha\",le=\"+Inf\"} 3\n") != std::string::npos);
   BOOST_TEST(text.find("# TYPE tutti_scheduler_lag_seconds gauge\n") !=
              std::string::npos);
+  // Whole bounds are written whole (not "1e+01"), as Prometheus users
+  // match them.
+  BOOST_TEST(text.find("tutti_provider_latency_seconds_bucket{provider="
+                       "\"alpha\",le=\"10\"} 3\n") != std::string::npos);
+  BOOST_TEST(text.find("e+") == std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(the_actor_system_is_reachable_for_caf_hosts) {

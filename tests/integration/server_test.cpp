@@ -721,6 +721,7 @@ BOOST_AUTO_TEST_CASE(listings_show_state_and_never_a_secret) {
   BOOST_TEST(!str(about["version"]).empty());
   BOOST_TEST(about["models"].Size() == provider_count + 5);
   BOOST_TEST(contains(root->body, "POST /v1/chat/completions"));
+  BOOST_TEST(contains(root->body, "POST /admin/reload"));
   BOOST_TEST(!contains(root->body, secret_key));
 }
 

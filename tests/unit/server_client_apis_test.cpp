@@ -186,7 +186,13 @@ BOOST_AUTO_TEST_CASE(what_cannot_be_honoured_is_a_400_naming_the_field) {
       {R"({"model": "alpha", "input": "x", "tools": [{"type": "web_search"}]})",
        "tools[0].type"},
       {R"({"model": "alpha", "input": [{"role": "user", "content":
-          [{"type": "input_image", "image_url": "http://x"}]}]})",
+          [{"type": "input_image", "file_id": "file_1"}]}]})",
+       "input[0].content[0].file_id"},
+      {R"({"model": "alpha", "input": [{"role": "user", "content":
+          [{"type": "input_image", "image_url": "ftp://x/y.png"}]}]})",
+       "input[0].content[0].image_url"},
+      {R"({"model": "alpha", "input": [{"role": "assistant", "content":
+          [{"type": "input_image", "image_url": "https://x/y.png"}]}]})",
        "input[0].content[0].type"},
       {R"({"model": "alpha", "input": "x", "max_output_tokens": 0})",
        "max_output_tokens"},
@@ -390,6 +396,22 @@ BOOST_AUTO_TEST_CASE(what_cannot_be_honoured_is_a_400_naming_the_field) {
        "messages[0].role"},
       {R"({"model": "alpha", "max_tokens": 5, "messages": [{"role": "user",
           "content": [{"type": "image", "source": {}}]}]})",
+       "messages[0].content[0].source.type"},
+      {R"({"model": "alpha", "max_tokens": 5, "messages": [{"role": "user",
+          "content": [{"type": "image", "source": {"type": "file",
+          "file_id": "f"}}]}]})",
+       "messages[0].content[0].source.type"},
+      {R"({"model": "alpha", "max_tokens": 5, "messages": [{"role": "user",
+          "content": [{"type": "image", "source": {"type": "base64",
+          "media_type": "image/tiff", "data": "AAAA"}}]}]})",
+       "messages[0].content[0].source"},
+      {R"({"model": "alpha", "max_tokens": 5, "messages": [{"role": "user",
+          "content": [{"type": "image", "source": {"type": "base64",
+          "media_type": "image/png", "data": "AA=A"}}]}]})",
+       "messages[0].content[0].source"},
+      {R"({"model": "alpha", "max_tokens": 5, "messages": [{"role":
+          "assistant", "content": [{"type": "image", "source": {"type":
+          "url", "url": "https://x/y.png"}}]}]})",
        "messages[0].content[0].type"},
       {R"({"model": "alpha", "max_tokens": 5, "messages": [{"role": "user",
           "content": [{"type": "tool_use", "id": "t", "name": "f",
@@ -496,6 +518,127 @@ BOOST_AUTO_TEST_CASE(errors_take_anthropic_shape_and_keep_the_ensemble) {
   // Not JSON at all still gives a body its SDK can read.
   auto odd = parse(anthropic_error_body(500, "<html>"));
   BOOST_CHECK_EQUAL(odd["error"]["type"].GetString(), std::string{"api_error"});
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(images)
+
+// "iVBORw0KGgo=" is base64 of a PNG's first eight bytes.
+const char* png = "iVBORw0KGgo=";
+
+void check_text_then_image(const chat_message& m, const char* detail) {
+  BOOST_CHECK_EQUAL(m.role, "user");
+  BOOST_CHECK_EQUAL(m.content, "What is this?");
+  BOOST_REQUIRE_EQUAL(m.parts.size(), 3u);
+  BOOST_CHECK_EQUAL(m.images(), 2u);
+  BOOST_CHECK_EQUAL(m.parts[0].text, "What is this?");
+  BOOST_CHECK(!m.parts[0].is_image());
+  BOOST_CHECK_EQUAL(m.parts[1].image.media_type, "image/png");
+  BOOST_CHECK_EQUAL(m.parts[1].image.data, png);
+  BOOST_CHECK(m.parts[1].image.inline_bytes());
+  BOOST_CHECK_EQUAL(m.parts[1].image.detail, detail);
+  BOOST_CHECK_EQUAL(m.parts[2].image.url, "https://example.com/cat.jpg");
+  BOOST_CHECK(!m.parts[2].image.inline_bytes());
+}
+
+BOOST_AUTO_TEST_CASE(every_api_reads_text_and_images_in_order) {
+  auto chat = parse_chat_request(
+      R"({"model": "alpha", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url":
+          "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}},
+        {"type": "image_url", "image_url": {"url":
+          "https://example.com/cat.jpg"}}]}]})",
+      cfg());
+  BOOST_REQUIRE(std::holds_alternative<chat_call>(chat));
+  check_text_then_image(std::get<chat_call>(chat).messages.at(0), "low");
+
+  auto responses = call_of(responses_api(), R"({"model": "alpha", "input": [
+      {"role": "user", "content": [
+        {"type": "input_text", "text": "What is this?"},
+        {"type": "input_image", "detail": "high", "image_url":
+          "data:image/png;base64,iVBORw0KGgo="},
+        {"type": "input_image", "image_url":
+          "https://example.com/cat.jpg"}]}]})");
+  check_text_then_image(responses.messages.at(0), "high");
+
+  auto messages = call_of(messages_api(), R"({"model": "alpha",
+      "max_tokens": 5, "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image", "source": {"type": "base64",
+          "media_type": "image/png", "data": "iVBORw0KGgo="}},
+        {"type": "image", "source": {"type": "url",
+          "url": "https://example.com/cat.jpg"}}]}]})");
+  check_text_then_image(messages.messages.at(0), "");
+
+  // Text alone keeps no parts: nothing downstream changes for it.
+  auto plain = call_of(messages_api(), R"({"model": "alpha",
+      "max_tokens": 5, "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]})");
+  BOOST_CHECK_EQUAL(plain.messages.at(0).content, "a\nb");
+  BOOST_CHECK(plain.messages.at(0).parts.empty());
+}
+
+BOOST_AUTO_TEST_CASE(bad_images_are_a_400_naming_the_part) {
+  struct row {
+    const char* url;
+    const char* says;
+  } rows[] = {
+      {"data:image/png;base64,", "not valid base64"},
+      {"data:image/png;base64,iVBORw0KGgo", "not valid base64"},
+      {"data:image/png;base64,iVBO RW0KGgo=", "not valid base64"},
+      {"data:image/svg+xml;base64,AAAA", "image/png, image/jpeg"},
+      {"data:image/png,AAAA", "expected a data URL like"},
+      {"data:", "expected a data URL like"},
+      {"file:///etc/passwd", "expected an http(s) URL"},
+      {"https://example.com/a b.png", "spaces or control"},
+  };
+  for (auto& r : rows) {
+    auto body = std::string{R"({"model": "alpha", "messages": [{"role":
+        "user", "content": [{"type": "image_url", "image_url": {"url": ")"} +
+                r.url + R"("}}]}]})";
+    auto parsed = parse_chat_request(body, cfg());
+    BOOST_REQUIRE_MESSAGE(std::holds_alternative<api_error>(parsed), r.url);
+    auto& e = std::get<api_error>(parsed);
+    BOOST_CHECK_EQUAL(e.status, 400);
+    BOOST_CHECK_EQUAL(e.param, "messages[0].content[0].image_url.url");
+    BOOST_CHECK_MESSAGE(e.message.find(r.says) != std::string::npos,
+                        r.url << ": " << e.message);
+  }
+  auto long_url = std::string(max_image_url_bytes, 'a');
+  auto too_long = parse_chat_request(
+      R"({"model": "alpha", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": "https://)" +
+          long_url + R"("}]}]})",
+      cfg());
+  BOOST_REQUIRE(std::holds_alternative<api_error>(too_long));
+  BOOST_CHECK(std::get<api_error>(too_long).message.find("at most 8192") !=
+              std::string::npos);
+  // Only a user turn shows an image.
+  auto system = parse_chat_request(
+      R"({"model": "alpha", "messages": [{"role": "system", "content": [{"type": "image_url", "image_url": "https://x/y.png"}]}]})",
+      cfg());
+  BOOST_REQUIRE(std::holds_alternative<api_error>(system));
+  BOOST_CHECK_EQUAL(std::get<api_error>(system).param,
+                    "messages[0].content[0].type");
+}
+
+BOOST_AUTO_TEST_CASE(a_request_holds_a_bounded_number_of_images) {
+  auto request = [](size_t images) {
+    std::string parts;
+    for (size_t i = 0; i < images; ++i)
+      parts += std::string{i ? "," : ""} +
+               R"({"type": "image_url", "image_url": "https://x/y.png"})";
+    // Spread over two messages: the bound is the request's.
+    return std::string{R"({"model": "alpha", "messages": [
+        {"role": "user", "content": "look"}, {"role": "user", "content": [)"} +
+           parts + "]}]}";
+  };
+  BOOST_CHECK(std::holds_alternative<chat_call>(
+      parse_chat_request(request(max_images_per_request), cfg())));
+  auto over = parse_chat_request(request(max_images_per_request + 1), cfg());
+  BOOST_REQUIRE(std::holds_alternative<api_error>(over));
+  BOOST_CHECK_EQUAL(std::get<api_error>(over).param, "messages");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -192,8 +192,11 @@ BOOST_AUTO_TEST_CASE(bad_bodies_name_the_field_at_fault) {
       error_of(R"({"model":42,"messages":[{"role":"user","content":"a"}]})");
   BOOST_TEST(model_type.param == "model");
   auto part = error_of(
-      R"({"model":"alpha","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]})");
+      R"({"model":"alpha","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]})");
   BOOST_TEST(part.param == "messages[0].content[0].type");
+  auto image = error_of(
+      R"({"model":"alpha","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]})");
+  BOOST_TEST(image.param == "messages[0].content[0].image_url.url");
   auto empty = error_of(R"({"model":"alpha","messages":[]})");
   BOOST_TEST(empty.message == "messages: expected at least one message");
   auto max = error_of(

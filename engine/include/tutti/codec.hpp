@@ -318,6 +318,16 @@ public:
   /// codec does not.
   virtual bool takes_response_format() const { return false; }
 
+  /// It sends images in user messages (`chat_message::parts`) given inline
+  /// as base64. A request with an image is refused for a provider whose
+  /// codec does not.
+  virtual bool takes_images() const { return false; }
+
+  /// It can also send an image by http(s) URL, for the vendor to fetch. A
+  /// request with one is refused for a provider whose codec cannot (tutti
+  /// does not fetch it: any client could make the gateway reach any host).
+  virtual bool takes_image_urls() const { return false; }
+
   /// It sends the optional parameter `name` (`frequency_penalty`,
   /// `presence_penalty`, `reasoning_effort`) as its vendor has it. A request
   /// that sets one is refused for a provider whose codec does not.

@@ -35,6 +35,37 @@ struct tool_call {
   std::string arguments; ///< JSON text, as the model wrote it
 };
 
+/// An image given with a message: its bytes inline (from a `data:` URL or a
+/// base64 block) or an http(s) URL the vendor fetches itself. tutti never
+/// fetches a URL: that would let any client make the gateway reach any host.
+struct image_ref {
+  /// Inline: "image/png", "image/jpeg", "image/gif" or "image/webp".
+  std::string media_type;
+  std::string data;   ///< inline: the bytes in base64, as given; "" for a URL
+  std::string url;    ///< an http(s) URL; "" when inline
+  std::string detail; ///< OpenAI's "low", "high" or "auto"; "" its default
+
+  bool inline_bytes() const { return url.empty(); }
+};
+
+/// The most images one request may carry.
+constexpr std::size_t max_images_per_request = 64;
+
+/// The longest image URL accepted.
+constexpr std::size_t max_image_url_bytes = 8192;
+
+/// What an image adds to the limiter's estimate of a request's input
+/// tokens (vendors bill a large image at about this many).
+constexpr int64_t image_token_estimate = 1600;
+
+/// A part of a message's content, in order: text or an image.
+struct content_part {
+  std::string text; ///< a text part: its text
+  image_ref image;  ///< an image part: `is_image()`
+
+  bool is_image() const { return !image.data.empty() || !image.url.empty(); }
+};
+
 /// One turn of a conversation.
 struct chat_message {
   chat_message() = default;
@@ -47,6 +78,18 @@ struct chat_message {
   std::vector<tool_call> tool_calls;
   /// A tool turn: the call whose result `content` is.
   std::string tool_call_id;
+  /// Set only when the content holds images: its text and image parts in
+  /// order. `content` is then its text parts joined with '\n', so whatever
+  /// reads only text (prompts of a judge, the store, vote) still can.
+  std::vector<content_part> parts;
+
+  /// How many images the content holds.
+  std::size_t images() const {
+    std::size_t n = 0;
+    for (auto& part : parts)
+      n += part.is_image() ? 1 : 0;
+    return n;
+  }
 };
 
 /// A function the model may call: OpenAI's `tools[].function`.

@@ -270,6 +270,41 @@ void write_tool_use(json_writer& w, const tool_call& call) {
   w.EndObject();
 }
 
+/// Text and image parts as blocks: an image's `source` is base64 with its
+/// media type, or a URL.
+void write_content_blocks(json_writer& w,
+                          const std::vector<content_part>& parts) {
+  w.StartArray();
+  for (const auto& part : parts) {
+    w.StartObject();
+    write_key(w, "type");
+    if (!part.is_image()) {
+      write_string(w, "text");
+      write_key(w, "text");
+      write_string(w, part.text);
+    } else {
+      write_string(w, "image");
+      write_key(w, "source");
+      w.StartObject();
+      write_key(w, "type");
+      if (part.image.inline_bytes()) {
+        write_string(w, "base64");
+        write_key(w, "media_type");
+        write_string(w, part.image.media_type);
+        write_key(w, "data");
+        write_string(w, part.image.data);
+      } else {
+        write_string(w, "url");
+        write_key(w, "url");
+        write_string(w, part.image.url);
+      }
+      w.EndObject();
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
 /// A tool turn as a `tool_result` block.
 void write_tool_result(json_writer& w, const chat_message& msg) {
   w.StartObject();
@@ -373,6 +408,8 @@ std::string encode_body(const chat_request& req,
         write_tool_use(w, call);
       }
       w.EndArray();
+    } else if (!msg.parts.empty()) {
+      write_content_blocks(w, msg.parts);
     } else {
       write_string(w, msg.content);
     }
@@ -430,6 +467,8 @@ std::size_t block_index(const rapidjson::Value& event) {
 class anthropic_codec final : public codec {
 public:
   bool takes_tools() const override { return true; }
+  bool takes_images() const override { return true; }
+  bool takes_image_urls() const override { return true; }
 
   int64_t implied_max_tokens() const override { return fallback_max_tokens; }
 

@@ -282,7 +282,30 @@ void write_content(json_writer& w, const chat_message& msg) {
     w.EndObject();
     return;
   }
-  if (!msg.content.empty() || msg.tool_calls.empty()) {
+  if (!msg.parts.empty()) {
+    // Text and `image` blocks; Converse takes an image's bytes (base64 in
+    // JSON) and its format, never a URL.
+    for (const auto& part : msg.parts) {
+      w.StartObject();
+      if (!part.is_image()) {
+        write_key(w, "text");
+        write_string(w, part.text);
+      } else {
+        write_key(w, "image");
+        w.StartObject();
+        write_key(w, "format");
+        write_string(w, std::string_view{part.image.media_type}.substr(
+                            std::string_view{"image/"}.size()));
+        write_key(w, "source");
+        w.StartObject();
+        write_key(w, "bytes");
+        write_string(w, part.image.data);
+        w.EndObject();
+        w.EndObject();
+      }
+      w.EndObject();
+    }
+  } else if (!msg.content.empty() || msg.tool_calls.empty()) {
     w.StartObject();
     write_key(w, "text");
     write_string(w, msg.content);
@@ -417,6 +440,7 @@ std::string encode_body(const chat_request& req,
 class bedrock_codec final : public codec {
 public:
   bool takes_tools() const override { return true; }
+  bool takes_images() const override { return true; }
 
   /// The host names the region: there is no default without one.
   std::string default_base_url() const override { return {}; }

@@ -299,6 +299,7 @@ std::string_view gemini_role(std::string_view role) {
 class gemini_codec final : public codec {
 public:
   bool takes_tools() const override { return true; }
+  bool takes_images() const override { return true; }
 
   bool takes_response_format() const override { return true; }
 
@@ -557,6 +558,8 @@ private:
           write_function_response(w, turns, turns[i]);
         }
         --i;
+      } else if (!msg.parts.empty()) {
+        write_parts(w, msg.parts);
       } else if (!msg.content.empty() || msg.tool_calls.empty()) {
         w.StartObject();
         write_key(w, "text");
@@ -594,6 +597,28 @@ private:
     write_generation_config(w, req.params, provider.defaults);
     w.EndObject();
     return {buffer.GetString(), buffer.GetSize()};
+  }
+
+  /// Text and inline image parts (`inlineData`; the codec takes no image
+  /// URLs: Gemini reads `fileData` only from its own Files API).
+  static void write_parts(json_writer& w,
+                          const std::vector<content_part>& parts) {
+    for (const auto& part : parts) {
+      w.StartObject();
+      if (!part.is_image()) {
+        write_key(w, "text");
+        write_string(w, part.text);
+      } else {
+        write_key(w, "inlineData");
+        w.StartObject();
+        write_key(w, "mimeType");
+        write_string(w, part.image.media_type);
+        write_key(w, "data");
+        write_string(w, part.image.data);
+        w.EndObject();
+      }
+      w.EndObject();
+    }
   }
 
   /// A tool turn as a `functionResponse` part: Gemini names the function

@@ -301,6 +301,17 @@ std::string encode_body(const chat_request& req,
     write_string(w, ollama_role(msg.role));
     write_key(w, "content");
     write_string(w, msg.content);
+    if (msg.images() > 0) {
+      // Ollama takes a message's images apart from its text, in base64.
+      write_key(w, "images");
+      w.StartArray();
+      for (const auto& part : msg.parts) {
+        if (part.is_image()) {
+          write_string(w, part.image.data);
+        }
+      }
+      w.EndArray();
+    }
     if (!msg.tool_calls.empty()) {
       write_key(w, "tool_calls");
       w.StartArray();
@@ -355,6 +366,7 @@ std::string encode_body(const chat_request& req,
 class ollama_codec final : public codec {
 public:
   bool takes_tools() const override { return true; }
+  bool takes_images() const override { return true; }
 
   bool takes_response_format() const override { return true; }
 

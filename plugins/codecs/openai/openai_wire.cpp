@@ -226,6 +226,8 @@ public:
   bool takes_tools() const override { return true; }
 
   bool takes_response_format() const override { return true; }
+  bool takes_images() const override { return true; }
+  bool takes_image_urls() const override { return true; }
 
   bool takes_param(std::string_view) const override { return true; }
 
@@ -498,6 +500,39 @@ private:
     return url;
   }
 
+  /// Text and image parts: `{type: "image_url", image_url: {url, detail}}`,
+  /// inline bytes as a data: URL.
+  static void write_content_parts(json_writer& w,
+                                  const std::vector<content_part>& parts) {
+    w.StartArray();
+    for (const auto& part : parts) {
+      w.StartObject();
+      write_key(w, "type");
+      if (!part.is_image()) {
+        write_string(w, "text");
+        write_key(w, "text");
+        write_string(w, part.text);
+      } else {
+        write_string(w, "image_url");
+        write_key(w, "image_url");
+        w.StartObject();
+        write_key(w, "url");
+        const auto& image = part.image;
+        if (image.inline_bytes())
+          write_string(w, "data:" + image.media_type + ";base64," + image.data);
+        else
+          write_string(w, image.url);
+        if (!image.detail.empty()) {
+          write_key(w, "detail");
+          write_string(w, image.detail);
+        }
+        w.EndObject();
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+
   /// One message; an assistant's tool calls and a tool's result as
   /// OpenAI has them.
   static void write_message(json_writer& w, const chat_message& msg) {
@@ -505,7 +540,9 @@ private:
     write_key(w, "role");
     write_string(w, msg.role);
     write_key(w, "content");
-    if (msg.content.empty() && !msg.tool_calls.empty()) {
+    if (!msg.parts.empty()) {
+      write_content_parts(w, msg.parts);
+    } else if (msg.content.empty() && !msg.tool_calls.empty()) {
       w.Null();
     } else {
       write_string(w, msg.content);
