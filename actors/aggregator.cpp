@@ -97,6 +97,10 @@ void override_params(chat_params& params, const chat_params& over) {
     params.parallel_tool_calls = over.parallel_tool_calls;
   if (!over.response_format.type.empty())
     params.response_format = over.response_format;
+  if (over.logprobs)
+    params.logprobs = true;
+  if (over.top_logprobs)
+    params.top_logprobs = over.top_logprobs;
   if (!over.model.empty())
     params.model = over.model;
 }
@@ -143,6 +147,7 @@ void answer(self_ptr self, combined verdict) {
     for (auto& outcome : result.members)
       if (outcome.ok && outcome.member == result.winner) {
         result.tool_calls = outcome.reply.tool_calls;
+        result.logprobs = outcome.reply.logprobs;
         break;
       }
   result.votes = std::move(verdict.votes);

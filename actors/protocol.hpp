@@ -226,6 +226,7 @@ typename Inspector::result_type inspect(Inspector& f, chat_params& x) {
   auto parallel_tool_calls = to_caf(x.parallel_tool_calls);
   auto frequency_penalty = to_caf(x.frequency_penalty);
   auto presence_penalty = to_caf(x.presence_penalty);
+  auto top_logprobs = to_caf(x.top_logprobs);
   auto from_caf = [](const auto& opt, auto& out) {
     if (opt)
       out = *opt;
@@ -240,12 +241,13 @@ typename Inspector::result_type inspect(Inspector& f, chat_params& x) {
     from_caf(parallel_tool_calls, x.parallel_tool_calls);
     from_caf(frequency_penalty, x.frequency_penalty);
     from_caf(presence_penalty, x.presence_penalty);
+    from_caf(top_logprobs, x.top_logprobs);
     return caf::none;
   });
   return f(caf::meta::type_name("chat_params"), temperature, top_p, max_tokens,
            seed, x.stop, frequency_penalty, presence_penalty,
            x.reasoning_effort, x.tools, x.tool_choice, parallel_tool_calls,
-           x.response_format, x.model, load);
+           x.response_format, x.model, x.logprobs, top_logprobs, load);
 }
 
 template <class Inspector>
@@ -291,7 +293,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, completion& x) {
   return f(caf::meta::type_name("completion"), x.text, x.finish_reason, x.usage,
            x.timing, x.cost_usd, x.attempts, x.cached, x.tool_calls,
-           x.embeddings);
+           x.embeddings, x.logprobs);
 }
 
 template <class Inspector>
@@ -317,7 +319,7 @@ typename Inspector::result_type inspect(Inspector& f, ensemble_answer& x) {
   return f(caf::meta::type_name("ensemble_answer"), x.ensemble, x.status,
            x.text, x.combine, x.until, x.mode, x.members, x.winner, x.votes,
            x.agreement, x.ranking, x.combiner_calls, x.note, x.usage,
-           x.cost_usd, x.total_us, x.tool_calls);
+           x.cost_usd, x.total_us, x.tool_calls, x.logprobs);
 }
 
 template <class Inspector>

@@ -287,6 +287,17 @@ chat_params read_params(const json_value& body) {
     params.parallel_tool_calls = read_bool(*v, "parallel_tool_calls");
   if (auto* v = field(body, "response_format"))
     params.response_format = read_response_format(*v);
+  if (auto* v = field(body, "logprobs"))
+    params.logprobs = read_bool(*v, "logprobs");
+  if (auto* v = field(body, "top_logprobs")) {
+    auto top = read_integer(*v, "top_logprobs");
+    if (top < 0 || top > 20)
+      fail("top_logprobs", "top_logprobs: expected 0 to 20, got " +
+                               std::to_string(top));
+    if (!params.logprobs)
+      fail("top_logprobs", "top_logprobs: needs logprobs: true");
+    params.top_logprobs = top;
+  }
   return params;
 }
 
@@ -307,14 +318,6 @@ void reject_unsupported(const json_value& body) {
     if (!v->IsString() || (string_of(*v) != "none" && string_of(*v) != "auto"))
       unsupported("function_call", "function_call: the legacy form is not "
                                    "supported; send tool_choice");
-  }
-  if (auto* v = field(body, "logprobs")) {
-    if (read_bool(*v, "logprobs"))
-      unsupported("logprobs", "logprobs: not supported");
-  }
-  if (auto* v = field(body, "top_logprobs")) {
-    if (read_integer(*v, "top_logprobs") != 0)
-      unsupported("top_logprobs", "top_logprobs: not supported");
   }
   if (auto* v = field(body, "logit_bias");
       v != nullptr && !(v->IsObject() && v->ObjectEmpty()))

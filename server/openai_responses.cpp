@@ -81,10 +81,19 @@ void write_openai_tool_calls(json_writer& w,
   w.EndArray();
 }
 
+/// A choice's `logprobs`: the vendor's object, or null.
+void write_logprobs(json_writer& w, const std::string& logprobs) {
+  if (logprobs.empty())
+    w.Null();
+  else
+    write_raw_object(w, logprobs);
+}
+
 std::string choice_chunk(const completion_ids& ids, bool include_usage,
                          const std::function<void(json_writer&)>& write_delta,
                          const std::string& finish_reason,
-                         const std::string& ensemble_json = {}) {
+                         const std::string& ensemble_json = {},
+                         const std::string& logprobs = {}) {
   return json_text([&](json_writer& w) {
     w.StartObject();
     write_completion_head(w, ids, "chat.completion.chunk");
@@ -98,7 +107,7 @@ std::string choice_chunk(const completion_ids& ids, bool include_usage,
     write_delta(w);
     w.EndObject();
     w.Key("logprobs");
-    w.Null();
+    write_logprobs(w, logprobs);
     w.Key("finish_reason");
     write_string_or_null(w, finish_reason);
     w.EndObject();
@@ -280,7 +289,7 @@ std::string chat_completion_json(const completion_ids& ids,
     }
     w.EndObject();
     w.Key("logprobs");
-    w.Null();
+    write_logprobs(w, answer.logprobs);
     w.Key("finish_reason");
     write_string(w, finish_reason_of(answer));
     w.EndObject();
@@ -331,7 +340,7 @@ std::string finish_chunk(const completion_ids& ids,
                          const ensemble_answer& answer, bool include_usage) {
   return choice_chunk(
       ids, include_usage, [](json_writer&) {}, finish_reason_of(answer),
-      to_json(answer));
+      to_json(answer), answer.logprobs);
 }
 
 std::string usage_chunk(const completion_ids& ids, const tutti::usage& used) {

@@ -582,9 +582,16 @@ struct engine::impl {
       }
     // Plain questions (nearly all) build no codec here.
     if (!params.structured() && !params.frequency_penalty &&
-        !params.presence_penalty && params.reasoning_effort.empty() && !images)
+        !params.presence_penalty && params.reasoning_effort.empty() &&
+        !images && !params.logprobs)
       return;
     const auto* traits = plugins->traits_of(plan.combine_name);
+    if (params.logprobs && (traits == nullptr || !traits->answers_with_a_member))
+      throw unsupported_request(
+          "logprobs", "combine '" + plan.combine_name +
+                          "' writes an answer of its own, whose tokens no "
+                          "model chose: there are no log probabilities to "
+                          "return; use first, vote, judge or rank");
     if (params.structured() &&
         (traits == nullptr || !traits->answers_with_a_member))
       throw unsupported_request(
@@ -628,7 +635,8 @@ struct engine::impl {
                         "frequency_penalty"},
               std::pair{params.presence_penalty.has_value(),
                         "presence_penalty"},
-              std::pair{!params.reasoning_effort.empty(), "reasoning_effort"}})
+              std::pair{!params.reasoning_effort.empty(), "reasoning_effort"},
+              std::pair{params.logprobs, "logprobs"}})
           if (set && !(codec && codec->takes_param(field)) && param.empty()) {
             param = field;
             what = field;

@@ -74,6 +74,11 @@ void note_other_content(reply_parts& parts, std::string_view description) {
 void add_update(reply_parts& parts, const stream_update& update) {
   parts.text += update.text;
   parts.refusal += update.refusal;
+  if (!update.logprobs.empty()) {
+    if (!parts.logprobs.empty())
+      parts.logprobs += ',';
+    parts.logprobs += update.logprobs;
+  }
   parts.refused = parts.refused || update.refused;
   for (auto& description : update.other_content)
     note_other_content(parts, description);
@@ -160,6 +165,8 @@ body_result reply_outcome(reply_parts parts) {
   if (!reply.tool_calls.empty() && reply.finish_reason.empty())
     reply.finish_reason = "tool_calls";
   reply.usage = parts.usage;
+  if (!parts.logprobs.empty())
+    reply.logprobs = "{\"content\":[" + parts.logprobs + "]}";
   return reply;
 }
 

@@ -324,6 +324,44 @@ BOOST_AUTO_TEST_CASE(streamed_tool_calls_are_assembled_by_index) {
   BOOST_TEST(reply.finish_reason == "tool_calls");
 }
 
+BOOST_AUTO_TEST_CASE(logprobs_are_asked_for_and_read_alike_whole_and_streamed) {
+  auto req = question();
+  req.params.logprobs = true;
+  req.params.top_logprobs = 2;
+  auto sent = parse(openai().encode(req, settings()).body);
+  BOOST_TEST(sent["logprobs"].GetBool());
+  BOOST_TEST(sent["top_logprobs"].GetInt() == 2);
+  BOOST_TEST(!parse(openai().encode(question(), settings()).body)
+                  .HasMember("logprobs"));
+
+  auto whole = openai().decode_body(
+      R"({"choices":[{"index":0,"message":{"role":"assistant","content":"Hi there"},
+      "logprobs":{"content":[{"token":"Hi","logprob":-0.5,"bytes":[72,105],"top_logprobs":[]},
+      {"token":" there","logprob":-1.25,"bytes":null,"top_logprobs":[]}],"refusal":null},
+      "finish_reason":"stop"}]})");
+  auto expected =
+      R"({"content":[{"token":"Hi","logprob":-0.5,"bytes":[72,105],"top_logprobs":[]},)"
+      R"({"token":" there","logprob":-1.25,"bytes":null,"top_logprobs":[]}]})";
+  BOOST_TEST(as_completion(whole).logprobs == expected);
+
+  std::string stream;
+  for (auto* data :
+       {R"({"choices":[{"delta":{"role":"assistant","content":""},"logprobs":null}]})",
+        R"({"choices":[{"delta":{"content":"Hi"},"logprobs":{"content":[{"token":"Hi","logprob":-0.5,"bytes":[72,105],"top_logprobs":[]}]}}]})",
+        R"({"choices":[{"delta":{"content":" there"},"logprobs":{"content":[{"token":" there","logprob":-1.25,"bytes":null,"top_logprobs":[]}]}}]})",
+        R"({"choices":[{"delta":{},"logprobs":null,"finish_reason":"stop"}]})"})
+    stream += std::string{"data: "} + data + "\n\n";
+  stream += "data: [DONE]\n\n";
+  for (std::size_t cut : {1u, 7u, 4096u}) {
+    auto outcome = stream_through(openai(), stream, cut).outcome;
+    BOOST_TEST(std::get<completion>(outcome).logprobs == expected);
+  }
+  // A reply without them has none.
+  auto plain = openai().decode_body(
+      R"({"choices":[{"message":{"content":"Hi"},"logprobs":null,"finish_reason":"stop"}]})");
+  BOOST_TEST(as_completion(plain).logprobs.empty());
+}
+
 BOOST_AUTO_TEST_CASE(decode_body_without_usage_counts_zero_tokens) {
   auto reply = as_completion(openai().decode_body(
       R"({"choices":[{"message":{"content":"hi"},"finish_reason":"length"}],

@@ -210,7 +210,14 @@ BOOST_AUTO_TEST_CASE(what_tutti_cannot_honour_is_refused) {
   BOOST_TEST(error_of(base + R"("n":2})").param == "n");
   BOOST_TEST(error_of(base + R"("functions":[{"name":"f"}]})").param ==
              "functions");
-  BOOST_TEST(error_of(base + R"("logprobs":true})").param == "logprobs");
+  BOOST_TEST(error_of(base + R"("logprobs":"yes"})").param == "logprobs");
+  BOOST_TEST(error_of(base + R"("top_logprobs":2})").message ==
+             "top_logprobs: needs logprobs: true");
+  BOOST_TEST(error_of(base + R"("logprobs":true,"top_logprobs":21})").param ==
+             "top_logprobs");
+  auto asked = call_of(base + R"("logprobs":true,"top_logprobs":3})");
+  BOOST_TEST(asked.params.logprobs);
+  BOOST_TEST(asked.params.top_logprobs.value_or(-1) == 3);
   BOOST_TEST(error_of(base + R"("presence_penalty":2.5})").param ==
              "presence_penalty");
   BOOST_TEST(error_of(base + R"("reasoning_effort":"extreme"})").param ==

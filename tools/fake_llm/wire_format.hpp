@@ -43,6 +43,10 @@ struct chat_request {
   std::optional<int> max_tokens;
   /// OpenAI's `seed`.
   std::optional<int64_t> seed;
+  /// OpenAI's `logprobs` and `top_logprobs`: the reply carries each
+  /// token's log probability (made up, the same every time).
+  bool logprobs = false;
+  int top_logprobs = 0;
   std::string last_user;
   int prompt_tokens = 0;
   /// Non-empty when the request is invalid (answered 400 with this message).

@@ -107,9 +107,73 @@ std::string tool_call_event(const response_ids& ids, size_t index,
   return data_event(buf.GetString());
 }
 
-// One `data: {...}\n\n` event carrying a choice chunk.
+/// The made-up log probability of the reply's token `at`: exact in
+/// binary, so both forms of a reply print it alike.
+double token_logprob(size_t at) {
+  return -0.0625 * static_cast<double>(at % 16 + 1);
+}
+
+void write_token_bytes(json_writer& w, std::string_view token) {
+  w.StartArray();
+  for (unsigned char c : token)
+    w.Int(c);
+  w.EndArray();
+}
+
+/// One entry of `logprobs.content`: the token at `at`, its log probability,
+/// its bytes and `top` alternatives (the token itself first).
+void write_logprob_entry(json_writer& w, std::string_view token, size_t at,
+                         int top) {
+  w.StartObject();
+  w.Key("token");
+  write_string(w, token);
+  w.Key("logprob");
+  w.Double(token_logprob(at));
+  w.Key("bytes");
+  write_token_bytes(w, token);
+  w.Key("top_logprobs");
+  w.StartArray();
+  for (int k = 0; k < top; ++k) {
+    auto alternative = k == 0 ? std::string{token} : "alt" + std::to_string(k);
+    w.StartObject();
+    w.Key("token");
+    write_string(w, alternative);
+    w.Key("logprob");
+    w.Double(token_logprob(at) - k);
+    w.Key("bytes");
+    write_token_bytes(w, alternative);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+}
+
+/// A choice's `logprobs` for `tokens` from the one at `first`:
+/// `{"content": [...], "refusal": null}`; null unless the request asked.
+void write_choice_logprobs(json_writer& w, const chat_request& chat,
+                           const std::vector<std::string>& tokens,
+                           size_t first) {
+  if (!chat.logprobs) {
+    w.Null();
+    return;
+  }
+  w.StartObject();
+  w.Key("content");
+  w.StartArray();
+  for (size_t i = 0; i < tokens.size(); ++i)
+    write_logprob_entry(w, tokens[i], first + i, chat.top_logprobs);
+  w.EndArray();
+  w.Key("refusal");
+  w.Null();
+  w.EndObject();
+}
+
+// One `data: {...}\n\n` event carrying a choice chunk; a content token's
+// carries its log probability when the request asked (`token_at`).
 std::string choice_event(const response_ids& ids, delta_kind kind,
-                         std::string_view text, bool usage_null) {
+                         std::string_view text, bool usage_null,
+                         const chat_request* logprobs_for = nullptr,
+                         size_t token_at = 0) {
   rapidjson::StringBuffer buf;
   json_writer w(buf);
   start_chunk(w, ids);
@@ -132,7 +196,10 @@ std::string choice_event(const response_ids& ids, delta_kind kind,
   }
   w.EndObject();
   w.Key("logprobs");
-  w.Null();
+  if (logprobs_for != nullptr && kind == delta_kind::content)
+    write_choice_logprobs(w, *logprobs_for, {std::string{text}}, token_at);
+  else
+    w.Null();
   w.Key("finish_reason");
   if (kind == delta_kind::finish) {
     write_string(w, text);
@@ -295,6 +362,19 @@ public:
         seed != doc.MemberEnd() && seed->value.IsInt64()) {
       out.seed = seed->value.GetInt64();
     }
+    if (auto logprobs = doc.FindMember("logprobs");
+        logprobs != doc.MemberEnd() && logprobs->value.IsBool()) {
+      out.logprobs = logprobs->value.GetBool();
+    }
+    if (auto top = doc.FindMember("top_logprobs"); top != doc.MemberEnd()) {
+      if (!top->value.IsInt() || top->value.GetInt() < 0 ||
+          top->value.GetInt() > 20) {
+        out.error = "'top_logprobs' must be an integer from 0 to 20.";
+        out.error_param = "top_logprobs";
+        return out;
+      }
+      out.top_logprobs = top->value.GetInt();
+    }
     return out;
   }
 
@@ -443,7 +523,10 @@ public:
     }
     w.EndObject();
     w.Key("logprobs");
-    w.Null();
+    if (plan.refusal)
+      w.Null();
+    else
+      write_choice_logprobs(w, chat, plan.tokens, 0);
     w.Key("finish_reason");
     write_string(w, plan.finish_reason);
     w.EndObject();
@@ -464,8 +547,9 @@ public:
     const bool usage = chat.include_usage;
     out.head.push_back(choice_event(ids, delta_kind::role, "", usage));
     auto token_kind = plan.refusal ? delta_kind::refusal : delta_kind::content;
-    for (const auto& t : plan.tokens) {
-      out.tokens.push_back(choice_event(ids, token_kind, t, usage));
+    for (size_t i = 0; i < plan.tokens.size(); ++i) {
+      out.tokens.push_back(choice_event(ids, token_kind, plan.tokens[i], usage,
+                                        &chat, i));
     }
     // Each call names itself in its first piece; its arguments follow in
     // pieces of 4 bytes, as OpenAI streams them.

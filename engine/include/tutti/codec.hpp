@@ -163,6 +163,9 @@ struct stream_update {
   std::vector<std::string> other_content;
   /// Pieces of the reply's tool calls (`add_update` assembles them).
   std::vector<tool_call_delta> tool_calls;
+  /// The entries of the vendor's `logprobs.content` this event adds, as
+  /// compact JSON objects joined with commas (no brackets).
+  std::string logprobs;
   std::optional<usage_report> usage;
   std::string finish_reason; ///< set once the upstream says why it stopped
   /// The vendor's own words on why it stopped, for a failure message
@@ -204,6 +207,9 @@ struct reply_parts {
   std::vector<std::string> other_content;
   /// The calls of the request's tools, at most `max_tool_calls`.
   std::vector<tool_call> tool_calls;
+  /// Token log probabilities: `logprobs.content` entries joined with
+  /// commas, as `stream_update::logprobs`.
+  std::string logprobs;
   std::string finish_reason;
   std::string finish_detail;
   tutti::usage usage;

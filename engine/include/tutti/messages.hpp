@@ -142,6 +142,11 @@ struct chat_params {
   tutti::tool_choice tool_choice;
   std::optional<bool> parallel_tool_calls;
   tutti::response_format response_format;
+  /// Return the log probabilities of the reply's tokens (OpenAI's
+  /// `logprobs`), with this many most likely alternatives for each
+  /// (`top_logprobs`, 0 to 20) when set.
+  bool logprobs = false;
+  std::optional<int64_t> top_logprobs;
   /// Another of the vendor's models than the provider's own (a `models:`
   /// wildcard passes the rest of the name asked); "": the provider's.
   std::string model;
@@ -254,6 +259,10 @@ struct completion {
   /// An embeddings request's vectors: one per input, in its order, all of
   /// one length.
   std::vector<std::vector<float>> embeddings;
+  /// The reply's token log probabilities as the vendor wrote them
+  /// (OpenAI's `{"content": [...]}`, compact JSON) when the request asked
+  /// for them; "" otherwise.
+  std::string logprobs;
 };
 
 /// What went wrong; users switch on this.
@@ -375,6 +384,9 @@ struct ensemble_answer {
   int64_t total_us = 0;
   /// The winner's calls of the request's tools: the answer is to call them.
   std::vector<tool_call> tool_calls;
+  /// The winning member's token log probabilities (`completion::logprobs`)
+  /// when the request asked for them.
+  std::string logprobs;
 };
 
 /// What became of a pipeline step.

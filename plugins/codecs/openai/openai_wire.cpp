@@ -13,6 +13,7 @@
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "plugins/codecs/codec_support.hpp"
 #include "plugins/codecs/openai/openai_errors.hpp"
@@ -153,6 +154,23 @@ std::string string_of(const rapidjson::Value& obj, std::string_view name) {
 
 /// The finish reason in OpenAI's words: servers built on other stacks say
 /// "eos" (end of sequence), "eos_token" or "stop_sequence" for "stop".
+/// A choice's `logprobs.content` entries as compact JSON joined with
+/// commas; "" when it has none.
+std::string logprob_entries(const rapidjson::Value& choice) {
+  auto* logprobs = object_member(choice, "logprobs");
+  if (logprobs == nullptr)
+    return {};
+  auto* content = member(*logprobs, "content");
+  if (content == nullptr || !content->IsArray() || content->Empty())
+    return {};
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w{buffer};
+  content->Accept(w);
+  // The array's text without its brackets.
+  std::string_view text{buffer.GetString(), buffer.GetSize()};
+  return std::string{text.substr(1, text.size() - 2)};
+}
+
 std::string normalized_finish_reason(std::string_view reason) {
   if (reason == "eos" || reason == "eos_token" || reason == "stop_sequence") {
     return "stop";
@@ -377,6 +395,7 @@ public:
     reply.refusal = string_of(*message, "refusal");
     stream_update calls;
     calls.tool_calls = tool_call_pieces(*message);
+    calls.logprobs = logprob_entries(choice);
     add_update(reply, calls);
     if (auto tokens = reported_usage(doc)) {
       reply.usage = *tokens;
@@ -415,6 +434,7 @@ public:
         update.refusal = string_of(*delta, "refusal");
         update.tool_calls = tool_call_pieces(*delta);
       }
+      update.logprobs = logprob_entries(choice);
       update.finish_reason =
           normalized_finish_reason(string_member(choice, "finish_reason"));
       if (update.finish_reason == "error") {
@@ -660,6 +680,11 @@ private:
     if (!params.reasoning_effort.empty()) {
       write_key(w, "reasoning_effort");
       write_string(w, params.reasoning_effort);
+    }
+    if (params.logprobs) {
+      write_key(w, "logprobs");
+      w.Bool(true);
+      write_int("top_logprobs", params.top_logprobs, std::nullopt);
     }
     const auto& stop = params.stop.empty() ? defaults.stop : params.stop;
     if (!stop.empty()) {

@@ -1,0 +1,169 @@
+// Log probabilities through `tutti serve`: an OpenAI-format provider asked
+// with `logprobs` returns each token's, whole and streamed (in the finish
+// chunk); an ensemble whose answer is a member's returns the winner's; a
+// strategy that writes its own answer, or a member whose vendor has none,
+// is a 400 naming `logprobs`.
+
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <httplib.h>
+#include <rapidjson/document.h>
+
+#include "tools/fake_llm/fake_llm.hpp"
+#include "tutti/engine.hpp"
+#include "tutti/server.hpp"
+
+using namespace tutti;
+using namespace std::chrono_literals;
+
+namespace {
+
+const char* upstream_script = R"(
+models:
+  alpha: {reply: "Paris is the capital."}
+  bravo: {reply: "Paris is the capital."}
+  rome: {reply: "Rome."}
+  claude: {reply: "Paris is the capital."}
+)";
+
+struct logprobs_fixture {
+  fake::server upstream{fake::parse_script(upstream_script)};
+  std::unique_ptr<engine> eng;
+  std::unique_ptr<tutti::server> endpoint;
+  std::unique_ptr<httplib::Client> client;
+
+  logprobs_fixture() {
+    upstream.start();
+    std::string yaml = "store: none\nproviders:\n";
+    for (auto* m : {"alpha", "bravo", "rome"})
+      yaml += std::string{"  "} + m + ": {kind: openai, model: " + m +
+              ", base_url: \"" + upstream.base_url() + "\", api_key: sk-t}\n";
+    yaml += "  claude: {kind: anthropic, model: claude, base_url: \"" +
+            upstream.base_url() + "\", api_key: sk-t}\n";
+    yaml += "ensembles:\n"
+            "  poll: {members: [rome, alpha, bravo], combine: vote}\n"
+            "  merged: {members: [alpha, bravo], combine: collect}\n"
+            "  mixed: {members: [alpha, claude], combine: first}\n";
+    eng = std::make_unique<engine>(engine::from_yaml(yaml));
+    server_options options;
+    options.port = 0;
+    endpoint = std::make_unique<tutti::server>(*eng, options);
+    endpoint->start();
+    client = std::make_unique<httplib::Client>("127.0.0.1", endpoint->port());
+    client->set_read_timeout(10s);
+  }
+
+  httplib::Result chat(const std::string& model, bool stream = false) {
+    return client->Post(
+        "/v1/chat/completions",
+        R"({"model": ")" + model +
+            R"(", "messages": [{"role": "user", "content": "Capital of France?"}],
+            "logprobs": true, "top_logprobs": 2)" +
+            (stream ? R"(, "stream": true)" : "") + "}",
+        "application/json");
+  }
+};
+
+rapidjson::Document parsed(const std::string& body) {
+  rapidjson::Document doc;
+  doc.Parse(body.c_str());
+  BOOST_REQUIRE_MESSAGE(!doc.HasParseError(), body);
+  return doc;
+}
+
+std::string str(const rapidjson::Value& v) {
+  return v.IsString() ? std::string{v.GetString(), v.GetStringLength()}
+                      : std::string{"<not a string>"};
+}
+
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+/// The tokens of a `logprobs.content` array joined: the reply's text.
+std::string joined_tokens(const rapidjson::Value& content) {
+  std::string text;
+  for (auto& entry : content.GetArray()) {
+    text += str(entry["token"]);
+    BOOST_CHECK(entry["logprob"].GetDouble() < 0);
+    BOOST_CHECK_EQUAL(entry["top_logprobs"].Size(), 2u);
+  }
+  return text;
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(server_logprobs, logprobs_fixture)
+
+BOOST_AUTO_TEST_CASE(a_provider_returns_each_tokens_log_probability) {
+  auto r = chat("alpha");
+  BOOST_REQUIRE(r);
+  BOOST_REQUIRE_MESSAGE(r->status == 200, r->body);
+  auto doc = parsed(r->body);
+  auto& choice = doc["choices"][0];
+  BOOST_REQUIRE(choice["logprobs"].IsObject());
+  BOOST_CHECK_EQUAL(joined_tokens(choice["logprobs"]["content"]),
+                    str(choice["message"]["content"]));
+  // Asked of the vendor as the client asked.
+  for (auto& a : upstream.arrivals())
+    if (a.model == "alpha") {
+      auto sent = parsed(a.body);
+      BOOST_CHECK(sent["logprobs"].GetBool());
+      BOOST_CHECK_EQUAL(sent["top_logprobs"].GetInt(), 2);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_stream_carries_them_in_its_finish_chunk) {
+  auto r = chat("alpha", true);
+  BOOST_REQUIRE(r);
+  BOOST_REQUIRE_MESSAGE(r->status == 200, r->body);
+  std::string text;
+  std::string tokens;
+  size_t at = 0;
+  while ((at = r->body.find("data: {", at)) != std::string::npos) {
+    auto end = r->body.find("\n\n", at);
+    auto chunk = parsed(r->body.substr(at + 6, end - at - 6));
+    at = end;
+    if (!chunk["choices"].IsArray() || chunk["choices"].Empty())
+      continue;
+    auto& choice = chunk["choices"][0];
+    if (choice["delta"].HasMember("content"))
+      text += str(choice["delta"]["content"]);
+    if (choice["logprobs"].IsObject())
+      tokens += joined_tokens(choice["logprobs"]["content"]);
+  }
+  BOOST_CHECK_EQUAL(text, "Paris is the capital.");
+  BOOST_CHECK_EQUAL(tokens, text);
+}
+
+BOOST_AUTO_TEST_CASE(an_ensemble_returns_the_winners) {
+  auto r = chat("ensemble/poll");
+  BOOST_REQUIRE(r);
+  BOOST_REQUIRE_MESSAGE(r->status == 200, r->body);
+  auto doc = parsed(r->body);
+  auto& choice = doc["choices"][0];
+  BOOST_CHECK_EQUAL(str(choice["message"]["content"]),
+                    "Paris is the capital.");
+  BOOST_REQUIRE(choice["logprobs"].IsObject());
+  BOOST_CHECK_EQUAL(joined_tokens(choice["logprobs"]["content"]),
+                    "Paris is the capital.");
+}
+
+BOOST_AUTO_TEST_CASE(what_cannot_return_them_is_a_400) {
+  auto merged = chat("ensemble/merged");
+  BOOST_REQUIRE(merged);
+  BOOST_CHECK_EQUAL(merged->status, 400);
+  BOOST_CHECK(has(merged->body, R"("param":"logprobs")"));
+  BOOST_CHECK(has(merged->body, "combine 'collect' writes an answer"));
+  auto mixed = chat("ensemble/mixed");
+  BOOST_REQUIRE(mixed);
+  BOOST_CHECK_EQUAL(mixed->status, 400);
+  BOOST_CHECK(has(mixed->body, R"("param":"logprobs")"));
+  BOOST_CHECK(has(mixed->body, "provider 'claude' (kind anthropic)"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
