@@ -101,6 +101,8 @@ void override_params(chat_params& params, const chat_params& over) {
     params.logprobs = true;
   if (over.top_logprobs)
     params.top_logprobs = over.top_logprobs;
+  if (over.n)
+    params.n = over.n;
   if (!over.model.empty())
     params.model = over.model;
 }
@@ -148,6 +150,7 @@ void answer(self_ptr self, combined verdict) {
       if (outcome.ok && outcome.member == result.winner) {
         result.tool_calls = outcome.reply.tool_calls;
         result.logprobs = outcome.reply.logprobs;
+        result.more_choices = outcome.reply.more_choices;
         break;
       }
   result.votes = std::move(verdict.votes);

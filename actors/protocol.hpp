@@ -227,6 +227,7 @@ typename Inspector::result_type inspect(Inspector& f, chat_params& x) {
   auto frequency_penalty = to_caf(x.frequency_penalty);
   auto presence_penalty = to_caf(x.presence_penalty);
   auto top_logprobs = to_caf(x.top_logprobs);
+  auto n = to_caf(x.n);
   auto from_caf = [](const auto& opt, auto& out) {
     if (opt)
       out = *opt;
@@ -242,12 +243,13 @@ typename Inspector::result_type inspect(Inspector& f, chat_params& x) {
     from_caf(frequency_penalty, x.frequency_penalty);
     from_caf(presence_penalty, x.presence_penalty);
     from_caf(top_logprobs, x.top_logprobs);
+    from_caf(n, x.n);
     return caf::none;
   });
   return f(caf::meta::type_name("chat_params"), temperature, top_p, max_tokens,
            seed, x.stop, frequency_penalty, presence_penalty,
            x.reasoning_effort, x.tools, x.tool_choice, parallel_tool_calls,
-           x.response_format, x.model, x.logprobs, top_logprobs, load);
+           x.response_format, x.model, x.logprobs, top_logprobs, n, load);
 }
 
 template <class Inspector>
@@ -290,10 +292,16 @@ typename Inspector::result_type inspect(Inspector& f, timing& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, reply_choice& x) {
+  return f(caf::meta::type_name("reply_choice"), x.text, x.refusal,
+           x.tool_calls, x.finish_reason, x.logprobs);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, completion& x) {
   return f(caf::meta::type_name("completion"), x.text, x.finish_reason, x.usage,
            x.timing, x.cost_usd, x.attempts, x.cached, x.tool_calls,
-           x.embeddings, x.logprobs);
+           x.embeddings, x.logprobs, x.more_choices);
 }
 
 template <class Inspector>
@@ -319,7 +327,7 @@ typename Inspector::result_type inspect(Inspector& f, ensemble_answer& x) {
   return f(caf::meta::type_name("ensemble_answer"), x.ensemble, x.status,
            x.text, x.combine, x.until, x.mode, x.members, x.winner, x.votes,
            x.agreement, x.ranking, x.combiner_calls, x.note, x.usage,
-           x.cost_usd, x.total_us, x.tool_calls, x.logprobs);
+           x.cost_usd, x.total_us, x.tool_calls, x.logprobs, x.more_choices);
 }
 
 template <class Inspector>

@@ -77,11 +77,11 @@ void finish(self_ptr self, const std::string& request_id,
     outcome.reply.cost_usd =
         outcome.reply.cached ? 0 : cost_usd(outcome.reply.usage, deps.price);
     outcome.reply.attempts = call.attempts;
-    // The cache keeps text; a reply that calls tools or carries log
-    // probabilities is not reused.
+    // The cache keeps text; a reply that calls tools, carries log
+    // probabilities or holds several choices is not reused.
     if (!outcome.reply.cached && !call.cache_key.empty() && deps.cache &&
         !outcome.reply.text.empty() && outcome.reply.tool_calls.empty() &&
-        outcome.reply.logprobs.empty())
+        outcome.reply.logprobs.empty() && outcome.reply.more_choices.empty())
       self->send(deps.cache, cache_put_atom::value,
                  cache_entry{call.cache_key,
                              saturating_add(unix_now_ms(), call.cache_ttl_ms),

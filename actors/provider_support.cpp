@@ -43,7 +43,10 @@ usage estimate_usage(const chat_request& req, const provider_deps& deps) {
   estimate.input_tokens =
       std::min(saturating_add(bytes / 4, images * image_token_estimate),
                max_counted_tokens);
-  estimate.output_tokens = std::clamp<int64_t>(output, 0, max_counted_tokens);
+  // Several choices (`n`) are each written in full.
+  estimate.output_tokens = std::clamp<int64_t>(
+      saturating_mul(std::max<int64_t>(output, 0), req.params.n.value_or(1)), 0,
+      max_counted_tokens);
   return estimate;
 }
 

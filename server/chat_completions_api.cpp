@@ -42,6 +42,9 @@ public:
       out += sse_data(content_chunk(ids_, rest, usage_));
     if (!refusal_of(answer) && !answer.tool_calls.empty())
       out += sse_data(tool_calls_chunk(ids_, answer.tool_calls, usage_));
+    // Other choices (`n` > 1) come whole, before the first one finishes.
+    for (auto& chunk : more_choice_chunks(ids_, answer, usage_))
+      out += sse_data(chunk);
     out += sse_data(finish_chunk(ids_, answer, usage_));
     if (usage_)
       out += sse_data(usage_chunk(ids_, answer.usage));

@@ -125,6 +125,11 @@ std::string refusal_chunk(const completion_ids& ids, const std::string& words,
 std::string tool_calls_chunk(const completion_ids& ids,
                              const std::vector<tool_call>& calls,
                              bool include_usage);
+/// One chunk for each of the answer's other choices (`n` > 1), whole:
+/// text or refusal, tool calls, log probabilities and finish_reason.
+std::vector<std::string> more_choice_chunks(const completion_ids& ids,
+                                            const ensemble_answer& answer,
+                                            bool include_usage);
 /// The last chunk with a choice: its finish_reason, plus the answer under
 /// `ensemble`.
 std::string finish_chunk(const completion_ids& ids,

@@ -287,13 +287,21 @@ chat_params read_params(const json_value& body) {
     params.parallel_tool_calls = read_bool(*v, "parallel_tool_calls");
   if (auto* v = field(body, "response_format"))
     params.response_format = read_response_format(*v);
+  if (auto* v = field(body, "n")) {
+    auto n = read_integer(*v, "n");
+    if (n < 1 || n > max_choices)
+      fail("n", "n: expected 1 to " + std::to_string(max_choices) + ", got " +
+                    std::to_string(n));
+    if (n > 1)
+      params.n = n;
+  }
   if (auto* v = field(body, "logprobs"))
     params.logprobs = read_bool(*v, "logprobs");
   if (auto* v = field(body, "top_logprobs")) {
     auto top = read_integer(*v, "top_logprobs");
     if (top < 0 || top > 20)
-      fail("top_logprobs", "top_logprobs: expected 0 to 20, got " +
-                               std::to_string(top));
+      fail("top_logprobs",
+           "top_logprobs: expected 0 to 20, got " + std::to_string(top));
     if (!params.logprobs)
       fail("top_logprobs", "top_logprobs: needs logprobs: true");
     params.top_logprobs = top;
@@ -305,11 +313,6 @@ chat_params read_params(const json_value& body) {
 /// something else. Fields that change nothing (n: 1, tool_choice: "none",
 /// logprobs: false, penalties of 0...) pass.
 void reject_unsupported(const json_value& body) {
-  if (auto* v = field(body, "n")) {
-    if (read_integer(*v, "n") != 1)
-      unsupported("n", "n: only 1 is supported (ask an ensemble for several "
-                       "replies)");
-  }
   if (auto* v = field(body, "functions");
       v != nullptr && !(v->IsArray() && v->Empty()))
     unsupported("functions", "functions: the legacy form is not supported; "

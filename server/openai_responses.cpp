@@ -93,7 +93,7 @@ std::string choice_chunk(const completion_ids& ids, bool include_usage,
                          const std::function<void(json_writer&)>& write_delta,
                          const std::string& finish_reason,
                          const std::string& ensemble_json = {},
-                         const std::string& logprobs = {}) {
+                         const std::string& logprobs = {}, size_t index = 0) {
   return json_text([&](json_writer& w) {
     w.StartObject();
     write_completion_head(w, ids, "chat.completion.chunk");
@@ -101,7 +101,7 @@ std::string choice_chunk(const completion_ids& ids, bool include_usage,
     w.StartArray();
     w.StartObject();
     w.Key("index");
-    w.Int(0);
+    w.Uint64(index);
     w.Key("delta");
     w.StartObject();
     write_delta(w);
@@ -253,6 +253,38 @@ std::optional<std::string> refusal_of(const ensemble_answer& answer) {
   return answer.members.front().error.message;
 }
 
+/// A choice's message: its text (null when it only refuses or calls
+/// tools), refusal and tool calls.
+void write_choice_message(json_writer& w, const std::string& text,
+                          const std::optional<std::string>& refusal,
+                          const std::vector<tool_call>& calls) {
+  w.StartObject();
+  w.Key("role");
+  w.String("assistant");
+  w.Key("content");
+  // A reply that only refuses or calls tools has no content, as OpenAI's.
+  if (refusal || (text.empty() && !calls.empty()))
+    w.Null();
+  else
+    write_string(w, text);
+  w.Key("refusal");
+  if (refusal)
+    write_string(w, *refusal);
+  else
+    w.Null();
+  if (!calls.empty()) {
+    w.Key("tool_calls");
+    write_openai_tool_calls(w, calls, false);
+  }
+  w.EndObject();
+}
+
+std::optional<std::string> refusal_of(const reply_choice& choice) {
+  if (choice.refusal.empty())
+    return std::nullopt;
+  return choice.refusal;
+}
+
 std::string chat_completion_json(const completion_ids& ids,
                                  const ensemble_answer& answer) {
   auto ensemble = to_json(answer);
@@ -266,33 +298,29 @@ std::string chat_completion_json(const completion_ids& ids,
     w.Key("index");
     w.Int(0);
     w.Key("message");
-    w.StartObject();
-    w.Key("role");
-    w.String("assistant");
-    w.Key("content");
-    if (refusal) {
-      w.Null();
-      w.Key("refusal");
-      write_string(w, *refusal);
-    } else {
-      // A reply that only calls tools has no content, as OpenAI's.
-      if (answer.text.empty() && !answer.tool_calls.empty())
-        w.Null();
-      else
-        write_string(w, answer.text);
-      w.Key("refusal");
-      w.Null();
-    }
-    if (!answer.tool_calls.empty()) {
-      w.Key("tool_calls");
-      write_openai_tool_calls(w, answer.tool_calls, false);
-    }
-    w.EndObject();
+    write_choice_message(w, answer.text, refusal,
+                         refusal ? std::vector<tool_call>{}
+                                 : answer.tool_calls);
     w.Key("logprobs");
     write_logprobs(w, answer.logprobs);
     w.Key("finish_reason");
     write_string(w, finish_reason_of(answer));
     w.EndObject();
+    for (size_t i = 0; i < answer.more_choices.size(); ++i) {
+      auto& choice = answer.more_choices[i];
+      w.StartObject();
+      w.Key("index");
+      w.Uint64(i + 1);
+      w.Key("message");
+      write_choice_message(w, choice.text, refusal_of(choice),
+                           choice.tool_calls);
+      w.Key("logprobs");
+      write_logprobs(w, choice.logprobs);
+      w.Key("finish_reason");
+      write_string(w, choice.finish_reason.empty() ? "stop"
+                                                   : choice.finish_reason);
+      w.EndObject();
+    }
     w.EndArray();
     w.Key("usage");
     write_openai_usage(w, answer.usage);
@@ -334,6 +362,35 @@ std::string tool_calls_chunk(const completion_ids& ids,
         write_openai_tool_calls(w, calls, true);
       },
       "", "");
+}
+
+std::vector<std::string> more_choice_chunks(const completion_ids& ids,
+                                            const ensemble_answer& answer,
+                                            bool include_usage) {
+  std::vector<std::string> chunks;
+  for (size_t i = 0; i < answer.more_choices.size(); ++i) {
+    auto& choice = answer.more_choices[i];
+    chunks.push_back(choice_chunk(
+        ids, include_usage,
+        [&](json_writer& w) {
+          w.Key("role");
+          w.String("assistant");
+          if (!choice.refusal.empty()) {
+            w.Key("refusal");
+            write_string(w, choice.refusal);
+          } else {
+            w.Key("content");
+            write_string(w, choice.text);
+          }
+          if (!choice.tool_calls.empty()) {
+            w.Key("tool_calls");
+            write_openai_tool_calls(w, choice.tool_calls, true);
+          }
+        },
+        choice.finish_reason.empty() ? "stop" : choice.finish_reason, "",
+        choice.logprobs, i + 1));
+  }
+  return chunks;
 }
 
 std::string finish_chunk(const completion_ids& ids,

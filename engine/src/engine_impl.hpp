@@ -583,15 +583,23 @@ struct engine::impl {
     // Plain questions (nearly all) build no codec here.
     if (!params.structured() && !params.frequency_penalty &&
         !params.presence_penalty && params.reasoning_effort.empty() &&
-        !images && !params.logprobs)
+        !images && !params.logprobs && !params.n)
       return;
     const auto* traits = plugins->traits_of(plan.combine_name);
-    if (params.logprobs && (traits == nullptr || !traits->answers_with_a_member))
+    if (params.logprobs &&
+        (traits == nullptr || !traits->answers_with_a_member))
       throw unsupported_request(
           "logprobs", "combine '" + plan.combine_name +
                           "' writes an answer of its own, whose tokens no "
                           "model chose: there are no log probabilities to "
                           "return; use first, vote, judge or rank");
+    if (params.n && plan.combine_name != "first")
+      throw unsupported_request(
+          "n", "n > 1 asks one model for several choices, and combine '" +
+                   plan.combine_name +
+                   "' answers with one: ask a provider, an ensemble that "
+                   "combines with first, or give a member samples: for "
+                   "several draws to combine");
     if (params.structured() &&
         (traits == nullptr || !traits->answers_with_a_member))
       throw unsupported_request(
@@ -636,7 +644,8 @@ struct engine::impl {
               std::pair{params.presence_penalty.has_value(),
                         "presence_penalty"},
               std::pair{!params.reasoning_effort.empty(), "reasoning_effort"},
-              std::pair{params.logprobs, "logprobs"}})
+              std::pair{params.logprobs, "logprobs"},
+              std::pair{params.n.has_value(), "n"}})
           if (set && !(codec && codec->takes_param(field)) && param.empty()) {
             param = field;
             what = field;

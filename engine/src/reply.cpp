@@ -71,36 +71,92 @@ void note_other_content(reply_parts& parts, std::string_view description) {
       utf8::shortened(description, other_content_limit));
 }
 
-void add_update(reply_parts& parts, const stream_update& update) {
-  parts.text += update.text;
-  parts.refusal += update.refusal;
-  if (!update.logprobs.empty()) {
-    if (!parts.logprobs.empty())
-      parts.logprobs += ',';
-    parts.logprobs += update.logprobs;
-  }
-  parts.refused = parts.refused || update.refused;
-  for (auto& description : update.other_content)
-    note_other_content(parts, description);
-  for (auto& piece : update.tool_calls) {
+namespace {
+
+void add_logprobs(std::string& into, const std::string& entries) {
+  if (entries.empty())
+    return;
+  if (!into.empty())
+    into += ',';
+  into += entries;
+}
+
+void add_tool_call_pieces(std::vector<tool_call>& calls,
+                          const std::vector<tool_call_delta>& pieces) {
+  for (auto& piece : pieces) {
     // Past the limit the reply is judged a failure (`reply_outcome`); one
     // more slot records that it went past.
     if (piece.whole) {
-      if (parts.tool_calls.size() <= max_tool_calls)
-        parts.tool_calls.push_back(
-            tool_call{piece.id, piece.name, piece.arguments});
+      if (calls.size() <= max_tool_calls)
+        calls.push_back(tool_call{piece.id, piece.name, piece.arguments});
       continue;
     }
     if (piece.index > max_tool_calls)
       continue;
-    if (parts.tool_calls.size() <= piece.index)
-      parts.tool_calls.resize(piece.index + 1);
-    auto& call = parts.tool_calls[piece.index];
+    if (calls.size() <= piece.index)
+      calls.resize(piece.index + 1);
+    auto& call = calls[piece.index];
     if (!piece.id.empty())
       call.id = piece.id;
     if (!piece.name.empty())
       call.name = piece.name;
     call.arguments += piece.arguments;
+  }
+}
+
+/// Drops places no piece filled, names calls without an id and gives
+/// calls without arguments `{}`; why the calls are not a reply's, or "".
+std::string settle_tool_calls(std::vector<tool_call>& calls) {
+  // Places no piece filled (a vendor that numbers calls among its other
+  // content, as Anthropic's blocks) are not calls.
+  std::erase_if(calls, [](const tool_call& call) {
+    return call.id.empty() && call.name.empty() && call.arguments.empty();
+  });
+  if (calls.size() > max_tool_calls)
+    return "the reply makes more than " + std::to_string(max_tool_calls) +
+           " tool calls";
+  for (size_t i = 0; i < calls.size(); ++i) {
+    auto& call = calls[i];
+    if (call.name.empty())
+      return "tool call " + std::to_string(i) +
+             " of the reply names no "
+             "function";
+    // A call that takes no arguments may come with none at all.
+    if (call.arguments.empty())
+      call.arguments = "{}";
+    if (call.id.empty())
+      call.id = "call_" + std::to_string(i);
+  }
+  return {};
+}
+
+std::string wrapped_logprobs(const std::string& entries) {
+  return entries.empty() ? std::string{} : "{\"content\":[" + entries + "]}";
+}
+
+} // namespace
+
+void add_update(reply_parts& parts, const stream_update& update) {
+  parts.text += update.text;
+  parts.refusal += update.refusal;
+  add_logprobs(parts.logprobs, update.logprobs);
+  parts.refused = parts.refused || update.refused;
+  for (auto& description : update.other_content)
+    note_other_content(parts, description);
+  add_tool_call_pieces(parts.tool_calls, update.tool_calls);
+  for (auto& piece : update.other_choices) {
+    // One slot past the limit records that the reply went past it.
+    if (piece.index == 0 || piece.index > static_cast<size_t>(max_choices))
+      continue;
+    if (parts.other_choices.size() < piece.index)
+      parts.other_choices.resize(piece.index);
+    auto& choice = parts.other_choices[piece.index - 1];
+    choice.text += piece.text;
+    choice.refusal += piece.refusal;
+    add_logprobs(choice.logprobs, piece.logprobs);
+    add_tool_call_pieces(choice.tool_calls, piece.tool_calls);
+    if (!piece.finish_reason.empty())
+      choice.finish_reason = piece.finish_reason;
   }
   if (update.usage)
     apply_usage(parts.usage, *update.usage);
@@ -126,28 +182,22 @@ body_result reply_outcome(reply_parts parts) {
       message += " (" + parts.finish_detail + ")";
     return failure_of(failure_kind::content_filter, std::move(message), parts);
   }
-  // Places no piece filled (a vendor that numbers calls among its other
-  // content, as Anthropic's blocks) are not calls.
-  std::erase_if(parts.tool_calls, [](const tool_call& call) {
-    return call.id.empty() && call.name.empty() && call.arguments.empty();
-  });
-  if (parts.tool_calls.size() > max_tool_calls)
+  if (auto wrong = settle_tool_calls(parts.tool_calls); !wrong.empty())
+    return failure_of(failure_kind::protocol, std::move(wrong), parts);
+  if (parts.other_choices.size() > static_cast<size_t>(max_choices) - 1)
     return failure_of(failure_kind::protocol,
-                      "the reply makes more than " +
-                          std::to_string(max_tool_calls) + " tool calls",
+                      "the reply holds more than " +
+                          std::to_string(max_choices) + " choices",
                       parts);
-  for (size_t i = 0; i < parts.tool_calls.size(); ++i) {
-    auto& call = parts.tool_calls[i];
-    if (call.name.empty())
+  for (size_t i = 0; i < parts.other_choices.size(); ++i) {
+    auto& choice = parts.other_choices[i];
+    if (auto wrong = settle_tool_calls(choice.tool_calls); !wrong.empty())
       return failure_of(failure_kind::protocol,
-                        "tool call " + std::to_string(i) +
-                            " of the reply names no function",
+                        "choice " + std::to_string(i + 1) + ": " + wrong,
                         parts);
-    // A call that takes no arguments may come with none at all.
-    if (call.arguments.empty())
-      call.arguments = "{}";
-    if (call.id.empty())
-      call.id = "call_" + std::to_string(i);
+    if (!choice.tool_calls.empty() && choice.finish_reason.empty())
+      choice.finish_reason = "tool_calls";
+    choice.logprobs = wrapped_logprobs(choice.logprobs);
   }
   if (parts.text.empty() && parts.tool_calls.empty()) {
     std::string message = "the reply holds no text";
@@ -165,8 +215,8 @@ body_result reply_outcome(reply_parts parts) {
   if (!reply.tool_calls.empty() && reply.finish_reason.empty())
     reply.finish_reason = "tool_calls";
   reply.usage = parts.usage;
-  if (!parts.logprobs.empty())
-    reply.logprobs = "{\"content\":[" + parts.logprobs + "]}";
+  reply.logprobs = wrapped_logprobs(parts.logprobs);
+  reply.more_choices = std::move(parts.other_choices);
   return reply;
 }
 

@@ -636,8 +636,8 @@ BOOST_AUTO_TEST_CASE(bad_bodies_get_a_400_naming_the_field) {
        "messages[1].role: expected one of system, user, assistant"},
       {R"({"model":"fast","messages":[{"role":"user","content":"a"}],"max_tokens":"ten"})",
        "max_tokens", "max_tokens: expected an integer, got a string"},
-      {R"({"model":"fast","messages":[{"role":"user","content":"a"}],"n":3})",
-       "n", "n: only 1 is supported"},
+      {R"({"model":"fast","messages":[{"role":"user","content":"a"}],"n":0})",
+       "n", "n: expected 1 to 128, got 0"},
   };
   for (auto& c : cases) {
     auto res = post("/v1/chat/completions", c.body);

@@ -162,6 +162,48 @@ describe('tutti serve under the OpenAI SDK', () => {
     assert.equal(completion.choices[0].message.content, answer);
   });
 
+  test('an image part goes through to the provider and the answer comes back', async () => {
+    // A PNG's first eight bytes: a picture as far as tutti can tell.
+    const completion = await openai.chat.completions.create({
+      model: 'ensemble/capital',
+      messages: [{ role: 'user', content: [
+        { type: 'text', text: 'What city is in this picture?' },
+        { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=', detail: 'low' } },
+      ] }],
+    });
+    assert.equal(completion.choices[0].message.content, answer);
+    // A picture that is not base64 is the SDK's BadRequestError naming the part.
+    await assert.rejects(
+      openai.chat.completions.create({
+        model: 'paris',
+        messages: [{ role: 'user', content: [
+          { type: 'image_url', image_url: { url: 'data:image/png;base64,not base64!' } }] }],
+      }),
+      (err) => {
+        assertOpenAIError(err, 400);
+        assert.equal(err.error.param, 'messages[0].content[0].image_url.url');
+        return true;
+      },
+    );
+  });
+
+  test('n choices and logprobs reach the SDK, whole and through its stream helper', async () => {
+    const completion = await openai.chat.completions.create({
+      model: 'paris', messages: question, n: 2, logprobs: true, top_logprobs: 1,
+    });
+    assert.equal(completion.choices.length, 2);
+    assert.equal(completion.choices[0].message.content, answer);
+    assert.equal(completion.choices[1].message.content, `${answer} [1]`);
+    for (const choice of completion.choices) {
+      const tokens = choice.logprobs.content.map((entry) => entry.token).join('');
+      assert.equal(tokens, choice.message.content);
+    }
+    const runner = openai.chat.completions.stream({ model: 'paris', messages: question, n: 2, logprobs: true });
+    const streamed = await runner.finalChatCompletion();
+    assert.deepEqual(streamed.choices.map((c) => c.message.content), [answer, `${answer} [1]`]);
+    assert.equal(streamed.choices[0].logprobs.content.map((e) => e.token).join(''), answer);
+  });
+
   test('a refusal reaches the SDK as message.refusal, whole and streamed', async () => {
     const words = "I'm very sorry, but I can't assist with that.";
     const completion = await openai.chat.completions.create({ model: 'careful', messages: question });

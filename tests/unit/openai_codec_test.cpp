@@ -345,11 +345,12 @@ BOOST_AUTO_TEST_CASE(logprobs_are_asked_for_and_read_alike_whole_and_streamed) {
   BOOST_TEST(as_completion(whole).logprobs == expected);
 
   std::string stream;
-  for (auto* data :
-       {R"({"choices":[{"delta":{"role":"assistant","content":""},"logprobs":null}]})",
-        R"({"choices":[{"delta":{"content":"Hi"},"logprobs":{"content":[{"token":"Hi","logprob":-0.5,"bytes":[72,105],"top_logprobs":[]}]}}]})",
-        R"({"choices":[{"delta":{"content":" there"},"logprobs":{"content":[{"token":" there","logprob":-1.25,"bytes":null,"top_logprobs":[]}]}}]})",
-        R"({"choices":[{"delta":{},"logprobs":null,"finish_reason":"stop"}]})"})
+  for (
+      auto* data :
+      {R"({"choices":[{"delta":{"role":"assistant","content":""},"logprobs":null}]})",
+       R"({"choices":[{"delta":{"content":"Hi"},"logprobs":{"content":[{"token":"Hi","logprob":-0.5,"bytes":[72,105],"top_logprobs":[]}]}}]})",
+       R"({"choices":[{"delta":{"content":" there"},"logprobs":{"content":[{"token":" there","logprob":-1.25,"bytes":null,"top_logprobs":[]}]}}]})",
+       R"({"choices":[{"delta":{},"logprobs":null,"finish_reason":"stop"}]})"})
     stream += std::string{"data: "} + data + "\n\n";
   stream += "data: [DONE]\n\n";
   for (std::size_t cut : {1u, 7u, 4096u}) {
@@ -360,6 +361,60 @@ BOOST_AUTO_TEST_CASE(logprobs_are_asked_for_and_read_alike_whole_and_streamed) {
   auto plain = openai().decode_body(
       R"({"choices":[{"message":{"content":"Hi"},"logprobs":null,"finish_reason":"stop"}]})");
   BOOST_TEST(as_completion(plain).logprobs.empty());
+}
+
+BOOST_AUTO_TEST_CASE(several_choices_are_asked_for_and_read_alike_both_ways) {
+  auto req = question();
+  req.params.n = 3;
+  BOOST_TEST(parse(openai().encode(req, settings()).body)["n"].GetInt() == 3);
+  BOOST_TEST(
+      !parse(openai().encode(question(), settings()).body).HasMember("n"));
+
+  auto check = [](const completion& reply) {
+    BOOST_TEST(reply.text == "Paris.");
+    BOOST_TEST(reply.finish_reason == "stop");
+    BOOST_REQUIRE(reply.more_choices.size() == 2u);
+    BOOST_TEST(reply.more_choices[0].text == "Lyon?");
+    BOOST_TEST(reply.more_choices[0].finish_reason == "length");
+    BOOST_TEST(reply.more_choices[1].text.empty());
+    BOOST_REQUIRE(reply.more_choices[1].tool_calls.size() == 1u);
+    BOOST_TEST(reply.more_choices[1].tool_calls[0].arguments == R"({"a":1})");
+    BOOST_TEST(reply.more_choices[1].finish_reason == "tool_calls");
+  };
+  // Out of order, as the vendor may send them: `index` places each.
+  check(as_completion(openai().decode_body(
+      R"({"choices":[{"index":1,"message":{"content":"Lyon?"},"finish_reason":"length"},
+      {"index":0,"message":{"content":"Paris."},"finish_reason":"stop"},
+      {"index":2,"message":{"content":null,"tool_calls":[{"id":"c","type":"function",
+      "function":{"name":"f","arguments":"{\"a\":1}"}}]},"finish_reason":"tool_calls"}]})")));
+
+  std::string stream;
+  for (
+      auto* data :
+      {R"({"choices":[{"index":0,"delta":{"content":"Par"}}]})",
+       R"({"choices":[{"index":1,"delta":{"content":"Ly"}},{"index":2,"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{\"a\""}}]}}]})",
+       R"({"choices":[{"index":0,"delta":{"content":"is."}}]})",
+       R"({"choices":[{"index":1,"delta":{"content":"on?"},"finish_reason":"length"}]})",
+       R"({"choices":[{"index":2,"delta":{"tool_calls":[{"index":0,"function":{"arguments":":1}"}}]},"finish_reason":"tool_calls"}]})",
+       R"({"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]})"})
+    stream += std::string{"data: "} + data + "\n\n";
+  stream += "data: [DONE]\n\n";
+  for (std::size_t cut : {1u, 13u, 4096u})
+    check(std::get<completion>(stream_through(openai(), stream, cut).outcome));
+
+  // More choices than anyone may ask for is not a reply.
+  std::string many = R"({"choices":[)";
+  for (int i = 0; i <= max_choices; ++i)
+    many += std::string{i ? "," : ""} + R"({"index":)" + std::to_string(i) +
+            R"(,"message":{"content":"x"},"finish_reason":"stop"})";
+  many += "]}";
+  auto refused = openai().decode_body(many);
+  BOOST_TEST(as_failure(refused).kind == failure_kind::protocol);
+  BOOST_TEST(as_failure(refused).message.find("more than 128 choices") !=
+             std::string::npos);
+  auto twice = openai().decode_body(
+      R"({"choices":[{"index":0,"message":{"content":"a"}},{"index":0,"message":{"content":"b"}}]})");
+  BOOST_TEST(as_failure(twice).kind == failure_kind::protocol);
 }
 
 BOOST_AUTO_TEST_CASE(decode_body_without_usage_counts_zero_tokens) {

@@ -207,7 +207,11 @@ BOOST_AUTO_TEST_CASE(bad_bodies_name_the_field_at_fault) {
 BOOST_AUTO_TEST_CASE(what_tutti_cannot_honour_is_refused) {
   auto base = std::string{
       R"({"model":"alpha","messages":[{"role":"user","content":"a"}],)"};
-  BOOST_TEST(error_of(base + R"("n":2})").param == "n");
+  BOOST_TEST(error_of(base + R"("n":0})").param == "n");
+  BOOST_TEST(error_of(base + R"("n":129})").message ==
+             "n: expected 1 to 128, got 129");
+  BOOST_TEST(!call_of(base + R"("n":1})").params.n.has_value());
+  BOOST_TEST(call_of(base + R"("n":3})").params.n.value_or(0) == 3);
   BOOST_TEST(error_of(base + R"("functions":[{"name":"f"}]})").param ==
              "functions");
   BOOST_TEST(error_of(base + R"("logprobs":"yes"})").param == "logprobs");

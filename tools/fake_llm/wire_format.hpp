@@ -47,6 +47,9 @@ struct chat_request {
   /// token's log probability (made up, the same every time).
   bool logprobs = false;
   int top_logprobs = 0;
+  /// OpenAI's `n`: how many choices the reply holds. Choice i > 0 is the
+  /// scripted reply with " [i]" after it.
+  int n = 1;
   std::string last_user;
   int prompt_tokens = 0;
   /// Non-empty when the request is invalid (answered 400 with this message).

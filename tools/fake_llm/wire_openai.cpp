@@ -107,6 +107,14 @@ std::string tool_call_event(const response_ids& ids, size_t index,
   return data_event(buf.GetString());
 }
 
+/// The tokens of choice `i` > 0 of a reply asked for several: the
+/// scripted reply's, then " [i]".
+std::vector<std::string> other_choice_tokens(const reply_plan& plan, int i) {
+  auto tokens = plan.tokens;
+  tokens.push_back(" [" + std::to_string(i) + "]");
+  return tokens;
+}
+
 /// The made-up log probability of the reply's token `at`: exact in
 /// binary, so both forms of a reply print it alike.
 double token_logprob(size_t at) {
@@ -173,13 +181,13 @@ void write_choice_logprobs(json_writer& w, const chat_request& chat,
 std::string choice_event(const response_ids& ids, delta_kind kind,
                          std::string_view text, bool usage_null,
                          const chat_request* logprobs_for = nullptr,
-                         size_t token_at = 0) {
+                         size_t token_at = 0, int index = 0) {
   rapidjson::StringBuffer buf;
   json_writer w(buf);
   start_chunk(w, ids);
   w.StartObject();
   w.Key("index");
-  w.Int(0);
+  w.Int(index);
   w.Key("delta");
   w.StartObject();
   if (kind == delta_kind::role) {
@@ -366,6 +374,15 @@ public:
         logprobs != doc.MemberEnd() && logprobs->value.IsBool()) {
       out.logprobs = logprobs->value.GetBool();
     }
+    if (auto n = doc.FindMember("n"); n != doc.MemberEnd()) {
+      if (!n->value.IsInt() || n->value.GetInt() < 1 ||
+          n->value.GetInt() > 128) {
+        out.error = "'n' must be an integer from 1 to 128.";
+        out.error_param = "n";
+        return out;
+      }
+      out.n = n->value.GetInt();
+    }
     if (auto top = doc.FindMember("top_logprobs"); top != doc.MemberEnd()) {
       if (!top->value.IsInt() || top->value.GetInt() < 0 ||
           top->value.GetInt() > 20) {
@@ -530,8 +547,31 @@ public:
     w.Key("finish_reason");
     write_string(w, plan.finish_reason);
     w.EndObject();
+    for (int i = 1; i < chat.n; ++i) {
+      auto tokens = other_choice_tokens(plan, i);
+      std::string text;
+      for (auto& t : tokens)
+        text += t;
+      w.StartObject();
+      w.Key("index");
+      w.Int(i);
+      w.Key("message");
+      w.StartObject();
+      w.Key("role");
+      w.String("assistant");
+      w.Key("content");
+      write_string(w, text);
+      w.Key("refusal");
+      w.Null();
+      w.EndObject();
+      w.Key("logprobs");
+      write_choice_logprobs(w, chat, tokens, 0);
+      w.Key("finish_reason");
+      write_string(w, plan.finish_reason);
+      w.EndObject();
+    }
     w.EndArray();
-    write_usage(w, chat.prompt_tokens, plan.completion_tokens);
+    write_usage(w, chat.prompt_tokens, plan.completion_tokens * chat.n);
     w.EndObject();
     return buf.GetString();
   }
@@ -548,8 +588,8 @@ public:
     out.head.push_back(choice_event(ids, delta_kind::role, "", usage));
     auto token_kind = plan.refusal ? delta_kind::refusal : delta_kind::content;
     for (size_t i = 0; i < plan.tokens.size(); ++i) {
-      out.tokens.push_back(choice_event(ids, token_kind, plan.tokens[i], usage,
-                                        &chat, i));
+      out.tokens.push_back(
+          choice_event(ids, token_kind, plan.tokens[i], usage, &chat, i));
     }
     // Each call names itself in its first piece; its arguments follow in
     // pieces of 4 bytes, as OpenAI streams them.
@@ -561,12 +601,21 @@ public:
         out.tokens.push_back(
             tool_call_event(ids, i, "", "", arguments.substr(at, 4), usage));
     }
+    // Other choices (`n`) follow the first, each token its own chunk.
+    for (int i = 1; i < chat.n; ++i) {
+      auto tokens = other_choice_tokens(plan, i);
+      for (size_t t = 0; t < tokens.size(); ++t)
+        out.tokens.push_back(choice_event(ids, delta_kind::content, tokens[t],
+                                          usage, &chat, t, i));
+      out.tokens.push_back(choice_event(
+          ids, delta_kind::finish, plan.finish_reason, usage, nullptr, 0, i));
+    }
     out.finish.push_back(
         choice_event(ids, delta_kind::finish, plan.finish_reason, usage));
     if (usage) {
-      out.finish.push_back(
-          usage_event(ids, chat.prompt_tokens, plan.completion_tokens));
-      out.finish_usage = {chat.prompt_tokens, plan.completion_tokens};
+      auto completion = plan.completion_tokens * chat.n;
+      out.finish.push_back(usage_event(ids, chat.prompt_tokens, completion));
+      out.finish_usage = {chat.prompt_tokens, completion};
     }
     out.terminator.push_back("data: [DONE]\n\n");
     out.malformed = "data: {\"id\":\"" + ids.id + "\",this is not json\n\n";

@@ -151,6 +151,17 @@ struct tool_call_delta {
   bool whole = false;
 };
 
+/// What one stream event adds to a choice other than the reply's first
+/// (`n` > 1): the choice at `index`.
+struct choice_update {
+  std::size_t index = 1;
+  std::string text;
+  std::string refusal;
+  std::vector<tool_call_delta> tool_calls;
+  std::string logprobs;
+  std::string finish_reason;
+};
+
 /// What one stream event adds to a streamed reply.
 struct stream_update {
   std::string text;    ///< new content, possibly empty
@@ -166,6 +177,8 @@ struct stream_update {
   /// The entries of the vendor's `logprobs.content` this event adds, as
   /// compact JSON objects joined with commas (no brackets).
   std::string logprobs;
+  /// What it adds to the reply's other choices, when it has several.
+  std::vector<choice_update> other_choices;
   std::optional<usage_report> usage;
   std::string finish_reason; ///< set once the upstream says why it stopped
   /// The vendor's own words on why it stopped, for a failure message
@@ -210,6 +223,10 @@ struct reply_parts {
   /// Token log probabilities: `logprobs.content` entries joined with
   /// commas, as `stream_update::logprobs`.
   std::string logprobs;
+  /// The reply's other choices, the second first, as they came (tool
+  /// calls assembled, log probabilities as `logprobs`); past
+  /// `max_choices` the reply is a `protocol` failure.
+  std::vector<reply_choice> other_choices;
   std::string finish_reason;
   std::string finish_detail;
   tutti::usage usage;

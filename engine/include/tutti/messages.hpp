@@ -120,6 +120,21 @@ struct response_format {
   }
 };
 
+/// The most choices one request may ask for (`chat_params::n`), and one
+/// reply may hold.
+constexpr int64_t max_choices = 128;
+
+/// A choice of a reply asked for several (`n`) beside its first, which is
+/// the reply itself: its text or refusal, its tool calls, why it stopped
+/// and its log probabilities, as for the first.
+struct reply_choice {
+  std::string text;
+  std::string refusal;
+  std::vector<tool_call> tool_calls;
+  std::string finish_reason;
+  std::string logprobs;
+};
+
 /// The largest `max_tokens` accepted from a config or a request: beyond any
 /// model's output, and small enough that token arithmetic cannot overflow.
 constexpr int64_t max_tokens_limit = 2'147'483'647;
@@ -147,6 +162,9 @@ struct chat_params {
   /// (`top_logprobs`, 0 to 20) when set.
   bool logprobs = false;
   std::optional<int64_t> top_logprobs;
+  /// How many choices to generate (OpenAI's `n`, 2 to `max_choices`);
+  /// unset: one.
+  std::optional<int64_t> n;
   /// Another of the vendor's models than the provider's own (a `models:`
   /// wildcard passes the rest of the name asked); "": the provider's.
   std::string model;
@@ -263,6 +281,9 @@ struct completion {
   /// (OpenAI's `{"content": [...]}`, compact JSON) when the request asked
   /// for them; "" otherwise.
   std::string logprobs;
+  /// The reply's other choices when the request asked for several (`n`),
+  /// in order: the second is `more_choices[0]`.
+  std::vector<reply_choice> more_choices;
 };
 
 /// What went wrong; users switch on this.
@@ -387,6 +408,8 @@ struct ensemble_answer {
   /// The winning member's token log probabilities (`completion::logprobs`)
   /// when the request asked for them.
   std::string logprobs;
+  /// The winning member's other choices (`completion::more_choices`).
+  std::vector<reply_choice> more_choices;
 };
 
 /// What became of a pipeline step.

@@ -13,7 +13,6 @@
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "plugins/codecs/codec_support.hpp"
 #include "plugins/codecs/openai/openai_errors.hpp"
@@ -163,12 +162,35 @@ std::string logprob_entries(const rapidjson::Value& choice) {
   auto* content = member(*logprobs, "content");
   if (content == nullptr || !content->IsArray() || content->Empty())
     return {};
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> w{buffer};
-  content->Accept(w);
   // The array's text without its brackets.
-  std::string_view text{buffer.GetString(), buffer.GetSize()};
-  return std::string{text.substr(1, text.size() - 2)};
+  auto text = json_text(*content);
+  return text.substr(1, text.size() - 2);
+}
+
+/// A choice's `index`, or its place in the array when it has none;
+/// `max_choices` + 1 for any beyond the limit (the reply then fails).
+size_t choice_index(const rapidjson::Value& choice, size_t position) {
+  if (auto* index = member(choice, "index");
+      index != nullptr && index->IsUint64())
+    return static_cast<size_t>(std::min<uint64_t>(
+        index->GetUint64(), static_cast<uint64_t>(max_choices) + 1));
+  return std::min(position, static_cast<size_t>(max_choices) + 1);
+}
+
+std::string normalized_finish_reason(std::string_view reason);
+
+/// Another choice's `message` (whole) or `delta` (streamed) as an update.
+choice_update choice_update_of(const rapidjson::Value& choice,
+                               const rapidjson::Value& message, size_t index) {
+  choice_update update;
+  update.index = index;
+  update.text = content_text(member(message, "content")).value_or("");
+  update.refusal = string_of(message, "refusal");
+  update.tool_calls = tool_call_pieces(message);
+  update.logprobs = logprob_entries(choice);
+  update.finish_reason =
+      normalized_finish_reason(string_member(choice, "finish_reason"));
+  return update;
 }
 
 std::string normalized_finish_reason(std::string_view reason) {
@@ -366,13 +388,44 @@ public:
       return make_failure(failure_kind::protocol,
                           "response has no choices: " + quote(body));
     }
-    const auto& choice = (*choices)[0];
+    // The first choice is the reply; others (`n` > 1) are its other
+    // choices.
+    const rapidjson::Value* first = nullptr;
+    stream_update others;
+    for (rapidjson::SizeType i = 0; i < choices->Size(); ++i) {
+      const auto& one = (*choices)[i];
+      auto index = choice_index(one, i);
+      auto* said = object_member(one, "message");
+      if (index == 0 && first == nullptr) {
+        first = &one;
+        continue;
+      }
+      if (index == 0 || said == nullptr) {
+        return make_failure(failure_kind::protocol,
+                            "response choice " + std::to_string(i) +
+                                " is a second first choice, or has no "
+                                "message: " +
+                                quote(body));
+      }
+      auto update = choice_update_of(one, *said, index);
+      if (update.finish_reason == "error") {
+        return finished_with_error();
+      }
+      others.other_choices.push_back(std::move(update));
+    }
+    if (first == nullptr) {
+      return make_failure(failure_kind::protocol,
+                          "response has no first choice (index 0): " +
+                              quote(body));
+    }
+    const auto& choice = *first;
     auto* message = object_member(choice, "message");
     if (message == nullptr) {
       return make_failure(failure_kind::protocol,
                           "response choice has no message: " + quote(body));
     }
     reply_parts reply;
+    add_update(reply, others);
     reply.finish_reason =
         normalized_finish_reason(string_member(choice, "finish_reason"));
     if (reply.finish_reason == "error") {
@@ -426,20 +479,41 @@ public:
     // Azure's first chunks carry `prompt_filter_results` and no choices;
     // such a chunk, like the usage chunk, adds no text.
     if (auto* choices = member(doc, "choices");
-        choices != nullptr && choices->IsArray() && !choices->Empty()) {
-      const auto& choice = (*choices)[0];
-      if (auto* delta = object_member(choice, "delta")) {
-        // `reasoning_content` (DeepSeek, vLLM, llama.cpp) is not the reply.
-        update.text = content_text(member(*delta, "content")).value_or("");
-        update.refusal = string_of(*delta, "refusal");
-        update.tool_calls = tool_call_pieces(*delta);
-      }
-      update.logprobs = logprob_entries(choice);
-      update.finish_reason =
-          normalized_finish_reason(string_member(choice, "finish_reason"));
-      if (update.finish_reason == "error") {
-        update.error = finished_with_error();
-        return update;
+        choices != nullptr && choices->IsArray()) {
+      for (rapidjson::SizeType i = 0; i < choices->Size(); ++i) {
+        const auto& choice = (*choices)[i];
+        auto index = choice_index(choice, i);
+        auto* delta = object_member(choice, "delta");
+        if (index != 0) {
+          // Another choice of a reply asked for several (`n`).
+          auto other = delta != nullptr
+                           ? choice_update_of(choice, *delta, index)
+                           : choice_update{};
+          other.index = index;
+          if (delta == nullptr)
+            other.finish_reason = normalized_finish_reason(
+                string_member(choice, "finish_reason"));
+          if (other.finish_reason == "error") {
+            update.error = finished_with_error();
+            return update;
+          }
+          update.other_choices.push_back(std::move(other));
+          continue;
+        }
+        if (delta != nullptr) {
+          // `reasoning_content` (DeepSeek, vLLM, llama.cpp) is not the
+          // reply.
+          update.text = content_text(member(*delta, "content")).value_or("");
+          update.refusal = string_of(*delta, "refusal");
+          update.tool_calls = tool_call_pieces(*delta);
+        }
+        update.logprobs = logprob_entries(choice);
+        update.finish_reason =
+            normalized_finish_reason(string_member(choice, "finish_reason"));
+        if (update.finish_reason == "error") {
+          update.error = finished_with_error();
+          return update;
+        }
       }
     }
     // Each usage OpenAI-style servers send holds the totals so far.
@@ -681,6 +755,7 @@ private:
       write_key(w, "reasoning_effort");
       write_string(w, params.reasoning_effort);
     }
+    write_int("n", params.n, std::nullopt);
     if (params.logprobs) {
       write_key(w, "logprobs");
       w.Bool(true);

@@ -1,8 +1,9 @@
-// Log probabilities through `tutti serve`: an OpenAI-format provider asked
-// with `logprobs` returns each token's, whole and streamed (in the finish
-// chunk); an ensemble whose answer is a member's returns the winner's; a
-// strategy that writes its own answer, or a member whose vendor has none,
-// is a 400 naming `logprobs`.
+// Log probabilities and several choices through `tutti serve`: an
+// OpenAI-format provider asked with `logprobs` returns each token's, whole
+// and streamed (in the finish chunk), and asked with `n` returns n choices;
+// an ensemble whose answer is a member's returns the winner's; a strategy
+// that cannot, or a member whose vendor has no such field, is a 400 naming
+// it.
 
 #include <boost/test/unit_test.hpp>
 
@@ -47,7 +48,8 @@ struct logprobs_fixture {
     yaml += "ensembles:\n"
             "  poll: {members: [rome, alpha, bravo], combine: vote}\n"
             "  merged: {members: [alpha, bravo], combine: collect}\n"
-            "  mixed: {members: [alpha, claude], combine: first}\n";
+            "  mixed: {members: [alpha, claude], combine: first}\n"
+            "  quick: {members: [alpha, bravo], combine: first}\n";
     eng = std::make_unique<engine>(engine::from_yaml(yaml));
     server_options options;
     options.port = 0;
@@ -57,13 +59,14 @@ struct logprobs_fixture {
     client->set_read_timeout(10s);
   }
 
-  httplib::Result chat(const std::string& model, bool stream = false) {
+  httplib::Result
+  chat(const std::string& model, bool stream = false,
+       const std::string& asked = R"("logprobs": true, "top_logprobs": 2)") {
     return client->Post(
         "/v1/chat/completions",
         R"({"model": ")" + model +
-            R"(", "messages": [{"role": "user", "content": "Capital of France?"}],
-            "logprobs": true, "top_logprobs": 2)" +
-            (stream ? R"(, "stream": true)" : "") + "}",
+            R"(", "messages": [{"role": "user", "content": "Capital of France?"}], )" +
+            asked + (stream ? R"(, "stream": true)" : "") + "}",
         "application/json");
   }
 };
@@ -97,7 +100,7 @@ std::string joined_tokens(const rapidjson::Value& content) {
 
 } // namespace
 
-BOOST_FIXTURE_TEST_SUITE(server_logprobs, logprobs_fixture)
+BOOST_FIXTURE_TEST_SUITE(server_sampling, logprobs_fixture)
 
 BOOST_AUTO_TEST_CASE(a_provider_returns_each_tokens_log_probability) {
   auto r = chat("alpha");
@@ -146,8 +149,7 @@ BOOST_AUTO_TEST_CASE(an_ensemble_returns_the_winners) {
   BOOST_REQUIRE_MESSAGE(r->status == 200, r->body);
   auto doc = parsed(r->body);
   auto& choice = doc["choices"][0];
-  BOOST_CHECK_EQUAL(str(choice["message"]["content"]),
-                    "Paris is the capital.");
+  BOOST_CHECK_EQUAL(str(choice["message"]["content"]), "Paris is the capital.");
   BOOST_REQUIRE(choice["logprobs"].IsObject());
   BOOST_CHECK_EQUAL(joined_tokens(choice["logprobs"]["content"]),
                     "Paris is the capital.");
@@ -164,6 +166,73 @@ BOOST_AUTO_TEST_CASE(what_cannot_return_them_is_a_400) {
   BOOST_CHECK_EQUAL(mixed->status, 400);
   BOOST_CHECK(has(mixed->body, R"("param":"logprobs")"));
   BOOST_CHECK(has(mixed->body, "provider 'claude' (kind anthropic)"));
+}
+
+BOOST_AUTO_TEST_CASE(n_choices_come_back_whole) {
+  auto r = chat("alpha", false, R"("n": 3, "logprobs": true)");
+  BOOST_REQUIRE(r);
+  BOOST_REQUIRE_MESSAGE(r->status == 200, r->body);
+  auto doc = parsed(r->body);
+  auto& choices = doc["choices"];
+  BOOST_REQUIRE_EQUAL(choices.Size(), 3u);
+  const char* texts[] = {"Paris is the capital.", "Paris is the capital. [1]",
+                         "Paris is the capital. [2]"};
+  for (rapidjson::SizeType i = 0; i < 3; ++i) {
+    BOOST_CHECK_EQUAL(choices[i]["index"].GetInt(), static_cast<int>(i));
+    BOOST_CHECK_EQUAL(str(choices[i]["message"]["content"]), texts[i]);
+    BOOST_CHECK_EQUAL(str(choices[i]["finish_reason"]), "stop");
+    BOOST_REQUIRE(choices[i]["logprobs"].IsObject());
+  }
+  for (auto& a : upstream.arrivals())
+    if (a.model == "alpha" && has(a.body, "\"n\""))
+      BOOST_CHECK_EQUAL(parsed(a.body)["n"].GetInt(), 3);
+}
+
+BOOST_AUTO_TEST_CASE(n_choices_stream_by_index) {
+  auto r = chat("alpha", true, R"("n": 2)");
+  BOOST_REQUIRE(r);
+  BOOST_REQUIRE_MESSAGE(r->status == 200, r->body);
+  std::string text[2];
+  std::string finish[2];
+  size_t at = 0;
+  while ((at = r->body.find("data: {", at)) != std::string::npos) {
+    auto end = r->body.find("\n\n", at);
+    auto chunk = parsed(r->body.substr(at + 6, end - at - 6));
+    at = end;
+    if (!chunk.HasMember("choices") || !chunk["choices"].IsArray())
+      continue;
+    for (auto& choice : chunk["choices"].GetArray()) {
+      auto i = choice["index"].GetInt();
+      BOOST_REQUIRE(i == 0 || i == 1);
+      if (choice["delta"].HasMember("content"))
+        text[i] += str(choice["delta"]["content"]);
+      if (choice["finish_reason"].IsString())
+        finish[i] = str(choice["finish_reason"]);
+    }
+  }
+  BOOST_CHECK_EQUAL(text[0], "Paris is the capital.");
+  BOOST_CHECK_EQUAL(text[1], "Paris is the capital. [1]");
+  BOOST_CHECK_EQUAL(finish[0], "stop");
+  BOOST_CHECK_EQUAL(finish[1], "stop");
+  BOOST_CHECK(has(r->body, "data: [DONE]"));
+}
+
+BOOST_AUTO_TEST_CASE(n_goes_only_where_one_model_answers) {
+  auto voted = chat("ensemble/poll", false, R"("n": 2)");
+  BOOST_REQUIRE(voted);
+  BOOST_CHECK_EQUAL(voted->status, 400);
+  BOOST_CHECK(has(voted->body, R"("param":"n")"));
+  BOOST_CHECK(has(voted->body, "combine 'vote' answers with one"));
+  auto claude = chat("claude", false, R"("n": 2)");
+  BOOST_REQUIRE(claude);
+  BOOST_CHECK_EQUAL(claude->status, 400);
+  BOOST_CHECK(has(claude->body, R"("param":"n")"));
+  BOOST_CHECK(has(claude->body, "provider 'claude' (kind anthropic)"));
+  // A first-answer ensemble passes them through from its winner.
+  auto first = chat("ensemble/quick", false, R"("n": 2)");
+  BOOST_REQUIRE(first);
+  BOOST_REQUIRE_MESSAGE(first->status == 200, first->body);
+  BOOST_CHECK_EQUAL(parsed(first->body)["choices"].Size(), 2u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
