@@ -913,3 +913,53 @@ BOOST_AUTO_TEST_CASE(classify_error_never_echoes_headers) {
   BOOST_TEST(error.message.find("AIzaSy") == std::string::npos);
   BOOST_TEST(error.message == "HTTP 429");
 }
+
+// --- several candidates and log probabilities -------------------------------
+
+BOOST_AUTO_TEST_CASE(n_and_logprobs_are_candidate_count_and_response_logprobs) {
+  auto req = question();
+  req.params.n = 2;
+  req.params.logprobs = true;
+  req.params.top_logprobs = 1;
+  auto sent = parse(gemini().encode(req, settings()).body);
+  auto& config = sent["generationConfig"];
+  BOOST_TEST(config["candidateCount"].GetInt() == 2);
+  BOOST_TEST(config["responseLogprobs"].GetBool());
+  BOOST_TEST(config["logprobs"].GetInt() == 1);
+  BOOST_TEST(gemini().takes_param("n"));
+  BOOST_TEST(gemini().takes_param("logprobs"));
+}
+
+BOOST_AUTO_TEST_CASE(candidates_and_logprobs_result_read_alike_both_ways) {
+  // Gemini's logprobsResult becomes OpenAI's logprobs.content entries.
+  auto expected =
+      R"({"content":[{"token":"Pa","logprob":-0.5,"bytes":[80,97],)"
+      R"("top_logprobs":[{"token":"Pa","logprob":-0.5,"bytes":[80,97]},)"
+      R"({"token":"Ro","logprob":-2.0,"bytes":[82,111]}]},)"
+      R"({"token":"ris","logprob":-0.25,"bytes":[114,105,115],"top_logprobs":[]}]})";
+  auto check = [&](const completion& reply) {
+    BOOST_TEST(reply.text == "Paris");
+    BOOST_TEST(reply.finish_reason == "stop");
+    BOOST_TEST(reply.logprobs == expected);
+    BOOST_REQUIRE(reply.more_choices.size() == 1u);
+    BOOST_TEST(reply.more_choices[0].text == "Rome");
+    BOOST_TEST(reply.more_choices[0].finish_reason == "length");
+  };
+  check(as_completion(gemini().decode_body(R"({"candidates":[
+    {"index":1,"content":{"role":"model","parts":[{"text":"Rome"}]},"finishReason":"MAX_TOKENS"},
+    {"index":0,"content":{"role":"model","parts":[{"text":"Paris"}]},"finishReason":"STOP",
+     "logprobsResult":{
+       "topCandidates":[{"candidates":[{"token":"Pa","logProbability":-0.5},{"token":"Ro","logProbability":-2}]},{"candidates":[]}],
+       "chosenCandidates":[{"token":"Pa","tokenId":1,"logProbability":-0.5},{"token":"ris","tokenId":2,"logProbability":-0.25}]}}],
+    "usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":3}})")));
+
+  std::string stream;
+  for (
+      auto* data :
+      {R"({"candidates":[{"index":0,"content":{"parts":[{"text":"Pa"}]},"logprobsResult":{"topCandidates":[{"candidates":[{"token":"Pa","logProbability":-0.5},{"token":"Ro","logProbability":-2}]}],"chosenCandidates":[{"token":"Pa","logProbability":-0.5}]}},{"index":1,"content":{"parts":[{"text":"Ro"}]}}]})",
+       R"({"candidates":[{"index":1,"content":{"parts":[{"text":"me"}]},"finishReason":"MAX_TOKENS"}]})",
+       R"({"candidates":[{"index":0,"content":{"parts":[{"text":"ris"}]},"finishReason":"STOP","logprobsResult":{"chosenCandidates":[{"token":"ris","logProbability":-0.25}]}}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":3}})"})
+    stream += std::string{"data: "} + data + "\r\n\r\n";
+  for (std::size_t cut : {1u, 9u, 4096u})
+    check(std::get<completion>(stream_through(stream, cut).outcome));
+}

@@ -99,7 +99,82 @@ struct candidate_view {
   std::string finish_message;
   bool has_parts = false; ///< `content.parts` held at least one part
   std::vector<tool_call_delta> calls; ///< its function calls, each whole
+  /// Its `logprobsResult` as OpenAI's `logprobs.content` entries
+  /// (`stream_update::logprobs`).
+  std::string logprobs;
 };
+
+void write_token(json_writer& w, const rapidjson::Value& candidate) {
+  auto token = string_member(candidate, "token");
+  write_key(w, "token");
+  write_string(w, token);
+  write_key(w, "logprob");
+  auto* p = member(candidate, "logProbability");
+  w.Double(p != nullptr && p->IsNumber() && std::isfinite(p->GetDouble())
+               ? p->GetDouble()
+               : 0.0);
+  write_key(w, "bytes");
+  w.StartArray();
+  for (unsigned char c : token) {
+    w.Uint(c);
+  }
+  w.EndArray();
+}
+
+/// Gemini's `logprobsResult` (`chosenCandidates`, and `topCandidates` at
+/// the same places) as OpenAI's `logprobs.content` entries, joined with
+/// commas: `{token, logprob, bytes, top_logprobs}`.
+std::string logprob_entries(const rapidjson::Value& candidate) {
+  auto* result = object_member(candidate, "logprobsResult");
+  auto* chosen =
+      result == nullptr ? nullptr : member(*result, "chosenCandidates");
+  if (chosen == nullptr || !chosen->IsArray() || chosen->Empty()) {
+    return {};
+  }
+  auto* top = member(*result, "topCandidates");
+  rapidjson::StringBuffer buffer;
+  json_writer w{buffer};
+  w.StartArray();
+  for (rapidjson::SizeType i = 0; i < chosen->Size(); ++i) {
+    const auto& one = (*chosen)[i];
+    if (!one.IsObject()) {
+      continue;
+    }
+    w.StartObject();
+    write_token(w, one);
+    write_key(w, "top_logprobs");
+    w.StartArray();
+    if (top != nullptr && top->IsArray() && i < top->Size()) {
+      auto* alternatives = member((*top)[i], "candidates");
+      if (alternatives != nullptr && alternatives->IsArray()) {
+        for (const auto& alternative : alternatives->GetArray()) {
+          if (alternative.IsObject()) {
+            w.StartObject();
+            write_token(w, alternative);
+            w.EndObject();
+          }
+        }
+      }
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  std::string_view text{buffer.GetString(), buffer.GetSize()};
+  return std::string{text.substr(1, text.size() - 2)};
+}
+
+/// A candidate's `index`, or its place when it has none; `max_choices` + 1
+/// for any past the limit (the reply then fails).
+std::size_t candidate_index(const rapidjson::Value& candidate,
+                            std::size_t position) {
+  auto limit = static_cast<uint64_t>(max_choices) + 1;
+  if (auto* index = member(candidate, "index");
+      index != nullptr && index->IsUint64()) {
+    return static_cast<std::size_t>(std::min(index->GetUint64(), limit));
+  }
+  return static_cast<std::size_t>(std::min<uint64_t>(position, limit));
+}
 
 candidate_view read_candidate(const rapidjson::Value& candidate) {
   candidate_view result;
@@ -127,6 +202,7 @@ candidate_view read_candidate(const rapidjson::Value& candidate) {
       result.calls.push_back(std::move(piece));
     }
   }
+  result.logprobs = logprob_entries(candidate);
   return result;
 }
 
@@ -143,13 +219,38 @@ std::string finish_detail(const candidate_view& candidate) {
   return detail;
 }
 
-/// `candidates[0]`, or nullptr when there is none.
-const rapidjson::Value* first_candidate(const rapidjson::Value& doc) {
+std::string finish_reason_from(std::string_view reason);
+
+/// The reply's first candidate (index 0), or nullptr when there is none;
+/// the others (`candidateCount` > 1) go into `others` as other choices.
+const rapidjson::Value* first_candidate(const rapidjson::Value& doc,
+                                        stream_update& others) {
   auto* candidates = member(doc, "candidates");
   if (candidates == nullptr || !candidates->IsArray() || candidates->Empty()) {
     return nullptr;
   }
-  return &(*candidates)[0];
+  const rapidjson::Value* first = nullptr;
+  for (rapidjson::SizeType i = 0; i < candidates->Size(); ++i) {
+    const auto& candidate = (*candidates)[i];
+    auto index = candidate_index(candidate, i);
+    if (index == 0 || !candidate.IsObject()) {
+      if (first == nullptr) {
+        first = &candidate;
+      }
+      continue;
+    }
+    auto view = read_candidate(candidate);
+    choice_update other;
+    other.index = index;
+    other.text = std::move(view.text);
+    other.tool_calls = std::move(view.calls);
+    other.logprobs = std::move(view.logprobs);
+    if (!view.finish_reason.empty()) {
+      other.finish_reason = finish_reason_from(view.finish_reason);
+    }
+    others.other_choices.push_back(std::move(other));
+  }
+  return first;
 }
 
 /// The failure for a prompt Gemini refused to answer.
@@ -303,8 +404,10 @@ public:
 
   bool takes_response_format() const override { return true; }
 
+  /// `n` is Gemini's `candidateCount`; `logprobs` its `responseLogprobs`.
   bool takes_param(std::string_view name) const override {
-    return name == "frequency_penalty" || name == "presence_penalty";
+    return name == "frequency_penalty" || name == "presence_penalty" ||
+           name == "n" || name == "logprobs";
   }
 
   std::string default_base_url() const override {
@@ -426,7 +529,8 @@ public:
       return malformed_json("response body", parsed, body);
     }
     auto tokens = usage_of(doc);
-    auto* candidate = first_candidate(doc);
+    stream_update others;
+    auto* candidate = first_candidate(doc, others);
     if (candidate == nullptr) {
       if (auto* feedback = member(doc, "promptFeedback")) {
         if (auto reason = string_member(*feedback, "blockReason");
@@ -451,9 +555,9 @@ public:
     }
     reply_parts reply;
     reply.text = std::move(view.text);
-    stream_update calls;
-    calls.tool_calls = std::move(view.calls);
-    add_update(reply, calls);
+    others.tool_calls = std::move(view.calls);
+    others.logprobs = std::move(view.logprobs);
+    add_update(reply, others);
     reply.finish_reason = finish_reason_from(view.finish_reason);
     reply.finish_detail = finish_detail(view);
     if (tokens) {
@@ -483,7 +587,7 @@ public:
       return update;
     }
     update.usage = report_of(doc);
-    auto* candidate = first_candidate(doc);
+    auto* candidate = first_candidate(doc, update);
     if (candidate == nullptr) {
       if (auto* feedback = member(doc, "promptFeedback")) {
         if (auto reason = string_member(*feedback, "blockReason");
@@ -493,9 +597,13 @@ public:
       }
       return update;
     }
+    if (!candidate->IsObject()) {
+      return update;
+    }
     auto view = read_candidate(*candidate);
     update.text = std::move(view.text);
     update.tool_calls = std::move(view.calls);
+    update.logprobs = std::move(view.logprobs);
     if (!view.finish_reason.empty()) {
       // Gemini sends no end marker: the chunk with a finish reason is last.
       update.finish_reason = finish_reason_from(view.finish_reason);
@@ -692,7 +800,7 @@ private:
     auto s = sampling_of(params, defaults);
     const auto& format = params.response_format;
     if (s.empty() && !format.is_json() && !params.frequency_penalty &&
-        !params.presence_penalty) {
+        !params.presence_penalty && !params.n && !params.logprobs) {
       return;
     }
     write_key(w, "generationConfig");
@@ -704,6 +812,18 @@ private:
                        std::nullopt);
     write_double_param(w, "presencePenalty", params.presence_penalty,
                        std::nullopt);
+    if (params.n) {
+      write_key(w, "candidateCount");
+      w.Int64(*params.n);
+    }
+    if (params.logprobs) {
+      write_key(w, "responseLogprobs");
+      w.Bool(true);
+      if (params.top_logprobs.value_or(0) > 0) {
+        write_key(w, "logprobs");
+        w.Int64(*params.top_logprobs);
+      }
+    }
     if (format.is_json()) {
       write_key(w, "responseMimeType");
       write_string(w, "application/json");
