@@ -63,6 +63,8 @@ std::variant<chat_call, api_error>
 parse_responses_request(std::string_view body, const config& cfg);
 
 const client_api& chat_completions_api();
+/// OpenAI's legacy `POST /v1/completions` (completions_api.cpp).
+const client_api& completions_api();
 const client_api& responses_api();
 const client_api& messages_api();
 

@@ -76,6 +76,11 @@ struct chat_call {
 std::variant<chat_call, api_error> parse_chat_request(std::string_view body,
                                                       const config& cfg);
 
+/// A legacy text completion (`POST /v1/completions`): its prompt becomes
+/// one user turn; the chat completions' sampling fields apply.
+std::variant<chat_call, api_error>
+parse_text_completion_request(std::string_view body, const config& cfg);
+
 /// One validated `POST /v1/runs`.
 struct run_call {
   enum class kind { ensemble, provider, pipeline };

@@ -378,6 +378,69 @@ std::variant<chat_call, api_error> parse_chat_request(std::string_view body,
   }
 }
 
+std::variant<chat_call, api_error>
+parse_text_completion_request(std::string_view body, const config& cfg) {
+  try {
+    auto doc = parse_object(body);
+    chat_call call;
+    auto* model = field(doc, "model");
+    if (model == nullptr)
+      fail("model", "model: required (a provider's name or ensemble/NAME)");
+    call.model = read_string(*model, "model");
+    auto* prompt = field(doc, "prompt");
+    if (prompt == nullptr)
+      fail("prompt", "prompt: required");
+    std::string text;
+    if (prompt->IsArray()) {
+      // Several prompts, or prompts given as token ids, would each need
+      // their own question.
+      if (prompt->Size() != 1 || !(*prompt)[0].IsString())
+        unsupported("prompt", "prompt: one string per request (or an array "
+                              "of one string)");
+      text = string_of((*prompt)[0]);
+    } else {
+      text = read_string(*prompt, "prompt");
+    }
+    call.messages.emplace_back("user", std::move(text));
+    // What only the legacy API has, and the chat completions' fields it
+    // does not take.
+    if (auto* v = field(doc, "echo"); v != nullptr && read_bool(*v, "echo"))
+      unsupported("echo", "echo: not supported");
+    if (field(doc, "suffix") != nullptr)
+      unsupported("suffix", "suffix: not supported (no model behind tutti "
+                            "is asked to fill in the middle)");
+    if (auto* v = field(doc, "best_of");
+        v != nullptr && read_integer(*v, "best_of") != 1)
+      unsupported("best_of", "best_of: not supported; ask an ensemble that "
+                             "votes, or give a member samples:");
+    if (field(doc, "logprobs") != nullptr)
+      unsupported("logprobs", "logprobs: the legacy form is not supported; "
+                              "ask /v1/chat/completions with logprobs: true");
+    for (auto* chat_only :
+         {"messages", "tools", "tool_choice", "response_format",
+          "reasoning_effort", "top_logprobs", "parallel_tool_calls"})
+      if (field(doc, chat_only) != nullptr)
+        unsupported(chat_only, std::string{chat_only} +
+                                   ": a chat completions field; send it to "
+                                   "/v1/chat/completions");
+    call.params = read_params(doc);
+    reject_unsupported(doc);
+    if (auto* v = field(doc, "stream"))
+      call.stream = read_bool(*v, "stream");
+    if (auto* v = field(doc, "stream_options")) {
+      if (!v->IsObject())
+        wrong_type("stream_options", "an object", *v);
+      if (auto* u = field(*v, "include_usage"))
+        call.include_usage = read_bool(*u, "stream_options.include_usage");
+    }
+    read_tutti_extension(doc, call);
+    resolve_target(call, cfg);
+    return call;
+  } catch (api_error& e) {
+    return std::move(e);
+  }
+}
+
 std::variant<run_call, api_error> parse_run_request(std::string_view body,
                                                     const config& cfg) {
   try {

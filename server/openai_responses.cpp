@@ -1,4 +1,5 @@
 #include "server/openai.hpp"
+#include "server/openai_writers.hpp"
 
 #include <functional>
 
@@ -17,10 +18,6 @@ using json_detail::json_text;
 using json_detail::write_string;
 using json_detail::write_string_or_null;
 
-void write_raw_object(json_writer& w, const std::string& json) {
-  w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
-}
-
 void write_limit(json_writer& w, int64_t limit) {
   if (limit > 0)
     w.Int64(limit);
@@ -34,22 +31,6 @@ const member_outcome* outcome_named(const std::vector<member_outcome>& list,
     if (o.member == label)
       return &o;
   return nullptr;
-}
-
-/// The fields a chat completion and each of its chunks start with; `object`
-/// is "chat.completion" or "chat.completion.chunk".
-void write_completion_head(json_writer& w, const completion_ids& ids,
-                           const char* object) {
-  w.Key("id");
-  write_string(w, ids.id);
-  w.Key("object");
-  w.String(object);
-  w.Key("created");
-  w.Int64(ids.created);
-  w.Key("model");
-  write_string(w, ids.model);
-  w.Key("system_fingerprint");
-  w.Null();
 }
 
 /// A chunk with one choice whose delta `write_delta` writes.
@@ -79,14 +60,6 @@ void write_openai_tool_calls(json_writer& w,
     w.EndObject();
   }
   w.EndArray();
-}
-
-/// A choice's `logprobs`: the vendor's object, or null.
-void write_logprobs(json_writer& w, const std::string& logprobs) {
-  if (logprobs.empty())
-    w.Null();
-  else
-    write_raw_object(w, logprobs);
 }
 
 std::string choice_chunk(const completion_ids& ids, bool include_usage,
@@ -134,22 +107,6 @@ std::string text_chunk(const completion_ids& ids, bool include_usage,
         write_string(w, text);
       },
       "");
-}
-
-void write_openai_usage(json_writer& w, const tutti::usage& used) {
-  w.StartObject();
-  w.Key("prompt_tokens");
-  w.Int64(used.input_tokens);
-  w.Key("completion_tokens");
-  w.Int64(used.output_tokens);
-  w.Key("total_tokens");
-  w.Int64(used.input_tokens + used.output_tokens);
-  w.Key("prompt_tokens_details");
-  w.StartObject();
-  w.Key("cached_tokens");
-  w.Int64(used.cached_input_tokens);
-  w.EndObject();
-  w.EndObject();
 }
 
 /// A chunk without choices carrying tutti's own `tutti` member.
@@ -203,6 +160,50 @@ std::string named_list_json(const Map& map, WriteFields write_fields) {
 }
 
 } // namespace
+
+void write_raw_object(json_writer& w, const std::string& json) {
+  w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+}
+
+/// The fields a chat completion and each of its chunks start with; `object`
+/// is "chat.completion" or "chat.completion.chunk".
+void write_completion_head(json_writer& w, const completion_ids& ids,
+                           const char* object) {
+  w.Key("id");
+  write_string(w, ids.id);
+  w.Key("object");
+  w.String(object);
+  w.Key("created");
+  w.Int64(ids.created);
+  w.Key("model");
+  write_string(w, ids.model);
+  w.Key("system_fingerprint");
+  w.Null();
+}
+
+/// A choice's `logprobs`: the vendor's object, or null.
+void write_logprobs(json_writer& w, const std::string& logprobs) {
+  if (logprobs.empty())
+    w.Null();
+  else
+    write_raw_object(w, logprobs);
+}
+
+void write_openai_usage(json_writer& w, const tutti::usage& used) {
+  w.StartObject();
+  w.Key("prompt_tokens");
+  w.Int64(used.input_tokens);
+  w.Key("completion_tokens");
+  w.Int64(used.output_tokens);
+  w.Key("total_tokens");
+  w.Int64(used.input_tokens + used.output_tokens);
+  w.Key("prompt_tokens_details");
+  w.StartObject();
+  w.Key("cached_tokens");
+  w.Int64(used.cached_input_tokens);
+  w.EndObject();
+  w.EndObject();
+}
 
 std::string to_json(const api_error& error, const std::string& ensemble_json) {
   return json_text([&](json_writer& w) {
@@ -613,6 +614,7 @@ std::string server_json(const config& cfg, const std::string& version,
       {"GET", "/v1/models"},
       {"GET", "/v1/models/{id}"},
       {"POST", "/v1/chat/completions"},
+      {"POST", "/v1/completions"},
       {"POST", "/v1/responses"},
       {"POST", "/v1/messages"},
       {"POST", "/v1/embeddings"},

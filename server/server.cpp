@@ -80,6 +80,7 @@ match_route(std::string_view method, std::string_view path, bool& known_path) {
       {"GET", "/v1/pipelines", id::pipelines},
       {"GET", "/v1/models", id::models},
       {"POST", "/v1/chat/completions", id::chat},
+      {"POST", "/v1/completions", id::completions},
       {"POST", "/v1/responses", id::responses},
       {"POST", "/v1/messages", id::messages},
       {"POST", "/v1/embeddings", id::embeddings},
@@ -365,6 +366,9 @@ void server::impl::dispatch(const route_match& route, const exchange_ptr& ex) {
     return;
   case id::chat:
     chat(ex, http::chat_completions_api());
+    return;
+  case id::completions:
+    chat(ex, http::completions_api());
     return;
   case id::responses:
     chat(ex, http::responses_api());

@@ -70,9 +70,10 @@ struct route_match {
     model, ///< /v1/models/{id}
     root,  ///< GET /: what this server is
     chat,
-    responses, ///< POST /v1/responses
-    messages,  ///< POST /v1/messages (Anthropic's)
-    reload,    ///< POST /admin/reload
+    completions, ///< POST /v1/completions (legacy text completions)
+    responses,   ///< POST /v1/responses
+    messages,    ///< POST /v1/messages (Anthropic's)
+    reload,      ///< POST /admin/reload
     embeddings,
     create_run,
     get_run,

@@ -3,7 +3,7 @@
 // and streamed (in the finish chunk), and asked with `n` returns n choices;
 // an ensemble whose answer is a member's returns the winner's; a strategy
 // that cannot, or a member whose vendor has no such field, is a 400 naming
-// it.
+// it. The legacy text completions answer in their own shape.
 
 #include <boost/test/unit_test.hpp>
 
@@ -233,6 +233,81 @@ BOOST_AUTO_TEST_CASE(n_goes_only_where_one_model_answers) {
   BOOST_REQUIRE(first);
   BOOST_REQUIRE_MESSAGE(first->status == 200, first->body);
   BOOST_CHECK_EQUAL(parsed(first->body)["choices"].Size(), 2u);
+}
+
+BOOST_AUTO_TEST_CASE(legacy_text_completions_answer_in_their_shape) {
+  auto whole = client->Post(
+      "/v1/completions",
+      R"({"model": "alpha", "prompt": "Capital of France?", "n": 2})",
+      "application/json");
+  BOOST_REQUIRE(whole);
+  BOOST_REQUIRE_MESSAGE(whole->status == 200, whole->body);
+  BOOST_CHECK_EQUAL(whole->get_header_value("x-tutti-status"), "ok");
+  auto doc = parsed(whole->body);
+  BOOST_CHECK_EQUAL(str(doc["object"]), "text_completion");
+  BOOST_CHECK(str(doc["id"]).rfind("cmpl-", 0) == 0);
+  BOOST_REQUIRE_EQUAL(doc["choices"].Size(), 2u);
+  BOOST_CHECK_EQUAL(str(doc["choices"][0]["text"]), "Paris is the capital.");
+  BOOST_CHECK_EQUAL(str(doc["choices"][1]["text"]),
+                    "Paris is the capital. [1]");
+  BOOST_CHECK_EQUAL(doc["choices"][1]["index"].GetInt(), 1);
+  BOOST_CHECK(doc["usage"]["completion_tokens"].GetInt() > 0);
+  // The prompt reached the model as one user turn.
+  for (auto& a : upstream.arrivals())
+    if (a.model == "alpha" && has(a.body, "\"n\":2"))
+      BOOST_CHECK_EQUAL(str(parsed(a.body)["messages"][0]["content"]),
+                        "Capital of France?");
+
+  auto streamed = client->Post(
+      "/v1/completions",
+      R"({"model": "ensemble/poll", "prompt": ["Capital of France?"],
+          "stream": true, "stream_options": {"include_usage": true}})",
+      "application/json");
+  BOOST_REQUIRE(streamed);
+  BOOST_REQUIRE_MESSAGE(streamed->status == 200, streamed->body);
+  std::string text;
+  std::string finish;
+  bool usage = false;
+  size_t at = 0;
+  while ((at = streamed->body.find("data: {", at)) != std::string::npos) {
+    auto end = streamed->body.find("\n\n", at);
+    auto chunk = parsed(streamed->body.substr(at + 6, end - at - 6));
+    at = end;
+    BOOST_CHECK_EQUAL(str(chunk["object"]), "text_completion");
+    if (chunk["choices"].Empty()) {
+      usage = chunk["usage"]["total_tokens"].GetInt() > 0;
+      continue;
+    }
+    text += str(chunk["choices"][0]["text"]);
+    if (chunk["choices"][0]["finish_reason"].IsString())
+      finish = str(chunk["choices"][0]["finish_reason"]);
+  }
+  BOOST_CHECK_EQUAL(text, "Paris is the capital.");
+  BOOST_CHECK_EQUAL(finish, "stop");
+  BOOST_CHECK(usage);
+  BOOST_CHECK(has(streamed->body, "data: [DONE]"));
+
+  struct refused {
+    const char* body;
+    const char* param;
+  } rows[] = {
+      {R"({"model": "alpha", "prompt": ["a", "b"]})", "prompt"},
+      {R"({"model": "alpha", "prompt": [1, 2, 3]})", "prompt"},
+      {R"({"model": "alpha"})", "prompt"},
+      {R"({"model": "alpha", "prompt": "a", "logprobs": 2})", "logprobs"},
+      {R"({"model": "alpha", "prompt": "a", "echo": true})", "echo"},
+      {R"({"model": "alpha", "prompt": "a", "suffix": "b"})", "suffix"},
+      {R"({"model": "alpha", "prompt": "a", "best_of": 3})", "best_of"},
+      {R"({"model": "alpha", "prompt": "a", "tools": []})", "tools"},
+  };
+  for (auto& r : rows) {
+    auto res = client->Post("/v1/completions", r.body, "application/json");
+    BOOST_REQUIRE(res);
+    BOOST_CHECK_MESSAGE(res->status == 400, r.body << ": " << res->status);
+    BOOST_CHECK_MESSAGE(
+        has(res->body, std::string{R"("param":")"} + r.param + '"'),
+        r.body << ": " << res->body);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -204,6 +204,16 @@ describe('tutti serve under the OpenAI SDK', () => {
     assert.equal(streamed.choices[0].logprobs.content.map((e) => e.token).join(''), answer);
   });
 
+  test('the legacy completions API answers the SDK, whole and streamed', async () => {
+    const whole = await openai.completions.create({ model: 'ensemble/capital', prompt: 'What is the capital of France?' });
+    assert.equal(whole.object, 'text_completion');
+    assert.equal(whole.choices[0].text, answer);
+    assert.equal(whole.choices[0].finish_reason, 'stop');
+    const stream = await openai.completions.create({ model: 'paris', prompt: 'What is the capital of France?', stream: true });
+    const chunks = await collect(stream);
+    assert.equal(chunks.map((c) => c.choices[0]?.text ?? '').join(''), answer);
+  });
+
   test('a refusal reaches the SDK as message.refusal, whole and streamed', async () => {
     const words = "I'm very sorry, but I can't assist with that.";
     const completion = await openai.chat.completions.create({ model: 'careful', messages: question });
