@@ -82,7 +82,8 @@ void add_logprobs(std::string& into, const std::string& entries) {
 }
 
 void add_tool_call_pieces(std::vector<tool_call>& calls,
-                          const std::vector<tool_call_delta>& pieces) {
+                          const std::vector<tool_call_delta>& pieces,
+                          std::string& past_limits) {
   for (auto& piece : pieces) {
     // Past the limit the reply is judged a failure (`reply_outcome`); one
     // more slot records that it went past.
@@ -91,8 +92,11 @@ void add_tool_call_pieces(std::vector<tool_call>& calls,
         calls.push_back(tool_call{piece.id, piece.name, piece.arguments});
       continue;
     }
-    if (piece.index > max_tool_calls)
+    if (piece.index >= max_tool_calls) {
+      past_limits = "a tool call's index is past " +
+                    std::to_string(max_tool_calls - 1);
       continue;
+    }
     if (calls.size() <= piece.index)
       calls.resize(piece.index + 1);
     auto& call = calls[piece.index];
@@ -143,18 +147,23 @@ void add_update(reply_parts& parts, const stream_update& update) {
   parts.refused = parts.refused || update.refused;
   for (auto& description : update.other_content)
     note_other_content(parts, description);
-  add_tool_call_pieces(parts.tool_calls, update.tool_calls);
+  add_tool_call_pieces(parts.tool_calls, update.tool_calls, parts.past_limits);
   for (auto& piece : update.other_choices) {
-    // One slot past the limit records that the reply went past it.
-    if (piece.index == 0 || piece.index > static_cast<size_t>(max_choices))
+    if (piece.index == 0)
       continue;
+    if (piece.index >= static_cast<size_t>(max_choices)) {
+      parts.past_limits =
+          "a choice's index is past " + std::to_string(max_choices - 1);
+      continue;
+    }
     if (parts.other_choices.size() < piece.index)
       parts.other_choices.resize(piece.index);
     auto& choice = parts.other_choices[piece.index - 1];
     choice.text += piece.text;
     choice.refusal += piece.refusal;
     add_logprobs(choice.logprobs, piece.logprobs);
-    add_tool_call_pieces(choice.tool_calls, piece.tool_calls);
+    add_tool_call_pieces(choice.tool_calls, piece.tool_calls,
+                         parts.past_limits);
     if (!piece.finish_reason.empty())
       choice.finish_reason = piece.finish_reason;
   }
@@ -182,6 +191,10 @@ body_result reply_outcome(reply_parts parts) {
       message += " (" + parts.finish_detail + ")";
     return failure_of(failure_kind::content_filter, std::move(message), parts);
   }
+  if (!parts.past_limits.empty())
+    return failure_of(failure_kind::protocol,
+                      "the reply is past tutti's limits: " + parts.past_limits,
+                      parts);
   if (auto wrong = settle_tool_calls(parts.tool_calls); !wrong.empty())
     return failure_of(failure_kind::protocol, std::move(wrong), parts);
   if (parts.other_choices.size() > static_cast<size_t>(max_choices) - 1)

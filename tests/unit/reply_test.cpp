@@ -158,3 +158,53 @@ BOOST_AUTO_TEST_CASE(a_stream_without_its_end_marker_is_incomplete) {
              failure_kind::protocol);
   BOOST_TEST(completion_in(stream_outcome(parts, true, false)).text == "Paris");
 }
+
+BOOST_AUTO_TEST_CASE(a_piece_past_the_limits_fails_the_reply_not_dropped) {
+  // A tool call or a choice whose index is past the limits is not quietly
+  // left out: the reply is a protocol failure that says so.
+  for (size_t index : {size_t{128}, size_t{129}, size_t{500}}) {
+    reply_parts parts;
+    stream_update update;
+    update.text = "Paris";
+    tool_call_delta call;
+    call.index = index;
+    call.name = "f";
+    update.tool_calls.push_back(call);
+    add_update(parts, update);
+    auto outcome = reply_outcome(parts);
+    BOOST_REQUIRE(std::holds_alternative<failure>(outcome));
+    BOOST_TEST(std::get<failure>(outcome).kind == failure_kind::protocol);
+    BOOST_TEST(std::get<failure>(outcome).message.find(
+                   "a tool call's index is past 127") != std::string::npos);
+
+    reply_parts more;
+    stream_update other;
+    other.text = "Paris";
+    choice_update choice;
+    choice.index = index;
+    choice.text = "Lyon";
+    other.other_choices.push_back(choice);
+    add_update(more, other);
+    auto refused = reply_outcome(more);
+    BOOST_REQUIRE(std::holds_alternative<failure>(refused));
+    BOOST_TEST(std::get<failure>(refused).message.find(
+                   "a choice's index is past 127") != std::string::npos);
+  }
+  // The last place of each is still a reply.
+  reply_parts parts;
+  stream_update update;
+  update.text = "Paris";
+  tool_call_delta call;
+  call.index = 127;
+  call.name = "f";
+  update.tool_calls.push_back(call);
+  choice_update choice;
+  choice.index = 127;
+  choice.text = "Lyon";
+  update.other_choices.push_back(choice);
+  add_update(parts, update);
+  auto outcome = reply_outcome(parts);
+  BOOST_REQUIRE(std::holds_alternative<completion>(outcome));
+  BOOST_TEST(std::get<completion>(outcome).tool_calls.size() == 1u);
+  BOOST_TEST(std::get<completion>(outcome).more_choices.size() == 127u);
+}

@@ -227,6 +227,10 @@ struct reply_parts {
   /// calls assembled, log probabilities as `logprobs`); past
   /// `max_choices` the reply is a `protocol` failure.
   std::vector<reply_choice> other_choices;
+  /// A piece named a tool call or a choice past `max_tool_calls` or
+  /// `max_choices`: the reply is a `protocol` failure, not one with that
+  /// piece silently left out.
+  std::string past_limits;
   std::string finish_reason;
   std::string finish_detail;
   tutti::usage usage;

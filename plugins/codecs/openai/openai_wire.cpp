@@ -717,8 +717,8 @@ private:
     }
   }
 
-  static std::string encode_body(const chat_request& req,
-                                 const provider_settings& provider) {
+  std::string encode_body(const chat_request& req,
+                          const provider_settings& provider) const {
     const auto& params = req.params;
     const auto& defaults = provider.defaults;
     rapidjson::StringBuffer buffer;
@@ -745,7 +745,8 @@ private:
     write_double_param(w, "temperature", params.temperature,
                        defaults.temperature);
     write_double_param(w, "top_p", params.top_p, defaults.top_p);
-    write_int("max_tokens", params.max_tokens, defaults.max_tokens);
+    write_int(dialect_.max_tokens_field, params.max_tokens,
+              defaults.max_tokens);
     write_int("seed", params.seed, defaults.seed);
     write_double_param(w, "frequency_penalty", params.frequency_penalty,
                        std::nullopt);

@@ -37,6 +37,10 @@ struct openai_dialect {
   /// What `codec::accepts_unterminated_stream()` returns: true for servers
   /// that may end a stream after its finish reason without `[DONE]`.
   bool accepts_unterminated_stream = false;
+  /// The field the token limit is sent as: OpenAI's reasoning models
+  /// refuse the older `max_tokens`, which servers that copy the format
+  /// know best.
+  const char* max_tokens_field = "max_tokens";
 };
 
 /// A codec for the OpenAI Chat Completions format as `dialect` speaks it.
