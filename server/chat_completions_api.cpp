@@ -10,27 +10,14 @@ namespace tutti::http {
 
 namespace {
 
-std::string sse_data(const std::string& json) {
-  return "data: " + json + "\n\n";
-}
-
-class chat_stream final : public reply_stream {
+class chat_stream final : public openai_data_stream {
 public:
-  chat_stream(completion_ids ids, bool include_usage)
-      : ids_(std::move(ids)), usage_(include_usage) {}
+  using openai_data_stream::openai_data_stream;
 
   std::string open() override { return sse_data(role_chunk(ids_, usage_)); }
 
   std::string text(const std::string& delta) override {
     return sse_data(content_chunk(ids_, delta, usage_));
-  }
-
-  std::string member_delta(const tutti::member_delta& delta) override {
-    return sse_data(member_delta_chunk(ids_, delta, usage_));
-  }
-
-  std::string member_done(const member_outcome& outcome) override {
-    return sse_data(member_done_chunk(ids_, outcome, usage_));
   }
 
   std::string finish(const ensemble_answer& answer,
@@ -50,16 +37,6 @@ public:
       out += sse_data(usage_chunk(ids_, answer.usage));
     return out + "data: [DONE]\n\n";
   }
-
-  std::string fail(const api_error& error,
-                   const ensemble_answer& answer) override {
-    // OpenAI's SDKs raise an event that carries `error`.
-    return sse_data(to_json(error, to_json(answer)));
-  }
-
-private:
-  completion_ids ids_;
-  bool usage_;
 };
 
 class chat_completions final : public client_api {
@@ -84,6 +61,20 @@ public:
 };
 
 } // namespace
+
+std::string openai_data_stream::member_delta(const tutti::member_delta& delta) {
+  return sse_data(member_delta_chunk(ids_, delta, usage_));
+}
+
+std::string openai_data_stream::member_done(const member_outcome& outcome) {
+  return sse_data(member_done_chunk(ids_, outcome, usage_));
+}
+
+std::string openai_data_stream::fail(const api_error& error,
+                                     const ensemble_answer& answer) {
+  // OpenAI's SDKs raise an event that carries `error`.
+  return sse_data(to_json(error, to_json(answer)));
+}
 
 const client_api& chat_completions_api() {
   static const chat_completions api;

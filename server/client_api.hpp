@@ -41,6 +41,28 @@ public:
                            const ensemble_answer& answer) = 0;
 };
 
+/// What OpenAI's `data:` streams (chat and legacy text completions) share:
+/// each chunk a `data:` line, member events as chunks without choices, a
+/// failure as an event carrying `error`. Subclasses write the choices.
+class openai_data_stream : public reply_stream {
+public:
+  openai_data_stream(completion_ids ids, bool include_usage)
+      : ids_(std::move(ids)), usage_(include_usage) {}
+
+  std::string member_delta(const tutti::member_delta& delta) override;
+  std::string member_done(const member_outcome& outcome) override;
+  std::string fail(const api_error& error,
+                   const ensemble_answer& answer) override;
+
+protected:
+  static std::string sse_data(const std::string& json) {
+    return "data: " + json + "\n\n";
+  }
+
+  completion_ids ids_;
+  bool usage_; ///< stream_options.include_usage
+};
+
 class client_api {
 public:
   virtual ~client_api() = default;

@@ -97,27 +97,14 @@ std::string chunk_json(const completion_ids& ids, size_t index,
   });
 }
 
-std::string sse_data(const std::string& json) {
-  return "data: " + json + "\n\n";
-}
-
-class text_stream final : public reply_stream {
+class text_stream final : public openai_data_stream {
 public:
-  text_stream(completion_ids ids, bool include_usage)
-      : ids_(std::move(ids)), usage_(include_usage) {}
+  using openai_data_stream::openai_data_stream;
 
   std::string open() override { return {}; }
 
   std::string text(const std::string& delta) override {
     return sse_data(chunk_json(ids_, 0, delta, "", "", usage_));
-  }
-
-  std::string member_delta(const tutti::member_delta& delta) override {
-    return sse_data(member_delta_chunk(ids_, delta, usage_));
-  }
-
-  std::string member_done(const member_outcome& outcome) override {
-    return sse_data(member_done_chunk(ids_, outcome, usage_));
   }
 
   std::string finish(const ensemble_answer& answer,
@@ -138,27 +125,9 @@ public:
         sse_data(chunk_json(ids_, 0, "", answer.logprobs,
                             finish_reason_of(answer), usage_, to_json(answer)));
     if (usage_)
-      out += sse_data(json_text([&](openai_writer& w) {
-        w.StartObject();
-        write_completion_head(w, ids_, object_name);
-        w.Key("choices");
-        w.StartArray();
-        w.EndArray();
-        w.Key("usage");
-        write_openai_usage(w, answer.usage);
-        w.EndObject();
-      }));
+      out += sse_data(usage_chunk(ids_, answer.usage, object_name));
     return out + "data: [DONE]\n\n";
   }
-
-  std::string fail(const api_error& error,
-                   const ensemble_answer& answer) override {
-    return sse_data(to_json(error, to_json(answer)));
-  }
-
-private:
-  completion_ids ids_;
-  bool usage_;
 };
 
 class text_completions final : public client_api {

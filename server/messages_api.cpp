@@ -303,10 +303,7 @@ std::variant<chat_call, api_error> parse_messages(std::string_view body,
   try {
     auto doc = parse_object(body);
     chat_call call;
-    auto* model = field(doc, "model");
-    if (model == nullptr)
-      fail("model", "model: required (a provider's name or ensemble/NAME)");
-    call.model = read_string(*model, "model");
+    call.model = read_model(doc);
     if (auto* v = field(doc, "system")) {
       auto text = read_text_parts(*v, "system", text_blocks);
       if (!text.empty())

@@ -140,7 +140,8 @@ std::vector<std::string> more_choice_chunks(const completion_ids& ids,
 std::string finish_chunk(const completion_ids& ids,
                          const ensemble_answer& answer, bool include_usage);
 /// The usage chunk (no choices) sent before [DONE] when asked for.
-std::string usage_chunk(const completion_ids& ids, const tutti::usage& used);
+std::string usage_chunk(const completion_ids& ids, const tutti::usage& used,
+                        const char* object = "chat.completion.chunk");
 /// A member's tokens or outcome (tutti.members): no choices, a `tutti`
 /// member instead.
 std::string member_delta_chunk(const completion_ids& ids,

@@ -312,6 +312,18 @@ chat_params read_params(const json_value& body) {
 /// The OpenAI fields tutti cannot honour: a 400 rather than silently doing
 /// something else. Fields that change nothing (n: 1, tool_choice: "none",
 /// logprobs: false, penalties of 0...) pass.
+/// `stream` and `stream_options.include_usage`.
+void read_stream_options(const json_value& doc, chat_call& call) {
+  if (auto* v = field(doc, "stream"))
+    call.stream = read_bool(*v, "stream");
+  if (auto* v = field(doc, "stream_options")) {
+    if (!v->IsObject())
+      wrong_type("stream_options", "an object", *v);
+    if (auto* u = field(*v, "include_usage"))
+      call.include_usage = read_bool(*u, "stream_options.include_usage");
+  }
+}
+
 void reject_unsupported(const json_value& body) {
   if (auto* v = field(body, "functions");
       v != nullptr && !(v->IsArray() && v->Empty()))
@@ -351,24 +363,14 @@ std::variant<chat_call, api_error> parse_chat_request(std::string_view body,
   try {
     auto doc = parse_object(body);
     chat_call call;
-    auto* model = field(doc, "model");
-    if (model == nullptr)
-      fail("model", "model: required (a provider's name or ensemble/NAME)");
-    call.model = read_string(*model, "model");
+    call.model = read_model(doc);
     auto* messages = field(doc, "messages");
     if (messages == nullptr)
       fail("messages", "messages: required");
     call.messages = read_messages(*messages);
     call.params = read_params(doc);
     reject_unsupported(doc);
-    if (auto* v = field(doc, "stream"))
-      call.stream = read_bool(*v, "stream");
-    if (auto* v = field(doc, "stream_options")) {
-      if (!v->IsObject())
-        wrong_type("stream_options", "an object", *v);
-      if (auto* u = field(*v, "include_usage"))
-        call.include_usage = read_bool(*u, "stream_options.include_usage");
-    }
+    read_stream_options(doc, call);
     read_tutti_extension(doc, call);
     check_image_count(call.messages);
     resolve_target(call, cfg);
@@ -383,10 +385,7 @@ parse_text_completion_request(std::string_view body, const config& cfg) {
   try {
     auto doc = parse_object(body);
     chat_call call;
-    auto* model = field(doc, "model");
-    if (model == nullptr)
-      fail("model", "model: required (a provider's name or ensemble/NAME)");
-    call.model = read_string(*model, "model");
+    call.model = read_model(doc);
     auto* prompt = field(doc, "prompt");
     if (prompt == nullptr)
       fail("prompt", "prompt: required");
@@ -425,14 +424,7 @@ parse_text_completion_request(std::string_view body, const config& cfg) {
                                    "/v1/chat/completions");
     call.params = read_params(doc);
     reject_unsupported(doc);
-    if (auto* v = field(doc, "stream"))
-      call.stream = read_bool(*v, "stream");
-    if (auto* v = field(doc, "stream_options")) {
-      if (!v->IsObject())
-        wrong_type("stream_options", "an object", *v);
-      if (auto* u = field(*v, "include_usage"))
-        call.include_usage = read_bool(*u, "stream_options.include_usage");
-    }
+    read_stream_options(doc, call);
     read_tutti_extension(doc, call);
     resolve_target(call, cfg);
     return call;

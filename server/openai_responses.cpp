@@ -401,10 +401,11 @@ std::string finish_chunk(const completion_ids& ids,
       to_json(answer), answer.logprobs);
 }
 
-std::string usage_chunk(const completion_ids& ids, const tutti::usage& used) {
+std::string usage_chunk(const completion_ids& ids, const tutti::usage& used,
+                        const char* object) {
   return json_text([&](json_writer& w) {
     w.StartObject();
-    write_completion_head(w, ids, "chat.completion.chunk");
+    write_completion_head(w, ids, object);
     w.Key("choices");
     w.StartArray();
     w.EndArray();

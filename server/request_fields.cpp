@@ -127,6 +127,13 @@ rapidjson::Document parse_object(std::string_view body) {
   return doc;
 }
 
+std::string read_model(const json_value& body) {
+  auto* model = field(body, "model");
+  if (model == nullptr)
+    fail("model", "model: required (a provider's name or ensemble/NAME)");
+  return read_string(*model, "model");
+}
+
 std::string read_function_name(const json_value& v, const std::string& param) {
   auto name = read_string(v, param);
   if (!is_function_name(name))

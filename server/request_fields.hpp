@@ -137,6 +137,9 @@ void add_tool(std::vector<tool_spec>& tools, tool_spec tool,
 /// and settings.
 void read_tutti_extension(const json_value& body, chat_call& call);
 
+/// The body's `model`, required: what the client asks, echoed in replies.
+std::string read_model(const json_value& body);
+
 /// The target a model name asks: a provider's name or ensemble/NAME; an
 /// unknown one is a 404 listing what there is.
 tutti::target resolve_model(const std::string& model, const config& cfg);

@@ -287,10 +287,7 @@ parse_responses_request(std::string_view body, const config& cfg) {
   try {
     auto doc = parse_object(body);
     chat_call call;
-    auto* model = field(doc, "model");
-    if (model == nullptr)
-      fail("model", "model: required (a provider's name or ensemble/NAME)");
-    call.model = read_string(*model, "model");
+    call.model = read_model(doc);
     if (auto* v = field(doc, "instructions")) {
       call.instructions = read_string(*v, "instructions");
       call.messages.emplace_back("system", *call.instructions);
