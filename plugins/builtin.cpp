@@ -15,6 +15,7 @@
 #include "plugins/combine/judge/judge.hpp"
 #include "plugins/combine/rank/rank.hpp"
 #include "plugins/combine/synthesize/synthesize.hpp"
+#include "plugins/combine/usc/usc.hpp"
 #include "plugins/combine/vote/vote.hpp"
 
 namespace tutti {
@@ -33,6 +34,7 @@ void register_builtin_plugins(registry& reg) {
   reg.add_combine("judge", make_judge, judge_traits());
   reg.add_combine("rank", make_rank, rank_traits());
   reg.add_combine("synthesize", make_synthesize, synthesize_traits());
+  reg.add_combine("usc", make_usc, usc_traits());
 }
 
 } // namespace tutti

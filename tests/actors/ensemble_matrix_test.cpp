@@ -139,8 +139,13 @@ const std::vector<expectation> expectations = {
       {"d", failure_kind::cancelled}}},
 };
 
-const std::vector<std::string> strategies = {"collect", "first", "vote",
-                                             "judge",   "rank",  "synthesize"};
+const std::vector<std::string> strategies = {
+    "collect", "first", "vote", "judge", "rank", "synthesize", "usc"};
+
+/// The strategies whose judge names one success (judge, rank, usc).
+bool picks_with_a_judge(const std::string& combine) {
+  return combine == "judge" || combine == "rank" || combine == "usc";
+}
 
 struct matrix_fixture : testing::actor_fixture {
   std::shared_ptr<testing::provider_log> log =
@@ -230,11 +235,10 @@ BOOST_AUTO_TEST_CASE(every_until_mode_and_combine) {
         BOOST_TEST(!answer->has_value());
         f.step(1);
         auto combines_again =
-            combine == "judge" || combine == "rank" || combine == "synthesize";
+            picks_with_a_judge(combine) || combine == "synthesize";
         auto successes = e.ok.size();
-        auto expect_call =
-            (combine == "synthesize" && successes >= 1) ||
-            ((combine == "judge" || combine == "rank") && successes >= 2);
+        auto expect_call = (combine == "synthesize" && successes >= 1) ||
+                           (picks_with_a_judge(combine) && successes >= 2);
         if (expect_call) {
           BOOST_TEST(!answer->has_value());
           f.step(100);
@@ -320,7 +324,7 @@ BOOST_AUTO_TEST_CASE(every_until_mode_and_combine) {
           BOOST_REQUIRE(a.votes.size() == 1u);
           BOOST_TEST(a.votes[0].members == e.ok,
                      boost::test_tools::per_element());
-        } else if (combine == "judge" || combine == "rank") {
+        } else if (picks_with_a_judge(combine)) {
           if (expect_call) {
             // "Candidate 2" is the second success in member order.
             BOOST_TEST(a.winner == e.ok[1]);
