@@ -68,6 +68,31 @@ describe('messages.create', () => {
     assertStatusHeaders(response.headers, { ok: 1 });
   });
 
+  test('an image block, base64 or by URL, goes with the question', async () => {
+    // A PNG's first eight bytes: a picture as far as tutti can tell.
+    const data = await client.messages.create({
+      model: 'ensemble/capital', max_tokens: 100,
+      messages: [{ role: 'user', content: [
+        { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } },
+        { type: 'image', source: { type: 'url', url: 'https://example.com/paris.jpg' } },
+        { type: 'text', text: 'What city is this?' },
+      ] }],
+    });
+    assert.equal(data.content[0].text, answer);
+    await assert.rejects(
+      client.messages.create({
+        model: 'paris', max_tokens: 10,
+        messages: [{ role: 'user', content: [
+          { type: 'image', source: { type: 'base64', media_type: 'image/tiff', data: 'AAAA' } }] }],
+      }),
+      (err) => {
+        assert.ok(err instanceof Anthropic.BadRequestError, `got ${err}`);
+        assert.match(err.error.error.message, /image\/png, image\/jpeg/);
+        return true;
+      },
+    );
+  });
+
   test('an ensemble with one member failing answers, and says partial', async () => {
     const { data, response } = await client.messages
       .create({ model: 'ensemble/shaky', max_tokens: 100, messages: question })
