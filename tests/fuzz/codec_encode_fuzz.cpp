@@ -53,6 +53,9 @@ chat_params params_of(FuzzedDataProvider& in) {
   for (int i = 0; i < stops; ++i) {
     p.stop.push_back(in.ConsumeRandomLengthString(64));
   }
+  p.n = maybe_int(in);
+  p.logprobs = in.ConsumeBool();
+  p.top_logprobs = maybe_int(in);
   return p;
 }
 
@@ -89,6 +92,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       msg.role = in.ConsumeRandomLengthString(16);
     }
     msg.content = in.ConsumeRandomLengthString(512);
+    // Text and image parts of any bytes (an embedding program may pass
+    // what the endpoint would refuse).
+    auto parts = in.ConsumeIntegralInRange<int>(0, 3);
+    for (int i = 0; i < parts; ++i) {
+      content_part part;
+      if (in.ConsumeBool()) {
+        part.text = in.ConsumeRandomLengthString(64);
+      } else {
+        part.image.media_type = in.ConsumeRandomLengthString(16);
+        part.image.data = in.ConsumeRandomLengthString(64);
+        part.image.url =
+            in.ConsumeBool() ? in.ConsumeRandomLengthString(64) : std::string{};
+        part.image.detail = in.ConsumeRandomLengthString(8);
+      }
+      msg.parts.push_back(std::move(part));
+    }
     req.messages.push_back(std::move(msg));
   }
   auto request = c->encode(req, provider);

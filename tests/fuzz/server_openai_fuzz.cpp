@@ -57,22 +57,60 @@ void check(const chat_params& p) {
   }
 }
 
+/// Parts are kept only with an image, only in a user turn; each image is
+/// inline base64 of a known type or an http(s) URL within bounds; the
+/// content is the text parts joined.
+void check_parts(const chat_message& m) {
+  if (m.parts.empty())
+    return;
+  require(m.role == "user", "a non-user turn holds images");
+  require(m.images() > 0, "parts kept without an image");
+  std::string text;
+  for (const auto& part : m.parts) {
+    if (!part.is_image()) {
+      text += (text.empty() ? "" : "\n") + part.text;
+      continue;
+    }
+    auto& image = part.image;
+    if (image.inline_bytes()) {
+      require(image.media_type == "image/png" ||
+                  image.media_type == "image/jpeg" ||
+                  image.media_type == "image/gif" ||
+                  image.media_type == "image/webp",
+              "an image of an unknown type accepted");
+      require(!image.data.empty() && image.data.size() % 4 == 0,
+              "image bytes that are not base64 accepted");
+    } else {
+      require(image.url.size() <= max_image_url_bytes &&
+                  (image.url.rfind("https://", 0) == 0 ||
+                   image.url.rfind("http://", 0) == 0),
+              "an image URL out of bounds accepted");
+    }
+  }
+  require(text == m.content, "content is not the text parts joined");
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto body = tutti::fuzz::text_of(data, size);
   const auto& cfg = tutti::fuzz::endpoint_config();
   // The same body read by each client API that asks one question.
-  for (auto* api :
-       {&chat_completions_api(), &responses_api(), &messages_api()}) {
+  for (auto* api : {&chat_completions_api(), &completions_api(),
+                    &responses_api(), &messages_api()}) {
     auto chat = api->parse(body, cfg);
     if (auto* e = std::get_if<api_error>(&chat)) {
       check(*e);
       continue;
     }
     auto& call = std::get<chat_call>(chat);
-    for (const auto& m : call.messages)
+    size_t images = 0;
+    for (const auto& m : call.messages) {
       require(utf8::is_valid(m.content), "message content is not UTF-8");
+      check_parts(m);
+      images += m.images();
+    }
+    require(images <= max_images_per_request, "too many images accepted");
     check(call.params);
     require(cfg.providers.count(call.to.name) == 1 ||
                 cfg.ensembles.count(call.to.name) == 1 ||

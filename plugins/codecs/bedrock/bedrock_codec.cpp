@@ -294,8 +294,14 @@ void write_content(json_writer& w, const chat_message& msg) {
         write_key(w, "image");
         w.StartObject();
         write_key(w, "format");
-        write_string(w, std::string_view{part.image.media_type}.substr(
-                            std::string_view{"image/"}.size()));
+        // "image/png" is "png"; the endpoint lets no other kind through,
+        // but an embedding program may pass anything.
+        std::string_view type{part.image.media_type};
+        constexpr std::string_view prefix = "image/";
+        if (type.substr(0, prefix.size()) == prefix) {
+          type.remove_prefix(prefix.size());
+        }
+        write_string(w, type);
         write_key(w, "source");
         w.StartObject();
         write_key(w, "bytes");
