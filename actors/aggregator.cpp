@@ -170,69 +170,121 @@ void answer(self_ptr self, combined verdict) {
 
 void start_member(self_ptr self, size_t index);
 
-/// Sends the strategy's next call, or answers when it has its verdict.
+void combine_step(self_ptr self);
+
+/// The round's outcomes, in the order the strategy asked for them, go to
+/// the strategy.
+void round_done(self_ptr self) {
+  auto& st = self->state;
+  for (auto& call : st.calls)
+    st.input.calls.push_back(std::move(*call.outcome));
+  st.calls.clear();
+  st.round_id.clear();
+  st.call_streams_answer = false;
+  combine_step(self);
+}
+
+/// Where `provider` is asked: one of the strategy's own callees, else a
+/// member's (a round in which members revise); null when neither.
+const ensemble_callee* callee_of(const aggregator_state& st,
+                                 const std::string& provider,
+                                 ensemble_callee& scratch) {
+  if (auto i = st.plan.callees.find(provider); i != st.plan.callees.end())
+    return &i->second;
+  for (auto& member : st.plan.members)
+    if (member.provider == provider) {
+      scratch = ensemble_callee{member.model, member.actor};
+      return &scratch;
+    }
+  return nullptr;
+}
+
+/// Sends the strategy's next calls, or answers when it has its verdict.
 void combine_step(self_ptr self) {
   auto& st = self->state;
   auto verdict = st.plan.strategy->combine(st.input);
-  if (!verdict.call) {
+  std::vector<model_call> round = std::move(verdict.calls);
+  if (verdict.call)
+    round.insert(round.begin(), std::move(*verdict.call));
+  if (round.empty()) {
     answer(self, std::move(verdict));
     return;
   }
-  auto& call = *verdict.call;
-  auto callee = st.plan.callees.find(call.provider);
-  if (callee == st.plan.callees.end()) {
-    st.input.calls.push_back(
-        failed_outcome(call.label, call.provider, "", failure_kind::bad_request,
-                       "the strategy asked provider '" + call.provider +
-                           "', which the ensemble does not know"));
-    combine_step(self);
-    return;
-  }
-  member_query query;
-  query.member = call.label;
-  query.request.id =
-      request_id_of(st.question, call.label + "#" +
-                                     std::to_string(st.input.calls.size() + 1));
-  if (!call.system.empty())
-    query.request.messages.push_back(chat_message{"system", call.system});
-  query.request.messages.push_back(chat_message{"user", call.prompt});
-  query.request.stream = st.question.request.stream;
-  query.request.priority = st.question.request.priority;
-  query.request.scope = st.question.request.scope;
+  // Only a lone call streams the answer: a round's tokens are not one text.
+  st.call_streams_answer = round.size() == 1 && round.front().streams_answer;
+  st.round_id = request_id_of(
+      st.question, "round#" + std::to_string(st.input.calls.size() + 1));
   // The combiner gets a deadline as long as the members had, from now.
   auto deadline = actor_now_us(self) + st.plan.deadline_us;
-  query.request.deadline = deadline;
-  st.call_streams_answer = call.streams_answer;
-  if (st.question.listener && call.streams_answer)
-    query.listener = caf::actor_cast<caf::actor>(self);
-  st.call_id = query.request.id;
-  st.call_label = call.label;
-  st.call_provider = call.provider;
-  st.call_actor = callee->second.actor;
-  auto label = call.label;
-  auto provider = call.provider;
-  auto model = callee->second.model;
-  auto on_outcome = [=](member_outcome outcome) {
-    auto& st = self->state;
-    if (st.answered || st.call_id.empty())
-      return;
-    st.call_id.clear();
-    outcome.member = label;
-    if (st.question.listener)
-      self->send(st.question.listener, outcome);
-    st.input.calls.push_back(std::move(outcome));
-    combine_step(self);
-  };
-  self->request(callee->second.actor, caf::infinite, query_atom::value,
-                std::move(query))
-      .then([=](member_outcome& outcome) { on_outcome(std::move(outcome)); },
-            [=](const caf::error& err) {
-              on_outcome(failed_outcome(
-                  label, provider, model, failure_kind::protocol,
-                  "provider actor failed: " + self->system().render(err)));
-            });
+  for (size_t i = 0; i < round.size(); ++i) {
+    auto& call = round[i];
+    pending_call pending;
+    pending.label = call.label;
+    pending.provider = call.provider;
+    pending.id = request_id_of(
+        st.question,
+        call.label + "#" + std::to_string(st.input.calls.size() + i + 1));
+    ensemble_callee scratch;
+    auto* callee = callee_of(st, call.provider, scratch);
+    if (callee == nullptr)
+      pending.outcome = failed_outcome(
+          call.label, call.provider, "", failure_kind::bad_request,
+          "the strategy asked provider '" + call.provider +
+              "', which the ensemble does not know");
+    else
+      pending.actor = callee->actor;
+    st.calls.push_back(std::move(pending));
+  }
+  st.calls_left = 0;
+  for (auto& pending : st.calls)
+    st.calls_left += pending.outcome ? 0 : 1;
+  if (st.calls_left == 0) {
+    round_done(self);
+    return;
+  }
+  auto round_id = st.round_id;
+  for (size_t i = 0; i < round.size(); ++i) {
+    if (st.calls[i].outcome)
+      continue;
+    auto& call = round[i];
+    member_query query;
+    query.member = call.label;
+    query.request.id = st.calls[i].id;
+    if (!call.system.empty())
+      query.request.messages.push_back(chat_message{"system", call.system});
+    query.request.messages.push_back(chat_message{"user", call.prompt});
+    query.request.stream = st.question.request.stream;
+    query.request.priority = st.question.request.priority;
+    query.request.scope = st.question.request.scope;
+    query.request.deadline = deadline;
+    if (st.question.listener && st.call_streams_answer)
+      query.listener = caf::actor_cast<caf::actor>(self);
+    ensemble_callee scratch;
+    auto model = callee_of(st, call.provider, scratch)->model;
+    auto label = call.label;
+    auto provider = call.provider;
+    auto on_outcome = [=](member_outcome outcome) {
+      auto& st = self->state;
+      if (st.answered || st.round_id != round_id || st.calls[i].outcome)
+        return;
+      outcome.member = label;
+      if (st.question.listener)
+        self->send(st.question.listener, outcome);
+      st.calls[i].outcome = std::move(outcome);
+      if (--st.calls_left == 0)
+        round_done(self);
+    };
+    self->request(st.calls[i].actor, caf::infinite, query_atom::value,
+                  std::move(query))
+        .then([=](member_outcome& outcome) { on_outcome(std::move(outcome)); },
+              [=](const caf::error& err) {
+                on_outcome(failed_outcome(
+                    label, provider, model, failure_kind::protocol,
+                    "provider actor failed: " + self->system().render(err)));
+              });
+  }
   st.plan.timers.at(self, deadline + st.plan.grace_us,
-                    combine_expire_atom::value, st.call_id);
+                    combine_expire_atom::value, round_id);
 }
 
 /// Every member has its outcome: combine.
@@ -540,9 +592,10 @@ caf::behavior aggregator(self_ptr self, ensemble_plan plan) {
               st.streamed[i] = true;
             }
         } else {
-          // A combiner call's tokens are the answer's own.
-          if (st.call_id.empty() || !st.call_streams_answer ||
-              delta.member != st.call_label)
+          // A lone combiner call's tokens may be the answer's own.
+          if (st.calls.size() != 1 || !st.call_streams_answer ||
+              st.calls.front().outcome ||
+              delta.member != st.calls.front().label)
             return;
           delta.answer = true;
         }
@@ -567,16 +620,26 @@ caf::behavior aggregator(self_ptr self, ensemble_plan plan) {
                            : "no outcome by the ensemble deadline");
       },
       [=](settle_atom) { settle(self); },
-      [=](combine_expire_atom, const std::string& call_id) {
+      [=](combine_expire_atom, const std::string& round_id) {
         auto& st = self->state;
-        if (st.answered || st.call_id != call_id)
+        if (st.answered || st.round_id.empty() || st.round_id != round_id)
           return;
-        self->send(st.call_actor, cancel_atom::value, call_id);
-        st.call_id.clear();
-        st.input.calls.push_back(failed_outcome(
-            st.call_label, st.call_provider, "", failure_kind::timeout_total,
-            "no outcome by the combiner call's deadline"));
-        combine_step(self);
+        // Calls without an outcome by now are stopped and listed as such;
+        // the round goes on with what it has.
+        for (auto& call : st.calls) {
+          if (call.outcome)
+            continue;
+          if (call.stopped) {
+            call.outcome = failed_outcome(call.label, call.provider, "",
+                                          failure_kind::cancelled, "cancelled");
+            continue;
+          }
+          self->send(call.actor, cancel_atom::value, call.id);
+          call.outcome = failed_outcome(
+              call.label, call.provider, "", failure_kind::timeout_total,
+              "no outcome by the combiner call's deadline");
+        }
+        round_done(self);
       },
       [=](cancel_atom) {
         auto& st = self->state;
@@ -588,8 +651,11 @@ caf::behavior aggregator(self_ptr self, ensemble_plan plan) {
           finish_members(self, failure_kind::cancelled, "cancelled");
           return;
         }
-        if (!st.call_id.empty())
-          self->send(st.call_actor, cancel_atom::value, st.call_id);
+        for (auto& call : st.calls)
+          if (!call.outcome && !call.stopped) {
+            call.stopped = true;
+            self->send(call.actor, cancel_atom::value, call.id);
+          }
       },
   };
 }

@@ -82,6 +82,16 @@ enum class member_phase : uint8_t {
   stopped,  ///< cancelled or never started because the ensemble was done
 };
 
+/// A combiner call in flight, and its outcome once it has one.
+struct pending_call {
+  std::string id;
+  std::string label; ///< e.g. "judge", "a@round2"
+  std::string provider;
+  caf::actor actor; ///< whom it went to
+  std::optional<member_outcome> outcome;
+  bool stopped = false; ///< told to stop: the question was cancelled
+};
+
 struct aggregator_state {
   ensemble_plan plan;
   ensemble_question question;
@@ -99,11 +109,13 @@ struct aggregator_state {
   bool settled = false; ///< combining has begun
   failure_kind stop_kind = failure_kind::cancelled;
   std::string stop_reason;
-  combine_input input;    ///< while combining
-  std::string call_id;    ///< the combiner call in flight; empty: none
-  std::string call_label; ///< its label, e.g. "judge"
-  std::string call_provider;
-  caf::actor call_actor; ///< whom it went to
+  combine_input input; ///< while combining
+  /// The combiner's calls in flight (one, or a round of several); empty:
+  /// none. Their outcomes are appended to `input.calls` in this order.
+  std::vector<pending_call> calls;
+  /// Names the round of calls in flight, for its deadline; empty: none.
+  std::string round_id;
+  size_t calls_left = 0; ///< calls of the round without their outcome
   bool call_streams_answer = false;
   bool answer_streamed = false; ///< combine first: the winner's text went out
   bool answered = false;

@@ -4,6 +4,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -161,9 +162,111 @@ struct aggregator_fixture : testing::actor_fixture {
   }
 };
 
+/// A strategy that asks one round of calls, as a debate or a council
+/// does: a member's provider, a late referee, one that never answers and
+/// one the ensemble does not know; then answers with what each call came
+/// to, in the order asked.
+class one_round final : public combine_strategy {
+public:
+  combined combine(const combine_input& input) const override {
+    combined result;
+    if (input.calls.empty()) {
+      for (auto [provider, label] :
+           {std::pair{"a-provider", "a@round2"}, std::pair{"referee", "ref"},
+            std::pair{"stuck-judge", "stuck"}, std::pair{"nobody", "lost"}})
+        result.calls.push_back(
+            model_call{provider, label, "", std::string{"revise: "} + label});
+      return result;
+    }
+    for (auto& call : input.calls)
+      result.text += call.member + "=" +
+                     (call.ok ? call.reply.text
+                              : std::string{to_string(call.error.kind)}) +
+                     ";";
+    result.status = answer_status::ok;
+    return result;
+  }
+  std::vector<std::string> providers_called() const override {
+    return {"referee", "stuck-judge"};
+  }
+};
+
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(aggregator_tests, aggregator_fixture)
+
+BOOST_AUTO_TEST_CASE(a_round_of_calls_goes_out_at_once_and_returns_in_order) {
+  add_scripted("a", success("first try"));
+  plan.strategy = std::make_unique<one_round>();
+  plan.callees["referee"] = ensemble_callee{
+      "ref-model", spawn_owned(late_provider, success("verdict"), 200ms)};
+  plan.callees["stuck-judge"] =
+      ensemble_callee{"stuck-model", spawn_owned(silent_provider, plog)};
+  auto answer = ask(true);
+  // The member's provider and the stuck judge were asked together (the
+  // referee is not in the log: it answers late).
+  BOOST_REQUIRE_EQUAL(plog->queries.size(), 3u); // a, a@round2, stuck
+  BOOST_TEST(plog->queries[1].member == "a@round2");
+  BOOST_TEST(plog->queries[1].request.messages.back().content ==
+             "revise: a@round2");
+  BOOST_TEST(plog->queries[2].member == "stuck");
+  advance(200ms); // the referee answers; the round waits for the stuck one
+  BOOST_TEST(!answer->has_value());
+  advance(5'799ms); // the round's deadline (5 s) and grace (1 s), not yet
+  BOOST_TEST(!answer->has_value());
+  advance(2ms);
+  BOOST_REQUIRE(answer->has_value());
+  auto& a = **answer;
+  BOOST_TEST(a.text == "a@round2=first try;ref=verdict;stuck=timeout_total;"
+                       "lost=bad_request;");
+  BOOST_REQUIRE_EQUAL(a.combiner_calls.size(), 4u);
+  BOOST_TEST(a.combiner_calls[3].error.message.find("does not know") !=
+             std::string::npos);
+  // The stuck call was told to stop.
+  BOOST_REQUIRE_EQUAL(plog->cancelled.size(), 1u);
+  BOOST_TEST(plog->cancelled[0] == plog->queries[2].request.id);
+  // Each call's outcome reached the listener as it came.
+  auto saw = [&](const std::string& event) {
+    return std::count(llog->events.begin(), llog->events.end(), event) == 1;
+  };
+  BOOST_TEST(saw("done:a@round2"));
+  BOOST_TEST(saw("done:ref"));
+}
+
+BOOST_AUTO_TEST_CASE(a_cancel_during_a_round_stops_every_call_in_flight) {
+  add_scripted("a", success("first try"));
+  plan.strategy = std::make_unique<one_round>();
+  plan.callees["referee"] =
+      ensemble_callee{"ref-model", spawn_owned(silent_provider, plog)};
+  plan.callees["stuck-judge"] =
+      ensemble_callee{"stuck-model", spawn_owned(silent_provider, plog)};
+  auto agg = sys.spawn(aggregator, plan);
+  ensemble_question question;
+  question.prompt_id = "q1";
+  question.request.id = "q1";
+  question.request.messages.push_back(chat_message{"user", "2+2?"});
+  auto answer = std::make_shared<std::optional<ensemble_answer>>();
+  sys.spawn([=](caf::event_based_actor* self) {
+    self->request(agg, caf::infinite, ask_atom::value, question)
+        .then([=](ensemble_answer& a) { *answer = std::move(a); });
+  });
+  run();
+  BOOST_REQUIRE_EQUAL(plog->queries.size(), 4u); // a, a@round2, ref, stuck
+  caf::anon_send(agg, cancel_atom::value);
+  run();
+  // The two calls still in flight (ref, stuck) were told to stop, once;
+  // the member's, which had answered, was not.
+  BOOST_REQUIRE_EQUAL(plog->cancelled.size(), 2u);
+  BOOST_TEST(plog->cancelled[0] == plog->queries[2].request.id);
+  BOOST_TEST(plog->cancelled[1] == plog->queries[3].request.id);
+  // Providers that never confirm leave the round to its deadline; the
+  // calls are then listed as cancelled, not timed out, and not told again.
+  advance(6'001ms);
+  BOOST_REQUIRE(answer->has_value());
+  BOOST_TEST((*answer)->text == "a@round2=first try;ref=cancelled;"
+                                "stuck=cancelled;lost=bad_request;");
+  BOOST_TEST(plog->cancelled.size() == 2u);
+}
 
 BOOST_AUTO_TEST_CASE(failed_member_is_listed_with_its_kind_and_status) {
   add_scripted("gpt", success("4"));

@@ -121,8 +121,8 @@ struct model_call {
   bool streams_answer = false;
 };
 
-/// What a strategy returns: either a finished answer or one more call to
-/// make (`call` set; the other fields are then ignored).
+/// What a strategy returns: either a finished answer, or more calls to make
+/// (`call` or `calls` set; the other fields are then ignored).
 struct combined {
   /// ok: there is an answer; failed: there is none. The aggregator turns ok
   /// into partial when a member failed (other than being cancelled because
@@ -135,6 +135,13 @@ struct combined {
   std::vector<std::string> ranking;
   std::string note;
   std::optional<model_call> call;
+  /// Several calls made at once (a round in which every member revises or
+  /// reviews): the aggregator makes them together and, once each has its
+  /// outcome (or the round's deadline passed), appends the outcomes to
+  /// `combine_input::calls` in this order and asks again. A call may name a
+  /// member's provider as well as one of `providers_called()`. Not with
+  /// `call`; none of them streams the answer.
+  std::vector<model_call> calls;
 };
 
 class combine_strategy {
