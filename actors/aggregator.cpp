@@ -172,6 +172,12 @@ void start_member(self_ptr self, size_t index);
 
 void combine_step(self_ptr self);
 
+/// Every call of the round has its outcome.
+bool round_complete(const aggregator_state& st) {
+  return std::all_of(st.calls.begin(), st.calls.end(),
+                     [](const pending_call& call) { return call.outcome; });
+}
+
 /// The round's outcomes, in the order the strategy asked for them, go to
 /// the strategy.
 void round_done(self_ptr self) {
@@ -226,19 +232,18 @@ void combine_step(self_ptr self) {
         call.label + "#" + std::to_string(st.input.calls.size() + i + 1));
     ensemble_callee scratch;
     auto* callee = callee_of(st, call.provider, scratch);
-    if (callee == nullptr)
+    if (callee == nullptr) {
       pending.outcome = failed_outcome(
           call.label, call.provider, "", failure_kind::bad_request,
           "the strategy asked provider '" + call.provider +
               "', which the ensemble does not know");
-    else
+    } else {
+      pending.model = callee->model;
       pending.actor = callee->actor;
+    }
     st.calls.push_back(std::move(pending));
   }
-  st.calls_left = 0;
-  for (auto& pending : st.calls)
-    st.calls_left += pending.outcome ? 0 : 1;
-  if (st.calls_left == 0) {
+  if (round_complete(st)) {
     round_done(self);
     return;
   }
@@ -259,8 +264,7 @@ void combine_step(self_ptr self) {
     query.request.deadline = deadline;
     if (st.question.listener && st.call_streams_answer)
       query.listener = caf::actor_cast<caf::actor>(self);
-    ensemble_callee scratch;
-    auto model = callee_of(st, call.provider, scratch)->model;
+    auto model = st.calls[i].model;
     auto label = call.label;
     auto provider = call.provider;
     auto on_outcome = [=](member_outcome outcome) {
@@ -271,7 +275,7 @@ void combine_step(self_ptr self) {
       if (st.question.listener)
         self->send(st.question.listener, outcome);
       st.calls[i].outcome = std::move(outcome);
-      if (--st.calls_left == 0)
+      if (round_complete(st))
         round_done(self);
     };
     self->request(st.calls[i].actor, caf::infinite, query_atom::value,

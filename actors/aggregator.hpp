@@ -87,6 +87,7 @@ struct pending_call {
   std::string id;
   std::string label; ///< e.g. "judge", "a@round2"
   std::string provider;
+  std::string model;
   caf::actor actor; ///< whom it went to
   std::optional<member_outcome> outcome;
   bool stopped = false; ///< told to stop: the question was cancelled
@@ -115,7 +116,6 @@ struct aggregator_state {
   std::vector<pending_call> calls;
   /// Names the round of calls in flight, for its deadline; empty: none.
   std::string round_id;
-  size_t calls_left = 0; ///< calls of the round without their outcome
   bool call_streams_answer = false;
   bool answer_streamed = false; ///< combine first: the winner's text went out
   bool answered = false;

@@ -40,10 +40,6 @@ std::string text_of(const ensemble_answer& answer) {
   return refusal ? *refusal : answer.text;
 }
 
-std::string choice_finish(const reply_choice& choice) {
-  return choice.finish_reason.empty() ? "stop" : choice.finish_reason;
-}
-
 std::string text_of(const reply_choice& choice) {
   return choice.refusal.empty() ? choice.text : choice.refusal;
 }
@@ -62,7 +58,7 @@ std::string whole_json(const completion_ids& ids,
     for (size_t i = 0; i < answer.more_choices.size(); ++i) {
       auto& choice = answer.more_choices[i];
       write_choice(w, i + 1, text_of(choice), choice.logprobs,
-                   choice_finish(choice));
+                   finish_reason_of(choice));
     }
     w.EndArray();
     w.Key("usage");
@@ -119,7 +115,7 @@ public:
     for (size_t i = 0; i < answer.more_choices.size(); ++i) {
       auto& choice = answer.more_choices[i];
       out += sse_data(chunk_json(ids_, i + 1, text_of(choice), choice.logprobs,
-                                 choice_finish(choice), usage_));
+                                 finish_reason_of(choice), usage_));
     }
     out +=
         sse_data(chunk_json(ids_, 0, "", answer.logprobs,

@@ -107,6 +107,9 @@ struct completion_ids {
 /// says it ("stop", "length", "content_filter"); otherwise "stop".
 std::string finish_reason_of(const ensemble_answer& answer);
 
+/// Another choice's (`n` > 1) finish_reason: its own, else "stop".
+std::string finish_reason_of(const reply_choice& choice);
+
 /// The model's refusal an answer passes on as OpenAI does (`content: null`,
 /// `refusal`, finish_reason "stop"): when there is no answer because every
 /// member refused (a provider target has one), the first one's words.

@@ -309,9 +309,6 @@ chat_params read_params(const json_value& body) {
   return params;
 }
 
-/// The OpenAI fields tutti cannot honour: a 400 rather than silently doing
-/// something else. Fields that change nothing (n: 1, tool_choice: "none",
-/// logprobs: false, penalties of 0...) pass.
 /// `stream` and `stream_options.include_usage`.
 void read_stream_options(const json_value& doc, chat_call& call) {
   if (auto* v = field(doc, "stream"))
@@ -324,6 +321,9 @@ void read_stream_options(const json_value& doc, chat_call& call) {
   }
 }
 
+/// The OpenAI fields tutti cannot honour: a 400 rather than silently doing
+/// something else. Fields that change nothing (n: 1, tool_choice: "none",
+/// logprobs: false, penalties of 0...) pass.
 void reject_unsupported(const json_value& body) {
   if (auto* v = field(body, "functions");
       v != nullptr && !(v->IsArray() && v->Empty()))

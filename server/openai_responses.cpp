@@ -280,6 +280,10 @@ void write_choice_message(json_writer& w, const std::string& text,
   w.EndObject();
 }
 
+std::string finish_reason_of(const reply_choice& choice) {
+  return choice.finish_reason.empty() ? "stop" : choice.finish_reason;
+}
+
 std::optional<std::string> refusal_of(const reply_choice& choice) {
   if (choice.refusal.empty())
     return std::nullopt;
@@ -318,8 +322,7 @@ std::string chat_completion_json(const completion_ids& ids,
       w.Key("logprobs");
       write_logprobs(w, choice.logprobs);
       w.Key("finish_reason");
-      write_string(w, choice.finish_reason.empty() ? "stop"
-                                                   : choice.finish_reason);
+      write_string(w, finish_reason_of(choice));
       w.EndObject();
     }
     w.EndArray();
@@ -388,8 +391,7 @@ std::vector<std::string> more_choice_chunks(const completion_ids& ids,
             write_openai_tool_calls(w, choice.tool_calls, true);
           }
         },
-        choice.finish_reason.empty() ? "stop" : choice.finish_reason, "",
-        choice.logprobs, i + 1));
+        finish_reason_of(choice), "", choice.logprobs, i + 1));
   }
   return chunks;
 }

@@ -93,8 +93,8 @@ void add_tool_call_pieces(std::vector<tool_call>& calls,
       continue;
     }
     if (piece.index >= max_tool_calls) {
-      past_limits = "a tool call's index is past " +
-                    std::to_string(max_tool_calls - 1);
+      past_limits =
+          "a tool call's index is past " + std::to_string(max_tool_calls - 1);
       continue;
     }
     if (calls.size() <= piece.index)
@@ -197,11 +197,6 @@ body_result reply_outcome(reply_parts parts) {
                       parts);
   if (auto wrong = settle_tool_calls(parts.tool_calls); !wrong.empty())
     return failure_of(failure_kind::protocol, std::move(wrong), parts);
-  if (parts.other_choices.size() > static_cast<size_t>(max_choices) - 1)
-    return failure_of(failure_kind::protocol,
-                      "the reply holds more than " +
-                          std::to_string(max_choices) + " choices",
-                      parts);
   for (size_t i = 0; i < parts.other_choices.size(); ++i) {
     auto& choice = parts.other_choices[i];
     if (auto wrong = settle_tool_calls(choice.tool_calls); !wrong.empty())

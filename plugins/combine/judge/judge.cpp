@@ -31,13 +31,16 @@ const char* const judge_system =
 const char* const missing_provider =
     "combine: judge needs `judge:` naming the provider that judges";
 
+const judge_style best_style{"judge", default_judge_prompt, judge_system,
+                             missing_provider, parse_choice};
+
 class judge final : public combine_strategy {
 public:
-  explicit judge(const combine_options& options)
-      : reader_(options.text("extract")),
+  judge(const combine_options& options, const judge_style& style)
+      : style_(style), reader_(options.text("extract")),
         settings_(settings_for(options.text("judge"), options,
-                               default_judge_prompt, judge_system,
-                               missing_provider)) {}
+                               style.default_prompt, style.default_system,
+                               style.missing)) {}
 
   combined combine(const combine_input& input) const override {
     auto candidates = candidates_of(input);
@@ -45,13 +48,13 @@ public:
       return nothing_to_judge(input, candidates);
     if (input.calls.empty()) {
       combined ask;
-      ask.call = make_call(settings_, "judge", input, candidates);
+      ask.call = make_call(settings_, style_.label, input, candidates);
       return ask;
     }
     auto& verdict = input.calls.back();
     if (auto why = unusable(verdict, "judge"); !why.empty())
       return fall_back(input, reader_, why);
-    auto choice = parse_choice(verdict.reply.text, candidates.size());
+    auto choice = style_.parse(verdict.reply.text, candidates.size());
     if (!choice)
       return fall_back(input, reader_,
                        "the judge's reply named no candidate from 1 to " +
@@ -62,6 +65,8 @@ public:
     result.status = answer_status::ok;
     result.text = best.reply.text;
     result.winner = best.member;
+    if (style_.note != nullptr)
+      result.note = style_.note(*choice, candidates.size());
     return result;
   }
 
@@ -70,14 +75,20 @@ public:
   }
 
 private:
+  judge_style style_;
   answer_reader reader_;
   prompt_settings settings_;
 };
 
 } // namespace
 
+std::unique_ptr<combine_strategy>
+make_judge_styled(const combine_options& options, const judge_style& style) {
+  return std::make_unique<judge>(options, style);
+}
+
 std::unique_ptr<combine_strategy> make_judge(const combine_options& options) {
-  return std::make_unique<judge>(options);
+  return make_judge_styled(options, best_style);
 }
 
 combine_traits judge_traits() {

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "plugins/combine/combine_support.hpp"
+#include "plugins/combine/judge/judge.hpp"
 
 namespace tutti {
 
@@ -32,52 +33,10 @@ const char* const missing_provider =
     "combine: usc needs `judge:` naming the provider that picks the most "
     "consistent reply";
 
-class usc final : public combine_strategy {
-public:
-  explicit usc(const combine_options& options)
-      : reader_(options.text("extract")),
-        settings_(settings_for(options.text("judge"), options,
-                               default_usc_prompt, usc_system,
-                               missing_provider)) {}
-
-  combined combine(const combine_input& input) const override {
-    auto candidates = candidates_of(input);
-    if (candidates.size() < 2)
-      return nothing_to_judge(input, candidates);
-    if (input.calls.empty()) {
-      combined ask;
-      ask.call = make_call(settings_, "usc", input, candidates);
-      return ask;
-    }
-    auto& verdict = input.calls.back();
-    if (auto why = unusable(verdict, "judge"); !why.empty())
-      return fall_back(input, reader_, why);
-    auto choice =
-        parse_consistent_choice(verdict.reply.text, candidates.size());
-    if (!choice)
-      return fall_back(input, reader_,
-                       "the judge's reply named no candidate from 1 to " +
-                           std::to_string(candidates.size()) + " (" +
-                           quote(verdict.reply.text) + ")");
-    auto& chosen = input.outcomes[candidates[*choice - 1]];
-    combined result;
-    result.status = answer_status::ok;
-    result.text = chosen.reply.text;
-    result.winner = chosen.member;
-    result.note = "the judge found candidate " + std::to_string(*choice) +
-                  " of " + std::to_string(candidates.size()) +
-                  " the most consistent";
-    return result;
-  }
-
-  std::vector<std::string> providers_called() const override {
-    return {settings_.provider};
-  }
-
-private:
-  answer_reader reader_;
-  prompt_settings settings_;
-};
+std::string consistent_note(size_t choice, size_t count) {
+  return "the judge found candidate " + std::to_string(choice) + " of " +
+         std::to_string(count) + " the most consistent";
+}
 
 /// Where the last "consistent" (any case) in `text` ends; npos if none.
 size_t after_last_consistent(std::string_view text) {
@@ -122,7 +81,13 @@ std::optional<size_t> parse_consistent_choice(std::string_view reply,
 }
 
 std::unique_ptr<combine_strategy> make_usc(const combine_options& options) {
-  return std::make_unique<usc>(options);
+  static const judge_style style{"usc",
+                                 default_usc_prompt,
+                                 usc_system,
+                                 missing_provider,
+                                 parse_consistent_choice,
+                                 consistent_note};
+  return make_judge_styled(options, style);
 }
 
 combine_traits usc_traits() {
