@@ -156,6 +156,9 @@ void answer(self_ptr self, combined verdict) {
   result.votes = std::move(verdict.votes);
   result.agreement = verdict.agreement;
   result.ranking = std::move(verdict.ranking);
+  result.mean_ranks = std::move(verdict.mean_ranks);
+  result.reviews = std::move(verdict.reviews);
+  result.rounds = verdict.rounds;
   result.note = std::move(verdict.note);
   result.status = verdict.status;
   if (result.status == answer_status::ok) {
@@ -182,6 +185,7 @@ bool round_complete(const aggregator_state& st) {
 /// the strategy.
 void round_done(self_ptr self) {
   auto& st = self->state;
+  st.last_round_us = actor_now_us(self) - st.round_started_at;
   for (auto& call : st.calls)
     st.input.calls.push_back(std::move(*call.outcome));
   st.calls.clear();
@@ -190,19 +194,52 @@ void round_done(self_ptr self) {
   combine_step(self);
 }
 
-/// Where `provider` is asked: one of the strategy's own callees, else a
-/// member's (a round in which members revise); null when neither.
-const ensemble_callee* callee_of(const aggregator_state& st,
-                                 const std::string& provider,
-                                 ensemble_callee& scratch) {
-  if (auto i = st.plan.callees.find(provider); i != st.plan.callees.end())
-    return &i->second;
+/// The member a round's call is for; null when the ensemble has none so
+/// labelled.
+const ensemble_member* member_of(const aggregator_state& st,
+                                 const std::string& label) {
   for (auto& member : st.plan.members)
-    if (member.provider == provider) {
-      scratch = ensemble_callee{member.model, member.actor};
-      return &scratch;
-    }
+    if (member.label == label)
+      return &member;
   return nullptr;
+}
+
+/// Why a round of members' turns is not sent, or empty when it is: it
+/// cannot finish before the question's deadline, having less time left than
+/// the last round took.
+std::string round_skipped(self_ptr self) {
+  auto& st = self->state;
+  auto now = actor_now_us(self);
+  auto left = st.deadline - now;
+  if (left > st.last_round_us)
+    return {};
+  auto ms = [](int64_t us) {
+    return std::to_string(std::max<int64_t>(us, 0) / 1000);
+  };
+  return "skipped: the round could not finish before the ensemble deadline (" +
+         ms(left) + " ms left, the last round took " + ms(st.last_round_us) +
+         " ms)";
+}
+
+/// The request a round's call sends: a fresh prompt, or (a member's turn
+/// that continues the question) the question's conversation, the member's
+/// previous reply and the prompt.
+chat_request call_request(const aggregator_state& st, const model_call& call,
+                          const ensemble_member* member) {
+  chat_request request;
+  if (member != nullptr && call.continues_question) {
+    request = st.question.request;
+    request.messages.push_back(chat_message{"assistant", call.previous});
+  } else if (!call.system.empty()) {
+    request.messages.push_back(chat_message{"system", call.system});
+  }
+  request.messages.push_back(chat_message{"user", call.prompt});
+  if (member != nullptr)
+    override_params(request.params, member->params);
+  request.stream = st.question.request.stream;
+  request.priority = st.question.request.priority;
+  request.scope = st.question.request.scope;
+  return request;
 }
 
 /// Sends the strategy's next calls, or answers when it has its verdict.
@@ -220,8 +257,16 @@ void combine_step(self_ptr self) {
   st.call_streams_answer = round.size() == 1 && round.front().streams_answer;
   st.round_id = request_id_of(
       st.question, "round#" + std::to_string(st.input.calls.size() + 1));
-  // The combiner gets a deadline as long as the members had, from now.
-  auto deadline = actor_now_us(self) + st.plan.deadline_us;
+  auto now = actor_now_us(self);
+  st.round_started_at = now;
+  // Members' turns share the question's deadline; any other call gets a
+  // deadline as long as the members had, from now.
+  bool members_turn = std::any_of(round.begin(), round.end(), [](auto& call) {
+    return !call.member.empty();
+  });
+  auto deadline = members_turn ? st.deadline : now + st.plan.deadline_us;
+  auto skipped = members_turn ? round_skipped(self) : std::string{};
+  std::vector<const ensemble_member*> members(round.size(), nullptr);
   for (size_t i = 0; i < round.size(); ++i) {
     auto& call = round[i];
     pending_call pending;
@@ -230,20 +275,41 @@ void combine_step(self_ptr self) {
     pending.id = request_id_of(
         st.question,
         call.label + "#" + std::to_string(st.input.calls.size() + i + 1));
-    ensemble_callee scratch;
-    auto* callee = callee_of(st, call.provider, scratch);
-    if (callee == nullptr) {
+    if (!call.member.empty()) {
+      members[i] = member_of(st, call.member);
+      if (members[i] != nullptr) {
+        pending.provider = members[i]->provider;
+        pending.model = members[i]->model;
+        pending.actor = members[i]->actor;
+      }
+    } else if (auto j = st.plan.callees.find(call.provider);
+               j != st.plan.callees.end()) {
+      pending.model = j->second.model;
+      pending.actor = j->second.actor;
+    }
+    if (!pending.actor) {
       pending.outcome = failed_outcome(
-          call.label, call.provider, "", failure_kind::bad_request,
-          "the strategy asked provider '" + call.provider +
-              "', which the ensemble does not know");
-    } else {
-      pending.model = callee->model;
-      pending.actor = callee->actor;
+          call.label, pending.provider, "", failure_kind::bad_request,
+          call.member.empty()
+              ? "the strategy asked provider '" + call.provider +
+                    "', which the ensemble does not know"
+              : "the strategy asked member '" + call.member +
+                    "', which the ensemble does not have");
+    } else if (st.calls_cancelled) {
+      pending.outcome = failed_outcome(call.label, pending.provider,
+                                       pending.model, failure_kind::cancelled,
+                                       "not sent: the question was cancelled");
+    } else if (!skipped.empty()) {
+      pending.outcome =
+          failed_outcome(call.label, pending.provider, pending.model,
+                         failure_kind::timeout_total, skipped);
     }
     st.calls.push_back(std::move(pending));
   }
   if (round_complete(st)) {
+    if (st.question.listener)
+      for (auto& call : st.calls)
+        self->send(st.question.listener, *call.outcome);
     round_done(self);
     return;
   }
@@ -254,19 +320,16 @@ void combine_step(self_ptr self) {
     auto& call = round[i];
     member_query query;
     query.member = call.label;
+    query.request = call_request(st, call, members[i]);
     query.request.id = st.calls[i].id;
-    if (!call.system.empty())
-      query.request.messages.push_back(chat_message{"system", call.system});
-    query.request.messages.push_back(chat_message{"user", call.prompt});
-    query.request.stream = st.question.request.stream;
-    query.request.priority = st.question.request.priority;
-    query.request.scope = st.question.request.scope;
     query.request.deadline = deadline;
-    if (st.question.listener && st.call_streams_answer)
+    // A round's tokens reach the listener labelled with the call; a lone
+    // call's may be the answer's own.
+    if (st.question.listener)
       query.listener = caf::actor_cast<caf::actor>(self);
     auto model = st.calls[i].model;
     auto label = call.label;
-    auto provider = call.provider;
+    auto provider = st.calls[i].provider;
     auto on_outcome = [=](member_outcome outcome) {
       auto& st = self->state;
       if (st.answered || st.round_id != round_id || st.calls[i].outcome)
@@ -297,6 +360,7 @@ void settle(self_ptr self) {
   if (st.settled)
     return;
   st.settled = true;
+  st.last_round_us = actor_now_us(self) - st.started_at;
   for (size_t i = 0; i < st.plan.members.size(); ++i) {
     if (st.phases[i] != member_phase::stopping)
       continue;
@@ -596,12 +660,15 @@ caf::behavior aggregator(self_ptr self, ensemble_plan plan) {
               st.streamed[i] = true;
             }
         } else {
-          // A lone combiner call's tokens may be the answer's own.
-          if (st.calls.size() != 1 || !st.call_streams_answer ||
-              st.calls.front().outcome ||
-              delta.member != st.calls.front().label)
+          // A combiner call's tokens, labelled with the call; a lone call's
+          // may be the answer's own.
+          auto call =
+              std::find_if(st.calls.begin(), st.calls.end(), [&](auto& c) {
+                return !c.outcome && c.label == delta.member;
+              });
+          if (call == st.calls.end())
             return;
-          delta.answer = true;
+          delta.answer = st.call_streams_answer;
         }
         if (st.question.listener)
           self->send(st.question.listener, std::move(delta));
@@ -655,6 +722,8 @@ caf::behavior aggregator(self_ptr self, ensemble_plan plan) {
           finish_members(self, failure_kind::cancelled, "cancelled");
           return;
         }
+        // Calls the strategy asks for after this are not sent.
+        st.calls_cancelled = true;
         for (auto& call : st.calls)
           if (!call.outcome && !call.stopped) {
             call.stopped = true;

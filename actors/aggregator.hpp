@@ -116,7 +116,13 @@ struct aggregator_state {
   std::vector<pending_call> calls;
   /// Names the round of calls in flight, for its deadline; empty: none.
   std::string round_id;
+  steady_us round_started_at = 0; ///< when the calls in flight were sent
+  /// How long the last round took: the members', then each round of calls.
+  int64_t last_round_us = 0;
   bool call_streams_answer = false;
+  /// The question was cancelled while the strategy's calls ran: the calls
+  /// it asks for next fail as cancelled, unsent.
+  bool calls_cancelled = false;
   bool answer_streamed = false; ///< combine first: the winner's text went out
   bool answered = false;
   bool asked = false;       ///< the question has come

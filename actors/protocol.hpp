@@ -326,8 +326,15 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ensemble_answer& x) {
   return f(caf::meta::type_name("ensemble_answer"), x.ensemble, x.status,
            x.text, x.combine, x.until, x.mode, x.members, x.winner, x.votes,
-           x.agreement, x.ranking, x.combiner_calls, x.note, x.usage,
-           x.cost_usd, x.total_us, x.tool_calls, x.logprobs, x.more_choices);
+           x.agreement, x.ranking, x.mean_ranks, x.reviews, x.rounds,
+           x.combiner_calls, x.note, x.usage, x.cost_usd, x.total_us,
+           x.tool_calls, x.logprobs, x.more_choices);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, peer_review& x) {
+  return f(caf::meta::type_name("peer_review"), x.reviewer, x.letters,
+           x.ranking);
 }
 
 template <class Inspector>
@@ -445,6 +452,7 @@ CAF_ADD_TYPE_ID(tutti, (tutti::provider_snapshot))
 CAF_ADD_TYPE_ID(tutti, (tutti::server_limits))
 CAF_ADD_TYPE_ID(tutti, (tutti::vote_row))
 CAF_ADD_TYPE_ID(tutti, (tutti::cache_entry))
+CAF_ADD_TYPE_ID(tutti, (tutti::peer_review))
 
 CAF_END_TYPE_ID_BLOCK(tutti)
 

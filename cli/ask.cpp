@@ -119,6 +119,34 @@ void print_votes(const tutti::ensemble_answer& answer) {
               << join(row.members, ", ") << '\n';
 }
 
+/// The ranking (with each member's mean rank, for a council), then each
+/// reviewer's letters and ranking.
+void print_ranking(const tutti::ensemble_answer& answer) {
+  std::string line;
+  for (size_t i = 0; i < answer.ranking.size(); ++i) {
+    line += (i == 0 ? "" : " > ") + answer.ranking[i];
+    if (i < answer.mean_ranks.size()) {
+      char mean[32];
+      std::snprintf(mean, sizeof mean, " (%.2f)", answer.mean_ranks[i]);
+      line += mean;
+    }
+  }
+  std::cout << pad("ranking:", key_width) << line << '\n';
+  bool first = true;
+  for (auto& review : answer.reviews) {
+    std::string letters;
+    for (size_t i = 0; i < review.letters.size(); ++i)
+      letters += (i == 0 ? "" : " ") + std::string(1, char('A' + i)) + "=" +
+                 review.letters[i];
+    std::cout << pad(first ? "reviews:" : "", key_width) << review.reviewer
+              << " saw " << letters << ": "
+              << (review.ranking.empty() ? std::string{"(no ranking)"}
+                                         : join(review.ranking, " > "))
+              << '\n';
+    first = false;
+  }
+}
+
 /// The extra model calls a strategy made (judge, synthesizer), one a line.
 void print_combiner_calls(const tutti::ensemble_answer& answer) {
   size_t label_width = 8;
@@ -151,8 +179,9 @@ void print_summary(const tutti::ensemble_answer& answer) {
   if (!answer.votes.empty())
     print_votes(answer);
   if (!answer.ranking.empty())
-    std::cout << pad("ranking:", key_width) << join(answer.ranking, " > ")
-              << '\n';
+    print_ranking(answer);
+  if (answer.rounds > 0)
+    std::cout << pad("rounds:", key_width) << answer.rounds << '\n';
   if (!answer.note.empty())
     std::cout << pad("note:", key_width) << tutti::utf8::printable(answer.note)
               << '\n';

@@ -11,6 +11,8 @@
 #include "plugins/codecs/openai/openai_codec.hpp"
 #include "plugins/codecs/openai_compatible/openai_compatible_codec.hpp"
 #include "plugins/combine/collect/collect.hpp"
+#include "plugins/combine/council/council.hpp"
+#include "plugins/combine/debate/debate.hpp"
 #include "plugins/combine/first/first.hpp"
 #include "plugins/combine/judge/judge.hpp"
 #include "plugins/combine/rank/rank.hpp"
@@ -35,6 +37,8 @@ void register_builtin_plugins(registry& reg) {
   reg.add_combine("rank", make_rank, rank_traits());
   reg.add_combine("synthesize", make_synthesize, synthesize_traits());
   reg.add_combine("usc", make_usc, usc_traits());
+  reg.add_combine("debate", make_debate, debate_traits());
+  reg.add_combine("council", make_council, council_traits());
 }
 
 } // namespace tutti

@@ -205,6 +205,40 @@ void write_answer(Writer& w, const ensemble_answer& a) {
       write_string(w, label);
     w.EndArray();
   }
+  if (!a.mean_ranks.empty()) {
+    w.Key("mean_ranks");
+    w.StartArray();
+    for (auto rank : a.mean_ranks)
+      w.Double(rank);
+    w.EndArray();
+  }
+  if (!a.reviews.empty()) {
+    w.Key("reviews");
+    w.StartArray();
+    for (auto& review : a.reviews) {
+      w.StartObject();
+      w.Key("reviewer");
+      write_string(w, review.reviewer);
+      w.Key("letters");
+      w.StartObject();
+      for (size_t i = 0; i < review.letters.size(); ++i) {
+        w.Key(std::string(1, static_cast<char>('A' + i)).c_str());
+        write_string(w, review.letters[i]);
+      }
+      w.EndObject();
+      w.Key("ranking");
+      w.StartArray();
+      for (auto& label : review.ranking)
+        write_string(w, label);
+      w.EndArray();
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  if (a.rounds > 0) {
+    w.Key("rounds");
+    w.Int(a.rounds);
+  }
   w.Key("usage");
   write_usage(w, a.usage);
   w.Key("cost_usd");

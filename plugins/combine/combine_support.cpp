@@ -83,22 +83,6 @@ std::vector<integer_at> integers_in(std::string_view text) {
   return found;
 }
 
-/// Where each whole word `word` (ASCII, any case) starts in `text`.
-std::vector<size_t> word_positions(std::string_view text,
-                                   std::string_view word) {
-  std::vector<size_t> found;
-  for (size_t i = 0; i + word.size() <= text.size(); ++i) {
-    if (i > 0 && is_alpha(text[i - 1]))
-      continue;
-    size_t end = i + word.size();
-    if (end < text.size() && is_alpha(text[end]))
-      continue;
-    if (equals_ci(text.substr(i, word.size()), word))
-      found.push_back(i);
-  }
-  return found;
-}
-
 /// Where the clause that goes on at `from` ends: a line break, a comma or
 /// semicolon, or a full stop before a space.
 size_t clause_end(std::string_view text, size_t from) {
@@ -175,6 +159,21 @@ std::string describe(const failure& error) {
 }
 
 } // namespace
+
+std::vector<size_t> word_positions(std::string_view text,
+                                   std::string_view word) {
+  std::vector<size_t> found;
+  for (size_t i = 0; i + word.size() <= text.size(); ++i) {
+    if (i > 0 && is_alpha(text[i - 1]))
+      continue;
+    size_t end = i + word.size();
+    if (end < text.size() && is_alpha(text[end]))
+      continue;
+    if (equals_ci(text.substr(i, word.size()), word))
+      found.push_back(i);
+  }
+  return found;
+}
 
 std::vector<size_t> candidates_of(const combine_input& input) {
   std::vector<size_t> candidates;

@@ -100,4 +100,8 @@ std::optional<size_t> parse_choice(std::string_view reply, size_t count);
 std::optional<std::vector<size_t>> parse_ranking(std::string_view reply,
                                                  size_t count);
 
+/// Where each whole word `word` (ASCII, any case) starts in `text`.
+std::vector<size_t> word_positions(std::string_view text,
+                                   std::string_view word);
+
 } // namespace tutti::combine_support

@@ -163,7 +163,7 @@ struct aggregator_fixture : testing::actor_fixture {
 };
 
 /// A strategy that asks one round of calls, as a debate or a council
-/// does: a member's provider, a late referee, one that never answers and
+/// does: a member's turn, a late referee, one that never answers and
 /// one the ensemble does not know; then answers with what each call came
 /// to, in the order asked.
 class one_round final : public combine_strategy {
@@ -176,6 +176,7 @@ public:
             std::pair{"stuck-judge", "stuck"}, std::pair{"nobody", "lost"}})
         result.calls.push_back(
             model_call{provider, label, "", std::string{"revise: "} + label});
+      result.calls.front().member = "a"; // a member's turn
       return result;
     }
     for (auto& call : input.calls)

@@ -119,6 +119,16 @@ struct model_call {
   /// The call's tokens are the answer's own tokens (synthesize): the
   /// aggregator streams them to the listener as the answer.
   bool streams_answer = false;
+  /// A member's turn in a round (debate, council): the call goes to this
+  /// member (its label) with its provider, model and parameters, within the
+  /// question's deadline, and its tokens reach the listener labelled with
+  /// `label`. Empty: `provider` is asked, with a deadline of its own.
+  std::string member;
+  /// With `member`: the call goes on with the question's conversation and
+  /// parameters: the question's messages, then `previous` as the member's
+  /// own reply, then `prompt` as the user's next turn (`system` unused).
+  bool continues_question = false;
+  std::string previous;
 };
 
 /// What a strategy returns: either a finished answer, or more calls to make
@@ -133,14 +143,21 @@ struct combined {
   std::vector<vote_row> votes;
   double agreement = 0;
   std::vector<std::string> ranking;
+  /// Beside `ranking`, each member's mean rank over the reviews (council).
+  std::vector<double> mean_ranks;
+  std::vector<peer_review> reviews;
+  int rounds = 0; ///< rounds of answers held (debate); 0: not a debate
   std::string note;
   std::optional<model_call> call;
   /// Several calls made at once (a round in which every member revises or
   /// reviews): the aggregator makes them together and, once each has its
   /// outcome (or the round's deadline passed), appends the outcomes to
-  /// `combine_input::calls` in this order and asks again. A call may name a
-  /// member's provider as well as one of `providers_called()`. Not with
-  /// `call`; none of them streams the answer.
+  /// `combine_input::calls` in this order and asks again. A call names a
+  /// member (`model_call::member`) or one of `providers_called()`. Not with
+  /// `call`; none of them streams the answer. A round of members' turns
+  /// that cannot finish before the question's deadline (it has less time
+  /// left than the last round took) is not sent: each of its calls fails
+  /// with `timeout_total`, saying so.
   std::vector<model_call> calls;
 };
 

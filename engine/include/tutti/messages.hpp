@@ -378,6 +378,17 @@ struct vote_row {
   std::vector<std::string> members; ///< voters' labels, in member order
 };
 
+/// One member's review of the others' answers (council): whom each letter
+/// stood for in its prompt, and its ranking.
+struct peer_review {
+  std::string reviewer; ///< the member that reviewed
+  /// letters[i] is the member shown to it as "Response A" + i.
+  std::vector<std::string> letters;
+  /// The members it ranked, best first; empty when its review failed or
+  /// named no letter.
+  std::vector<std::string> ranking;
+};
+
 /// The combined answer to one ensemble question. Lists every member's
 /// outcome, in member order, failures included.
 struct ensemble_answer {
@@ -393,7 +404,16 @@ struct ensemble_answer {
   std::string winner;
   std::vector<vote_row> votes; ///< vote (and a judge's fallback to it)
   double agreement = 0;        ///< vote: winning weight over all voting weight
-  std::vector<std::string> ranking; ///< rank: member labels, best first
+  /// rank, council: member labels, best first
+  std::vector<std::string> ranking;
+  /// council: each of `ranking`'s members' mean rank over the reviews
+  std::vector<double> mean_ranks;
+  /// council: every reviewer's review, in member order
+  std::vector<peer_review> reviews;
+  /// debate: the rounds of answers held, the members' first answers
+  /// included (the later rounds are `combiner_calls`, labelled
+  /// `member@roundN`); 0 for other strategies
+  int rounds = 0;
   /// The extra model calls a strategy made (the judge's, the
   /// synthesizer's), in order, failures included.
   std::vector<member_outcome> combiner_calls;
