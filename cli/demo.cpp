@@ -35,11 +35,12 @@ const char* const builtin_demo_config = "demo.yaml (built in)";
 namespace {
 
 /// What every model the demo's script does not name answers: it says what
-/// it is, names a candidate (for a judge) and ends in a GSM8K-style answer
-/// line (for a vote that extracts one).
+/// it is, names a candidate (for a judge) and a letter (for a council's
+/// reviewer), and ends in a GSM8K-style answer line (for a vote or a debate
+/// that extracts one).
 constexpr const char* scripted_reply =
     "[scripted demo reply from tutti's fake upstream; no real model was "
-    "asked] Choice: 1. #### 1";
+    "asked] Choice: 1. Ranking: A. #### 1";
 
 /// The placeholder for API keys and secret header values.
 constexpr const char* placeholder_key = "demo-key-not-secret";

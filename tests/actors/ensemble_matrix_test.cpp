@@ -140,7 +140,7 @@ const std::vector<expectation> expectations = {
 };
 
 const std::vector<std::string> strategies = {
-    "collect", "first", "vote", "judge", "rank", "synthesize", "usc"};
+    "collect", "first", "vote", "judge", "rank", "synthesize", "usc", "debate"};
 
 /// The strategies whose judge names one success (judge, rank, usc).
 bool picks_with_a_judge(const std::string& combine) {
@@ -317,7 +317,11 @@ BOOST_AUTO_TEST_CASE(every_until_mode_and_combine) {
                           ? "d"
                           : "c";
           BOOST_TEST(a.winner == want);
-        } else if (combine == "vote") {
+        } else if (combine == "vote" || combine == "debate") {
+          // A debate whose members agree at once is over after round 1:
+          // the vote.
+          if (combine == "debate")
+            BOOST_TEST(a.rounds == 1);
           // "42" and "42." are one answer; the first voter in member order.
           BOOST_TEST(a.winner == e.ok.front());
           BOOST_TEST(a.agreement == 1.0);

@@ -1023,8 +1023,8 @@ BOOST_AUTO_TEST_CASE(every_file_in_configs_is_valid) {
     BOOST_TEST(contains(r.out, path.string() + ": ok ("), r.out);
     validated.push_back(path.filename().string());
   }
-  for (auto* name :
-       {"demo.yaml", "self-consistency.yaml", "judge.yaml", "usc.yaml"})
+  for (auto* name : {"demo.yaml", "self-consistency.yaml", "judge.yaml",
+                     "usc.yaml", "debate.yaml", "council.yaml"})
     BOOST_TEST(std::count(validated.begin(), validated.end(), name) == 1,
                name << " was not validated");
 }

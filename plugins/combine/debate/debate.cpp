@@ -85,7 +85,10 @@ public:
   combined combine(const combine_input& input) const override {
     auto candidates = candidates_of(input);
     if (candidates.size() < 2) {
-      auto result = nothing_to_judge(input, candidates);
+      auto result = candidates.empty() ? nothing_to_judge(input, candidates)
+                                       : count_votes(input, reader_);
+      if (result.status == answer_status::failed && !candidates.empty())
+        result = nothing_to_judge(input, candidates); // no answer to extract
       result.note = candidates.empty()
                         ? "no member answered, so there was no debate"
                         : "only one member answered, so there was no debate";
