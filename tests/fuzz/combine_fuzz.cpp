@@ -60,6 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto name = names[in.ConsumeIntegralInRange<size_t>(0, names.size() - 1)];
   combine_options options{{"judge", "judge-provider"},
                           {"synthesizer", "synth-provider"}};
+  options.set("chairman", in.ConsumeBool() ? "chair-provider" : "none");
+  options.set("rounds", in.PickValueInArray({"1", "2", "3", "4"}));
   if (in.ConsumeBool()) {
     options.set("extract",
                 in.PickValueInArray({R"((?i)answer\s*[:=]\s*([A-E]))",
@@ -88,8 +90,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       input.arrival.push_back(i - 1);
     }
   }
-  for (int round = 0; round < 4; ++round) {
+  // A debate of 4 rounds asks 3 rounds and a judge; a council a round of
+  // reviews and a chairman.
+  for (int round = 0; round < 8; ++round) {
     auto result = strategy->combine(input);
+    if (!result.calls.empty()) {
+      require(!result.call, "a lone call and a round at once");
+      for (const auto& asked : result.calls) {
+        require(is_member(input, asked.member), "a turn of a non-member");
+        auto turn = outcome_of(in, asked.label);
+        if (turn.ok && in.ConsumeBool()) {
+          turn.reply.text = in.PickValueInArray(
+              {"FINAL RANKING: B > A", "Ranking: A",
+               "1. Response C\n2. Response A", "#### 42", "Z > Y"});
+        }
+        input.calls.push_back(std::move(turn));
+      }
+      continue;
+    }
     if (!result.call) {
       if (!result.winner.empty()) {
         require(is_member(input, result.winner), "a winner who is no member");
@@ -99,6 +117,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
               "an agreement that is no fraction");
       for (const auto& label : result.ranking) {
         require(is_member(input, label), "a ranking of non-members");
+      }
+      require(result.mean_ranks.empty() ||
+                  result.mean_ranks.size() == result.ranking.size(),
+              "mean ranks beside no ranking");
+      for (auto rank : result.mean_ranks) {
+        require(std::isfinite(rank) && rank >= 0, "a mean rank that is none");
+      }
+      for (const auto& review : result.reviews) {
+        require(is_member(input, review.reviewer), "a review by a non-member");
+        for (const auto& label : review.letters) {
+          require(is_member(input, label) && label != review.reviewer,
+                  "a letter for a non-member or for the reviewer");
+        }
       }
       return 0;
     }
