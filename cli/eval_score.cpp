@@ -154,7 +154,11 @@ void account_calls(const ensemble_answer& answer, const config& cfg,
         out.cost_usd += cost_usd(o.reply.usage, p->second.price);
       return;
     }
-    ++out.calls;
+    auto sent = o.ok || (o.error.kind != failure_kind::circuit_open &&
+                         o.error.kind != failure_kind::budget_exceeded &&
+                         o.error.kind != failure_kind::queue_timeout &&
+                         o.error.kind != failure_kind::config);
+    out.calls += sent ? 1 : 0; // a call never sent is none
     out.cost_usd += o.ok ? o.reply.cost_usd : o.error.cost_usd;
   };
   int64_t measured = 0;
