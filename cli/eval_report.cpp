@@ -127,8 +127,8 @@ weights_yaml(const config& cfg, const std::vector<eval_target>& targets,
           "ensembles:\n";
   bool any = false;
   for (auto& target : targets) {
-    if (!target.ensemble)
-      continue;
+    if (!target.ensemble || cfg.ensembles.at(target.name).combine != "vote")
+      continue; // only vote reads weights
     any = true;
     auto& ensemble = cfg.ensembles.at(target.name);
     yaml << "  " << target.name << ":\n    members:\n";
@@ -151,7 +151,7 @@ weights_yaml(const config& cfg, const std::vector<eval_target>& targets,
     }
   }
   if (!any)
-    yaml << "  {}  # no ensemble was evaluated\n";
+    yaml << "  {}  # no vote ensemble was evaluated\n";
   return yaml.str();
 }
 

@@ -18,7 +18,8 @@ void print_eval_table(const std::vector<eval_target>& targets,
                       const std::map<std::string, eval_tally>& tallies,
                       std::ostream& out);
 
-/// `ensembles:` with each of `ensembles`' members (as `cfg` lists them) and
+/// `ensembles:` with each member of the vote ensembles of `targets` (as
+/// `cfg` lists them) and
 /// its log-odds vote weight from `accuracy`, as YAML to paste into the
 /// config; a member whose provider has no measure keeps weight 1.
 std::string
