@@ -51,6 +51,10 @@ const char* config_text = R"(providers:
   q60: {kind: openai, model: quiz-60, base_url: "${TUTTI_FAKE_URL}", api_key: k}
   down: {kind: openai, model: down-model, base_url: "${TUTTI_FAKE_URL}",
          api_key: k, retry: {attempts: 1}}
+  grader: {kind: openai, model: grader-model, base_url: "${TUTTI_FAKE_URL}",
+           api_key: k}
+  shrug: {kind: openai, model: shrug-model, base_url: "${TUTTI_FAKE_URL}",
+          api_key: k}
 ensembles:
   vote3:
     members: [q80, q70, q60]
@@ -102,7 +106,9 @@ struct eval_fixture {
     }
     out.close();
     std::ofstream{config} << config_text;
-    std::string script = "models:\n  down-model: {fail: 503}\n";
+    std::string script = "models:\n  down-model: {fail: 503}\n"
+                         "  grader-model: {reply: \"Verdict: INCORRECT\"}\n"
+                         "  shrug-model: {reply: \"Hard to say.\"}\n";
     for (auto& m : quiz_models)
       script += "  " + m.model + ": {quiz: {key: \"" + data.string() +
                 "\", right: " + std::to_string(m.right) +
@@ -315,4 +321,27 @@ BOOST_AUTO_TEST_CASE(unknown_targets_and_bad_regexes_are_usage_errors) {
   BOOST_CHECK_EQUAL(f.run({"--providers", "q80", "--extract", "("}).exit_code,
                     2);
   BOOST_CHECK_EQUAL(f.run({}).exit_code, 2);
+}
+
+BOOST_AUTO_TEST_CASE(a_judge_scores_free_text_and_no_verdict_is_unscored) {
+  eval_fixture f{6};
+  // The grader finds every answer wrong, however right it is.
+  auto r = f.run({"--providers", "q80", "--judge", "grader", "--rubric",
+                  "the same number"});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  auto lines = f.results();
+  BOOST_REQUIRE_EQUAL(lines.size(), 6u);
+  for (auto& l : lines)
+    BOOST_CHECK(!l.right);
+  BOOST_CHECK_EQUAL(f.calls_to("grader-model"), 6u);
+  auto body = tutti::fake_upstream::arrivals_of(*f.upstream, "grader-model")
+                  .front()
+                  .body;
+  BOOST_CHECK_NE(body.find("the same number"), std::string::npos);
+  BOOST_CHECK_NE(body.find("Expected answer"), std::string::npos);
+  // A judge that names no verdict leaves the rows unscored: exit 1.
+  fs::remove(f.output);
+  auto unsure = f.run({"--providers", "q80", "--judge", "shrug"});
+  BOOST_CHECK_EQUAL(unsure.exit_code, 1);
+  BOOST_CHECK_NE(unsure.out.find("+6?"), std::string::npos);
 }
