@@ -7,7 +7,8 @@
 // found nothing to answer with; for a pipeline, its output step has no
 // answer), 2 usage or config error. `batch`: 0 every row answered, 1 some
 // rows failed or were invalid, 2 usage, config or file error, 130
-// interrupted with rows left for `--resume`.
+// interrupted with rows left for `--resume`. `eval`: 0 every row scored,
+// 1 some rows could not be scored, 2 and 130 as for `batch`.
 
 #include <exception>
 #include <iostream>
@@ -20,6 +21,7 @@
 #include "cli/ask.hpp"
 #include "cli/batch.hpp"
 #include "cli/demo.hpp"
+#include "cli/eval.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/keys.hpp"
 #include "cli/providers.hpp"
@@ -42,6 +44,8 @@ int main(int argc, char** argv) {
   auto* run_cmd = add_run_command(app, run);
   batch_args batch;
   auto* batch_cmd = add_batch_command(app, batch);
+  eval_args eval;
+  auto* eval_cmd = add_eval_command(app, eval);
   demo_args demo;
   auto* demo_cmd = add_demo_command(app, demo);
   validate_args validate;
@@ -68,6 +72,8 @@ int main(int argc, char** argv) {
       return run_pipeline(run);
     if (*batch_cmd)
       return run_batch(batch);
+    if (*eval_cmd)
+      return run_eval(eval);
     if (*demo_cmd)
       return run_demo(demo);
     if (*providers_cmd)

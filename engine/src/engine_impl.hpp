@@ -155,9 +155,13 @@ struct engine::impl {
   /// Spend budgets: every provider's calls reserve and settle here.
   std::shared_ptr<spend_ledger> ledger = std::make_shared<spend_ledger>();
   caf::actor cache; ///< the response cache; null when nothing is cached
+  /// `engine_options::memory_cache`: the cache never reads or writes the
+  /// store.
+  bool memory_cache = false;
 
   impl(tutti::config c, const engine_options& options)
-      : plugins(engine_detail::plugins_of(options)), log(options.log) {
+      : plugins(engine_detail::plugins_of(options)), log(options.log),
+        memory_cache(options.memory_cache) {
     configs.push_back(std::make_unique<const tutti::config>(std::move(c)));
     current.store(configs.back().get(), std::memory_order_release);
     validate_config(cfg(), *plugins);
@@ -224,7 +228,8 @@ struct engine::impl {
   }
 
   /// The response cache, when a provider or an ensemble has `cache:`; in
-  /// the store too when it keeps texts, else in memory only.
+  /// the store too when it keeps texts (and `memory_cache` is off), else in
+  /// memory only.
   void start_cache() {
     bool wanted = false;
     for (auto& [name, pc] : cfg().providers)
@@ -235,7 +240,7 @@ struct engine::impl {
       return;
     response_cache_deps deps;
     deps.log = log;
-    if (writer && cfg().store.texts) {
+    if (writer && cfg().store.texts && !memory_cache) {
       deps.store = store_settings;
       // Its store reads block: a thread of its own, off the scheduler.
       cache = system->spawn<caf::detached>(response_cache, std::move(deps));

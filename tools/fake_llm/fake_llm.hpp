@@ -48,6 +48,8 @@ struct server_limit {
   limit_refill refill = limit_refill::continuous;
 };
 
+struct quiz_script; // tools/fake_llm/quiz.hpp
+
 /// A tool call a scripted model makes.
 struct fake_tool_call {
   std::string name;
@@ -58,6 +60,10 @@ struct fake_tool_call {
 struct model_script {
   /// Fixed reply text; empty means "echo: <last user message content>".
   std::string reply;
+  /// When set, the model takes a quiz instead (`quiz:`, quiz.hpp): it
+  /// answers the question in the last user message from a key file, right
+  /// with a fixed probability. Loaded with the script.
+  std::shared_ptr<const quiz_script> quiz;
   /// When set, the reply calls these tools (finish_reason tool_calls), with
   /// `reply` as its text (none when `reply` is empty). OpenAI's format only:
   /// whole, or streamed with each call's arguments in pieces of 4 bytes.
@@ -162,10 +168,12 @@ struct script {
 
 /// Reads a YAML script file. Throws std::runtime_error naming
 /// `file:line:column` on bad input.
+/// A `quiz:` key file's relative path is taken from the script's folder.
 script load_script(const std::string& yaml_path);
 
 /// Parses YAML script text. Throws std::runtime_error naming
 /// `<script>:line:column` on bad input.
+/// A `quiz:` key file's relative path is taken from the working directory.
 script parse_script(const std::string& yaml_text);
 
 /// Splits text into stream tokens: each token is one whitespace-separated word

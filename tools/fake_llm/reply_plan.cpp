@@ -1,5 +1,7 @@
 #include "tools/fake_llm/reply_plan.hpp"
 
+#include "tools/fake_llm/quiz.hpp"
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,7 +24,8 @@ reply_plan plan_reply(const wire_format& format, const model_script& ms,
   plan.blocked = ms.safety_block && format.blocks_prompts();
   for (const auto& call : ms.tool_calls)
     plan.tool_calls.emplace_back(call.name, call.arguments);
-  auto text = !ms.refusal.empty()                          ? ms.refusal
+  auto text = !ms.refusal.empty() ? ms.refusal
+              : ms.quiz           ? ms.quiz->reply_to(req.last_user)
               : ms.reply.empty() && !ms.tool_calls.empty() ? std::string{}
               : ms.reply.empty() ? "echo: " + req.last_user
                                  : ms.reply;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -14,6 +15,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "tools/fake_llm/fake_llm.hpp"
+#include "tools/fake_llm/quiz.hpp"
 
 namespace tutti::fake {
 
@@ -206,8 +208,51 @@ server_limit parse_server_limit(const std::string& file,
   return out;
 }
 
+/// `quiz: {key: FILE, question: FIELD, answer: FIELD, right: P, seed: S}`;
+/// a relative key path is taken from `base_dir` (the script's folder).
+std::shared_ptr<const quiz_script> parse_quiz(const std::string& file,
+                                              const YAML::Node& node,
+                                              const std::string& base_dir) {
+  if (!node.IsMap())
+    fail_at(file, node,
+            "'quiz' must be a map with key, question, answer, right, seed");
+  quiz_script out;
+  for (const auto& entry : node) {
+    auto key = entry.first.as<std::string>();
+    const auto& value = entry.second;
+    if (key == "key") {
+      std::filesystem::path path = scalar_of(file, value, key);
+      if (path.is_relative() && !base_dir.empty())
+        path = std::filesystem::path{base_dir} / path;
+      out.key_path = path.string();
+    } else if (key == "question") {
+      out.question_field = scalar_of(file, value, key);
+    } else if (key == "answer") {
+      out.answer_field = scalar_of(file, value, key);
+    } else if (key == "right") {
+      out.right = double_of(file, value, key);
+      if (out.right > 1)
+        fail_at(file, value, "'right' must be a probability, 0 to 1");
+    } else if (key == "seed") {
+      out.seed = static_cast<uint64_t>(int_of(file, value, key, 0));
+    } else {
+      fail_at(file, entry.first,
+              "unknown key '" + key +
+                  "' in 'quiz' (expected key, question, answer, right, seed)");
+    }
+  }
+  if (out.key_path.empty())
+    fail_at(file, node, "'quiz' needs a 'key' (a JSONL file of rows)");
+  try {
+    load_quiz_key(out);
+  } catch (const std::runtime_error& e) {
+    fail_at(file, node["key"], e.what());
+  }
+  return std::make_shared<const quiz_script>(std::move(out));
+}
+
 model_script parse_model(const std::string& file, const YAML::Node& node,
-                         const std::string& name) {
+                         const std::string& name, const std::string& base_dir) {
   model_script out;
   if (node.IsNull()) {
     return out;
@@ -220,6 +265,8 @@ model_script parse_model(const std::string& file, const YAML::Node& node,
     const auto& value = entry.second;
     if (key == "reply") {
       out.reply = scalar_of(file, value, key);
+    } else if (key == "quiz") {
+      out.quiz = parse_quiz(file, value, base_dir);
     } else if (key == "refusal") {
       out.refusal = scalar_of(file, value, key);
     } else if (key == "tool_calls") {
@@ -283,7 +330,7 @@ model_script parse_model(const std::string& file, const YAML::Node& node,
     } else {
       fail_at(file, entry.first,
               "unknown key '" + key + "' in model '" + name +
-                  "' (expected reply, refusal, tool_calls, latency, "
+                  "' (expected reply, quiz, refusal, tool_calls, latency, "
                   "tokens_per_second, fail, "
                   "stall_after_tokens, truncate_after_tokens, malformed, "
                   "raw_body, "
@@ -297,7 +344,8 @@ model_script parse_model(const std::string& file, const YAML::Node& node,
   return out;
 }
 
-script parse_script_named(const std::string& text, const std::string& file) {
+script parse_script_named(const std::string& text, const std::string& file,
+                          const std::string& base_dir) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -325,10 +373,10 @@ script parse_script_named(const std::string& text, const std::string& file) {
       }
       for (const auto& model : value) {
         auto name = model.first.as<std::string>();
-        out.models[name] = parse_model(file, model.second, name);
+        out.models[name] = parse_model(file, model.second, name, base_dir);
       }
     } else if (key == "default") {
-      out.fallback = parse_model(file, value, "default");
+      out.fallback = parse_model(file, value, "default", base_dir);
     } else {
       fail_at(file, entry.first,
               "unknown key '" + key + "' (expected models, default)");
@@ -340,7 +388,7 @@ script parse_script_named(const std::string& text, const std::string& file) {
 } // namespace
 
 script parse_script(const std::string& yaml_text) {
-  return parse_script_named(yaml_text, "<script>");
+  return parse_script_named(yaml_text, "<script>", "");
 }
 
 script load_script(const std::string& yaml_path) {
@@ -350,7 +398,8 @@ script load_script(const std::string& yaml_path) {
   }
   std::ostringstream text;
   text << in.rdbuf();
-  return parse_script_named(text.str(), yaml_path);
+  return parse_script_named(text.str(), yaml_path,
+                            std::filesystem::path{yaml_path}.parent_path());
 }
 
 } // namespace tutti::fake

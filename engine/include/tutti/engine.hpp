@@ -146,6 +146,11 @@ struct engine_options {
   /// Where the store writer's changes of state are told (one line each:
   /// degraded and why, writing again); null: standard error.
   std::function<void(const std::string&)> log;
+  /// Keep the response cache in memory only, never in the store, even when
+  /// the store keeps texts: replies cached by this engine live and die
+  /// with it, and none cached before is read. `tutti eval` shares its
+  /// targets' identical calls this way (docs/eval.md).
+  bool memory_cache = false;
 };
 
 /// What `tutti providers` shows of one provider: its limit group's budgets
