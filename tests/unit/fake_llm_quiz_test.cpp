@@ -117,6 +117,27 @@ BOOST_AUTO_TEST_CASE(a_question_inside_a_longer_message_is_found) {
   fs::remove(key);
 }
 
+BOOST_AUTO_TEST_CASE(a_later_turn_is_answered_from_the_conversations_question) {
+  // A debate's second round: the question, the model's own answer, then the
+  // others' answers, which hold no question of the key.
+  auto key = write_key("quiz-turn", 20);
+  fake::server srv{fake::parse_script("models:\n  m: {quiz: {key: \"" + key +
+                                      "\", right: 1}}\n")};
+  srv.start();
+  httplib::Client c{"127.0.0.1", srv.port()};
+  std::string body =
+      R"({"model":"m","messages":[{"role":"user","content":")" + question(7) +
+      R"("},{"role":"assistant","content":"The answer is 8."},)"
+      R"({"role":"user","content":"Participant 1: The answer is 9. Update?"}]})";
+  auto res = c.Post("/v1/chat/completions", body, "application/json");
+  BOOST_REQUIRE(res);
+  rapidjson::Document doc;
+  doc.Parse(res->body.c_str());
+  BOOST_CHECK_EQUAL(doc["choices"][0]["message"]["content"].GetString(),
+                    std::string{"The answer is 8."});
+  fs::remove(key);
+}
+
 BOOST_AUTO_TEST_CASE(a_bad_quiz_key_is_an_error_naming_its_line) {
   auto key = write_key("quiz-bad", 3);
   {

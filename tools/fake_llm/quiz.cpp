@@ -122,19 +122,27 @@ void load_quiz_key(quiz_script& q) {
   }
 }
 
-std::string quiz_script::reply_to(std::string_view message) const {
-  auto text = std::string{trimmed(message)};
-  auto it = answers.find(text);
-  if (it == answers.end()) {
-    // The question inside a longer message (a template around it): the
-    // longest question of the key the message contains.
-    size_t best = 0;
-    for (auto i = answers.begin(); i != answers.end(); ++i)
-      if (i->first.size() > best && text.find(i->first) != std::string::npos) {
-        best = i->first.size();
-        it = i;
-      }
-  }
+std::string quiz_script::reply_to(std::string_view message,
+                                  std::string_view first) const {
+  // The question a message is, or inside a longer message (a template
+  // around it) the longest question of the key it contains.
+  auto find = [this](std::string_view message) {
+    auto text = std::string{trimmed(message)};
+    auto it = answers.find(text);
+    if (it == answers.end()) {
+      size_t best = 0;
+      for (auto i = answers.begin(); i != answers.end(); ++i)
+        if (i->first.size() > best &&
+            text.find(i->first) != std::string::npos) {
+          best = i->first.size();
+          it = i;
+        }
+    }
+    return it;
+  };
+  auto it = find(message);
+  if (it == answers.end() && !first.empty())
+    it = find(first);
   if (it == answers.end())
     return std::string{quiz_unknown_reply};
   bool is_right = quiz_draw(seed, it->first) < right;

@@ -35,8 +35,12 @@ struct quiz_script {
   /// The reply to a request whose last user message is `message`: "The
   /// answer is X." for the question it is (or, failing that, the longest
   /// question it contains), right when `draw(seed, question) < right`;
-  /// `quiz_unknown_reply` when it holds none.
-  std::string reply_to(std::string_view message) const;
+  /// when it holds none, the same for `first` (the conversation's first
+  /// user message: a debate's later turn goes on with the question), and
+  /// `quiz_unknown_reply` when neither does. The same question always gets
+  /// the same answer: a quiz-taker never changes its mind.
+  std::string reply_to(std::string_view message,
+                       std::string_view first = {}) const;
 };
 
 /// Reads the key file of `q.key_path` into `q.answers`: one JSON object a

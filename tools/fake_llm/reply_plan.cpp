@@ -25,7 +25,7 @@ reply_plan plan_reply(const wire_format& format, const model_script& ms,
   for (const auto& call : ms.tool_calls)
     plan.tool_calls.emplace_back(call.name, call.arguments);
   auto text = !ms.refusal.empty() ? ms.refusal
-              : ms.quiz           ? ms.quiz->reply_to(req.last_user)
+              : ms.quiz ? ms.quiz->reply_to(req.last_user, req.first_user)
               : ms.reply.empty() && !ms.tool_calls.empty() ? std::string{}
               : ms.reply.empty() ? "echo: " + req.last_user
                                  : ms.reply;

@@ -51,6 +51,9 @@ struct chat_request {
   /// scripted reply with " [i]" after it.
   int n = 1;
   std::string last_user;
+  /// The conversation's first user message (a quiz-taker's question when a
+  /// later turn, a debate's, does not hold it).
+  std::string first_user;
   int prompt_tokens = 0;
   /// Non-empty when the request is invalid (answered 400 with this message).
   std::string error;

@@ -75,6 +75,8 @@ bool read_model(const rapidjson::Value& object, const char* missing,
 void add_message(std::string text, bool from_user, chat_request& out) {
   out.prompt_tokens += count_tokens(text);
   if (from_user) {
+    if (out.first_user.empty())
+      out.first_user = text;
     out.last_user = std::move(text);
   }
 }
