@@ -12,18 +12,15 @@
 #include <set>
 #include <string>
 
+#include "engine/src/splitmix.hpp"
+
 namespace {
 
 /// splitmix64: a small generator whose sequence is fixed by its seed (the
 /// standard library's distributions are not the same everywhere).
 struct generator {
   uint64_t state;
-  uint64_t next() {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
+  uint64_t next() { return tutti::splitmix64(state); }
   /// Uniform in [low, high].
   int64_t between(int64_t low, int64_t high) {
     return low + static_cast<int64_t>(next() % uint64_t(high - low + 1));

@@ -1,5 +1,7 @@
 #include "tools/fake_llm/quiz.hpp"
 
+#include "engine/src/splitmix.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -25,20 +27,9 @@ std::string_view trimmed(std::string_view text) {
   return text;
 }
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-uint64_t fnv1a(std::string_view text) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
+/// splitmix64 of `x` alone: the first draw of the sequence it seeds.
+uint64_t mixed(uint64_t x) {
+  return splitmix64(x);
 }
 
 /// A field of a key row as text: a string as it is, a number as written.
@@ -66,7 +57,7 @@ bool field_text(const rapidjson::Value& row, const std::string& name,
 } // namespace
 
 double quiz_draw(uint64_t seed, std::string_view question) {
-  auto bits = splitmix64(fnv1a(question) ^ splitmix64(seed));
+  auto bits = mixed(fnv1a64(question) ^ mixed(seed));
   return static_cast<double>(bits >> 11) * 0x1.0p-53;
 }
 

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "engine/src/json_reader.hpp"
+#include "engine/src/splitmix.hpp"
 #include "tools/fake_llm/fake_llm.hpp"
 
 namespace tutti::fake {
@@ -163,19 +164,12 @@ std::vector<float> fake_embedding(std::string_view text, int dimensions) {
     dimensions = default_embedding_dimensions;
   }
   // FNV-1a of the text seeds splitmix64: one number in [-1, 1) each.
-  uint64_t state = 14695981039346656037ull;
-  for (unsigned char c : text) {
-    state = (state ^ c) * 1099511628211ull;
-  }
+  uint64_t state = fnv1a64(text);
   std::vector<float> out;
   out.reserve(static_cast<size_t>(dimensions));
   double norm = 0;
   for (int i = 0; i < dimensions; ++i) {
-    state += 0x9e3779b97f4a7c15ull;
-    uint64_t z = state;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
+    uint64_t z = splitmix64(state);
     double x = static_cast<double>(z >> 11) / 9007199254740992.0 * 2 - 1;
     out.push_back(static_cast<float>(x));
     norm += x * x;

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "engine/src/splitmix.hpp"
 #include "plugins/combine/combine_support.hpp"
 #include "plugins/combine/vote/vote.hpp"
 
@@ -53,22 +54,6 @@ const char* const chairman_prompt =
 const char* const missing_chairman =
     "combine: council needs `chairman:` naming the provider that writes the "
     "answer, or `none` for the top-ranked answer";
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-uint64_t fnv1a(std::string_view text) {
-  uint64_t hash = 0xCBF29CE484222325ULL;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 0x100000001B3ULL;
-  }
-  return hash;
-}
 
 bool is_upper(char c) {
   return c >= 'A' && c <= 'Z';
@@ -120,7 +105,7 @@ public:
                               " answered; there was nothing to review";
       return result;
     }
-    auto seed = fnv1a(input.question);
+    auto seed = fnv1a64(input.question);
     std::vector<review_view> views;
     for (size_t r = 0; r < candidates.size(); ++r) {
       review_view view;
