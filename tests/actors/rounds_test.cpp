@@ -409,4 +409,39 @@ BOOST_AUTO_TEST_CASE(a_cancel_during_the_reviews_stops_them) {
   BOOST_TEST(a.status == answer_status::ok); // the vote over the answers
 }
 
+BOOST_AUTO_TEST_CASE(a_cancel_stops_a_usc_judge_and_the_vote_answers) {
+  use("usc", {{"judge", "referee"}});
+  add("a", stubborn("The answer is 4."));
+  add("b", stubborn("The answer is 4."));
+  add("c", [](const member_query&) -> std::optional<member_outcome> {
+    return failed(failure_kind::timeout_total, "no reply");
+  });
+  plan.callees["referee"] = ensemble_callee{
+      "ref-model",
+      spawn_owned(
+          replying_provider,
+          [](const member_query&) -> std::optional<member_outcome> {
+            return std::nullopt;
+          },
+          caf::timespan{0}, qlog)};
+  auto answer = ask();
+  BOOST_TEST(labels_asked() == (std::vector<std::string>{"a", "b", "c", "usc"}),
+             boost::test_tools::per_element());
+  caf::anon_send(agg, cancel_atom::value);
+  run();
+  BOOST_REQUIRE_EQUAL(qlog->cancelled.size(), 1u);
+  BOOST_TEST(qlog->cancelled[0] == query_of("usc").request.id);
+  // The judge never confirms: its own deadline (5 s from when it was
+  // asked) and grace end it.
+  advance(5'999ms);
+  BOOST_TEST(!answer->has_value());
+  advance(2ms);
+  BOOST_REQUIRE(answer->has_value());
+  auto& a = **answer;
+  BOOST_TEST(a.combiner_calls[0].error.kind == failure_kind::cancelled);
+  BOOST_TEST(a.note.find("fell back to vote") != std::string::npos);
+  BOOST_TEST(a.text == "The answer is 4.");
+  BOOST_TEST(a.status == answer_status::partial); // c failed
+}
+
 BOOST_AUTO_TEST_SUITE_END()
