@@ -879,6 +879,10 @@ BOOST_AUTO_TEST_CASE(
   raw_connection chat{endpoint->port()};
   chat.send_post("/v1/chat/completions", chat_body("stuck", false));
   BOOST_REQUIRE(eventually([&] { return in_flight_of("stuck") == 1; }));
+  // The upstream has the request in hand: a call cancelled before it was
+  // sent would leave no trace there to look for.
+  BOOST_REQUIRE(
+      eventually([&] { return upstream.open_requests("stuck") == 1; }));
   chat.close();
   BOOST_TEST(upstream_saw("stuck", {"stalled", "client_gone"}));
   BOOST_TEST(eventually([&] { return in_flight_of("stuck") == 0; }));

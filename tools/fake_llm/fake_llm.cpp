@@ -112,6 +112,8 @@ admission server::impl::admit(const std::string& model,
 void server::impl::record(arrival rec) {
   rec.finished_steady_us = steady_now_us();
   std::lock_guard<std::mutex> lock(log_mutex_);
+  if (!rec.model.empty() && open_[rec.model] > 0)
+    --open_[rec.model];
   if (log_.is_open()) {
     log_ << arrival_json(rec) << '\n';
     log_.flush();
@@ -175,6 +177,10 @@ void server::impl::serve(const wire_format& format, const httplib::Request& req,
   const chat_request chat = embedding ? format.parse_embedding_request(view)
                                       : format.parse_request(view);
   rec.model = chat.model;
+  if (!rec.model.empty()) {
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    ++open_[rec.model]; // until `record`
+  }
   rec.stream = chat.stream;
   rec.seed = chat.seed.value_or(-1);
   rec.body = req.body.substr(0, arrival_body_max);
@@ -362,6 +368,12 @@ void server::stop() {
 std::vector<arrival> server::arrivals() const {
   std::lock_guard<std::mutex> lock(impl_->log_mutex_);
   return impl_->arrivals_;
+}
+
+int server::open_requests(const std::string& model) const {
+  std::lock_guard<std::mutex> lock(impl_->log_mutex_);
+  auto it = impl_->open_.find(model);
+  return it == impl_->open_.end() ? 0 : it->second;
 }
 
 std::string server::base_url() const {

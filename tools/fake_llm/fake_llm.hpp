@@ -273,6 +273,10 @@ public:
   /// A copy of the in-memory request log, in order of completion.
   std::vector<arrival> arrivals() const;
 
+  /// Requests for `model` the server has read and not yet finished: a test
+  /// waits for its request to be in hand before it makes the client leave.
+  int open_requests(const std::string& model) const;
+
   /// "http://HOST:PORT/v1"; empty before start().
   std::string base_url() const;
 

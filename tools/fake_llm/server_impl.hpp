@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -191,6 +192,8 @@ struct server::impl {
 
   mutable std::mutex log_mutex_;
   std::vector<arrival> arrivals_;
+  /// Requests read and not yet finished, by model (`server::open_requests`).
+  std::map<std::string, int> open_;
   std::ofstream log_;
 };
 
