@@ -13,7 +13,6 @@
 #include "engine/src/json_reader.hpp"
 #include "engine/src/random_hex.hpp"
 #include "engine/src/utf8.hpp"
-#include "store/run_detail.hpp"
 #include "store/schema.hpp"
 #include "store/sql_db.hpp"
 
@@ -199,7 +198,6 @@ public:
           db_->run("CREATE TABLE tutti_schema (version BIGINT NOT NULL)");
         for (auto& sql : steps[static_cast<size_t>(version)])
           db_->run(sql);
-        after_migration(version + 1, *db_);
         db_->run("INSERT INTO tutti_schema (version) VALUES (?)",
                  {int64_t{version + 1}});
       });
@@ -308,16 +306,55 @@ public:
 
   std::optional<stored_run> find(const std::string& id) override {
     std::optional<stored_run> run;
-    std::string detail;
-    db_->query(std::string{"SELECT "} + run_columns +
-                   ", detail FROM runs WHERE id = ?",
-               {id}, [&](const sql_row& r) {
-                 run = run_of(r);
-                 detail = r.text(18);
-               });
+    db_->query(std::string{"SELECT "} + run_columns + " FROM runs WHERE id = ?",
+               {id}, [&](const sql_row& r) { run = run_of(r); });
     if (!run)
       return run;
-    decode_run_detail(detail, *run);
+    db_->query("SELECT id, target, status, reason, combine, note, started_us, "
+               "total_us, input_tokens, output_tokens, cached_input_tokens, "
+               "cost_usd, answer FROM steps WHERE run_id = ? ORDER BY seq",
+               {id}, [&](const sql_row& r) {
+                 stored_step s;
+                 s.id = r.text(0);
+                 s.target = r.text(1);
+                 s.status = r.text(2);
+                 s.reason = r.text(3);
+                 s.combine = r.text(4);
+                 s.note = r.text(5);
+                 s.started_us = r.integer(6);
+                 s.total_us = r.integer(7);
+                 s.usage = {r.integer(8), r.integer(9), r.integer(10)};
+                 s.cost_usd = r.real(11);
+                 s.text = r.text(12);
+                 run->steps.push_back(std::move(s));
+               });
+    db_->query(
+        "SELECT step, role, member, provider, model, ok, failure_kind, error, "
+        "http_status, attempts, queued_us, first_token_us, total_us, "
+        "input_tokens, output_tokens, cached_input_tokens, cost_usd, cached, "
+        "finish_reason, text FROM calls WHERE run_id = ? ORDER BY seq",
+        {id}, [&](const sql_row& r) {
+          stored_call c;
+          c.step = r.text(0);
+          c.role = r.text(1);
+          c.member = r.text(2);
+          c.provider = r.text(3);
+          c.model = r.text(4);
+          c.ok = r.integer(5) != 0;
+          c.failure_kind = r.text(6);
+          c.error = r.text(7);
+          c.http_status = r.integer(8);
+          c.attempts = r.integer(9);
+          c.queued_us = r.integer(10);
+          c.first_token_us = r.integer(11);
+          c.total_us = r.integer(12);
+          c.usage = {r.integer(13), r.integer(14), r.integer(15)};
+          c.cost_usd = r.real(16);
+          c.cached = r.integer(17) != 0;
+          c.finish_reason = r.text(18);
+          c.text = r.text(19);
+          run->calls.push_back(std::move(c));
+        });
     return run;
   }
 
@@ -621,19 +658,43 @@ private:
   }
 
   void write_run(const stored_run& run) {
-    // Built once: `run` looks a statement up by its text. The steps and
-    // calls go in the row's `detail` (schema v6): one insert a run.
+    // Built once: `run` looks a statement up by its text.
     static const std::string insert_run =
         "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-        "?, ?, ?, ?)";
+        "?, ?, ?)";
+    static const std::string insert_step =
+        "INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+        "?)";
+    static const std::string insert_call =
+        "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+        "?, "
+        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     db_->run(insert_run,
-             storable_values(run.id, run.kind, run.target_kind, run.target,
-                             run.status, run.started_ms, run.finished_ms,
-                             run.wall_us, run.usage.input_tokens,
-                             run.usage.output_tokens,
-                             run.usage.cached_input_tokens, run.cost_usd,
-                             run.key, run.session, run.combine, run.note,
-                             run.prompt, run.answer, encode_run_detail(run)));
+             storable_values(
+                 run.id, run.kind, run.target_kind, run.target, run.status,
+                 run.started_ms, run.finished_ms, run.wall_us,
+                 run.usage.input_tokens, run.usage.output_tokens,
+                 run.usage.cached_input_tokens, run.cost_usd, run.key,
+                 run.session, run.combine, run.note, run.prompt, run.answer));
+    int64_t seq = 0;
+    for (auto& s : run.steps)
+      db_->run(
+          insert_step,
+          storable_values(run.id, seq++, s.id, s.target, s.status, s.reason,
+                          s.combine, s.note, s.started_us, s.total_us,
+                          s.usage.input_tokens, s.usage.output_tokens,
+                          s.usage.cached_input_tokens, s.cost_usd, s.text));
+    seq = 0;
+    for (auto& c : run.calls)
+      db_->run(insert_call,
+               storable_values(
+                   run.id, seq++, run.started_ms, c.step, ensemble_of(run, c),
+                   c.role, c.member, c.provider, c.model, run.key,
+                   int64_t{c.ok ? 1 : 0}, c.failure_kind, c.error,
+                   c.http_status, c.attempts, c.queued_us, c.first_token_us,
+                   c.total_us, c.usage.input_tokens, c.usage.output_tokens,
+                   c.usage.cached_input_tokens, c.cost_usd,
+                   int64_t{c.cached ? 1 : 0}, c.finish_reason, c.text));
   }
 
   std::unique_ptr<sql_db> db_;

@@ -4,8 +4,6 @@
 
 #include "store/schema.hpp"
 
-#include "store/run_detail.hpp"
-
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -170,20 +168,7 @@ const std::vector<std::string> v5 = {
     "<> ''",
 };
 
-/// Version 6: a run's steps and calls in its own row (`detail`, JSON), so
-/// that storing a run is one insert (docs/benchmarks.md, "Store CPU per
-/// row"); `after_migration` moves the rows already stored and drops their
-/// tables. Nothing queried them but to show one run.
-const std::vector<std::string> v6 = {
-    "ALTER TABLE runs ADD COLUMN detail TEXT NOT NULL DEFAULT ''",
-};
-
 } // namespace
-
-void after_migration(int version, sql_db& db) {
-  if (version == 6)
-    fold_steps_and_calls(db);
-}
 
 namespace {
 
@@ -213,8 +198,8 @@ int latency_bucket_of(int64_t total_us) {
 }
 
 const std::vector<std::vector<std::string>>& migrations() {
-  static const std::vector<std::vector<std::string>> all = {v1, v2(), v3,
-                                                            v4, v5,   v6};
+  static const std::vector<std::vector<std::string>> all = {v1, v2(), v3, v4,
+                                                            v5};
   return all;
 }
 

@@ -4,18 +4,11 @@
 #include <string>
 #include <vector>
 
-#include "store/sql_db.hpp"
-
 namespace tutti::store_detail {
 
 /// The statements that take the schema from version i to i+1, for each i
 /// from 0; the schema version this binary writes is their count.
 const std::vector<std::vector<std::string>>& migrations();
-
-/// What a migration does besides its statements, in its transaction, once
-/// they ran and the schema is at `version`: moving data that SQL alone
-/// would move differently in each database.
-void after_migration(int version, sql_db& db);
 
 /// Call latencies are counted in buckets 25% wide: bucket i holds the
 /// calls that took at most `latency_bucket_bound_us(i)` and more than the
