@@ -28,6 +28,6 @@ export default {
   plugins: [
     nodeResolve({ browser: true }),
     terser({ format: { comments: false } }),
-    copyStatic(['index.html', 'app.css']),
+    copyStatic(['index.html', 'app.css', 'favicon.svg']),
   ],
 };
