@@ -167,3 +167,41 @@ test('a wrong key is refused and the form asks again', async () => {
   await page.getByText('That key was refused').waitFor(wait);
   await context.close();
 });
+
+test('without a token the page needs no key and shows a run still held in memory', async () => {
+  // A second server on the same store and upstream, loopback and tokenless.
+  const url = await fixture.serve(['--store', join(dir, 'runs.db')]);
+  const started = await fetch(`${url}/v1/runs`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ ensemble: 'trio', prompt: 'Capital of France?' }),
+  });
+  assert.equal(started.status, 202);
+  const { id } = await started.json();
+  const until = Date.now() + 10_000;
+  let run;
+  do {
+    run = await (await fetch(`${url}/v1/runs/${id}`)).json();
+    if (run.status !== 'running') break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  } while (Date.now() < until);
+  assert.equal(run.object, 'run', 'the server still holds the run (its own shape)');
+  assert.equal(run.status, 'partial');
+
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${url}/#/runs/${id}`, wait);
+  await page.getByRole('heading', { name: 'Members' }).waitFor(wait);
+  for (const member of ['paris', 'seine', 'broken']) {
+    await page.getByRole('article', { name: `member ${member}` }).waitFor(wait);
+  }
+  assert.match(await page.getByRole('article', { name: 'member broken' }).innerText(),
+    /The server had an error/);
+  assert.match(await page.locator('.summary').innerText(), new RegExp(usd(run.answer.cost_usd).replace('$', '\\$')));
+  assert.equal(await page.getByLabel('Token or API key').count(), 0);
+  // Back to History by its link, from the keyboard.
+  await page.getByRole('link', { name: '← History' }).focus();
+  await page.keyboard.press('Enter');
+  await page.locator('table.runs tbody tr').first().waitFor(wait);
+  await context.close();
+});
