@@ -28,8 +28,8 @@ TUTTI_DASHBOARD_OUT=$out node node_modules/rollup/dist/bin/rollup \
   -c rollup.config.mjs --silent ||
   fail "rollup could not build dashboard/src"
 
-built=$(cd "$out" && ls | sort | tr '\n' ' ')
-committed=$(cd dist && ls | sort | tr '\n' ' ')
+built=$(cd "$out" && find . -type f | sed 's|^\./||' | sort | tr '\n' ' ')
+committed=$(cd dist && find . -type f | sed 's|^\./||' | sort | tr '\n' ' ')
 [ "$built" = "$committed" ] ||
   fail "dashboard/dist has [$committed], the sources build [$built]"
 for f in $built; do
