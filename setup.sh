@@ -73,23 +73,30 @@ run_demo() {
   prompt="What is the capital of France?"
   say "tutti demo \"$prompt\"  (scripted models on a fake upstream, not real ones)"
   "$BUILD_DIR/cli/tutti" demo "$prompt"
+  say "the dashboard (docs/dashboard.md): $BUILD_DIR/cli/tutti serve --demo --store /tmp/tutti-demo-runs.db, then open http://127.0.0.1:8700/"
 }
 
 # The node client tests (tests/node; CTest's openai_sdk_test, ai_sdk_test
 # and langchain_test: the OpenAI SDK, the Vercel AI SDK and LangChain JS)
 # need node and npm, and the libraries tests/node/package-lock.json pins.
+# The dashboard's tests need the same for dashboard/ (rollup and Preact:
+# dashboard_bundle_test rebuilds dashboard/dist) and tests/browser
+# (playwright-core), and Debian's chromium for dashboard_browser_test.
 # Only `test` needs them. node and npm are looked for as commands, not as
 # Debian packages, so a node installed some other way is used as it is.
 install_node_test_deps() {
   need=""
   command -v node >/dev/null 2>&1 || need="$need nodejs"
   command -v npm >/dev/null 2>&1 || need="$need npm"
+  [ -x /usr/bin/chromium ] || need="$need chromium"
   # shellcheck disable=SC2086
   [ -z "$need" ] || apt_install $need
-  if ! node tests/node/check_install.mjs tests/node >/dev/null 2>&1; then
-    say "installing the npm client libraries for the tests (npm ci --prefix tests/node)"
-    npm ci --prefix tests/node --no-audit --no-fund --loglevel=error >/dev/null
-  fi
+  for dir in tests/node dashboard tests/browser; do
+    if ! node tests/node/check_install.mjs "$dir" >/dev/null 2>&1; then
+      say "installing the npm packages $dir/package-lock.json pins (npm ci --prefix $dir)"
+      npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
+    fi
+  done
 }
 
 # The store's PostgreSQL tests (tests/integration/store_test.cpp) start a

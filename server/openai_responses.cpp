@@ -612,6 +612,7 @@ std::string server_json(const config& cfg, const std::string& version,
                         const std::string& auth) {
   static const char* routes[][2] = {
       {"GET", "/"},
+      {"GET", "/ui/{file}"},
       {"GET", "/healthz"},
       {"GET", "/metrics"},
       {"GET", "/v1/models"},

@@ -102,9 +102,15 @@ void server::impl::get_model(const std::string& id, const exchange_ptr& ex) {
 }
 
 void server::impl::get_root(const exchange_ptr& ex) {
-  ex->respond(json_response(
+  if (http::wants_html(ex->head())) {
+    get_dashboard_asset("index.html", ex);
+    return;
+  }
+  auto r = json_response(
       200, http::server_json(engine.loaded_config(), TUTTI_VERSION,
-                             tokenless() ? "none" : "bearer")));
+                             tokenless() ? "none" : "bearer"));
+  r.headers.emplace_back("Vary", "Accept");
+  ex->respond(std::move(r));
 }
 
 void server::impl::answer_waiting(const exchange_ptr& ex,

@@ -116,6 +116,14 @@ match_route(std::string_view method, std::string_view path, bool& known_path) {
     }
     return route_match{id::model, "/v1/models/{id}", std::move(id)};
   }
+  constexpr std::string_view ui = "/ui/";
+  if (path.size() > ui.size() && path.substr(0, ui.size()) == ui) {
+    known_path = true;
+    if (method != "GET")
+      return std::nullopt;
+    return route_match{id::dashboard_asset, "/ui/{file}",
+                       std::string{path.substr(ui.size())}};
+  }
   constexpr std::string_view runs = "/v1/runs/";
   if (path.substr(0, runs.size()) != runs)
     return std::nullopt;
@@ -281,7 +289,8 @@ std::optional<http::response> server::impl::check_request(exchange& ex) {
                     "Cross-origin requests are refused when tutti serve "
                     "runs without a token",
                     "invalid_request_error", "", "forbidden_origin"});
-  } else if (ex.key_secret.empty() && !authorized(head)) {
+  } else if (ex.key_secret.empty() && !authorized(head) &&
+             !http::is_dashboard_file(*route, head)) {
     return error_response(
         api_error{401,
                   "Missing or wrong token: send 'Authorization: Bearer "
@@ -363,6 +372,9 @@ void server::impl::dispatch(const route_match& route, const exchange_ptr& ex) {
     return;
   case id::root:
     get_root(ex);
+    return;
+  case id::dashboard_asset:
+    get_dashboard_asset(route.path_id, ex);
     return;
   case id::chat:
     chat(ex, http::chat_completions_api());

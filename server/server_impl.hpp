@@ -67,8 +67,9 @@ struct route_match {
     ensembles,
     pipelines,
     models,
-    model, ///< /v1/models/{id}
-    root,  ///< GET /: what this server is
+    model,           ///< /v1/models/{id}
+    root,            ///< GET /: what this server is, or the dashboard's page
+    dashboard_asset, ///< GET /ui/{file}: a file of the dashboard
     chat,
     completions, ///< POST /v1/completions (legacy text completions)
     responses,   ///< POST /v1/responses
@@ -84,9 +85,19 @@ struct route_match {
   };
   route_id id;
   std::string name;
-  /// The {id} of /v1/runs/{id} (a run id) and /v1/models/{id} (a model).
+  /// The {id} of /v1/runs/{id} (a run id) and /v1/models/{id} (a model);
+  /// the {file} of /ui/{file}.
   std::string path_id;
 };
+
+/// Whether a request asks for a web page: its `Accept` names text/html,
+/// as a browser's navigation does (API clients send */* or JSON).
+bool wants_html(const request_head& head);
+
+/// Whether a request is for one of the dashboard's files (GET / from a
+/// browser, GET /ui/{file}). They hold no data, so they need no token; what
+/// the page then asks the API for does (docs/dashboard.md).
+bool is_dashboard_file(const route_match& route, const request_head& head);
 
 } // namespace http
 
@@ -217,6 +228,9 @@ struct server::impl : http::service {
   void get_model(const std::string& id, const http::exchange_ptr& ex);
   /// `GET /`: the server's name, version, auth, store and routes.
   void get_root(const http::exchange_ptr& ex);
+  /// GET /ui/{file} (routes_dashboard.cpp).
+  void get_dashboard_asset(const std::string& file,
+                           const http::exchange_ptr& ex);
   /// `POST /admin/reload` (the admin token only): `server::reload` on the
   /// waiting pool.
   void reload_config(const http::exchange_ptr& ex);

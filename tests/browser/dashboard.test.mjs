@@ -1,0 +1,207 @@
+// The dashboard in a real browser: Debian's chromium, driven by
+// playwright-core, against `tutti serve --token ... --store ...` and the
+// fake upstream (tests/node/serve_fixture.mjs). One ensemble question is
+// asked through the API first, so the store has a run to show. Screenshots
+// of each view, light and dark, go to $TUTTI_SCREENSHOT_DIR (the best are
+// copied by hand into docs/images/dashboard-*.png).
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { here as nodeTests, startFixture } from '../node/serve_fixture.mjs';
+import { usd } from '../../dashboard/src/format.js';
+
+const browserTests = new URL('.', import.meta.url).pathname;
+const token = 'dashboard-t0ken-not-in-the-page';
+const shots = process.env.TUTTI_SCREENSHOT_DIR ?? tmpdir();
+const wait = { timeout: 10_000 };
+
+let fixture;
+let dir;
+let browser;
+let runId;
+let runCost;
+
+/// GET or POST on the API with the token; resolves to the JSON body.
+async function api(path, body) {
+  const res = await fetch(`${fixture.url}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  assert.equal(res.status, 200, `${path}: ${res.status} ${await res.clone().text()}`);
+  return res.json();
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tutti-dashboard-'));
+  fixture = await startFixture({
+    script: join(nodeTests, 'upstream.yaml'),
+    config: join(browserTests, 'tutti.yaml'),
+    serveArgs: ['--token', token, '--store', join(dir, 'runs.db')],
+  });
+  // Three questions, so History has rows to show: the newest is the
+  // ensemble's, which the test opens.
+  const questions = [
+    ['ensemble/trio', 'What is the capital of France?'],
+    ['paris', 'Name the capital of France in one word.'],
+    ['ensemble/trio', 'Which city is the capital of France?'],
+  ];
+  for (const [model, content] of questions) {
+    await api('/v1/chat/completions', { model, messages: [{ role: 'user', content }] });
+  }
+  // The store writes behind the answer: wait (boundedly) for the runs.
+  const until = Date.now() + 10_000;
+  let page;
+  do {
+    page = await api('/v1/runs');
+    if (page.data.length >= questions.length) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  } while (Date.now() < until);
+  assert.equal(page.data.length, questions.length, 'the questions are in the store');
+  assert.equal(page.data[0].target, 'trio');
+  runId = page.data[0].id;
+  runCost = page.data[0].cost_usd;
+  assert.ok(runCost > 0, 'the priced members cost something');
+  browser = await chromium.launch({
+    executablePath: process.env.TUTTI_CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--no-sandbox'], // root in CI; the page is our own
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await fixture?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('the dashboard asks for the key, shows the history and opens a run', async () => {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 860 } });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(m.text());
+  });
+  const statuses = [];
+  const sentKeys = [];
+  page.on('response', (r) => {
+    if (new URL(r.url()).pathname.startsWith('/v1/')) statuses.push(r.status());
+  });
+  page.on('request', (r) => {
+    if (new URL(r.url()).pathname.startsWith('/v1/')) sentKeys.push(r.headers().authorization ?? '');
+  });
+
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.goto(`${fixture.url}/`, wait);
+
+  // Without the key the API answers 401, and the page asks for it.
+  const keyInput = page.getByLabel('Token or API key');
+  await keyInput.waitFor(wait);
+  assert.ok(statuses.includes(401), `a 401 came first: ${statuses}`);
+  assert.ok(await keyInput.evaluate((el) => el === document.activeElement), 'the key field has the focus');
+  await page.screenshot({ path: join(shots, 'dashboard-key-light.png') });
+
+  // Typed and sent with Enter, as a keyboard user would.
+  await keyInput.fill(token);
+  await keyInput.press('Enter');
+  const row = page.locator('table.runs tbody tr').first();
+  await row.waitFor(wait);
+  assert.equal(await page.locator('table.runs tbody tr').count(), 3);
+  assert.match(await row.innerText(), /trio/);
+  assert.equal(await row.locator('td.cost').innerText(), usd(runCost));
+  assert.ok(sentKeys.includes(`Bearer ${token}`), 'the API calls carry the key');
+
+  // The key is in no address, storage or cookie.
+  const kept = await page.evaluate(() => JSON.stringify({
+    url: location.href,
+    local: { ...localStorage },
+    session: { ...sessionStorage },
+    cookie: document.cookie,
+  }));
+  assert.ok(!kept.includes(token), `the key leaked: ${kept}`);
+  assert.equal((await context.cookies()).length, 0);
+  await page.screenshot({ path: join(shots, 'dashboard-history-light.png') });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: join(shots, 'dashboard-history-dark.png') });
+  await page.emulateMedia({ colorScheme: 'light' });
+
+  // The run opens from the keyboard: its link, then Enter.
+  await row.getByRole('link').focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Members' }).waitFor(wait);
+  assert.ok(page.url().endsWith(`#/runs/${runId}`), page.url());
+  for (const member of ['paris', 'seine', 'broken']) {
+    await page.getByRole('article', { name: `member ${member}` }).waitFor(wait);
+  }
+  const broken = await page.getByRole('article', { name: 'member broken' }).innerText();
+  assert.match(broken, /server/);
+  assert.match(broken, /The server had an error/);
+  const paris = await page.getByRole('article', { name: 'member paris' }).innerText();
+  assert.match(paris, /Paris is the capital of France\./);
+  assert.match(paris, /paris-model/);
+  assert.match(await page.locator('pre.answer').innerText(), /Paris is the capital of France\./);
+  assert.match(await page.locator('pre.text').first().innerText(), /Which city is the capital of France\?/);
+  assert.match(await page.locator('.summary').innerText(), new RegExp(usd(runCost).replace('$', '\\$')));
+  await page.screenshot({ path: join(shots, 'dashboard-run-light.png'), fullPage: true });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: join(shots, 'dashboard-run-dark.png'), fullPage: true });
+
+  const after = await page.evaluate(() => location.href + JSON.stringify({ ...localStorage }) + document.cookie);
+  assert.ok(!after.includes(token));
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('a wrong key is refused and the form asks again', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${fixture.url}/`, wait);
+  const keyInput = page.getByLabel('Token or API key');
+  await keyInput.waitFor(wait);
+  await keyInput.fill('not-the-token');
+  await keyInput.press('Enter');
+  await page.getByText('That key was refused').waitFor(wait);
+  await context.close();
+});
+
+test('without a token the page needs no key and shows a run still held in memory', async () => {
+  // A second server on the same store and upstream, loopback and tokenless.
+  const url = await fixture.serve(['--store', join(dir, 'runs.db')]);
+  const started = await fetch(`${url}/v1/runs`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ ensemble: 'trio', prompt: 'Capital of France?' }),
+  });
+  assert.equal(started.status, 202);
+  const { id } = await started.json();
+  const until = Date.now() + 10_000;
+  let run;
+  do {
+    run = await (await fetch(`${url}/v1/runs/${id}`)).json();
+    if (run.status !== 'running') break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  } while (Date.now() < until);
+  assert.equal(run.object, 'run', 'the server still holds the run (its own shape)');
+  assert.equal(run.status, 'partial');
+
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${url}/#/runs/${id}`, wait);
+  await page.getByRole('heading', { name: 'Members' }).waitFor(wait);
+  for (const member of ['paris', 'seine', 'broken']) {
+    await page.getByRole('article', { name: `member ${member}` }).waitFor(wait);
+  }
+  assert.match(await page.getByRole('article', { name: 'member broken' }).innerText(),
+    /The server had an error/);
+  assert.match(await page.locator('.summary').innerText(), new RegExp(usd(run.answer.cost_usd).replace('$', '\\$')));
+  assert.equal(await page.getByLabel('Token or API key').count(), 0);
+  // Back to History by its link, from the keyboard.
+  await page.getByRole('link', { name: '← History' }).focus();
+  await page.keyboard.press('Enter');
+  await page.locator('table.runs tbody tr').first().waitFor(wait);
+  await context.close();
+});
