@@ -306,8 +306,12 @@ public:
 
   std::optional<stored_run> find(const std::string& id) override {
     std::optional<stored_run> run;
-    db_->query(std::string{"SELECT "} + run_columns + " FROM runs WHERE id = ?",
-               {id}, [&](const sql_row& r) { run = run_of(r); });
+    db_->query(std::string{"SELECT "} + run_columns +
+                   ", verdict FROM runs WHERE id = ?",
+               {id}, [&](const sql_row& r) {
+                 run = run_of(r);
+                 run->verdict = r.text(18);
+               });
     if (!run)
       return run;
     db_->query("SELECT id, target, status, reason, combine, note, started_us, "
@@ -661,7 +665,7 @@ private:
     // Built once: `run` looks a statement up by its text.
     static const std::string insert_run =
         "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-        "?, ?, ?)";
+        "?, ?, ?, ?)";
     static const std::string insert_step =
         "INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
         "?)";
@@ -670,12 +674,13 @@ private:
         "?, "
         "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     db_->run(insert_run,
-             storable_values(
-                 run.id, run.kind, run.target_kind, run.target, run.status,
-                 run.started_ms, run.finished_ms, run.wall_us,
-                 run.usage.input_tokens, run.usage.output_tokens,
-                 run.usage.cached_input_tokens, run.cost_usd, run.key,
-                 run.session, run.combine, run.note, run.prompt, run.answer));
+             storable_values(run.id, run.kind, run.target_kind, run.target,
+                             run.status, run.started_ms, run.finished_ms,
+                             run.wall_us, run.usage.input_tokens,
+                             run.usage.output_tokens,
+                             run.usage.cached_input_tokens, run.cost_usd,
+                             run.key, run.session, run.combine, run.note,
+                             run.prompt, run.answer, run.verdict));
     int64_t seq = 0;
     for (auto& s : run.steps)
       db_->run(

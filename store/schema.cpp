@@ -168,6 +168,13 @@ const std::vector<std::string> v5 = {
     "<> ''",
 };
 
+/// Version 6: how the strategy came to a run's answer (`verdict`, JSON:
+/// the vote table, the ranking, a council's reviews), for the dashboard's
+/// answer view of a stored run.
+const std::vector<std::string> v6 = {
+    "ALTER TABLE runs ADD COLUMN verdict TEXT NOT NULL DEFAULT ''",
+};
+
 } // namespace
 
 namespace {
@@ -198,8 +205,8 @@ int latency_bucket_of(int64_t total_us) {
 }
 
 const std::vector<std::vector<std::string>>& migrations() {
-  static const std::vector<std::vector<std::string>> all = {v1, v2(), v3, v4,
-                                                            v5};
+  static const std::vector<std::vector<std::string>> all = {v1, v2(), v3,
+                                                            v4, v5,   v6};
   return all;
 }
 

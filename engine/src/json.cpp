@@ -4,6 +4,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "engine/src/json_reader.hpp"
 #include "engine/src/json_writers.hpp"
 
 namespace tutti {
@@ -112,6 +113,16 @@ void write_stored_run(Writer& w, const stored_run& r, bool with_parts) {
   key_string(w, "note", r.note);
   key_string(w, "prompt", r.prompt);
   key_string(w, "answer", r.answer);
+  if (with_parts && !r.verdict.empty()) {
+    // Its fields (winner, votes, ranking, reviews ...) as the answer's JSON
+    // has them. The store wrote them; a text it cannot read is left out.
+    rapidjson::Document verdict;
+    if (json_reader::parse(verdict, r.verdict).ok && verdict.IsObject())
+      for (auto& field : verdict.GetObject()) {
+        w.Key(field.name.GetString(), field.name.GetStringLength());
+        field.value.Accept(w);
+      }
+  }
   if (with_parts) {
     w.Key("steps");
     w.StartArray();

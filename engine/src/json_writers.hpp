@@ -153,29 +153,12 @@ void write_outcome(Writer& w, const member_outcome& o) {
   w.EndObject();
 }
 
+/// How the strategy came to its answer, as fields of the object being
+/// written: the vote table and agreement, the ranking with its mean ranks,
+/// a council's reviews, a debate's rounds; each only when the strategy
+/// filled it. The answer's JSON has them, and so does a stored run's.
 template <class Writer>
-void write_answer(Writer& w, const ensemble_answer& a) {
-  w.StartObject();
-  w.Key("ensemble");
-  write_string(w, a.ensemble);
-  w.Key("status");
-  write_string(w, to_string(a.status));
-  w.Key("text");
-  write_string(w, a.text);
-  if (!a.tool_calls.empty()) {
-    w.Key("tool_calls");
-    write_tool_calls(w, a.tool_calls);
-  }
-  w.Key("until");
-  write_string(w, a.until);
-  w.Key("mode");
-  write_string(w, a.mode);
-  w.Key("combine");
-  write_string(w, a.combine);
-  w.Key("winner");
-  write_string_or_null(w, a.winner);
-  w.Key("note");
-  write_string(w, a.note);
+void write_verdict_fields(Writer& w, const ensemble_answer& a) {
   if (!a.votes.empty()) {
     w.Key("votes");
     w.StartArray();
@@ -239,6 +222,32 @@ void write_answer(Writer& w, const ensemble_answer& a) {
     w.Key("rounds");
     w.Int(a.rounds);
   }
+}
+
+template <class Writer>
+void write_answer(Writer& w, const ensemble_answer& a) {
+  w.StartObject();
+  w.Key("ensemble");
+  write_string(w, a.ensemble);
+  w.Key("status");
+  write_string(w, to_string(a.status));
+  w.Key("text");
+  write_string(w, a.text);
+  if (!a.tool_calls.empty()) {
+    w.Key("tool_calls");
+    write_tool_calls(w, a.tool_calls);
+  }
+  w.Key("until");
+  write_string(w, a.until);
+  w.Key("mode");
+  write_string(w, a.mode);
+  w.Key("combine");
+  write_string(w, a.combine);
+  w.Key("winner");
+  write_string_or_null(w, a.winner);
+  w.Key("note");
+  write_string(w, a.note);
+  write_verdict_fields(w, a);
   w.Key("usage");
   write_usage(w, a.usage);
   w.Key("cost_usd");

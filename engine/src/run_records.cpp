@@ -109,8 +109,17 @@ stored_run stored_run_of(run_context context, const ensemble_answer& answer) {
   run.cost_usd = answer.cost_usd;
   run.combine = answer.combine;
   run.note = answer.note;
-  if (context.texts)
+  if (context.texts) {
     run.answer = answer.text;
+    // The vote table and reviews quote the replies: kept with the texts.
+    run.verdict = json_detail::json_text([&](auto& w) {
+      w.StartObject();
+      w.Key("winner");
+      json_detail::write_string_or_null(w, answer.winner);
+      json_detail::write_verdict_fields(w, answer);
+      w.EndObject();
+    });
+  }
   add_calls(run.calls, answer, "", context.texts);
   return run;
 }

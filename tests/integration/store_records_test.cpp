@@ -17,6 +17,7 @@
 #include "tools/fake_llm/fake_llm.hpp"
 #include "tutti/batch.hpp"
 #include "tutti/engine.hpp"
+#include "tutti/json.hpp"
 #include "tutti/server.hpp"
 
 using namespace tutti;
@@ -102,6 +103,12 @@ BOOST_FIXTURE_TEST_CASE_TEMPLATE(an_ask_is_kept_with_every_member, B, backends,
   BOOST_CHECK_EQUAL(run->key, "team-a");
   BOOST_CHECK_EQUAL(run->session, "s-42");
   BOOST_CHECK_EQUAL(run->combine, "vote");
+  // How the vote went, for the answer view of a stored run.
+  auto shown = tutti::to_json(*run);
+  BOOST_CHECK(shown.find(R"("winner":")" + answer.winner + "\"") !=
+              std::string::npos);
+  BOOST_CHECK(shown.find(R"("votes":[{"answer":)") != std::string::npos);
+  BOOST_CHECK(shown.find(R"("agreement":)") != std::string::npos);
   BOOST_CHECK_EQUAL(run->answer, answer.text);
   BOOST_CHECK_EQUAL(run->wall_us, answer.total_us);
   BOOST_CHECK_EQUAL(run->usage.input_tokens, answer.usage.input_tokens);
@@ -294,6 +301,7 @@ BOOST_FIXTURE_TEST_CASE_TEMPLATE(texts_false_keeps_no_text, B, backends,
   BOOST_REQUIRE(run);
   BOOST_CHECK(run->prompt.empty());
   BOOST_CHECK(run->answer.empty());
+  BOOST_CHECK(run->verdict.empty()); // its vote table quotes the replies
   for (auto& c : run->calls)
     BOOST_CHECK(c.text.empty());
   BOOST_CHECK_EQUAL(run->calls.size(), 3u);

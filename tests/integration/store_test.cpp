@@ -375,6 +375,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(written_run_is_found_with_every_field, B,
   run.note = "one member failed";
   run.prompt = R"({"question":"Größe? 你好 \"quoted\" \\ back"})";
   run.answer = "Réponse — 答え 🎼\nsecond line\ttab";
+  run.verdict = R"({"winner":"a","votes":[{"answer":"42","text":"42 ✓",)"
+                R"("weight":2,"members":["a","b"]}],"agreement":0.5})";
 
   stored_step s1;
   s1.id = "draft";
@@ -440,6 +442,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(written_run_is_found_with_every_field, B,
   BOOST_CHECK_EQUAL(got->note, run.note);
   BOOST_CHECK_EQUAL(got->prompt, run.prompt);
   BOOST_CHECK_EQUAL(got->answer, run.answer);
+  BOOST_CHECK_EQUAL(got->verdict, run.verdict);
 
   BOOST_REQUIRE_EQUAL(got->steps.size(), run.steps.size());
   for (size_t i = 0; i < run.steps.size(); ++i) {

@@ -131,6 +131,11 @@ struct stored_run {
   std::string note;
   std::string prompt; ///< the messages (JSON) or a pipeline's inputs (JSON)
   std::string answer;
+  /// How the strategy came to its answer, a JSON object: `winner`, and
+  /// when the strategy filled them `votes` and `agreement`, `ranking` and
+  /// `mean_ranks`, `reviews`, `rounds` (as in the answer's JSON); empty
+  /// when the run kept no texts or had no ensemble answer.
+  std::string verdict;
   std::vector<stored_step> steps; ///< a pipeline's, in its order
   std::vector<stored_call> calls; ///< in order: members, then combiners
 };
