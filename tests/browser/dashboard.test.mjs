@@ -144,6 +144,10 @@ test('the dashboard asks for the key, shows the history and opens a run', async 
   assert.match(paris, /Paris is the capital of France\./);
   assert.match(paris, /paris-model/);
   assert.match(await page.locator('pre.answer').innerText(), /Paris is the capital of France\./);
+  // The stored run kept its vote table (runs.verdict): both voters for Paris.
+  const votes = await page.getByRole('heading', { name: 'Votes' });
+  await votes.waitFor(wait);
+  assert.match(await page.locator('table.votes').innerText(), /paris[\s\S]*seine/);
   assert.match(await page.locator('pre.text').first().innerText(), /Which city is the capital of France\?/);
   assert.match(await page.locator('.summary').innerText(), new RegExp(usd(runCost).replace('$', '\\$')));
   await page.screenshot({ path: join(shots, 'dashboard-run-light.png'), fullPage: true });
