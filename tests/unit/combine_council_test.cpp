@@ -101,7 +101,8 @@ BOOST_AUTO_TEST_CASE(the_ranking_is_by_mean_rank_and_the_top_answer_wins) {
   auto& alice = result.reviews[0];
   BOOST_TEST(alice.reviewer == "alice");
   BOOST_REQUIRE_EQUAL(alice.letters.size(), 2u);
-  auto& prompt = council->combine(three_answers()).calls[0].prompt;
+  auto asked = council->combine(three_answers());
+  auto& prompt = asked.calls[0].prompt;
   for (size_t l = 0; l < 2; ++l)
     BOOST_TEST(letter_of(prompt, alice.letters[l] == "bob"
                                      ? "beta answer"

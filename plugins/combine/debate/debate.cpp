@@ -31,14 +31,15 @@ int rounds_of(const combine_options& options) {
   if (!options.has("rounds"))
     return default_rounds;
   auto text = options.text("rounds");
+  // At most two digits are read: a longer number is out of range anyway,
+  // and reading it whole would overflow.
   int value = 0;
   bool digits = !text.empty() && text.size() <= 2;
-  for (char c : text) {
-    if (c < '0' || c > '9') {
+  for (size_t i = 0; digits && i < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9')
       digits = false;
-      break;
-    }
-    value = value * 10 + (c - '0');
+    else
+      value = value * 10 + (text[i] - '0');
   }
   if (!digits || value < 1 || value > most_rounds)
     throw std::invalid_argument(
