@@ -38,6 +38,7 @@
 #include "cli/eval_score.hpp"
 #include "cli/format.hpp"
 #include "cli/runs.hpp"
+#include "engine/src/line_reader.hpp"
 #include "tutti/batch.hpp"
 #include "tutti/engine.hpp"
 
@@ -67,42 +68,20 @@ struct eval_rows {
 };
 
 /// Calls `on_line(text, line, too_long)` for each line of `path`, holding
-/// at most `max_bytes` of one (the rest of a longer line is skipped).
+/// at most `max_bytes` of one (the rest of a longer line is skipped), as
+/// `tutti batch` reads its rows.
 template <class OnLine>
 void for_each_line(const std::string& path, size_t max_bytes, OnLine on_line) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
     throw batch_error(path + ": cannot open: " + std::strerror(errno));
   std::string line;
   bool too_long = false;
   size_t number = 0;
-  char buf[65536];
-  for (;;) {
-    auto n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      auto why = std::string{std::strerror(errno)};
-      ::close(fd);
-      throw batch_error(path + ": cannot read: " + why);
-    }
-    if (n == 0)
-      break;
-    for (ssize_t i = 0; i < n; ++i) {
-      if (buf[i] == '\n') {
-        on_line(line, ++number, too_long);
-        line.clear();
-        too_long = false;
-      } else if (line.size() < max_bytes) {
-        line += buf[i];
-      } else {
-        too_long = true;
-      }
-    }
-  }
-  ::close(fd);
-  if (!line.empty() || too_long)
+  while (read_line(in, line, max_bytes, too_long))
     on_line(line, ++number, too_long);
+  if (in.bad())
+    throw batch_error(path + ": cannot read it");
 }
 
 eval_rows read_eval_rows(const eval_args& args) {

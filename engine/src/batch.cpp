@@ -23,6 +23,7 @@
 #include <optional>
 #include <thread>
 
+#include "engine/src/line_reader.hpp"
 #include "engine/src/names.hpp"
 #include "engine/src/write_all.hpp"
 #include "tutti/engine.hpp"
@@ -41,31 +42,6 @@ bool blank(std::string_view line) {
 void chomp(std::string& line) {
   if (!line.empty() && line.back() == '\r')
     line.pop_back();
-}
-
-/// Reads the next line of `in` (without its '\n') into `line`, keeping at
-/// most `max` bytes; false at the end of the input. `too_long` tells that
-/// the line had more, which were read past and dropped.
-bool read_line(std::istream& in, std::string& line, size_t max,
-               bool& too_long) {
-  line.clear();
-  too_long = false;
-  auto* buffer = in.rdbuf();
-  bool any = false;
-  for (;;) {
-    auto c = buffer->sbumpc();
-    if (c == std::char_traits<char>::eof()) {
-      in.setstate(std::ios::eofbit);
-      return any;
-    }
-    any = true;
-    if (c == '\n')
-      return true;
-    if (line.size() < max)
-      line.push_back(static_cast<char>(c));
-    else
-      too_long = true;
-  }
 }
 
 /// The row of a line longer than the limit.

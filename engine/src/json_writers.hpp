@@ -39,6 +39,15 @@ std::string json_text(Write&& write) {
   return {buffer.GetString(), buffer.GetSize()};
 }
 
+/// `texts` as a JSON array of strings.
+template <class Writer>
+void write_strings(Writer& w, const std::vector<std::string>& texts) {
+  w.StartArray();
+  for (auto& text : texts)
+    write_string(w, text);
+  w.EndArray();
+}
+
 /// `text`, or null when it is empty.
 template <class Writer>
 void write_string_or_null(Writer& w, std::string_view text) {
@@ -171,10 +180,7 @@ void write_verdict_fields(Writer& w, const ensemble_answer& a) {
       w.Key("weight");
       w.Double(row.weight);
       w.Key("members");
-      w.StartArray();
-      for (auto& member : row.members)
-        write_string(w, member);
-      w.EndArray();
+      write_strings(w, row.members);
       w.EndObject();
     }
     w.EndArray();
@@ -183,10 +189,7 @@ void write_verdict_fields(Writer& w, const ensemble_answer& a) {
   }
   if (!a.ranking.empty()) {
     w.Key("ranking");
-    w.StartArray();
-    for (auto& label : a.ranking)
-      write_string(w, label);
-    w.EndArray();
+    write_strings(w, a.ranking);
   }
   if (!a.mean_ranks.empty()) {
     w.Key("mean_ranks");
@@ -210,10 +213,7 @@ void write_verdict_fields(Writer& w, const ensemble_answer& a) {
       }
       w.EndObject();
       w.Key("ranking");
-      w.StartArray();
-      for (auto& label : review.ranking)
-        write_string(w, label);
-      w.EndArray();
+      write_strings(w, review.ranking);
       w.EndObject();
     }
     w.EndArray();

@@ -15,6 +15,7 @@
 #include "actors/aggregator.hpp"
 #include "plugins/combine/collect/collect.hpp"
 #include "tests/actors/actor_fixture.hpp"
+#include "tests/actors/scripted_outcomes.hpp"
 #include "tutti/registry.hpp"
 
 using namespace tutti;
@@ -22,23 +23,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-member_outcome success(std::string text) {
-  member_outcome outcome;
-  outcome.ok = true;
-  outcome.reply.text = std::move(text);
-  outcome.reply.finish_reason = "stop";
-  outcome.reply.usage = usage{10, 5};
-  return outcome;
-}
-
-member_outcome failed(failure_kind kind, int status, std::string message) {
-  member_outcome outcome;
-  outcome.ok = false;
-  outcome.error.kind = kind;
-  outcome.error.http_status = status;
-  outcome.error.message = std::move(message);
-  return outcome;
-}
+using testing::failed;
+using testing::success;
 
 /// What the scripted providers saw.
 struct provider_log {

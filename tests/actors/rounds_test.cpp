@@ -18,6 +18,7 @@
 
 #include "actors/aggregator.hpp"
 #include "tests/actors/actor_fixture.hpp"
+#include "tests/actors/scripted_outcomes.hpp"
 #include "tutti/registry.hpp"
 
 using namespace tutti;
@@ -25,22 +26,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-member_outcome success(std::string text) {
-  member_outcome outcome;
-  outcome.ok = true;
-  outcome.reply.text = std::move(text);
-  outcome.reply.finish_reason = "stop";
-  outcome.reply.usage = usage{10, 5};
-  return outcome;
-}
-
-member_outcome failed(failure_kind kind, std::string message) {
-  member_outcome outcome;
-  outcome.ok = false;
-  outcome.error.kind = kind;
-  outcome.error.message = std::move(message);
-  return outcome;
-}
+using testing::failed;
+using testing::success;
 
 /// What a provider replies to a query; nullopt: it never replies.
 using reply_fn =
@@ -282,7 +269,7 @@ BOOST_AUTO_TEST_CASE(
   // Each answer takes 3 s of a 5 s deadline: round 2 cannot finish.
   add("a", stubborn("4"), 3s);
   add("b", [](const member_query&) -> std::optional<member_outcome> {
-    return failed(failure_kind::rate_limited, "HTTP 429");
+    return failed(failure_kind::rate_limited, 429, "HTTP 429");
   });
   add("c", stubborn("5"), 3s);
   auto answer = ask();
@@ -334,7 +321,7 @@ BOOST_AUTO_TEST_CASE(a_council_reviews_anonymously_and_its_chairman_answers) {
   add("alice", answers_then_reviews("alpha"));
   add("bob", answers_then_reviews("beta"));
   add("dave", [](const member_query&) -> std::optional<member_outcome> {
-    return failed(failure_kind::server, "HTTP 500");
+    return failed(failure_kind::server, 500, "HTTP 500");
   });
   add("carol", answers_then_reviews("gamma"));
   plan.callees["chair"] = ensemble_callee{
@@ -414,7 +401,7 @@ BOOST_AUTO_TEST_CASE(a_cancel_stops_a_usc_judge_and_the_vote_answers) {
   add("a", stubborn("The answer is 4."));
   add("b", stubborn("The answer is 4."));
   add("c", [](const member_query&) -> std::optional<member_outcome> {
-    return failed(failure_kind::timeout_total, "no reply");
+    return failed(failure_kind::timeout_total, 0, "no reply");
   });
   plan.callees["referee"] = ensemble_callee{
       "ref-model",
