@@ -73,7 +73,39 @@ run_demo() {
   prompt="What is the capital of France?"
   say "tutti demo \"$prompt\"  (scripted models on a fake upstream, not real ones)"
   "$BUILD_DIR/cli/tutti" demo "$prompt"
-  say "the dashboard (docs/dashboard.md): $BUILD_DIR/cli/tutti serve --demo --store /tmp/tutti-demo-runs.db, then open http://127.0.0.1:8700/"
+  start_dashboard
+}
+
+# Leaves `tutti serve --demo` running in the background, its runs kept in a
+# file under /tmp, and says where its dashboard is (docs/dashboard.md). A
+# server an earlier `./setup.sh demo` left is stopped first; port 8700 when
+# it is free, else any free one.
+start_dashboard() {
+  state=${TMPDIR:-/tmp}/tutti-demo-serve
+  if [ -f "$state.pid" ] && kill -0 "$(cat "$state.pid")" 2>/dev/null; then
+    kill "$(cat "$state.pid")" 2>/dev/null || true
+    sleep 1
+  fi
+  for listen in 127.0.0.1:8700 127.0.0.1:0; do
+    : >"$state.log"
+    nohup "$BUILD_DIR/cli/tutti" serve --demo --listen "$listen" \
+      --store "$state-runs.db" >"$state.log" 2>&1 &
+    echo $! >"$state.pid"
+    tries=0
+    while [ $tries -lt 100 ] && kill -0 "$(cat "$state.pid")" 2>/dev/null &&
+      ! grep -q "listening on" "$state.log"; do
+      sleep 0.1
+      tries=$((tries + 1))
+    done
+    url=$(sed -n 's/^tutti serve listening on //p' "$state.log" | head -1)
+    if [ -n "$url" ]; then
+      say "the dashboard is at $url/ (tutti serve --demo, scripted models; stop it: kill $(cat "$state.pid"))"
+      say "ask it something: curl -s $url/v1/chat/completions -H 'Content-Type: application/json' -d '{\"model\":\"ensemble/demo\",\"messages\":[{\"role\":\"user\",\"content\":\"Capital of France?\"}]}'"
+      return 0
+    fi
+  done
+  say "the dashboard could not start: $(cat "$state.log")"
+  return 1
 }
 
 # The node client tests (tests/node; CTest's openai_sdk_test, ai_sdk_test

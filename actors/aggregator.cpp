@@ -327,6 +327,7 @@ void combine_step(self_ptr self) {
     // call's may be the answer's own.
     if (st.question.listener)
       query.listener = caf::actor_cast<caf::actor>(self);
+    query.progress = st.question.progress && st.question.listener;
     auto model = st.calls[i].model;
     auto label = call.label;
     auto provider = st.calls[i].provider;
@@ -546,6 +547,7 @@ void start_member(self_ptr self, size_t index) {
   // Hedging watches for tokens, so it listens even without a listener.
   if (st.question.listener || st.plan.mode == run_mode::hedged)
     query.listener = caf::actor_cast<caf::actor>(self);
+  query.progress = st.question.progress && st.question.listener;
   self->request(member.actor, caf::infinite, query_atom::value,
                 std::move(query))
       .then(
@@ -672,6 +674,23 @@ caf::behavior aggregator(self_ptr self, ensemble_plan plan) {
         }
         if (st.question.listener)
           self->send(st.question.listener, std::move(delta));
+      },
+      [=](member_progress& progress) {
+        // Only the queries of a question that asked for it report this.
+        auto& st = self->state;
+        if (st.answered || !st.question.listener)
+          return;
+        if (!st.members_done) {
+          for (size_t i = 0; i < st.plan.members.size(); ++i)
+            if (st.plan.members[i].label == progress.member &&
+                st.phases[i] != member_phase::running)
+              return; // a stopped member's late report
+        } else if (std::none_of(st.calls.begin(), st.calls.end(), [&](auto& c) {
+                     return !c.outcome && c.label == progress.member;
+                   })) {
+          return;
+        }
+        self->send(st.question.listener, std::move(progress));
       },
       [=](wake_atom, uint64_t index) {
         // Hedging: the member started `hedge_after` ago.

@@ -175,8 +175,10 @@ void start_step(self_ptr self, size_t index) {
   question.request.scope.key = st.plan.scope.key;
   question.request.scope.key_budget = st.plan.scope.key_budget;
   question.request.scope.no_cache = st.plan.scope.no_cache;
-  if (st.listener && (st.plan.stream || st.plan.member_outcomes))
+  if (st.listener &&
+      (st.plan.stream || st.plan.member_outcomes || st.plan.member_progress))
     question.listener = caf::actor_cast<caf::actor>(self);
+  question.progress = st.plan.member_progress;
   // Linked: a pipeline that is killed takes its running steps with it.
   auto agg = self->spawn<caf::linked>(aggregator, step.ensemble);
   st.phases[index] = step_phase::running;
@@ -308,6 +310,7 @@ caf::behavior pipeline(self_ptr self, pipeline_plan plan) {
         return promise;
       },
       [=](member_delta& delta) { pass_on(self, std::move(delta)); },
+      [=](member_progress& progress) { pass_on(self, std::move(progress)); },
       [=](member_outcome& outcome) {
         if (self->state.plan.member_outcomes)
           pass_on(self, std::move(outcome));

@@ -52,6 +52,8 @@ struct pipeline_plan {
   /// Pass each member's outcome to the listener as `(step id, outcome)`;
   /// off, a step's aggregator sends none (no message per member).
   bool member_outcomes = false;
+  /// Pass each member's `member_progress` on as `(step id, progress)`.
+  bool member_progress = false;
   tutti::priority priority = priority::interactive; ///< of every request
   /// The key that asked, its budget, and whether to skip the cache.
   request_scope scope;

@@ -19,8 +19,10 @@
 ///   the server's rate-limit headers: what is left of its budgets
 /// - transport -> provider: transfer_head, transfer_chunk, transfer_done
 ///   (a reply that arrives whole: transfer_done alone, carrying all three)
-/// - provider -> listener: member_delta, streamed text
-/// - aggregator -> listener: member_delta, member_outcome, ensemble_answer
+/// - provider -> listener: member_delta, streamed text; member_progress
+///   (queued, sent, retrying) when the query asks for it
+/// - aggregator -> listener: member_delta, member_progress (when the
+///   question asks for it), member_outcome, ensemble_answer
 ///   (not to a listener that is also the asker: it has the reply)
 /// - anyone -> provider: (cancel_atom, request_id)
 /// - anyone -> aggregator: (cancel_atom), cancels every running member
@@ -29,7 +31,8 @@
 ///   `pipeline_result`
 /// - pipeline -> listener: (step_atom, step id), a step started
 /// - pipeline -> listener: (step id, member_delta), a member's or the step
-///   answer's tokens while streaming
+///   answer's tokens while streaming; (step id, member_progress) when the
+///   run asks for it
 /// - pipeline -> listener: (step id, member_outcome), a member's outcome,
 ///   when the run's plan asks for them
 /// - pipeline -> listener: step_outcome, a step finished, failed or was
@@ -132,6 +135,8 @@ struct member_query {
   std::string member;
   chat_request request;
   caf::actor listener; ///< receives member_delta while streaming; may be null
+  /// The listener also receives member_progress (queued, sent, retrying).
+  bool progress = false;
 };
 
 /// One ensemble question, sent to a fresh aggregator.
@@ -140,6 +145,8 @@ struct ensemble_question {
   chat_request request; ///< template; each member gets its own id
   caf::actor
       listener; ///< receives member_delta and member_outcome; may be null
+  /// The listener also receives each member's member_progress.
+  bool progress = false;
 };
 
 /// The transport received the response status and headers.
@@ -323,6 +330,12 @@ typename Inspector::result_type inspect(Inspector& f, member_delta& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member_progress& x) {
+  return f(caf::meta::type_name("member_progress"), x.member, x.state,
+           x.attempt, x.wait_ms, x.reason, x.message);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ensemble_answer& x) {
   return f(caf::meta::type_name("ensemble_answer"), x.ensemble, x.status,
            x.text, x.combine, x.until, x.mode, x.members, x.winner, x.votes,
@@ -390,13 +403,13 @@ typename Inspector::result_type inspect(Inspector& f, provider_snapshot& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_query& x) {
   return f(caf::meta::type_name("member_query"), x.member, x.request,
-           x.listener);
+           x.listener, x.progress);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ensemble_question& x) {
   return f(caf::meta::type_name("ensemble_question"), x.prompt_id, x.request,
-           x.listener);
+           x.listener, x.progress);
 }
 
 template <class Inspector>
@@ -453,6 +466,7 @@ CAF_ADD_TYPE_ID(tutti, (tutti::server_limits))
 CAF_ADD_TYPE_ID(tutti, (tutti::vote_row))
 CAF_ADD_TYPE_ID(tutti, (tutti::cache_entry))
 CAF_ADD_TYPE_ID(tutti, (tutti::peer_review))
+CAF_ADD_TYPE_ID(tutti, (tutti::member_progress))
 
 CAF_END_TYPE_ID_BLOCK(tutti)
 

@@ -147,10 +147,29 @@ void schedule_check(self_ptr self, provider_call& call, steady_us at,
                                                    call.generation, kind));
 }
 
+/// Tells the query's listener where the call stands, when it asked.
+void report_progress(self_ptr self, const provider_call& call,
+                     member_state state, int64_t wait_ms = 0,
+                     const failure* why = nullptr) {
+  if (!call.query.progress || !call.query.listener)
+    return;
+  member_progress progress;
+  progress.member = call.query.member;
+  progress.state = state;
+  progress.attempt = call.attempts;
+  progress.wait_ms = wait_ms;
+  if (why != nullptr) {
+    progress.reason = why->kind;
+    progress.message = why->message.substr(0, 512);
+  }
+  self->send(call.query.listener, std::move(progress));
+}
+
 void ask_for_permit(self_ptr self, provider_call& call) {
   auto& deps = self->state.deps;
   auto id = call.query.request.id;
   call.waiting_for_permit = true;
+  report_progress(self, call, member_state::queued);
   permit_request req{id, deps.settings.name, call.query.request.priority,
                      call.deadline, estimate_tokens(call.query.request, deps)};
   auto generation = call.generation;
@@ -184,6 +203,7 @@ void ask_for_permit(self_ptr self, provider_call& call) {
             // Start the attempt.
             ++call.attempts;
             call.sent_at = actor_now_us(self);
+            report_progress(self, call, member_state::sent);
             auto& timeouts = self->state.deps.timeouts;
             if (timeouts.first_token_ms > 0)
               schedule_check(self, call,
@@ -319,6 +339,7 @@ void fail_attempt(self_ptr self, provider_call& call, failure error) {
     return;
   }
   end_attempt(self, call, call.reply.usage);
+  report_progress(self, call, member_state::retrying, wait_ms, &error);
   call.retrying_after = error;
   ++call.generation;
   call.first_token_at = 0;

@@ -251,23 +251,28 @@ void server::impl::start_chat(const std::shared_ptr<chat_state>& st,
                               ask_options ask) {
   auto& ex = st->ex;
   uint64_t handle = 0;
+  auto seen = watch_live(*ex, st->api->name(), st->call.to, ask);
   begin_question();
   try {
     handle = engine.start_ask(
         st->call.to, st->call.messages, std::move(ask),
-        [this, st, key = ex->key_name,
-         budgets = key_budgets](ensemble_answer a) {
+        [this, st, key = ex->key_name, budgets = key_budgets, feed = live,
+         seen](ensemble_answer a) {
           budgets->charge(key, a.usage);
+          feed->finish(seen, std::string{to_string(a.status)},
+                       [&] { return to_json(a); });
           auto answer = std::make_shared<ensemble_answer>(std::move(a));
           st->ex->post([this, st, answer] { chat_answer(*st, *answer); });
           end_question(*st);
         });
   } catch (const unsupported_request& e) {
+    live->finish(seen, "refused", [] { return std::string{}; });
     end_question(*st);
     ex->respond(error_response(api_error{400, e.what(), "invalid_request_error",
                                          e.param(), "unsupported_parameter"}));
     return;
   } catch (const config_error& e) {
+    live->finish(seen, "refused", [] { return std::string{}; });
     end_question(*st);
     ex->respond(error_response(
         api_error{500, e.message(), "server_error", "model", "config_error"}));

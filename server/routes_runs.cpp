@@ -83,6 +83,7 @@ void server::impl::create_run(const exchange_ptr& ex) {
   }
   record->push("run.started", record->json());
   uint64_t handle = 0;
+  http::live_feed::question_ptr seen;
   try {
     if (kind == http::run_record::kind::pipeline) {
       run_options options;
@@ -102,14 +103,17 @@ void server::impl::create_run(const exchange_ptr& ex) {
       options.on_step_done = [record](const step_outcome& step) {
         record->push("step.done", http::step_json(step));
       };
-      handle =
-          engine.start_run(call.name, call.inputs, std::move(options),
-                           [record, key = ex->key_name,
-                            budgets = key_budgets](pipeline_result r) {
-                             budgets->charge(key, r.usage);
-                             record->finish(std::string{to_string(r.status)},
-                                            to_json(r), unix_now());
-                           });
+      seen = watch_live(*ex, call.name, options);
+      handle = engine.start_run(
+          call.name, call.inputs, std::move(options),
+          [record, key = ex->key_name, budgets = key_budgets, feed = live,
+           seen](pipeline_result r) {
+            budgets->charge(key, r.usage);
+            feed->finish(seen, std::string{to_string(r.status)},
+                         [&] { return to_json(r); });
+            record->finish(std::string{to_string(r.status)}, to_json(r),
+                           unix_now());
+          });
     } else {
       ask_options options;
       scope_of(*ex, record->id(), options);
@@ -125,27 +129,33 @@ void server::impl::create_run(const exchange_ptr& ex) {
       auto to = kind == http::run_record::kind::provider
                     ? target::provider(call.name)
                     : target::ensemble(call.name);
-      handle =
-          engine.start_ask(to, call.messages, std::move(options),
-                           [record, key = ex->key_name,
-                            budgets = key_budgets](ensemble_answer a) {
-                             budgets->charge(key, a.usage);
-                             record->finish(std::string{to_string(a.status)},
-                                            to_json(a), unix_now());
-                           });
+      seen = watch_live(*ex, "runs", to, options);
+      handle = engine.start_ask(
+          to, call.messages, std::move(options),
+          [record, key = ex->key_name, budgets = key_budgets, feed = live,
+           seen](ensemble_answer a) {
+            budgets->charge(key, a.usage);
+            feed->finish(seen, std::string{to_string(a.status)},
+                         [&] { return to_json(a); });
+            record->finish(std::string{to_string(a.status)}, to_json(a),
+                           unix_now());
+          });
     }
   } catch (const unsupported_request& e) {
+    live->finish(seen, "refused", [] { return std::string{}; });
     runs.remove(record->id());
     ex->respond(error_response(api_error{400, e.what(), "invalid_request_error",
                                          e.param(), "unsupported_parameter"}));
     return;
   } catch (const config_error& e) {
+    live->finish(seen, "refused", [] { return std::string{}; });
     runs.remove(record->id());
     ex->respond(error_response(
         api_error{500, e.message(), "server_error", "", "config_error"}));
     return;
   } catch (...) {
     // A run that never started must not hold a --max-runs place.
+    live->finish(seen, "refused", [] { return std::string{}; });
     runs.remove(record->id());
     throw;
   }

@@ -88,6 +88,7 @@ match_route(std::string_view method, std::string_view path, bool& known_path) {
       {"POST", "/v1/runs", id::create_run},
       {"GET", "/v1/runs", id::list_runs},
       {"GET", "/v1/stats", id::stats},
+      {"GET", "/v1/live", id::live},
   };
   known_path = false;
   for (auto& r : routes) {
@@ -411,6 +412,9 @@ void server::impl::dispatch(const route_match& route, const exchange_ptr& ex) {
     return;
   case id::stats:
     get_stats(ex);
+    return;
+  case id::live:
+    live_events(ex);
     return;
   }
 }

@@ -27,6 +27,7 @@
 #include "server/connection.hpp"
 #include "server/http_metrics.hpp"
 #include "server/key_limits.hpp"
+#include "server/live_feed.hpp"
 #include "server/openai.hpp"
 #include "server/run_registry.hpp"
 #include "server/waiting_pool.hpp"
@@ -81,7 +82,8 @@ struct route_match {
     delete_run,
     run_events,
     list_runs,
-    stats
+    stats,
+    live ///< GET /v1/live: everything in flight, as events
   };
   route_id id;
   std::string name;
@@ -321,6 +323,26 @@ struct server::impl : http::service {
   run_store* reader();
   std::mutex store_mutex;
   std::unique_ptr<run_store> store_reader; ///< guarded by store_mutex
+
+  // --- GET /v1/live (routes_live.cpp) ---
+
+  /// Every question and run in flight; shared with the engine callbacks,
+  /// which may outlive the endpoint.
+  std::shared_ptr<http::live_feed> live = std::make_shared<http::live_feed>();
+  /// A reader of `GET /v1/live`.
+  struct live_subscription;
+  void live_events(const http::exchange_ptr& ex);
+  /// Writes what the reader has not seen yet.
+  void send_live(const std::shared_ptr<live_subscription>& sub);
+  /// Puts a question in the live feed: its callbacks in `ask` also report
+  /// there. `api` names the API that asked; `to`, `ask.ensemble` and
+  /// `ask.combine` say what is asked.
+  http::live_feed::question_ptr watch_live(http::exchange& ex,
+                                           const std::string& api,
+                                           const target& to, ask_options& ask);
+  /// The same for a pipeline run.
+  http::live_feed::question_ptr
+  watch_live(http::exchange& ex, const std::string& pipeline, run_options& run);
 
   // --- lifecycle (server.cpp) ---
 

@@ -43,23 +43,74 @@ export async function getJson(path, params = {}) {
   }
   const search = query.toString();
   const target = search ? `${path}?${search}` : path;
-  const headers = { Accept: 'application/json' };
+  const res = await fetch(target, { headers: headersWith(), credentials: 'omit', cache: 'no-store' });
+  if (!res.ok) throw await failure(res);
+  return res.json();
+}
+
+/// The headers of every request: JSON, and the key when there is one.
+function headersWith(extra = {}) {
+  const headers = { Accept: 'application/json', ...extra };
   if (key !== null) headers.Authorization = `Bearer ${key}`;
-  const res = await fetch(target, { headers, credentials: 'omit', cache: 'no-store' });
+  return headers;
+}
+
+/// Throws what a non-2xx answer means (AuthNeeded on 401, else ApiError).
+async function failure(res) {
   let body = null;
   try {
     body = await res.json();
   } catch {
-    // not JSON: said below by the status alone
+    // not JSON
   }
   const error = body?.error ?? {};
   if (res.status === 401) {
     const message = error.message ?? 'This server needs a key';
     for (const listener of authListeners) listener(message);
-    throw new AuthNeeded(message);
+    return new AuthNeeded(message);
   }
-  if (!res.ok) {
-    throw new ApiError(res.status, error.code ?? '', error.message ?? `${res.status} ${res.statusText}`);
+  return new ApiError(res.status, error.code ?? '', error.message ?? `${res.status} ${res.statusText}`);
+}
+
+/// Most bytes one event may hold before the stream is given up: the
+/// server's own events are far smaller.
+const maxEventBytes = 8 << 20;
+
+/// Reads the server-sent events of `path` with fetch, not EventSource, so
+/// that the key goes in a header: `onEvent(name, data)` for each event
+/// (`name` "message" when the event has none), `onResponse(res)` once the
+/// head is in. GET, or POST with `body` (a plain object, sent as JSON).
+/// Resolves when the stream ends; `signal` stops it.
+export async function readEvents(path, onEvent, { signal, body, onResponse } = {}) {
+  const init = { headers: headersWith(), credentials: 'omit', cache: 'no-store', signal };
+  if (body !== undefined) {
+    init.method = 'POST';
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
   }
-  return body;
+  const res = await fetch(path, init);
+  if (!res.ok) throw await failure(res);
+  onResponse?.(res);
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let name = 'message';
+      const data = [];
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event: ')) name = line.slice(7);
+        else if (line.startsWith('data: ')) data.push(line.slice(6));
+        else if (line.startsWith('data:')) data.push(line.slice(5));
+      }
+      if (data.length > 0) onEvent(name, data.join('\n'));
+    }
+    if (buffer.length > maxEventBytes) throw new ApiError(0, 'event_too_large', 'An event of the stream is too large');
+  }
 }

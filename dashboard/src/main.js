@@ -1,19 +1,24 @@
 // The dashboard of `tutti serve` (docs/dashboard.md): a header with the
 // views, the key form when the API answers 401, and the view the address's
-// fragment names (#/runs, #/runs/ID). Only the run id goes in the address,
-// never the key.
+// fragment names (#/live, #/live/ID, #/playground, #/runs, #/runs/ID). Only
+// the run id goes in the address, never the key.
 
 import { html } from 'htm/preact';
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { hasKey, onAuthNeeded, setKey } from './api.js';
 import { History } from './history.js';
+import { Live } from './live_view.js';
+import { Playground } from './playground.js';
 import { RunView } from './run_view.js';
 
 /// The view the address's fragment names.
 function route() {
   const match = /^#\/runs\/([^/]+)$/.exec(location.hash);
   if (match) return { view: 'run', id: decodeURIComponent(match[1]) };
+  const live = /^#\/live(?:\/([^/]+))?$/.exec(location.hash);
+  if (live) return { view: 'live', id: live[1] ? decodeURIComponent(live[1]) : '' };
+  if (location.hash === '#/playground') return { view: 'playground' };
   return { view: 'history' };
 }
 
@@ -64,14 +69,17 @@ function App() {
     <header class="top">
       <a class="brand" href="#/runs">tutti</a>
       <nav aria-label="Views">
-        <a href="#/runs" aria-current=${where.view !== 'live' ? 'page' : undefined}>History</a>
+        <a href="#/live" aria-current=${where.view === 'live' ? 'page' : undefined}>Live</a>
+        <a href="#/playground" aria-current=${where.view === 'playground' ? 'page' : undefined}>Playground</a>
+        <a href="#/runs" aria-current=${where.view === 'history' || where.view === 'run' ? 'page' : undefined}>History</a>
       </nav>
       <span class="muted small">${hasKey() ? 'key in memory' : ''}</span>
     </header>
     <main>
       ${authMessage !== null && html`<${KeyForm} message=${authMessage} onKey=${acceptKey} />`}
-      ${where.view === 'run'
-        ? html`<${RunView} key=${`${where.id}:${epoch}`} id=${where.id} />`
+      ${where.view === 'run' ? html`<${RunView} key=${`${where.id}:${epoch}`} id=${where.id} />`
+        : where.view === 'live' ? html`<${Live} run=${where.id} epoch=${epoch} />`
+        : where.view === 'playground' ? html`<${Playground} epoch=${epoch} />`
         : html`<${History} key=${epoch} />`}
     </main>
   </div>`;

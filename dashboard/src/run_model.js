@@ -41,6 +41,19 @@ function lastUserTurn(prompt) {
   }
 }
 
+/// What a strategy decided besides its answer: agreement, a ranking with
+/// mean ranks, peer reviews, debate rounds (docs/answer.md).
+function verdictOf(from) {
+  return {
+    winner: from.winner ?? '',
+    agreement: typeof from.agreement === 'number' ? from.agreement : null,
+    ranking: from.ranking ?? [],
+    meanRanks: from.mean_ranks ?? [],
+    reviews: from.reviews ?? [],
+    rounds: from.rounds ?? null,
+  };
+}
+
 /// The run, whatever its shape, as the run view shows it.
 export function runModel(run) {
   if (run.object === 'tutti.run') {
@@ -59,6 +72,7 @@ export function runModel(run) {
       answer: run.answer ?? '',
       note: run.note ?? '',
       votes: run.votes ?? [],
+      verdict: verdictOf(run),
       members: calls.filter((c) => (c.role ?? 'member') === 'member').map((c) => outcome(c, 'member')),
       combiner: calls.filter((c) => c.role && c.role !== 'member').map((c) => outcome(c, c.role)),
       pipelineSteps: run.steps ?? [],
@@ -79,6 +93,7 @@ export function runModel(run) {
     answer: answer.text ?? run.result?.output ?? '',
     note: answer.note ?? '',
     votes: answer.votes ?? [],
+    verdict: verdictOf(answer),
     members: (answer.members ?? []).map((m) => outcome(m, 'member')),
     combiner: (answer.combiner_calls ?? []).map((m) => outcome(m, 'combiner')),
     pipelineSteps: [],

@@ -3,12 +3,13 @@
 
 import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
+import { agreement, MarkedText } from './agree.js';
 import { getJson } from './api.js';
 import { duration, tokens, usd, when } from './format.js';
 import { ErrorNote, StatusBadge } from './parts.js';
 import { runModel } from './run_model.js';
 
-function Member({ m }) {
+function Member({ m, segments }) {
   return html`<article class=${`member ${m.status === 'ok' ? '' : 'failed'}`} aria-label=${`member ${m.label}`}>
     <header>
       <h3>${m.label}${m.role !== 'member' && html`<span class="muted"> (${m.role})</span>`}</h3>
@@ -23,11 +24,11 @@ function Member({ m }) {
       <div><dt>Tokens</dt><dd>${tokens(m.usage)}</dd></div>
       <div><dt>Cost</dt><dd>${usd(m.costUsd)}</dd></div>
     </dl>
-    ${m.text && html`<pre class="text">${m.text}</pre>`}
+    ${segments ? html`<${MarkedText} segments=${segments} />` : m.text && html`<pre class="text">${m.text}</pre>`}
   </article>`;
 }
 
-function Votes({ votes }) {
+export function Votes({ votes }) {
   if (!votes || votes.length === 0) return null;
   return html`<section aria-labelledby="votes-title">
     <h2 id="votes-title">Votes</h2>
@@ -38,6 +39,24 @@ function Votes({ votes }) {
       </tr>`)}</tbody>
     </table>
   </section>`;
+}
+
+/// The ranking (rank, council), with mean ranks and each reviewer's order.
+function Verdict({ v }) {
+  if (!v) return null;
+  const parts = [];
+  if (v.agreement !== null) parts.push(html`<p>Agreement: <strong>${Math.round(v.agreement * 100)}%</strong>${v.winner && html` · winner <strong>${v.winner}</strong>`}</p>`);
+  if (v.rounds) parts.push(html`<p>Debate rounds: ${v.rounds}</p>`);
+  if (v.ranking.length > 0) {
+    parts.push(html`<h3>Ranking</h3><ol class="ranking">${v.ranking.map((member, i) => html`<li>${member}${
+      typeof v.meanRanks[i] === 'number' ? html` <span class="muted small">mean rank ${v.meanRanks[i].toFixed(2)}</span>` : ''}</li>`)}</ol>`);
+  }
+  if (v.reviews.length > 0) {
+    parts.push(html`<h3>Peer reviews</h3><ul class="reviews">${v.reviews.map((r) => html`<li>
+      <strong>${r.reviewer}</strong> ranked ${(r.ranking ?? []).join(' > ')}
+      <span class="muted small">(${Object.entries(r.letters ?? {}).map(([l, m]) => `${l}=${m}`).join(', ')})</span></li>`)}</ul>`);
+  }
+  return parts.length ? html`<section aria-label="Verdict">${parts}</section>` : null;
 }
 
 export function RunView({ id }) {
@@ -60,6 +79,8 @@ export function RunView({ id }) {
   if (error) return html`<section>${back}<${ErrorNote} error=${error} /></section>`;
   if (!run) return html`<section>${back}<p class="muted" role="status">Loading…</p></section>`;
   const all = [...run.members, ...run.combiner];
+  const ok = run.members.filter((m) => m.status === 'ok' && m.text);
+  const marks = ok.length > 1 ? agreement(ok.map((m) => m.text)) : null;
   return html`<section aria-labelledby="run-title">
     ${back}
     <div class="view-head">
@@ -79,7 +100,10 @@ export function RunView({ id }) {
     ${run.answer ? html`<pre class="text answer">${run.answer}</pre>` : html`<p class="muted">No answer.</p>`}
     ${run.note && html`<p class="note"><strong>Note:</strong> ${run.note}</p>`}
     <${Votes} votes=${run.votes} />
+    <${Verdict} v=${run.verdict} />
     <h2>Members</h2>
-    <div class="members">${all.map((m) => html`<${Member} m=${m} />`)}</div>
+    ${marks && html`<p class="small muted">Marked: words no other member used.</p>`}
+    <div class="members">${all.map((m) => html`<${Member} m=${m}
+      segments=${marks && ok.includes(m) ? marks[ok.indexOf(m)] : null} />`)}</div>
   </section>`;
 }

@@ -273,6 +273,7 @@ uint64_t engine::start_run(const std::string& name,
   plan.run_id = "r" + std::to_string(id);
   plan.stream = options.stream;
   plan.member_outcomes = static_cast<bool>(options.on_member_done);
+  plan.member_progress = static_cast<bool>(options.on_member_progress);
   plan.priority = options.priority;
   plan.scope.key = options.record.key;
   plan.scope.key_budget = options.key_budget;

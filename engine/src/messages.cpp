@@ -64,6 +64,18 @@ bool from_string(std::string_view name, failure_kind& kind) {
   return false;
 }
 
+std::string_view to_string(member_state state) {
+  switch (state) {
+  case member_state::queued:
+    return "queued";
+  case member_state::sent:
+    return "sent";
+  case member_state::retrying:
+    break;
+  }
+  return "retrying";
+}
+
 std::string_view to_string(answer_status status) {
   switch (status) {
   case answer_status::ok:

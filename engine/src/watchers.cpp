@@ -93,6 +93,10 @@ caf::behavior run_watch(caf::stateful_actor<run_watch_state>* self,
         if (self->state.options.on_member_done)
           self->state.options.on_member_done(step, outcome);
       },
+      [self](std::string& step, member_progress& progress) {
+        if (self->state.options.on_member_progress)
+          self->state.options.on_member_progress(step, progress);
+      },
       [self](step_outcome& outcome) {
         if (self->state.options.on_step_done)
           self->state.options.on_step_done(outcome);
@@ -138,8 +142,10 @@ caf::behavior ask_watch(caf::stateful_actor<ask_watch_state>* self,
     lost("the engine lost the aggregator before it answered");
   });
   // Without callbacks only the answer matters: no wake-up per member event.
-  if (self->state.options.on_delta || self->state.options.on_member_done)
+  auto& options = self->state.options;
+  if (options.on_delta || options.on_member_done || options.on_member_progress)
     question.listener = caf::actor_cast<caf::actor>(self);
+  question.progress = static_cast<bool>(options.on_member_progress);
   // The aggregator answers the sender and (first) the listener: both land
   // in the ensemble_answer handler below, which takes the first.
   self->send(self->state.agg, ask_atom::value, std::move(question));
@@ -153,6 +159,10 @@ caf::behavior ask_watch(caf::stateful_actor<ask_watch_state>* self,
       [self](member_outcome& outcome) {
         if (self->state.options.on_member_done)
           self->state.options.on_member_done(outcome);
+      },
+      [self](member_progress& progress) {
+        if (self->state.options.on_member_progress)
+          self->state.options.on_member_progress(progress);
       },
       [finish](ensemble_answer& answer) { finish(std::move(answer)); },
       [self, lost](expire_atom) {

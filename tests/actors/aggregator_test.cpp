@@ -40,6 +40,9 @@ caf::behavior scripted_provider(caf::event_based_actor* self,
   return {
       [=](query_atom, member_query& query) {
         log->queries.push_back(query);
+        if (query.listener && query.progress)
+          self->send(query.listener,
+                     member_progress{query.member, member_state::sent, 1});
         if (query.listener && outcome.ok)
           self->send(query.listener,
                      member_delta{query.member, outcome.reply.text});
@@ -92,6 +95,9 @@ struct listener_log {
 caf::behavior listener(caf::event_based_actor*,
                        std::shared_ptr<listener_log> log) {
   return {
+      [=](const member_progress& p) {
+        log->events.push_back(std::string{to_string(p.state)} + ":" + p.member);
+      },
       [=](const member_delta& d) {
         log->events.push_back("delta:" + d.member);
         if (d.answer)
@@ -130,7 +136,8 @@ struct aggregator_fixture : testing::actor_fixture {
   }
 
   /// Asks the ensemble; the answer lands in `answer` once delivered.
-  std::shared_ptr<std::optional<ensemble_answer>> ask(bool with_listener) {
+  std::shared_ptr<std::optional<ensemble_answer>>
+  ask(bool with_listener, bool with_progress = false) {
     auto result = std::make_shared<std::optional<ensemble_answer>>();
     auto agg = sys.spawn(aggregator, plan);
     ensemble_question question;
@@ -139,6 +146,7 @@ struct aggregator_fixture : testing::actor_fixture {
     question.request.messages.push_back(chat_message{"user", "2+2?"});
     if (with_listener)
       question.listener = spawn_owned(listener, llog);
+    question.progress = with_progress;
     sys.spawn([=](caf::event_based_actor* self) {
       self->request(agg, caf::infinite, ask_atom::value, question)
           .then([=](ensemble_answer& a) { *result = std::move(a); });
@@ -326,6 +334,31 @@ BOOST_AUTO_TEST_CASE(listener_sees_deltas_outcomes_then_the_answer) {
   BOOST_TEST(pos("delta:a") < pos("done:a"));
   BOOST_TEST(pos("done:b") < pos("answer"));
   BOOST_TEST(std::count(ev.begin(), ev.end(), "answer") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_question_that_asks_hears_each_members_progress) {
+  add_scripted("a", success("x"));
+  add_scripted("b", failed(failure_kind::server, 500, "oops"));
+  auto answer = ask(true, true);
+  BOOST_REQUIRE(answer->has_value());
+  for (auto& q : plog->queries)
+    BOOST_TEST(q.progress);
+  auto& ev = llog->events;
+  auto pos = [&](const std::string& e) {
+    return std::find(ev.begin(), ev.end(), e) - ev.begin();
+  };
+  BOOST_TEST(pos("sent:a") < pos("delta:a"));
+  BOOST_TEST(pos("sent:b") < pos("done:b"));
+  BOOST_TEST(pos("done:b") < static_cast<long>(ev.size()));
+}
+
+BOOST_AUTO_TEST_CASE(a_question_that_does_not_ask_hears_none) {
+  add_scripted("a", success("x"));
+  auto answer = ask(true, false);
+  BOOST_REQUIRE(answer->has_value());
+  BOOST_TEST(!plog->queries.at(0).progress);
+  for (auto& e : llog->events)
+    BOOST_TEST(e.rfind("sent:", 0) != 0u);
 }
 
 // Regression: the aggregator streamed the first success to *arrive* while

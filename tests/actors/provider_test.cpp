@@ -86,6 +86,11 @@ struct provider_fixture : testing::actor_fixture {
   caf::actor prov;
   int next_query = 1;
   bool streaming = false; ///< queries ask for a token stream
+  /// Queries have a listener, where member_progress lands; and ask for it.
+  bool listen = false;
+  bool report_progress = false;
+  std::shared_ptr<std::vector<member_progress>> progress =
+      std::make_shared<std::vector<member_progress>>();
 
   /// Three counting failures open the breaker for 30 s; no retries.
   provider_fixture() {
@@ -127,6 +132,15 @@ struct provider_fixture : testing::actor_fixture {
     q.request.messages.push_back(chat_message{"user", prompt});
     q.request.params.max_tokens = max_tokens;
     q.request.stream = streaming;
+    if (listen || report_progress) {
+      q.progress = report_progress;
+      q.listener = sys.spawn([seen = progress](caf::event_based_actor*) {
+        return caf::behavior{
+            [=](member_progress& p) { seen->push_back(std::move(p)); },
+            [](member_delta&) {},
+        };
+      });
+    }
     auto slot = std::make_shared<std::optional<member_outcome>>();
     sys.spawn([slot, q, prov = prov](caf::event_based_actor* self) {
       self->request(prov, caf::infinite, query_atom::value, q)
@@ -597,6 +611,49 @@ BOOST_AUTO_TEST_CASE(a_server_error_is_retried_after_the_backoff) {
   // The call succeeded: the failed attempt does not count.
   BOOST_TEST(snapshot().consecutive_failures == 0);
   BOOST_TEST(limiter_snapshot().in_flight == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_query_that_asks_hears_queued_sent_and_retrying) {
+  deps.retry.attempts = 2;
+  report_progress = true;
+  start();
+  auto outcome = query();
+  auto states = [&] {
+    std::vector<std::string> names;
+    for (auto& p : *progress)
+      names.push_back(std::string{to_string(p.state)});
+    return names;
+  };
+  BOOST_TEST((states() == std::vector<std::string>{"queued", "sent"}));
+  BOOST_TEST(progress->back().attempt == 1);
+  BOOST_TEST(progress->back().member == "m");
+  reply(500, server_error_body);
+  BOOST_REQUIRE_EQUAL(progress->size(), 3u);
+  auto& retrying = (*progress)[2];
+  BOOST_TEST(to_string(retrying.state) == "retrying");
+  BOOST_TEST(retrying.attempt == 1);
+  BOOST_TEST(retrying.reason == failure_kind::server);
+  BOOST_TEST(retrying.wait_ms >= 0);
+  BOOST_TEST(retrying.wait_ms <= 10);
+  BOOST_TEST(!retrying.message.empty());
+  advance(10ms);
+  BOOST_TEST((states() == std::vector<std::string>{"queued", "sent", "retrying",
+                                                   "queued", "sent"}));
+  BOOST_TEST(progress->back().attempt == 2);
+  reply(200, ok_body);
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST((*outcome)->ok);
+  BOOST_TEST(progress->size() == 5u); // the outcome is the reply, not progress
+}
+
+BOOST_AUTO_TEST_CASE(a_query_that_does_not_ask_hears_no_progress) {
+  streaming = true;
+  listen = true;
+  start();
+  auto outcome = query();
+  reply(200, ok_body);
+  BOOST_REQUIRE(outcome->has_value());
+  BOOST_TEST(progress->empty());
 }
 
 BOOST_AUTO_TEST_CASE(the_last_attempts_failure_is_the_outcome) {

@@ -1,5 +1,6 @@
 #!/bin/sh
-# CTest's dashboard_browser_test: tests/browser/dashboard.test.mjs, Debian's
+# CTest's dashboard_browser_test: tests/browser/dashboard.test.mjs (History,
+# runs, the key) and live.test.mjs (Live, the playground), Debian's
 # chromium driven by playwright-core against `tutti serve` and the fake
 # upstream (tests/node/serve_fixture.mjs). Fails, never skips, when node,
 # chromium or the locked packages are missing: `./setup.sh test` installs
@@ -30,4 +31,4 @@ mkdir -p "$3"
 echo "dashboard_browser_test: node $(node --version); $("$chromium" --version 2>/dev/null | head -1);" \
   "playwright-core $(node -p "require('$here/node_modules/playwright-core/package.json').version")"
 TUTTI_BIN=$1 TUTTI_FAKE_LLM_BIN=$2 TUTTI_SCREENSHOT_DIR=$3 TUTTI_CHROMIUM=$chromium \
-  exec node --test --test-timeout=60000 "$here/dashboard.test.mjs"
+  exec node --test --test-timeout=60000 "$here/dashboard.test.mjs" "$here/live.test.mjs"

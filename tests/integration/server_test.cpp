@@ -33,6 +33,7 @@
 
 #include "tests/integration/fake_upstream_fixture.hpp"
 #include "tests/integration/raw_http.hpp"
+#include "tests/integration/sse_client.hpp"
 #include "tests/integration/tutti_process.hpp"
 #include "tools/fake_llm/fake_llm.hpp"
 #include "tutti/engine.hpp"
@@ -41,8 +42,12 @@
 using namespace tutti;
 using namespace std::chrono_literals;
 using tutti::testing::environment;
+using tutti::testing::has_event;
 using tutti::testing::raw_connection;
 using tutti::testing::run_tutti;
+using tutti::testing::sse_event;
+using tutti::testing::sse_reader;
+using tutti::testing::take_events;
 using tutti::testing::tutti_process;
 
 namespace {
@@ -107,46 +112,6 @@ std::string str(const rapidjson::Value& v) {
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
-}
-
-/// One server-sent event.
-struct sse_event {
-  std::string id;
-  std::string event;
-  std::string data;
-};
-
-/// Splits complete events off the front of `buffer`.
-std::vector<sse_event> take_events(std::string& buffer) {
-  std::vector<sse_event> events;
-  for (auto end = buffer.find("\n\n"); end != std::string::npos;
-       end = buffer.find("\n\n")) {
-    auto block = buffer.substr(0, end);
-    buffer.erase(0, end + 2);
-    sse_event e;
-    bool any = false;
-    size_t start = 0;
-    while (start <= block.size()) {
-      auto nl = block.find('\n', start);
-      auto line = block.substr(
-          start, nl == std::string::npos ? std::string::npos : nl - start);
-      auto field = [&](const std::string& name, std::string& into) {
-        if (line.rfind(name + ": ", 0) == 0) {
-          into += line.substr(name.size() + 2);
-          any = true;
-        }
-      };
-      field("id", e.id);
-      field("event", e.event);
-      field("data", e.data);
-      if (nl == std::string::npos)
-        break;
-      start = nl + 1;
-    }
-    if (any)
-      events.push_back(e);
-  }
-  return events;
 }
 
 std::vector<sse_event> events_of(std::string body) {
@@ -232,102 +197,6 @@ std::string chat_body(const std::string& model, bool stream,
   return R"({"model":")" + model +
          R"(","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Capital of France?"}],"stream":)" +
          (stream ? "true" : "false") + extra + "}";
-}
-
-/// Reads an SSE response as it arrives on a thread of its own; the test
-/// waits for what it needs and can stop reading (closing the connection).
-class sse_reader {
-public:
-  sse_reader(int port, std::string method, std::string path,
-             std::string body = "", httplib::Headers headers = {})
-      : thread_([=, this] {
-          httplib::Client c{"127.0.0.1", port};
-          c.set_read_timeout(10s);
-          httplib::Request req;
-          req.method = method;
-          req.path = path;
-          req.headers = headers;
-          if (!body.empty()) {
-            req.body = body;
-            req.set_header("Content-Type", "application/json");
-          }
-          std::string buffer;
-          req.content_receiver = [&](const char* data, size_t len, uint64_t,
-                                     uint64_t) {
-            buffer.append(data, len);
-            auto events = take_events(buffer);
-            std::lock_guard<std::mutex> guard{mutex_};
-            for (auto& e : events)
-              events_.push_back(e);
-            changed_.notify_all();
-            return !quit_;
-          };
-          httplib::Response res;
-          httplib::Error error = httplib::Error::Success;
-          c.send(req, res, error);
-          std::lock_guard<std::mutex> guard{mutex_};
-          status_ = res.status;
-          content_type_ = res.get_header_value("Content-Type");
-          ended_ = true;
-          changed_.notify_all();
-        }) {
-    // nop
-  }
-
-  ~sse_reader() {
-    quit();
-    thread_.join();
-  }
-
-  /// Closes the connection at the next piece that arrives.
-  void quit() {
-    std::lock_guard<std::mutex> guard{mutex_};
-    quit_ = true;
-  }
-
-  /// Waits until `pred(events)` holds; false after `timeout`.
-  bool wait_for(const std::function<bool(const std::vector<sse_event>&)>& pred,
-                std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock<std::mutex> lock{mutex_};
-    return changed_.wait_for(lock, timeout, [&] { return pred(events_); });
-  }
-
-  bool wait_end(std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock<std::mutex> lock{mutex_};
-    return changed_.wait_for(lock, timeout, [&] { return ended_; });
-  }
-
-  std::vector<sse_event> events() {
-    std::lock_guard<std::mutex> guard{mutex_};
-    return events_;
-  }
-
-  int status() {
-    std::lock_guard<std::mutex> guard{mutex_};
-    return status_;
-  }
-
-  std::string content_type() {
-    std::lock_guard<std::mutex> guard{mutex_};
-    return content_type_;
-  }
-
-private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<sse_event> events_;
-  bool quit_ = false;
-  bool ended_ = false;
-  int status_ = 0;
-  std::string content_type_;
-  std::thread thread_;
-};
-
-bool has_event(const std::vector<sse_event>& events, const std::string& name) {
-  for (auto& e : events)
-    if (e.event == name)
-      return true;
-  return false;
 }
 
 /// The streamed content of a chat completion and its checks on the way.

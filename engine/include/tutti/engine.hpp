@@ -116,6 +116,10 @@ struct ask_options {
   std::function<void(const member_delta&)> on_delta;
   /// Called as soon as one member has its outcome.
   std::function<void(const member_outcome&)> on_member_done;
+  /// Called when a member's call (or a strategy's call: a judge, a debate
+  /// turn) is queued for a permit, sent, or waits to retry; unset, the
+  /// providers send no such report.
+  std::function<void(const member_progress&)> on_member_progress;
 };
 
 /// Options for one embeddings request (`engine::start_embed`).
@@ -194,6 +198,9 @@ struct run_options {
   /// A member (or a strategy's call) of a step has its outcome.
   std::function<void(const std::string& step, const member_outcome&)>
       on_member_done;
+  /// As in `ask_options`, labelled with the step.
+  std::function<void(const std::string& step, const member_progress&)>
+      on_member_progress;
   std::function<void(const step_outcome&)> on_step_done;
 };
 

@@ -359,6 +359,33 @@ struct member_delta {
   bool answer = false;
 };
 
+/// Where one member's call stands before its outcome (`member_progress`).
+enum class member_state : uint8_t {
+  queued,   ///< waiting for a permit from its limit group
+  sent,     ///< the request is on its way; no reply yet
+  retrying, ///< an attempt failed; the next one starts after `wait_ms`
+};
+
+/// The stable lowercase name of a state ("queued", "sent", "retrying").
+std::string_view to_string(member_state state);
+
+/// A member's call changed state (`ask_options::on_member_progress`): what
+/// the dashboard's Live view shows before the first token. Its tokens and
+/// its outcome come as `member_delta` and `member_outcome`.
+struct member_progress {
+  std::string member;
+  member_state state = member_state::queued;
+  /// sent: this attempt's number (1: the first); retrying: the one that
+  /// failed.
+  int attempt = 0;
+  /// retrying: the wait before the next attempt, in milliseconds.
+  int64_t wait_ms = 0;
+  /// retrying: why the attempt failed, and the vendor's words (at most
+  /// 512 bytes).
+  failure_kind reason = failure_kind::server;
+  std::string message;
+};
+
 /// Whether the ensemble produced an answer.
 enum class answer_status : uint8_t {
   ok,      ///< every member succeeded
