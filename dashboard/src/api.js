@@ -34,6 +34,34 @@ export function onAuthNeeded(listener) {
   return () => authListeners.delete(listener);
 }
 
+/// The headers of a call: what it accepts, and the key when there is one.
+function headers(accept) {
+  const all = { Accept: accept };
+  if (key !== null) all.Authorization = `Bearer ${key}`;
+  return all;
+}
+
+/// The JSON body of `res`, or null when it has none (the status says it all).
+async function jsonOf(res) {
+  try {
+    return await res.json();
+  } catch {
+    return null;
+  }
+}
+
+/// The error a response that is not 2xx makes, `body` its JSON (or null);
+/// a 401 tells the listeners first.
+function failure(res, body) {
+  const error = body?.error ?? {};
+  if (res.status === 401) {
+    const message = error.message ?? 'This server needs a key';
+    for (const listener of authListeners) listener(message);
+    return new AuthNeeded(message);
+  }
+  return new ApiError(res.status, error.code ?? '', error.message ?? `${res.status} ${res.statusText}`);
+}
+
 /// GETs `path` (with `params`, a plain object, as its query) and resolves
 /// to its JSON body; rejects with AuthNeeded or ApiError.
 export async function getJson(path, params = {}) {
@@ -43,23 +71,38 @@ export async function getJson(path, params = {}) {
   }
   const search = query.toString();
   const target = search ? `${path}?${search}` : path;
-  const headers = { Accept: 'application/json' };
-  if (key !== null) headers.Authorization = `Bearer ${key}`;
-  const res = await fetch(target, { headers, credentials: 'omit', cache: 'no-store' });
-  let body = null;
-  try {
-    body = await res.json();
-  } catch {
-    // not JSON: said below by the status alone
-  }
-  const error = body?.error ?? {};
-  if (res.status === 401) {
-    const message = error.message ?? 'This server needs a key';
-    for (const listener of authListeners) listener(message);
-    throw new AuthNeeded(message);
-  }
-  if (!res.ok) {
-    throw new ApiError(res.status, error.code ?? '', error.message ?? `${res.status} ${res.statusText}`);
-  }
+  const res = await fetch(target, { headers: headers('application/json'), credentials: 'omit', cache: 'no-store' });
+  const body = await jsonOf(res);
+  if (!res.ok) throw failure(res, body);
   return body;
+}
+
+/// GETs `path` as a stream of server-sent events, with the key in the
+/// Authorization header (EventSource cannot send one), and calls
+/// `onEvent(type, data)` for each event, `data` parsed as JSON; resolves when
+/// the stream ends. `signal` (an AbortSignal) stops it. Rejects as getJson.
+export async function readEvents(path, onEvent, signal) {
+  const res = await fetch(path, { headers: headers('text/event-stream'), credentials: 'omit', cache: 'no-store', signal });
+  if (!res.ok) throw failure(res, await jsonOf(res));
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    const events = (buffer += value).replace(/\r\n/g, '\n').split('\n\n');
+    buffer = events.pop();
+    if (buffer.length > 1 << 20) throw new ApiError(0, '', 'an event longer than 1 MiB');
+    for (const text of events) {
+      const type = /^event: ?(.*)$/m.exec(text)?.[1];
+      const data = /^data: ?(.*)$/m.exec(text)?.[1];
+      if (!type || data === undefined) continue; // a ": keep-alive" comment
+      let parsed = null;
+      try {
+        parsed = JSON.parse(data);
+      } catch {
+        continue;
+      }
+      onEvent(type, parsed);
+    }
+  }
 }
