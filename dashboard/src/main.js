@@ -9,11 +9,13 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { hasKey, onAuthNeeded, setKey } from './api.js';
 import { History } from './history.js';
 import { RunView } from './run_view.js';
+import { Stats } from './stats_view.js';
 
 /// The view the address's fragment names.
 function route() {
   const match = /^#\/runs\/([^/]+)$/.exec(location.hash);
   if (match) return { view: 'run', id: decodeURIComponent(match[1]) };
+  if (/^#\/stats\/?$/.test(location.hash)) return { view: 'stats' };
   return { view: 'history' };
 }
 
@@ -64,14 +66,15 @@ function App() {
     <header class="top">
       <a class="brand" href="#/runs">tutti</a>
       <nav aria-label="Views">
-        <a href="#/runs" aria-current=${where.view !== 'live' ? 'page' : undefined}>History</a>
+        <a href="#/runs" aria-current=${where.view === 'history' || where.view === 'run' ? 'page' : undefined}>History</a>
+        <a href="#/stats" aria-current=${where.view === 'stats' ? 'page' : undefined}>Stats</a>
       </nav>
       <span class="muted small">${hasKey() ? 'key in memory' : ''}</span>
     </header>
     <main>
       ${authMessage !== null && html`<${KeyForm} message=${authMessage} onKey=${acceptKey} />`}
-      ${where.view === 'run'
-        ? html`<${RunView} key=${`${where.id}:${epoch}`} id=${where.id} />`
+      ${where.view === 'run' ? html`<${RunView} key=${`${where.id}:${epoch}`} id=${where.id} />`
+        : where.view === 'stats' ? html`<${Stats} key=${epoch} />`
         : html`<${History} key=${epoch} />`}
     </main>
   </div>`;
