@@ -8,6 +8,7 @@ import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { hasKey, onAuthNeeded, setKey } from './api.js';
 import { History } from './history.js';
+import { Providers } from './providers_view.js';
 import { RunView } from './run_view.js';
 import { Stats } from './stats_view.js';
 
@@ -16,6 +17,7 @@ function route() {
   const match = /^#\/runs\/([^/]+)$/.exec(location.hash);
   if (match) return { view: 'run', id: decodeURIComponent(match[1]) };
   if (/^#\/stats\/?$/.test(location.hash)) return { view: 'stats' };
+  if (/^#\/providers\/?$/.test(location.hash)) return { view: 'providers' };
   return { view: 'history' };
 }
 
@@ -68,6 +70,7 @@ function App() {
       <nav aria-label="Views">
         <a href="#/runs" aria-current=${where.view === 'history' || where.view === 'run' ? 'page' : undefined}>History</a>
         <a href="#/stats" aria-current=${where.view === 'stats' ? 'page' : undefined}>Stats</a>
+        <a href="#/providers" aria-current=${where.view === 'providers' ? 'page' : undefined}>Providers</a>
       </nav>
       <span class="muted small">${hasKey() ? 'key in memory' : ''}</span>
     </header>
@@ -75,6 +78,7 @@ function App() {
       ${authMessage !== null && html`<${KeyForm} message=${authMessage} onKey=${acceptKey} />`}
       ${where.view === 'run' ? html`<${RunView} key=${`${where.id}:${epoch}`} id=${where.id} />`
         : where.view === 'stats' ? html`<${Stats} key=${epoch} />`
+        : where.view === 'providers' ? html`<${Providers} key=${epoch} />`
         : html`<${History} key=${epoch} />`}
     </main>
   </div>`;
