@@ -8,6 +8,7 @@ import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { hasKey, onAuthNeeded, setKey } from './api.js';
 import { History } from './history.js';
+import { Pipelines } from './pipelines_view.js';
 import { Providers } from './providers_view.js';
 import { RunView } from './run_view.js';
 import { Stats } from './stats_view.js';
@@ -18,6 +19,8 @@ function route() {
   if (match) return { view: 'run', id: decodeURIComponent(match[1]) };
   if (/^#\/stats\/?$/.test(location.hash)) return { view: 'stats' };
   if (/^#\/providers\/?$/.test(location.hash)) return { view: 'providers' };
+  const pipelines = /^#\/pipelines(\/.*)?$/.exec(location.hash);
+  if (pipelines) return { view: 'pipelines', rest: pipelines[1] ?? '' };
   return { view: 'history' };
 }
 
@@ -71,6 +74,7 @@ function App() {
         <a href="#/runs" aria-current=${where.view === 'history' || where.view === 'run' ? 'page' : undefined}>History</a>
         <a href="#/stats" aria-current=${where.view === 'stats' ? 'page' : undefined}>Stats</a>
         <a href="#/providers" aria-current=${where.view === 'providers' ? 'page' : undefined}>Providers</a>
+        <a href="#/pipelines" aria-current=${where.view === 'pipelines' ? 'page' : undefined}>Pipelines</a>
       </nav>
       <span class="muted small">${hasKey() ? 'key in memory' : ''}</span>
     </header>
@@ -79,6 +83,7 @@ function App() {
       ${where.view === 'run' ? html`<${RunView} key=${`${where.id}:${epoch}`} id=${where.id} />`
         : where.view === 'stats' ? html`<${Stats} key=${epoch} />`
         : where.view === 'providers' ? html`<${Providers} key=${epoch} />`
+        : where.view === 'pipelines' ? html`<${Pipelines} key=${epoch} rest=${where.rest} />`
         : html`<${History} key=${epoch} />`}
     </main>
   </div>`;
