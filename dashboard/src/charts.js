@@ -34,7 +34,7 @@ function Legend({ names }) {
 
 /// A chart's frame: its title, the drawing (or the `empty` message), and the
 /// numbers in a table under <details>.
-export function Figure({ id, title, empty, note, svg, head, rows }) {
+function Figure({ id, title, empty, note, svg, head, rows }) {
   return html`<figure class="chart" aria-labelledby=${id}>
     <figcaption><h2 id=${id}>${title}</h2>${note && html`<p class="muted small">${note}</p>`}</figcaption>
     ${empty ? html`<p class="muted empty">${empty}</p>` : svg}

@@ -54,10 +54,10 @@ function Breaker({ breaker }) {
   return html`<span class=${`badge breaker-${state}`}>${state.replace('_', ' ')}</span>`;
 }
 
-function Group({ name, providers }) {
+function Group({ n, name, providers }) {
   const p = providers[0]; // the group's figures are its limiter's: the same for each of its providers
-  return html`<section class="group" aria-labelledby=${`group-${name}`}>
-    <h2 id=${`group-${name}`}>${name} <span class="muted small">limit group</span></h2>
+  return html`<section class="group" aria-labelledby=${`group-${n}`}>
+    <h2 id=${`group-${n}`}>${name} <span class="muted small">limit group</span></h2>
     <dl class="gauges">
       <${Gauge} label="In flight" value=${p.in_flight} limit=${p.concurrency} />
       <${Fact} label="Queued"><span class="num">${p.queued ?? 0}</span><//>
@@ -161,7 +161,7 @@ export function Providers() {
     ${error && html`<${ErrorNote} error=${error} />`}
     ${providers === null && !error && html`<p class="muted" role="status">Loading…</p>`}
     ${providers?.length === 0 && html`<p class="muted">This server has no providers.</p>`}
-    ${providers && groups(providers).map(([name, members]) => html`<${Group} key=${name} name=${name} providers=${members} />`)}
+    ${providers && groups(providers).map(([name, members], n) => html`<${Group} key=${name} n=${n} name=${name} providers=${members} />`)}
     <${RecentFailures} runs=${failures.runs} error=${failures.error} />
   </section>`;
 }

@@ -128,7 +128,7 @@ export function Stats() {
       getJson('/v1/stats', { by: 'key', per: 'day', since }),
     ])
       .then(([byProvider, byKey]) => live && setData({
-        nowMs, since: byProvider.since_ms ?? since, providers: byProvider.data ?? [], keys: byKey.data ?? [],
+        range, nowMs, since: byProvider.since_ms ?? since, providers: byProvider.data ?? [], keys: byKey.data ?? [],
       }))
       .catch((e) => live && setError(e));
     return () => {
@@ -168,10 +168,11 @@ export function Stats() {
   const calls = rows.reduce((sum, r) => sum + (r.calls ?? 0), 0);
   const failures = failureRates(rows);
   const latency = latencies(rows);
-  const none = `No calls in the last ${range} days.`;
+  const shown = data.range; // the data's range, while another one loads
+  const none = `No calls in the last ${shown} days.`;
   return html`<section aria-labelledby="stats-title">
     ${head}
-    <p class="stats-total">In the last ${range} days: <strong class="cost">${usd(total)}</strong> spent on
+    <p class="stats-total">In the last ${shown} days: <strong class="cost">${usd(total)}</strong> spent on
       ${' '}${calls} calls to ${providers.length} providers.</p>
     <div class="charts">
       <${StackedBars} id="chart-spend-provider" title="Spend per day by provider" columns=${columns}
@@ -182,12 +183,12 @@ export function Stats() {
         empty=${none} note="(no key): the server's token, or loopback without one" />
       <${StackedBars} id="chart-failures" title="Failure rate per day by kind" columns=${columns}
         series=${failures.kinds} value=${(c, kind) => failures.rate(c.key, kind)} format=${percent}
-        empty=${calls ? `No failures in the last ${range} days.` : none} note="failed calls / all calls of the day" />
+        empty=${calls ? `No failures in the last ${shown} days.` : none} note="failed calls / all calls of the day" />
       <${HorizontalBars} id="chart-latency" title="Latency per provider" groupLabel="Provider"
         groups=${[...latency.keys()]} bars=${[{ label: 'p50' }, { label: 'p95' }]}
         value=${(g, b) => latency.get(g)?.[b]} format=${duration} empty=${none}
         note="over several days: the daily values weighted by calls" />
-      <${AgreementChart} rows=${rows} range=${range} />
+      <${AgreementChart} rows=${rows} range=${shown} />
     </div>
   </section>`;
 }
