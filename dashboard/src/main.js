@@ -10,7 +10,10 @@ import { hasKey, onAuthNeeded, setKey } from './api.js';
 import { History } from './history.js';
 import { Live } from './live_view.js';
 import { Playground } from './playground.js';
+import { Pipelines } from './pipelines_view.js';
+import { Providers } from './providers_view.js';
 import { RunView } from './run_view.js';
+import { Stats } from './stats_view.js';
 
 /// The view the address's fragment names.
 function route() {
@@ -19,6 +22,10 @@ function route() {
   const live = /^#\/live(?:\/([^/]+))?$/.exec(location.hash);
   if (live) return { view: 'live', id: live[1] ? decodeURIComponent(live[1]) : '' };
   if (location.hash === '#/playground') return { view: 'playground' };
+  if (/^#\/stats\/?$/.test(location.hash)) return { view: 'stats' };
+  if (/^#\/providers\/?$/.test(location.hash)) return { view: 'providers' };
+  const pipelines = /^#\/pipelines(\/.*)?$/.exec(location.hash);
+  if (pipelines) return { view: 'pipelines', rest: pipelines[1] ?? '' };
   return { view: 'history' };
 }
 
@@ -72,6 +79,10 @@ function App() {
         <a href="#/live" aria-current=${where.view === 'live' ? 'page' : undefined}>Live</a>
         <a href="#/playground" aria-current=${where.view === 'playground' ? 'page' : undefined}>Playground</a>
         <a href="#/runs" aria-current=${where.view === 'history' || where.view === 'run' ? 'page' : undefined}>History</a>
+        <a href="#/runs" aria-current=${where.view === 'history' || where.view === 'run' ? 'page' : undefined}>History</a>
+        <a href="#/stats" aria-current=${where.view === 'stats' ? 'page' : undefined}>Stats</a>
+        <a href="#/providers" aria-current=${where.view === 'providers' ? 'page' : undefined}>Providers</a>
+        <a href="#/pipelines" aria-current=${where.view === 'pipelines' ? 'page' : undefined}>Pipelines</a>
       </nav>
       <span class="muted small">${hasKey() ? 'key in memory' : ''}</span>
     </header>
@@ -80,6 +91,9 @@ function App() {
       ${where.view === 'run' ? html`<${RunView} key=${`${where.id}:${epoch}`} id=${where.id} />`
         : where.view === 'live' ? html`<${Live} run=${where.id} epoch=${epoch} />`
         : where.view === 'playground' ? html`<${Playground} epoch=${epoch} />`
+        : where.view === 'stats' ? html`<${Stats} key=${epoch} />`
+        : where.view === 'providers' ? html`<${Providers} key=${epoch} />`
+        : where.view === 'pipelines' ? html`<${Pipelines} key=${epoch} rest=${where.rest} />`
         : html`<${History} key=${epoch} />`}
     </main>
   </div>`;

@@ -3,7 +3,8 @@
 // fake upstream (tests/node/serve_fixture.mjs). One ensemble question is
 // asked through the API first, so the store has a run to show. Screenshots
 // of each view, light and dark, go to $TUTTI_SCREENSHOT_DIR (the best are
-// copied by hand into docs/images/dashboard-*.png).
+// copied by hand into docs/images/dashboard-*.png). Then the Stats,
+// Providers and Pipelines views, and a pipeline run watched step by step.
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { here as nodeTests, startFixture } from '../node/serve_fixture.mjs';
+import { layout, MAX_STEPS } from '../../dashboard/src/dag_layout.js';
 import { usd } from '../../dashboard/src/format.js';
 
 const browserTests = new URL('.', import.meta.url).pathname;
@@ -207,5 +209,120 @@ test('without a token the page needs no key and shows a run still held in memory
   await page.getByRole('link', { name: '← History' }).focus();
   await page.keyboard.press('Enter');
   await page.locator('table.runs tbody tr').first().waitFor(wait);
+  await context.close();
+});
+
+test('the pipeline graph is laid out in layers, bounded, without recursion', () => {
+  const diamond = layout([
+    { id: 'draft', needs: [] },
+    { id: 'final', needs: ['check', 'poll'] },
+    { id: 'check', needs: ['draft'] },
+    { id: 'poll', needs: ['draft', 'draft', 'nowhere', 'poll'] },
+  ]);
+  assert.deepEqual(diamond.nodes.map((n) => [n.id, n.col, n.row]),
+    [['draft', 0, 0], ['final', 2, 0], ['check', 1, 0], ['poll', 1, 1]]);
+  assert.equal(diamond.edges.length, 4);
+  assert.equal(diamond.columns, 3);
+  assert.equal(diamond.rows, 2);
+  // A chain far longer than is drawn: the first MAX_STEPS, one per column.
+  const chain = Array.from({ length: 20_000 }, (_, i) => ({ id: `s${i}`, needs: i ? [`s${i - 1}`] : [] }));
+  const long = layout(chain);
+  assert.equal(long.nodes.length, MAX_STEPS);
+  assert.equal(long.columns, MAX_STEPS);
+  assert.equal(long.dropped, 20_000 - MAX_STEPS);
+  // A cycle (the server refuses one, but the page does not trust it) and junk.
+  const odd = layout([{ id: 'a', needs: ['b'] }, { id: 'b', needs: ['a'] }, null, { id: 'c', needs: 'a' }]);
+  assert.deepEqual(odd.nodes.map((n) => [n.id, n.col]), [['a', 1], ['b', 1], ['c', 0]]);
+  assert.deepEqual(layout(undefined).nodes, []);
+});
+
+test('the stats, providers and pipelines views, and a pipeline run watched step by step', async () => {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(m.text());
+  });
+  let providersAsked = 0;
+  page.on('request', (r) => {
+    if (new URL(r.url()).pathname === '/v1/providers') providersAsked += 1;
+  });
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.goto(`${fixture.url}/#/stats`, wait);
+  const keyInput = page.getByLabel('Token or API key');
+  await keyInput.waitFor(wait);
+  await keyInput.fill(token);
+  await keyInput.press('Enter');
+
+  // Stats: the spend of the runs made above, per provider and day.
+  const runs = (await api('/v1/runs?limit=1000')).data;
+  const spent = runs.reduce((sum, r) => sum + r.cost_usd, 0);
+  assert.ok(spent > 0);
+  const spend = page.getByRole('figure', { name: 'Spend per day by provider' });
+  await spend.locator('svg rect.bar').first().waitFor(wait);
+  assert.match(await page.locator('.stats-total').innerText(), new RegExp(`${usd(spent).replace('$', '\\$')} spent`));
+  const numbers = await spend.locator('table').evaluate((t) => t.textContent);
+  assert.match(numbers, /paris[\s\S]*seine/);
+  await page.getByRole('figure', { name: 'Latency per provider' }).locator('svg rect.bar').first().waitFor(wait);
+  await page.getByRole('figure', { name: 'Failure rate per day by kind' }).locator('svg rect.bar').first().waitFor(wait);
+  await page.screenshot({ path: join(shots, 'dashboard-stats-light.png'), fullPage: true });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: join(shots, 'dashboard-stats-dark.png'), fullPage: true });
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.getByRole('button', { name: '30 days' }).click();
+  await page.getByText('In the last 30 days').waitFor(wait);
+  assert.match(await page.locator('.stats-total').innerText(), new RegExp(`${usd(spent).replace('$', '\\$')} spent`));
+
+  // Providers: each configured one with its breaker's state, from the keyboard.
+  await page.getByRole('link', { name: 'Providers' }).focus();
+  await page.keyboard.press('Enter');
+  const { data: providers } = await api('/v1/providers');
+  assert.deepEqual(providers.map((p) => p.name).sort(), ['broken', 'paris', 'seine']);
+  for (const p of providers) {
+    const row = page.locator(`tr[data-provider="${p.name}"]`);
+    await row.waitFor(wait);
+    assert.match(await row.innerText(), new RegExp(p.breaker.state.replace('_', ' ')));
+  }
+  await page.getByRole('heading', { name: 'Recent failures' }).waitFor(wait);
+  await page.screenshot({ path: join(shots, 'dashboard-providers-light.png'), fullPage: true });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: join(shots, 'dashboard-providers-dark.png'), fullPage: true });
+  await page.emulateMedia({ colorScheme: 'light' });
+
+  // Pipelines: the configured one's graph, a box per step, an arrow per need.
+  // Leaving Providers stops its polling.
+  await page.getByRole('link', { name: 'Pipelines', exact: true }).click();
+  await page.locator('g.node[data-step="final"]').waitFor(wait);
+  const providersAskedThen = providersAsked;
+  assert.equal(await page.locator('g.node').count(), 4);
+  assert.equal(await page.locator('path.edge').count(), 4);
+  await page.screenshot({ path: join(shots, 'dashboard-pipelines-light.png'), fullPage: true });
+
+  // A run started by POST /v1/runs, watched: every step ends done.
+  const started = await fetch(`${fixture.url}/v1/runs`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ pipeline: 'review', inputs: { question: 'What is the capital of France?' } }),
+  });
+  assert.equal(started.status, 202);
+  const { id } = await started.json();
+  await page.goto(`${fixture.url}/#/pipelines/run/${id}`, wait);
+  await page.waitForFunction(() => document.querySelectorAll('g.node[data-state="done"]').length === 4, null, wait);
+  await page.locator('pre.answer').waitFor(wait);
+  assert.match(await page.locator('pre.answer').innerText(), /Paris is the capital of France\./);
+  await page.screenshot({ path: join(shots, 'dashboard-pipeline-run-light.png'), fullPage: true });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: join(shots, 'dashboard-pipeline-run-dark.png'), fullPage: true });
+
+  // Once stored, the run is among the pipeline's recent runs.
+  const until = Date.now() + 10_000;
+  while (!(await api('/v1/runs?target=review')).data.some((r) => r.id === id) && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await page.getByRole('link', { name: '← Pipelines' }).click();
+  await page.locator(`table.pipeline-runs a[href="#/runs/${id}"]`).waitFor(wait);
+  assert.equal(providersAsked, providersAskedThen, 'no polling once Providers is closed');
+  assert.deepEqual(problems, []);
   await context.close();
 });
