@@ -195,9 +195,9 @@ int show_stats(const runs_args& args) {
     group_width = std::max(group_width, width_of(row.group) + 2);
   std::cout << pad(query.per == "day" ? "day" : "hour (UTC)", 18)
             << pad(query.by, group_width) << pad("calls", 8) << pad("failed", 8)
-            << pad("cached", 8) << pad("p50", 10) << pad("p95", 10)
-            << pad("tokens in/out", 23) << pad("saved in/out", 18)
-            << pad("cost", 14) << "failures\n";
+            << pad("cached", 8) << pad("agree", 10) << pad("p50", 10)
+            << pad("p95", 10) << pad("tokens in/out", 23)
+            << pad("saved in/out", 18) << pad("cost", 14) << "failures\n";
   for (auto& row : rows) {
     std::string kinds;
     for (auto& [kind, n] : row.failures_by_kind)
@@ -210,6 +210,10 @@ int show_stats(const runs_args& args) {
         << pad(std::to_string(row.calls), 8)
         << pad(std::to_string(row.failures), 8)
         << pad(std::to_string(row.cached), 8)
+        << pad(row.voted == 0 ? std::string{"-"}
+                              : std::to_string(row.agreed) + "/" +
+                                    std::to_string(row.voted),
+               10)
         << pad(format_ms(static_cast<int64_t>(row.p50_ms * 1000)), 10)
         << pad(format_ms(static_cast<int64_t>(row.p95_ms * 1000)), 10)
         << pad(std::to_string(row.input_tokens) + "/" +

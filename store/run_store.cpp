@@ -80,6 +80,8 @@ using rollup_key = std::tuple<int64_t, std::string, std::string, std::string,
                               std::string, std::string, int, bool>;
 struct rollup_sum {
   int64_t calls = 0;
+  int64_t voted = 0;
+  int64_t agreed = 0;
   int64_t input_tokens = 0;
   int64_t output_tokens = 0;
   double cost_usd = 0;
@@ -228,6 +230,10 @@ public:
                       call.ok ? std::string{} : call.failure_kind,
                       latency_bucket_of(call.total_us), call.cached}];
           sum.calls += 1;
+          if (call.agreed) {
+            sum.voted += 1;
+            sum.agreed += *call.agreed ? 1 : 0;
+          }
           sum.input_tokens += call.usage.input_tokens;
           sum.output_tokens += call.usage.output_tokens;
           sum.cost_usd += call.cost_usd;
@@ -235,13 +241,15 @@ public:
       }
       static const std::string upsert =
           "INSERT INTO call_rollup VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-          "?) ON CONFLICT (hour_ms, provider, model, ensemble, key_name, "
-          "failure_kind, latency_bucket, cached) DO UPDATE SET "
+          "?, ?, ?) ON CONFLICT (hour_ms, provider, model, ensemble, "
+          "key_name, failure_kind, latency_bucket, cached) DO UPDATE SET "
           "calls = call_rollup.calls + excluded.calls, "
           "input_tokens = call_rollup.input_tokens + excluded.input_tokens, "
           "output_tokens = call_rollup.output_tokens + "
           "excluded.output_tokens, "
-          "cost_usd = call_rollup.cost_usd + excluded.cost_usd";
+          "cost_usd = call_rollup.cost_usd + excluded.cost_usd, "
+          "voted = call_rollup.voted + excluded.voted, "
+          "agreed = call_rollup.agreed + excluded.agreed";
       for (auto& [key, sum] : rollup) {
         auto& [hour, provider, model, ensemble, key_name, kind, bucket,
                cached] = key;
@@ -249,7 +257,7 @@ public:
                  storable_values(hour, provider, model, ensemble, key_name,
                                  kind, int64_t{bucket}, int64_t{cached ? 1 : 0},
                                  sum.calls, sum.input_tokens, sum.output_tokens,
-                                 sum.cost_usd));
+                                 sum.cost_usd, sum.voted, sum.agreed));
       }
     });
   }
@@ -336,7 +344,8 @@ public:
         "SELECT step, role, member, provider, model, ok, failure_kind, error, "
         "http_status, attempts, queued_us, first_token_us, total_us, "
         "input_tokens, output_tokens, cached_input_tokens, cost_usd, cached, "
-        "finish_reason, text FROM calls WHERE run_id = ? ORDER BY seq",
+        "finish_reason, text, agreed FROM calls WHERE run_id = ? ORDER BY "
+        "seq",
         {id}, [&](const sql_row& r) {
           stored_call c;
           c.step = r.text(0);
@@ -357,6 +366,8 @@ public:
           c.cached = r.integer(17) != 0;
           c.finish_reason = r.text(18);
           c.text = r.text(19);
+          if (!r.is_null(20))
+            c.agreed = r.integer(20) != 0;
           run->calls.push_back(std::move(c));
         });
     return run;
@@ -528,7 +539,8 @@ public:
     std::string sql = "SELECT " + column->second +
                       ", hour_ms, failure_kind, latency_bucket, cached, "
                       "SUM(calls), SUM(input_tokens), SUM(output_tokens), "
-                      "SUM(cost_usd) FROM call_rollup WHERE hour_ms >= ?";
+                      "SUM(cost_usd), SUM(voted), SUM(agreed) FROM "
+                      "call_rollup WHERE hour_ms >= ?";
     std::vector<sql_value> params{q.since_ms - q.since_ms % hour_ms};
     if (q.until_ms > 0) {
       sql += " AND hour_ms < ?";
@@ -564,6 +576,8 @@ public:
         c.row.output_tokens += r.integer(7);
       }
       c.row.cost_usd += r.real(8);
+      c.row.voted += r.integer(9);
+      c.row.agreed += r.integer(10);
     });
     std::vector<stats_row> rows;
     for (auto& [key, c] : cells) {
@@ -671,8 +685,7 @@ private:
         "?)";
     static const std::string insert_call =
         "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-        "?, "
-        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     db_->run(insert_run,
              storable_values(run.id, run.kind, run.target_kind, run.target,
                              run.status, run.started_ms, run.finished_ms,
@@ -699,7 +712,9 @@ private:
                    c.http_status, c.attempts, c.queued_us, c.first_token_us,
                    c.total_us, c.usage.input_tokens, c.usage.output_tokens,
                    c.usage.cached_input_tokens, c.cost_usd,
-                   int64_t{c.cached ? 1 : 0}, c.finish_reason, c.text));
+                   int64_t{c.cached ? 1 : 0}, c.finish_reason, c.text,
+                   c.agreed ? sql_value{int64_t{*c.agreed ? 1 : 0}}
+                            : sql_value{nullptr}));
   }
 
   std::unique_ptr<sql_db> db_;

@@ -175,6 +175,16 @@ const std::vector<std::string> v6 = {
     "ALTER TABLE runs ADD COLUMN verdict TEXT NOT NULL DEFAULT ''",
 };
 
+/// Version 7: whether each member call gave the answer the ensemble chose
+/// (`calls.agreed`: 1, 0, or NULL when no vote settled the question), and
+/// the roll-up's sums of it, so that `stats` says how often each provider
+/// and model agreed. Calls stored before it have NULL: nothing to backfill.
+const std::vector<std::string> v7 = {
+    "ALTER TABLE calls ADD COLUMN agreed BIGINT",
+    "ALTER TABLE call_rollup ADD COLUMN voted BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE call_rollup ADD COLUMN agreed BIGINT NOT NULL DEFAULT 0",
+};
+
 } // namespace
 
 namespace {
@@ -205,8 +215,8 @@ int latency_bucket_of(int64_t total_us) {
 }
 
 const std::vector<std::vector<std::string>>& migrations() {
-  static const std::vector<std::vector<std::string>> all = {v1, v2(), v3,
-                                                            v4, v5,   v6};
+  static const std::vector<std::vector<std::string>> all = {v1, v2(), v3, v4,
+                                                            v5, v6,   v7};
   return all;
 }
 

@@ -71,6 +71,10 @@ void write_stored_call(Writer& w, const stored_call& c) {
   w.Bool(c.cached);
   key_string(w, "finish_reason", c.finish_reason);
   key_string(w, "text", c.text);
+  if (c.agreed) {
+    w.Key("agreed");
+    w.Bool(*c.agreed);
+  }
   w.EndObject();
 }
 
@@ -184,6 +188,8 @@ std::string to_json(const stats_query& query,
         key_int(w, kind.c_str(), n);
       w.EndObject();
       key_int(w, "cached", r.cached);
+      key_int(w, "voted", r.voted);
+      key_int(w, "agreed", r.agreed);
       w.Key("p50_ms");
       w.Double(r.p50_ms);
       w.Key("p95_ms");

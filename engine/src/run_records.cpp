@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "engine/src/json_writers.hpp"
+#include "engine/src/member_agreement.hpp"
 
 namespace tutti {
 
@@ -44,8 +45,11 @@ stored_call call_of(const member_outcome& m, const std::string& step,
 
 void add_calls(std::vector<stored_call>& calls, const ensemble_answer& a,
                const std::string& step, bool texts) {
-  for (auto& m : a.members)
-    calls.push_back(call_of(m, step, "member", texts));
+  auto agreed = member_agreement(a);
+  for (size_t i = 0; i < a.members.size(); ++i) {
+    calls.push_back(call_of(a.members[i], step, "member", texts));
+    calls.back().agreed = agreed[i];
+  }
   for (auto& m : a.combiner_calls)
     calls.push_back(call_of(m, step, "combiner", texts));
 }

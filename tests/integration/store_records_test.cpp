@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include <httplib.h>
@@ -136,6 +137,11 @@ BOOST_FIXTURE_TEST_CASE_TEMPLATE(an_ask_is_kept_with_every_member, B, backends,
   BOOST_CHECK_EQUAL(oops->failure_kind, "server");
   BOOST_CHECK_EQUAL(oops->http_status, 500);
   BOOST_CHECK(oops->error.find("Internal failure") != std::string::npos);
+  // Both answers were "Paris.", the vote's winner; the failed member had
+  // none to compare.
+  BOOST_CHECK(alpha->agreed == std::optional<bool>{true});
+  BOOST_CHECK(call_of(*run, "bravo")->agreed == std::optional<bool>{true});
+  BOOST_CHECK(!oops->agreed);
 
   // The stats count the calls by provider, failures by kind.
   stats_query q;
@@ -143,14 +149,20 @@ BOOST_FIXTURE_TEST_CASE_TEMPLATE(an_ask_is_kept_with_every_member, B, backends,
   auto rows = place.open()->stats(q);
   int64_t calls = 0;
   int64_t server_failures = 0;
+  int64_t voted = 0;
+  int64_t agreed = 0;
   for (auto& r : rows) {
     calls += r.calls;
+    voted += r.voted;
+    agreed += r.agreed;
     if (auto k = r.failures_by_kind.find("server");
         k != r.failures_by_kind.end())
       server_failures += k->second;
   }
   BOOST_CHECK_EQUAL(calls, 3);
   BOOST_CHECK_EQUAL(server_failures, 1);
+  BOOST_CHECK_EQUAL(voted, 2);
+  BOOST_CHECK_EQUAL(agreed, 2);
 }
 
 BOOST_FIXTURE_TEST_CASE_TEMPLATE(a_judge_call_is_kept_as_a_combiner_call, B,
@@ -159,13 +171,23 @@ BOOST_FIXTURE_TEST_CASE_TEMPLATE(a_judge_call_is_kept_as_a_combiner_call, B,
   auto eng = engine::from_yaml(yaml("\"" + place.url() + "\""));
   ask_options options;
   options.record.run_id = new_run_id();
-  eng.ask("judged", "Capital of France?", options).get();
+  auto answer = eng.ask("judged", "Capital of France?", options).get();
   BOOST_REQUIRE(eng.flush_store(10s));
   auto run = place.open()->find(options.record.run_id);
   BOOST_REQUIRE(run);
   int combiners = 0;
-  for (auto& c : run->calls)
+  for (auto& c : run->calls) {
     combiners += c.role == "combiner" ? 1 : 0;
+    // The judge (alpha) answers "Paris.", naming no candidate, so a vote
+    // settles it: the members agreed with it; the judge's call is none.
+    BOOST_TEST_CONTEXT(c.role << " " << c.member) {
+      if (c.role == "combiner")
+        BOOST_CHECK(!c.agreed);
+      else
+        BOOST_CHECK(c.agreed == std::optional<bool>{!answer.votes.empty()});
+    }
+  }
+  BOOST_CHECK(answer.note.find("fell back to vote") != std::string::npos);
   BOOST_CHECK_EQUAL(combiners, 1);
   BOOST_CHECK_EQUAL(run->calls.size(), 3u);
 }
@@ -193,6 +215,12 @@ BOOST_FIXTURE_TEST_CASE_TEMPLATE(a_pipeline_run_is_kept_with_its_steps, B,
   BOOST_REQUIRE_EQUAL(run->calls.size(), 4u);
   BOOST_CHECK(call_of(*run, "oops", "first"));
   BOOST_CHECK(call_of(*run, "bravo", "second"));
+  // Each step's calls against its own answer: the vote of `first`, and a
+  // single call, which no vote settled.
+  BOOST_CHECK(call_of(*run, "alpha", "first")->agreed ==
+              std::optional<bool>{true});
+  BOOST_CHECK(!call_of(*run, "oops", "first")->agreed);
+  BOOST_CHECK(!call_of(*run, "bravo", "second")->agreed);
 }
 
 BOOST_FIXTURE_TEST_CASE_TEMPLATE(each_batch_row_is_a_run, B, backends,
@@ -262,6 +290,8 @@ BOOST_FIXTURE_TEST_CASE_TEMPLATE(http_requests_are_kept_and_read_back, B,
   BOOST_CHECK_EQUAL(stats->status, 200);
   BOOST_CHECK(stats->body.find("\"group\":\"e\"") != std::string::npos);
   BOOST_CHECK(stats->body.find("\"calls\":3") != std::string::npos);
+  BOOST_CHECK(stats->body.find("\"voted\":2,\"agreed\":2") !=
+              std::string::npos);
 
   // Hostile query strings are 400s that say what is wrong.
   for (auto* query :
@@ -305,6 +335,8 @@ BOOST_FIXTURE_TEST_CASE_TEMPLATE(texts_false_keeps_no_text, B, backends,
   for (auto& c : run->calls)
     BOOST_CHECK(c.text.empty());
   BOOST_CHECK_EQUAL(run->calls.size(), 3u);
+  // Agreement is a figure, not a text: kept.
+  BOOST_CHECK(call_of(*run, "alpha")->agreed == std::optional<bool>{true});
 }
 
 // A conversation: each question of a session goes with the earlier turns

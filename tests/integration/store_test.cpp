@@ -14,6 +14,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -22,6 +23,7 @@
 #include "store/schema.hpp"
 #include "store/sql_db.hpp"
 #include "tests/integration/store_place.hpp"
+#include "tutti/json.hpp"
 #include "tutti/store.hpp"
 
 namespace fs = std::filesystem;
@@ -341,6 +343,93 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(store_at_version_1_migrates_and_counts_old_calls,
   BOOST_CHECK_EQUAL(judge->failures, 0);
 }
 
+BOOST_AUTO_TEST_CASE_TEMPLATE(store_at_version_6_migrates_with_no_agreement, B,
+                              backends) {
+  store_place place{B::name};
+  auto old_run = make_run("run_000000000000000000000061", day0 + hour_ms + 5);
+  old_run.key = "team";
+  old_run.combine = "vote";
+  old_run.verdict = R"({"winner":"openai"})";
+  auto voter = make_call("openai", "gpt-x", 40'000);
+  auto other = make_call("anthropic", "claude-y", 40'000);
+  {
+    // A store as a tutti of schema version 6 left it: a vote's run, its
+    // calls (no `agreed`) and their roll-up (no `voted` or `agreed`).
+    auto db = place.raw();
+    tutti::store_detail::in_transaction(*db, [&] {
+      db->run("CREATE TABLE tutti_schema (version BIGINT NOT NULL)");
+      for (size_t v = 0; v < 6; ++v) {
+        for (auto& sql : tutti::store_detail::migrations()[v])
+          db->run(sql);
+        db->run("INSERT INTO tutti_schema (version) VALUES (?)",
+                {int64_t(v + 1)});
+      }
+      auto& r = old_run;
+      db->run("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+              "?, ?, ?, ?, ?, ?, ?)",
+              {r.id, r.kind, r.target_kind, r.target, r.status, r.started_ms,
+               r.finished_ms, r.wall_us, r.usage.input_tokens,
+               r.usage.output_tokens, r.usage.cached_input_tokens, r.cost_usd,
+               r.key, r.session, r.combine, r.note, r.prompt, r.answer,
+               r.verdict});
+      insert_v1_call(*db, old_run.id, 0, old_run.started_ms, "pair", "team",
+                     voter);
+      insert_v1_call(*db, old_run.id, 1, old_run.started_ms, "pair", "team",
+                     other);
+      for (auto* c : {&voter, &other})
+        db->run("INSERT INTO call_rollup VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "?, ?, ?)",
+                {day0 + hour_ms, c->provider, c->model, std::string{"pair"},
+                 std::string{"team"}, std::string{},
+                 int64_t{tutti::store_detail::latency_bucket_of(c->total_us)},
+                 int64_t{0}, int64_t{1}, int64_t{0}, int64_t{0}, 0.0});
+    });
+  }
+  BOOST_CHECK_THROW(place.open(false), store_error);
+
+  auto store = place.open(true);
+  BOOST_CHECK_EQUAL(store->schema_version(), tutti::store_schema_version());
+  BOOST_CHECK_EQUAL(store->schema_version(), 7);
+  auto found = store->find(old_run.id);
+  BOOST_REQUIRE(found);
+  BOOST_CHECK_EQUAL(found->verdict, old_run.verdict);
+  BOOST_REQUIRE_EQUAL(found->calls.size(), 2u);
+  // Its calls were stored before the flag: nothing to compare.
+  for (auto& c : found->calls)
+    BOOST_CHECK(!c.agreed);
+  stats_query q;
+  auto rows = store->stats(q);
+  BOOST_REQUIRE_EQUAL(rows.size(), 2u);
+  for (auto& r : rows) {
+    BOOST_CHECK_EQUAL(r.calls, 1);
+    BOOST_CHECK_EQUAL(r.voted, 0);
+    BOOST_CHECK_EQUAL(r.agreed, 0);
+  }
+
+  // A run written now lands in the same roll-up cells, which count on.
+  auto new_run = old_run;
+  new_run.id = "run_000000000000000000000062";
+  voter.agreed = true;
+  other.agreed = false;
+  new_run.calls = {voter, other};
+  store->write({new_run});
+  rows = store->stats(q);
+  BOOST_REQUIRE_EQUAL(rows.size(), 2u);
+  auto* openai = row_of(rows, "openai", day0);
+  auto* anthropic = row_of(rows, "anthropic", day0);
+  BOOST_REQUIRE(openai && anthropic);
+  BOOST_CHECK_EQUAL(openai->calls, 2);
+  BOOST_CHECK_EQUAL(openai->voted, 1);
+  BOOST_CHECK_EQUAL(openai->agreed, 1);
+  BOOST_CHECK_EQUAL(anthropic->calls, 2);
+  BOOST_CHECK_EQUAL(anthropic->voted, 1);
+  BOOST_CHECK_EQUAL(anthropic->agreed, 0);
+  auto again = store->find(new_run.id);
+  BOOST_REQUIRE(again && again->calls.size() == 2);
+  BOOST_CHECK(again->calls[0].agreed == std::optional<bool>{true});
+  BOOST_CHECK(again->calls[1].agreed == std::optional<bool>{false});
+}
+
 BOOST_AUTO_TEST_CASE_TEMPLATE(store_of_a_newer_schema_is_refused, B, backends) {
   store_place place{B::name};
   place.open(true);
@@ -407,6 +496,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(written_run_is_found_with_every_field, B,
   c1.cost_usd = 0.125;
   c1.cached = true;
   c1.text = "texte ünïcödé 🎹";
+  c1.agreed = true;
   stored_call c2 = failed_call("anthropic", "claude-y", "rate_limited", 42);
   c2.step = "draft";
   c2.attempts = 3;
@@ -416,7 +506,10 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(written_run_is_found_with_every_field, B,
   stored_call c3 = make_call("gemini", "g-1", 99);
   c3.step = "draft";
   c3.role = "combiner";
-  run.calls = {c1, c2, c3};
+  stored_call c4 = make_call("mistral", "m-1", 1234);
+  c4.step = "draft";
+  c4.agreed = false;
+  run.calls = {c1, c2, c3, c4};
 
   store->write({run});
   BOOST_CHECK(!store->find("run_ffffffffffffffffffffffff"));
@@ -492,8 +585,15 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(written_run_is_found_with_every_field, B,
       BOOST_CHECK_EQUAL(have.cached, want.cached);
       BOOST_CHECK_EQUAL(have.finish_reason, want.finish_reason);
       BOOST_CHECK_EQUAL(have.text, want.text);
+      BOOST_CHECK_MESSAGE(have.agreed == want.agreed,
+                          "agreed is " << (have.agreed ? *have.agreed : -1));
     }
   }
+  // 1, 0 and NULL, as written (the failed call and the combiner's: NULL).
+  auto db = place.raw();
+  BOOST_CHECK_EQUAL(
+      count_of(*db, "SELECT COUNT(*) FROM calls WHERE agreed IS NULL"), 2);
+  BOOST_CHECK_EQUAL(count_of(*db, "SELECT SUM(agreed) FROM calls"), 1);
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(list_filters_by_each_field_newest_first, B,
@@ -758,6 +858,102 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(stats_sum_calls_by_group_per_day_and_hour, B,
   q = {};
   q.per = "week";
   BOOST_CHECK_THROW(store->stats(q), store_error);
+}
+
+namespace {
+
+/// A member call of `provider`/`model` with its agreement flag.
+stored_call voter(const std::string& provider, const std::string& model,
+                  std::optional<bool> agreed) {
+  auto c = make_call(provider, model, 50'000);
+  c.agreed = agreed;
+  return c;
+}
+
+} // namespace
+
+// For each provider and model, of the member calls a vote settled, how many
+// gave the winning answer: a vote with one dissenter and a failed member, a
+// second vote in the same hour (the same roll-up cells, summed on conflict),
+// a judge's run (no vote table: NULL) and a provider asked alone.
+BOOST_AUTO_TEST_CASE_TEMPLATE(stats_count_who_agreed_with_the_ensemble, B,
+                              backends) {
+  store_place place{B::name};
+  auto store = place.open();
+  auto vote1 =
+      make_run("run_vote1", day0 + hour_ms + 1, "ask", "ensemble", "trio");
+  vote1.key = "team-a";
+  vote1.combine = "vote";
+  auto failed = failed_call("gemini", "g-1", "timeout", 900'000);
+  vote1.calls = {voter("openai", "gpt-x", true),
+                 voter("anthropic", "claude-y", true),
+                 voter("mistral", "m-1", false), failed};
+  auto vote2 =
+      make_run("run_vote2", day0 + hour_ms + 2, "ask", "ensemble", "trio");
+  vote2.key = "team-a";
+  vote2.combine = "vote";
+  vote2.calls = {voter("openai", "gpt-y", false),
+                 voter("anthropic", "claude-y", true),
+                 voter("mistral", "m-1", true)};
+  auto judged =
+      make_run("run_judged", day0 + hour_ms + 3, "ask", "ensemble", "judged");
+  judged.key = "team-b";
+  judged.combine = "judge";
+  auto judge = voter("gemini", "g-1", std::nullopt);
+  judge.role = "combiner";
+  judged.calls = {voter("openai", "gpt-x", std::nullopt),
+                  voter("anthropic", "claude-y", std::nullopt), judge};
+  auto alone =
+      make_run("run_alone", day0 + hour_ms + 4, "ask", "provider", "openai");
+  alone.calls = {voter("openai", "gpt-x", std::nullopt)};
+  store->write({vote1, judged});
+  store->write({vote2, alone});
+
+  struct want {
+    const char* group;
+    int64_t calls, voted, agreed;
+  };
+  auto check = [&](const char* by, std::vector<want> wanted) {
+    stats_query q;
+    q.by = by;
+    for (auto* per : {"day", "hour"}) {
+      q.per = per;
+      auto rows = store->stats(q);
+      auto bucket = q.per == "day" ? day0 : day0 + hour_ms;
+      BOOST_TEST_CONTEXT("by " << by << " per " << per) {
+        BOOST_CHECK_EQUAL(rows.size(), wanted.size());
+        for (auto& w : wanted) {
+          auto* row = row_of(rows, w.group, bucket);
+          BOOST_REQUIRE_MESSAGE(row, "no row for '" << w.group << "'");
+          BOOST_TEST_CONTEXT("group '" << w.group << "'") {
+            BOOST_CHECK_EQUAL(row->calls, w.calls);
+            BOOST_CHECK_EQUAL(row->voted, w.voted);
+            BOOST_CHECK_EQUAL(row->agreed, w.agreed);
+          }
+        }
+      }
+    }
+  };
+  check("provider", {{"openai", 4, 2, 1},
+                     {"anthropic", 3, 2, 2},
+                     {"mistral", 2, 2, 1},
+                     {"gemini", 2, 0, 0}});
+  check("model", {{"gpt-x", 3, 1, 1},
+                  {"gpt-y", 1, 1, 0},
+                  {"claude-y", 3, 2, 2},
+                  {"m-1", 2, 2, 1},
+                  {"g-1", 2, 0, 0}});
+  check("ensemble", {{"trio", 7, 6, 4}, {"judged", 3, 0, 0}, {"", 1, 0, 0}});
+  check("key", {{"team-a", 7, 6, 4}, {"team-b", 3, 0, 0}, {"", 1, 0, 0}});
+
+  // The JSON of `tutti runs stats --json` and GET /v1/stats.
+  stats_query q;
+  auto json = tutti::to_json(q, store->stats(q));
+  BOOST_CHECK_MESSAGE(json.find(R"("group":"mistral")") != std::string::npos &&
+                          json.find(R"("voted":2,"agreed":1,)") !=
+                              std::string::npos,
+                      json);
+  BOOST_CHECK(json.find(R"("voted":0,"agreed":0,)") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(stats_percentiles_are_near_the_true_ones, B,

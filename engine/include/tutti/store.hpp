@@ -96,6 +96,12 @@ struct stored_call {
   bool cached = false;
   std::string finish_reason;
   std::string text; ///< the reply, or the partial text of a failure
+  /// Whether this member gave the answer the ensemble chose: true when its
+  /// answer is in the winning row of the vote table, false when in another
+  /// row; nullopt when there is none to compare with (no vote table, the
+  /// member failed or gave no answer, a combiner call, a run stored before
+  /// schema version 7). See docs/store.md, "Agreement".
+  std::optional<bool> agreed;
 };
 
 /// One step of a pipeline run.
@@ -178,6 +184,10 @@ struct stats_row {
   int64_t failures = 0;
   std::map<std::string, int64_t> failures_by_kind;
   int64_t cached = 0; ///< calls served from the response cache
+  /// Member calls whose question a vote settled (`stored_call::agreed`
+  /// set), and of them those that gave the winning answer.
+  int64_t voted = 0;
+  int64_t agreed = 0;
   /// Tokens the cached calls' replies took when first made: not spent again.
   int64_t saved_input_tokens = 0;
   int64_t saved_output_tokens = 0;
