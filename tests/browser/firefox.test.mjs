@@ -1,0 +1,218 @@
+// The dashboard in Firefox: Debian's firefox-esr, driven by puppeteer-core
+// over WebDriver BiDi (playwright-core drives only its own patched Firefox
+// builds), against `tutti serve --store ...` (loopback, no token) and the
+// fake upstream, on live.test.mjs's config (live.yaml, live_upstream.yaml).
+// A streamed ensemble question asked through the API appears in Live, its
+// members in columns, the failing member with its kind, then the vote
+// table; History lists the run with its cost; the playground asks an
+// ensemble composed on the page. No page errors on the way. Screenshots
+// (dashboard-firefox-*.png) go to $TUTTI_SCREENSHOT_DIR.
+//
+// Only CSS selectors and code run in the page: puppeteer's ARIA selectors
+// need the accessibility tree, which BiDi does not offer everywhere yet.
+
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import puppeteer from 'puppeteer-core';
+import { startFixture } from '../node/serve_fixture.mjs';
+import { usd } from '../../dashboard/src/format.js';
+
+const browserTests = new URL('.', import.meta.url).pathname;
+const shots = process.env.TUTTI_SCREENSHOT_DIR ?? tmpdir();
+const wait = { timeout: 15_000 };
+
+let fixture;
+let dir;
+let browser;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tutti-firefox-'));
+  fixture = await startFixture({
+    script: join(browserTests, 'live_upstream.yaml'),
+    config: join(browserTests, 'live.yaml'),
+    serveArgs: ['--store', join(dir, 'runs.db')],
+  });
+  // A fresh, empty profile per run, in the test's temporary directory
+  // (removed with it): puppeteer writes its automation preferences into
+  // it (no updates, no telemetry, every service URL on a dummy local
+  // address, so Firefox makes no outside connections). With an explicit
+  // profile Firefox neither reads nor writes ~/.mozilla, so it runs as
+  // root and with an unwritable HOME, as in CI; --no-remote keeps it from
+  // handing the run to another Firefox already open on the machine.
+  // MOZ_CRASHREPORTER_DISABLE: a crash fails the test instead of leaving
+  // minidumps and a reporter behind. Firefox needs no --no-sandbox as
+  // root: where its sandbox cannot start (no user namespaces in a
+  // container) it runs without it rather than refusing to start.
+  const profile = join(dir, 'profile');
+  mkdirSync(profile);
+  browser = await puppeteer.launch({
+    browser: 'firefox',
+    protocol: 'webDriverBiDi',
+    executablePath: process.env.TUTTI_FIREFOX ?? '/usr/bin/firefox-esr',
+    headless: true,
+    userDataDir: profile,
+    args: ['--no-remote'],
+    env: { ...process.env, MOZ_CRASHREPORTER_DISABLE: '1' },
+    extraPrefsFirefox: {
+      // The light colour scheme, whatever the system's (1: light).
+      'layout.css.prefers-color-scheme.content-override': 1,
+    },
+    defaultViewport: { width: 1366, height: 860 },
+    timeout: 30_000,
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await fixture?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/// A page at `path` that records its errors: uncaught exceptions and
+/// console.error, each with where it came from.
+async function openPage(path) {
+  const page = await browser.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message ?? e}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+  });
+  await page.goto(`${fixture.url}${path}`, wait);
+  return { page, problems };
+}
+
+async function shoot(page, name) {
+  await page.screenshot({ path: join(shots, `dashboard-firefox-${name}.png`), fullPage: true });
+}
+
+/// Waits until an element matching `selector` has text matching `pattern`;
+/// resolves to that text.
+async function waitForText(page, selector, pattern) {
+  const handle = await page.waitForFunction((sel, source, flags) => {
+    const re = new RegExp(source, flags);
+    return [...document.querySelectorAll(sel)].map((e) => e.innerText).find((t) => re.test(t));
+  }, wait, selector, pattern.source, pattern.flags);
+  return handle.jsonValue();
+}
+
+const innerText = (page, selector) => page.$eval(selector, (e) => e.innerText);
+
+/// The stored run `run` (GET /v1/runs/RUN), once the store has it.
+async function storedRun(run) {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const body = await (await fetch(`${fixture.url}/v1/runs/${encodeURIComponent(run)}`)).json();
+    if (body.object === 'tutti.run' || Date.now() > until) return body;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+test('Firefox: a streamed ensemble in Live, member by member, then in History', async () => {
+  const { page, problems } = await openPage('/#/live');
+  await waitForText(page, '[role="status"]', /^connected$/);
+
+  // Asked by a client, streamed; read to its end in the background.
+  const asked = fetch(`${fixture.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({
+      model: 'ensemble/trio', stream: true,
+      messages: [{ role: 'user', content: 'What is the capital of France?' }],
+    }),
+  }).then(async (res) => ({ run: res.headers.get('x-tutti-run-id'), body: await res.text() }));
+
+  // It is in the list while it runs; opened from there with the keyboard.
+  const row = await waitForText(page, 'table.live-list tbody tr', /trio/);
+  assert.match(row, /chat_completions/);
+  const listed = await page.$eval('table.live-list tbody tr[data-run]', (tr) => tr.dataset.run);
+  await shoot(page, 'live-list');
+  await page.focus(`tr[data-run="${listed}"] a`);
+  await page.keyboard.press('Enter');
+
+  // Its members in columns; the slow one's fills while it streams.
+  await page.waitForSelector('article[data-member="slow"] [data-state="streaming"]', wait);
+  const members = await page.$$eval('article.member', (as) => as.map((a) => a.getAttribute('aria-label')));
+  assert.deepEqual(members.sort(), ['member broken', 'member quick', 'member slow']);
+  const partial = await innerText(page, 'article[data-member="slow"] pre.text');
+  assert.ok(partial.length > 0 && !partial.endsWith('river.'), `part of the reply: "${partial}"`);
+  await shoot(page, 'live-streaming');
+
+  // The failing member shows its kind and the vendor's message.
+  await page.waitForSelector('article[data-member="broken"] [data-state="failed"]', wait);
+  const broken = await innerText(page, 'article[data-member="broken"]');
+  assert.match(broken, /\bserver\b/);
+  assert.match(broken, /The server had an error/);
+
+  // The answer, with its vote table, once every member is done.
+  await page.waitForSelector('table.votes', wait);
+  const votes = await innerText(page, 'table.votes');
+  assert.match(votes, /quick/);
+  assert.match(votes, /slow/);
+  assert.equal(await innerText(page, 'article[data-member="slow"] pre.text'),
+    'Paris is the capital of France, on the Seine river.');
+  assert.match(await innerText(page, '.view-head'), /partial/);
+  assert.equal(await page.$$eval('.timeline svg g', (gs) => gs.length), 3);
+  await shoot(page, 'live-done');
+
+  const { run, body } = await asked;
+  assert.equal(run, listed, 'the list showed the question asked');
+  assert.ok(body.includes('[DONE]'));
+  assert.ok(page.url().endsWith(`#/live/${run}`), page.url());
+
+  // History lists the run, with its cost.
+  const stored = await storedRun(run);
+  assert.equal(stored.object, 'tutti.run', 'the store has it');
+  await page.click('nav a[href="#/runs"]');
+  await page.waitForSelector(`table.runs tbody a[href="#/runs/${encodeURIComponent(run)}"]`, wait);
+  const cost = await page.$eval(`table.runs tbody a[href="#/runs/${encodeURIComponent(run)}"]`,
+    (a) => a.closest('tr').querySelector('td.cost').innerText);
+  assert.equal(cost, usd(stored.cost_usd));
+  assert.match(await innerText(page, 'table.runs tbody'), /trio/);
+  await shoot(page, 'history');
+
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('Firefox: the playground asks an ensemble composed on the page', async () => {
+  const { page, problems } = await openPage('/#/playground');
+  await page.waitForSelector('select[name="target"]', wait);
+  await page.select('select[name="target"]', 'compose');
+  assert.equal(await page.$eval('select[name="target"] option:checked', (o) => o.textContent),
+    'An ensemble composed here…');
+
+  // Members: quick and slow, not broken.
+  await page.waitForSelector('input[name="member"]', wait);
+  for (const [name, wanted] of [['broken', false], ['quick', true], ['slow', true]]) {
+    const box = `input[name="member"][value="${name}"]`;
+    if ((await page.$eval(box, (b) => b.checked)) !== wanted) await page.click(box);
+    assert.equal(await page.$eval(box, (b) => b.checked), wanted, name);
+  }
+  await page.select('select[name="combine"]', 'first');
+  await page.type('textarea[name="question"]', 'What is the capital of France?');
+  await page.click('form.playground button[type="submit"]');
+
+  // `first`: the quick member's reply is the answer, streamed here.
+  await waitForText(page, 'pre.answer', /^Paris is the capital of France\.$/);
+  await page.waitForSelector('main a[href^="#/runs/"]', wait);
+  const href = await page.$eval('main a[href^="#/runs/"]', (a) => a.getAttribute('href'));
+  const run = decodeURIComponent(href.replace('#/runs/', ''));
+  // The composed ensemble's members stream below it.
+  await page.waitForSelector('article[data-member="quick"]', wait);
+  await page.waitForSelector('article[data-member="slow"]', wait);
+  assert.equal(await page.$('article[data-member="broken"]'), null);
+  await shoot(page, 'playground');
+
+  // The server ran what the page composed.
+  const stored = await storedRun(run);
+  assert.equal(stored.object, 'tutti.run');
+  assert.equal(stored.target, 'playground');
+  assert.equal(stored.combine, 'first');
+  assert.deepEqual(stored.calls.filter((c) => (c.role ?? 'member') === 'member').map((c) => c.provider).sort(),
+    ['quick', 'slow']);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
