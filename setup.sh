@@ -113,14 +113,20 @@ start_dashboard() {
 # need node and npm, and the libraries tests/node/package-lock.json pins.
 # The dashboard's tests need the same for dashboard/ (rollup and Preact:
 # dashboard_bundle_test rebuilds dashboard/dist) and tests/browser
-# (playwright-core), and Debian's chromium for dashboard_browser_test.
-# Only `test` needs them. node and npm are looked for as commands, not as
-# Debian packages, so a node installed some other way is used as it is.
+# (playwright-core and puppeteer-core), Debian's chromium for
+# dashboard_browser_test, and Debian's firefox-esr for
+# dashboard_firefox_test: the dashboard must work in Firefox too, and
+# playwright-core drives only its own patched Firefox builds, so that test
+# drives the stock one with puppeteer-core over WebDriver BiDi (neither
+# library downloads a browser). Only `test` needs them. node and npm are
+# looked for as commands, not as Debian packages, so a node installed some
+# other way is used as it is.
 install_node_test_deps() {
   need=""
   command -v node >/dev/null 2>&1 || need="$need nodejs"
   command -v npm >/dev/null 2>&1 || need="$need npm"
   [ -x /usr/bin/chromium ] || need="$need chromium"
+  [ -x /usr/bin/firefox-esr ] || need="$need firefox-esr"
   # shellcheck disable=SC2086
   [ -z "$need" ] || apt_install $need
   for dir in tests/node dashboard tests/browser; do
