@@ -4,12 +4,12 @@
 // fake upstream, on live.test.mjs's config (live.yaml, live_upstream.yaml).
 // A streamed ensemble question asked through the API appears in Live, its
 // members in columns, the failing member with its kind, then the vote
-// table; History lists the run with its cost; the playground asks an
-// ensemble composed on the page. No page errors on the way. Screenshots
-// (dashboard-firefox-*.png) go to $TUTTI_SCREENSHOT_DIR.
+// table; the stored run and History show it with its cost; the playground
+// asks an ensemble composed on the page. No page errors on the way.
+// Screenshots (dashboard-firefox-*.png) go to $TUTTI_SCREENSHOT_DIR.
 //
-// Only CSS selectors and code run in the page: puppeteer's ARIA selectors
-// need the accessibility tree, which BiDi does not offer everywhere yet.
+// Elements are found by CSS selectors and code run in the page, nothing
+// that depends on what a protocol offers beyond BiDi's basics.
 
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -162,9 +162,12 @@ test('Firefox: a streamed ensemble in Live, member by member, then in History', 
   assert.ok(body.includes('[DONE]'));
   assert.ok(page.url().endsWith(`#/live/${run}`), page.url());
 
-  // History lists the run, with its cost.
+  // The stored run opens from there, with its cost; History lists it.
   const stored = await storedRun(run);
   assert.equal(stored.object, 'tutti.run', 'the store has it');
+  await page.click(`main a[href="#/runs/${encodeURIComponent(run)}"]`);
+  await waitForText(page, 'h2', /^Members$/);
+  assert.ok((await innerText(page, '.summary')).includes(usd(stored.cost_usd)));
   await page.click('nav a[href="#/runs"]');
   await page.waitForSelector(`table.runs tbody a[href="#/runs/${encodeURIComponent(run)}"]`, wait);
   const cost = await page.$eval(`table.runs tbody a[href="#/runs/${encodeURIComponent(run)}"]`,
