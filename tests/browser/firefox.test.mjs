@@ -35,18 +35,22 @@ before(async () => {
     config: join(browserTests, 'live.yaml'),
     serveArgs: ['--store', join(dir, 'runs.db')],
   });
-  // A fresh, empty profile per run, in the test's temporary directory
-  // (removed with it): puppeteer writes its automation preferences into
-  // it (no updates, no telemetry, every service URL on a dummy local
-  // address, so Firefox makes no outside connections). With an explicit
-  // profile Firefox neither reads nor writes ~/.mozilla, so it runs as
-  // root and with an unwritable HOME, as in CI; --no-remote keeps it from
-  // handing the run to another Firefox already open on the machine.
-  // MOZ_CRASHREPORTER_DISABLE: a crash fails the test instead of leaving
-  // minidumps and a reporter behind. Firefox needs no --no-sandbox as
-  // root: where its sandbox cannot start (no user namespaces in a
-  // container) it runs without it rather than refusing to start.
+  // Firefox gets a fresh, empty profile per run and a home of its own,
+  // both in the test's temporary directory (removed with it). Into the
+  // profile puppeteer writes its automation preferences (no updates, no
+  // telemetry, every service URL on a dummy local address, so Firefox
+  // makes no outside connections). The home: even with a profile given,
+  // Firefox writes $HOME/.config/mozilla (crash reports, pings),
+  // $HOME/.cache/mozilla and $HOME/Downloads, which must not land in the
+  // user's home, nor fail where HOME is unwritable (CI). As root it needs
+  // nothing more: unlike chromium it has no --no-sandbox to be given, and
+  // it sandboxes its content processes as far as the kernel lets it
+  // instead of refusing to start. --no-remote: it never hands the run
+  // to another Firefox open on the machine. MOZ_CRASHREPORTER_DISABLE: a
+  // crash fails the test instead of starting a reporter.
+  const home = join(dir, 'home');
   const profile = join(dir, 'profile');
+  mkdirSync(home);
   mkdirSync(profile);
   browser = await puppeteer.launch({
     browser: 'firefox',
@@ -55,7 +59,13 @@ before(async () => {
     headless: true,
     userDataDir: profile,
     args: ['--no-remote'],
-    env: { ...process.env, MOZ_CRASHREPORTER_DISABLE: '1' },
+    env: {
+      ...process.env,
+      HOME: home,
+      XDG_CONFIG_HOME: join(home, '.config'),
+      XDG_CACHE_HOME: join(home, '.cache'),
+      MOZ_CRASHREPORTER_DISABLE: '1',
+    },
     extraPrefsFirefox: {
       // The light colour scheme, whatever the system's (1: light).
       'layout.css.prefers-color-scheme.content-override': 1,

@@ -22,8 +22,9 @@ fail() {
 command -v node >/dev/null 2>&1 ||
   fail "node is not installed; run ./setup.sh test"
 firefox=${TUTTI_FIREFOX:-/usr/bin/firefox-esr}
-[ -x "$firefox" ] ||
+if [ ! -f "$firefox" ] || [ ! -x "$firefox" ]; then
   fail "$firefox is missing; run ./setup.sh test (or: apt-get install firefox-esr)"
+fi
 node "$here/../node/check_install.mjs" "$here" ||
   fail "tests/browser/node_modules is missing or does not match package-lock.json; run ./setup.sh test (or: npm ci --prefix tests/browser)"
 
