@@ -79,7 +79,6 @@ function App() {
         <a href="#/live" aria-current=${where.view === 'live' ? 'page' : undefined}>Live</a>
         <a href="#/playground" aria-current=${where.view === 'playground' ? 'page' : undefined}>Playground</a>
         <a href="#/runs" aria-current=${where.view === 'history' || where.view === 'run' ? 'page' : undefined}>History</a>
-        <a href="#/runs" aria-current=${where.view === 'history' || where.view === 'run' ? 'page' : undefined}>History</a>
         <a href="#/stats" aria-current=${where.view === 'stats' ? 'page' : undefined}>Stats</a>
         <a href="#/providers" aria-current=${where.view === 'providers' ? 'page' : undefined}>Providers</a>
         <a href="#/pipelines" aria-current=${where.view === 'pipelines' ? 'page' : undefined}>Pipelines</a>
