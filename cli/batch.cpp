@@ -105,9 +105,7 @@ std::string clock_time(double seconds) {
 
 /// Rows finished in this run per second.
 double rate_of(const batch_progress& p) {
-  auto seconds = p.elapsed_us / 1e6;
-  auto done_now = p.tally.rows - p.done_before;
-  return seconds > 0 ? done_now / seconds : 0;
+  return p.rows_per_second();
 }
 
 double eta_of(const batch_progress& p) {

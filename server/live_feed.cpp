@@ -148,6 +148,24 @@ void write_header(Writer& w, const live_question_info& info,
   w.Int64(created_unix_ms);
 }
 
+/// The fields that say where an event belongs: its question, the pipeline
+/// step (outside a pipeline none) and the member ("": none).
+template <class Writer>
+void write_where(Writer& w, const std::string& run, const std::string& step,
+                 const std::string& member) {
+  using json_detail::write_string;
+  w.Key("run");
+  write_string(w, run);
+  if (!step.empty()) {
+    w.Key("step");
+    write_string(w, step);
+  }
+  if (!member.empty()) {
+    w.Key("member");
+    write_string(w, member);
+  }
+}
+
 /// A member's outcome without its text: what the Live view shows of it.
 std::string slim_outcome(const member_outcome& o) {
   return json_detail::json_text([&](auto& w) {
@@ -259,14 +277,7 @@ void live_feed::progress(const question_ptr& q, const std::string& step,
     e.json = json_detail::json_text([&](auto& w) {
       using json_detail::write_string;
       w.StartObject();
-      w.Key("run");
-      write_string(w, q->info.run_id);
-      if (!step.empty()) {
-        w.Key("step");
-        write_string(w, step);
-      }
-      w.Key("member");
-      write_string(w, p.member);
+      write_where(w, q->info.run_id, step, p.member);
       w.Key("state");
       write_string(w, to_string(p.state));
       w.Key("attempt");
@@ -346,17 +357,13 @@ void live_feed::member_done(const question_ptr& q, const std::string& step,
     }
     entry e;
     e.name = "member.done";
+    e.run = q->info.run_id;
+    e.step = step;
+    e.member = o.member;
     e.json = json_detail::json_text([&](auto& w) {
       using json_detail::write_string;
       w.StartObject();
-      w.Key("run");
-      write_string(w, q->info.run_id);
-      if (!step.empty()) {
-        w.Key("step");
-        write_string(w, step);
-      }
-      w.Key("member");
-      write_string(w, o.member);
+      write_where(w, q->info.run_id, step, o.member);
       w.Key("state");
       write_string(w, m != nullptr ? m->state : (o.ok ? "done" : "failed"));
       w.Key("outcome");
@@ -397,10 +404,7 @@ void live_feed::step_event(const question_ptr& q, const std::string& name,
     e.json = json_detail::json_text([&](auto& w) {
       using json_detail::write_string;
       w.StartObject();
-      w.Key("run");
-      write_string(w, q->info.run_id);
-      w.Key("step");
-      write_string(w, step);
+      write_where(w, q->info.run_id, step, "");
       if (!data.empty()) {
         w.Key("outcome");
         w.RawValue(data.data(), data.size(), rapidjson::kObjectType);
@@ -436,6 +440,7 @@ void live_feed::finish(const question_ptr& q, const std::string& status,
       return;
     entry e;
     e.name = "question.done";
+    e.run = q->info.run_id;
     auto t = ms_between(q->started, clock_type::now());
     e.json = json_detail::json_text([&](auto& w) {
       using json_detail::write_string;
@@ -502,9 +507,17 @@ void live_feed::queue(reader& r, entry e,
     }
     r.bytes += size;
   } else {
-    // Later tokens of the same member come after this event.
-    if (e.name == "member.done" || e.name == "question.done")
-      r.open_deltas.clear();
+    // Later tokens of this member (of this question) come after this
+    // event; other members' tokens still join their open events.
+    if (e.name == "member.done" || e.name == "question.done") {
+      auto prefix = e.run + '\n';
+      if (e.name == "member.done")
+        prefix += e.step + '\n' + e.member + '\n';
+      for (auto i = r.open_deltas.lower_bound(prefix);
+           i != r.open_deltas.end() &&
+           i->first.compare(0, prefix.size(), prefix) == 0;)
+        i = r.open_deltas.erase(i);
+    }
     r.queue.push_back(std::move(e));
     r.bytes += size;
   }
@@ -520,14 +533,7 @@ std::string live_feed::event_json(const entry& e) {
   return json_detail::json_text([&](auto& w) {
     using json_detail::write_string;
     w.StartObject();
-    w.Key("run");
-    write_string(w, e.run);
-    if (!e.step.empty()) {
-      w.Key("step");
-      write_string(w, e.step);
-    }
-    w.Key("member");
-    write_string(w, e.member);
+    write_where(w, e.run, e.step, e.member);
     w.Key("text");
     write_string(w, e.text);
     w.Key("answer");

@@ -631,6 +631,12 @@ std::string server_json(const config& cfg, const std::string& version,
       {"DELETE", "/v1/runs/{id}"},
       {"GET", "/v1/runs/{id}/events"},
       {"GET", "/v1/stats"},
+      {"GET", "/v1/live"},
+      {"POST", "/v1/batches"},
+      {"GET", "/v1/batches"},
+      {"GET", "/v1/batches/{id}"},
+      {"DELETE", "/v1/batches/{id}"},
+      {"GET", "/v1/batches/{id}/results"},
       {"POST", "/admin/reload"},
   };
   return json_text([&](json_writer& w) {

@@ -89,6 +89,8 @@ match_route(std::string_view method, std::string_view path, bool& known_path) {
       {"GET", "/v1/runs", id::list_runs},
       {"GET", "/v1/stats", id::stats},
       {"GET", "/v1/live", id::live},
+      {"POST", "/v1/batches", id::create_batch},
+      {"GET", "/v1/batches", id::list_batches},
   };
   known_path = false;
   for (auto& r : routes) {
@@ -124,6 +126,31 @@ match_route(std::string_view method, std::string_view path, bool& known_path) {
       return std::nullopt;
     return route_match{id::dashboard_asset, "/ui/{file}",
                        std::string{path.substr(ui.size())}};
+  }
+  constexpr std::string_view batches = "/v1/batches/";
+  if (path.size() > batches.size() &&
+      path.substr(0, batches.size()) == batches) {
+    auto rest = path.substr(batches.size());
+    constexpr std::string_view results = "/results";
+    bool is_results = rest.size() > results.size() &&
+                      rest.substr(rest.size() - results.size()) == results;
+    auto batch =
+        is_results ? rest.substr(0, rest.size() - results.size()) : rest;
+    if (!is_run_id(batch))
+      return std::nullopt;
+    known_path = true;
+    if (is_results)
+      return method == "GET"
+                 ? std::optional<route_match>{route_match{
+                       id::batch_results, "/v1/batches/{id}/results",
+                       std::string{batch}}}
+                 : std::nullopt;
+    if (method == "GET")
+      return route_match{id::get_batch, "/v1/batches/{id}", std::string{batch}};
+    if (method == "DELETE")
+      return route_match{id::delete_batch, "/v1/batches/{id}",
+                         std::string{batch}};
+    return std::nullopt;
   }
   constexpr std::string_view runs = "/v1/runs/";
   if (path.substr(0, runs.size()) != runs)
@@ -416,6 +443,21 @@ void server::impl::dispatch(const route_match& route, const exchange_ptr& ex) {
   case id::live:
     live_events(ex);
     return;
+  case id::create_batch:
+    create_batch(ex);
+    return;
+  case id::list_batches:
+    list_batches(ex);
+    return;
+  case id::get_batch:
+    get_batch(route.path_id, ex);
+    return;
+  case id::delete_batch:
+    delete_batch(route.path_id, ex);
+    return;
+  case id::batch_results:
+    batch_results(route.path_id, ex);
+    return;
   }
 }
 
@@ -492,6 +534,7 @@ void server::impl::cancel_everything() {
         handles.push_back(*handle);
   for (auto handle : handles)
     engine.cancel(handle);
+  batches.cancel_all();
 }
 
 void server::impl::stop() {

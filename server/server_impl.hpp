@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "server/access_log.hpp"
+#include "server/batch_jobs.hpp"
 #include "server/connection.hpp"
 #include "server/http_metrics.hpp"
 #include "server/key_limits.hpp"
@@ -83,7 +84,12 @@ struct route_match {
     run_events,
     list_runs,
     stats,
-    live ///< GET /v1/live: everything in flight, as events
+    live, ///< GET /v1/live: everything in flight, as events
+    create_batch,
+    list_batches,
+    get_batch,
+    delete_batch,
+    batch_results
   };
   route_id id;
   std::string name;
@@ -125,6 +131,12 @@ struct server::impl : http::service {
   std::unique_ptr<http::access_log> access; ///< --access-log, if given
   http::run_registry runs;
   std::unique_ptr<http::listener> listener;
+  /// Batches of POST /v1/batches, four running at once; their files under
+  /// the temporary directory, removed with the server. Declared before
+  /// `waiting`, whose tasks use it: it goes after them.
+  http::batch_jobs batches{std::filesystem::temp_directory_path() /
+                               ("tutti-batches-" + http::random_hex(12)),
+                           4, 100};
   http::waiting_pool waiting{2, 256};
 
   std::atomic<bool> stopping{false};
@@ -323,6 +335,20 @@ struct server::impl : http::service {
   run_store* reader();
   std::mutex store_mutex;
   std::unique_ptr<run_store> store_reader; ///< guarded by store_mutex
+
+  // --- /v1/batches (routes_batches.cpp) ---
+
+  /// Whether the request comes with the admin token (or on loopback
+  /// without one); else a 403 saying a key may not `what`.
+  static bool admin_only(http::exchange& ex, const char* what);
+  void create_batch(const http::exchange_ptr& ex);
+  void list_batches(const http::exchange_ptr& ex);
+  void get_batch(const std::string& id, const http::exchange_ptr& ex);
+  void delete_batch(const std::string& id, const http::exchange_ptr& ex);
+  void batch_results(const std::string& id, const http::exchange_ptr& ex);
+  /// The batch `id`, or nothing (a 403 or 404 is then sent).
+  std::shared_ptr<http::batch_job> find_batch(const std::string& id,
+                                              http::exchange& ex);
 
   // --- GET /v1/live (routes_live.cpp) ---
 

@@ -1,5 +1,6 @@
 // History: the stored runs from GET /v1/runs, newest first, filtered by
-// target and status, a page at a time ("More" follows next_cursor).
+// target, status, key, session and time, a page at a time ("More" follows
+// next_cursor).
 
 import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
@@ -9,6 +10,20 @@ import { ErrorNote, StatusBadge } from './parts.js';
 
 const PAGE = 50;
 const STATUSES = ['', 'ok', 'partial', 'failed', 'cancelled'];
+const NO_FILTER = { target: '', status: '', key: '', session: '', from: '', to: '' };
+
+/// A datetime-local field's value as Unix milliseconds; '' when empty or
+/// not a time.
+function unixMs(local) {
+  const ms = local ? new Date(local).getTime() : NaN;
+  return Number.isFinite(ms) ? ms : '';
+}
+
+/// The query of GET /v1/runs for the filter the form holds.
+export function runsQuery(filter) {
+  const { from, to, ...rest } = filter;
+  return { ...rest, since: unixMs(from), until: unixMs(to) };
+}
 
 function RunRow({ run }) {
   const wallMs = typeof run.wall_us === 'number' ? run.wall_us / 1000 : null;
@@ -24,8 +39,8 @@ function RunRow({ run }) {
 }
 
 export function History() {
-  const [filter, setFilter] = useState({ target: '', status: '' });
-  const [draft, setDraft] = useState({ target: '', status: '' });
+  const [filter, setFilter] = useState(NO_FILTER);
+  const [draft, setDraft] = useState(NO_FILTER);
   const [runs, setRuns] = useState([]);
   const [cursor, setCursor] = useState(null);
   const [loading, setLoading] = useState(true);
@@ -36,7 +51,7 @@ export function History() {
     setLoading(true);
     setError(null);
     try {
-      const page = await getJson('/v1/runs', { ...filter, limit: PAGE, cursor: from });
+      const page = await getJson('/v1/runs', { ...runsQuery(filter), limit: PAGE, cursor: from });
       setRuns((before) => (from ? [...before, ...page.data] : page.data));
       setCursor(page.has_more ? page.next_cursor : null);
     } catch (e) {
@@ -72,7 +87,24 @@ export function History() {
           ${STATUSES.map((s) => html`<option value=${s}>${s || 'any'}</option>`)}
         </select>
       </label>
+      <label>Key
+        <input name="key" value=${draft.key} placeholder="any API key"
+          onInput=${(e) => setDraft({ ...draft, key: e.currentTarget.value })} />
+      </label>
+      <label>Session
+        <input name="session" value=${draft.session} placeholder="any conversation"
+          onInput=${(e) => setDraft({ ...draft, session: e.currentTarget.value })} />
+      </label>
+      <label>From
+        <input name="from" type="datetime-local" value=${draft.from}
+          onInput=${(e) => setDraft({ ...draft, from: e.currentTarget.value })} />
+      </label>
+      <label>To
+        <input name="to" type="datetime-local" value=${draft.to}
+          onInput=${(e) => setDraft({ ...draft, to: e.currentTarget.value })} />
+      </label>
       <button type="submit">Filter</button>
+      <button type="button" class="secondary" onClick=${() => { setDraft(NO_FILTER); setFilter(NO_FILTER); }}>Clear</button>
     </form>
     ${storeOff
       ? html`<p class="note">This server keeps no runs (<code>store: none</code>): start it with
@@ -87,7 +119,8 @@ export function History() {
       </tr></thead>
       <tbody>${runs.map((run) => html`<${RunRow} key=${run.id} run=${run} />`)}</tbody>
     </table>`}
-    ${!loading && !error && runs.length === 0 && html`<p class="muted">No runs yet.</p>`}
+    ${!loading && !error && runs.length === 0 && html`<p class="muted">${
+      Object.values(filter).some((v) => v) ? 'No runs match these filters.' : 'No runs yet.'}</p>`}
     <div class="more">
       ${loading && html`<span class="muted" role="status">Loading…</span>`}
       ${!loading && cursor && html`<button type="button" onClick=${() => load(cursor)}>More</button>`}

@@ -7,6 +7,7 @@ import { html } from 'htm/preact';
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { hasKey, onAuthNeeded, setKey } from './api.js';
+import { Batches } from './batches_view.js';
 import { History } from './history.js';
 import { Live } from './live_view.js';
 import { Playground } from './playground.js';
@@ -22,6 +23,8 @@ function route() {
   const live = /^#\/live(?:\/([^/]+))?$/.exec(location.hash);
   if (live) return { view: 'live', id: live[1] ? decodeURIComponent(live[1]) : '' };
   if (location.hash === '#/playground') return { view: 'playground' };
+  const batches = /^#\/batches(?:\/([^/]+))?$/.exec(location.hash);
+  if (batches) return { view: 'batches', id: batches[1] ? decodeURIComponent(batches[1]) : '' };
   if (/^#\/stats\/?$/.test(location.hash)) return { view: 'stats' };
   if (/^#\/providers\/?$/.test(location.hash)) return { view: 'providers' };
   const pipelines = /^#\/pipelines(\/.*)?$/.exec(location.hash);
@@ -82,6 +85,7 @@ function App() {
         <a href="#/stats" aria-current=${where.view === 'stats' ? 'page' : undefined}>Stats</a>
         <a href="#/providers" aria-current=${where.view === 'providers' ? 'page' : undefined}>Providers</a>
         <a href="#/pipelines" aria-current=${where.view === 'pipelines' ? 'page' : undefined}>Pipelines</a>
+        <a href="#/batches" aria-current=${where.view === 'batches' ? 'page' : undefined}>Batches</a>
       </nav>
       <span class="muted small">${hasKey() ? 'key in memory' : ''}</span>
     </header>
@@ -90,6 +94,7 @@ function App() {
       ${where.view === 'run' ? html`<${RunView} key=${`${where.id}:${epoch}`} id=${where.id} />`
         : where.view === 'live' ? html`<${Live} run=${where.id} epoch=${epoch} />`
         : where.view === 'playground' ? html`<${Playground} epoch=${epoch} />`
+        : where.view === 'batches' ? html`<${Batches} key=${`${where.id}:${epoch}`} id=${where.id} />`
         : where.view === 'stats' ? html`<${Stats} key=${epoch} />`
         : where.view === 'providers' ? html`<${Providers} key=${epoch} />`
         : where.view === 'pipelines' ? html`<${Pipelines} key=${epoch} rest=${where.rest} />`

@@ -126,6 +126,20 @@ test('the dashboard asks for the key, shows the history and opens a run', async 
   }));
   assert.ok(!kept.includes(token), `the key leaked: ${kept}`);
   assert.equal((await context.cookies()).length, 0);
+
+  // Filters: a time range after every run shows none, a session no run has
+  // neither; Clear shows them all again.
+  await page.getByLabel('From').fill('2999-01-01T00:00');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await page.getByText('No runs match these filters.').waitFor(wait);
+  await page.getByRole('button', { name: 'Clear' }).click();
+  await row.waitFor(wait);
+  await page.getByLabel('Session').fill('no-such-conversation');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await page.getByText('No runs match these filters.').waitFor(wait);
+  await page.getByRole('button', { name: 'Clear' }).click();
+  await row.waitFor(wait);
+  assert.equal(await page.locator('table.runs tbody tr').count(), 3);
   await page.screenshot({ path: join(shots, 'dashboard-history-light.png') });
   await page.emulateMedia({ colorScheme: 'dark' });
   await page.screenshot({ path: join(shots, 'dashboard-history-dark.png') });

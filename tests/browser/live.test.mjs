@@ -181,3 +181,31 @@ test('the playground asks an ensemble composed on the page', async () => {
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+test('a batch started on the page shows its progress and the rows that failed', async () => {
+  const { context, page, problems } = await openPage('/#/batches');
+  await page.getByLabel('Pipeline').waitFor(wait);
+  await page.getByLabel(/^Rows, one JSON object per line/).fill([
+    '{"id": "fr", "question": "Capital of France?"}',
+    '{"id": "it", "question": "Capital of Italy?"}',
+    '{"id": "bad", "topic": "no question here"}',
+  ].join('\n'));
+  await page.getByRole('button', { name: 'Start' }).click();
+  await page.getByRole('heading', { name: /answer/ }).waitFor(wait);
+  assert.match(page.url(), /#\/batches\/batch_/);
+  await page.locator('.view-head .badge', { hasText: 'completed' }).waitFor(wait);
+  assert.match(await page.locator('.progress').first().innerText(), /3\/3 \(100%\)/);
+  assert.equal(await page.locator('dd.failed-count').innerText(), '1');
+  const failed = page.locator('table.failed-rows tbody tr');
+  assert.equal(await failed.count(), 1);
+  assert.match(await failed.innerText(), /3\s+"bad"\s+bad_input/);
+  assert.match(await failed.innerText(), /question/);
+  await shoot(page, 'batch');
+  // Listed with its progress.
+  await page.getByRole('link', { name: '← Batches' }).click();
+  const row = page.locator('table.batches tbody tr').first();
+  await row.waitFor(wait);
+  assert.match(await row.innerText(), /answer[\s\S]*completed[\s\S]*3\/3/);
+  assert.deepEqual(problems, []);
+  await context.close();
+});

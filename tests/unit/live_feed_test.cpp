@@ -103,13 +103,27 @@ BOOST_AUTO_TEST_CASE(
   feed.delta(q, "", token("b", "y"));
   feed.finish(q, "ok", [] { return std::string{"{\"text\":\"12\"}"}; });
   auto text = feed.take(r);
+  // b's tokens still join its open event after a is done; a's done comes
+  // after every token of a.
   BOOST_TEST((names_in(text) ==
               std::vector<std::string>{"question.started", "member.delta",
                                        "member.delta", "member.done",
-                                       "member.delta", "question.done"}));
+                                       "question.done"}));
   BOOST_TEST(text.find("\"text\":\"12\",\"answer\"") != std::string::npos);
-  BOOST_TEST(text.find("\"text\":\"x\",\"answer\"") != std::string::npos);
-  BOOST_TEST(text.find("\"text\":\"y\",\"answer\"") != std::string::npos);
+  BOOST_TEST(text.find("\"text\":\"xy\",\"answer\"") != std::string::npos);
+  // After a member is done, its own later tokens (a strategy's call of
+  // the same label) start a new event.
+  auto q2 = feed.start(info("run_2"));
+  feed.delta(q2, "", token("a", "1"));
+  member_outcome a_done;
+  a_done.member = "a";
+  a_done.ok = true;
+  feed.member_done(q2, "", a_done);
+  feed.delta(q2, "", token("a", "2"));
+  BOOST_TEST((names_in(feed.take(r)) ==
+              std::vector<std::string>{"question.started", "member.delta",
+                                       "member.done", "member.delta"}));
+  feed.finish(q2, "ok", [] { return std::string{}; });
   BOOST_TEST(feed.questions() == 0u);
 }
 

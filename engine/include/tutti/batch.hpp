@@ -162,6 +162,11 @@ struct batch_progress {
   bool cancelling = false; ///< `cancel` was called
   /// Rows still without a result (in flight or not started).
   size_t left() const { return total - tally.rows; }
+  /// Rows finished in this run per second; 0 before any time has passed.
+  double rows_per_second() const {
+    auto seconds = elapsed_us / 1e6;
+    return seconds > 0 ? (tally.rows - done_before) / seconds : 0;
+  }
 };
 
 /// Runs one batch on an engine. Not thread-safe except `stop` and
