@@ -2,8 +2,8 @@
 // view open, against the same burst with no reader and with a plain reader
 // of GET /v1/live (docs/benchmarks.md, "live_bench").
 //
-//   node bench/live_bench.mjs [--rounds N] [--questions N] [--tutti PATH]
-//                             [--fake PATH] [--chromium PATH]
+//   node bench/live_bench.mjs [--rounds N] [--questions N] [--readers N]
+//                             [--tutti PATH] [--fake PATH] [--chromium PATH]
 //
 // Starts tutti-fake-llm (bench/live_bench_upstream.yaml) and `tutti serve`
 // (bench/live_bench.yaml, store: none) on loopback, then runs rounds of
@@ -11,14 +11,16 @@
 //
 //   closed  nobody reads /v1/live
 //   reader  a Node worker thread reads /v1/live and parses every event
+//           (--readers N: N of them, to make the feed's cost stand out)
 //   page    chromium with the dashboard at #/live, and a second page that
 //           opens the burst's first question at #/live/RUN
 //
 // Each condition fires `--questions` streamed chat completions of
 // ensemble/quartet at once through fetch and reads each to its end. Per
 // condition it measures the server's CPU (utime+stime of the serve PID over
-// the burst and 250 ms after), each answer's latency (request to last byte)
-// and time to first byte; for `reader` the events it parsed; for `page` that
+// the burst and 250 ms after; its idle CPU once, before the rounds), each
+// answer's latency (request to last byte) and time to first byte; for
+// `reader` the events it parsed; for `page` that
 // the page showed every question finished, its main thread's long tasks, the
 // lateness of a 100 ms heartbeat inside it, and chromium's own CPU. Every
 // answer is checked (HTTP 200, [DONE], non-empty content), and the reader's
@@ -164,8 +166,18 @@ function cpuMs(pid) {
   return s ? (s[1] * 1000) / clockTicks : NaN;
 }
 
+/// Whether `pid` is one of chromium's renderers (a page's process).
+function isRenderer(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer');
+  } catch {
+    return false;
+  }
+}
+
 /// CPU milliseconds used by the processes under `pid` (not `pid` itself),
 /// leaving out the pids in `skip` and theirs: chromium's, under the bench.
+/// {all, renderers}: every process, and the renderers alone.
 function childrenCpuMs(pid, skip) {
   const stats = new Map();
   for (const name of readdirSync('/proc')) {
@@ -179,14 +191,17 @@ function childrenCpuMs(pid, skip) {
     children.get(ppid).push(p);
   }
   let ticks = 0;
+  let rendererTicks = 0;
   const stack = [...(children.get(pid) ?? [])];
   for (let n = 0; stack.length > 0 && n < 10_000; ++n) {
     const p = stack.pop();
     if (skip.has(p)) continue;
-    ticks += stats.get(p)?.[1] ?? 0;
+    const own = stats.get(p)?.[1] ?? 0;
+    ticks += own;
+    if (isRenderer(p)) rendererTicks += own;
     stack.push(...(children.get(p) ?? []));
   }
-  return (ticks * 1000) / clockTicks;
+  return { all: (ticks * 1000) / clockTicks, renderers: (rendererTicks * 1000) / clockTicks };
 }
 
 // ---------------------------------------------------------------- asking
@@ -334,23 +349,25 @@ function questionStatus(page) {
 async function burst(ctx, condition, round) {
   const { url, servePid, browser, questions } = ctx;
   const result = { condition, round, problems: [] };
-  let reader = null;
+  let readers = [];
   let list = null;
   let single = null;
   const pageProblems = [];
-  if (condition === 'reader') reader = await startReader(url);
+  if (condition === 'reader') {
+    for (let i = 0; i < ctx.readers; ++i) readers.push(await startReader(url));
+  }
   if (condition === 'page') {
     list = await openLivePage(browser, url, pageProblems);
     single = await openLivePage(browser, url, pageProblems);
   }
   await sleep(1000); // settle
-  reader?.mark();
+  for (const reader of readers) reader.mark();
   if (condition === 'page') {
     await list.page.evaluate(() => window.__bench.mark());
     await single.page.evaluate(() => window.__bench.mark());
   }
   const browserCpu = () => childrenCpuMs(process.pid, ctx.notBrowser);
-  const browser0 = condition === 'page' ? browserCpu() : NaN;
+  const browser0 = condition === 'page' ? browserCpu() : null;
   const load0 = loadavg()[0];
   const cpu0 = cpuMs(servePid);
   const t0 = performance.now();
@@ -364,10 +381,29 @@ async function burst(ctx, condition, round) {
   };
   const answers = await Promise.all(Array.from({ length: questions }, (_, i) => ask(url, i, onRun)));
   const wall = performance.now() - t0;
+  const runs = answers.map((a) => a.run).filter(Boolean);
+  // From the last answer on: how long until the list shows every question
+  // finished (polled every 25 ms, at most 10 s).
+  const pagePoll = condition !== 'page' ? null : (async () => {
+    let seen = { seen: 0, done: 0 };
+    for (let i = 0; i < 400; ++i) {
+      seen = await listed(list.page, runs);
+      if (seen.done === runs.length) return { ...seen, caughtUp: performance.now() - (t0 + wall) };
+      await sleep(25);
+    }
+    return { ...seen, caughtUp: NaN };
+  })();
   await sleep(tailMs);
   const cpu1 = cpuMs(servePid);
   result.cpuMs = cpu1 - cpu0;
-  result.browserCpuMs = condition === 'page' ? browserCpu() - browser0 : NaN;
+  if (condition === 'page') {
+    const browser1 = browserCpu();
+    result.browserCpuMs = browser1.all - browser0.all;
+    result.rendererCpuMs = browser1.renderers - browser0.renderers;
+  } else {
+    result.browserCpuMs = NaN;
+    result.rendererCpuMs = NaN;
+  }
   result.load = (load0 + loadavg()[0]) / 2;
   result.wallMs = wall;
 
@@ -381,48 +417,40 @@ async function burst(ctx, condition, round) {
   result.max = lat[lat.length - 1];
   result.ttfb50 = quantile(ttfb, 0.5);
   result.ttfb95 = quantile(ttfb, 0.95);
-  const runs = answers.map((a) => a.run).filter(Boolean);
 
-  if (reader) {
+  if (readers.length > 0) {
     // The feed's last events come at most 50 ms after the answers; wait up
-    // to 5 s for every question.done.
-    let report;
-    for (let i = 0; i < 50; ++i) {
-      report = await reader.report();
+    // to 5 s for every question.done. `events`: what the readers got in
+    // all.
+    result.events = 0;
+    result.eventBytes = 0;
+    for (const [k, reader] of readers.entries()) {
+      let report;
+      for (let i = 0; i < 50; ++i) {
+        report = await reader.report();
+        const done = new Set(report.done);
+        if (runs.every((r) => done.has(r))) break;
+        await sleep(100);
+      }
       const done = new Set(report.done);
-      if (runs.every((r) => done.has(r))) break;
-      await sleep(100);
+      const missing = runs.filter((r) => !done.has(r)).length;
+      if (missing > 0) result.problems.push(`reader ${k + 1}: ${missing} of ${runs.length} question.done events missing`);
+      if (report.resets > 0) result.problems.push(`reader ${k + 1}: ${report.resets} reset events`);
+      if (reader.failure()) result.problems.push(`reader ${k + 1}: ${reader.failure()}`);
+      result.events += Object.values(report.counts).reduce((s, n) => s + n, 0);
+      result.eventBytes += report.bytes;
+      if (k === 0) result.eventCounts = report.counts;
     }
-    const done = new Set(report.done);
-    const missing = runs.filter((r) => !done.has(r)).length;
-    if (missing > 0) result.problems.push(`reader: ${missing} of ${runs.length} question.done events missing`);
-    if (report.resets > 0) result.problems.push(`reader: ${report.resets} reset events`);
-    if (reader.failure()) result.problems.push(`reader: ${reader.failure()}`);
-    result.events = Object.values(report.counts).reduce((s, n) => s + n, 0);
-    result.eventBytes = report.bytes;
-    result.eventCounts = report.counts;
-    await reader.stop();
+    for (const reader of readers) await reader.stop();
   }
 
   if (condition === 'page') {
-    // How long after the last answer the list shows every question
-    // finished (polled every 50 ms, at most 10 s).
-    const since = performance.now() - (wall + t0);
-    let seen = { seen: 0, done: 0 };
-    let caughtUp = NaN;
-    for (let i = 0; i < 200; ++i) {
-      seen = await listed(list.page, runs);
-      if (seen.done === runs.length) {
-        caughtUp = performance.now() - (t0 + wall);
-        break;
-      }
-      await sleep(50);
-    }
+    const seen = await pagePoll;
     result.pageSeen = seen.seen;
     result.pageDone = seen.done;
-    result.pageCaughtUpMs = caughtUp;
+    result.pageCaughtUpMs = seen.caughtUp;
     if (seen.done !== runs.length) {
-      result.problems.push(`page: the list shows ${seen.seen} of ${runs.length} questions, ${seen.done} finished (${since.toFixed(0)} ms + 10 s after the burst)`);
+      result.problems.push(`page: 10 s after the burst the list shows ${seen.seen} of ${runs.length} questions, ${seen.done} finished`);
     }
     let status = '';
     for (let i = 0; i < 100 && (status === '' || status === 'running'); ++i) {
@@ -453,11 +481,12 @@ function parseArgs(argv) {
   const opts = {
     rounds: 3,
     questions: 100,
+    readers: 1,
     tutti: join(root, 'build/cli/tutti'),
     fake: join(root, 'build/tools/fake_llm/tutti-fake-llm'),
     chromium: process.env.TUTTI_CHROMIUM ?? '/usr/bin/chromium',
   };
-  const usage = 'usage: node bench/live_bench.mjs [--rounds N] [--questions N] [--tutti PATH] [--fake PATH] [--chromium PATH]';
+  const usage = 'usage: node bench/live_bench.mjs [--rounds N] [--questions N] [--readers N] [--tutti PATH] [--fake PATH] [--chromium PATH]';
   for (let i = 0; i < argv.length; ++i) {
     const key = argv[i];
     const value = argv[i + 1];
@@ -467,9 +496,10 @@ function parseArgs(argv) {
     }
     if (value === undefined) throw new Error(`${key}: needs a value\n${usage}`);
     ++i;
-    if (key === '--rounds' || key === '--questions') {
+    if (key === '--rounds' || key === '--questions' || key === '--readers') {
       const n = Number(value);
-      if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`${key}: expected 1 to 1000, got '${value}'`);
+      const most = key === '--readers' ? 32 : 1000;
+      if (!Number.isInteger(n) || n < 1 || n > most) throw new Error(`${key}: expected 1 to ${most}, got '${value}'`);
       opts[key.slice(2)] = n;
     } else if (key === '--tutti' || key === '--fake' || key === '--chromium') {
       opts[key.slice(2)] = value;
@@ -521,15 +551,21 @@ async function main() {
     console.log(`tutti ${opts.tutti} (serve pid ${serve.child.pid}), store: none`);
 
     const ctx = {
-      url: serve.url, servePid: serve.child.pid, browser, questions: opts.questions,
+      url: serve.url, servePid: serve.child.pid, browser, questions: opts.questions, readers: opts.readers,
       notBrowser: new Set([fake.child.pid, serve.child.pid]),
     };
     // Warm-up: connections, the page's code in chromium's cache.
     const warm = await burst({ ...ctx, questions: Math.min(10, opts.questions) }, 'page', -1);
     if (warm.problems.length > 0) throw new Error(`warm-up: ${warm.problems.join('; ')}`);
 
+    // The server's own CPU with nothing asked, as a floor for the noise.
+    const idle0 = cpuMs(serve.child.pid);
+    await sleep(2000);
+    const idleMs = (cpuMs(serve.child.pid) - idle0) / 2;
+    console.log(`serve idle: ${f0(idleMs)} ms CPU a second`);
+
     const results = [];
-    const header = ['round', 'condition', 'load', 'server CPU', 'p50', 'p95', 'max', 'TTFB p50', 'events', 'page done', 'long tasks', 'longest', 'beat late', 'caught up', 'chromium CPU'];
+    const header = ['round', 'condition', 'load', 'server CPU', 'p50', 'p95', 'max', 'TTFB p50', 'events', 'page done', 'long tasks', 'longest', 'beat late', 'caught up', 'chromium CPU', 'renderers'];
     const rows = [];
     for (let r = 0; r < opts.rounds; ++r) {
       const order = [...conditions.slice(r % 3), ...conditions.slice(0, r % 3)];
@@ -538,7 +574,7 @@ async function main() {
         results.push(res);
         const row = [r + 1, condition, f2(res.load), f0(res.cpuMs), f0(res.p50), f0(res.p95), f0(res.max), f0(res.ttfb50),
           res.events ?? '-', res.pageDone ?? '-', f0(res.longTaskMs), f0(res.longTaskMaxMs), f0(res.maxLateMs),
-          f0(res.pageCaughtUpMs), f0(res.browserCpuMs)];
+          f0(res.pageCaughtUpMs), f0(res.browserCpuMs), f0(res.rendererCpuMs)];
         rows.push(row);
         console.log(header.map((h, i) => `${h} ${row[i]}`).join(', '));
         for (const p of res.problems) console.log(`  FAILED: ${p}`);
@@ -557,18 +593,18 @@ async function main() {
     const by = (c) => results.filter((x) => x.condition === c);
     const med = (c, k) => median(by(c).map((x) => x[k]));
     console.log(`\nmedians over ${opts.rounds} rounds (ms; CPU is the serve process's utime+stime over the burst and ${tailMs} ms after)`);
-    table(['condition', 'server CPU', 'p50', 'p95', 'max', 'TTFB p50', 'TTFB p95', 'events', 'long tasks', 'longest', 'beat late', 'caught up', 'chromium CPU'],
+    table(['condition', 'server CPU', 'p50', 'p95', 'max', 'TTFB p50', 'TTFB p95', 'events', 'long tasks', 'longest', 'beat late', 'caught up', 'chromium CPU', 'renderers'],
       conditions.map((c) => [c, f0(med(c, 'cpuMs')), f0(med(c, 'p50')), f0(med(c, 'p95')), f0(med(c, 'max')),
         f0(med(c, 'ttfb50')), f0(med(c, 'ttfb95')), c === 'reader' ? f0(med(c, 'events')) : '-',
         c === 'page' ? f0(med(c, 'longTaskMs')) : '-', c === 'page' ? f0(med(c, 'longTaskMaxMs')) : '-',
         c === 'page' ? f0(med(c, 'maxLateMs')) : '-', c === 'page' ? f0(med(c, 'pageCaughtUpMs')) : '-',
-        c === 'page' ? f0(med(c, 'browserCpuMs')) : '-']));
+        c === 'page' ? f0(med(c, 'browserCpuMs')) : '-', c === 'page' ? f0(med(c, 'rendererCpuMs')) : '-']));
     console.log('\nratios against closed (medians)');
     table(['condition', 'server CPU', 'p50', 'p95'],
       ['reader', 'page'].map((c) => [`${c}/closed`, f2(med(c, 'cpuMs') / med('closed', 'cpuMs')),
         f2(med(c, 'p50') / med('closed', 'p50')), f2(med(c, 'p95') / med('closed', 'p95'))]));
     const perEvent = (med('reader', 'cpuMs') - med('closed', 'cpuMs')) / med('reader', 'events');
-    console.log(`\nreader: ${f0(med('reader', 'events'))} events a burst; (reader - closed) server CPU per event ${(perEvent * 1000).toFixed(1)} us`);
+    console.log(`\nreader (${opts.readers} at once): ${f0(med('reader', 'events'))} events a burst in all; (reader - closed) server CPU per event ${(perEvent * 1000).toFixed(1)} us`);
     console.log(`load average at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   } catch (e) {
     console.error(`live_bench: FAILED: ${e?.stack ?? e}`);
