@@ -280,6 +280,14 @@ test('the stats, providers and pipelines views, and a pipeline run watched step 
   assert.match(numbers, /paris[\s\S]*seine/);
   await page.getByRole('figure', { name: 'Latency per provider' }).locator('svg rect.bar').first().waitFor(wait);
   await page.getByRole('figure', { name: 'Failure rate per day by kind' }).locator('svg rect.bar').first().waitFor(wait);
+  // Which members pull their weight: in the trio's votes paris and seine
+  // always gave the answer chosen (broken failed: nothing to compare).
+  const agreed = page.getByRole('figure', { name: "How often each member agreed with the ensemble's answer" });
+  await agreed.locator('svg rect.bar').first().waitFor(wait);
+  const agreedNumbers = await agreed.locator('table').evaluate((t) => t.textContent);
+  assert.match(agreedNumbers, /paris\s*100%/);
+  assert.match(agreedNumbers, /seine\s*100%/);
+  assert.doesNotMatch(agreedNumbers, /broken/);
   await page.screenshot({ path: join(shots, 'dashboard-stats-light.png'), fullPage: true });
   await page.emulateMedia({ colorScheme: 'dark' });
   await page.screenshot({ path: join(shots, 'dashboard-stats-dark.png'), fullPage: true });
