@@ -12,12 +12,12 @@
 #include <httplib.h>
 #include <rapidjson/document.h>
 
-#include "tools/fake_llm/fake_llm.hpp"
-#include "tutti/engine.hpp"
-#include "tutti/server.hpp"
+#include "tests/integration/endpoint_fixture.hpp"
 
 using namespace tutti;
 using namespace std::chrono_literals;
+using tutti::testing::parse_json;
+using tutti::testing::text_of;
 
 namespace {
 
@@ -53,37 +53,9 @@ std::string config_yaml(const std::string& base_url) {
   return yaml;
 }
 
-rapidjson::Document parse(const std::string& json) {
-  rapidjson::Document doc;
-  doc.Parse(json.c_str());
-  BOOST_REQUIRE_MESSAGE(!doc.HasParseError(), "not JSON: " << json);
-  return doc;
-}
-
-std::string str(const rapidjson::Value& v) {
-  return v.IsString() ? std::string{v.GetString(), v.GetStringLength()} : "";
-}
-
-struct batches_fixture {
-  fake::server upstream{fake::parse_script(upstream_script), "", 64};
-  std::unique_ptr<tutti::engine> engine;
-  std::unique_ptr<tutti::server> endpoint;
-
-  batches_fixture() {
-    upstream.start();
-    engine = std::make_unique<tutti::engine>(tutti::engine::from_yaml(
-        config_yaml(upstream.base_url()), {}, "batches.yaml"));
-    server_options options;
-    options.port = 0;
-    endpoint = std::make_unique<tutti::server>(*engine, options);
-    endpoint->start();
-  }
-
-  ~batches_fixture() {
-    endpoint.reset();
-    engine.reset();
-    upstream.stop();
-  }
+struct batches_fixture : tutti::testing::endpoint_fixture {
+  batches_fixture()
+      : endpoint_fixture(upstream_script, config_yaml, "batches.yaml") {}
 
   httplib::Client client() {
     httplib::Client c{"127.0.0.1", endpoint->port()};
@@ -100,7 +72,7 @@ struct batches_fixture {
       auto res = client().Get(path.c_str());
       BOOST_REQUIRE(res);
       BOOST_REQUIRE_EQUAL(res->status, 200);
-      auto doc = parse(res->body);
+      auto doc = parse_json(res->body);
       if (done(doc) || std::chrono::steady_clock::now() > until)
         return doc;
       std::this_thread::sleep_for(20ms);
@@ -109,7 +81,7 @@ struct batches_fixture {
 };
 
 bool ended(const rapidjson::Document& d) {
-  return str(d["status"]) != "running";
+  return text_of(d["status"]) != "running";
 }
 
 } // namespace
@@ -125,14 +97,14 @@ BOOST_AUTO_TEST_CASE(a_batch_runs_every_row_and_lists_the_rows_that_failed) {
                            "application/json");
   BOOST_REQUIRE(res);
   BOOST_REQUIRE_EQUAL(res->status, 202);
-  auto started = parse(res->body);
-  auto id = str(started["id"]);
+  auto started = parse_json(res->body);
+  auto id = text_of(started["id"]);
   BOOST_TEST(id.rfind("batch_", 0) == 0u);
   BOOST_TEST(res->get_header_value("Location") == "/v1/batches/" + id);
   BOOST_TEST(started["rows"].GetUint64() == 4u);
 
   auto batch = poll("/v1/batches/" + id, ended);
-  BOOST_TEST(str(batch["status"]) == "completed");
+  BOOST_TEST(text_of(batch["status"]) == "completed");
   BOOST_TEST(batch["done"].GetUint64() == 4u);
   BOOST_TEST(batch["ok"].GetUint64() == 3u);
   BOOST_TEST(batch["invalid"].GetUint64() == 1u);
@@ -142,13 +114,13 @@ BOOST_AUTO_TEST_CASE(a_batch_runs_every_row_and_lists_the_rows_that_failed) {
   BOOST_REQUIRE_EQUAL(batch["failed_rows"].Size(), 1u);
   auto& bad = batch["failed_rows"][0];
   BOOST_TEST(bad["line"].GetUint64() == 3u);
-  BOOST_TEST(str(bad["id"]) == "no-input");
-  BOOST_TEST(str(bad["status"]) == "invalid");
-  BOOST_TEST(str(bad["kind"]) == "bad_input");
-  BOOST_TEST(str(bad["message"]).find("question") != std::string::npos);
+  BOOST_TEST(text_of(bad["id"]) == "no-input");
+  BOOST_TEST(text_of(bad["status"]) == "invalid");
+  BOOST_TEST(text_of(bad["kind"]) == "bad_input");
+  BOOST_TEST(text_of(bad["message"]).find("question") != std::string::npos);
   // Named as the request's rows, never by the server's own files.
-  BOOST_TEST(str(bad["message"]).rfind("rows:3: ", 0) == 0u);
-  BOOST_TEST(str(bad["message"]).find("/tmp") == std::string::npos);
+  BOOST_TEST(text_of(bad["message"]).rfind("rows:3: ", 0) == 0u);
+  BOOST_TEST(text_of(bad["message"]).find("/tmp") == std::string::npos);
 
   // The results, one line per row, as tutti batch writes them.
   auto results = client().Get(("/v1/batches/" + id + "/results").c_str());
@@ -163,9 +135,9 @@ BOOST_AUTO_TEST_CASE(a_batch_runs_every_row_and_lists_the_rows_that_failed) {
   BOOST_TEST(results->body.find("\"answer\":\"Paris.\"") != std::string::npos);
 
   // Listed, newest first.
-  auto list = parse(client().Get("/v1/batches")->body);
+  auto list = parse_json(client().Get("/v1/batches")->body);
   BOOST_REQUIRE_EQUAL(list["data"].Size(), 1u);
-  BOOST_TEST(str(list["data"][0]["id"]) == id);
+  BOOST_TEST(text_of(list["data"][0]["id"]) == id);
 }
 
 BOOST_AUTO_TEST_CASE(failed_rows_carry_the_kind_and_the_vendors_message) {
@@ -175,15 +147,16 @@ BOOST_AUTO_TEST_CASE(failed_rows_carry_the_kind_and_the_vendors_message) {
       "application/json");
   BOOST_REQUIRE(res);
   BOOST_REQUIRE_EQUAL(res->status, 202);
-  auto id = str(parse(res->body)["id"]);
+  auto id = text_of(parse_json(res->body)["id"]);
   auto batch = poll("/v1/batches/" + id, ended);
-  BOOST_TEST(str(batch["status"]) == "completed");
+  BOOST_TEST(text_of(batch["status"]) == "completed");
   BOOST_TEST(batch["failed"].GetUint64() == 2u);
   BOOST_TEST(batch["failures_by_kind"]["server"].GetUint64() == 2u);
   BOOST_REQUIRE_EQUAL(batch["failed_rows"].Size(), 2u);
-  BOOST_TEST(str(batch["failed_rows"][0]["kind"]) == "server");
-  BOOST_TEST(str(batch["failed_rows"][0]["message"]).find("Internal failure") !=
-             std::string::npos);
+  BOOST_TEST(text_of(batch["failed_rows"][0]["kind"]) == "server");
+  BOOST_TEST(
+      text_of(batch["failed_rows"][0]["message"]).find("Internal failure") !=
+      std::string::npos);
   BOOST_TEST(batch["failed_rows_total"].GetUint64() == 2u);
 }
 
@@ -198,16 +171,16 @@ BOOST_AUTO_TEST_CASE(a_running_batch_shows_its_progress_and_is_cancelled) {
       "application/json");
   BOOST_REQUIRE(res);
   BOOST_REQUIRE_EQUAL(res->status, 202);
-  auto id = str(parse(res->body)["id"]);
+  auto id = text_of(parse_json(res->body)["id"]);
   auto running = poll("/v1/batches/" + id,
                       [](auto& d) { return d["in_flight"].GetUint64() == 2u; });
-  BOOST_TEST(str(running["status"]) == "running");
+  BOOST_TEST(text_of(running["status"]) == "running");
   BOOST_TEST(running["done"].GetUint64() == 0u);
   auto gone = client().Delete(("/v1/batches/" + id).c_str());
   BOOST_REQUIRE(gone);
   BOOST_TEST(gone->status == 200);
-  auto cancelled = parse(gone->body);
-  BOOST_TEST(str(cancelled["status"]) == "cancelled");
+  auto cancelled = parse_json(gone->body);
+  BOOST_TEST(text_of(cancelled["status"]) == "cancelled");
   BOOST_TEST(cancelled["in_flight"].GetUint64() == 0u);
   BOOST_TEST(cancelled["done"].GetUint64() < 6u);
 }

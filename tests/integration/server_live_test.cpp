@@ -11,17 +11,17 @@
 #include <httplib.h>
 #include <rapidjson/document.h>
 
+#include "tests/integration/endpoint_fixture.hpp"
 #include "tests/integration/raw_http.hpp"
 #include "tests/integration/sse_client.hpp"
-#include "tools/fake_llm/fake_llm.hpp"
-#include "tutti/engine.hpp"
-#include "tutti/server.hpp"
 
 using namespace tutti;
 using namespace std::chrono_literals;
+using tutti::testing::parse_json;
 using tutti::testing::raw_connection;
 using tutti::testing::sse_event;
 using tutti::testing::sse_reader;
+using tutti::testing::text_of;
 
 namespace {
 
@@ -56,37 +56,9 @@ pipelines:
   return yaml;
 }
 
-rapidjson::Document parse(const std::string& json) {
-  rapidjson::Document doc;
-  doc.Parse(json.c_str());
-  BOOST_REQUIRE_MESSAGE(!doc.HasParseError(), "not JSON: " << json);
-  return doc;
-}
-
-std::string str(const rapidjson::Value& v) {
-  return v.IsString() ? std::string{v.GetString(), v.GetStringLength()} : "";
-}
-
-struct live_fixture {
-  fake::server upstream{fake::parse_script(upstream_script), "", 64};
-  std::unique_ptr<tutti::engine> engine;
-  std::unique_ptr<tutti::server> endpoint;
-
-  live_fixture() {
-    upstream.start();
-    engine = std::make_unique<tutti::engine>(tutti::engine::from_yaml(
-        config_yaml(upstream.base_url()), {}, "live.yaml"));
-    server_options options;
-    options.port = 0;
-    endpoint = std::make_unique<tutti::server>(*engine, options);
-    endpoint->start();
-  }
-
-  ~live_fixture() {
-    endpoint.reset();
-    engine.reset();
-    upstream.stop();
-  }
+struct live_fixture : tutti::testing::endpoint_fixture {
+  live_fixture()
+      : endpoint_fixture(upstream_script, config_yaml, "live.yaml") {}
 
   httplib::Result post(const std::string& path, const std::string& body) {
     httplib::Client c{"127.0.0.1", endpoint->port()};
@@ -109,8 +81,8 @@ std::vector<rapidjson::Document> named(const std::vector<sse_event>& events,
   for (auto& e : events) {
     if (e.event != name)
       continue;
-    auto doc = parse(e.data);
-    if (!run.empty() && str(doc["run"]) != run)
+    auto doc = parse_json(e.data);
+    if (!run.empty() && text_of(doc["run"]) != run)
       continue;
     found.push_back(std::move(doc));
   }
@@ -129,7 +101,7 @@ BOOST_FIXTURE_TEST_SUITE(server_live, live_fixture)
 BOOST_AUTO_TEST_CASE(a_streamed_ensemble_is_seen_from_its_start_to_its_answer) {
   sse_reader live{endpoint->port(), "GET", "/v1/live"};
   BOOST_REQUIRE(live.wait_for([](auto& ev) { return has(ev, "snapshot"); }));
-  auto snapshot = parse(live.events().front().data);
+  auto snapshot = parse_json(live.events().front().data);
   BOOST_TEST(live.events().front().event == "snapshot");
   BOOST_TEST(snapshot["questions"].GetArray().Size() == 0u);
 
@@ -144,22 +116,22 @@ BOOST_AUTO_TEST_CASE(a_streamed_ensemble_is_seen_from_its_start_to_its_answer) {
 
   auto started = named(events, "question.started", run);
   BOOST_REQUIRE_EQUAL(started.size(), 1u);
-  BOOST_TEST(str(started[0]["api"]) == "chat_completions");
-  BOOST_TEST(str(started[0]["kind"]) == "ensemble");
-  BOOST_TEST(str(started[0]["target"]) == "trio");
-  BOOST_TEST(str(started[0]["combine"]) == "vote");
+  BOOST_TEST(text_of(started[0]["api"]) == "chat_completions");
+  BOOST_TEST(text_of(started[0]["kind"]) == "ensemble");
+  BOOST_TEST(text_of(started[0]["target"]) == "trio");
+  BOOST_TEST(text_of(started[0]["combine"]) == "vote");
   BOOST_TEST(started[0]["stream"].GetBool());
   std::vector<std::string> members;
   for (auto& m : started[0]["members"].GetArray())
-    members.push_back(str(m));
+    members.push_back(text_of(m));
   BOOST_TEST((members == std::vector<std::string>{"fast", "paced", "broken"}));
 
   // Each member was queued, then sent, before its outcome.
   for (auto& member : members) {
     std::vector<std::string> states;
     for (auto& doc : named(events, "member.state", run))
-      if (str(doc["member"]) == member)
-        states.push_back(str(doc["state"]));
+      if (text_of(doc["member"]) == member)
+        states.push_back(text_of(doc["state"]));
     BOOST_TEST_CONTEXT(member) {
       BOOST_REQUIRE(states.size() >= 2u);
       BOOST_TEST(states[0] == "queued");
@@ -169,19 +141,19 @@ BOOST_AUTO_TEST_CASE(a_streamed_ensemble_is_seen_from_its_start_to_its_answer) {
   // The paced member's tokens arrive as deltas that add up to its reply.
   std::string paced;
   for (auto& doc : named(events, "member.delta", run))
-    if (str(doc["member"]) == "paced" && !doc["answer"].GetBool())
-      paced += str(doc["text"]);
+    if (text_of(doc["member"]) == "paced" && !doc["answer"].GetBool())
+      paced += text_of(doc["text"]);
   BOOST_TEST(paced == "Paris is the capital");
 
   // The broken one failed with its kind and the vendor's message.
   bool broken_seen = false;
   for (auto& doc : named(events, "member.done", run)) {
-    if (str(doc["member"]) != "broken")
+    if (text_of(doc["member"]) != "broken")
       continue;
     broken_seen = true;
-    BOOST_TEST(str(doc["state"]) == "failed");
-    BOOST_TEST(str(doc["outcome"]["kind"]) == "server");
-    BOOST_TEST(str(doc["outcome"]["message"]).find("Internal failure") !=
+    BOOST_TEST(text_of(doc["state"]) == "failed");
+    BOOST_TEST(text_of(doc["outcome"]["kind"]) == "server");
+    BOOST_TEST(text_of(doc["outcome"]["message"]).find("Internal failure") !=
                std::string::npos);
     BOOST_TEST(doc["outcome"]["http_status"].GetInt() == 500);
   }
@@ -190,7 +162,7 @@ BOOST_AUTO_TEST_CASE(a_streamed_ensemble_is_seen_from_its_start_to_its_answer) {
   // The answer comes whole, with its vote table.
   auto done = named(events, "question.done", run);
   BOOST_REQUIRE_EQUAL(done.size(), 1u);
-  BOOST_TEST(str(done[0]["status"]) == "partial");
+  BOOST_TEST(text_of(done[0]["status"]) == "partial");
   BOOST_REQUIRE(done[0]["result"].IsObject());
   BOOST_TEST(done[0]["result"]["votes"].IsArray());
   BOOST_TEST(done[0]["result"]["members"].GetArray().Size() == 3u);
@@ -217,30 +189,30 @@ BOOST_AUTO_TEST_CASE(a_reader_that_comes_late_gets_the_question_so_far) {
   BOOST_REQUIRE(early.wait_for([](auto& ev) {
     std::string text;
     for (auto& doc : named(ev, "member.delta"))
-      text += str(doc["text"]);
+      text += text_of(doc["text"]);
     return text.find("two") != std::string::npos;
   }));
   sse_reader live{endpoint->port(), "GET", "/v1/live"};
   BOOST_REQUIRE(live.wait_for([](auto& ev) { return has(ev, "snapshot"); }));
-  auto snapshot = parse(live.events().front().data);
+  auto snapshot = parse_json(live.events().front().data);
   auto questions = snapshot["questions"].GetArray();
   BOOST_REQUIRE_EQUAL(questions.Size(), 1u);
-  BOOST_TEST(str(questions[0]["target"]) == "hanging");
+  BOOST_TEST(text_of(questions[0]["target"]) == "hanging");
   auto& member = questions[0]["members"][0];
-  BOOST_TEST(str(member["member"]) == "stuck");
-  BOOST_TEST(str(member["state"]) == "streaming");
-  BOOST_TEST(str(member["text"]).find("one") == 0u);
+  BOOST_TEST(text_of(member["member"]) == "stuck");
+  BOOST_TEST(text_of(member["state"]) == "streaming");
+  BOOST_TEST(text_of(member["text"]).find("one") == 0u);
   BOOST_TEST(member["queued_ms"].IsInt64());
   BOOST_TEST(member["first_token_ms"].IsInt64());
   BOOST_TEST(member["done_ms"].IsNull());
-  auto run = str(questions[0]["run"]);
+  auto run = text_of(questions[0]["run"]);
 
   // The asker leaves: the question is cancelled and leaves the feed.
   asker.close();
   BOOST_REQUIRE(
       live.wait_for([&](auto& ev) { return has(ev, "question.done", run); }));
   for (auto& doc : named(live.events(), "member.done", run))
-    BOOST_TEST(str(doc["state"]) == "cancelled");
+    BOOST_TEST(text_of(doc["state"]) == "cancelled");
 }
 
 BOOST_AUTO_TEST_CASE(a_retry_shows_its_reason_and_its_wait) {
@@ -254,9 +226,9 @@ BOOST_AUTO_TEST_CASE(a_retry_shows_its_reason_and_its_wait) {
       live.wait_for([&](auto& ev) { return has(ev, "question.done", run); }));
   std::vector<std::string> states;
   for (auto& doc : named(live.events(), "member.state", run)) {
-    states.push_back(str(doc["state"]));
-    if (str(doc["state"]) == "retrying") {
-      BOOST_TEST(str(doc["reason"]) == "server");
+    states.push_back(text_of(doc["state"]));
+    if (text_of(doc["state"]) == "retrying") {
+      BOOST_TEST(text_of(doc["reason"]) == "server");
       BOOST_TEST(doc["attempt"].GetInt() == 1);
       BOOST_TEST(doc["wait_ms"].GetInt64() >= 0);
       BOOST_TEST(doc["wait_ms"].GetInt64() <= 20);
@@ -267,7 +239,7 @@ BOOST_AUTO_TEST_CASE(a_retry_shows_its_reason_and_its_wait) {
   auto done = named(live.events(), "member.done", run);
   BOOST_REQUIRE_EQUAL(done.size(), 1u);
   // Not streamed: the reply comes whole with its outcome.
-  BOOST_TEST(str(done[0]["text"]) == "Paris.");
+  BOOST_TEST(text_of(done[0]["text"]) == "Paris.");
   BOOST_TEST(done[0]["outcome"]["attempts"].GetInt() == 2);
 }
 
@@ -278,24 +250,24 @@ BOOST_AUTO_TEST_CASE(a_pipeline_run_shows_its_steps) {
                   R"({"pipeline":"chain","inputs":{"question":"Capital?"}})");
   BOOST_REQUIRE(res);
   BOOST_REQUIRE_EQUAL(res->status, 202);
-  auto run = str(parse(res->body)["id"]);
+  auto run = text_of(parse_json(res->body)["id"]);
   BOOST_REQUIRE(
       live.wait_for([&](auto& ev) { return has(ev, "question.done", run); }));
   auto events = live.events();
   auto started = named(events, "question.started", run);
   BOOST_REQUIRE_EQUAL(started.size(), 1u);
-  BOOST_TEST(str(started[0]["kind"]) == "pipeline");
+  BOOST_TEST(text_of(started[0]["kind"]) == "pipeline");
   BOOST_TEST(started[0]["steps"].GetArray().Size() == 2u);
   std::vector<std::string> steps;
   for (auto& doc : named(events, "step.done", run))
-    steps.push_back(str(doc["step"]));
+    steps.push_back(text_of(doc["step"]));
   BOOST_TEST((steps == std::vector<std::string>{"draft", "polish"}));
   bool polished = false;
   for (auto& doc : named(events, "member.delta", run))
-    polished = polished || str(doc["step"]) == "polish";
+    polished = polished || text_of(doc["step"]) == "polish";
   BOOST_TEST(polished);
   auto done = named(events, "question.done", run);
-  BOOST_TEST(str(done[0]["status"]) == "ok");
+  BOOST_TEST(text_of(done[0]["status"]) == "ok");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
