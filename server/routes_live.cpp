@@ -148,11 +148,15 @@ void server::impl::live_events(const exchange_ptr& ex) {
   // without one) sees every one.
   http::live_viewer viewer{ex->key_name.empty(), ex->key_name};
   std::weak_ptr<live_subscription> weak = sub;
+  // Woken on an engine thread: `post` is the exchange's one call safe from
+  // any thread; the batching timer is set from its strand.
   sub->reader = live->subscribe(viewer, [this, weak] {
     auto sub = weak.lock();
     if (!sub)
       return;
-    sub->ex->after(live_batch, [this, sub] { send_live(sub); });
+    sub->ex->post([this, sub] {
+      sub->ex->after(live_batch, [this, sub] { send_live(sub); });
+    });
   });
   if (!sub->reader) {
     auto r = error_response(
