@@ -97,6 +97,7 @@ batch_job::~batch_job() {
 void batch_job::start(engine& e, size_t concurrency) {
   // Read through a descriptor, so that messages name the request's rows
   // ("rows:3: missing input ..."), not the server's files.
+  std::lock_guard<std::mutex> life{life_mutex_};
   input_fd_ = ::open(input_path().c_str(), O_RDONLY | O_CLOEXEC);
   if (input_fd_ < 0)
     throw batch_error{"cannot read the batch's rows back"};
@@ -110,6 +111,8 @@ void batch_job::start(engine& e, size_t concurrency) {
   {
     std::lock_guard<std::mutex> guard{mutex_};
     progress_ = runner_->progress();
+    if (cancel_requested_) // a DELETE came while the rows were written
+      runner_->cancel();
   }
   thread_ = std::thread([this] {
     batch_progress last;
@@ -143,11 +146,13 @@ void batch_job::cancel() {
       return;
     cancel_requested_ = true;
   }
+  std::lock_guard<std::mutex> life{life_mutex_};
   if (runner_)
     runner_->cancel();
 }
 
 void batch_job::join() {
+  std::lock_guard<std::mutex> life{life_mutex_};
   if (thread_.joinable())
     thread_.join();
 }

@@ -91,6 +91,10 @@ private:
   const std::filesystem::path dir_;
   const size_t rows_;
   const int64_t created_unix_;
+  /// Guards `runner_` and `thread_` while they are set, cancelled and
+  /// joined (from the route's threads); the batch's own thread never takes
+  /// it.
+  std::mutex life_mutex_;
   int input_fd_ = -1; ///< the rows, read by the runner
   std::unique_ptr<batch_runner> runner_;
   std::thread thread_;
