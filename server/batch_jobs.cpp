@@ -1,7 +1,6 @@
 #include "server/batch_jobs.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <system_error>
@@ -23,12 +22,6 @@ namespace tutti::http {
 using namespace fields;
 
 namespace {
-
-int64_t now_unix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 /// A results line longer than this is not read back (no failed row of
 /// ours is near it: the answer of a failed row is null).
@@ -135,7 +128,7 @@ void batch_job::start(engine& e, size_t concurrency) {
               : cancel_requested_ || !all_done ? "cancelled"
                                                : "completed";
     error_ = error;
-    finished_unix_ = now_unix();
+    finished_unix_ = unix_now_ms() / 1000;
   });
 }
 

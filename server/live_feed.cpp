@@ -213,9 +213,7 @@ live_feed::~live_feed() = default;
 live_feed::question_ptr live_feed::start(live_question_info info) {
   auto q = std::make_shared<question>();
   q->started = clock_type::now();
-  q->created_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
+  q->created_unix_ms = unix_now_ms();
   for (auto& label : info.members)
     if (q->members.size() < limits_.max_members)
       q->add(label, "");
@@ -248,8 +246,8 @@ live_feed::question_ptr live_feed::start(live_question_info info) {
   return q;
 }
 
-void live_feed::progress(const question_ptr& q, const std::string& step,
-                         const member_progress& p) {
+template <class Make>
+void live_feed::report(const question_ptr& q, Make&& make) {
   if (!q)
     return;
   std::vector<std::function<void()>> wakes;
@@ -257,7 +255,15 @@ void live_feed::progress(const question_ptr& q, const std::string& step,
     std::lock_guard<std::mutex> guard{mutex_};
     if (!questions_.count(q->info.run_id))
       return;
-    auto t = ms_between(q->started, clock_type::now());
+    append(*q, make(ms_between(q->started, clock_type::now())), wakes);
+  }
+  for (auto& wake : wakes)
+    wake();
+}
+
+void live_feed::progress(const question_ptr& q, const std::string& step,
+                         const member_progress& p) {
+  report(q, [&](int64_t t) {
     auto message = head_of(p.message, message_max);
     if (auto* m = q->find(step, p.member, limits_.max_members)) {
       m->state = std::string{to_string(p.state)};
@@ -294,29 +300,21 @@ void live_feed::progress(const question_ptr& q, const std::string& step,
       w.Int64(t);
       w.EndObject();
     });
-    append(*q, std::move(e), wakes);
-  }
-  for (auto& wake : wakes)
-    wake();
+    return e;
+  });
 }
 
 void live_feed::delta(const question_ptr& q, const std::string& step,
                       const member_delta& d) {
-  if (!q || d.text.empty())
+  if (d.text.empty())
     return;
-  std::vector<std::function<void()>> wakes;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    if (!questions_.count(q->info.run_id))
-      return;
-    auto t = ms_between(q->started, clock_type::now());
+  report(q, [&](int64_t t) {
     if (d.answer && step.empty()) {
       keep_text(q->answer_text, q->answer_cut, d.text, limits_.text_per_member);
     } else if (auto* m = q->find(step, d.member, limits_.max_members)) {
       if (m->first_token_ms < 0)
         m->first_token_ms = t;
-      if (m->state != "streaming")
-        m->state = "streaming";
+      m->state = "streaming";
       keep_text(m->text, m->text_cut, d.text, limits_.text_per_member);
     }
     entry e;
@@ -327,28 +325,21 @@ void live_feed::delta(const question_ptr& q, const std::string& step,
     e.text = d.text;
     e.answer = d.answer;
     e.t_ms = t;
-    append(*q, std::move(e), wakes);
-  }
-  for (auto& wake : wakes)
-    wake();
+    return e;
+  });
 }
 
 void live_feed::member_done(const question_ptr& q, const std::string& step,
                             const member_outcome& o) {
   if (!q)
     return;
-  auto slim = slim_outcome(o);
-  std::vector<std::function<void()>> wakes;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    if (!questions_.count(q->info.run_id))
-      return;
-    auto t = ms_between(q->started, clock_type::now());
-    auto* m = q->find(step, o.member, limits_.max_members);
-    if (m != nullptr) {
-      m->state = o.ok                                      ? "done"
-                 : o.error.kind == failure_kind::cancelled ? "cancelled"
-                                                           : "failed";
+  auto slim = slim_outcome(o); // outside the lock
+  report(q, [&](int64_t t) {
+    std::string state = o.ok                                      ? "done"
+                        : o.error.kind == failure_kind::cancelled ? "cancelled"
+                                                                  : "failed";
+    if (auto* m = q->find(step, o.member, limits_.max_members)) {
+      m->state = state;
       m->done_ms = t;
       m->outcome_json = slim;
       // A reply that was not streamed arrives whole.
@@ -365,7 +356,7 @@ void live_feed::member_done(const question_ptr& q, const std::string& step,
       w.StartObject();
       write_where(w, q->info.run_id, step, o.member);
       w.Key("state");
-      write_string(w, m != nullptr ? m->state : (o.ok ? "done" : "failed"));
+      write_string(w, state);
       w.Key("outcome");
       w.RawValue(slim.data(), slim.size(), rapidjson::kObjectType);
       w.Key("text");
@@ -375,34 +366,23 @@ void live_feed::member_done(const question_ptr& q, const std::string& step,
       w.Int64(t);
       w.EndObject();
     });
-    append(*q, std::move(e), wakes);
-  }
-  for (auto& wake : wakes)
-    wake();
+    return e;
+  });
 }
 
 void live_feed::step_event(const question_ptr& q, const std::string& name,
                            const std::string& step, const std::string& data) {
-  if (!q)
-    return;
-  std::vector<std::function<void()>> wakes;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    if (!questions_.count(q->info.run_id))
-      return;
-    auto t = ms_between(q->started, clock_type::now());
+  report(q, [&](int64_t t) {
     std::string state = name == "step.started" ? "running" : "done";
     auto i = std::find_if(q->steps.begin(), q->steps.end(),
                           [&](auto& s) { return s.first == step; });
-    if (i == q->steps.end() && q->steps.size() < limits_.max_members) {
-      q->steps.emplace_back(step, state);
-    } else if (i != q->steps.end()) {
+    if (i != q->steps.end())
       i->second = state;
-    }
+    else if (q->steps.size() < limits_.max_members)
+      q->steps.emplace_back(step, state);
     entry e;
     e.name = name;
     e.json = json_detail::json_text([&](auto& w) {
-      using json_detail::write_string;
       w.StartObject();
       write_where(w, q->info.run_id, step, "");
       if (!data.empty()) {
@@ -413,10 +393,8 @@ void live_feed::step_event(const question_ptr& q, const std::string& name,
       w.Int64(t);
       w.EndObject();
     });
-    append(*q, std::move(e), wakes);
-  }
-  for (auto& wake : wakes)
-    wake();
+    return e;
+  });
 }
 
 void live_feed::finish(const question_ptr& q, const std::string& status,

@@ -93,6 +93,11 @@ public:
   /// leaves the feed.
   void finish(const question_ptr& q, const std::string& status,
               const std::function<std::string()>& result_json);
+  /// The engine refused the question before it started: it leaves the feed
+  /// with status "refused" and no result.
+  void refused(const question_ptr& q) {
+    finish(q, "refused", [] { return std::string{}; });
+  }
 
   /// A new reader, its first event a snapshot; `wake` is called (outside
   /// the lock, from any thread) when its queue stops being empty. Null
@@ -111,6 +116,11 @@ public:
 
 private:
   struct entry;
+  /// Under the lock, when `q` is followed: `make(t)` (t: ms since it
+  /// started) updates its state and returns its event, which goes to every
+  /// reader that sees it; the readers are woken after the lock.
+  template <class Make>
+  void report(const question_ptr& q, Make&& make);
   void append(question& q, entry e, std::vector<std::function<void()>>& wakes);
   void queue(reader& r, entry e, std::vector<std::function<void()>>& wakes);
   std::string snapshot_locked(const live_viewer& viewer) const;

@@ -266,13 +266,13 @@ void server::impl::start_chat(const std::shared_ptr<chat_state>& st,
           end_question(*st);
         });
   } catch (const unsupported_request& e) {
-    live->finish(seen, "refused", [] { return std::string{}; });
+    live->refused(seen);
     end_question(*st);
     ex->respond(error_response(api_error{400, e.what(), "invalid_request_error",
                                          e.param(), "unsupported_parameter"}));
     return;
   } catch (const config_error& e) {
-    live->finish(seen, "refused", [] { return std::string{}; });
+    live->refused(seen);
     end_question(*st);
     ex->respond(error_response(
         api_error{500, e.message(), "server_error", "model", "config_error"}));

@@ -142,20 +142,20 @@ void server::impl::create_run(const exchange_ptr& ex) {
           });
     }
   } catch (const unsupported_request& e) {
-    live->finish(seen, "refused", [] { return std::string{}; });
+    live->refused(seen);
     runs.remove(record->id());
     ex->respond(error_response(api_error{400, e.what(), "invalid_request_error",
                                          e.param(), "unsupported_parameter"}));
     return;
   } catch (const config_error& e) {
-    live->finish(seen, "refused", [] { return std::string{}; });
+    live->refused(seen);
     runs.remove(record->id());
     ex->respond(error_response(
         api_error{500, e.message(), "server_error", "", "config_error"}));
     return;
   } catch (...) {
     // A run that never started must not hold a --max-runs place.
-    live->finish(seen, "refused", [] { return std::string{}; });
+    live->refused(seen);
     runs.remove(record->id());
     throw;
   }
