@@ -55,6 +55,7 @@ struct bench_options {
   int in_flight = 64;     ///< part 2: asks in flight
   int calls = 1'000'000;  ///< part 3: member calls in the store (4 per run)
   int repeats = 7;        ///< part 3: timings of each stats query
+  int reply_words = 6;    ///< parts 1 and 2: words in every model's reply
   int time_limit_s = 240; ///< parts 1 and 2 stop starting rounds after this
   bool keep_dir = false;
   std::string tutti_bin = TUTTI_BIN;
@@ -63,7 +64,9 @@ struct bench_options {
 void usage(std::ostream& out) {
   out << "usage: store_bench [--questions N] [--rounds N] [--rows N]\n"
          "                   [--in-flight N] [--calls N] [--repeats N]\n"
-         "                   [--time-limit-s N] [--keep-dir] [--tutti PATH]\n"
+         "                   [--time-limit-s N] [--reply-words N] "
+         "[--keep-dir]\n"
+         "                   [--tutti PATH]\n"
          "  --questions N     part 1: sequential asks per round (default 300)\n"
          "  --rounds N        parts 1 and 2: rounds of each side, interleaved "
          "(default 10)\n"
@@ -74,6 +77,8 @@ void usage(std::ostream& out) {
          "  --repeats N       part 3: timings of each query (default 7)\n"
          "  --time-limit-s N  parts 1 and 2 start no round after N s each "
          "(default 240)\n"
+         "  --reply-words N   parts 1 and 2: words in each model's reply "
+         "(default 6)\n"
          "  --keep-dir        keep the temporary directory (the stores)\n"
          "  --tutti PATH      the tutti binary for `runs stats` (default: the "
          "one built beside this benchmark; skipped when missing)\n";
@@ -96,6 +101,8 @@ bench_options parse_args(int argc, char** argv) {
       opts.repeats = int_flag(arg, value(), 1, 100);
     } else if (arg == "--time-limit-s") {
       opts.time_limit_s = int_flag(arg, value(), 1, 86'400);
+    } else if (arg == "--reply-words") {
+      opts.reply_words = int_flag(arg, value(), 1, 20'000);
     } else if (arg == "--keep-dir") {
       opts.keep_dir = true;
     } else if (arg == "--tutti") {
@@ -115,9 +122,17 @@ double ms_since(steady::time_point start) {
 
 // --- the fake upstream and the engines' config -------------------------------
 
-const char* upstream_script = R"(
-default: {reply: "Paris is the capital of France.", latency: 0ms}
-)";
+/// Every model replies at once with the same text: "Paris is the capital of
+/// France." (6 words), or `words` words of it repeated (a reply of realistic
+/// size: an answer of a few paragraphs is 200 to 500 words).
+std::string upstream_script(int words) {
+  static const char* sentence[] = {"Paris",   "is", "the",
+                                   "capital", "of", "France."};
+  std::string reply;
+  for (int i = 0; i < words; ++i)
+    reply += (i > 0 ? " " : "") + std::string{sentence[i % 6]};
+  return "default: {reply: \"" + reply + "\", latency: 0ms}\n";
+}
 
 /// Three providers, an ensemble of them (every member, the first success),
 /// and the store: `store` ("none" or a file).
@@ -616,13 +631,13 @@ int run(const bench_options& opts) {
             << "  settings  --questions " << opts.questions << " --rounds "
             << opts.rounds << " --rows " << opts.rows << " --in-flight "
             << opts.in_flight << " --calls " << opts.calls << " --repeats "
-            << opts.repeats << '\n';
+            << opts.repeats << " --reply-words " << opts.reply_words << '\n';
 
   // The fake's threads are named "fake" (they inherit the name of the
   // thread that starts it); everything started after is "main".
   name_this_thread("fake");
-  tutti::fake::server upstream{tutti::fake::parse_script(upstream_script), "",
-                               256};
+  tutti::fake::server upstream{
+      tutti::fake::parse_script(upstream_script(opts.reply_words)), "", 256};
   upstream.start();
   name_this_thread("main");
   auto dir = make_work_dir("store_bench");

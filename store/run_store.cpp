@@ -72,8 +72,10 @@ stored_run run_of(const sql_row& r) {
 
 /// One cell of the roll-up: the calls of one hour that share everything
 /// `stats` can group or split by.
-using rollup_key = std::tuple<int64_t, std::string, std::string, std::string,
-                              std::string, std::string, int, bool>;
+/// Its texts view the runs being written, which outlive the roll-up.
+using rollup_key =
+    std::tuple<int64_t, std::string_view, std::string_view, std::string_view,
+               std::string_view, std::string_view, int, bool>;
 struct rollup_sum {
   int64_t calls = 0;
   int64_t voted = 0;
@@ -85,14 +87,15 @@ struct rollup_sum {
 
 /// The ensemble a call counts for: the step's target in a pipeline, the
 /// run's target in an ask of an ensemble; "" for a provider asked alone.
-std::string ensemble_of(const stored_run& run, const stored_call& call) {
+std::string_view ensemble_of(const stored_run& run, const stored_call& call) {
   if (!call.step.empty()) {
     for (auto& s : run.steps)
       if (s.id == call.step)
         return s.target;
-    return "";
+    return {};
   }
-  return run.target_kind == "ensemble" ? run.target : "";
+  return run.target_kind == "ensemble" ? std::string_view{run.target}
+                                       : std::string_view{};
 }
 
 /// Whether `text` is as both databases keep it: PostgreSQL refuses bytes
@@ -116,9 +119,9 @@ std::string storable_copy(std::string_view text) {
   return out;
 }
 
-/// `params` with every text storable; text that already is (nearly all) is
-/// left alone, not copied.
-std::vector<sql_value> storable(std::vector<sql_value> params) {
+/// Every text of `params` made storable; text that already is (nearly all)
+/// is left alone, not copied.
+void make_storable(std::vector<sql_value>& params) {
   for (auto& p : params) {
     if (auto* text = std::get_if<std::string>(&p)) {
       if (!is_storable(*text))
@@ -128,6 +131,11 @@ std::vector<sql_value> storable(std::vector<sql_value> params) {
         p = storable_copy(*view);
     }
   }
+}
+
+/// `params` made storable.
+std::vector<sql_value> storable(std::vector<sql_value> params) {
+  make_storable(params);
   return params;
 }
 
@@ -143,13 +151,16 @@ sql_value parameter(Value&& value) {
     return sql_value(std::forward<Value>(value));
 }
 
-/// `storable` of the values, as `parameter` binds them.
+/// The values, as `parameter` binds them and storable, in `params` (cleared
+/// first): the writer reuses one vector for every statement rather than
+/// allocating one each time.
 template <class... Values>
-std::vector<sql_value> storable_values(Values&&... values) {
-  std::vector<sql_value> params;
-  params.reserve(sizeof...(values));
+std::vector<sql_value>& storable_values(std::vector<sql_value>& params,
+                                        Values&&... values) {
+  params.clear();
   (params.push_back(parameter(std::forward<Values>(values))), ...);
-  return storable(std::move(params));
+  make_storable(params);
+  return params;
 }
 
 class sql_run_store final : public run_store {
@@ -223,7 +234,8 @@ public:
           auto& sum =
               rollup[{run.started_ms - run.started_ms % hour_ms, call.provider,
                       call.model, ensemble_of(run, call), run.key,
-                      call.ok ? std::string{} : call.failure_kind,
+                      call.ok ? std::string_view{}
+                              : std::string_view{call.failure_kind},
                       latency_bucket_of(call.total_us), call.cached}];
           sum.calls += 1;
           if (call.agreed) {
@@ -249,11 +261,11 @@ public:
       for (auto& [key, sum] : rollup) {
         auto& [hour, provider, model, ensemble, key_name, kind, bucket,
                cached] = key;
-        db_->run(upsert,
-                 storable_values(hour, provider, model, ensemble, key_name,
-                                 kind, int64_t{bucket}, int64_t{cached ? 1 : 0},
-                                 sum.calls, sum.input_tokens, sum.output_tokens,
-                                 sum.cost_usd, sum.voted, sum.agreed));
+        db_->run(upsert, storable_values(
+                             params_, hour, provider, model, ensemble, key_name,
+                             kind, int64_t{bucket}, int64_t{cached ? 1 : 0},
+                             sum.calls, sum.input_tokens, sum.output_tokens,
+                             sum.cost_usd, sum.voted, sum.agreed));
       }
     });
   }
@@ -683,10 +695,10 @@ private:
         "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
         "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     db_->run(insert_run,
-             storable_values(run.id, run.kind, run.target_kind, run.target,
-                             run.status, run.started_ms, run.finished_ms,
-                             run.wall_us, run.usage.input_tokens,
-                             run.usage.output_tokens,
+             storable_values(params_, run.id, run.kind, run.target_kind,
+                             run.target, run.status, run.started_ms,
+                             run.finished_ms, run.wall_us,
+                             run.usage.input_tokens, run.usage.output_tokens,
                              run.usage.cached_input_tokens, run.cost_usd,
                              run.key, run.session, run.combine, run.note,
                              run.prompt, run.answer, run.verdict));
@@ -694,17 +706,17 @@ private:
     for (auto& s : run.steps)
       db_->run(
           insert_step,
-          storable_values(run.id, seq++, s.id, s.target, s.status, s.reason,
-                          s.combine, s.note, s.started_us, s.total_us,
+          storable_values(params_, run.id, seq++, s.id, s.target, s.status,
+                          s.reason, s.combine, s.note, s.started_us, s.total_us,
                           s.usage.input_tokens, s.usage.output_tokens,
                           s.usage.cached_input_tokens, s.cost_usd, s.text));
     seq = 0;
     for (auto& c : run.calls)
       db_->run(insert_call,
                storable_values(
-                   run.id, seq++, run.started_ms, c.step, ensemble_of(run, c),
-                   c.role, c.member, c.provider, c.model, run.key,
-                   int64_t{c.ok ? 1 : 0}, c.failure_kind, c.error,
+                   params_, run.id, seq++, run.started_ms, c.step,
+                   ensemble_of(run, c), c.role, c.member, c.provider, c.model,
+                   run.key, int64_t{c.ok ? 1 : 0}, c.failure_kind, c.error,
                    c.http_status, c.attempts, c.queued_us, c.first_token_us,
                    c.total_us, c.usage.input_tokens, c.usage.output_tokens,
                    c.usage.cached_input_tokens, c.cost_usd,
@@ -714,6 +726,8 @@ private:
   }
 
   std::unique_ptr<sql_db> db_;
+  /// The parameters of the statement being written (`storable_values`).
+  std::vector<sql_value> params_;
 };
 
 bool is_postgres_url(const std::string& url) {

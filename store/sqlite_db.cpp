@@ -5,8 +5,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <map>
 #include <mutex>
+#include <unordered_map>
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -103,7 +103,11 @@ public:
              const std::function<void(const sql_row&)>& each) override {
     auto* stmt = prepared(sql);
     sqlite3_reset(stmt);
-    sqlite3_clear_bindings(stmt);
+    // A parameter left unbound must be NULL, not the last run's value; when
+    // every one is bound (every write), clearing them first is work thrown
+    // away.
+    if (static_cast<int>(params.size()) < sqlite3_bind_parameter_count(stmt))
+      sqlite3_clear_bindings(stmt);
     for (size_t i = 0; i < params.size(); ++i)
       bind(stmt, static_cast<int>(i + 1), params[i]);
     for (;;) {
@@ -190,8 +194,10 @@ private:
     else {
       auto* view = std::get_if<std::string_view>(&value);
       std::string_view s = view ? *view : std::get<std::string>(value);
-      rc = sqlite3_bind_text64(stmt, at, s.data(), s.size(), SQLITE_STATIC,
-                               SQLITE_UTF8);
+      // An empty view may point nowhere, and SQLite binds a null pointer as
+      // NULL, not as "".
+      rc = sqlite3_bind_text64(stmt, at, s.empty() ? "" : s.data(), s.size(),
+                               SQLITE_STATIC, SQLITE_UTF8);
     }
     if (rc != SQLITE_OK)
       fail(sqlite3_errmsg(db_));
@@ -212,7 +218,7 @@ private:
 
   std::string path_;
   sqlite3* db_ = nullptr;
-  std::map<std::string, sqlite3_stmt*> statements_;
+  std::unordered_map<std::string, sqlite3_stmt*> statements_;
 };
 
 } // namespace
