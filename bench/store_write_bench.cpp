@@ -39,16 +39,20 @@ struct bench_options {
   int batch = 250;     ///< rows per transaction (the writer's batch)
   int rounds = 5;      ///< rounds of each side, interleaved
   int reply_words = 6; ///< words in every member's reply
+  bool texts = true;   ///< false: rows as `store: {texts: false}` keeps them
   bool keep_dir = false;
 };
 
 void usage(std::ostream& out) {
   out << "usage: store_write_bench [--rows N] [--batch N] [--rounds N]\n"
-         "                         [--reply-words N] [--keep-dir]\n"
+         "                         [--reply-words N] [--no-texts] "
+         "[--keep-dir]\n"
          "  --rows N         rows per round, each side (default 50000)\n"
          "  --batch N        rows per transaction (default 250)\n"
          "  --rounds N       rounds of each side, interleaved (default 5)\n"
          "  --reply-words N  words in each member's reply (default 6)\n"
+         "  --no-texts       rows as `store: {texts: false}` keeps them: no "
+         "prompt, answer or reply\n"
          "  --keep-dir       keep the temporary directory (the stores)\n";
 }
 
@@ -63,6 +67,8 @@ bench_options parse_args(int argc, char** argv) {
       opts.rounds = int_flag(arg, value(), 1, 100);
     else if (arg == "--reply-words")
       opts.reply_words = int_flag(arg, value(), 1, 20'000);
+    else if (arg == "--no-texts")
+      opts.texts = false;
     else if (arg == "--keep-dir")
       opts.keep_dir = true;
     else
@@ -92,8 +98,8 @@ std::string reply_of(int words) {
 
 /// Row `n` as `tutti batch` stores it: the pipeline `answer`, its step `ask`
 /// of the ensemble `trio`, whose three members replied `reply`.
-tutti::stored_run batch_row(int n, int64_t started_ms,
-                            const std::string& reply) {
+tutti::stored_run batch_row(int n, int64_t started_ms, const std::string& reply,
+                            bool texts) {
   tutti::stored_run r;
   r.id = tutti::new_run_id();
   r.kind = "batch";
@@ -133,6 +139,13 @@ tutti::stored_run batch_row(int n, int64_t started_ms,
     c.text = reply;
     r.calls.push_back(std::move(c));
   }
+  if (!texts) {
+    r.prompt.clear();
+    r.answer.clear();
+    r.steps.front().text.clear();
+    for (auto& c : r.calls)
+      c.text.clear();
+  }
   return r;
 }
 
@@ -148,7 +161,7 @@ make_batches(const bench_options& opts) {
     auto& b = batches.emplace_back();
     for (int j = 0; j < opts.batch && n < opts.rows; ++j, ++n)
       // About 8,000 rows a second, as part 2 of store_bench runs them.
-      b.push_back(batch_row(n, now_ms + n / 8, reply));
+      b.push_back(batch_row(n, now_ms + n / 8, reply, opts.texts));
   }
   return batches;
 }
@@ -290,7 +303,7 @@ int run(const bench_options& opts) {
             << sqlite3_libversion() << '\n'
             << "  settings  --rows " << opts.rows << " --batch " << opts.batch
             << " --rounds " << opts.rounds << " --reply-words "
-            << opts.reply_words << '\n';
+            << opts.reply_words << (opts.texts ? "" : " --no-texts") << '\n';
   auto dir = make_work_dir("store_write_bench");
   std::cout << "  workdir   " << dir.string() << "\n\n";
   auto batches = make_batches(opts);
@@ -318,6 +331,12 @@ int run(const bench_options& opts) {
                        std::to_string(round) + ".db");
       auto cpu = is_store ? store_side(db, batches) : sqlite_side(db, batches);
       us[is_store ? 0 : 1] = cpu * 1e6 / opts.rows;
+      // Gone before the next side writes: with long replies a round's files
+      // are hundreds of MiB, and the kernel's writing them back would be
+      // charged to the rounds that follow.
+      if (!opts.keep_dir)
+        for (auto* suffix : {"", "-wal", "-shm"})
+          fs::remove(db.string() + suffix);
     }
     store_us.push_back(us[0]);
     sqlite_us.push_back(us[1]);
