@@ -241,7 +241,7 @@ child_run run_child(const std::vector<std::string>& args, const fs::path& cwd,
                     std::chrono::seconds timeout) {
   using clock = std::chrono::steady_clock;
   auto start = clock::now();
-  pid_t pid = start_child(args, {}, out_path, err_path, cwd);
+  pid_t pid = start_child(args, {data_home_in(cwd)}, out_path, err_path, cwd);
 
   child_run run;
   int status = 0;

@@ -210,6 +210,14 @@ inline void remove_work_dir(const std::filesystem::path& dir, bool keep) {
   }
 }
 
+/// The environment entry that gives a `tutti` child its default store (and
+/// any other data) under `dir`, the benchmark's own work directory, rather
+/// than in the user's $XDG_DATA_HOME: the child still runs with the store
+/// on, as users do, and its records go with the directory.
+inline std::string data_home_in(const std::filesystem::path& dir) {
+  return "XDG_DATA_HOME=" + (dir / "data").string();
+}
+
 /// Starts `args` as a child process in a process group of its own (so that
 /// stopping the group stops whatever it starts), with stdin from /dev/null,
 /// stdout and stderr to `out_path` and `err_path`, this process's

@@ -237,7 +237,8 @@ int run(const bench_options& opts) {
   if (new_server)
     for (auto* a : {"--header-timeout", "600", "--max-connections", "16000"})
       args.emplace_back(a);
-  child_process serve{args, {}, dir / "tutti.stdout", dir / "tutti.stderr"};
+  child_process serve{
+      args, {data_home_in(dir)}, dir / "tutti.stdout", dir / "tutti.stderr"};
   auto url = wait_for_banner(serve, "tutti serve listening on",
                              std::chrono::seconds{30});
   auto port = std::stoi(url.substr(url.rfind(':') + 1));

@@ -668,18 +668,14 @@ int run(const bench_options& opts) {
   std::unique_ptr<child_process> serve;
   if (tutti) {
     write_tutti_config(dir / "tutti.yaml", fake.base_url(), opts.connections);
-    std::vector<std::string> serve_args{opts.tutti_bin,
-                                        "serve",
-                                        "--config",
-                                        (dir / "tutti.yaml").string(),
-                                        "--listen",
-                                        "127.0.0.1:0"};
+    std::vector<std::string> serve_args{
+        opts.tutti_bin, "serve",      "--config", (dir / "tutti.yaml").string(),
+        "--listen",     "127.0.0.1:0"};
     serve_args.insert(serve_args.end(), opts.tutti_args.begin(),
                       opts.tutti_args.end());
-    serve = std::make_unique<child_process>(serve_args,
-                                            std::vector<std::string>{},
-                                            dir / "tutti.stdout",
-                                            dir / "tutti.stderr");
+    serve = std::make_unique<child_process>(
+        serve_args, std::vector<std::string>{data_home_in(dir)},
+        dir / "tutti.stdout", dir / "tutti.stderr");
     auto url = wait_for_banner(*serve, "tutti serve listening on",
                                std::chrono::seconds{30});
     paths.push_back({"tutti",

@@ -494,7 +494,7 @@ int run(const soak_options& opts) {
   child_process serve{{opts.tutti_bin, "serve", "--config",
                        (dir / "tutti.yaml").string(), "--listen",
                        "127.0.0.1:0"},
-                      {},
+                      {data_home_in(dir)},
                       dir / "tutti.stdout",
                       dir / "tutti.stderr"};
   auto url = wait_for_banner(serve, "tutti serve listening on",
