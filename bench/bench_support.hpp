@@ -210,6 +210,18 @@ inline void remove_work_dir(const std::filesystem::path& dir, bool keep) {
   }
 }
 
+/// "Paris is the capital of France." repeated to `words` words: a model's
+/// reply of a chosen length (an answer of a few paragraphs is 200 to 500
+/// words).
+inline std::string reply_of_words(int words) {
+  static const char* sentence[] = {"Paris",   "is", "the",
+                                   "capital", "of", "France."};
+  std::string text;
+  for (int i = 0; i < words; ++i)
+    text += (i > 0 ? " " : "") + std::string{sentence[i % 6]};
+  return text;
+}
+
 /// The environment entry that gives a `tutti` child its default store (and
 /// any other data) under `dir`, the benchmark's own work directory, rather
 /// than in the user's $XDG_DATA_HOME: the child still runs with the store

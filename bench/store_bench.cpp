@@ -122,16 +122,9 @@ double ms_since(steady::time_point start) {
 
 // --- the fake upstream and the engines' config -------------------------------
 
-/// Every model replies at once with the same text: "Paris is the capital of
-/// France." (6 words), or `words` words of it repeated (a reply of realistic
-/// size: an answer of a few paragraphs is 200 to 500 words).
+/// Every model replies at once with the same text of `words` words.
 std::string upstream_script(int words) {
-  static const char* sentence[] = {"Paris",   "is", "the",
-                                   "capital", "of", "France."};
-  std::string reply;
-  for (int i = 0; i < words; ++i)
-    reply += (i > 0 ? " " : "") + std::string{sentence[i % 6]};
-  return "default: {reply: \"" + reply + "\", latency: 0ms}\n";
+  return "default: {reply: \"" + reply_of_words(words) + "\", latency: 0ms}\n";
 }
 
 /// Three providers, an ensemble of them (every member, the first success),

@@ -86,16 +86,6 @@ double thread_cpu_s() {
 
 // --- the rows ---------------------------------------------------------------
 
-/// "Paris is the capital of France." repeated to `words` words.
-std::string reply_of(int words) {
-  static const char* sentence[] = {"Paris",   "is", "the",
-                                   "capital", "of", "France."};
-  std::string text;
-  for (int i = 0; i < words; ++i)
-    text += (i > 0 ? " " : "") + std::string{sentence[i % 6]};
-  return text;
-}
-
 /// Row `n` as `tutti batch` stores it: the pipeline `answer`, its step `ask`
 /// of the ensemble `trio`, whose three members replied `reply`.
 tutti::stored_run batch_row(int n, int64_t started_ms, const std::string& reply,
@@ -152,7 +142,7 @@ tutti::stored_run batch_row(int n, int64_t started_ms, const std::string& reply,
 /// Every round's rows, made before the clock starts, in batches.
 std::vector<std::vector<tutti::stored_run>>
 make_batches(const bench_options& opts) {
-  auto reply = reply_of(opts.reply_words);
+  auto reply = reply_of_words(opts.reply_words);
   auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
