@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
     if (*serve_cmd)
       return run_serve(serve);
     if (*runs_cmds.list || *runs_cmds.show || *runs_cmds.stats ||
-        *runs_cmds.migrate)
+        *runs_cmds.migrate || *runs_cmds.prune)
       return run_runs(runs_cmds, runs);
     if (*keys_cmds.create || *keys_cmds.list || *keys_cmds.revoke)
       return run_keys(keys_cmds, keys);

@@ -238,6 +238,35 @@ int migrate_store(const runs_args& args) {
   return exit_answer;
 }
 
+/// Deletes the runs that started before `--before`, a chunk at a time so
+/// that a writer sharing the store waits at most one chunk.
+int prune_store(const runs_args& args) {
+  auto before_ms = parse_time_flag("--before", args.before, unix_now_ms());
+  auto settings = reader_store(args);
+  auto store = open_store(settings, true);
+  constexpr size_t chunk = 1000;
+  int64_t total = 0;
+  for (;;) {
+    auto n = store->prune(before_ms, chunk);
+    total += n;
+    if (static_cast<size_t>(n) < chunk)
+      break;
+  }
+  auto where = settings.url.empty() ? default_store_path()
+                                    : printable_store_url(settings.url);
+  std::cout << "store " << where << ": deleted " << total
+            << (total == 1 ? " run" : " runs")
+            << " (with their steps and calls) that started before "
+            << format_time(before_ms)
+            << " UTC; `tutti runs stats` still counts their calls (the hourly "
+               "roll-up is kept)\n";
+  if (store->backend() == "sqlite" && total > 0)
+    std::cout
+        << "the file keeps its size and reuses the space for new runs; "
+           "`sqlite3 FILE VACUUM` (with no tutti writing) gives it back\n";
+  return exit_answer;
+}
+
 } // namespace
 
 int64_t parse_time_flag(const std::string& flag, const std::string& text,
@@ -351,7 +380,19 @@ runs_commands add_runs_commands(CLI::App& app, runs_args& args) {
   commands.list = list;
   commands.show = show;
   commands.stats = stats;
+  auto* prune = store->add_subcommand(
+      "prune", "Delete the runs that started before a time, with their steps "
+               "and calls; the hourly roll-up (tutti runs stats, budgets) "
+               "keeps their figures.");
+  add_config_option(*prune, args.config);
+  prune->add_option("--store", args.store, "The store to prune");
+  prune
+      ->add_option("--before", args.before,
+                   "Runs that started before this go: 90d, 24h or a date "
+                   "(2026-09-01, UTC)")
+      ->required();
   commands.migrate = migrate;
+  commands.prune = prune;
   return commands;
 }
 
@@ -362,6 +403,8 @@ int run_runs(const runs_commands& commands, const runs_args& args) {
     return show_run(args);
   if (*commands.stats)
     return show_stats(args);
+  if (*commands.prune)
+    return prune_store(args);
   return migrate_store(args);
 }
 

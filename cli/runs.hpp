@@ -1,7 +1,7 @@
 #pragma once
 
-/// `tutti runs list|show|stats` and `tutti store migrate`: reading the run
-/// store (docs/store.md), and `--store` for the commands that write to it.
+/// `tutti runs list|show|stats` and `tutti store migrate|prune`: reading the
+/// run store (docs/store.md), and `--store` for the commands that write to it.
 
 #include <cstdint>
 #include <string>
@@ -34,6 +34,8 @@ struct runs_args {
   // stats
   std::string by = "provider";
   std::string per = "day";
+  // store prune
+  std::string before;
 };
 
 struct runs_commands {
@@ -41,9 +43,11 @@ struct runs_commands {
   CLI::App* show = nullptr;
   CLI::App* stats = nullptr;
   CLI::App* migrate = nullptr;
+  CLI::App* prune = nullptr;
 };
 
-/// Registers `runs` (list, show, stats) and `store` (migrate) on `app`.
+/// Registers `runs` (list, show, stats) and `store` (migrate, prune) on
+/// `app`.
 runs_commands add_runs_commands(CLI::App& app, runs_args& args);
 
 /// Runs whichever of `commands` was given. Exit code 0; 1 when `show`

@@ -8,7 +8,7 @@
 #include <type_traits>
 
 #include "engine/src/json_reader.hpp"
-#include "engine/src/utf8.hpp"
+#include "store/retention.hpp"
 #include "store/schema.hpp"
 #include "store/sql_db.hpp"
 
@@ -17,26 +17,6 @@ namespace tutti {
 using namespace store_detail;
 
 run_store::~run_store() = default;
-
-namespace store_detail {
-
-const std::string& sql_row::text(size_t i) const {
-  static const std::string empty;
-  auto& c = columns_.at(i);
-  return c ? *c : empty;
-}
-
-int64_t sql_row::integer(size_t i) const {
-  auto& c = columns_.at(i);
-  return c ? std::strtoll(c->c_str(), nullptr, 10) : 0;
-}
-
-double sql_row::real(size_t i) const {
-  auto& c = columns_.at(i);
-  return c ? std::strtod(c->c_str(), nullptr) : 0;
-}
-
-} // namespace store_detail
 
 namespace {
 
@@ -96,47 +76,6 @@ std::string_view ensemble_of(const stored_run& run, const stored_call& call) {
   }
   return run.target_kind == "ensemble" ? std::string_view{run.target}
                                        : std::string_view{};
-}
-
-/// Whether `text` is as both databases keep it: PostgreSQL refuses bytes
-/// that are not UTF-8 and cuts text at a NUL.
-bool is_storable(std::string_view text) {
-  return utf8::is_valid(text) && text.find('\0') == std::string_view::npos;
-}
-
-/// `text` with what neither database keeps as U+FFFD (as the JSON tutti
-/// writes has it), rather than losing the run.
-std::string storable_copy(std::string_view text) {
-  auto repaired = utf8::repaired(text);
-  std::string out;
-  out.reserve(repaired.size());
-  for (char c : repaired) {
-    if (c == '\0')
-      out += "\xef\xbf\xbd";
-    else
-      out += c;
-  }
-  return out;
-}
-
-/// Every text of `params` made storable; text that already is (nearly all)
-/// is left alone, not copied.
-void make_storable(std::vector<sql_value>& params) {
-  for (auto& p : params) {
-    if (auto* text = std::get_if<std::string>(&p)) {
-      if (!is_storable(*text))
-        *text = storable_copy(*text);
-    } else if (auto* view = std::get_if<std::string_view>(&p)) {
-      if (!is_storable(*view))
-        p = storable_copy(*view);
-    }
-  }
-}
-
-/// `params` made storable.
-std::vector<sql_value> storable(std::vector<sql_value> params) {
-  make_storable(params);
-  return params;
 }
 
 /// One statement parameter. A string the caller holds is bound where it
@@ -528,6 +467,10 @@ public:
       db_->run("DELETE FROM response_cache WHERE expires_ms <= ?", {now_ms});
     });
     return expired;
+  }
+
+  int64_t prune(int64_t before_ms, size_t max_runs) override {
+    return prune_runs(*db_, before_ms, max_runs);
   }
 
   std::vector<stats_row> stats(const stats_query& q) override {

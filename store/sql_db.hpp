@@ -59,6 +59,21 @@ public:
   virtual void rollback() noexcept = 0;
 };
 
+/// Whether `text` is as both databases keep it: PostgreSQL refuses bytes
+/// that are not UTF-8 and cuts text at a NUL.
+bool is_storable(std::string_view text);
+
+/// `text` with what neither database keeps as U+FFFD (as the JSON tutti
+/// writes has it), rather than losing the run.
+std::string storable_copy(std::string_view text);
+
+/// Every text of `params` made storable; text that already is (nearly all)
+/// is left alone, not copied.
+void make_storable(std::vector<sql_value>& params);
+
+/// `params` made storable.
+std::vector<sql_value> storable(std::vector<sql_value> params);
+
 /// `path` opened (created with its directory when missing) in WAL mode.
 std::unique_ptr<sql_db> open_sqlite(const std::string& path);
 

@@ -94,6 +94,7 @@ store_health store_writer::health() const {
   h.problem = degraded_ ? problem_ : "";
   h.written = written_;
   h.dropped = dropped_;
+  h.pruned = pruned_;
   h.queued = queue_.size() + in_hand_;
   return h;
 }
@@ -133,14 +134,64 @@ bool store_writer::connect(std::unique_lock<std::mutex>& lock) {
   return true;
 }
 
+void store_writer::prune_some(std::unique_lock<std::mutex>& lock) {
+  using clock = std::chrono::steady_clock;
+  if (!connect(lock)) {
+    next_prune_ = clock::now() + prune_retry;
+    return;
+  }
+  lock.unlock();
+  int64_t pruned = 0;
+  std::string problem;
+  try {
+    pruned = store_->prune(unix_now_ms() - config_.retention_ms, prune_max);
+  } catch (const std::exception& e) {
+    problem = e.what();
+  }
+  lock.lock();
+  pruned_ += static_cast<uint64_t>(pruned);
+  if (!problem.empty()) {
+    // Writing matters more: the next write finds out whether the store
+    // itself is the trouble; pruning is tried again later.
+    if (!told_prune_failed_ && log_)
+      log_(problem + "; runs past the retention are kept for now");
+    told_prune_failed_ = true;
+    store_.reset();
+    next_prune_ = clock::now() + prune_retry;
+    return;
+  }
+  told_prune_failed_ = false;
+  // A full chunk: more are left; they go at once, after any queued runs.
+  next_prune_ =
+      clock::now() + (static_cast<size_t>(pruned) == prune_max
+                          ? std::chrono::steady_clock::duration{}
+                          : std::chrono::steady_clock::duration{prune_every});
+}
+
 void store_writer::loop() {
   // Named so that `top -H` and the benchmarks can tell its CPU apart.
   pthread_setname_np(pthread_self(), thread_name);
   std::unique_lock<std::mutex> lock{mutex_};
   std::chrono::steady_clock::time_point drain_until{};
   int failures = 0;
+  auto work = [&] { return stopping_ || !queue_.empty(); };
+  bool pruned_last = false;
   for (;;) {
-    changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (config_.retention_ms > 0) {
+      changed_.wait_until(lock, next_prune_, work);
+      // Due: a chunk now, but never two in a row while runs wait.
+      bool due = std::chrono::steady_clock::now() >= next_prune_;
+      if (due && !stopping_ && (queue_.empty() || !pruned_last)) {
+        prune_some(lock);
+        pruned_last = true;
+        continue;
+      }
+      if (!work())
+        continue;
+    } else {
+      changed_.wait(lock, work);
+    }
+    pruned_last = false;
     if (stopping_ && drain_until == std::chrono::steady_clock::time_point{})
       drain_until = std::chrono::steady_clock::now() + drain_for;
     if (queue_.empty() ||

@@ -58,6 +58,13 @@ public:
   /// writes a small one: one transaction (and one wake-up) per run cost a
   /// quarter of a busy engine's CPU (docs/benchmarks.md, "Store").
   static constexpr std::chrono::milliseconds linger{25};
+  /// With `store_config::retention_ms`: the runs deleted in one
+  /// transaction at most (queued runs are written between two), how often
+  /// the writer looks for runs past the retention once none are left, and
+  /// how soon it tries again after a prune failed.
+  static constexpr size_t prune_max = 1000;
+  static constexpr std::chrono::minutes prune_every{60};
+  static constexpr std::chrono::minutes prune_retry{1};
   /// The writer thread's name (Linux: at most 15 characters).
   static constexpr const char* thread_name = "tutti.store";
 
@@ -67,6 +74,9 @@ private:
   bool connect(std::unique_lock<std::mutex>& lock);
   void degrade(const std::string& problem);
   void wait_backoff(std::unique_lock<std::mutex>& lock);
+  /// Deletes up to `prune_max` runs past the retention and sets when to
+  /// look again.
+  void prune_some(std::unique_lock<std::mutex>& lock);
 
   const store_config config_;
   const log_function log_;
@@ -78,6 +88,11 @@ private:
   uint64_t finished_ = 0; ///< written or dropped, of those submitted
   uint64_t written_ = 0;
   uint64_t dropped_ = 0;
+  uint64_t pruned_ = 0;
+  /// When the writer next deletes runs past the retention (at once at the
+  /// start).
+  std::chrono::steady_clock::time_point next_prune_{};
+  bool told_prune_failed_ = false;
   int flushing_ = 0; ///< callers waiting in `flush`: no lingering
   /// Each session's last run's place in the order of submits, so that
   /// reading a session's history waits for that run alone. Bounded: past

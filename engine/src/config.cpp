@@ -54,7 +54,7 @@ namespace {
 
 const word_list top_level_keys = {"providers", "ensembles", "pipelines",
                                   "models", "store"};
-const word_list store_keys = {"url", "texts", "queue", "history"};
+const word_list store_keys = {"url", "texts", "queue", "history", "retention"};
 const word_list history_keys = {"turns", "tokens"};
 
 /// Reads the YAML tree into a `config`, throwing every entry's first
@@ -147,6 +147,8 @@ private:
       else if (field.key == "texts")
         result.store.texts =
             read_word(field, path, {"true", "false"}) == "true";
+      else if (field.key == "retention")
+        result.store.retention_ms = read_retention_ms(field, path);
       else if (field.key == "queue")
         result.store.queue_max = static_cast<size_t>(
             read_int(field, path, 1, 10'000'000, "a count from 1 to 10000000"));
@@ -161,6 +163,33 @@ private:
                                 : result.store.history_tokens) = n;
         }
     }
+  }
+
+  /// `store: {retention: 90d}`: hours or days, 1h to 3650d; 0 or none
+  /// keeps every run.
+  int64_t read_retention_ms(const map_entry& entry,
+                            const std::string& path) const {
+    const std::string expected =
+        "a time such as 90d or 12h (1h to 3650d), or none";
+    auto text = scalar_text(entry, path, expected);
+    if (text == "none" || text == "0")
+      return 0;
+    int64_t count = 0;
+    bool digits = text.size() >= 2 && text.size() <= 6;
+    for (size_t i = 0; digits && i + 1 < text.size(); ++i) {
+      digits = text[i] >= '0' && text[i] <= '9';
+      count = count * 10 + (text[i] - '0');
+    }
+    int64_t unit = text.back() == 'h'   ? 3'600'000
+                   : text.back() == 'd' ? 86'400'000
+                                        : 0;
+    if (!digits || unit == 0)
+      fail(entry.value, path,
+           "expected " + expected + ", got " + describe(entry.value));
+    auto ms = count * unit; // at most 99999 days: no overflow
+    if (ms < 3'600'000 || ms > 3650 * int64_t{86'400'000})
+      fail(entry.value, path, "must be from 1h to 3650d (or none)");
+    return ms;
   }
 
   const registry& plugins_;

@@ -61,8 +61,7 @@ std::string to_prometheus(const metrics_snapshot& s) {
   out.family("tutti_provider_cached_total", "counter",
              "Calls served from the response cache.");
   each_provider([&](const provider_metrics& p, const std::string& l) {
-    out.sample("tutti_provider_cached_total", l,
-               static_cast<double>(p.cached));
+    out.sample("tutti_provider_cached_total", l, static_cast<double>(p.cached));
   });
   out.family("tutti_provider_saved_tokens_total", "counter",
              "Tokens the cached replies took when first made, by direction: "
@@ -70,8 +69,7 @@ std::string to_prometheus(const metrics_snapshot& s) {
   each_provider([&](const provider_metrics& p, const std::string& l) {
     out.sample("tutti_provider_saved_tokens_total", l + ",direction=\"input\"",
                static_cast<double>(p.saved_usage.input_tokens));
-    out.sample("tutti_provider_saved_tokens_total",
-               l + ",direction=\"output\"",
+    out.sample("tutti_provider_saved_tokens_total", l + ",direction=\"output\"",
                static_cast<double>(p.saved_usage.output_tokens));
   });
   out.family("tutti_provider_cost_usd_total", "counter",
@@ -142,6 +140,10 @@ std::string to_prometheus(const metrics_snapshot& s) {
                "refused them.");
     out.sample("tutti_store_dropped_total", "",
                static_cast<double>(s.store.dropped));
+    out.family("tutti_store_pruned_total", "counter",
+               "Runs deleted from the store past its retention.");
+    out.sample("tutti_store_pruned_total", "",
+               static_cast<double>(s.store.pruned));
     out.family("tutti_store_queued", "gauge",
                "Runs waiting to be written to the store.");
     out.sample("tutti_store_queued", "", static_cast<double>(s.store.queued));

@@ -184,6 +184,44 @@ BOOST_AUTO_TEST_CASE(bad_durations_are_errors_at_the_value) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(store_retention_is_hours_or_days_or_none) {
+  const std::vector<std::pair<std::string, int64_t>> cases = {
+      {"90d", 90 * int64_t{86'400'000}},
+      {"12h", 12 * int64_t{3'600'000}},
+      {"1h", 3'600'000},
+      {"3650d", 3650 * int64_t{86'400'000}},
+      {"none", 0},
+      {"0", 0},
+  };
+  for (const auto& [text, ms] : cases) {
+    auto cfg =
+        parse(two_providers + "store: {url: none, retention: " + text + "}\n");
+    BOOST_TEST(cfg.store.retention_ms == ms, text);
+  }
+  BOOST_TEST(parse(two_providers).store.retention_ms == 0);
+}
+
+BOOST_AUTO_TEST_CASE(bad_store_retention_is_an_error_at_the_value) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"30m", "expected a time such as 90d or 12h (1h to 3650d), or none"},
+      {"0h", "must be from 1h to 3650d"},
+      {"3651d", "must be from 1h to 3650d"},
+      {"9999999d", "expected a time such as 90d"},
+      {"d", "expected a time such as 90d"},
+      {"-1d", "expected a time such as 90d"},
+      {"1.5d", "expected a time such as 90d"},
+      {"[1]", "expected a time such as 90d"},
+  };
+  for (const auto& [text, message] : cases) {
+    BOOST_TEST_CONTEXT("retention: " << text) {
+      // Line 10, after the two providers; the value at column 31.
+      auto e = error_of(two_providers +
+                        "store: {url: none, retention: " + text + "}\n");
+      check_error(e, 10, 31, {"store.retention: ", message});
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(numbers_may_be_quoted_and_stop_may_be_a_list) {
   auto cfg = parse("providers:\n"
                    "  p:\n"
@@ -911,7 +949,8 @@ models:
       {"  x: {deployments: [east], strategy: fastest}\n", "fastest"},
       {"  x: {strategy: weighted}\n", "missing required key 'deployments'"},
       {"  east: {deployments: [east]}\n", "is a provider's name"},
-      {"  \"ensemble/x\": {deployments: [east]}\n", "name the config's ensembles"},
+      {"  \"ensemble/x\": {deployments: [east]}\n",
+       "name the config's ensembles"},
       {"  \"a*b\": {deployments: [east]}\n", "letters, digits"},
   };
   for (auto& r : rows) {

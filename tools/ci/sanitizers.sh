@@ -39,7 +39,7 @@ pipeline_http_test engine_api_test server_test server_connection_test \
 server_hostile_test batch_test cli_test store_records_test spend_ledger_test \
 store_budget_cache_test server_errors_test routing_test server_reload_test \
 server_routing_test server_embeddings_test embed_watch_test live_feed_test \
-server_live_test server_batches_test"
+server_live_test server_batches_test store_retention_test"
 
 say() { printf '==> %s\n' "$*"; }
 

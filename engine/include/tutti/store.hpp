@@ -37,6 +37,10 @@ struct store_config {
   /// ...and at most about this many tokens of them (4 bytes a token); the
   /// oldest turns go first.
   size_t history_tokens = 8000;
+  /// Runs that started longer ago than this are deleted, with their steps
+  /// and calls, by the process that writes the store (`store: {retention:
+  /// 90d}`); the hourly roll-up keeps their figures. 0: every run is kept.
+  int64_t retention_ms = 0;
 };
 
 /// Where an SQLite store lives by default: `$XDG_DATA_HOME/tutti/tutti.db`,
@@ -73,6 +77,7 @@ struct store_health {
   std::string problem;       ///< the last error while degraded
   uint64_t written = 0;      ///< runs written since the start
   uint64_t dropped = 0;      ///< runs given up: queue full or unwritable
+  uint64_t pruned = 0;       ///< runs deleted past the retention
   uint64_t queued = 0;       ///< runs waiting now
 };
 
@@ -280,6 +285,10 @@ public:
   virtual void cache_put(const std::vector<cache_entry>& entries) = 0;
   /// Deletes the entries expired at `now_ms`; how many went.
   virtual int64_t cache_purge(int64_t now_ms) = 0;
+  /// Deletes at most `max_runs` of the oldest runs that started before
+  /// `before_ms`, with their steps and calls, in one transaction; how many
+  /// went. The roll-up (`stats`, spend budgets) keeps their figures.
+  virtual int64_t prune(int64_t before_ms, size_t max_runs) = 0;
 };
 
 /// The schema version this binary writes.
