@@ -60,6 +60,9 @@ struct bench_options {
   int python_pool = 0; ///< aiohttp's connection limit; 0: its default (100)
   bool keep_dir = false;
   bool rss_curve = false; ///< print each run's RSS over time
+  /// Also run tutti with `--store none` ("tutti-nostore"): what its run
+  /// store (on by default, an SQLite file) costs a batch row.
+  bool store_off = false;
   std::string tutti_bin = TUTTI_BIN;
   std::string python_bin = "/usr/bin/python3";
 };
@@ -67,7 +70,8 @@ struct bench_options {
 void usage(std::ostream& out) {
   out << "usage: batch_bench [--rows N] [--concurrency N] [--latency-ms N]\n"
          "                   [--rounds N] [--timeout-s N] [--no-python]\n"
-         "                   [--python-pool N] [--keep-dir] [--tutti PATH]\n"
+         "                   [--python-pool N] [--store-off] [--keep-dir]\n"
+         "                   [--tutti PATH]\n"
          "  --rows N         input rows (default 10000)\n"
          "  --concurrency N  rows in flight, both sides (default 64)\n"
          "  --latency-ms N   fake latency per request (default 20)\n"
@@ -78,6 +82,12 @@ void usage(std::ostream& out) {
          "  --no-python      skip the Python asyncio baseline\n"
          "  --python-pool N  connections the baseline's session may open "
          "(default: aiohttp's, 100)\n"
+         "  --store-off      also run tutti with --store none, alternating, "
+         "and "
+         "print\n"
+         "                   what the store costs (tutti's store is an SQLite "
+         "file in the\n"
+         "                   work directory, its default)\n"
          "  --keep-dir       keep the temporary directory (inputs, config, "
          "results, logs)\n"
          "  --rss-curve      print each run's resident memory (VmRSS) once a "
@@ -107,6 +117,8 @@ bench_options parse_args(int argc, char** argv) {
       opts.python_pool = int_flag(arg, value(), 1, 100'000);
     } else if (arg == "--keep-dir") {
       opts.keep_dir = true;
+    } else if (arg == "--store-off") {
+      opts.store_off = true;
     } else if (arg == "--rss-curve") {
       opts.rss_curve = true;
     } else if (arg == "--tutti") {
@@ -423,7 +435,7 @@ side_run run_side(const std::string& side, int round, const bench_options& opts,
   auto err = fs::path{stem.string() + ".stderr"};
   auto rows = (dir / "rows.jsonl").string();
   std::vector<std::string> args;
-  bool is_tutti = side == "tutti";
+  bool is_tutti = side != "python";
   if (is_tutti)
     args = {opts.tutti_bin,
             "batch",
@@ -446,6 +458,10 @@ side_run run_side(const std::string& side, int round, const bench_options& opts,
             "--in",          rows,
             "--out",         results.string(),
             "--concurrency", std::to_string(opts.concurrency)};
+  if (side == "tutti-nostore") {
+    args.push_back("--store");
+    args.push_back("none");
+  }
   if (!is_tutti && opts.python_pool > 0) {
     args.push_back("--pool");
     args.push_back(std::to_string(opts.python_pool));
@@ -512,6 +528,29 @@ void print_rss_curve(const side_run& r) {
   std::cout << '\n';
 }
 
+/// Rows per CPU-second of tutti with its store (an SQLite file) and with
+/// `--store none`: medians, and the median of each round's ratio.
+void print_store_cost(const std::vector<double>& on_cpu,
+                      const std::vector<double>& off_cpu, int rows,
+                      const std::string& over) {
+  auto on = nearest_rank_median(on_cpu);
+  auto off = nearest_rank_median(off_cpu);
+  std::vector<double> pairs;
+  for (size_t i = 0; i < on_cpu.size() && i < off_cpu.size(); ++i)
+    pairs.push_back(off_cpu[i] / on_cpu[i]);
+  std::cout << "the store's cost" << over << '\n';
+  table_row("rows per CPU-second", {"on", "off", "on / off"});
+  table_row("  tutti batch", {fixed(rows / on, 0), fixed(rows / off, 0),
+                              fixed(off / on, 3) + "x"});
+  table_row("  median of rounds",
+            {"", "", fixed(nearest_rank_median(pairs), 3) + "x"});
+  table_row("CPU us per row",
+            {fixed(on * 1e6 / rows, 1), fixed(off * 1e6 / rows, 1),
+             signed_fixed((on - off) * 1e6 / rows, 1)});
+  std::cout << "  on = tutti's default store, an SQLite file (in the work "
+               "directory); off = --store none\n\n";
+}
+
 int run(const bench_options& opts) {
   bool python = opts.python;
   std::string python_skipped;
@@ -575,6 +614,9 @@ int run(const bench_options& opts) {
   for (int round = 1; round <= opts.rounds; ++round) {
     // Alternate which side goes first, so neither always follows the other.
     std::vector<std::string> order{"tutti"};
+    if (opts.store_off)
+      order.insert(round % 2 == 1 ? order.end() : order.begin(),
+                   "tutti-nostore");
     if (python)
       order.insert(round % 2 == 1 ? order.end() : order.begin(), "python");
     for (auto& side : order) {
@@ -601,13 +643,20 @@ int run(const bench_options& opts) {
     for (auto& r : runs)
       print_rss_curve(r);
 
-  std::vector<double> tutti_rate, python_rate, tutti_cpu, python_cpu;
+  std::vector<double> tutti_rate, python_rate, tutti_cpu, python_cpu,
+      nostore_cpu;
   for (auto& r : runs) {
+    if (r.side == "tutti-nostore") {
+      nostore_cpu.push_back(r.child.cpu_s());
+      continue;
+    }
     (r.side == "tutti" ? tutti_rate : python_rate)
         .push_back(r.rows_per_s(opts.rows));
     (r.side == "tutti" ? tutti_cpu : python_cpu).push_back(r.child.cpu_s());
   }
   std::string over = opts.rounds > 1 ? " (medians)" : "";
+  if (opts.store_off)
+    print_store_cost(tutti_cpu, nostore_cpu, opts.rows, over);
   if (python) {
     auto t_rate = nearest_rank_median(tutti_rate);
     auto p_rate = nearest_rank_median(python_rate);
