@@ -5,7 +5,9 @@
 // A streamed ensemble question asked through the API appears in Live, its
 // members in columns, the failing member with its kind, then the vote
 // table; the stored run and History show it with its cost; the playground
-// asks an ensemble composed on the page. No page errors on the way.
+// asks an ensemble composed on the page; a batch started on the page, then
+// Stats (light and dark), Providers and Pipelines. No page errors on the
+// way.
 // Screenshots (dashboard-firefox-*.png) go to $TUTTI_SCREENSHOT_DIR.
 //
 // Elements are found by CSS selectors and code run in the page, nothing
@@ -28,13 +30,10 @@ let fixture;
 let dir;
 let browser;
 
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tutti-firefox-'));
-  fixture = await startFixture({
-    script: join(browserTests, 'live_upstream.yaml'),
-    config: join(browserTests, 'live.yaml'),
-    serveArgs: ['--store', join(dir, 'runs.db')],
-  });
+/// Debian's Firefox with a fresh profile and home under the test's
+/// directory, the page's colour scheme forced to `scheme` ('light' or
+/// 'dark': WebDriver BiDi cannot emulate it per page).
+async function launchFirefox(scheme) {
   // Firefox gets a fresh, empty profile per run and a home of its own,
   // both in the test's temporary directory (removed with it). Into the
   // profile puppeteer writes its automation preferences (no updates, no
@@ -48,11 +47,11 @@ before(async () => {
   // instead of refusing to start. --no-remote: it never hands the run
   // to another Firefox open on the machine. MOZ_CRASHREPORTER_DISABLE: a
   // crash fails the test instead of starting a reporter.
-  const home = join(dir, 'home');
-  const profile = join(dir, 'profile');
+  const home = join(dir, `home-${scheme}`);
+  const profile = join(dir, `profile-${scheme}`);
   mkdirSync(home);
   mkdirSync(profile);
-  browser = await puppeteer.launch({
+  return puppeteer.launch({
     browser: 'firefox',
     protocol: 'webDriverBiDi',
     executablePath: process.env.TUTTI_FIREFOX ?? '/usr/bin/firefox-esr',
@@ -67,12 +66,22 @@ before(async () => {
       MOZ_CRASHREPORTER_DISABLE: '1',
     },
     extraPrefsFirefox: {
-      // The light colour scheme, whatever the system's (1: light).
-      'layout.css.prefers-color-scheme.content-override': 1,
+      // The colour scheme, whatever the system's (0: dark, 1: light).
+      'layout.css.prefers-color-scheme.content-override': scheme === 'dark' ? 0 : 1,
     },
     defaultViewport: { width: 1366, height: 860 },
     timeout: 30_000,
   });
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tutti-firefox-'));
+  fixture = await startFixture({
+    script: join(browserTests, 'live_upstream.yaml'),
+    config: join(browserTests, 'live.yaml'),
+    serveArgs: ['--store', join(dir, 'runs.db')],
+  });
+  browser = await launchFirefox('light');
 });
 
 after(async () => {
@@ -83,8 +92,8 @@ after(async () => {
 
 /// A page at `path` that records its errors: uncaught exceptions and
 /// console.error, each with where it came from.
-async function openPage(path) {
-  const page = await browser.newPage();
+async function openPage(path, on = browser) {
+  const page = await on.newPage();
   const problems = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message ?? e}`));
   page.on('console', (m) => {
@@ -226,6 +235,69 @@ test('Firefox: the playground asks an ensemble composed on the page', async () =
   assert.equal(stored.combine, 'first');
   assert.deepEqual(stored.calls.filter((c) => (c.role ?? 'member') === 'member').map((c) => c.provider).sort(),
     ['quick', 'slow']);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('Firefox: a batch started on the page, then Stats, Providers and Pipelines', async () => {
+  const { page, problems } = await openPage('/#/batches');
+  await page.waitForSelector('textarea[name="rows"]', wait);
+  await page.type('textarea[name="rows"]', [
+    '{"id": "fr", "question": "Capital of France?"}',
+    '{"id": "bad", "topic": "no question here"}',
+  ].join('\n'));
+  await page.click('form.playground button[type="submit"]');
+  await waitForText(page, '.view-head .badge', /^completed$/);
+  assert.match(page.url(), /#\/batches\/batch_/);
+  assert.match(await innerText(page, '.progress'), /2\/2 \(100%\)/);
+  assert.equal(await innerText(page, 'dd.failed-count'), '1');
+  const failed = await page.$$eval('table.failed-rows tbody tr', (trs) => trs.map((tr) => tr.innerText));
+  assert.equal(failed.length, 1);
+  assert.match(failed[0], /2\s+"bad"\s+bad_input/);
+  await shoot(page, 'batch');
+
+  // Stats: the spend of every run so far, with its charts drawn.
+  const runs = (await (await fetch(`${fixture.url}/v1/runs?limit=1000`)).json()).data;
+  const spent = runs.reduce((sum, r) => sum + r.cost_usd, 0);
+  assert.ok(spent > 0);
+  await page.goto(`${fixture.url}/#/stats`, wait);
+  await page.waitForSelector('figure[aria-labelledby="chart-spend-provider"] svg rect.bar', wait);
+  assert.match(await innerText(page, '.stats-total'), new RegExp(`${usd(spent).replace('$', '\\$')} spent`));
+  await page.waitForSelector('figure[aria-labelledby="chart-latency"] svg rect.bar', wait);
+  const agreed = await page.$eval('figure[aria-labelledby="chart-agreement"] table',
+    (t) => t.textContent);
+  assert.match(agreed, /quick\s*100%/);
+  await shoot(page, 'stats');
+  // The dark scheme, when the system asks for it: another Firefox, since
+  // WebDriver BiDi cannot emulate the scheme per page.
+  const light = await page.$eval('body', (b) => getComputedStyle(b).backgroundColor);
+  const darkFirefox = await launchFirefox('dark');
+  try {
+    const dark = await openPage('/#/stats', darkFirefox);
+    await dark.page.waitForSelector('figure[aria-labelledby="chart-spend-provider"] svg rect.bar', wait);
+    const background = await dark.page.$eval('body', (b) => getComputedStyle(b).backgroundColor);
+    assert.notEqual(background, light, 'the dark scheme has its own colours');
+    await shoot(dark.page, 'stats-dark');
+    assert.deepEqual(dark.problems, []);
+  } finally {
+    await darkFirefox.close();
+  }
+
+  // Providers: each configured one, with its breaker's state.
+  await page.click('nav a[href="#/providers"]');
+  const providers = (await (await fetch(`${fixture.url}/v1/providers`)).json()).data;
+  assert.deepEqual(providers.map((p) => p.name).sort(), ['broken', 'quick', 'slow']);
+  for (const p of providers) {
+    const row = await waitForText(page, `tr[data-provider="${p.name}"]`, /./);
+    assert.match(row, new RegExp(p.breaker.state.replace('_', ' ')));
+  }
+  await shoot(page, 'providers');
+
+  // Pipelines: the configured one's graph, with the batch among its runs.
+  await page.click('nav a[href="#/pipelines"]');
+  await page.waitForSelector('g.node[data-step="reply"]', wait);
+  assert.equal(await page.$$eval('g.node', (gs) => gs.length), 1);
+  await shoot(page, 'pipelines');
   assert.deepEqual(problems, []);
   await page.close();
 });
