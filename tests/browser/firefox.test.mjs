@@ -6,8 +6,8 @@
 // members in columns, the failing member with its kind, then the vote
 // table; the stored run and History show it with its cost; the playground
 // asks an ensemble composed on the page; a batch started on the page, then
-// Stats (light and dark), Providers and Pipelines. No page errors on the
-// way.
+// Stats (light and dark), Providers and Pipelines; the key form of a server
+// with a token. No page errors on the way.
 // Screenshots (dashboard-firefox-*.png) go to $TUTTI_SCREENSHOT_DIR.
 //
 // Elements are found by CSS selectors and code run in the page, nothing
@@ -298,6 +298,43 @@ test('Firefox: a batch started on the page, then Stats, Providers and Pipelines'
   await page.waitForSelector('g.node[data-step="reply"]', wait);
   assert.equal(await page.$$eval('g.node', (gs) => gs.length), 1);
   await shoot(page, 'pipelines');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('Firefox: a server with a token asks for the key, refuses a wrong one, keeps it nowhere', async () => {
+  const token = 'firefox-t0ken-not-in-the-page';
+  const url = await fixture.serve(['--token', token, '--store', join(dir, 'keyed.db')]);
+  const page = await browser.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message ?? e}`));
+  await page.goto(`${url}/#/runs`, wait);
+
+  // Without a key the API answers 401 and the page asks, the field focused.
+  await page.waitForSelector('form.key-form input[name="tutti-key"]', wait);
+  assert.ok(await page.$eval('input[name="tutti-key"]', (el) => el === document.activeElement),
+    'the key field has the focus');
+  await shoot(page, 'key');
+
+  // A wrong key is refused, and the form asks again.
+  await page.type('input[name="tutti-key"]', 'not-the-token');
+  await page.keyboard.press('Enter');
+  await waitForText(page, 'form.key-form p', /^That key was refused/);
+
+  // The right one, sent with Enter: History (empty on this server).
+  await page.type('input[name="tutti-key"]', token);
+  await page.keyboard.press('Enter');
+  await waitForText(page, 'main', /No runs/);
+  assert.equal(await page.$('form.key-form'), null);
+
+  // The key is in no address, storage or cookie.
+  const kept = await page.evaluate(() => JSON.stringify({
+    url: location.href,
+    local: { ...localStorage },
+    session: { ...sessionStorage },
+    cookie: document.cookie,
+  }));
+  assert.ok(!kept.includes(token), `the key leaked: ${kept}`);
   assert.deepEqual(problems, []);
   await page.close();
 });
