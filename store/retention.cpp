@@ -39,9 +39,11 @@ int64_t prune_runs(sql_db& db, int64_t before_ms, size_t max_runs) {
       list += ")";
       db.run("DELETE FROM calls WHERE run_id IN " + list, params);
       db.run("DELETE FROM steps WHERE run_id IN " + list, params);
-      db.run("DELETE FROM runs WHERE id IN " + list, params);
+      // Counted as deleted here: with several processes pruning one
+      // PostgreSQL store, another may have taken some of these first.
+      db.query("DELETE FROM runs WHERE id IN " + list + " RETURNING id", params,
+               [&](const sql_row&) { ++pruned; });
     }
-    pruned = static_cast<int64_t>(ids.size());
   });
   return pruned;
 }
