@@ -71,6 +71,7 @@ int list_runs(const runs_args& args) {
   if (!args.until.empty())
     filter.until_ms = parse_time_flag("--until", args.until, now);
   filter.kind = args.kind;
+  filter.target_kind = args.target_kind;
   filter.target = args.target;
   filter.status = args.status;
   filter.key = args.key;
@@ -347,6 +348,9 @@ runs_commands add_runs_commands(CLI::App& app, runs_args& args) {
                    "date (2026-12-01)");
   list->add_option("--until", args.until, "Started before (as --since)");
   list->add_option("--kind", args.kind, "ask, run, batch or http");
+  list->add_option("--target-kind", args.target_kind,
+                   "ensemble, provider or pipeline")
+      ->check(CLI::IsMember({"ensemble", "provider", "pipeline"}));
   list->add_option("--target", args.target,
                    "An ensemble, provider or "
                    "pipeline");

@@ -23,6 +23,7 @@ struct runs_args {
   std::string since;
   std::string until;
   std::string kind;
+  std::string target_kind;
   std::string target;
   std::string status;
   std::string key;

@@ -298,8 +298,8 @@ void server::impl::read_store(const exchange_ptr& ex,
 void server::impl::list_runs(const exchange_ptr& ex) {
   std::string problem;
   auto params = query_params(ex->head().target,
-                             {"since", "until", "kind", "target", "status",
-                              "key", "session", "limit", "cursor"},
+                             {"since", "until", "kind", "target_kind", "target",
+                              "status", "key", "session", "limit", "cursor"},
                              problem);
   if (!params) {
     ex->respond(bad_query(problem));
@@ -317,6 +317,12 @@ void server::impl::list_runs(const exchange_ptr& ex) {
   }
   filter.limit = static_cast<size_t>(limit);
   filter.kind = get(*params, "kind");
+  filter.target_kind = get(*params, "target_kind");
+  if (!filter.target_kind.empty() && filter.target_kind != "ensemble" &&
+      filter.target_kind != "provider" && filter.target_kind != "pipeline") {
+    ex->respond(bad_query("target_kind is ensemble, provider or pipeline"));
+    return;
+  }
   filter.target = get(*params, "target");
   filter.status = get(*params, "status");
   filter.key = get(*params, "key");

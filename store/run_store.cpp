@@ -226,6 +226,7 @@ public:
     if (!f.session.empty())
       sql += " AND session <> ''";
     equal("kind", f.kind);
+    equal("target_kind", f.target_kind);
     equal("target", f.target);
     equal("status", f.status);
     equal("key_name", f.key);

@@ -382,7 +382,7 @@
       ${n.result.output?Q`<pre class="text answer">${n.result.output}</pre>`:Q`<p class="muted">No output.</p>`}
       <p class="muted small">Cost ${Ie(n.result.cost_usd)} · ${Re(n.result.total_ms)}</p>`}
     ${n.ended&&!n.result&&Q`<p class="note">The event stream ended before the run did.</p>`}
-  </section>`}function Ht({name:e}){const[t,n]=oe(null),[s,r]=oe(null);le(()=>{let t=!0;return n(null),r(null),ye("/v1/runs",{target:e,limit:100}).then(e=>t&&n((e.data??[]).filter(e=>"pipeline"===e.target_kind).slice(0,20))).catch(e=>t&&r(e)),()=>{t=!1}},[e]);const a=s instanceof ve&&"store_disabled"===s.code;return Q`<section aria-labelledby="recent-title">
+  </section>`}function Ht({name:e}){const[t,n]=oe(null),[s,r]=oe(null);le(()=>{let t=!0;return n(null),r(null),ye("/v1/runs",{target:e,target_kind:"pipeline",limit:20}).then(e=>t&&n(e.data??[])).catch(e=>t&&r(e)),()=>{t=!1}},[e]);const a=s instanceof ve&&"store_disabled"===s.code;return Q`<section aria-labelledby="recent-title">
     <h2 id="recent-title">Recent runs</h2>
     ${a?Q`<p class="muted">This server keeps no history (<code>store: none</code>).</p>`:s?Q`<${Oe} error=${s} />`:null===t?Q`<p class="muted" role="status">Loading…</p>`:0===t.length?Q`<p class="muted">No stored runs of ${e} yet.</p>`:Q`<table class="runs pipeline-runs">
                 <thead><tr>

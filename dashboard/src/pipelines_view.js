@@ -1,6 +1,6 @@
 // Pipelines: the configured pipelines (GET /v1/pipelines), the selected
 // one's steps drawn as a graph, and its recent stored runs (GET
-// /v1/runs?target=NAME, kept when target_kind is pipeline). The address
+// /v1/runs?target=NAME&target_kind=pipeline). The address
 // says what is shown: #/pipelines, #/pipelines/NAME, or
 // #/pipelines/run/ID to watch a run (pipeline_run.js).
 
@@ -44,8 +44,8 @@ function RecentRuns({ name }) {
     let live = true;
     setRuns(null);
     setError(null);
-    getJson('/v1/runs', { target: name, limit: 100 })
-      .then((page) => live && setRuns((page.data ?? []).filter((r) => r.target_kind === 'pipeline').slice(0, RECENT)))
+    getJson('/v1/runs', { target: name, target_kind: 'pipeline', limit: RECENT })
+      .then((page) => live && setRuns(page.data ?? []))
       .catch((e) => live && setError(e));
     return () => {
       live = false;

@@ -297,6 +297,9 @@ test('Firefox: a batch started on the page, then Stats, Providers and Pipelines'
   await page.click('nav a[href="#/pipelines"]');
   await page.waitForSelector('g.node[data-step="reply"]', wait);
   assert.equal(await page.$$eval('g.node', (gs) => gs.length), 1);
+  // The batch's row that ran is among its recent runs (asked for by
+  // target_kind=pipeline, so no other kind of target of that name shows).
+  await page.waitForSelector('table.pipeline-runs tbody a[href^="#/runs/"]', wait);
   await shoot(page, 'pipelines');
   assert.deepEqual(problems, []);
   await page.close();

@@ -284,6 +284,15 @@ BOOST_FIXTURE_TEST_CASE_TEMPLATE(http_requests_are_kept_and_read_back, B,
   BOOST_REQUIRE(listed);
   BOOST_CHECK_EQUAL(listed->status, 200);
   BOOST_CHECK(listed->body.find(id) != std::string::npos);
+  // By the kind of target: an ensemble's run, not a pipeline's.
+  auto of_ensembles = client.Get("/v1/runs?target_kind=ensemble");
+  BOOST_REQUIRE(of_ensembles);
+  BOOST_CHECK_EQUAL(of_ensembles->status, 200);
+  BOOST_CHECK(of_ensembles->body.find(id) != std::string::npos);
+  auto of_pipelines = client.Get("/v1/runs?target_kind=pipeline");
+  BOOST_REQUIRE(of_pipelines);
+  BOOST_CHECK_EQUAL(of_pipelines->status, 200);
+  BOOST_CHECK(of_pipelines->body.find(id) == std::string::npos);
 
   auto stats = client.Get("/v1/stats?by=ensemble&per=hour&since=0");
   BOOST_REQUIRE(stats);
@@ -298,7 +307,8 @@ BOOST_FIXTURE_TEST_CASE_TEMPLATE(http_requests_are_kept_and_read_back, B,
        {"/v1/runs?cursor=nonsense", "/v1/runs?limit=0", "/v1/runs?limit=1001",
         "/v1/runs?limit=abc", "/v1/runs?since=-5", "/v1/runs?target=%zz",
         "/v1/runs?target=%4", "/v1/runs?kind=a&kind=b", "/v1/runs?nope=1",
-        "/v1/stats?by=nope", "/v1/stats?per=week", "/v1/stats?since=1e9"}) {
+        "/v1/runs?target_kind=team", "/v1/stats?by=nope", "/v1/stats?per=week",
+        "/v1/stats?since=1e9"}) {
     auto bad = client.Get(query);
     BOOST_REQUIRE(bad);
     BOOST_CHECK_MESSAGE(bad->status == 400, query << ": " << bad->status);

@@ -638,6 +638,13 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(list_filters_by_each_field_newest_first, B,
   f.target = "pair";
   BOOST_CHECK(listed(*store, f) == (ids{"run_05", "run_04", "run_01"}));
   f = {};
+  f.target_kind = "pipeline";
+  BOOST_CHECK(listed(*store, f) == (ids{"run_03"}));
+  f.target_kind = "ensemble";
+  BOOST_CHECK(listed(*store, f) == (ids{"run_05", "run_04", "run_01"}));
+  f.target = "openai";
+  BOOST_CHECK(listed(*store, f).empty()); // a provider, not an ensemble
+  f = {};
   f.status = "ok";
   BOOST_CHECK(listed(*store, f) == (ids{"run_05", "run_03", "run_01"}));
   f = {};

@@ -156,6 +156,7 @@ struct run_filter {
   int64_t since_ms = 0; ///< started at or after
   int64_t until_ms = 0; ///< started before; 0: no end
   std::string kind;
+  std::string target_kind; ///< ensemble, provider or pipeline
   std::string target;
   std::string status;
   std::string key;
