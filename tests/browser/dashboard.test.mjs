@@ -15,6 +15,7 @@ import { chromium } from 'playwright-core';
 import { here as nodeTests, startFixture } from '../node/serve_fixture.mjs';
 import { layout, MAX_STEPS } from '../../dashboard/src/dag_layout.js';
 import { usd } from '../../dashboard/src/format.js';
+import { keptByThePage } from './page_checks.mjs';
 
 const browserTests = new URL('.', import.meta.url).pathname;
 const token = 'dashboard-t0ken-not-in-the-page';
@@ -118,12 +119,7 @@ test('the dashboard asks for the key, shows the history and opens a run', async 
   assert.ok(sentKeys.includes(`Bearer ${token}`), 'the API calls carry the key');
 
   // The key is in no address, storage or cookie.
-  const kept = await page.evaluate(() => JSON.stringify({
-    url: location.href,
-    local: { ...localStorage },
-    session: { ...sessionStorage },
-    cookie: document.cookie,
-  }));
+  const kept = await page.evaluate(keptByThePage);
   assert.ok(!kept.includes(token), `the key leaked: ${kept}`);
   assert.equal((await context.cookies()).length, 0);
 

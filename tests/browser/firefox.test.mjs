@@ -21,6 +21,7 @@ import { after, before, test } from 'node:test';
 import puppeteer from 'puppeteer-core';
 import { startFixture } from '../node/serve_fixture.mjs';
 import { usd } from '../../dashboard/src/format.js';
+import { keptByThePage } from './page_checks.mjs';
 
 const browserTests = new URL('.', import.meta.url).pathname;
 const shots = process.env.TUTTI_SCREENSHOT_DIR ?? tmpdir();
@@ -331,12 +332,7 @@ test('Firefox: a server with a token asks for the key, refuses a wrong one, keep
   assert.equal(await page.$('form.key-form'), null);
 
   // The key is in no address, storage or cookie.
-  const kept = await page.evaluate(() => JSON.stringify({
-    url: location.href,
-    local: { ...localStorage },
-    session: { ...sessionStorage },
-    cookie: document.cookie,
-  }));
+  const kept = await page.evaluate(keptByThePage);
   assert.ok(!kept.includes(token), `the key leaked: ${kept}`);
   assert.deepEqual(problems, []);
   await page.close();
