@@ -1,7 +1,6 @@
 #include "cli/runs.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -12,6 +11,7 @@
 
 #include "cli/exit_codes.hpp"
 #include "cli/format.hpp"
+#include "engine/src/time_span.hpp"
 #include "engine/src/utf8.hpp"
 #include "tutti/json.hpp"
 #include "tutti/store.hpp"
@@ -285,29 +285,10 @@ int64_t parse_time_flag(const std::string& flag, const std::string& text,
       throw bad();
     return static_cast<int64_t>(timegm(&tm)) * 1000;
   }
-  if (text.size() < 2 || text.size() > 8)
+  auto span = time_span_ms(text);
+  if (!span)
     throw bad();
-  int64_t count = 0;
-  for (size_t i = 0; i + 1 < text.size(); ++i) {
-    if (!std::isdigit(static_cast<unsigned char>(text[i])))
-      throw bad();
-    count = count * 10 + (text[i] - '0');
-  }
-  int64_t unit = 0;
-  switch (text.back()) {
-  case 'm':
-    unit = 60'000;
-    break;
-  case 'h':
-    unit = 3'600'000;
-    break;
-  case 'd':
-    unit = 86'400'000;
-    break;
-  default:
-    throw bad();
-  }
-  return now_ms - count * unit;
+  return now_ms - *span;
 }
 
 CLI::Option* add_store_option(CLI::App& cmd, std::string& store) {

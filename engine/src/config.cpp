@@ -2,6 +2,7 @@
 
 #include "engine/src/config_sections.hpp"
 #include "engine/src/config_yaml.hpp"
+#include "engine/src/time_span.hpp"
 #include "engine/src/utf8.hpp"
 
 #include <cerrno>
@@ -174,22 +175,16 @@ private:
     auto text = scalar_text(entry, path, expected);
     if (text == "none" || text == "0")
       return 0;
-    int64_t count = 0;
-    bool digits = text.size() >= 2 && text.size() <= 6;
-    for (size_t i = 0; digits && i + 1 < text.size(); ++i) {
-      digits = text[i] >= '0' && text[i] <= '9';
-      count = count * 10 + (text[i] - '0');
-    }
-    int64_t unit = text.back() == 'h'   ? 3'600'000
-                   : text.back() == 'd' ? 86'400'000
-                                        : 0;
-    if (!digits || unit == 0)
+    // Hours or days, at most 5 digits; minutes are too fine for it.
+    auto ms = !text.empty() && text.size() <= 6 && text.back() != 'm'
+                  ? time_span_ms(text)
+                  : std::nullopt;
+    if (!ms)
       fail(entry.value, path,
            "expected " + expected + ", got " + describe(entry.value));
-    auto ms = count * unit; // at most 99999 days: no overflow
-    if (ms < 3'600'000 || ms > 3650 * int64_t{86'400'000})
+    if (*ms < 3'600'000 || *ms > 3650 * int64_t{86'400'000})
       fail(entry.value, path, "must be from 1h to 3650d (or none)");
-    return ms;
+    return *ms;
   }
 
   const registry& plugins_;

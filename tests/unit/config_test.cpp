@@ -208,6 +208,7 @@ BOOST_AUTO_TEST_CASE(bad_store_retention_is_an_error_at_the_value) {
       {"3651d", "must be from 1h to 3650d"},
       {"9999999d", "expected a time such as 90d"},
       {"d", "expected a time such as 90d"},
+      {"\"\"", "expected a time such as 90d"},
       {"-1d", "expected a time such as 90d"},
       {"1.5d", "expected a time such as 90d"},
       {"[1]", "expected a time such as 90d"},
